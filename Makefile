@@ -1,0 +1,22 @@
+# The two commands a newcomer needs are `make demo` and `make test`; each bootstraps .venv itself.
+PY := .venv/bin/python
+
+.PHONY: bootstrap demo test test-slow bench server
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+demo: bootstrap
+	@$(PY) -m airflow_provider_batch.demo
+
+test: bootstrap
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-slow: bootstrap
+	@$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+bench: bootstrap
+	@$(PY) -m pytest tests/benchmarks -m benchmark -s -p no:cacheprovider $(PYTEST_ARGS)
+
+server: bootstrap
+	@$(PY) -m airflow_provider_batch.testing.server --host 127.0.0.1 --port 8765 --api-key local-test-key

@@ -1,0 +1,26 @@
+"""Test-session set-up shared by every test package.
+
+Airflow reads its configuration at import time, so the environment is prepared here, before
+any test module imports Airflow: a throw-away AIRFLOW_HOME with an SQLite metadata DB, no
+example DAGs, and no real network for AWS.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_home = Path(tempfile.mkdtemp(prefix="apb-airflow-home-"))
+os.environ.setdefault("AIRFLOW_HOME", str(_home))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "dags_examples"))
+os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_home / 'airflow.db'}")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+# moto and boto3 must never reach real AWS.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
