@@ -1,0 +1,57 @@
+"""The small manifest the submit operator returns to XCom and the results operator reads.
+
+It never carries request or response payloads: only ids, statuses, counts and locations.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["BatchRecord", "SubmitManifest", "MANIFEST_SCHEMA_VERSION"]
+
+MANIFEST_SCHEMA_VERSION = 1
+
+
+class BatchRecord(BaseModel):
+    """One submitted batch (one part of a possibly split input)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    batch_id: str
+    part: int = 0
+    status: str
+    input_file_id: str
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    progress: float = 0.0
+    request_count: int | None = None
+    endpoint: str = "/v1/chat/completions"
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
+    error: str | None = None
+
+
+class SubmitManifest(BaseModel):
+    """What ``TogetherBatchOperator`` returns (as JSON) and ``TogetherBatchResultsOperator`` reads.
+
+    :param batches: one record per batch; a split input has several.
+    :param metadata_manifest: location (local path or ``s3://`` URI) of the sidecar file that
+        carries the input rows' metadata columns, keyed by ``custom_id``; ``None`` if none.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    schema_version: int = MANIFEST_SCHEMA_VERSION
+    together_conn_id: str = "together_default"
+    endpoint: str = "/v1/chat/completions"
+    batches: list[BatchRecord] = Field(default_factory=list)
+    metadata_manifest: str | None = None
+    input_path: str | None = None
+    submitted_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    def to_xcom(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
