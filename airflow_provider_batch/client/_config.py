@@ -1,0 +1,48 @@
+"""Client settings: where the API is, the key, and the time and retry budgets."""
+
+from __future__ import annotations
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+__all__ = ["ClientSettings", "DEFAULT_BASE_URL"]
+
+DEFAULT_BASE_URL = "https://api.together.ai/v1"
+
+
+class ClientSettings(BaseModel):
+    """Everything a client needs. ``api_key`` is a :class:`SecretStr`, so reprs hide it.
+
+    :param base_url: API root including ``/v1``.
+    :param timeout: seconds for one HTTP exchange (read/write/pool); ``connect_timeout`` is separate.
+    :param upload_timeout: seconds for reading the answer of a file PUT / download chunk.
+    :param max_retries: retries after the first attempt for retryable failures.
+    :param retry_base_delay: first backoff delay in seconds; doubles each attempt (with jitter).
+    :param retry_max_delay: cap on one backoff delay.
+    :param max_retry_after: cap on a server-requested ``Retry-After`` wait.
+    :param verify: TLS certificate verification; turning it off must be explicit.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_key: SecretStr
+    base_url: str = DEFAULT_BASE_URL
+    timeout: float = Field(default=60.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    upload_timeout: float = Field(default=600.0, gt=0)
+    max_retries: int = Field(default=4, ge=0, le=20)
+    retry_base_delay: float = Field(default=0.5, ge=0)
+    retry_max_delay: float = Field(default=8.0, ge=0)
+    max_retry_after: float = Field(default=60.0, ge=0)
+    verify: bool = True
+    user_agent: str = "airflow-provider-batch"
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        return value.rstrip("/")
+
+    def httpx_timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.timeout, connect=self.connect_timeout)

@@ -1,0 +1,141 @@
+"""Errors raised by the Together client. The client raises; it never returns errors as data.
+
+::
+
+    TogetherError
+      APIConnectionError              transport failed (wraps httpx.TransportError)
+        APITimeoutError
+      APIStatusError                  non-2xx answer: status_code, method, path, request_id, body
+        BadRequestError          400
+        AuthenticationError      401
+        PermissionDeniedError    403
+        NotFoundError            404
+        ConflictError            409
+        UnprocessableEntityError 422
+        RateLimitError           429
+        InternalServerError      5xx
+      ResponseValidationError         a 2xx body that does not parse
+      BatchCreateRejectedError        create answered {"job": null, "warning": ...}
+      DownloadIncompleteError         fewer bytes than Content-Length
+
+Messages name the method, the path, the status and the request id; never a header or the key.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "TogetherError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "APIStatusError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "ConflictError",
+    "UnprocessableEntityError",
+    "RateLimitError",
+    "InternalServerError",
+    "ResponseValidationError",
+    "BatchCreateRejectedError",
+    "DownloadIncompleteError",
+]
+
+
+class TogetherError(Exception):
+    """Base of every error the client raises."""
+
+
+def _where(method: str, path: str) -> str:
+    return f"{method} {path}"
+
+
+class APIConnectionError(TogetherError):
+    def __init__(self, method: str, path: str, reason: str, *, attempts: int = 1) -> None:
+        self.method, self.path, self.reason, self.attempts = method, path, reason, attempts
+        super().__init__(f"{_where(method, path)} failed after {attempts} attempt(s): {reason}")
+
+
+class APITimeoutError(APIConnectionError):
+    pass
+
+
+class APIStatusError(TogetherError):
+    """The API answered with a non-2xx status."""
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        status_code: int,
+        message: str,
+        *,
+        request_id: str | None = None,
+        body: object = None,
+        attempts: int = 1,
+    ) -> None:
+        self.method, self.path, self.status_code = method, path, status_code
+        self.message, self.request_id, self.body, self.attempts = message, request_id, body, attempts
+        rid = request_id or "none"
+        super().__init__(
+            f"{_where(method, path)} returned HTTP {status_code} (request id {rid}, "
+            f"{attempts} attempt(s)): {message}"
+        )
+
+
+class BadRequestError(APIStatusError):
+    pass
+
+
+class AuthenticationError(APIStatusError):
+    pass
+
+
+class PermissionDeniedError(APIStatusError):
+    pass
+
+
+class NotFoundError(APIStatusError):
+    pass
+
+
+class ConflictError(APIStatusError):
+    pass
+
+
+class UnprocessableEntityError(APIStatusError):
+    pass
+
+
+class RateLimitError(APIStatusError):
+    pass
+
+
+class InternalServerError(APIStatusError):
+    pass
+
+
+class ResponseValidationError(TogetherError):
+    def __init__(self, method: str, path: str, detail: str, *, request_id: str | None = None) -> None:
+        self.method, self.path, self.request_id = method, path, request_id
+        super().__init__(
+            f"{_where(method, path)} returned a body that does not parse "
+            f"(request id {request_id or 'none'}): {detail}"
+        )
+
+
+class BatchCreateRejectedError(TogetherError):
+    """Create returned a null job; ``warning`` carries the server's reason."""
+
+    def __init__(self, input_file_id: str, warning: str | None, *, request_id: str | None = None) -> None:
+        self.input_file_id, self.warning, self.request_id = input_file_id, warning, request_id
+        super().__init__(
+            f"POST /batches for input file {input_file_id} created no job "
+            f"(request id {request_id or 'none'}): {warning or 'no warning given'}"
+        )
+
+
+class DownloadIncompleteError(TogetherError):
+    def __init__(self, path: str, expected: int, received: int) -> None:
+        self.path, self.expected, self.received = path, expected, received
+        super().__init__(f"GET {path}: received {received} of {expected} bytes")

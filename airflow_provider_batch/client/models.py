@@ -1,0 +1,166 @@
+"""Typed models of the Together Batch and Files wire objects.
+
+Every model tolerates unknown keys (the API adds fields over time) and keeps the wire spelling
+through aliases where it differs from Python style (``FileType``, ``LineCount``, ``Processed``).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "BatchStatus",
+    "BatchJob",
+    "BatchCreateResponse",
+    "FileObject",
+    "FileDeleted",
+    "OutputLine",
+    "ErrorLine",
+    "ResponseEnvelope",
+    "LineError",
+    "CHAT_COMPLETIONS",
+    "AUDIO_TRANSCRIPTIONS",
+    "AUDIO_TRANSLATIONS",
+    "BATCH_ENDPOINTS",
+]
+
+CHAT_COMPLETIONS = "/v1/chat/completions"
+AUDIO_TRANSCRIPTIONS = "/v1/audio/transcriptions"
+AUDIO_TRANSLATIONS = "/v1/audio/translations"
+BATCH_ENDPOINTS = (CHAT_COMPLETIONS, AUDIO_TRANSCRIPTIONS, AUDIO_TRANSLATIONS)
+
+
+class BatchStatus(str, enum.Enum):
+    """Batch status, exactly as the API spells it (note ``CANCELING`` with one L).
+
+    A value the API adds later parses as :attr:`UNKNOWN` instead of failing; callers treat it
+    as non-terminal and keep polling.
+    """
+
+    VALIDATING = "VALIDATING"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+    CANCELING = "CANCELING"
+    CANCELLED = "CANCELLED"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def _missing_(cls, value: object) -> BatchStatus:
+        if isinstance(value, str) and value.upper() in cls.__members__:
+            return cls[value.upper()]
+        return cls.UNKNOWN
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+    @property
+    def is_success(self) -> bool:
+        return self is BatchStatus.COMPLETED
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_TERMINAL = frozenset(
+    {BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED}
+)
+
+
+class _WireModel(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class BatchJob(_WireModel):
+    """A batch job as returned by retrieve, list, cancel and (wrapped) create."""
+
+    id: str
+    user_id: str | None = None
+    input_file_id: str | None = None
+    file_size_bytes: int | None = None
+    status: BatchStatus = BatchStatus.UNKNOWN
+    job_deadline: datetime | None = None
+    created_at: datetime | None = None
+    endpoint: str | None = None
+    progress: float = 0.0
+    model_id: str | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    error: str | None = None
+    completed_at: datetime | None = None
+
+    @property
+    def raw_status(self) -> str | None:
+        """The status string as sent, even when it parsed as UNKNOWN."""
+        extra = self.__pydantic_extra__ or {}
+        return extra.get("_raw_status", self.status.value)
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> BatchJob:
+        job = cls.model_validate(data)
+        raw = data.get("status")
+        if job.status is BatchStatus.UNKNOWN and raw is not None:
+            object.__setattr__(job, "__pydantic_extra__", {**(job.__pydantic_extra__ or {}), "_raw_status": raw})
+        return job
+
+
+class BatchCreateResponse(_WireModel):
+    """The create wrapper ``{"job": BatchJob | null, "warning": str | null}``."""
+
+    job: BatchJob | None = None
+    warning: str | None = None
+
+
+class FileObject(_WireModel):
+    """A file as returned by the Files API (``created_at`` is Unix seconds here)."""
+
+    id: str
+    object: str | None = "file"
+    created_at: int | None = None
+    filename: str | None = None
+    bytes: int | None = None
+    purpose: str | None = None
+    file_type: str | None = Field(default=None, alias="FileType")
+    line_count: int | None = Field(default=None, alias="LineCount")
+    processed: bool | None = Field(default=None, alias="Processed")
+    processing_status: str | None = None
+
+
+class FileDeleted(_WireModel):
+    id: str
+    deleted: bool = False
+    object: str | None = None
+
+
+class ResponseEnvelope(_WireModel):
+    status_code: int
+    body: dict[str, Any] | None = None
+    request_id: str | None = None
+
+
+class LineError(_WireModel):
+    message: str | None = None
+    code: str | int | None = None
+
+
+class OutputLine(_WireModel):
+    """One line of an output file: ``{"id", "custom_id", "response": {"status_code", "body"}}``."""
+
+    id: str | None = None
+    custom_id: str
+    response: ResponseEnvelope | None = None
+    error: LineError | None = None
+
+
+class ErrorLine(_WireModel):
+    """One line of an error file: ``{"custom_id", "error": {"message", "code"}}``."""
+
+    custom_id: str | None = None
+    error: LineError | None = None
+    response: ResponseEnvelope | None = None
