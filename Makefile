@@ -7,7 +7,7 @@ bootstrap:
 	@bash scripts/bootstrap.sh
 
 demo: bootstrap
-	@$(PY) -m airflow_provider_batch.demo
+	@$(PY) scripts/demo.py
 
 test: bootstrap
 	@$(PY) -m pytest $(PYTEST_ARGS)
