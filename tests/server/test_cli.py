@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import httpx
+from tests.server.helpers import plain
 
 
 def test_cli_serves_until_terminated(tmp_path) -> None:
@@ -19,9 +19,9 @@ def test_cli_serves_until_terminated(tmp_path) -> None:
         line = process.stdout.readline().strip()
         assert line.startswith("READY http://127.0.0.1:") and line.endswith("/v1")
         base_url = line.removeprefix("READY ")
-        response = httpx.get(f"{base_url}/batches", headers={"Authorization": "Bearer cli-key"}, timeout=10)
+        response = plain.get(f"{base_url}/batches", headers={"Authorization": "Bearer cli-key"}, timeout=10)
         assert response.status_code == 200 and response.text == "null"
-        assert httpx.get(f"{base_url}/batches", timeout=10).status_code == 401
+        assert plain.get(f"{base_url}/batches", timeout=10).status_code == 401
     finally:
         process.terminate()
         out, err = process.communicate(timeout=15)

@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from airflow_provider_batch.testing.server import LocalTogetherServer, ServerConfig
-from tests.server.helpers import Api, chat_line
+from tests.server.helpers import Api, chat_line, plain
 
 
 @pytest.fixture
 def control(together_server: LocalTogetherServer) -> httpx.Client:
-    with httpx.Client(base_url=f"{together_server.root_url}/_control", timeout=10) as client:
+    with httpx.Client(base_url=f"{together_server.root_url}/_control", timeout=10, verify=False) as client:
         yield client
 
 
@@ -63,10 +63,10 @@ def test_force_status_over_http(api: Api, control: httpx.Client, together_server
 
 def test_status_page(api: Api, together_server: LocalTogetherServer) -> None:
     job = api.wait(api.submit([chat_line("a")])["id"])
-    page = httpx.get(f"{together_server.root_url}/batches/{job['id']}")
+    page = plain.get(f"{together_server.root_url}/batches/{job['id']}")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert job["id"] in page.text and "COMPLETED" in page.text and job["output_file_id"] in page.text
-    assert httpx.get(f"{together_server.root_url}/batches/nope").status_code == 404
+    assert plain.get(f"{together_server.root_url}/batches/nope").status_code == 404
 
 
 def test_handle_records_and_restore_defaults(api: Api, together_server: LocalTogetherServer) -> None:
@@ -84,8 +84,8 @@ def test_access_log_has_no_secrets(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     config = ServerConfig(api_key="sekrit-key", access_log=str(log), data_dir=str(tmp_path / "data"))
     with LocalTogetherServer(config) as server:
-        httpx.get(f"{server.base_url}/batches", headers={"Authorization": "Bearer sekrit-key"})
-        httpx.get(f"{server.base_url}/batches", headers={"Authorization": "Bearer wrong"})
+        plain.get(f"{server.base_url}/batches", headers={"Authorization": "Bearer sekrit-key"})
+        plain.get(f"{server.base_url}/batches", headers={"Authorization": "Bearer wrong"})
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(e["method"], e["path"], e["status"]) for e in entries] == [("GET", "/v1/batches", 200),
                                                                         ("GET", "/v1/batches", 401)]

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from airflow_provider_batch.testing.server import LocalTogetherServer
-from tests.server.helpers import Api, chat_line, jsonl
+from tests.server.helpers import Api, chat_line, jsonl, plain
 
 
 @pytest.mark.parametrize("kind", ["500", "502", "503"])
@@ -63,15 +63,15 @@ def test_stall_delays_the_answer_past_a_client_timeout(api: Api, together_server
 def test_put_route_can_be_faulted(api: Api, together_server: LocalTogetherServer) -> None:
     start = api.http.post("/v1/files", data={"purpose": "batch-api", "file_name": "a.jsonl"})
     together_server.inject("PUT /_uploads/{id}", "503")
-    assert httpx.put(start.headers["location"], content=b"{}\n").status_code == 503
-    assert httpx.put(start.headers["location"], content=b"{}\n").status_code == 200
+    assert plain.put(start.headers["location"], content=b"{}\n").status_code == 503
+    assert plain.put(start.headers["location"], content=b"{}\n").status_code == 200
 
 
 def test_random_faults_are_seeded_and_never_hit_control(api: Api, together_server: LocalTogetherServer) -> None:
     together_server.configure(fault_rate=0.5, fault_kinds=("500", "503"))
     first = [api.http.get("/v1/files").status_code for _ in range(30)]
     for _ in range(20):
-        assert httpx.get(f"{together_server.root_url}/_control/stats").status_code == 200
+        assert plain.get(f"{together_server.root_url}/_control/stats").status_code == 200
     together_server.clear_faults()
     together_server.configure(fault_rate=0.5, fault_kinds=("500", "503"))
     second = [api.http.get("/v1/files").status_code for _ in range(30)]
@@ -97,7 +97,7 @@ def test_latency_applies_to_api_requests(api: Api, together_server: LocalTogethe
     together_server.configure(latency_ms=300)
     with pytest.raises(httpx.ReadTimeout):
         api.http.get("/v1/batches", timeout=0.1)
-    assert httpx.get(f"{together_server.root_url}/_control/stats", timeout=0.1).status_code == 200
+    assert plain.get(f"{together_server.root_url}/_control/stats", timeout=0.1).status_code == 200
 
 
 def test_stats_count_requests_per_route_template(api: Api, together_server: LocalTogetherServer) -> None:

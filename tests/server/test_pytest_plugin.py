@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-import httpx
+from tests.server.helpers import plain
 
 from airflow_provider_batch.testing.server import LocalTogetherServer
 
@@ -15,14 +15,14 @@ def test_together_connection_points_at_the_server(together_connection: str,
     assert together_connection == "together_default"
     conn = json.loads(os.environ["AIRFLOW_CONN_TOGETHER_DEFAULT"])
     assert conn == {"conn_type": "together", "password": together_server.api_key, "host": together_server.base_url}
-    response = httpx.get(f"{conn['host']}/batches", headers={"Authorization": f"Bearer {conn['password']}"})
+    response = plain.get(f"{conn['host']}/batches", headers={"Authorization": f"Bearer {conn['password']}"})
     assert response.status_code == 200
 
 
 def test_first_test_dirties_the_server(together_server: LocalTogetherServer) -> None:
     together_server.configure(latency_ms=1, list_null_when_empty=False)
     together_server.inject("*", "500", times=5)
-    httpx.post(f"{together_server.base_url}/files", headers={"Authorization": f"Bearer {together_server.api_key}"})
+    plain.post(f"{together_server.base_url}/files", headers={"Authorization": f"Bearer {together_server.api_key}"})
 
 
 def test_next_test_gets_a_clean_server(together_server: LocalTogetherServer) -> None:
