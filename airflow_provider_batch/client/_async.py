@@ -90,14 +90,17 @@ class AsyncTogetherClient:
             decision = core.decide(self.settings, spec, attempt, response=response, exc=exc)
             if decision.error is None:
                 return consumed if consume is not None else response
-            if decision.check_created and recover is not None:
-                found = await recover()
-                if found is not None:
-                    return found
-            if not decision.retry:
+            checking = decision.check_created and recover is not None
+            if not (decision.retry or checking):
                 raise decision.error
             core.log_retry(logger, spec, decision, attempt, self.settings.max_retries)
             await self._sleep(decision.delay)
+            if checking:
+                found = await recover()  # type: ignore[misc]
+                if found is not None:
+                    return found
+                if not decision.retry:
+                    raise decision.error
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(

@@ -388,7 +388,9 @@ def decide(
     else:
         raise ValueError("decide() needs a response or an exception")
     retry = verdict.retryable and attempt < settings.max_retries
-    delay = retry_delay(settings, attempt, headers, now=now, rand=rand) if retry else 0.0
+    # An ambiguous create waits before looking, so a request still in flight at the server can land.
+    wait = retry or verdict.check_created
+    delay = retry_delay(settings, attempt, headers, now=now, rand=rand) if wait else 0.0
     return Decision(error, retry, delay, verdict.check_created, reason)
 
 
@@ -410,8 +412,12 @@ def resolve_settings(
 
 def log_retry(logger: logging.Logger, spec: RequestSpec, decision: Decision, attempt: int, limit: int) -> None:
     """One WARNING per retry: method, path, status or failure, attempt and delay (never headers)."""
+    action = "Retrying"
+    if decision.check_created:
+        action = "Looking for the result of" if not decision.retry else "Looking for the result of, then retrying,"
     logger.warning(
-        "Retrying %s %s after %s (attempt %d of %d) in %.2fs",
+        "%s %s %s after %s (attempt %d of %d) in %.2fs",
+        action,
         spec.method,
         spec.where,
         decision.reason,
