@@ -6,7 +6,9 @@ Every test that takes ``flavour`` runs once with :class:`TogetherClient` and onc
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -56,17 +58,22 @@ ClientFactory = Callable[..., Any]
 
 @pytest.fixture
 async def make_client(flavour: str, sleeps: SleepRecorder) -> Any:
-    """``make_client(base_url, transport=None, **settings)`` → a client of the current flavour."""
+    """``make_client(base_url, transport=None, real_sleep=False, **settings)`` → a client of the
+    current flavour; it sleeps through ``sleeps`` (recording, not waiting) unless ``real_sleep``."""
     opened: list[Any] = []
 
-    def factory(base_url: str, transport: httpx.BaseTransport | None = None, **fields: Any) -> Any:
-        settings = ClientSettings(api_key=API_KEY, base_url=base_url, **fields)
+    def factory(
+        base_url: str, transport: httpx.BaseTransport | None = None, *, real_sleep: bool = False, **fields: Any
+    ) -> Any:
+        settings = ClientSettings(api_key=fields.pop("api_key", API_KEY), base_url=base_url, **fields)
         if flavour == "sync":
             http = httpx.Client(transport=transport) if transport is not None else None
-            client: Any = TogetherClient(settings, http_client=http, sleep=sleeps)
+            sleep: Any = time.sleep if real_sleep else sleeps
+            client: Any = TogetherClient(settings, http_client=http, sleep=sleep)
         else:
             ahttp = httpx.AsyncClient(transport=transport) if transport is not None else None  # type: ignore[arg-type]
-            client = AsyncTogetherClient(settings, http_client=ahttp, sleep=sleeps)
+            asleep: Any = asyncio.sleep if real_sleep else sleeps
+            client = AsyncTogetherClient(settings, http_client=ahttp, sleep=asleep)
         opened.append((client, transport is not None))
         return client
 
@@ -81,3 +88,22 @@ async def make_client(flavour: str, sleeps: SleepRecorder) -> Any:
             await client.aclose()
             if external:
                 await http.aclose()
+
+
+@pytest.fixture(scope="session")
+def local_server() -> Any:
+    """One local Together-compatible server for the session, with fast batch timings."""
+    from airflow_provider_batch.testing.server import LocalTogetherServer, ServerConfig
+
+    config = ServerConfig(api_key=API_KEY, validating_seconds=0.05, processing_seconds=0.2, cancel_seconds=0.05)
+    with LocalTogetherServer(config) as server:
+        yield server
+
+
+@pytest.fixture
+def server(local_server: Any) -> Any:
+    """The session server, emptied, with its start-up configuration and no faults."""
+    local_server.reset()
+    local_server.restore_defaults()
+    yield local_server
+    local_server.clear_faults()
