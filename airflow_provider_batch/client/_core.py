@@ -410,11 +410,13 @@ def resolve_settings(
     return ClientSettings.model_validate({**settings.model_dump(), **overrides}) if overrides else settings
 
 
-def log_retry(logger: logging.Logger, spec: RequestSpec, decision: Decision, attempt: int, limit: int) -> None:
+def log_retry(
+    logger: logging.Logger, spec: RequestSpec, decision: Decision, attempt: int, limit: int
+) -> None:
     """One WARNING per retry: method, path, status or failure, attempt and delay (never headers)."""
     action = "Retrying"
     if decision.check_created:
-        action = "Looking for the result of" if not decision.retry else "Looking for the result of, then retrying,"
+        action = "Checking for the result of"
     logger.warning(
         "%s %s %s after %s (attempt %d of %d) in %.2fs",
         action,

@@ -63,7 +63,11 @@ async def make_client(flavour: str, sleeps: SleepRecorder) -> Any:
     opened: list[Any] = []
 
     def factory(
-        base_url: str, transport: httpx.BaseTransport | None = None, *, real_sleep: bool = False, **fields: Any
+        base_url: str,
+        transport: httpx.BaseTransport | None = None,
+        *,
+        real_sleep: bool = False,
+        **fields: Any,
     ) -> Any:
         settings = ClientSettings(api_key=fields.pop("api_key", API_KEY), base_url=base_url, **fields)
         if flavour == "sync":
@@ -71,7 +75,8 @@ async def make_client(flavour: str, sleeps: SleepRecorder) -> Any:
             sleep: Any = time.sleep if real_sleep else sleeps
             client: Any = TogetherClient(settings, http_client=http, sleep=sleep)
         else:
-            ahttp = httpx.AsyncClient(transport=transport) if transport is not None else None  # type: ignore[arg-type]
+            atransport: Any = transport
+            ahttp = httpx.AsyncClient(transport=atransport) if transport is not None else None
             asleep: Any = asyncio.sleep if real_sleep else sleeps
             client = AsyncTogetherClient(settings, http_client=ahttp, sleep=asleep)
         opened.append((client, transport is not None))
@@ -95,7 +100,8 @@ def local_server() -> Any:
     """One local Together-compatible server for the session, with fast batch timings."""
     from airflow_provider_batch.testing.server import LocalTogetherServer, ServerConfig
 
-    config = ServerConfig(api_key=API_KEY, validating_seconds=0.05, processing_seconds=0.2, cancel_seconds=0.05)
+    timings = {"validating_seconds": 0.05, "processing_seconds": 0.2, "cancel_seconds": 0.05}
+    config = ServerConfig(api_key=API_KEY, **timings)
     with LocalTogetherServer(config) as server:
         yield server
 

@@ -60,7 +60,11 @@ def test_build_request_form_fields_are_urlencoded() -> None:
 
 def test_build_request_absolute_url_has_no_authorization() -> None:
     spec = core.RequestSpec(
-        "PUT", "", url="http://store.local/up/f-1?sig=s3cret", body=lambda: iter([b"ab"]), headers={"Content-Length": "2"}
+        "PUT",
+        "",
+        url="http://store.local/up/f-1?sig=s3cret",
+        body=lambda: iter([b"ab"]),
+        headers={"Content-Length": "2"},
     )
     request = core.build_request(SETTINGS, spec)
     assert "authorization" not in request.headers

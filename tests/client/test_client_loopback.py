@@ -36,7 +36,8 @@ MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
 def write_batch_file(path: Path, lines: int, pad: int = 0) -> Path:
     with open(path, "w", encoding="utf-8") as handle:
         for n in range(lines):
-            body = {"model": MODEL, "messages": [{"role": "user", "content": f"q{n} " + "x" * pad}], "max_tokens": 8}
+            messages = [{"role": "user", "content": f"q{n} " + "x" * pad}]
+            body = {"model": MODEL, "messages": messages, "max_tokens": 8}
             handle.write(json.dumps({"custom_id": f"req-{n}", "body": body}) + "\n")
     return path
 
@@ -81,7 +82,7 @@ async def test_every_route_round_trip(server, make_client, batch_file: Path, tmp
         await call(client.files.retrieve(uploaded.id))
 
 
-async def test_identical_content_reuses_the_existing_file(server, make_client, batch_file: Path, tmp_path: Path) -> None:
+async def test_identical_content_reuses_the_existing_file(server, make_client, batch_file, tmp_path) -> None:
     client = make_client(server.base_url)
     first = await call(client.files.upload(batch_file))
     copy = tmp_path / "copy.jsonl"
@@ -190,7 +191,9 @@ async def test_large_upload_and_download_stream_intact(server, make_client, tmp_
 
 
 @pytest.mark.parametrize("kind", ["truncate", "reset"])
-async def test_cut_download_is_retried_from_scratch(server, make_client, sleeps, batch_file, tmp_path, kind) -> None:
+async def test_cut_download_is_retried_from_scratch(
+    server, make_client, sleeps, batch_file, tmp_path, kind
+) -> None:
     client = make_client(server.base_url)
     file_id = (await call(client.files.upload(batch_file))).id
     server.inject("GET /v1/files/{id}/content", kind)
@@ -199,7 +202,9 @@ async def test_cut_download_is_retried_from_scratch(server, make_client, sleeps,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dl.jsonl", "requests.jsonl"]
 
 
-async def test_persistent_truncation_raises_and_leaves_nothing(server, make_client, batch_file, tmp_path) -> None:
+async def test_persistent_truncation_raises_and_leaves_nothing(
+    server, make_client, batch_file, tmp_path
+) -> None:
     client = make_client(server.base_url, max_retries=2)
     file_id = (await call(client.files.upload(batch_file))).id
     server.inject("GET /v1/files/{id}/content", "truncate", times=3, fraction=0.5)
@@ -267,7 +272,9 @@ async def test_create_whose_answer_was_lost_returns_the_batch_it_made(
     assert created.job.id in caplog.text and len(sleeps.delays) == 1
 
 
-async def test_create_timed_out_before_the_server_acted_is_sent_once_more(server, make_client, batch_file) -> None:
+async def test_create_timed_out_before_the_server_acted_is_sent_once_more(
+    server, make_client, batch_file
+) -> None:
     # The server holds the create for 0.5 s; the client gives up after 0.2 s, so the server sees a
     # disconnect and makes nothing. The client waits, finds no batch, and sends the create again.
     client = make_client(server.base_url, real_sleep=True, timeout=0.2, retry_base_delay=0.05)
