@@ -171,6 +171,7 @@ class Files(Resource[AsyncTogetherClient]):
         :raises DownloadIncompleteError: the body stayed short of its Content-Length on every attempt.
         """
         target = Path(dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
         spec = ops.file_content(file_id)
         await self._c._send(spec, consume=lambda response: _save(spec, response, target))
         return target

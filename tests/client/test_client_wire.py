@@ -26,7 +26,7 @@ from airflow_provider_batch.client import (
     ResponseValidationError,
 )
 
-from conftest import API_KEY, call
+from tests.client.helpers import API_KEY, call
 
 BASE = "http://together.test/v1"
 FILE_ID = "file-0d3c8a4e-1b2f-4c5d-9e8f-7a6b5c4d3e2f"
