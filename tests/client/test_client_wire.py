@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import httpx
 import pytest
 
 from airflow_provider_batch.client import (
+    APIConnectionError,
     BatchCreateRejectedError,
     BatchStatus,
     DownloadIncompleteError,
@@ -286,3 +288,15 @@ async def test_unparseable_success_bodies_raise_validation_errors(make_client, c
     client = make_client(BASE, wire.transport)
     with pytest.raises(ResponseValidationError, match="GET /batches/b-1"):
         await call(client.batches.retrieve("b-1"))
+
+
+async def test_refused_connection_is_retried_then_raised_without_the_key(make_client, sleeps) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = make_client(f"http://127.0.0.1:{port}/v1", max_retries=2)
+    with pytest.raises(APIConnectionError) as caught:
+        await call(client.files.list())
+    assert str(caught.value).startswith("GET /files failed after 3 attempt(s): ConnectError")
+    assert API_KEY not in str(caught.value) and caught.value.__cause__ is None
+    assert len(sleeps.delays) == 2
