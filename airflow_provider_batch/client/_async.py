@@ -122,7 +122,8 @@ class AsyncTogetherClient(ShellBase[httpx.AsyncClient]):
             await response.aread()
             return response, None, None
         except httpx.TransportError as exc:
-            return None, core.download_failure(spec, response, exc), None
+            # A cut download says how much arrived; any other cut body is a plain transport error.
+            return None, core.download_failure(spec, response, exc) if consume else exc, None
         except DownloadIncompleteError as exc:
             return None, exc, None
         finally:

@@ -118,7 +118,8 @@ class TogetherClient(ShellBase[httpx.Client]):
             response.read()
             return response, None, None
         except httpx.TransportError as exc:
-            return None, core.download_failure(spec, response, exc), None
+            # A cut download says how much arrived; any other cut body is a plain transport error.
+            return None, core.download_failure(spec, response, exc) if consume else exc, None
         except DownloadIncompleteError as exc:
             return None, exc, None
         finally:
