@@ -18,7 +18,7 @@ import httpx
 
 from airflow_provider_batch.client import _core as core
 from airflow_provider_batch.client import _ops as ops
-from airflow_provider_batch.client._base import Resource, ShellBase
+from airflow_provider_batch.client._base import Resource, ShellBase, log_retry
 from airflow_provider_batch.client._config import ClientSettings
 from airflow_provider_batch.client._files import aiter_file, sha256_file, temp_path_for
 from airflow_provider_batch.client.errors import ConflictError, DownloadIncompleteError
@@ -98,7 +98,7 @@ class AsyncTogetherClient(ShellBase[httpx.AsyncClient]):
             checking = decision.check_created and recover is not None
             if not (decision.retry or checking):
                 raise decision.error
-            core.log_retry(logger, spec, decision, attempt, self.settings.max_retries)
+            log_retry(logger, spec, decision, attempt, self.settings.max_retries)
             await self._sleep(decision.delay)
             if checking:
                 found = await recover()  # type: ignore[misc]

@@ -16,7 +16,7 @@ import httpx
 
 from airflow_provider_batch.client import _core as core
 from airflow_provider_batch.client import _ops as ops
-from airflow_provider_batch.client._base import Resource, ShellBase
+from airflow_provider_batch.client._base import Resource, ShellBase, log_retry
 from airflow_provider_batch.client._config import ClientSettings
 from airflow_provider_batch.client._files import iter_file, sha256_file, temp_path_for
 from airflow_provider_batch.client.errors import ConflictError, DownloadIncompleteError
@@ -96,7 +96,7 @@ class TogetherClient(ShellBase[httpx.Client]):
             checking = decision.check_created and recover is not None
             if not (decision.retry or checking):
                 raise decision.error
-            core.log_retry(logger, spec, decision, attempt, self.settings.max_retries)
+            log_retry(logger, spec, decision, attempt, self.settings.max_retries)
             self._sleep(decision.delay)
             if checking:
                 found = recover()  # type: ignore[misc]
