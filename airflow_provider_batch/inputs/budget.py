@@ -110,7 +110,7 @@ def estimate_batch_cost(
 ) -> CostEstimate:
     """Stream over a batch input file and estimate its worst-case cost per model and in total.
 
-    Lines that are not request objects are skipped (validate the file first).
+    Validate the file first: lines that are not request objects are skipped, invalid JSON raises.
     """
     per_model: dict[str, ModelEstimate] = {}
     with open(path, "rb") as fh:

@@ -79,7 +79,16 @@ def split_batch_file(
     target = Path(out_dir)
     target.mkdir(parents=True, exist_ok=True)
     with open(source, "rb") as fh:
-        return _write_parts(fh, source.stem, target, limits)
+        parts = _write_parts(fh, source.stem, target, limits)
+    _remove_stale_parts(target, source.stem, len(parts))
+    return parts
+
+
+def _remove_stale_parts(out_dir: Path, stem: str, count: int) -> None:
+    # A rerun after the input shrank must not leave an old, higher-numbered part next to the new ones.
+    for old in out_dir.glob(f"{stem}.part-[0-9][0-9][0-9][0-9].jsonl"):
+        if int(old.name[-10:-6]) > count:
+            old.unlink()
 
 
 class _PartWriter:

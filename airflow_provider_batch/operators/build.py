@@ -36,34 +36,26 @@ def build_requests(
     records: Iterable[Mapping[str, Any]],
     output_path: str,
     *,
-    key_column: str,
-    model: str,
-    user_template: str | None = None,
-    system_prompt: str | None = None,
-    body: Mapping[str, Any] | None = None,
-    endpoint: str = CHAT_ENDPOINT,
-    metadata_columns: Sequence[str] = (),
-    audio_url_column: str | None = None,
-    id_prefix: str = "",
     limits: BatchLimits | Mapping[str, int] | None = None,
     check_totals: bool = False,
     aws_conn_id: str | None = "aws_default",
+    **build_options: Any,
 ) -> dict[str, Any]:
     """Build the request file and its sidecar, validate it, then publish both to ``output_path``.
 
-    ``output_path`` is a local path or ``s3://bucket/key``; with S3 the files are built in a
-    temporary directory and uploaded only after validation passed. ``check_totals`` defaults to
-    ``False`` because files over the per-batch limits are split at submission time.
+    ``build_options`` are the keyword arguments of
+    :func:`~airflow_provider_batch.inputs.build.build_batch_file` (``key_column``, ``model``,
+    ``user_template``, ``endpoint``, ...). ``output_path`` is a local path or ``s3://bucket/key``;
+    with S3 the files are built in a temporary directory and uploaded only after validation
+    passed. ``check_totals`` defaults to ``False`` because files over the per-batch limits are
+    split at submission time.
 
     :returns: ``{"path", "metadata_path", "count", "bytes", "models"}`` (paths as given/published).
     :raises InputValidationError: the built file breaks a batch rule (nothing is published).
     """
+    endpoint = build_options.get("endpoint", CHAT_ENDPOINT)
     with tempfile.TemporaryDirectory(prefix="apb-build-") as tmp:
-        built = build_batch_file(
-            records, _local_target(output_path, tmp), key_column=key_column, model=model, user_template=user_template,
-            system_prompt=system_prompt, body=body, endpoint=endpoint, metadata_columns=metadata_columns,
-            audio_url_column=audio_url_column, id_prefix=id_prefix,
-        )
+        built = build_batch_file(records, _local_target(output_path, tmp), **build_options)
         ensure_valid(built.path, endpoint=endpoint, limits=_as_limits(limits), check_totals=check_totals)
         result = built.to_xcom()
         if is_s3_uri(output_path):
@@ -85,11 +77,19 @@ def build_requests_from_sql(
 ) -> dict[str, Any]:
     """One-call form for a TaskFlow ``@task``: run ``sql`` on ``sql_conn_id`` and build the requests.
 
-    ``options`` are the keyword arguments of :func:`build_requests` (``user_template``,
-    ``system_prompt``, ``body``, ``endpoint``, ``metadata_columns``, ``limits``, ...).
+    ``options`` are the keyword arguments of :func:`build_requests` and of
+    :func:`~airflow_provider_batch.inputs.build.build_batch_file` (``user_template``, ``body``,
+    ``endpoint``, ``metadata_columns``, ``limits``, ``check_totals``, ``aws_conn_id``, ...).
     """
     records = records_from_sql(sql_conn_id, sql, parameters, chunk_size=chunk_size)
     return build_requests(records, output_path, key_column=key_column, model=model, **options)
+
+
+_BUILD_OPTIONS = (
+    "key_column", "model", "user_template", "system_prompt", "body", "endpoint",
+    "metadata_columns", "audio_url_column", "id_prefix",
+)
+"""Operator attributes passed through to :func:`build_batch_file`."""
 
 
 class TogetherBuildRequestsOperator(BaseOperator):
@@ -160,11 +160,8 @@ class TogetherBuildRequestsOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="apb-records-") as tmp:
             result = build_requests(
-                self._records(tmp), self.output_path, key_column=self.key_column, model=self.model,
-                user_template=self.user_template, system_prompt=self.system_prompt, body=self.body,
-                endpoint=self.endpoint, metadata_columns=self.metadata_columns,
-                audio_url_column=self.audio_url_column, id_prefix=self.id_prefix, limits=self.limits,
-                check_totals=self.check_totals, aws_conn_id=self.aws_conn_id,
+                self._records(tmp), self.output_path, limits=self.limits, check_totals=self.check_totals,
+                aws_conn_id=self.aws_conn_id, **{name: getattr(self, name) for name in _BUILD_OPTIONS},
             )
         self.log.info("Built %d requests (%d bytes) at %s; models %s",
                       result["count"], result["bytes"], result["path"], result["models"])

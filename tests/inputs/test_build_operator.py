@@ -95,3 +95,18 @@ def test_templated_fields_and_argument_checks() -> None:
         TogetherBuildRequestsOperator(task_id="a", key_column="id", model=MODEL, output_path="x")
     with pytest.raises(ValueError, match="sql needs sql_conn_id"):
         TogetherBuildRequestsOperator(task_id="b", key_column="id", model=MODEL, output_path="x", sql="select 1")
+
+
+def test_templates_render_but_format_placeholders_survive(tmp_path: Path) -> None:
+    import jinja2
+
+    op = TogetherBuildRequestsOperator(
+        task_id="t", sql_conn_id="x", sql="select * from t where day = '{{ ds }}'", key_column="id", model=MODEL,
+        user_template="Review from {{ ds }}: {body}", system_prompt="Today is {{ ds }}.",
+        output_path=str(tmp_path / "{{ ds }}.jsonl"),
+    )
+    op.render_template_fields({"ds": "2026-11-21"}, jinja_env=jinja2.Environment())  # type: ignore[arg-type]
+    assert op.sql == "select * from t where day = '2026-11-21'"
+    assert op.user_template == "Review from 2026-11-21: {body}"
+    assert op.system_prompt == "Today is 2026-11-21."
+    assert op.output_path.endswith("/2026-11-21.jsonl")

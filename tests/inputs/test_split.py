@@ -81,6 +81,16 @@ def test_split_is_deterministic(write_jsonl: Callable[..., Path], tmp_path: Path
     assert first == second and len(first) == 3
 
 
+def test_rerun_after_the_input_shrank_removes_stale_parts(write_jsonl: Callable[..., Path], tmp_path: Path) -> None:
+    source = write_jsonl(_tiny_lines(25), name="s.jsonl")
+    limits = BatchLimits(max_lines=10)
+    split_batch_file(source, tmp_path / "p", limits=limits)
+    source.write_bytes(_tiny_lines(12))
+    parts = split_batch_file(source, tmp_path / "p", limits=limits)
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == [p.path.name for p in parts] == [
+        "s.part-0001.jsonl", "s.part-0002.jsonl"]
+
+
 def test_a_line_larger_than_a_whole_part_is_refused(write_jsonl: Callable[..., Path], tmp_path: Path) -> None:
     source = write_jsonl([chat_request("small"), chat_request("huge", "x" * 2000)])
     with pytest.raises(ValueError, match="line 2 is .* bytes; it cannot fit"):
