@@ -14,7 +14,13 @@ from airflow_provider_batch.inputs.budget import (
     estimate_tokens,
 )
 from airflow_provider_batch.inputs.build import BuildError, BuiltInput, build_batch_file, metadata_path_for
-from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, CHAT_ENDPOINT, SUPPORTED_ENDPOINTS, BatchLimits
+from airflow_provider_batch.inputs.limits import (
+    AUDIO_ENDPOINTS,
+    CHAT_ENDPOINT,
+    SUPPORTED_ENDPOINTS,
+    BatchLimits,
+    check_endpoint,
+)
 from airflow_provider_batch.inputs.sources import records_from_jsonl, records_from_sql
 from airflow_provider_batch.inputs.split import InputPart, file_sha256, split_batch_file
 from airflow_provider_batch.inputs.storage import fetch_to_local, publish
@@ -42,6 +48,7 @@ __all__ = [
     "ValidationReport",
     "build_batch_file",
     "check_budget",
+    "check_endpoint",
     "ensure_valid",
     "estimate_batch_cost",
     "estimate_tokens",

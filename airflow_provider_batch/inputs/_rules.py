@@ -82,7 +82,7 @@ def _check_method_and_url(obj: dict[str, Any], *, audio: bool, endpoint: str, ou
     method = obj.get("method")
     if audio:
         if method != "FILE":
-            out.append(("method_not_file", f"audio endpoint {endpoint} needs \"method\": \"FILE\", got {method!r}"))
+            out.append(("method_not_file", f'{endpoint} lines need "method": "FILE", got {method!r}'))
     elif method is not None and method != "POST":
         out.append(("method_invalid", f"'method' must be absent or \"POST\" for {endpoint}, got {method!r}"))
     url = obj.get("url")
@@ -121,11 +121,12 @@ def _check_chat_body(body: dict[str, Any], out: list[RuleHit]) -> None:
         return
     for index, message in enumerate(messages):
         if type(message) is not dict:
-            out.append(("message_not_object", f"messages[{index}] must be an object, got {_json_type(message)}"))
+            kind = _json_type(message)
+            out.append(("message_not_object", f"messages[{index}] must be an object, not {kind}"))
             continue
         role = message.get("role")
         if role not in MESSAGE_ROLES:
-            out.append(("message_bad_role", f"messages[{index}].role {role!r:.40} is not one of {_ROLE_LIST}"))
+            out.append(("message_bad_role", f"messages[{index}].role {role!r:.40} not in: {_ROLE_LIST}"))
         _check_content(index, message, out)
 
 

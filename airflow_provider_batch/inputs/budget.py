@@ -81,7 +81,8 @@ def _content_text(content: Any) -> str:
         return content
     if isinstance(content, list):
         # Multimodal parts: only text parts are counted; images and audio are not estimated.
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+        texts = (part.get("text") for part in content if isinstance(part, dict))
+        return "".join(text for text in texts if isinstance(text, str))
     return ""
 
 

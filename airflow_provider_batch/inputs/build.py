@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, CHAT_ENDPOINT, SUPPORTED_ENDPOINTS, BatchLimits
+from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, CHAT_ENDPOINT, BatchLimits, check_endpoint
 
 __all__ = ["BuildError", "BuiltInput", "build_batch_file", "metadata_path_for"]
 
@@ -120,12 +120,12 @@ def build_batch_file(
     finally:
         for leftover in (tmp_out, tmp_meta):
             leftover.unlink(missing_ok=True)
-    return BuiltInput(path=out, metadata_path=meta, count=count, bytes=size, models={model: count} if count else {})
+    models = {model: count} if count else {}
+    return BuiltInput(path=out, metadata_path=meta, count=count, bytes=size, models=models)
 
 
 def _check_spec(spec: _Spec) -> None:
-    if spec.endpoint not in SUPPORTED_ENDPOINTS:
-        raise ValueError(f"unsupported endpoint {spec.endpoint!r}; expected one of {', '.join(SUPPORTED_ENDPOINTS)}")
+    check_endpoint(spec.endpoint)
     if not isinstance(spec.model, str) or not spec.model.strip():
         raise ValueError("model must be a non-empty string")
     if spec.endpoint in AUDIO_ENDPOINTS:
@@ -166,7 +166,11 @@ def _column(row_no: int, row: Mapping[str, Any], column: str) -> Any:
     try:
         return row[column]
     except KeyError:
-        raise BuildError(f"row {row_no}: column {column!r} is missing (row has: {', '.join(map(str, row))})") from None
+        raise BuildError(f"row {row_no}: column {column!r} is missing ({_has(row)})") from None
+
+
+def _has(row: Mapping[str, Any]) -> str:
+    return "row has: " + ", ".join(map(str, row))
 
 
 def _custom_id(row_no: int, row: Mapping[str, Any], spec: _Spec, seen: set[str]) -> str:
@@ -178,10 +182,11 @@ def _custom_id(row_no: int, row: Mapping[str, Any], spec: _Spec, seen: set[str])
         raise BuildError(f"row {row_no}: key column {spec.key_column!r} is empty")
     if len(custom_id) > _MAX_ID_LEN:
         raise BuildError(
-            f"row {row_no}: custom_id {custom_id[:80]!r} has {len(custom_id)} characters, the limit is {_MAX_ID_LEN}"
+            f"row {row_no}: custom_id {custom_id[:80]!r} has {len(custom_id)} characters, "
+            f"the limit is {_MAX_ID_LEN}"
         )
     if custom_id in seen:
-        raise BuildError(f"row {row_no}: duplicate custom_id {custom_id!r} from key column {spec.key_column!r}")
+        raise BuildError(f"row {row_no}: duplicate custom_id {custom_id!r} (key column {spec.key_column!r})")
     seen.add(custom_id)
     return custom_id
 
@@ -191,7 +196,8 @@ def _request(row_no: int, row: Mapping[str, Any], spec: _Spec, custom_id: str) -
         url = _column(row_no, row, spec.audio_url_column or "")
         if not isinstance(url, str) or not url.strip():
             raise BuildError(f"row {row_no}: audio URL column {spec.audio_url_column!r} is empty or not text")
-        return {"custom_id": custom_id, "method": "FILE", "body": {"model": spec.model, "file": url, **spec.body}}
+        audio_body = {"model": spec.model, "file": url, **spec.body}
+        return {"custom_id": custom_id, "method": "FILE", "body": audio_body}
     messages = []
     if spec.system_prompt:
         messages.append({"role": "system", "content": spec.system_prompt})
@@ -206,7 +212,7 @@ def _render(row_no: int, row: Mapping[str, Any], spec: _Spec) -> str:
     except _MissingColumn as exc:
         raise BuildError(
             f"row {row_no}: user_template uses column {exc.args[0]!r}, which the row does not have "
-            f"(row has: {', '.join(map(str, row))})"
+            f"({_has(row)})"
         ) from None
     except (IndexError, ValueError, AttributeError, TypeError) as exc:
         raise BuildError(f"row {row_no}: user_template cannot be rendered: {exc}") from None
@@ -217,7 +223,7 @@ def _dumps(request: dict[str, Any], row_no: int, custom_id: str) -> bytes:
         text = json.dumps(request, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         return text.encode("utf-8") + b"\n"
     except (TypeError, ValueError, UnicodeEncodeError) as exc:
-        raise BuildError(f"row {row_no} (custom_id={custom_id!r}): request is not valid JSON text: {exc}") from None
+        raise BuildError(f"row {row_no} (custom_id={custom_id!r}): request is not JSON text: {exc}") from None
 
 
 # Re-exported so the whole "rows -> request file" path imports from one module.

@@ -13,11 +13,19 @@ __all__ = [
     "CHAT_ENDPOINT",
     "SUPPORTED_ENDPOINTS",
     "BatchLimits",
+    "check_endpoint",
 ]
 
 CHAT_ENDPOINT = "/v1/chat/completions"
 AUDIO_ENDPOINTS = ("/v1/audio/transcriptions", "/v1/audio/translations")
 SUPPORTED_ENDPOINTS = (CHAT_ENDPOINT, *AUDIO_ENDPOINTS)
+
+
+def check_endpoint(endpoint: str) -> None:
+    """Raise ``ValueError`` unless ``endpoint`` is one the Batch API accepts."""
+    if endpoint not in SUPPORTED_ENDPOINTS:
+        expected = ", ".join(SUPPORTED_ENDPOINTS)
+        raise ValueError(f"unsupported endpoint {endpoint!r}; expected one of {expected}")
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def records_from_sql(
 
     hook = BaseHook.get_connection(conn_id).get_hook()
     if not isinstance(hook, DbApiHook):
-        raise TypeError(f"connection {conn_id!r} gives {type(hook).__name__}, not a SQL (DbApiHook) connection")
+        raise TypeError(f"connection {conn_id!r} gives {type(hook).__name__}, not a SQL (DbApiHook) hook")
     with closing(hook.get_conn()) as conn:
         with closing(_cursor(conn, chunk_size)) as cursor:
             if parameters is None:

@@ -116,7 +116,7 @@ def _write_parts(fh: IO[bytes], stem: str, out_dir: Path, limits: BatchLimits) -
         for line_no, raw in enumerate(fh, start=1):
             line = raw if raw.endswith(b"\n") else raw + b"\n"
             if len(line) > limits.max_bytes:
-                raise ValueError(f"line {line_no} is {len(line)} bytes; it cannot fit a part of {limits.max_bytes}")
+                raise ValueError(f"line {line_no} is {len(line)} bytes; a part holds {limits.max_bytes}")
             if current is not None and (
                 current.lines >= limits.max_lines or current.bytes + len(line) > limits.max_bytes
             ):

@@ -16,12 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_batch.inputs._rules import RuleHit, check_request
-from airflow_provider_batch.inputs.limits import (
-    AUDIO_ENDPOINTS,
-    CHAT_ENDPOINT,
-    SUPPORTED_ENDPOINTS,
-    BatchLimits,
-)
+from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, CHAT_ENDPOINT, BatchLimits, check_endpoint
 
 __all__ = [
     "InputValidationError",
@@ -93,7 +88,7 @@ class InputValidationError(ValueError):
 def _error_message(report: ValidationReport) -> str:
     count = len(report.problems)
     more = " or more (list truncated)" if report.truncated else ""
-    head = f"{report.path}: {count}{more} problem(s) in batch input for {report.endpoint}; nothing was uploaded"
+    head = f"{report.path}: {count}{more} problem(s) in batch input for {report.endpoint}; nothing uploaded"
     shown = [f"  {p}" for p in report.problems[:_PROBLEMS_IN_MESSAGE]]
     if count > _PROBLEMS_IN_MESSAGE:
         shown.append(f"  ... and {count - _PROBLEMS_IN_MESSAGE} more")
@@ -145,7 +140,7 @@ class _Scan:
             self.add(line_no, None, "blank_line", "blank lines are not allowed")
             return
         if raw.startswith(_BOM):
-            self.add(line_no, None, "bom", "line starts with a UTF-8 byte order mark; save the file without BOM")
+            self.add(line_no, None, "bom", "line starts with a UTF-8 byte order mark; save without BOM")
             raw = raw[3:]
         try:
             text = raw.decode("utf-8")
@@ -207,8 +202,7 @@ def validate_batch_file(
     :param check_totals: check ``max_lines`` and ``max_bytes`` for the whole file. Pass ``False``
         when the file will go through :func:`~airflow_provider_batch.inputs.split.split_batch_file`.
     """
-    if endpoint not in SUPPORTED_ENDPOINTS:
-        raise ValueError(f"unsupported endpoint {endpoint!r}; expected one of {', '.join(SUPPORTED_ENDPOINTS)}")
+    check_endpoint(endpoint)
     report = ValidationReport(path=Path(path), endpoint=endpoint)
     scan = _Scan(report, limits, max_problems, check_totals)
     cap = limits.max_line_bytes + 1

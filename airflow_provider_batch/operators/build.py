@@ -151,7 +151,8 @@ class TogetherBuildRequestsOperator(BaseOperator):
         if sql is not None and not sql_conn_id:
             raise ValueError("sql needs sql_conn_id")
         self.key_column, self.model, self.output_path = key_column, model, output_path
-        self.sql_conn_id, self.sql, self.parameters, self.records_path = sql_conn_id, sql, parameters, records_path
+        self.sql_conn_id, self.sql, self.parameters = sql_conn_id, sql, parameters
+        self.records_path = records_path
         self.user_template, self.system_prompt, self.body = user_template, system_prompt, body
         self.endpoint, self.metadata_columns = endpoint, tuple(metadata_columns)
         self.audio_url_column, self.id_prefix = audio_url_column, id_prefix

@@ -7,7 +7,8 @@ peak-RSS growth is measured cleanly (``VmHWM`` after the work minus ``VmRSS`` be
 * ``validate``: :func:`validate_batch_file` (every rule);
 * ``pydantic``: a pydantic model per line (``model_validate_json``), the obvious alternative.
 
-Targets: validate < 2x json_loads (median of interleaved runs), RSS growth < 200 MB. Results go to ``results/validate.json``.
+Targets: validate < 2x json_loads (median of interleaved runs), RSS growth < 200 MB. Results go
+to ``results/validate.json``.
 """
 
 from __future__ import annotations

@@ -24,17 +24,21 @@ def test_estimate_tokens(text: str, tokens: int) -> None:
     assert estimate_tokens(text) == tokens
 
 
-def test_estimate_per_model_and_total(write_jsonl: Callable[..., Path], caplog: pytest.LogCaptureFixture) -> None:
+def test_estimate_per_model_and_total(
+    write_jsonl: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
     lines = [chat_request(f"a{i}", "x" * 40, max_tokens=100) for i in range(3)]
     lines.append(chat_request("d", "y" * 8))  # no max_tokens: the default applies
+    parts = [{"type": "text", "text": "z" * 16}, {"type": "image_url", "image_url": {"url": "https://x/i"}}]
     lines.append({"custom_id": "p", "body": {"model": "cheap/model", "max_completion_tokens": 10,
-                                             "messages": [{"role": "user", "content": [{"type": "text", "text": "z" * 16}]}]}})
+                                             "messages": [{"role": "user", "content": parts}]}})
     prices = PriceTable.from_mapping({"models": {"cheap/model": {"input_per_1m": 1.0, "output_per_1m": 2.0}}})
     with caplog.at_level(logging.INFO, logger="airflow_provider_batch.inputs"):
         est = estimate_batch_cost(write_jsonl(lines), prices, default_max_tokens=200)
     per_msg = MESSAGE_OVERHEAD_TOKENS
     main = est.by_model[MODEL]
-    assert (main.requests, main.prompt_tokens, main.max_completion_tokens) == (4, 3 * (10 + per_msg) + 2 + per_msg, 500)
+    expected_prompt = 3 * (10 + per_msg) + 2 + per_msg
+    assert (main.requests, main.prompt_tokens, main.max_completion_tokens) == (4, expected_prompt, 500)
     assert main.list_usd == pytest.approx((main.prompt_tokens + 500) * 0.88 / 1e6)
     assert main.batch_usd == pytest.approx(main.list_usd / 2)
     cheap = est.by_model["cheap/model"]
@@ -51,7 +55,8 @@ def test_budget_guard(write_jsonl: Callable[..., Path]) -> None:
     assert est.batch_usd == pytest.approx(1000 * (1000 + 2 + MESSAGE_OVERHEAD_TOKENS) * 0.44 / 1e6)
     check_budget(est, None)
     check_budget(est, 1.0)
-    with pytest.raises(BudgetExceededError, match=r"estimated batch cost \$0\.44.* max_cost_usd=\$0\.1000") as caught:
+    expected = r"estimated batch cost \$0\.44.* max_cost_usd=\$0\.1000"
+    with pytest.raises(BudgetExceededError, match=expected) as caught:
         check_budget(est, 0.10)
     assert isinstance(caught.value, ValueError) and caught.value.estimate is est
 

@@ -20,7 +20,8 @@ from tests.inputs.conftest import MODEL
 def reviews_db(tmp_path: Path, sqlite_conn_id: str) -> str:
     with sqlite3.connect(tmp_path / "warehouse.sqlite") as conn:
         conn.execute("create table reviews (id integer, body text, lang text)")
-        conn.executemany("insert into reviews values (?, ?, ?)", [(i, f"text {i}", "en") for i in range(1, 21)])
+        rows = [(i, f"text {i}", "en") for i in range(1, 21)]
+        conn.executemany("insert into reviews values (?, ?, ?)", rows)
     return sqlite_conn_id
 
 
@@ -42,7 +43,8 @@ def test_operator_builds_from_sql_and_returns_small_xcom(tmp_path: Path, reviews
 def test_invalid_output_fails_the_task(tmp_path: Path, reviews_db: str) -> None:
     op = TogetherBuildRequestsOperator(
         task_id="build", sql_conn_id=reviews_db, sql="select * from reviews", key_column="id", model=MODEL,
-        user_template="{body}", output_path=str(tmp_path / "r.jsonl"), limits={"max_lines": 10}, check_totals=True,
+        user_template="{body}", output_path=str(tmp_path / "r.jsonl"), limits={"max_lines": 10},
+        check_totals=True,
     )
     with pytest.raises(InputValidationError, match="too_many_lines"):
         op.execute(context={})  # type: ignore[arg-type]
@@ -65,7 +67,7 @@ def s3_bucket() -> Iterator[str]:
 
 def test_records_from_s3_to_s3(tmp_path: Path, s3_bucket: str) -> None:
     s3 = boto3.client("s3", region_name="us-east-1")
-    records = "".join(json.dumps({"clip": f"c{i}", "url": f"https://example.com/{i}.wav"}) + "\n" for i in range(3))
+    records = "".join(json.dumps({"clip": f"c{i}", "url": f"https://x.test/{i}"}) + "\n" for i in range(3))
     s3.put_object(Bucket=s3_bucket, Key="in/clips.jsonl", Body=records.encode())
     op = TogetherBuildRequestsOperator(
         task_id="build", records_path=f"s3://{s3_bucket}/in/clips.jsonl", key_column="clip",
@@ -90,18 +92,20 @@ def test_invalid_build_publishes_nothing_to_s3(s3_bucket: str, reviews_db: str) 
 
 
 def test_templated_fields_and_argument_checks() -> None:
-    assert {"sql", "output_path", "user_template", "system_prompt"} <= set(TogetherBuildRequestsOperator.template_fields)
+    templated = set(TogetherBuildRequestsOperator.template_fields)
+    assert {"sql", "output_path", "user_template", "system_prompt"} <= templated
     with pytest.raises(ValueError, match="exactly one of sql"):
         TogetherBuildRequestsOperator(task_id="a", key_column="id", model=MODEL, output_path="x")
     with pytest.raises(ValueError, match="sql needs sql_conn_id"):
-        TogetherBuildRequestsOperator(task_id="b", key_column="id", model=MODEL, output_path="x", sql="select 1")
+        TogetherBuildRequestsOperator(task_id="b", key_column="id", model=MODEL, output_path="x", sql="s")
 
 
 def test_templates_render_but_format_placeholders_survive(tmp_path: Path) -> None:
     import jinja2
 
     op = TogetherBuildRequestsOperator(
-        task_id="t", sql_conn_id="x", sql="select * from t where day = '{{ ds }}'", key_column="id", model=MODEL,
+        task_id="t", sql_conn_id="x", sql="select * from t where day = '{{ ds }}'", key_column="id",
+        model=MODEL,
         user_template="Review from {{ ds }}: {body}", system_prompt="Today is {{ ds }}.",
         output_path=str(tmp_path / "{{ ds }}.jsonl"),
     )

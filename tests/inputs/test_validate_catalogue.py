@@ -16,6 +16,7 @@ from tests.inputs.conftest import MODEL, chat_request, encode
 GOOD = encode(chat_request("ok-1"))
 GOOD2 = encode(chat_request("ok-2"))
 AUDIO = AUDIO_ENDPOINTS[0]
+WHISPER = "openai/whisper-large-v3"
 SMALL = BatchLimits(max_line_bytes=200)
 
 
@@ -41,16 +42,17 @@ CATALOGUE: list[tuple[str, bytes, str | None, BatchLimits | None, list[tuple[int
     ("blank_line", GOOD + b"\n" + GOOD2, None, None, [(2, "blank_line")]),
     ("whitespace_line", GOOD + b"  \t\r\n" + GOOD2, None, None, [(2, "blank_line")]),
     ("trailing_blank_line", GOOD + GOOD2 + b"\n", None, None, [(3, "blank_line")]),
-    ("invalid_utf8", GOOD + GOOD2[:-1].replace(b"Hello", b"H\xffllo") + b"\n", None, None, [(2, "invalid_utf8")]),
-    ("utf16_text", "\n".join(['{"custom_id":"u"}']).encode("utf-16-le") + b"\n", None, None, [(1, "invalid_json")]),
+    ("invalid_utf8", GOOD + GOOD2.replace(b"Hello", b"H\xffllo"), None, None, [(2, "invalid_utf8")]),
+    ("utf16_text", '{"custom_id":"u"}'.encode("utf-16-le") + b"\n", None, None, [(1, "invalid_json")]),
     ("json_array", GOOD + b"[1, 2]\n", None, None, [(2, "not_an_object")]),
     ("json_string", b'"just text"\n', None, None, [(1, "not_an_object")]),
     ("json_null", GOOD + b"null\n", None, None, [(2, "not_an_object")]),
     ("duplicate_ids", GOOD + GOOD2 + GOOD, None, None, [(3, "duplicate_custom_id")]),
     ("id_65_chars", encode(chat_request("x" * 65)), None, None, [(1, "custom_id_too_long")]),
-    ("id_64_chars_is_fine_but_dup", encode(chat_request("y" * 64)) * 2, None, None, [(2, "duplicate_custom_id")]),
-    ("id_not_string", encode(chat_request(12)), None, None, [(1, "custom_id_not_string")]),  # type: ignore[arg-type]
-    ("id_null", GOOD + encode(chat_request(None)), None, None, [(2, "custom_id_not_string")]),  # type: ignore[arg-type]
+    ("id_64_chars_ok_but_dup", encode(chat_request("y" * 64)) * 2, None, None, [(2, "duplicate_custom_id")]),
+    ("id_not_string", encode({**chat_request(), "custom_id": 12}), None, None, [(1, "custom_id_not_string")]),
+    ("id_null", GOOD + encode({**chat_request(), "custom_id": None}), None, None,
+     [(2, "custom_id_not_string")]),
     ("id_missing", GOOD + encode({"body": chat_request()["body"]}), None, None, [(2, "missing_custom_id")]),
     ("id_empty", encode(chat_request("")), None, None, [(1, "custom_id_empty")]),
     ("id_blank", encode(chat_request("   ")), None, None, [(1, "custom_id_empty")]),
@@ -69,7 +71,8 @@ CATALOGUE: list[tuple[str, bytes, str | None, BatchLimits | None, list[tuple[int
     ("message_missing_content", _msgs([{"role": "user"}]), None, None, [(1, "message_missing_content")]),
     ("message_null_content", _msgs([{"role": "user", "content": None}]), None, None,
      [(1, "message_missing_content")]),
-    ("message_number_content", _msgs([{"role": "user", "content": 5}]), None, None, [(1, "message_bad_content")]),
+    ("message_number_content", _msgs([{"role": "user", "content": 5}]), None, None,
+     [(1, "message_bad_content")]),
     ("second_message_broken", _msgs([{"role": "system", "content": "s"}, {"role": "user"}]), None, None,
      [(1, "message_missing_content")]),
     ("max_tokens_negative", encode(chat_request(max_tokens=-1)), None, None, [(1, "max_tokens_invalid")]),
@@ -79,7 +82,7 @@ CATALOGUE: list[tuple[str, bytes, str | None, BatchLimits | None, list[tuple[int
     ("url_mismatch", encode({**chat_request(), "url": "/v1/completions"}), None, None, [(1, "url_mismatch")]),
     ("audio_without_method", _audio(body={"model": "openai/whisper-large-v3", "file": "https://a/x.wav"}),
      AUDIO, None, [(1, "method_not_file")]),
-    ("audio_method_post", _audio(method="POST", body={"model": "openai/whisper-large-v3", "file": "https://a/x"}),
+    ("audio_method_post", _audio(method="POST", body={"model": WHISPER, "file": "https://a"}),
      AUDIO, None, [(1, "method_not_file")]),
     ("audio_missing_file", _audio(method="FILE", body={"model": "openai/whisper-large-v3"}), AUDIO, None,
      [(1, "missing_file")]),
@@ -126,7 +129,8 @@ def test_catalogue_is_large_enough() -> None:
 
 
 def test_problems_name_the_custom_id_when_known(write_jsonl: Callable[..., Path]) -> None:
-    path = write_jsonl([chat_request("t-3"), chat_request("t-12"), b"\n", chat_request("x"), chat_request("t-12")])
+    path = write_jsonl([chat_request("t-3"), chat_request("t-12"), b"\n", chat_request("x"),
+                        chat_request("t-12")])
     (blank, dup) = validate_batch_file(path).problems
     assert str(blank) == "line 3: blank_line: blank lines are not allowed"
     assert str(dup) == "line 5 (custom_id='t-12'): duplicate_custom_id: custom_id already used on line 2"
