@@ -105,11 +105,10 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 class _Scan:
     """Mutable state of one validation pass."""
 
-    def __init__(self, report: ValidationReport, limits: BatchLimits, max_problems: int, check_totals: bool):
+    def __init__(self, report: ValidationReport, limits: BatchLimits, max_problems: int) -> None:
         self.report = report
         self.limits = limits
         self.max_problems = max_problems
-        self.check_totals = check_totals
         self.first_line: dict[str, int] = {}
         self.audio = report.endpoint in AUDIO_ENDPOINTS
         self.size_reported = False
@@ -204,7 +203,7 @@ def validate_batch_file(
     """
     check_endpoint(endpoint)
     report = ValidationReport(path=Path(path), endpoint=endpoint)
-    scan = _Scan(report, limits, max_problems, check_totals)
+    scan = _Scan(report, limits, max_problems)
     cap = limits.max_line_bytes + 1
     with open(path, "rb") as fh:
         read = fh.readline
