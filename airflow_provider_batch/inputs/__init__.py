@@ -13,7 +13,13 @@ from airflow_provider_batch.inputs.budget import (
     estimate_batch_cost,
     estimate_tokens,
 )
-from airflow_provider_batch.inputs.build import BuildError, BuiltInput, build_batch_file, metadata_path_for
+from airflow_provider_batch.inputs.build import (
+    METADATA_SUFFIX,
+    BuildError,
+    BuiltInput,
+    build_batch_file,
+    metadata_path_for,
+)
 from airflow_provider_batch.inputs.limits import (
     AUDIO_ENDPOINTS,
     CHAT_ENDPOINT,
@@ -35,6 +41,7 @@ from airflow_provider_batch.inputs.validate import (
 __all__ = [
     "AUDIO_ENDPOINTS",
     "CHAT_ENDPOINT",
+    "METADATA_SUFFIX",
     "SUPPORTED_ENDPOINTS",
     "BatchLimits",
     "BudgetExceededError",

@@ -16,7 +16,10 @@ from typing import IO, Any
 
 from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, CHAT_ENDPOINT, BatchLimits, check_endpoint
 
-__all__ = ["BuildError", "BuiltInput", "build_batch_file", "metadata_path_for"]
+__all__ = ["METADATA_SUFFIX", "BuildError", "BuiltInput", "build_batch_file", "metadata_path_for"]
+
+METADATA_SUFFIX = ".meta.jsonl"
+"""Appended to a request file's name (or URI) to name its metadata sidecar."""
 
 _MAX_ID_LEN = BatchLimits().max_custom_id_len
 
@@ -48,7 +51,7 @@ class BuiltInput:
 
 def metadata_path_for(path: str | os.PathLike[str]) -> Path:
     """Sidecar path of a request file: ``<path>.meta.jsonl``."""
-    return Path(f"{os.fspath(path)}.meta.jsonl")
+    return Path(f"{os.fspath(path)}{METADATA_SUFFIX}")
 
 
 class _RowMapping(dict):  # type: ignore[type-arg]

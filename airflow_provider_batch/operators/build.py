@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -9,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_batch.inputs.build import build_batch_file, records_from_jsonl, records_from_sql
+from airflow_provider_batch.inputs.build import (
+    METADATA_SUFFIX,
+    BuiltInput,
+    build_batch_file,
+    records_from_jsonl,
+    records_from_sql,
+)
 from airflow_provider_batch.inputs.limits import CHAT_ENDPOINT, BatchLimits
 from airflow_provider_batch.inputs.storage import fetch_to_local, is_s3_uri, publish
 from airflow_provider_batch.inputs.validate import ensure_valid
@@ -26,10 +33,22 @@ def _as_limits(limits: BatchLimits | Mapping[str, int] | None) -> BatchLimits:
     return limits if isinstance(limits, BatchLimits) else BatchLimits(**limits)
 
 
-def _local_target(output_path: str, tmp: str) -> Path:
+def _staging_path(output_path: str, tmp: str) -> Path:
+    # Build where a failed validation leaves nothing at output_path: a temp dir for S3, a hidden
+    # sibling (same filesystem, so the final move is a rename) for a local path.
     if is_s3_uri(output_path):
         return Path(tmp) / (output_path.rsplit("/", 1)[-1] or "requests.jsonl")
-    return Path(output_path)
+    target = Path(output_path)
+    return target.with_name(f".{target.name}.building")
+
+
+def _publish_built(built: BuiltInput, output_path: str, aws_conn_id: str | None) -> tuple[str, str]:
+    meta_uri = output_path + METADATA_SUFFIX
+    if is_s3_uri(output_path):
+        return publish(built.path, output_path, aws_conn_id), publish(built.metadata_path, meta_uri, aws_conn_id)
+    os.replace(built.metadata_path, meta_uri)
+    os.replace(built.path, output_path)
+    return output_path, meta_uri
 
 
 def build_requests(
@@ -46,8 +65,8 @@ def build_requests(
     ``build_options`` are the keyword arguments of
     :func:`~airflow_provider_batch.inputs.build.build_batch_file` (``key_column``, ``model``,
     ``user_template``, ``endpoint``, ...). ``output_path`` is a local path or ``s3://bucket/key``;
-    with S3 the files are built in a temporary directory and uploaded only after validation
-    passed. ``check_totals`` defaults to ``False`` because files over the per-batch limits are
+    the files are built under a temporary name and moved (or uploaded, for S3) only after
+    validation passed, so a failed build leaves nothing at ``output_path``. ``check_totals`` defaults to ``False`` because files over the per-batch limits are
     split at submission time.
 
     :returns: ``{"path", "metadata_path", "count", "bytes", "models"}`` (paths as given/published).
@@ -55,13 +74,14 @@ def build_requests(
     """
     endpoint = build_options.get("endpoint", CHAT_ENDPOINT)
     with tempfile.TemporaryDirectory(prefix="apb-build-") as tmp:
-        built = build_batch_file(records, _local_target(output_path, tmp), **build_options)
-        ensure_valid(built.path, endpoint=endpoint, limits=_as_limits(limits), check_totals=check_totals)
-        result = built.to_xcom()
-        if is_s3_uri(output_path):
-            result["path"] = publish(built.path, output_path, aws_conn_id)
-            result["metadata_path"] = publish(built.metadata_path, f"{output_path}.meta.jsonl", aws_conn_id)
-        return result
+        built = build_batch_file(records, _staging_path(output_path, tmp), **build_options)
+        try:
+            ensure_valid(built.path, endpoint=endpoint, limits=_as_limits(limits), check_totals=check_totals)
+            path, metadata_path = _publish_built(built, output_path, aws_conn_id)
+        finally:
+            built.path.unlink(missing_ok=True)
+            built.metadata_path.unlink(missing_ok=True)
+    return {**built.to_xcom(), "path": path, "metadata_path": metadata_path}
 
 
 def build_requests_from_sql(

@@ -33,6 +33,7 @@ def test_operator_builds_from_sql_and_returns_small_xcom(tmp_path: Path, reviews
         body={"max_tokens": 4}, metadata_columns=["lang"], output_path=str(out), id_prefix="rev-",
     )
     result = op.execute(context={})  # type: ignore[arg-type]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["requests.jsonl", "requests.jsonl.meta.jsonl"]
     assert result == {"path": str(out), "metadata_path": f"{out}.meta.jsonl", "count": 5,
                       "bytes": out.stat().st_size, "models": {MODEL: 5}}
     json.dumps(result)  # XCom-safe
@@ -48,6 +49,7 @@ def test_invalid_output_fails_the_task(tmp_path: Path, reviews_db: str) -> None:
     )
     with pytest.raises(InputValidationError, match="too_many_lines"):
         op.execute(context={})  # type: ignore[arg-type]
+    assert [p.name for p in tmp_path.iterdir()] == ["warehouse.sqlite"]  # nothing left behind
 
 
 def test_taskflow_helper(tmp_path: Path, reviews_db: str) -> None:
