@@ -45,7 +45,8 @@ def _staging_path(output_path: str, tmp: str) -> Path:
 def _publish_built(built: BuiltInput, output_path: str, aws_conn_id: str | None) -> tuple[str, str]:
     meta_uri = output_path + METADATA_SUFFIX
     if is_s3_uri(output_path):
-        return publish(built.path, output_path, aws_conn_id), publish(built.metadata_path, meta_uri, aws_conn_id)
+        meta_uri = publish(built.metadata_path, meta_uri, aws_conn_id)
+        return publish(built.path, output_path, aws_conn_id), meta_uri
     os.replace(built.metadata_path, meta_uri)
     os.replace(built.path, output_path)
     return output_path, meta_uri
@@ -66,8 +67,8 @@ def build_requests(
     :func:`~airflow_provider_batch.inputs.build.build_batch_file` (``key_column``, ``model``,
     ``user_template``, ``endpoint``, ...). ``output_path`` is a local path or ``s3://bucket/key``;
     the files are built under a temporary name and moved (or uploaded, for S3) only after
-    validation passed, so a failed build leaves nothing at ``output_path``. ``check_totals`` defaults to ``False`` because files over the per-batch limits are
-    split at submission time.
+    validation passed, so a failed build leaves nothing at ``output_path``. ``check_totals``
+    defaults to ``False`` because files over the per-batch limits are split at submission time.
 
     :returns: ``{"path", "metadata_path", "count", "bytes", "models"}`` (paths as given/published).
     :raises InputValidationError: the built file breaks a batch rule (nothing is published).
