@@ -25,6 +25,7 @@ from airflow_provider_batch.results._sql import (
 __all__ = ["GenericDialect", "PostgresDialect", "SqliteDialect", "dialect_for"]
 
 Row = Sequence[Any]
+Column = tuple[str, str]  # (name, kind)
 
 
 def chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
@@ -54,19 +55,22 @@ class GenericDialect:
         """Start the load's transaction (DB-API connections open one implicitly)."""
 
     def write(
-        self, conn: Any, table: Table, columns: Sequence[str], key: Sequence[str], rows: Iterable[Row], *,
+        self, conn: Any, table: Table, columns: Sequence[Column], key: Sequence[str], rows: Iterable[Row], *,
         chunk_size: int, bulk: bool = True,
     ) -> int:
-        """Upsert ``rows`` on ``key``; return the number of rows written."""
-        positions = [columns.index(k) for k in key]
+        """Upsert ``rows`` (tuples in ``columns`` order) on ``key``; return the number written."""
+        names = [name for name, _ in columns]
+        positions = [names.index(k) for k in key]
         delete = delete_where_sql(table, key, self.quote, self.placeholder)
-        insert = insert_sql(table, columns, self.quote, self.placeholder)
+        insert = insert_sql(table, names, self.quote, self.placeholder)
         written = 0
         cur = conn.cursor()
         try:
             for chunk in chunks(rows, chunk_size):
-                cur.executemany(delete, [tuple(row[p] for p in positions) for row in chunk])
-                cur.executemany(insert, chunk)
+                # Last row wins for a key repeated inside the chunk (earlier chunks: the DELETE).
+                latest = {tuple(row[p] for p in positions): row for row in chunk}
+                cur.executemany(delete, list(latest))
+                cur.executemany(insert, list(latest.values()))
                 written += len(chunk)
         finally:
             cur.close()
@@ -105,10 +109,10 @@ class SqliteDialect(GenericDialect):
         conn.execute("BEGIN IMMEDIATE")
 
     def write(
-        self, conn: Any, table: Table, columns: Sequence[str], key: Sequence[str], rows: Iterable[Row], *,
+        self, conn: Any, table: Table, columns: Sequence[Column], key: Sequence[str], rows: Iterable[Row], *,
         chunk_size: int, bulk: bool = True,
     ) -> int:
-        sql = upsert_sql(table, columns, key, self.quote, self.placeholder)
+        sql = upsert_sql(table, [name for name, _ in columns], key, self.quote, self.placeholder)
         written = 0
         cur = conn.cursor()
         try:
@@ -135,7 +139,7 @@ class PostgresDialect(GenericDialect):
         "timestamp": "TIMESTAMPTZ",
     }
     _STAGE = '"_apb_stage"'
-    _ORD = '"_apb_ord"'
+    _COPY_TYPES = {"text": "text", "int": "int8", "float": "float8", "money": "float8", "timestamp": "timestamptz"}
 
     def __init__(self) -> None:
         super().__init__('"{}"', "%s")
@@ -149,38 +153,61 @@ class PostgresDialect(GenericDialect):
         return value.replace("\x00", "\ufffd")
 
     def write(
-        self, conn: Any, table: Table, columns: Sequence[str], key: Sequence[str], rows: Iterable[Row], *,
+        self, conn: Any, table: Table, columns: Sequence[Column], key: Sequence[str], rows: Iterable[Row], *,
         chunk_size: int, bulk: bool = True,
     ) -> int:
+        names = [name for name, _ in columns]
         if not bulk:
-            sql = upsert_sql(table, columns, key, self.quote, self.placeholder)
+            sql = upsert_sql(table, names, key, self.quote, self.placeholder)
             written = 0
             with _cursor(conn) as cur:
                 for chunk in chunks(rows, chunk_size):
                     cur.executemany(sql, chunk)
                     written += len(chunk)
             return written
-        cols = column_list(columns, self.quote)
-        keys = column_list(key, self.quote)
+        cols = column_list(names, self.quote)
+        tracker = _KeyTracker([names.index(k) for k in key])
         with _cursor(conn) as cur:
             cur.execute(f"DROP TABLE IF EXISTS {self._STAGE}")
-            cur.execute(
-                f"CREATE TEMPORARY TABLE {self._STAGE} (LIKE {table.sql(self.quote)}) ON COMMIT DROP"
-            )
-            # The ordinal makes "last row wins" hold for repeated keys, as with SQLite's upsert.
-            cur.execute(f"ALTER TABLE {self._STAGE} ADD COLUMN {self._ORD} BIGINT GENERATED ALWAYS AS IDENTITY")
+            cur.execute(f"CREATE TEMPORARY TABLE {self._STAGE} (LIKE {table.sql(self.quote)}) ON COMMIT DROP")
             copy_sql = f"COPY {self._STAGE} ({cols}) FROM STDIN"
             if hasattr(cur, "copy"):
-                written = _copy_psycopg3(cur, copy_sql, rows)
+                types = [self._COPY_TYPES[kind] for _, kind in columns]
+                written = _copy_psycopg3(cur, copy_sql, tracker.track(rows), types)
             else:
-                written = _copy_psycopg2(cur, copy_sql + " WITH (FORMAT csv)", rows, chunk_size)
-            cur.execute(
-                f"INSERT INTO {table.sql(self.quote)} ({cols}) "
-                f"SELECT DISTINCT ON ({keys}) {cols} FROM {self._STAGE} ORDER BY {keys}, {self._ORD} DESC"
-                + on_conflict_sql(columns, key, self.quote)
-            )
+                written = _copy_psycopg2(cur, copy_sql + " WITH (FORMAT csv)", tracker.track(rows), chunk_size)
+            cur.execute(self._merge_sql(table, names, key, dedupe=tracker.repeated))
             cur.execute(f"DROP TABLE {self._STAGE}")
         return written
+
+    def _merge_sql(self, table: Table, names: Sequence[str], key: Sequence[str], *, dedupe: bool) -> str:
+        cols = column_list(names, self.quote)
+        select = f"SELECT {cols} FROM {self._STAGE}"
+        if dedupe:
+            # Last row wins, as with SQLite's upsert: a fresh insert-only heap keeps COPY order in ctid.
+            keys = column_list(key, self.quote)
+            select = f"SELECT DISTINCT ON ({keys}) {cols} FROM {self._STAGE} ORDER BY {keys}, ctid DESC"
+        return f"INSERT INTO {table.sql(self.quote)} ({cols}) {select}" + on_conflict_sql(names, key, self.quote)
+
+
+class _KeyTracker:
+    """Notices repeated keys while rows stream past, so the merge sorts only when it must."""
+
+    def __init__(self, positions: Sequence[int]) -> None:
+        if not 1 <= len(positions) <= 2:
+            raise ValueError("keys of one or two columns only")
+        self.positions = tuple(positions)
+        self.repeated = False
+
+    def track(self, rows: Iterable[Row]) -> Iterator[Row]:
+        seen: set[tuple[Any, ...]] = set()
+        add, a, b = seen.add, self.positions[0], self.positions[-1]
+        size = 0
+        for row in rows:
+            add((row[a], row[b]))
+            size += 1
+            yield row
+        self.repeated = len(seen) != size
 
 
 class _cursor:
@@ -196,9 +223,10 @@ class _cursor:
         self.cur.close()
 
 
-def _copy_psycopg3(cur: Any, sql: str, rows: Iterable[Row]) -> int:
+def _copy_psycopg3(cur: Any, sql: str, rows: Iterable[Row], types: Sequence[str]) -> int:
     written = 0
     with cur.copy(sql) as copy:
+        copy.set_types(types)  # resolves each column's dumper once instead of once per value
         for row in rows:
             copy.write_row(row)
             written += 1

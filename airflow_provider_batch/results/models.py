@@ -26,6 +26,7 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "RESULT_KEY",
     "SUMMARY_KEY",
+    "meta_value",
 ]
 
 
@@ -57,7 +58,8 @@ class ParsedLine:
 
     ``succeeded`` is true only for ``response.status_code == 200``. A line that could not be read
     at all (bad JSON, not an object, no ``custom_id``) has ``custom_id=None`` and the reason in
-    ``problem``; the reconciler reports it instead of dropping it.
+    ``problem``; the reconciler reports it instead of dropping it. ``body`` is the decoded
+    response body, kept so :attr:`response_json` costs nothing until a row needs it.
     """
 
     custom_id: str | None
@@ -69,11 +71,18 @@ class ParsedLine:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
-    response_json: str | None = None
     error_code: str | None = None
     error_message: str | None = None
     line_no: int = 0
     problem: str | None = None
+    body: Any = None
+
+    @property
+    def response_json(self) -> str | None:
+        """The response body as compact JSON text (built on demand: the index pass skips it)."""
+        if self.body is None:
+            return None
+        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False)
 
 
 class RunContext(NamedTuple):
@@ -116,7 +125,7 @@ class ResultRow(NamedTuple):
         meta = self.metadata
         return (
             self[:_META_POS]
-            + tuple(_meta_value(meta.get(name)) for name in metadata_columns)
+            + tuple(meta_value(meta.get(name)) for name in metadata_columns)
             + self[_META_POS + 1 :]
         )
 
@@ -124,8 +133,8 @@ class ResultRow(NamedTuple):
 _META_POS = ResultRow._fields.index("metadata")
 
 
-def _meta_value(value: Any) -> str | None:
-    # Metadata columns are TEXT: non-strings are stored as their compact JSON text.
+def meta_value(value: Any) -> str | None:
+    """A metadata value as stored in its TEXT column: non-strings become compact JSON text."""
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)

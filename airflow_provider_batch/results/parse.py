@@ -130,10 +130,10 @@ def _parse_line(obj: Any, line_no: int) -> ParsedLine:
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=total,
-        response_json=None if body is None else _compact(body),
         error_code=error_code,
         error_message=error_message,
         line_no=line_no,
+        body=body,
     )
 
 

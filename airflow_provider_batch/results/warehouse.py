@@ -12,12 +12,13 @@ any other DB-API database gets delete-then-insert with ``executemany``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from airflow_provider_batch.results._adapt import adapted, result_adapter
 from airflow_provider_batch.results._dialects import GenericDialect, dialect_for
 from airflow_provider_batch.results._sql import check_identifier, create_table_sql, parse_table, to_utc
 from airflow_provider_batch.results.models import (
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["LoadMode", "LoadStats", "WarehouseLoader"]
 
 LoadMode = Literal["merge", "replace_logical_date"]
-_TS_KIND = "timestamp"
 
 
 @dataclass(frozen=True)
@@ -182,14 +182,13 @@ class WarehouseLoader:
     def _write_all(
         self, conn: Any, dialect: GenericDialect, rows: Iterable[ResultRow], summaries: Sequence[BatchSummary]
     ) -> tuple[int, int]:
-        meta = self.metadata_columns
-        row_values = _adapted((row.values(meta) for row in rows), self._result_columns, dialect)
+        row_values = map(result_adapter(self.metadata_columns, dialect), rows)
         n_rows = dialect.write(
-            conn, self.results_table, self.result_columns, RESULT_KEY, row_values, chunk_size=self.chunk_size
+            conn, self.results_table, self._result_columns, RESULT_KEY, row_values, chunk_size=self.chunk_size
         )
-        summary_values = _adapted((s.values() for s in summaries), SUMMARY_COLUMNS, dialect)
+        summary_values = adapted((s.values() for s in summaries), SUMMARY_COLUMNS, dialect)
         n_summaries = dialect.write(
-            conn, self.summary_table, self.summary_columns, SUMMARY_KEY, summary_values,
+            conn, self.summary_table, SUMMARY_COLUMNS, SUMMARY_KEY, summary_values,
             chunk_size=self.chunk_size, bulk=False,
         )
         return n_rows, n_summaries
@@ -214,35 +213,3 @@ def _spread_metadata(metadata_columns: Sequence[str]) -> tuple[tuple[str, str], 
             columns.append((name, kind))
     return tuple(columns)
 
-
-def _adapted(
-    values: Iterable[tuple[Any, ...]], columns: Sequence[tuple[str, str]], dialect: GenericDialect
-) -> Iterator[tuple[Any, ...]]:
-    """Bind-ready tuples: timestamps made UTC in the dialect's form, text cleaned if needed."""
-    ts_positions = [i for i, (_, kind) in enumerate(columns) if kind == _TS_KIND]
-    convert = _timestamp_converter(dialect)
-    clean: Callable[[str], str] | None = dialect.clean_text
-    for row in values:
-        out = list(row)
-        for pos in ts_positions:
-            if out[pos] is not None:
-                out[pos] = convert(out[pos])
-        if clean is not None:
-            out = [clean(v) if type(v) is str and "\x00" in v else v for v in out]
-        yield tuple(out)
-
-
-def _timestamp_converter(dialect: GenericDialect) -> Callable[[datetime], Any]:
-    # A load stamps the same few datetimes on every row: convert each distinct one once.
-    cache: dict[datetime, Any] = {}
-
-    def convert(value: Any) -> Any:
-        if not isinstance(value, datetime):
-            return value
-        try:
-            return cache[value]
-        except KeyError:
-            converted = cache[value] = dialect.timestamp(to_utc(value))
-            return converted
-
-    return convert

@@ -212,3 +212,15 @@ def test_schema_is_quoted_and_ordered():
     assert '"response_json" TEXT, "team" TEXT, "dag_id" TEXT' in results_sql
     assert results_sql.endswith('PRIMARY KEY ("batch_id", "custom_id"))')
     assert summary_sql.endswith('"loaded_at" TIMESTAMPTZ, PRIMARY KEY ("batch_id"))')
+
+
+@pytest.mark.parametrize("dialect", [None, "generic"])
+def test_repeated_key_within_one_load_last_row_wins(warehouse, dialect):
+    loader = loader_for(warehouse, dialect=dialect)
+    loader.ensure_tables()
+    first = list(small_rec("b1", ["a", "b"], texts=["first a", "first b"]).rows())
+    second = list(small_rec("b1", ["a"], texts=["second a"]).rows())
+    stats = loader.load(first + second, [])
+    assert stats.rows == 3
+    got = warehouse.query(f"SELECT custom_id, response_text FROM {warehouse.table('results')} ORDER BY 1")
+    assert got == [("a", "second a"), ("b", "first b")]
