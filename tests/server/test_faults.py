@@ -33,6 +33,16 @@ def test_reset_drops_the_connection(api: Api, together_server: LocalTogetherServ
     assert api.http.get("/v1/batches/some-id").status_code == 404
 
 
+def test_reset_after_handling_loses_the_answer_of_a_create(api: Api, together_server: LocalTogetherServer) -> None:
+    file_id = api.upload(jsonl([chat_line("a")]))["id"]
+    together_server.inject("POST /v1/batches", "reset", after=True)
+    with pytest.raises(httpx.TransportError):
+        api.create(file_id)
+    stats = together_server.stats()
+    assert stats["batch_creates"] == 1 and stats["batches"][0]["input_file_id"] == file_id
+    assert stats["faults_injected"] == {"reset": 1}
+
+
 def test_truncate_sends_part_of_the_declared_body(api: Api, together_server: LocalTogetherServer) -> None:
     data = jsonl([chat_line(f"r{i}", "long text " * 200) for i in range(50)])
     file_id = api.upload(data)["id"]

@@ -136,7 +136,9 @@ class LocalTogetherServer:
 
         :param route: a template such as ``"GET /v1/batches/{id}"`` (see ``ROUTE_TEMPLATES``) or ``"*"``.
         :param kind: one of ``429``, ``500``, ``502``, ``503``, ``reset``, ``stall``, ``truncate``.
-        :param params: ``retry_after`` (seconds, 429), ``seconds`` (stall), ``fraction`` (truncate).
+        :param params: ``retry_after`` (seconds, 429), ``seconds`` (stall), ``fraction`` (truncate),
+            ``after=True`` (reset: handle the request first, then drop the connection, so the client
+            loses the answer to a request that did take effect).
         """
         self.controller.inject(route, kind, times, **params)
 
