@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.server.helpers import plain
 
 
-def test_cli_serves_until_terminated(tmp_path) -> None:
+def test_cli_serves_until_terminated(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_batch.testing.server", "--host", "127.0.0.1", "--port", "0",
          "--api-key", "cli-key", "--processing-seconds", "0.1", "--fault-kinds", "429,reset", "--seed", "7",
