@@ -202,3 +202,12 @@ def test_odd_but_valid_bodies_do_not_break_the_worker(api: Api) -> None:
     assert [(line["custom_id"], line["error"]["code"]) for line in errors] == [("b", "invalid_model")]
     content = output[[line["custom_id"] for line in output].index("c")]["response"]["body"]["choices"][0]
     assert isinstance(json.loads(content["message"]["content"]), list)
+
+
+def test_cancel_while_validating_delivers_nothing(api: Api, together_server: LocalTogetherServer) -> None:
+    together_server.configure(validating_seconds=5.0)
+    job = api.submit([chat_line("a"), chat_line("b")])
+    assert api.http.post(f"/v1/batches/{job['id']}/cancel").json()["status"] == "CANCELING"
+    final = api.wait(job["id"])
+    assert final["status"] == "CANCELLED" and final["progress"] == 0.0
+    assert api.lines(final["output_file_id"]) == [] and api.lines(final["error_file_id"]) == []
