@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.server.helpers import plain
 
 
-def test_cli_serves_until_terminated(tmp_path) -> None:
+def test_cli_serves_until_terminated(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_batch.testing.server", "--host", "127.0.0.1", "--port", "0",
          "--api-key", "cli-key", "--processing-seconds", "0.1", "--fault-kinds", "429,reset", "--seed", "7",
@@ -28,3 +29,11 @@ def test_cli_serves_until_terminated(tmp_path) -> None:
     assert process.returncode == 0, err
     assert out == ""  # nothing but the READY line
     assert "cli-key" not in err + (tmp_path / "access.log").read_text()
+
+
+def test_cli_refuses_a_bad_option() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow_provider_batch.testing.server", "--api-key", "k", "--fault-kinds", "418"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2 and "unknown fault kinds" in result.stderr and result.stdout == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,7 @@ from tests.server.helpers import Api, chat_line, plain
 
 
 @pytest.fixture
-def control(together_server: LocalTogetherServer) -> httpx.Client:
+def control(together_server: LocalTogetherServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=f"{together_server.root_url}/_control", timeout=10, verify=False) as client:
         yield client
 
@@ -67,6 +68,8 @@ def test_status_page(api: Api, together_server: LocalTogetherServer) -> None:
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert job["id"] in page.text and "COMPLETED" in page.text and job["output_file_id"] in page.text
     assert plain.get(f"{together_server.root_url}/batches/nope").status_code == 404
+    index = plain.get(f"{together_server.root_url}/batches")
+    assert f'href="/batches/{job["id"]}"' in index.text and "COMPLETED" in index.text
 
 
 def test_handle_records_and_restore_defaults(api: Api, together_server: LocalTogetherServer) -> None:

@@ -33,6 +33,16 @@ def test_reset_drops_the_connection(api: Api, together_server: LocalTogetherServ
     assert api.http.get("/v1/batches/some-id").status_code == 404
 
 
+def test_reset_after_handling_loses_the_answer_of_a_create(api: Api, together_server: LocalTogetherServer) -> None:
+    file_id = api.upload(jsonl([chat_line("a")]))["id"]
+    together_server.inject("POST /v1/batches", "reset", after=True)
+    with pytest.raises(httpx.TransportError):
+        api.create(file_id)
+    stats = together_server.stats()
+    assert stats["batch_creates"] == 1 and stats["batches"][0]["input_file_id"] == file_id
+    assert stats["faults_injected"] == {"reset": 1}
+
+
 def test_truncate_sends_part_of_the_declared_body(api: Api, together_server: LocalTogetherServer) -> None:
     data = jsonl([chat_line(f"r{i}", "long text " * 200) for i in range(50)])
     file_id = api.upload(data)["id"]
@@ -94,10 +104,10 @@ def test_unknown_route_or_kind_is_refused(together_server: LocalTogetherServer) 
 
 
 def test_latency_applies_to_api_requests(api: Api, together_server: LocalTogetherServer) -> None:
-    together_server.configure(latency_ms=300)
+    together_server.configure(latency_ms=5000)
     with pytest.raises(httpx.ReadTimeout):
-        api.http.get("/v1/batches", timeout=0.1)
-    assert plain.get(f"{together_server.root_url}/_control/stats", timeout=0.1).status_code == 200
+        api.http.get("/v1/batches", timeout=0.3)
+    assert plain.get(f"{together_server.root_url}/_control/stats", timeout=3).status_code == 200
 
 
 def test_stats_count_requests_per_route_template(api: Api, together_server: LocalTogetherServer) -> None:

@@ -134,3 +134,13 @@ def test_auth_is_required(api: Api, path: str) -> None:
         assert response.status_code == 401
         error = response.json()["error"]
         assert isinstance(error, str if path == "/v1/batches" else dict)
+
+
+def test_ts_style_fields_in_query_and_body_with_a_path_file_name(api: Api) -> None:
+    fields = {**FIELDS, "file_name": "data/batches/input.jsonl"}
+    start = api.http.post("/v1/files", params=fields, data=fields)
+    assert start.status_code == 302
+    assert plain.put(start.headers["location"], content=DATA,
+                     headers={"Content-Type": "application/octet-stream"}).status_code == 200
+    meta = api.http.get(f"/v1/files/{start.headers['x-together-file-id']}").json()
+    assert meta["filename"] == "data/batches/input.jsonl" and meta["bytes"] == len(DATA)

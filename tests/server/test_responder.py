@@ -130,3 +130,19 @@ def test_model_catalog_is_configurable(api: Api, together_server: Any) -> None:
     assert [line["custom_id"] for line in output] == ["a"]
     assert errors[0]["custom_id"] == "b" and errors[0]["error"]["code"] == "invalid_model"
     assert MODEL not in together_server.config.models
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "integer", "exclusiveMinimum": 3, "exclusiveMaximum": 5},
+        {"type": "integer", "minimum": 2.5, "maximum": 3.5},
+        {"type": "number", "exclusiveMinimum": 0.25, "exclusiveMaximum": 0.5},
+        {"type": "number", "minimum": -10},
+        {"type": "string", "minLength": 40, "maxLength": 45},
+        {"type": "array", "items": {"type": "boolean"}, "minItems": 5, "maxItems": 5},
+    ],
+)
+def test_bounds_are_respected(schema: dict[str, Any]) -> None:
+    for seed in ("a", "b", "c", "d"):
+        jsonschema.validate(instance_for_schema(schema, seed), schema)
