@@ -1,0 +1,80 @@
+"""Batch API routes."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from airflow_provider_batch.testing.server.processing import start_batch_worker
+from airflow_provider_batch.testing.server.records import BatchRecord
+from airflow_provider_batch.testing.server.routing import api_error
+from airflow_provider_batch.testing.server.store import BATCH_ENDPOINTS, Store
+
+__all__ = ["batch_routes"]
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+def _known(request: Request) -> BatchRecord | Response:
+    record = _store(request).get_batch(request.path_params["id"])
+    if record is None:
+        return api_error(request.url.path, 404, f"batch {request.path_params['id']} not found")
+    return record
+
+
+async def create_batch(request: Request) -> Response:
+    """``POST /v1/batches``: 201 ``{job, warning}``, or 200 with a null job for an unusable file."""
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError:
+        return api_error(request.url.path, 400, "request body is not valid JSON")
+    if not isinstance(body, dict) or not isinstance(body.get("input_file_id"), str):
+        return api_error(request.url.path, 400, "input_file_id is required")
+    endpoint = body.get("endpoint")
+    if endpoint not in BATCH_ENDPOINTS:
+        return api_error(request.url.path, 400, f"endpoint must be one of {', '.join(BATCH_ENDPOINTS)}")
+    store = _store(request)
+    reason = store.unusable_reason(body["input_file_id"])
+    if reason is not None:
+        return JSONResponse({"job": None, "warning": f"validation failed: {reason}"}, status_code=200)
+    record = store.new_batch(body["input_file_id"], endpoint)
+    start_batch_worker(store, record)
+    return JSONResponse({"job": record.to_json(time.time()), "warning": None}, status_code=201)
+
+
+async def list_batches(request: Request) -> Response:
+    """A bare array, newest first; ``null`` when empty (``list_null_when_empty``)."""
+    store = _store(request)
+    now = time.time()
+    jobs = [b.to_json(now) for b in store.list_batches()]
+    return JSONResponse(None if not jobs and store.config.list_null_when_empty else jobs)
+
+
+async def retrieve_batch(request: Request) -> Response:
+    record = _known(request)
+    return record if isinstance(record, Response) else JSONResponse(record.to_json(time.time()))
+
+
+async def cancel_batch(request: Request) -> Response:
+    """Move a live batch to ``CANCELING``; a terminal one gives 400."""
+    record = _known(request)
+    if isinstance(record, Response):
+        return record
+    if not _store(request).request_cancel(record):
+        return api_error(request.url.path, 400, f"batch {record.id} is {record.status} and cannot be cancelled")
+    return JSONResponse(record.to_json(time.time()))
+
+
+def batch_routes() -> list[Route]:
+    return [
+        Route("/v1/batches", create_batch, methods=["POST"]),
+        Route("/v1/batches", list_batches, methods=["GET"]),
+        Route("/v1/batches/{id}", retrieve_batch, methods=["GET"]),
+        Route("/v1/batches/{id}/cancel", cancel_batch, methods=["POST"]),
+    ]

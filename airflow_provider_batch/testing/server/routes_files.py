@@ -1,0 +1,258 @@
+"""Files API routes: the 302 upload flow, one-shot and multipart uploads, metadata, content."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from airflow_provider_batch.testing.server.records import FileRecord
+from airflow_provider_batch.testing.server.routing import api_error
+from airflow_provider_batch.testing.server.store import Store
+
+__all__ = ["file_routes", "write_stream"]
+
+_CHUNK = 1 << 16
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+def _root(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+async def write_stream(chunks: AsyncIterator[bytes], path: Path) -> tuple[int, str, int]:
+    """Write ``chunks`` to ``path`` as they come; return ``(size, sha256 hex, line count)``."""
+    digest, size, newlines, last = hashlib.sha256(), 0, 0, b""
+    with path.open("wb") as handle:
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            handle.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return size, digest.hexdigest(), newlines + (1 if size and last != b"\n" else 0)
+
+
+async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(_CHUNK):
+        yield chunk
+
+
+def _known(request: Request) -> FileRecord | Response:
+    record = _store(request).get_file(request.path_params["id"])
+    if record is None:
+        return api_error(request.url.path, 404, f"file {request.path_params['id']} not found", code="not_found")
+    return record
+
+
+async def _fields(request: Request) -> dict[str, str]:
+    fields = dict(request.query_params)
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        async with request.form() as form:
+            fields.update({k: v for k, v in form.multi_items() if isinstance(v, str)})
+    return fields
+
+
+async def create_file(request: Request) -> Response:
+    """``POST /v1/files``: step 1 of the redirect upload."""
+    fields = await _fields(request)
+    purpose, file_name = fields.get("purpose"), fields.get("file_name") or fields.get("filename")
+    if not purpose or not file_name:
+        return api_error(request.url.path, 400, "purpose and file_name are required", code="missing_field")
+    store = _store(request)
+    existing = store.by_checksum(fields["checksum"]) if fields.get("checksum") else None
+    if existing is not None:
+        return JSONResponse({"file_id": existing.id}, status_code=409, headers={"x-should-retry": "false"})
+    record = store.new_file(file_name, purpose, fields.get("file_type") or "jsonl")
+    location = f"{_root(request)}/_uploads/{record.id}?token={record.upload_token}"
+    return Response(status_code=302, headers={"Location": location, "X-Together-File-Id": record.id})
+
+
+def _upload_target(request: Request) -> FileRecord | Response:
+    record = _store(request).get_file(request.path_params["id"])
+    if record is None:
+        return Response("NoSuchUpload", status_code=404, media_type="text/plain")
+    if not hmac.compare_digest(request.query_params.get("token", ""), record.upload_token):
+        return Response("SignatureDoesNotMatch", status_code=403, media_type="text/plain")
+    return record
+
+
+async def put_upload(request: Request) -> Response:
+    """The presigned ``PUT`` target: no auth, any content type, exactly 200."""
+    record = _upload_target(request)
+    if isinstance(record, Response):
+        return record
+    size, sha, lines = await write_stream(request.stream(), record.path)
+    _store(request).finish_upload(record, size, sha, lines)
+    return Response(status_code=200, headers={"ETag": f'"{sha[:32]}"'})
+
+
+async def put_part(request: Request) -> Response:
+    """A multipart-upload part; answers with its ``ETag``."""
+    record = _upload_target(request)
+    if isinstance(record, Response):
+        return record
+    number = int(request.path_params["part"])
+    path = record.path.with_name(f"{record.id}.part{number}")
+    _, sha, _ = await write_stream(request.stream(), path)
+    record.parts[number] = (path, sha[:32])
+    return Response(status_code=200, headers={"ETag": f'"{sha[:32]}"'})
+
+
+async def preprocess(request: Request) -> Response:
+    """``POST /v1/files/{id}/preprocess``: idempotent; any (or no) body is ignored."""
+    record = _known(request)
+    if isinstance(record, Response):
+        return record
+    if not record.uploaded:
+        return api_error(request.url.path, 400, f"file {record.id} has no content yet", code="not_uploaded")
+    return JSONResponse(record.to_json())
+
+
+async def upload_one_shot(request: Request) -> Response:
+    """``POST /v1/files/upload``: multipart with ``file``, ``file_name``, ``purpose``, ``file_type``."""
+    async with request.form(max_files=1) as form:
+        upload = form.get("file")
+        purpose = form.get("purpose")
+        if not isinstance(upload, UploadFile) or not isinstance(purpose, str) or not purpose:
+            return api_error(request.url.path, 400, "file and purpose are required", code="missing_field")
+        name = form.get("file_name")
+        file_type = form.get("file_type")
+        store = _store(request)
+        record = store.new_file(
+            name if isinstance(name, str) and name else upload.filename or "upload.jsonl",
+            purpose,
+            file_type if isinstance(file_type, str) and file_type else "jsonl",
+        )
+        size, sha, lines = await write_stream(_upload_chunks(upload), record.path)
+    store.finish_upload(record, size, sha, lines)
+    return JSONResponse(record.to_json())
+
+
+async def list_files(request: Request) -> Response:
+    return JSONResponse({"object": "list", "data": [f.to_json() for f in _store(request).list_files()]})
+
+
+async def retrieve_file(request: Request) -> Response:
+    record = _known(request)
+    return record if isinstance(record, Response) else JSONResponse(record.to_json())
+
+
+async def file_content(request: Request) -> Response:
+    """Stream the bytes from disk, with ``Content-Length``."""
+    record = _known(request)
+    if isinstance(record, Response):
+        return record
+    if not record.uploaded:
+        return api_error(request.url.path, 400, f"file {record.id} has no content yet", code="not_uploaded")
+    return FileResponse(record.path, media_type="application/octet-stream", stat_result=record.path.stat())
+
+
+async def delete_file(request: Request) -> Response:
+    record = _known(request)
+    if isinstance(record, Response):
+        return record
+    _store(request).delete_file(record.id)
+    return JSONResponse({"id": record.id, "object": "file", "deleted": True})
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+async def multipart_initiate(request: Request) -> Response:
+    body = await _json_body(request)
+    name, purpose = body.get("file_name") or body.get("filename"), body.get("purpose")
+    parts = body.get("num_parts")
+    if not isinstance(name, str) or not isinstance(purpose, str) or not isinstance(parts, int) or parts < 1:
+        return api_error(request.url.path, 400, "file_name, purpose and num_parts are required")
+    record = _store(request).new_file(name, purpose, str(body.get("file_type") or "jsonl"))
+    record.upload_id = "upload-" + _store(request).new_uuid()
+    base = f"{_root(request)}/_uploads/{record.id}/parts"
+    return JSONResponse({
+        "upload_id": record.upload_id,
+        "file_id": record.id,
+        "parts": [{"PartNumber": n, "URL": f"{base}/{n}?token={record.upload_token}", "Headers": {}}
+                  for n in range(1, parts + 1)],
+    })
+
+
+def _multipart_target(request: Request, body: dict[str, Any]) -> FileRecord | Response:
+    record = _store(request).get_file(str(body.get("file_id")))
+    if record is None or record.upload_id is None or record.upload_id != body.get("upload_id"):
+        return api_error(request.url.path, 404, "no such multipart upload", code="not_found")
+    return record
+
+
+async def _concatenate(paths: list[Path]) -> AsyncIterator[bytes]:
+    for path in paths:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                yield chunk
+
+
+async def multipart_complete(request: Request) -> Response:
+    body = await _json_body(request)
+    record = _multipart_target(request, body)
+    if isinstance(record, Response):
+        return record
+    listed = sorted((int(p.get("part_number", p.get("PartNumber", 0))), str(p.get("etag", p.get("ETag", ""))))
+                    for p in body.get("parts") or [])
+    for number, etag in listed:
+        if number not in record.parts or record.parts[number][1] != etag.strip('"'):
+            return api_error(request.url.path, 400, f"part {number} is missing or its etag does not match")
+    if not listed:
+        return api_error(request.url.path, 400, "parts are required")
+    paths = [record.parts[number][0] for number, _ in listed]
+    size, sha, lines = await write_stream(_concatenate(paths), record.path)
+    for path in paths:
+        path.unlink(missing_ok=True)
+    record.parts.clear()
+    _store(request).finish_upload(record, size, sha, lines)
+    return JSONResponse(record.to_json())
+
+
+async def multipart_abort(request: Request) -> Response:
+    body = await _json_body(request)
+    record = _multipart_target(request, body)
+    if isinstance(record, Response):
+        return record
+    _store(request).delete_file(record.id)
+    return JSONResponse({"success": True})
+
+
+def file_routes() -> list[Route]:
+    """The Files API routes plus the upload targets (literal paths before ``{id}``)."""
+    return [
+        Route("/v1/files", create_file, methods=["POST"]),
+        Route("/v1/files", list_files, methods=["GET"]),
+        Route("/v1/files/upload", upload_one_shot, methods=["POST"]),
+        Route("/v1/files/multipart/initiate", multipart_initiate, methods=["POST"]),
+        Route("/v1/files/multipart/complete", multipart_complete, methods=["POST"]),
+        Route("/v1/files/multipart/abort", multipart_abort, methods=["POST"]),
+        Route("/v1/files/{id}", retrieve_file, methods=["GET"]),
+        Route("/v1/files/{id}", delete_file, methods=["DELETE"]),
+        Route("/v1/files/{id}/content", file_content, methods=["GET"]),
+        Route("/v1/files/{id}/preprocess", preprocess, methods=["POST"]),
+        Route("/_uploads/{id}", put_upload, methods=["PUT"]),
+        Route("/_uploads/{id}/parts/{part:int}", put_part, methods=["PUT"]),
+    ]

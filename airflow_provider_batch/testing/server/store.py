@@ -1,0 +1,207 @@
+"""State of the local server: files on disk, batch records, counters. Thread-safe."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_batch.testing.server.config import ServerConfig
+from airflow_provider_batch.testing.server.records import TERMINAL, BatchRecord, FileRecord
+
+__all__ = ["BATCH_ENDPOINTS", "Store"]
+
+BATCH_ENDPOINTS = ("/v1/chat/completions", "/v1/audio/transcriptions", "/v1/audio/translations")
+
+
+class Store:
+    """Files, batches and statistics of one server instance.
+
+    :param config: the live configuration (read at each use, so run-time changes apply).
+    """
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.lock = threading.RLock()
+        self._own_dir = config.data_dir is None
+        self.root = Path(config.data_dir or tempfile.mkdtemp(prefix="together-local-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self.rng = random.Random(self.config.seed)
+        self.files: dict[str, FileRecord] = {}
+        self.batches: dict[str, BatchRecord] = {}
+        self.uploads = 0
+        self.batch_creates = 0
+        self.requests: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+        self.generation = 0
+
+    def new_uuid(self) -> str:
+        """A UUID4 drawn from the seeded generator (same seed, same ids)."""
+        with self.lock:
+            return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    @property
+    def user_id(self) -> str:
+        return hashlib.sha256(f"user:{self.config.seed}".encode()).hexdigest()[:24]
+
+    # -- files ---------------------------------------------------------------------------
+
+    def new_file(self, filename: str, purpose: str, file_type: str) -> FileRecord:
+        """Register a file whose bytes are still to come."""
+        file_id = "file-" + self.new_uuid()
+        record = FileRecord(
+            id=file_id,
+            filename=filename,
+            purpose=purpose,
+            file_type=file_type or "jsonl",
+            created_at=int(time.time()),
+            path=self.root / f"{file_id}.data",
+            upload_token=hashlib.sha256(f"{file_id}:{self.rng.random()}".encode()).hexdigest()[:32],
+        )
+        with self.lock:
+            self.files[file_id] = record
+        return record
+
+    def finish_upload(
+        self, record: FileRecord, size: int, sha256: str | None, lines: int, *, client_upload: bool = True
+    ) -> None:
+        """Mark a file readable once its bytes are on disk (``client_upload`` counts it in stats)."""
+        with self.lock:
+            record.bytes, record.sha256, record.line_count = size, sha256, lines
+            record.uploaded = True
+            self.uploads += int(client_upload)
+
+    def get_file(self, file_id: str) -> FileRecord | None:
+        with self.lock:
+            return self.files.get(file_id)
+
+    def list_files(self) -> list[FileRecord]:
+        with self.lock:
+            return sorted(self.files.values(), key=lambda f: f.created_at)
+
+    def by_checksum(self, sha256: str) -> FileRecord | None:
+        """The uploaded file with this SHA-256, if any."""
+        with self.lock:
+            return next((f for f in self.files.values() if f.uploaded and f.sha256 == sha256), None)
+
+    def delete_file(self, file_id: str) -> bool:
+        with self.lock:
+            record = self.files.pop(file_id, None)
+        if record is None:
+            return False
+        record.path.unlink(missing_ok=True)
+        for part, _ in record.parts.values():
+            part.unlink(missing_ok=True)
+        return True
+
+    # -- batches -------------------------------------------------------------------------
+
+    def unusable_reason(self, input_file_id: str) -> str | None:
+        """Why a file cannot feed a batch (``None`` when it can)."""
+        record = self.get_file(input_file_id)
+        if record is None:
+            return f"input file {input_file_id} not found"
+        if record.purpose != "batch-api":
+            return f"input file {input_file_id} has purpose {record.purpose!r}, expected 'batch-api'"
+        if not record.uploaded:
+            return f"input file {input_file_id} has not been uploaded"
+        return None
+
+    def new_batch(self, input_file_id: str, endpoint: str) -> BatchRecord:
+        """Record a new batch in ``VALIDATING``; the caller starts its worker."""
+        now = time.time()
+        with self.lock:
+            record = BatchRecord(
+                id=self.new_uuid(),
+                user_id=self.user_id,
+                input_file_id=input_file_id,
+                file_size_bytes=self.files[input_file_id].bytes,
+                endpoint=endpoint,
+                created_at=now,
+                deadline=now + self.config.completion_window_seconds,
+                processing_seconds=self.config.processing_seconds,
+            )
+            self.batches[record.id] = record
+            self.batch_creates += 1
+        return record
+
+    def get_batch(self, batch_id: str) -> BatchRecord | None:
+        with self.lock:
+            return self.batches.get(batch_id)
+
+    def list_batches(self) -> list[BatchRecord]:
+        """Newest first."""
+        with self.lock:
+            return sorted(self.batches.values(), key=lambda b: b.created_at, reverse=True)
+
+    def request_cancel(self, record: BatchRecord) -> bool:
+        """Move a live batch to ``CANCELING``; ``False`` if it is already terminal."""
+        with self.lock:
+            if record.status in TERMINAL:
+                return False
+            if record.status != "CANCELING":
+                now = time.time()
+                record.frozen_progress = round(record.fraction_done(now) * 100.0, 2)
+                record.cancel_requested_at = now
+                record.status = "CANCELING"
+        record.wake.set()
+        return True
+
+    def force_status(self, record: BatchRecord, status: str, timeout: float = 10.0) -> None:
+        """Ask the batch's worker to end the batch in ``status`` now, and wait until it has."""
+        if status not in TERMINAL:
+            raise ValueError(f"can only force a terminal status, one of {sorted(TERMINAL)}")
+        with self.lock:
+            record.forced_status = status
+        record.wake.set()
+        if not record.finished.wait(timeout):
+            raise TimeoutError(f"batch {record.id} did not reach {status} within {timeout} s")
+
+    # -- stats and reset -----------------------------------------------------------------
+
+    def count_request(self, template: str) -> None:
+        with self.lock:
+            self.requests[template] += 1
+
+    def count_fault(self, kind: str) -> None:
+        with self.lock:
+            self.faults[kind] += 1
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and batch summaries (see the package docs for the keys)."""
+        with self.lock:
+            return {
+                "uploads": self.uploads,
+                "batch_creates": self.batch_creates,
+                "batches": [b.summary() for b in sorted(self.batches.values(), key=lambda b: b.created_at)],
+                "files": len(self.files),
+                "requests": dict(self.requests),
+                "faults_injected": dict(self.faults),
+            }
+
+    def reset(self) -> None:
+        """Forget every file, batch and counter; running batches are abandoned."""
+        with self.lock:
+            for batch in self.batches.values():
+                batch.forced_status = "CANCELLED"
+                batch.wake.set()
+            paths = [f.path for f in self.files.values()]
+            self._init_state()
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Remove the data directory if this store created it."""
+        self.reset()
+        if self._own_dir:
+            shutil.rmtree(self.root, ignore_errors=True)
