@@ -1,5 +1,55 @@
 """pytest fixtures for testing DAGs against the local Together-compatible server.
 
 Registered through the ``pytest11`` entry point, so installing the provider makes the
-fixtures available in any project's test suite.
+fixtures available in any project's test suite:
+
+* ``together_server_session``: one :class:`LocalTogetherServer` per test session, fast timings;
+* ``together_server``: the same server, reset and with its start-up configuration restored;
+* ``together_connection``: sets ``AIRFLOW_CONN_TOGETHER_DEFAULT`` to point at the server and
+  returns the connection id.
+
+Nothing here imports Airflow, and the server is imported only when a fixture is used.
 """
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from airflow_provider_batch.testing.server import LocalTogetherServer
+
+__all__ = ["FAST_TIMINGS", "together_connection", "together_server", "together_server_session"]
+
+#: Timings of the session server: a batch completes about half a second after it is created.
+FAST_TIMINGS = {"validating_seconds": 0.05, "processing_seconds": 0.3, "cancel_seconds": 0.05}
+TEST_API_KEY = "local-test-key"
+
+
+@pytest.fixture(scope="session")
+def together_server_session() -> Iterator[LocalTogetherServer]:
+    """A local Together-compatible server shared by the whole session."""
+    from airflow_provider_batch.testing.server import LocalTogetherServer, ServerConfig
+
+    with LocalTogetherServer(ServerConfig(api_key=TEST_API_KEY, **FAST_TIMINGS)) as server:
+        yield server
+
+
+@pytest.fixture
+def together_server(together_server_session: LocalTogetherServer) -> Iterator[LocalTogetherServer]:
+    """The session server, emptied and with its start-up configuration, for one test."""
+    together_server_session.reset()
+    together_server_session.restore_defaults()
+    yield together_server_session
+    together_server_session.clear_faults()
+
+
+@pytest.fixture
+def together_connection(monkeypatch: pytest.MonkeyPatch, together_server: LocalTogetherServer) -> str:
+    """Point the ``together_default`` Airflow connection at the local server; returns its id."""
+    connection = {"conn_type": "together", "password": together_server.api_key, "host": together_server.base_url}
+    monkeypatch.setenv("AIRFLOW_CONN_TOGETHER_DEFAULT", json.dumps(connection))
+    return "together_default"

@@ -15,12 +15,13 @@ import random
 import re
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from airflow_provider_batch.testing.server.records import BatchRecord
+from airflow_provider_batch.testing.server.records import BatchRecord, FileRecord
 from airflow_provider_batch.testing.server.responder import error_line, respond
 from airflow_provider_batch.testing.server.store import Store
 
@@ -117,30 +118,32 @@ def _drive(store: Store, record: BatchRecord, prepared: Prepared | None, error: 
 def _finish(store: Store, record: BatchRecord, prepared: Prepared | None, status: str,
             error: str | None = None) -> None:
     with store.lock:
-        if store.batches.get(record.id) is not record:
+        if not store.is_current(record):
             return  # the store was reset while this batch ran
         if status == "COMPLETED":
             record.frozen_progress = 100.0
         elif record.frozen_progress is None:
             record.frozen_progress = round(record.fraction_done(time.time()) * 100.0, 2)
-        done = math.floor(len(prepared.spans) * record.frozen_progress / 100.0) if prepared else 0
-    if status == "FAILED":
-        error = error or "batch failed"
-    elif prepared is not None:
-        output_id, error_id = _deliver(store, record, prepared, done)
-        record.output_file_id, record.error_file_id = output_id, error_id
+        deliver = prepared is not None and status != "FAILED"
+        if deliver:
+            name = f"batch_{record.id}"
+            output = store.new_file(f"{name}_output.jsonl", "batch-generated", "jsonl")
+            errors = store.new_file(f"{name}_error.jsonl", "batch-generated", "jsonl")
+    if deliver and prepared is not None:
+        done = math.floor(len(prepared.spans) * record.frozen_progress / 100.0)
+        _deliver(store, record, prepared, done, output, errors)
     with store.lock:
-        record.error = error
+        if deliver:
+            record.output_file_id, record.error_file_id = output.id, errors.id
+        record.error = (error or "batch failed") if status == "FAILED" else None
         record.status = status
         record.completed_at = time.time()
 
 
-def _deliver(store: Store, record: BatchRecord, prepared: Prepared, done: int) -> tuple[str, str]:
+def _deliver(store: Store, record: BatchRecord, prepared: Prepared, done: int, output: FileRecord,
+             errors: FileRecord) -> None:
     order = list(range(len(prepared.spans)))
     random.Random(f"{store.config.seed}:{record.id}").shuffle(order)
-    name = f"batch_{record.id}"
-    output = store.new_file(f"{name}_output.jsonl", "batch-generated", "jsonl")
-    errors = store.new_file(f"{name}_error.jsonl", "batch-generated", "jsonl")
     counts = {True: 0, False: 0}
     sizes = {True: 0, False: 0}
     with prepared.scratch.open("rb") as scratch, output.path.open("wb") as out, errors.path.open("wb") as err:
@@ -152,14 +155,13 @@ def _deliver(store: Store, record: BatchRecord, prepared: Prepared, done: int) -
             sizes[is_error] += length
     store.finish_upload(output, sizes[False], None, counts[False], client_upload=False)
     store.finish_upload(errors, sizes[True], None, counts[True], client_upload=False)
-    return output.id, errors.id
 
 
 def _prepare(store: Store, record: BatchRecord) -> Prepared:
     source = store.get_file(record.input_file_id)
     if source is None:
         raise ValidationFailed(f"input file {record.input_file_id} was deleted")
-    prepared = Prepared(scratch=store.root / f"{record.id}.scratch")
+    prepared = Prepared(scratch=store.root / f"{record.id}-{uuid.uuid4().hex}.scratch")
     created = int(record.created_at)
     with source.path.open("rb") as reader, prepared.scratch.open("wb") as scratch:
         seen: set[str] = set()

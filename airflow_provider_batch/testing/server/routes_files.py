@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from airflow_provider_batch.testing.server.records import FileRecord
@@ -21,6 +22,7 @@ from airflow_provider_batch.testing.server.store import Store
 __all__ = ["file_routes", "write_stream"]
 
 _CHUNK = 1 << 16
+_DOWNLOAD_CHUNK = 1 << 18
 
 
 def _store(request: Request) -> Store:
@@ -159,7 +161,22 @@ async def file_content(request: Request) -> Response:
         return record
     if not record.uploaded:
         return api_error(request.url.path, 400, f"file {record.id} has no content yet", code="not_uploaded")
-    return FileResponse(record.path, media_type="application/octet-stream", stat_result=record.path.stat())
+    try:
+        # Opened here, so a delete or reset racing this response cannot pull the file away.
+        handle = record.path.open("rb")
+    except FileNotFoundError:
+        return api_error(request.url.path, 404, f"file {record.id} not found", code="not_found")
+    size = os.fstat(handle.fileno()).st_size
+    return StreamingResponse(_read_chunks(handle), media_type="application/octet-stream",
+                             headers={"Content-Length": str(size)})
+
+
+async def _read_chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
+    try:
+        while chunk := handle.read(_DOWNLOAD_CHUNK):
+            yield chunk
+    finally:
+        handle.close()
 
 
 async def delete_file(request: Request) -> Response:

@@ -36,6 +36,8 @@ class Store:
         self._init_state()
 
     def _init_state(self) -> None:
+        # Ids repeat after a reset (same seed), so on-disk names carry the generation.
+        self.generation = getattr(self, "generation", -1) + 1
         self.rng = random.Random(self.config.seed)
         self.files: dict[str, FileRecord] = {}
         self.batches: dict[str, BatchRecord] = {}
@@ -43,7 +45,6 @@ class Store:
         self.batch_creates = 0
         self.requests: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
-        self.generation = 0
 
     def new_uuid(self) -> str:
         """A UUID4 drawn from the seeded generator (same seed, same ids)."""
@@ -65,7 +66,7 @@ class Store:
             purpose=purpose,
             file_type=file_type or "jsonl",
             created_at=int(time.time()),
-            path=self.root / f"{file_id}.data",
+            path=self.root / f"g{self.generation}-{file_id}.data",
             upload_token=hashlib.sha256(f"{file_id}:{self.rng.random()}".encode()).hexdigest()[:32],
         )
         with self.lock:
@@ -134,6 +135,11 @@ class Store:
             self.batches[record.id] = record
             self.batch_creates += 1
         return record
+
+    def is_current(self, record: BatchRecord) -> bool:
+        """``False`` once the store was reset after ``record`` was created."""
+        with self.lock:
+            return self.batches.get(record.id) is record
 
     def get_batch(self, batch_id: str) -> BatchRecord | None:
         with self.lock:
