@@ -9,15 +9,20 @@ API). Extras (all optional): ``console_url_template``, ``poll_interval``, ``pric
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
+import ssl
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import certifi
+import httpx
 from airflow.sdk import BaseHook, Connection
 
-from airflow_provider_batch.client import DEFAULT_BASE_URL, ClientSettings
+from airflow_provider_batch.client import DEFAULT_BASE_URL, AsyncTogetherClient, ClientSettings, TogetherClient
 from airflow_provider_batch.pricing import PriceTable
 
 __all__ = ["TogetherBatchHook", "console_url_for"]
@@ -67,6 +72,33 @@ def console_url_for(base_url: str, batch_id: str, template: str | None = None) -
     if root.endswith("/v1"):
         root = root[: -len("/v1")]
     return f"{root}/batches/{batch_id}"
+
+
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+async def _atls_context() -> ssl.SSLContext:
+    if _tls_context.cache_info().currsize:
+        return _tls_context()
+    return await asyncio.to_thread(_tls_context)
+
+
+class _SharedTLSAsyncClient(AsyncTogetherClient):
+    """Async client whose httpx pool reuses one process-wide TLS context.
+
+    Building a TLS context loads the CA bundle (~70 ms of CPU); doing that per trigger would stall
+    a triggerer running hundreds of them. Closing this client also closes its pool.
+    """
+
+    def __init__(self, settings: ClientSettings, tls: ssl.SSLContext | bool) -> None:
+        self._pool = httpx.AsyncClient(verify=tls, follow_redirects=False)
+        super().__init__(settings, http_client=self._pool)
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        await self._pool.aclose()
 
 
 class TogetherBatchHook(BaseHook):
@@ -130,17 +162,19 @@ class TogetherBatchHook(BaseHook):
 
     # -- clients ----------------------------------------------------------------------------
 
-    def get_conn(self) -> Any:
+    def get_conn(self) -> TogetherClient:
         """A synchronous :class:`~airflow_provider_batch.client.TogetherClient` (use as a context manager)."""
-        from airflow_provider_batch.client import TogetherClient
-
         return TogetherClient(self.settings_from_connection(self.connection()))
 
-    async def get_async_conn(self) -> Any:
-        """An :class:`~airflow_provider_batch.client.AsyncTogetherClient`; the lookup never blocks."""
-        from airflow_provider_batch.client import AsyncTogetherClient
+    async def get_async_conn(self) -> AsyncTogetherClient:
+        """An :class:`~airflow_provider_batch.client.AsyncTogetherClient`; nothing here blocks the loop.
 
-        return AsyncTogetherClient(self.settings_from_connection(await self.aconnection()))
+        The connection comes from ``aget_connection``; the shared TLS context is built once per
+        process, off the event loop. Close it with ``await client.aclose()``.
+        """
+        settings = self.settings_from_connection(await self.aconnection())
+        tls: ssl.SSLContext | bool = await _atls_context() if settings.verify else False
+        return _SharedTLSAsyncClient(settings, tls)
 
     # -- connection-derived settings ---------------------------------------------------------
 
