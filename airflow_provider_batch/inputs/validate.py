@@ -155,9 +155,6 @@ class _Scan:
             detail = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
             self.add(line_no, None, "invalid_json", detail)
             return
-        if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(obj):
-            self.add(line_no, None, "lone_surrogate",
-                     "a \\uD800-\\uDFFF escape is not part of a surrogate pair (not valid Unicode text)")
         self.request(line_no, obj)
 
     def request(self, line_no: int, obj: Any) -> None:
@@ -175,15 +172,6 @@ class _Scan:
         if model is not None:
             models = self.report.models
             models[model] = models.get(model, 0) + 1
-
-
-def _has_lone_surrogate(obj: Any) -> bool:
-    # Only reached when the raw text holds a surrogate escape, so the re-encode is rare.
-    try:
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def _skip_rest_of_line(fh: IO[bytes]) -> int:
