@@ -31,8 +31,8 @@ def test_valid_audio_file(write_jsonl: Callable[..., Path]) -> None:
     assert report.models == {"openai/whisper-large-v3": 1}
 
 
-def test_crlf_and_missing_final_newline_are_accepted(write_jsonl: Callable[..., Path]) -> None:
-    content = encode(chat_request("a"))[:-1] + b"\r\n" + encode(chat_request("b"))[:-1]
+def test_crlf_surrounding_whitespace_and_missing_final_newline_are_accepted(write_jsonl: Callable[..., Path]) -> None:
+    content = encode(chat_request("a"))[:-1] + b"\r\n" + b"  " + encode(chat_request("b"))[:-1] + b" \t"
     report = ensure_valid(write_jsonl(content))
     assert report.lines == 2
 
