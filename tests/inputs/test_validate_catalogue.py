@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, BatchLimits
 from airflow_provider_batch.inputs.validate import validate_batch_file
-from tests.inputs.conftest import MODEL, chat_request, encode
+from .factories import MODEL, chat_request, encode
 
 GOOD = encode(chat_request("ok-1"))
 GOOD2 = encode(chat_request("ok-2"))

@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, CHAT_ENDPOINT, BatchLimits
 from airflow_provider_batch.inputs.validate import InputValidationError, ensure_valid, validate_batch_file
-from tests.inputs.conftest import MODEL, chat_request, encode
+from .factories import MODEL, chat_request, encode
 
 
 def test_valid_chat_file_reports_counts_and_models(write_jsonl: Callable[..., Path]) -> None:
