@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,16 @@ from airflow_provider_batch.client.errors import (
 from airflow_provider_batch.client.models import CHAT_COMPLETIONS
 from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent, BatchState
 from airflow_provider_batch.hooks.together import TogetherBatchHook
+from airflow_provider_batch.inputs import (
+    BatchLimits,
+    InputPart,
+    check_budget,
+    check_endpoint,
+    ensure_valid,
+    estimate_batch_cost,
+    fetch_to_local,
+    split_batch_file,
+)
 from airflow_provider_batch.idempotency import PartOutcome, SubmitLedger, TaskIdentity, submit_or_attach
 from airflow_provider_batch.links import TogetherBatchLink
 from airflow_provider_batch.manifest import SubmitManifest
@@ -57,16 +65,7 @@ _NOT_RETRYABLE = (
 )
 
 
-# ---- input preparation seam ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Part:
-    index: int
-    path: Path
-    lines: int
-    bytes: int
-    sha256: str
+# ---- input preparation ----------------------------------------------------------------------
 
 
 def _prepare_parts(
@@ -74,41 +73,23 @@ def _prepare_parts(
     work_dir: Path,
     *,
     endpoint: str,
-    limits: Any,
+    limits: BatchLimits,
     prices: PriceTable,
     max_cost_usd: float | None,
-) -> list[Any]:
+    aws_conn_id: str | None,
+) -> list[InputPart]:
     """Fetch, validate, split and budget-check the input; returns parts ready to upload.
 
-    Raises ``ValueError`` subclasses for bad input or an exceeded budget (never after upload).
+    Everything here happens before any upload: bad input or an exceeded budget costs nothing.
+
+    :raises ValueError: (``InputValidationError``, ``BudgetExceededError``) the input is refused.
+    :raises FileNotFoundError: no such local input.
     """
-    import hashlib
-
-    local = Path(input_path)
-    if not local.is_file():
-        raise FileNotFoundError(f"batch input not found: {input_path}")
-    digest, lines, seen = hashlib.sha256(), 0, set()
-    with open(local, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            digest.update(raw)
-            if raw.strip():
-                lines += 1
-                seen.add(_check_line(number, raw, seen))
-    if lines == 0:
-        raise ValueError(f"batch input {input_path} contains no requests")
-    return [_Part(1, local, lines, local.stat().st_size, digest.hexdigest())]
-
-
-def _check_line(number: int, raw: bytes, seen: set[str]) -> str:
-    try:
-        obj = json.loads(raw)
-    except ValueError as exc:
-        raise ValueError(f"line {number}: not JSON ({exc})") from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("custom_id"), str) or not isinstance(obj.get("body"), dict):
-        raise ValueError(f"line {number}: needs a string custom_id and an object body")
-    if obj["custom_id"] in seen:
-        raise ValueError(f"line {number}: duplicate custom_id {obj['custom_id']!r}")
-    return obj["custom_id"]
+    check_endpoint(endpoint)
+    local = fetch_to_local(input_path, work_dir / "fetched", aws_conn_id=aws_conn_id)
+    ensure_valid(local, endpoint=endpoint, limits=limits, check_totals=False)
+    check_budget(estimate_batch_cost(local, prices), max_cost_usd)
+    return split_batch_file(local, work_dir / "parts", limits=limits)
 
 
 # ---- operator ----------------------------------------------------------------------------------
@@ -137,6 +118,7 @@ class TogetherBatchOperator(BaseOperator):
     :param price_table: price overrides (mapping); default: connection extra, else built-in prices.
     :param metadata_manifest: sidecar location passed through to the manifest (templated).
     :param force_resubmit: replace an earlier FAILED/EXPIRED/CANCELLED batch instead of re-attaching.
+    :param aws_conn_id: AWS connection used to fetch an ``s3://`` input.
     """
 
     template_fields: Sequence[str] = ("input_path", "endpoint", "metadata_manifest")
@@ -156,11 +138,12 @@ class TogetherBatchOperator(BaseOperator):
         max_poll_failures: int = 5,
         cancel_on_kill: bool = True,
         cancel_on_timeout: bool = True,
-        limits: Any = None,
+        limits: BatchLimits | None = None,
         max_cost_usd: float | None = None,
         price_table: Mapping[str, Any] | None = None,
         metadata_manifest: str | None = None,
         force_resubmit: bool = False,
+        aws_conn_id: str | None = "aws_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -174,11 +157,12 @@ class TogetherBatchOperator(BaseOperator):
         self.max_poll_failures = max_poll_failures
         self.cancel_on_kill = cancel_on_kill
         self.cancel_on_timeout = cancel_on_timeout
-        self.limits = limits
+        self.limits = limits or BatchLimits()
         self.max_cost_usd = max_cost_usd
         self.price_table = dict(price_table) if price_table else None
         self.metadata_manifest = metadata_manifest
         self.force_resubmit = force_resubmit
+        self.aws_conn_id = aws_conn_id
         self._waiting_on: list[str] = []
 
     # -- execute ----------------------------------------------------------------------------
@@ -216,6 +200,7 @@ class TogetherBatchOperator(BaseOperator):
                 limits=self.limits,
                 prices=prices,
                 max_cost_usd=self.max_cost_usd,
+                aws_conn_id=self.aws_conn_id,
             )
         except (ValueError, FileNotFoundError) as exc:
             raise AirflowFailException(f"batch input refused before upload: {exc}") from exc
