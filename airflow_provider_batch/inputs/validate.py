@@ -100,6 +100,23 @@ def _reject_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_SCAN_ONCE = _DECODER.scan_once
+
+
+def _parse(text: str) -> Any:
+    """Decode one JSON document, like ``_DECODER.decode`` but faster on the common shape.
+
+    The C scanner is called directly for a line that starts with its value and ends with it (or
+    with whitespace), which skips the decoder's two regex passes. Anything else, including every
+    error, goes through the full decoder so messages and edge cases stay exactly json's own.
+    """
+    try:
+        obj, end = _SCAN_ONCE(text, 0)
+    except StopIteration:
+        return _DECODER.decode(text)
+    if end == len(text) or text[end:].isspace():
+        return obj
+    return _DECODER.decode(text)
 
 
 class _Scan:
@@ -147,7 +164,7 @@ class _Scan:
             self.add(line_no, None, "invalid_utf8", f"invalid UTF-8 at byte {exc.start}: {exc.reason}")
             return
         try:
-            obj = _DECODER.decode(text)
+            obj = _parse(text)
         except RecursionError:
             self.add(line_no, None, "nesting_too_deep", "JSON is nested too deeply to parse")
             return
@@ -155,9 +172,6 @@ class _Scan:
             detail = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
             self.add(line_no, None, "invalid_json", detail)
             return
-        if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(obj):
-            self.add(line_no, None, "lone_surrogate",
-                     "a \\uD800-\\uDFFF escape is not part of a surrogate pair (not valid Unicode text)")
         self.request(line_no, obj)
 
     def request(self, line_no: int, obj: Any) -> None:
@@ -175,15 +189,6 @@ class _Scan:
         if model is not None:
             models = self.report.models
             models[model] = models.get(model, 0) + 1
-
-
-def _has_lone_surrogate(obj: Any) -> bool:
-    # Only reached when the raw text holds a surrogate escape, so the re-encode is rare.
-    try:
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def _skip_rest_of_line(fh: IO[bytes]) -> int:

@@ -1,4 +1,4 @@
-"""Fixtures for the batch-inputs tests: request-line factories and database connections."""
+"""Fixtures for the batch-inputs tests: JSONL files and database connections."""
 
 from __future__ import annotations
 
@@ -11,18 +11,7 @@ from typing import Any
 
 import pytest
 
-MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
-
-
-def chat_request(custom_id: str = "r-1", content: str = "Hello", **body: Any) -> dict[str, Any]:
-    return {
-        "custom_id": custom_id,
-        "body": {"model": MODEL, "messages": [{"role": "user", "content": content}], **body},
-    }
-
-
-def encode(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+from .factories import encode
 
 
 @pytest.fixture

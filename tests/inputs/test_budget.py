@@ -16,7 +16,7 @@ from airflow_provider_batch.inputs.budget import (
     estimate_tokens,
 )
 from airflow_provider_batch.pricing import DEFAULT_PRICE_TABLE, ModelPrice, PriceTable
-from tests.inputs.conftest import MODEL, chat_request
+from .factories import MODEL, chat_request
 
 
 @pytest.mark.parametrize(("text", "tokens"), [("", 0), ("a", 1), ("abcd", 1), ("abcde", 2), ("x" * 400, 100)])

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from airflow_provider_batch.inputs.validate import InputValidationError
 from airflow_provider_batch.operators.build import TogetherBuildRequestsOperator, build_requests_from_sql
-from tests.inputs.conftest import MODEL
+from .factories import MODEL
 
 
 @pytest.fixture

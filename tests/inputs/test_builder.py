@@ -20,7 +20,7 @@ from airflow_provider_batch.inputs.build import (
 )
 from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS
 from airflow_provider_batch.inputs.validate import ensure_valid
-from tests.inputs.conftest import MODEL
+from .factories import MODEL
 
 
 def _read(path: Path) -> list[dict[str, Any]]:

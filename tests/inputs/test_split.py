@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_batch.inputs.limits import BatchLimits
 from airflow_provider_batch.inputs.split import file_sha256, split_batch_file
 from airflow_provider_batch.inputs.validate import ensure_valid
-from tests.inputs.conftest import chat_request
+from .factories import chat_request
 
 
 def _tiny_lines(count: int) -> bytes:
