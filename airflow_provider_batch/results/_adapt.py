@@ -45,7 +45,9 @@ def result_adapter(metadata_columns: Sequence[str], dialect: GenericDialect) -> 
 
     def adapt_clean(row: ResultRow) -> tuple:
         meta = row[_META]
-        metas = tuple([meta_clean(meta.get(c)) for c in columns])
+        metas = tuple(
+            [v if (v := meta.get(c)).__class__ is str and "\x00" not in v else meta_clean(v) for c in columns]
+        )
         values = row[:_META] + metas + (row[_META + 1], row[_META + 2], convert(row[-2]), convert(row[-1]))
         text, error = row[_TEXT], row[_ERROR]
         # Only free text can realistically carry NUL; ids and codes come from the API or our input.

@@ -19,7 +19,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_batch.results._adapt import adapted, result_adapter
-from airflow_provider_batch.results._dialects import GenericDialect, dialect_for
+from airflow_provider_batch.results._dialects import GenericDialect, SqliteDialect
+from airflow_provider_batch.results._postgres import PostgresDialect
 from airflow_provider_batch.results._sql import check_identifier, create_table_sql, parse_table, to_utc
 from airflow_provider_batch.results.models import (
     RESULT_COLUMNS,
@@ -106,7 +107,7 @@ class WarehouseLoader:
 
     def dialect(self) -> GenericDialect:
         name = self._dialect_name or getattr(self.hook, "dialect_name", "generic")
-        return dialect_for(name, self.hook)
+        return _dialect_for(name, self.hook)
 
     def create_table_statements(self) -> list[str]:
         """The ``CREATE TABLE IF NOT EXISTS`` statements :meth:`ensure_tables` runs."""
@@ -213,3 +214,12 @@ def _spread_metadata(metadata_columns: Sequence[str]) -> tuple[tuple[str, str], 
             columns.append((name, kind))
     return tuple(columns)
 
+
+def _dialect_for(name: str, hook: Any) -> GenericDialect:
+    """The strategy for a hook's ``dialect_name``; anything unknown gets the generic one."""
+    if name == "sqlite":
+        return SqliteDialect()
+    if name in ("postgresql", "postgres"):
+        return PostgresDialect()
+    quote = getattr(hook, "escape_word_format", None) or '"{}"'
+    return GenericDialect(quote=quote, placeholder=getattr(hook, "placeholder", "%s"))

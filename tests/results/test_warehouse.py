@@ -224,3 +224,38 @@ def test_repeated_key_within_one_load_last_row_wins(warehouse, dialect):
     assert stats.rows == 3
     got = warehouse.query(f"SELECT custom_id, response_text FROM {warehouse.table('results')} ORDER BY 1")
     assert got == [("a", "second a"), ("b", "first b")]
+
+
+@pytest.mark.postgres
+def test_postgres_copy_through_psycopg2_too(postgres_schema):
+    """The psycopg2 driver takes the CSV ``copy_expert`` path; same results, same exact values."""
+    import psycopg2
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    from tests.results._warehouse import PG_DSN
+
+    class Psycopg2Hook(PostgresHook):
+        def get_conn(self):
+            return psycopg2.connect(**PG_DSN)
+
+    wh = postgres_schema
+    loader = WarehouseLoader(Psycopg2Hook(postgres_conn_id="apb_wh_postgres"), results_table=wh.table("results"),
+                             summary_table=wh.table("summary"), metadata_columns=META)
+    loader.ensure_tables()
+    ids = [f"p2-{i}" for i in range(len(HOSTILE_TEXTS))]
+    rec = small_rec("b1", ids, texts=HOSTILE_TEXTS)
+    loader.load_reconciliation(rec)  # new batch: COPY straight into the table
+    loader.load_reconciliation(rec)  # re-run: COPY into staging, then merge
+    got = dict(wh.query(f"SELECT custom_id, response_text FROM {wh.table('results')}"))
+    assert got == dict(zip(ids, HOSTILE_TEXTS))
+    assert wh.query(f"SELECT logical_date FROM {wh.table('results')} LIMIT 1") == [(D1,)]
+
+
+@pytest.mark.postgres
+def test_postgres_nul_characters_become_replacement_characters(postgres_schema):
+    loader = loader_for(postgres_schema)
+    loader.ensure_tables()
+    loader.load_reconciliation(small_rec("b1", ["a"], texts=["before\x00after"]))
+    assert postgres_schema.query(f"SELECT response_text FROM {postgres_schema.table('results')}") == [
+        ("before\ufffdafter",)
+    ]
