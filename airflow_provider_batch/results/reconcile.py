@@ -60,10 +60,10 @@ class Reconciliation:
     summary: BatchSummary
     diagnostics: Diagnostics
     counts: dict[str, int]
-    _expected: dict[str, ExpectedRequest]
-    _winners: dict[str, int]
-    _sources: tuple[Iterable[ParsedLine], Iterable[ParsedLine]]
-    _builder: _RowBuilder
+    _expected: dict[str, ExpectedRequest] = field(repr=False)
+    _winners: dict[str, int] = field(repr=False)
+    _sources: tuple[Iterable[ParsedLine], Iterable[ParsedLine]] = field(repr=False)
+    _builder: _RowBuilder = field(repr=False)
 
     def __len__(self) -> int:
         return len(self._expected)
