@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import tracemalloc
 from datetime import datetime, timezone
 
 import pytest
@@ -16,7 +18,7 @@ from airflow_provider_batch.results import (
     parse_output_line,
     reconcile,
 )
-from tests.results._data import MODEL, error_line, make_batch, success_line
+from tests.results._data import MODEL, error_line, success_line
 
 T0 = datetime(2026, 1, 1, 10, 0, tzinfo=timezone.utc)
 RUN = RunContext("dag", "run-1", T0, datetime(2026, 1, 2, tzinfo=timezone.utc))
@@ -128,11 +130,33 @@ def test_lines_changing_between_passes_is_an_error():
         list(rec.rows())
 
 
-def test_fifty_thousand_lines_from_files(tmp_path):
-    batch = make_batch(tmp_path, 50_000)
+def test_fifty_thousand_lines_from_files(batch_50k):
+    batch = batch_50k
     rec = reconcile(batch.expected, ParsedFile(batch.output_path, "output"), ParsedFile(batch.error_path, "error"),
                     batch_id="b", batch_status="COMPLETED")
     assert rec.counts["succeeded"] == batch.n_output == 48_000
     assert rec.counts["failed"] == batch.n_error == 1_500 and rec.counts["missing"] == 500
     total = sum(1 for _ in rec.rows())
     assert total == 50_000 and rec.diagnostics.clean
+
+
+def test_memory_is_bounded_by_requests_not_responses(tmp_path):
+    """Neither pass keeps responses: peak memory stays far below the size of the output file."""
+    n, big = 5_000, "y" * 8_000
+    out = tmp_path / "out.jsonl"
+    with out.open("w") as fh:
+        for i in range(n):
+            line = success_line(f"r{i}", i)
+            line["response"]["body"]["choices"][0]["message"]["content"] = big
+            fh.write(json.dumps(line) + "\n")
+    exp = expected(*(f"r{i}" for i in range(n)))
+    file_size = out.stat().st_size
+    tracemalloc.start()
+    try:
+        rec = reconcile(exp, ParsedFile(out, "output"), ParsedFile(None, "error"), batch_id="b", batch_status="COMPLETED")
+        seen = sum(len(row.response_text) for row in rec.rows())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert seen == n * len(big) and file_size > 40_000_000
+    assert peak < file_size / 8, (peak, file_size)

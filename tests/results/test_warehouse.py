@@ -14,7 +14,7 @@ from airflow_provider_batch.results import (
     parse_output_line,
     reconcile,
 )
-from tests.results._data import MODEL, make_batch, success_line
+from tests.results._data import MODEL, success_line
 
 D1 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 D2 = datetime(2026, 1, 2, tzinfo=timezone.utc)
@@ -23,8 +23,8 @@ META = ("row_id", "category")
 
 
 @pytest.fixture(scope="module")
-def big_batch(tmp_path_factory):
-    batch = make_batch(tmp_path_factory.mktemp("batch"), 50_000)
+def big_batch(batch_50k):
+    batch = batch_50k
     rec = reconcile(
         batch.expected,
         ParsedFile(batch.output_path, "output"),
