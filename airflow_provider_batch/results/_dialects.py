@@ -1,8 +1,8 @@
 """Per-database write strategies for the warehouse loader.
 
-Each strategy (PostgreSQL's lives in :mod:`._postgres`) writes an iterator of value tuples inside the caller's open transaction and
-never commits; :class:`~airflow_provider_batch.results.warehouse.WarehouseLoader` owns the
-transaction. Rows are consumed in chunks so memory stays bounded.
+Each strategy (PostgreSQL's lives in :mod:`._postgres`) writes an iterator of value tuples
+inside the caller's open transaction and never commits: the loader owns the transaction.
+Rows are consumed in chunks so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ class GenericDialect:
     """Any DB-API driver: per chunk, delete the chunk's keys, then ``executemany`` the inserts."""
 
     name = "generic"
-    types = {"text": "TEXT", "int": "BIGINT", "float": "DOUBLE PRECISION", "money": "DOUBLE PRECISION"}
-    types["timestamp"] = "TEXT"
+    # Key columns are VARCHAR: some databases (MySQL) cannot index TEXT without a prefix length.
+    types = {"key": "VARCHAR(255)", "text": "TEXT", "int": "BIGINT", "float": "DOUBLE PRECISION"}
+    types |= {"money": "DOUBLE PRECISION", "timestamp": "TEXT"}
 
     def __init__(self, quote: str = '"{}"', placeholder: str = "%s") -> None:
         self.quote = quote
@@ -89,7 +90,8 @@ class SqliteDialect(GenericDialect):
     """SQLite: ``executemany`` of ``INSERT … ON CONFLICT DO UPDATE`` in one explicit transaction."""
 
     name = "sqlite"
-    types = {"text": "TEXT", "int": "INTEGER", "float": "REAL", "money": "REAL", "timestamp": "TEXT"}
+    types = {"key": "TEXT", "text": "TEXT", "int": "INTEGER", "float": "REAL", "money": "REAL"}
+    types["timestamp"] = "TEXT"
 
     def __init__(self) -> None:
         super().__init__('"{}"', "?")

@@ -30,6 +30,7 @@ class PostgresDialect(GenericDialect):
 
     name = "postgresql"
     types = {
+        "key": "TEXT",
         "text": "TEXT",
         "int": "BIGINT",
         "float": "DOUBLE PRECISION",
@@ -37,7 +38,14 @@ class PostgresDialect(GenericDialect):
         "timestamp": "TIMESTAMPTZ",
     }
     _STAGE = '"_apb_stage"'
-    _COPY_TYPES = {"text": "text", "int": "int8", "float": "float8", "money": "float8", "timestamp": "timestamptz"}
+    _COPY_TYPES = {
+        "key": "text",
+        "text": "text",
+        "int": "int8",
+        "float": "float8",
+        "money": "float8",
+        "timestamp": "timestamptz",
+    }
 
     def __init__(self) -> None:
         super().__init__('"{}"', "%s")
@@ -69,11 +77,13 @@ class PostgresDialect(GenericDialect):
                 written = self._copy(cur, table, columns, direct.take(first, remaining), chunk_size)
                 leftover = direct.leftover
             if leftover:
-                written += self._stage_and_merge(cur, table, columns, key, _chain(leftover, remaining), chunk_size)
+                rest = _chain(leftover, remaining)
+                written += self._stage_and_merge(cur, table, columns, key, rest, chunk_size)
         return written
 
     def _executemany(
-        self, conn: Any, table: Table, names: Sequence[str], key: Sequence[str], rows: Iterable[Row], size: int
+        self, conn: Any, table: Table, names: Sequence[str], key: Sequence[str], rows: Iterable[Row],
+        size: int,
     ) -> int:
         sql = upsert_sql(table, names, key, self.quote, self.placeholder)
         written = 0
@@ -84,10 +94,13 @@ class PostgresDialect(GenericDialect):
         return written
 
     def _has_partition(self, cur: Any, table: Table, column: str, value: Any) -> bool:
-        cur.execute(f"SELECT 1 FROM {table.sql(self.quote)} WHERE {self.quote.format(column)} = %s LIMIT 1", (value,))
+        where = f"{self.quote.format(column)} = %s"
+        cur.execute(f"SELECT 1 FROM {table.sql(self.quote)} WHERE {where} LIMIT 1", (value,))
         return cur.fetchone() is not None
 
-    def _copy(self, cur: Any, target: str | Table, columns: Sequence[Column], rows: Iterable[Row], size: int) -> int:
+    def _copy(
+        self, cur: Any, target: str | Table, columns: Sequence[Column], rows: Iterable[Row], size: int
+    ) -> int:
         name = target.sql(self.quote) if isinstance(target, Table) else target
         sql = f"COPY {name} ({column_list([c for c, _ in columns], self.quote)}) FROM STDIN"
         if hasattr(cur, "copy"):
@@ -97,7 +110,8 @@ class PostgresDialect(GenericDialect):
         return _copy_psycopg2(cur, sql + " WITH (FORMAT csv)", rows, size)
 
     def _stage_and_merge(
-        self, cur: Any, table: Table, columns: Sequence[Column], key: Sequence[str], rows: Iterable[Row], size: int
+        self, cur: Any, table: Table, columns: Sequence[Column], key: Sequence[str], rows: Iterable[Row],
+        size: int,
     ) -> int:
         names = [name for name, _ in columns]
         tracker = _KeyTracker([names.index(k) for k in key])
@@ -115,7 +129,8 @@ class PostgresDialect(GenericDialect):
             # Last row wins, as with SQLite's upsert: a fresh insert-only heap keeps COPY order in ctid.
             keys = column_list(key, self.quote)
             select = f"SELECT DISTINCT ON ({keys}) {cols} FROM {self._STAGE} ORDER BY {keys}, ctid DESC"
-        return f"INSERT INTO {table.sql(self.quote)} ({cols}) {select}" + on_conflict_sql(names, key, self.quote)
+        upsert = on_conflict_sql(names, key, self.quote)
+        return f"INSERT INTO {table.sql(self.quote)} ({cols}) {select}{upsert}"
 
 
 class _NewPartition:

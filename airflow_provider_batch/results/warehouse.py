@@ -86,7 +86,8 @@ class WarehouseLoader:
         self.summary_table = parse_table(summary_table, "summary table name")
         self.metadata_columns = tuple(check_identifier(c, "metadata column name") for c in metadata_columns)
         fixed = {name for name, _ in RESULT_COLUMNS}
-        clashes = sorted({c.lower() for c in self.metadata_columns} & fixed | _repeated(self.metadata_columns))
+        lowered = {c.lower() for c in self.metadata_columns}
+        clashes = sorted((lowered & fixed) | _repeated(self.metadata_columns))
         if clashes:
             raise ValueError(f"metadata column names clash with result columns or repeat: {clashes}")
         if chunk_size < 1:
@@ -112,9 +113,10 @@ class WarehouseLoader:
     def create_table_statements(self) -> list[str]:
         """The ``CREATE TABLE IF NOT EXISTS`` statements :meth:`ensure_tables` runs."""
         dialect = self.dialect()
+        quote, types = dialect.quote, dialect.types
         return [
-            create_table_sql(self.results_table, self._result_columns, RESULT_KEY, dialect.quote, dialect.types),
-            create_table_sql(self.summary_table, SUMMARY_COLUMNS, SUMMARY_KEY, dialect.quote, dialect.types),
+            create_table_sql(self.results_table, self._result_columns, RESULT_KEY, quote, types),
+            create_table_sql(self.summary_table, SUMMARY_COLUMNS, SUMMARY_KEY, quote, types),
         ]
 
     def ensure_tables(self) -> None:
@@ -168,12 +170,19 @@ class WarehouseLoader:
         )
 
     def load_reconciliation(
-        self, reconciliation: Reconciliation, *, mode: LoadMode = "merge", logical_date: datetime | None = None
+        self,
+        reconciliation: Reconciliation,
+        *,
+        mode: LoadMode = "merge",
+        logical_date: datetime | None = None,
     ) -> LoadStats:
         """Load one :class:`Reconciliation`: its rows and its summary, in one transaction."""
-        return self.load(reconciliation.rows(), [reconciliation.summary], mode=mode, logical_date=logical_date)
+        rows, summaries = reconciliation.rows(), [reconciliation.summary]
+        return self.load(rows, summaries, mode=mode, logical_date=logical_date)
 
-    def _delete_logical_date(self, conn: Any, dialect: GenericDialect, logical_date: datetime) -> tuple[int, int]:
+    def _delete_logical_date(
+        self, conn: Any, dialect: GenericDialect, logical_date: datetime
+    ) -> tuple[int, int]:
         value = dialect.timestamp(to_utc(logical_date))
         return (
             dialect.delete_equal(conn, self.results_table, "logical_date", value),

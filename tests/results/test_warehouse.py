@@ -63,6 +63,7 @@ def test_acceptance_fifty_thousand_rows_rerun_and_sums(warehouse, big_batch):
     loader.ensure_tables()  # idempotent
     stats = loader.load_reconciliation(rec)
     assert (stats.rows, stats.summaries) == (50_000, 1)
+    assert stats.dialect == {"sqlite": "sqlite", "postgres": "postgresql"}[warehouse.name]
     assert warehouse.count("results") == 50_000
     again = loader.load_reconciliation(rec)
     assert again.rows == 50_000 and warehouse.count("results") == 50_000 and warehouse.count("summary") == 1
@@ -259,3 +260,11 @@ def test_postgres_nul_characters_become_replacement_characters(postgres_schema):
     assert postgres_schema.query(f"SELECT response_text FROM {postgres_schema.table('results')}") == [
         ("before\ufffdafter",)
     ]
+
+
+def test_generic_ddl_uses_varchar_keys():
+    loader = WarehouseLoader(object(), dialect="generic")
+    results_sql, summary_sql = loader.create_table_statements()
+    assert results_sql.startswith('CREATE TABLE IF NOT EXISTS "together_batch_results" ("batch_id" VARCHAR(255), '
+                                  '"custom_id" VARCHAR(255), "status" TEXT')
+    assert '"summary"' not in summary_sql and '"batch_id" VARCHAR(255)' in summary_sql
