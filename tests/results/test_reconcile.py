@@ -78,12 +78,15 @@ def test_duplicate_expected_request_is_reported_and_counted_once():
 
 def test_unknown_ids_and_unreadable_lines_are_diagnostics_not_rows(tmp_path):
     out = tmp_path / "out.jsonl"
-    out.write_text('{"custom_id": "a", "response": {"status_code": 200, "body": {}}}\nnot json\n{"custom_id": "zz"}\n')
-    rec = reconcile(expected("a"), ParsedFile(out, "output"), ParsedFile(None, "error"), batch_id="b", batch_status="COMPLETED")
+    good = '{"custom_id": "a", "response": {"status_code": 200, "body": {}}}'
+    out.write_text(good + '\nnot json\n{"custom_id": "zz"}\n')
+    outputs, errors = ParsedFile(out, "output"), ParsedFile(None, "error")
+    rec = reconcile(expected("a"), outputs, errors, batch_id="b", batch_status="COMPLETED")
     rows = list(rec.rows())
     assert [r.custom_id for r in rows] == ["a"]
     assert rec.diagnostics.unknown_ids == 1 and rec.diagnostics.unknown_samples == ["zz (output line 3)"]
-    assert rec.diagnostics.invalid_lines == 1 and rec.diagnostics.invalid_samples[0].startswith("output line 2: invalid JSON")
+    assert rec.diagnostics.invalid_lines == 1
+    assert rec.diagnostics.invalid_samples[0].startswith("output line 2: invalid JSON")
     assert not rec.diagnostics.clean
 
 
@@ -104,8 +107,10 @@ def test_pricing_falls_back_to_the_expected_model_when_the_response_model_is_unp
 
 def test_summary_sums_equal_row_sums_and_model_mixing():
     outputs = [ok(f"r{i}", i, MODEL if i % 2 else "openai/gpt-oss-20b") for i in range(40)]
-    rec, rows = run(expected(*(f"r{i}" for i in range(42))), outputs, submitted_at=T0,
-                    completed_at=datetime(2026, 1, 1, 11, 30, tzinfo=timezone.utc), endpoint="/v1/chat/completions")
+    done = datetime(2026, 1, 1, 11, 30, tzinfo=timezone.utc)
+    ids = [f"r{i}" for i in range(42)]
+    endpoint = "/v1/chat/completions"
+    rec, rows = run(expected(*ids), outputs, submitted_at=T0, completed_at=done, endpoint=endpoint)
     s = rec.summary
     assert s.requests == 42 and s.succeeded == 40 and s.missing == 2
     assert s.prompt_tokens == sum(r.prompt_tokens for r in rows.values())
@@ -117,7 +122,8 @@ def test_summary_sums_equal_row_sums_and_model_mixing():
 
 
 def test_one_shot_iterators_are_accepted():
-    rec = reconcile(iter(expected("a", "b")), (x for x in [ok("a")]), iter([]), batch_id="b", batch_status="EXPIRED")
+    outputs = (x for x in [ok("a")])
+    rec = reconcile(iter(expected("a", "b")), outputs, iter([]), batch_id="b", batch_status="EXPIRED")
     assert [(r.custom_id, r.status) for r in rec.rows()] == [("a", "succeeded"), ("b", "expired")]
     assert [r.custom_id for r in rec.rows()] == ["a", "b"]  # rows() can be replayed
 
@@ -132,8 +138,8 @@ def test_lines_changing_between_passes_is_an_error():
 
 def test_fifty_thousand_lines_from_files(batch_50k):
     batch = batch_50k
-    rec = reconcile(batch.expected, ParsedFile(batch.output_path, "output"), ParsedFile(batch.error_path, "error"),
-                    batch_id="b", batch_status="COMPLETED")
+    outputs, errors = ParsedFile(batch.output_path, "output"), ParsedFile(batch.error_path, "error")
+    rec = reconcile(batch.expected, outputs, errors, batch_id="b", batch_status="COMPLETED")
     assert rec.counts["succeeded"] == batch.n_output == 48_000
     assert rec.counts["failed"] == batch.n_error == 1_500 and rec.counts["missing"] == 500
     total = sum(1 for _ in rec.rows())
@@ -153,7 +159,8 @@ def test_memory_is_bounded_by_requests_not_responses(tmp_path):
     file_size = out.stat().st_size
     tracemalloc.start()
     try:
-        rec = reconcile(exp, ParsedFile(out, "output"), ParsedFile(None, "error"), batch_id="b", batch_status="COMPLETED")
+        outputs, errors = ParsedFile(out, "output"), ParsedFile(None, "error")
+        rec = reconcile(exp, outputs, errors, batch_id="b", batch_status="COMPLETED")
         seen = sum(len(row.response_text) for row in rec.rows())
         _, peak = tracemalloc.get_traced_memory()
     finally:
