@@ -27,7 +27,7 @@ def result_adapter(metadata_columns: Sequence[str], dialect: GenericDialect) -> 
     Metadata is spread into its columns, timestamps take the dialect's form (converted once per
     distinct value), and text that the database cannot hold is cleaned when the dialect says so.
     """
-    convert = timestamp_converter(dialect)
+    tail_of = _tail_converter(timestamp_converter(dialect))
     columns = tuple(metadata_columns)
     clean = dialect.clean_text
     if clean is None:
@@ -35,7 +35,7 @@ def result_adapter(metadata_columns: Sequence[str], dialect: GenericDialect) -> 
         def adapt(row: ResultRow) -> tuple:
             meta = row[_META]
             metas = tuple([v if (v := meta.get(c)).__class__ is str else meta_value(v) for c in columns])
-            return row[:_META] + metas + (row[_META + 1], row[_META + 2], convert(row[-2]), convert(row[-1]))
+            return row[:_META] + metas + tail_of(row[_META + 1 :])
 
         return adapt
 
@@ -45,8 +45,10 @@ def result_adapter(metadata_columns: Sequence[str], dialect: GenericDialect) -> 
 
     def adapt_clean(row: ResultRow) -> tuple:
         meta = row[_META]
-        metas = tuple([meta_clean(meta.get(c)) for c in columns])
-        values = row[:_META] + metas + (row[_META + 1], row[_META + 2], convert(row[-2]), convert(row[-1]))
+        metas = tuple(
+            [v if (v := meta.get(c)).__class__ is str and "\x00" not in v else meta_clean(v) for c in columns]
+        )
+        values = row[:_META] + metas + tail_of(row[_META + 1 :])
         text, error = row[_TEXT], row[_ERROR]
         # Only free text can realistically carry NUL; ids and codes come from the API or our input.
         if (text and "\x00" in text) or (error and "\x00" in error):
@@ -54,6 +56,22 @@ def result_adapter(metadata_columns: Sequence[str], dialect: GenericDialect) -> 
         return values
 
     return adapt_clean
+
+
+def _tail_converter(convert: Callable[[Any], Any]) -> Callable[[tuple], tuple]:
+    """(dag_id, run_id, logical_date, loaded_at) -> bind form; one load has one or a few tails."""
+    cache: dict[tuple, tuple] = {}
+
+    def tail_of(tail: tuple) -> tuple:
+        try:
+            return cache[tail]
+        except KeyError:
+            if len(cache) > 1024:
+                cache.clear()
+            converted = cache[tail] = (tail[0], tail[1], convert(tail[2]), convert(tail[3]))
+            return converted
+
+    return tail_of
 
 
 def adapted(

@@ -213,13 +213,14 @@ SUMMARY_KEY = ("batch_id",)
 
 
 def _result_columns() -> tuple[tuple[str, str], ...]:
-    kinds = {"prompt_tokens": "int", "completion_tokens": "int", "total_tokens": "int"}
+    kinds = {"batch_id": "key", "custom_id": "key"}
+    kinds |= {"prompt_tokens": "int", "completion_tokens": "int", "total_tokens": "int"}
     kinds |= {"cost_usd": "money", "logical_date": "timestamp", "loaded_at": "timestamp"}
     return tuple((name, kinds.get(name, "text")) for name in ResultRow._fields)
 
 
 def _summary_columns() -> tuple[tuple[str, str], ...]:
-    kinds: dict[str, str] = {}
+    kinds: dict[str, str] = {"batch_id": "key"}
     for name in ("requests", "succeeded", "failed", "missing", "expired", "cancelled"):
         kinds[name] = "int"
     for name in ("prompt_tokens", "completion_tokens", "total_tokens"):

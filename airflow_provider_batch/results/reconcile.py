@@ -60,10 +60,10 @@ class Reconciliation:
     summary: BatchSummary
     diagnostics: Diagnostics
     counts: dict[str, int]
-    _expected: dict[str, ExpectedRequest]
-    _winners: dict[str, int]
-    _sources: tuple[Iterable[ParsedLine], Iterable[ParsedLine]]
-    _builder: _RowBuilder
+    _expected: dict[str, ExpectedRequest] = field(repr=False)
+    _winners: dict[str, int] = field(repr=False)
+    _sources: tuple[Iterable[ParsedLine], Iterable[ParsedLine]] = field(repr=False)
+    _builder: _RowBuilder = field(repr=False)
 
     def __len__(self) -> int:
         return len(self._expected)
@@ -145,7 +145,9 @@ def _reiterable(lines: Iterable[ParsedLine]) -> Iterable[ParsedLine]:
     return list(lines) if iter(lines) is lines else lines
 
 
-def _index_expected(expected: Iterable[ExpectedRequest], diagnostics: Diagnostics) -> dict[str, ExpectedRequest]:
+def _index_expected(
+    expected: Iterable[ExpectedRequest], diagnostics: Diagnostics
+) -> dict[str, ExpectedRequest]:
     index: dict[str, ExpectedRequest] = {}
     for request in expected:
         if request.custom_id in index:
@@ -190,8 +192,13 @@ class _RowBuilder:
         pair = (line_model, expected_model)
         if pair not in self._pricing_model:
             known = self.prices.models
-            choice = line_model if line_model in known else expected_model if expected_model in known else None
-            self._pricing_model[pair] = choice or line_model or expected_model
+            # The served model's price if known, else the requested model's, else the default.
+            if line_model in known:
+                self._pricing_model[pair] = line_model
+            elif expected_model in known:
+                self._pricing_model[pair] = expected_model
+            else:
+                self._pricing_model[pair] = line_model or expected_model
         return self._pricing_model[pair]
 
     def cost(self, request: ExpectedRequest, line: ParsedLine) -> tuple[float, float]:

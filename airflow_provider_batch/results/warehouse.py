@@ -19,7 +19,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_batch.results._adapt import adapted, result_adapter
-from airflow_provider_batch.results._dialects import GenericDialect, dialect_for
+from airflow_provider_batch.results._dialects import GenericDialect, SqliteDialect
+from airflow_provider_batch.results._postgres import PostgresDialect
 from airflow_provider_batch.results._sql import check_identifier, create_table_sql, parse_table, to_utc
 from airflow_provider_batch.results.models import (
     RESULT_COLUMNS,
@@ -85,7 +86,8 @@ class WarehouseLoader:
         self.summary_table = parse_table(summary_table, "summary table name")
         self.metadata_columns = tuple(check_identifier(c, "metadata column name") for c in metadata_columns)
         fixed = {name for name, _ in RESULT_COLUMNS}
-        clashes = sorted({c.lower() for c in self.metadata_columns} & fixed | _repeated(self.metadata_columns))
+        lowered = {c.lower() for c in self.metadata_columns}
+        clashes = sorted((lowered & fixed) | _repeated(self.metadata_columns))
         if clashes:
             raise ValueError(f"metadata column names clash with result columns or repeat: {clashes}")
         if chunk_size < 1:
@@ -106,14 +108,15 @@ class WarehouseLoader:
 
     def dialect(self) -> GenericDialect:
         name = self._dialect_name or getattr(self.hook, "dialect_name", "generic")
-        return dialect_for(name, self.hook)
+        return _dialect_for(name, self.hook)
 
     def create_table_statements(self) -> list[str]:
         """The ``CREATE TABLE IF NOT EXISTS`` statements :meth:`ensure_tables` runs."""
         dialect = self.dialect()
+        quote, types = dialect.quote, dialect.types
         return [
-            create_table_sql(self.results_table, self._result_columns, RESULT_KEY, dialect.quote, dialect.types),
-            create_table_sql(self.summary_table, SUMMARY_COLUMNS, SUMMARY_KEY, dialect.quote, dialect.types),
+            create_table_sql(self.results_table, self._result_columns, RESULT_KEY, quote, types),
+            create_table_sql(self.summary_table, SUMMARY_COLUMNS, SUMMARY_KEY, quote, types),
         ]
 
     def ensure_tables(self) -> None:
@@ -167,12 +170,19 @@ class WarehouseLoader:
         )
 
     def load_reconciliation(
-        self, reconciliation: Reconciliation, *, mode: LoadMode = "merge", logical_date: datetime | None = None
+        self,
+        reconciliation: Reconciliation,
+        *,
+        mode: LoadMode = "merge",
+        logical_date: datetime | None = None,
     ) -> LoadStats:
         """Load one :class:`Reconciliation`: its rows and its summary, in one transaction."""
-        return self.load(reconciliation.rows(), [reconciliation.summary], mode=mode, logical_date=logical_date)
+        rows, summaries = reconciliation.rows(), [reconciliation.summary]
+        return self.load(rows, summaries, mode=mode, logical_date=logical_date)
 
-    def _delete_logical_date(self, conn: Any, dialect: GenericDialect, logical_date: datetime) -> tuple[int, int]:
+    def _delete_logical_date(
+        self, conn: Any, dialect: GenericDialect, logical_date: datetime
+    ) -> tuple[int, int]:
         value = dialect.timestamp(to_utc(logical_date))
         return (
             dialect.delete_equal(conn, self.results_table, "logical_date", value),
@@ -213,3 +223,12 @@ def _spread_metadata(metadata_columns: Sequence[str]) -> tuple[tuple[str, str], 
             columns.append((name, kind))
     return tuple(columns)
 
+
+def _dialect_for(name: str, hook: Any) -> GenericDialect:
+    """The strategy for a hook's ``dialect_name``; anything unknown gets the generic one."""
+    if name == "sqlite":
+        return SqliteDialect()
+    if name in ("postgresql", "postgres"):
+        return PostgresDialect()
+    quote = getattr(hook, "escape_word_format", None) or '"{}"'
+    return GenericDialect(quote=quote, placeholder=getattr(hook, "placeholder", "%s"))

@@ -51,21 +51,23 @@ def bench_warehouse(request, tmp_path, monkeypatch):
             yield wh
 
 
-def _timed(fn) -> float:
-    started = time.perf_counter()
+def _timed(fn, cpu: list | None = None) -> float:
+    started, cpu_started = time.perf_counter(), time.process_time()
     fn()
+    if cpu is not None:
+        cpu.append(time.process_time() - cpu_started)
     return time.perf_counter() - started
 
 
 def test_loader_versus_insert_rows(bench_warehouse, rows_and_summary):
     wh = bench_warehouse
     rows, summary = rows_and_summary
-    loader_secs, upsert_secs = [], []
+    loader_secs, upsert_secs, loader_cpu = [], [], []
     for attempt in range(REPEATS):
         loader = WarehouseLoader(wh.hook, results_table=wh.table(f"res_{attempt}"),
                                  summary_table=wh.table(f"sum_{attempt}"), metadata_columns=META)
         loader.ensure_tables()
-        loader_secs.append(_timed(lambda: loader.load(rows, [summary])))
+        loader_secs.append(_timed(lambda: loader.load(rows, [summary]), loader_cpu))
         assert wh.count(f"res_{attempt}") == len(rows)
     upsert_secs.append(_timed(lambda: loader.load(rows, [summary])))  # re-run over a full table
     assert wh.count(f"res_{REPEATS - 1}") == len(rows)
@@ -85,6 +87,8 @@ def test_loader_versus_insert_rows(bench_warehouse, rows_and_summary):
         "rows": n,
         "loader_rows_per_s": round(n / min(loader_secs)),
         "loader_seconds": [round(s, 3) for s in loader_secs],
+        "loader_client_cpu_seconds": [round(s, 3) for s in loader_cpu],
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "loader_rerun_upsert_rows_per_s": round(n / upsert_secs[0]),
         "insert_rows_executemany_rows_per_s": round(n / insert_secs),
         "insert_rows_seconds": round(insert_secs, 3),

@@ -33,9 +33,17 @@ def success_line(custom_id: str, i: int, model: str = MODEL) -> dict:
                 "created": 1767261700,
                 "model": model,
                 "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": f"answer {i}"}, "finish_reason": "stop"}
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": f"answer {i}"},
+                        "finish_reason": "stop",
+                    }
                 ],
-                "usage": {"prompt_tokens": 10 + i % 7, "completion_tokens": 3 + i % 5, "total_tokens": 13 + i % 7 + i % 5},
+                "usage": {
+                    "prompt_tokens": 10 + i % 7,
+                    "completion_tokens": 3 + i % 5,
+                    "total_tokens": 13 + i % 7 + i % 5,
+                },
             },
         },
     }

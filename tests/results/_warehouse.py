@@ -48,7 +48,7 @@ def postgres_reachable() -> str | None:
     try:
         psycopg.connect(**PG_DSN, connect_timeout=3).close()
     except psycopg.Error as exc:
-        return f"PostgreSQL at 127.0.0.1:5432 unreachable: {exc}"
+        return f"PostgreSQL at {PG_DSN['host']}:{PG_DSN['port']} unreachable: {exc}"
     return None
 
 

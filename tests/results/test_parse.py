@@ -29,7 +29,8 @@ def test_success_line_extracts_everything():
 
 
 def test_error_line_with_string_code():
-    parsed = parse_error_line({"custom_id": "req-5", "error": {"message": "Request timeout", "code": "timeout"}})
+    line = {"custom_id": "req-5", "error": {"message": "Request timeout", "code": "timeout"}}
+    parsed = parse_error_line(line)
     assert not parsed.succeeded
     assert (parsed.error_code, parsed.error_message) == ("timeout", "Request timeout")
     assert parsed.response_json is None and parsed.total_tokens == 0
@@ -49,7 +50,8 @@ def test_line_with_neither_response_nor_error_is_unknown_failure():
 
 
 def test_non_200_response_uses_error_object_or_status():
-    with_error = {"custom_id": "a", "response": {"status_code": 429, "body": {"error": {"message": "slow down"}}}}
+    body = {"error": {"message": "slow down"}}
+    with_error = {"custom_id": "a", "response": {"status_code": 429, "body": body}}
     parsed = parse_output_line(with_error)
     assert not parsed.succeeded and parsed.status_code == 429
     assert (parsed.error_code, parsed.error_message) == ("429", "slow down")
@@ -91,7 +93,11 @@ def test_missing_usage_defaults_to_zero_and_total_to_sum(usage, expected):
 
 @pytest.mark.parametrize(
     ("obj", "problem"),
-    [([1, 2], "not a JSON object: list"), ({"response": {"status_code": 200}}, "no custom_id"), ({"custom_id": 5}, "no custom_id")],
+    [
+        ([1, 2], "not a JSON object: list"),
+        ({"response": {"status_code": 200}}, "no custom_id"),
+        ({"custom_id": 5}, "no custom_id"),
+    ],
 )
 def test_unusable_objects_are_reported(obj, problem):
     parsed = parse_output_line(obj, line_no=3)

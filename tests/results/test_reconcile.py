@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import tracemalloc
 from datetime import datetime, timezone
 
 import pytest
@@ -16,7 +18,7 @@ from airflow_provider_batch.results import (
     parse_output_line,
     reconcile,
 )
-from tests.results._data import MODEL, error_line, make_batch, success_line
+from tests.results._data import MODEL, error_line, success_line
 
 T0 = datetime(2026, 1, 1, 10, 0, tzinfo=timezone.utc)
 RUN = RunContext("dag", "run-1", T0, datetime(2026, 1, 2, tzinfo=timezone.utc))
@@ -76,12 +78,15 @@ def test_duplicate_expected_request_is_reported_and_counted_once():
 
 def test_unknown_ids_and_unreadable_lines_are_diagnostics_not_rows(tmp_path):
     out = tmp_path / "out.jsonl"
-    out.write_text('{"custom_id": "a", "response": {"status_code": 200, "body": {}}}\nnot json\n{"custom_id": "zz"}\n')
-    rec = reconcile(expected("a"), ParsedFile(out, "output"), ParsedFile(None, "error"), batch_id="b", batch_status="COMPLETED")
+    good = '{"custom_id": "a", "response": {"status_code": 200, "body": {}}}'
+    out.write_text(good + '\nnot json\n{"custom_id": "zz"}\n')
+    outputs, errors = ParsedFile(out, "output"), ParsedFile(None, "error")
+    rec = reconcile(expected("a"), outputs, errors, batch_id="b", batch_status="COMPLETED")
     rows = list(rec.rows())
     assert [r.custom_id for r in rows] == ["a"]
     assert rec.diagnostics.unknown_ids == 1 and rec.diagnostics.unknown_samples == ["zz (output line 3)"]
-    assert rec.diagnostics.invalid_lines == 1 and rec.diagnostics.invalid_samples[0].startswith("output line 2: invalid JSON")
+    assert rec.diagnostics.invalid_lines == 1
+    assert rec.diagnostics.invalid_samples[0].startswith("output line 2: invalid JSON")
     assert not rec.diagnostics.clean
 
 
@@ -102,8 +107,10 @@ def test_pricing_falls_back_to_the_expected_model_when_the_response_model_is_unp
 
 def test_summary_sums_equal_row_sums_and_model_mixing():
     outputs = [ok(f"r{i}", i, MODEL if i % 2 else "openai/gpt-oss-20b") for i in range(40)]
-    rec, rows = run(expected(*(f"r{i}" for i in range(42))), outputs, submitted_at=T0,
-                    completed_at=datetime(2026, 1, 1, 11, 30, tzinfo=timezone.utc), endpoint="/v1/chat/completions")
+    done = datetime(2026, 1, 1, 11, 30, tzinfo=timezone.utc)
+    ids = [f"r{i}" for i in range(42)]
+    endpoint = "/v1/chat/completions"
+    rec, rows = run(expected(*ids), outputs, submitted_at=T0, completed_at=done, endpoint=endpoint)
     s = rec.summary
     assert s.requests == 42 and s.succeeded == 40 and s.missing == 2
     assert s.prompt_tokens == sum(r.prompt_tokens for r in rows.values())
@@ -115,7 +122,8 @@ def test_summary_sums_equal_row_sums_and_model_mixing():
 
 
 def test_one_shot_iterators_are_accepted():
-    rec = reconcile(iter(expected("a", "b")), (x for x in [ok("a")]), iter([]), batch_id="b", batch_status="EXPIRED")
+    outputs = (x for x in [ok("a")])
+    rec = reconcile(iter(expected("a", "b")), outputs, iter([]), batch_id="b", batch_status="EXPIRED")
     assert [(r.custom_id, r.status) for r in rec.rows()] == [("a", "succeeded"), ("b", "expired")]
     assert [r.custom_id for r in rec.rows()] == ["a", "b"]  # rows() can be replayed
 
@@ -128,11 +136,34 @@ def test_lines_changing_between_passes_is_an_error():
         list(rec.rows())
 
 
-def test_fifty_thousand_lines_from_files(tmp_path):
-    batch = make_batch(tmp_path, 50_000)
-    rec = reconcile(batch.expected, ParsedFile(batch.output_path, "output"), ParsedFile(batch.error_path, "error"),
-                    batch_id="b", batch_status="COMPLETED")
+def test_fifty_thousand_lines_from_files(batch_50k):
+    batch = batch_50k
+    outputs, errors = ParsedFile(batch.output_path, "output"), ParsedFile(batch.error_path, "error")
+    rec = reconcile(batch.expected, outputs, errors, batch_id="b", batch_status="COMPLETED")
     assert rec.counts["succeeded"] == batch.n_output == 48_000
     assert rec.counts["failed"] == batch.n_error == 1_500 and rec.counts["missing"] == 500
     total = sum(1 for _ in rec.rows())
     assert total == 50_000 and rec.diagnostics.clean
+
+
+def test_memory_is_bounded_by_requests_not_responses(tmp_path):
+    """Neither pass keeps responses: peak memory stays far below the size of the output file."""
+    n, big = 5_000, "y" * 8_000
+    out = tmp_path / "out.jsonl"
+    with out.open("w") as fh:
+        for i in range(n):
+            line = success_line(f"r{i}", i)
+            line["response"]["body"]["choices"][0]["message"]["content"] = big
+            fh.write(json.dumps(line) + "\n")
+    exp = expected(*(f"r{i}" for i in range(n)))
+    file_size = out.stat().st_size
+    tracemalloc.start()
+    try:
+        outputs, errors = ParsedFile(out, "output"), ParsedFile(None, "error")
+        rec = reconcile(exp, outputs, errors, batch_id="b", batch_status="COMPLETED")
+        seen = sum(len(row.response_text) for row in rec.rows())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert seen == n * len(big) and file_size > 40_000_000
+    assert peak < file_size / 8, (peak, file_size)

@@ -14,7 +14,7 @@ from airflow_provider_batch.results import (
     parse_output_line,
     reconcile,
 )
-from tests.results._data import MODEL, make_batch, success_line
+from tests.results._data import MODEL, success_line
 
 D1 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 D2 = datetime(2026, 1, 2, tzinfo=timezone.utc)
@@ -23,8 +23,8 @@ META = ("row_id", "category")
 
 
 @pytest.fixture(scope="module")
-def big_batch(tmp_path_factory):
-    batch = make_batch(tmp_path_factory.mktemp("batch"), 50_000)
+def big_batch(batch_50k):
+    batch = batch_50k
     rec = reconcile(
         batch.expected,
         ParsedFile(batch.output_path, "output"),
@@ -63,11 +63,13 @@ def test_acceptance_fifty_thousand_rows_rerun_and_sums(warehouse, big_batch):
     loader.ensure_tables()  # idempotent
     stats = loader.load_reconciliation(rec)
     assert (stats.rows, stats.summaries) == (50_000, 1)
+    assert stats.dialect == {"sqlite": "sqlite", "postgres": "postgresql"}[warehouse.name]
     assert warehouse.count("results") == 50_000
     again = loader.load_reconciliation(rec)
     assert again.rows == 50_000 and warehouse.count("results") == 50_000 and warehouse.count("summary") == 1
 
-    by_status = dict(warehouse.query(f"SELECT status, COUNT(*) FROM {warehouse.table('results')} GROUP BY status"))
+    results = warehouse.table("results")
+    by_status = dict(warehouse.query(f"SELECT status, COUNT(*) FROM {results} GROUP BY status"))
     assert by_status == {"succeeded": 48_000, "failed": 1_500, "missing": 500}
     sums = warehouse.query(
         f"SELECT SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens), SUM(cost_usd) "
@@ -105,15 +107,14 @@ def test_failure_mid_load_leaves_tables_as_they_were(warehouse, dialect):
     loader.ensure_tables()
     before = small_rec("b1", [f"old-{i}" for i in range(100)])
     loader.load_reconciliation(before)
-    snapshot = warehouse.query(f"SELECT custom_id, response_text FROM {warehouse.table('results')} ORDER BY custom_id")
+    select = f"SELECT custom_id, response_text FROM {warehouse.table('results')} ORDER BY custom_id"
+    snapshot = warehouse.query(select)
 
     changed = small_rec("b1", [f"old-{i}" for i in range(100)] + [f"new-{i}" for i in range(3000)],
                         texts=[f"changed {i}" for i in range(3100)])
     with pytest.raises(Boom):
         loader.load(failing(changed.rows(), after=2500), [changed.summary])
-    assert warehouse.query(
-        f"SELECT custom_id, response_text FROM {warehouse.table('results')} ORDER BY custom_id"
-    ) == snapshot
+    assert warehouse.query(select) == snapshot
     assert warehouse.query(f"SELECT requests FROM {warehouse.table('summary')}") == [(100,)]
 
 
@@ -124,7 +125,8 @@ def test_merge_is_idempotent_and_updates(warehouse, dialect):
     loader.load_reconciliation(small_rec("b1", ["a", "b"], texts=["one", "two"]))
     loader.load_reconciliation(small_rec("b1", ["a", "b"], texts=["uno", "dos"]))
     loader.load_reconciliation(small_rec("b2", ["a"], texts=["other batch"]))
-    got = warehouse.query(f"SELECT batch_id, custom_id, response_text FROM {warehouse.table('results')} ORDER BY 1, 2")
+    select = f"SELECT batch_id, custom_id, response_text FROM {warehouse.table('results')} ORDER BY 1, 2"
+    got = warehouse.query(select)
     assert got == [("b1", "a", "uno"), ("b1", "b", "dos"), ("b2", "a", "other batch")]
     assert warehouse.count("summary") == 2
 
@@ -139,7 +141,8 @@ def test_replace_logical_date_replaces_only_that_date(warehouse):
     assert (stats.deleted_rows, stats.deleted_summaries, stats.rows) == (3, 1, 2)
     got = warehouse.query(f"SELECT batch_id, custom_id FROM {warehouse.table('results')} ORDER BY 1, 2")
     assert got == [("b1-retry", "a"), ("b1-retry", "z"), ("b2", "a"), ("b2", "b")]
-    assert warehouse.query(f"SELECT batch_id FROM {warehouse.table('summary')} ORDER BY 1") == [("b1-retry",), ("b2",)]
+    summaries = warehouse.query(f"SELECT batch_id FROM {warehouse.table('summary')} ORDER BY 1")
+    assert summaries == [("b1-retry",), ("b2",)]
     with pytest.raises(ValueError, match="needs logical_date"):
         loader.load([], [], mode="replace_logical_date")
     with pytest.raises(ValueError, match="unknown load mode"):
@@ -162,7 +165,8 @@ def test_hostile_values_are_stored_exactly(warehouse):
     loader = loader_for(warehouse)
     loader.ensure_tables()
     ids = [f"id-{i}-'\";" for i in range(len(HOSTILE_TEXTS))]
-    expected = [ExpectedRequest(cid, MODEL, {"row_id": text, "category": None}) for cid, text in zip(ids, HOSTILE_TEXTS)]
+    pairs = list(zip(ids, HOSTILE_TEXTS))
+    expected = [ExpectedRequest(cid, MODEL, {"row_id": text, "category": None}) for cid, text in pairs]
     outputs = []
     for i, (cid, text) in enumerate(zip(ids, HOSTILE_TEXTS)):
         line = success_line(cid, i)
@@ -206,7 +210,9 @@ def test_metadata_columns_may_not_clash():
 
 
 def test_schema_is_quoted_and_ordered():
-    loader = WarehouseLoader(object(), results_table="wh.res", metadata_columns=["team"], dialect="postgresql")
+    loader = WarehouseLoader(
+        object(), results_table="wh.res", metadata_columns=["team"], dialect="postgresql"
+    )
     results_sql, summary_sql = loader.create_table_statements()
     assert results_sql.startswith('CREATE TABLE IF NOT EXISTS "wh"."res" ("batch_id" TEXT, ')
     assert '"response_json" TEXT, "team" TEXT, "dag_id" TEXT' in results_sql
@@ -224,3 +230,50 @@ def test_repeated_key_within_one_load_last_row_wins(warehouse, dialect):
     assert stats.rows == 3
     got = warehouse.query(f"SELECT custom_id, response_text FROM {warehouse.table('results')} ORDER BY 1")
     assert got == [("a", "second a"), ("b", "first b")]
+
+
+@pytest.mark.postgres
+def test_postgres_copy_through_psycopg2_too(postgres_schema):
+    """The psycopg2 driver takes the CSV ``copy_expert`` path; same results, same exact values."""
+    import psycopg2
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    from tests.results._warehouse import PG_DSN
+
+    class Psycopg2Hook(PostgresHook):
+        def get_conn(self):
+            return psycopg2.connect(**PG_DSN)
+
+    wh = postgres_schema
+    hook = Psycopg2Hook(postgres_conn_id="apb_wh_postgres")
+    loader = WarehouseLoader(
+        hook, results_table=wh.table("results"), summary_table=wh.table("summary"), metadata_columns=META
+    )
+    loader.ensure_tables()
+    ids = [f"p2-{i}" for i in range(len(HOSTILE_TEXTS))]
+    rec = small_rec("b1", ids, texts=HOSTILE_TEXTS)
+    loader.load_reconciliation(rec)  # new batch: COPY straight into the table
+    loader.load_reconciliation(rec)  # re-run: COPY into staging, then merge
+    got = dict(wh.query(f"SELECT custom_id, response_text FROM {wh.table('results')}"))
+    assert got == dict(zip(ids, HOSTILE_TEXTS))
+    assert wh.query(f"SELECT logical_date FROM {wh.table('results')} LIMIT 1") == [(D1,)]
+
+
+@pytest.mark.postgres
+def test_postgres_nul_characters_become_replacement_characters(postgres_schema):
+    loader = loader_for(postgres_schema)
+    loader.ensure_tables()
+    loader.load_reconciliation(small_rec("b1", ["a"], texts=["before\x00after"]))
+    assert postgres_schema.query(f"SELECT response_text FROM {postgres_schema.table('results')}") == [
+        ("before\ufffdafter",)
+    ]
+
+
+def test_generic_ddl_uses_varchar_keys():
+    loader = WarehouseLoader(object(), dialect="generic")
+    results_sql, summary_sql = loader.create_table_statements()
+    assert results_sql.startswith(
+        'CREATE TABLE IF NOT EXISTS "together_batch_results" '
+        '("batch_id" VARCHAR(255), "custom_id" VARCHAR(255), "status" TEXT'
+    )
+    assert '"summary"' not in summary_sql and '"batch_id" VARCHAR(255)' in summary_sql
