@@ -115,7 +115,8 @@ async def close(ex: Exchange) -> None:
 
 
 async def short_download(ex: Exchange) -> None:
-    await ex.answer(200, b"{" + b"x" * (DOWNLOAD_SENT - 1), "application/octet-stream", length=DOWNLOAD_DECLARED)
+    body = b"{" + b"x" * (DOWNLOAD_SENT - 1)
+    await ex.answer(200, body, "application/octet-stream", length=DOWNLOAD_DECLARED)
 
 
 BEHAVIOURS: dict[str, Behaviour] = {

@@ -85,7 +85,8 @@ def write_input(path: Path) -> Path:
     with open(path, "w", encoding="utf-8") as handle:
         for n in range(LINES):
             model = "no-such/model" if n % BAD_MODEL_EVERY == 0 else MODEL
-            body = {"model": model, "messages": [{"role": "user", "content": f"ticket {n}"}], "max_tokens": 16}
+            messages = [{"role": "user", "content": f"ticket {n}"}]
+            body = {"model": model, "messages": messages, "max_tokens": 16}
             handle.write(json.dumps({"custom_id": f"req-{n:05d}", "body": body}) + "\n")
     return path
 

@@ -65,10 +65,12 @@ async def test_unknown_status_is_kept_and_never_terminal(client_for, hostile, de
 
 
 @pytest.mark.parametrize("kind", ["batch", "file"])
-async def test_missing_id_is_a_validation_error_naming_the_call(kind, client_for, hostile, debug_logs) -> None:
+async def test_missing_id_is_a_validation_error_naming_the_call(
+    kind: str, client_for: Any, hostile: HostileServer, debug_logs: Any
+) -> None:
     client = client_for("missing-id")
-    resource = client.batches if kind == "batch" else client.files
-    exc = await failing(lambda: resource.retrieve("b-1" if kind == "batch" else "file-1"), ResponseValidationError)
+    resource, object_id = (client.batches, "b-1") if kind == "batch" else (client.files, "file-1")
+    exc = await failing(lambda: resource.retrieve(object_id), ResponseValidationError)
     where = "GET /batches/b-1" if kind == "batch" else "GET /files/file-1"
     assert where in str(exc) and exc.path == where.split(" ")[1]
     assert len(hostile.requests_for("missing-id")) == 1, "a body that does not parse is not retried"
@@ -88,7 +90,9 @@ async def test_unknown_extra_fields_are_tolerated(client_for, hostile, debug_log
     assert_not_leaked(None, debug_logs)
 
 
-async def test_html_502_page_is_a_typed_error_with_a_short_excerpt(client_for, hostile, sleeps, debug_logs) -> None:
+async def test_html_502_page_is_a_typed_error_with_a_short_excerpt(
+    client_for: Any, hostile: HostileServer, sleeps: Any, debug_logs: Any
+) -> None:
     client = client_for("html-502", max_retries=2)
     exc = await failing(lambda: client.batches.retrieve("b-1"), InternalServerError)
     assert exc.status_code == 502 and exc.attempts == 3 and len(sleeps.delays) == 2
