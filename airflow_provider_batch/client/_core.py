@@ -290,14 +290,17 @@ def error_from_response(
     attempts: int = 1,
     secret: str | None = None,
 ) -> APIStatusError:
-    """The typed error for a non-accepted answer."""
+    """The typed error for a non-accepted answer (the key is redacted from the whole body first,
+    so an excerpt can never keep a cut-off piece of it)."""
+    if secret:
+        content = content.replace(secret.encode(), b"[redacted]")
     message, body = error_message(content, status)
     cls = _STATUS_ERRORS.get(status, InternalServerError if status >= 500 else APIStatusError)
     return cls(
         spec.method,
         spec.where,
         status,
-        _redact(message, secret),
+        message,
         request_id=request_id(headers),
         body=body,
         attempts=attempts,
@@ -309,9 +312,9 @@ def connection_error(
 ) -> APIConnectionError:
     """Re-wrap a transport failure with only the method, path and a short reason."""
     reason = type(exc).__name__
-    detail = excerpt(str(exc), 120)
+    detail = excerpt(_redact(str(exc), secret), 120)
     if detail:
-        reason = f"{reason}: {_redact(detail, secret)}"
+        reason = f"{reason}: {detail}"
     cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
     return cls(spec.method, spec.where, reason, attempts=attempts)
 

@@ -17,6 +17,7 @@ import httpx
 from airflow_provider_batch.client import _core as core
 from airflow_provider_batch.client import _ops as ops
 from airflow_provider_batch.client._base import Resource, ShellBase, log_retry
+from airflow_provider_batch.client._body import BodyReader
 from airflow_provider_batch.client._config import ClientSettings
 from airflow_provider_batch.client._files import iter_file, sha256_file, temp_path_for
 from airflow_provider_batch.client.errors import ConflictError, DownloadIncompleteError
@@ -115,8 +116,11 @@ class TogetherClient(ShellBase[httpx.Client]):
         try:
             if consume is not None and core.is_accepted(spec, response.status_code):
                 return response, None, consume(response)
-            response.read()
-            return response, None, None
+            reader = BodyReader(self.settings, spec, response)
+            for chunk in response.iter_bytes():
+                if reader.add(chunk):
+                    break
+            return reader.response(), None, None
         except httpx.TransportError as exc:
             # A cut download says how much arrived; any other cut body is a plain transport error.
             return None, core.download_failure(spec, response, exc) if consume else exc, None
