@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,9 +16,14 @@ from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.manifest import BatchRecord, SubmitManifest
 from airflow_provider_batch.operators._results_io import download_batch_files, iter_expected, load_metadata
 from airflow_provider_batch.pricing import PriceTable
-from airflow_provider_batch.results.parse import iter_jsonl, parse_error_line, parse_output_line
-from airflow_provider_batch.results.reconcile import reconcile
-from airflow_provider_batch.results.warehouse import WarehouseLoader
+from airflow_provider_batch.results import (
+    LoadStats,
+    ParsedFile,
+    Reconciliation,
+    RunContext,
+    WarehouseLoader,
+    reconcile,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -109,7 +114,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         hook = TogetherBatchHook(together_conn_id=self.together_conn_id)
         manifest = self._manifest()
         prices = PriceTable.from_mapping(self.price_table) if self.price_table else hook.price_table()
-        run_fields = _run_fields(context)
+        run = _run_context(context)
         with tempfile.TemporaryDirectory(prefix="together-results-") as tmp, hook.get_conn() as client:
             tmp_dir = Path(tmp)
             metadata = load_metadata(self._metadata_path(manifest, tmp_dir))
@@ -125,18 +130,18 @@ class TogetherBatchResultsOperator(BaseOperator):
                 reconciliations.append(
                     reconcile(
                         iter_expected(files.input_path, metadata),
-                        _parsed(files.output_path, parse_output_line),
-                        _parsed(files.error_path, parse_error_line),
+                        ParsedFile(files.output_path, "output"),
+                        ParsedFile(files.error_path, "error"),
                         batch_id=job.id,
                         batch_status=job.status.value,
                         prices=prices,
                         endpoint=job.endpoint or manifest.endpoint,
                         submitted_at=job.created_at,
                         completed_at=job.completed_at,
-                        **run_fields,
+                        run=run,
                     )
                 )
-            stats = self._load(reconciliations, metadata, run_fields)
+            stats = self._load(reconciliations, metadata, run)
         result = self._result_manifest(reconciliations, stats)
         self._emit_asset_event(context, result)
         self._log_summary(result)
@@ -160,7 +165,9 @@ class TogetherBatchResultsOperator(BaseOperator):
 
         return fetch_to_local(location, tmp_dir)
 
-    def _load(self, reconciliations: list[Any], metadata: dict[str, dict[str, Any]], run_fields: dict[str, Any]):
+    def _load(
+        self, reconciliations: list[Reconciliation], metadata: dict[str, dict[str, Any]], run: RunContext
+    ) -> LoadStats:
         hook = BaseHook.get_connection(self.warehouse_conn_id).get_hook()
         metadata_columns = sorted({col for meta in metadata.values() for col in meta})
         loader = WarehouseLoader(
@@ -170,11 +177,11 @@ class TogetherBatchResultsOperator(BaseOperator):
             metadata_columns=metadata_columns,
         )
         loader.ensure_tables()
-        rows: Iterable[Any] = itertools.chain.from_iterable(r.rows for r in reconciliations)
+        rows = itertools.chain.from_iterable(r.rows() for r in reconciliations)
         summaries = [r.summary for r in reconciliations]
-        return loader.load(rows, summaries, mode=self.load_mode, logical_date=run_fields["logical_date"])
+        return loader.load(rows, summaries, mode=self.load_mode, logical_date=run.logical_date)
 
-    def _result_manifest(self, reconciliations: list[Any], stats: Any) -> dict[str, Any]:
+    def _result_manifest(self, reconciliations: list[Reconciliation], stats: LoadStats) -> dict[str, Any]:
         summaries = [r.summary for r in reconciliations]
         counts: dict[str, int] = {}
         for status in ("succeeded", "failed", "missing", "expired", "cancelled"):
@@ -191,7 +198,7 @@ class TogetherBatchResultsOperator(BaseOperator):
             "cost_usd_batch": round(sum(s.cost_usd_batch for s in summaries), 6),
             "cost_usd_list": round(sum(s.cost_usd_list for s in summaries), 6),
             "savings_usd": round(sum(s.savings_usd for s in summaries), 6),
-            "rows_loaded": getattr(stats, "rows", requests),
+            "rows_loaded": stats.rows,
             "results_table": self.results_table,
             "summary_table": self.summary_table,
             "warehouse_conn_id": self.warehouse_conn_id,
@@ -214,10 +221,11 @@ class TogetherBatchResultsOperator(BaseOperator):
             result["cost_usd_batch"], result["cost_usd_list"], result["savings_usd"],
         )  # fmt: skip
         diag = result["diagnostics"]
-        if diag["duplicate_ids"] or diag["unknown_ids"]:
+        if diag["duplicate_ids"] or diag["unknown_ids"] or diag["invalid_lines"]:
             self.log.warning(
-                "Reconciliation found %d duplicate and %d unknown custom_id(s); examples: %s",
-                diag["duplicate_ids"], diag["unknown_ids"], diag["examples"],
+                "Reconciliation found %d duplicate and %d unknown custom_id(s) and %d unreadable line(s); "
+                "examples: %s",
+                diag["duplicate_ids"], diag["unknown_ids"], diag["invalid_lines"], diag["examples"],
             )  # fmt: skip
 
     def _apply_policy(self, result: dict[str, Any]) -> None:
@@ -238,25 +246,22 @@ class TogetherBatchResultsOperator(BaseOperator):
             )
 
 
-def _parsed(path: Path | None, parse: Any) -> Iterator[Any]:
-    if path is None:
-        return iter(())
-    return (parse(obj) for obj in iter_jsonl(path))
+def _run_context(context: Context) -> RunContext:
+    dag = context.get("dag")
+    return RunContext(
+        dag_id=dag.dag_id if dag is not None else None,
+        run_id=context.get("run_id"),
+        logical_date=context.get("logical_date"),
+        loaded_at=datetime.now(timezone.utc),
+    )
 
 
-def _run_fields(context: Context) -> dict[str, Any]:
-    logical = context.get("logical_date")
+def _diagnostics(reconciliations: list[Reconciliation]) -> dict[str, Any]:
+    diags = [r.diagnostics for r in reconciliations]
+    examples = [cid for d in diags for cid in d.duplicate_samples[:3] + d.unknown_samples[:3]]
     return {
-        "dag_id": context["dag"].dag_id if context.get("dag") else None,
-        "run_id": context.get("run_id"),
-        "logical_date": logical.isoformat() if logical else None,
-        "loaded_at": datetime.now(timezone.utc).isoformat(),
+        "duplicate_ids": sum(d.duplicates for d in diags),
+        "unknown_ids": sum(d.unknown_ids for d in diags),
+        "invalid_lines": sum(d.invalid_lines for d in diags),
+        "examples": examples[:10],
     }
-
-
-def _diagnostics(reconciliations: list[Any]) -> dict[str, Any]:
-    duplicates = sum(len(r.diagnostics.duplicate_ids) for r in reconciliations)
-    unknown = sum(len(r.diagnostics.unknown_ids) for r in reconciliations)
-    examples = [cid for r in reconciliations for cid in list(r.diagnostics.duplicate_ids)[:3]]
-    examples += [cid for r in reconciliations for cid in list(r.diagnostics.unknown_ids)[:3]]
-    return {"duplicate_ids": duplicates, "unknown_ids": unknown, "examples": examples[:10]}
