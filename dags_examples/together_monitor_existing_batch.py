@@ -39,7 +39,7 @@ with DAG(
         task_id="wait_for_batch",
         batch_id=batch_id,
         together_conn_id=TOGETHER_CONN_ID,
-        poll_interval=POLL_INTERVAL,
+        poke_interval=POLL_INTERVAL,
         deferrable=True,
     )
     load = TogetherBatchResultsOperator(

@@ -93,6 +93,8 @@ with DAG(
         warehouse_conn_id=WAREHOUSE_CONN_ID,
         results_table="ticket_summaries",
         summary_table="ticket_batch_spend",
+        # A backfill re-run of a day replaces that day's rows instead of adding to them.
+        load_mode="replace_logical_date",
         max_failed_fraction=0.2,
     )
     daily_stats = SQLExecuteQueryOperator(

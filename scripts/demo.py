@@ -55,7 +55,7 @@ def _run_dag() -> None:
     from airflow.utils.db import initdb
 
     initdb()
-    bag = DagBag(str(REPO / "dags_examples"), include_examples=False)
+    bag = DagBag(str(REPO / "dags_examples"))
     if bag.import_errors:
         raise SystemExit(f"DAG import errors: {bag.import_errors}")
     dag = bag.get_dag(DAG_ID)
