@@ -8,6 +8,7 @@ Everything lives under ``.demo/`` in the repository and is recreated on every ru
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -15,6 +16,7 @@ import shutil
 import sqlite3
 import sys
 import time
+import warnings
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -35,6 +37,7 @@ def _prepare_environment(api_key: str, base_url: str) -> None:
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags_examples"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "AIRFLOW_CONN_TOGETHER_DEFAULT": json.dumps(
                 {"conn_type": "together", "password": api_key, "host": base_url}
             ),
@@ -96,6 +99,7 @@ def _print_warehouse() -> None:
 
 def main() -> None:
     started = time.monotonic()
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir()
     from airflow_provider_batch.testing.sample_data import seed_support_tickets
