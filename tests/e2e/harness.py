@@ -158,7 +158,7 @@ class AirflowDeployment:
         return self._token
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token()}"}
+        headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
         return httpx.request(method, f"{self.api_url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float, what: str, interval: float = 2.0) -> Any:
