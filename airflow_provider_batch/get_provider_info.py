@@ -65,7 +65,14 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_batch.hooks.together"]}],
         "operators": [
-            {"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_batch.operators.batch"]}
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_batch.operators.build",
+                    "airflow_provider_batch.operators.batch",
+                    "airflow_provider_batch.operators.results",
+                ],
+            }
         ],
         "sensors": [{"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_batch.sensors.batch"]}],
         "triggers": [
