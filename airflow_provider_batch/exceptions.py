@@ -11,6 +11,7 @@
           TogetherBatchExpiredError      a batch passed its completion window; partial results exist
           TogetherBatchCancelledError    a batch was cancelled; partial results may exist
           TogetherBatchTimeoutError      the task's wall-clock deadline passed
+        TogetherBatchPartialFailureError results loaded, but too many requests failed (results operator)
 
 Every error carries ``batch_ids`` and the ``manifest`` (the same dict the operator returns on
 success, also pushed to XCom under ``manifest`` before raising), so partial results of expired or
@@ -30,6 +31,7 @@ __all__ = [
     "TogetherBatchCancelledError",
     "TogetherBatchTimeoutError",
     "TogetherBatchPollingError",
+    "TogetherBatchPartialFailureError",
 ]
 
 
@@ -84,3 +86,14 @@ class TogetherBatchPollingError(_BatchErrorMixin, AirflowException):
     ) -> None:
         super().__init__(message)
         self._init_fields(batch_ids, manifest)
+
+
+class TogetherBatchPartialFailureError(AirflowFailException):
+    """Results were loaded, but more requests failed than the results operator's policy allows.
+
+    :param result: the results operator's manifest (counts, tokens, cost, tables).
+    """
+
+    def __init__(self, message: str, *, result: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.result = result

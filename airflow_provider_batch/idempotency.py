@@ -219,7 +219,10 @@ def _find_previous(
     if jobs:
         job = _newest(jobs)
         return _Previous(job, job.input_file_id, "file/batch lookup")
-    return _Previous(None, _newest(files).id, "file/batch lookup")
+    # A crash between the upload's POST and its PUT leaves a named file without content; creating
+    # a batch on it is refused, so only a filled file is re-used (else upload again).
+    filled = [f for f in files if f.processed is not False]
+    return _Previous(None, _newest(filled).id if filled else None, "file/batch lookup")
 
 
 def _must_submit(previous: _Previous, *, force_resubmit: bool) -> bool:

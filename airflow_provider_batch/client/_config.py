@@ -20,6 +20,9 @@ class ClientSettings(BaseModel):
     :param retry_base_delay: first backoff delay in seconds; doubles each attempt (with jitter).
     :param retry_max_delay: cap on one backoff delay.
     :param max_retry_after: cap on a server-requested ``Retry-After`` wait.
+    :param max_response_bytes: largest JSON answer read into memory; a bigger one raises
+        :class:`~airflow_provider_batch.client.errors.ResponseTooLargeError` (file downloads stream
+        to disk and are not capped).
     :param verify: TLS certificate verification; turning it off must be explicit.
     """
 
@@ -34,6 +37,7 @@ class ClientSettings(BaseModel):
     retry_base_delay: float = Field(default=0.5, ge=0)
     retry_max_delay: float = Field(default=8.0, ge=0)
     max_retry_after: float = Field(default=60.0, ge=0)
+    max_response_bytes: int = Field(default=32 * 1024**2, gt=0)
     verify: bool = True
     user_agent: str = "airflow-provider-batch"
 

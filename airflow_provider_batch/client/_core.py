@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import json
-import logging
 import random
 import re
 import time
@@ -53,11 +52,9 @@ __all__ = [
     "error_message",
     "excerpt",
     "is_accepted",
-    "log_retry",
     "parse_retry_after",
     "path_segment",
     "request_id",
-    "resolve_settings",
     "retry_delay",
     "should_retry_header",
 ]
@@ -293,14 +290,17 @@ def error_from_response(
     attempts: int = 1,
     secret: str | None = None,
 ) -> APIStatusError:
-    """The typed error for a non-accepted answer."""
+    """The typed error for a non-accepted answer (the key is redacted from the whole body first,
+    so an excerpt can never keep a cut-off piece of it)."""
+    if secret:
+        content = content.replace(secret.encode(), b"[redacted]")
     message, body = error_message(content, status)
     cls = _STATUS_ERRORS.get(status, InternalServerError if status >= 500 else APIStatusError)
     return cls(
         spec.method,
         spec.where,
         status,
-        _redact(message, secret),
+        message,
         request_id=request_id(headers),
         body=body,
         attempts=attempts,
@@ -312,9 +312,9 @@ def connection_error(
 ) -> APIConnectionError:
     """Re-wrap a transport failure with only the method, path and a short reason."""
     reason = type(exc).__name__
-    detail = excerpt(str(exc), 120)
+    detail = excerpt(_redact(str(exc), secret), 120)
     if detail:
-        reason = f"{reason}: {_redact(detail, secret)}"
+        reason = f"{reason}: {detail}"
     cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
     return cls(spec.method, spec.where, reason, attempts=attempts)
 
@@ -393,35 +393,3 @@ def decide(
     delay = retry_delay(settings, attempt, headers, now=now, rand=rand) if wait else 0.0
     return Decision(error, retry, delay, verdict.check_created, reason)
 
-
-def resolve_settings(
-    settings: ClientSettings | None, *, api_key: str | None = None, base_url: str | None = None
-) -> ClientSettings:
-    """Settings from an explicit object, keyword overrides, or both."""
-    overrides: dict[str, Any] = {}
-    if api_key is not None:
-        overrides["api_key"] = api_key
-    if base_url is not None:
-        overrides["base_url"] = base_url
-    if settings is None:
-        if api_key is None:
-            raise ValueError("an API key is required: pass settings=ClientSettings(...) or api_key=...")
-        return ClientSettings(**overrides)
-    return ClientSettings.model_validate({**settings.model_dump(), **overrides}) if overrides else settings
-
-
-def log_retry(logger: logging.Logger, spec: RequestSpec, decision: Decision, attempt: int, limit: int) -> None:
-    """One WARNING per retry: method, path, status or failure, attempt and delay (never headers)."""
-    action = "Retrying"
-    if decision.check_created:
-        action = "Looking for the result of" if not decision.retry else "Looking for the result of, then retrying,"
-    logger.warning(
-        "%s %s %s after %s (attempt %d of %d) in %.2fs",
-        action,
-        spec.method,
-        spec.where,
-        decision.reason,
-        attempt + 1,
-        limit + 1,
-        decision.delay,
-    )

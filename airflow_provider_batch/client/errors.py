@@ -15,6 +15,7 @@
         RateLimitError           429
         InternalServerError      5xx
       ResponseValidationError         a 2xx body that does not parse
+        ResponseTooLargeError         a 2xx JSON body over ClientSettings.max_response_bytes
       BatchCreateRejectedError        create answered {"job": null, "warning": ...}
       DownloadIncompleteError         fewer bytes than Content-Length
 
@@ -37,6 +38,7 @@ __all__ = [
     "RateLimitError",
     "InternalServerError",
     "ResponseValidationError",
+    "ResponseTooLargeError",
     "BatchCreateRejectedError",
     "DownloadIncompleteError",
 ]
@@ -121,6 +123,19 @@ class ResponseValidationError(TogetherError):
         super().__init__(
             f"{_where(method, path)} returned a body that does not parse "
             f"(request id {request_id or 'none'}): {detail}"
+        )
+
+
+class ResponseTooLargeError(ResponseValidationError):
+    """The answer is bigger than the client will hold in memory; it is not retried."""
+
+    def __init__(self, method: str, path: str, limit: int, *, request_id: str | None = None) -> None:
+        self.limit = limit
+        super().__init__(
+            method,
+            path,
+            f"larger than the limit of {limit} bytes (ClientSettings.max_response_bytes)",
+            request_id=request_id,
         )
 
 

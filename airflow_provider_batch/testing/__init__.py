@@ -1,23 +1,11 @@
-"""Testing helpers: a local Together-compatible server and pytest fixtures for it."""
+"""Testing helpers: a local Together-compatible server and pytest fixtures for it.
+
+Everything public in :mod:`airflow_provider_batch.testing.server` is re-exported here.
+"""
 
 from __future__ import annotations
 
-from airflow_provider_batch.testing.server import (
-    DEFAULT_MODELS,
-    FAULT_KINDS,
-    ROUTE_TEMPLATES,
-    LocalTogetherServer,
-    ServerConfig,
-    count_tokens,
-    respond,
-)
+from airflow_provider_batch.testing import server as _server
+from airflow_provider_batch.testing.server import *  # noqa: F403
 
-__all__ = [
-    "DEFAULT_MODELS",
-    "FAULT_KINDS",
-    "ROUTE_TEMPLATES",
-    "LocalTogetherServer",
-    "ServerConfig",
-    "count_tokens",
-    "respond",
-]
+__all__ = list(_server.__all__)

@@ -143,3 +143,23 @@ def test_broken_store_never_blocks_the_submit(tmp_path: Path, sync_client: Toget
     assert outcome.path == "submitted"
     (again,) = _submit(sync_client, _parts(tmp_path), Broken())
     assert again.job.id == outcome.job.id
+
+
+def test_crash_between_upload_init_and_put_uploads_again(
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any
+) -> None:
+    """A file record named for this part but never filled (crash before the PUT) is not reused."""
+    from airflow_provider_batch.client import _ops as ops
+    from airflow_provider_batch.client._files import sha256_file
+
+    parts = _parts(tmp_path)
+    filename = IDENTITY.part_filename(parts[0].sha256, parts[0].index)
+    sync_client._send(ops.upload_init(filename, "batch-api", sha256_file(parts[0].path)))  # then the crash
+    (empty,) = [f for f in sync_client.files.list() if f.filename == filename]
+    assert empty.processed is False
+    (outcome,) = _submit(sync_client, parts, DictStateStore())
+    assert outcome.path == "submitted" and outcome.job.input_file_id != empty.id
+    stats = together_server.stats()
+    assert (stats["uploads"], stats["batch_creates"]) == (1, 1)
+    (again,) = _submit(sync_client, parts)
+    assert again.job.id == outcome.job.id

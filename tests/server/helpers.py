@@ -14,6 +14,8 @@ from airflow_provider_batch.testing.server import LocalTogetherServer
 CHAT = "/v1/chat/completions"
 MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
 TERMINAL = {"COMPLETED", "FAILED", "EXPIRED", "CANCELLED"}
+#: An unauthenticated client for the upload and control routes (no TLS set-up: loopback HTTP only).
+plain = httpx.Client(verify=False, timeout=10)
 
 
 def chat_line(custom_id: str, text: str = "Say hello", **body: Any) -> dict[str, Any]:
@@ -31,7 +33,7 @@ class Api:
     def __init__(self, server: LocalTogetherServer) -> None:
         self.server = server
         self.http = httpx.Client(base_url=server.root_url, headers={"Authorization": f"Bearer {server.api_key}"},
-                                 timeout=10)
+                                 timeout=10, verify=False)
 
     def upload(self, data: bytes, purpose: str = "batch-api", name: str = "input.jsonl") -> dict[str, Any]:
         response = self.http.post("/v1/files/upload", files={"file": (name, data)},

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
-import httpx
 import pytest
 
 from airflow_provider_batch.testing.server import LocalTogetherServer
-from tests.server.helpers import CHAT, MODEL, Api, chat_line, jsonl
+from tests.server.helpers import CHAT, MODEL, Api, chat_line, jsonl, plain
 
 JOB_KEYS = {"id", "user_id", "input_file_id", "file_size_bytes", "status", "job_deadline", "created_at",
             "endpoint", "progress", "model_id", "output_file_id", "error_file_id", "error", "completed_at"}
@@ -186,6 +186,28 @@ def test_force_status_ends_a_batch_now(api: Api, together_server: LocalTogetherS
 
 
 def test_request_ids_on_every_response(api: Api) -> None:
-    for response in (api.http.get("/v1/batches"), httpx.get(api.server.root_url + "/_control/stats")):
+    for response in (api.http.get("/v1/batches"), plain.get(api.server.root_url + "/_control/stats")):
         assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
         assert response.headers["cf-ray"]
+
+
+def test_odd_but_valid_bodies_do_not_break_the_worker(api: Api) -> None:
+    weird_schema = {"type": "json_schema", "json_schema": {"schema": {"type": "array", "minItems": "two"}}}
+    lines = [{"custom_id": "a", "body": {"model": MODEL, "messages": "not a list"}},
+             {"custom_id": "b", "body": {"model": ["a", "list"], "messages": [None, 3, {"content": [{"type": "x"}]}]}},
+             chat_line("c", response_format=weird_schema)]
+    job, output, errors = api.run(lines)
+    assert job["status"] == "COMPLETED"
+    assert sorted(line["custom_id"] for line in output) == ["a", "c"]
+    assert [(line["custom_id"], line["error"]["code"]) for line in errors] == [("b", "invalid_model")]
+    content = output[[line["custom_id"] for line in output].index("c")]["response"]["body"]["choices"][0]
+    assert isinstance(json.loads(content["message"]["content"]), list)
+
+
+def test_cancel_while_validating_delivers_nothing(api: Api, together_server: LocalTogetherServer) -> None:
+    together_server.configure(validating_seconds=5.0)
+    job = api.submit([chat_line("a"), chat_line("b")])
+    assert api.http.post(f"/v1/batches/{job['id']}/cancel").json()["status"] == "CANCELING"
+    final = api.wait(job["id"])
+    assert final["status"] == "CANCELLED" and final["progress"] == 0.0
+    assert api.lines(final["output_file_id"]) == [] and api.lines(final["error_file_id"]) == []

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.server.helpers import Api, chat_line, jsonl
+from tests.server.helpers import Api, chat_line, jsonl, plain
 
 DATA = jsonl([chat_line("a"), chat_line("b")])
 FILE_KEYS = {"id", "object", "created_at", "filename", "bytes", "purpose", "FileType", "LineCount", "Processed",
@@ -33,7 +33,7 @@ def test_redirect_upload_flow(api: Api, encoding: str) -> None:
     location, file_id = start.headers["location"], start.headers["x-together-file-id"]
     assert urlsplit(location).scheme == "http" and urlsplit(location).netloc == urlsplit(api.server.root_url).netloc
     assert file_id.startswith("file-")
-    put = httpx.put(location, content=DATA)  # no Authorization, no Content-Type
+    put = plain.put(location, content=DATA)  # no Authorization, no Content-Type
     assert put.status_code == 200
     meta = api.http.get(f"/v1/files/{file_id}").json()  # readable without preprocess (TS flow)
     assert set(meta) == FILE_KEYS
@@ -49,15 +49,15 @@ def test_redirect_upload_flow(api: Api, encoding: str) -> None:
 def test_put_route_needs_the_token(api: Api) -> None:
     location = _start(api, "urlencoded").headers["location"]
     forged = location.split("?")[0] + "?token=forged"
-    assert httpx.put(forged, content=DATA).status_code == 403
-    assert httpx.put(location.replace("/file-", "/file-x"), content=DATA).status_code == 404
+    assert plain.put(forged, content=DATA).status_code == 403
+    assert plain.put(location.replace("/file-", "/file-x"), content=DATA).status_code == 404
 
 
 def test_repeated_checksum_answers_409_with_the_file_id(api: Api) -> None:
     checksum = hashlib.sha256(DATA).hexdigest()
     start = _start(api, "multipart", checksum=checksum)
     assert start.status_code == 302
-    httpx.put(start.headers["location"], content=DATA)
+    plain.put(start.headers["location"], content=DATA)
     repeat = _start(api, "multipart", checksum=checksum)
     assert repeat.status_code == 409
     assert repeat.json() == {"file_id": start.headers["x-together-file-id"]}
@@ -105,7 +105,7 @@ def test_multipart_upload_initiate_parts_complete(api: Api) -> None:
         "file_type": "jsonl"}).json()
     etags = []
     for part, chunk in zip(init["parts"], parts):
-        response = httpx.put(part["URL"], content=chunk, headers=part["Headers"])
+        response = plain.put(part["URL"], content=chunk, headers=part["Headers"])
         assert response.status_code == 200
         etags.append({"part_number": part["PartNumber"], "etag": response.headers["etag"].strip('"')})
     done = api.http.post("/v1/files/multipart/complete",
@@ -117,7 +117,7 @@ def test_multipart_upload_initiate_parts_complete(api: Api) -> None:
 def test_multipart_complete_rejects_a_wrong_etag_and_abort_forgets(api: Api) -> None:
     init = api.http.post("/v1/files/multipart/initiate", json={
         "file_name": "big.jsonl", "file_size": 3, "num_parts": 1, "purpose": "batch-api"}).json()
-    httpx.put(init["parts"][0]["URL"], content=b"abc")
+    plain.put(init["parts"][0]["URL"], content=b"abc")
     bad = api.http.post("/v1/files/multipart/complete", json={
         "upload_id": init["upload_id"], "file_id": init["file_id"], "parts": [{"part_number": 1, "etag": "x"}]})
     assert bad.status_code == 400
@@ -130,7 +130,17 @@ def test_multipart_complete_rejects_a_wrong_etag_and_abort_forgets(api: Api) -> 
 @pytest.mark.parametrize("path", ["/v1/files", "/v1/batches"])
 def test_auth_is_required(api: Api, path: str) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}):
-        response = httpx.get(api.server.root_url + path, headers=headers)
+        response = plain.get(api.server.root_url + path, headers=headers)
         assert response.status_code == 401
         error = response.json()["error"]
         assert isinstance(error, str if path == "/v1/batches" else dict)
+
+
+def test_ts_style_fields_in_query_and_body_with_a_path_file_name(api: Api) -> None:
+    fields = {**FIELDS, "file_name": "data/batches/input.jsonl"}
+    start = api.http.post("/v1/files", params=fields, data=fields)
+    assert start.status_code == 302
+    assert plain.put(start.headers["location"], content=DATA,
+                     headers={"Content-Type": "application/octet-stream"}).status_code == 200
+    meta = api.http.get(f"/v1/files/{start.headers['x-together-file-id']}").json()
+    assert meta["filename"] == "data/batches/input.jsonl" and meta["bytes"] == len(DATA)

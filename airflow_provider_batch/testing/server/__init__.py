@@ -1,7 +1,24 @@
 """A local server that speaks Together AI's Batch + Files wire protocol, for tests and offline CI.
 
-Results are simulated (see :mod:`~airflow_provider_batch.testing.server.responder`); the protocol,
-status life cycle, limits, errors and faults follow the real API. No Airflow imports here.
+The protocol, status life cycle, limits, error shapes and faults follow the real API; the model
+answers are simulated (see :mod:`~airflow_provider_batch.testing.server.responder`). Nothing here
+imports Airflow.
+
+Command line (prints ``READY http://HOST:PORT/v1`` once serving)::
+
+    python -m airflow_provider_batch.testing.server --host 127.0.0.1 --port 0 --api-key KEY
+
+In-process::
+
+    with LocalTogetherServer(ServerConfig(api_key="k", processing_seconds=0.3)) as server:
+        server.base_url      # http://127.0.0.1:PORT/v1  (provider client, v1 SDK)
+        server.root_url      # http://127.0.0.1:PORT     (together 3.x SDK)
+        server.inject("GET /v1/batches/{id}", "429", retry_after=2)
+        server.force_status(batch_id, "EXPIRED")
+
+Out of process, the same controls are under ``/_control/`` (no auth): ``GET stats``,
+``POST reset``, ``POST config``, ``POST faults``, ``POST batches/{id}/status``. A human view of a
+batch is at ``GET /batches/{id}``.
 """
 
 from __future__ import annotations

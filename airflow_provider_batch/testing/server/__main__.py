@@ -13,17 +13,18 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from airflow_provider_batch.testing.server.config import ServerConfig
 from airflow_provider_batch.testing.server.runner import LocalTogetherServer
 
-__all__ = ["main", "parse_args"]
+__all__ = ["config_from_args", "main", "parse_args"]
 
 _FLOAT_OPTIONS = ("validating_seconds", "processing_seconds", "cancel_seconds", "completion_window_seconds",
                   "latency_ms", "fault_rate", "stall_seconds", "retry_after_seconds")
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse the command line."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m airflow_provider_batch.testing.server",
                                      description="Local Together-compatible Batch + Files API server.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -35,7 +36,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--access-log", default=None, metavar="PATH")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    return _parser().parse_args(argv)
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -53,7 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    server = LocalTogetherServer(config_from_args(args), host=args.host, port=args.port).start()
+    try:
+        config = config_from_args(args)
+    except ValidationError as exc:
+        _parser().error(str(exc))
+    server = LocalTogetherServer(config, host=args.host, port=args.port).start()
     try:
         print(f"READY {server.base_url}", flush=True)
         while not stop.wait(0.5):

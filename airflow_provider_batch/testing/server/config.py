@@ -84,6 +84,3 @@ class ServerConfig(BaseModel):
         if unknown:
             raise ValueError(f"unknown fault kinds {unknown}; expected a subset of {FAULT_KINDS}")
         return tuple(str(k) for k in kinds)  # type: ignore[union-attr]
-
-    def __repr__(self) -> str:
-        return f"ServerConfig(seed={self.seed}, processing_seconds={self.processing_seconds})"

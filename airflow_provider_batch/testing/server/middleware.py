@@ -85,6 +85,8 @@ class ServerMiddleware:
             await asyncio.sleep(float(params.get("seconds", self.store.config.stall_seconds)))
             await self.app(scope, receive, send)
         elif kind == "reset":
+            if params.get("after"):  # the request takes effect, only the answer is lost
+                await self.app(scope, receive, _discard)
             await self._reset(send)
         elif kind == "truncate":
             await self.app(scope, receive, _truncating(send, float(params.get("fraction", 0.5))))
@@ -121,6 +123,10 @@ class ServerMiddleware:
                             "status": status, "request_id": request_id, "duration_ms": round(seconds * 1000, 2)})
         with self._log_lock, open(path, "a", encoding="utf-8") as handle:
             handle.write(entry + "\n")
+
+
+async def _discard(message: Message) -> None:
+    """A ``send`` that drops the app's response."""
 
 
 def _is_abort(exc: BaseException) -> bool:

@@ -60,8 +60,15 @@ def _run(store: Store, record: BatchRecord) -> None:
         error = f"validation failed: {exc}"
     except OSError as exc:
         error = f"error reading input file: {exc}"
+    except Exception as exc:  # a responder bug must end the batch, not hang it
+        error = f"internal error: {type(exc).__name__}: {exc}"
     try:
         _drive(store, record, prepared, error)
+    except Exception as exc:  # never leave a client polling a batch that cannot end
+        with store.lock:
+            if store.is_current(record):
+                record.status, record.error = "FAILED", f"internal error: {type(exc).__name__}: {exc}"
+                record.completed_at = time.time()
     finally:
         record.finished.set()
         if prepared is not None:

@@ -50,7 +50,7 @@ def count_tokens(text: str) -> int:
     :param text: any text.
     :return: the number of tokens.
     """
-    return sum(1 for _ in _TOKEN.finditer(text))
+    return len(_TOKEN.findall(text))
 
 
 def _truncate_tokens(text: str, limit: int) -> str:
@@ -120,9 +120,11 @@ def chat_completion(body: Mapping[str, Any], *, created: int = 0, completion_id:
     content = _structured(body, prompt) or _free_text(prompt)
     finish = "stop"
     limit = body.get("max_tokens") or body.get("max_completion_tokens")
-    if isinstance(limit, int) and not isinstance(limit, bool) and count_tokens(content) > limit:
+    completion_tokens = count_tokens(content)
+    if isinstance(limit, int) and not isinstance(limit, bool) and completion_tokens > limit:
         content, finish = _truncate_tokens(content, limit), "length"
-    prompt_tokens, completion_tokens = count_tokens(prompt), count_tokens(content)
+        completion_tokens = count_tokens(content)
+    prompt_tokens = count_tokens(prompt)
     return {
         "id": completion_id or "chatcmpl-" + _digest("cmpl", prompt).hex()[:24],
         "object": "chat.completion",

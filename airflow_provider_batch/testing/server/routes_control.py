@@ -90,6 +90,21 @@ async def status_page(request: Request) -> Response:
     return HTMLResponse(_PAGE.format(id=html.escape(record.id), progress=job["progress"], rows=rows))
 
 
+async def index_page(request: Request) -> Response:
+    """``GET /batches``: every batch, newest first, linking to its status page."""
+    now = time.time()
+    rows = "".join(
+        f'<tr><td><a href="/batches/{html.escape(b.id)}">{html.escape(b.id)}</a></td><td>{b.status}</td>'
+        f"<td>{b.to_json(now)['progress']}</td></tr>"
+        for b in _controller(request).store.list_batches()
+    )
+    return HTMLResponse(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Batches (local simulated server)</title>"
+        f"</head><body><h1>Batches</h1><table><tr><th>id</th><th>status</th><th>progress</th></tr>{rows}"
+        "</table></body></html>"
+    )
+
+
 def control_routes() -> list[Route]:
     return [
         Route("/_control/stats", stats, methods=["GET"]),
@@ -97,5 +112,6 @@ def control_routes() -> list[Route]:
         Route("/_control/config", config, methods=["POST"]),
         Route("/_control/faults", faults, methods=["POST"]),
         Route("/_control/batches/{id}/status", force_status, methods=["POST"]),
+        Route("/batches", index_page, methods=["GET"]),
         Route("/batches/{id}", status_page, methods=["GET"]),
     ]

@@ -60,6 +60,14 @@ def _known(request: Request) -> FileRecord | Response:
     return record
 
 
+def _readable(request: Request) -> FileRecord | Response:
+    """The file of the path, if its bytes have arrived."""
+    record = _known(request)
+    if isinstance(record, FileRecord) and not record.uploaded:
+        return api_error(request.url.path, 400, f"file {record.id} has no content yet", code="not_uploaded")
+    return record
+
+
 async def _fields(request: Request) -> dict[str, str]:
     fields = dict(request.query_params)
     ctype = request.headers.get("content-type", "")
@@ -117,12 +125,8 @@ async def put_part(request: Request) -> Response:
 
 async def preprocess(request: Request) -> Response:
     """``POST /v1/files/{id}/preprocess``: idempotent; any (or no) body is ignored."""
-    record = _known(request)
-    if isinstance(record, Response):
-        return record
-    if not record.uploaded:
-        return api_error(request.url.path, 400, f"file {record.id} has no content yet", code="not_uploaded")
-    return JSONResponse(record.to_json())
+    record = _readable(request)
+    return record if isinstance(record, Response) else JSONResponse(record.to_json())
 
 
 async def upload_one_shot(request: Request) -> Response:
@@ -156,11 +160,9 @@ async def retrieve_file(request: Request) -> Response:
 
 async def file_content(request: Request) -> Response:
     """Stream the bytes from disk, with ``Content-Length``."""
-    record = _known(request)
+    record = _readable(request)
     if isinstance(record, Response):
         return record
-    if not record.uploaded:
-        return api_error(request.url.path, 400, f"file {record.id} has no content yet", code="not_uploaded")
     try:
         # Opened here, so a delete or reset racing this response cannot pull the file away.
         handle = record.path.open("rb")

@@ -54,9 +54,12 @@ class LocalTogetherServer:
 
     def start(self, timeout: float = 10.0) -> LocalTogetherServer:
         """Bind, start serving on a daemon thread, and wait until requests are accepted."""
-        logging.getLogger("uvicorn.error").addFilter(_DropInjectedAborts())
+        uvicorn_log = logging.getLogger("uvicorn.error")
+        if not any(isinstance(f, _DropInjectedAborts) for f in uvicorn_log.filters):
+            uvicorn_log.addFilter(_DropInjectedAborts())
         sock = socket.socket(socket.AF_INET6 if ":" in self._host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((self._host, self._port))
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(
@@ -135,7 +138,9 @@ class LocalTogetherServer:
 
         :param route: a template such as ``"GET /v1/batches/{id}"`` (see ``ROUTE_TEMPLATES``) or ``"*"``.
         :param kind: one of ``429``, ``500``, ``502``, ``503``, ``reset``, ``stall``, ``truncate``.
-        :param params: ``retry_after`` (seconds, 429), ``seconds`` (stall), ``fraction`` (truncate).
+        :param params: ``retry_after`` (seconds, 429), ``seconds`` (stall), ``fraction`` (truncate),
+            ``after=True`` (reset: handle the request first, then drop the connection, so the client
+            loses the answer to a request that did take effect).
         """
         self.controller.inject(route, kind, times, **params)
 

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["instance_for_schema"]
 
 _MAX_DEPTH = 12
+
+
+def _int(value: Any, default: int) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def _bound(schema: Mapping[str, Any], inclusive: str, exclusive: str, default: float) -> tuple[float, bool]:
+    """A numeric bound of ``schema`` and whether it is exclusive."""
+    for key, is_open in ((inclusive, False), (exclusive, True)):
+        value = schema.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value), is_open
+    return default, False
 
 
 class _Filler:
@@ -65,8 +79,8 @@ class _Filler:
             props = schema.get("properties") or {}
             return {name: self.value(sub, f"{path}.{name}", depth + 1) for name, sub in props.items()}
         if kind == "array":
-            low = int(schema.get("minItems", 1))
-            high = int(schema.get("maxItems", max(low, 3)))
+            low = _int(schema.get("minItems"), 1)
+            high = max(_int(schema.get("maxItems"), max(low, 3)), low)
             size = low + self.pick(path + "#n", high - low + 1)
             return [self.value(schema.get("items", {}), f"{path}[{i}]", depth + 1) for i in range(size)]
         if kind in ("integer", "number"):
@@ -78,15 +92,13 @@ class _Filler:
         return self.string(schema, path)
 
     def number(self, schema: Mapping[str, Any], kind: str, path: str) -> int | float:
-        low = schema.get("minimum", schema.get("exclusiveMinimum", 0))
-        high = schema.get("maximum", schema.get("exclusiveMaximum", low + 100))
-        if "exclusiveMinimum" in schema and "minimum" not in schema:
-            low = low + 1
-        if "exclusiveMaximum" in schema and "maximum" not in schema:
-            high = high - 1
-        low, high = int(-(-low // 1)), int(high // 1)
-        result = low + self.pick(path, max(high - low + 1, 1)) if high >= low else low
-        return result if kind == "integer" else float(result)
+        low, low_open = _bound(schema, "minimum", "exclusiveMinimum", 0.0)
+        high, high_open = _bound(schema, "maximum", "exclusiveMaximum", low + 100.0)
+        if kind == "number":  # strictly inside the range, so exclusive bounds hold too
+            return low + (high - low) * (0.05 + 0.9 * self.pick(path, 1000) / 999)
+        first = math.floor(low) + 1 if low_open else math.ceil(low)
+        last = math.ceil(high) - 1 if high_open else math.floor(high)
+        return first + self.pick(path, last - first + 1) if last >= first else first
 
     def string(self, schema: Mapping[str, Any], path: str) -> str:
         fmt = schema.get("format")
@@ -102,9 +114,9 @@ class _Filler:
             return "00000000-0000-4000-8000-000000000000"
         name = path.rsplit(".", 1)[-1] or "value"
         text = f"[simulated] {name} {self.pick(path, 10_000)}"
-        low, high = int(schema.get("minLength", 0)), schema.get("maxLength")
-        text = text.ljust(low, "x")
-        return text[: int(high)] if high is not None else text
+        text = text.ljust(_int(schema.get("minLength"), 0), "x")
+        high = schema.get("maxLength")
+        return text[: _int(high, len(text))] if high is not None else text
 
 
 def instance_for_schema(schema: Mapping[str, Any], seed: str) -> Any:

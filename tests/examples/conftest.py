@@ -1,0 +1,63 @@
+"""Environment for running the shipped example DAGs offline against the local server."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_batch.testing.sample_data import seed_support_tickets
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "dags_examples"
+DAYS = [date(2026, 11, 1) + timedelta(days=n) for n in range(3)]
+PER_DAY = 8
+
+
+@pytest.fixture(scope="session")
+def examples_env(together_server_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Connections and settings the examples read (their config module reads env at import)."""
+    from airflow.utils import db
+
+    db.initdb()
+    work = tmp_path_factory.mktemp("examples")
+    warehouse = work / "warehouse.db"
+    seed_support_tickets(warehouse, DAYS, PER_DAY)
+    server = together_server_session
+    env = {
+        "AIRFLOW_CONN_TOGETHER_DEFAULT": json.dumps(
+            {"conn_type": "together", "password": server.api_key, "host": server.base_url}
+        ),
+        "AIRFLOW_CONN_TOGETHER_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),
+        "APB_WORK_DIR": str(work / "files"),
+        "APB_START_DATE": DAYS[0].isoformat(),
+        "APB_END_DATE": DAYS[-1].isoformat(),
+        "APB_POLL_INTERVAL": "0.1",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    sys.path.insert(0, str(EXAMPLES))
+    sys.modules.pop("_example_config", None)
+    try:
+        yield {"server": server, "warehouse": warehouse, "days": DAYS, "per_day": PER_DAY}
+    finally:
+        sys.path.remove(str(EXAMPLES))
+        sys.modules.pop("_example_config", None)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def dagbag(examples_env: dict[str, Any]) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(str(EXAMPLES))

@@ -1,0 +1,90 @@
+"""The shipped example DAGs import cleanly and run end to end offline with ``dag.test()``."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.timeout(240)
+
+EXPECTED_DAGS = {
+    "together_nightly_backfill",
+    "together_ticket_classification",
+    "together_synthetic_data",
+    "together_audio_transcription",
+    "together_monitor_existing_batch",
+}
+
+
+def _rows(warehouse: Any, sql: str, *args: Any) -> list[tuple]:
+    with sqlite3.connect(warehouse) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def test_examples_import_without_errors(dagbag: Any) -> None:
+    assert dagbag.import_errors == {}
+    assert EXPECTED_DAGS <= set(dagbag.dag_ids)
+
+
+def test_nightly_backfill_three_days_exactly_once(dagbag: Any, examples_env: dict[str, Any]) -> None:
+    server, warehouse = examples_env["server"], examples_env["warehouse"]
+    server.reset()
+    dag = dagbag.get_dag("together_nightly_backfill")
+    days = examples_env["days"]
+    logical = [datetime(d.year, d.month, d.day, tzinfo=timezone.utc) for d in days]
+    for when in logical:
+        # Pinning run_after pins the run id, so running it again is a re-run of the same run.
+        assert dag.test(logical_date=when, run_after=when).state == "success"
+    assert server.stats()["batch_creates"] == len(days)
+
+    # Re-running the same DAG run re-attaches to its finished batch: no new batch, no new rows.
+    assert dag.test(logical_date=logical[0], run_after=logical[0]).state == "success"
+    assert server.stats()["batch_creates"] == len(days)
+    # A new run for the same logical date pays for a new batch, and replaces that day's rows.
+    assert dag.test(logical_date=logical[1]).state == "success"
+    assert server.stats()["batch_creates"] == len(days) + 1
+
+    per_day = examples_env["per_day"]
+    rows = _rows(warehouse, "SELECT custom_id, status, customer_tier, total_tokens, cost_usd FROM ticket_summaries")
+    assert len(rows) == per_day * len(days)
+    assert len({r[0] for r in rows}) == len(rows)
+    assert {r[1] for r in rows} == {"succeeded"}
+    assert all(r[2] in ("free", "pro", "enterprise") and r[3] > 0 and r[4] > 0 for r in rows)
+    spend = _rows(warehouse, "SELECT SUM(requests), SUM(total_tokens), SUM(cost_usd_batch) FROM ticket_batch_spend")
+    assert spend[0][0] == len(rows)
+    assert spend[0][1] == sum(r[3] for r in rows)
+    assert spend[0][2] == pytest.approx(sum(r[4] for r in rows))
+    stats = _rows(warehouse, "SELECT day, tickets, succeeded FROM daily_ticket_stats ORDER BY day")
+    assert stats == [(d.isoformat(), per_day, per_day) for d in days]
+
+
+def test_classification_parses_structured_output(dagbag: Any, examples_env: dict[str, Any]) -> None:
+    run = dagbag.get_dag("together_ticket_classification").test()
+    assert run.state == "success"
+    rows = _rows(examples_env["warehouse"], "SELECT category, priority, sentiment, needs_human FROM ticket_classes")
+    assert len(rows) == examples_env["per_day"] * len(examples_env["days"])
+    assert all(r[0] in ("bug", "billing", "access", "feature_request", "other") for r in rows)
+    assert all(-1 <= r[2] <= 1 for r in rows)
+
+
+def test_synthetic_data_carries_metadata(dagbag: Any, examples_env: dict[str, Any]) -> None:
+    assert dagbag.get_dag("together_synthetic_data").test().state == "success"
+    rows = _rows(examples_env["warehouse"], "SELECT topic, persona, style, status FROM synthetic_questions")
+    assert len(rows) == 4 * 3 * 3
+    assert {r[3] for r in rows} == {"succeeded"} and all(r[0] and r[1] and r[2] for r in rows)
+
+
+def test_audio_transcription(dagbag: Any, examples_env: dict[str, Any]) -> None:
+    assert dagbag.get_dag("together_audio_transcription").test().state == "success"
+    rows = _rows(examples_env["warehouse"], "SELECT queue, status, response_text FROM call_transcripts")
+    assert len(rows) == 6 and {r[1] for r in rows} == {"succeeded"}
+    assert all(r[2] for r in rows)
+
+
+def test_monitor_existing_batch(dagbag: Any, examples_env: dict[str, Any]) -> None:
+    assert dagbag.get_dag("together_monitor_existing_batch").test().state == "success"
+    rows = _rows(examples_env["warehouse"], "SELECT COUNT(*) FROM monitored_batch_results")
+    assert rows[0][0] > 0
