@@ -1,10 +1,51 @@
-"""Provider metadata read by Airflow through the ``apache_airflow_provider`` entry point."""
+"""Provider metadata read by Airflow through the ``apache_airflow_provider`` entry point.
+
+The connection form is declared here (``ui-field-behaviour`` + ``conn-fields``), so the UI can
+render it without importing the hook.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 __all__ = ["get_provider_info"]
+
+_INTEGRATION = "Together AI"
+
+_CONN_FIELDS: dict[str, Any] = {
+    "console_url_template": {
+        "label": "Console URL template",
+        "description": "Browser URL of a batch with a {batch_id} placeholder. "
+        "Default: the base URL without /v1, plus /batches/{batch_id}.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "poll_interval": {
+        "label": "Poll interval (seconds)",
+        "description": "Default seconds between status polls (Together recommends 30-60).",
+        "schema": {"type": ["number", "null"], "minimum": 0},
+    },
+    "price_table": {
+        "label": "Price table (JSON)",
+        "description": 'Overrides of USD prices per 1M tokens, e.g. {"batch_discount": 0.5, '
+        '"models": {"org/model": {"input_per_1m": 0.88, "output_per_1m": 0.88}}}.',
+        "schema": {"type": ["object", "string", "null"]},
+    },
+    "verify_tls": {
+        "label": "Verify TLS certificates",
+        "description": "Set to false only for a local or test endpoint; a warning is logged.",
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
+    "timeout": {
+        "label": "HTTP timeout (seconds)",
+        "description": "Read/write timeout of one HTTP exchange.",
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+    },
+    "max_retries": {
+        "label": "Max HTTP retries",
+        "description": "Retries of a retryable HTTP failure (transport, 408, 409, 429, 5xx).",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
+    },
+}
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -15,4 +56,33 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Together AI Batch",
         "description": "Run Together AI Batch API jobs as scheduled, monitored Airflow tasks.",
         "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": _INTEGRATION,
+                "external-doc-url": "https://docs.together.ai/docs/batch-inference",
+                "tags": ["ai"],
+            }
+        ],
+        "hooks": [{"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_batch.hooks.together"]}],
+        "operators": [
+            {"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_batch.operators.batch"]}
+        ],
+        "sensors": [{"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_batch.sensors.batch"]}],
+        "triggers": [
+            {"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_batch.triggers.batch"]}
+        ],
+        "extra-links": ["airflow_provider_batch.links.TogetherBatchLink"],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_batch.hooks.together.TogetherBatchHook",
+                "hook-name": "Together AI",
+                "connection-type": "together",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login", "extra"],
+                    "relabeling": {"password": "API Key", "host": "Base URL"},
+                    "placeholders": {"host": "https://api.together.ai/v1"},
+                },
+                "conn-fields": _CONN_FIELDS,
+            }
+        ],
     }

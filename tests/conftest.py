@@ -7,6 +7,7 @@ example DAGs, and no real network for AWS.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -20,6 +21,16 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "dags_exampl
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_home / 'airflow.db'}")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+# Every tests/<area>/dags folder is a DAG bundle too, so dag.test() finds test DAGs defined in files.
+_LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+os.environ.setdefault(
+    "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST",
+    json.dumps(
+        [{"name": f"tests-{d.parent.name}", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(d)}}
+         for d in sorted((REPO_ROOT / "tests").glob("*/dags"))]
+        + [{"name": "dags-folder", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(REPO_ROOT / "dags_examples")}}]
+    ),
+)
 # moto and boto3 must never reach real AWS.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")

@@ -1,0 +1,236 @@
+"""Asynchronous Together client: the async twin of ``_sync`` (same names, awaitable); decisions in ``_core``."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from airflow_provider_batch.client import _core as core
+from airflow_provider_batch.client import _ops as ops
+from airflow_provider_batch.client._config import ClientSettings
+from airflow_provider_batch.client._files import aiter_file, sha256_file, temp_path_for
+from airflow_provider_batch.client.errors import ConflictError, DownloadIncompleteError
+from airflow_provider_batch.client.models import (
+    CHAT_COMPLETIONS,
+    BatchCreateResponse,
+    BatchJob,
+    FileDeleted,
+    FileObject,
+)
+
+__all__ = ["AsyncTogetherClient"]
+
+logger = logging.getLogger("airflow_provider_batch.client")
+
+_Outcome = tuple[httpx.Response | None, Exception | None, Any]
+
+
+class AsyncTogetherClient:
+    """Asyncio client for Together's Files and Batch APIs.
+
+    :param settings: base URL, key, timeouts and retry budget.
+    :param api_key: overrides ``settings.api_key`` (or stands in for ``settings``).
+    :param base_url: overrides ``settings.base_url`` (API root including ``/v1``).
+    :param http_client: an :class:`httpx.AsyncClient` to use (and not close); ``verify`` is then its own.
+    :param sleep: called with the delay in seconds before each retry (inject a recorder in tests).
+    """
+
+    def __init__(
+        self,
+        settings: ClientSettings | None = None,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.settings = core.resolve_settings(settings, api_key=api_key, base_url=base_url)
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(verify=self.settings.verify, follow_redirects=False)
+        self._sleep = sleep
+        self.files = Files(self)
+        self.batches = Batches(self)
+
+    def __repr__(self) -> str:
+        return f"AsyncTogetherClient(base_url={self.settings.base_url!r})"
+
+    async def __aenter__(self) -> AsyncTogetherClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (only when this client created it)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def _send(
+        self,
+        spec: core.RequestSpec,
+        *,
+        consume: Callable[[httpx.Response], Awaitable[Any]] | None = None,
+        recover: Callable[[], Awaitable[Any]] | None = None,
+    ) -> Any:
+        """Send ``spec`` until ``_core.decide`` says stop; return the answer, or what ``consume`` or
+        ``recover`` produced."""
+        for attempt in itertools.count():
+            response, exc, consumed = await self._attempt(spec, consume)
+            decision = core.decide(self.settings, spec, attempt, response=response, exc=exc)
+            if decision.error is None:
+                return consumed if consume is not None else response
+            checking = decision.check_created and recover is not None
+            if not (decision.retry or checking):
+                raise decision.error
+            core.log_retry(logger, spec, decision, attempt, self.settings.max_retries)
+            await self._sleep(decision.delay)
+            if checking:
+                found = await recover()  # type: ignore[misc]
+                if found is not None:
+                    return found
+                if not decision.retry:
+                    raise decision.error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(
+        self, spec: core.RequestSpec, consume: Callable[[httpx.Response], Awaitable[Any]] | None
+    ) -> _Outcome:
+        request = core.build_request(self.settings, spec)
+        try:
+            response = await self._http.send(request, stream=True, follow_redirects=False)
+        except httpx.TransportError as exc:
+            return None, exc, None
+        try:
+            if consume is not None and core.is_accepted(spec, response.status_code):
+                return response, None, await consume(response)
+            await response.aread()
+            return response, None, None
+        except httpx.TransportError as exc:
+            return None, core.download_failure(spec, response, exc), None
+        except DownloadIncompleteError as exc:
+            return None, exc, None
+        finally:
+            await response.aclose()
+
+
+class Files:
+    """``client.files``: upload, retrieve, list, delete and download files."""
+
+    def __init__(self, client: AsyncTogetherClient) -> None:
+        self._c = client
+
+    async def upload(self, path: str | os.PathLike[str], *, purpose: str = "batch-api", filename: str | None = None) -> FileObject:
+        """Upload a local file (streamed, never read whole); identical content returns the existing file.
+
+        :param path: the local file (``.jsonl`` for batch input).
+        :param purpose: the API purpose; ``batch-api`` for batch input.
+        :param filename: name to store; defaults to the local file's name.
+        """
+        source = Path(path)
+        size = source.stat().st_size
+        init = ops.upload_init(filename or source.name, purpose, await asyncio.to_thread(sha256_file, source))
+        try:
+            answer = await self._c._send(init)
+        except ConflictError as exc:
+            existing = ops.existing_file_id(exc)
+            if existing is None:
+                raise
+            logger.info("File content already uploaded as %s; reusing it", existing)
+            return await self.retrieve(existing)
+        target = ops.parse_upload_target(init, answer)
+        await self._c._send(ops.file_put(target.location, size, lambda: aiter_file(source)))
+        spec = ops.file_preprocess(target.file_id)
+        return ops.parse_file(spec, await self._c._send(spec))
+
+    async def retrieve(self, file_id: str) -> FileObject:
+        spec = ops.file_retrieve(file_id)
+        return ops.parse_file(spec, await self._c._send(spec))
+
+    async def list(self) -> list[FileObject]:
+        spec = ops.file_list()
+        return ops.parse_file_list(spec, await self._c._send(spec))
+
+    async def delete(self, file_id: str) -> FileDeleted:
+        spec = ops.file_delete(file_id)
+        return ops.parse_file_deleted(spec, await self._c._send(spec))
+
+    async def content(self, file_id: str, dest: str | os.PathLike[str]) -> Path:
+        """Stream a file's bytes to ``dest`` atomically (temp file + rename); returns ``dest``.
+
+        :raises DownloadIncompleteError: the body stayed short of its Content-Length on every attempt.
+        """
+        target = Path(dest)
+        spec = ops.file_content(file_id)
+        await self._c._send(spec, consume=lambda response: _save(spec, response, target))
+        return target
+
+
+async def _save(spec: core.RequestSpec, response: httpx.Response, dest: Path) -> None:
+    temp = temp_path_for(dest)
+    try:
+        with open(temp, "wb") as handle:
+            async for chunk in response.aiter_bytes():
+                handle.write(chunk)
+        failure = core.download_failure(spec, response, None)
+        if failure is not None:
+            raise failure
+        os.replace(temp, dest)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+class Batches:
+    """``client.batches``: create, retrieve, list and cancel batch jobs."""
+
+    def __init__(self, client: AsyncTogetherClient) -> None:
+        self._c = client
+
+    async def create(
+        self,
+        input_file_id: str,
+        endpoint: str = CHAT_COMPLETIONS,
+        *,
+        completion_window: str | None = None,
+        priority: int | None = None,
+        model_id: str | None = None,
+    ) -> BatchCreateResponse:
+        """Create a batch; never blindly re-sent (see ``_core.RetryMode.CREATE``).
+
+        :raises BatchCreateRejectedError: the API answered with a null job.
+        """
+        spec = ops.batch_create(
+            input_file_id, endpoint, completion_window=completion_window, priority=priority, model_id=model_id
+        )
+        started = datetime.now(timezone.utc)
+        answer = await self._c._send(spec, recover=lambda: self._created_since(input_file_id, started))
+        if isinstance(answer, BatchJob):
+            return BatchCreateResponse(job=answer)
+        return ops.parse_create(spec, answer)
+
+    async def _created_since(self, input_file_id: str, started: datetime) -> BatchJob | None:
+        found = ops.find_created_batch(await self.list(), input_file_id, started)
+        ops.log_recovery(input_file_id, found)
+        return found
+
+    async def retrieve(self, batch_id: str) -> BatchJob:
+        spec = ops.batch_retrieve(batch_id)
+        return ops.parse_batch(spec, await self._c._send(spec))
+
+    async def list(self) -> list[BatchJob]:
+        spec = ops.batch_list()
+        return ops.parse_batch_list(spec, await self._c._send(spec))
+
+    async def cancel(self, batch_id: str) -> BatchJob:
+        spec = ops.batch_cancel(batch_id)
+        return ops.parse_batch(spec, await self._c._send(spec))

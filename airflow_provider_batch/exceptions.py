@@ -1,0 +1,86 @@
+"""Airflow-facing errors of the provider.
+
+::
+
+    AirflowException
+      TogetherBatchPollingError          waiting stopped (transport/auth); the batch may still run
+                                         -> retryable: a retry re-attaches to the same batch
+      AirflowFailException               (no Airflow retry: a retry would reach the same end)
+        TogetherBatchError
+          TogetherBatchFailedError       a batch ended FAILED (or a previous one did, see force_resubmit)
+          TogetherBatchExpiredError      a batch passed its completion window; partial results exist
+          TogetherBatchCancelledError    a batch was cancelled; partial results may exist
+          TogetherBatchTimeoutError      the task's wall-clock deadline passed
+
+Every error carries ``batch_ids`` and the ``manifest`` (the same dict the operator returns on
+success, also pushed to XCom under ``manifest`` before raising), so partial results of expired or
+cancelled batches can still be collected downstream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+__all__ = [
+    "TogetherBatchError",
+    "TogetherBatchFailedError",
+    "TogetherBatchExpiredError",
+    "TogetherBatchCancelledError",
+    "TogetherBatchTimeoutError",
+    "TogetherBatchPollingError",
+]
+
+
+class _BatchErrorMixin:
+    batch_ids: list[str]
+    manifest: dict[str, Any] | None
+
+    def _init_fields(self, batch_ids: list[str] | None, manifest: dict[str, Any] | None) -> None:
+        self.batch_ids = list(batch_ids or [])
+        self.manifest = manifest
+
+
+class TogetherBatchError(_BatchErrorMixin, AirflowFailException):
+    """A batch reached an outcome other than COMPLETED.
+
+    :param message: what happened, built from structured fields.
+    :param batch_ids: the batches concerned.
+    :param manifest: the submit manifest at the time of the error.
+    """
+
+    def __init__(
+        self, message: str, *, batch_ids: list[str] | None = None, manifest: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self._init_fields(batch_ids, manifest)
+
+
+class TogetherBatchFailedError(TogetherBatchError):
+    """At least one batch ended ``FAILED``."""
+
+
+class TogetherBatchExpiredError(TogetherBatchError):
+    """At least one batch ended ``EXPIRED``; its finished requests are in the output file."""
+
+
+class TogetherBatchCancelledError(TogetherBatchError):
+    """At least one batch ended ``CANCELLED``; finished requests are still delivered."""
+
+
+class TogetherBatchTimeoutError(TogetherBatchError):
+    """The wall-clock deadline (anchored to the first submit) passed before the batches finished."""
+
+
+class TogetherBatchPollingError(_BatchErrorMixin, AirflowException):
+    """Polling gave up (exhausted transient failures, or a non-retryable API answer).
+
+    Retryable on purpose: the batches keep running, and a task retry re-attaches to them.
+    """
+
+    def __init__(
+        self, message: str, *, batch_ids: list[str] | None = None, manifest: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self._init_fields(batch_ids, manifest)

@@ -1,0 +1,206 @@
+"""Turns an Airflow ``together`` connection into a Together client.
+
+Connection fields: ``password`` is the API key, ``host`` the base URL (a full URL such as
+``https://api.together.ai/v1`` or a bare host such as ``api.together.ai``; empty means the public
+API). Extras (all optional): ``console_url_template``, ``poll_interval``, ``price_table``,
+``verify_tls``, ``timeout``, ``max_retries``. The form itself is declared in
+:func:`airflow_provider_batch.get_provider_info.get_provider_info`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import ssl
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import certifi
+import httpx
+from airflow.sdk import BaseHook, Connection
+
+from airflow_provider_batch.client import DEFAULT_BASE_URL, AsyncTogetherClient, ClientSettings, TogetherClient
+from airflow_provider_batch.pricing import PriceTable
+
+__all__ = ["TogetherBatchHook", "console_url_for"]
+
+log = logging.getLogger(__name__)
+
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _mask(secret: str) -> None:
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # Airflow 3.0/3.1 location
+        from airflow.sdk.execution_time.secrets_masker import mask_secret
+    mask_secret(secret)
+
+
+def _base_url(host: str | None, port: int | None) -> str:
+    host = (host or "").strip()
+    if not host:
+        return DEFAULT_BASE_URL
+    if "://" not in host:
+        netloc = f"{host}:{port}" if port else host
+        return f"https://{netloc}/v1"
+    parts = urlsplit(host)
+    if parts.path.strip("/"):
+        return host.rstrip("/")
+    return f"{host.rstrip('/')}/v1"
+
+
+def _as_bool(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in _FALSE
+    return bool(value)
+
+
+def console_url_for(base_url: str, batch_id: str, template: str | None = None) -> str:
+    """Browser URL of one batch.
+
+    :param base_url: API base URL (``.../v1``).
+    :param batch_id: the batch id.
+    :param template: optional template with a ``{batch_id}`` placeholder; wins when given.
+    """
+    if template:
+        return template.replace("{batch_id}", batch_id)
+    root = base_url.rstrip("/")
+    if root.endswith("/v1"):
+        root = root[: -len("/v1")]
+    return f"{root}/batches/{batch_id}"
+
+
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+async def _atls_context() -> ssl.SSLContext:
+    if _tls_context.cache_info().currsize:
+        return _tls_context()
+    return await asyncio.to_thread(_tls_context)
+
+
+class _SharedTLSAsyncClient(AsyncTogetherClient):
+    """Async client whose httpx pool reuses one process-wide TLS context.
+
+    Building a TLS context loads the CA bundle (~70 ms of CPU); doing that per trigger would stall
+    a triggerer running hundreds of them. Closing this client also closes its pool.
+    """
+
+    def __init__(self, settings: ClientSettings, tls: ssl.SSLContext | bool) -> None:
+        self._pool = httpx.AsyncClient(verify=tls, follow_redirects=False)
+        super().__init__(settings, http_client=self._pool)
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        await self._pool.aclose()
+
+
+class TogetherBatchHook(BaseHook):
+    """Builds sync and async Together clients from an Airflow connection.
+
+    :param together_conn_id: id of a connection of type ``together``.
+    """
+
+    conn_name_attr = "together_conn_id"
+    default_conn_name = "together_default"
+    conn_type = "together"
+    hook_name = "Together AI"
+
+    def __init__(self, together_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.together_conn_id = together_conn_id
+        self._connection: Connection | None = None
+
+    # -- connection -------------------------------------------------------------------------
+
+    def connection(self) -> Connection:
+        """The (cached) Airflow connection; synchronous lookup, for the worker side only."""
+        if self._connection is None:
+            self._connection = self.get_connection(self.together_conn_id)
+        return self._connection
+
+    async def aconnection(self) -> Connection:
+        """The (cached) Airflow connection, looked up without blocking the event loop."""
+        if self._connection is None:
+            self._connection = await BaseHook.aget_connection(self.together_conn_id)
+        return self._connection
+
+    @staticmethod
+    def extras(conn: Connection) -> dict[str, Any]:
+        extra = conn.extra_dejson
+        return dict(extra) if isinstance(extra, Mapping) else {}
+
+    @classmethod
+    def settings_from_connection(cls, conn: Connection) -> ClientSettings:
+        """Client settings from a connection; registers the API key with the secrets masker.
+
+        :param conn: an Airflow connection of type ``together``.
+        """
+        if not conn.password:
+            raise ValueError(f"connection {conn.conn_id!r} has no API key (password field)")
+        _mask(conn.password)
+        extra = cls.extras(conn)
+        fields: dict[str, Any] = {"api_key": conn.password, "base_url": _base_url(conn.host, conn.port)}
+        if "timeout" in extra:
+            fields["timeout"] = float(extra["timeout"])
+        if "max_retries" in extra:
+            fields["max_retries"] = int(extra["max_retries"])
+        if "verify_tls" in extra and not _as_bool(extra["verify_tls"]):
+            log.warning(
+                "TLS certificate verification is OFF for connection %r (verify_tls=false); "
+                "use this only against a local or test endpoint.",
+                conn.conn_id,
+            )
+            fields["verify"] = False
+        return ClientSettings(**fields)
+
+    # -- clients ----------------------------------------------------------------------------
+
+    def get_conn(self) -> TogetherClient:
+        """A synchronous :class:`~airflow_provider_batch.client.TogetherClient` (use as a context manager)."""
+        return TogetherClient(self.settings_from_connection(self.connection()))
+
+    async def get_async_conn(self) -> AsyncTogetherClient:
+        """An :class:`~airflow_provider_batch.client.AsyncTogetherClient`; nothing here blocks the loop.
+
+        The connection comes from ``aget_connection``; the shared TLS context is built once per
+        process, off the event loop. Close it with ``await client.aclose()``.
+        """
+        settings = self.settings_from_connection(await self.aconnection())
+        tls: ssl.SSLContext | bool = await _atls_context() if settings.verify else False
+        return _SharedTLSAsyncClient(settings, tls)
+
+    # -- connection-derived settings ---------------------------------------------------------
+
+    def console_url(self, batch_id: str) -> str:
+        """Browser URL of a batch (``console_url_template`` extra, else derived from the base URL)."""
+        conn = self.connection()
+        template = self.extras(conn).get("console_url_template")
+        return console_url_for(_base_url(conn.host, conn.port), batch_id, template)
+
+    def price_table(self) -> PriceTable:
+        """Prices from the ``price_table`` extra (a mapping or JSON text) over the defaults."""
+        raw = self.extras(self.connection()).get("price_table")
+        if isinstance(raw, str) and raw.strip():
+            raw = json.loads(raw)
+        return PriceTable.from_mapping(raw or None)
+
+    def poll_interval(self) -> float | None:
+        """The ``poll_interval`` extra in seconds, or ``None`` when unset."""
+        raw = self.extras(self.connection()).get("poll_interval")
+        return float(raw) if raw not in (None, "") else None
+
+    def test_connection(self) -> tuple[bool, str]:
+        """List batches with the configured key; used by the UI's *Test* button."""
+        try:
+            with self.get_conn() as client:
+                batches = client.batches.list()
+        except Exception as exc:  # the UI shows the text; client errors never contain the key
+            return False, f"{type(exc).__name__}: {exc}"
+        return True, f"Connected; {len(batches)} batch(es) visible."

@@ -1,0 +1,49 @@
+"""Together Batch API input limits and endpoint names (reference §7).
+
+Limits are a value object so tests and callers can shrink them (``BatchLimits(max_lines=3)``)
+without touching module globals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "AUDIO_ENDPOINTS",
+    "CHAT_ENDPOINT",
+    "SUPPORTED_ENDPOINTS",
+    "BatchLimits",
+    "check_endpoint",
+]
+
+CHAT_ENDPOINT = "/v1/chat/completions"
+AUDIO_ENDPOINTS = ("/v1/audio/transcriptions", "/v1/audio/translations")
+SUPPORTED_ENDPOINTS = (CHAT_ENDPOINT, *AUDIO_ENDPOINTS)
+
+
+def check_endpoint(endpoint: str) -> None:
+    """Raise ``ValueError`` unless ``endpoint`` is one the Batch API accepts."""
+    if endpoint not in SUPPORTED_ENDPOINTS:
+        expected = ", ".join(SUPPORTED_ENDPOINTS)
+        raise ValueError(f"unsupported endpoint {endpoint!r}; expected one of {expected}")
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """Per-batch limits enforced before upload.
+
+    :param max_lines: most requests in one batch input file.
+    :param max_bytes: largest input file, in bytes (newlines included).
+    :param max_line_bytes: largest single request line, in bytes (its newline excluded).
+    :param max_custom_id_len: longest ``custom_id``, in characters.
+    """
+
+    max_lines: int = 50_000
+    max_bytes: int = 100 * 1024**2
+    max_line_bytes: int = 10 * 1024**2
+    max_custom_id_len: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("max_lines", "max_bytes", "max_line_bytes", "max_custom_id_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"BatchLimits.{name} must be >= 1")

@@ -1,0 +1,262 @@
+"""Streaming validation of a Together batch input file (reference §4.4, §5, §7).
+
+Every problem is found locally, before any upload, so bad input costs nothing. The file is read
+once, in binary, one line at a time; memory stays flat apart from the ``custom_id`` index needed to
+spot duplicates (one dict entry per request: at most 50,000 at the API's limit).
+
+Rule names in :class:`Problem` are stable and meant to be matched on by callers and tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from airflow_provider_batch.inputs._rules import RuleHit, check_request
+from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, CHAT_ENDPOINT, BatchLimits, check_endpoint
+
+__all__ = [
+    "InputValidationError",
+    "Problem",
+    "ValidationReport",
+    "ensure_valid",
+    "validate_batch_file",
+]
+
+_BOM = b"\xef\xbb\xbf"
+_SKIP_CHUNK = 1 << 20
+_ID_SHOWN = 80
+_PROBLEMS_IN_MESSAGE = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One broken rule on one line (``line`` is 1-based; 0 means the whole file)."""
+
+    line: int
+    custom_id: str | None
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line else "file"
+        if self.custom_id is not None:
+            where += f" (custom_id={self.custom_id!r})"
+        return f"{where}: {self.rule}: {self.message}"
+
+
+@dataclass
+class ValidationReport:
+    """Outcome of :func:`validate_batch_file`.
+
+    :ivar lines: lines read (requests, when the file is valid).
+    :ivar bytes: bytes read, newlines included.
+    :ivar problems: at most ``max_problems`` problems, in file order.
+    :ivar truncated: more problems existed than were kept; lines after the cut were only counted.
+    :ivar models: request count per ``body.model``.
+    """
+
+    path: Path
+    lines: int = 0
+    bytes: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    truncated: bool = False
+    models: dict[str, int] = field(default_factory=dict)
+    endpoint: str = CHAT_ENDPOINT
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class InputValidationError(ValueError):
+    """The batch input file breaks at least one rule; nothing was uploaded.
+
+    :ivar problems: the problems found (possibly truncated, see ``report.truncated``).
+    :ivar report: the full :class:`ValidationReport`.
+    """
+
+    def __init__(self, report: ValidationReport) -> None:
+        self.report = report
+        self.problems = list(report.problems)
+        super().__init__(_error_message(report))
+
+
+def _error_message(report: ValidationReport) -> str:
+    count = len(report.problems)
+    more = " or more (list truncated)" if report.truncated else ""
+    head = f"{report.path}: {count}{more} problem(s) in batch input for {report.endpoint}; nothing uploaded"
+    shown = [f"  {p}" for p in report.problems[:_PROBLEMS_IN_MESSAGE]]
+    if count > _PROBLEMS_IN_MESSAGE:
+        shown.append(f"  ... and {count - _PROBLEMS_IN_MESSAGE} more")
+    return "\n".join([head, *shown])
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_SCAN_ONCE = _DECODER.scan_once
+
+
+def _parse(text: str) -> Any:
+    """Decode one JSON document, like ``_DECODER.decode`` but faster on the common shape.
+
+    The C scanner is called directly for a line that starts with its value and ends with it (or
+    with whitespace), which skips the decoder's two regex passes. Anything else, including every
+    error, goes through the full decoder so messages and edge cases stay exactly json's own.
+    """
+    try:
+        obj, end = _SCAN_ONCE(text, 0)
+    except StopIteration:
+        return _DECODER.decode(text)
+    if end == len(text) or text[end:].isspace():
+        return obj
+    return _DECODER.decode(text)
+
+
+class _Scan:
+    """Mutable state of one validation pass."""
+
+    def __init__(self, report: ValidationReport, limits: BatchLimits, max_problems: int) -> None:
+        self.report = report
+        self.limits = limits
+        self.max_problems = max_problems
+        self.first_line: dict[str, int] = {}
+        self.audio = report.endpoint in AUDIO_ENDPOINTS
+        self.size_reported = False
+
+    def add(self, line: int, custom_id: str | None, rule: str, message: str) -> None:
+        if len(self.report.problems) >= self.max_problems:
+            self.report.truncated = True
+            return
+        if custom_id is not None and len(custom_id) > _ID_SHOWN:
+            custom_id = custom_id[:_ID_SHOWN] + "..."
+        self.report.problems.append(Problem(line, custom_id, rule, message))
+
+    @property
+    def full(self) -> bool:
+        return self.report.truncated
+
+    def totals(self, line_no: int) -> None:
+        report, limits = self.report, self.limits
+        if line_no == limits.max_lines + 1:
+            self.add(line_no, None, "too_many_lines", f"more than {limits.max_lines} requests in one file")
+        if not self.size_reported and report.bytes > limits.max_bytes:
+            self.size_reported = True
+            self.add(line_no, None, "file_too_large",
+                     f"file exceeds {limits.max_bytes} bytes by the end of this line ({report.bytes} bytes)")
+
+    def line(self, line_no: int, raw: bytes) -> None:
+        if raw.isspace():
+            self.add(line_no, None, "blank_line", "blank lines are not allowed")
+            return
+        if raw.startswith(_BOM):
+            self.add(line_no, None, "bom", "line starts with a UTF-8 byte order mark; save without BOM")
+            raw = raw[3:]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.add(line_no, None, "invalid_utf8", f"invalid UTF-8 at byte {exc.start}: {exc.reason}")
+            return
+        try:
+            obj = _parse(text)
+        except RecursionError:
+            self.add(line_no, None, "nesting_too_deep", "JSON is nested too deeply to parse")
+            return
+        except ValueError as exc:
+            detail = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            self.add(line_no, None, "invalid_json", detail)
+            return
+        self.request(line_no, obj)
+
+    def request(self, line_no: int, obj: Any) -> None:
+        hits: list[RuleHit] = []
+        custom_id, model = check_request(
+            obj, audio=self.audio, endpoint=self.report.endpoint,
+            max_id_len=self.limits.max_custom_id_len, out=hits,
+        )
+        for rule, message in hits:
+            self.add(line_no, custom_id, rule, message)
+        if custom_id is not None:
+            first = self.first_line.setdefault(custom_id, line_no)
+            if first != line_no:
+                self.add(line_no, custom_id, "duplicate_custom_id", f"custom_id already used on line {first}")
+        if model is not None:
+            models = self.report.models
+            models[model] = models.get(model, 0) + 1
+
+
+def _skip_rest_of_line(fh: IO[bytes]) -> int:
+    """Consume the remainder of an oversized line without holding it; return its length."""
+    skipped = 0
+    while True:
+        chunk = fh.readline(_SKIP_CHUNK)
+        skipped += len(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            return skipped
+
+
+def validate_batch_file(
+    path: str | os.PathLike[str],
+    *,
+    endpoint: str = CHAT_ENDPOINT,
+    limits: BatchLimits = BatchLimits(),
+    max_problems: int = 100,
+    check_totals: bool = True,
+) -> ValidationReport:
+    """Check every line of a batch input JSONL file, in one streaming pass.
+
+    :param path: local JSONL file.
+    :param endpoint: batch endpoint; audio endpoints need ``"method": "FILE"`` lines.
+    :param limits: size limits (shrink them in tests).
+    :param max_problems: keep at most this many problems; further lines are counted, not parsed.
+    :param check_totals: check ``max_lines`` and ``max_bytes`` for the whole file. Pass ``False``
+        when the file will go through :func:`~airflow_provider_batch.inputs.split.split_batch_file`.
+    """
+    check_endpoint(endpoint)
+    report = ValidationReport(path=Path(path), endpoint=endpoint)
+    scan = _Scan(report, limits, max_problems)
+    cap = limits.max_line_bytes + 1
+    with open(path, "rb") as fh:
+        read = fh.readline
+        line_no = 0
+        while raw := read(cap):
+            line_no += 1
+            report.bytes += len(raw)
+            if len(raw) == cap and not raw.endswith(b"\n"):
+                report.bytes += _skip_rest_of_line(fh)
+                scan.add(line_no, None, "line_too_large",
+                         f"line is longer than {limits.max_line_bytes} bytes")
+            elif not scan.full:
+                scan.line(line_no, raw)
+            if check_totals:
+                scan.totals(line_no)
+        report.lines = line_no
+    if line_no == 0:
+        scan.add(0, None, "empty_file", "file contains no requests")
+    return report
+
+
+def ensure_valid(
+    path: str | os.PathLike[str],
+    *,
+    endpoint: str = CHAT_ENDPOINT,
+    limits: BatchLimits = BatchLimits(),
+    max_problems: int = 100,
+    check_totals: bool = True,
+) -> ValidationReport:
+    """Validate like :func:`validate_batch_file`; raise :class:`InputValidationError` on any problem.
+
+    :returns: the (clean) report, for its line, byte and model counts.
+    """
+    report = validate_batch_file(
+        path, endpoint=endpoint, limits=limits, max_problems=max_problems, check_totals=check_totals
+    )
+    if not report.ok:
+        raise InputValidationError(report)
+    return report

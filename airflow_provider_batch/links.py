@@ -1,0 +1,33 @@
+"""Operator extra link to the Together batch page."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.sdk import BaseOperatorLink, BaseXCom
+
+from airflow_provider_batch.events import XCOM_BATCH_ID
+from airflow_provider_batch.hooks.together import TogetherBatchHook
+
+__all__ = ["TogetherBatchLink"]
+
+log = logging.getLogger(__name__)
+
+
+class TogetherBatchLink(BaseOperatorLink):
+    """"Together batch" button: the page of the (first) batch of the task instance.
+
+    The URL comes from the connection's ``console_url_template`` extra (``{batch_id}``
+    placeholder), else from the base URL (``.../v1`` -> ``.../batches/<id>``). The batch id is
+    pushed to XCom right after create, so the link already works while the task is deferred.
+    """
+
+    name = "Together batch"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        batch_id = BaseXCom.get_value(ti_key=ti_key, key=XCOM_BATCH_ID)
+        if not batch_id:
+            return ""
+        conn_id = getattr(operator, "together_conn_id", TogetherBatchHook.default_conn_name)
+        return TogetherBatchHook(conn_id).console_url(str(batch_id))

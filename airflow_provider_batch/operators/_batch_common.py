@@ -1,0 +1,182 @@
+"""What the submit operator and the sensor share: manifests from batch states, and turning a
+:class:`~airflow_provider_batch.events.BatchEvent` into a return value or a distinct exception."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any, NoReturn
+
+from typing_extensions import assert_never
+
+from airflow_provider_batch.events import (
+    XCOM_BATCH_ID,
+    XCOM_BATCH_IDS,
+    XCOM_MANIFEST,
+    BatchEvent,
+    BatchState,
+    EventStatus,
+)
+from airflow_provider_batch.exceptions import (
+    TogetherBatchCancelledError,
+    TogetherBatchError,
+    TogetherBatchExpiredError,
+    TogetherBatchFailedError,
+    TogetherBatchPollingError,
+    TogetherBatchTimeoutError,
+)
+from airflow_provider_batch.manifest import BatchRecord, SubmitManifest
+from airflow_provider_batch.triggers._polling import PollTracker
+
+__all__ = ["apply_states", "cancel_sync", "check_once", "finish", "push_batch_ids", "record_from_state", "wait_sync"]
+
+log = logging.getLogger(__name__)
+
+_ERRORS: dict[EventStatus, type[TogetherBatchError]] = {
+    EventStatus.FAILED: TogetherBatchFailedError,
+    EventStatus.EXPIRED: TogetherBatchExpiredError,
+    EventStatus.CANCELLED: TogetherBatchCancelledError,
+    EventStatus.TIMEOUT: TogetherBatchTimeoutError,
+}
+
+
+def record_from_state(state: BatchState, *, part: int, endpoint: str, request_count: int | None = None) -> BatchRecord:
+    return BatchRecord(
+        batch_id=state.batch_id,
+        part=part,
+        status=state.status,
+        input_file_id=state.input_file_id or "",
+        output_file_id=state.output_file_id,
+        error_file_id=state.error_file_id,
+        progress=state.progress,
+        request_count=request_count,
+        endpoint=endpoint,
+        created_at=state.created_at,
+        completed_at=state.completed_at,
+        error=state.error,
+    )
+
+
+def apply_states(manifest: SubmitManifest, states: Sequence[BatchState]) -> SubmitManifest:
+    """Update (or add) one record per state, matched on ``batch_id``; keeps part numbers and counts."""
+    by_id = {r.batch_id: r for r in manifest.batches}
+    records: list[BatchRecord] = []
+    for position, state in enumerate(states, start=1):
+        old = by_id.get(state.batch_id)
+        record = record_from_state(
+            state,
+            part=old.part if old else position,
+            endpoint=old.endpoint if old else manifest.endpoint,
+            request_count=old.request_count if old else None,
+        )
+        if old is not None and not record.input_file_id:
+            record.input_file_id = old.input_file_id
+        records.append(record)
+    seen = {r.batch_id for r in records}
+    records.extend(r for r in manifest.batches if r.batch_id not in seen)
+    return manifest.model_copy(update={"batches": records})
+
+
+def push_batch_ids(context: Any, batch_ids: Sequence[str]) -> None:
+    """Push the ids the extra link and downstream tasks read, before any deferral."""
+    ti = context["ti"]
+    ti.xcom_push(key=XCOM_BATCH_ID, value=batch_ids[0] if batch_ids else None)
+    ti.xcom_push(key=XCOM_BATCH_IDS, value=list(batch_ids))
+
+
+def finish(context: Any, event: BatchEvent, manifest: SubmitManifest) -> dict[str, Any]:
+    """Return the manifest for a ``completed`` event; raise the matching error otherwise.
+
+    The updated manifest (with output and error file ids) is pushed to XCom under ``manifest``
+    first, so partial results of expired or cancelled batches can still be collected.
+    """
+    manifest = apply_states(manifest, event.batches)
+    if event.status not in (EventStatus.TIMEOUT, EventStatus.ERROR):
+        manifest = manifest.model_copy(update={"completed_at": datetime.now(tz=timezone.utc)})
+    payload = manifest.to_xcom()
+    push_batch_ids(context, event.batch_ids)
+    context["ti"].xcom_push(key=XCOM_MANIFEST, value=payload)
+    status = event.status
+    match status:
+        case EventStatus.COMPLETED:
+            log.info("%s", event.message or "all batches completed")
+            return payload
+        case EventStatus.FAILED | EventStatus.EXPIRED | EventStatus.CANCELLED | EventStatus.TIMEOUT:
+            _raise(_ERRORS[status], event, payload)
+        case EventStatus.ERROR:
+            raise TogetherBatchPollingError(
+                f"waiting for batches {', '.join(event.batch_ids)} stopped: "
+                f"{event.error_type or 'error'}: {event.message}; the batches may still be running "
+                "and a retry re-attaches to them",
+                batch_ids=event.batch_ids,
+                manifest=payload,
+            )
+        case _:
+            assert_never(status)
+
+
+def _raise(error: type[TogetherBatchError], event: BatchEvent, payload: dict[str, Any]) -> NoReturn:
+    details = "; ".join(
+        f"{b.batch_id}: {b.status}" + (f" ({b.error})" if b.error else "") for b in event.batches
+    )
+    raise error(
+        f"batch outcome {event.status}: {event.message} [{details}]",
+        batch_ids=event.batch_ids,
+        manifest=payload,
+    )
+
+
+def check_once(client: Any, batch_ids: Sequence[str], logger: Any = log) -> BatchEvent | None:
+    """One polling round; the final event if every batch is already terminal, else ``None``."""
+    tracker = PollTracker(batch_ids, max_poll_failures=1, deadline=None, logger=logger)
+    event = tracker.record_round(_retrieve_all(client, tracker.pending()))
+    return event if event is not None and event.status is not EventStatus.ERROR else None
+
+
+def _retrieve_all(client: Any, batch_ids: Sequence[str]) -> list[Any]:
+    results: list[Any] = []
+    for batch_id in batch_ids:
+        try:
+            results.append(client.batches.retrieve(batch_id))
+        except Exception as exc:
+            results.append(exc)
+    return results
+
+
+def wait_sync(
+    client: Any,
+    batch_ids: Sequence[str],
+    *,
+    poll_interval: float,
+    deadline: float | None,
+    max_poll_failures: int,
+    cancel_on_timeout: bool,
+    logger: Any = log,
+    sleep: Any = time.sleep,
+) -> BatchEvent:
+    """Blocking wait on the worker (non-deferrable path); same rules as the trigger."""
+    tracker = PollTracker(batch_ids, max_poll_failures=max_poll_failures, deadline=deadline, logger=logger)
+    while True:
+        event = tracker.record_round(_retrieve_all(client, tracker.pending()))
+        if event is not None:
+            return event
+        if tracker.deadline_passed():
+            cancelled = cancel_sync(client, tracker.pending(), logger) if cancel_on_timeout else []
+            return tracker.timeout_event(cancelled=cancelled)
+        remaining = tracker.seconds_until_deadline()
+        sleep(poll_interval if remaining is None else min(poll_interval, remaining))
+
+
+def cancel_sync(client: Any, batch_ids: Sequence[str], logger: Any) -> list[str]:
+    done = []
+    for batch_id in batch_ids:
+        try:
+            client.batches.cancel(batch_id)
+        except Exception as exc:
+            logger.warning("batch %s: cancel failed: %s: %s", batch_id, type(exc).__name__, exc)
+        else:
+            logger.info("batch %s: cancellation requested", batch_id)
+            done.append(batch_id)
+    return done

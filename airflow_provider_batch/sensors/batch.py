@@ -1,0 +1,121 @@
+"""Wait for Together batches created elsewhere (another task, another system)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_batch.client.models import BatchJob
+from airflow_provider_batch.events import BatchEvent
+from airflow_provider_batch.hooks.together import TogetherBatchHook
+from airflow_provider_batch.links import TogetherBatchLink
+from airflow_provider_batch.manifest import SubmitManifest
+from airflow_provider_batch.operators._batch_common import check_once, finish, push_batch_ids
+from airflow_provider_batch.triggers._polling import PollTracker, is_transient
+from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
+
+__all__ = ["TogetherBatchSensor"]
+
+
+class TogetherBatchSensor(BaseSensorOperator):
+    """Succeeds when every given batch is COMPLETED; returns the same manifest as the operator.
+
+    A batch ending FAILED, EXPIRED or CANCELLED raises the matching
+    :mod:`~airflow_provider_batch.exceptions` error (with the manifest). In ``poke``/``reschedule``
+    mode each poke retrieves the batches once (transient API errors count as "not yet"); with
+    ``deferrable=True`` the wait runs in :class:`TogetherBatchTrigger`, bounded by ``timeout``.
+
+    :param batch_id: one batch id (templated).
+    :param batch_ids: several batch ids (templated); combined with ``batch_id``.
+    :param together_conn_id: connection of type ``together``.
+    :param deferrable: wait in the triggerer instead of poking.
+    :param max_poll_failures: consecutive failed rounds the trigger tolerates.
+    :param cancel_on_kill: cancel the batches when the deferred sensor is killed (off by default:
+        the batches belong to someone else).
+    """
+
+    template_fields: Sequence[str] = ("batch_id", "batch_ids")
+    operator_extra_links = (TogetherBatchLink(),)
+
+    def __init__(
+        self,
+        *,
+        batch_id: str | None = None,
+        batch_ids: Sequence[str] | None = None,
+        together_conn_id: str = TogetherBatchHook.default_conn_name,
+        deferrable: bool = False,
+        max_poll_failures: int = 5,
+        cancel_on_kill: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.batch_id = batch_id
+        self.batch_ids = list(batch_ids) if batch_ids is not None else None
+        self.together_conn_id = together_conn_id
+        self.deferrable = deferrable
+        self.max_poll_failures = max_poll_failures
+        self.cancel_on_kill = cancel_on_kill
+
+    def _ids(self) -> list[str]:
+        ids = [self.batch_id] if self.batch_id else []
+        ids += [str(b) for b in (self.batch_ids or []) if b and b not in ids]
+        if not ids:
+            raise ValueError("TogetherBatchSensor needs batch_id or batch_ids")
+        return ids
+
+    def _manifest(self) -> SubmitManifest:
+        return SubmitManifest(together_conn_id=self.together_conn_id)
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        ids = self._ids()
+        push_batch_ids(context, ids)
+        with TogetherBatchHook(self.together_conn_id).get_conn() as client:
+            first = check_once(client, ids, self.log)
+        if first is not None:
+            return finish(context, first, self._manifest())
+        self.defer(
+            trigger=TogetherBatchTrigger(
+                batch_ids=ids,
+                together_conn_id=self.together_conn_id,
+                poll_interval=float(self.poke_interval),
+                deadline=time.time() + float(self.timeout),
+                max_poll_failures=self.max_poll_failures,
+                cancel_on_kill=self.cancel_on_kill,
+                cancel_on_timeout=False,
+            ),
+            method_name="execute_complete",
+            timeout=float(self.timeout) + 2 * float(self.poke_interval) + 600,
+        )
+
+    def poke(self, context: Any) -> bool | PokeReturnValue:
+        ids = self._ids()
+        push_batch_ids(context, ids)
+        jobs: list[BatchJob] = []
+        with TogetherBatchHook(self.together_conn_id).get_conn() as client:
+            for batch_id in ids:
+                try:
+                    jobs.append(client.batches.retrieve(batch_id))
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    self.log.warning("batch %s: poll failed (%s), will poke again", batch_id, exc)
+                    return False
+        event = _event_if_done(jobs, self.log)
+        if event is None:
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=finish(context, event, self._manifest()))
+
+    def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired; ids come from the event."""
+        parsed = BatchEvent.from_payload(event)
+        return finish(context, parsed, self._manifest())
+
+
+def _event_if_done(jobs: list[BatchJob], log: Any) -> BatchEvent | None:
+    tracker = PollTracker([j.id for j in jobs], max_poll_failures=0, deadline=None, logger=log)
+    return tracker.record_round(jobs)

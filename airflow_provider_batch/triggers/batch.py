@@ -1,0 +1,160 @@
+"""Deferrable wait for one or more Together batches, run in the triggerer's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_batch.client.models import BatchJob
+from airflow_provider_batch.events import BatchEvent
+from airflow_provider_batch.hooks.together import TogetherBatchHook
+from airflow_provider_batch.triggers._polling import PollTracker
+
+__all__ = ["TogetherBatchTrigger", "TRIGGER_CLASSPATH"]
+
+TRIGGER_CLASSPATH = "airflow_provider_batch.triggers.batch.TogetherBatchTrigger"
+
+
+class TogetherBatchTrigger(BaseTrigger):
+    """Polls batches until all are terminal, the deadline passes, or polling keeps failing.
+
+    Pure asyncio: the connection is resolved with ``aget_connection`` and the HTTP client is
+    ``httpx.AsyncClient``-based, so a thousand of these share one triggerer loop. It only ever
+    polls; submitting happens on the worker, so a triggerer restart never creates a batch.
+    Yields exactly one :class:`~airflow_provider_batch.events.BatchEvent`.
+
+    :param batch_ids: batches to watch.
+    :param together_conn_id: connection of type ``together``.
+    :param poll_interval: seconds between polling rounds.
+    :param deadline: wall-clock epoch seconds (anchored to the first submit); ``None`` waits forever.
+    :param max_poll_failures: consecutive failed rounds tolerated; one more yields ``error``.
+    :param cancel_on_kill: cancel unfinished batches when a user kills the deferred task (AF 3.3+).
+    :param cancel_on_timeout: cancel unfinished batches when the deadline passes.
+    """
+
+    def __init__(
+        self,
+        batch_ids: Sequence[str],
+        together_conn_id: str = TogetherBatchHook.default_conn_name,
+        poll_interval: float = 30.0,
+        deadline: float | None = None,
+        max_poll_failures: int = 5,
+        cancel_on_kill: bool = True,
+        cancel_on_timeout: bool = True,
+    ) -> None:
+        super().__init__()
+        if not batch_ids:
+            raise ValueError("batch_ids must not be empty")
+        self.batch_ids = list(batch_ids)
+        self.together_conn_id = together_conn_id
+        self.poll_interval = float(poll_interval)
+        self.deadline = float(deadline) if deadline is not None else None
+        self.max_poll_failures = int(max_poll_failures)
+        self.cancel_on_kill = cancel_on_kill
+        self.cancel_on_timeout = cancel_on_timeout
+        self._client: Any = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            TRIGGER_CLASSPATH,
+            {
+                "batch_ids": list(self.batch_ids),
+                "together_conn_id": self.together_conn_id,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "max_poll_failures": self.max_poll_failures,
+                "cancel_on_kill": self.cancel_on_kill,
+                "cancel_on_timeout": self.cancel_on_timeout,
+            },
+        )
+
+    async def _get_client(self) -> Any:
+        if self._client is None:
+            self._client = await TogetherBatchHook(self.together_conn_id).get_async_conn()
+        return self._client
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        tracker = PollTracker(
+            self.batch_ids, max_poll_failures=self.max_poll_failures, deadline=self.deadline, logger=self.log
+        )
+        try:
+            event = await self._wait(tracker)
+        except Exception as exc:  # CancelledError is a BaseException and passes through
+            self.log.exception("trigger stopped on an unexpected error")
+            event = tracker.error_event(exc, prefix="trigger error")
+        self.log.info("batches %s: %s (%s)", ", ".join(self.batch_ids), event.status, event.message)
+        yield TriggerEvent(event.to_payload())
+
+    async def _wait(self, tracker: PollTracker) -> BatchEvent:
+        client = await self._get_client()
+        while True:
+            pending = tracker.pending()
+            results = await asyncio.gather(
+                *(client.batches.retrieve(b) for b in pending), return_exceptions=True
+            )
+            event = tracker.record_round(_only_results(results))
+            if event is not None:
+                return event
+            if tracker.deadline_passed():
+                return await self._on_deadline(tracker)
+            delay = self.poll_interval
+            remaining = tracker.seconds_until_deadline()
+            if remaining is not None:
+                delay = min(delay, remaining)
+            await asyncio.sleep(delay)
+
+    async def _on_deadline(self, tracker: PollTracker) -> BatchEvent:
+        cancelled: list[str] = []
+        if self.cancel_on_timeout:
+            cancelled = await _cancel(await self._get_client(), tracker.pending(), self.log)
+        return tracker.timeout_event(cancelled=cancelled)
+
+    async def cleanup(self) -> None:
+        """Release the HTTP client. Never cancels: cleanup also runs on triggerer restarts."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def on_kill(self) -> None:
+        """A user marked, cleared or failed the deferred task: cancel unfinished batches if asked."""
+        if not self.cancel_on_kill:
+            self.log.info("task killed; cancel_on_kill is off, batches keep running")
+            return
+        # A fresh client: on_kill may run after cleanup() already closed the polling one.
+        client = await TogetherBatchHook(self.together_conn_id).get_async_conn()
+        try:
+            jobs = await asyncio.gather(*(client.batches.retrieve(b) for b in self.batch_ids), return_exceptions=True)
+            unfinished = [
+                b for b, j in zip(self.batch_ids, jobs) if not (isinstance(j, BatchJob) and j.status.is_terminal)
+            ]
+            await _cancel(client, unfinished, self.log)
+        finally:
+            await client.aclose()
+
+
+async def _cancel(client: Any, batch_ids: Sequence[str], log: Any) -> list[str]:
+    """Best-effort cancel; returns the ids whose cancellation the API accepted."""
+    results = await asyncio.gather(*(client.batches.cancel(b) for b in batch_ids), return_exceptions=True)
+    done: list[str] = []
+    for batch_id, result in zip(batch_ids, results):
+        if isinstance(result, BaseException):
+            log.warning("batch %s: cancel failed: %s: %s", batch_id, type(result).__name__, result)
+        else:
+            log.info("batch %s: cancellation requested", batch_id)
+            done.append(batch_id)
+    return done
+
+
+def _only_results(results: Sequence[object]) -> list[BatchJob | BaseException]:
+    out: list[BatchJob | BaseException] = []
+    for r in results:
+        if isinstance(r, asyncio.CancelledError):
+            raise r
+        if isinstance(r, (BatchJob, BaseException)):
+            out.append(r)
+        else:
+            out.append(TypeError(f"unexpected poll result {type(r).__name__}"))
+    return out

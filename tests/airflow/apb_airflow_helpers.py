@@ -1,0 +1,63 @@
+"""Helpers shared by the Airflow-facing tests (imported by module name: tests have no packages)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo"
+
+
+def write_input(path: Path, lines: int = 3, *, tag: str = "") -> Path:
+    """A small valid chat-completions batch input."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(lines):
+            body = {"model": MODEL, "messages": [{"role": "user", "content": f"Say {i}{tag}"}], "max_tokens": 16}
+            fh.write(json.dumps({"custom_id": f"req-{i}", "body": body}) + "\n")
+    return path
+
+
+def set_connection(monkeypatch: pytest.MonkeyPatch, server: Any, conn_id: str = "together_default", **extra: Any) -> str:
+    conn = {"conn_type": "together", "password": server.api_key, "host": server.base_url, "extra": extra}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    return conn_id
+
+
+class DictStateStore:
+    """In-memory stand-in with the task state store's get/set signature (the real one needs a
+    supervisor; the dag.test() tests use it)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        self.data[key] = value
+
+
+class FakeTI:
+    """Identity and XCom of a task instance, for calling execute() directly."""
+
+    def __init__(self, dag_id: str = "dag", task_id: str = "submit", run_id: str = "run-1", map_index: int = -1,
+                 try_number: int = 1) -> None:
+        self.dag_id, self.task_id, self.run_id, self.map_index = dag_id, task_id, run_id, map_index
+        self.try_number = try_number
+        self.xcom: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+    def xcom_pull(self, **_: Any) -> Any:
+        return self.xcom.get("manifest")
+
+
+def context(ti: FakeTI | None = None, store: DictStateStore | None = None) -> dict[str, Any]:
+    ctx: dict[str, Any] = {"ti": ti or FakeTI(), "params": {}}
+    if store is not None:
+        ctx["task_state_store"] = store
+    return ctx

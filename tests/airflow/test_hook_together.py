@@ -1,0 +1,116 @@
+"""TogetherBatchHook: connection -> ClientSettings, console URLs, prices, secret masking."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from airflow.sdk import Connection
+
+from airflow_provider_batch.client import DEFAULT_BASE_URL
+from airflow_provider_batch.hooks.together import TogetherBatchHook, console_url_for
+
+KEY = "tk-hook-secret-0123456789"
+
+
+def _conn(host: str | None = None, port: int | None = None, **extra: object) -> Connection:
+    return Connection(
+        conn_id="together_test", conn_type="together", host=host, port=port, password=KEY,
+        extra=json.dumps(extra) if extra else None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        (None, None, DEFAULT_BASE_URL),
+        ("", None, DEFAULT_BASE_URL),
+        ("api.together.ai", None, "https://api.together.ai/v1"),
+        ("127.0.0.1", 8765, "https://127.0.0.1:8765/v1"),
+        ("http://127.0.0.1:8765/v1", None, "http://127.0.0.1:8765/v1"),
+        ("http://127.0.0.1:8765/v1/", None, "http://127.0.0.1:8765/v1"),
+        ("https://proxy.example/", None, "https://proxy.example/v1"),
+        ("https://proxy.example/together/v1", None, "https://proxy.example/together/v1"),
+    ],
+)
+def test_base_url_from_host(host: str | None, port: int | None, expected: str) -> None:
+    assert TogetherBatchHook.settings_from_connection(_conn(host, port)).base_url == expected
+
+
+def test_extras_are_parsed() -> None:
+    settings = TogetherBatchHook.settings_from_connection(_conn(timeout="12.5", max_retries=2))
+    assert (settings.timeout, settings.max_retries, settings.verify) == (12.5, 2, True)
+    assert settings.api_key.get_secret_value() == KEY
+    assert KEY not in repr(settings)
+
+
+@pytest.mark.parametrize("value", [False, "false", "False", "0", "no"])
+def test_tls_off_only_explicitly_and_with_a_warning(value: object, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_batch.hooks.together"):
+        settings = TogetherBatchHook.settings_from_connection(_conn(verify_tls=value))
+    assert settings.verify is False
+    assert any("TLS certificate verification is OFF" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("extra", [{}, {"verify_tls": True}, {"verify_tls": "true"}])
+def test_tls_on_by_default(extra: dict[str, object]) -> None:
+    assert TogetherBatchHook.settings_from_connection(_conn(**extra)).verify is True
+
+
+def test_missing_key_is_refused() -> None:
+    conn = Connection(conn_id="x", conn_type="together", host="api.together.ai")
+    with pytest.raises(ValueError, match="no API key"):
+        TogetherBatchHook.settings_from_connection(conn)
+
+
+def test_key_is_registered_with_the_secrets_masker() -> None:
+    from airflow.sdk._shared.secrets_masker.secrets_masker import redact
+
+    TogetherBatchHook.settings_from_connection(_conn())
+    assert KEY not in str(redact(f"header Authorization: Bearer {KEY}"))
+
+
+@pytest.mark.parametrize(
+    ("base_url", "template", "expected"),
+    [
+        ("https://api.together.ai/v1", None, "https://api.together.ai/batches/b-1"),
+        ("http://127.0.0.1:9/v1", None, "http://127.0.0.1:9/batches/b-1"),
+        ("https://proxy/x", None, "https://proxy/x/batches/b-1"),
+        ("https://api.together.ai/v1", "https://console/{batch_id}/view", "https://console/b-1/view"),
+    ],
+)
+def test_console_url_for(base_url: str, template: str | None, expected: str) -> None:
+    assert console_url_for(base_url, "b-1", template) == expected
+
+
+def test_connection_derived_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = {
+        "conn_type": "together",
+        "password": KEY,
+        "host": "http://127.0.0.1:1/v1",
+        "extra": {
+            "console_url_template": "https://ui.example/b/{batch_id}",
+            "poll_interval": "7",
+            "price_table": json.dumps({"models": {"m/x": {"input_per_1m": 1.0, "output_per_1m": 2.0}}}),
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_TOGETHER_HOOKTEST", json.dumps(conn))
+    hook = TogetherBatchHook("together_hooktest")
+    assert hook.console_url("b-9") == "https://ui.example/b/b-9"
+    assert hook.poll_interval() == 7.0
+    prices = hook.price_table()
+    assert prices.price("m/x").output_per_1m == 2.0
+    assert prices.price("meta-llama/Llama-3.3-70B-Instruct-Turbo") is not None  # defaults kept
+
+
+async def test_async_lookup_does_not_use_the_sync_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_TOGETHER_ASYNCTEST", json.dumps({"conn_type": "together", "password": KEY}))
+
+    def _forbidden(*_: object, **__: object) -> None:
+        raise AssertionError("sync connection lookup inside the event loop")
+
+    monkeypatch.setattr(TogetherBatchHook, "get_connection", classmethod(_forbidden))
+    hook = TogetherBatchHook("together_asynctest")
+    conn = await hook.aconnection()
+    assert conn.password == KEY

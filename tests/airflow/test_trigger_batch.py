@@ -1,0 +1,220 @@
+"""TogetherBatchTrigger against the local server over real loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider_batch.events import BatchEvent, EventStatus
+from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
+
+
+pytestmark = pytest.mark.timeout(60)
+
+CLASSPATH = "airflow_provider_batch.triggers.batch.TogetherBatchTrigger"
+
+
+async def _events(trigger: TogetherBatchTrigger) -> list[BatchEvent]:
+    try:
+        return [BatchEvent.from_payload(e.payload) async for e in trigger.run()]
+    finally:
+        await trigger.cleanup()
+
+
+def _status(server: Any, batch_id: str) -> str:
+    return next(b["status"] for b in server.batches() if b["id"] == batch_id)
+
+
+# -- serialization ----------------------------------------------------------------------------
+
+
+def test_serialize_round_trip_and_pinned_classpath() -> None:
+    trigger = TogetherBatchTrigger(
+        batch_ids=["b-1", "b-2"], together_conn_id="c", poll_interval=12, deadline=1_900_000_000.5,
+        max_poll_failures=3, cancel_on_kill=False, cancel_on_timeout=True,
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == CLASSPATH
+    assert kwargs == {
+        "batch_ids": ["b-1", "b-2"],
+        "together_conn_id": "c",
+        "poll_interval": 12.0,
+        "deadline": 1_900_000_000.5,
+        "max_poll_failures": 3,
+        "cancel_on_kill": False,
+        "cancel_on_timeout": True,
+    }
+    json.dumps(kwargs)  # primitives only
+    assert TogetherBatchTrigger(**kwargs).serialize() == (classpath, kwargs)
+
+
+def test_serde_round_trip_used_by_the_triggerer() -> None:
+    from airflow.sdk.serde import deserialize, serialize
+
+    trigger = TogetherBatchTrigger(batch_ids=["b-1"], deadline=None)
+    classpath, kwargs = trigger.serialize()
+    assert TogetherBatchTrigger(**deserialize(serialize(kwargs))).serialize() == (classpath, kwargs)
+
+
+def test_empty_batch_ids_refused() -> None:
+    with pytest.raises(ValueError):
+        TogetherBatchTrigger(batch_ids=[])
+
+
+# -- polling ----------------------------------------------------------------------------------
+
+
+def _log_lines(capsys: pytest.CaptureFixture[str], needle: str) -> list[str]:
+    out = capsys.readouterr()
+    return [line for line in (out.out + out.err).splitlines() if needle in line]
+
+
+async def test_completes_with_one_event_and_logs_progress(
+    together_conn: str, make_batch: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = [make_batch(), make_batch(3)]
+    trigger = TogetherBatchTrigger(batch_ids=ids, poll_interval=0.05, deadline=time.time() + 30)
+    events = await _events(trigger)
+    assert [e.status for e in events] == [EventStatus.COMPLETED]
+    assert events[0].batch_ids == ids
+    assert all(b.status == "COMPLETED" and b.output_file_id and b.progress == 100.0 for b in events[0].batches)
+    polls = _log_lines(capsys, f"batch {ids[0]}: ")
+    assert polls and f"batch {ids[0]}: COMPLETED 100.0%" in polls[-1]
+    assert all("[info" in line for line in polls)
+
+
+@pytest.mark.parametrize("status", ["FAILED", "EXPIRED", "CANCELLED"])
+async def test_terminal_outcomes(together_conn: str, together_server: Any, make_batch: Any, status: str) -> None:
+    together_server.configure(processing_seconds=60)
+    ok, bad = make_batch(), make_batch()
+    together_server.force_status(ok, "COMPLETED")
+    together_server.force_status(bad, status)
+    events = await _events(TogetherBatchTrigger(batch_ids=[ok, bad], poll_interval=0.05))
+    assert [e.status.value for e in events] == [status.lower()]
+    assert [b.status for b in events[0].batches] == ["COMPLETED", status]
+
+
+async def test_transient_failures_tolerated_up_to_the_limit(
+    together_conn: str, together_server: Any, make_batch: Any
+) -> None:
+    batch_id = make_batch()
+    together_server.inject("GET /v1/batches/{id}", "503", times=3)
+    events = await _events(TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.01, max_poll_failures=3))
+    assert [e.status for e in events] == [EventStatus.COMPLETED]
+    assert together_server.stats()["faults_injected"] == {"503": 3}
+
+
+async def test_one_failure_beyond_the_limit_is_an_error_event(
+    together_conn: str, together_server: Any, make_batch: Any
+) -> None:
+    batch_id = make_batch()
+    together_server.inject("GET /v1/batches/{id}", "500", times=4)
+    events = await _events(TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.01, max_poll_failures=3))
+    assert [e.status for e in events] == [EventStatus.ERROR]
+    assert events[0].error_type == "InternalServerError"
+    assert "4 consecutive" in events[0].message
+    assert _status(together_server, batch_id) in {"VALIDATING", "IN_PROGRESS", "COMPLETED"}  # never cancelled
+
+
+async def test_non_transient_error_ends_at_once(
+    monkeypatch: pytest.MonkeyPatch, together_server: Any, make_batch: Any
+) -> None:
+    batch_id = make_batch()
+    conn = {"conn_type": "together", "password": "wrong-key", "host": together_server.base_url}
+    monkeypatch.setenv("AIRFLOW_CONN_TOGETHER_BADKEY", json.dumps(conn))
+    trigger = TogetherBatchTrigger(batch_ids=[batch_id], together_conn_id="together_badkey", max_poll_failures=5)
+    events = await _events(trigger)
+    assert [e.error_type for e in events] == ["AuthenticationError"]
+    assert "wrong-key" not in json.dumps(events[0].to_payload())
+
+
+async def test_unknown_status_is_logged_and_polling_continues(
+    together_conn: str, together_server: Any, make_batch: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    together_server.configure(validating_seconds=60)
+    batch_id = make_batch()
+    record = together_server.controller.store.get_batch(batch_id)
+    record.status = "PAUSED_FOR_MAINTENANCE"  # a status this client has never heard of
+
+    async def finish_after_three_polls() -> None:
+        while together_server.stats()["requests"].get("GET /v1/batches/{id}", 0) < 3:
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(together_server.force_status, batch_id, "COMPLETED")
+
+    events, _ = await asyncio.gather(
+        _events(TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.02)), finish_after_three_polls()
+    )
+    assert [e.status for e in events] == [EventStatus.COMPLETED]
+    warnings = _log_lines(capsys, "unrecognised status 'PAUSED_FOR_MAINTENANCE'")
+    assert len(warnings) >= 2 and all("[warning" in line for line in warnings)
+
+
+# -- deadline ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cancel_on_timeout", [True, False])
+async def test_deadline_gives_timeout_and_cancels_only_when_asked(
+    together_conn: str, together_server: Any, make_batch: Any, cancel_on_timeout: bool
+) -> None:
+    together_server.configure(processing_seconds=60)
+    batch_id = make_batch()
+    trigger = TogetherBatchTrigger(
+        batch_ids=[batch_id], poll_interval=0.05, deadline=time.time() + 0.3, cancel_on_timeout=cancel_on_timeout
+    )
+    events = await _events(trigger)
+    assert [e.status for e in events] == [EventStatus.TIMEOUT]
+    status = _status(together_server, batch_id)
+    assert (status in {"CANCELING", "CANCELLED"}) is cancel_on_timeout
+
+
+async def test_deadline_survives_a_recreated_trigger(together_conn: str, together_server: Any, make_batch: Any) -> None:
+    together_server.configure(processing_seconds=60)
+    batch_id = make_batch()
+    original = TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=3600, deadline=time.time() + 0.2)
+    _, kwargs = original.serialize()
+    await asyncio.sleep(0.3)  # the triggerer restarts; the deadline has passed meanwhile
+    recreated = TogetherBatchTrigger(**kwargs)
+    # With a deadline measured from run() start, this would sleep an hour and hit the test timeout.
+    events = await asyncio.wait_for(_events(recreated), timeout=20)
+    assert [e.status for e in events] == [EventStatus.TIMEOUT]
+
+
+# -- kill and cleanup -------------------------------------------------------------------------
+
+
+async def _poll_once_then_stop(trigger: TogetherBatchTrigger) -> None:
+    task = asyncio.ensure_future(trigger.run().__anext__())
+    await asyncio.sleep(0.3)
+    task.cancel()  # the triggerer cancels run() on restart, redistribution or user action
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+@pytest.mark.parametrize("cancel_on_kill", [True, False])
+async def test_on_kill_cancels_only_when_asked(
+    together_conn: str, together_server: Any, make_batch: Any, cancel_on_kill: bool
+) -> None:
+    together_server.configure(processing_seconds=60)
+    batch_id = make_batch()
+    trigger = TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.05, cancel_on_kill=cancel_on_kill)
+    await _poll_once_then_stop(trigger)
+    await trigger.cleanup()
+    await trigger.on_kill()
+    assert (_status(together_server, batch_id) in {"CANCELING", "CANCELLED"}) is cancel_on_kill
+
+
+async def test_cleanup_closes_but_never_cancels(together_conn: str, together_server: Any, make_batch: Any) -> None:
+    together_server.configure(processing_seconds=60)
+    batch_id = make_batch()
+    trigger = TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.05, cancel_on_kill=True)
+    await _poll_once_then_stop(trigger)
+    client = trigger._client
+    assert client is not None
+    await trigger.cleanup()
+    assert trigger._client is None and client._pool.is_closed
+    assert _status(together_server, batch_id) in {"VALIDATING", "IN_PROGRESS"}
+    assert together_server.stats()["requests"].get("POST /v1/batches/{id}/cancel", 0) == 0
