@@ -1,4 +1,6 @@
-"""Asynchronous Together client: the async twin of ``_sync`` (same names, awaitable); decisions in ``_core``."""
+"""Asynchronous Together client: the async twin of ``_sync`` (same names, awaitable).
+
+Every decision is in ``_core``."""
 
 from __future__ import annotations
 
@@ -10,12 +12,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from airflow_provider_batch.client import _core as core
 from airflow_provider_batch.client import _ops as ops
+from airflow_provider_batch.client._base import Resource, ShellBase, log_retry
 from airflow_provider_batch.client._config import ClientSettings
 from airflow_provider_batch.client._files import aiter_file, sha256_file, temp_path_for
 from airflow_provider_batch.client.errors import ConflictError, DownloadIncompleteError
@@ -31,10 +34,12 @@ __all__ = ["AsyncTogetherClient"]
 
 logger = logging.getLogger("airflow_provider_batch.client")
 
+T = TypeVar("T")
+_Parser = Callable[[core.RequestSpec, httpx.Response], T]
 _Outcome = tuple[httpx.Response | None, Exception | None, Any]
 
 
-class AsyncTogetherClient:
+class AsyncTogetherClient(ShellBase[httpx.AsyncClient]):
     """Asyncio client for Together's Files and Batch APIs.
 
     :param settings: base URL, key, timeouts and retry budget.
@@ -53,15 +58,12 @@ class AsyncTogetherClient:
         http_client: httpx.AsyncClient | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.settings = core.resolve_settings(settings, api_key=api_key, base_url=base_url)
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(verify=self.settings.verify, follow_redirects=False)
-        self._sleep = sleep
+        super().__init__(
+            settings, api_key=api_key, base_url=base_url, http_client=http_client, sleep=sleep,
+            new_http=lambda s: httpx.AsyncClient(verify=s.verify, follow_redirects=False),
+        )
         self.files = Files(self)
         self.batches = Batches(self)
-
-    def __repr__(self) -> str:
-        return f"AsyncTogetherClient(base_url={self.settings.base_url!r})"
 
     async def __aenter__(self) -> AsyncTogetherClient:
         return self
@@ -75,6 +77,9 @@ class AsyncTogetherClient:
         """Close the connection pool (only when this client created it)."""
         if self._owns_http:
             await self._http.aclose()
+
+    async def _call(self, spec: core.RequestSpec, parse: _Parser[T]) -> T:
+        return parse(spec, await self._send(spec))
 
     async def _send(
         self,
@@ -93,7 +98,7 @@ class AsyncTogetherClient:
             checking = decision.check_created and recover is not None
             if not (decision.retry or checking):
                 raise decision.error
-            core.log_retry(logger, spec, decision, attempt, self.settings.max_retries)
+            log_retry(logger, spec, decision, attempt, self.settings.max_retries)
             await self._sleep(decision.delay)
             if checking:
                 found = await recover()  # type: ignore[misc]
@@ -117,20 +122,20 @@ class AsyncTogetherClient:
             await response.aread()
             return response, None, None
         except httpx.TransportError as exc:
-            return None, core.download_failure(spec, response, exc), None
+            # A cut download says how much arrived; any other cut body is a plain transport error.
+            return None, core.download_failure(spec, response, exc) if consume else exc, None
         except DownloadIncompleteError as exc:
             return None, exc, None
         finally:
             await response.aclose()
 
 
-class Files:
+class Files(Resource[AsyncTogetherClient]):
     """``client.files``: upload, retrieve, list, delete and download files."""
 
-    def __init__(self, client: AsyncTogetherClient) -> None:
-        self._c = client
-
-    async def upload(self, path: str | os.PathLike[str], *, purpose: str = "batch-api", filename: str | None = None) -> FileObject:
+    async def upload(
+        self, path: str | os.PathLike[str], *, purpose: str = "batch-api", filename: str | None = None
+    ) -> FileObject:
         """Upload a local file (streamed, never read whole); identical content returns the existing file.
 
         :param path: the local file (``.jsonl`` for batch input).
@@ -150,20 +155,16 @@ class Files:
             return await self.retrieve(existing)
         target = ops.parse_upload_target(init, answer)
         await self._c._send(ops.file_put(target.location, size, lambda: aiter_file(source)))
-        spec = ops.file_preprocess(target.file_id)
-        return ops.parse_file(spec, await self._c._send(spec))
+        return await self._c._call(ops.file_preprocess(target.file_id), ops.parse_file)
 
     async def retrieve(self, file_id: str) -> FileObject:
-        spec = ops.file_retrieve(file_id)
-        return ops.parse_file(spec, await self._c._send(spec))
+        return await self._c._call(ops.file_retrieve(file_id), ops.parse_file)
 
     async def list(self) -> list[FileObject]:
-        spec = ops.file_list()
-        return ops.parse_file_list(spec, await self._c._send(spec))
+        return await self._c._call(ops.file_list(), ops.parse_file_list)
 
     async def delete(self, file_id: str) -> FileDeleted:
-        spec = ops.file_delete(file_id)
-        return ops.parse_file_deleted(spec, await self._c._send(spec))
+        return await self._c._call(ops.file_delete(file_id), ops.parse_file_deleted)
 
     async def content(self, file_id: str, dest: str | os.PathLike[str]) -> Path:
         """Stream a file's bytes to ``dest`` atomically (temp file + rename); returns ``dest``.
@@ -171,6 +172,7 @@ class Files:
         :raises DownloadIncompleteError: the body stayed short of its Content-Length on every attempt.
         """
         target = Path(dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
         spec = ops.file_content(file_id)
         await self._c._send(spec, consume=lambda response: _save(spec, response, target))
         return target
@@ -190,11 +192,8 @@ async def _save(spec: core.RequestSpec, response: httpx.Response, dest: Path) ->
         temp.unlink(missing_ok=True)
 
 
-class Batches:
+class Batches(Resource[AsyncTogetherClient]):
     """``client.batches``: create, retrieve, list and cancel batch jobs."""
-
-    def __init__(self, client: AsyncTogetherClient) -> None:
-        self._c = client
 
     async def create(
         self,
@@ -224,13 +223,10 @@ class Batches:
         return found
 
     async def retrieve(self, batch_id: str) -> BatchJob:
-        spec = ops.batch_retrieve(batch_id)
-        return ops.parse_batch(spec, await self._c._send(spec))
+        return await self._c._call(ops.batch_retrieve(batch_id), ops.parse_batch)
 
     async def list(self) -> list[BatchJob]:
-        spec = ops.batch_list()
-        return ops.parse_batch_list(spec, await self._c._send(spec))
+        return await self._c._call(ops.batch_list(), ops.parse_batch_list)
 
     async def cancel(self, batch_id: str) -> BatchJob:
-        spec = ops.batch_cancel(batch_id)
-        return ops.parse_batch(spec, await self._c._send(spec))
+        return await self._c._call(ops.batch_cancel(batch_id), ops.parse_batch)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import json
-import logging
 import random
 import re
 import time
@@ -53,11 +52,9 @@ __all__ = [
     "error_message",
     "excerpt",
     "is_accepted",
-    "log_retry",
     "parse_retry_after",
     "path_segment",
     "request_id",
-    "resolve_settings",
     "retry_delay",
     "should_retry_header",
 ]
@@ -393,35 +390,3 @@ def decide(
     delay = retry_delay(settings, attempt, headers, now=now, rand=rand) if wait else 0.0
     return Decision(error, retry, delay, verdict.check_created, reason)
 
-
-def resolve_settings(
-    settings: ClientSettings | None, *, api_key: str | None = None, base_url: str | None = None
-) -> ClientSettings:
-    """Settings from an explicit object, keyword overrides, or both."""
-    overrides: dict[str, Any] = {}
-    if api_key is not None:
-        overrides["api_key"] = api_key
-    if base_url is not None:
-        overrides["base_url"] = base_url
-    if settings is None:
-        if api_key is None:
-            raise ValueError("an API key is required: pass settings=ClientSettings(...) or api_key=...")
-        return ClientSettings(**overrides)
-    return ClientSettings.model_validate({**settings.model_dump(), **overrides}) if overrides else settings
-
-
-def log_retry(logger: logging.Logger, spec: RequestSpec, decision: Decision, attempt: int, limit: int) -> None:
-    """One WARNING per retry: method, path, status or failure, attempt and delay (never headers)."""
-    action = "Retrying"
-    if decision.check_created:
-        action = "Looking for the result of" if not decision.retry else "Looking for the result of, then retrying,"
-    logger.warning(
-        "%s %s %s after %s (attempt %d of %d) in %.2fs",
-        action,
-        spec.method,
-        spec.where,
-        decision.reason,
-        attempt + 1,
-        limit + 1,
-        decision.delay,
-    )

@@ -123,7 +123,12 @@ def existing_file_id(error: APIStatusError) -> str | None:
 def file_put(location: str, size: int, body: Callable[[], Iterable[bytes] | Any]) -> RequestSpec:
     """The PUT of the bytes: explicit Content-Length, no Authorization (see ``RequestSpec.url``)."""
     return RequestSpec(
-        "PUT", "", url=location, body=body, headers={"Content-Length": str(size)}, timeout=TimeoutKind.TRANSFER
+        "PUT",
+        "",
+        url=location,
+        body=body,
+        headers={"Content-Length": str(size)},
+        timeout=TimeoutKind.TRANSFER,
     )
 
 
@@ -194,7 +199,9 @@ def find_created_batch(
     matches = [
         job
         for job in jobs
-        if job.input_file_id == input_file_id and job.created_at is not None and _aware(job.created_at) >= floor
+        if job.input_file_id == input_file_id
+        and job.created_at is not None
+        and _aware(job.created_at) >= floor
     ]
     return min(matches, key=lambda job: _aware(job.created_at), default=None)  # type: ignore[arg-type]
 
@@ -203,12 +210,15 @@ def log_recovery(input_file_id: str, found: BatchJob | None) -> None:
     """Say what the look-up after an ambiguous create failure found."""
     if found is not None:
         logger.warning(
-            "POST /batches failed ambiguously, but batch %s for input file %s exists; using it instead of re-sending",
+            "POST /batches failed ambiguously, but batch %s for input file %s exists; "
+            "using it instead of sending the create again",
             found.id,
             input_file_id,
         )
     else:
-        logger.warning("POST /batches failed ambiguously; no batch for input file %s exists yet", input_file_id)
+        logger.warning(
+            "POST /batches failed ambiguously; no batch for input file %s exists yet", input_file_id
+        )
 
 
 def _aware(moment: datetime) -> datetime:

@@ -10,12 +10,13 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from airflow_provider_batch.client import _core as core
 from airflow_provider_batch.client import _ops as ops
+from airflow_provider_batch.client._base import Resource, ShellBase, log_retry
 from airflow_provider_batch.client._config import ClientSettings
 from airflow_provider_batch.client._files import iter_file, sha256_file, temp_path_for
 from airflow_provider_batch.client.errors import ConflictError, DownloadIncompleteError
@@ -31,10 +32,12 @@ __all__ = ["TogetherClient"]
 
 logger = logging.getLogger("airflow_provider_batch.client")
 
+T = TypeVar("T")
+_Parser = Callable[[core.RequestSpec, httpx.Response], T]
 _Outcome = tuple[httpx.Response | None, Exception | None, Any]
 
 
-class TogetherClient:
+class TogetherClient(ShellBase[httpx.Client]):
     """Blocking client for Together's Files and Batch APIs.
 
     :param settings: base URL, key, timeouts and retry budget.
@@ -53,15 +56,12 @@ class TogetherClient:
         http_client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.settings = core.resolve_settings(settings, api_key=api_key, base_url=base_url)
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(verify=self.settings.verify, follow_redirects=False)
-        self._sleep = sleep
+        super().__init__(
+            settings, api_key=api_key, base_url=base_url, http_client=http_client, sleep=sleep,
+            new_http=lambda s: httpx.Client(verify=s.verify, follow_redirects=False),
+        )
         self.files = Files(self)
         self.batches = Batches(self)
-
-    def __repr__(self) -> str:
-        return f"TogetherClient(base_url={self.settings.base_url!r})"
 
     def __enter__(self) -> TogetherClient:
         return self
@@ -75,6 +75,9 @@ class TogetherClient:
         """Close the connection pool (only when this client created it)."""
         if self._owns_http:
             self._http.close()
+
+    def _call(self, spec: core.RequestSpec, parse: _Parser[T]) -> T:
+        return parse(spec, self._send(spec))
 
     def _send(
         self,
@@ -93,7 +96,7 @@ class TogetherClient:
             checking = decision.check_created and recover is not None
             if not (decision.retry or checking):
                 raise decision.error
-            core.log_retry(logger, spec, decision, attempt, self.settings.max_retries)
+            log_retry(logger, spec, decision, attempt, self.settings.max_retries)
             self._sleep(decision.delay)
             if checking:
                 found = recover()  # type: ignore[misc]
@@ -115,20 +118,20 @@ class TogetherClient:
             response.read()
             return response, None, None
         except httpx.TransportError as exc:
-            return None, core.download_failure(spec, response, exc), None
+            # A cut download says how much arrived; any other cut body is a plain transport error.
+            return None, core.download_failure(spec, response, exc) if consume else exc, None
         except DownloadIncompleteError as exc:
             return None, exc, None
         finally:
             response.close()
 
 
-class Files:
+class Files(Resource[TogetherClient]):
     """``client.files``: upload, retrieve, list, delete and download files."""
 
-    def __init__(self, client: TogetherClient) -> None:
-        self._c = client
-
-    def upload(self, path: str | os.PathLike[str], *, purpose: str = "batch-api", filename: str | None = None) -> FileObject:
+    def upload(
+        self, path: str | os.PathLike[str], *, purpose: str = "batch-api", filename: str | None = None
+    ) -> FileObject:
         """Upload a local file (streamed, never read whole); identical content returns the existing file.
 
         :param path: the local file (``.jsonl`` for batch input).
@@ -148,20 +151,16 @@ class Files:
             return self.retrieve(existing)
         target = ops.parse_upload_target(init, answer)
         self._c._send(ops.file_put(target.location, size, lambda: iter_file(source)))
-        spec = ops.file_preprocess(target.file_id)
-        return ops.parse_file(spec, self._c._send(spec))
+        return self._c._call(ops.file_preprocess(target.file_id), ops.parse_file)
 
     def retrieve(self, file_id: str) -> FileObject:
-        spec = ops.file_retrieve(file_id)
-        return ops.parse_file(spec, self._c._send(spec))
+        return self._c._call(ops.file_retrieve(file_id), ops.parse_file)
 
     def list(self) -> list[FileObject]:
-        spec = ops.file_list()
-        return ops.parse_file_list(spec, self._c._send(spec))
+        return self._c._call(ops.file_list(), ops.parse_file_list)
 
     def delete(self, file_id: str) -> FileDeleted:
-        spec = ops.file_delete(file_id)
-        return ops.parse_file_deleted(spec, self._c._send(spec))
+        return self._c._call(ops.file_delete(file_id), ops.parse_file_deleted)
 
     def content(self, file_id: str, dest: str | os.PathLike[str]) -> Path:
         """Stream a file's bytes to ``dest`` atomically (temp file + rename); returns ``dest``.
@@ -169,6 +168,7 @@ class Files:
         :raises DownloadIncompleteError: the body stayed short of its Content-Length on every attempt.
         """
         target = Path(dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
         spec = ops.file_content(file_id)
         self._c._send(spec, consume=lambda response: _save(spec, response, target))
         return target
@@ -188,11 +188,8 @@ def _save(spec: core.RequestSpec, response: httpx.Response, dest: Path) -> None:
         temp.unlink(missing_ok=True)
 
 
-class Batches:
+class Batches(Resource[TogetherClient]):
     """``client.batches``: create, retrieve, list and cancel batch jobs."""
-
-    def __init__(self, client: TogetherClient) -> None:
-        self._c = client
 
     def create(
         self,
@@ -222,13 +219,10 @@ class Batches:
         return found
 
     def retrieve(self, batch_id: str) -> BatchJob:
-        spec = ops.batch_retrieve(batch_id)
-        return ops.parse_batch(spec, self._c._send(spec))
+        return self._c._call(ops.batch_retrieve(batch_id), ops.parse_batch)
 
     def list(self) -> list[BatchJob]:
-        spec = ops.batch_list()
-        return ops.parse_batch_list(spec, self._c._send(spec))
+        return self._c._call(ops.batch_list(), ops.parse_batch_list)
 
     def cancel(self, batch_id: str) -> BatchJob:
-        spec = ops.batch_cancel(batch_id)
-        return ops.parse_batch(spec, self._c._send(spec))
+        return self._c._call(ops.batch_cancel(batch_id), ops.parse_batch)

@@ -106,7 +106,8 @@ class BatchJob(_WireModel):
         job = cls.model_validate(data)
         raw = data.get("status")
         if job.status is BatchStatus.UNKNOWN and raw is not None:
-            object.__setattr__(job, "__pydantic_extra__", {**(job.__pydantic_extra__ or {}), "_raw_status": raw})
+            extra = {**(job.__pydantic_extra__ or {}), "_raw_status": raw}
+            object.__setattr__(job, "__pydantic_extra__", extra)
         return job
 
 

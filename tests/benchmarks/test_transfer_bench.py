@@ -148,7 +148,8 @@ def _report(rows: list[dict[str, Any]]) -> None:
               f"{r['rss_growth_mb']:>14}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     meta = {"python": platform.python_version(), "machine": platform.machine(),
-            "memory_budget_mb": MEMORY_BUDGET_MB, "note": "server in its own process; one client process per row"}
+            "memory_budget_mb": MEMORY_BUDGET_MB,
+            "note": "server in its own process; one client process per row"}
     RESULTS.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
-from email.utils import format_datetime
+import subprocess
+import sys
 from datetime import datetime, timezone
+from email.utils import format_datetime
+from pathlib import Path
 
 import httpx
 import pytest
 
 from airflow_provider_batch.client import _core as core
+from airflow_provider_batch.client._base import resolve_settings
 from airflow_provider_batch.client._config import ClientSettings
 from airflow_provider_batch.client.errors import (
     APIConnectionError,
@@ -60,7 +64,11 @@ def test_build_request_form_fields_are_urlencoded() -> None:
 
 def test_build_request_absolute_url_has_no_authorization() -> None:
     spec = core.RequestSpec(
-        "PUT", "", url="http://store.local/up/f-1?sig=s3cret", body=lambda: iter([b"ab"]), headers={"Content-Length": "2"}
+        "PUT",
+        "",
+        url="http://store.local/up/f-1?sig=s3cret",
+        body=lambda: iter([b"ab"]),
+        headers={"Content-Length": "2"},
     )
     request = core.build_request(SETTINGS, spec)
     assert "authorization" not in request.headers
@@ -332,8 +340,18 @@ def test_download_failure_compares_with_content_length() -> None:
 
 def test_resolve_settings_overrides_and_requires_a_key() -> None:
     with pytest.raises(ValueError):
-        core.resolve_settings(None)
-    settings = core.resolve_settings(SETTINGS, base_url="http://h/v1/")
+        resolve_settings(None)
+    settings = resolve_settings(SETTINGS, base_url="http://h/v1/")
     assert settings.base_url == "http://h/v1" and settings.max_retries == 3
-    assert core.resolve_settings(SETTINGS) is SETTINGS
-    assert KEY not in repr(core.resolve_settings(None, api_key=KEY))
+    assert resolve_settings(SETTINGS) is SETTINGS
+    assert KEY not in repr(resolve_settings(None, api_key=KEY))
+
+
+def test_client_package_imports_no_airflow() -> None:
+    code = (
+        "import sys, airflow_provider_batch.client; "
+        "print(sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -28,7 +28,7 @@ from airflow_provider_batch.client import (
     OutputLine,
 )
 
-from conftest import API_KEY, call
+from tests.client.helpers import call
 
 MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
 
@@ -36,7 +36,8 @@ MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
 def write_batch_file(path: Path, lines: int, pad: int = 0) -> Path:
     with open(path, "w", encoding="utf-8") as handle:
         for n in range(lines):
-            body = {"model": MODEL, "messages": [{"role": "user", "content": f"q{n} " + "x" * pad}], "max_tokens": 8}
+            messages = [{"role": "user", "content": f"q{n} " + "x" * pad}]
+            body = {"model": MODEL, "messages": messages, "max_tokens": 8}
             handle.write(json.dumps({"custom_id": f"req-{n}", "body": body}) + "\n")
     return path
 
@@ -55,8 +56,8 @@ async def wait_for(client: Any, batch_id: str, *, until: set[BatchStatus], timeo
         await asyncio.sleep(0.05)
 
 
-async def test_every_route_round_trip(server, make_client, batch_file: Path, tmp_path: Path) -> None:
-    client = make_client(server.base_url)
+async def test_every_route_round_trip(server, connect, batch_file: Path, tmp_path: Path) -> None:
+    client = connect()
     uploaded = await call(client.files.upload(batch_file))
     assert uploaded.purpose == "batch-api" and uploaded.bytes == batch_file.stat().st_size
     assert uploaded.file_type == "jsonl" and uploaded.filename == "requests.jsonl"
@@ -69,7 +70,7 @@ async def test_every_route_round_trip(server, make_client, batch_file: Path, tmp
     job = await wait_for(client, created.job.id, until={BatchStatus.COMPLETED})
     assert job.status.is_terminal and job.output_file_id and job.progress == 100.0
 
-    dest = await call(client.files.content(job.output_file_id, tmp_path / "output.jsonl"))
+    dest = await call(client.files.content(job.output_file_id, tmp_path / "new-dir" / "output.jsonl"))
     lines = [OutputLine.model_validate_json(line) for line in dest.read_text().splitlines()]
     assert sorted(line.custom_id for line in lines) == sorted(f"req-{n}" for n in range(20))
     inputs = await call(client.files.content(uploaded.id, tmp_path / "input-copy.jsonl"))
@@ -81,8 +82,8 @@ async def test_every_route_round_trip(server, make_client, batch_file: Path, tmp
         await call(client.files.retrieve(uploaded.id))
 
 
-async def test_identical_content_reuses_the_existing_file(server, make_client, batch_file: Path, tmp_path: Path) -> None:
-    client = make_client(server.base_url)
+async def test_identical_content_reuses_the_existing_file(server, connect, batch_file, tmp_path) -> None:
+    client = connect()
     first = await call(client.files.upload(batch_file))
     copy = tmp_path / "copy.jsonl"
     copy.write_bytes(batch_file.read_bytes())
@@ -92,8 +93,8 @@ async def test_identical_content_reuses_the_existing_file(server, make_client, b
     assert stats["uploads"] == 1 and stats["requests"].get("PUT /_uploads/{id}") == 1
 
 
-async def test_empty_batch_list_is_an_empty_list(server, make_client) -> None:
-    assert await call(make_client(server.base_url).batches.list()) == []
+async def test_empty_batch_list_is_an_empty_list(server, connect) -> None:
+    assert await call(connect().batches.list()) == []
 
 
 @pytest.mark.parametrize(
@@ -109,9 +110,9 @@ async def test_empty_batch_list_is_an_empty_list(server, make_client) -> None:
         ({"validating_seconds": 30}, "CANCELLED", BatchStatus.CANCELLED),
     ],
 )
-async def test_batch_statuses_parse(server, make_client, batch_file: Path, timings, action, expected) -> None:
+async def test_batch_statuses_parse(server, connect, batch_file: Path, timings, action, expected) -> None:
     server.configure(**timings)
-    client = make_client(server.base_url)
+    client = connect()
     file_id = (await call(client.files.upload(batch_file))).id
     job = (await call(client.batches.create(file_id))).job
     if action == "cancel":
@@ -123,8 +124,8 @@ async def test_batch_statuses_parse(server, make_client, batch_file: Path, timin
     assert job.status is expected and job.raw_status == expected.value
 
 
-async def test_cancel_of_a_finished_batch_is_a_bad_request(server, make_client, batch_file: Path) -> None:
-    client = make_client(server.base_url)
+async def test_cancel_of_a_finished_batch_is_a_bad_request(server, connect, batch_file: Path) -> None:
+    client = connect()
     job = (await call(client.batches.create((await call(client.files.upload(batch_file))).id))).job
     await wait_for(client, job.id, until={BatchStatus.COMPLETED})
     with pytest.raises(BadRequestError, match="cannot be cancelled") as caught:
@@ -132,29 +133,29 @@ async def test_cancel_of_a_finished_batch_is_a_bad_request(server, make_client, 
     assert caught.value.request_id and f"/batches/{job.id}/cancel" in str(caught.value)
 
 
-async def test_create_with_unusable_file_raises_the_warning(server, make_client) -> None:
+async def test_create_with_unusable_file_raises_the_warning(server, connect) -> None:
     with pytest.raises(BatchCreateRejectedError, match="validation failed") as caught:
-        await call(make_client(server.base_url).batches.create("file-missing"))
+        await call(connect().batches.create("file-missing"))
     assert caught.value.input_file_id == "file-missing" and caught.value.warning
 
 
-async def test_wrong_key_is_an_authentication_error_without_retry(server, make_client, sleeps) -> None:
-    client = make_client(server.base_url, api_key="sk-wrong-key-123")
+async def test_wrong_key_is_an_authentication_error_without_retry(server, connect, sleeps) -> None:
+    client = connect(api_key="sk-wrong-key-123")
     with pytest.raises(AuthenticationError) as caught:
         await call(client.batches.list())
     assert "sk-wrong-key-123" not in str(caught.value) and sleeps.delays == []
 
 
-async def test_429_retry_after_is_honoured(server, make_client, sleeps, batch_file: Path) -> None:
-    client = make_client(server.base_url)
+async def test_429_retry_after_is_honoured(server, connect, sleeps, batch_file: Path) -> None:
+    client = connect()
     job = (await call(client.batches.create((await call(client.files.upload(batch_file))).id))).job
     server.inject("GET /v1/batches/{id}", "429", retry_after=2)
     assert (await call(client.batches.retrieve(job.id))).id == job.id
     assert sleeps.delays == [pytest.approx(2.0)]
 
 
-async def test_five_500s_raise_internal_server_error(server, make_client, sleeps, caplog) -> None:
-    client = make_client(server.base_url)
+async def test_five_500s_raise_internal_server_error(server, connect, sleeps, caplog) -> None:
+    client = connect()
     server.inject("GET /v1/batches/{id}", "500", times=5)
     with caplog.at_level(logging.DEBUG):
         with pytest.raises(InternalServerError) as caught:
@@ -163,35 +164,38 @@ async def test_five_500s_raise_internal_server_error(server, make_client, sleeps
     assert error.status_code == 500 and error.attempts == 5 and error.request_id
     text = str(error)
     assert "GET /batches/b-unlucky" in text and "HTTP 500" in text and error.request_id in text
-    assert API_KEY not in text and API_KEY not in repr(error) and API_KEY not in caplog.text
+    for place in (text, repr(error), caplog.text):
+        assert server.api_key not in place
     assert len(sleeps.delays) == 4
     assert server.stats()["requests"]["GET /v1/batches/{id}"] == 5
 
 
 @pytest.mark.parametrize("kind", ["502", "503", "reset"])
-async def test_transient_faults_on_reads_are_retried(server, make_client, sleeps, kind: str) -> None:
+async def test_transient_faults_on_reads_are_retried(server, connect, sleeps, kind: str) -> None:
     server.inject("GET /v1/files", kind)
-    assert await call(make_client(server.base_url).files.list()) == []
+    assert await call(connect().files.list()) == []
     assert len(sleeps.delays) == 1
 
 
-async def test_upload_put_fault_is_retried(server, make_client, sleeps, batch_file: Path) -> None:
+async def test_upload_put_fault_is_retried(server, connect, sleeps, batch_file: Path) -> None:
     server.inject("PUT /_uploads/{id}", "500")
-    uploaded = await call(make_client(server.base_url).files.upload(batch_file))
+    uploaded = await call(connect().files.upload(batch_file))
     assert uploaded.bytes == batch_file.stat().st_size and len(sleeps.delays) == 1
 
 
-async def test_large_upload_and_download_stream_intact(server, make_client, tmp_path: Path) -> None:
+async def test_large_upload_and_download_stream_intact(server, connect, tmp_path: Path) -> None:
     source = write_batch_file(tmp_path / "big.jsonl", 2000, pad=2000)  # ~4 MB
-    client = make_client(server.base_url)
+    client = connect()
     uploaded = await call(client.files.upload(source))
     dest = await call(client.files.content(uploaded.id, tmp_path / "back.jsonl"))
     assert hashlib.sha256(dest.read_bytes()).digest() == hashlib.sha256(source.read_bytes()).digest()
 
 
 @pytest.mark.parametrize("kind", ["truncate", "reset"])
-async def test_cut_download_is_retried_from_scratch(server, make_client, sleeps, batch_file, tmp_path, kind) -> None:
-    client = make_client(server.base_url)
+async def test_cut_download_is_retried_from_scratch(
+    server, connect, sleeps, batch_file, tmp_path, kind
+) -> None:
+    client = connect()
     file_id = (await call(client.files.upload(batch_file))).id
     server.inject("GET /v1/files/{id}/content", kind)
     dest = await call(client.files.content(file_id, tmp_path / "dl.jsonl"))
@@ -199,8 +203,10 @@ async def test_cut_download_is_retried_from_scratch(server, make_client, sleeps,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dl.jsonl", "requests.jsonl"]
 
 
-async def test_persistent_truncation_raises_and_leaves_nothing(server, make_client, batch_file, tmp_path) -> None:
-    client = make_client(server.base_url, max_retries=2)
+async def test_persistent_truncation_raises_and_leaves_nothing(
+    server, connect, batch_file, tmp_path
+) -> None:
+    client = connect(max_retries=2)
     file_id = (await call(client.files.upload(batch_file))).id
     server.inject("GET /v1/files/{id}/content", "truncate", times=3, fraction=0.5)
     dest = tmp_path / "dl.jsonl"
@@ -254,10 +260,10 @@ class AsyncLoseAnswer(_LoseFirstCreateAnswer, httpx.AsyncHTTPTransport):
 
 
 async def test_create_whose_answer_was_lost_returns_the_batch_it_made(
-    server, make_client, sleeps, flavour, batch_file, caplog
+    server, connect, sleeps, flavour, batch_file, caplog
 ) -> None:
     transport = LoseAnswer() if flavour == "sync" else AsyncLoseAnswer()
-    client = make_client(server.base_url, transport)
+    client = connect(transport)
     file_id = await _uploaded(client, batch_file)
     with caplog.at_level(logging.WARNING, logger="airflow_provider_batch.client"):
         created = await call(client.batches.create(file_id))
@@ -267,10 +273,12 @@ async def test_create_whose_answer_was_lost_returns_the_batch_it_made(
     assert created.job.id in caplog.text and len(sleeps.delays) == 1
 
 
-async def test_create_timed_out_before_the_server_acted_is_sent_once_more(server, make_client, batch_file) -> None:
+async def test_create_timed_out_before_the_server_acted_is_sent_once_more(
+    server, connect, batch_file
+) -> None:
     # The server holds the create for 0.5 s; the client gives up after 0.2 s, so the server sees a
     # disconnect and makes nothing. The client waits, finds no batch, and sends the create again.
-    client = make_client(server.base_url, real_sleep=True, timeout=0.2, retry_base_delay=0.05)
+    client = connect(real_sleep=True, timeout=0.2, retry_base_delay=0.05)
     file_id = await _uploaded(client, batch_file)
     server.inject("POST /v1/batches", "stall", seconds=0.5)
     created = await call(client.batches.create(file_id))
@@ -281,9 +289,9 @@ async def test_create_timed_out_before_the_server_acted_is_sent_once_more(server
 
 @pytest.mark.parametrize("kind", ["500", "502", "reset"])
 async def test_create_lost_before_the_server_acted_is_sent_again_after_a_lookup(
-    server, make_client, sleeps, batch_file, kind
+    server, connect, sleeps, batch_file, kind
 ) -> None:
-    client = make_client(server.base_url)
+    client = connect()
     file_id = await _uploaded(client, batch_file)
     server.inject("POST /v1/batches", kind)
     created = await call(client.batches.create(file_id))
@@ -294,9 +302,9 @@ async def test_create_lost_before_the_server_acted_is_sent_again_after_a_lookup(
 
 @pytest.mark.parametrize("kind", ["429", "503"])
 async def test_create_refused_by_the_server_is_sent_again_without_lookup(
-    server, make_client, sleeps, batch_file, kind
+    server, connect, sleeps, batch_file, kind
 ) -> None:
-    client = make_client(server.base_url)
+    client = connect()
     file_id = await _uploaded(client, batch_file)
     server.inject("POST /v1/batches", kind, retry_after=1)
     await call(client.batches.create(file_id))

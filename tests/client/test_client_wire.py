@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import httpx
 import pytest
 
 from airflow_provider_batch.client import (
+    APIConnectionError,
     BatchCreateRejectedError,
     BatchStatus,
     DownloadIncompleteError,
@@ -26,18 +28,20 @@ from airflow_provider_batch.client import (
     ResponseValidationError,
 )
 
-from conftest import API_KEY, call
+from tests.client.helpers import API_KEY, call
 
 BASE = "http://together.test/v1"
 FILE_ID = "file-0d3c8a4e-1b2f-4c5d-9e8f-7a6b5c4d3e2f"
+FUTURE, PAST = "2099-01-01T00:00:00Z", "2001-01-01T00:00:00Z"
+REDIRECT = {"x-together-file-id": FILE_ID}
 FILE_JSON = {
     "id": FILE_ID, "object": "file", "created_at": 1767261600, "filename": "in.jsonl", "bytes": 3,
     "purpose": "batch-api", "FileType": "jsonl", "LineCount": 0, "Processed": True,
 }
 
 
-def _job(job_id: str = "b-1", status: str = "VALIDATING", created_at: str = "2099-01-01T00:00:00Z") -> dict[str, Any]:
-    return {"id": job_id, "input_file_id": FILE_ID, "status": status, "created_at": created_at, "progress": 0.0}
+def _job(job_id: str = "b-1", created_at: str = FUTURE, status: str = "VALIDATING") -> dict[str, Any]:
+    return {"id": job_id, "input_file_id": FILE_ID, "status": status, "created_at": created_at}
 
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -87,7 +91,7 @@ def jsonl(tmp_path: Path) -> Path:
 
 async def test_upload_uses_redirect_flow_with_streamed_put(make_client, jsonl: Path) -> None:
     wire = Wire({
-        ("POST", "/v1/files"): answer(302, location="http://store.test/put/x?sig=abc", **{"x-together-file-id": FILE_ID}),
+        ("POST", "/v1/files"): answer(302, location="http://store.test/put/x?sig=abc", **REDIRECT),
         ("PUT", "/put/x"): answer(200),
         ("POST", f"/v1/files/{FILE_ID}/preprocess"): answer(200, FILE_JSON),
     })
@@ -121,7 +125,7 @@ async def test_upload_with_identical_content_reuses_the_file(make_client, jsonl:
 
 async def test_upload_put_is_retried_with_the_file_reopened(make_client, jsonl: Path, sleeps) -> None:
     wire = Wire({
-        ("POST", "/v1/files"): answer(302, location="http://store.test/put/x", **{"x-together-file-id": FILE_ID}),
+        ("POST", "/v1/files"): answer(302, location="http://store.test/put/x", **REDIRECT),
         ("PUT", "/put/x"): [answer(503), answer(200)],
         ("POST", f"/v1/files/{FILE_ID}/preprocess"): answer(200, FILE_JSON),
     })
@@ -149,9 +153,10 @@ async def test_upload_refuses_unknown_extension_before_any_request(make_client, 
     assert wire.requests == []
 
 
-async def test_download_retries_a_short_body_and_writes_atomically(make_client, tmp_path: Path, sleeps) -> None:
+async def test_download_retries_a_short_body_and_writes_atomically(make_client, tmp_path, sleeps) -> None:
     data = b'{"custom_id": "a"}\n' * 500
-    wire = Wire({("GET", f"/v1/files/{FILE_ID}/content"): [answer_bytes(data[:100], len(data)), answer_bytes(data)]})
+    route = ("GET", f"/v1/files/{FILE_ID}/content")
+    wire = Wire({route: [answer_bytes(data[:100], len(data)), answer_bytes(data)]})
     dest = tmp_path / "out.jsonl"
     client = make_client(BASE, wire.transport, retry_base_delay=0)
 
@@ -188,7 +193,7 @@ async def test_create_after_lost_answer_returns_the_batch_it_made(make_client, c
 
     wire = Wire({
         ("POST", "/v1/batches"): create_then_time_out,
-        ("GET", "/v1/batches"): lambda r: httpx.Response(200, json=[_job("b-old", created_at="2001-01-01T00:00:00Z"), *created]),
+        ("GET", "/v1/batches"): lambda r: httpx.Response(200, json=[_job("b-old", PAST), *created]),
     })
     client = make_client(BASE, wire.transport)
     with caplog.at_level(logging.WARNING, logger="airflow_provider_batch.client"):
@@ -198,8 +203,12 @@ async def test_create_after_lost_answer_returns_the_batch_it_made(make_client, c
     assert "b-made" in caplog.text and API_KEY not in caplog.text
 
 
-@pytest.mark.parametrize("first", [answer(500, {"error": "boom"}), answer(502), fail(httpx.RemoteProtocolError)])
-async def test_create_resends_after_ambiguous_failure_only_when_nothing_was_made(make_client, sleeps, first) -> None:
+AMBIGUOUS = [answer(500, {"error": "boom"}), answer(502), fail(httpx.RemoteProtocolError)]
+NEVER_LANDED = [answer(429, {"error": "slow"}, **{"retry-after": "3"}), answer(503), fail(httpx.ConnectError)]
+
+
+@pytest.mark.parametrize("first", AMBIGUOUS)
+async def test_create_resends_after_ambiguous_failure_if_nothing_was_made(make_client, sleeps, first) -> None:
     wire = Wire({
         ("POST", "/v1/batches"): [first, answer(201, {"job": _job("b-2"), "warning": None})],
         ("GET", "/v1/batches"): answer(200, None),
@@ -212,19 +221,23 @@ async def test_create_resends_after_ambiguous_failure_only_when_nothing_was_made
     assert len(sleeps.delays) == 1
 
 
-@pytest.mark.parametrize("first", [answer(429, {"error": "slow down"}, **{"retry-after": "3"}), answer(503), fail(httpx.ConnectError)])
+@pytest.mark.parametrize("first", NEVER_LANDED)
 async def test_create_resends_without_lookup_when_it_never_landed(make_client, sleeps, first) -> None:
     wire = Wire({("POST", "/v1/batches"): [first, answer(200, {"job": _job(), "warning": None})]})
     client = make_client(BASE, wire.transport)
     assert (await call(client.batches.create(FILE_ID, completion_window="24h", priority=1))).job.id == "b-1"
     assert [r.method for r in wire.requests] == ["POST", "POST"]
     assert json.loads(wire.bodies[1]) == {
-        "input_file_id": FILE_ID, "endpoint": "/v1/chat/completions", "completion_window": "24h", "priority": 1
+        "input_file_id": FILE_ID,
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+        "priority": 1,
     }
 
 
 async def test_create_null_job_raises_with_the_warning(make_client) -> None:
-    wire = Wire({("POST", "/v1/batches"): answer(200, {"job": None, "warning": "validation failed: bad line 3"})})
+    rejected = {"job": None, "warning": "validation failed: bad line 3"}
+    wire = Wire({("POST", "/v1/batches"): answer(200, rejected)})
     client = make_client(BASE, wire.transport)
     with pytest.raises(BatchCreateRejectedError, match="bad line 3") as caught:
         await call(client.batches.create(FILE_ID))
@@ -254,7 +267,11 @@ async def test_persistent_500_names_path_status_request_id_never_the_key(make_cl
 
 @pytest.mark.parametrize(
     ("body", "expected"),
-    [(None, []), ([], []), ([_job("a", "IN_PROGRESS"), _job("b", "SOMETHING_NEW")], ["IN_PROGRESS", "UNKNOWN"])],
+    [
+        (None, []),
+        ([], []),
+        ([_job("a", status="IN_PROGRESS"), _job("b", status="SOMETHING_NEW")], ["IN_PROGRESS", "UNKNOWN"]),
+    ],
 )
 async def test_batch_list_shapes(make_client, body: Any, expected: list[str]) -> None:
     wire = Wire({("GET", "/v1/batches"): answer(200, body)})
@@ -271,3 +288,15 @@ async def test_unparseable_success_bodies_raise_validation_errors(make_client, c
     client = make_client(BASE, wire.transport)
     with pytest.raises(ResponseValidationError, match="GET /batches/b-1"):
         await call(client.batches.retrieve("b-1"))
+
+
+async def test_refused_connection_is_retried_then_raised_without_the_key(make_client, sleeps) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = make_client(f"http://127.0.0.1:{port}/v1", max_retries=2)
+    with pytest.raises(APIConnectionError) as caught:
+        await call(client.files.list())
+    assert str(caught.value).startswith("GET /files failed after 3 attempt(s): ConnectError")
+    assert API_KEY not in str(caught.value) and caught.value.__cause__ is None
+    assert len(sleeps.delays) == 2

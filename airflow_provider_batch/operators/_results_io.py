@@ -1,0 +1,81 @@
+"""Worker-side I/O for the results operator: download a batch's files and list what was asked.
+
+Nothing here is held whole in memory except the per-request metadata of the sidecar manifest
+(one small dict per request), which reconciliation needs anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_batch.client import BatchJob, TogetherClient
+from airflow_provider_batch.results.parse import iter_jsonl
+from airflow_provider_batch.results.reconcile import ExpectedRequest
+
+__all__ = ["BatchFiles", "download_batch_files", "iter_expected", "load_metadata"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchFiles:
+    """Local copies of one batch's input, output and error files (the latter two may be absent)."""
+
+    job: BatchJob
+    input_path: Path
+    output_path: Path | None
+    error_path: Path | None
+
+
+def download_batch_files(client: TogetherClient, job: BatchJob, dest: Path) -> BatchFiles:
+    """Stream the input, output and error files of ``job`` into ``dest``.
+
+    The input file comes back from the API rather than from the submitting worker's disk, so the
+    results task can run on any worker. Output and error files get distinct names because the
+    API gives both the same server-side file name.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    if not job.input_file_id:
+        raise ValueError(f"batch {job.id} has no input_file_id")
+    input_path = client.files.content(job.input_file_id, dest / f"{job.id}.input.jsonl")
+    output_path = error_path = None
+    if job.output_file_id:
+        output_path = client.files.content(job.output_file_id, dest / f"{job.id}.output.jsonl")
+    if job.error_file_id:
+        error_path = client.files.content(job.error_file_id, dest / f"{job.id}.errors.jsonl")
+    log.info(
+        "Batch %s: downloaded input%s%s",
+        job.id,
+        " + output" if output_path else " (no output file)",
+        " + errors" if error_path else " (no error file)",
+    )
+    return BatchFiles(job=job, input_path=input_path, output_path=output_path, error_path=error_path)
+
+
+def load_metadata(path: Path | None) -> dict[str, dict[str, Any]]:
+    """Read the builder's sidecar manifest: ``custom_id`` -> metadata columns."""
+    if path is None or not path.exists():
+        return {}
+    metadata: dict[str, dict[str, Any]] = {}
+    with path.open("rb") as fh:
+        for raw in fh:
+            if raw.strip():
+                entry = json.loads(raw)
+                metadata[str(entry["custom_id"])] = dict(entry.get("meta") or {})
+    return metadata
+
+
+def iter_expected(input_path: Path, metadata: dict[str, dict[str, Any]]) -> Iterator[ExpectedRequest]:
+    """One :class:`ExpectedRequest` per line of the batch's own input file."""
+    for obj in iter_jsonl(input_path):
+        if not isinstance(obj, dict) or "custom_id" not in obj:
+            continue
+        custom_id = str(obj["custom_id"])
+        body = obj.get("body") if isinstance(obj.get("body"), dict) else {}
+        model = body.get("model") if isinstance(body.get("model"), str) else None
+        yield ExpectedRequest(custom_id=custom_id, model=model, metadata=metadata.get(custom_id, {}))

@@ -1,0 +1,262 @@
+"""``TogetherBatchResultsOperator``: download, reconcile by custom_id, and load into tables."""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Asset, BaseHook, BaseOperator
+
+from airflow_provider_batch.exceptions import TogetherBatchPartialFailureError
+from airflow_provider_batch.hooks.together import TogetherBatchHook
+from airflow_provider_batch.manifest import BatchRecord, SubmitManifest
+from airflow_provider_batch.operators._results_io import download_batch_files, iter_expected, load_metadata
+from airflow_provider_batch.pricing import PriceTable
+from airflow_provider_batch.results.parse import iter_jsonl, parse_error_line, parse_output_line
+from airflow_provider_batch.results.reconcile import reconcile
+from airflow_provider_batch.results.warehouse import WarehouseLoader
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["TogetherBatchResultsOperator", "results_asset"]
+
+DEFAULT_RESULTS_TABLE = "together_batch_results"
+DEFAULT_SUMMARY_TABLE = "together_batch_summary"
+
+
+def results_asset(warehouse_conn_id: str, results_table: str) -> Asset:
+    """The Asset a results operator emits; downstream DAGs can schedule on it."""
+    return Asset(
+        name=f"together_batch_results/{warehouse_conn_id}/{results_table}",
+        uri=f"together-results://{warehouse_conn_id}/{results_table}",
+        group="together_batch",
+    )
+
+
+class TogetherBatchResultsOperator(BaseOperator):
+    """Reconcile a finished batch's output and error files with its inputs and load warehouse tables.
+
+    One row per input request lands in ``results_table`` with status ``succeeded``, ``failed``,
+    ``missing``, ``expired`` or ``cancelled``; one row per batch lands in ``summary_table`` with
+    counts, tokens and spend. Loads are one transaction and idempotent: re-running never
+    duplicates a row.
+
+    :param manifest: the submit operator's XCom manifest (``submit.output``). Either this or
+        ``batch_ids``.
+    :param batch_ids: ids of batches created elsewhere.
+    :param together_conn_id: Together connection.
+    :param warehouse_conn_id: any common.sql connection (SQLite, PostgreSQL, ...).
+    :param results_table: table for per-request rows (``schema.table`` allowed).
+    :param summary_table: table for per-batch spend rows.
+    :param metadata_manifest: sidecar of carried input columns; defaults to the manifest's.
+    :param load_mode: ``merge`` (upsert on batch_id, custom_id) or ``replace_logical_date``
+        (delete this logical date's rows, then insert; for backfills).
+    :param fail_on_partial_error: fail the task (after loading) when any request did not succeed.
+    :param max_failed_fraction: fail the task (after loading) when more than this fraction of
+        requests did not succeed; ``None`` disables the check.
+    :param price_table: prices overriding the connection's and the defaults.
+    :param allow_unfinished: load whatever exists for batches that are not terminal yet instead
+        of failing.
+    """
+
+    template_fields: Sequence[str] = ("manifest", "batch_ids", "metadata_manifest")
+    ui_color = "#d6eaf8"
+
+    def __init__(
+        self,
+        *,
+        manifest: dict[str, Any] | str | None = None,
+        batch_ids: list[str] | None = None,
+        together_conn_id: str = TogetherBatchHook.default_conn_name,
+        warehouse_conn_id: str = "together_warehouse",
+        results_table: str = DEFAULT_RESULTS_TABLE,
+        summary_table: str = DEFAULT_SUMMARY_TABLE,
+        metadata_manifest: str | None = None,
+        load_mode: str = "merge",
+        fail_on_partial_error: bool = False,
+        max_failed_fraction: float | None = None,
+        price_table: dict[str, Any] | None = None,
+        allow_unfinished: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if load_mode not in ("merge", "replace_logical_date"):
+            raise ValueError(f"load_mode must be 'merge' or 'replace_logical_date', not {load_mode!r}")
+        if max_failed_fraction is not None and not 0 <= max_failed_fraction <= 1:
+            raise ValueError("max_failed_fraction must be between 0 and 1")
+        if "outlets" not in kwargs:
+            kwargs["outlets"] = [results_asset(warehouse_conn_id, results_table)]
+        super().__init__(**kwargs)
+        self.manifest = manifest
+        self.batch_ids = batch_ids
+        self.together_conn_id = together_conn_id
+        self.warehouse_conn_id = warehouse_conn_id
+        self.results_table = results_table
+        self.summary_table = summary_table
+        self.metadata_manifest = metadata_manifest
+        self.load_mode = load_mode
+        self.fail_on_partial_error = fail_on_partial_error
+        self.max_failed_fraction = max_failed_fraction
+        self.price_table = price_table
+        self.allow_unfinished = allow_unfinished
+
+    # -- execute ------------------------------------------------------------------------------
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = TogetherBatchHook(together_conn_id=self.together_conn_id)
+        manifest = self._manifest()
+        prices = PriceTable.from_mapping(self.price_table) if self.price_table else hook.price_table()
+        run_fields = _run_fields(context)
+        with tempfile.TemporaryDirectory(prefix="together-results-") as tmp, hook.get_conn() as client:
+            tmp_dir = Path(tmp)
+            metadata = load_metadata(self._metadata_path(manifest, tmp_dir))
+            reconciliations = []
+            for record in manifest.batches:
+                job = client.batches.retrieve(record.batch_id)
+                if not job.status.is_terminal and not self.allow_unfinished:
+                    raise ValueError(
+                        f"batch {job.id} is {job.status.value}; results can be loaded once it is terminal "
+                        "(set allow_unfinished=True to load what exists now)"
+                    )
+                files = download_batch_files(client, job, tmp_dir / job.id)
+                reconciliations.append(
+                    reconcile(
+                        iter_expected(files.input_path, metadata),
+                        _parsed(files.output_path, parse_output_line),
+                        _parsed(files.error_path, parse_error_line),
+                        batch_id=job.id,
+                        batch_status=job.status.value,
+                        prices=prices,
+                        endpoint=job.endpoint or manifest.endpoint,
+                        submitted_at=job.created_at,
+                        completed_at=job.completed_at,
+                        **run_fields,
+                    )
+                )
+            stats = self._load(reconciliations, metadata, run_fields)
+        result = self._result_manifest(reconciliations, stats)
+        self._emit_asset_event(context, result)
+        self._log_summary(result)
+        self._apply_policy(result)
+        return result
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _manifest(self) -> SubmitManifest:
+        if self.manifest:
+            return SubmitManifest.model_validate(self.manifest)
+        if self.batch_ids:
+            records = [BatchRecord(batch_id=b, status="UNKNOWN", input_file_id="") for b in self.batch_ids]
+            return SubmitManifest(together_conn_id=self.together_conn_id, batches=records)
+        raise ValueError("pass either manifest (the submit operator's output) or batch_ids")
+
+    def _metadata_path(self, manifest: SubmitManifest, tmp_dir: Path) -> Path | None:
+        location = self.metadata_manifest or manifest.metadata_manifest
+        if not location:
+            return None
+        from airflow_provider_batch.inputs.storage import fetch_to_local
+
+        return fetch_to_local(location, tmp_dir)
+
+    def _load(self, reconciliations: list[Any], metadata: dict[str, dict[str, Any]], run_fields: dict[str, Any]):
+        hook = BaseHook.get_connection(self.warehouse_conn_id).get_hook()
+        metadata_columns = sorted({col for meta in metadata.values() for col in meta})
+        loader = WarehouseLoader(
+            hook,
+            results_table=self.results_table,
+            summary_table=self.summary_table,
+            metadata_columns=metadata_columns,
+        )
+        loader.ensure_tables()
+        rows: Iterable[Any] = itertools.chain.from_iterable(r.rows for r in reconciliations)
+        summaries = [r.summary for r in reconciliations]
+        return loader.load(rows, summaries, mode=self.load_mode, logical_date=run_fields["logical_date"])
+
+    def _result_manifest(self, reconciliations: list[Any], stats: Any) -> dict[str, Any]:
+        summaries = [r.summary for r in reconciliations]
+        counts: dict[str, int] = {}
+        for status in ("succeeded", "failed", "missing", "expired", "cancelled"):
+            counts[status] = sum(getattr(s, status) for s in summaries)
+        requests = sum(s.requests for s in summaries)
+        return {
+            "batch_ids": [s.batch_id for s in summaries],
+            "final_statuses": {s.batch_id: s.final_status for s in summaries},
+            "requests": requests,
+            "counts": counts,
+            "prompt_tokens": sum(s.prompt_tokens for s in summaries),
+            "completion_tokens": sum(s.completion_tokens for s in summaries),
+            "total_tokens": sum(s.total_tokens for s in summaries),
+            "cost_usd_batch": round(sum(s.cost_usd_batch for s in summaries), 6),
+            "cost_usd_list": round(sum(s.cost_usd_list for s in summaries), 6),
+            "savings_usd": round(sum(s.savings_usd for s in summaries), 6),
+            "rows_loaded": getattr(stats, "rows", requests),
+            "results_table": self.results_table,
+            "summary_table": self.summary_table,
+            "warehouse_conn_id": self.warehouse_conn_id,
+            "diagnostics": _diagnostics(reconciliations),
+        }
+
+    def _emit_asset_event(self, context: Context, result: dict[str, Any]) -> None:
+        extra = {k: result[k] for k in ("requests", "counts", "total_tokens", "cost_usd_batch", "batch_ids")}
+        for outlet in self.outlets or []:
+            if isinstance(outlet, Asset):
+                context["outlet_events"][outlet].extra = extra
+
+    def _log_summary(self, result: dict[str, Any]) -> None:
+        counts = ", ".join(f"{k} {v}" for k, v in result["counts"].items())
+        self.log.info(
+            "Loaded %d requests from %d batch(es) into %s: %s. Tokens: %d prompt + %d completion = %d. "
+            "Spend: $%.6f at batch price ($%.6f at list price, saved $%.6f).",
+            result["requests"], len(result["batch_ids"]), self.results_table, counts,
+            result["prompt_tokens"], result["completion_tokens"], result["total_tokens"],
+            result["cost_usd_batch"], result["cost_usd_list"], result["savings_usd"],
+        )  # fmt: skip
+        diag = result["diagnostics"]
+        if diag["duplicate_ids"] or diag["unknown_ids"]:
+            self.log.warning(
+                "Reconciliation found %d duplicate and %d unknown custom_id(s); examples: %s",
+                diag["duplicate_ids"], diag["unknown_ids"], diag["examples"],
+            )  # fmt: skip
+
+    def _apply_policy(self, result: dict[str, Any]) -> None:
+        requests = result["requests"]
+        not_ok = requests - result["counts"]["succeeded"]
+        fraction = not_ok / requests if requests else 0.0
+        if self.fail_on_partial_error and not_ok:
+            raise TogetherBatchPartialFailureError(
+                f"{not_ok} of {requests} requests did not succeed ({result['counts']}); "
+                "results were loaded, failing because fail_on_partial_error=True",
+                result=result,
+            )
+        if self.max_failed_fraction is not None and fraction > self.max_failed_fraction:
+            raise TogetherBatchPartialFailureError(
+                f"{fraction:.2%} of requests did not succeed, above max_failed_fraction="
+                f"{self.max_failed_fraction:.2%} ({result['counts']}); results were loaded",
+                result=result,
+            )
+
+
+def _parsed(path: Path | None, parse: Any) -> Iterator[Any]:
+    if path is None:
+        return iter(())
+    return (parse(obj) for obj in iter_jsonl(path))
+
+
+def _run_fields(context: Context) -> dict[str, Any]:
+    logical = context.get("logical_date")
+    return {
+        "dag_id": context["dag"].dag_id if context.get("dag") else None,
+        "run_id": context.get("run_id"),
+        "logical_date": logical.isoformat() if logical else None,
+        "loaded_at": datetime.now(timezone.utc).isoformat(),
+    }
+
+
+def _diagnostics(reconciliations: list[Any]) -> dict[str, Any]:
+    duplicates = sum(len(r.diagnostics.duplicate_ids) for r in reconciliations)
+    unknown = sum(len(r.diagnostics.unknown_ids) for r in reconciliations)
+    examples = [cid for r in reconciliations for cid in list(r.diagnostics.duplicate_ids)[:3]]
+    examples += [cid for r in reconciliations for cid in list(r.diagnostics.unknown_ids)[:3]]
+    return {"duplicate_ids": duplicates, "unknown_ids": unknown, "examples": examples[:10]}

@@ -1,0 +1,131 @@
+"""Per-database write strategies for the warehouse loader.
+
+Each strategy (PostgreSQL's lives in :mod:`._postgres`) writes an iterator of value tuples
+inside the caller's open transaction and never commits: the loader owns the transaction.
+Rows are consumed in chunks so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from airflow_provider_batch.results._sql import Table, delete_where_sql, insert_sql, upsert_sql
+
+__all__ = ["Column", "GenericDialect", "Row", "SqliteDialect", "chunks"]
+
+Row = Sequence[Any]
+Column = tuple[str, str]  # (name, kind)
+
+
+def chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+class GenericDialect:
+    """Any DB-API driver: per chunk, delete the chunk's keys, then ``executemany`` the inserts."""
+
+    name = "generic"
+    # Key columns are VARCHAR: some databases (MySQL) cannot index TEXT without a prefix length.
+    types = {"key": "VARCHAR(255)", "text": "TEXT", "int": "BIGINT", "float": "DOUBLE PRECISION"}
+    types |= {"money": "DOUBLE PRECISION", "timestamp": "TEXT"}
+
+    def __init__(self, quote: str = '"{}"', placeholder: str = "%s") -> None:
+        self.quote = quote
+        self.placeholder = placeholder
+
+    def timestamp(self, value: datetime) -> Any:
+        """How a (UTC) timestamp is bound: ISO 8601 text unless the dialect has a native type."""
+        return value.isoformat()
+
+    clean_text: Callable[[str], str] | None = None
+
+    def begin(self, conn: Any) -> None:
+        """Start the load's transaction (DB-API connections open one implicitly)."""
+
+    def write(
+        self, conn: Any, table: Table, columns: Sequence[Column], key: Sequence[str], rows: Iterable[Row], *,
+        chunk_size: int, bulk: bool = True,
+    ) -> int:
+        """Upsert ``rows`` (tuples in ``columns`` order) on ``key``; return the number written."""
+        names = [name for name, _ in columns]
+        positions = [names.index(k) for k in key]
+        delete = delete_where_sql(table, key, self.quote, self.placeholder)
+        insert = insert_sql(table, names, self.quote, self.placeholder)
+        written = 0
+        cur = conn.cursor()
+        try:
+            for chunk in chunks(rows, chunk_size):
+                # Last row wins for a key repeated inside the chunk (earlier chunks: the DELETE).
+                latest = {tuple(row[p] for p in positions): row for row in chunk}
+                cur.executemany(delete, list(latest))
+                cur.executemany(insert, list(latest.values()))
+                written += len(chunk)
+        finally:
+            cur.close()
+        return written
+
+    def delete_equal(self, conn: Any, table: Table, column: str, value: Any) -> int:
+        """``DELETE FROM table WHERE column = value``; return the deleted row count."""
+        cur = conn.cursor()
+        try:
+            cur.execute(delete_where_sql(table, [column], self.quote, self.placeholder), (value,))
+            return max(cur.rowcount, 0)
+        finally:
+            cur.close()
+
+    def execute(self, conn: Any, sql: str) -> None:
+        cur = conn.cursor()
+        try:
+            cur.execute(sql)
+        finally:
+            cur.close()
+
+
+class SqliteDialect(GenericDialect):
+    """SQLite: ``executemany`` of ``INSERT … ON CONFLICT DO UPDATE`` in one explicit transaction."""
+
+    name = "sqlite"
+    types = {"key": "TEXT", "text": "TEXT", "int": "INTEGER", "float": "REAL", "money": "REAL"}
+    types["timestamp"] = "TEXT"
+
+    def __init__(self) -> None:
+        super().__init__('"{}"', "?")
+
+    def begin(self, conn: Any) -> None:
+        # Manual transaction control: Python's implicit BEGIN would not cover the DELETE of
+        # replace mode and the inserts as one unit on every Python version.
+        conn.isolation_level = None
+        conn.execute("BEGIN IMMEDIATE")
+
+    def write(
+        self, conn: Any, table: Table, columns: Sequence[Column], key: Sequence[str], rows: Iterable[Row], *,
+        chunk_size: int, bulk: bool = True,
+    ) -> int:
+        sql = upsert_sql(table, [name for name, _ in columns], key, self.quote, self.placeholder)
+        written = 0
+        cur = conn.cursor()
+        try:
+            for chunk in chunks(rows, chunk_size):
+                cur.executemany(sql, chunk)
+                written += len(chunk)
+        finally:
+            cur.close()
+        return written
+
+
+class _cursor:
+    """``with`` for DB-API cursors, which are not context managers on every driver."""
+
+    def __init__(self, conn: Any) -> None:
+        self.cur = conn.cursor()
+
+    def __enter__(self) -> Any:
+        return self.cur
+
+    def __exit__(self, *exc: object) -> None:
+        self.cur.close()

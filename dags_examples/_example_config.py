@@ -1,0 +1,26 @@
+"""Settings shared by the example DAGs, overridable through environment variables.
+
+Offline (the default) everything points at the local Together-compatible server and an
+embedded SQLite warehouse; against the real API only the ``together_default`` connection changes.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+TOGETHER_CONN_ID = os.environ.get("APB_TOGETHER_CONN_ID", "together_default")
+WAREHOUSE_CONN_ID = os.environ.get("APB_WAREHOUSE_CONN_ID", "together_warehouse")
+SOURCE_CONN_ID = os.environ.get("APB_SOURCE_CONN_ID", WAREHOUSE_CONN_ID)
+WORK_DIR = Path(os.environ.get("APB_WORK_DIR", "/tmp/airflow-provider-batch"))
+CHAT_MODEL = os.environ.get("APB_CHAT_MODEL", "meta-llama/Llama-3.3-70B-Instruct-Turbo")
+AUDIO_MODEL = os.environ.get("APB_AUDIO_MODEL", "openai/whisper-large-v3")
+POLL_INTERVAL = float(os.environ.get("APB_POLL_INTERVAL", "30"))
+START_DATE = datetime.fromisoformat(os.environ.get("APB_START_DATE", "2026-11-01")).replace(tzinfo=timezone.utc)
+END_DATE = (
+    datetime.fromisoformat(os.environ["APB_END_DATE"]).replace(tzinfo=timezone.utc)
+    if os.environ.get("APB_END_DATE")
+    else None
+)
+MAX_COST_USD = float(os.environ.get("APB_MAX_COST_USD", "25"))

@@ -1,0 +1,182 @@
+"""Pure tests of the per-operation specs and parsers (``_ops``) and the local file helpers."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_provider_batch.client import _ops as ops
+from airflow_provider_batch.client._core import RetryMode, TimeoutKind
+from airflow_provider_batch.client._files import CHUNK_SIZE, aiter_file, iter_file, sha256_file, temp_path_for
+from airflow_provider_batch.client.errors import APIStatusError, ResponseValidationError
+from airflow_provider_batch.client.models import BatchJob
+
+START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+SECOND = timedelta(seconds=1)
+
+
+def _response(body: Any = None, *, content: bytes | None = None, **headers: str) -> httpx.Response:
+    if content is None:
+        return httpx.Response(200, json=body, headers=headers)
+    return httpx.Response(200, content=content, headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("a.jsonl", "jsonl"), ("A.JSONL", "jsonl"), ("x.parquet", "parquet"), ("d/y.csv", "csv")],
+)
+def test_file_type_for(name: str, expected: str) -> None:
+    assert ops.file_type_for(name) == expected
+
+
+@pytest.mark.parametrize("name", ["a.json", "noext", "a.jsonl.gz"])
+def test_file_type_for_refuses_others(name: str) -> None:
+    with pytest.raises(ValueError):
+        ops.file_type_for(name)
+
+
+def test_upload_init_fields_and_policy() -> None:
+    spec = ops.upload_init("in.jsonl", "batch-api", "ab" * 32)
+    expected = {"purpose": "batch-api", "file_name": "in.jsonl", "file_type": "jsonl", "checksum": "ab" * 32}
+    assert spec.form == expected
+    assert spec.accept_redirect and spec.no_retry == frozenset({409})
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind", "mode"),
+    [
+        (ops.file_put("http://s/p", 3, lambda: iter([b"abc"])), TimeoutKind.TRANSFER, RetryMode.IDEMPOTENT),
+        (ops.file_content("f-1"), TimeoutKind.TRANSFER, RetryMode.IDEMPOTENT),
+        (ops.file_retrieve("f-1"), TimeoutKind.API, RetryMode.IDEMPOTENT),
+        (ops.batch_create("f-1"), TimeoutKind.API, RetryMode.CREATE),
+        (ops.batch_cancel("b-1"), TimeoutKind.API, RetryMode.IDEMPOTENT),
+    ],
+)
+def test_specs_pick_timeouts_and_retry_modes(spec: Any, kind: TimeoutKind, mode: RetryMode) -> None:
+    assert (spec.timeout, spec.retry) == (kind, mode)
+
+
+def test_batch_create_body_leaves_out_unset_options() -> None:
+    assert ops.batch_create("f-1").json_body == {"input_file_id": "f-1", "endpoint": "/v1/chat/completions"}
+    spec = ops.batch_create("f-1", "/v1/audio/translations", model_id="m", priority=0)
+    assert spec.json_body == {
+        "input_file_id": "f-1", "endpoint": "/v1/audio/translations", "priority": 0, "model_id": "m"
+    }
+
+
+@pytest.mark.parametrize(
+    ("location", "file_id", "ok"),
+    [
+        ("https://r2.example/put?sig=1", "file-1", True),
+        ("/relative", "file-1", False),
+        ("http://s/p", "", False),
+    ],
+)
+def test_parse_upload_target(location: str, file_id: str, ok: bool) -> None:
+    spec = ops.upload_init("a.jsonl", "batch-api", "00")
+    response = httpx.Response(302, headers={"location": location, "x-together-file-id": file_id})
+    if ok:
+        target = ops.parse_upload_target(spec, response)
+        assert (target.file_id, target.location) == (file_id, location)
+    else:
+        with pytest.raises(ResponseValidationError):
+            ops.parse_upload_target(spec, response)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"file_id": "f-9"}, "f-9"),
+        ({"error": {"message": "dup", "file_id": "f-8"}}, "f-8"),
+        ({"error": "x"}, None),
+        ("text", None),
+    ],
+)
+def test_existing_file_id(body: Any, expected: str | None) -> None:
+    error = APIStatusError("POST", "/files", 409, "conflict", body=body)
+    assert ops.existing_file_id(error) == expected
+
+
+def _job(job_id: str, input_file_id: str, created: datetime | None) -> BatchJob:
+    return BatchJob(id=job_id, input_file_id=input_file_id, created_at=created)
+
+
+@pytest.mark.parametrize(
+    ("jobs", "expected"),
+    [
+        ([], None),
+        ([_job("other-file", "f-2", START)], None),
+        ([_job("too-old", "f-1", START - timedelta(minutes=5))], None),
+        ([_job("no-time", "f-1", None)], None),
+        ([_job("skewed", "f-1", START - timedelta(seconds=10))], "skewed"),
+        ([_job("later", "f-1", START + timedelta(seconds=9)), _job("first", "f-1", START + SECOND)], "first"),
+        ([_job("naive", "f-1", START.replace(tzinfo=None) + SECOND)], "naive"),
+    ],
+)
+def test_find_created_batch(jobs: list[BatchJob], expected: str | None) -> None:
+    found = ops.find_created_batch(jobs, "f-1", START)
+    assert (found.id if found else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "ids"),
+    [
+        ({"object": "list", "data": [{"id": "f-1"}]}, ["f-1"]),
+        ([{"id": "f-2"}], ["f-2"]),
+        ({"data": None}, []),
+    ],
+)
+def test_parse_file_list_shapes(body: Any, ids: list[str]) -> None:
+    assert [f.id for f in ops.parse_file_list(ops.file_list(), _response(body))] == ids
+
+
+def test_parse_file_reads_pascal_case_keys() -> None:
+    body = {"id": "f-1", "FileType": "jsonl", "LineCount": 3, "Processed": True, "new_key": 1}
+    parsed = ops.parse_file(ops.file_retrieve("f-1"), _response(body))
+    assert (parsed.file_type, parsed.line_count, parsed.processed) == ("jsonl", 3, True)
+
+
+@pytest.mark.parametrize(
+    ("parse", "body"),
+    [(ops.parse_file_list, {"data": 5}), (ops.parse_file, "string"), (ops.parse_file, {"id": None})],
+)
+def test_parsers_raise_validation_errors_naming_the_call(parse: Any, body: Any) -> None:
+    with pytest.raises(ResponseValidationError, match="GET /files"):
+        parse(ops.file_list(), _response(body))
+
+
+def test_parse_create_rejects_non_objects() -> None:
+    with pytest.raises(ResponseValidationError, match="expected an object"):
+        ops.parse_create(ops.batch_create("f-1"), _response([1]))
+
+
+# -- local file helpers ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def blob(tmp_path: Path) -> Path:
+    path = tmp_path / "blob.jsonl"
+    path.write_bytes(bytes(range(256)) * (CHUNK_SIZE // 256 * 2 + 3))
+    return path
+
+
+def test_iter_file_and_sha256_stream_in_chunks(blob: Path) -> None:
+    chunks = list(iter_file(blob))
+    assert len(chunks) == 3 and max(map(len, chunks)) == CHUNK_SIZE
+    assert b"".join(chunks) == blob.read_bytes()
+    assert sha256_file(blob) == hashlib.sha256(blob.read_bytes()).hexdigest()
+
+
+async def test_aiter_file_matches(blob: Path) -> None:
+    assert b"".join([chunk async for chunk in aiter_file(blob)]) == blob.read_bytes()
+
+
+def test_temp_path_is_a_hidden_sibling(tmp_path: Path) -> None:
+    dest = tmp_path / "out.jsonl"
+    temp = temp_path_for(dest)
+    assert temp.parent == dest.parent and temp.name.startswith(".out.jsonl.") and temp != temp_path_for(dest)

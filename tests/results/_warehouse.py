@@ -1,0 +1,75 @@
+"""Warehouse helpers shared by the results tests and the warehouse benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+PG_DSN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
+
+
+@dataclass
+class Warehouse:
+    """A hook plus the table names to use in it; ``prefix`` is ``schema.`` on PostgreSQL."""
+
+    name: str
+    hook: Any
+    prefix: str
+
+    def table(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return [tuple(r) for r in self.hook.get_records(sql, parameters=params or None)]
+
+    def count(self, table: str) -> int:
+        return self.query(f"SELECT COUNT(*) FROM {self.table(table)}")[0][0]
+
+
+def sqlite_warehouse(tmp_path, monkeypatch) -> Warehouse:
+    from airflow.providers.sqlite.hooks.sqlite import SqliteHook
+
+    conn = {"conn_type": "sqlite", "host": str(tmp_path / "wh.db")}
+    monkeypatch.setenv("AIRFLOW_CONN_APB_WH_SQLITE", json.dumps(conn))
+    return Warehouse("sqlite", SqliteHook(sqlite_conn_id="apb_wh_sqlite"), "")
+
+
+def postgres_reachable() -> str | None:
+    """``None`` if PostgreSQL answers, else the reason it does not."""
+    import psycopg
+
+    try:
+        psycopg.connect(**PG_DSN, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {PG_DSN['host']}:{PG_DSN['port']} unreachable: {exc}"
+    return None
+
+
+@contextmanager
+def postgres_warehouse(monkeypatch) -> Iterator[Warehouse]:
+    """A fresh schema in database ``test``, dropped afterwards; fails if REQUIRE_SERVICES=1."""
+    reason = postgres_reachable()
+    if reason:
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    import psycopg
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    schema = f"apb_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(**PG_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    conn = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": "test"}
+    monkeypatch.setenv("AIRFLOW_CONN_APB_WH_POSTGRES", json.dumps(conn))
+    try:
+        yield Warehouse("postgres", PostgresHook(postgres_conn_id="apb_wh_postgres"), f"{schema}.")
+    finally:
+        with psycopg.connect(**PG_DSN, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')

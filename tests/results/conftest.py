@@ -1,0 +1,31 @@
+"""Warehouse fixtures: one hook per database (file SQLite and the real PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.results._data import SyntheticBatch, make_batch
+from tests.results._warehouse import Warehouse, postgres_warehouse, sqlite_warehouse
+
+
+@pytest.fixture(scope="session")
+def batch_50k(tmp_path_factory) -> SyntheticBatch:
+    """50,000 expected requests: 96 % output lines, 3 % error lines, 1 % in neither file."""
+    return make_batch(tmp_path_factory.mktemp("batch50k"), 50_000)
+
+
+@pytest.fixture
+def postgres_schema(monkeypatch) -> Iterator[Warehouse]:
+    """A hook on a fresh PostgreSQL schema, dropped afterwards."""
+    with postgres_warehouse(monkeypatch) as wh:
+        yield wh
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def warehouse(request, tmp_path, monkeypatch) -> Warehouse:
+    """The same test once on a file SQLite database and once on the real PostgreSQL."""
+    if request.param == "sqlite":
+        return sqlite_warehouse(tmp_path, monkeypatch)
+    return request.getfixturevalue("postgres_schema")
