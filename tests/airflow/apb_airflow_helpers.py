@@ -19,12 +19,15 @@ def write_input(path: Path, lines: int = 3, *, tag: str = "") -> Path:
     """A small valid chat-completions batch input."""
     with open(path, "w", encoding="utf-8") as fh:
         for i in range(lines):
-            body = {"model": MODEL, "messages": [{"role": "user", "content": f"Say {i}{tag}"}], "max_tokens": 16}
+            messages = [{"role": "user", "content": f"Say {i}{tag}"}]
+            body = {"model": MODEL, "messages": messages, "max_tokens": 16}
             fh.write(json.dumps({"custom_id": f"req-{i}", "body": body}) + "\n")
     return path
 
 
-def set_connection(monkeypatch: pytest.MonkeyPatch, server: Any, conn_id: str = "together_default", **extra: Any) -> str:
+def set_connection(
+    monkeypatch: pytest.MonkeyPatch, server: Any, conn_id: str = "together_default", **extra: Any
+) -> str:
     conn = {"conn_type": "together", "password": server.api_key, "host": server.base_url, "extra": extra}
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
     return conn_id
@@ -47,8 +50,10 @@ class DictStateStore:
 class FakeTI:
     """Identity and XCom of a task instance, for calling execute() directly."""
 
-    def __init__(self, dag_id: str = "dag", task_id: str = "submit", run_id: str = "run-1", map_index: int = -1,
-                 try_number: int = 1) -> None:
+    def __init__(
+        self, dag_id: str = "dag", task_id: str = "submit", run_id: str = "run-1", map_index: int = -1,
+        try_number: int = 1,
+    ) -> None:
         self.dag_id, self.task_id, self.run_id, self.map_index = dag_id, task_id, run_id, map_index
         self.try_number = try_number
         self.xcom: dict[str, Any] = {}

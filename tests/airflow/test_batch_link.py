@@ -31,9 +31,11 @@ def _op(conn_id: str) -> TogetherBatchOperator:
 
 def test_link_from_template(monkeypatch: pytest.MonkeyPatch, xcom_value: dict[str, Any]) -> None:
     extra = {"console_url_template": "https://console.example/jobs/{batch_id}?tab=1"}
-    monkeypatch.setenv("AIRFLOW_CONN_LINKED", json.dumps({"conn_type": "together", "password": "k", "extra": extra}))
+    conn = {"conn_type": "together", "password": "k", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_LINKED", json.dumps(conn))
     xcom_value["batch_id"] = "b-42"
-    assert TogetherBatchLink().get_link(_op("linked"), ti_key=_Key()) == "https://console.example/jobs/b-42?tab=1"
+    url = TogetherBatchLink().get_link(_op("linked"), ti_key=_Key())
+    assert url == "https://console.example/jobs/b-42?tab=1"
 
 
 def test_link_derived_from_the_public_api(monkeypatch: pytest.MonkeyPatch, xcom_value: dict[str, Any]) -> None:

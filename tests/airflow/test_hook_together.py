@@ -123,7 +123,8 @@ def test_test_connection_lists_batches(together_conn: str, make_batch: object) -
 
 
 def test_test_connection_reports_a_wrong_key(monkeypatch: pytest.MonkeyPatch, together_server: object) -> None:
-    conn = {"conn_type": "together", "password": "wrong-key", "host": together_server.base_url}  # type: ignore[attr-defined]
+    base_url = together_server.base_url  # type: ignore[attr-defined]
+    conn = {"conn_type": "together", "password": "wrong-key", "host": base_url}
     monkeypatch.setenv("AIRFLOW_CONN_TOGETHER_WRONG", json.dumps(conn))
     ok, message = TogetherBatchHook("together_wrong").test_connection()
     assert not ok and "AuthenticationError" in message and "HTTP 401" in message

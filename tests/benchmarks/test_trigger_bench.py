@@ -110,13 +110,15 @@ async def _blocking_round(n: int, ids: list[str], base_url: str) -> float:
 def test_trigger_polling_round(server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         "AIRFLOW_CONN_TOGETHER_DEFAULT",
-        json.dumps({"conn_type": "together", "password": API_KEY, "host": server_url, "extra": {"max_retries": 0}}),
+        json.dumps({"conn_type": "together", "password": API_KEY, "host": server_url,
+                    "extra": {"max_retries": 0}}),
     )
     ids = _completed_batches(server_url, tmp_path)
     rows: list[dict[str, Any]] = []
     for n in SIZES:
         startup, round_s = asyncio.run(_round(n, ids))
-        rows.append({"flavour": "async trigger", "n": n, "startup_s": round(startup, 3), "round_s": round(round_s, 3)})
+        rows.append({"flavour": "async trigger", "n": n, "startup_s": round(startup, 3),
+                     "round_s": round(round_s, 3)})
     blocking = asyncio.run(_blocking_round(BASELINE_N, ids, server_url))
     rows.append({"flavour": "blocking (sync client in run())", "n": BASELINE_N, "startup_s": None,
                  "round_s": round(blocking, 3)})
