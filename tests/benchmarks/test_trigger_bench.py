@@ -15,8 +15,6 @@ import asyncio
 import json
 import os
 import platform
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +25,7 @@ import pytest
 
 from airflow_provider_batch.client import ClientSettings, TogetherClient
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
+from tests.airflow.apb_airflow_helpers import server_process
 
 API_KEY = "bench-key"
 LATENCY_MS = 100
@@ -34,24 +33,12 @@ SIZES = (100, 1000, 5000)
 BASELINE_N = 100
 N_BATCHES = 10
 RESULTS = Path(__file__).parent / "results" / "trigger.json"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_batch.testing.server", "--port", "0", "--api-key", API_KEY,
-         "--validating-seconds", "0.01", "--processing-seconds", "0.05"],
-        stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        assert line.startswith("READY "), f"server did not start: {line!r}"
-        yield line.split(" ", 1)[1]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with server_process(API_KEY, "--validating-seconds", "0.01", "--processing-seconds", "0.05") as url:
+        yield url
 
 
 def _completed_batches(base_url: str, tmp_path: Path) -> list[str]:
