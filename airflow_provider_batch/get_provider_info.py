@@ -48,6 +48,10 @@ _CONN_FIELDS: dict[str, Any] = {
 }
 
 
+def _modules(*modules: str) -> list[dict[str, Any]]:
+    return [{"integration-name": _INTEGRATION, "python-modules": list(modules)}]
+
+
 def get_provider_info() -> dict[str, Any]:
     from airflow_provider_batch import __version__
 
@@ -63,21 +67,14 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["ai"],
             }
         ],
-        "hooks": [{"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_batch.hooks.together"]}],
-        "operators": [
-            {
-                "integration-name": _INTEGRATION,
-                "python-modules": [
-                    "airflow_provider_batch.operators.build",
-                    "airflow_provider_batch.operators.batch",
-                    "airflow_provider_batch.operators.results",
-                ],
-            }
-        ],
-        "sensors": [{"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_batch.sensors.batch"]}],
-        "triggers": [
-            {"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_batch.triggers.batch"]}
-        ],
+        "hooks": _modules("airflow_provider_batch.hooks.together"),
+        "operators": _modules(
+            "airflow_provider_batch.operators.build",
+            "airflow_provider_batch.operators.batch",
+            "airflow_provider_batch.operators.results",
+        ),
+        "sensors": _modules("airflow_provider_batch.sensors.batch"),
+        "triggers": _modules("airflow_provider_batch.triggers.batch"),
         "extra-links": ["airflow_provider_batch.links.TogetherBatchLink"],
         "connection-types": [
             {

@@ -202,7 +202,9 @@ class _Previous:
     source: str
 
 
-def _find_previous(client: Any, lookup: _ApiLookup, ledger: SubmitLedger, part: PartLike, filename: str) -> _Previous:
+def _find_previous(
+    client: Any, lookup: _ApiLookup, ledger: SubmitLedger, part: PartLike, filename: str
+) -> _Previous:
     record = ledger.get(part.index, part.sha256)
     if record and record.get("batch_id"):
         try:

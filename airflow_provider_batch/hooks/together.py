@@ -22,7 +22,12 @@ import certifi
 import httpx
 from airflow.sdk import BaseHook, Connection
 
-from airflow_provider_batch.client import DEFAULT_BASE_URL, AsyncTogetherClient, ClientSettings, TogetherClient
+from airflow_provider_batch.client import (
+    DEFAULT_BASE_URL,
+    AsyncTogetherClient,
+    ClientSettings,
+    TogetherClient,
+)
 from airflow_provider_batch.pricing import PriceTable
 
 __all__ = ["TogetherBatchHook", "console_url_for"]

@@ -30,7 +30,15 @@ from airflow_provider_batch.exceptions import (
 from airflow_provider_batch.manifest import BatchRecord, SubmitManifest
 from airflow_provider_batch.triggers._polling import PollTracker
 
-__all__ = ["apply_states", "cancel_sync", "check_once", "finish", "push_batch_ids", "record_from_state", "wait_sync"]
+__all__ = [
+    "apply_states",
+    "cancel_sync",
+    "check_once",
+    "finish",
+    "push_batch_ids",
+    "record_from_state",
+    "wait_sync",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +50,9 @@ _ERRORS: dict[EventStatus, type[TogetherBatchError]] = {
 }
 
 
-def record_from_state(state: BatchState, *, part: int, endpoint: str, request_count: int | None = None) -> BatchRecord:
+def record_from_state(
+    state: BatchState, *, part: int, endpoint: str, request_count: int | None = None
+) -> BatchRecord:
     return BatchRecord(
         batch_id=state.batch_id,
         part=part,

@@ -177,7 +177,8 @@ class TogetherBatchOperator(BaseOperator):
                 batch_ids = [o.job.id for o in outcomes]
                 push_batch_ids(context, batch_ids)
                 for o in outcomes:
-                    self.log.info("part %d -> batch %s: %s", o.part.index, o.job.id, hook.console_url(o.job.id))
+                    url = hook.console_url(o.job.id)
+                    self.log.info("part %d -> batch %s: %s", o.part.index, o.job.id, url)
                 context["ti"].xcom_push(key=XCOM_MANIFEST, value=manifest.to_xcom())
                 if not self.wait_for_completion:
                     return manifest.to_xcom()
@@ -221,7 +222,10 @@ class TogetherBatchOperator(BaseOperator):
     def _manifest(self, outcomes: list[PartOutcome]) -> SubmitManifest:
         records = [
             record_from_state(
-                BatchState.from_job(o.job), part=o.part.index, endpoint=self.endpoint, request_count=o.part.lines
+                BatchState.from_job(o.job),
+                part=o.part.index,
+                endpoint=self.endpoint,
+                request_count=o.part.lines,
             )
             for o in outcomes
         ]
@@ -248,7 +252,9 @@ class TogetherBatchOperator(BaseOperator):
             return float(self.poll_interval)
         return hook.poll_interval() or DEFAULT_POLL_INTERVAL
 
-    def _defer(self, batch_ids: list[str], manifest: SubmitManifest, deadline: float | None, poll: float) -> None:
+    def _defer(
+        self, batch_ids: list[str], manifest: SubmitManifest, deadline: float | None, poll: float
+    ) -> None:
         backstop = None
         if deadline is not None:
             backstop = timedelta(seconds=max(0.0, deadline - time.time()) + 2 * poll) + _DEFER_BACKSTOP

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseHook, BaseOperator
 
+from airflow_provider_batch.events import XCOM_MANIFEST
 from airflow_provider_batch.exceptions import TogetherBatchPartialFailureError
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.manifest import BatchRecord, SubmitManifest
@@ -54,6 +55,9 @@ class TogetherBatchResultsOperator(BaseOperator):
     :param manifest: the submit operator's XCom manifest (``submit.output``). Either this or
         ``batch_ids``.
     :param batch_ids: ids of batches created elsewhere.
+    :param submit_task_id: read the manifest the submit task pushed under XCom key ``manifest``
+        (templated). That push happens even when submit fails with an expired or cancelled
+        batch, so with ``trigger_rule="all_done"`` the finished requests are still collected.
     :param together_conn_id: Together connection.
     :param warehouse_conn_id: any common.sql connection (SQLite, PostgreSQL, ...).
     :param results_table: table for per-request rows (``schema.table`` allowed).
@@ -69,7 +73,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         of failing.
     """
 
-    template_fields: Sequence[str] = ("manifest", "batch_ids", "metadata_manifest")
+    template_fields: Sequence[str] = ("manifest", "batch_ids", "submit_task_id", "metadata_manifest")
     ui_color = "#d6eaf8"
 
     def __init__(
@@ -77,6 +81,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         *,
         manifest: dict[str, Any] | str | None = None,
         batch_ids: list[str] | None = None,
+        submit_task_id: str | None = None,
         together_conn_id: str = TogetherBatchHook.default_conn_name,
         warehouse_conn_id: str = "together_warehouse",
         results_table: str = DEFAULT_RESULTS_TABLE,
@@ -98,6 +103,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         super().__init__(**kwargs)
         self.manifest = manifest
         self.batch_ids = batch_ids
+        self.submit_task_id = submit_task_id
         self.together_conn_id = together_conn_id
         self.warehouse_conn_id = warehouse_conn_id
         self.results_table = results_table
@@ -112,7 +118,7 @@ class TogetherBatchResultsOperator(BaseOperator):
     # -- execute ------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
         hook = TogetherBatchHook(together_conn_id=self.together_conn_id)
-        manifest = self._manifest()
+        manifest = self._manifest(context)
         prices = PriceTable.from_mapping(self.price_table) if self.price_table else hook.price_table()
         run = _run_context(context)
         with tempfile.TemporaryDirectory(prefix="together-results-") as tmp, hook.get_conn() as client:
@@ -149,13 +155,18 @@ class TogetherBatchResultsOperator(BaseOperator):
         return result
 
     # -- helpers ------------------------------------------------------------------------------
-    def _manifest(self) -> SubmitManifest:
+    def _manifest(self, context: Context) -> SubmitManifest:
         if self.manifest:
             return SubmitManifest.model_validate(self.manifest)
+        if self.submit_task_id:
+            pushed = context["ti"].xcom_pull(task_ids=self.submit_task_id, key=XCOM_MANIFEST)
+            if not pushed:
+                raise ValueError(f"task {self.submit_task_id!r} pushed no manifest (it failed before submitting)")
+            return SubmitManifest.model_validate(pushed)
         if self.batch_ids:
             records = [BatchRecord(batch_id=b, status="UNKNOWN", input_file_id="") for b in self.batch_ids]
             return SubmitManifest(together_conn_id=self.together_conn_id, batches=records)
-        raise ValueError("pass either manifest (the submit operator's output) or batch_ids")
+        raise ValueError("pass manifest (the submit operator's output), submit_task_id or batch_ids")
 
     def _metadata_path(self, manifest: SubmitManifest, tmp_dir: Path) -> Path | None:
         location = self.metadata_manifest or manifest.metadata_manifest

@@ -126,9 +126,13 @@ class TogetherBatchTrigger(BaseTrigger):
         # A fresh client: on_kill may run after cleanup() already closed the polling one.
         client = await TogetherBatchHook(self.together_conn_id).get_async_conn()
         try:
-            jobs = await asyncio.gather(*(client.batches.retrieve(b) for b in self.batch_ids), return_exceptions=True)
+            jobs = await asyncio.gather(
+                *(client.batches.retrieve(b) for b in self.batch_ids), return_exceptions=True
+            )
             unfinished = [
-                b for b, j in zip(self.batch_ids, jobs) if not (isinstance(j, BatchJob) and j.status.is_terminal)
+                b
+                for b, j in zip(self.batch_ids, jobs)
+                if not (isinstance(j, BatchJob) and j.status.is_terminal)
             ]
             await _cancel(client, unfinished, self.log)
         finally:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +19,15 @@ def write_input(path: Path, lines: int = 3, *, tag: str = "") -> Path:
     """A small valid chat-completions batch input."""
     with open(path, "w", encoding="utf-8") as fh:
         for i in range(lines):
-            body = {"model": MODEL, "messages": [{"role": "user", "content": f"Say {i}{tag}"}], "max_tokens": 16}
+            messages = [{"role": "user", "content": f"Say {i}{tag}"}]
+            body = {"model": MODEL, "messages": messages, "max_tokens": 16}
             fh.write(json.dumps({"custom_id": f"req-{i}", "body": body}) + "\n")
     return path
 
 
-def set_connection(monkeypatch: pytest.MonkeyPatch, server: Any, conn_id: str = "together_default", **extra: Any) -> str:
+def set_connection(
+    monkeypatch: pytest.MonkeyPatch, server: Any, conn_id: str = "together_default", **extra: Any
+) -> str:
     conn = {"conn_type": "together", "password": server.api_key, "host": server.base_url, "extra": extra}
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
     return conn_id
@@ -43,8 +50,10 @@ class DictStateStore:
 class FakeTI:
     """Identity and XCom of a task instance, for calling execute() directly."""
 
-    def __init__(self, dag_id: str = "dag", task_id: str = "submit", run_id: str = "run-1", map_index: int = -1,
-                 try_number: int = 1) -> None:
+    def __init__(
+        self, dag_id: str = "dag", task_id: str = "submit", run_id: str = "run-1", map_index: int = -1,
+        try_number: int = 1,
+    ) -> None:
         self.dag_id, self.task_id, self.run_id, self.map_index = dag_id, task_id, run_id, map_index
         self.try_number = try_number
         self.xcom: dict[str, Any] = {}
@@ -61,3 +70,21 @@ def context(ti: FakeTI | None = None, store: DictStateStore | None = None) -> di
     if store is not None:
         ctx["task_state_store"] = store
     return ctx
+
+
+@contextlib.contextmanager
+def server_process(api_key: str, *options: str) -> Iterator[str]:
+    """The local server in its own process (own GIL), for timing; yields its base URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_batch.testing.server", "--port", "0", "--api-key", api_key,
+         *options],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        assert line.startswith("READY "), f"server did not start: {line!r}"
+        yield line.split(" ", 1)[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

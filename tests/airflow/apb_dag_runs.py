@@ -68,4 +68,5 @@ def clear_task_state(dag_run: Any, task_id: str) -> None:
     from airflow._shared.state import TaskScope
     from airflow.state.metastore import MetastoreBackend
 
-    MetastoreBackend().clear(TaskScope(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, map_index=-1))
+    scope = TaskScope(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, map_index=-1)
+    MetastoreBackend().clear(scope)

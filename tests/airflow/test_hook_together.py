@@ -114,3 +114,18 @@ async def test_async_lookup_does_not_use_the_sync_path(monkeypatch: pytest.Monke
     hook = TogetherBatchHook("together_asynctest")
     conn = await hook.aconnection()
     assert conn.password == KEY
+
+
+def test_test_connection_lists_batches(together_conn: str, make_batch: object) -> None:
+    make_batch()  # type: ignore[operator]
+    ok, message = TogetherBatchHook(together_conn).test_connection()
+    assert ok and "1 batch(es) visible" in message
+
+
+def test_test_connection_reports_a_wrong_key(monkeypatch: pytest.MonkeyPatch, together_server: object) -> None:
+    base_url = together_server.base_url  # type: ignore[attr-defined]
+    conn = {"conn_type": "together", "password": "wrong-key", "host": base_url}
+    monkeypatch.setenv("AIRFLOW_CONN_TOGETHER_WRONG", json.dumps(conn))
+    ok, message = TogetherBatchHook("together_wrong").test_connection()
+    assert not ok and "AuthenticationError" in message and "HTTP 401" in message
+    assert "wrong-key" not in message

@@ -25,7 +25,9 @@ def _parts(tmp_path: Path, lines: int = 2, max_lines: int = 50_000, tag: str = "
 
 
 def _submit(client: TogetherClient, parts: list[Any], store: Any = None, **kw: Any) -> list[Any]:
-    return submit_or_attach(client, parts, identity=IDENTITY, ledger=SubmitLedger(store), endpoint=ENDPOINT, **kw)
+    return submit_or_attach(
+        client, parts, identity=IDENTITY, ledger=SubmitLedger(store), endpoint=ENDPOINT, **kw
+    )
 
 
 def test_identity_ignores_try_number_and_names_files() -> None:
@@ -50,7 +52,9 @@ def test_state_store_path(tmp_path: Path, sync_client: TogetherClient, together_
     assert together_server.stats()["batch_creates"] == 1
 
 
-def test_api_lookup_path_without_a_store(tmp_path: Path, sync_client: TogetherClient, together_server: Any) -> None:
+def test_api_lookup_path_without_a_store(
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any
+) -> None:
     parts = _parts(tmp_path)
     (first,) = _submit(sync_client, parts)
     (again,) = _submit(sync_client, parts)
@@ -59,7 +63,9 @@ def test_api_lookup_path_without_a_store(tmp_path: Path, sync_client: TogetherCl
     assert (stats["uploads"], stats["batch_creates"]) == (1, 1)
 
 
-def test_split_input_lists_once_for_all_parts(tmp_path: Path, sync_client: TogetherClient, together_server: Any) -> None:
+def test_split_input_lists_once_for_all_parts(
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any
+) -> None:
     parts = _parts(tmp_path, lines=5, max_lines=2)
     assert [p.index for p in parts] == [1, 2, 3]
     first = _submit(sync_client, parts)

@@ -56,7 +56,8 @@ def _event(status: EventStatus) -> dict[str, Any]:
         BatchState(batch_id="b-2", status="COMPLETED", progress=100.0, input_file_id="file-2",
                    output_file_id="file-out-2"),
     ]
-    return BatchEvent(status=status, batches=states, message="done", error_type="X" if status == "error" else None).to_payload()
+    error_type = "X" if status == "error" else None
+    return BatchEvent(status=status, batches=states, message="done", error_type=error_type).to_payload()
 
 
 def test_every_status_is_covered() -> None:

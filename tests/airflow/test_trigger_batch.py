@@ -171,7 +171,9 @@ async def test_deadline_gives_timeout_and_cancels_only_when_asked(
     assert (status in {"CANCELING", "CANCELLED"}) is cancel_on_timeout
 
 
-async def test_deadline_survives_a_recreated_trigger(together_conn: str, together_server: Any, make_batch: Any) -> None:
+async def test_deadline_survives_a_recreated_trigger(
+    together_conn: str, together_server: Any, make_batch: Any
+) -> None:
     together_server.configure(processing_seconds=60)
     batch_id = make_batch()
     original = TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=3600, deadline=time.time() + 0.2)
@@ -207,7 +209,9 @@ async def test_on_kill_cancels_only_when_asked(
     assert (_status(together_server, batch_id) in {"CANCELING", "CANCELLED"}) is cancel_on_kill
 
 
-async def test_cleanup_closes_but_never_cancels(together_conn: str, together_server: Any, make_batch: Any) -> None:
+async def test_cleanup_closes_but_never_cancels(
+    together_conn: str, together_server: Any, make_batch: Any
+) -> None:
     together_server.configure(processing_seconds=60)
     batch_id = make_batch()
     trigger = TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.05, cancel_on_kill=True)

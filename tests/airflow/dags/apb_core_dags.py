@@ -31,21 +31,23 @@ class CrashOnceAfterCreateOperator(TogetherBatchOperator):
         return outcomes
 
 
-with DAG("apb_submit_deferrable", schedule=None, start_date=START, params=PARAMS, default_args=RETRY_ONCE) as submit_deferrable:
+_COMMON: dict[str, Any] = {"schedule": None, "start_date": START, "params": PARAMS}
+
+with DAG("apb_submit_deferrable", default_args=RETRY_ONCE, **_COMMON) as submit_deferrable:
     TogetherBatchOperator(task_id="submit", input_path="{{ params.input_path }}", poll_interval=0.05)
 
-with DAG("apb_submit_crash_once", schedule=None, start_date=START, params=PARAMS, default_args=RETRY_ONCE) as submit_crash_once:
+with DAG("apb_submit_crash_once", default_args=RETRY_ONCE, **_COMMON) as submit_crash_once:
     CrashOnceAfterCreateOperator(task_id="submit", input_path="{{ params.input_path }}", poll_interval=0.05)
 
-with DAG("apb_submit_sync", schedule=None, start_date=START, params=PARAMS) as submit_sync:
+with DAG("apb_submit_sync", **_COMMON) as submit_sync:
     TogetherBatchOperator(
         task_id="submit", input_path="{{ params.input_path }}", deferrable=False, poll_interval=0.05
     )
 
-with DAG("apb_submit_no_wait", schedule=None, start_date=START, params=PARAMS) as submit_no_wait:
+with DAG("apb_submit_no_wait", **_COMMON) as submit_no_wait:
     TogetherBatchOperator(task_id="submit", input_path="{{ params.input_path }}", wait_for_completion=False)
 
-with DAG("apb_sensor", schedule=None, start_date=START, params=PARAMS) as sensor:
+with DAG("apb_sensor", **_COMMON) as sensor:
     TogetherBatchSensor(task_id="poke", batch_id="{{ params.batch_id }}", poke_interval=0.05, timeout=60)
     TogetherBatchSensor(
         task_id="deferred", batch_id="{{ params.batch_id }}", deferrable=True, poke_interval=0.05, timeout=60

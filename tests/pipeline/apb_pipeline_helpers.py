@@ -1,0 +1,139 @@
+"""Helpers of the pipeline tests: source rows, connections, running the DAGs of ``dags/`` and
+reading what they left (imported by module name: the test folders are not packages)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+DAGS_FILE = Path(__file__).parent / "dags" / "apb_pipeline_dags.py"
+SEGMENTS = ("retail", "wholesale", "partner")
+
+
+def seed_source(path: Path, rows: int) -> Path:
+    """``source_rows(id, question, segment)`` with ``rows`` rows, in a fresh SQLite file."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE source_rows (id INTEGER PRIMARY KEY, question TEXT, segment TEXT)")
+        conn.executemany(
+            "INSERT INTO source_rows VALUES (?, ?, ?)",
+            ((n, f"What is {n} times {n % 97}?", SEGMENTS[n % 3]) for n in range(rows)),
+        )
+    conn.close()
+    return path
+
+
+def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: Any) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
+
+
+def together_conn(monkeypatch: pytest.MonkeyPatch, server: Any, **extra: Any) -> None:
+    set_conn(monkeypatch, "together_default", conn_type="together", password=server.api_key,
+             host=server.base_url, extra=extra)
+
+
+def load_dags(fresh: bool = False) -> ModuleType:
+    """The DAG module; ``fresh`` re-executes it (for settings it reads from the environment)."""
+    name = "apb_pipeline_dags"
+    if name in sys.modules and not fresh:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, DAGS_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    return module
+
+
+def run_dag(dag_id: str, work_dir: Path, *, logical_date: datetime | None = None,
+            run_after: datetime | None = None, fresh: bool = False) -> Any:
+    """``dag.test()`` one DAG of the module; the run id derives from ``run_after``, which
+    defaults to ``logical_date`` so that running again with it re-runs the same run."""
+    from airflow.sdk import DAG
+
+    module = load_dags(fresh)
+    (dag,) = [v for v in vars(module).values() if isinstance(v, DAG) and v.dag_id == dag_id]
+    kwargs: dict[str, Any] = {"run_conf": {"work_dir": str(work_dir)}}
+    if logical_date is not None:
+        kwargs["logical_date"] = logical_date
+        kwargs["run_after"] = run_after or logical_date
+    return dag.test(**kwargs)
+
+
+def ti_states(dag_run: Any) -> dict[str, tuple[str, int]]:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        dr = session.get(DagRun, dag_run.id)
+        return {ti.task_id: (str(ti.state), ti.try_number) for ti in dr.get_task_instances(session=session)}
+
+
+def xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        row = session.scalars(
+            select(XComModel).where(
+                XComModel.dag_id == dag_run.dag_id,
+                XComModel.run_id == dag_run.run_id,
+                XComModel.task_id == task_id,
+                XComModel.key == key,
+            )
+        ).first()
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+def asset_events(dag_run: Any, task_id: str) -> list[dict[str, Any]]:
+    """``extra`` of every asset event the task emitted in this run."""
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        events = session.scalars(
+            select(AssetEvent).where(
+                AssetEvent.source_dag_id == dag_run.dag_id,
+                AssetEvent.source_run_id == dag_run.run_id,
+                AssetEvent.source_task_id == task_id,
+            )
+        ).all()
+        return [dict(e.extra or {}) for e in events]
+
+
+def rows(db: Path, sql: str, *args: Any) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        found = conn.execute(sql, args).fetchall()
+    conn.close()
+    return found
+
+
+def when_batch_appears(server: Any, action: Callable[[str], None], *, min_progress: float = 0.0,
+                       timeout: float = 60.0) -> threading.Thread:
+    """Call ``action(batch_id)`` on a background thread once the server has a batch that has
+    reached ``min_progress`` percent (for forcing a status while ``dag.test()`` waits on it)."""
+
+    def watch() -> None:
+        give_up = time.monotonic() + timeout
+        while time.monotonic() < give_up:
+            ready = [b for b in server.batches() if float(b.get("progress") or 0) >= min_progress]
+            if ready:
+                action(ready[0]["id"])
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch, name="apb-batch-watch", daemon=True)
+    thread.start()
+    return thread

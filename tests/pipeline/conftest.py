@@ -1,0 +1,43 @@
+"""Fixtures of the pipeline tests: the metadata DB, and per-test source and warehouse databases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apb_pipeline_helpers import set_conn, together_conn
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Create the SQLite metadata DB of the test AIRFLOW_HOME once per session."""
+    from airflow.utils import db
+
+    db.initdb()
+
+
+@dataclass
+class Pipeline:
+    """Where one test's pipeline reads, works and writes."""
+
+    server: Any
+    source: Path
+    warehouse: Path
+    work_dir: Path
+
+
+@pytest.fixture
+def pipeline(airflow_db: None, together_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    """Connections to the local server (fast polling), a source and a warehouse SQLite file.
+
+    The source table is created by the test (``seed_source``) so each chooses its size.
+    """
+    source, warehouse, work = tmp_path / "source.db", tmp_path / "warehouse.db", tmp_path / "work"
+    work.mkdir()
+    together_conn(monkeypatch, together_server, poll_interval=0.05)
+    set_conn(monkeypatch, "apb_pipeline_source", conn_type="sqlite", host=str(source))
+    set_conn(monkeypatch, "apb_pipeline_wh", conn_type="sqlite", host=str(warehouse))
+    return Pipeline(together_server, source, warehouse, work)

@@ -1,0 +1,104 @@
+"""Test DAGs for the whole pipeline: SQL rows -> build -> submit (deferred) -> results -> tables.
+
+Every DAG reads its rows from table ``source_rows`` on the ``apb_pipeline_source`` connection and
+writes into ``apb_pipeline_wh``; the tests point those connections at a fresh database each.
+Per-run settings (the work directory) come through params, so the files stay static.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG
+
+from airflow_provider_batch.operators.batch import TogetherBatchOperator
+from airflow_provider_batch.operators.build import TogetherBuildRequestsOperator
+from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
+
+START = datetime(2026, 1, 1)
+MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+SOURCE_CONN = "apb_pipeline_source"
+WAREHOUSE_CONN = "apb_pipeline_wh"
+RESULTS_TABLE = "pipeline_results"
+SUMMARY_TABLE = "pipeline_summary"
+PARAMS: dict[str, Any] = {"work_dir": ""}
+#: The fault-storm DAG may retry every task; a retry of submit re-attaches, never re-pays.
+RETRIES = {"retries": 4, "retry_delay": timedelta(seconds=0)}
+#: The PostgreSQL test names its tables per test; the module is loaded after the variable is set.
+PG_TABLE = os.environ.get("APB_PIPELINE_PG_TABLE", "apb_pipeline_pg")
+
+
+def _build(**kwargs: Any) -> TogetherBuildRequestsOperator:
+    return TogetherBuildRequestsOperator(
+        task_id="build",
+        sql_conn_id=SOURCE_CONN,
+        sql="SELECT id, question, segment FROM source_rows ORDER BY id",
+        key_column="id",
+        id_prefix="row-",
+        model=MODEL,
+        user_template="Answer briefly: {question}",
+        body={"max_tokens": 24},
+        metadata_columns=["segment"],
+        output_path="{{ params.work_dir }}/requests.jsonl",
+        **kwargs,
+    )
+
+
+def _submit(**kwargs: Any) -> TogetherBatchOperator:
+    return TogetherBatchOperator(
+        task_id="submit",
+        input_path="{{ ti.xcom_pull(task_ids='build')['path'] }}",
+        metadata_manifest="{{ ti.xcom_pull(task_ids='build')['metadata_path'] }}",
+        poll_interval=0.05,
+        **kwargs,
+    )
+
+
+def _pipeline(dag_id: str, *, default_args: dict[str, Any] | None = None, **results: Any) -> DAG:
+    with DAG(dag_id, schedule=None, start_date=START, params=PARAMS, default_args=default_args or {}) as dag:
+        build = _build()
+        submit = _submit()
+        load = TogetherBatchResultsOperator(
+            task_id="results",
+            manifest=submit.output,
+            warehouse_conn_id=results.pop("warehouse_conn_id", WAREHOUSE_CONN),
+            results_table=results.pop("results_table", RESULTS_TABLE),
+            summary_table=results.pop("summary_table", SUMMARY_TABLE),
+            **results,
+        )
+        build >> submit >> load
+    return dag
+
+
+def _partial(dag_id: str, **results: Any) -> DAG:
+    """Submit may end EXPIRED/CANCELLED (failing); results still collects what finished."""
+    with DAG(dag_id, schedule=None, start_date=START, params=PARAMS) as dag:
+        build = _build()
+        submit = _submit()
+        load = TogetherBatchResultsOperator(
+            task_id="results",
+            submit_task_id="submit",
+            trigger_rule="all_done",
+            warehouse_conn_id=WAREHOUSE_CONN,
+            results_table=RESULTS_TABLE,
+            summary_table=SUMMARY_TABLE,
+            **results,
+        )
+        build >> submit >> load
+    return dag
+
+
+pipeline = _pipeline("apb_pipeline")
+pipeline_storm = _pipeline("apb_pipeline_storm", default_args=RETRIES)
+pipeline_replace = _pipeline("apb_pipeline_replace", load_mode="replace_logical_date")
+pipeline_postgres = _pipeline(
+    "apb_pipeline_postgres",
+    warehouse_conn_id="apb_pipeline_pg",
+    results_table=PG_TABLE,
+    summary_table=f"{PG_TABLE}_summary",
+)
+partial_strict = _partial("apb_pipeline_partial_strict", fail_on_partial_error=True)
+partial_fraction = _partial("apb_pipeline_partial_fraction", max_failed_fraction=0.05)
+partial_lenient = _partial("apb_pipeline_partial_lenient")
