@@ -148,6 +148,8 @@ def _status_code(value: Any) -> int | None:
 
 
 def _text_and_finish_reason(body: Any) -> tuple[str | None, str | None]:
+    if isinstance(body, str):  # audio with response_format "text"
+        return body, None
     if not isinstance(body, dict):
         return None, None
     choices = body.get("choices")

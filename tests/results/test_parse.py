@@ -71,6 +71,13 @@ def test_audio_line_takes_body_text():
     assert (parsed.prompt_tokens, parsed.completion_tokens, parsed.total_tokens) == (0, 0, 0)
 
 
+def test_audio_line_with_plain_text_body():
+    line = {"custom_id": "clip-2", "response": {"status_code": 200, "body": "just text"}}
+    parsed = parse_output_line(line)
+    assert parsed.succeeded and parsed.response_text == "just text"
+    assert parsed.response_json == '"just text"'
+
+
 @pytest.mark.parametrize(
     ("usage", "expected"),
     [
