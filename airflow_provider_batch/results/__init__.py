@@ -21,6 +21,7 @@ from airflow_provider_batch.results.models import (
 from airflow_provider_batch.results.parse import (
     JsonlLine,
     ParsedFile,
+    iter_expected,
     iter_jsonl,
     parse_error_line,
     parse_output_line,
@@ -43,6 +44,7 @@ __all__ = [
     "RowStatus",
     "RunContext",
     "WarehouseLoader",
+    "iter_expected",
     "iter_jsonl",
     "parse_error_line",
     "parse_output_line",
