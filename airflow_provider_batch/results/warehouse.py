@@ -55,6 +55,7 @@ class LoadStats:
 
     @property
     def rows_per_second(self) -> float:
+        """Result rows written per second of the whole load."""
         return self.rows / self.seconds if self.seconds > 0 else float("inf")
 
 
