@@ -3,6 +3,25 @@
 Pipeline: :func:`iter_jsonl` / :class:`ParsedFile` read the files line by line,
 :func:`reconcile` makes one :class:`ResultRow` per expected request plus a
 :class:`BatchSummary`, and :class:`WarehouseLoader` writes both in one transaction.
+
+Typical use (local files already downloaded)::
+
+    rec = reconcile(
+        iter_expected(input_path, metadata_by_custom_id),
+        ParsedFile(output_path, "output"),
+        ParsedFile(error_path, "error"),  # a None path stands for "no error file"
+        batch_id=record.batch_id,
+        batch_status=record.status,
+        prices=price_table,
+        endpoint=record.endpoint,
+        submitted_at=record.created_at,
+        completed_at=record.completed_at,
+        run=RunContext(dag_id, run_id, logical_date, datetime.now(timezone.utc)),
+    )
+    loader = WarehouseLoader(SqliteHook(sqlite_conn_id="warehouse"), metadata_columns=["team"])
+    loader.ensure_tables()
+    stats = loader.load_reconciliation(rec)  # or mode="replace_logical_date", logical_date=...
+    log.info("counts %s, diagnostics %s", rec.counts, rec.diagnostics.as_dict())
 """
 
 from __future__ import annotations
@@ -21,6 +40,7 @@ from airflow_provider_batch.results.models import (
 from airflow_provider_batch.results.parse import (
     JsonlLine,
     ParsedFile,
+    iter_expected,
     iter_jsonl,
     parse_error_line,
     parse_output_line,
@@ -43,6 +63,7 @@ __all__ = [
     "RowStatus",
     "RunContext",
     "WarehouseLoader",
+    "iter_expected",
     "iter_jsonl",
     "parse_error_line",
     "parse_output_line",

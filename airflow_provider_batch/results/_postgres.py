@@ -37,7 +37,8 @@ class PostgresDialect(GenericDialect):
         "money": "DOUBLE PRECISION",
         "timestamp": "TIMESTAMPTZ",
     }
-    _STAGE = '"_apb_stage"'
+    # Always schema-qualified: an unqualified DROP could reach a user's table of the same name.
+    _STAGE = 'pg_temp."_apb_stage"'
     _COPY_TYPES = {
         "key": "text",
         "text": "text",
@@ -116,7 +117,7 @@ class PostgresDialect(GenericDialect):
         names = [name for name, _ in columns]
         tracker = _KeyTracker([names.index(k) for k in key])
         cur.execute(f"DROP TABLE IF EXISTS {self._STAGE}")
-        cur.execute(f"CREATE TEMPORARY TABLE {self._STAGE} (LIKE {table.sql(self.quote)}) ON COMMIT DROP")
+        cur.execute(f"CREATE TABLE {self._STAGE} (LIKE {table.sql(self.quote)}) ON COMMIT DROP")
         written = self._copy(cur, self._STAGE, columns, tracker.track(rows), size)
         cur.execute(self._merge_sql(table, names, key, dedupe=tracker.repeated))
         cur.execute(f"DROP TABLE {self._STAGE}")

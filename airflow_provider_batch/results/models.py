@@ -188,15 +188,18 @@ class Diagnostics:
 
     @property
     def clean(self) -> bool:
+        """True when every line matched exactly one expected request."""
         return not (self.duplicates or self.unknown_ids or self.invalid_lines)
 
     def add(self, kind: str, sample: str) -> None:
+        """Count one ``duplicates`` / ``unknown_ids`` / ``invalid_lines`` case, keeping a sample."""
         setattr(self, kind, getattr(self, kind) + 1)
         samples: list[str] = getattr(self, _SAMPLES[kind])
         if len(samples) < self.sample_limit:
             samples.append(sample)
 
     def as_dict(self) -> dict[str, Any]:
+        """Counts and samples as plain data (for logs and XCom)."""
         data = dataclasses.asdict(self)
         data.pop("sample_limit")
         return data

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from airflow_provider_batch.results.models import ParsedLine
+from airflow_provider_batch.results.models import ExpectedRequest, ParsedLine
 
 __all__ = [
     "JsonlLine",
     "ParsedFile",
+    "iter_expected",
     "iter_jsonl",
     "parse_error_line",
     "parse_output_line",
@@ -54,6 +55,29 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[JsonlLine]:
                 yield JsonlLine(line_no, json.loads(raw))
             except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
                 yield JsonlLine(line_no, error=f"invalid JSON: {exc}")
+
+
+def iter_expected(
+    path: str | os.PathLike[str], metadata: Mapping[str, Mapping[str, Any]] | None = None
+) -> Iterator[ExpectedRequest]:
+    """Yield the submitted requests of a batch input file (reference §5) as expected requests.
+
+    :param path: the local input JSONL that was uploaded.
+    :param metadata: ``custom_id`` -> that input row's metadata (from the submit sidecar).
+    :raises ValueError: on a line without a usable ``custom_id``: the input was validated before
+        upload, so this file is not the one that was submitted.
+    """
+    metadata = metadata or {}
+    for line in iter_jsonl(path):
+        value = line.value
+        custom_id = value.get("custom_id") if isinstance(value, dict) else None
+        if line.error is not None or not isinstance(custom_id, str) or not custom_id:
+            reason = line.error or "no custom_id"
+            raise ValueError(f"{path}: input line {line.line_no} is not a batch request: {reason}")
+        body = value.get("body")
+        model = body.get("model") if isinstance(body, dict) else None
+        model = model if isinstance(model, str) else None
+        yield ExpectedRequest(custom_id, model, metadata.get(custom_id, {}))
 
 
 def parse_output_line(obj: Any, line_no: int = 0) -> ParsedLine:
@@ -148,6 +172,8 @@ def _status_code(value: Any) -> int | None:
 
 
 def _text_and_finish_reason(body: Any) -> tuple[str | None, str | None]:
+    if isinstance(body, str):  # audio with response_format "text"
+        return body, None
     if not isinstance(body, dict):
         return None, None
     choices = body.get("choices")

@@ -55,6 +55,7 @@ class LoadStats:
 
     @property
     def rows_per_second(self) -> float:
+        """Result rows written per second of the whole load."""
         return self.rows / self.seconds if self.seconds > 0 else float("inf")
 
 
@@ -107,6 +108,7 @@ class WarehouseLoader:
         return tuple(name for name, _ in SUMMARY_COLUMNS)
 
     def dialect(self) -> GenericDialect:
+        """The write strategy for this hook (SQLite, PostgreSQL or generic DB-API)."""
         name = self._dialect_name or getattr(self.hook, "dialect_name", "generic")
         return _dialect_for(name, self.hook)
 
@@ -135,7 +137,10 @@ class WarehouseLoader:
         mode: LoadMode = "merge",
         logical_date: datetime | None = None,
     ) -> LoadStats:
-        """Write ``rows`` and ``summaries`` in one transaction.
+        """Write ``rows`` and ``summaries`` in one transaction: all of it is visible, or none.
+
+        ``rows`` is consumed once, in chunks, so it can be a generator such as
+        :meth:`Reconciliation.rows`; a key repeated within one load keeps its last row.
 
         :param mode: ``"merge"`` upserts on the keys; ``"replace_logical_date"`` first deletes
             every row and summary of ``logical_date`` (for backfills), then upserts.
@@ -151,9 +156,9 @@ class WarehouseLoader:
         with closing(self.hook.get_conn()) as conn:
             try:
                 dialect.begin(conn)
-                deleted = self._delete_logical_date(conn, dialect, logical_date) if logical_date and (
-                    mode == "replace_logical_date"
-                ) else (0, 0)
+                deleted = (0, 0)
+                if mode == "replace_logical_date" and logical_date is not None:
+                    deleted = self._delete_logical_date(conn, dialect, logical_date)
                 written = self._write_all(conn, dialect, rows, summaries)
                 conn.commit()
             except BaseException:

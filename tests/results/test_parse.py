@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from airflow_provider_batch.results import ParsedFile, iter_jsonl, parse_error_line, parse_output_line
+from airflow_provider_batch.results import (
+    ExpectedRequest,
+    ParsedFile,
+    iter_expected,
+    iter_jsonl,
+    parse_error_line,
+    parse_output_line,
+)
 from tests.results._data import MODEL, success_line
 
 AUDIO_LINE = {
@@ -71,6 +78,13 @@ def test_audio_line_takes_body_text():
     assert (parsed.prompt_tokens, parsed.completion_tokens, parsed.total_tokens) == (0, 0, 0)
 
 
+def test_audio_line_with_plain_text_body():
+    line = {"custom_id": "clip-2", "response": {"status_code": 200, "body": "just text"}}
+    parsed = parse_output_line(line)
+    assert parsed.succeeded and parsed.response_text == "just text"
+    assert parsed.response_json == '"just text"'
+
+
 @pytest.mark.parametrize(
     ("usage", "expected"),
     [
@@ -125,3 +139,22 @@ def test_parsed_file_is_reiterable_and_keeps_problems(tmp_path):
     assert first[0].error_code == "1"
     assert first[1].custom_id is None and first[1].line_no == 2
     assert list(ParsedFile(None, "output")) == []
+
+
+def test_iter_expected_reads_the_input_file_with_metadata(tmp_path):
+    path = tmp_path / "input.jsonl"
+    lines = [
+        {"custom_id": "req-1", "body": {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}},
+        {"custom_id": "clip-1", "method": "FILE", "body": {"file": "https://example.com/a.wav"}},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    got = list(iter_expected(path, {"req-1": {"team": "a"}}))
+    assert got == [ExpectedRequest("req-1", MODEL, {"team": "a"}), ExpectedRequest("clip-1", None, {})]
+
+
+@pytest.mark.parametrize("bad", [b"{oops\n", b'{"body": {}}\n', b"\n"])
+def test_iter_expected_refuses_a_line_that_is_not_a_request(tmp_path, bad):
+    path = tmp_path / "input.jsonl"
+    path.write_bytes(b'{"custom_id": "a"}\n' + bad)
+    with pytest.raises(ValueError, match="input line 2 is not a batch request"):
+        list(iter_expected(path))

@@ -54,6 +54,13 @@ def test_each_expected_request_gets_exactly_one_row(status, unanswered):
     assert rec.summary.final_status == status and rec.diagnostics.clean
 
 
+def test_status_enum_from_the_client_is_accepted():
+    from airflow_provider_batch.client.models import BatchStatus
+
+    rec, rows = run(expected("a"), status=BatchStatus.CANCELLED)
+    assert rows["a"].status == "cancelled" and rec.summary.final_status == "CANCELLED"
+
+
 def test_completed_batch_with_error_lines_keeps_code_and_message():
     _, rows = run(expected("a", "b"), [], [err("a", 1), err("b", 2)])
     assert (rows["a"].error_code, rows["a"].error_message) == ("timeout", "Request failed 1")

@@ -277,3 +277,19 @@ def test_generic_ddl_uses_varchar_keys():
         '("batch_id" VARCHAR(255), "custom_id" VARCHAR(255), "status" TEXT'
     )
     assert '"summary"' not in summary_sql and '"batch_id" VARCHAR(255)' in summary_sql
+
+
+@pytest.mark.postgres
+def test_postgres_staging_never_touches_a_user_table_of_the_same_name(postgres_schema):
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    schema = postgres_schema.prefix.rstrip(".")
+    user_table = f'"{schema}"."_apb_stage"'
+    postgres_schema.hook.run(f"CREATE TABLE {user_table} (x int); INSERT INTO {user_table} VALUES (7)")
+    hook = PostgresHook(postgres_conn_id="apb_wh_postgres", options=f"-c search_path={schema}")
+    loader = WarehouseLoader(hook, results_table="results", summary_table="summary", metadata_columns=META)
+    loader.ensure_tables()
+    loader.load_reconciliation(small_rec("b1", ["a"]))
+    loader.load_reconciliation(small_rec("b1", ["a", "b"]))  # existing batch: staging path
+    assert postgres_schema.count("results") == 2
+    assert postgres_schema.query(f"SELECT x FROM {user_table}") == [(7,)]
