@@ -161,7 +161,9 @@ class TogetherBatchResultsOperator(BaseOperator):
         if self.submit_task_id:
             pushed = context["ti"].xcom_pull(task_ids=self.submit_task_id, key=XCOM_MANIFEST)
             if not pushed:
-                raise ValueError(f"task {self.submit_task_id!r} pushed no manifest (it failed before submitting)")
+                raise ValueError(
+                    f"task {self.submit_task_id!r} pushed no manifest (it failed before submitting)"
+                )
             return SubmitManifest.model_validate(pushed)
         if self.batch_ids:
             records = [BatchRecord(batch_id=b, status="UNKNOWN", input_file_id="") for b in self.batch_ids]
