@@ -40,6 +40,7 @@ SCRIPT: tuple[tuple[str, str, dict[str, Any]], ...] = (
     *((("GET /v1/files/{id}/content", kind, {}) for kind in (*ERRORS, "reset", "stall", "truncate"))),
 )
 
+
 def test_fault_storm_pipeline(pipeline: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
                               caplog: pytest.LogCaptureFixture) -> None:
     server = pipeline.server
@@ -92,8 +93,9 @@ def test_fault_storm_pipeline(pipeline: Any, monkeypatch: pytest.MonkeyPatch, tm
         "duplicate_batches": stats["batch_creates"] - 1,
         "wall_seconds": round(wall, 2),
     }
-    (tmp_path / "fault_storm_pipeline.json").write_text(json.dumps(figures, indent=2))
-    print(f"\nfault storm (pipeline): {json.dumps(figures)}")
+    path = tmp_path / "fault_storm_pipeline.json"
+    path.write_text(json.dumps(figures, indent=2))
+    print(f"\nfault storm (pipeline): {json.dumps(figures)}\nfigures written to {path}")
     # A fault the client did not retry itself surfaced as an Airflow task retry instead.
     task_retried = sum(tries for _, tries in states.values()) > len(states)
     assert survived == expected_view(injected) or task_retried, (injected, survived)
