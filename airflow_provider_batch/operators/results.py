@@ -52,8 +52,8 @@ class TogetherBatchResultsOperator(BaseOperator):
     counts, tokens and spend. Loads are one transaction and idempotent: re-running never
     duplicates a row.
 
-    :param manifest: the submit operator's XCom manifest (``submit.output``). Either this or
-        ``batch_ids``.
+    :param manifest: the submit operator's XCom manifest (``submit.output``). One of this,
+        ``submit_task_id`` or ``batch_ids`` (checked in that order).
     :param batch_ids: ids of batches created elsewhere.
     :param submit_task_id: read the manifest the submit task pushed under XCom key ``manifest``
         (templated). That push happens even when submit fails with an expired or cancelled
