@@ -3,7 +3,8 @@
 Connection fields: ``password`` is the API key, ``host`` the base URL (a full URL such as
 ``https://api.together.ai/v1`` or a bare host such as ``api.together.ai``; empty means the public
 API). Extras (all optional): ``console_url_template``, ``poll_interval``, ``price_table``,
-``verify_tls``, ``timeout``, ``max_retries``. The form itself is declared in
+``verify_tls``, ``timeout``, ``max_retries``, and (JSON only) ``upload_timeout`` and
+``retry_max_delay``, in seconds. The form itself is declared in
 :func:`airflow_provider_batch.get_provider_info.get_provider_info`.
 """
 
@@ -152,8 +153,9 @@ class TogetherBatchHook(BaseHook):
         _mask(conn.password)
         extra = cls.extras(conn)
         fields: dict[str, Any] = {"api_key": conn.password, "base_url": _base_url(conn.host, conn.port)}
-        if "timeout" in extra:
-            fields["timeout"] = float(extra["timeout"])
+        for name in ("timeout", "upload_timeout", "retry_max_delay"):
+            if name in extra:
+                fields[name] = float(extra[name])
         if "max_retries" in extra:
             fields["max_retries"] = int(extra["max_retries"])
         if "verify_tls" in extra and not _as_bool(extra["verify_tls"]):

@@ -52,8 +52,8 @@ class TogetherBatchResultsOperator(BaseOperator):
     counts, tokens and spend. Loads are one transaction and idempotent: re-running never
     duplicates a row.
 
-    :param manifest: the submit operator's XCom manifest (``submit.output``). Either this or
-        ``batch_ids``.
+    :param manifest: the submit operator's XCom manifest (``submit.output``). One of this,
+        ``submit_task_id`` or ``batch_ids`` (checked in that order).
     :param batch_ids: ids of batches created elsewhere.
     :param submit_task_id: read the manifest the submit task pushed under XCom key ``manifest``
         (templated). That push happens even when submit fails with an expired or cancelled
@@ -161,7 +161,9 @@ class TogetherBatchResultsOperator(BaseOperator):
         if self.submit_task_id:
             pushed = context["ti"].xcom_pull(task_ids=self.submit_task_id, key=XCOM_MANIFEST)
             if not pushed:
-                raise ValueError(f"task {self.submit_task_id!r} pushed no manifest (it failed before submitting)")
+                raise ValueError(
+                    f"task {self.submit_task_id!r} pushed no manifest (it failed before submitting)"
+                )
             return SubmitManifest.model_validate(pushed)
         if self.batch_ids:
             records = [BatchRecord(batch_id=b, status="UNKNOWN", input_file_id="") for b in self.batch_ids]

@@ -45,6 +45,13 @@ def test_extras_are_parsed() -> None:
     assert KEY not in repr(settings)
 
 
+def test_upload_timeout_and_retry_cap_extras() -> None:
+    settings = TogetherBatchHook.settings_from_connection(_conn(upload_timeout="3", retry_max_delay=1.5))
+    assert (settings.upload_timeout, settings.retry_max_delay) == (3.0, 1.5)
+    defaults = TogetherBatchHook.settings_from_connection(_conn())
+    assert (defaults.upload_timeout, defaults.retry_max_delay) == (600.0, 8.0)
+
+
 @pytest.mark.parametrize("value", [False, "false", "False", "0", "no"])
 def test_tls_off_only_explicitly_and_with_a_warning(value: object, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="airflow_provider_batch.hooks.together"):

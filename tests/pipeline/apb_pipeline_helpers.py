@@ -17,6 +17,11 @@ from typing import Any
 
 import pytest
 
+from tests.airflow.apb_dag_runs import ti_states, xcom
+
+__all__ = ["asset_events", "load_dags", "rows", "run_dag", "seed_source", "set_conn", "ti_states",
+           "together_conn", "when_batch_appears", "xcom"]
+
 DAGS_FILE = Path(__file__).parent / "dags" / "apb_pipeline_dags.py"
 SEGMENTS = ("retail", "wholesale", "partner")
 
@@ -68,32 +73,6 @@ def run_dag(dag_id: str, work_dir: Path, *, logical_date: datetime | None = None
         kwargs["logical_date"] = logical_date
         kwargs["run_after"] = run_after or logical_date
     return dag.test(**kwargs)
-
-
-def ti_states(dag_run: Any) -> dict[str, tuple[str, int]]:
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        dr = session.get(DagRun, dag_run.id)
-        return {ti.task_id: (str(ti.state), ti.try_number) for ti in dr.get_task_instances(session=session)}
-
-
-def xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        row = session.scalars(
-            select(XComModel).where(
-                XComModel.dag_id == dag_run.dag_id,
-                XComModel.run_id == dag_run.run_id,
-                XComModel.task_id == task_id,
-                XComModel.key == key,
-            )
-        ).first()
-        return None if row is None else XComModel.deserialize_value(row)
 
 
 def asset_events(dag_run: Any, task_id: str) -> list[dict[str, Any]]:

@@ -30,7 +30,9 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline(airflow_db: None, together_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+def pipeline(
+    airflow_db: None, together_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Pipeline:
     """Connections to the local server (fast polling), a source and a warehouse SQLite file.
 
     The source table is created by the test (``seed_source``) so each chooses its size.

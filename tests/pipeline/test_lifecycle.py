@@ -51,16 +51,21 @@ def test_expired_batch_partial_results_loaded_then_policy_fails(pipeline: Any, o
     _assert_every_request_once(pipeline)
     statuses = _statuses(pipeline)
     assert set(statuses) == {"succeeded", "expired"} and statuses["succeeded"] > 0
-    (summary,) = rows(pipeline.warehouse, "SELECT final_status, requests, succeeded, expired FROM pipeline_summary")
+    (summary,) = rows(pipeline.warehouse,
+                      "SELECT final_status, requests, succeeded, expired FROM pipeline_summary")
     assert summary == ("EXPIRED", N, statuses["succeeded"], statuses["expired"])
     assert pipeline.server.stats()["batch_creates"] == 1
 
 
-def test_cancelled_batch_partial_results_loaded_then_fraction_policy_fails(pipeline: Any, output: Any) -> None:
+def test_cancelled_batch_partial_results_loaded_then_fraction_policy_fails(
+    pipeline: Any, output: Any
+) -> None:
     server = pipeline.server
     server.configure(processing_seconds=4.0)
     seed_source(pipeline.source, N)
-    watcher = when_batch_appears(server, lambda batch_id: server.force_status(batch_id, "CANCELLED"), min_progress=25)
+    watcher = when_batch_appears(
+        server, lambda batch_id: server.force_status(batch_id, "CANCELLED"), min_progress=25
+    )
     dag_run = run_dag("apb_pipeline_partial_fraction", pipeline.work_dir)
     watcher.join(timeout=5)
 
@@ -110,7 +115,8 @@ def test_rerun_merges_and_results_task_reports_small_manifest_and_asset_event(pi
     events = asset_events(second, "results")
     assert len(events) == 2  # one per execution of the results task in this run
     event = events[-1]
-    (tokens, cost) = rows(pipeline.warehouse, "SELECT SUM(total_tokens), SUM(cost_usd) FROM pipeline_results")[0]
+    sums = "SELECT SUM(total_tokens), SUM(cost_usd) FROM pipeline_results"
+    ((tokens, cost),) = rows(pipeline.warehouse, sums)
     assert event["requests"] == N and event["counts"]["succeeded"] == N
     assert event["total_tokens"] == tokens > 0
     assert event["cost_usd_batch"] == pytest.approx(cost, abs=1e-6)
@@ -130,3 +136,14 @@ def test_replace_logical_date_swaps_the_days_rows(pipeline: Any) -> None:
     new_batch = xcom(second, "results")["batch_ids"]
     _assert_every_request_once(pipeline)
     assert rows(pipeline.warehouse, "SELECT DISTINCT batch_id FROM pipeline_results") == [tuple(new_batch)]
+
+
+def test_pipeline_dags_parse_without_errors() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from apb_pipeline_helpers import DAGS_FILE
+
+    bag = DagBag(str(DAGS_FILE.parent))
+    assert bag.import_errors == {}
+    assert {"apb_pipeline", "apb_pipeline_storm", "apb_pipeline_partial_strict"} <= set(bag.dag_ids)
+    assert bag.get_dag("apb_pipeline_partial_strict").get_task("results").trigger_rule == "all_done"

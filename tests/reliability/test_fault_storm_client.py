@@ -29,6 +29,7 @@ import pytest
 from airflow_provider_batch.client import AsyncTogetherClient, BatchStatus, ClientSettings, TogetherClient
 from airflow_provider_batch.testing.server import FAULT_KINDS
 from tests.client.helpers import call
+from tests.reliability.fault_view import client_view, expected_view
 from tests.reliability.leaks import SECRET
 
 pytestmark = pytest.mark.timeout(120)
@@ -55,9 +56,6 @@ SCRIPT: tuple[tuple[str, str], ...] = (
     ("GET /v1/files/{id}/content", "truncate"),
     ("GET /v1/files/{id}/content", "reset"),
 )
-#: How the client's retry log names what each injected fault kind did to it.
-_CLIENT_VIEW = {"429": "429", "500": "500", "502": "502", "503": "503", "stall": "timeout",
-                "reset": "cut", "truncate": "cut"}
 
 
 class ScaledSleep:
@@ -102,22 +100,6 @@ async def run_pipeline(client: Any, source: Path, out_dir: Path) -> tuple[Any, l
     return job, files
 
 
-def client_view(records: list[logging.LogRecord]) -> Counter[str]:
-    """Survived faults as the client saw them: one retry (or create look-up) WARNING each."""
-    seen: Counter[str] = Counter()
-    for record in records:
-        if record.name != "airflow_provider_batch.client" or not isinstance(record.args, tuple):
-            continue
-        if len(record.args) != 7:
-            continue
-        reason = str(record.args[3])
-        if reason.startswith("HTTP "):
-            seen[reason.removeprefix("HTTP ")] += 1
-        else:
-            seen["timeout" if "Timeout" in reason else "cut"] += 1
-    return seen
-
-
 def make_client(flavour: str, base_url: str, sleep: ScaledSleep) -> Any:
     settings = ClientSettings(api_key=SECRET, base_url=base_url, timeout=READ_TIMEOUT,
                               upload_timeout=READ_TIMEOUT, connect_timeout=2.0, max_retries=8,
@@ -159,9 +141,7 @@ async def test_fault_storm_pipeline(flavour: str, together_server: Any, tmp_path
     assert len(batches) == 1 and stats["batch_creates"] == 1
 
     injected: dict[str, int] = stats["faults_injected"]
-    expected: Counter[str] = Counter()
-    for kind, count in injected.items():
-        expected[_CLIENT_VIEW[kind]] += count
+    expected = expected_view(injected)
     survived = client_view(caplog.records)
     assert survived == expected, f"server injected {injected}, client survived {dict(survived)}"
     assert sum(injected.values()) > 0
