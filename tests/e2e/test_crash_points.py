@@ -32,7 +32,7 @@ import pytest
 from airflow_provider_batch.client import TogetherClient
 from airflow_provider_batch.idempotency import TaskIdentity
 from airflow_provider_batch.testing.sample_data import ticket_rows
-from tests.e2e.harness import AirflowDeployment, deployment, query
+from tests.e2e.harness import AirflowDeployment, deployment, query, task_log_events
 from tests.services import require_redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(600)]
@@ -209,14 +209,7 @@ RETRY_PATH = {
 
 
 def task_log(logs: Path, step: str, task: str, pattern: str) -> list[str]:
-    """Log event texts of one task of one run, from every file matching ``pattern``, in file order."""
-    folder = logs / f"dag_id={DAG_ID}" / f"run_id={run_id(step)}" / f"task_id={task}"
-    return [
-        " ".join(str(v) for v in json.loads(line).values())
-        for path in sorted(folder.glob(pattern))
-        for line in path.read_text().splitlines()
-        if line.startswith("{")
-    ]
+    return task_log_events(logs, DAG_ID, run_id(step), task, pattern)
 
 
 def check_logs(step: str, logs: Path, facts: dict[str, Any]) -> None:
