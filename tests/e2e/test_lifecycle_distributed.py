@@ -8,7 +8,8 @@ until the test ends them. In order:
    the trigger's ``on_kill``, which cancels the batch on the server. No second batch.
 2. The triggerer is SIGKILLed ~15 s into ``times_out`` (45 s timeout) and a new one started: the
    task still fails with ``TogetherBatchTimeoutError`` at about the original deadline, and the
-   batch is cancelled. The restart itself cancels nothing (``survives_restart`` keeps running).
+   batch is cancelled. Restarts cancel nothing: ``survives_restart`` keeps running through that
+   one and through a graceful (SIGTERM) restart after it.
 3. ``survives_restart`` (``max_poll_failures=3``) gets exactly 3 failed polls in a row and still
    succeeds; ``gives_up_polling`` gets 4 and fails with the retryable polling error, and its retry
    re-attaches to the same batch. The connection's ``max_retries`` is 0, so each scripted 500
@@ -21,6 +22,7 @@ the dead one's triggers over after 10 s instead of 30 s.
 from __future__ import annotations
 
 import json
+import signal
 import time
 import uuid
 from datetime import datetime
@@ -125,6 +127,12 @@ class Run:
         assert batch_id, task
         return batch_id
 
+    def trigger_logs(self, task: str) -> list[str]:
+        """Names of the task's try-1 trigger logs, one per triggerer job that ran it, oldest first."""
+        folder = self.dep.home / "logs" / f"dag_id={DAG_ID}" / f"run_id={RUN_ID}" / f"task_id={task}"
+        found = folder.glob("attempt=1.log.trigger.*.log")
+        return [p.name for p in sorted(found, key=lambda p: int(p.name.split(".")[-2]))]
+
     def log(self, task: str, pattern: str) -> str:
         return " ".join(task_log_events(self.dep.home / "logs", DAG_ID, RUN_ID, task, pattern))
 
@@ -167,14 +175,9 @@ def check_timeout(run: Run, server: ServerControl, batch_id: str, created: float
     log = run.log("times_out", "attempt=1.log")
     assert "TogetherBatchTimeoutError" in log, log[-3000:]
     # Two trigger logs: the killed triggerer's and the new one's, which saw the deadline pass.
-    trigger_logs = sorted(
-        (run.dep.home / "logs" / f"dag_id={DAG_ID}" / f"run_id={RUN_ID}" / "task_id=times_out").glob(
-            "attempt=1.log.trigger.*.log"
-        ),
-        key=lambda p: int(p.name.split(".")[-2]),
-    )
+    trigger_logs = run.trigger_logs("times_out")
     assert len(trigger_logs) == 2, trigger_logs
-    assert "deadline passed" in run.log("times_out", trigger_logs[-1].name)
+    assert "deadline passed" in run.log("times_out", trigger_logs[-1])
     return {"batch": batch_id, "failed_after_deadline_s": round(failed_at - deadline, 1)}
 
 
@@ -188,9 +191,13 @@ def tolerated_failures(run: Run, server: ServerControl, batch_id: str) -> dict[s
     fail_polls_and_wait(run, server, MAX_POLL_FAILURES)
     time.sleep(2)  # at least one more (good) poll
     assert run.ti("survives_restart")["state"] == "deferred"
+    assert server.status(batch_id) == "IN_PROGRESS"
     server.complete(batch_id)
     run.wait_state("survives_restart", "success", 60)
+    # Run by all three triggerers (first, after SIGKILL, after SIGTERM); none cancelled anything.
+    assert len(run.trigger_logs("survives_restart")) == 3
     log = run.log("survives_restart", "attempt=1.log.trigger.*.log")
+    assert "on_kill" not in log and "cancellation requested" not in log, log[-3000:]
     expected = f"polling round failed ({MAX_POLL_FAILURES} consecutive, {MAX_POLL_FAILURES} tolerated)"
     assert expected in log, log[-3000:]
     return {"batch": batch_id, "failed_polls": MAX_POLL_FAILURES}
@@ -254,6 +261,9 @@ def run_cases(home: Path, env: dict[str, str], server: ServerControl, facts: dic
         facts["timeout"] = {**check_timeout(run, server, ids["times_out"], restart["created"]),
                             "triggerer_killed_after_s": restart["killed_after_s"]}  # fmt: skip
         assert server.status(ids["survives_restart"]) == "IN_PROGRESS"
+        # A graceful restart (a deploy) cancels the running triggers too, but is no user action either.
+        dep.kill("triggerer", signal.SIGTERM)
+        dep.start("triggerer")
         facts["tolerated"] = tolerated_failures(run, server, ids["survives_restart"])
         facts["beyond"] = one_failure_too_many(run, server)
 
