@@ -156,6 +156,8 @@ def restart_triggerer(run: Run, server: ServerControl, timed: str, survivor: str
     created = _epoch(server.batch(timed)["created_at"])
     time.sleep(max(0.0, created + KILL_TRIGGERER_AFTER - time.time()))
     killed_at = time.time()
+    # Later than this, the takeover (~10 s) could come after the deadline and prove nothing.
+    assert killed_at - created < TIMEOUT_SECONDS - 20, "the deployment was too slow to test the restart"
     run.dep.kill("triggerer")
     time.sleep(2)
     run.dep.start("triggerer")
