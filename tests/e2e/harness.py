@@ -7,6 +7,7 @@ broker. Each deployment gets its own database and Redis DB number and removes th
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg2
 
 PG_DSN_ROOT = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -38,6 +40,24 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def query(db: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of one statement run in PostgreSQL database ``db``."""
+    with psycopg2.connect(host="127.0.0.1", user="postgres", dbname=db) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return list(cur.fetchall())
+
+
+def task_log_events(logs: Path, dag_id: str, run_id: str, task_id: str, pattern: str) -> list[str]:
+    """Event texts of one task's JSON log files under ``logs`` matching ``pattern``, in file order."""
+    folder = logs / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+    return [
+        " ".join(str(v) for v in json.loads(line).values())
+        for path in sorted(folder.glob(pattern))
+        for line in path.read_text().splitlines()
+        if line.startswith("{")
+    ]
 
 
 def _psql(sql: str) -> None:
@@ -182,6 +202,16 @@ class AirflowDeployment:
 
     def wait_dag_parsed(self, dag_id: str, timeout: float = 180) -> None:
         self.wait_for(lambda: self.api("GET", f"/dags/{dag_id}").status_code == 200, timeout, f"DAG {dag_id}")
+
+    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        resp = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+        resp.raise_for_status()
+        return dict(resp.json())
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
+        """An XCom value, or ``None`` while there is none."""
+        resp = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")
+        return resp.json()["value"] if resp.status_code == 200 else None
 
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
         resp = self.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})

@@ -20,24 +20,20 @@ Deployment settings this needs, and why:
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg2
 import pytest
 
 from airflow_provider_batch.client import TogetherClient
 from airflow_provider_batch.idempotency import TaskIdentity
-from airflow_provider_batch.testing.sample_data import SUPPORT_TICKETS_DDL, ticket_rows
-from tests.e2e.harness import AirflowDeployment, deployment
-from tests.services import require_postgres, require_redis
+from airflow_provider_batch.testing.sample_data import ticket_rows
+from tests.e2e.harness import AirflowDeployment, deployment, query, task_log_events
+from tests.services import require_redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(600)]
 
@@ -57,56 +53,13 @@ STEPS = {
     "mid_load": "load_results",
 }
 DAYS = {step: date(2026, 11, 1) + timedelta(days=n) for n, step in enumerate(STEPS)}
+#: batches run long enough to kill the triggerer mid-way
+SERVER_ARGS = ("--validating-seconds", "1", "--processing-seconds", "20")
+WAREHOUSE_DAYS, WAREHOUSE_PER_DAY = list(DAYS.values()), PER_RUN
 
 
 def run_id(step: str) -> str:
     return f"crash_{step}"
-
-
-@pytest.fixture
-def together_url(tmp_path: Path) -> Iterator[str]:
-    """The local server as its own process; batches run long enough to kill the triggerer mid-way."""
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "airflow_provider_batch.testing.server",
-            "--host", "127.0.0.1", "--port", "0", "--api-key", API_KEY,
-            "--validating-seconds", "1", "--processing-seconds", "20",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    try:
-        line = proc.stdout.readline().strip() if proc.stdout else ""
-        assert line.startswith("READY "), f"server did not start: {line!r}"
-        yield line.split(" ", 1)[1]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-
-
-@pytest.fixture
-def warehouse_db() -> Iterator[str]:
-    """A fresh PostgreSQL database holding ``PER_RUN`` tickets for each step's day."""
-    require_postgres()
-    name = f"apb_crash_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    try:
-        with psycopg2.connect(host="127.0.0.1", user="postgres", dbname=name) as conn, conn.cursor() as cur:
-            cur.execute(SUPPORT_TICKETS_DDL)
-            for row in ticket_rows(list(DAYS.values()), PER_RUN):
-                cur.execute("INSERT INTO support_tickets VALUES (%s, %s, %s, %s, %s)", tuple(row.values()))
-        yield name
-    finally:
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
-
-
-def _query(db: str, sql: str, params: tuple = ()) -> list[tuple]:
-    with psycopg2.connect(host="127.0.0.1", user="postgres", dbname=db) as conn, conn.cursor() as cur:
-        cur.execute(sql, params)
-        return list(cur.fetchall())
 
 
 # ---- driving the deployment -----------------------------------------------------------------
@@ -201,7 +154,7 @@ def test_sigkill_at_every_step_then_retry(tmp_path: Path, together_url: str, war
     assert triggerer_kill["status_at_kill"] in ("VALIDATING", "IN_PROGRESS"), triggerer_kill
     assert stats["batch_creates"] == len(STEPS), stats
     assert stats["uploads"] == len(STEPS), stats
-    assert len(_query(warehouse_db, "SELECT batch_id FROM crash_summary")) == len(STEPS)
+    assert len(query(warehouse_db, "SELECT batch_id FROM crash_summary")) == len(STEPS)
     print_report(observed, stats, triggerer_kill, time.monotonic() - started)
 
 
@@ -237,11 +190,11 @@ def check_run(step: str, together_url: str, warehouse_db: str, crash_dir: Path) 
         assert died_at["visible_in_transaction"] == PER_RUN  # rows were written, never committed
 
     sql = "SELECT batch_id, custom_id, status FROM crash_results WHERE run_id = %s"
-    rows = _query(warehouse_db, sql, (run_id(step),))
+    rows = query(warehouse_db, sql, (run_id(step),))
     expected_ids = sorted(r["ticket_id"] for r in ticket_rows([DAYS[step]], PER_RUN))
     assert sorted(r[1] for r in rows) == expected_ids, step  # each custom_id exactly once
     assert {(r[0], r[2]) for r in rows} == {(batch.id, "succeeded")}, step
-    summary = _query(warehouse_db, "SELECT requests FROM crash_summary WHERE batch_id = %s", (batch.id,))
+    summary = query(warehouse_db, "SELECT requests FROM crash_summary WHERE batch_id = %s", (batch.id,))
     assert summary == [(PER_RUN,)], step
     return {"batch": batch.id, "files": len(files), "rows": len(rows), "died_at": died_at}
 
@@ -256,14 +209,7 @@ RETRY_PATH = {
 
 
 def task_log(logs: Path, step: str, task: str, pattern: str) -> list[str]:
-    """Log event texts of one task of one run, from every file matching ``pattern``, in file order."""
-    folder = logs / f"dag_id={DAG_ID}" / f"run_id={run_id(step)}" / f"task_id={task}"
-    return [
-        " ".join(str(v) for v in json.loads(line).values())
-        for path in sorted(folder.glob(pattern))
-        for line in path.read_text().splitlines()
-        if line.startswith("{")
-    ]
+    return task_log_events(logs, DAG_ID, run_id(step), task, pattern)
 
 
 def check_logs(step: str, logs: Path, facts: dict[str, Any]) -> None:

@@ -9,21 +9,16 @@ still succeed, with exactly one batch per logical date and exactly the right war
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
-import psycopg2
 import pytest
 
-from airflow_provider_batch.testing.sample_data import SUPPORT_TICKETS_DDL, ticket_rows
-from tests.e2e.harness import deployment
-from tests.services import require_postgres, require_redis
+from tests.e2e.harness import deployment, query
+from tests.services import require_redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -32,57 +27,13 @@ DAG_ID = "together_nightly_backfill"
 DAYS = [date(2026, 11, 1) + timedelta(days=n) for n in range(3)]
 PER_DAY = 40
 API_KEY = "e2e-" + uuid.uuid4().hex
+SERVER_ARGS = ("--validating-seconds", "2", "--processing-seconds", "25")
+WAREHOUSE_DAYS, WAREHOUSE_PER_DAY = DAYS, PER_DAY
 
 
-@pytest.fixture
-def together_process(tmp_path: Path) -> Iterator[str]:
-    """The local server as its own process, started with the documented command line."""
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "airflow_provider_batch.testing.server",
-            "--host", "127.0.0.1", "--port", "0", "--api-key", API_KEY,
-            "--validating-seconds", "2", "--processing-seconds", "25",
-            "--access-log", str(tmp_path / "server-access.log"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    try:
-        line = proc.stdout.readline().strip() if proc.stdout else ""
-        assert line.startswith("READY "), f"server did not start: {line!r}"
-        yield line.split(" ", 1)[1]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-
-
-@pytest.fixture
-def warehouse_db() -> Iterator[str]:
-    require_postgres()
-    name = f"apb_wh_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    try:
-        with psycopg2.connect(host="127.0.0.1", user="postgres", dbname=name) as conn, conn.cursor() as cur:
-            cur.execute(SUPPORT_TICKETS_DDL)
-            for row in ticket_rows(DAYS, PER_DAY):
-                cur.execute("INSERT INTO support_tickets VALUES (%s, %s, %s, %s, %s)", tuple(row.values()))
-        yield name
-    finally:
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
-
-
-def _query(db: str, sql: str) -> list[tuple]:
-    with psycopg2.connect(host="127.0.0.1", user="postgres", dbname=db) as conn, conn.cursor() as cur:
-        cur.execute(sql)
-        return list(cur.fetchall())
-
-
-def test_nightly_backfill_survives_triggerer_restart(tmp_path, together_process, warehouse_db):
+def test_nightly_backfill_survives_triggerer_restart(tmp_path, together_url, warehouse_db):
     require_redis()
-    base_url = together_process
+    base_url = together_url
     root_url = base_url.removesuffix("/v1")
     env = {
         "AIRFLOW_CONN_TOGETHER_DEFAULT": json.dumps(
@@ -152,9 +103,9 @@ def test_nightly_backfill_survives_triggerer_restart(tmp_path, together_process,
     assert stats["batch_creates"] == len(DAYS), stats
     assert stats["uploads"] == len(DAYS), stats
 
-    rows = _query(warehouse_db, "SELECT custom_id, status FROM ticket_summaries")
+    rows = query(warehouse_db, "SELECT custom_id, status FROM ticket_summaries")
     assert len(rows) == len(DAYS) * PER_DAY
     assert len({r[0] for r in rows}) == len(rows)
     assert {r[1] for r in rows} == {"succeeded"}
-    stats_rows = _query(warehouse_db, "SELECT day, tickets FROM daily_ticket_stats ORDER BY day")
+    stats_rows = query(warehouse_db, "SELECT day, tickets FROM daily_ticket_stats ORDER BY day")
     assert stats_rows == [(d.isoformat(), PER_DAY) for d in DAYS]
