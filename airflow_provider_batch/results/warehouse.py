@@ -36,9 +36,13 @@ if TYPE_CHECKING:
 
     from airflow_provider_batch.results.reconcile import Reconciliation
 
-__all__ = ["LoadMode", "LoadStats", "WarehouseLoader"]
+__all__ = ["ADDED_RESULT_COLUMNS", "LoadMode", "LoadStats", "WarehouseLoader"]
 
 LoadMode = Literal["merge", "replace_logical_date"]
+
+#: Results-table columns newer than the first release; :meth:`WarehouseLoader.ensure_tables` adds
+#: them to an existing table.
+ADDED_RESULT_COLUMNS = ("answered_by_batch_id", "attempts")
 
 
 @dataclass(frozen=True)
@@ -122,12 +126,30 @@ class WarehouseLoader:
         ]
 
     def ensure_tables(self) -> None:
-        """Create both tables if they do not exist (existing tables are left unchanged)."""
+        """Create both tables if they do not exist.
+
+        An existing results table only gains the columns added in later versions
+        (:data:`ADDED_RESULT_COLUMNS`, NULL in older rows); nothing else about it changes.
+        """
         dialect = self.dialect()
         with closing(self.hook.get_conn()) as conn:
             for sql in self.create_table_statements():
                 dialect.execute(conn, sql)
+            self._add_missing_columns(conn, dialect)
             conn.commit()
+
+    def _add_missing_columns(self, conn: Any, dialect: GenericDialect) -> None:
+        table = self.results_table.sql(dialect.quote)
+        cur = conn.cursor()
+        try:
+            cur.execute(f"SELECT * FROM {table} WHERE 1 = 0")
+            present = {str(d[0]).lower() for d in cur.description or ()}
+        finally:
+            cur.close()
+        for name, kind in RESULT_COLUMNS:
+            if name in ADDED_RESULT_COLUMNS and name not in present:
+                column = f"{dialect.quote.format(name)} {dialect.types[kind]}"
+                dialect.execute(conn, f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def load(
         self,
