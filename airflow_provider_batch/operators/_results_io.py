@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_batch.client import BatchJob, TogetherClient
-from airflow_provider_batch.results import ExpectedRequest, iter_jsonl
+from airflow_provider_batch.pricing import PriceTable
+from airflow_provider_batch.results import ExpectedRequest, ParsedFile, Reconciliation, RunContext, iter_jsonl, reconcile
 
-__all__ = ["BatchFiles", "download_batch_files", "iter_expected", "load_metadata"]
+__all__ = ["BatchFiles", "download_batch_files", "iter_expected", "load_metadata", "reconcile_job"]
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +82,30 @@ def iter_expected(input_path: Path, metadata: dict[str, dict[str, Any]]) -> Iter
         body = obj.get("body") if isinstance(obj.get("body"), dict) else {}
         model = body.get("model") if isinstance(body.get("model"), str) else None
         yield ExpectedRequest(custom_id=custom_id, model=model, metadata=metadata.get(custom_id, {}))
+
+
+def reconcile_job(
+    client: TogetherClient,
+    job: BatchJob,
+    dest: Path,
+    metadata: dict[str, dict[str, Any]],
+    *,
+    prices: PriceTable,
+    endpoint: str | None,
+    run: RunContext,
+) -> tuple[Reconciliation, BatchFiles]:
+    """Download ``job``'s files into ``dest`` and reconcile them with its own input file."""
+    files = download_batch_files(client, job, dest)
+    rec = reconcile(
+        iter_expected(files.input_path, metadata),
+        ParsedFile(files.output_path, "output"),
+        ParsedFile(files.error_path, "error"),
+        batch_id=job.id,
+        batch_status=job.status.value,
+        prices=prices,
+        endpoint=job.endpoint or endpoint,
+        submitted_at=job.created_at,
+        completed_at=job.completed_at,
+        run=run,
+    )
+    return rec, files
