@@ -29,7 +29,7 @@ from airflow_provider_batch.operators._follow_up import (
 )
 from airflow_provider_batch.operators._results_io import load_metadata, reconcile_job
 from airflow_provider_batch.pricing import PriceTable
-from airflow_provider_batch.results import LoadStats, Reconciliation, RunContext, WarehouseLoader
+from airflow_provider_batch.results import LoadStats, Reconciliation, RunContext, WarehouseLoader, check_table_names
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
 if TYPE_CHECKING:
@@ -67,7 +67,8 @@ class TogetherBatchResultsOperator(BaseOperator):
         batch, so with ``trigger_rule="all_done"`` the finished requests are still collected.
     :param together_conn_id: Together connection.
     :param warehouse_conn_id: any common.sql connection (SQLite, PostgreSQL, ...).
-    :param results_table: table for per-request rows (``schema.table`` allowed).
+    :param results_table: table for per-request rows (``schema.table`` allowed). Unsafe table
+        names are refused when the operator is created, before any batch is paid for.
     :param summary_table: table for per-batch spend rows.
     :param metadata_manifest: sidecar of carried input columns; defaults to the manifest's.
     :param load_mode: ``merge`` (upsert on batch_id, custom_id) or ``replace_logical_date``
@@ -120,6 +121,7 @@ class TogetherBatchResultsOperator(BaseOperator):
             raise ValueError(f"load_mode must be 'merge' or 'replace_logical_date', not {load_mode!r}")
         if max_failed_fraction is not None and not 0 <= max_failed_fraction <= 1:
             raise ValueError("max_failed_fraction must be between 0 and 1")
+        check_table_names(results_table, summary_table)  # at parse time: before anything is paid for
         if "outlets" not in kwargs:
             kwargs["outlets"] = [results_asset(warehouse_conn_id, results_table)]
         super().__init__(**kwargs)

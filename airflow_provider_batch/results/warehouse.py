@@ -36,7 +36,14 @@ if TYPE_CHECKING:
 
     from airflow_provider_batch.results.reconcile import Reconciliation
 
-__all__ = ["ADDED_RESULT_COLUMNS", "LoadMode", "LoadStats", "WarehouseLoader"]
+__all__ = [
+    "ADDED_RESULT_COLUMNS",
+    "LoadMode",
+    "LoadStats",
+    "WarehouseLoader",
+    "check_metadata_columns",
+    "check_table_names",
+]
 
 LoadMode = Literal["merge", "replace_logical_date"]
 
@@ -89,12 +96,7 @@ class WarehouseLoader:
         self.hook = hook
         self.results_table = parse_table(results_table, "results table name")
         self.summary_table = parse_table(summary_table, "summary table name")
-        self.metadata_columns = tuple(check_identifier(c, "metadata column name") for c in metadata_columns)
-        fixed = {name for name, _ in RESULT_COLUMNS}
-        lowered = {c.lower() for c in self.metadata_columns}
-        clashes = sorted((lowered & fixed) | _repeated(self.metadata_columns))
-        if clashes:
-            raise ValueError(f"metadata column names clash with result columns or repeat: {clashes}")
+        self.metadata_columns = check_metadata_columns(metadata_columns)
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
         self.chunk_size = chunk_size
@@ -229,6 +231,29 @@ class WarehouseLoader:
             chunk_size=self.chunk_size, bulk=False,
         )
         return n_rows, n_summaries
+
+
+def check_table_names(results_table: str, summary_table: str) -> None:
+    """Refuse table names :class:`WarehouseLoader` would refuse (call it before paying for a batch).
+
+    :raises ValueError: naming the unsafe name.
+    """
+    parse_table(results_table, "results table name")
+    parse_table(summary_table, "summary table name")
+
+
+def check_metadata_columns(names: Sequence[str]) -> tuple[str, ...]:
+    """Refuse metadata column names that are unsafe, repeat, or clash with a result column.
+
+    :returns: the names as a tuple.
+    :raises ValueError: naming the offending names.
+    """
+    columns = tuple(check_identifier(c, "metadata column name") for c in names)
+    fixed = {name for name, _ in RESULT_COLUMNS}
+    clashes = sorted(({c.lower() for c in columns} & fixed) | _repeated(columns))
+    if clashes:
+        raise ValueError(f"metadata column names clash with result columns or repeat: {clashes}")
+    return columns
 
 
 def _repeated(names: Sequence[str]) -> set[str]:

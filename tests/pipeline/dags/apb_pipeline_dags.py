@@ -126,3 +126,39 @@ follow_up_crash = _pipeline(
     follow_up_rounds=1,
     poll_interval=0.05,
 )
+
+
+def _hostile(dag_id: str, **results: Any) -> DAG:
+    """Hostile ids, prompts and metadata (table ``hostile_rows``) through the whole pipeline."""
+    with DAG(dag_id, schedule=None, start_date=START, params=PARAMS) as dag:
+        build = TogetherBuildRequestsOperator(
+            task_id="build",
+            sql_conn_id=SOURCE_CONN,
+            sql="SELECT id, question, note, extra FROM hostile_rows ORDER BY id",
+            key_column="id",
+            model=MODEL,
+            user_template="{question}",
+            body={"max_tokens": 24},
+            metadata_columns=results.pop("metadata_columns", ["note", "extra"]),
+            output_path="{{ params.work_dir }}/requests.jsonl",
+        )
+        submit = _submit()
+        load = TogetherBatchResultsOperator(
+            task_id="results",
+            manifest=submit.output,
+            warehouse_conn_id=results.pop("warehouse_conn_id", WAREHOUSE_CONN),
+            results_table=results.pop("results_table", RESULTS_TABLE),
+            summary_table=results.pop("summary_table", SUMMARY_TABLE),
+            **results,
+        )
+        build >> submit >> load
+    return dag
+
+
+hostile = _hostile("apb_pipeline_hostile")
+hostile_postgres = _hostile(
+    "apb_pipeline_hostile_postgres",
+    warehouse_conn_id="apb_pipeline_pg",
+    results_table=PG_TABLE,
+    summary_table=f"{PG_TABLE}_summary",
+)
