@@ -15,7 +15,14 @@ from typing import Any
 
 from airflow_provider_batch.client import BatchJob, TogetherClient
 from airflow_provider_batch.pricing import PriceTable
-from airflow_provider_batch.results import ExpectedRequest, ParsedFile, Reconciliation, RunContext, iter_jsonl, reconcile
+from airflow_provider_batch.results import (
+    ExpectedRequest,
+    ParsedFile,
+    Reconciliation,
+    RunContext,
+    iter_jsonl,
+    reconcile,
+)
 
 __all__ = ["BatchFiles", "download_batch_files", "iter_expected", "load_metadata", "reconcile_job"]
 

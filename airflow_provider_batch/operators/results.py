@@ -29,7 +29,13 @@ from airflow_provider_batch.operators._follow_up import (
 )
 from airflow_provider_batch.operators._results_io import load_metadata, reconcile_job
 from airflow_provider_batch.pricing import PriceTable
-from airflow_provider_batch.results import LoadStats, Reconciliation, RunContext, WarehouseLoader, check_table_names
+from airflow_provider_batch.results import (
+    LoadStats,
+    Reconciliation,
+    RunContext,
+    WarehouseLoader,
+    check_table_names,
+)
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
 if TYPE_CHECKING:
@@ -164,8 +170,9 @@ class TogetherBatchResultsOperator(BaseOperator):
                         "(set allow_unfinished=True to load what exists now)"
                     )
                 rec, files = reconcile_job(
-                    client, job, tmp_dir / job.id, metadata, prices=prices, endpoint=manifest.endpoint, run=run
-                )
+                    client, job, tmp_dir / job.id, metadata,
+                    prices=prices, endpoint=manifest.endpoint, run=run,
+                )  # fmt: skip
                 reconciliations.append(rec)
                 inputs[job.id] = (part, files.input_path)
             tap = RetryTap(self.follow_up_statuses)
@@ -178,7 +185,9 @@ class TogetherBatchResultsOperator(BaseOperator):
                     "result": result,
                     "endpoint": manifest.endpoint,
                     "metadata_manifest": self.metadata_manifest or manifest.metadata_manifest,
-                    "chains": submit_round(client, context, 1, sources, endpoint=manifest.endpoint, work_dir=tmp_dir),
+                    "chains": submit_round(
+                        client, context, 1, sources, endpoint=manifest.endpoint, work_dir=tmp_dir
+                    ),
                 }
                 return self._await_follow_up(context, client, hook, state)
         return self._finish(context, result)
@@ -238,11 +247,14 @@ class TogetherBatchResultsOperator(BaseOperator):
                 statuses=self.follow_up_statuses, endpoint=state["endpoint"],
             )  # fmt: skip
             result = apply_round(state["result"], outcome, round_no)
-            self.log.info("Follow-up round %d merged %d answer(s): %s", round_no, outcome.merged, result["counts"])
+            self.log.info(
+                "Follow-up round %d merged %d answer(s): %s", round_no, outcome.merged, result["counts"]
+            )
             if outcome.sources and round_no < self.follow_up_rounds:
                 chains = submit_round(
-                    client, context, round_no + 1, outcome.sources, endpoint=state["endpoint"], work_dir=tmp_dir
-                )
+                    client, context, round_no + 1, outcome.sources,
+                    endpoint=state["endpoint"], work_dir=tmp_dir,
+                )  # fmt: skip
                 following = {**state, "round": round_no + 1, "result": result, "chains": chains}
                 return self._await_follow_up(context, client, hook, following)
         return self._finish(context, result)

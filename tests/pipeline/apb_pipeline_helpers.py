@@ -19,7 +19,8 @@ import pytest
 
 from tests.airflow.apb_dag_runs import ti_states, xcom
 
-__all__ = ["PG", "asset_events", "load_dags", "pg_query", "rows", "run_dag", "seed_source", "set_conn", "ti_states",
+__all__ = ["PG", "asset_events", "load_dags", "pg_query", "rows", "run_dag", "seed_source", "set_conn",
+           "ti_states",
            "together_conn", "when_batch_appears", "xcom"]
 
 DAGS_FILE = Path(__file__).parent / "dags" / "apb_pipeline_dags.py"

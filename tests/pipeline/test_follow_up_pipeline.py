@@ -54,7 +54,7 @@ def _spend_matches(pipeline: Any) -> tuple[float, int]:
 def test_transient_failures_are_answered_by_one_follow_up_batch(pipeline: Any) -> None:
     _seed(pipeline.source, transient=TRANSIENT)
     dag_run = run_dag("apb_pipeline_follow_up", pipeline.work_dir)
-    assert ti_states(dag_run) == {"build": ("success", 1), "submit": ("success", 1), "results": ("success", 1)}
+    assert set(ti_states(dag_run).values()) == {("success", 1)}
 
     stats = pipeline.server.stats()
     assert stats["batch_creates"] == 2 and stats["uploads"] == 2

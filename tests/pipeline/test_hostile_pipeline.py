@@ -25,7 +25,8 @@ HOSTILE: list[tuple[str, str, str, str | None]] = [
     ("'; DROP TABLE x; --", "'; DROP TABLE pipeline_results; --", "'); DELETE FROM x; --", "%s %(x)s ?"),
     ("back\\slash\\\\n\\u0000", "C:\\path\\to\\file \\n not a newline", "\\x00\\'", "\\"),
     ("emoji 🚀🔥👩‍👩‍👧", "Answer with emoji 🚀 and 𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "🦄 ünïcödé", "👍🏽"),
-    ("rtl \u202eevil\u202c \u200fmark\u200e", "\u05e9\u05dc\u05d5\u05dd \u202e reversed \u202c", "\u202e\u0645\u0631\u062d\u0628\u0627", "\u200f"),
+    ("rtl \u202eevil\u202c \u200fmark\u200e", "\u05e9\u05dc\u05d5\u05dd \u202e reversed \u202c",
+     "\u202e\u0645\u0631\u062d\u0628\u0627", "\u200f"),
     ("k" * 63 + "🚀", "Sixty-four character id", "x" * 64, None),
     ("ctrl", "bell\x07 esc\x1b[31m red\x1b[0m tab\t cr\r lf\n vt\x0b ff\x0c ls\u2028 ps\u2029 end",
      "a\x01b\x1fc\x7f", "line1\nline2\r\n"),
@@ -67,7 +68,7 @@ SELECT = "SELECT custom_id, note, extra, status, prompt_tokens, response_text, r
 def test_hostile_values_are_stored_exactly_in_sqlite(pipeline: Any) -> None:
     _seed(pipeline.source)
     dag_run = run_dag("apb_pipeline_hostile", pipeline.work_dir)
-    assert ti_states(dag_run) == {"build": ("success", 1), "submit": ("success", 1), "results": ("success", 1)}
+    assert set(ti_states(dag_run).values()) == {("success", 1)}
     _check(rows(pipeline.warehouse, SELECT.format("pipeline_results")))
     assert rows(pipeline.warehouse, "SELECT requests, succeeded FROM pipeline_summary") == [
         (len(HOSTILE), len(HOSTILE))]

@@ -12,7 +12,9 @@ from airflow_provider_batch.operators._follow_up import (
 )
 
 
-@pytest.mark.parametrize("code", ["invalid_model", "INVALID_MODEL", "context_length_exceeded", "400", "404", "422"])
+@pytest.mark.parametrize(
+    "code", ["invalid_model", "INVALID_MODEL", "context_length_exceeded", "400", "404", "422"]
+)
 def test_permanent_errors_are_never_re_sent(code: str) -> None:
     assert is_permanent_error(code)
     assert not should_follow_up("failed", code, DEFAULT_FOLLOW_UP_STATUSES)

@@ -305,7 +305,7 @@ def test_existing_table_gains_the_newer_columns_and_keeps_its_rows(warehouse):
     with closing(warehouse.hook.get_conn()) as conn:
         cur = conn.cursor()
         cur.execute(old_create)
-        cur.execute(f'INSERT INTO {table} ("batch_id", "custom_id", "status") VALUES (\'old\', \'o1\', \'succeeded\')')
+        cur.execute(f"INSERT INTO {table} (batch_id, custom_id, status) VALUES ('old', 'o1', 'succeeded')")
         conn.commit()
     loader = loader_for(warehouse)
     loader.ensure_tables()

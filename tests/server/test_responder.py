@@ -152,7 +152,8 @@ def test_fail_once_marker_fails_only_the_first_batch_that_carries_the_id(api: Ap
     lines = [chat_line("once", "x [[fail-once:server_overloaded]]"), chat_line("ok", "Say hello"),
              chat_line("always", "[[fail:timeout]]")]
     _, output, errors = api.run(lines)
-    assert {e["custom_id"]: e["error"]["code"] for e in errors} == {"once": "server_overloaded", "always": "timeout"}
+    codes = {e["custom_id"]: e["error"]["code"] for e in errors}
+    assert codes == {"once": "server_overloaded", "always": "timeout"}
     assert "transient" in errors[0]["error"]["message"] + errors[1]["error"]["message"]
     assert [o["custom_id"] for o in output] == ["ok"]
 

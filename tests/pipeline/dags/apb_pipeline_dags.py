@@ -75,16 +75,21 @@ def _pipeline(
     with DAG(dag_id, schedule=None, start_date=START, params=PARAMS, default_args=default_args or {}) as dag:
         build = _build()
         submit = _submit()
-        load = results_class(
-            task_id="results",
-            manifest=submit.output,
-            warehouse_conn_id=results.pop("warehouse_conn_id", WAREHOUSE_CONN),
-            results_table=results.pop("results_table", RESULTS_TABLE),
-            summary_table=results.pop("summary_table", SUMMARY_TABLE),
-            **results,
-        )
-        build >> submit >> load
+        build >> submit >> _results(submit, results_class, **results)
     return dag
+
+
+def _results(
+    submit: TogetherBatchOperator, results_class: type[TogetherBatchResultsOperator], **results: Any
+) -> TogetherBatchResultsOperator:
+    return results_class(
+        task_id="results",
+        manifest=submit.output,
+        warehouse_conn_id=results.pop("warehouse_conn_id", WAREHOUSE_CONN),
+        results_table=results.pop("results_table", RESULTS_TABLE),
+        summary_table=results.pop("summary_table", SUMMARY_TABLE),
+        **results,
+    )
 
 
 def _partial(dag_id: str, **results: Any) -> DAG:
@@ -118,7 +123,9 @@ partial_strict = _partial("apb_pipeline_partial_strict", fail_on_partial_error=T
 partial_fraction = _partial("apb_pipeline_partial_fraction", max_failed_fraction=0.05)
 partial_lenient = _partial("apb_pipeline_partial_lenient")
 follow_up = _pipeline("apb_pipeline_follow_up", follow_up_rounds=1, poll_interval=0.05)
-follow_up_sync = _pipeline("apb_pipeline_follow_up_sync", follow_up_rounds=2, deferrable=False, poll_interval=0.05)
+follow_up_sync = _pipeline(
+    "apb_pipeline_follow_up_sync", follow_up_rounds=2, deferrable=False, poll_interval=0.05
+)
 follow_up_crash = _pipeline(
     "apb_pipeline_follow_up_crash",
     results_class=CrashAfterFollowUp,
@@ -143,15 +150,7 @@ def _hostile(dag_id: str, **results: Any) -> DAG:
             output_path="{{ params.work_dir }}/requests.jsonl",
         )
         submit = _submit()
-        load = TogetherBatchResultsOperator(
-            task_id="results",
-            manifest=submit.output,
-            warehouse_conn_id=results.pop("warehouse_conn_id", WAREHOUSE_CONN),
-            results_table=results.pop("results_table", RESULTS_TABLE),
-            summary_table=results.pop("summary_table", SUMMARY_TABLE),
-            **results,
-        )
-        build >> submit >> load
+        build >> submit >> _results(submit, TogetherBatchResultsOperator, **results)
     return dag
 
 
