@@ -15,8 +15,11 @@ task re-attaches to it instead of paying again.
 keeps its ``(batch_id, custom_id)`` key: ``answered_by_batch_id`` names the follow-up batch,
 ``attempts`` counts the batches that carried the request, and tokens and ``cost_usd`` are summed
 over the attempts. A request the follow-up did not answer keeps its earlier row and is re-sent
-in the next round, unless the follow-up batch as a whole FAILED or was CANCELLED (then that chain
-stops). Every follow-up batch gets its own spend-table row, so spend stays exact.
+in the next round. Every follow-up batch gets its own spend-table row, so spend stays exact.
+
+**Which batches.** Only a batch that ended COMPLETED or EXPIRED is followed up: a FAILED batch
+would most likely fail again, a CANCELLED one was stopped on purpose, and a batch that is still
+running (``allow_unfinished``) may yet answer, so re-sending its requests could pay twice.
 
 **State.** Everything a resumed task needs travels in the defer kwargs and, because some
 Airflow versions drop those, in XCom under :data:`XCOM_FOLLOW_UP`: the round, the result so far,
@@ -49,6 +52,7 @@ __all__ = [
     "RoundOutcome",
     "Source",
     "apply_round",
+    "can_follow_up",
     "check_follow_up_args",
     "is_permanent_error",
     "merge_round",
@@ -79,7 +83,7 @@ PERMANENT_ERROR_CODES = frozenset(
 _RETRYABLE_4XX = {408, 409, 425, 429}
 _ALLOWED_STATUSES = ("failed", "missing", "expired", "cancelled")
 _ANSWERED = ("succeeded", "failed")
-_CHAIN_ENDS = ("FAILED", "CANCELLED")
+_FOLLOWED_UP = ("COMPLETED", "EXPIRED")
 
 #: What a re-sent request had before: ``[status, prompt, completion, total tokens, cost_usd]``.
 Carry = list[Any]
@@ -100,6 +104,11 @@ def should_follow_up(status: str, error_code: str | None, statuses: Collection[s
     if status not in statuses:
         return False
     return not (status == "failed" and is_permanent_error(error_code))
+
+
+def can_follow_up(batch_status: str) -> bool:
+    """Whether a batch that ended with ``batch_status`` may have its requests re-sent."""
+    return str(getattr(batch_status, "value", batch_status)).upper() in _FOLLOWED_UP
 
 
 def check_follow_up_args(rounds: int, statuses: Iterable[str]) -> tuple[str, ...]:
@@ -262,7 +271,7 @@ def merge_round(
                 outcome.delta[new.status] += 1
                 if should_follow_up(new.status, new.error_code, statuses):
                     again[row.custom_id] = _carry(new)
-            elif job.status.value not in _CHAIN_ENDS:
+            elif can_follow_up(job.status.value):
                 again[row.custom_id] = old
         outcome.summaries.append(rec.summary)
         if again:

@@ -23,6 +23,7 @@ from airflow_provider_batch.operators._follow_up import (
     RetryTap,
     Source,
     apply_round,
+    can_follow_up,
     check_follow_up_args,
     merge_round,
     submit_round,
@@ -174,12 +175,13 @@ class TogetherBatchResultsOperator(BaseOperator):
                     prices=prices, endpoint=manifest.endpoint, run=run,
                 )  # fmt: skip
                 reconciliations.append(rec)
-                inputs[job.id] = (part, files.input_path)
+                if can_follow_up(job.status.value):
+                    inputs[job.id] = (part, files.input_path)
             tap = RetryTap(self.follow_up_statuses)
             stats = self._load(reconciliations, metadata, run, tap)
             result = self._result_manifest(reconciliations, stats)
-            if self.follow_up_rounds and tap.by_batch:
-                sources = [Source(b, *inputs[b], carry) for b, carry in tap.by_batch.items()]
+            if self.follow_up_rounds and set(tap.by_batch) & set(inputs):
+                sources = [Source(b, *inputs[b], carry) for b, carry in tap.by_batch.items() if b in inputs]
                 state = {
                     "round": 1,
                     "result": result,

@@ -45,3 +45,12 @@ def test_unknown_statuses_are_refused() -> None:
     with pytest.raises(ValueError, match=r"not \['succeeded'\]"):
         check_follow_up_args(1, ["failed", "succeeded"])
     assert check_follow_up_args(3, ["failed"]) == ("failed",)
+
+
+def test_only_completed_or_expired_batches_are_followed_up() -> None:
+    from airflow_provider_batch.client.models import BatchStatus
+    from airflow_provider_batch.operators._follow_up import can_follow_up
+
+    assert can_follow_up("COMPLETED") and can_follow_up(BatchStatus.EXPIRED)
+    for status in ("FAILED", "CANCELLED", "CANCELING", "IN_PROGRESS", "VALIDATING"):
+        assert not can_follow_up(status)
