@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,15 @@ from airflow_provider_batch.results import (
     reconcile,
 )
 
-__all__ = ["BatchFiles", "download_batch_files", "iter_expected", "load_metadata", "reconcile_job"]
+__all__ = [
+    "BatchFiles",
+    "diagnostics",
+    "download_batch_files",
+    "iter_expected",
+    "load_metadata",
+    "reconcile_job",
+    "run_context",
+]
 
 log = logging.getLogger(__name__)
 
@@ -116,3 +125,26 @@ def reconcile_job(
         run=run,
     )
     return rec, files
+
+
+def run_context(context: Any) -> RunContext:
+    """The Airflow run stamped on every loaded row, with ``loaded_at`` = now."""
+    dag = context.get("dag")
+    return RunContext(
+        dag_id=dag.dag_id if dag is not None else None,
+        run_id=context.get("run_id"),
+        logical_date=context.get("logical_date"),
+        loaded_at=datetime.now(timezone.utc),
+    )
+
+
+def diagnostics(reconciliations: list[Reconciliation]) -> dict[str, Any]:
+    """Duplicate, unknown and unreadable line counts over all batches, with a few examples."""
+    diags = [r.diagnostics for r in reconciliations]
+    examples = [cid for d in diags for cid in d.duplicate_samples[:3] + d.unknown_samples[:3]]
+    return {
+        "duplicate_ids": sum(d.duplicates for d in diags),
+        "unknown_ids": sum(d.unknown_ids for d in diags),
+        "invalid_lines": sum(d.invalid_lines for d in diags),
+        "examples": examples[:10],
+    }

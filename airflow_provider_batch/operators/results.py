@@ -6,7 +6,7 @@ import itertools
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ from airflow_provider_batch.operators._follow_up import (
     merge_round,
     submit_round,
 )
-from airflow_provider_batch.operators._results_io import load_metadata, reconcile_job
+from airflow_provider_batch.operators._results_io import diagnostics, load_metadata, reconcile_job, run_context
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import (
     LoadStats,
@@ -158,7 +158,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         hook = TogetherBatchHook(together_conn_id=self.together_conn_id)
         manifest = self._manifest(context)
         prices = self._prices(hook)
-        run = _run_context(context)
+        run = run_context(context)
         with tempfile.TemporaryDirectory(prefix="together-results-") as tmp, hook.get_conn() as client:
             tmp_dir = Path(tmp)
             metadata = load_metadata(self._metadata_path(manifest.metadata_manifest, tmp_dir))
@@ -197,6 +197,8 @@ class TogetherBatchResultsOperator(BaseOperator):
     # -- follow-up batches --------------------------------------------------------------------
     def _await_follow_up(self, context: Context, client: Any, hook: TogetherBatchHook, state: dict) -> Any:
         batch_ids = [c["batch_id"] for c in state["chains"]]
+        if not batch_ids:  # nothing left that could be re-sent
+            return self._finish(context, state["result"])
         context["ti"].xcom_push(key=XCOM_FOLLOW_UP, value=state)
         poll = float(self.poll_interval or hook.poll_interval() or DEFAULT_POLL_INTERVAL)
         deadline = time.time() + self.follow_up_timeout.total_seconds()
@@ -245,7 +247,7 @@ class TogetherBatchResultsOperator(BaseOperator):
             metadata = load_metadata(self._metadata_path(state["metadata_manifest"], tmp_dir))
             outcome = merge_round(
                 client, state["chains"], round_no, metadata=metadata, prices=self._prices(hook),
-                run=_run_context(context), loader=self._loader(metadata), work_dir=tmp_dir,
+                run=run_context(context), loader=self._loader(metadata), work_dir=tmp_dir,
                 statuses=self.follow_up_statuses, endpoint=state["endpoint"],
             )  # fmt: skip
             result = apply_round(state["result"], outcome, round_no)
@@ -339,7 +341,7 @@ class TogetherBatchResultsOperator(BaseOperator):
             "results_table": self.results_table,
             "summary_table": self.summary_table,
             "warehouse_conn_id": self.warehouse_conn_id,
-            "diagnostics": _diagnostics(reconciliations),
+            "diagnostics": diagnostics(reconciliations),
             "follow_up_rounds": 0,
             "follow_up_batch_ids": [],
         }
@@ -384,23 +386,3 @@ class TogetherBatchResultsOperator(BaseOperator):
                 result=result,
             )
 
-
-def _run_context(context: Context) -> RunContext:
-    dag = context.get("dag")
-    return RunContext(
-        dag_id=dag.dag_id if dag is not None else None,
-        run_id=context.get("run_id"),
-        logical_date=context.get("logical_date"),
-        loaded_at=datetime.now(timezone.utc),
-    )
-
-
-def _diagnostics(reconciliations: list[Reconciliation]) -> dict[str, Any]:
-    diags = [r.diagnostics for r in reconciliations]
-    examples = [cid for d in diags for cid in d.duplicate_samples[:3] + d.unknown_samples[:3]]
-    return {
-        "duplicate_ids": sum(d.duplicates for d in diags),
-        "unknown_ids": sum(d.unknown_ids for d in diags),
-        "invalid_lines": sum(d.invalid_lines for d in diags),
-        "examples": examples[:10],
-    }
