@@ -21,6 +21,10 @@ in the next round. Every follow-up batch gets its own spend-table row, so spend 
 would most likely fail again, a CANCELLED one was stopped on purpose, and a batch that is still
 running (``allow_unfinished``) may yet answer, so re-sending its requests could pay twice.
 
+Known limit (that of :mod:`~airflow_provider_batch.idempotency`): when round *n+1* re-sends
+exactly the lines of round *n*, the Files API de-duplicates the upload to round *n*'s file, so
+that round is guarded by the task state store only, not after a *clear* or on Airflow < 3.3.
+
 **State.** Everything a resumed task needs travels in the defer kwargs and, because some
 Airflow versions drop those, in XCom under :data:`XCOM_FOLLOW_UP`: the round, the result so far,
 and per follow-up batch the earlier status, tokens and cost of each re-sent request. Its size is
