@@ -10,13 +10,30 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from airflow_provider_batch.client import BatchJob, TogetherClient
-from airflow_provider_batch.results import ExpectedRequest, iter_jsonl
+from airflow_provider_batch.pricing import PriceTable
+from airflow_provider_batch.results import (
+    ExpectedRequest,
+    ParsedFile,
+    Reconciliation,
+    RunContext,
+    iter_jsonl,
+    reconcile,
+)
 
-__all__ = ["BatchFiles", "download_batch_files", "iter_expected", "load_metadata"]
+__all__ = [
+    "BatchFiles",
+    "diagnostics",
+    "download_batch_files",
+    "iter_expected",
+    "load_metadata",
+    "reconcile_job",
+    "run_context",
+]
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +98,53 @@ def iter_expected(input_path: Path, metadata: dict[str, dict[str, Any]]) -> Iter
         body = obj.get("body") if isinstance(obj.get("body"), dict) else {}
         model = body.get("model") if isinstance(body.get("model"), str) else None
         yield ExpectedRequest(custom_id=custom_id, model=model, metadata=metadata.get(custom_id, {}))
+
+
+def reconcile_job(
+    client: TogetherClient,
+    job: BatchJob,
+    dest: Path,
+    metadata: dict[str, dict[str, Any]],
+    *,
+    prices: PriceTable,
+    endpoint: str | None,
+    run: RunContext,
+) -> tuple[Reconciliation, BatchFiles]:
+    """Download ``job``'s files into ``dest`` and reconcile them with its own input file."""
+    files = download_batch_files(client, job, dest)
+    rec = reconcile(
+        iter_expected(files.input_path, metadata),
+        ParsedFile(files.output_path, "output"),
+        ParsedFile(files.error_path, "error"),
+        batch_id=job.id,
+        batch_status=job.status.value,
+        prices=prices,
+        endpoint=job.endpoint or endpoint,
+        submitted_at=job.created_at,
+        completed_at=job.completed_at,
+        run=run,
+    )
+    return rec, files
+
+
+def run_context(context: Any) -> RunContext:
+    """The Airflow run stamped on every loaded row, with ``loaded_at`` = now."""
+    dag = context.get("dag")
+    return RunContext(
+        dag_id=dag.dag_id if dag is not None else None,
+        run_id=context.get("run_id"),
+        logical_date=context.get("logical_date"),
+        loaded_at=datetime.now(timezone.utc),
+    )
+
+
+def diagnostics(reconciliations: list[Reconciliation]) -> dict[str, Any]:
+    """Duplicate, unknown and unreadable line counts over all batches, with a few examples."""
+    diags = [r.diagnostics for r in reconciliations]
+    examples = [cid for d in diags for cid in d.duplicate_samples[:3] + d.unknown_samples[:3]]
+    return {
+        "duplicate_ids": sum(d.duplicates for d in diags),
+        "unknown_ids": sum(d.unknown_ids for d in diags),
+        "invalid_lines": sum(d.invalid_lines for d in diags),
+        "examples": examples[:10],
+    }

@@ -20,6 +20,7 @@ from airflow_provider_batch.inputs.build import (
 from airflow_provider_batch.inputs.limits import CHAT_ENDPOINT, BatchLimits
 from airflow_provider_batch.inputs.storage import fetch_to_local, is_s3_uri, publish
 from airflow_provider_batch.inputs.validate import ensure_valid
+from airflow_provider_batch.results.warehouse import check_metadata_columns
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -131,7 +132,9 @@ class TogetherBuildRequestsOperator(BaseOperator):
     :param system_prompt: optional system message (templated).
     :param body: extra request body fields (``max_tokens``, ``temperature``, ...).
     :param endpoint: batch endpoint, chat by default.
-    :param metadata_columns: columns copied to the sidecar, never into the request.
+    :param metadata_columns: columns copied to the sidecar, never into the request. They become
+        results-table columns, so each must be a safe SQL identifier that is not a result column
+        name (e.g. not ``status``); others are refused when the operator is created.
     :param audio_url_column: column with the audio URL, for audio endpoints.
     :param output_path: where the request file goes, local or ``s3://`` (templated).
     :param limits: :class:`BatchLimits` or a dict of its fields.
@@ -175,7 +178,8 @@ class TogetherBuildRequestsOperator(BaseOperator):
         self.sql_conn_id, self.sql, self.parameters = sql_conn_id, sql, parameters
         self.records_path = records_path
         self.user_template, self.system_prompt, self.body = user_template, system_prompt, body
-        self.endpoint, self.metadata_columns = endpoint, tuple(metadata_columns)
+        # Metadata columns become results-table columns: refuse unusable names before any spend.
+        self.endpoint, self.metadata_columns = endpoint, check_metadata_columns(metadata_columns)
         self.audio_url_column, self.id_prefix = audio_url_column, id_prefix
         self.limits, self.check_totals, self.aws_conn_id = limits, check_totals, aws_conn_id
 

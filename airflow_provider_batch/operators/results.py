@@ -4,27 +4,40 @@ from __future__ import annotations
 
 import itertools
 import tempfile
+import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseHook, BaseOperator
 
-from airflow_provider_batch.events import XCOM_MANIFEST
-from airflow_provider_batch.exceptions import TogetherBatchPartialFailureError
+from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent, EventStatus
+from airflow_provider_batch.exceptions import TogetherBatchPartialFailureError, TogetherBatchPollingError
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.manifest import BatchRecord, SubmitManifest
-from airflow_provider_batch.operators._results_io import download_batch_files, iter_expected, load_metadata
+from airflow_provider_batch.operators._batch_common import check_once, wait_sync
+from airflow_provider_batch.operators._follow_up import (
+    DEFAULT_FOLLOW_UP_STATUSES,
+    XCOM_FOLLOW_UP,
+    RetryTap,
+    Source,
+    apply_round,
+    can_follow_up,
+    check_follow_up_args,
+    merge_round,
+    submit_round,
+)
+from airflow_provider_batch.operators._results_io import diagnostics, load_metadata, reconcile_job, run_context
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import (
     LoadStats,
-    ParsedFile,
     Reconciliation,
     RunContext,
     WarehouseLoader,
-    reconcile,
+    check_table_names,
 )
+from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -33,6 +46,7 @@ __all__ = ["TogetherBatchResultsOperator", "results_asset"]
 
 DEFAULT_RESULTS_TABLE = "together_batch_results"
 DEFAULT_SUMMARY_TABLE = "together_batch_summary"
+DEFAULT_POLL_INTERVAL = 30.0
 
 
 def results_asset(warehouse_conn_id: str, results_table: str) -> Asset:
@@ -60,7 +74,8 @@ class TogetherBatchResultsOperator(BaseOperator):
         batch, so with ``trigger_rule="all_done"`` the finished requests are still collected.
     :param together_conn_id: Together connection.
     :param warehouse_conn_id: any common.sql connection (SQLite, PostgreSQL, ...).
-    :param results_table: table for per-request rows (``schema.table`` allowed).
+    :param results_table: table for per-request rows (``schema.table`` allowed). Unsafe table
+        names are refused when the operator is created, before any batch is paid for.
     :param summary_table: table for per-batch spend rows.
     :param metadata_manifest: sidecar of carried input columns; defaults to the manifest's.
     :param load_mode: ``merge`` (upsert on batch_id, custom_id) or ``replace_logical_date``
@@ -71,6 +86,16 @@ class TogetherBatchResultsOperator(BaseOperator):
     :param price_table: prices overriding the connection's and the defaults.
     :param allow_unfinished: load whatever exists for batches that are not terminal yet instead
         of failing.
+    :param follow_up_rounds: after loading, re-send the requests that failed transiently as up to
+        this many (at most 3) rounds of follow-up batches and merge their answers into the same
+        rows; see :mod:`airflow_provider_batch.operators._follow_up` for the exact rule. Each
+        follow-up batch is created retry-safely and gets its own spend-table row.
+    :param follow_up_statuses: row statuses that are re-sent (``failed``, ``missing``, and on
+        request ``expired``, ``cancelled``); failures with a permanent error code never are.
+    :param deferrable: wait for follow-up batches in the triggerer (default) or on the worker.
+    :param poll_interval: seconds between polls of follow-up batches; default: connection extra,
+        else 30.
+    :param follow_up_timeout: how long one follow-up round may take.
     """
 
     template_fields: Sequence[str] = ("manifest", "batch_ids", "submit_task_id", "metadata_manifest")
@@ -92,12 +117,18 @@ class TogetherBatchResultsOperator(BaseOperator):
         max_failed_fraction: float | None = None,
         price_table: dict[str, Any] | None = None,
         allow_unfinished: bool = False,
+        follow_up_rounds: int = 0,
+        follow_up_statuses: Sequence[str] = DEFAULT_FOLLOW_UP_STATUSES,
+        deferrable: bool = True,
+        poll_interval: float | None = None,
+        follow_up_timeout: timedelta | float = timedelta(hours=25),
         **kwargs: Any,
     ) -> None:
         if load_mode not in ("merge", "replace_logical_date"):
             raise ValueError(f"load_mode must be 'merge' or 'replace_logical_date', not {load_mode!r}")
         if max_failed_fraction is not None and not 0 <= max_failed_fraction <= 1:
             raise ValueError("max_failed_fraction must be between 0 and 1")
+        check_table_names(results_table, summary_table)  # at parse time: before anything is paid for
         if "outlets" not in kwargs:
             kwargs["outlets"] = [results_asset(warehouse_conn_id, results_table)]
         super().__init__(**kwargs)
@@ -114,41 +145,125 @@ class TogetherBatchResultsOperator(BaseOperator):
         self.max_failed_fraction = max_failed_fraction
         self.price_table = price_table
         self.allow_unfinished = allow_unfinished
+        self.follow_up_statuses = check_follow_up_args(follow_up_rounds, follow_up_statuses)
+        self.follow_up_rounds = follow_up_rounds
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        if not isinstance(follow_up_timeout, timedelta):
+            follow_up_timeout = timedelta(seconds=follow_up_timeout)
+        self.follow_up_timeout = follow_up_timeout
 
     # -- execute ------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
         hook = TogetherBatchHook(together_conn_id=self.together_conn_id)
         manifest = self._manifest(context)
-        prices = PriceTable.from_mapping(self.price_table) if self.price_table else hook.price_table()
-        run = _run_context(context)
+        prices = self._prices(hook)
+        run = run_context(context)
         with tempfile.TemporaryDirectory(prefix="together-results-") as tmp, hook.get_conn() as client:
             tmp_dir = Path(tmp)
-            metadata = load_metadata(self._metadata_path(manifest, tmp_dir))
-            reconciliations = []
-            for record in manifest.batches:
+            metadata = load_metadata(self._metadata_path(manifest.metadata_manifest, tmp_dir))
+            reconciliations, inputs = [], {}
+            for part, record in enumerate(manifest.batches, start=1):
                 job = client.batches.retrieve(record.batch_id)
                 if not job.status.is_terminal and not self.allow_unfinished:
                     raise ValueError(
                         f"batch {job.id} is {job.status.value}; results can be loaded once it is terminal "
                         "(set allow_unfinished=True to load what exists now)"
                     )
-                files = download_batch_files(client, job, tmp_dir / job.id)
-                reconciliations.append(
-                    reconcile(
-                        iter_expected(files.input_path, metadata),
-                        ParsedFile(files.output_path, "output"),
-                        ParsedFile(files.error_path, "error"),
-                        batch_id=job.id,
-                        batch_status=job.status.value,
-                        prices=prices,
-                        endpoint=job.endpoint or manifest.endpoint,
-                        submitted_at=job.created_at,
-                        completed_at=job.completed_at,
-                        run=run,
-                    )
-                )
-            stats = self._load(reconciliations, metadata, run)
-        result = self._result_manifest(reconciliations, stats)
+                rec, files = reconcile_job(
+                    client, job, tmp_dir / job.id, metadata,
+                    prices=prices, endpoint=manifest.endpoint, run=run,
+                )  # fmt: skip
+                reconciliations.append(rec)
+                if can_follow_up(job.status.value):
+                    inputs[job.id] = (part, files.input_path)
+            tap = RetryTap(self.follow_up_statuses)
+            stats = self._load(reconciliations, metadata, run, tap)
+            result = self._result_manifest(reconciliations, stats)
+            if self.follow_up_rounds and set(tap.by_batch) & set(inputs):
+                sources = [Source(b, *inputs[b], carry) for b, carry in tap.by_batch.items() if b in inputs]
+                state = {
+                    "round": 1,
+                    "result": result,
+                    "endpoint": manifest.endpoint,
+                    "metadata_manifest": self.metadata_manifest or manifest.metadata_manifest,
+                    "chains": submit_round(
+                        client, context, 1, sources, endpoint=manifest.endpoint, work_dir=tmp_dir
+                    ),
+                }
+                return self._await_follow_up(context, client, hook, state)
+        return self._finish(context, result)
+
+    # -- follow-up batches --------------------------------------------------------------------
+    def _await_follow_up(self, context: Context, client: Any, hook: TogetherBatchHook, state: dict) -> Any:
+        batch_ids = [c["batch_id"] for c in state["chains"]]
+        if not batch_ids:  # nothing left that could be re-sent
+            return self._finish(context, state["result"])
+        context["ti"].xcom_push(key=XCOM_FOLLOW_UP, value=state)
+        poll = float(self.poll_interval or hook.poll_interval() or DEFAULT_POLL_INTERVAL)
+        deadline = time.time() + self.follow_up_timeout.total_seconds()
+        event = check_once(client, batch_ids, self.log)
+        if event is None and self.deferrable:
+            self.defer(
+                trigger=TogetherBatchTrigger(
+                    batch_ids=batch_ids, together_conn_id=self.together_conn_id, poll_interval=poll,
+                    deadline=deadline,
+                ),
+                method_name="execute_follow_up",
+                kwargs={"state": state},
+            )  # fmt: skip
+        if event is None:
+            event = wait_sync(
+                client, batch_ids, poll_interval=poll, deadline=deadline, max_poll_failures=5,
+                cancel_on_timeout=True, logger=self.log,
+            )  # fmt: skip
+        return self._merge_follow_up(context, client, hook, event, state)
+
+    def execute_follow_up(
+        self, context: Context, event: dict[str, Any] | None = None, state: dict[str, Any] | None = None
+    ) -> Any:
+        """Resume after a follow-up round's trigger fired; everything comes from ``state`` (defer
+        kwargs, else the XCom pushed before deferring), never from ``self``."""
+        if state is None:
+            ti = context["ti"]
+            state = ti.xcom_pull(task_ids=ti.task_id, key=XCOM_FOLLOW_UP, map_indexes=ti.map_index)
+        if not state:
+            raise ValueError("resumed a follow-up round without its state (XCom 'follow_up' is gone)")
+        hook = TogetherBatchHook(together_conn_id=self.together_conn_id)
+        with hook.get_conn() as client:
+            return self._merge_follow_up(context, client, hook, BatchEvent.from_payload(event), state)
+
+    def _merge_follow_up(
+        self, context: Context, client: Any, hook: TogetherBatchHook, event: BatchEvent, state: dict
+    ) -> Any:
+        if event.status is EventStatus.ERROR:
+            raise TogetherBatchPollingError(
+                f"waiting for follow-up batches stopped: {event.message}; a retry re-attaches to them",
+                batch_ids=event.batch_ids,
+            )
+        round_no = state["round"]
+        with tempfile.TemporaryDirectory(prefix="together-follow-up-") as tmp:
+            tmp_dir = Path(tmp)
+            metadata = load_metadata(self._metadata_path(state["metadata_manifest"], tmp_dir))
+            outcome = merge_round(
+                client, state["chains"], round_no, metadata=metadata, prices=self._prices(hook),
+                run=run_context(context), loader=self._loader(metadata), work_dir=tmp_dir,
+                statuses=self.follow_up_statuses, endpoint=state["endpoint"],
+            )  # fmt: skip
+            result = apply_round(state["result"], outcome, round_no)
+            self.log.info(
+                "Follow-up round %d merged %d answer(s): %s", round_no, outcome.merged, result["counts"]
+            )
+            if outcome.sources and round_no < self.follow_up_rounds:
+                chains = submit_round(
+                    client, context, round_no + 1, outcome.sources,
+                    endpoint=state["endpoint"], work_dir=tmp_dir,
+                )  # fmt: skip
+                following = {**state, "round": round_no + 1, "result": result, "chains": chains}
+                return self._await_follow_up(context, client, hook, following)
+        return self._finish(context, result)
+
+    def _finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
         self._emit_asset_event(context, result)
         self._log_summary(result)
         self._apply_policy(result)
@@ -170,17 +285,18 @@ class TogetherBatchResultsOperator(BaseOperator):
             return SubmitManifest(together_conn_id=self.together_conn_id, batches=records)
         raise ValueError("pass manifest (the submit operator's output), submit_task_id or batch_ids")
 
-    def _metadata_path(self, manifest: SubmitManifest, tmp_dir: Path) -> Path | None:
-        location = self.metadata_manifest or manifest.metadata_manifest
+    def _prices(self, hook: TogetherBatchHook) -> PriceTable:
+        return PriceTable.from_mapping(self.price_table) if self.price_table else hook.price_table()
+
+    def _metadata_path(self, sidecar: str | None, tmp_dir: Path) -> Path | None:
+        location = self.metadata_manifest or sidecar
         if not location:
             return None
         from airflow_provider_batch.inputs.storage import fetch_to_local
 
         return fetch_to_local(location, tmp_dir)
 
-    def _load(
-        self, reconciliations: list[Reconciliation], metadata: dict[str, dict[str, Any]], run: RunContext
-    ) -> LoadStats:
+    def _loader(self, metadata: dict[str, dict[str, Any]]) -> WarehouseLoader:
         hook = BaseHook.get_connection(self.warehouse_conn_id).get_hook()
         metadata_columns = sorted({col for meta in metadata.values() for col in meta})
         loader = WarehouseLoader(
@@ -190,7 +306,17 @@ class TogetherBatchResultsOperator(BaseOperator):
             metadata_columns=metadata_columns,
         )
         loader.ensure_tables()
-        rows = itertools.chain.from_iterable(r.rows() for r in reconciliations)
+        return loader
+
+    def _load(
+        self,
+        reconciliations: list[Reconciliation],
+        metadata: dict[str, dict[str, Any]],
+        run: RunContext,
+        tap: RetryTap,
+    ) -> LoadStats:
+        loader = self._loader(metadata)
+        rows = tap.watch(itertools.chain.from_iterable(r.rows() for r in reconciliations))
         summaries = [r.summary for r in reconciliations]
         return loader.load(rows, summaries, mode=self.load_mode, logical_date=run.logical_date)
 
@@ -215,7 +341,9 @@ class TogetherBatchResultsOperator(BaseOperator):
             "results_table": self.results_table,
             "summary_table": self.summary_table,
             "warehouse_conn_id": self.warehouse_conn_id,
-            "diagnostics": _diagnostics(reconciliations),
+            "diagnostics": diagnostics(reconciliations),
+            "follow_up_rounds": 0,
+            "follow_up_batch_ids": [],
         }
 
     def _emit_asset_event(self, context: Context, result: dict[str, Any]) -> None:
@@ -258,23 +386,3 @@ class TogetherBatchResultsOperator(BaseOperator):
                 result=result,
             )
 
-
-def _run_context(context: Context) -> RunContext:
-    dag = context.get("dag")
-    return RunContext(
-        dag_id=dag.dag_id if dag is not None else None,
-        run_id=context.get("run_id"),
-        logical_date=context.get("logical_date"),
-        loaded_at=datetime.now(timezone.utc),
-    )
-
-
-def _diagnostics(reconciliations: list[Reconciliation]) -> dict[str, Any]:
-    diags = [r.diagnostics for r in reconciliations]
-    examples = [cid for d in diags for cid in d.duplicate_samples[:3] + d.unknown_samples[:3]]
-    return {
-        "duplicate_ids": sum(d.duplicates for d in diags),
-        "unknown_ids": sum(d.unknown_ids for d in diags),
-        "invalid_lines": sum(d.invalid_lines for d in diags),
-        "examples": examples[:10],
-    }

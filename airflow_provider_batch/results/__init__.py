@@ -46,7 +46,12 @@ from airflow_provider_batch.results.parse import (
     parse_output_line,
 )
 from airflow_provider_batch.results.reconcile import Reconciliation, reconcile
-from airflow_provider_batch.results.warehouse import LoadStats, WarehouseLoader
+from airflow_provider_batch.results.warehouse import (
+    LoadStats,
+    WarehouseLoader,
+    check_metadata_columns,
+    check_table_names,
+)
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -63,6 +68,8 @@ __all__ = [
     "RowStatus",
     "RunContext",
     "WarehouseLoader",
+    "check_metadata_columns",
+    "check_table_names",
     "iter_expected",
     "iter_jsonl",
     "parse_error_line",

@@ -14,7 +14,7 @@ __all__ = ["adapted", "result_adapter"]
 
 _FIELDS = ResultRow._fields
 _META = _FIELDS.index("metadata")
-_TAIL = ("dag_id", "run_id", "logical_date", "loaded_at")
+_TAIL = ("dag_id", "run_id", "logical_date", "loaded_at", "answered_by_batch_id", "attempts")
 # The adapter below relies on this layout; fail at import, not with misplaced columns.
 assert _FIELDS[_META + 1 :] == _TAIL, _FIELDS
 _TEXT = _FIELDS.index("response_text")
@@ -59,7 +59,8 @@ def result_adapter(metadata_columns: Sequence[str], dialect: GenericDialect) -> 
 
 
 def _tail_converter(convert: Callable[[Any], Any]) -> Callable[[tuple], tuple]:
-    """(dag_id, run_id, logical_date, loaded_at) -> bind form; one load has one or a few tails."""
+    """(dag_id, run_id, logical_date, loaded_at, answered_by, attempts) -> bind form; one load has
+    one or a few distinct tails."""
     cache: dict[tuple, tuple] = {}
 
     def tail_of(tail: tuple) -> tuple:
@@ -68,7 +69,7 @@ def _tail_converter(convert: Callable[[Any], Any]) -> Callable[[tuple], tuple]:
         except KeyError:
             if len(cache) > 1024:
                 cache.clear()
-            converted = cache[tail] = (tail[0], tail[1], convert(tail[2]), convert(tail[3]))
+            converted = cache[tail] = (tail[0], tail[1], convert(tail[2]), convert(tail[3]), *tail[4:])
             return converted
 
     return tail_of

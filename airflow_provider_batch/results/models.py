@@ -99,6 +99,12 @@ class ResultRow(NamedTuple):
 
     ``metadata`` holds the input row's metadata; the loader spreads the configured metadata
     columns in its place (see :meth:`values`).
+
+    ``answered_by_batch_id`` is the batch whose answer the row holds: ``batch_id`` itself, or a
+    follow-up batch that re-sent the request (the row keeps its ``(batch_id, custom_id)`` key).
+    ``attempts`` counts the batches that carried the request up to that one (1 = the original).
+    With follow-ups, tokens and ``cost_usd`` are summed over those attempts, so the results
+    table's cost still equals the spend table's.
     """
 
     batch_id: str
@@ -119,6 +125,8 @@ class ResultRow(NamedTuple):
     run_id: str | None
     logical_date: datetime | None
     loaded_at: datetime | None
+    answered_by_batch_id: str | None = None
+    attempts: int = 1
 
     def values(self, metadata_columns: Sequence[str] = ()) -> tuple[Any, ...]:
         """Column values in table order, metadata spread into ``metadata_columns``."""
@@ -218,7 +226,7 @@ SUMMARY_KEY = ("batch_id",)
 def _result_columns() -> tuple[tuple[str, str], ...]:
     kinds = {"batch_id": "key", "custom_id": "key"}
     kinds |= {"prompt_tokens": "int", "completion_tokens": "int", "total_tokens": "int"}
-    kinds |= {"cost_usd": "money", "logical_date": "timestamp", "loaded_at": "timestamp"}
+    kinds |= {"cost_usd": "money", "logical_date": "timestamp", "loaded_at": "timestamp", "attempts": "int"}
     return tuple((name, kinds.get(name, "text")) for name in ResultRow._fields)
 
 

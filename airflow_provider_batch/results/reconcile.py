@@ -241,6 +241,7 @@ class _RowBuilder:
             line.response_json,
             request.metadata,
             *self.run,
+            self.batch_id,
         )
 
     def unanswered(self, request: ExpectedRequest) -> ResultRow:
@@ -260,6 +261,7 @@ class _RowBuilder:
             None,
             request.metadata,
             *self.run,
+            self.batch_id,
         )
 
 

@@ -36,9 +36,20 @@ if TYPE_CHECKING:
 
     from airflow_provider_batch.results.reconcile import Reconciliation
 
-__all__ = ["LoadMode", "LoadStats", "WarehouseLoader"]
+__all__ = [
+    "ADDED_RESULT_COLUMNS",
+    "LoadMode",
+    "LoadStats",
+    "WarehouseLoader",
+    "check_metadata_columns",
+    "check_table_names",
+]
 
 LoadMode = Literal["merge", "replace_logical_date"]
+
+#: Results-table columns newer than the first release; :meth:`WarehouseLoader.ensure_tables` adds
+#: them to an existing table.
+ADDED_RESULT_COLUMNS = ("answered_by_batch_id", "attempts")
 
 
 @dataclass(frozen=True)
@@ -85,12 +96,7 @@ class WarehouseLoader:
         self.hook = hook
         self.results_table = parse_table(results_table, "results table name")
         self.summary_table = parse_table(summary_table, "summary table name")
-        self.metadata_columns = tuple(check_identifier(c, "metadata column name") for c in metadata_columns)
-        fixed = {name for name, _ in RESULT_COLUMNS}
-        lowered = {c.lower() for c in self.metadata_columns}
-        clashes = sorted((lowered & fixed) | _repeated(self.metadata_columns))
-        if clashes:
-            raise ValueError(f"metadata column names clash with result columns or repeat: {clashes}")
+        self.metadata_columns = check_metadata_columns(metadata_columns)
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
         self.chunk_size = chunk_size
@@ -122,12 +128,30 @@ class WarehouseLoader:
         ]
 
     def ensure_tables(self) -> None:
-        """Create both tables if they do not exist (existing tables are left unchanged)."""
+        """Create both tables if they do not exist.
+
+        An existing results table only gains the columns added in later versions
+        (:data:`ADDED_RESULT_COLUMNS`, NULL in older rows); nothing else about it changes.
+        """
         dialect = self.dialect()
         with closing(self.hook.get_conn()) as conn:
             for sql in self.create_table_statements():
                 dialect.execute(conn, sql)
+            self._add_missing_columns(conn, dialect)
             conn.commit()
+
+    def _add_missing_columns(self, conn: Any, dialect: GenericDialect) -> None:
+        table = self.results_table.sql(dialect.quote)
+        cur = conn.cursor()
+        try:
+            cur.execute(f"SELECT * FROM {table} WHERE 1 = 0")
+            present = {str(d[0]).lower() for d in cur.description or ()}
+        finally:
+            cur.close()
+        for name, kind in RESULT_COLUMNS:
+            if name in ADDED_RESULT_COLUMNS and name not in present:
+                column = f"{dialect.quote.format(name)} {dialect.types[kind]}"
+                dialect.execute(conn, f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def load(
         self,
@@ -207,6 +231,29 @@ class WarehouseLoader:
             chunk_size=self.chunk_size, bulk=False,
         )
         return n_rows, n_summaries
+
+
+def check_table_names(results_table: str, summary_table: str) -> None:
+    """Refuse table names :class:`WarehouseLoader` would refuse (call it before paying for a batch).
+
+    :raises ValueError: naming the unsafe name.
+    """
+    parse_table(results_table, "results table name")
+    parse_table(summary_table, "summary table name")
+
+
+def check_metadata_columns(names: Sequence[str]) -> tuple[str, ...]:
+    """Refuse metadata column names that are unsafe, repeat, or clash with a result column.
+
+    :returns: the names as a tuple.
+    :raises ValueError: naming the offending names.
+    """
+    columns = tuple(check_identifier(c, "metadata column name") for c in names)
+    fixed = {name for name, _ in RESULT_COLUMNS}
+    clashes = sorted(({c.lower() for c in columns} & fixed) | _repeated(columns))
+    if clashes:
+        raise ValueError(f"metadata column names clash with result columns or repeat: {clashes}")
+    return columns
 
 
 def _repeated(names: Sequence[str]) -> set[str]:

@@ -19,11 +19,14 @@ import pytest
 
 from tests.airflow.apb_dag_runs import ti_states, xcom
 
-__all__ = ["asset_events", "load_dags", "rows", "run_dag", "seed_source", "set_conn", "ti_states",
+__all__ = ["PG", "asset_events", "load_dags", "pg_query", "rows", "run_dag", "seed_source", "set_conn",
+           "ti_states",
            "together_conn", "when_batch_appears", "xcom"]
 
 DAGS_FILE = Path(__file__).parent / "dags" / "apb_pipeline_dags.py"
 SEGMENTS = ("retail", "wholesale", "partner")
+#: The test PostgreSQL (trust auth); see the ``pg_table`` fixture.
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 
 
 def seed_source(path: Path, rows: int) -> Path:
@@ -116,3 +119,11 @@ def when_batch_appears(server: Any, action: Callable[[str], None], *, min_progre
     thread = threading.Thread(target=watch, name="apb-batch-watch", daemon=True)
     thread.start()
     return thread
+
+
+def pg_query(sql: str, *args: Any) -> list[tuple]:
+    """Rows of one query on the test PostgreSQL."""
+    import psycopg
+
+    with psycopg.connect(**PG) as conn:
+        return [tuple(r) for r in conn.execute(sql, args or None).fetchall()]

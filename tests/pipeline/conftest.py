@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from apb_pipeline_helpers import set_conn, together_conn
+from apb_pipeline_helpers import PG, set_conn, together_conn
+from tests.services import require_postgres
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +46,21 @@ def pipeline(
     set_conn(monkeypatch, "apb_pipeline_source", conn_type="sqlite", host=str(source))
     set_conn(monkeypatch, "apb_pipeline_wh", conn_type="sqlite", host=str(warehouse))
     return Pipeline(together_server, source, warehouse, work)
+
+
+@pytest.fixture
+def pg_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A unique PostgreSQL results table name (and its ``_summary`` twin), dropped afterwards;
+    the DAG module must be loaded fresh to pick it up."""
+    require_postgres()
+    import psycopg
+
+    table = f"apb_pipeline_{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("APB_PIPELINE_PG_TABLE", table)
+    set_conn(monkeypatch, "apb_pipeline_pg", conn_type="postgres", host=PG["host"], port=PG["port"],
+             login=PG["user"], schema=PG["dbname"])
+    try:
+        yield table
+    finally:
+        with psycopg.connect(**PG, autocommit=True) as conn:
+            conn.execute(f'DROP TABLE IF EXISTS "{table}", "{table}_summary"')

@@ -4,44 +4,17 @@ SQLite, and a re-run of the same DAG run merges instead of duplicating."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
-from apb_pipeline_helpers import run_dag, seed_source, set_conn, ti_states, xcom
-from tests.services import require_postgres
+from apb_pipeline_helpers import pg_query as _query
+from apb_pipeline_helpers import run_dag, seed_source, ti_states, xcom
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 N = 30
-
-
-@pytest.fixture
-def pg_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A unique results table name (and its ``_summary`` twin), dropped afterwards."""
-    require_postgres()
-    import psycopg
-
-    table = f"apb_pipeline_{uuid.uuid4().hex[:12]}"
-    monkeypatch.setenv("APB_PIPELINE_PG_TABLE", table)
-    set_conn(monkeypatch, "apb_pipeline_pg", conn_type="postgres", host=PG["host"], port=PG["port"],
-             login=PG["user"], schema=PG["dbname"])
-    try:
-        yield table
-    finally:
-        with psycopg.connect(**PG, autocommit=True) as conn:
-            conn.execute(f'DROP TABLE IF EXISTS "{table}", "{table}_summary"')
-
-
-def _query(sql: str) -> list[tuple]:
-    import psycopg
-
-    with psycopg.connect(**PG) as conn:
-        return [tuple(r) for r in conn.execute(sql).fetchall()]
 
 
 def test_pipeline_loads_into_postgres_exactly_once(pipeline: Any, pg_table: str) -> None:

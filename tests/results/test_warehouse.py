@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from contextlib import closing
 from datetime import datetime, timezone
 
 import pytest
@@ -293,3 +295,23 @@ def test_postgres_staging_never_touches_a_user_table_of_the_same_name(postgres_s
     loader.load_reconciliation(small_rec("b1", ["a", "b"]))  # existing batch: staging path
     assert postgres_schema.count("results") == 2
     assert postgres_schema.query(f"SELECT x FROM {user_table}") == [(7,)]
+
+
+def test_existing_table_gains_the_newer_columns_and_keeps_its_rows(warehouse):
+    table = warehouse.table("results")
+    create = loader_for(warehouse).create_table_statements()[0]
+    old_create = re.sub(r', "(answered_by_batch_id|attempts)" \w+', "", create)
+    assert "attempts" not in old_create
+    with closing(warehouse.hook.get_conn()) as conn:
+        cur = conn.cursor()
+        cur.execute(old_create)
+        cur.execute(f"INSERT INTO {table} (batch_id, custom_id, status) VALUES ('old', 'o1', 'succeeded')")
+        conn.commit()
+    loader = loader_for(warehouse)
+    loader.ensure_tables()
+    loader.ensure_tables()  # a second time finds nothing to add
+    loader.load_reconciliation(small_rec("b1", ["a", "b"]))
+    found = warehouse.query(f"SELECT batch_id, custom_id, answered_by_batch_id, attempts FROM {table} "
+                            "ORDER BY batch_id, custom_id")
+    assert [tuple(str(v) if v is not None else None for v in r) for r in found] == [
+        ("b1", "a", "b1", "1"), ("b1", "b", "b1", "1"), ("old", "o1", None, None)]

@@ -146,3 +146,26 @@ def test_model_catalog_is_configurable(api: Api, together_server: Any) -> None:
 def test_bounds_are_respected(schema: dict[str, Any]) -> None:
     for seed in ("a", "b", "c", "d"):
         jsonschema.validate(instance_for_schema(schema, seed), schema)
+
+
+def test_fail_once_marker_fails_only_the_first_batch_that_carries_the_id(api: Api) -> None:
+    lines = [chat_line("once", "x [[fail-once:server_overloaded]]"), chat_line("ok", "Say hello"),
+             chat_line("always", "[[fail:timeout]]")]
+    _, output, errors = api.run(lines)
+    codes = {e["custom_id"]: e["error"]["code"] for e in errors}
+    assert codes == {"once": "server_overloaded", "always": "timeout"}
+    assert "transient" in errors[0]["error"]["message"] + errors[1]["error"]["message"]
+    assert [o["custom_id"] for o in output] == ["ok"]
+
+    _, output, errors = api.run(lines[:1] + lines[2:])  # the follow-up: same lines again
+    assert [o["custom_id"] for o in output] == ["once"]
+    assert output[0]["response"]["body"]["choices"][0]["message"]["content"].startswith("[simulated]")
+    assert [e["custom_id"] for e in errors] == ["always"]
+
+
+def test_fail_once_code_reads_the_prompt_only() -> None:
+    from airflow_provider_batch.testing.server.responder import fail_once_code
+
+    assert fail_once_code(chat_line("a", "[[fail-once:x.y-1]]"), CHAT) == "x.y-1"
+    assert fail_once_code(chat_line("a", "[[fail:x]]"), CHAT) is None
+    assert fail_once_code({"custom_id": "a", "body": "nope"}, CHAT) is None

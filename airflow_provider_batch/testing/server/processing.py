@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_batch.testing.server.records import BatchRecord, FileRecord
-from airflow_provider_batch.testing.server.responder import error_line, respond
+from airflow_provider_batch.testing.server.responder import error_line, fail_once_code, respond
 from airflow_provider_batch.testing.server.store import Store
 
 __all__ = ["start_batch_worker"]
@@ -189,12 +189,18 @@ def _prepare(store: Store, record: BatchRecord) -> Prepared:
             else:
                 line = _parse_line(store, number, raw, seen)
                 prepared.models[str(line["body"].get("model"))] += 1
-                answer = respond(line, record.endpoint, store.config.models, batch_id=record.id,
-                                 created=created)
+                answer = _answer(store, record, line, created)
             _append(scratch, prepared, answer)
     if prepared.models:
         record.model_id = prepared.models.most_common(1)[0][0]
     return prepared
+
+
+def _answer(store: Store, record: BatchRecord, line: dict[str, Any], created: int) -> dict[str, Any]:
+    code = fail_once_code(line, record.endpoint)
+    if code is not None and store.first_sight(str(line["custom_id"])):
+        return error_line(str(line["custom_id"]), f"simulated transient failure: {code}", code)
+    return respond(line, record.endpoint, store.config.models, batch_id=record.id, created=created)
 
 
 def _append(scratch: IO[bytes], prepared: Prepared, answer: dict[str, Any]) -> None:

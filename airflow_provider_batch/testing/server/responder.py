@@ -21,10 +21,12 @@ __all__ = [
     "AUDIO_ENDPOINTS",
     "CHAT_ENDPOINT",
     "FAIL_MARKER",
+    "FAIL_ONCE_MARKER",
     "SYSTEM_FINGERPRINT",
     "chat_completion",
     "count_tokens",
     "error_line",
+    "fail_once_code",
     "line_id",
     "prompt_text",
     "respond",
@@ -36,6 +38,10 @@ AUDIO_ENDPOINTS = ("/v1/audio/transcriptions", "/v1/audio/translations")
 SYSTEM_FINGERPRINT = "local-simulated"
 #: A prompt containing ``[[fail:CODE]]`` produces an error line with that code.
 FAIL_MARKER = re.compile(r"\[\[fail:([A-Za-z0-9_.-]+)\]\]")
+#: A prompt containing ``[[fail-once:CODE]]`` produces an error line with that code the first time
+#: the server sees its ``custom_id`` and a normal answer afterwards (a transient failure that a
+#: follow-up batch can fix). The server, not this pure module, remembers what it has seen.
+FAIL_ONCE_MARKER = re.compile(r"\[\[fail-once:([A-Za-z0-9_.-]+)\]\]")
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _WORDS = (
     "batch results arrive later at half the price while the queue drains steadily and every "
@@ -156,6 +162,15 @@ def transcription(body: Mapping[str, Any], endpoint: str) -> dict[str, Any]:
 def error_line(custom_id: str, message: str, code: str) -> dict[str, Any]:
     """An error-file line."""
     return {"custom_id": custom_id, "error": {"message": message, "code": code}}
+
+
+def fail_once_code(line: Mapping[str, Any], endpoint: str) -> str | None:
+    """The code of a ``[[fail-once:CODE]]`` marker in the line's prompt, else ``None``."""
+    body = line.get("body")
+    if not isinstance(body, Mapping):
+        return None
+    marker = FAIL_ONCE_MARKER.search(prompt_text(body) if endpoint == CHAT_ENDPOINT else json.dumps(body))
+    return marker.group(1) if marker else None
 
 
 def respond(

@@ -45,6 +45,7 @@ class Store:
         self.batch_creates = 0
         self.requests: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
+        self.fail_once_seen: set[str] = set()
 
     def new_uuid(self) -> str:
         """A UUID4 drawn from the seeded generator (same seed, same ids)."""
@@ -178,6 +179,15 @@ class Store:
     def count_request(self, template: str) -> None:
         with self.lock:
             self.requests[template] += 1
+
+    def first_sight(self, custom_id: str) -> bool:
+        """True the first time a ``[[fail-once:…]]`` line with this ``custom_id`` is processed
+        (per server, until :meth:`reset`); later batches carrying it get a normal answer."""
+        with self.lock:
+            if custom_id in self.fail_once_seen:
+                return False
+            self.fail_once_seen.add(custom_id)
+            return True
 
     def count_fault(self, kind: str) -> None:
         with self.lock:

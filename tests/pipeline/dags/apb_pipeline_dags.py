@@ -56,20 +56,40 @@ def _submit(**kwargs: Any) -> TogetherBatchOperator:
     )
 
 
-def _pipeline(dag_id: str, *, default_args: dict[str, Any] | None = None, **results: Any) -> DAG:
+class CrashAfterFollowUp(TogetherBatchResultsOperator):
+    """Dies on its first try right after the follow-up batch was created (before merging it)."""
+
+    def execute_follow_up(self, context: Any, event: Any = None, state: Any = None) -> Any:
+        if context["ti"].try_number == 1:
+            raise RuntimeError("simulated crash after the follow-up batch was created")
+        return super().execute_follow_up(context, event, state)
+
+
+def _pipeline(
+    dag_id: str,
+    *,
+    default_args: dict[str, Any] | None = None,
+    results_class: type[TogetherBatchResultsOperator] = TogetherBatchResultsOperator,
+    **results: Any,
+) -> DAG:
     with DAG(dag_id, schedule=None, start_date=START, params=PARAMS, default_args=default_args or {}) as dag:
         build = _build()
         submit = _submit()
-        load = TogetherBatchResultsOperator(
-            task_id="results",
-            manifest=submit.output,
-            warehouse_conn_id=results.pop("warehouse_conn_id", WAREHOUSE_CONN),
-            results_table=results.pop("results_table", RESULTS_TABLE),
-            summary_table=results.pop("summary_table", SUMMARY_TABLE),
-            **results,
-        )
-        build >> submit >> load
+        build >> submit >> _results(submit, results_class, **results)
     return dag
+
+
+def _results(
+    submit: TogetherBatchOperator, results_class: type[TogetherBatchResultsOperator], **results: Any
+) -> TogetherBatchResultsOperator:
+    return results_class(
+        task_id="results",
+        manifest=submit.output,
+        warehouse_conn_id=results.pop("warehouse_conn_id", WAREHOUSE_CONN),
+        results_table=results.pop("results_table", RESULTS_TABLE),
+        summary_table=results.pop("summary_table", SUMMARY_TABLE),
+        **results,
+    )
 
 
 def _partial(dag_id: str, **results: Any) -> DAG:
@@ -102,3 +122,42 @@ pipeline_postgres = _pipeline(
 partial_strict = _partial("apb_pipeline_partial_strict", fail_on_partial_error=True)
 partial_fraction = _partial("apb_pipeline_partial_fraction", max_failed_fraction=0.05)
 partial_lenient = _partial("apb_pipeline_partial_lenient")
+follow_up = _pipeline("apb_pipeline_follow_up", follow_up_rounds=1, poll_interval=0.05)
+follow_up_sync = _pipeline(
+    "apb_pipeline_follow_up_sync", follow_up_rounds=2, deferrable=False, poll_interval=0.05
+)
+follow_up_crash = _pipeline(
+    "apb_pipeline_follow_up_crash",
+    results_class=CrashAfterFollowUp,
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=0)},
+    follow_up_rounds=1,
+    poll_interval=0.05,
+)
+
+
+def _hostile(dag_id: str, **results: Any) -> DAG:
+    """Hostile ids, prompts and metadata (table ``hostile_rows``) through the whole pipeline."""
+    with DAG(dag_id, schedule=None, start_date=START, params=PARAMS) as dag:
+        build = TogetherBuildRequestsOperator(
+            task_id="build",
+            sql_conn_id=SOURCE_CONN,
+            sql="SELECT id, question, note, extra FROM hostile_rows ORDER BY id",
+            key_column="id",
+            model=MODEL,
+            user_template="{question}",
+            body={"max_tokens": 24},
+            metadata_columns=results.pop("metadata_columns", ["note", "extra"]),
+            output_path="{{ params.work_dir }}/requests.jsonl",
+        )
+        submit = _submit()
+        build >> submit >> _results(submit, TogetherBatchResultsOperator, **results)
+    return dag
+
+
+hostile = _hostile("apb_pipeline_hostile")
+hostile_postgres = _hostile(
+    "apb_pipeline_hostile_postgres",
+    warehouse_conn_id="apb_pipeline_pg",
+    results_table=PG_TABLE,
+    summary_table=f"{PG_TABLE}_summary",
+)

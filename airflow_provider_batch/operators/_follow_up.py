@@ -1,0 +1,302 @@
+"""Automatic follow-up batches: re-send the requests that failed transiently and merge the answers.
+
+**Which rows are re-sent.** A row is re-sent when its status is one of ``follow_up_statuses``
+(default ``failed`` and ``missing``; ``expired`` and ``cancelled`` only when asked for), except a
+``failed`` row whose error is permanent: its code is in :data:`PERMANENT_ERROR_CODES`, or it is a
+numeric HTTP 4xx other than 408, 409, 425 and 429. Re-sending those would pay for the same error.
+
+**How.** Each original batch with such rows gets, per round, one follow-up batch whose input is
+exactly those requests' original lines (byte for byte, taken from the batch's own input file). It
+is created through :func:`~airflow_provider_batch.idempotency.submit_or_attach` under a task
+identity that names the round (``<task_id>.follow_up_<n>``), so a retry or crash of the results
+task re-attaches to it instead of paying again.
+
+**Merge.** A request the follow-up *answered* (an output or error line) replaces its row, which
+keeps its ``(batch_id, custom_id)`` key: ``answered_by_batch_id`` names the follow-up batch,
+``attempts`` counts the batches that carried the request, and tokens and ``cost_usd`` are summed
+over the attempts. A request the follow-up did not answer keeps its earlier row and is re-sent
+in the next round. Every follow-up batch gets its own spend-table row, so spend stays exact.
+
+**Which batches.** Only a batch that ended COMPLETED or EXPIRED is followed up: a FAILED batch
+would most likely fail again, a CANCELLED one was stopped on purpose, and a batch that is still
+running (``allow_unfinished``) may yet answer, so re-sending its requests could pay twice.
+
+Known limit (that of :mod:`~airflow_provider_batch.idempotency`): when round *n+1* re-sends
+exactly the lines of round *n*, the Files API de-duplicates the upload to round *n*'s file, so
+that round is guarded by the task state store only, not after a *clear* or on Airflow < 3.3.
+
+**State.** Everything a resumed task needs travels in the defer kwargs and, because some
+Airflow versions drop those, in XCom under :data:`XCOM_FOLLOW_UP`: the round, the result so far,
+and per follow-up batch the earlier status, tokens and cost of each re-sent request. Its size is
+proportional to the number of re-sent requests (follow-ups are meant for a small tail).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_batch.idempotency import SubmitLedger, TaskIdentity, submit_or_attach
+from airflow_provider_batch.inputs.split import file_sha256
+from airflow_provider_batch.operators._results_io import reconcile_job
+from airflow_provider_batch.pricing import PriceTable
+from airflow_provider_batch.results import BatchSummary, ResultRow, RunContext, WarehouseLoader
+
+__all__ = [
+    "DEFAULT_FOLLOW_UP_STATUSES",
+    "MAX_FOLLOW_UP_ROUNDS",
+    "PERMANENT_ERROR_CODES",
+    "XCOM_FOLLOW_UP",
+    "RetryTap",
+    "RoundOutcome",
+    "Source",
+    "apply_round",
+    "can_follow_up",
+    "check_follow_up_args",
+    "is_permanent_error",
+    "merge_round",
+    "should_follow_up",
+    "submit_round",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_FOLLOW_UP_ROUNDS = 3
+DEFAULT_FOLLOW_UP_STATUSES = ("failed", "missing")
+XCOM_FOLLOW_UP = "follow_up"
+#: Error codes that a second attempt cannot fix (compared case-insensitively).
+PERMANENT_ERROR_CODES = frozenset(
+    {
+        "invalid_model",
+        "model_not_found",
+        "invalid_request",
+        "invalid_request_error",
+        "invalid_api_key",
+        "authentication_error",
+        "permission_denied",
+        "context_length_exceeded",
+        "content_policy_violation",
+        "content_filter",
+    }
+)
+_RETRYABLE_4XX = {408, 409, 425, 429}
+_ALLOWED_STATUSES = ("failed", "missing", "expired", "cancelled")
+_ANSWERED = ("succeeded", "failed")
+_FOLLOWED_UP = ("COMPLETED", "EXPIRED")
+
+#: What a re-sent request had before: ``[status, prompt, completion, total tokens, cost_usd]``.
+Carry = list[Any]
+
+
+def is_permanent_error(code: str | None) -> bool:
+    """True when a failed request's error ``code`` says that re-sending it cannot help."""
+    if not code:
+        return False
+    text = code.strip().lower()
+    if text in PERMANENT_ERROR_CODES:
+        return True
+    return text.isdigit() and 400 <= int(text) < 500 and int(text) not in _RETRYABLE_4XX
+
+
+def should_follow_up(status: str, error_code: str | None, statuses: Collection[str]) -> bool:
+    """The re-send rule of the module docstring."""
+    if status not in statuses:
+        return False
+    return not (status == "failed" and is_permanent_error(error_code))
+
+
+def can_follow_up(batch_status: str) -> bool:
+    """Whether a batch that ended with ``batch_status`` may have its requests re-sent."""
+    return str(getattr(batch_status, "value", batch_status)).upper() in _FOLLOWED_UP
+
+
+def check_follow_up_args(rounds: int, statuses: Iterable[str]) -> tuple[str, ...]:
+    """Validate the operator's follow-up arguments; returns the statuses as a tuple.
+
+    :raises ValueError: rounds outside ``0..MAX_FOLLOW_UP_ROUNDS`` or an unknown status.
+    """
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or not 0 <= rounds <= MAX_FOLLOW_UP_ROUNDS:
+        raise ValueError(f"follow_up_rounds must be an int from 0 to {MAX_FOLLOW_UP_ROUNDS}, not {rounds!r}")
+    chosen = tuple(statuses)
+    unknown = sorted(set(chosen) - set(_ALLOWED_STATUSES))
+    if unknown:
+        raise ValueError(f"follow_up_statuses may only contain {_ALLOWED_STATUSES}, not {unknown}")
+    return chosen
+
+
+def _carry(row: ResultRow) -> Carry:
+    return [row.status, row.prompt_tokens, row.completion_tokens, row.total_tokens, row.cost_usd]
+
+
+class RetryTap:
+    """Passes rows through to the loader and remembers, per batch, the ones to re-send."""
+
+    def __init__(self, statuses: Collection[str]) -> None:
+        self.statuses = statuses
+        self.by_batch: dict[str, dict[str, Carry]] = {}
+
+    def watch(self, rows: Iterable[ResultRow]) -> Iterator[ResultRow]:
+        for row in rows:
+            if should_follow_up(row.status, row.error_code, self.statuses):
+                self.by_batch.setdefault(row.batch_id, {})[row.custom_id] = _carry(row)
+            yield row
+
+
+@dataclass
+class Source:
+    """What one original batch re-sends in the next round: lines of ``input_path`` in ``carry``."""
+
+    origin: str
+    part: int
+    input_path: Path
+    carry: dict[str, Carry]
+
+
+@dataclass(frozen=True)
+class _Part:
+    index: int
+    path: Path
+    lines: int
+    sha256: str
+
+
+class _RoundLedger(SubmitLedger):
+    """Task-state-store records of one round, apart from other rounds' (same part, same index)."""
+
+    def __init__(self, store: Any | None, round_no: int) -> None:
+        super().__init__(store)
+        self.round_no = round_no
+
+    def key(self, index: int, sha256: str) -> str:  # type: ignore[override]
+        return f"{SubmitLedger.key(index, sha256)}/follow_up_{self.round_no}"
+
+
+def _write_subset(source: Path, dest: Path, wanted: dict[str, Carry]) -> int:
+    """Copy the raw lines of ``source`` whose ``custom_id`` is wanted; returns how many."""
+    found: set[str] = set()
+    with source.open("rb") as reader, dest.open("wb") as writer:
+        for raw in reader:
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                continue
+            cid = value.get("custom_id") if isinstance(value, dict) else None
+            if isinstance(cid, str) and cid in wanted and cid not in found:
+                found.add(cid)
+                writer.write(raw if raw.endswith(b"\n") else raw + b"\n")
+    for cid in set(wanted) - found:
+        log.warning("request %r is not in %s; it cannot be re-sent", cid, source.name)
+        del wanted[cid]
+    return len(found)
+
+
+def submit_round(
+    client: Any, context: Any, round_no: int, sources: Sequence[Source], *, endpoint: str, work_dir: Path
+) -> list[dict[str, Any]]:
+    """Create (or re-attach to) one follow-up batch per source; returns the round's chains."""
+    base = TaskIdentity.from_context(context)
+    identity = replace(base, task_id=f"{base.task_id}.follow_up_{round_no}")
+    parts, by_part = [], {}
+    for source in sources:
+        dest = work_dir / f"follow-up-{round_no}-p{source.part:04d}.jsonl"
+        lines = _write_subset(source.input_path, dest, source.carry)
+        if lines:
+            parts.append(_Part(source.part, dest, lines, file_sha256(dest)))
+            by_part[source.part] = source
+    ledger = _RoundLedger(context.get("task_state_store"), round_no)
+    outcomes = submit_or_attach(client, parts, identity=identity, ledger=ledger, endpoint=endpoint)
+    chains = []
+    for outcome in outcomes:
+        source = by_part[outcome.part.index]
+        log.info(
+            "follow-up round %d: %d request(s) of batch %s -> batch %s (%s)",
+            round_no, outcome.part.lines, source.origin, outcome.job.id, outcome.path,
+        )  # fmt: skip
+        chains.append({"origin": source.origin, "part": source.part, "batch_id": outcome.job.id,
+                       "carry": source.carry})
+    return chains
+
+
+@dataclass
+class RoundOutcome:
+    """What merging one round did, and what the next round would re-send."""
+
+    sources: list[Source] = field(default_factory=list)
+    summaries: list[BatchSummary] = field(default_factory=list)
+    delta: Counter[str] = field(default_factory=Counter)
+    merged: int = 0
+
+
+def _merged(row: ResultRow, origin: str, round_no: int, old: Carry) -> ResultRow:
+    return row._replace(
+        batch_id=origin,
+        answered_by_batch_id=row.batch_id,
+        attempts=round_no + 1,
+        prompt_tokens=row.prompt_tokens + old[1],
+        completion_tokens=row.completion_tokens + old[2],
+        total_tokens=row.total_tokens + old[3],
+        cost_usd=round(row.cost_usd + old[4], 10),
+    )
+
+
+def merge_round(
+    client: Any,
+    chains: Sequence[dict[str, Any]],
+    round_no: int,
+    *,
+    metadata: dict[str, dict[str, Any]],
+    prices: PriceTable,
+    run: RunContext,
+    loader: WarehouseLoader,
+    work_dir: Path,
+    statuses: Collection[str],
+    endpoint: str | None,
+) -> RoundOutcome:
+    """Reconcile the round's follow-up batches and merge their answers in one transaction."""
+    outcome, rows = RoundOutcome(), []
+    for chain in chains:
+        job = client.batches.retrieve(chain["batch_id"])
+        rec, files = reconcile_job(
+            client, job, work_dir / job.id, metadata, prices=prices, endpoint=endpoint, run=run
+        )
+        carry: dict[str, Carry] = chain["carry"]
+        again: dict[str, Carry] = {}
+        for row in rec.rows():
+            old = carry[row.custom_id]
+            if row.status in _ANSWERED:
+                new = _merged(row, chain["origin"], round_no, old)
+                rows.append(new)
+                outcome.delta[old[0]] -= 1
+                outcome.delta[new.status] += 1
+                if should_follow_up(new.status, new.error_code, statuses):
+                    again[row.custom_id] = _carry(new)
+            elif can_follow_up(job.status.value):
+                again[row.custom_id] = old
+        outcome.summaries.append(rec.summary)
+        if again:
+            outcome.sources.append(Source(chain["origin"], chain["part"], files.input_path, again))
+    loader.load(rows, outcome.summaries, mode="merge")
+    outcome.merged = len(rows)
+    return outcome
+
+
+def apply_round(result: dict[str, Any], outcome: RoundOutcome, round_no: int) -> dict[str, Any]:
+    """The results manifest after a round: final counts, follow-up batches and their spend."""
+    result = dict(result)
+    result["counts"] = {k: v + outcome.delta.get(k, 0) for k, v in result["counts"].items()}
+    result["follow_up_rounds"] = round_no
+    result["follow_up_batch_ids"] = [*result.get("follow_up_batch_ids", []),
+                                     *(s.batch_id for s in outcome.summaries)]
+    result["final_statuses"] = {**result["final_statuses"],
+                                **{s.batch_id: s.final_status for s in outcome.summaries}}
+    for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        result[key] += sum(getattr(s, key) for s in outcome.summaries)
+    for key in ("cost_usd_batch", "cost_usd_list", "savings_usd"):
+        result[key] = round(result[key] + sum(getattr(s, key) for s in outcome.summaries), 6)
+    result["rows_merged"] = result.get("rows_merged", 0) + outcome.merged
+    return result
