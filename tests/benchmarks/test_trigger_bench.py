@@ -241,7 +241,7 @@ def test_trigger_concurrency(server_url: str, tmp_path: Path) -> None:
         rows += [summarise(run, "cold"), summarise(run, "steady")]
     _report(rows)
     for row in rows:
-        if row["n"] == TARGET_N:
+        if row["n"] == TARGET_N and row["round"] == "steady":
             assert row["round_s"] < TARGET_ROUND_S, row
             assert row["ratio"] >= TARGET_RATIO, row
 
