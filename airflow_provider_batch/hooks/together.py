@@ -23,6 +23,7 @@ import httpx
 from airflow.sdk import BaseHook, Connection
 
 from airflow_provider_batch.client import DEFAULT_BASE_URL, AsyncTogetherClient, ClientSettings, TogetherClient
+from airflow_provider_batch.hooks._asyncio_net import polling_transport
 from airflow_provider_batch.hooks._client_pool import polling_limits
 from airflow_provider_batch.pricing import PriceTable
 
@@ -94,7 +95,9 @@ class _SharedTLSAsyncClient(AsyncTogetherClient):
     """
 
     def __init__(self, settings: ClientSettings, tls: ssl.SSLContext | bool, limits: httpx.Limits) -> None:
-        self._pool = httpx.AsyncClient(verify=tls, follow_redirects=False, limits=limits)
+        self._pool = httpx.AsyncClient(
+            verify=tls, follow_redirects=False, limits=limits, transport=polling_transport(tls, limits)
+        )
         super().__init__(settings, http_client=self._pool)
 
     async def aclose(self) -> None:
