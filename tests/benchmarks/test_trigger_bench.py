@@ -163,7 +163,11 @@ def server_url() -> Iterator[str]:
         yield line.split(" ", 1)[1]
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=60)  # thousands of batches and connections to wind down
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 async def _create_batches(base_url: str, input_path: Path, count: int) -> list[str]:
