@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apb_bench_server import server_process
 
 API_KEY = "bench-key"
 MB = 10**6
@@ -86,19 +87,9 @@ def drive(flavour: str, op: str, base_url: str, target: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def server_process() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_batch.testing.server", "--port", "0", "--api-key", API_KEY],
-        stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        assert line.startswith("READY "), f"server did not start: {line!r}"
-        yield line.split(" ", 1)[1]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def server_url() -> Iterator[str]:
+    with server_process(API_KEY) as url:
+        yield url
 
 
 def _run_client(flavour: str, op: str, base_url: str, target: str) -> dict[str, Any]:
@@ -111,7 +102,7 @@ def _run_client(flavour: str, op: str, base_url: str, target: str) -> dict[str, 
 
 
 @pytest.mark.benchmark
-def test_transfer_throughput_and_memory(server_process: str, tmp_path: Path) -> None:
+def test_transfer_throughput_and_memory(server_url: str, tmp_path: Path) -> None:
     rows: list[dict[str, Any]] = []
     for size_mb in SIZES_MB:
         source = write_batch_file(tmp_path / f"batch-{size_mb}mb.jsonl", size_mb * MB)
@@ -122,9 +113,9 @@ def test_transfer_throughput_and_memory(server_process: str, tmp_path: Path) -> 
             shutil.copyfile(source, copy)
             with open(copy, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"custom_id": f"{flavour}-marker", "body": {}}) + "\n")
-            up = _run_client(flavour, "upload", server_process, str(copy))
+            up = _run_client(flavour, "upload", server_url, str(copy))
             dest = tmp_path / f"{flavour}-{size_mb}.out"
-            down = _run_client(flavour, "download", server_process, f"{up['result']}={dest}")
+            down = _run_client(flavour, "download", server_url, f"{up['result']}={dest}")
             assert dest.stat().st_size == copy.stat().st_size
             for op, run in (("upload", up), ("download", down)):
                 rows.append({"size_mb": round(size / MB, 1), "client": flavour, "op": op,

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apb_bench_server import server_process
 
 API_KEY = "bench-key"
 # APB_TRIGGER_BENCH_COUNTS="100,1000" narrows a run while investigating.
@@ -151,23 +152,9 @@ def drive(n: str, ids_file: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_batch.testing.server", "--port", "0", "--api-key", API_KEY,
-         "--validating-seconds", "0", "--processing-seconds", "0"],
-        stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        assert line.startswith("READY "), f"server did not start: {line!r}"
-        yield line.split(" ", 1)[1]
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)  # thousands of batches and connections to wind down
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    # Thousands of batches and connections take a while to wind down.
+    with server_process(API_KEY, "--validating-seconds", "0", "--processing-seconds", "0") as url:
+        yield url
 
 
 async def _create_batches(base_url: str, input_path: Path, count: int) -> list[str]:
