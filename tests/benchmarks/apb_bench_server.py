@@ -1,4 +1,4 @@
-"""The local server as a separate process for the benchmarks (imported by module name)."""
+"""Shared by the benchmarks (imported by module name): the local server in its own process, memory."""
 
 from __future__ import annotations
 
@@ -8,9 +8,18 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["server_process"]
+__all__ = ["memory_kb", "server_process"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def memory_kb(field: str) -> int:
+    """A memory figure of this process from ``/proc/self/status`` in KiB (``VmRSS``, ``VmHWM``...)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 @contextlib.contextmanager

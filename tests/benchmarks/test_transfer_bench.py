@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apb_bench_server import server_process
+from apb_bench_server import memory_kb, server_process
 
 API_KEY = "bench-key"
 MB = 10**6
@@ -48,14 +48,6 @@ def write_batch_file(path: Path, size: int) -> Path:
 # -- the client side, run in a fresh process -----------------------------------------------------
 
 
-def _peak_kb() -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
 async def _transfer(flavour: str, op: str, base_url: str, target: str) -> str:
     from airflow_provider_batch.client import AsyncTogetherClient, TogetherClient
 
@@ -76,11 +68,11 @@ def drive(flavour: str, op: str, base_url: str, target: str) -> dict[str, Any]:
     """One transfer in this process: seconds taken and peak-RSS growth in MB."""
     import airflow_provider_batch.client  # noqa: F401  (imports are not the transfer's memory)
 
-    before = _peak_kb()
+    before = memory_kb("VmHWM")
     started = time.perf_counter()
     result = asyncio.run(_transfer(flavour, op, base_url, target))
     seconds = time.perf_counter() - started
-    return {"result": result, "seconds": seconds, "rss_growth_mb": (_peak_kb() - before) * 1024 / MB}
+    return {"result": result, "seconds": seconds, "rss_growth_mb": (memory_kb("VmHWM") - before) * 1024 / MB}
 
 
 # -- the benchmark ---------------------------------------------------------------------------------

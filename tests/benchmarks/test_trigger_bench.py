@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apb_bench_server import server_process
+from apb_bench_server import memory_kb, server_process
 
 API_KEY = "bench-key"
 # APB_TRIGGER_BENCH_COUNTS="100,1000" narrows a run while investigating.
@@ -50,14 +50,6 @@ RESULT_PREFIX = "RESULT "
 
 
 # -- the triggerer side, run in a fresh process ----------------------------------------------------
-
-
-def _rss_kb() -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 class _BlockingBatches:
@@ -114,7 +106,7 @@ async def _round(triggers: list[Any]) -> dict[str, float]:
 async def _measure(cls: type, batch_ids: list[str]) -> dict[str, Any]:
     """Start-up, a cold and a steady round, and RSS growth for one trigger per batch id."""
     gc.collect()
-    rss0 = _rss_kb()
+    rss0 = memory_kb("VmRSS")
     triggers = [cls(batch_ids=[b], poll_interval=IDLE_GAP_S) for b in batch_ids]
     started = time.perf_counter()
     try:
@@ -124,7 +116,7 @@ async def _measure(cls: type, batch_ids: list[str]) -> dict[str, Any]:
         await asyncio.sleep(IDLE_GAP_S)
         steady = await _round(triggers)
         gc.collect()
-        rss_growth_kb = _rss_kb() - rss0
+        rss_growth_kb = memory_kb("VmRSS") - rss0
     finally:
         await asyncio.gather(*(t.cleanup() for t in triggers))
     return {"n": len(batch_ids), "startup_s": startup, "cold": cold, "steady": steady,
