@@ -29,6 +29,8 @@ from airflow_provider_batch.client import (
     ClientSettings,
     TogetherClient,
 )
+from airflow_provider_batch.hooks._asyncio_net import polling_transport
+from airflow_provider_batch.hooks._client_pool import polling_limits
 from airflow_provider_batch.pricing import PriceTable
 
 __all__ = ["TogetherBatchHook", "console_url_for"]
@@ -98,8 +100,10 @@ class _SharedTLSAsyncClient(AsyncTogetherClient):
     a triggerer running hundreds of them. Closing this client also closes its pool.
     """
 
-    def __init__(self, settings: ClientSettings, tls: ssl.SSLContext | bool) -> None:
-        self._pool = httpx.AsyncClient(verify=tls, follow_redirects=False)
+    def __init__(self, settings: ClientSettings, tls: ssl.SSLContext | bool, limits: httpx.Limits) -> None:
+        self._pool = httpx.AsyncClient(
+            verify=tls, follow_redirects=False, limits=limits, transport=polling_transport(tls, limits)
+        )
         super().__init__(settings, http_client=self._pool)
 
     async def aclose(self) -> None:
@@ -173,15 +177,18 @@ class TogetherBatchHook(BaseHook):
         """A synchronous :class:`~airflow_provider_batch.client.TogetherClient` (use as a context manager)."""
         return TogetherClient(self.settings_from_connection(self.connection()))
 
-    async def get_async_conn(self) -> AsyncTogetherClient:
+    async def get_async_conn(self, *, poll_interval: float | None = None) -> AsyncTogetherClient:
         """An :class:`~airflow_provider_batch.client.AsyncTogetherClient`; nothing here blocks the loop.
 
         The connection comes from ``aget_connection``; the shared TLS context is built once per
         process, off the event loop. Close it with ``await client.aclose()``.
+
+        :param poll_interval: seconds between the caller's polls; idle connections are then kept
+            that long (see :func:`~airflow_provider_batch.hooks._client_pool.polling_limits`).
         """
         settings = self.settings_from_connection(await self.aconnection())
         tls: ssl.SSLContext | bool = await _atls_context() if settings.verify else False
-        return _SharedTLSAsyncClient(settings, tls)
+        return _SharedTLSAsyncClient(settings, tls, polling_limits(poll_interval))
 
     # -- connection-derived settings ---------------------------------------------------------
 

@@ -73,7 +73,8 @@ class TogetherBatchTrigger(BaseTrigger):
 
     async def _get_client(self) -> Any:
         if self._client is None:
-            self._client = await TogetherBatchHook(self.together_conn_id).get_async_conn()
+            hook = TogetherBatchHook(self.together_conn_id)
+            self._client = await hook.get_async_conn(poll_interval=self.poll_interval)
         return self._client
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apb_bench_server import memory_kb, server_process
 
 API_KEY = "bench-key"
 MB = 10**6
@@ -47,14 +48,6 @@ def write_batch_file(path: Path, size: int) -> Path:
 # -- the client side, run in a fresh process -----------------------------------------------------
 
 
-def _peak_kb() -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
 async def _transfer(flavour: str, op: str, base_url: str, target: str) -> str:
     from airflow_provider_batch.client import AsyncTogetherClient, TogetherClient
 
@@ -75,30 +68,20 @@ def drive(flavour: str, op: str, base_url: str, target: str) -> dict[str, Any]:
     """One transfer in this process: seconds taken and peak-RSS growth in MB."""
     import airflow_provider_batch.client  # noqa: F401  (imports are not the transfer's memory)
 
-    before = _peak_kb()
+    before = memory_kb("VmHWM")
     started = time.perf_counter()
     result = asyncio.run(_transfer(flavour, op, base_url, target))
     seconds = time.perf_counter() - started
-    return {"result": result, "seconds": seconds, "rss_growth_mb": (_peak_kb() - before) * 1024 / MB}
+    return {"result": result, "seconds": seconds, "rss_growth_mb": (memory_kb("VmHWM") - before) * 1024 / MB}
 
 
 # -- the benchmark ---------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def server_process() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_batch.testing.server", "--port", "0", "--api-key", API_KEY],
-        stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        assert line.startswith("READY "), f"server did not start: {line!r}"
-        yield line.split(" ", 1)[1]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def server_url() -> Iterator[str]:
+    with server_process(API_KEY) as url:
+        yield url
 
 
 def _run_client(flavour: str, op: str, base_url: str, target: str) -> dict[str, Any]:
@@ -111,7 +94,7 @@ def _run_client(flavour: str, op: str, base_url: str, target: str) -> dict[str, 
 
 
 @pytest.mark.benchmark
-def test_transfer_throughput_and_memory(server_process: str, tmp_path: Path) -> None:
+def test_transfer_throughput_and_memory(server_url: str, tmp_path: Path) -> None:
     rows: list[dict[str, Any]] = []
     for size_mb in SIZES_MB:
         source = write_batch_file(tmp_path / f"batch-{size_mb}mb.jsonl", size_mb * MB)
@@ -122,9 +105,9 @@ def test_transfer_throughput_and_memory(server_process: str, tmp_path: Path) -> 
             shutil.copyfile(source, copy)
             with open(copy, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"custom_id": f"{flavour}-marker", "body": {}}) + "\n")
-            up = _run_client(flavour, "upload", server_process, str(copy))
+            up = _run_client(flavour, "upload", server_url, str(copy))
             dest = tmp_path / f"{flavour}-{size_mb}.out"
-            down = _run_client(flavour, "download", server_process, f"{up['result']}={dest}")
+            down = _run_client(flavour, "download", server_url, f"{up['result']}={dest}")
             assert dest.stat().st_size == copy.stat().st_size
             for op, run in (("upload", up), ("download", down)):
                 rows.append({"size_mb": round(size / MB, 1), "client": flavour, "op": op,
