@@ -88,7 +88,10 @@ with DAG(
     )
     load = TogetherBatchResultsOperator(
         task_id="load_results",
-        manifest=submit.output,
+        # Read the manifest the submit task pushes even when it fails (an EXPIRED or CANCELLED
+        # batch), so the requests that did finish, already paid for, are still loaded.
+        submit_task_id="submit_batch",
+        trigger_rule="all_done",
         together_conn_id=TOGETHER_CONN_ID,
         warehouse_conn_id=WAREHOUSE_CONN_ID,
         results_table="ticket_summaries",

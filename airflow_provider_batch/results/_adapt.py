@@ -33,8 +33,11 @@ def result_adapter(metadata_columns: Sequence[str], dialect: GenericDialect) -> 
     if clean is None:
 
         def adapt(row: ResultRow) -> tuple:
-            meta = row[_META]
-            metas = tuple([v if (v := meta.get(c)).__class__ is str else meta_value(v) for c in columns])
+            metas = tuple(map(row[_META].get, columns))
+            for value in metas:
+                if value.__class__ is not str:  # rare: a non-text value or a missing column
+                    metas = tuple([v if v.__class__ is str else meta_value(v) for v in metas])
+                    break
             return row[:_META] + metas + tail_of(row[_META + 1 :])
 
         return adapt
