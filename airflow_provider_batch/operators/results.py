@@ -96,6 +96,7 @@ class TogetherBatchResultsOperator(BaseOperator):
     :param poll_interval: seconds between polls of follow-up batches; default: connection extra,
         else 30.
     :param follow_up_timeout: how long one follow-up round may take.
+    :param aws_conn_id: AWS connection used to read an ``s3://`` metadata sidecar.
     """
 
     template_fields: Sequence[str] = ("manifest", "batch_ids", "submit_task_id", "metadata_manifest")
@@ -122,6 +123,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         deferrable: bool = True,
         poll_interval: float | None = None,
         follow_up_timeout: timedelta | float = timedelta(hours=25),
+        aws_conn_id: str | None = "aws_default",
         **kwargs: Any,
     ) -> None:
         if load_mode not in ("merge", "replace_logical_date"):
@@ -133,6 +135,7 @@ class TogetherBatchResultsOperator(BaseOperator):
             kwargs["outlets"] = [results_asset(warehouse_conn_id, results_table)]
         super().__init__(**kwargs)
         self.manifest = manifest
+        self.aws_conn_id = aws_conn_id
         self.batch_ids = batch_ids
         self.submit_task_id = submit_task_id
         self.together_conn_id = together_conn_id
@@ -294,7 +297,7 @@ class TogetherBatchResultsOperator(BaseOperator):
             return None
         from airflow_provider_batch.inputs.storage import fetch_to_local
 
-        return fetch_to_local(location, tmp_dir)
+        return fetch_to_local(location, tmp_dir, aws_conn_id=self.aws_conn_id)
 
     def _loader(self, metadata: dict[str, dict[str, Any]]) -> WarehouseLoader:
         hook = BaseHook.get_connection(self.warehouse_conn_id).get_hook()
