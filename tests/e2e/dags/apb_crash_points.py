@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import DAG
 
+from airflow_provider_batch.operators import _results_io as results_io
 from airflow_provider_batch.operators import results as results_module
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.operators.build import TogetherBuildRequestsOperator
@@ -131,8 +132,8 @@ class CrashingResultsOperator(TogetherBatchResultsOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         step = armed_step(context)
         if step == "download":
-            real = results_module.download_batch_files
-            with mock.patch.object(results_module, "download_batch_files", _kill_mid_download(real, context)):
+            real = results_io.download_batch_files
+            with mock.patch.object(results_io, "download_batch_files", _kill_mid_download(real, context)):
                 return super().execute(context)
         if step == "mid_load":
             loader = _loader_killing_mid_load(context)
