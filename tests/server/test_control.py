@@ -20,6 +20,8 @@ def control(together_server: LocalTogetherServer) -> Iterator[httpx.Client]:
 
 
 def test_stats_and_reset(api: Api, control: httpx.Client) -> None:
+    # Long enough that the batch is still VALIDATING when stats are read on a loaded machine.
+    assert control.post("/config", json={"validating_seconds": 30}).status_code == 200
     job = api.submit([chat_line("a")])
     stats = control.get("/stats").json()
     assert stats["uploads"] == 1 and stats["batch_creates"] == 1
