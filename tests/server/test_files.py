@@ -144,3 +144,18 @@ def test_ts_style_fields_in_query_and_body_with_a_path_file_name(api: Api) -> No
                      headers={"Content-Type": "application/octet-stream"}).status_code == 200
     meta = api.http.get(f"/v1/files/{start.headers['x-together-file-id']}").json()
     assert meta["filename"] == "data/batches/input.jsonl" and meta["bytes"] == len(DATA)
+
+
+def test_an_interrupted_put_never_truncates_the_stored_file(api: Api) -> None:
+    start = _start(api, "urlencoded")
+    location, file_id = start.headers["location"], start.headers["x-together-file-id"]
+    assert plain.put(location, content=DATA).status_code == 200
+
+    def dies_half_way():  # a second, stalled attempt whose client gives up mid-body
+        yield DATA[: len(DATA) // 2]
+        raise ConnectionError("client went away")
+
+    with pytest.raises((httpx.HTTPError, ConnectionError)):
+        plain.put(location, content=dies_half_way(), headers={"Content-Length": str(len(DATA))})
+    content = api.http.get(f"/v1/files/{file_id}/content")
+    assert content.status_code == 200 and content.content == DATA

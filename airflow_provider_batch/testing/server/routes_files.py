@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -34,17 +35,27 @@ def _root(request: Request) -> str:
 
 
 async def write_stream(chunks: AsyncIterator[bytes], path: Path) -> tuple[int, str, int]:
-    """Write ``chunks`` to ``path`` as they come; return ``(size, sha256 hex, line count)``."""
+    """Write ``chunks`` to ``path`` as they come; return ``(size, sha256 hex, line count)``.
+
+    Like an object-store PUT, the write is atomic: the bytes go to a temporary file that replaces
+    ``path`` only once the whole body has arrived, so an interrupted or stalled upload that finishes
+    after a successful retry can never truncate the stored file.
+    """
     digest, size, newlines, last = hashlib.sha256(), 0, 0, b""
-    with path.open("wb") as handle:
-        async for chunk in chunks:
-            if not chunk:
-                continue
-            handle.write(chunk)
-            digest.update(chunk)
-            size += len(chunk)
-            newlines += chunk.count(b"\n")
-            last = chunk[-1:]
+    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        with partial.open("wb") as handle:
+            async for chunk in chunks:
+                if not chunk:
+                    continue
+                handle.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+                newlines += chunk.count(b"\n")
+                last = chunk[-1:]
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return size, digest.hexdigest(), newlines + (1 if size and last != b"\n" else 0)
 
 
