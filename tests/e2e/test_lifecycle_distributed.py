@@ -258,6 +258,13 @@ def run_cases(home: Path, env: dict[str, str], server: ServerControl, facts: dic
         ids = {t: run.wait_deferred(t) for t in TASKS[:3]}  # the fourth waits for the third
         assert len(set(ids.values())) == 3, ids
 
+        # on_kill can only run in a triggerer that runs the trigger: on a loaded machine the first
+        # pick-up can take a while, and a task killed before it is never seen by a triggerer.
+        dep.wait_for(
+            lambda: "VALIDATING" in run.log("killed_by_user", "attempt=1.log.trigger.*.log")
+            or "IN_PROGRESS" in run.log("killed_by_user", "attempt=1.log.trigger.*.log"),
+            120, "the triggerer to poll killed_by_user's batch", interval=0.5,
+        )  # fmt: skip
         facts["user_kill"] = user_kill(run, server, ids["killed_by_user"])
         restart = restart_triggerer(run, server, ids["times_out"], ids["survives_restart"])
         facts["timeout"] = {**check_timeout(run, server, ids["times_out"], restart["created"]),
