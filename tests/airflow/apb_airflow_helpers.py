@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,21 +66,3 @@ def context(ti: FakeTI | None = None, store: DictStateStore | None = None) -> di
     if store is not None:
         ctx["task_state_store"] = store
     return ctx
-
-
-@contextlib.contextmanager
-def server_process(api_key: str, *options: str) -> Iterator[str]:
-    """The local server in its own process (own GIL), for timing; yields its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_batch.testing.server", "--port", "0", "--api-key", api_key,
-         *options],
-        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2],
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        assert line.startswith("READY "), f"server did not start: {line!r}"
-        yield line.split(" ", 1)[1]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

@@ -18,10 +18,11 @@ import httpx
 import pytest
 
 from airflow_provider_batch.client import ClientSettings, TogetherClient
+from airflow_provider_batch.testing.server import server_process
 from airflow_provider_batch.events import BatchEvent, EventStatus
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
-from apb_airflow_helpers import server_process, write_input
+from apb_airflow_helpers import write_input
 
 N_TRIGGERS = 1000
 N_BATCHES = 10

@@ -10,8 +10,6 @@ Both read their settings from the test module, so every module gets one copy of 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from airflow_provider_batch.testing.server import server_process
 from airflow_provider_batch.testing.sample_data import SUPPORT_TICKETS_DDL, ticket_rows
 from tests.services import require_postgres
 
@@ -31,21 +30,8 @@ def together_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     """
     extra = [str(a) for a in getattr(request.module, "SERVER_ARGS", ())]
     extra += ["--access-log", str(tmp_path / "server-access.log")]
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "airflow_provider_batch.testing.server",
-            "--host", "127.0.0.1", "--port", "0", "--api-key", request.module.API_KEY, *extra,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    try:
-        line = proc.stdout.readline().strip() if proc.stdout else ""
-        assert line.startswith("READY "), f"server did not start: {line!r}"
-        yield line.split(" ", 1)[1]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with server_process(request.module.API_KEY, *extra, stop_timeout=20) as base_url:
+        yield base_url
 
 
 @pytest.fixture

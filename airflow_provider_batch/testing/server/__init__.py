@@ -24,6 +24,7 @@ batch is at ``GET /batches/{id}``.
 from __future__ import annotations
 
 from airflow_provider_batch.testing.server.config import DEFAULT_MODELS, FAULT_KINDS, ServerConfig
+from airflow_provider_batch.testing.server.process import server_process
 from airflow_provider_batch.testing.server.responder import count_tokens, respond
 from airflow_provider_batch.testing.server.routing import ROUTE_TEMPLATES
 from airflow_provider_batch.testing.server.runner import LocalTogetherServer
@@ -36,4 +37,5 @@ __all__ = [
     "ServerConfig",
     "count_tokens",
     "respond",
+    "server_process",
 ]
