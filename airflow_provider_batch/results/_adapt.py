@@ -8,13 +8,16 @@ from typing import Any
 
 from airflow_provider_batch.results._dialects import GenericDialect
 from airflow_provider_batch.results._sql import to_utc
-from airflow_provider_batch.results.models import ResultRow, meta_value
+from airflow_provider_batch.results.models import ResultRow, meta_value, owner_key
 
 __all__ = ["adapted", "result_adapter"]
 
 _FIELDS = ResultRow._fields
 _META = _FIELDS.index("metadata")
-_TAIL = ("dag_id", "run_id", "logical_date", "loaded_at", "answered_by_batch_id", "attempts")
+_TAIL = (
+    "dag_id", "run_id", "logical_date", "loaded_at", "answered_by_batch_id", "attempts",
+    "task_id", "map_index", "owner_key", "superseded", "superseded_by", "superseded_at",
+)  # fmt: skip
 # The adapter below relies on this layout; fail at import, not with misplaced columns.
 assert _FIELDS[_META + 1 :] == _TAIL, _FIELDS
 _TEXT = _FIELDS.index("response_text")
@@ -62,8 +65,8 @@ def result_adapter(metadata_columns: Sequence[str], dialect: GenericDialect) -> 
 
 
 def _tail_converter(convert: Callable[[Any], Any]) -> Callable[[tuple], tuple]:
-    """(dag_id, run_id, logical_date, loaded_at, answered_by, attempts) -> bind form; one load has
-    one or a few distinct tails."""
+    """The columns after the metadata (see ``_TAIL``) -> bind form, with ``owner_key`` filled in
+    when the row has none; one load has one or a few distinct tails."""
     cache: dict[tuple, tuple] = {}
 
     def tail_of(tail: tuple) -> tuple:
@@ -72,7 +75,12 @@ def _tail_converter(convert: Callable[[Any], Any]) -> Callable[[tuple], tuple]:
         except KeyError:
             if len(cache) > 1024:
                 cache.clear()
-            converted = cache[tail] = (tail[0], tail[1], convert(tail[2]), convert(tail[3]), *tail[4:])
+            dag_id, run_id, logical_date, loaded_at, answered_by, attempts, task_id, map_index = tail[:8]
+            key = tail[8] if tail[8] is not None else owner_key(dag_id, task_id, run_id, map_index)
+            converted = cache[tail] = (
+                dag_id, run_id, convert(logical_date), convert(loaded_at), answered_by, attempts,
+                task_id, map_index, key, bool(tail[9]), tail[10], convert(tail[11]),
+            )  # fmt: skip
             return converted
 
     return tail_of

@@ -32,7 +32,7 @@ class GenericDialect:
     name = "generic"
     # Key columns are VARCHAR: some databases (MySQL) cannot index TEXT without a prefix length.
     types = {"key": "VARCHAR(255)", "text": "TEXT", "int": "BIGINT", "float": "DOUBLE PRECISION"}
-    types |= {"money": "DOUBLE PRECISION", "timestamp": "TEXT"}
+    types |= {"money": "DOUBLE PRECISION", "timestamp": "TEXT", "bool": "BOOLEAN"}
 
     def __init__(self, quote: str = '"{}"', placeholder: str = "%s") -> None:
         self.quote = quote
@@ -91,7 +91,7 @@ class SqliteDialect(GenericDialect):
 
     name = "sqlite"
     types = {"key": "TEXT", "text": "TEXT", "int": "INTEGER", "float": "REAL", "money": "REAL"}
-    types["timestamp"] = "TEXT"
+    types |= {"timestamp": "TEXT", "bool": "INTEGER"}
 
     def __init__(self) -> None:
         super().__init__('"{}"', "?")

@@ -1,7 +1,8 @@
 """PostgreSQL write strategy: COPY, straight into the table for a new batch, else via staging.
 
-* Rows of a batch that has no row in the table yet are streamed with ``COPY`` directly into the
-  table: nothing can conflict, so no second write is needed.
+* Rows of a *partition* (every key column but the last: owner and batch) that has no row in the
+  table yet are streamed with ``COPY`` directly into the table: nothing can conflict, so no
+  second write is needed.
 * Anything else (a re-run, a second batch in the same stream, a key repeated in the stream) is
   streamed with ``COPY`` into a temporary staging table and merged with one
   ``INSERT … SELECT … ON CONFLICT DO UPDATE``.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from airflow_provider_batch.results._dialects import Column, GenericDialect, Row, _cursor, chunks
@@ -36,6 +38,7 @@ class PostgresDialect(GenericDialect):
         "float": "DOUBLE PRECISION",
         "money": "DOUBLE PRECISION",
         "timestamp": "TIMESTAMPTZ",
+        "bool": "BOOLEAN",
     }
     # Always schema-qualified: an unqualified DROP could reach a user's table of the same name.
     _STAGE = 'pg_temp."_apb_stage"'
@@ -46,6 +49,7 @@ class PostgresDialect(GenericDialect):
         "float": "float8",
         "money": "float8",
         "timestamp": "timestamptz",
+        "bool": "bool",
     }
 
     def __init__(self) -> None:
@@ -73,8 +77,10 @@ class PostgresDialect(GenericDialect):
             return 0
         with _cursor(conn) as cur:
             written, leftover = 0, [first]
-            if not self._has_partition(cur, table, key[0], first[positions[0]]):
-                direct = _NewPartition(positions, first[positions[0]])
+            part = positions[:-1]
+            value = tuple(first[p] for p in part)
+            if not self._has_partition(cur, table, key[:-1], value):
+                direct = _NewPartition(part, positions[-1], value)
                 written = self._copy(cur, table, columns, direct.take(first, remaining), chunk_size)
                 leftover = direct.leftover
             if leftover:
@@ -94,9 +100,9 @@ class PostgresDialect(GenericDialect):
                 written += len(chunk)
         return written
 
-    def _has_partition(self, cur: Any, table: Table, column: str, value: Any) -> bool:
-        where = f"{self.quote.format(column)} = %s"
-        cur.execute(f"SELECT 1 FROM {table.sql(self.quote)} WHERE {where} LIMIT 1", (value,))
+    def _has_partition(self, cur: Any, table: Table, columns: Sequence[str], value: tuple[Any, ...]) -> bool:
+        where = " AND ".join(f"{self.quote.format(column)} = %s" for column in columns)
+        cur.execute(f"SELECT 1 FROM {table.sql(self.quote)} WHERE {where} LIMIT 1", value)
         return cur.fetchone() is not None
 
     def _copy(
@@ -135,15 +141,17 @@ class PostgresDialect(GenericDialect):
 
 
 class _NewPartition:
-    """Passes rows of one new partition (a ``batch_id`` absent from the table) straight to COPY.
+    """Passes rows of one new partition (owner and batch absent from the table) straight to COPY.
 
     Stops at the first row of another partition or with an already-seen key; that row and the
     rest are left for the staging path, which can merge them.
     """
 
-    def __init__(self, positions: Sequence[int], value: Any) -> None:
-        self.part, self.other = positions[0], positions[-1]
-        self.value = value
+    def __init__(self, part: Sequence[int], other: int, value: tuple[Any, ...]) -> None:
+        # itemgetter of one position returns the item itself, of several a tuple.
+        self.part = itemgetter(*part)
+        self.value = value[0] if len(part) == 1 else value
+        self.other = other
         self.leftover: list[Row] = []
 
     def take(self, first: Row, rows: Iterator[Row]) -> Iterator[Row]:
@@ -152,7 +160,7 @@ class _NewPartition:
         add = seen.add
         yield first
         for row in rows:
-            if row[part] != value or row[other] in seen:
+            if part(row) != value or row[other] in seen:
                 self.leftover.append(row)
                 return
             add(row[other])
@@ -168,17 +176,17 @@ class _KeyTracker:
     """Notices repeated keys while rows stream past, so the merge sorts only when it must."""
 
     def __init__(self, positions: Sequence[int]) -> None:
-        if not 1 <= len(positions) <= 2:
-            raise ValueError("keys of one or two columns only")
+        if not positions:
+            raise ValueError("a key needs at least one column")
         self.positions = tuple(positions)
         self.repeated = False
 
     def track(self, rows: Iterable[Row]) -> Iterator[Row]:
-        seen: set[tuple[Any, ...]] = set()
-        add, a, b = seen.add, self.positions[0], self.positions[-1]
+        seen: set[Any] = set()
+        add, key = seen.add, itemgetter(*self.positions)
         size = 0
         for row in rows:
-            add((row[a], row[b]))
+            add(key(row))
             size += 1
             yield row
         self.repeated = len(seen) != size

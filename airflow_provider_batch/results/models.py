@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ __all__ = [
     "RESULT_KEY",
     "SUMMARY_KEY",
     "meta_value",
+    "owner_key",
+    "OWNER_COLUMNS",
+    "SUPERSEDED_COLUMNS",
 ]
 
 
@@ -86,12 +90,45 @@ class ParsedLine:
 
 
 class RunContext(NamedTuple):
-    """The Airflow run that loads the rows; stamped on every row and summary."""
+    """The Airflow task instance that loads the rows; stamped on every row and summary.
+
+    The *owner* of a row is ``(dag_id, task_id, run_id, map_index)`` of the task instance that
+    loaded it (:attr:`owner_key` is its compact hash). ``task_id`` and ``map_index`` come last so
+    that ``RunContext(dag_id, run_id, logical_date, loaded_at)`` keeps working.
+    """
 
     dag_id: str | None = None
     run_id: str | None = None
     logical_date: datetime | None = None
     loaded_at: datetime | None = None
+    task_id: str | None = None
+    map_index: int | None = None
+
+    @property
+    def owner_key(self) -> str:
+        """:func:`owner_key` of this task instance."""
+        return owner_key(self.dag_id, self.task_id, self.run_id, self.map_index)
+
+    @property
+    def legacy_key(self) -> str:
+        """The owner key a row of this run got when it was loaded before rows had owners (its
+        task and map index were not recorded): :func:`owner_key` with both unknown."""
+        return owner_key(self.dag_id, None, self.run_id, None)
+
+
+def owner_key(dag_id: str | None, task_id: str | None, run_id: str | None, map_index: int | None) -> str:
+    """32 hex characters identifying a task instance: the SHA-256 of
+    ``dag_id \\x1f task_id \\x1f run_id \\x1f map_index`` (UTF-8, an unknown part as ``""``).
+
+    Compact, so a key ``(owner_key, batch_id, custom_id)`` fits every database's index limit, and
+    computable in SQL, so an existing table's rows can be given theirs in one statement.
+    """
+    parts = (dag_id, task_id, run_id, None if map_index is None else str(map_index))
+    raw = "\x1f".join(part or "" for part in parts)
+    return hashlib.sha256(raw.encode()).hexdigest()[:OWNER_KEY_LENGTH]
+
+
+OWNER_KEY_LENGTH = 32
 
 
 class ResultRow(NamedTuple):
@@ -101,10 +138,15 @@ class ResultRow(NamedTuple):
     columns in its place (see :meth:`values`).
 
     ``answered_by_batch_id`` is the batch whose answer the row holds: ``batch_id`` itself, or a
-    follow-up batch that re-sent the request (the row keeps its ``(batch_id, custom_id)`` key).
+    follow-up batch that re-sent the request (the row keeps its key).
     ``attempts`` counts the batches that carried the request up to that one (1 = the original).
     With follow-ups, tokens and ``cost_usd`` are summed over those attempts, so the results
     table's cost still equals the spend table's.
+
+    The row's owner is ``dag_id, task_id, run_id, map_index`` (``owner_key`` is their hash; the
+    loader fills it when it is ``None``), and the table key is ``(owner_key, batch_id,
+    custom_id)``. ``superseded`` rows hold an answer that a later batch of the same owner
+    replaced (``superseded_by``, ``superseded_at``); the loader sets those, a new row is current.
     """
 
     batch_id: str
@@ -127,6 +169,12 @@ class ResultRow(NamedTuple):
     loaded_at: datetime | None
     answered_by_batch_id: str | None = None
     attempts: int = 1
+    task_id: str | None = None
+    map_index: int | None = None
+    owner_key: str | None = None
+    superseded: bool = False
+    superseded_by: str | None = None
+    superseded_at: datetime | None = None
 
     def values(self, metadata_columns: Sequence[str] = ()) -> tuple[Any, ...]:
         """Column values in table order, metadata spread into ``metadata_columns``."""
@@ -150,7 +198,12 @@ def meta_value(value: Any) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class BatchSummary:
-    """One row of the spend table: one per batch."""
+    """One row of the spend table: one per batch, kept forever (a ledger of money).
+
+    The owner columns are those of the first task instance that loaded the batch. A batch whose
+    usage is not measured yet (it is still running) has ``None`` counts, tokens and costs.
+    ``superseded`` marks a batch whose answers a later batch of the same owner replaced.
+    """
 
     batch_id: str
     final_status: str
@@ -175,10 +228,20 @@ class BatchSummary:
     run_id: str | None
     logical_date: datetime | None
     loaded_at: datetime | None
+    task_id: str | None = None
+    map_index: int | None = None
+    owner_key: str | None = None
+    superseded: bool = False
+    superseded_by: str | None = None
+    superseded_at: datetime | None = None
 
     def values(self) -> tuple[Any, ...]:
-        """Column values in table order."""
-        return dataclasses.astuple(self)
+        """Column values in table order (``owner_key`` filled from the owner when ``None``)."""
+        values = dataclasses.astuple(self)
+        if self.owner_key is None:
+            key = owner_key(self.dag_id, self.task_id, self.run_id, self.map_index)
+            values = values[:_SUMMARY_OWNER_KEY] + (key,) + values[_SUMMARY_OWNER_KEY + 1 :]
+        return values
 
 
 @dataclass(slots=True)
@@ -219,14 +282,22 @@ _SAMPLES = {
     "invalid_lines": "invalid_samples",
 }
 
-RESULT_KEY = ("batch_id", "custom_id")
+_SUMMARY_OWNER_KEY = [f.name for f in dataclasses.fields(BatchSummary)].index("owner_key")
+
+RESULT_KEY = ("owner_key", "batch_id", "custom_id")
 SUMMARY_KEY = ("batch_id",)
+#: Columns that say who owns a row; a later owner never overwrites them in the spend table.
+OWNER_COLUMNS = ("dag_id", "task_id", "run_id", "map_index", "logical_date", "owner_key")
+SUPERSEDED_COLUMNS = ("superseded", "superseded_by", "superseded_at")
+
+_OWNER_KINDS = {"map_index": "int", "owner_key": "key", "superseded": "bool", "superseded_at": "timestamp"}
 
 
 def _result_columns() -> tuple[tuple[str, str], ...]:
     kinds = {"batch_id": "key", "custom_id": "key"}
     kinds |= {"prompt_tokens": "int", "completion_tokens": "int", "total_tokens": "int"}
     kinds |= {"cost_usd": "money", "logical_date": "timestamp", "loaded_at": "timestamp", "attempts": "int"}
+    kinds |= _OWNER_KINDS
     return tuple((name, kinds.get(name, "text")) for name in ResultRow._fields)
 
 
@@ -241,6 +312,7 @@ def _summary_columns() -> tuple[tuple[str, str], ...]:
     for name in ("submitted_at", "completed_at", "logical_date", "loaded_at"):
         kinds[name] = "timestamp"
     kinds["duration_seconds"] = "float"
+    kinds |= _OWNER_KINDS
     return tuple((f.name, kinds.get(f.name, "text")) for f in dataclasses.fields(BatchSummary))
 
 

@@ -185,7 +185,9 @@ class _RowBuilder:
         self.batch_id = batch_id
         self.prices = prices
         self.unanswered_status = unanswered
-        self.run = tuple(run)
+        self.run = (run.dag_id, run.run_id, run.logical_date, run.loaded_at)
+        # attempts, then the owner; a new row is current (not superseded).
+        self.owner = (1, run.task_id, run.map_index, run.owner_key, False, None, None)
         self._pricing_model: dict[tuple[str | None, str | None], str | None] = {}
 
     def _priced_model(self, line_model: str | None, expected_model: str | None) -> str | None:
@@ -242,6 +244,7 @@ class _RowBuilder:
             request.metadata,
             *self.run,
             self.batch_id,
+            *self.owner,
         )
 
     def unanswered(self, request: ExpectedRequest) -> ResultRow:
@@ -262,6 +265,7 @@ class _RowBuilder:
             request.metadata,
             *self.run,
             self.batch_id,
+            *self.owner,
         )
 
 
@@ -301,5 +305,8 @@ def _summary(
         run_id=run.run_id,
         logical_date=run.logical_date,
         loaded_at=run.loaded_at,
+        task_id=run.task_id,
+        map_index=run.map_index,
+        owner_key=run.owner_key,
     )
 

@@ -1,8 +1,10 @@
 """Load reconciled rows and batch summaries into warehouse tables through a common.sql hook.
 
 One :meth:`WarehouseLoader.load` is one transaction: either every row and summary is visible
-afterwards, or none is. Rows are keyed by ``(batch_id, custom_id)`` and summaries by
-``batch_id``, and every write is an upsert, so re-running a load never duplicates a row.
+afterwards, or none is. Rows are keyed by ``(owner_key, batch_id, custom_id)``: a task instance
+owns the rows it loads, and no other run, DAG or map index overwrites or deletes them (the rules
+are in :mod:`._ownership`). Summaries (spend) are keyed by ``batch_id`` and never deleted. Every
+write is an upsert, so re-running a load never duplicates a row.
 
 Fast paths by the hook's ``dialect_name``: SQLite upserts with ``executemany``; PostgreSQL
 streams ``COPY`` into a temporary table and merges with one ``INSERT … SELECT … ON CONFLICT``;
@@ -11,8 +13,11 @@ any other DB-API database gets delete-then-insert with ``executemany``.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,15 +25,20 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_batch.results._adapt import adapted, result_adapter
 from airflow_provider_batch.results._dialects import GenericDialect, SqliteDialect
+from airflow_provider_batch.results._migrate import migrate_table
+from airflow_provider_batch.results._ownership import Superseded, mark_spend, replace_scope, supersede_rows
 from airflow_provider_batch.results._postgres import PostgresDialect
-from airflow_provider_batch.results._sql import check_identifier, create_table_sql, parse_table, to_utc
+from airflow_provider_batch.results._sql import check_identifier, create_table_sql, parse_table
 from airflow_provider_batch.results.models import (
+    OWNER_COLUMNS,
     RESULT_COLUMNS,
     RESULT_KEY,
     SUMMARY_COLUMNS,
     SUMMARY_KEY,
+    SUPERSEDED_COLUMNS,
     BatchSummary,
     ResultRow,
+    RunContext,
 )
 
 if TYPE_CHECKING:
@@ -40,16 +50,22 @@ __all__ = [
     "ADDED_RESULT_COLUMNS",
     "LoadMode",
     "LoadStats",
+    "SpendState",
     "WarehouseLoader",
     "check_metadata_columns",
     "check_table_names",
 ]
 
+log = logging.getLogger(__name__)
+
 LoadMode = Literal["merge", "replace_logical_date"]
 
 #: Results-table columns newer than the first release; :meth:`WarehouseLoader.ensure_tables` adds
-#: them to an existing table.
-ADDED_RESULT_COLUMNS = ("answered_by_batch_id", "attempts")
+#: them (and any other missing column) to an existing table.
+ADDED_RESULT_COLUMNS = (
+    "answered_by_batch_id", "attempts", "task_id", "map_index", "owner_key", "superseded", "superseded_by",
+    "superseded_at",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -59,15 +75,35 @@ class LoadStats:
     rows: int
     summaries: int
     deleted_rows: int
-    deleted_summaries: int
+    deleted_summaries: int  # always 0: spend rows are never deleted
     mode: str
     dialect: str
     seconds: float
+    superseded_rows: int = 0
+    superseded_summaries: int = 0
 
     @property
     def rows_per_second(self) -> float:
         """Result rows written per second of the whole load."""
         return self.rows / self.seconds if self.seconds > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class SpendState:
+    """What the spend table holds about one batch (see :meth:`WarehouseLoader.spend_states`)."""
+
+    batch_id: str
+    final_status: str | None
+    measured: bool
+    owner_key: str | None
+    dag_id: str | None
+    task_id: str | None
+    run_id: str | None
+    superseded: bool
+
+    def owned_by(self, run: RunContext) -> bool:
+        """The row is ``run``'s task instance's, or its run's from before rows had owners."""
+        return self.owner_key in (run.owner_key, run.legacy_key)
 
 
 class WarehouseLoader:
@@ -128,30 +164,34 @@ class WarehouseLoader:
         ]
 
     def ensure_tables(self) -> None:
-        """Create both tables if they do not exist.
+        """Create both tables if they do not exist, else bring them to this release's shape.
 
-        An existing results table only gains the columns added in later versions
-        (:data:`ADDED_RESULT_COLUMNS`, NULL in older rows); nothing else about it changes.
+        An existing table keeps every row: missing columns are added (NULL in older rows: the
+        columns of later releases, and metadata columns the DAG gained since), rows from before
+        rows had owners get ``owner_key(dag_id, NULL, run_id, NULL)`` and ``superseded = false``,
+        and an older primary key is replaced (SQLite: the table is rebuilt); all in one
+        transaction. See :mod:`._migrate`.
         """
         dialect = self.dialect()
         with closing(self.hook.get_conn()) as conn:
-            for sql in self.create_table_statements():
-                dialect.execute(conn, sql)
-            self._add_missing_columns(conn, dialect)
-            conn.commit()
+            try:
+                dialect.begin(conn)
+                for sql in self.create_table_statements():
+                    dialect.execute(conn, sql)
+                self._add_missing_columns(conn, dialect)
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
 
     def _add_missing_columns(self, conn: Any, dialect: GenericDialect) -> None:
-        table = self.results_table.sql(dialect.quote)
-        cur = conn.cursor()
-        try:
-            cur.execute(f"SELECT * FROM {table} WHERE 1 = 0")
-            present = {str(d[0]).lower() for d in cur.description or ()}
-        finally:
-            cur.close()
-        for name, kind in RESULT_COLUMNS:
-            if name in ADDED_RESULT_COLUMNS and name not in present:
-                column = f"{dialect.quote.format(name)} {dialect.types[kind]}"
-                dialect.execute(conn, f"ALTER TABLE {table} ADD COLUMN {column}")
+        tables = (
+            (self.results_table, self._result_columns, RESULT_KEY),
+            (self.summary_table, SUMMARY_COLUMNS, SUMMARY_KEY),
+        )
+        for table, columns, key in tables:
+            for change in migrate_table(conn, dialect, table, columns, key):
+                log.info("table %s: %s", table.sql(dialect.quote), change)
 
     def load(
         self,
@@ -160,43 +200,75 @@ class WarehouseLoader:
         *,
         mode: LoadMode = "merge",
         logical_date: datetime | None = None,
+        run: RunContext | None = None,
+        superseded: Mapping[str, str | None] | None = None,
     ) -> LoadStats:
         """Write ``rows`` and ``summaries`` in one transaction: all of it is visible, or none.
 
         ``rows`` is consumed once, in chunks, so it can be a generator such as
         :meth:`Reconciliation.rows`; a key repeated within one load keeps its last row.
 
-        :param mode: ``"merge"`` upserts on the keys; ``"replace_logical_date"`` first deletes
-            every row and summary of ``logical_date`` (for backfills), then upserts.
+        The loading task instance (``run``, else the owner of the first summary or row) owns the
+        rows. After writing them, in the same transaction:
+
+        * ``"merge"``: its rows of other batches that this load answered again are marked
+          ``superseded``;
+        * ``"replace_logical_date"``: the rows of its scope, ``(dag_id, task_id, map_index,
+          logical_date)``, that this load did not write are deleted (any run of that date);
+        * spend rows are never deleted: those of batches whose answers were superseded or
+          deleted are marked ``superseded``. A spend row keeps the owner that first loaded it.
+
+        :param mode: ``"merge"`` or ``"replace_logical_date"``.
         :param logical_date: required for ``"replace_logical_date"``.
+        :param run: the loading task instance (default: taken from the summaries or rows).
+        :param superseded: more batches to mark superseded in the spend table (batch id -> the
+            batch that replaced it), e.g. earlier batches of the same submission.
         :raises ValueError: for an unknown mode or a missing ``logical_date``.
         """
         if mode not in ("merge", "replace_logical_date"):
             raise ValueError(f"unknown load mode {mode!r}: use 'merge' or 'replace_logical_date'")
         if mode == "replace_logical_date" and logical_date is None:
             raise ValueError("mode 'replace_logical_date' needs logical_date")
+        rows = iter(rows)
+        first = next(rows, None)
+        run = run or _owner_of(summaries, first)
+        rows = itertools.chain([first] if first is not None else [], rows)
         dialect = self.dialect()
         started = time.perf_counter()
         with closing(self.hook.get_conn()) as conn:
             try:
                 dialect.begin(conn)
-                deleted = (0, 0)
-                if mode == "replace_logical_date" and logical_date is not None:
-                    deleted = self._delete_logical_date(conn, dialect, logical_date)
-                written = self._write_all(conn, dialect, rows, summaries)
+                stats = self._load_in(conn, dialect, rows, summaries, mode, logical_date, run, superseded or {})
                 conn.commit()
             except BaseException:
                 conn.rollback()
                 raise
+        return dataclasses.replace(stats, seconds=time.perf_counter() - started)
+
+    def _load_in(
+        self, conn: Any, dialect: GenericDialect, rows: Iterable[ResultRow], summaries: Sequence[BatchSummary],
+        mode: str, logical_date: datetime | None, run: RunContext | None, superseded: Mapping[str, str | None],
+    ) -> LoadStats:
+        batches: dict[str, None] = {}
+        n_rows = self._write_rows(conn, dialect, _noting_batches(rows, batches))
+        current = list(batches)
+        replaced, deleted = Superseded(), 0
+        if run is not None and mode == "replace_logical_date" and logical_date is not None:
+            deleted, replaced = replace_scope(conn, dialect, self.results_table, run, current, logical_date)
+        elif run is not None:
+            replaced = supersede_rows(conn, dialect, self.results_table, run, current)
+        n_summaries = self._write_summaries(conn, dialect, summaries)
+        marked = 0
+        if run is not None:
+            marks = {**replaced.by, **superseded}
+            in_load = current + [s.batch_id for s in summaries if not s.superseded]
+            scope_date = logical_date if mode == "replace_logical_date" else None
+            marked = mark_spend(conn, dialect, self.summary_table, run, marks, current=in_load,
+                                logical_date=scope_date)  # fmt: skip
         return LoadStats(
-            rows=written[0],
-            summaries=written[1],
-            deleted_rows=deleted[0],
-            deleted_summaries=deleted[1],
-            mode=mode,
-            dialect=dialect.name,
-            seconds=time.perf_counter() - started,
-        )
+            rows=n_rows, summaries=n_summaries, deleted_rows=deleted, deleted_summaries=0, mode=mode,
+            dialect=dialect.name, seconds=0.0, superseded_rows=replaced.rows, superseded_summaries=marked,
+        )  # fmt: skip
 
     def load_reconciliation(
         self,
@@ -209,28 +281,97 @@ class WarehouseLoader:
         rows, summaries = reconciliation.rows(), [reconciliation.summary]
         return self.load(rows, summaries, mode=mode, logical_date=logical_date)
 
-    def _delete_logical_date(
-        self, conn: Any, dialect: GenericDialect, logical_date: datetime
-    ) -> tuple[int, int]:
-        value = dialect.timestamp(to_utc(logical_date))
-        return (
-            dialect.delete_equal(conn, self.results_table, "logical_date", value),
-            dialect.delete_equal(conn, self.summary_table, "logical_date", value),
-        )
+    def spend_states(self, batch_ids: Sequence[str]) -> dict[str, SpendState]:
+        """What the spend table holds about ``batch_ids`` (absent ones are left out)."""
+        if not batch_ids:
+            return {}
+        dialect = self.dialect()
+        with closing(self.hook.get_conn()) as conn:
+            found = _spend_rows(conn, dialect, self.summary_table.sql(dialect.quote), batch_ids)
+        return {
+            batch_id: SpendState(
+                batch_id, row["final_status"], row["cost_usd_batch"] is not None, row["owner_key"],
+                row["dag_id"], row["task_id"], row["run_id"], bool(row["superseded"]),
+            )  # fmt: skip
+            for batch_id, row in found.items()
+        }
 
-    def _write_all(
-        self, conn: Any, dialect: GenericDialect, rows: Iterable[ResultRow], summaries: Sequence[BatchSummary]
-    ) -> tuple[int, int]:
+    def _write_rows(self, conn: Any, dialect: GenericDialect, rows: Iterable[ResultRow]) -> int:
         row_values = map(result_adapter(self.metadata_columns, dialect), rows)
-        n_rows = dialect.write(
+        return dialect.write(
             conn, self.results_table, self._result_columns, RESULT_KEY, row_values, chunk_size=self.chunk_size
         )
-        summary_values = adapted((s.values() for s in summaries), SUMMARY_COLUMNS, dialect)
-        n_summaries = dialect.write(
-            conn, self.summary_table, SUMMARY_COLUMNS, SUMMARY_KEY, summary_values,
+
+    def _write_summaries(self, conn: Any, dialect: GenericDialect, summaries: Sequence[BatchSummary]) -> int:
+        """Upsert spend rows; a row another task instance loaded first keeps its owner and marks."""
+        if not summaries:
+            return 0
+        table = self.summary_table.sql(dialect.quote)
+        existing = _spend_rows(conn, dialect, table, [s.batch_id for s in summaries])
+        values = []
+        for summary in summaries:
+            row = summary.values()
+            kept = existing.get(summary.batch_id)
+            if kept is not None and kept["owner_key"] != row[_SUMMARY_POS["owner_key"]] and not _adopts(kept, summary):
+                row = tuple(kept[name] if name in _KEPT else value for name, value in zip(_SUMMARY_NAMES, row))
+            values.append(row)
+        return dialect.write(
+            conn, self.summary_table, SUMMARY_COLUMNS, SUMMARY_KEY, adapted(values, SUMMARY_COLUMNS, dialect),
             chunk_size=self.chunk_size, bulk=False,
-        )
-        return n_rows, n_summaries
+        )  # fmt: skip
+
+
+_SUMMARY_NAMES = tuple(name for name, _ in SUMMARY_COLUMNS)
+_SUMMARY_POS = {name: i for i, name in enumerate(_SUMMARY_NAMES)}
+_KEPT = frozenset(OWNER_COLUMNS + SUPERSEDED_COLUMNS)
+
+
+def _adopts(kept: Mapping[str, Any], summary: BatchSummary) -> bool:
+    """A spend row from before rows had owners is taken over by a task instance of its run."""
+    return (kept["task_id"] is None and kept["map_index"] is None and kept["dag_id"] == summary.dag_id
+            and kept["run_id"] == summary.run_id)  # fmt: skip
+
+
+def _spend_rows(conn: Any, dialect: GenericDialect, table: str, batch_ids: Sequence[str]) -> dict[str, dict]:
+    names = ("batch_id", "final_status", "cost_usd_batch", *OWNER_COLUMNS, *SUPERSEDED_COLUMNS)
+    found: dict[str, dict] = {}
+    cur = conn.cursor()
+    try:
+        for chunk in _chunked(list(dict.fromkeys(batch_ids)), 500):
+            marks = ", ".join([dialect.placeholder] * len(chunk))
+            cols = ", ".join(dialect.quote.format(n) for n in names)
+            cur.execute(f"SELECT {cols} FROM {table} WHERE {dialect.quote.format('batch_id')} IN ({marks})",
+                        tuple(chunk))  # fmt: skip
+            for values in cur.fetchall():
+                row = dict(zip(names, values))
+                row["superseded"] = bool(row["superseded"])
+                found[row["batch_id"]] = row
+    finally:
+        cur.close()
+    return found
+
+
+def _chunked(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _noting_batches(rows: Iterable[ResultRow], batches: dict[str, None]) -> Iterator[ResultRow]:
+    """Pass rows through, noting their batch ids in order of first appearance."""
+    last = None
+    for row in rows:
+        if row[0] != last:
+            last = row[0]
+            batches[last] = None
+        yield row
+
+
+def _owner_of(summaries: Sequence[BatchSummary], row: ResultRow | None) -> RunContext | None:
+    for s in summaries:
+        return RunContext(s.dag_id, s.run_id, s.logical_date, s.loaded_at, s.task_id, s.map_index)
+    if row is not None:
+        return RunContext(row.dag_id, row.run_id, row.logical_date, row.loaded_at, row.task_id, row.map_index)
+    return None
 
 
 def check_table_names(results_table: str, summary_table: str) -> None:

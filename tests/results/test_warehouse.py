@@ -140,11 +140,15 @@ def test_replace_logical_date_replaces_only_that_date(warehouse):
     loader.load_reconciliation(small_rec("b2", ["a", "b"], logical_date=D2))
     redo = small_rec("b1-retry", ["a", "z"], logical_date=D1)
     stats = loader.load_reconciliation(redo, mode="replace_logical_date", logical_date=D1)
-    assert (stats.deleted_rows, stats.deleted_summaries, stats.rows) == (3, 1, 2)
+    assert (stats.deleted_rows, stats.deleted_summaries, stats.rows) == (3, 0, 2)
+    assert stats.superseded_summaries == 1
     got = warehouse.query(f"SELECT batch_id, custom_id FROM {warehouse.table('results')} ORDER BY 1, 2")
     assert got == [("b1-retry", "a"), ("b1-retry", "z"), ("b2", "a"), ("b2", "b")]
-    summaries = warehouse.query(f"SELECT batch_id FROM {warehouse.table('summary')} ORDER BY 1")
-    assert summaries == [("b1-retry",), ("b2",)]
+    # The spend table is a ledger of money: the replaced batch stays, marked.
+    summaries = warehouse.query(
+        f"SELECT batch_id, superseded, superseded_by FROM {warehouse.table('summary')} ORDER BY 1")
+    assert [(b, bool(s), by) for b, s, by in summaries] == [
+        ("b1", True, "b1-retry"), ("b1-retry", False, None), ("b2", False, None)]
     with pytest.raises(ValueError, match="needs logical_date"):
         loader.load([], [], mode="replace_logical_date")
     with pytest.raises(ValueError, match="unknown load mode"):
@@ -218,8 +222,10 @@ def test_schema_is_quoted_and_ordered():
     results_sql, summary_sql = loader.create_table_statements()
     assert results_sql.startswith('CREATE TABLE IF NOT EXISTS "wh"."res" ("batch_id" TEXT, ')
     assert '"response_json" TEXT, "team" TEXT, "dag_id" TEXT' in results_sql
-    assert results_sql.endswith('PRIMARY KEY ("batch_id", "custom_id"))')
-    assert summary_sql.endswith('"loaded_at" TIMESTAMPTZ, PRIMARY KEY ("batch_id"))')
+    owner = ('"task_id" TEXT, "map_index" BIGINT, "owner_key" TEXT, "superseded" BOOLEAN, '
+             '"superseded_by" TEXT, "superseded_at" TIMESTAMPTZ')
+    assert results_sql.endswith(f'"attempts" BIGINT, {owner}, PRIMARY KEY ("owner_key", "batch_id", "custom_id"))')
+    assert summary_sql.endswith(f'"loaded_at" TIMESTAMPTZ, {owner}, PRIMARY KEY ("batch_id"))')
 
 
 @pytest.mark.parametrize("dialect", [None, "generic"])
@@ -278,6 +284,8 @@ def test_generic_ddl_uses_varchar_keys():
         'CREATE TABLE IF NOT EXISTS "together_batch_results" '
         '("batch_id" VARCHAR(255), "custom_id" VARCHAR(255), "status" TEXT'
     )
+    # Three key columns of 255 characters fit MariaDB's 3072-byte index limit in utf8mb4.
+    assert results_sql.count("VARCHAR(255)") == 3 and '"owner_key" VARCHAR(255)' in results_sql
     assert '"summary"' not in summary_sql and '"batch_id" VARCHAR(255)' in summary_sql
 
 
@@ -298,9 +306,12 @@ def test_postgres_staging_never_touches_a_user_table_of_the_same_name(postgres_s
 
 
 def test_existing_table_gains_the_newer_columns_and_keeps_its_rows(warehouse):
+    """A table of the release before 0.1.0 (no ``answered_by_batch_id``, ``attempts``)."""
+    from tests.results._release_tables import RELEASE_DDL
+
     table = warehouse.table("results")
-    create = loader_for(warehouse).create_table_statements()[0]
-    old_create = re.sub(r', "(answered_by_batch_id|attempts)" \w+', "", create)
+    release = RELEASE_DDL[warehouse.name][0].format(results=table)
+    old_create = re.sub(r', "(answered_by_batch_id|attempts|segment)" \w+', "", release)
     assert "attempts" not in old_create
     with closing(warehouse.hook.get_conn()) as conn:
         cur = conn.cursor()

@@ -1,0 +1,207 @@
+"""Bring an existing results or spend table to this release's shape, in place, keeping every row.
+
+Runs inside the caller's transaction (see :meth:`WarehouseLoader.ensure_tables`), so a failure
+leaves the table as it was:
+
+* a column the table lacks (a newer release's, or a metadata column a DAG gained) is added;
+  older rows hold NULL there;
+* rows without an ``owner_key`` (written before rows had owners) get the key of what is known
+  about their writer, ``owner_key(dag_id, NULL, run_id, NULL)``, and ``superseded = false``;
+* a primary key other than this release's is replaced: SQLite cannot alter one, so the table is
+  rebuilt (create new, copy, drop, rename); PostgreSQL drops and adds the constraint. Other
+  databases keep their key and a warning says what to run (their dialect can implement
+  :func:`primary_key` and :func:`_replace_key`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from airflow_provider_batch.results._dialects import Column, GenericDialect
+from airflow_provider_batch.results._sql import Table, column_list, create_table_sql
+from airflow_provider_batch.results.models import owner_key
+
+__all__ = ["execute_sql", "migrate_table", "present_columns", "primary_key", "query_sql"]
+
+log = logging.getLogger(__name__)
+
+_OWNER_PARTS = ("dag_id", "task_id", "run_id", "map_index")
+
+
+def present_columns(conn: Any, dialect: GenericDialect, table: Table) -> list[str]:
+    """The table's column names, in order."""
+    cur = conn.cursor()
+    try:
+        cur.execute(f"SELECT * FROM {table.sql(dialect.quote)} WHERE 1 = 0")
+        return [str(d[0]) for d in cur.description or ()]
+    finally:
+        cur.close()
+
+
+def primary_key(conn: Any, dialect: GenericDialect, table: Table) -> tuple[str, ...] | None:
+    """The table's primary-key columns in key order, or ``None`` where that is not known."""
+    if dialect.name == "sqlite":
+        schema = f"{dialect.quote.format(table.schema)}." if table.schema else ""
+        rows = _query(conn, f"PRAGMA {schema}table_info({dialect.quote.format(table.name)})")
+        return tuple(name for _, name in sorted((r[5], r[1]) for r in rows if r[5]))
+    if dialect.name == "postgresql":
+        rows = _query(
+            conn,
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
+            " ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+            " WHERE i.indrelid = %s::regclass AND i.indisprimary"
+            " ORDER BY array_position(i.indkey::int2[], a.attnum)",
+            (table.sql(dialect.quote),),
+        )
+        return tuple(r[0] for r in rows)
+    return None
+
+
+def migrate_table(
+    conn: Any, dialect: GenericDialect, table: Table, columns: Sequence[Column], key: Sequence[str]
+) -> list[str]:
+    """Add missing columns, fill owners of ownerless rows, install ``key``; returns what changed.
+
+    The table must exist. Nothing is committed here.
+    """
+    present = present_columns(conn, dialect, table)
+    known = {c.lower() for c in present}
+    missing = [(name, kind) for name, kind in columns if name.lower() not in known]
+    current = primary_key(conn, dialect, table)
+    rekey = current is not None and [c.lower() for c in current] != [k.lower() for k in key]
+    if rekey and dialect.name == "sqlite":
+        _sqlite_rebuild(conn, dialect, table, columns, key, present)
+        return [f"rebuilt with primary key ({', '.join(key)}); added {[n for n, _ in missing]}"]
+    changes = []
+    for name, kind in missing:
+        column = f"{dialect.quote.format(name)} {dialect.types[kind]}"
+        dialect.execute(conn, f"ALTER TABLE {table.sql(dialect.quote)} ADD COLUMN {column}")
+        changes.append(f"added column {name}")
+    added = {name for name, _ in missing}
+    if "owner_key" in added:
+        _fill_owner_keys(conn, dialect, table)
+    if "superseded" in added:
+        _execute(conn, f"UPDATE {table.sql(dialect.quote)} SET {dialect.quote.format('superseded')} = "
+                       f"{dialect.placeholder} WHERE {dialect.quote.format('superseded')} IS NULL", (False,))
+    if rekey:
+        _replace_key(conn, dialect, table, key)
+        changes.append(f"primary key ({', '.join(current or ())}) -> ({', '.join(key)})")
+    elif current is None and "owner_key" in added:
+        log.warning(
+            "%s: cannot change the primary key on this database; to let several task instances "
+            "load the same batch, run: ALTER TABLE %s DROP PRIMARY KEY, ADD PRIMARY KEY (%s)",
+            table.sql(dialect.quote), table.sql(dialect.quote), column_list(key, dialect.quote),
+        )  # fmt: skip
+    return changes
+
+
+def _sqlite_rebuild(
+    conn: Any, dialect: GenericDialect, table: Table, columns: Sequence[Column], key: Sequence[str],
+    present: Sequence[str],
+) -> None:
+    """SQLite's way to change a primary key: create new, copy, drop old, rename new."""
+    quote = dialect.quote
+    wanted = {name.lower() for name, _ in columns}
+    declared = {r[1]: r[2] for r in _query(conn, f"PRAGMA {_schema_prefix(table, quote)}table_info"
+                                                  f"({quote.format(table.name)})")}
+    # Columns only this table has (metadata columns of other DAGs) are kept, with their type.
+    extra = [(name, declared.get(name) or "TEXT") for name in present if name.lower() not in wanted]
+    new = Table(f"{table.name}__apb_rekey", table.schema)
+    types = dict(dialect.types)
+    specs = list(columns) + [(name, f"_declared_{i}") for i, (name, _) in enumerate(extra)]
+    types |= {f"_declared_{i}": kind for i, (_, kind) in enumerate(extra)}
+    dialect.execute(conn, f"DROP TABLE IF EXISTS {new.sql(quote)}")
+    dialect.execute(conn, create_table_sql(new, specs, key, quote, types).replace(" IF NOT EXISTS", "", 1))
+    conn.create_function("apb_owner_key", 4, owner_key, deterministic=True)
+    have = {c.lower() for c in present}
+    targets, sources = [], []
+    for name, _ in specs:
+        if name.lower() in have:
+            targets.append(name)
+            sources.append(quote.format(name))
+        elif name == "owner_key":
+            targets.append(name)
+            sources.append(f"apb_owner_key({', '.join(_or_null(p, have, quote) for p in _OWNER_PARTS)})")
+        elif name == "superseded":
+            targets.append(name)
+            sources.append("0")
+    dialect.execute(
+        conn,
+        f"INSERT INTO {new.sql(quote)} ({column_list(targets, quote)}) "
+        f"SELECT {', '.join(sources)} FROM {table.sql(quote)}",
+    )
+    dialect.execute(conn, f"DROP TABLE {table.sql(quote)}")
+    dialect.execute(conn, f"ALTER TABLE {new.sql(quote)} RENAME TO {quote.format(table.name)}")
+
+
+def _fill_owner_keys(conn: Any, dialect: GenericDialect, table: Table) -> None:
+    quote, name = dialect.quote, table.sql(dialect.quote)
+    target = quote.format("owner_key")
+    if dialect.name == "sqlite":
+        conn.create_function("apb_owner_key", 4, owner_key, deterministic=True)
+        parts = ", ".join(quote.format(p) for p in _OWNER_PARTS)
+        _execute(conn, f"UPDATE {name} SET {target} = apb_owner_key({parts}) WHERE {target} IS NULL")
+        return
+    if dialect.name == "postgresql":
+        # The same text as owner_key(): parts joined by U+001F, an unknown part as ''.
+        parts = ", ".join(
+            f"coalesce({quote.format(p)}::text, '')" for p in _OWNER_PARTS
+        )
+        digest = f"left(encode(sha256(convert_to(concat_ws(chr(31), {parts}), 'UTF8')), 'hex'), 32)"
+        _execute(conn, f"UPDATE {name} SET {target} = {digest} WHERE {target} IS NULL")
+        return
+    # Anything else: one UPDATE per distinct writer, key computed here.
+    cols = ", ".join(quote.format(p) for p in _OWNER_PARTS)
+    for owner in _query(conn, f"SELECT DISTINCT {cols} FROM {name} WHERE {target} IS NULL"):
+        conds, params = [f"{target} IS NULL"], [owner_key(*owner)]
+        for part, value in zip(_OWNER_PARTS, owner):
+            if value is None:
+                conds.append(f"{quote.format(part)} IS NULL")
+            else:
+                conds.append(f"{quote.format(part)} = {dialect.placeholder}")
+                params.append(value)
+        _execute(conn, f"UPDATE {name} SET {target} = {dialect.placeholder} WHERE {' AND '.join(conds)}",
+                 tuple(params))
+
+
+def _replace_key(conn: Any, dialect: GenericDialect, table: Table, key: Sequence[str]) -> None:
+    if dialect.name != "postgresql":
+        raise NotImplementedError(f"changing a primary key on {dialect.name}")
+    name = table.sql(dialect.quote)
+    found = _query(conn, "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
+                   (name,))
+    drop = f"DROP CONSTRAINT {dialect.quote.format(found[0][0])}, " if found else ""
+    _execute(conn, f"ALTER TABLE {name} {drop}ADD PRIMARY KEY ({column_list(key, dialect.quote)})")
+
+
+def _or_null(column: str, have: set[str], quote: str) -> str:
+    return quote.format(column) if column in have else "NULL"
+
+
+def _schema_prefix(table: Table, quote: str) -> str:
+    return f"{quote.format(table.schema)}." if table.schema else ""
+
+
+def query_sql(conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run one query on a DB-API connection; returns its rows as tuples."""
+    cur = conn.cursor()
+    try:
+        cur.execute(sql, tuple(params)) if params else cur.execute(sql)
+        return [tuple(r) for r in cur.fetchall()]
+    finally:
+        cur.close()
+
+
+def execute_sql(conn: Any, sql: str, params: Sequence[Any] = ()) -> int:
+    """Run one statement on a DB-API connection; returns the affected row count."""
+    cur = conn.cursor()
+    try:
+        cur.execute(sql, tuple(params)) if params else cur.execute(sql)
+        return max(cur.rowcount, 0)
+    finally:
+        cur.close()
+
+
+_query, _execute = query_sql, execute_sql

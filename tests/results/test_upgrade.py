@@ -1,0 +1,155 @@
+"""Tables written by release 0.1.0 are migrated in place on the first load, with no row lost, and
+tables follow the DAG when it gains a metadata column. File SQLite and the real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from airflow_provider_batch.results import ExpectedRequest, RunContext, WarehouseLoader, parse_output_line, reconcile
+from airflow_provider_batch.results._migrate import primary_key
+from airflow_provider_batch.results._sql import parse_table
+from airflow_provider_batch.results.models import owner_key
+from airflow_provider_batch.results.warehouse import _dialect_for
+from tests.results._data import MODEL, success_line
+from tests.results._release_tables import OLD_DATES, create_release_tables
+
+NOW = datetime(2026, 3, 3, 4, 0, tzinfo=timezone.utc)
+
+
+def loader_for(wh, metadata=("segment",)):
+    return WarehouseLoader(wh.hook, results_table=wh.table("results"), summary_table=wh.table("summary"),
+                           metadata_columns=metadata)
+
+
+def rec(batch_id, ids, run, meta=None):
+    expected = [ExpectedRequest(cid, MODEL, meta or {"segment": "new"}) for cid in ids]
+    outputs = [parse_output_line(success_line(cid, i)) for i, cid in enumerate(ids)]
+    return reconcile(expected, outputs, [], batch_id=batch_id, batch_status="COMPLETED", run=run)
+
+
+def key_of(wh, table):
+    from contextlib import closing
+
+    with closing(wh.hook.get_conn()) as conn:
+        return primary_key(conn, _dialect_for({"sqlite": "sqlite", "postgres": "postgresql"}[wh.name], None),
+                           parse_table(wh.table(table)))
+
+
+def norm(rows):
+    return [tuple(bool(v) if isinstance(v, bool) else v for v in r) for r in rows]
+
+
+def test_release_tables_are_migrated_in_place_and_keep_every_row(warehouse):
+    old = create_release_tables(warehouse)
+    assert key_of(warehouse, "results") == ("batch_id", "custom_id")
+    loader = loader_for(warehouse)
+    loader.ensure_tables()
+    loader.ensure_tables()  # a second time finds nothing to do
+    assert key_of(warehouse, "results") == ("owner_key", "batch_id", "custom_id")
+    assert key_of(warehouse, "summary") == ("batch_id",)
+
+    results, summary = warehouse.table("results"), warehouse.table("summary")
+    got = warehouse.query(f"SELECT batch_id, custom_id, run_id, owner_key, task_id, map_index, superseded, "
+                          f"response_text, segment FROM {results} ORDER BY batch_id, custom_id")
+    assert [(b, c, r) for b, c, r, *_ in got] == old["rows"]
+    for batch_id, custom_id, run_id, key, task_id, map_index, superseded, text, segment in got:
+        # The owner is what is known: dag_id and run_id; the task and map index were never recorded.
+        assert key == owner_key("nightly", None, run_id, None)
+        assert (task_id, map_index, bool(superseded)) == (None, None, False)
+        assert text.startswith("old answer") and segment.startswith("seg-")
+    spend = norm(warehouse.query(f"SELECT batch_id, owner_key, superseded, cost_usd_batch FROM {summary} "
+                                 "ORDER BY batch_id"))
+    assert [(b, k, s) for b, k, s, _ in spend] == [
+        (b, owner_key("nightly", None, r, None), False) for b, r in old["batches"]]
+
+    # New rows land, next to the old ones, even for the same batch and custom_ids (another owner).
+    new_run = RunContext("nightly", "manual__x", OLD_DATES[1], NOW, "load", -1)
+    loader.load(rec("old-batch-1", ["t-0", "t-1", "t-2"], new_run).rows(), [], run=new_run)
+    loader.load(rec("new-batch", ["t-0", "t-9"], new_run).rows(), [rec("new-batch", ["t-0"], new_run).summary],
+                run=new_run)
+    assert warehouse.count("results") == len(old["rows"]) + 5
+    assert warehouse.count("summary") == 3
+    survivors = warehouse.query(f"SELECT COUNT(*) FROM {results} WHERE response_text LIKE 'old answer%'")
+    assert survivors == [(len(old["rows"]),)]
+
+
+def test_a_rerun_of_a_migrated_run_takes_over_its_rows(warehouse):
+    old = create_release_tables(warehouse)
+    loader = loader_for(warehouse)
+    loader.ensure_tables()
+    results, summary = warehouse.table("results"), warehouse.table("summary")
+    # Run 1 of 0.1.0 is cleared after the upgrade and re-attaches to its batch: no second copy.
+    (batch_1, run_1), (batch_2, run_2) = old["batches"]
+    rerun = RunContext("nightly", run_1, OLD_DATES[1], NOW, "load", -1)
+    again = rec(batch_1, ["t-0", "t-1", "t-2"], rerun)
+    loader.load(again.rows(), [again.summary], run=rerun)
+    assert warehouse.query(f"SELECT COUNT(*), COUNT(DISTINCT owner_key) FROM {results} WHERE batch_id = %s"
+                           .replace("%s", "?" if warehouse.name == "sqlite" else "%s"), (batch_1,)) == [(3, 1)]
+    assert warehouse.query(f"SELECT task_id, run_id FROM {summary} WHERE batch_id = '{batch_1}'") == [
+        ("load", run_1)]
+    # Run 2's date is re-run by hand in replace mode with a new batch: run 2's old rows are
+    # replaced (their requests were answered again), its spend row stays, marked.
+    manual = RunContext("nightly", "manual__2", OLD_DATES[2], NOW, "load", -1)
+    replacement = rec("batch-2-again", ["t-0", "t-1", "t-2"], manual)
+    stats = loader.load(replacement.rows(), [replacement.summary], mode="replace_logical_date",
+                        logical_date=OLD_DATES[2], run=manual)
+    assert stats.deleted_rows == 3
+    assert warehouse.query(f"SELECT DISTINCT batch_id FROM {results} WHERE run_id <> '{run_1}'") == [
+        ("batch-2-again",)]
+    assert norm(warehouse.query(f"SELECT batch_id, superseded, superseded_by FROM {summary} ORDER BY batch_id")) == [
+        ("batch-2-again", False, None), (batch_1, False, None), (batch_2, True, "batch-2-again")]
+
+
+def test_a_metadata_column_added_to_the_dag_is_added_to_the_table(warehouse):
+    """Today: ``table … has no column named tier`` on the first load after the DAG changed."""
+    before = RunContext("nightly", "scheduled__1", OLD_DATES[1], NOW, "load", -1)
+    loader = loader_for(warehouse, ("segment",))
+    loader.ensure_tables()
+    loader.load(rec("b1", ["a", "b"], before).rows(), [], run=before)
+
+    after = RunContext("nightly", "scheduled__2", OLD_DATES[2], NOW, "load", -1)
+    grown = loader_for(warehouse, ("segment", "tier"))
+    grown.ensure_tables()
+    grown.load(rec("b2", ["a", "b"], after, {"segment": "x", "tier": "gold"}).rows(), [], run=after)
+    got = warehouse.query(f"SELECT batch_id, custom_id, segment, tier FROM {warehouse.table('results')} "
+                          "ORDER BY batch_id, custom_id")
+    assert got == [("b1", "a", "new", None), ("b1", "b", "new", None), ("b2", "a", "x", "gold"),
+                   ("b2", "b", "x", "gold")]
+    # A DAG that still has the old column list keeps loading into the wider table.
+    loader.ensure_tables()
+    loader.load(rec("b3", ["c"], after).rows(), [], run=after)
+    assert warehouse.count("results") == 5
+
+
+def test_a_release_table_with_another_dags_metadata_keeps_it(warehouse):
+    """Columns the new loader does not know (another DAG's metadata) survive the migration."""
+    create_release_tables(warehouse)
+    loader = loader_for(warehouse, ("tier",))
+    loader.ensure_tables()
+    assert warehouse.query(f"SELECT COUNT(*) FROM {warehouse.table('results')} WHERE segment IS NOT NULL") == [(6,)]
+
+
+def test_a_failed_migration_changes_nothing(warehouse, monkeypatch):
+    """The migration is one transaction: a failure at its last step leaves 0.1.0's table."""
+    from airflow_provider_batch.results import _dialects, _migrate
+
+    create_release_tables(warehouse)
+    last_step = "RENAME TO" if warehouse.name == "sqlite" else "ADD PRIMARY KEY"
+    real_execute, real_dialect_execute = _migrate._execute, _dialects.GenericDialect.execute
+
+    def failing(real):
+        def run(*args, **kwargs):
+            if last_step in args[1 if real is real_execute else 2]:
+                raise RuntimeError("injected")
+            return real(*args, **kwargs)
+        return run
+
+    monkeypatch.setattr(_migrate, "_execute", failing(real_execute))
+    monkeypatch.setattr(_dialects.GenericDialect, "execute", failing(real_dialect_execute))
+    with pytest.raises(RuntimeError, match="injected"):
+        loader_for(warehouse).ensure_tables()
+    assert key_of(warehouse, "results") == ("batch_id", "custom_id")
+    assert warehouse.count("results") == 6
+    assert len(warehouse.query(f"SELECT * FROM {warehouse.table('results')} LIMIT 1")[0]) == 20
