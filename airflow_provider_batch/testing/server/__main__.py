@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
         parser.add_argument("--" + option.replace("_", "-"), type=float, default=None)
     parser.add_argument("--fault-kinds", default=None, help="comma-separated, e.g. 429,503,reset")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--seed-files", type=int, default=None, metavar="N",
+                        help="start with an account history of N files (N // 3 completed batches)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--access-log", default=None, metavar="PATH")
     return parser
@@ -47,7 +49,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """Build the :class:`ServerConfig` from parsed options (unset options keep their defaults)."""
     fields: dict[str, Any] = {"api_key": args.api_key}
-    for name in (*_FLOAT_OPTIONS, "fault_kinds", "seed", "data_dir", "access_log"):
+    for name in (*_FLOAT_OPTIONS, "fault_kinds", "seed", "seed_files", "data_dir", "access_log"):
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
     return ServerConfig(**fields)

@@ -52,6 +52,10 @@ class ServerConfig(BaseModel):
     :param data_dir: where file bytes are kept (a temporary directory when ``None``).
     :param access_log: file to append one line per request to (method, path, status, request id,
         duration); never headers.
+    :param seed_files: an account history to start with: this many files, as the inputs, outputs
+        and errors of ``seed_files // 3`` COMPLETED batches (plus up to two lone inputs), created
+        in the past and holding no bytes. Applied when the server starts; ``reset()`` forgets them
+        (``Store.seed_history`` adds more at any time).
     """
 
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
@@ -75,6 +79,7 @@ class ServerConfig(BaseModel):
     models: tuple[str, ...] = DEFAULT_MODELS
     data_dir: str | None = None
     access_log: str | None = None
+    seed_files: int = Field(0, ge=0)
 
     @field_validator("fault_kinds", mode="before")
     @classmethod

@@ -21,6 +21,12 @@ __all__ = ["BATCH_ENDPOINTS", "Store"]
 BATCH_ENDPOINTS = ("/v1/chat/completions", "/v1/audio/transcriptions", "/v1/audio/translations")
 
 
+#: Shared by every seeded batch: they are finished and have no worker to wake.
+_SEEDED_WAKE = threading.Event()
+_SEEDED_FINISHED = threading.Event()
+_SEEDED_FINISHED.set()
+
+
 class Store:
     """Files, batches and statistics of one server instance.
 
@@ -34,6 +40,8 @@ class Store:
         self.root = Path(config.data_dir or tempfile.mkdtemp(prefix="together-local-"))
         self.root.mkdir(parents=True, exist_ok=True)
         self._init_state()
+        if config.seed_files:
+            self.seed_history(config.seed_files)
 
     def _init_state(self) -> None:
         # Ids repeat after a reset (same seed), so on-disk names carry the generation.
@@ -173,6 +181,46 @@ class Store:
         record.wake.set()
         if not record.finished.wait(timeout):
             raise TimeoutError(f"batch {record.id} did not reach {status} within {timeout} s")
+
+    # -- seeded history ------------------------------------------------------------------
+
+    def seed_history(self, files: int) -> None:
+        """Add an account history of ``files`` files: ``files // 3`` COMPLETED batches with their
+        input, output and error files, plus ``files % 3`` lone inputs, one second apart, ending an
+        hour ago. The files hold no bytes (their content answers 404); stats do not count them."""
+        rng = random.Random(f"history:{self.config.seed}:{len(self.files)}")
+        start = time.time() - 3600 - files
+        # One absent path and one token for all: they have no bytes and take no upload.
+        self._history = (self.root / "history-without-bytes.data", f"{rng.getrandbits(128):032x}")
+        with self.lock:
+            for index in range(files - files % 3, files):
+                self._seed_file(rng, f"history-{index:06d}.jsonl", "batch-api", start + index)
+            for index in range(0, files - files % 3, 3):
+                self._seed_batch(rng, f"history-{index:06d}", start + index)
+
+    def _seed_file(self, rng: random.Random, name: str, purpose: str, at: float) -> FileRecord:
+        file_id = f"file-{uuid.UUID(int=rng.getrandbits(128), version=4)}"
+        path, token = self._history
+        record = FileRecord(
+            id=file_id, filename=name, purpose=purpose, file_type="jsonl", created_at=int(at), path=path,
+            upload_token=token, bytes=1000 + rng.randrange(9000), line_count=10, uploaded=True,
+        )
+        self.files[file_id] = record
+        return record
+
+    def _seed_batch(self, rng: random.Random, name: str, at: float) -> None:
+        source = self._seed_file(rng, f"{name}.jsonl", "batch-api", at)
+        output = self._seed_file(rng, f"{name}_output.jsonl", "batch-generated", at + 2)
+        errors = self._seed_file(rng, f"{name}_error.jsonl", "batch-generated", at + 2)
+        record = BatchRecord(
+            id=str(uuid.UUID(int=rng.getrandbits(128), version=4)), user_id=self.user_id,
+            input_file_id=source.id, file_size_bytes=source.bytes, endpoint=BATCH_ENDPOINTS[0],
+            created_at=at, deadline=at + self.config.completion_window_seconds, status="COMPLETED",
+            model_id=self.config.models[0], output_file_id=output.id, error_file_id=errors.id,
+            completed_at=at + 2, started_at=at, frozen_progress=100.0,
+            wake=_SEEDED_WAKE, finished=_SEEDED_FINISHED,
+        )
+        self.batches[record.id] = record
 
     # -- stats and reset -----------------------------------------------------------------
 
