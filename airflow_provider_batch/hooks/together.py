@@ -11,11 +11,12 @@ API). Extras (all optional): ``console_url_template``, ``poll_interval``, ``pric
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +28,7 @@ from airflow_provider_batch.client import (
     DEFAULT_BASE_URL,
     AsyncTogetherClient,
     ClientSettings,
+    FileCleanupReport,
     TogetherClient,
 )
 from airflow_provider_batch.hooks._asyncio_net import polling_transport
@@ -210,11 +212,28 @@ class TogetherBatchHook(BaseHook):
         raw = self.extras(self.connection()).get("poll_interval")
         return float(raw) if raw not in (None, "") else None
 
+    def delete_files(self, file_ids: Iterable[str]) -> FileCleanupReport:
+        """Delete files, best effort (e.g. the provider's own uploaded inputs once their results are
+        loaded): every file is tried, and failures are logged and reported, never raised.
+
+        :param file_ids: the files to delete; one already gone counts as ``missing``.
+        """
+        with self.get_conn() as client:
+            report = client.files.delete_many(file_ids)
+        log.info(
+            "Deleted %d file(s); %d already gone; %d could not be deleted",
+            len(report.deleted), len(report.missing), len(report.failed),
+        )
+        return report
+
     def test_connection(self) -> tuple[bool, str]:
-        """List batches with the configured key; used by the UI's *Test* button."""
+        """Read the first entry of the batch list with the configured key, then hang up; used by
+        the UI's *Test* button. The cost is the same however many batches the account holds."""
         try:
-            with self.get_conn() as client:
-                batches = client.batches.list()
+            with self.get_conn() as client, contextlib.closing(client.batches.iter()) as batches:
+                first = next(batches, None)
         except Exception as exc:  # the UI shows the text; client errors never contain the key
             return False, f"{type(exc).__name__}: {exc}"
-        return True, f"Connected; {len(batches)} batch(es) visible."
+        if first is None:
+            return True, "Connected; the account has no batches yet."
+        return True, "Connected; batches are visible."

@@ -187,16 +187,22 @@ class Store:
     def seed_history(self, files: int) -> None:
         """Add an account history of ``files`` files: ``files // 3`` COMPLETED batches with their
         input, output and error files, plus ``files % 3`` lone inputs, one second apart, ending an
-        hour ago. The files hold no bytes (their content answers 404); stats do not count them."""
+        hour ago. The files hold no bytes (their content answers 404) and count as neither uploads
+        nor batch creates in :meth:`stats`."""
         rng = random.Random(f"history:{self.config.seed}:{len(self.files)}")
         start = time.time() - 3600 - files
         # One absent path and one token for all: they have no bytes and take no upload.
         self._history = (self.root / "history-without-bytes.data", f"{rng.getrandbits(128):032x}")
         with self.lock:
             for index in range(files - files % 3, files):
-                self._seed_file(rng, f"history-{index:06d}.jsonl", "batch-api", start + index)
+                self._seed_file(rng, self._seed_name(rng), "batch-api", start + index)
             for index in range(0, files - files % 3, 3):
-                self._seed_batch(rng, f"history-{index:06d}", start + index)
+                self._seed_batch(rng, start + index)
+
+    @staticmethod
+    def _seed_name(rng: random.Random) -> str:
+        """A name shaped like the provider's uploads: ``apb-<identity>-<content hash>-p0001.jsonl``."""
+        return f"apb-{rng.getrandbits(48):012x}-{rng.getrandbits(64):016x}-p0001.jsonl"
 
     def _seed_file(self, rng: random.Random, name: str, purpose: str, at: float) -> FileRecord:
         file_id = f"file-{uuid.UUID(int=rng.getrandbits(128), version=4)}"
@@ -208,16 +214,16 @@ class Store:
         self.files[file_id] = record
         return record
 
-    def _seed_batch(self, rng: random.Random, name: str, at: float) -> None:
-        source = self._seed_file(rng, f"{name}.jsonl", "batch-api", at)
-        output = self._seed_file(rng, f"{name}_output.jsonl", "batch-generated", at + 2)
-        errors = self._seed_file(rng, f"{name}_error.jsonl", "batch-generated", at + 2)
+    def _seed_batch(self, rng: random.Random, at: float) -> None:
+        batch_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        source = self._seed_file(rng, self._seed_name(rng), "batch-api", at)
+        output = self._seed_file(rng, f"batch_{batch_id}_output.jsonl", "batch-generated", at + 2)
+        errors = self._seed_file(rng, f"batch_{batch_id}_error.jsonl", "batch-generated", at + 2)
         record = BatchRecord(
-            id=str(uuid.UUID(int=rng.getrandbits(128), version=4)), user_id=self.user_id,
-            input_file_id=source.id, file_size_bytes=source.bytes, endpoint=BATCH_ENDPOINTS[0],
-            created_at=at, deadline=at + self.config.completion_window_seconds, status="COMPLETED",
-            model_id=self.config.models[0], output_file_id=output.id, error_file_id=errors.id,
-            completed_at=at + 2, started_at=at, frozen_progress=100.0,
+            id=batch_id, user_id=self.user_id, input_file_id=source.id, file_size_bytes=source.bytes,
+            endpoint=BATCH_ENDPOINTS[0], created_at=at, deadline=at + self.config.completion_window_seconds,
+            status="COMPLETED", model_id=self.config.models[0], output_file_id=output.id,
+            error_file_id=errors.id, completed_at=at + 2, started_at=at, frozen_progress=100.0,
             wake=_SEEDED_WAKE, finished=_SEEDED_FINISHED,
         )
         self.batches[record.id] = record
