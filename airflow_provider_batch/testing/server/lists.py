@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
@@ -42,4 +43,7 @@ async def _chunks(
     for start in range(0, len(records), GROUP):
         group = json.dumps([encode(r) for r in records[start : start + GROUP]], separators=(",", ":"))
         yield (b"," if start else b"") + group[1:-1].encode()
+        # Let the loop run between groups: other requests get their turn, and a client that hung
+        # up (the Test button reads one chunk) is noticed, which ends this body early.
+        await asyncio.sleep(0)
     yield tail
