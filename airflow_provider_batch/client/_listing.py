@@ -51,7 +51,7 @@ _RUN = re.compile(rb'(?:[^"\[\]{}]+|"[^"\\]*(?:\\.[^"\\]*)*")*', re.DOTALL)
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _SCALAR = re.compile(rb"[^\s,:\[\]{}\"]*")
 _AFTER = re.compile(rb"[ \t\r\n]*([,\]])?")
-_OPEN, _CLOSE, _QUOTE = frozenset(b"[{"), frozenset(b"]}"), ord('"')
+_OPEN, _QUOTE = frozenset(b"[{"), ord('"')
 
 
 class Malformed(ValueError):
@@ -108,7 +108,7 @@ class ArraySplitter:
         if char == ord("{"):
             self._wrapped = True
             return self._go(self._first_key, 1)
-        end = self._scan(out)
+        end = self._scan()
         if end is None:
             return False
         if self._buf[self._pos : end] != b"null":
@@ -128,7 +128,7 @@ class ArraySplitter:
         # The hot loop: one element and the separator after it per turn, without a state change.
         buf = self._buf
         while self._next_char() is not None:
-            end = self._scan(out)
+            end = self._scan()
             if end is None:
                 return False
             out.append(bytes(buf[self._pos : end]))
@@ -159,7 +159,7 @@ class ArraySplitter:
             return False
         if char != _QUOTE:
             raise Malformed(f"expected a key at byte {self.consumed + self._pos}")
-        end = self._scan(out)
+        end = self._scan()
         if end is None:
             return False
         self._key = _loads(self._buf[self._pos : end])
@@ -178,7 +178,7 @@ class ArraySplitter:
         if is_data and char == ord("["):
             self._seen_data = True
             return self._go(self._first_element, 1)
-        end = self._scan(out)
+        end = self._scan()
         if end is None:
             return False
         value = _loads(self._buf[self._pos : end])  # checked, then dropped
@@ -224,7 +224,7 @@ class ArraySplitter:
         expected = sep.decode() + (f" or {close.decode()}" if close else "")
         raise Malformed(f"expected {expected} at byte {self.consumed + self._pos}")
 
-    def _scan(self, out: list[bytes]) -> int | None:
+    def _scan(self) -> int | None:
         """End of the value starting at the current position, or ``None`` until more bytes come."""
         start = self._pos
         char = self._buf[start]

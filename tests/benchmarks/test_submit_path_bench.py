@@ -8,7 +8,7 @@ that operation's alone. Operations:
 
 * new path: ``upload`` + ``create`` (no list at all); the ambiguous-create recovery
   ``batches.find_by_input_file``; the Test button (first batch of the streamed list); a full
-  ``files.iter()`` pass;
+  ``files.iter()`` pass, and ``files.list()`` (the same stream, kept whole);
 * baseline, the approach before streaming: the whole file and batch lists read as one body
   (capped at 32 MiB) and parsed at once, as ``files.list()`` / ``batches.list()`` did; the
   submit path that looked up files and batches by listing them first, then uploaded with a
@@ -97,6 +97,7 @@ def _operations(client: Any, work: Path, target: str) -> dict[str, tuple[int, Ca
         "find_by_input_file": (REPEATS, lambda: len(client.batches.find_by_input_file(target))),
         "Test button (first batch)": (REPEATS, first_batch),
         "files.iter() full pass": (1, lambda: sum(1 for _ in client.files.iter())),
+        "files.list() (streamed, kept whole)": (1, lambda: len(client.files.list())),
         "baseline: list files + batches, upload (checksum) + create": (1, baseline_submit),
         "baseline: whole batch list": (1, lambda: len(_whole_list(client, ops.batch_list(), ops._batch))),
         WHOLE_FILES: (1, lambda: len(_whole_list(client, ops.file_list(), FileObject.model_validate))),
@@ -130,6 +131,7 @@ OPS = (
     "find_by_input_file",
     "Test button (first batch)",
     "files.iter() full pass",
+    "files.list() (streamed, kept whole)",
     "baseline: list files + batches, upload (checksum) + create",
     "baseline: whole batch list",
     WHOLE_FILES,

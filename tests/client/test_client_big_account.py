@@ -1,5 +1,5 @@
 """An account with 125,000 files (41,666 batches' inputs, outputs and errors) on the local server
-in its own process. Its file list is 34 MB, over the 32 MiB a JSON answer may have, so reading
+in its own process. Its file list is 34.8 MB, over the 32 MiB a JSON answer may have, so reading
 it whole fails (``ResponseTooLargeError``, as every ``files.list()`` did before the lists were
 streamed); the streamed calls read it with flat memory."""
 
@@ -20,8 +20,8 @@ from airflow_provider_batch.testing import server_process
 
 API_KEY = "big-account-key"
 FILES = 125_000
-#: Peak-RSS growth allowed while streaming all 125,000 files (36 MB on the wire; holding them as
-#: models takes about 200 MB).
+#: Peak-RSS growth allowed while streaming all 125,000 files (34.8 MB on the wire; holding them
+#: all, as ``files.list()`` does, takes hundreds of MB).
 RSS_BUDGET_MB = 24
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
