@@ -334,7 +334,7 @@ class ListReader(Generic[M]):
     def _model(self, raw: bytes) -> Any:
         self.elements += 1
         try:
-            data = json.loads(raw)
+            data = json.loads(raw.decode())  # from str: no encoding sniffing per element
             if self._shape.keep is not None and not self._shape.keep(data):
                 return _SKIP
             return self._shape.parse(data)

@@ -12,7 +12,10 @@ that operation's alone. Operations:
 * baseline, the approach before streaming: the whole file and batch lists read as one body
   (capped at 32 MiB) and parsed at once, as ``files.list()`` / ``batches.list()`` did; the
   submit path that looked up files and batches by listing them first, then uploaded with a
-  checksum and created; the whole file list with the cap lifted (what it would take in memory).
+  checksum and created; the whole file list with the cap lifted (what it would take in memory);
+* reference: the batch list's bytes read and dropped (the server's and the transport's share).
+
+Seconds are wall time (median of the repeats); CPU seconds are the client process's own.
 
 Prints a table and writes ``tests/benchmarks/results/submit_path.json``. Run with ``make bench`` or
 ``pytest tests/benchmarks/test_submit_path_bench.py -m benchmark -s``.
@@ -85,6 +88,14 @@ def _operations(client: Any, work: Path, target: str) -> dict[str, tuple[int, Ca
         _whole_list(client, ops.batch_list(), ops._batch)
         return upload_create(dedupe=True)
 
+    def raw_batch_list() -> int:
+        size = 0
+        with client._http.stream("GET", f"{client.settings.base_url}/batches",
+                                 headers={"Authorization": f"Bearer {API_KEY}"}) as answer:
+            for chunk in answer.iter_raw():
+                size += len(chunk)
+        return size
+
     def first_batch() -> Any:
         jobs = client.batches.iter()
         try:
@@ -100,6 +111,7 @@ def _operations(client: Any, work: Path, target: str) -> dict[str, tuple[int, Ca
         "files.list() (streamed, kept whole)": (1, lambda: len(client.files.list())),
         "baseline: list files + batches, upload (checksum) + create": (1, baseline_submit),
         "baseline: whole batch list": (1, lambda: len(_whole_list(client, ops.batch_list(), ops._batch))),
+        "reference: batch list bytes, unparsed": (1, raw_batch_list),
         WHOLE_FILES: (1, lambda: len(_whole_list(client, ops.file_list(), FileObject.model_validate))),
     }
 
@@ -114,16 +126,18 @@ def drive(op: str, base_url: str, work: str, target: str) -> dict[str, Any]:
         name = WHOLE_FILES if lifted else op
         repeats, run = _operations(client, Path(work), target)[name]
         before = memory_kb("VmHWM")
-        times, outcome = [], ""
+        times, cpu, outcome = [], [], ""
         for _ in range(repeats):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             try:
                 outcome = str(run())
             except TogetherError as exc:
                 outcome = f"fails: {type(exc).__name__}"
             times.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_started)
         growth = (memory_kb("VmHWM") - before) / 1024
-    return {"seconds": statistics.median(times), "rss_growth_mb": growth, "outcome": outcome}
+    return {"seconds": statistics.median(times), "cpu_seconds": statistics.median(cpu),
+            "rss_growth_mb": growth, "outcome": outcome}
 
 
 OPS = (
@@ -134,6 +148,7 @@ OPS = (
     "files.list() (streamed, kept whole)",
     "baseline: list files + batches, upload (checksum) + create",
     "baseline: whole batch list",
+    "reference: batch list bytes, unparsed",
     WHOLE_FILES,
     LIFTED,
 )
@@ -162,6 +177,7 @@ def test_submit_path_cost_by_account_size(tmp_path: Path) -> None:
                 if op == "upload + create":
                     target = run["outcome"]  # the recovery looks for the batch this run created
                 rows.append({"files": files, "op": op, "seconds": round(run["seconds"], 3),
+                             "client_cpu_s": round(run["cpu_seconds"], 3),
                              "rss_growth_mb": round(run["rss_growth_mb"], 1), "outcome": run["outcome"]})
     _report(rows)
     by = {(r["files"], r["op"]): r for r in rows}
@@ -173,9 +189,9 @@ def test_submit_path_cost_by_account_size(tmp_path: Path) -> None:
 
 
 def _report(rows: list[dict[str, Any]]) -> None:
-    print(f"\n{'files':>8}  {'operation':<60} {'s':>8} {'RSS MB':>7}  outcome")
+    print(f"\n{'files':>8}  {'operation':<60} {'s':>8} {'CPU s':>7} {'RSS MB':>7}  outcome")
     for r in rows:
-        figures = f"{r['seconds']:>8} {r['rss_growth_mb']:>7}"
+        figures = f"{r['seconds']:>8} {r['client_cpu_s']:>7} {r['rss_growth_mb']:>7}"
         print(f"{r['files']:>8}  {r['op']:<60} {figures}  {r['outcome'][:40]}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     meta = {"python": platform.python_version(), "machine": platform.machine(), "repeats": REPEATS,
