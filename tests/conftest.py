@@ -12,6 +12,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _home = Path(tempfile.mkdtemp(prefix="apb-airflow-home-"))
@@ -35,3 +37,12 @@ os.environ.setdefault(
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture(autouse=True)
+def _own_submission_ledger(request: pytest.FixtureRequest) -> None:
+    """Every test gets its own submission ledger, as a fresh deployment would.
+
+    Tests that need one across several steps (a clear and a re-run) use ``together_ledger``.
+    """
+    request.getfixturevalue("together_ledger")

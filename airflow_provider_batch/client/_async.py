@@ -8,8 +8,7 @@ import asyncio
 import itertools
 import logging
 import os
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -138,17 +137,19 @@ class Files(Resource[AsyncTogetherClient]):
     """``client.files``: upload, retrieve, list, delete and download files."""
 
     async def upload(
-        self, path: str | os.PathLike[str], *, purpose: str = "batch-api", filename: str | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        purpose: str = "batch-api",
+        filename: str | None = None,
+        dedupe: bool = False,
+        on_file_id: Callable[[str], None] | None = None,
     ) -> FileObject:
-        """Upload a local file (streamed, never read whole); identical content returns the existing file.
-
-        :param path: the local file (``.jsonl`` for batch input).
-        :param purpose: the API purpose; ``batch-api`` for batch input.
-        :param filename: name to store; defaults to the local file's name.
-        """
+        """Upload a local file (streamed, never read whole); see the synchronous ``Files.upload``."""
         source = Path(path)
         size = source.stat().st_size
-        init = ops.upload_init(filename or source.name, purpose, await asyncio.to_thread(sha256_file, source))
+        checksum = await asyncio.to_thread(sha256_file, source) if dedupe else None
+        init = ops.upload_init(filename or source.name, purpose, checksum)
         try:
             answer = await self._c._send(init)
         except ConflictError as exc:
@@ -158,6 +159,8 @@ class Files(Resource[AsyncTogetherClient]):
             logger.info("File content already uploaded as %s; reusing it", existing)
             return await self.retrieve(existing)
         target = ops.parse_upload_target(init, answer)
+        if on_file_id is not None:
+            on_file_id(target.file_id)
         await self._c._send(ops.file_put(target.location, size, lambda: aiter_file(source)))
         return await self._c._call(ops.file_preprocess(target.file_id), ops.parse_file)
 
@@ -207,24 +210,29 @@ class Batches(Resource[AsyncTogetherClient]):
         completion_window: str | None = None,
         priority: int | None = None,
         model_id: str | None = None,
+        known_batch_ids: Collection[str] = (),
     ) -> BatchCreateResponse:
-        """Create a batch; never blindly re-sent (see ``_core.RetryMode.CREATE``).
+        """Create a batch; never blindly re-sent (see the synchronous ``Batches.create``).
 
         :raises BatchCreateRejectedError: the API answered with a null job.
+        :raises AmbiguousCreateError: the outcome of a failed create cannot be told.
         """
         spec = ops.batch_create(
             input_file_id, endpoint, completion_window=completion_window, priority=priority, model_id=model_id
         )
-        started = datetime.now(timezone.utc)
-        answer = await self._c._send(spec, recover=lambda: self._created_since(input_file_id, started))
+        answer = await self._c._send(spec, recover=lambda: self._created_on(input_file_id, known_batch_ids))
         if isinstance(answer, BatchJob):
             return BatchCreateResponse(job=answer)
         return ops.parse_create(spec, answer)
 
-    async def _created_since(self, input_file_id: str, started: datetime) -> BatchJob | None:
-        found = ops.find_created_batch(await self.list(), input_file_id, started)
+    async def _created_on(self, input_file_id: str, known: Collection[str]) -> BatchJob | None:
+        found = ops.created_batch(await self.find_by_input_file(input_file_id), input_file_id, known)
         ops.log_recovery(input_file_id, found)
         return found
+
+    async def find_by_input_file(self, input_file_id: str) -> list[BatchJob]:
+        """The batches created on one input file."""
+        return [job for job in await self.list() if job.input_file_id == input_file_id]
 
     async def retrieve(self, batch_id: str) -> BatchJob:
         return await self._c._call(ops.batch_retrieve(batch_id), ops.parse_batch)

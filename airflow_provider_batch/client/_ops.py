@@ -6,8 +6,8 @@ Both shells call these, so the wire details of every route live in one place.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Collection, Iterable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from airflow_provider_batch.client._core import RequestSpec, RetryMode, TimeoutKind, path_segment, request_id
 from airflow_provider_batch.client.errors import (
+    AmbiguousCreateError,
     APIStatusError,
     BatchCreateRejectedError,
     ResponseValidationError,
@@ -29,7 +30,6 @@ from airflow_provider_batch.client.models import (
 )
 
 __all__ = [
-    "CREATE_CLOCK_SKEW",
     "UploadTarget",
     "batch_cancel",
     "batch_create",
@@ -43,7 +43,7 @@ __all__ = [
     "file_put",
     "file_retrieve",
     "file_type_for",
-    "find_created_batch",
+    "created_batch",
     "log_recovery",
     "parse_batch",
     "parse_batch_list",
@@ -57,8 +57,6 @@ __all__ = [
 
 logger = logging.getLogger("airflow_provider_batch.client")
 
-#: How far the server's clock may lag ours when matching a batch created by a lost create call.
-CREATE_CLOCK_SKEW = timedelta(seconds=30)
 _FILE_TYPES = {".jsonl": "jsonl", ".parquet": "parquet", ".csv": "csv"}
 
 M = TypeVar("M", bound=BaseModel)
@@ -84,8 +82,10 @@ def file_type_for(name: str) -> str:
 # the best-trodden path on the live API; the bytes go straight to object storage instead of
 # through the API servers; and the SHA-256 checksum lets the server recognise content it already
 # has (409 with the existing file id), so re-running an upload never stores a second copy.
-def upload_init(name: str, purpose: str, checksum: str) -> RequestSpec:
-    fields = {"purpose": purpose, "file_name": name, "file_type": file_type_for(name), "checksum": checksum}
+def upload_init(name: str, purpose: str, checksum: str | None = None) -> RequestSpec:
+    fields = {"purpose": purpose, "file_name": name, "file_type": file_type_for(name)}
+    if checksum is not None:
+        fields["checksum"] = checksum
     # 409 answers "already uploaded": it is the dedupe signal, not a glitch to retry.
     return RequestSpec("POST", "/files", form=fields, accept_redirect=True, no_retry=frozenset({409}))
 
@@ -188,22 +188,18 @@ def batch_cancel(batch_id: str) -> RequestSpec:
     return RequestSpec("POST", f"/batches/{path_segment(batch_id)}/cancel")
 
 
-def find_created_batch(
-    jobs: Iterable[BatchJob], input_file_id: str, started_at: datetime
-) -> BatchJob | None:
-    """The batch a lost create call made: same input file, created at/after the call began.
+def created_batch(jobs: Iterable[BatchJob], input_file_id: str, known: Collection[str]) -> BatchJob | None:
+    """The batch a create with an ambiguous outcome made on ``input_file_id``, if it made one.
 
-    The earliest match wins; it is the one the first attempt created.
+    Candidates are the batches on that file other than ``known`` (those the caller already has).
+    No time window is involved: several candidates are refused rather than guessed between.
+
+    :raises AmbiguousCreateError: more than one candidate.
     """
-    floor = started_at - CREATE_CLOCK_SKEW
-    matches = [
-        job
-        for job in jobs
-        if job.input_file_id == input_file_id
-        and job.created_at is not None
-        and _aware(job.created_at) >= floor
-    ]
-    return min(matches, key=lambda job: _aware(job.created_at), default=None)  # type: ignore[arg-type]
+    candidates = [job for job in jobs if job.input_file_id == input_file_id and job.id not in known]
+    if len(candidates) > 1:
+        raise AmbiguousCreateError(input_file_id, [job.id for job in candidates])
+    return candidates[0] if candidates else None
 
 
 def log_recovery(input_file_id: str, found: BatchJob | None) -> None:

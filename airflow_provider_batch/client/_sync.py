@@ -6,8 +6,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable
-from datetime import datetime, timezone
+from collections.abc import Callable, Collection
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -134,17 +133,27 @@ class Files(Resource[TogetherClient]):
     """``client.files``: upload, retrieve, list, delete and download files."""
 
     def upload(
-        self, path: str | os.PathLike[str], *, purpose: str = "batch-api", filename: str | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        purpose: str = "batch-api",
+        filename: str | None = None,
+        dedupe: bool = False,
+        on_file_id: Callable[[str], None] | None = None,
     ) -> FileObject:
-        """Upload a local file (streamed, never read whole); identical content returns the existing file.
+        """Upload a local file (streamed, never read whole) as a new file with its own id.
 
         :param path: the local file (``.jsonl`` for batch input).
         :param purpose: the API purpose; ``batch-api`` for batch input.
         :param filename: name to store; defaults to the local file's name.
+        :param dedupe: send the content's SHA-256, so identical content already stored is returned
+            instead (possibly another uploader's file).
+        :param on_file_id: called with the new file's id as soon as the API assigns it, before the
+            bytes are sent, so a caller can record it; a crash after that leaves a known file.
         """
         source = Path(path)
         size = source.stat().st_size
-        init = ops.upload_init(filename or source.name, purpose, sha256_file(source))
+        init = ops.upload_init(filename or source.name, purpose, sha256_file(source) if dedupe else None)
         try:
             answer = self._c._send(init)
         except ConflictError as exc:
@@ -154,6 +163,8 @@ class Files(Resource[TogetherClient]):
             logger.info("File content already uploaded as %s; reusing it", existing)
             return self.retrieve(existing)
         target = ops.parse_upload_target(init, answer)
+        if on_file_id is not None:
+            on_file_id(target.file_id)
         self._c._send(ops.file_put(target.location, size, lambda: iter_file(source)))
         return self._c._call(ops.file_preprocess(target.file_id), ops.parse_file)
 
@@ -203,24 +214,34 @@ class Batches(Resource[TogetherClient]):
         completion_window: str | None = None,
         priority: int | None = None,
         model_id: str | None = None,
+        known_batch_ids: Collection[str] = (),
     ) -> BatchCreateResponse:
         """Create a batch; never blindly re-sent (see ``_core.RetryMode.CREATE``).
 
+        After an ambiguous failure (timeout, 5xx), the batches on ``input_file_id`` other than
+        ``known_batch_ids`` are the only candidates: one is the batch this call made, none means
+        the call made none, several raise :class:`AmbiguousCreateError`.
+
+        :param known_batch_ids: batches the caller already knows on that file (earlier creates).
         :raises BatchCreateRejectedError: the API answered with a null job.
+        :raises AmbiguousCreateError: the outcome of a failed create cannot be told.
         """
         spec = ops.batch_create(
             input_file_id, endpoint, completion_window=completion_window, priority=priority, model_id=model_id
         )
-        started = datetime.now(timezone.utc)
-        answer = self._c._send(spec, recover=lambda: self._created_since(input_file_id, started))
+        answer = self._c._send(spec, recover=lambda: self._created_on(input_file_id, known_batch_ids))
         if isinstance(answer, BatchJob):
             return BatchCreateResponse(job=answer)
         return ops.parse_create(spec, answer)
 
-    def _created_since(self, input_file_id: str, started: datetime) -> BatchJob | None:
-        found = ops.find_created_batch(self.list(), input_file_id, started)
+    def _created_on(self, input_file_id: str, known: Collection[str]) -> BatchJob | None:
+        found = ops.created_batch(self.find_by_input_file(input_file_id), input_file_id, known)
         ops.log_recovery(input_file_id, found)
         return found
+
+    def find_by_input_file(self, input_file_id: str) -> list[BatchJob]:
+        """The batches created on one input file."""
+        return [job for job in self.list() if job.input_file_id == input_file_id]
 
     def retrieve(self, batch_id: str) -> BatchJob:
         return self._c._call(ops.batch_retrieve(batch_id), ops.parse_batch)

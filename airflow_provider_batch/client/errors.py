@@ -17,6 +17,7 @@
       ResponseValidationError         a 2xx body that does not parse
         ResponseTooLargeError         a 2xx JSON body over ClientSettings.max_response_bytes
       BatchCreateRejectedError        create answered {"job": null, "warning": ...}
+      AmbiguousCreateError            a create failed ambiguously and several batches could be its own
       DownloadIncompleteError         fewer bytes than Content-Length
 
 Messages name the method, the path, the status and the request id; never a header or the key.
@@ -38,6 +39,7 @@ __all__ = [
     "RateLimitError",
     "InternalServerError",
     "ResponseValidationError",
+    "AmbiguousCreateError",
     "ResponseTooLargeError",
     "BatchCreateRejectedError",
     "DownloadIncompleteError",
@@ -147,6 +149,20 @@ class BatchCreateRejectedError(TogetherError):
         super().__init__(
             f"POST /batches for input file {input_file_id} created no job "
             f"(request id {request_id or 'none'}): {warning or 'no warning given'}"
+        )
+
+
+class AmbiguousCreateError(TogetherError):
+    """A create failed ambiguously, and more than one unknown batch exists on its input file.
+
+    The client cannot tell which one (if any) the failed call made, so it guesses none.
+    """
+
+    def __init__(self, input_file_id: str, candidates: list[str]) -> None:
+        self.input_file_id, self.candidates = input_file_id, list(candidates)
+        super().__init__(
+            f"POST /batches for input file {input_file_id} failed ambiguously, and {len(candidates)} "
+            f"batches on that file are unknown to the caller ({', '.join(candidates)}); not choosing one"
         )
 
 

@@ -22,6 +22,7 @@ from airflow_provider_batch.client.errors import (
 )
 from airflow_provider_batch.client.models import CHAT_COMPLETIONS
 from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent, BatchState
+from airflow_provider_batch.exceptions import TogetherLedgerUnavailableError
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.inputs import (
     BatchLimits,
@@ -33,9 +34,11 @@ from airflow_provider_batch.inputs import (
     fetch_to_local,
     split_batch_file,
 )
-from airflow_provider_batch.idempotency import PartOutcome, SubmitLedger, TaskIdentity, submit_or_attach
+from airflow_provider_batch.hooks.ledger import get_ledger
+from airflow_provider_batch.idempotency import PartOutcome, SubmitContext, submit_or_attach
+from airflow_provider_batch.ledger import LedgerConflictError, LedgerUnavailableError, TaskIdentity
 from airflow_provider_batch.links import TogetherBatchLink
-from airflow_provider_batch.manifest import SubmitManifest
+from airflow_provider_batch.manifest import SubmitManifest, SubmitOwner
 from airflow_provider_batch.operators._batch_common import (
     cancel_sync,
     check_once,
@@ -92,6 +95,25 @@ def _prepare_parts(
     return split_batch_file(local, work_dir / "parts", limits=limits)
 
 
+def _refuse_unloadable_run(task: BaseOperator, context: Any) -> None:
+    """A run without a logical date cannot be loaded with ``replace_logical_date``: say so before paying."""
+    if context.get("logical_date") is not None:
+        return
+    from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
+
+    try:
+        downstream = task.get_flat_relatives(upstream=False)
+    except Exception:  # a task outside a DAG has no downstream to check
+        return
+    for other in downstream:
+        if isinstance(other, TogetherBatchResultsOperator) and other.load_mode == "replace_logical_date":
+            raise AirflowFailException(
+                f"this run has no logical date, and the downstream task {other.task_id!r} loads with "
+                "load_mode='replace_logical_date', which needs one; nothing was uploaded. Trigger the "
+                "run with a logical date, or use load_mode='merge'."
+            )
+
+
 # ---- operator ----------------------------------------------------------------------------------
 
 
@@ -99,8 +121,9 @@ class TogetherBatchOperator(BaseOperator):
     """Validate, split and submit a JSONL batch input, then wait for the batches.
 
     Retry safe: a retry, a worker crash or a clear re-attaches to the batches already created for
-    the same input and task instance instead of paying again (see
-    :mod:`airflow_provider_batch.idempotency`). Returns the
+    the same input and task instance instead of paying again, and never to another task
+    instance's batches (see :mod:`airflow_provider_batch.idempotency` and the submission ledger,
+    :mod:`airflow_provider_batch.ledger`). Returns the
     :class:`~airflow_provider_batch.manifest.SubmitManifest` as a dict.
 
     :param input_path: local path or ``s3://`` URI of the JSONL input (templated).
@@ -119,6 +142,9 @@ class TogetherBatchOperator(BaseOperator):
     :param metadata_manifest: sidecar location passed through to the manifest (templated).
     :param force_resubmit: replace an earlier FAILED/EXPIRED/CANCELLED batch instead of re-attaching.
     :param aws_conn_id: AWS connection used to fetch an ``s3://`` input.
+    :param ledger_conn_id: DB-API connection of the submission ledger; default: the Airflow
+        option ``[together_batch] ledger_conn_id``, else an SQLite file under ``AIRFLOW_HOME``
+        (refused under a distributed executor).
     """
 
     template_fields: Sequence[str] = ("input_path", "endpoint", "metadata_manifest")
@@ -144,6 +170,7 @@ class TogetherBatchOperator(BaseOperator):
         metadata_manifest: str | None = None,
         force_resubmit: bool = False,
         aws_conn_id: str | None = "aws_default",
+        ledger_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -163,23 +190,21 @@ class TogetherBatchOperator(BaseOperator):
         self.metadata_manifest = metadata_manifest
         self.force_resubmit = force_resubmit
         self.aws_conn_id = aws_conn_id
+        self.ledger_conn_id = ledger_conn_id
         self._waiting_on: list[str] = []
 
     # -- execute ----------------------------------------------------------------------------
 
     def execute(self, context: Any) -> dict[str, Any]:
+        _refuse_unloadable_run(self, context)
         hook = TogetherBatchHook(self.together_conn_id)
+        ledger = self._ledger()
         with tempfile.TemporaryDirectory(prefix="apb-submit-") as work_dir:
             parts = self._prepare(hook, Path(work_dir))
             with hook.get_conn() as client:
-                outcomes = self._submit(client, parts, context)
-                manifest = self._manifest(outcomes)
+                outcomes = self._submit(client, hook, parts, context, ledger)
+                manifest = self._manifest(outcomes, context)
                 batch_ids = [o.job.id for o in outcomes]
-                push_batch_ids(context, batch_ids)
-                for o in outcomes:
-                    url = hook.console_url(o.job.id)
-                    self.log.info("part %d -> batch %s: %s", o.part.index, o.job.id, url)
-                context["ti"].xcom_push(key=XCOM_MANIFEST, value=manifest.to_xcom())
                 if not self.wait_for_completion:
                     return manifest.to_xcom()
                 deadline = self._deadline(manifest)
@@ -190,6 +215,15 @@ class TogetherBatchOperator(BaseOperator):
                 if self.deferrable:
                     self._defer(batch_ids, manifest, deadline, poll_interval)
                 return self._wait_here(context, client, batch_ids, manifest, deadline, poll_interval)
+
+    def _ledger(self) -> Any:
+        """The submission ledger, checked reachable before anything is uploaded."""
+        try:
+            ledger = get_ledger(self.ledger_conn_id)
+            ledger.ensure()
+        except LedgerUnavailableError as exc:
+            raise TogetherLedgerUnavailableError(str(exc)) from exc
+        return ledger
 
     def _prepare(self, hook: TogetherBatchHook, work_dir: Path) -> list[Any]:
         prices = PriceTable.from_mapping(self.price_table) if self.price_table else hook.price_table()
@@ -206,20 +240,37 @@ class TogetherBatchOperator(BaseOperator):
         except (ValueError, FileNotFoundError) as exc:
             raise AirflowFailException(f"batch input refused before upload: {exc}") from exc
 
-    def _submit(self, client: Any, parts: list[Any], context: Any) -> list[PartOutcome]:
+    def _submit(
+        self, client: Any, hook: TogetherBatchHook, parts: list[Any], context: Any, ledger: Any
+    ) -> list[PartOutcome]:
+        bound: list[PartOutcome] = []
+
+        def publish(outcome: PartOutcome) -> None:
+            # Part by part: if a later part fails, the batches already paid for are still named.
+            bound.append(outcome)
+            self.log.info("part %d -> batch %s: %s", outcome.part.index, outcome.job.id,
+                          hook.console_url(outcome.job.id))  # fmt: skip
+            push_batch_ids(context, [o.job.id for o in bound])
+            context["ti"].xcom_push(key=XCOM_MANIFEST, value=self._manifest(bound, context).to_xcom())
+
+        ctx = SubmitContext(
+            identity=TaskIdentity.from_context(context),
+            ledger=ledger,
+            endpoint=self.endpoint,
+            together_conn_id=self.together_conn_id,
+            logical_date=context.get("logical_date"),
+            legacy_store=context.get("task_state_store"),
+        )
         try:
-            return submit_or_attach(
-                client,
-                parts,
-                identity=TaskIdentity.from_context(context),
-                ledger=SubmitLedger(context.get("task_state_store")),
-                endpoint=self.endpoint,
-                force_resubmit=self.force_resubmit,
-            )
+            return submit_or_attach(client, parts, ctx, force_resubmit=self.force_resubmit, on_bound=publish)
         except _NOT_RETRYABLE as exc:
             raise AirflowFailException(f"Together API refused the submission: {exc}") from exc
+        except LedgerConflictError as exc:
+            raise AirflowFailException(f"batch ownership cannot be established: {exc}") from exc
+        except LedgerUnavailableError as exc:
+            raise TogetherLedgerUnavailableError(str(exc)) from exc
 
-    def _manifest(self, outcomes: list[PartOutcome]) -> SubmitManifest:
+    def _manifest(self, outcomes: Sequence[PartOutcome], context: Any) -> SubmitManifest:
         records = [
             record_from_state(
                 BatchState.from_job(o.job),
@@ -230,6 +281,7 @@ class TogetherBatchOperator(BaseOperator):
             for o in outcomes
         ]
         created = [r.created_at for r in records if r.created_at is not None]
+        identity = TaskIdentity.from_context(context)
         return SubmitManifest(
             together_conn_id=self.together_conn_id,
             endpoint=self.endpoint,
@@ -237,6 +289,8 @@ class TogetherBatchOperator(BaseOperator):
             metadata_manifest=self.metadata_manifest,
             input_path=str(self.input_path),
             submitted_at=min(created) if created else datetime.now(tz=timezone.utc),
+            owner=SubmitOwner(**vars(identity)),
+            ledger_conn_id=self.ledger_conn_id,
         )
 
     def _deadline(self, manifest: SubmitManifest) -> float | None:

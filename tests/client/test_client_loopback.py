@@ -82,15 +82,19 @@ async def test_every_route_round_trip(server, connect, batch_file: Path, tmp_pat
         await call(client.files.retrieve(uploaded.id))
 
 
-async def test_identical_content_reuses_the_existing_file(server, connect, batch_file, tmp_path) -> None:
+async def test_identical_content_reuses_the_existing_file_only_with_dedupe(
+    server, connect, batch_file, tmp_path
+) -> None:
     client = connect()
     first = await call(client.files.upload(batch_file))
     copy = tmp_path / "copy.jsonl"
     copy.write_bytes(batch_file.read_bytes())
-    second = await call(client.files.upload(copy))
-    assert second.id == first.id
+    own = await call(client.files.upload(copy))
+    assert own.id != first.id  # by default every upload is a file of its own
+    shared = await call(client.files.upload(copy, dedupe=True))
+    assert shared.id in {first.id, own.id}
     stats = server.stats()
-    assert stats["uploads"] == 1 and stats["requests"].get("PUT /_uploads/{id}") == 1
+    assert stats["uploads"] == 2 and stats["requests"].get("PUT /_uploads/{id}") == 2
 
 
 async def test_empty_batch_list_is_an_empty_list(server, connect) -> None:

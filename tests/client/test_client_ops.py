@@ -13,7 +13,7 @@ import pytest
 from airflow_provider_batch.client import _ops as ops
 from airflow_provider_batch.client._core import RetryMode, TimeoutKind
 from airflow_provider_batch.client._files import CHUNK_SIZE, aiter_file, iter_file, sha256_file, temp_path_for
-from airflow_provider_batch.client.errors import APIStatusError, ResponseValidationError
+from airflow_provider_batch.client.errors import AmbiguousCreateError, APIStatusError, ResponseValidationError
 from airflow_provider_batch.client.models import BatchJob
 
 START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -107,20 +107,26 @@ def _job(job_id: str, input_file_id: str, created: datetime | None) -> BatchJob:
 
 
 @pytest.mark.parametrize(
-    ("jobs", "expected"),
+    ("jobs", "known", "expected"),
     [
-        ([], None),
-        ([_job("other-file", "f-2", START)], None),
-        ([_job("too-old", "f-1", START - timedelta(minutes=5))], None),
-        ([_job("no-time", "f-1", None)], None),
-        ([_job("skewed", "f-1", START - timedelta(seconds=10))], "skewed"),
-        ([_job("later", "f-1", START + timedelta(seconds=9)), _job("first", "f-1", START + SECOND)], "first"),
-        ([_job("naive", "f-1", START.replace(tzinfo=None) + SECOND)], "naive"),
+        ([], (), None),
+        ([_job("other-file", "f-2", START)], (), None),
+        ([_job("earlier", "f-1", START - timedelta(days=2))], ("earlier",), None),
+        # No time window: a batch on the file that the caller does not know is the one it made,
+        # however long ago the server says it was created.
+        ([_job("old-clock", "f-1", START - timedelta(minutes=5))], (), "old-clock"),
+        ([_job("no-time", "f-1", None), _job("earlier", "f-1", START)], ("earlier",), "no-time"),
     ],
 )
-def test_find_created_batch(jobs: list[BatchJob], expected: str | None) -> None:
-    found = ops.find_created_batch(jobs, "f-1", START)
+def test_created_batch(jobs: list[BatchJob], known: tuple[str, ...], expected: str | None) -> None:
+    found = ops.created_batch(jobs, "f-1", known)
     assert (found.id if found else None) == expected
+
+
+def test_created_batch_refuses_to_choose_between_unknown_batches() -> None:
+    jobs = [_job("a", "f-1", START), _job("b", "f-1", START + SECOND)]
+    with pytest.raises(AmbiguousCreateError, match="2 batches"):
+        ops.created_batch(jobs, "f-1", ())
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from airflow_provider_batch.client import (
+    AmbiguousCreateError,
     APIConnectionError,
     BatchCreateRejectedError,
     BatchStatus,
@@ -96,7 +97,7 @@ async def test_upload_uses_redirect_flow_with_streamed_put(make_client, jsonl: P
         ("POST", f"/v1/files/{FILE_ID}/preprocess"): answer(200, FILE_JSON),
     })
     client = make_client(BASE, wire.transport)
-    uploaded = await call(client.files.upload(jsonl))
+    uploaded = await call(client.files.upload(jsonl, dedupe=True))
 
     assert uploaded.id == FILE_ID and uploaded.file_type == "jsonl" and uploaded.processed is True
     init, put, pre = wire.requests
@@ -197,10 +198,25 @@ async def test_create_after_lost_answer_returns_the_batch_it_made(make_client, c
     })
     client = make_client(BASE, wire.transport)
     with caplog.at_level(logging.WARNING, logger="airflow_provider_batch.client"):
-        response = await call(client.batches.create(FILE_ID))
+        response = await call(client.batches.create(FILE_ID, known_batch_ids={"b-old"}))
     assert response.job.id == "b-made"
     assert len(wire.calls("POST", "/v1/batches")) == 1
     assert "b-made" in caplog.text and API_KEY not in caplog.text
+
+
+async def test_create_after_lost_answer_never_guesses_between_unknown_batches(make_client) -> None:
+    def create_then_time_out(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("scripted", request=request)
+
+    # Another caller's batch on the same file, made at the same moment: no time window can tell.
+    wire = Wire({
+        ("POST", "/v1/batches"): create_then_time_out,
+        ("GET", "/v1/batches"): lambda r: httpx.Response(200, json=[_job("b-1"), _job("b-2")]),
+    })
+    client = make_client(BASE, wire.transport)
+    with pytest.raises(AmbiguousCreateError, match="not choosing one"):
+        await call(client.batches.create(FILE_ID))
+    assert len(wire.calls("POST", "/v1/batches")) == 1
 
 
 AMBIGUOUS = [answer(500, {"error": "boom"}), answer(502), fail(httpx.RemoteProtocolError)]

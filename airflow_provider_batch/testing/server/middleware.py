@@ -91,6 +91,8 @@ class ServerMiddleware:
         elif kind == "truncate":
             await self.app(scope, receive, _truncating(send, float(params.get("fraction", 0.5))))
         else:
+            if params.get("after"):  # the request takes effect, then the answer is an error
+                await self.app(scope, receive, _discard)
             await self._error(scope, receive, send, int(kind), params)
 
     def _authorized(self, scope: Scope) -> bool:

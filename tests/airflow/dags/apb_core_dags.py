@@ -22,8 +22,8 @@ RETRY_ONCE = {"retries": 1, "retry_delay": timedelta(seconds=0)}
 class CrashOnceAfterCreateOperator(TogetherBatchOperator):
     """Dies right after the batches are created, before anything else, while a flag file exists."""
 
-    def _submit(self, client: Any, parts: list[Any], context: Any) -> Any:
-        outcomes = super()._submit(client, parts, context)
+    def _submit(self, client: Any, hook: Any, parts: list[Any], context: Any, ledger: Any) -> Any:
+        outcomes = super()._submit(client, hook, parts, context, ledger)
         flag = Path(context["params"]["crash_flag"])
         if flag.is_file():
             flag.unlink()
