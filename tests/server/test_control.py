@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from airflow_provider_batch.testing.server import LocalTogetherServer, ServerConfig
+from airflow_provider_batch.testing.server import ControlClient, LocalTogetherServer, ServerConfig
 from tests.server.helpers import Api, chat_line, plain
 
 
@@ -101,3 +101,21 @@ def test_access_log_has_no_secrets(tmp_path: Path) -> None:
     assert all(len(e["request_id"]) == 32 and e["duration_ms"] >= 0 for e in entries)
     assert "sekrit" not in log.read_text() and "Bearer" not in log.read_text()
     assert (tmp_path / "data").is_dir()
+
+
+def test_control_client_drives_the_http_api(api: Api, together_server: LocalTogetherServer) -> None:
+    control = ControlClient(together_server.base_url, together_server.api_key)
+    assert control.configure(processing_seconds=30)["processing_seconds"] == 30
+    job = api.submit([chat_line("a")])
+    assert control.set_faults(script=[{"route": "GET /v1/files", "kind": "503"}]) == 1
+    assert api.http.get("/v1/files").status_code == 503 and control.set_faults() == 0
+    assert control.force_status(job["id"], "CANCELLED")["status"] == "CANCELLED"
+    assert control.stats()["batch_creates"] == 1
+    control.reset()
+    assert ControlClient(together_server.root_url, together_server.api_key).stats()["batches"] == []
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        control.configure(api_key="other-key")
+    assert refused.value.response.status_code == 403 and together_server.api_key not in str(refused.value)
+    with pytest.raises(httpx.HTTPStatusError) as unauthorized:
+        ControlClient(together_server.base_url, "wrong-key").stats()
+    assert unauthorized.value.response.status_code == 401
