@@ -70,7 +70,8 @@ def test_status_page(api: Api, together_server: LocalTogetherServer) -> None:
     page = plain.get(f"{together_server.root_url}/batches/{job['id']}")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert job["id"] in page.text and "COMPLETED" in page.text and job["output_file_id"] in page.text
-    assert together_server.api_key not in page.text and str(together_server.controller.store.root) not in page.text
+    assert together_server.api_key not in page.text
+    assert str(together_server.controller.store.root) not in page.text
     assert page.headers["x-frame-options"] == "DENY"
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert plain.get(f"{together_server.root_url}/batches/nope").status_code == 404

@@ -49,8 +49,9 @@ class ControlClient:
                    script: list[dict[str, Any]] | None = None) -> int:
         """Set the random fault rate and kinds, append scripted faults; returns how many scripted
         faults are left."""
-        body = {"rate": rate, "kinds": kinds, "script": script}
-        return int(self._call("POST", "/faults", {k: v for k, v in body.items() if v is not None})["scripted"])
+        fields = {"rate": rate, "kinds": kinds, "script": script}
+        body = {name: value for name, value in fields.items() if value is not None}
+        return int(self._call("POST", "/faults", body)["scripted"])
 
     def force_status(self, batch_id: str, status: str) -> dict[str, Any]:
         """End a batch now in a terminal status; returns its summary."""
