@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import random
+import secrets
 import shutil
 import tempfile
 import threading
@@ -36,9 +36,6 @@ class Store:
         self._init_state()
 
     def _init_state(self) -> None:
-        # Ids repeat after a reset (same seed), so on-disk names carry the generation.
-        self.generation = getattr(self, "generation", -1) + 1
-        self.rng = random.Random(self.config.seed)
         self.files: dict[str, FileRecord] = {}
         self.batches: dict[str, BatchRecord] = {}
         self.uploads = 0
@@ -47,10 +44,11 @@ class Store:
         self.faults: Counter[str] = Counter()
         self.fail_once_seen: set[str] = set()
 
-    def new_uuid(self) -> str:
-        """A UUID4 drawn from the seeded generator (same seed, same ids)."""
-        with self.lock:
-            return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+    @staticmethod
+    def new_uuid() -> str:
+        """A random UUID4, never the seed's: ids are unique across resets and restarts, so rows kept
+        in a warehouse between test runs never collide."""
+        return str(uuid.uuid4())
 
     @property
     def user_id(self) -> str:
@@ -67,8 +65,8 @@ class Store:
             purpose=purpose,
             file_type=file_type or "jsonl",
             created_at=int(time.time()),
-            path=self.root / f"g{self.generation}-{file_id}.data",
-            upload_token=hashlib.sha256(f"{file_id}:{self.rng.random()}".encode()).hexdigest()[:32],
+            path=self.root / f"{file_id}.data",
+            upload_token=secrets.token_hex(16),
         )
         with self.lock:
             self.files[file_id] = record
@@ -128,6 +126,7 @@ class Store:
                 user_id=self.user_id,
                 input_file_id=input_file_id,
                 file_size_bytes=self.files[input_file_id].bytes,
+                input_sha256=self.files[input_file_id].sha256 or "",
                 endpoint=endpoint,
                 created_at=now,
                 deadline=now + self.config.completion_window_seconds,
