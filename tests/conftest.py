@@ -33,6 +33,9 @@ os.environ.setdefault(
         + [{"name": "dags-folder", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(REPO_ROOT / "dags_examples")}}]
     ),
 )
+# The local server finishes a batch in under a second, so these tests poll every 0.01-0.05 s: they opt
+# out of the 5 s poll-interval floor explicitly (see airflow_provider_batch._poll_interval).
+os.environ.setdefault("APB_MIN_POLL_INTERVAL", "0.01")
 # moto and boto3 must never reach real AWS.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")

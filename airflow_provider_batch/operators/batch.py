@@ -12,6 +12,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch.client.errors import (
     AuthenticationError,
     BadRequestError,
@@ -27,11 +28,11 @@ from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.inputs import (
     BatchLimits,
     InputPart,
-    check_budget,
+    check_budget_args,
     check_endpoint,
     ensure_valid,
-    estimate_batch_cost,
     fetch_to_local,
+    guard_budget,
     split_batch_file,
 )
 from airflow_provider_batch.hooks.ledger import get_ledger
@@ -39,6 +40,7 @@ from airflow_provider_batch.idempotency import PartOutcome, SubmitContext, submi
 from airflow_provider_batch.ledger import LedgerConflictError, LedgerUnavailableError, TaskIdentity
 from airflow_provider_batch.links import TogetherBatchLink
 from airflow_provider_batch.manifest import SubmitManifest, SubmitOwner
+from airflow_provider_batch.operators._empty import check_on_empty, on_empty_input
 from airflow_provider_batch.operators._batch_common import (
     cancel_sync,
     check_once,
@@ -80,18 +82,26 @@ def _prepare_parts(
     prices: PriceTable,
     max_cost_usd: float | None,
     aws_conn_id: str | None,
+    assumed_max_tokens: int | None = None,
+    on_empty: str = "fail",
 ) -> list[InputPart]:
     """Fetch, validate, split and budget-check the input; returns parts ready to upload.
 
     Everything here happens before any upload: bad input or an exceeded budget costs nothing.
 
-    :raises ValueError: (``InputValidationError``, ``BudgetExceededError``) the input is refused.
+    :raises ValueError: (``InputValidationError``, ``BudgetExceededError``, ``EmptyInputError``)
+        the input is refused.
+    :raises AirflowSkipException: an empty input with ``on_empty="skip"``.
     :raises FileNotFoundError: no such local input.
     """
     check_endpoint(endpoint)
+    check_budget_args(max_cost_usd, assumed_max_tokens, endpoint)
     local = fetch_to_local(input_path, work_dir / "fetched", aws_conn_id=aws_conn_id)
+    if local.stat().st_size == 0:
+        on_empty_input(on_empty, f"batch input {input_path} is empty")
     ensure_valid(local, endpoint=endpoint, limits=limits, check_totals=False)
-    check_budget(estimate_batch_cost(local, prices), max_cost_usd)
+    guard_budget(local, endpoint=endpoint, prices=prices, max_cost_usd=max_cost_usd,
+                 assumed_max_tokens=assumed_max_tokens)
     return split_batch_file(local, work_dir / "parts", limits=limits)
 
 
@@ -137,7 +147,8 @@ class TogetherBatchOperator(BaseOperator):
     :param cancel_on_kill: cancel the batches when the task is killed (worker or deferred).
     :param cancel_on_timeout: cancel unfinished batches when ``timeout`` passes.
     :param limits: :class:`~airflow_provider_batch.inputs.limits.BatchLimits` for validation/splitting.
-    :param max_cost_usd: refuse to submit when the worst-case estimate exceeds this.
+    :param max_cost_usd: refuse to submit when the worst-case estimate exceeds this, or cannot be
+        bounded (a request without ``max_tokens``; any audio batch, which is not budget-checked).
     :param price_table: price overrides (mapping); default: connection extra, else built-in prices.
     :param metadata_manifest: sidecar location passed through to the manifest (templated).
     :param force_resubmit: replace an earlier FAILED/EXPIRED/CANCELLED batch instead of re-attaching.
@@ -145,6 +156,11 @@ class TogetherBatchOperator(BaseOperator):
     :param ledger_conn_id: DB-API connection of the submission ledger; default: the Airflow
         option ``[together_batch] ledger_conn_id``, else an SQLite file under ``AIRFLOW_HOME``
         (refused under a distributed executor).
+    :param assumed_max_tokens: completion tokens the budget guard assumes for a request without
+        ``max_tokens`` (an assumption, not a cap the API enforces); without it such a request is
+        refused when ``max_cost_usd`` is set.
+    :param on_empty: an input file with no requests fails the task (``"fail"``, the default: here
+        it usually means a broken upstream) or skips it (``"skip"``). Nothing is uploaded.
     """
 
     template_fields: Sequence[str] = ("input_path", "endpoint", "metadata_manifest")
@@ -171,15 +187,24 @@ class TogetherBatchOperator(BaseOperator):
         force_resubmit: bool = False,
         aws_conn_id: str | None = "aws_default",
         ledger_conn_id: str | None = None,
+        assumed_max_tokens: int | None = None,
+        on_empty: str = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # Refused where the DAG is parsed, before any run could pay for a batch.
+        check_budget_args(max_cost_usd, assumed_max_tokens, endpoint)
+        self.assumed_max_tokens = assumed_max_tokens
+        self.on_empty = check_on_empty(on_empty)
         self.input_path = input_path
         self.endpoint = endpoint
         self.together_conn_id = together_conn_id
         self.deferrable = deferrable
         self.wait_for_completion = wait_for_completion
-        self.poll_interval = poll_interval
+        self.poll_interval = (
+            None if poll_interval is None
+            else check_poll_interval(poll_interval, name="poll_interval", where=f"{type(self).__name__} {self.task_id!r}")
+        )
         self.timeout = timedelta(seconds=timeout) if isinstance(timeout, (int, float)) else timeout
         self.max_poll_failures = max_poll_failures
         self.cancel_on_kill = cancel_on_kill
@@ -227,6 +252,7 @@ class TogetherBatchOperator(BaseOperator):
 
     def _prepare(self, hook: TogetherBatchHook, work_dir: Path) -> list[Any]:
         prices = PriceTable.from_mapping(self.price_table) if self.price_table else hook.price_table()
+        self._poll_interval(hook)  # a bad poll_interval extra is refused before any upload
         try:
             return _prepare_parts(
                 self.input_path,
@@ -236,6 +262,8 @@ class TogetherBatchOperator(BaseOperator):
                 prices=prices,
                 max_cost_usd=self.max_cost_usd,
                 aws_conn_id=self.aws_conn_id,
+                assumed_max_tokens=self.assumed_max_tokens,
+                on_empty=self.on_empty,
             )
         except (ValueError, FileNotFoundError) as exc:
             raise AirflowFailException(f"batch input refused before upload: {exc}") from exc

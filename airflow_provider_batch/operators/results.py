@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseHook, BaseOperator
 
+from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent, EventStatus
 from airflow_provider_batch.exceptions import TogetherBatchPartialFailureError, TogetherBatchPollingError
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.manifest import BatchRecord, SubmitManifest
 from airflow_provider_batch.operators._batch_common import check_once, wait_sync
+from airflow_provider_batch.operators._empty import skip_if_upstream_skipped
 from airflow_provider_batch.operators._follow_up import (
     DEFAULT_FOLLOW_UP_STATUSES,
     XCOM_FOLLOW_UP,
@@ -151,6 +153,9 @@ class TogetherBatchResultsOperator(BaseOperator):
         self.follow_up_statuses = check_follow_up_args(follow_up_rounds, follow_up_statuses)
         self.follow_up_rounds = follow_up_rounds
         self.deferrable = deferrable
+        if poll_interval is not None:
+            where = f"{type(self).__name__} {self.task_id!r}"
+            poll_interval = check_poll_interval(poll_interval, name="poll_interval", where=where)
         self.poll_interval = poll_interval
         if not isinstance(follow_up_timeout, timedelta):
             follow_up_timeout = timedelta(seconds=follow_up_timeout)
@@ -279,6 +284,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         if self.submit_task_id:
             pushed = context["ti"].xcom_pull(task_ids=self.submit_task_id, key=XCOM_MANIFEST)
             if not pushed:
+                skip_if_upstream_skipped(context, [self.submit_task_id])
                 raise ValueError(
                     f"task {self.submit_task_id!r} pushed no manifest (it failed before submitting)"
                 )
@@ -286,6 +292,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         if self.batch_ids:
             records = [BatchRecord(batch_id=b, status="UNKNOWN", input_file_id="") for b in self.batch_ids]
             return SubmitManifest(together_conn_id=self.together_conn_id, batches=records)
+        skip_if_upstream_skipped(context, self.upstream_task_ids)
         raise ValueError("pass manifest (the submit operator's output), submit_task_id or batch_ids")
 
     def _prices(self, hook: TogetherBatchHook) -> PriceTable:

@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch.client.models import BatchJob
 from airflow_provider_batch.events import BatchEvent
 from airflow_provider_batch.hooks.together import TogetherBatchHook
@@ -35,6 +36,9 @@ class TogetherBatchSensor(BaseSensorOperator):
     :param max_poll_failures: consecutive failed rounds the trigger tolerates.
     :param cancel_on_kill: cancel the batches when the deferred sensor is killed (off by default:
         the batches belong to someone else).
+
+    ``poke_interval`` (seconds between polls, also the trigger's) is refused below the floor of
+    :mod:`airflow_provider_batch._poll_interval` when the DAG is parsed.
     """
 
     template_fields: Sequence[str] = ("batch_id", "batch_ids")
@@ -52,6 +56,9 @@ class TogetherBatchSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.poke_interval = check_poll_interval(
+            self.poke_interval, name="poke_interval", where=f"{type(self).__name__} {self.task_id!r}"
+        )
         self.batch_id = batch_id
         self.batch_ids = list(batch_ids) if batch_ids is not None else None
         self.together_conn_id = together_conn_id

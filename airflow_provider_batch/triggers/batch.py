@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch.client.models import BatchJob
 from airflow_provider_batch.events import BatchEvent
 from airflow_provider_batch.hooks.together import TogetherBatchHook
@@ -28,7 +29,8 @@ class TogetherBatchTrigger(BaseTrigger):
 
     :param batch_ids: batches to watch.
     :param together_conn_id: connection of type ``together``.
-    :param poll_interval: seconds between polling rounds.
+    :param poll_interval: seconds between polling rounds, a finite number > 0 (the operators that
+        create the trigger enforce the floor; the trigger, re-created from stored kwargs, does not).
     :param deadline: wall-clock epoch seconds (anchored to the first submit); ``None`` waits forever.
     :param max_poll_failures: consecutive failed rounds tolerated; one more yields ``error``.
     :param cancel_on_kill: cancel unfinished batches when a user kills the deferred task (AF 3.3+).
@@ -50,7 +52,9 @@ class TogetherBatchTrigger(BaseTrigger):
             raise ValueError("batch_ids must not be empty")
         self.batch_ids = list(batch_ids)
         self.together_conn_id = together_conn_id
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = check_poll_interval(
+            poll_interval, name="poll_interval", where=type(self).__name__, floor=False
+        )
         self.deadline = float(deadline) if deadline is not None else None
         self.max_poll_failures = int(max_poll_failures)
         self.cancel_on_kill = cancel_on_kill
