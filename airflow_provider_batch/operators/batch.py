@@ -201,10 +201,10 @@ class TogetherBatchOperator(BaseOperator):
         self.together_conn_id = together_conn_id
         self.deferrable = deferrable
         self.wait_for_completion = wait_for_completion
-        self.poll_interval = (
-            None if poll_interval is None
-            else check_poll_interval(poll_interval, name="poll_interval", where=f"{type(self).__name__} {self.task_id!r}")
-        )
+        if poll_interval is not None:
+            where = f"{type(self).__name__} {self.task_id!r}"
+            poll_interval = check_poll_interval(poll_interval, name="poll_interval", where=where)
+        self.poll_interval = poll_interval
         self.timeout = timedelta(seconds=timeout) if isinstance(timeout, (int, float)) else timeout
         self.max_poll_failures = max_poll_failures
         self.cancel_on_kill = cancel_on_kill

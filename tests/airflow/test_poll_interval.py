@@ -32,7 +32,8 @@ def default_floor(monkeypatch: pytest.MonkeyPatch) -> None:
 def _constructors() -> dict[str, Any]:
     return {
         "submit": lambda v: TogetherBatchOperator(task_id="submit", input_path="in.jsonl", poll_interval=v),
-        "results": lambda v: TogetherBatchResultsOperator(task_id="results", batch_ids=["b"], poll_interval=v),
+        "results": lambda v: TogetherBatchResultsOperator(task_id="results", batch_ids=["b"],
+                                                          poll_interval=v),
         "sensor": lambda v: TogetherBatchSensor(task_id="sensor", batch_id="b", poke_interval=v),
     }
 
@@ -83,7 +84,8 @@ def test_refused_when_the_dag_file_is_parsed(tmp_path: Path) -> None:
     bag = DagBag(dag_folder=str(tmp_path))
     assert "too_eager" not in bag.dag_ids
     (error,) = bag.import_errors.values()
-    assert "TogetherBatchOperator 'submit': poll_interval must be a number of seconds >= 5 s, got 0.5" in error
+    assert "TogetherBatchOperator 'submit': poll_interval must be a number of seconds >= 5 s, got 0.5" \
+        in error
 
 
 def test_the_opt_out_lowers_the_floor_and_must_itself_be_sane(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,7 +102,8 @@ def test_the_opt_out_lowers_the_floor_and_must_itself_be_sane(monkeypatch: pytes
 @pytest.mark.usefixtures("default_floor")
 @pytest.mark.parametrize("value", [0, -1, math.nan, "30"], ids=repr)
 def test_trigger_refuses_non_positive_intervals_but_keeps_no_floor(value: Any) -> None:
-    with pytest.raises(ValueError, match="TogetherBatchTrigger: poll_interval must be a number of seconds > 0 s"):
+    expected = "TogetherBatchTrigger: poll_interval must be a number of seconds > 0 s"
+    with pytest.raises(ValueError, match=expected):
         TogetherBatchTrigger(batch_ids=["b"], poll_interval=value)
     # Re-created from stored kwargs in a triggerer: a value its operator accepted must never fail here.
     assert TogetherBatchTrigger(batch_ids=["b"], poll_interval=0.01).poll_interval == 0.01
@@ -110,7 +113,8 @@ def test_trigger_refuses_non_positive_intervals_but_keeps_no_floor(value: Any) -
 @pytest.mark.parametrize(("raw", "shown"), [("0", "0.0"), ("1", "1.0"), (2, "2"), ("soon", "'soon'"),
                                             ("nan", "nan"), ([30], "[30]")])
 def test_connection_extra_is_checked_when_read(monkeypatch: pytest.MonkeyPatch, raw: Any, shown: str) -> None:
-    conn = {"conn_type": "together", "password": "k", "host": "http://127.0.0.1:1/v1", "extra": {"poll_interval": raw}}
+    extra = {"poll_interval": raw}
+    conn = {"conn_type": "together", "password": "k", "host": "http://127.0.0.1:1/v1", "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_TOGETHER_POLLTEST", json.dumps(conn))
     with pytest.raises(ValueError) as caught:
         TogetherBatchHook("together_polltest").poll_interval()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -168,6 +169,16 @@ def test_response_format_schema_and_tools_are_prompt_tokens(write_jsonl: Callabl
     assert _compact_tokens(TOOLS) > 100  # a long tool description is a real share of the prompt
 
 
+def test_each_line_counts_its_own_schema(write_jsonl: Callable[..., Path]) -> None:
+    other = {"type": "json_object", "schema": {"type": "object", "properties": {"x": {"type": "string"}}}}
+    formats = [SCHEMA, SCHEMA, other, SCHEMA, None]
+    lines = [chat_request(f"r{i}", "", max_tokens=1, **({"response_format": f} if f else {}))
+             for i, f in enumerate(formats)]
+    est = estimate_batch_cost(write_jsonl(lines), DEFAULT_PRICE_TABLE)
+    schemas = 3 * _compact_tokens(SCHEMA) + _compact_tokens(other)
+    assert est.prompt_tokens == 5 * MESSAGE_OVERHEAD_TOKENS + schemas
+
+
 @pytest.mark.parametrize("endpoint", AUDIO_ENDPOINTS)
 def test_audio_batches_are_not_budget_checked(
     endpoint: str, write_jsonl: Callable[..., Path], caplog: pytest.LogCaptureFixture
@@ -201,3 +212,18 @@ def test_budget_settings_that_hold() -> None:
     check_budget_args(None, None)
     check_budget_args(0, 1)
     check_budget_args(2.5, None, "{{ params.endpoint }}")  # a template is checked once rendered
+
+
+def test_the_estimate_streams_the_file(write_jsonl: Callable[..., Path]) -> None:
+    """One pass, one line at a time: memory does not grow with the file (4 MB here)."""
+    line = chat_request("r", "p" * 400, max_tokens=16, n=2, tools=TOOLS, response_format=SCHEMA)
+    path = write_jsonl([{**line, "custom_id": f"r{i}"} for i in range(3000)])
+    assert path.stat().st_size > 4_000_000
+    tracemalloc.start()
+    try:
+        est = estimate_batch_cost(path, DEFAULT_PRICE_TABLE)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert est.requests == 3000 and est.max_completion_tokens == 3000 * 32
+    assert peak < 500_000, peak

@@ -146,8 +146,9 @@ def test_no_rows_skips_by_default_and_publishes_nothing(tmp_path: Path, reviews_
 
 
 def test_no_rows_fails_with_on_empty_fail(tmp_path: Path, reviews_db: str) -> None:
-    with pytest.raises(EmptyInputError, match="no requests, so there is nothing to submit; failing because "
-                                              "on_empty='fail' \\(pass on_empty='skip' to skip empty days\\)"):
+    expected = (r"no requests, so there is nothing to submit; failing because on_empty='fail' "
+                r"\(pass on_empty='skip' to skip empty days\)")
+    with pytest.raises(EmptyInputError, match=expected):
         _empty_day_op(tmp_path, reviews_db, on_empty="fail").execute(context={})  # type: ignore[arg-type]
     assert list((tmp_path / "out").iterdir()) == []
 
