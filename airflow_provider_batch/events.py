@@ -43,7 +43,7 @@ class EventStatus(str, enum.Enum):
     FAILED = "failed"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
-    TIMEOUT = "timeout"  # the trigger's wall-clock deadline passed first
+    TIMEOUT = "timeout"  # a batch's own wall-clock deadline passed before it was terminal
     ERROR = "error"  # the trigger could not poll (transport, auth, exhausted retries)
 
     def __str__(self) -> str:

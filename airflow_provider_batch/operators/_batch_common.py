@@ -252,8 +252,9 @@ def wait_sync(
         sleep(tracker.next_delay(poll_interval))
 
 
-def defer_timeout(deadlines: Mapping[str, float] | None, batch_ids: Sequence[str], poll_interval: float
-                  ) -> timedelta | None:
+def defer_timeout(
+    deadlines: Mapping[str, float] | None, batch_ids: Sequence[str], poll_interval: float
+) -> timedelta | None:
     """Airflow's defer timeout, a backstop that must never fire before the trigger's own
     per-batch logic: the latest batch deadline plus two polls and :data:`DEFER_BACKSTOP`.
     ``None`` (no backstop) when some batch has no deadline."""
