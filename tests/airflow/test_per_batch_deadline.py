@@ -22,7 +22,7 @@ from airflow_provider_batch.events import EventStatus
 from airflow_provider_batch.exceptions import TogetherBatchTimeoutError
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.inputs import BatchLimits
-from airflow_provider_batch.operators._batch_common import wait_sync
+from airflow_provider_batch.operators._batch_common import check_once, wait_sync
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
 from airflow_provider_batch.sensors.batch import TogetherBatchSensor
@@ -120,10 +120,11 @@ def test_worker_path_applies_the_same_rule(tmp_path: Path, together_server: Any)
 
 def _late_and_on_time(server: Any, make_batch: Any) -> tuple[str, str, dict[str, float]]:
     """``late`` runs for a minute and was created ``TIMEOUT - 0.3`` s ago; ``on_time`` was just
-    created and completes in a second. Deadlines are each one's created_at + ``TIMEOUT``."""
+    created and completes in two seconds (still running at the first poll, even on a busy
+    machine). Deadlines are each one's created_at + ``TIMEOUT``."""
     server.configure(processing_seconds=60)
     late = make_batch()
-    server.configure(processing_seconds=1.0)
+    server.configure(processing_seconds=2.0)
     on_time = make_batch()
     created = {late: age_batch(server, late, TIMEOUT - 0.3), on_time: age_batch(server, on_time, 0)}
     return late, on_time, {b: c + TIMEOUT for b, c in created.items()}
@@ -157,6 +158,23 @@ def test_only_the_batch_past_its_own_deadline_times_out(
     assert (batch_status(together_server, late) in CANCELLED) is cancel_on_timeout
     assert cancel_requests(together_server) == int(cancel_on_timeout)
     assert f"unfinished: {late}" in event.message
+
+
+def test_check_once_ends_the_wait_only_when_nothing_else_is_left(
+    together_server: Any, make_batch: Any, sync_client: Any
+) -> None:
+    together_server.configure(processing_seconds=60)
+    late, running, done = make_batch(), make_batch(), make_batch()
+    together_server.force_status(done, "COMPLETED")
+    past, future = time.time() - 1, time.time() + 60
+    # Another batch is still on time: the late one is left to the wait that follows.
+    deadlines = {late: past, running: future}
+    assert check_once(sync_client, [late, running], deadlines=deadlines, cancel_on_timeout=True) is None
+    assert cancel_requests(together_server) == 0
+    # Nothing else to wait for: timeout now. A COMPLETED batch past its deadline is not late.
+    event = check_once(sync_client, [late, done], deadlines={late: past, done: past}, cancel_on_timeout=True)
+    assert event is not None and (event.status, event.timed_out) == (EventStatus.TIMEOUT, [late])
+    assert cancel_requests(together_server) == 1 and batch_status(together_server, late) in CANCELLED
 
 
 def test_a_batch_cancelled_after_its_deadline_still_counts_as_timed_out(
