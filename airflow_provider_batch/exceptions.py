@@ -12,7 +12,7 @@
           TogetherBatchFailedError       a batch ended FAILED (or a previous one did, see force_resubmit)
           TogetherBatchExpiredError      a batch passed its completion window; partial results exist
           TogetherBatchCancelledError    a batch was cancelled; partial results may exist
-          TogetherBatchTimeoutError      the task's wall-clock deadline passed
+          TogetherBatchTimeoutError      a batch's own wall-clock deadline passed
         TogetherBatchPartialFailureError results loaded, but too many requests failed (results operator)
 
 Every error carries ``batch_ids`` and the ``manifest`` (the same dict the operator returns on
@@ -75,7 +75,7 @@ class TogetherBatchCancelledError(TogetherBatchError):
 
 
 class TogetherBatchTimeoutError(TogetherBatchError):
-    """The wall-clock deadline (anchored to the first submit) passed before the batches finished."""
+    """A batch's wall-clock deadline (its ``created_at`` plus the timeout) passed before it finished."""
 
 
 class TogetherBatchPollingError(_BatchErrorMixin, AirflowException):

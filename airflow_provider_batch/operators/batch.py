@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -44,12 +43,14 @@ from airflow_provider_batch.operators._empty import check_on_empty, on_empty_inp
 from airflow_provider_batch.operators._batch_common import (
     cancel_sync,
     check_once,
+    defer_timeout,
     finish,
     push_batch_ids,
     record_from_state,
     wait_sync,
 )
 from airflow_provider_batch.pricing import PriceTable
+from airflow_provider_batch.triggers._polling import epoch_seconds
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
 __all__ = ["TogetherBatchOperator", "DEFAULT_TIMEOUT", "DEFAULT_POLL_INTERVAL"]
@@ -57,8 +58,6 @@ __all__ = ["TogetherBatchOperator", "DEFAULT_TIMEOUT", "DEFAULT_POLL_INTERVAL"]
 #: Together's completion window is 24 h; jobs may still finish a little later.
 DEFAULT_TIMEOUT = timedelta(hours=25)
 DEFAULT_POLL_INTERVAL = 30.0
-#: The defer timeout is only a backstop: the trigger's own deadline should always win.
-_DEFER_BACKSTOP = timedelta(minutes=10)
 
 _NOT_RETRYABLE = (
     BadRequestError,
@@ -142,10 +141,10 @@ class TogetherBatchOperator(BaseOperator):
     :param deferrable: wait in the triggerer (default) instead of on the worker.
     :param wait_for_completion: ``False`` returns right after the batches are created.
     :param poll_interval: seconds between polls; default: connection extra, else 30.
-    :param timeout: wall-clock limit anchored to the first submit (``None``: no limit).
+    :param timeout: wall-clock limit of each batch, from its own creation (``None``: no limit).
     :param max_poll_failures: consecutive failed polling rounds tolerated.
     :param cancel_on_kill: cancel the batches when the task is killed (worker or deferred).
-    :param cancel_on_timeout: cancel unfinished batches when ``timeout`` passes.
+    :param cancel_on_timeout: cancel a batch still running when its ``timeout`` passes.
     :param limits: :class:`~airflow_provider_batch.inputs.limits.BatchLimits` for validation/splitting.
     :param max_cost_usd: refuse to submit when the worst-case estimate exceeds this, or cannot be
         bounded (a request without ``max_tokens``; any audio batch, which is not budget-checked).
@@ -234,7 +233,9 @@ class TogetherBatchOperator(BaseOperator):
                     return manifest.to_xcom()
                 deadline = self._deadline(manifest)
                 poll_interval = self._poll_interval(hook)
-                first = check_once(client, batch_ids, self.log)
+                first = check_once(
+                    client, batch_ids, self.log, deadlines=deadline, cancel_on_timeout=self.cancel_on_timeout
+                )
                 if first is not None:
                     return finish(context, first, manifest)
                 if self.deferrable:
@@ -321,13 +322,18 @@ class TogetherBatchOperator(BaseOperator):
             ledger_conn_id=self.ledger_conn_id,
         )
 
-    def _deadline(self, manifest: SubmitManifest) -> float | None:
+    def _deadline(self, manifest: SubmitManifest) -> dict[str, float] | None:
+        """Each batch's own deadline: its ``created_at`` (as the API reported it) plus ``timeout``.
+
+        A re-attached batch keeps the deadline of its creation and a batch created by this try
+        gets a full ``timeout``, so one part from an earlier try never shortens another's wait.
+        ``None`` when there is no ``timeout``.
+        """
         if self.timeout is None:
             return None
-        anchor = manifest.submitted_at or datetime.now(tz=timezone.utc)
-        if anchor.tzinfo is None:
-            anchor = anchor.replace(tzinfo=timezone.utc)
-        return anchor.timestamp() + self.timeout.total_seconds()
+        now = datetime.now(tz=timezone.utc)
+        seconds = self.timeout.total_seconds()
+        return {r.batch_id: epoch_seconds(r.created_at or now) + seconds for r in manifest.batches}
 
     def _poll_interval(self, hook: TogetherBatchHook) -> float:
         if self.poll_interval is not None:
@@ -335,29 +341,26 @@ class TogetherBatchOperator(BaseOperator):
         return hook.poll_interval() or DEFAULT_POLL_INTERVAL
 
     def _defer(
-        self, batch_ids: list[str], manifest: SubmitManifest, deadline: float | None, poll: float
+        self, batch_ids: list[str], manifest: SubmitManifest, deadlines: dict[str, float] | None, poll: float
     ) -> None:
-        backstop = None
-        if deadline is not None:
-            backstop = timedelta(seconds=max(0.0, deadline - time.time()) + 2 * poll) + _DEFER_BACKSTOP
         self.defer(
             trigger=TogetherBatchTrigger(
                 batch_ids=batch_ids,
                 together_conn_id=self.together_conn_id,
                 poll_interval=poll,
-                deadline=deadline,
+                deadlines=deadlines,
                 max_poll_failures=self.max_poll_failures,
                 cancel_on_kill=self.cancel_on_kill,
                 cancel_on_timeout=self.cancel_on_timeout,
             ),
             method_name="execute_complete",
             kwargs={"manifest": manifest.to_xcom()},
-            timeout=backstop,
+            timeout=defer_timeout(deadlines, batch_ids, poll),
         )
 
     def _wait_here(
         self, context: Any, client: Any, batch_ids: list[str], manifest: SubmitManifest,
-        deadline: float | None, poll_interval: float,
+        deadlines: dict[str, float] | None, poll_interval: float,
     ) -> dict[str, Any]:
         self._waiting_on = list(batch_ids)
         try:
@@ -365,7 +368,7 @@ class TogetherBatchOperator(BaseOperator):
                 client,
                 batch_ids,
                 poll_interval=poll_interval,
-                deadline=deadline,
+                deadlines=deadlines,
                 max_poll_failures=self.max_poll_failures,
                 cancel_on_timeout=self.cancel_on_timeout,
                 logger=self.log,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from apb_airflow_helpers import write_input
+from apb_airflow_helpers import age_batch, cancel_requests, write_input
 from apb_dag_runs import clear_task_state, run_dag, ti_states, xcom
 
 pytestmark = [pytest.mark.usefixtures("airflow_db", "together_conn"), pytest.mark.timeout(120)]
@@ -67,6 +67,35 @@ def test_crash_after_create_then_retry_reattaches(
     log = output()
     assert "simulated worker crash right after create" in log
     assert "re-attached (ledger) to batch" in log
+
+
+def test_rerun_creating_a_missing_part_waits_for_it_its_full_timeout(
+    tmp_path: Path, together_server: Any, output: Any
+) -> None:
+    # Yesterday's try created both parts and died; part 1 then COMPLETED, part 2 was cancelled.
+    together_server.configure(processing_seconds=60)
+    path = write_input(tmp_path / "in.jsonl", 4)
+    flag = tmp_path / "crash-once"
+    flag.touch()
+    when = datetime(2026, 3, 3, tzinfo=timezone.utc)
+    conf = {"input_path": str(path), "crash_flag": str(flag)}
+    first = run_dag("apb_submit_parts_crash_once", conf, logical_date=when)
+    assert ti_states(first) == {"submit": ("failed", 1)}
+    names = {f["id"]: f["filename"] for f in together_server.files()}
+    by_part = sorted(together_server.batches(), key=lambda b: names[b["input_file_id"]])  # ...-p0001
+    old_part, lost_part = (b["id"] for b in by_part)
+    together_server.force_status(old_part, "COMPLETED")
+    together_server.force_status(lost_part, "CANCELLED")
+    age_batch(together_server, old_part, 2 * 3600)  # older than the 1 h timeout
+    together_server.configure(processing_seconds=0.5)
+
+    # The re-run re-attaches part 1 and creates part 2 again; part 2 gets its own full hour.
+    second = run_dag("apb_submit_parts_crash_once", conf, logical_date=when)
+    assert ti_states(second) == {"submit": ("success", 1)}, output()
+    manifest = xcom(second, "submit")
+    assert [b["batch_id"] for b in manifest["batches"]][0] == old_part
+    assert [b["status"] for b in manifest["batches"]] == ["COMPLETED", "COMPLETED"]
+    assert together_server.stats()["batch_creates"] == 3 and cancel_requests(together_server) == 0
 
 
 def test_clear_reattaches_through_the_submission_ledger(
