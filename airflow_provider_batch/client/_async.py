@@ -204,6 +204,7 @@ class Files(Resource[AsyncTogetherClient]):
         purpose: str = "batch-api",
         filename: str | None = None,
         dedupe: bool = False,
+        on_file_id: Callable[[str], None] | None = None,
     ) -> FileObject:
         """Upload a local file (streamed, never read whole); every upload is a new file with its own id.
 
@@ -212,6 +213,8 @@ class Files(Resource[AsyncTogetherClient]):
         :param filename: name to store; defaults to the local file's name.
         :param dedupe: send the content's SHA-256, so that content the account already holds is
             answered with that existing file (which may be another run's) instead of a new one.
+        :param on_file_id: called with the new file's id as soon as the API assigns it, before the
+            bytes are sent, so a caller can record it; a crash after that leaves a known file.
         """
         source = Path(path)
         size = source.stat().st_size
@@ -226,6 +229,8 @@ class Files(Resource[AsyncTogetherClient]):
             logger.info("File content already uploaded as %s; reusing it", existing)
             return await self.retrieve(existing)
         target = ops.parse_upload_target(init, answer)
+        if on_file_id is not None:
+            on_file_id(target.file_id)
         await self._c._send(ops.file_put(target.location, size, lambda: aiter_file(source)))
         return await self._c._call(ops.file_preprocess(target.file_id), ops.parse_file)
 
@@ -319,7 +324,7 @@ class Batches(Resource[AsyncTogetherClient]):
         known = frozenset(known_batch_ids)
 
         async def recover() -> BatchJob | None:
-            return ops.created_batch(input_file_id, await self.find_by_input_file(input_file_id), known)
+            return ops.created_batch(await self.find_by_input_file(input_file_id), input_file_id, known)
 
         answer = await self._c._send(spec, recover=recover)
         if isinstance(answer, BatchJob):

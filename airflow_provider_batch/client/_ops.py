@@ -199,15 +199,16 @@ def batches_on_file(input_file_id: str) -> ListShape[BatchJob]:
     return ListShape(_batch, keep)
 
 
-def created_batch(input_file_id: str, found: Iterable[BatchJob], known: Collection[str]) -> BatchJob | None:
+def created_batch(jobs: Iterable[BatchJob], input_file_id: str, known: Collection[str]) -> BatchJob | None:
     """The batch a create that failed ambiguously made, from the batches on its input file.
 
-    Batches in ``known`` are the caller's already; of the rest, none means the create did not
-    happen, one is the one it made, and more than one is a question the client will not guess at.
+    Batches in ``known`` are the caller's already; of the rest on ``input_file_id``, none means
+    the create did not happen, one is the one it made, and more than one is a question the client
+    will not guess at. No time window is involved.
 
     :raises AmbiguousCreateError: more than one batch on the file is not in ``known``.
     """
-    fresh = [job for job in found if job.id not in known]
+    fresh = [job for job in jobs if job.input_file_id == input_file_id and job.id not in known]
     if len(fresh) > 1:
         raise AmbiguousCreateError(input_file_id, tuple(job.id for job in fresh))
     if fresh:

@@ -191,6 +191,7 @@ class Files(Resource[TogetherClient]):
         purpose: str = "batch-api",
         filename: str | None = None,
         dedupe: bool = False,
+        on_file_id: Callable[[str], None] | None = None,
     ) -> FileObject:
         """Upload a local file (streamed, never read whole); every upload is a new file with its own id.
 
@@ -199,6 +200,8 @@ class Files(Resource[TogetherClient]):
         :param filename: name to store; defaults to the local file's name.
         :param dedupe: send the content's SHA-256, so that content the account already holds is
             answered with that existing file (which may be another run's) instead of a new one.
+        :param on_file_id: called with the new file's id as soon as the API assigns it, before the
+            bytes are sent, so a caller can record it; a crash after that leaves a known file.
         """
         source = Path(path)
         size = source.stat().st_size
@@ -212,6 +215,8 @@ class Files(Resource[TogetherClient]):
             logger.info("File content already uploaded as %s; reusing it", existing)
             return self.retrieve(existing)
         target = ops.parse_upload_target(init, answer)
+        if on_file_id is not None:
+            on_file_id(target.file_id)
         self._c._send(ops.file_put(target.location, size, lambda: iter_file(source)))
         return self._c._call(ops.file_preprocess(target.file_id), ops.parse_file)
 
@@ -309,7 +314,7 @@ class Batches(Resource[TogetherClient]):
         known = frozenset(known_batch_ids)
 
         def recover() -> BatchJob | None:
-            return ops.created_batch(input_file_id, self.find_by_input_file(input_file_id), known)
+            return ops.created_batch(self.find_by_input_file(input_file_id), input_file_id, known)
 
         answer = self._c._send(spec, recover=recover)
         if isinstance(answer, BatchJob):

@@ -24,6 +24,7 @@ import certifi
 import httpx
 from airflow.sdk import BaseHook, Connection
 
+from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch.client import (
     DEFAULT_BASE_URL,
     AsyncTogetherClient,
@@ -208,9 +209,20 @@ class TogetherBatchHook(BaseHook):
         return PriceTable.from_mapping(raw or None)
 
     def poll_interval(self) -> float | None:
-        """The ``poll_interval`` extra in seconds, or ``None`` when unset."""
+        """The ``poll_interval`` extra in seconds, or ``None`` when unset.
+
+        :raises ValueError: the extra is not a number of seconds at or above the floor (see
+            :mod:`airflow_provider_batch._poll_interval`).
+        """
         raw = self.extras(self.connection()).get("poll_interval")
-        return float(raw) if raw not in (None, "") else None
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        try:
+            value = float(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            value = raw
+        where = f"connection {self.together_conn_id!r} extra"
+        return check_poll_interval(value, name="poll_interval", where=where)
 
     def delete_files(self, file_ids: Iterable[str]) -> FileCleanupReport:
         """Delete files, best effort (e.g. the provider's own uploaded inputs once their results are

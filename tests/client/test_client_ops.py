@@ -122,13 +122,14 @@ def _job(job_id: str, input_file_id: str = "f-1") -> BatchJob:
         ([_job("b-1")], (), "b-1"),
         ([_job("old"), _job("b-2")], ("old",), "b-2"),
         ([_job("old"), _job("older")], ("old", "older", "gone"), None),
+        ([_job("other-file", "f-2"), _job("b-3")], (), "b-3"),
     ],
 )
 def test_created_batch_subtracts_the_known_ones(
     found: list[BatchJob], known: tuple[str, ...], expected: str | None, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="airflow_provider_batch.client"):
-        made = ops.created_batch("f-1", found, frozenset(known))
+        made = ops.created_batch(found, "f-1", frozenset(known))
     assert (made.id if made else None) == expected
     assert (expected or "no new batch") in caplog.text
 
@@ -136,7 +137,7 @@ def test_created_batch_subtracts_the_known_ones(
 def test_created_batch_never_guesses_between_two_unknown_batches() -> None:
     found = [_job("old"), _job("b-2"), _job("b-3")]
     with pytest.raises(AmbiguousCreateError) as caught:
-        ops.created_batch("f-1", found, frozenset({"old"}))
+        ops.created_batch(found, "f-1", frozenset({"old"}))
     assert caught.value.input_file_id == "f-1" and caught.value.candidate_ids == ("b-2", "b-3")
     assert "b-2, b-3" in str(caught.value)
 

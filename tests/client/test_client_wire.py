@@ -98,8 +98,14 @@ async def test_upload_uses_redirect_flow_with_streamed_put(make_client, jsonl: P
         ("POST", f"/v1/files/{FILE_ID}/preprocess"): answer(200, FILE_JSON),
     })
     client = make_client(BASE, wire.transport)
-    uploaded = await call(client.files.upload(jsonl))
+    told: list[tuple[str, int]] = []
 
+    def record(file_id: str) -> None:
+        told.append((file_id, len(wire.requests)))
+
+    uploaded = await call(client.files.upload(jsonl, on_file_id=record))
+
+    assert told == [(FILE_ID, 1)]  # the id is handed over before the bytes are sent
     assert uploaded.id == FILE_ID and uploaded.file_type == "jsonl" and uploaded.processed is True
     init, put, pre = wire.requests
     assert init.headers["authorization"] == f"Bearer {API_KEY}"

@@ -39,7 +39,7 @@ def test_seeded_history_is_completed_batches_with_their_three_files(together_ser
     assert together_server.stats()["uploads"] == 0 and together_server.stats()["batch_creates"] == 0
 
 
-def test_seeding_is_deterministic_and_new_work_lists_after_or_before_it(together_server, api: Api) -> None:
+def test_seeded_ids_are_random_and_new_work_lists_after_or_before_it(together_server, api: Api) -> None:
     _seed(together_server, 30)
     first = [f["id"] for f in api.http.get("/v1/files").json()["data"]]
     job = api.submit([chat_line("a")])
@@ -48,7 +48,8 @@ def test_seeding_is_deterministic_and_new_work_lists_after_or_before_it(together
     assert api.http.get("/v1/batches").json()[0]["id"] == job["id"]  # newest first: the new batch first
     together_server.reset()
     _seed(together_server, 30)
-    assert [f["id"] for f in api.http.get("/v1/files").json()["data"]] == first
+    again = [f["id"] for f in api.http.get("/v1/files").json()["data"]]
+    assert len(again) == 30 and not set(again) & set(first)  # ids never repeat across resets
 
 
 def test_seed_files_option_seeds_at_start() -> None:

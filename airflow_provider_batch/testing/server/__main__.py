@@ -1,12 +1,13 @@
 """``python -m airflow_provider_batch.testing.server --host 127.0.0.1 --port PORT --api-key KEY``.
 
 Prints exactly one line, ``READY http://HOST:PORT/v1``, once requests are accepted, and serves
-until SIGINT or SIGTERM.
+until SIGINT or SIGTERM. Warnings (e.g. a bind to a non-loopback address) go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -58,6 +59,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until interrupted."""
     args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -30,9 +30,10 @@ DEFAULT_MODELS: tuple[str, ...] = (
 
 
 class ServerConfig(BaseModel):
-    """Settings of :class:`LocalTogetherServer`; every field can be changed at run time.
+    """Settings of :class:`LocalTogetherServer`; every field but ``data_dir`` can be changed at run time
+    from Python, and every field but ``api_key``, ``access_log`` and ``data_dir`` over ``/_control``.
 
-    :param api_key: the bearer token every ``/v1`` route requires.
+    :param api_key: the bearer token every ``/v1`` and ``/_control`` route requires.
     :param validating_seconds: time a new batch stays ``VALIDATING``.
     :param processing_seconds: time a batch takes to go from 0 to 100 % while ``IN_PROGRESS``.
     :param cancel_seconds: time a batch stays ``CANCELING`` before it is ``CANCELLED``.
@@ -42,7 +43,8 @@ class ServerConfig(BaseModel):
     :param fault_kinds: the kinds random faults are drawn from (see :data:`FAULT_KINDS`).
     :param stall_seconds: how long a ``stall`` fault waits before answering.
     :param retry_after_seconds: ``Retry-After`` sent with an injected 429.
-    :param seed: seed of ids, shuffling and random faults (same seed, same run).
+    :param seed: seed of the processing order (with the input's content) and of random faults (same
+        seed, same run). Ids are always random, so they never repeat across resets or restarts.
     :param list_null_when_empty: answer ``GET /v1/batches`` with ``null`` when there are no batches.
     :param max_lines: most lines an input file may have.
     :param max_bytes: largest input file, in bytes.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import secrets
 import shutil
 import tempfile
 import threading
@@ -44,9 +45,6 @@ class Store:
             self.seed_history(config.seed_files)
 
     def _init_state(self) -> None:
-        # Ids repeat after a reset (same seed), so on-disk names carry the generation.
-        self.generation = getattr(self, "generation", -1) + 1
-        self.rng = random.Random(self.config.seed)
         self.files: dict[str, FileRecord] = {}
         self.batches: dict[str, BatchRecord] = {}
         self.uploads = 0
@@ -55,10 +53,11 @@ class Store:
         self.faults: Counter[str] = Counter()
         self.fail_once_seen: set[str] = set()
 
-    def new_uuid(self) -> str:
-        """A UUID4 drawn from the seeded generator (same seed, same ids)."""
-        with self.lock:
-            return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+    @staticmethod
+    def new_uuid() -> str:
+        """A random UUID4, never the seed's: ids are unique across resets and restarts, so rows kept
+        in a warehouse between test runs never collide."""
+        return str(uuid.uuid4())
 
     @property
     def user_id(self) -> str:
@@ -75,8 +74,8 @@ class Store:
             purpose=purpose,
             file_type=file_type or "jsonl",
             created_at=int(time.time()),
-            path=self.root / f"g{self.generation}-{file_id}.data",
-            upload_token=hashlib.sha256(f"{file_id}:{self.rng.random()}".encode()).hexdigest()[:32],
+            path=self.root / f"{file_id}.data",
+            upload_token=secrets.token_hex(16),
         )
         with self.lock:
             self.files[file_id] = record
@@ -136,6 +135,7 @@ class Store:
                 user_id=self.user_id,
                 input_file_id=input_file_id,
                 file_size_bytes=self.files[input_file_id].bytes,
+                input_sha256=self.files[input_file_id].sha256 or "",
                 endpoint=endpoint,
                 created_at=now,
                 deadline=now + self.config.completion_window_seconds,
@@ -189,10 +189,10 @@ class Store:
         input, output and error files, plus ``files % 3`` lone inputs, one second apart, ending an
         hour ago. The files hold no bytes (their content answers 404) and count as neither uploads
         nor batch creates in :meth:`stats`."""
-        rng = random.Random(f"history:{self.config.seed}:{len(self.files)}")
+        rng = random.Random(secrets.randbits(128))  # random ids, like every other id (fast to draw)
         start = time.time() - 3600 - files
         # One absent path and one token for all: they have no bytes and take no upload.
-        self._history = (self.root / "history-without-bytes.data", f"{rng.getrandbits(128):032x}")
+        self._history = (self.root / "history-without-bytes.data", secrets.token_hex(16))
         with self.lock:
             for index in range(files - files % 3, files):
                 self._seed_file(rng, self._seed_name(rng), "batch-api", start + index)
