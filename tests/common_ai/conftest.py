@@ -46,6 +46,18 @@ def quick_polls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(operator_module, "time", quick_time)
 
 
+@pytest.fixture
+def output(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Any:
+    """Returns everything logged so far: task logs (stdout/stderr) and Airflow's own (logging)."""
+    caplog.set_level("INFO")
+
+    def _read() -> str:
+        captured = capfd.readouterr()
+        return captured.out + captured.err + caplog.text
+
+    return _read
+
+
 @pytest.fixture(scope="session")
 def commonai_airflow_db() -> None:
     """The SQLite metadata DB of the test AIRFLOW_HOME (idempotent)."""
