@@ -98,13 +98,14 @@ def test_an_expired_batch_is_landed_with_expired_rows(
 
 
 def test_a_cancelled_batch_fails_the_task_and_lands_cancelled_rows(
-    together_connection: str, together_server: Any, results: Path
+    together_connection: str, together_server: Any, results: Path, output: Any
 ) -> None:
     together_server.configure(processing_seconds=60)
     forcing = force_first_batch(together_server, "CANCELLED")
     dag_run = run_dag("apb_commonai_text", **_conf(results, ["a", "b"]))
     forcing.join(5)
     assert task_state(dag_run, "summarise")[0] == "failed"
+    assert "LLMBatchCancelledError" in output()
     rows = result_rows(results)
     assert [row["status"] for row in rows] == ["cancelled", "cancelled"]
     # common.ai clears its state after a lossy cancel, so a retry would submit a new batch.
