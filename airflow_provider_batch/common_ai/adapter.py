@@ -32,6 +32,7 @@ from airflow_provider_batch.common_ai import _recovery, _requests, _results
 from airflow_provider_batch.hooks.together import _base_url, _mask
 from airflow_provider_batch.idempotency import SubmitContext, submit_or_attach
 from airflow_provider_batch.inputs.limits import BatchLimits
+from airflow_provider_batch.ledger import LedgerError
 
 if TYPE_CHECKING:
     from airflow.providers.common.ai.batch.base import BatchRequest
@@ -226,7 +227,7 @@ class TogetherBatchAdapter(BatchAdapter):
         ledger: SubmissionLedger | None
         try:
             ledger = self.ledger
-        except Exception as exc:  # reading results must not need the ledger: fall back to the input
+        except LedgerError as exc:  # reading results must not need the ledger: fall back to the input
             log.warning("batch %s: no submission ledger (%s); reading the input file instead", batch_id, exc)
             ledger = None
         expected = _results.expected_from_ledger(ledger, batch_id)

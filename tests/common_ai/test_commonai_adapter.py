@@ -152,6 +152,20 @@ def test_per_request_model_of_another_provider_is_refused(adapter: TogetherBatch
         _validate(adapter, [{"prompt": "a"}, {"prompt": "b", "model": "openai:gpt-5"}])
 
 
+def test_a_per_request_model_without_a_prefix_is_refused(adapter: TogetherBatchAdapter) -> None:
+    with pytest.raises(LLMBatchModelMismatchError, match="'together:<model>'"):
+        _validate(adapter, [{"prompt": "a", "model": MODEL}])
+
+
+def test_a_per_request_together_model_is_sent_bare(adapter: TogetherBatchAdapter, tmp_path: Path) -> None:
+    other = "Qwen/Qwen2.5-7B-Instruct-Turbo"
+    result = adapter.submit(
+        [{"prompt": "a"}, {"prompt": "b", "model": f"together:{other}"}],
+        model=MODEL, idempotency_key=KEY, input_fingerprint=FP, output_spec=TEXT,
+    )  # fmt: skip
+    assert [line["body"]["model"] for line in _input_lines(adapter, result.batch_id, tmp_path)] == [MODEL, other]
+
+
 def test_a_line_rule_from_our_validator_is_an_input_error(
     adapter: TogetherBatchAdapter, together_server: Any
 ) -> None:
