@@ -32,7 +32,15 @@ from airflow_provider_batch.ledger import (
     TaskIdentity,
 )
 
-__all__ = ["LEDGER_CONN_LABEL", "LEDGER_DAG_ID", "LEDGER_TASK_ID", "RequestFile", "find_orphan", "identity_for"]
+__all__ = [
+    "LEDGER_CONN_LABEL",
+    "LEDGER_DAG_ID",
+    "LEDGER_TASK_ID",
+    "RequestFile",
+    "find_orphan",
+    "identity_for",
+    "key_of",
+]
 
 log = logging.getLogger(__name__)
 

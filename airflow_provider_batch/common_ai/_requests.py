@@ -128,9 +128,9 @@ def raise_for_report(report: ValidationReport, *, limits: BatchLimits, directive
     if more > 0:
         shown += f"; ... and {more} more"
     if rules & _SIZE_RULES:
-        schema_note = (
-            f" (the output_type schema adds ~{directive_bytes} bytes to every request)" if directive_bytes else ""
-        )
+        schema_note = ""
+        if directive_bytes:
+            schema_note = f" (the output_type schema adds ~{directive_bytes} bytes to every request)"
         raise LLMBatchLimitExceededError(
             f"This batch does not fit one Together batch: at most {limits.max_lines} requests, "
             f"{limits.max_bytes} bytes per input file, {limits.max_line_bytes} bytes per request and "

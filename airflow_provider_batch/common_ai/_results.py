@@ -112,7 +112,9 @@ def _unreported(job: BatchJob, custom_id: str, index: int) -> RawResultItem:
         message = f"batch {job.id} ended {job.status.value} before this request ran"
     else:
         kind = "missing_result"
-        message = f"batch {job.id} ({job.status.value}) has no line for this request in its output or error file"
+        message = (
+            f"batch {job.id} ({job.status.value}) has no line for this request in its output or error file"
+        )
     return RawResultItem(
         custom_id=custom_id,
         index=index,

@@ -178,9 +178,10 @@ class TogetherBatchAdapter(BatchAdapter):
 
         The submission is recorded in the ledger before the upload (key -> identity, fingerprint
         -> ``part_sha256``), so :meth:`find_orphaned_batch` can find the batch of a try that died
-        before common.ai recorded it. If the ledger already holds a live or finished batch of this
-        key and fingerprint (common.ai's own state was lost), that batch is returned instead of
-        paying again; a FAILED, CANCELLED or vanished one is replaced by a new generation.
+        before common.ai recorded it. If the ledger already holds a running or COMPLETED batch of
+        this key and fingerprint (common.ai's own state was lost), that batch is returned instead
+        of paying again; a FAILED, EXPIRED, CANCELLED or vanished one is replaced by a new
+        generation (common.ai only submits again after such an ending, or a lost state).
         """
         builder = self._builder(model, output_spec, **kwargs)
         context = SubmitContext(
@@ -207,8 +208,9 @@ class TogetherBatchAdapter(BatchAdapter):
             log.warning("batch %s has status %r, unknown to this provider; treated as running",
                         batch_id, job.raw_status)  # fmt: skip
         status = STATUS_MAP[job.status]
-        error = (job.error or f"batch {batch_id} FAILED without an error text") if status == "failed" else None
-        return BatchState(status=status, counts=None, error_message=error)
+        if status != "failed":
+            return BatchState(status=status, counts=None, error_message=None)
+        return BatchState(status=status, counts=None, error_message=job.error or f"batch {batch_id} FAILED")
 
     def cancel_batch(self, batch_id: str) -> None:
         """Ask Together to cancel; the batch is ``CANCELING`` (still running) until it is ``CANCELLED``."""
@@ -252,7 +254,9 @@ class TogetherBatchAdapter(BatchAdapter):
 
     # -- recovery -------------------------------------------------------------------------------
 
-    def find_orphaned_batch(self, idempotency_key: str, input_fingerprint: str, not_before: str) -> str | None:
+    def find_orphaned_batch(
+        self, idempotency_key: str, input_fingerprint: str, not_before: str
+    ) -> str | None:
         """The batch a crashed try created, read back from the submission ledger.
 
         Together batches have no metadata, so the ledger is the only record. A batch is returned
@@ -264,7 +268,8 @@ class TogetherBatchAdapter(BatchAdapter):
         :raises LedgerUnavailableError: the ledger cannot be read (common.ai then does not resubmit).
         :raises LedgerConflictError: the row's file carries several unattributed batches.
         """
-        return _recovery.find_orphan(self._client, self.ledger, idempotency_key, input_fingerprint, not_before)
+        ledger = self.ledger
+        return _recovery.find_orphan(self._client, ledger, idempotency_key, input_fingerprint, not_before)
 
     def close(self) -> None:
         """Close the client's connection pool."""

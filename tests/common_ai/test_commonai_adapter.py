@@ -81,7 +81,9 @@ def test_submit_uploads_batch_api_file_with_key_dash_index_custom_ids(
     assert (second["body"]["max_tokens"], second["body"]["seed"]) == (8, 3)
 
 
-def test_response_format_is_a_json_schema_inside_the_body(adapter: TogetherBatchAdapter, tmp_path: Path) -> None:
+def test_response_format_is_a_json_schema_inside_the_body(
+    adapter: TogetherBatchAdapter, tmp_path: Path
+) -> None:
     batch_id = _submit(adapter, ["a"], spec=build_output_spec(Verdict))
     (line,) = _input_lines(adapter, batch_id, tmp_path)
     assert "response_format" not in line
@@ -163,7 +165,8 @@ def test_a_per_request_together_model_is_sent_bare(adapter: TogetherBatchAdapter
         [{"prompt": "a"}, {"prompt": "b", "model": f"together:{other}"}],
         model=MODEL, idempotency_key=KEY, input_fingerprint=FP, output_spec=TEXT,
     )  # fmt: skip
-    assert [line["body"]["model"] for line in _input_lines(adapter, result.batch_id, tmp_path)] == [MODEL, other]
+    lines = _input_lines(adapter, result.batch_id, tmp_path)
+    assert [line["body"]["model"] for line in lines] == [MODEL, other]
 
 
 def test_a_line_rule_from_our_validator_is_an_input_error(
@@ -181,7 +184,9 @@ def test_a_line_rule_from_our_validator_is_an_input_error(
 def test_every_together_status_has_a_common_ai_status() -> None:
     assert set(STATUS_MAP) == set(BatchStatus)
     running = {s for s, mapped in STATUS_MAP.items() if mapped == "in_progress"}
-    assert running == {BatchStatus.VALIDATING, BatchStatus.IN_PROGRESS, BatchStatus.CANCELING, BatchStatus.UNKNOWN}
+    assert running == {
+        BatchStatus.VALIDATING, BatchStatus.IN_PROGRESS, BatchStatus.CANCELING, BatchStatus.UNKNOWN
+    }  # fmt: skip
 
 
 def test_completed_batch_maps_to_completed_without_counts(adapter: TogetherBatchAdapter) -> None:

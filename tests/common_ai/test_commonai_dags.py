@@ -69,7 +69,9 @@ def test_pydantic_output_type_through_the_decorator(together_connection: str, re
         assert isinstance(row["output"]["urgent"], bool)
 
 
-def test_a_failed_request_is_an_error_row_and_the_task_succeeds(together_connection: str, results: Path) -> None:
+def test_a_failed_request_is_an_error_row_and_the_task_succeeds(
+    together_connection: str, results: Path
+) -> None:
     prompts = ["fine", "[[fail:invalid_request_error]] broken", "also fine"]
     dag_run = run_dag("apb_commonai_text", **_conf(results, prompts))
     assert task_state(dag_run, "summarise") == ("success", 1)

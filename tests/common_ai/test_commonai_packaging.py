@@ -55,8 +55,15 @@ def test_a_connection_without_a_key_is_refused_clearly(monkeypatch: pytest.Monke
 
 
 def test_the_provider_does_not_import_the_adapter() -> None:
-    code = "import sys, airflow_provider_batch.operators.batch, airflow_provider_batch.get_provider_info as g; " \
-        "g.get_provider_info(); print(sorted(m for m in sys.modules if m.startswith('airflow_provider_batch.common_ai')))"
+    code = textwrap.dedent(
+        """
+        import sys
+        import airflow_provider_batch.operators.batch
+        from airflow_provider_batch.get_provider_info import get_provider_info
+        get_provider_info()
+        print(sorted(m for m in sys.modules if m.startswith("airflow_provider_batch.common_ai")))
+        """
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
 
