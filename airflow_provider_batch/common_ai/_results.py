@@ -127,16 +127,23 @@ def _unreported(job: BatchJob, custom_id: str, index: int) -> RawResultItem:
     )
 
 
+def _index(custom_id: str, expected: Expected | None) -> int | None:
+    """The request index of a result line, or ``None`` when the line is not one of ours."""
+    if expected is not None and custom_id.rpartition("-")[0] != expected.key:
+        return None
+    return index_from_custom_id(custom_id)
+
+
 def _iter_file(client: Any, job: BatchJob, file_id: str, kind: Literal["output", "error"], workdir: Path,
-               seen: set[int]) -> Iterator[RawResultItem]:  # fmt: skip
+               expected: Expected | None, seen: set[int]) -> Iterator[RawResultItem]:  # fmt: skip
     path = client.files.content(file_id, workdir / f"{kind}.jsonl")
     for line in ParsedFile(path, kind):
         if line.custom_id is None:
             log.warning("common.ai batch %s: unreadable line %d of the %s file %s: %s",
                         job.id, line.line_no, kind, file_id, line.problem)  # fmt: skip
             continue
-        index = index_from_custom_id(line.custom_id)
-        if index is None:  # foreign custom_id: common.ai counts index -1 as out of range
+        index = _index(line.custom_id, expected)
+        if index is None:  # a foreign custom_id: common.ai drops index -1 as out of range, and counts it
             yield _item(line, line.custom_id, -1)
             continue
         if index in seen:
@@ -157,11 +164,14 @@ def iter_batch_results(client: Any, job: BatchJob, expected: Expected | None) ->
     seen: set[int] = set()
     with tempfile.TemporaryDirectory(prefix="apb-commonai-results-") as tmp:
         workdir = Path(tmp)
-        for file_id, kind in ((job.output_file_id, "output"), (job.error_file_id, "error")):
-            if file_id:
-                yield from _iter_file(client, job, file_id, kind, workdir, seen)  # type: ignore[arg-type]
         if expected is None:
             expected = _expected_from_input(client, job, workdir)
+        files: tuple[tuple[str | None, Literal["output", "error"]], ...] = (
+            (job.output_file_id, "output"), (job.error_file_id, "error"),
+        )  # fmt: skip
+        for file_id, kind in files:
+            if file_id:
+                yield from _iter_file(client, job, file_id, kind, workdir, expected, seen)
         if expected is None:
             log.warning("common.ai batch %s: the submitted requests are unknown; requests without a "
                         "line are left for common.ai to mark missing", job.id)  # fmt: skip

@@ -282,6 +282,15 @@ def test_a_finished_batch_missing_a_line_yields_it_as_errored(adapter: TogetherB
     assert items[1].error is not None and items[1].error["type"] == "missing_result"
 
 
+def test_a_line_of_another_key_is_out_of_range_not_a_request(adapter: TogetherBatchAdapter) -> None:
+    batch_id = _submit(adapter, ["a", "b"])
+    wait_until_done(adapter, batch_id)
+    job = adapter._client.batches.retrieve(batch_id)
+    items = list(iter_batch_results(adapter._client, job, Expected("0000000000000000", 2)))
+    assert sorted(i.index for i in items) == [-1, -1, 0, 1]  # two foreign lines, two unreported
+    assert {i.provider_status for i in items if i.index >= 0} == {"errored"}
+
+
 def test_an_unknown_batch_raises_before_iteration(adapter: TogetherBatchAdapter) -> None:
     with pytest.raises(NotFoundError):
         adapter.iter_results("no-such-batch")
