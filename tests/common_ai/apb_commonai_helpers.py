@@ -84,19 +84,19 @@ def _row_of(model: Any, dag_run: Any, task_id: str, **where: Any) -> Any:
         return row
 
 
-def task_state(dag_run: Any, task_id: str) -> tuple[str, int]:
+def task_state(dag_run: Any, task_id: str, map_index: int = -1) -> tuple[str, int]:
     """``(state, try_number)`` of one task instance of a finished run."""
     from airflow.models.taskinstance import TaskInstance
 
-    ti = _row_of(TaskInstance, dag_run, task_id)
+    ti = _row_of(TaskInstance, dag_run, task_id, map_index=map_index)
     return str(ti.state), ti.try_number
 
 
-def return_value(dag_run: Any, task_id: str) -> Any:
+def return_value(dag_run: Any, task_id: str, map_index: int = -1) -> Any:
     """The task's ``return_value`` XCom (common.ai's manifest), or ``None``."""
     from airflow.models.xcom import XComModel
 
-    row = _row_of(XComModel, dag_run, task_id, key="return_value")
+    row = _row_of(XComModel, dag_run, task_id, key="return_value", map_index=map_index)
     return None if row is None else XComModel.deserialize_value(row)
 
 

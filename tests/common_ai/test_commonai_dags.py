@@ -133,3 +133,14 @@ def test_crash_after_submit_then_retry_finds_the_batch_in_the_ledger(
     log = output()
     assert "simulated worker crash right after submit" in log
     assert f"Recovered orphaned batch {manifest['batch_id']}" in log
+
+
+def test_mapped_instances_with_identical_prompts_each_get_their_own_batch(
+    together_connection: str, together_server: Any, results: Path
+) -> None:
+    dag_run = run_dag("apb_commonai_mapped", **_conf(results, []))
+    assert [task_state(dag_run, "chunk_batch", i) for i in (0, 1)] == [("success", 1)] * 2
+    manifests = [return_value(dag_run, "chunk_batch", i) for i in (0, 1)]
+    assert {m["batch_id"] for m in manifests} == {b["id"] for b in together_server.batches()}
+    assert len({m["batch_id"] for m in manifests}) == 2 == together_server.stats()["batch_creates"]
+    assert all(m["counts"]["succeeded"] == 2 for m in manifests)

@@ -92,3 +92,19 @@ with DAG("apb_commonai_pydantic", **_COMMON) as pydantic_dag:
         return [f"Ticket: {text}" for text in context["params"]["prompts"]]
 
     triage()
+
+with DAG("apb_commonai_mapped", **_COMMON) as mapped_dag:
+
+    @task.llm_batch(
+        llm_conn_id="{{ params.conn_id }}",
+        model_id=MODEL_ID,
+        result_path="{{ params.result_path }}",
+        max_tokens=64,
+        poll_interval=30,
+        deferrable=True,
+    )
+    def chunk_batch(chunk: list[str]) -> list[str]:
+        return chunk
+
+    # Two map indexes with byte-identical prompts: the .expand() remedy for inputs past one batch.
+    chunk_batch.expand(chunk=[["same", "prompts"], ["same", "prompts"]])
