@@ -76,17 +76,18 @@ with DAG(
         deferrable=True, **_OPERATOR,
     )  # fmt: skip
 
+_DECORATED: dict[str, Any] = {
+    "llm_conn_id": "{{ params.conn_id }}",
+    "model_id": MODEL_ID,
+    "result_path": "{{ params.result_path }}",
+    "poll_interval": 30,
+    "deferrable": True,
+}
+
 with DAG("apb_commonai_pydantic", **_COMMON) as pydantic_dag:
 
     @task.llm_batch(
-        llm_conn_id="{{ params.conn_id }}",
-        model_id=MODEL_ID,
-        result_path="{{ params.result_path }}",
-        output_type=TicketTriage,
-        system_prompt="Triage the support ticket.",
-        max_tokens=256,
-        poll_interval=30,
-        deferrable=True,
+        output_type=TicketTriage, system_prompt="Triage the support ticket.", max_tokens=256, **_DECORATED
     )
     def triage(**context: Any) -> list[str]:
         return [f"Ticket: {text}" for text in context["params"]["prompts"]]
@@ -95,14 +96,7 @@ with DAG("apb_commonai_pydantic", **_COMMON) as pydantic_dag:
 
 with DAG("apb_commonai_mapped", **_COMMON) as mapped_dag:
 
-    @task.llm_batch(
-        llm_conn_id="{{ params.conn_id }}",
-        model_id=MODEL_ID,
-        result_path="{{ params.result_path }}",
-        max_tokens=64,
-        poll_interval=30,
-        deferrable=True,
-    )
+    @task.llm_batch(max_tokens=64, **_DECORATED)
     def chunk_batch(chunk: list[str]) -> list[str]:
         return chunk
 
