@@ -147,7 +147,11 @@ class TogetherBatchAdapter(BatchAdapter):
             custom_id over 64 characters; the message names the ``.expand()`` remedy.
         :raises LLMBatchModelMismatchError: a per-request model names another provider.
         :raises LLMBatchInputError: a request breaks a line rule (e.g. a bad ``max_tokens``).
+        :raises LedgerUnavailableError: this deployment has no usable submission ledger (e.g. the
+            embedded SQLite default under a distributed executor); raised here, before common.ai
+            records its intent to submit.
         """
+        _ = self.ledger
         limits = self.limits
         self.check_custom_id_length(idempotency_key, len(requests), max_length=limits.max_custom_id_len)
         if len(requests) > limits.max_lines:

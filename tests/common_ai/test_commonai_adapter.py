@@ -178,6 +178,18 @@ def test_a_line_rule_from_our_validator_is_an_input_error(
     assert together_server.stats()["uploads"] == 0
 
 
+def test_a_ledger_this_deployment_cannot_use_fails_validation(
+    together_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_batch.ledger import LedgerUnavailableError
+
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")  # workers share no local file
+    adapter = TogetherBatchAdapter(api_key=together_server.api_key, base_url=together_server.base_url)
+    with pytest.raises(LedgerUnavailableError, match="ledger_conn_id"):
+        _validate(adapter, [{"prompt": "a"}])
+    adapter.close()
+
+
 # -- get_batch / cancel_batch -----------------------------------------------------------------
 
 
