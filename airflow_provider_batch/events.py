@@ -43,7 +43,7 @@ class EventStatus(str, enum.Enum):
     FAILED = "failed"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
-    TIMEOUT = "timeout"  # the trigger's wall-clock deadline passed first
+    TIMEOUT = "timeout"  # a batch's own wall-clock deadline passed before it was terminal
     ERROR = "error"  # the trigger could not poll (transport, auth, exhausted retries)
 
     def __str__(self) -> str:
@@ -68,6 +68,8 @@ class BatchState(BaseModel):
     error: str | None = None
     created_at: datetime | None = None
     completed_at: datetime | None = None
+    #: The batch's own deadline passed before it was terminal (absent from older payloads).
+    timed_out: bool = False
 
     @classmethod
     def from_job(cls, job: BatchJob) -> BatchState:
@@ -95,6 +97,9 @@ class BatchEvent(BaseModel):
     :param batches: last known state of every watched batch, in the order they were given.
     :param message: human-readable summary (never contains credentials).
     :param error_type: exception class name for ``error`` events.
+
+    A ``timeout`` event marks the batches whose own deadline passed with ``timed_out`` in their
+    state; the others carry their last known (possibly terminal) state.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -107,6 +112,11 @@ class BatchEvent(BaseModel):
     @property
     def batch_ids(self) -> list[str]:
         return [b.batch_id for b in self.batches]
+
+    @property
+    def timed_out(self) -> list[str]:
+        """Ids of the batches whose own deadline passed before they were terminal."""
+        return [b.batch_id for b in self.batches if b.timed_out]
 
     def to_payload(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -5,12 +5,14 @@
     AirflowException
       TogetherBatchPollingError          waiting stopped (transport/auth); the batch may still run
                                          -> retryable: a retry re-attaches to the same batch
+      TogetherLedgerUnavailableError     the submission ledger cannot be reached; nothing was
+                                         uploaded or created because of it -> retryable
       AirflowFailException               (no Airflow retry: a retry would reach the same end)
         TogetherBatchError
           TogetherBatchFailedError       a batch ended FAILED (or a previous one did, see force_resubmit)
           TogetherBatchExpiredError      a batch passed its completion window; partial results exist
           TogetherBatchCancelledError    a batch was cancelled; partial results may exist
-          TogetherBatchTimeoutError      the task's wall-clock deadline passed
+          TogetherBatchTimeoutError      a batch's own wall-clock deadline passed
         TogetherBatchPartialFailureError results loaded, but too many requests failed (results operator)
 
 Every error carries ``batch_ids`` and the ``manifest`` (the same dict the operator returns on
@@ -32,6 +34,7 @@ __all__ = [
     "TogetherBatchTimeoutError",
     "TogetherBatchPollingError",
     "TogetherBatchPartialFailureError",
+    "TogetherLedgerUnavailableError",
 ]
 
 
@@ -72,7 +75,7 @@ class TogetherBatchCancelledError(TogetherBatchError):
 
 
 class TogetherBatchTimeoutError(TogetherBatchError):
-    """The wall-clock deadline (anchored to the first submit) passed before the batches finished."""
+    """A batch's wall-clock deadline (its ``created_at`` plus the timeout) passed before it finished."""
 
 
 class TogetherBatchPollingError(_BatchErrorMixin, AirflowException):
@@ -97,3 +100,11 @@ class TogetherBatchPartialFailureError(AirflowFailException):
     def __init__(self, message: str, *, result: dict[str, Any]) -> None:
         super().__init__(message)
         self.result = result
+
+
+class TogetherLedgerUnavailableError(AirflowException):
+    """The submission ledger cannot be read or written, so ownership of batches cannot be checked.
+
+    Raised before any upload or create that would depend on it. Retryable: once the ledger's
+    database answers again, a retry continues from what the ledger holds.
+    """

@@ -1,50 +1,56 @@
-"""Retry safety: never create a second batch for the same input and task identity.
+"""Retry safety: a task instance attaches only to batches created for it, and never pays twice.
 
 Identity is ``(dag_id, task_id, run_id, map_index)``, never ``try_number``, plus each input part's
-content SHA-256. Two independent records guard every part:
+index and content SHA-256. The record of "which batch is whose" is the submission ledger
+(:mod:`airflow_provider_batch.ledger`), which survives retries, worker crashes and clears. It does
+not rest on remote file names, on the task state store, or on a time window:
 
-1. **Task state store** (Airflow 3.3+, ``context["task_state_store"]``): the *intent* is written
-   before the upload and the batch id right after create, with ``retention=NEVER_EXPIRE``. It
-   survives retries and worker crashes, but a *clear* discards it.
-2. **The API itself** (works on any Airflow 3, and after a clear): the part is uploaded under a
-   content-addressed, identity-bearing file name ``apb-<identity 12>-<sha256 16>-p<part>.jsonl``.
-   Before uploading, ``files.list()`` is searched for that name and ``batches.list()`` for a batch
-   whose ``input_file_id`` is one of those files.
+* every part is uploaded as **its own file** (no content de-duplication), so a file, and every
+  batch created on it, belongs to exactly one ledger row;
+* the ledger row is written *before* each step (intent, upload, create), so a crash anywhere
+  leaves a row the next try finishes from;
+* after an ambiguous create (timeout, 5xx, a crash), the batches on the row's own file are the
+  only candidates; those the ledger already attributes are removed; exactly one left is ours,
+  none means the create did not happen, more than one is refused, loudly, before paying again.
 
-What a previous batch leads to:
+What a previous batch of the same part leads to:
 
 * running (VALIDATING / IN_PROGRESS / CANCELING / unknown) -> re-attach and keep waiting;
 * COMPLETED, EXPIRED, CANCELLED -> re-attach, so the task goes straight to completion (expired and
   cancelled batches hold paid-for partial results); with ``force_resubmit=True`` an EXPIRED or
-  CANCELLED batch is replaced by a new one instead;
+  CANCELLED batch is replaced by a new generation instead;
 * FAILED -> raise :class:`TogetherBatchFailedError` (the same input would most likely fail again);
-  with ``force_resubmit=True`` a new batch is submitted (re-using the uploaded file).
-
-Known limit: the Files API de-duplicates identical content by checksum, so if *another* task
-identity already uploaded byte-identical content, the upload returns that task's file (with that
-task's name). Such a part is then protected by the task state store only (not after a clear).
+  with ``force_resubmit=True`` a new generation is submitted, re-using the uploaded file;
+* gone (404) -> a new generation.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from airflow_provider_batch.client.errors import NotFoundError
-from airflow_provider_batch.client.models import BatchJob, BatchStatus, FileObject
+from airflow_provider_batch.client.models import BatchJob, BatchStatus
 from airflow_provider_batch.exceptions import TogetherBatchFailedError
+from airflow_provider_batch.ledger import (
+    LedgerConflictError,
+    SubmissionLedger,
+    SubmissionRecord,
+    TaskIdentity,
+)
 
 __all__ = [
-    "TaskIdentity",
-    "SubmitLedger",
+    "NEVER_EXPIRE",
     "PartLike",
     "PartOutcome",
+    "SubmitContext",
+    "TaskIdentity",
+    "legacy_batch_id",
     "submit_or_attach",
-    "NEVER_EXPIRE",
 ]
 
 log = logging.getLogger(__name__)
@@ -52,12 +58,10 @@ log = logging.getLogger(__name__)
 try:
     from airflow.sdk import NEVER_EXPIRE
 except ImportError:  # Airflow < 3.3 has no task state store; the value is never used there
-    from datetime import timedelta
-
     NEVER_EXPIRE = timedelta.max
 
-_LEDGER_PREFIX = "together_batch"
 _REPLACEABLE = {BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED}
+_LEGACY_PREFIX = "together_batch"
 
 
 class PartLike(Protocol):
@@ -69,166 +73,46 @@ class PartLike(Protocol):
     sha256: str
 
 
-@dataclass(frozen=True)
-class TaskIdentity:
-    """The task instance a submission belongs to, across tries."""
-
-    dag_id: str
-    task_id: str
-    run_id: str
-    map_index: int = -1
-
-    @classmethod
-    def from_context(cls, context: Any) -> TaskIdentity:
-        ti = context["ti"]
-        map_index = getattr(ti, "map_index", None)
-        return cls(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else int(map_index))
-
-    @property
-    def key(self) -> str:
-        raw = "\x1f".join((self.dag_id, self.task_id, self.run_id, str(self.map_index)))
-        return hashlib.sha256(raw.encode()).hexdigest()
-
-    def part_filename(self, sha256: str, index: int) -> str:
-        return f"apb-{self.key[:12]}-{sha256[:16]}-p{index:04d}.jsonl"
-
-
-class SubmitLedger:
-    """Intent and batch-id records in the task state store; a no-op when there is none.
-
-    A failing store is logged and ignored: the API-side lookup still protects the submit.
-    """
-
-    def __init__(self, store: Any | None) -> None:
-        self.store = store
-
-    @staticmethod
-    def key(index: int, sha256: str) -> str:
-        return f"{_LEDGER_PREFIX}/p{index:04d}/{sha256[:16]}"
-
-    def get(self, index: int, sha256: str) -> dict[str, Any] | None:
-        if self.store is None:
-            return None
-        try:
-            value = self.store.get(self.key(index, sha256))
-        except Exception as exc:
-            log.warning("task state store read failed (%s); relying on the API lookup", exc)
-            return None
-        return value if isinstance(value, dict) else None
-
-    def _set(self, key: str, value: dict[str, Any]) -> None:
-        if self.store is None:
-            return
-        try:
-            self.store.set(key, value, retention=NEVER_EXPIRE)
-        except Exception as exc:
-            log.warning("task state store write failed (%s); relying on the API lookup", exc)
-
-    def record_intent(self, part: PartLike, filename: str) -> None:
-        self._set(
-            self.key(part.index, part.sha256),
-            {"phase": "intent", "filename": filename, "sha256": part.sha256, "at": _now_iso()},
-        )
-
-    def record_batch(self, part: PartLike, filename: str, job: BatchJob) -> None:
-        self._set(
-            self.key(part.index, part.sha256),
-            {
-                "phase": "submitted",
-                "filename": filename,
-                "sha256": part.sha256,
-                "batch_id": job.id,
-                "input_file_id": job.input_file_id,
-                "at": _now_iso(),
-            },
-        )
-
-
 @dataclass
 class PartOutcome:
     """What happened to one part: the batch it is bound to and which path led there."""
 
     part: PartLike
     job: BatchJob
-    path: str  # "submitted" | "re-attached (task state store)" | "re-attached (file/batch lookup)"
+    path: str  # "submitted" | "re-attached (ledger)" | "recovered (...)"
+    record: SubmissionRecord | None = None
 
     @property
     def reattached(self) -> bool:
-        return self.path.startswith("re-attached")
+        return self.path.startswith(("re-attached", "recovered"))
 
 
-class _ApiLookup:
-    """Lists files and batches at most once per submit, however many parts there are."""
+@dataclass(frozen=True)
+class SubmitContext:
+    """Who submits, and where the record of it goes."""
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self._files: list[FileObject] | None = None
-        self._batches: list[BatchJob] | None = None
-
-    def files_named(self, filename: str) -> list[FileObject]:
-        if self._files is None:
-            self._files = list(self.client.files.list())
-        return [f for f in self._files if f.filename == filename]
-
-    def batches_on(self, file_ids: set[str]) -> list[BatchJob]:
-        if not file_ids:
-            return []
-        if self._batches is None:
-            self._batches = list(self.client.batches.list())
-        return [b for b in self._batches if b.input_file_id in file_ids]
+    identity: TaskIdentity
+    ledger: SubmissionLedger
+    endpoint: str
+    together_conn_id: str = "together_default"
+    logical_date: datetime | None = None
+    #: Airflow 3.3's task state store, read only to adopt records written by earlier releases.
+    legacy_store: Any | None = None
 
 
-def _newest(items: list[Any]) -> Any:
-    floor = datetime.min.replace(tzinfo=timezone.utc)
-    return max(items, key=lambda i: _aware(getattr(i, "created_at", None)) or floor)
+def legacy_batch_id(store: Any | None, part: PartLike) -> str | None:
+    """The batch id an earlier release recorded in the task state store for this part, if any."""
+    if store is None:
+        return None
+    try:
+        value = store.get(f"{_LEGACY_PREFIX}/p{part.index:04d}/{part.sha256[:16]}")
+    except Exception:  # an unreadable store only means there is nothing to adopt
+        return None
+    batch_id = value.get("batch_id") if isinstance(value, dict) else None
+    return batch_id if isinstance(batch_id, str) and batch_id else None
 
 
-def _aware(value: Any) -> datetime | None:
-    if isinstance(value, int):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return None
-
-
-def _now_iso() -> str:
-    return datetime.now(tz=timezone.utc).isoformat()
-
-
-@dataclass
-class _Previous:
-    job: BatchJob | None
-    file_id: str | None
-    source: str
-
-
-def _find_previous(
-    client: Any, lookup: _ApiLookup, ledger: SubmitLedger, part: PartLike, filename: str
-) -> _Previous:
-    record = ledger.get(part.index, part.sha256)
-    if record and record.get("batch_id"):
-        try:
-            job = client.batches.retrieve(record["batch_id"])
-            return _Previous(job, job.input_file_id, "task state store")
-        except NotFoundError:
-            log.warning("batch %s from the task state store no longer exists", record["batch_id"])
-    files = lookup.files_named(filename)
-    if not files:
-        return _Previous(None, None, "")
-    jobs = lookup.batches_on({f.id for f in files})
-    if jobs:
-        job = _newest(jobs)
-        return _Previous(job, job.input_file_id, "file/batch lookup")
-    # A crash between the upload's POST and its PUT leaves a named file without content; creating
-    # a batch on it is refused, so only a filled file is re-used (else upload again).
-    filled = [f for f in files if f.processed is not False]
-    return _Previous(None, _newest(filled).id if filled else None, "file/batch lookup")
-
-
-def _must_submit(previous: _Previous, *, force_resubmit: bool) -> bool:
-    job = previous.job
-    if job is None:
-        return True
+def _must_replace(job: BatchJob, *, force_resubmit: bool) -> bool:
     if job.status not in _REPLACEABLE:
         return False
     if force_resubmit:
@@ -247,56 +131,154 @@ def _must_submit(previous: _Previous, *, force_resubmit: bool) -> bool:
     return False
 
 
-def _submit(
-    client: Any, ledger: SubmitLedger, part: PartLike, filename: str, file_id: str | None, endpoint: str
-) -> BatchJob:
-    ledger.record_intent(part, filename)
-    if file_id is None:
-        uploaded = client.files.upload(part.path, purpose="batch-api", filename=filename)
-        file_id = uploaded.id
-        log.info("part %d: uploaded %s as %s (%d lines)", part.index, filename, file_id, part.lines)
-    else:
-        log.info("part %d: re-using uploaded file %s (%s)", part.index, file_id, filename)
-    job = client.batches.create(file_id, endpoint).job
-    ledger.record_batch(part, filename, job)
-    return job
+class _PartSubmitter:
+    """Drives one part from whatever its ledger row says to a bound batch."""
+
+    def __init__(self, client: Any, ctx: SubmitContext, part: PartLike, *, force_resubmit: bool) -> None:
+        self.client = client
+        self.ctx = ctx
+        self.part = part
+        self.force_resubmit = force_resubmit
+
+    def _open(self, generation: int, input_file_id: str | None = None) -> SubmissionRecord:
+        return self.ctx.ledger.open(
+            self.ctx.identity,
+            part_index=self.part.index,
+            part_sha256=self.part.sha256,
+            generation=generation,
+            request_count=self.part.lines,
+            endpoint=self.ctx.endpoint,
+            together_conn_id=self.ctx.together_conn_id,
+            logical_date=self.ctx.logical_date,
+            input_file_id=input_file_id,
+        )
+
+    def run(self) -> PartOutcome:
+        ledger = self.ctx.ledger
+        record = ledger.current(self.ctx.identity, self.part.index, self.part.sha256)
+        if record is None:
+            record = self._adopt_legacy() or self._open(1)
+        while True:
+            if record.batch_id is not None:
+                try:
+                    job = self.client.batches.retrieve(record.batch_id)
+                except NotFoundError:
+                    log.warning("part %d: batch %s no longer exists; submitting a new one",
+                                self.part.index, record.batch_id)  # fmt: skip
+                    ledger.mark_abandoned(record)
+                    record = self._open(record.generation + 1)
+                    continue
+                if _must_replace(job, force_resubmit=self.force_resubmit):
+                    record = self._open(record.generation + 1, input_file_id=record.input_file_id)
+                    continue
+                return PartOutcome(self.part, job, "re-attached (ledger)", record)
+            if record.state == "creating":
+                found = self._find_interrupted_create(record)
+                if found is not None:
+                    record = ledger.record_batch(record, found.id, found.created_at, str(found.status))
+                    return PartOutcome(self.part, found, "recovered (interrupted create)", record)
+            return self._submit(record)
+
+    def _adopt_legacy(self) -> SubmissionRecord | None:
+        batch_id = legacy_batch_id(self.ctx.legacy_store, self.part)
+        if batch_id is None or self.ctx.ledger.by_batch(batch_id) is not None:
+            return None
+        try:
+            job = self.client.batches.retrieve(batch_id)
+        except NotFoundError:
+            return None
+        log.info("part %d: adopting batch %s recorded by an earlier release", self.part.index, batch_id)
+        record = self._open(1, input_file_id=job.input_file_id)
+        return self.ctx.ledger.record_batch(record, job.id, job.created_at, str(job.status))
+
+    def _known_on_file(self, record: SubmissionRecord) -> set[str]:
+        assert record.input_file_id is not None
+        return {r.batch_id for r in self.ctx.ledger.on_file(record.input_file_id) if r.batch_id}
+
+    def _find_interrupted_create(self, record: SubmissionRecord) -> BatchJob | None:
+        """The batch an interrupted create made on this row's own file, if it made one."""
+        assert record.input_file_id is not None
+        known = self._known_on_file(record)
+        candidates = [
+            job for job in self.client.batches.find_by_input_file(record.input_file_id) if job.id not in known
+        ]
+        if len(candidates) > 1:
+            raise LedgerConflictError(
+                f"input file {record.input_file_id} of part {self.part.index} carries "
+                f"{len(candidates)} batches the submission ledger does not know "
+                f"({', '.join(sorted(j.id for j in candidates))}); this task cannot tell which is its "
+                "own, so it stops instead of paying again"
+            )
+        if candidates:
+            log.warning("part %d: a create interrupted on an earlier try made batch %s; using it",
+                        self.part.index, candidates[0].id)  # fmt: skip
+            return candidates[0]
+        log.info("part %d: the create interrupted on an earlier try did not happen", self.part.index)
+        return None
+
+    def _upload_is_whole(self, record: SubmissionRecord) -> bool:
+        """Whether a file whose upload an earlier try started holds all of this part's bytes."""
+        assert record.input_file_id is not None
+        try:
+            found = self.client.files.retrieve(record.input_file_id)
+        except NotFoundError:
+            return False
+        size = self.part.path.stat().st_size
+        return found.processed is not False and (found.bytes is None or found.bytes == size)
+
+    def _upload(self, record: SubmissionRecord) -> SubmissionRecord:
+        ledger, part = self.ctx.ledger, self.part
+        filename = self.ctx.identity.part_filename(part.sha256, part.index)
+        started: list[SubmissionRecord] = []
+
+        def remember(file_id: str) -> None:  # before the bytes: a crash mid-upload leaves a known file
+            started.append(ledger.record_upload(record, file_id, complete=False))
+
+        uploaded = self.client.files.upload(part.path, purpose="batch-api", filename=filename, on_file_id=remember)
+        log.info("part %d: uploaded %s as %s (%d lines)", part.index, filename, uploaded.id, part.lines)
+        return ledger.record_upload(started[-1] if started else record, uploaded.id)
+
+    def _submit(self, record: SubmissionRecord) -> PartOutcome:
+        ledger, part = self.ctx.ledger, self.part
+        if record.input_file_id is None or (record.state == "uploading" and not self._upload_is_whole(record)):
+            record = self._upload(record)
+        else:
+            log.info("part %d: re-using this task's uploaded file %s", part.index, record.input_file_id)
+        assert record.input_file_id is not None
+        known = self._known_on_file(record)
+        record = ledger.mark_creating(record)
+        job = self.client.batches.create(record.input_file_id, self.ctx.endpoint, known_batch_ids=known).job
+        record = ledger.record_batch(record, job.id, job.created_at, str(job.status))
+        log.info("part %d: submitted batch %s (status %s)", part.index, job.id, job.status)
+        return PartOutcome(part, job, "submitted", record)
 
 
 def submit_or_attach(
     client: Any,
-    parts: list[Any],
+    parts: Sequence[PartLike],
+    ctx: SubmitContext,
     *,
-    identity: TaskIdentity,
-    ledger: SubmitLedger,
-    endpoint: str,
     force_resubmit: bool = False,
+    on_bound: Callable[[PartOutcome], None] | None = None,
 ) -> list[PartOutcome]:
-    """Bind every part to exactly one batch: an earlier one for this identity, or a new one.
+    """Bind every part to exactly one batch of this task instance: an earlier one, or a new one.
 
     :param client: a synchronous Together client.
     :param parts: input parts (see :class:`PartLike`), in order.
-    :param identity: the task instance, without try number.
-    :param ledger: intent/batch-id records (task state store).
-    :param endpoint: batch endpoint for new batches.
+    :param ctx: the task instance, its ledger and endpoint.
     :param force_resubmit: replace FAILED / EXPIRED / CANCELLED batches instead of re-attaching.
+    :param on_bound: called as soon as each part is bound, before the next part is touched, so
+        its batch id can be published even if a later part fails.
+    :raises LedgerConflictError: ownership cannot be established; nothing more is paid for.
+    :raises LedgerUnavailableError: the ledger cannot be reached; nothing more is paid for.
     """
-    lookup = _ApiLookup(client)
     outcomes: list[PartOutcome] = []
     for part in parts:
-        filename = identity.part_filename(part.sha256, part.index)
-        previous = _find_previous(client, lookup, ledger, part, filename)
-        if _must_submit(previous, force_resubmit=force_resubmit):
-            job = _submit(client, ledger, part, filename, previous.file_id, endpoint)
-            outcomes.append(PartOutcome(part, job, "submitted"))
-            log.info("part %d: submitted batch %s (status %s)", part.index, job.id, job.status)
-            continue
-        assert previous.job is not None
-        outcomes.append(PartOutcome(part, previous.job, f"re-attached ({previous.source})"))
-        log.info(
-            "part %d: re-attached to existing batch %s (status %s) found via %s; no new batch created",
-            part.index,
-            previous.job.id,
-            previous.job.status,
-            previous.source,
-        )
+        outcome = _PartSubmitter(client, ctx, part, force_resubmit=force_resubmit).run()
+        if outcome.path != "submitted":
+            log.info("part %d: %s to batch %s (status %s); no new batch created",
+                     part.index, outcome.path, outcome.job.id, outcome.job.status)  # fmt: skip
+        outcomes.append(outcome)
+        if on_bound is not None:
+            on_bound(outcome)
     return outcomes

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["BatchRecord", "SubmitManifest", "MANIFEST_SCHEMA_VERSION"]
+__all__ = ["BatchRecord", "SubmitManifest", "SubmitOwner", "MANIFEST_SCHEMA_VERSION"]
 
 MANIFEST_SCHEMA_VERSION = 1
 
@@ -34,12 +34,25 @@ class BatchRecord(BaseModel):
     error: str | None = None
 
 
+class SubmitOwner(BaseModel):
+    """The submit task instance that owns the batches (its key in the submission ledger)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int = -1
+
+
 class SubmitManifest(BaseModel):
     """What ``TogetherBatchOperator`` returns (as JSON) and ``TogetherBatchResultsOperator`` reads.
 
     :param batches: one record per batch; a split input has several.
     :param metadata_manifest: location (local path or ``s3://`` URI) of the sidecar file that
         carries the input rows' metadata columns, keyed by ``custom_id``; ``None`` if none.
+    :param owner: the submit task instance; with ``ledger_conn_id`` it finds every batch that task
+        instance ever created (also those a re-run superseded) in the submission ledger.
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -52,6 +65,8 @@ class SubmitManifest(BaseModel):
     input_path: str | None = None
     submitted_at: datetime | None = None
     completed_at: datetime | None = None
+    owner: SubmitOwner | None = None
+    ledger_conn_id: str | None = None
 
     def to_xcom(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -133,7 +133,9 @@ DEFAULT_PRICE_TABLE = PriceTable(
         "openai/gpt-oss-120b": _p(0.15, 0.60),
         "openai/gpt-oss-20b": _p(0.05, 0.20),
         # Audio models are billed per audio minute on the real API; the transcript's token
-        # counts are used here as an approximation so spend is never silently zero.
+        # counts are used here as an approximation so spend is never silently zero. The budget
+        # guard does not use this: the audio's duration is unknowable before the batch runs, so
+        # audio batches are not budget-checked (see inputs.budget.guard_budget).
         "openai/whisper-large-v3": _p(0.10, 0.10),
     },
 )

@@ -12,6 +12,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _home = Path(tempfile.mkdtemp(prefix="apb-airflow-home-"))
@@ -31,7 +33,19 @@ os.environ.setdefault(
         + [{"name": "dags-folder", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(REPO_ROOT / "dags_examples")}}]
     ),
 )
+# The local server finishes a batch in under a second, so these tests poll every 0.01-0.05 s: they opt
+# out of the 5 s poll-interval floor explicitly (see airflow_provider_batch._poll_interval).
+os.environ.setdefault("APB_MIN_POLL_INTERVAL", "0.01")
 # moto and boto3 must never reach real AWS.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture(autouse=True)
+def _own_submission_ledger(request: pytest.FixtureRequest) -> None:
+    """Every test gets its own submission ledger, as a fresh deployment would.
+
+    Tests that need one across several steps (a clear and a re-run) use ``together_ledger``.
+    """
+    request.getfixturevalue("together_ledger")

@@ -22,7 +22,10 @@ class ClientSettings(BaseModel):
     :param max_retry_after: cap on a server-requested ``Retry-After`` wait.
     :param max_response_bytes: largest JSON answer read into memory; a bigger one raises
         :class:`~airflow_provider_batch.client.errors.ResponseTooLargeError` (file downloads stream
-        to disk and are not capped).
+        to disk, and lists stream, so neither is capped).
+    :param max_list_element_bytes: largest single element of a streamed list (``files.iter()``,
+        ``batches.iter()``); a bigger one raises
+        :class:`~airflow_provider_batch.client.errors.ListElementTooLargeError`.
     :param verify: TLS certificate verification; turning it off must be explicit.
     """
 
@@ -38,6 +41,7 @@ class ClientSettings(BaseModel):
     retry_max_delay: float = Field(default=8.0, ge=0)
     max_retry_after: float = Field(default=60.0, ge=0)
     max_response_bytes: int = Field(default=32 * 1024**2, gt=0)
+    max_list_element_bytes: int = Field(default=1024**2, gt=0)
     verify: bool = True
     user_agent: str = "airflow-provider-batch"
 

@@ -6,8 +6,7 @@ Both shells call these, so the wire details of every route live in one place.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,26 +14,35 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from airflow_provider_batch.client._core import RequestSpec, RetryMode, TimeoutKind, path_segment, request_id
+from airflow_provider_batch.client._listing import ListShape
 from airflow_provider_batch.client.errors import (
+    AmbiguousCreateError,
     APIStatusError,
     BatchCreateRejectedError,
+    NotFoundError,
     ResponseValidationError,
+    TogetherError,
 )
 from airflow_provider_batch.client.models import (
     CHAT_COMPLETIONS,
     BatchCreateResponse,
     BatchJob,
+    FileCleanupReport,
     FileDeleted,
     FileObject,
 )
 
 __all__ = [
-    "CREATE_CLOCK_SKEW",
+    "BATCH_LIST",
+    "FILE_LIST",
+    "FileCleanup",
     "UploadTarget",
     "batch_cancel",
     "batch_create",
     "batch_list",
     "batch_retrieve",
+    "batches_on_file",
+    "created_batch",
     "existing_file_id",
     "file_content",
     "file_delete",
@@ -43,22 +51,16 @@ __all__ = [
     "file_put",
     "file_retrieve",
     "file_type_for",
-    "find_created_batch",
-    "log_recovery",
     "parse_batch",
-    "parse_batch_list",
     "parse_create",
     "parse_file",
     "parse_file_deleted",
-    "parse_file_list",
     "parse_upload_target",
     "upload_init",
 ]
 
 logger = logging.getLogger("airflow_provider_batch.client")
 
-#: How far the server's clock may lag ours when matching a batch created by a lost create call.
-CREATE_CLOCK_SKEW = timedelta(seconds=30)
 _FILE_TYPES = {".jsonl": "jsonl", ".parquet": "parquet", ".csv": "csv"}
 
 M = TypeVar("M", bound=BaseModel)
@@ -75,17 +77,16 @@ def file_type_for(name: str) -> str:
     return _FILE_TYPES[suffix]
 
 
-
-
-
-
 # Why the redirect flow (POST /files -> PUT to a presigned URL -> preprocess) rather than the
 # one-shot multipart POST /files/upload: it is the flow both official Python SDKs use, so it is
-# the best-trodden path on the live API; the bytes go straight to object storage instead of
-# through the API servers; and the SHA-256 checksum lets the server recognise content it already
-# has (409 with the existing file id), so re-running an upload never stores a second copy.
-def upload_init(name: str, purpose: str, checksum: str) -> RequestSpec:
-    fields = {"purpose": purpose, "file_name": name, "file_type": file_type_for(name), "checksum": checksum}
+# the best-trodden path on the live API, and the bytes go straight to object storage instead of
+# through the API servers. The file id is assigned at the POST, before any byte is sent, so only
+# the optional SHA-256 ``checksum`` lets the server recognise content it already holds (409 with
+# the existing file id); without it every upload is a new file.
+def upload_init(name: str, purpose: str, checksum: str | None = None) -> RequestSpec:
+    fields = {"purpose": purpose, "file_name": name, "file_type": file_type_for(name)}
+    if checksum is not None:
+        fields["checksum"] = checksum
     # 409 answers "already uploaded": it is the dedupe signal, not a glitch to retry.
     return RequestSpec("POST", "/files", form=fields, accept_redirect=True, no_retry=frozenset({409}))
 
@@ -188,41 +189,65 @@ def batch_cancel(batch_id: str) -> RequestSpec:
     return RequestSpec("POST", f"/batches/{path_segment(batch_id)}/cancel")
 
 
-def find_created_batch(
-    jobs: Iterable[BatchJob], input_file_id: str, started_at: datetime
-) -> BatchJob | None:
-    """The batch a lost create call made: same input file, created at/after the call began.
+def batches_on_file(input_file_id: str) -> ListShape[BatchJob]:
+    """List elements to keep: the batches on one input file (others are skipped before any model
+    is built; an element that is not an object is kept, so it fails validation loudly)."""
 
-    The earliest match wins; it is the one the first attempt created.
+    def keep(data: object) -> bool:
+        return not isinstance(data, dict) or data.get("input_file_id") == input_file_id
+
+    return ListShape(_batch, keep)
+
+
+def created_batch(jobs: Iterable[BatchJob], input_file_id: str, known: Collection[str]) -> BatchJob | None:
+    """The batch a create that failed ambiguously made, from the batches on its input file.
+
+    Batches in ``known`` are the caller's already; of the rest on ``input_file_id``, none means
+    the create did not happen, one is the one it made, and more than one is a question the client
+    will not guess at. No time window is involved.
+
+    :raises AmbiguousCreateError: more than one batch on the file is not in ``known``.
     """
-    floor = started_at - CREATE_CLOCK_SKEW
-    matches = [
-        job
-        for job in jobs
-        if job.input_file_id == input_file_id
-        and job.created_at is not None
-        and _aware(job.created_at) >= floor
-    ]
-    return min(matches, key=lambda job: _aware(job.created_at), default=None)  # type: ignore[arg-type]
-
-
-def log_recovery(input_file_id: str, found: BatchJob | None) -> None:
-    """Say what the look-up after an ambiguous create failure found."""
-    if found is not None:
+    fresh = [job for job in jobs if job.input_file_id == input_file_id and job.id not in known]
+    if len(fresh) > 1:
+        raise AmbiguousCreateError(input_file_id, tuple(job.id for job in fresh))
+    if fresh:
         logger.warning(
-            "POST /batches failed ambiguously, but batch %s for input file %s exists; "
-            "using it instead of sending the create again",
-            found.id,
+            "POST /batches failed ambiguously, but batch %s on input file %s exists and is not among "
+            "the %d known; using it instead of sending the create again",
+            fresh[0].id,
             input_file_id,
+            len(known),
         )
-    else:
-        logger.warning(
-            "POST /batches failed ambiguously; no batch for input file %s exists yet", input_file_id
-        )
+        return fresh[0]
+    logger.warning("POST /batches failed ambiguously; no new batch on input file %s exists", input_file_id)
+    return None
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+# -- clean-up ----------------------------------------------------------------------------------
+
+
+class FileCleanup:
+    """Tally of a best-effort delete of several files (see ``files.delete_many``)."""
+
+    def __init__(self) -> None:
+        self._report = FileCleanupReport()
+
+    def outcome(self, file_id: str, answer: FileDeleted | None, error: TogetherError | None) -> None:
+        """Record one delete: its answer, or the error it raised (a 404 means already gone)."""
+        if isinstance(error, NotFoundError):
+            self._report.missing.append(file_id)
+        elif error is not None:
+            self._report.failed[file_id] = f"{type(error).__name__}: {error}"
+            logger.warning("Could not delete file %s: %s", file_id, self._report.failed[file_id])
+        elif answer is not None and not answer.deleted:
+            self._report.failed[file_id] = "the API answered deleted=false"
+            logger.warning("Could not delete file %s: the API answered deleted=false", file_id)
+        else:
+            self._report.deleted.append(file_id)
+
+    def report(self) -> FileCleanupReport:
+        return self._report
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -246,14 +271,6 @@ def _model(spec: RequestSpec, response: httpx.Response, data: Any, parse: Callab
         raise _invalid(spec, response, f"{exc.error_count()} validation error(s)") from None
 
 
-def _items(spec: RequestSpec, response: httpx.Response, data: Any) -> list[Any]:
-    if data is None:
-        return []
-    if not isinstance(data, list):
-        raise _invalid(spec, response, f"expected a list, got {type(data).__name__}")
-    return data
-
-
 def _batch(data: Any) -> BatchJob:
     if not isinstance(data, dict):
         return BatchJob.model_validate(data)
@@ -262,12 +279,6 @@ def _batch(data: Any) -> BatchJob:
 
 def parse_batch(spec: RequestSpec, response: httpx.Response) -> BatchJob:
     return _model(spec, response, _json(spec, response), _batch)
-
-
-def parse_batch_list(spec: RequestSpec, response: httpx.Response) -> list[BatchJob]:
-    """A bare array, or ``null`` for an account without batches."""
-    items = _items(spec, response, _json(spec, response))
-    return [_model(spec, response, item, _batch) for item in items]
 
 
 def parse_create(spec: RequestSpec, response: httpx.Response) -> BatchCreateResponse:
@@ -291,14 +302,9 @@ def parse_file(spec: RequestSpec, response: httpx.Response) -> FileObject:
     return _model(spec, response, _json(spec, response), FileObject.model_validate)
 
 
-def parse_file_list(spec: RequestSpec, response: httpx.Response) -> list[FileObject]:
-    """``{"data": [...]}`` (a bare array is tolerated)."""
-    data = _json(spec, response)
-    if isinstance(data, dict):
-        data = data.get("data")
-    items = _items(spec, response, data)
-    return [_model(spec, response, item, FileObject.model_validate) for item in items]
-
-
 def parse_file_deleted(spec: RequestSpec, response: httpx.Response) -> FileDeleted:
     return _model(spec, response, _json(spec, response), FileDeleted.model_validate)
+
+
+FILE_LIST: ListShape[FileObject] = ListShape(FileObject.model_validate)
+BATCH_LIST: ListShape[BatchJob] = ListShape(_batch)

@@ -5,6 +5,7 @@
     TogetherError
       APIConnectionError              transport failed (wraps httpx.TransportError)
         APITimeoutError
+        StreamInterruptedError        a list stream broke off after it had yielded elements
       APIStatusError                  non-2xx answer: status_code, method, path, request_id, body
         BadRequestError          400
         AuthenticationError      401
@@ -16,7 +17,9 @@
         InternalServerError      5xx
       ResponseValidationError         a 2xx body that does not parse
         ResponseTooLargeError         a 2xx JSON body over ClientSettings.max_response_bytes
+          ListElementTooLargeError    one element of a list over ClientSettings.max_list_element_bytes
       BatchCreateRejectedError        create answered {"job": null, "warning": ...}
+      AmbiguousCreateError            a create failed ambiguously and several unknown batches use its file
       DownloadIncompleteError         fewer bytes than Content-Length
 
 Messages name the method, the path, the status and the request id; never a header or the key.
@@ -39,7 +42,10 @@ __all__ = [
     "InternalServerError",
     "ResponseValidationError",
     "ResponseTooLargeError",
+    "ListElementTooLargeError",
+    "StreamInterruptedError",
     "BatchCreateRejectedError",
+    "AmbiguousCreateError",
     "DownloadIncompleteError",
 ]
 
@@ -60,6 +66,22 @@ class APIConnectionError(TogetherError):
 
 class APITimeoutError(APIConnectionError):
     pass
+
+
+class StreamInterruptedError(APIConnectionError):
+    """A list stream (``files.iter()``, ``batches.iter()``) failed after it had yielded elements.
+
+    It is not retried, because the caller has already acted on part of the list; iterate again from
+    the start if that is safe. ``error`` is the failure itself, ``yielded`` how many elements came.
+    """
+
+    def __init__(self, error: TogetherError, yielded: int) -> None:
+        self.error, self.yielded = error, yielded
+        method, path = getattr(error, "method", "GET"), getattr(error, "path", "")
+        attempts = getattr(error, "attempts", 1)
+        detail = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
+        reason = f"broke off after {yielded} element(s) were yielded ({detail}); not retried"
+        super().__init__(method, path, reason, attempts=attempts)
 
 
 class APIStatusError(TogetherError):
@@ -129,13 +151,34 @@ class ResponseValidationError(TogetherError):
 class ResponseTooLargeError(ResponseValidationError):
     """The answer is bigger than the client will hold in memory; it is not retried."""
 
+    #: What is over the limit, and the setting that sets it.
+    subject, setting = "larger", "max_response_bytes"
+
     def __init__(self, method: str, path: str, limit: int, *, request_id: str | None = None) -> None:
         self.limit = limit
+        detail = f"{self.subject} than the limit of {limit} bytes (ClientSettings.{self.setting})"
+        super().__init__(method, path, detail, request_id=request_id)
+
+
+class ListElementTooLargeError(ResponseTooLargeError):
+    """One element of a streamed list is bigger than the client will hold; it is not retried."""
+
+    subject, setting = "a list element is larger", "max_list_element_bytes"
+
+
+class AmbiguousCreateError(TogetherError):
+    """A create failed without a clear answer, and more than one batch the caller does not know
+    uses its input file: the client will not guess which one (if any) it made.
+
+    ``candidate_ids`` are those batches; ``input_file_id`` their input file.
+    """
+
+    def __init__(self, input_file_id: str, candidate_ids: tuple[str, ...]) -> None:
+        self.input_file_id, self.candidate_ids = input_file_id, candidate_ids
         super().__init__(
-            method,
-            path,
-            f"larger than the limit of {limit} bytes (ClientSettings.max_response_bytes)",
-            request_id=request_id,
+            f"POST /batches for input file {input_file_id} failed ambiguously and {len(candidate_ids)} "
+            f"batches on that file are not among the known ones ({', '.join(candidate_ids)}); "
+            "refusing to guess which one this call created"
         )
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "BatchCreateResponse",
     "FileObject",
     "FileDeleted",
+    "FileCleanupReport",
     "OutputLine",
     "ErrorLine",
     "ResponseEnvelope",
@@ -137,6 +138,24 @@ class FileDeleted(_WireModel):
     id: str
     deleted: bool = False
     object: str | None = None
+
+
+class FileCleanupReport(BaseModel):
+    """What a best-effort delete of several files did (not a wire object).
+
+    :param deleted: files the API deleted.
+    :param missing: files that were already gone (404).
+    :param failed: the other files, with the error text (never the key).
+    """
+
+    deleted: list[str] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list)
+    failed: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Every file is gone."""
+        return not self.failed
 
 
 class ResponseEnvelope(_WireModel):

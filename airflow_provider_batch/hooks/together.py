@@ -11,11 +11,12 @@ API). Extras (all optional): ``console_url_template``, ``poll_interval``, ``pric
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,10 +24,12 @@ import certifi
 import httpx
 from airflow.sdk import BaseHook, Connection
 
+from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch.client import (
     DEFAULT_BASE_URL,
     AsyncTogetherClient,
     ClientSettings,
+    FileCleanupReport,
     TogetherClient,
 )
 from airflow_provider_batch.hooks._asyncio_net import polling_transport
@@ -206,15 +209,43 @@ class TogetherBatchHook(BaseHook):
         return PriceTable.from_mapping(raw or None)
 
     def poll_interval(self) -> float | None:
-        """The ``poll_interval`` extra in seconds, or ``None`` when unset."""
+        """The ``poll_interval`` extra in seconds, or ``None`` when unset.
+
+        :raises ValueError: the extra is not a number of seconds at or above the floor (see
+            :mod:`airflow_provider_batch._poll_interval`).
+        """
         raw = self.extras(self.connection()).get("poll_interval")
-        return float(raw) if raw not in (None, "") else None
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        try:
+            value = float(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            value = raw
+        where = f"connection {self.together_conn_id!r} extra"
+        return check_poll_interval(value, name="poll_interval", where=where)
+
+    def delete_files(self, file_ids: Iterable[str]) -> FileCleanupReport:
+        """Delete files, best effort (e.g. the provider's own uploaded inputs once their results are
+        loaded): every file is tried, and failures are logged and reported, never raised.
+
+        :param file_ids: the files to delete; one already gone counts as ``missing``.
+        """
+        with self.get_conn() as client:
+            report = client.files.delete_many(file_ids)
+        log.info(
+            "Deleted %d file(s); %d already gone; %d could not be deleted",
+            len(report.deleted), len(report.missing), len(report.failed),
+        )
+        return report
 
     def test_connection(self) -> tuple[bool, str]:
-        """List batches with the configured key; used by the UI's *Test* button."""
+        """Read the first entry of the batch list with the configured key, then hang up; used by
+        the UI's *Test* button. The cost is the same however many batches the account holds."""
         try:
-            with self.get_conn() as client:
-                batches = client.batches.list()
+            with self.get_conn() as client, contextlib.closing(client.batches.iter()) as batches:
+                first = next(batches, None)
         except Exception as exc:  # the UI shows the text; client errors never contain the key
             return False, f"{type(exc).__name__}: {exc}"
-        return True, f"Connected; {len(batches)} batch(es) visible."
+        if first is None:
+            return True, "Connected; the account has no batches yet."
+        return True, "Connected; batches are visible."

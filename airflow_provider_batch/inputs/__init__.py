@@ -9,9 +9,12 @@ from airflow_provider_batch.inputs.budget import (
     BudgetExceededError,
     CostEstimate,
     ModelEstimate,
+    UnboundedCostError,
     check_budget,
+    check_budget_args,
     estimate_batch_cost,
     estimate_tokens,
+    guard_budget,
 )
 from airflow_provider_batch.inputs.build import (
     METADATA_SUFFIX,
@@ -31,6 +34,7 @@ from airflow_provider_batch.inputs.sources import records_from_jsonl, records_fr
 from airflow_provider_batch.inputs.split import InputPart, file_sha256, split_batch_file
 from airflow_provider_batch.inputs.storage import fetch_to_local, publish
 from airflow_provider_batch.inputs.validate import (
+    EmptyInputError,
     InputValidationError,
     Problem,
     ValidationReport,
@@ -48,18 +52,22 @@ __all__ = [
     "BuildError",
     "BuiltInput",
     "CostEstimate",
+    "EmptyInputError",
     "InputPart",
     "InputValidationError",
     "ModelEstimate",
     "Problem",
+    "UnboundedCostError",
     "ValidationReport",
     "build_batch_file",
     "check_budget",
+    "check_budget_args",
     "check_endpoint",
     "ensure_valid",
     "estimate_batch_cost",
     "estimate_tokens",
     "fetch_to_local",
+    "guard_budget",
     "file_sha256",
     "metadata_path_for",
     "publish",

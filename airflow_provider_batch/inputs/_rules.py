@@ -152,3 +152,7 @@ def _check_max_tokens(body: dict[str, Any], out: list[RuleHit]) -> None:
         value = body.get(key)
         if value is not None and (type(value) is not int or value < 1):
             out.append(("max_tokens_invalid", f"'body.{key}' must be a positive integer, got {value!r:.40}"))
+    n = body.get("n")
+    if n is not None and (type(n) is not int or n < 1):
+        message = f"'body.n' (completions per request) must be a positive integer, got {n!r:.40}"
+        out.append(("n_invalid", message))

@@ -3,28 +3,43 @@
 Token counts are estimated, not tokenised: :func:`estimate_tokens` assumes about four characters
 per token, which is the usual rule of thumb for English text with BPE tokenisers (code and
 non-Latin scripts use more tokens per character, so treat the guard as approximate and keep a
-margin). Completion tokens are the worst case: each request's ``max_tokens`` (or
-``max_completion_tokens``), else ``default_max_tokens``.
+margin). Prompt tokens are the text of the messages plus the serialised ``tools`` (function
+definitions) and ``response_format`` (JSON schema), which the API also puts in the prompt.
+Completion tokens are the worst case: ``max_tokens`` (or ``max_completion_tokens``, the larger if
+both are set) times ``n``, the number of completions asked for.
+
+A request without ``max_tokens`` has no bounded worst case. With a limit (``max_cost_usd``) such a
+file is refused unless the caller names an assumed completion length (``assumed_max_tokens``);
+without a limit it is estimated at :data:`UNBOUNDED_ESTIMATE_TOKENS` and a warning is logged.
+
+Audio batches are not estimated: Together bills audio by its duration, which cannot be known from
+the URLs in the file, so :func:`guard_budget` refuses a limit on an audio endpoint.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, CHAT_ENDPOINT
 from airflow_provider_batch.pricing import PriceTable
 
 __all__ = [
     "BudgetExceededError",
     "CostEstimate",
     "ModelEstimate",
+    "UNBOUNDED_ESTIMATE_TOKENS",
+    "UnboundedCostError",
     "check_budget",
+    "check_budget_args",
     "estimate_batch_cost",
     "estimate_tokens",
+    "guard_budget",
 ]
 
 log = logging.getLogger("airflow_provider_batch.inputs")
@@ -32,6 +47,13 @@ log = logging.getLogger("airflow_provider_batch.inputs")
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 4
 """Tokens added per chat message for the role and the chat template's separators."""
+
+UNBOUNDED_ESTIMATE_TOKENS = 512
+"""Completion tokens counted, for the logged estimate only, for a request without ``max_tokens``."""
+
+_EXAMPLES_SHOWN = 5
+_PROMPT_FIELDS = ("tools", "functions", "response_format")
+"""Body fields the API renders into the prompt: function definitions and the JSON schema."""
 
 
 def estimate_tokens(text: str) -> int:
@@ -54,6 +76,11 @@ class CostEstimate(BaseModel):
 
     :ivar models_without_price: models the price table has no price for; their cost counts as 0,
         so when this is non-empty the totals are a lower bound.
+    :ivar unbounded_requests: requests without ``max_tokens``; each is counted at
+        ``assumed_max_tokens`` when set, else at :data:`UNBOUNDED_ESTIMATE_TOKENS`.
+    :ivar unbounded_examples: ``"line N (custom_id='...')"`` of the first few of them.
+    :ivar assumed_max_tokens: the caller's assumption for them; ``None`` means none was made,
+        so the estimate is no bound and :func:`check_budget` refuses any limit.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -65,15 +92,52 @@ class CostEstimate(BaseModel):
     list_usd: float
     by_model: dict[str, ModelEstimate] = Field(default_factory=dict)
     models_without_price: list[str] = Field(default_factory=list)
+    unbounded_requests: int = 0
+    unbounded_examples: list[str] = Field(default_factory=list)
+    assumed_max_tokens: int | None = None
 
 
 class BudgetExceededError(ValueError):
-    """The estimated batch cost is over the configured limit; nothing was uploaded."""
+    """The budget guard refused the batch (its estimate is over the limit); nothing was uploaded."""
 
-    def __init__(self, message: str, estimate: CostEstimate, max_cost_usd: float) -> None:
+    def __init__(self, message: str, estimate: CostEstimate | None, max_cost_usd: float) -> None:
         super().__init__(message)
         self.estimate = estimate
         self.max_cost_usd = max_cost_usd
+
+
+class UnboundedCostError(BudgetExceededError):
+    """The worst case cannot be bounded (a request without ``max_tokens``, an audio batch), so a
+    ``max_cost_usd`` limit cannot be guaranteed; nothing was uploaded."""
+
+
+def check_budget_args(
+    max_cost_usd: object, assumed_max_tokens: object, endpoint: object = CHAT_ENDPOINT
+) -> None:
+    """Refuse budget settings that could never be honoured (run where the DAG is parsed).
+
+    A NaN limit would let every estimate through (``x > nan`` is false), so it is refused too.
+
+    :raises ValueError: ``max_cost_usd`` not a finite number >= 0, ``assumed_max_tokens`` not a
+        positive integer, or a limit on an audio ``endpoint`` (unless it is still a template).
+    """
+    if max_cost_usd is not None:
+        number = max_cost_usd if isinstance(max_cost_usd, (int, float)) else math.nan
+        if isinstance(max_cost_usd, bool) or not (math.isfinite(number) and number >= 0):
+            raise ValueError(f"max_cost_usd must be a finite number of USD >= 0, got {max_cost_usd!r:.40}")
+    if assumed_max_tokens is not None and (type(assumed_max_tokens) is not int or assumed_max_tokens < 1):
+        raise ValueError(f"assumed_max_tokens must be a positive integer, got {assumed_max_tokens!r:.40}")
+    if max_cost_usd is not None and endpoint in AUDIO_ENDPOINTS:
+        raise ValueError(_audio_message(str(endpoint), float(max_cost_usd)))  # type: ignore[arg-type]
+
+
+def _audio_message(endpoint: str, max_cost_usd: float) -> str:
+    return (
+        f"max_cost_usd=${max_cost_usd:.4f} cannot be checked for {endpoint}: Together bills audio by "
+        "its duration, which cannot be known from the URLs in the file, so audio batches are not "
+        "budget-checked. Remove max_cost_usd for audio batches (cap the spend with fewer or shorter "
+        "clips instead)"
+    )
 
 
 def _content_text(content: Any) -> str:
@@ -86,36 +150,89 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def _prompt_tokens(body: dict[str, Any]) -> int:
+def _serialised_tokens(value: Any) -> int:
+    if not isinstance(value, (dict, list)) or not value:
+        return 0
+    return estimate_tokens(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+class _SchemaTokens:
+    """Tokens of each ``_PROMPT_FIELDS`` value, serialised again only when it differs from the
+    previous line's: a batch usually repeats one schema, and comparing is ~20x cheaper than dumping."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, tuple[Any, int]] = {}
+
+    def __call__(self, body: dict[str, Any]) -> int:
+        total = 0
+        for key in _PROMPT_FIELDS:
+            value = body.get(key)
+            if value is None:
+                continue
+            seen = self.last.get(key)
+            if seen is None or seen[0] != value:
+                seen = self.last[key] = (value, _serialised_tokens(value))
+            total += seen[1]
+        return total
+
+
+def _prompt_tokens(body: dict[str, Any], schema_tokens: _SchemaTokens) -> int:
+    total = schema_tokens(body)
     messages = body.get("messages")
     if not isinstance(messages, list):
         prompt = body.get("prompt")
-        return estimate_tokens(prompt) if isinstance(prompt, str) else 0
-    total = 0
+        return total + (estimate_tokens(prompt) if isinstance(prompt, str) else 0)
     for message in messages:
         if isinstance(message, dict):
             total += MESSAGE_OVERHEAD_TOKENS + estimate_tokens(_content_text(message.get("content")))
+            total += _serialised_tokens(message.get("tool_calls"))
     return total
 
 
-def _max_tokens(body: dict[str, Any], default: int) -> int:
-    for key in ("max_tokens", "max_completion_tokens"):
-        value = body.get(key)
-        if type(value) is int and value > 0:
-            return value
-    return default
+def _max_tokens(body: dict[str, Any]) -> int | None:
+    """The larger of ``max_tokens`` and ``max_completion_tokens``; ``None`` when neither is set."""
+    values = (body.get("max_tokens"), body.get("max_completion_tokens"))
+    found = [v for v in values if type(v) is int and v > 0]
+    return max(found) if found else None
+
+
+def _completions(body: dict[str, Any]) -> int:
+    n = body.get("n")
+    return n if type(n) is int and n > 0 else 1
+
+
+class _Unbounded:
+    """Requests without ``max_tokens``: a count and the first few, for the message."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.examples: list[str] = []
+
+    def add(self, line_no: int, request: dict[str, Any]) -> None:
+        self.count += 1
+        if len(self.examples) < _EXAMPLES_SHOWN:
+            custom_id = request.get("custom_id")
+            shown = f" (custom_id={custom_id!r:.80})" if isinstance(custom_id, str) else ""
+            self.examples.append(f"line {line_no}{shown}")
 
 
 def estimate_batch_cost(
-    path: str | os.PathLike[str], prices: PriceTable, *, default_max_tokens: int = 512
+    path: str | os.PathLike[str], prices: PriceTable, *, assumed_max_tokens: int | None = None
 ) -> CostEstimate:
     """Stream over a batch input file and estimate its worst-case cost per model and in total.
 
     Validate the file first: lines that are not request objects are skipped, invalid JSON raises.
+
+    :param assumed_max_tokens: completion tokens assumed for a request without ``max_tokens``
+        (before ``n``). ``None``: count :data:`UNBOUNDED_ESTIMATE_TOKENS` and report such requests
+        in ``unbounded_requests``, which :func:`check_budget` refuses under a limit.
     """
     per_model: dict[str, ModelEstimate] = {}
+    unbounded = _Unbounded()
+    schema_tokens = _SchemaTokens()
+    fallback = assumed_max_tokens or UNBOUNDED_ESTIMATE_TOKENS
     with open(path, "rb") as fh:
-        for raw in fh:
+        for line_no, raw in enumerate(fh, start=1):
             if raw.isspace():
                 continue
             request = json.loads(raw)
@@ -125,9 +242,18 @@ def estimate_batch_cost(
             model = body.get("model")
             entry = per_model.setdefault(model if isinstance(model, str) else "", ModelEstimate())
             entry.requests += 1
-            entry.prompt_tokens += _prompt_tokens(body)
-            entry.max_completion_tokens += _max_tokens(body, default_max_tokens)
-    estimate = _total(per_model, prices)
+            entry.prompt_tokens += _prompt_tokens(body, schema_tokens)
+            max_tokens = _max_tokens(body)
+            if max_tokens is None:
+                unbounded.add(line_no, request)
+                max_tokens = fallback
+            entry.max_completion_tokens += max_tokens * _completions(body)
+    estimate = _total(per_model, prices, unbounded, assumed_max_tokens)
+    _log_estimate(path, estimate)
+    return estimate
+
+
+def _log_estimate(path: str | os.PathLike[str], estimate: CostEstimate) -> None:
     log.info(
         "Batch cost estimate for %s: %d requests, ~%d prompt tokens, <= %d completion tokens, "
         "<= $%.4f at batch price ($%.4f at list price)%s",
@@ -135,10 +261,25 @@ def estimate_batch_cost(
         estimate.batch_usd, estimate.list_usd,
         f"; no price for {', '.join(estimate.models_without_price)}" if estimate.models_without_price else "",
     )
-    return estimate
+    if not estimate.unbounded_requests:
+        return
+    if estimate.assumed_max_tokens is None:
+        log.warning(
+            "%d request(s) have no max_tokens (first: %s), so their completion length is unbounded; "
+            "the estimate counts %d tokens for each, which is not a bound",
+            estimate.unbounded_requests, ", ".join(estimate.unbounded_examples), UNBOUNDED_ESTIMATE_TOKENS,
+        )
+    else:
+        log.warning(
+            "%d request(s) have no max_tokens (first: %s); the estimate assumes assumed_max_tokens=%d "
+            "for each, an assumption the API does not enforce",
+            estimate.unbounded_requests, ", ".join(estimate.unbounded_examples), estimate.assumed_max_tokens,
+        )
 
 
-def _total(per_model: dict[str, ModelEstimate], prices: PriceTable) -> CostEstimate:
+def _total(
+    per_model: dict[str, ModelEstimate], prices: PriceTable, unbounded: _Unbounded, assumed: int | None
+) -> CostEstimate:
     unpriced = []
     for model, entry in per_model.items():
         if not prices.has_price(model):
@@ -153,19 +294,26 @@ def _total(per_model: dict[str, ModelEstimate], prices: PriceTable) -> CostEstim
         list_usd=round(sum(e.list_usd for e in per_model.values()), 10),
         by_model=per_model,
         models_without_price=sorted(unpriced),
+        unbounded_requests=unbounded.count,
+        unbounded_examples=unbounded.examples,
+        assumed_max_tokens=assumed,
     )
 
 
 def check_budget(estimate: CostEstimate, max_cost_usd: float | None, *, allow_unpriced: bool = False) -> None:
     """Refuse a batch whose estimated batch-price cost is over ``max_cost_usd``.
 
-    ``None`` disables the guard. With a limit set, models without a price also fail the check
-    (the estimate would be a silent lower bound) unless ``allow_unpriced`` is true.
+    ``None`` disables the guard. With a limit set, a request without ``max_tokens`` (unless the
+    estimate was made with ``assumed_max_tokens``) and a model without a price (unless
+    ``allow_unpriced``) also fail the check: the estimate would not be a bound.
 
+    :raises UnboundedCostError: a request has no ``max_tokens`` and no assumption was made.
     :raises BudgetExceededError: with the estimate and the limit in the message.
     """
     if max_cost_usd is None:
         return
+    if estimate.unbounded_requests and estimate.assumed_max_tokens is None:
+        raise UnboundedCostError(_unbounded_message(estimate, max_cost_usd), estimate, max_cost_usd)
     if estimate.batch_usd > max_cost_usd:
         raise BudgetExceededError(
             f"estimated batch cost ${estimate.batch_usd:.4f} (worst case: {estimate.requests} requests, "
@@ -180,3 +328,45 @@ def check_budget(estimate: CostEstimate, max_cost_usd: float | None, *, allow_un
             f"priced part of the estimate: ${estimate.batch_usd:.4f}",
             estimate, max_cost_usd,
         )
+
+
+def _unbounded_message(estimate: CostEstimate, max_cost_usd: float) -> str:
+    first = estimate.unbounded_examples[0]
+    more = estimate.unbounded_requests - 1
+    others = f"; {more} more request(s) lack it too (first ones: {', '.join(estimate.unbounded_examples)})"
+    return (
+        f"{first}: max_tokens_required: the request sets neither max_tokens nor max_completion_tokens, "
+        f"so its completion length and the batch's worst-case cost have no bound, and "
+        f"max_cost_usd=${max_cost_usd:.4f} cannot be guaranteed{others if more else ''}. "
+        "Remedy: set max_tokens in every request body (TogetherBuildRequestsOperator: "
+        "body={'max_tokens': ...}), or pass assumed_max_tokens=<tokens> to budget such requests at "
+        "that many completion tokens each (an assumption the API does not enforce). Nothing was uploaded"
+    )
+
+
+def guard_budget(
+    path: str | os.PathLike[str],
+    *,
+    endpoint: str,
+    prices: PriceTable,
+    max_cost_usd: float | None,
+    assumed_max_tokens: int | None = None,
+) -> CostEstimate | None:
+    """Estimate a validated input's worst-case cost, log it, and refuse it when over ``max_cost_usd``.
+
+    One streaming pass over the file. Audio endpoints are not estimated (see the module doc): with
+    a limit they are refused, without one the log says that the batch is not budget-checked.
+
+    :returns: the estimate, or ``None`` for an audio batch.
+    :raises BudgetExceededError: over the limit, or (``UnboundedCostError``) no bound exists.
+    """
+    if endpoint in AUDIO_ENDPOINTS:
+        if max_cost_usd is not None:
+            raise UnboundedCostError(_audio_message(endpoint, max_cost_usd) + "; nothing was uploaded",
+                                     None, max_cost_usd)
+        log.info("Audio batch %s for %s: no cost estimate and no budget check (Together bills audio "
+                 "by duration, unknowable from the URLs)", path, endpoint)
+        return None
+    estimate = estimate_batch_cost(path, prices, assumed_max_tokens=assumed_max_tokens)
+    check_budget(estimate, max_cost_usd)
+    return estimate

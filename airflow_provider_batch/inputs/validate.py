@@ -19,6 +19,7 @@ from airflow_provider_batch.inputs._rules import RuleHit, check_request
 from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, CHAT_ENDPOINT, BatchLimits, check_endpoint
 
 __all__ = [
+    "EmptyInputError",
     "InputValidationError",
     "Problem",
     "ValidationReport",
@@ -83,6 +84,14 @@ class InputValidationError(ValueError):
         self.report = report
         self.problems = list(report.problems)
         super().__init__(_error_message(report))
+
+
+class EmptyInputError(ValueError):
+    """There are no requests at all (no source rows, or an empty input file); nothing was uploaded.
+
+    Raised by the build and submit operators before validation, so that they can apply their
+    ``on_empty`` policy; :func:`ensure_valid` reports an empty file as the ``empty_file`` rule.
+    """
 
 
 def _error_message(report: ValidationReport) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from datetime import datetime, timezone
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
 
 from typing_extensions import assert_never
@@ -31,16 +32,23 @@ from airflow_provider_batch.manifest import BatchRecord, SubmitManifest
 from airflow_provider_batch.triggers._polling import PollTracker
 
 __all__ = [
+    "DEFER_BACKSTOP",
+    "FirstRound",
     "apply_states",
     "cancel_sync",
     "check_once",
+    "defer_timeout",
     "finish",
+    "poll_once",
     "push_batch_ids",
     "record_from_state",
     "wait_sync",
 ]
 
 log = logging.getLogger(__name__)
+
+#: Margin of the defer timeout beyond the latest batch deadline: the trigger's own deadline wins.
+DEFER_BACKSTOP = timedelta(minutes=10)
 
 _ERRORS: dict[EventStatus, type[TogetherBatchError]] = {
     EventStatus.FAILED: TogetherBatchFailedError,
@@ -129,7 +137,10 @@ def finish(context: Any, event: BatchEvent, manifest: SubmitManifest) -> dict[st
 
 def _raise(error: type[TogetherBatchError], event: BatchEvent, payload: dict[str, Any]) -> NoReturn:
     details = "; ".join(
-        f"{b.batch_id}: {b.status}" + (f" ({b.error})" if b.error else "") for b in event.batches
+        f"{b.batch_id}: {b.status}"
+        + (" (timed out)" if b.timed_out else "")
+        + (f" ({b.error})" if b.error else "")
+        for b in event.batches
     )
     raise error(
         f"batch outcome {event.status}: {event.message} [{details}]",
@@ -138,11 +149,66 @@ def _raise(error: type[TogetherBatchError], event: BatchEvent, payload: dict[str
     )
 
 
-def check_once(client: Any, batch_ids: Sequence[str], logger: Any = log) -> BatchEvent | None:
-    """One polling round; the final event if every batch is already terminal, else ``None``."""
-    tracker = PollTracker(batch_ids, max_poll_failures=1, deadline=None, logger=logger)
+def check_once(
+    client: Any,
+    batch_ids: Sequence[str],
+    logger: Any = log,
+    *,
+    deadlines: Mapping[str, float] | None = None,
+    cancel_on_timeout: bool = False,
+) -> BatchEvent | None:
+    """One polling round; the final event if there is nothing left to wait for, else ``None``.
+
+    See :func:`poll_once`.
+    """
+    return poll_once(
+        client, batch_ids, logger, deadlines=deadlines, cancel_on_timeout=cancel_on_timeout
+    ).event
+
+
+@dataclass
+class FirstRound:
+    """What one polling round before a wait found.
+
+    :param event: the final event when there is nothing left to wait for, else ``None``.
+    :param deadlines: every batch's own deadline (epoch seconds), for the wait that follows.
+    """
+
+    event: BatchEvent | None
+    deadlines: dict[str, float]
+
+
+def poll_once(
+    client: Any,
+    batch_ids: Sequence[str],
+    logger: Any = log,
+    *,
+    deadlines: Mapping[str, float] | None = None,
+    timeout: float | None = None,
+    cancel_on_timeout: bool = False,
+) -> FirstRound:
+    """One polling round, applying each batch's own deadline.
+
+    The deadlines are ``deadlines``, else each batch's reported ``created_at`` plus ``timeout``
+    (the time of this round for a batch whose ``created_at`` is unknown). A batch already past
+    its deadline ends the wait only together with the others: when every batch is terminal or
+    past its deadline, the event is ``timeout`` (those batches cancelled if asked); otherwise the
+    wait that follows times them out on its first round. A failed poll is left to that wait too.
+    """
+    tracker = PollTracker(
+        batch_ids, max_poll_failures=1, deadlines=deadlines, timeout=timeout, logger=logger
+    )
     event = tracker.record_round(_retrieve_all(client, tracker.pending()))
-    return event if event is not None and event.status is not EventStatus.ERROR else None
+    pending = tracker.pending()
+    if event is None and pending and tracker.overdue() == pending:
+        event = _time_out_overdue(client, tracker, cancel_on_timeout, logger)
+    if event is not None and event.status is EventStatus.ERROR:
+        event = None
+    if timeout is not None:
+        now = time.time()
+        for batch_id in batch_ids:
+            tracker.deadlines.setdefault(batch_id, now + timeout)
+    return FirstRound(event, dict(tracker.deadlines))
 
 
 def _retrieve_all(client: Any, batch_ids: Sequence[str]) -> list[Any]:
@@ -155,28 +221,47 @@ def _retrieve_all(client: Any, batch_ids: Sequence[str]) -> list[Any]:
     return results
 
 
+def _time_out_overdue(client: Any, tracker: PollTracker, cancel: bool, logger: Any) -> BatchEvent | None:
+    overdue = tracker.overdue()
+    if not overdue:
+        return None
+    cancelled = cancel_sync(client, tracker.to_cancel(overdue), logger) if cancel else []
+    return tracker.time_out(overdue, cancelled=cancelled)
+
+
 def wait_sync(
     client: Any,
     batch_ids: Sequence[str],
     *,
     poll_interval: float,
-    deadline: float | None,
+    deadlines: Mapping[str, float] | None,
     max_poll_failures: int,
     cancel_on_timeout: bool,
     logger: Any = log,
     sleep: Any = time.sleep,
 ) -> BatchEvent:
-    """Blocking wait on the worker (non-deferrable path); same rules as the trigger."""
-    tracker = PollTracker(batch_ids, max_poll_failures=max_poll_failures, deadline=deadline, logger=logger)
+    """Blocking wait on the worker (non-deferrable path); same rules as the trigger, including
+    the per-batch deadlines (epoch seconds by batch id)."""
+    tracker = PollTracker(batch_ids, max_poll_failures=max_poll_failures, deadlines=deadlines, logger=logger)
     while True:
         event = tracker.record_round(_retrieve_all(client, tracker.pending()))
+        if event is None:
+            event = _time_out_overdue(client, tracker, cancel_on_timeout, logger)
         if event is not None:
             return event
-        if tracker.deadline_passed():
-            cancelled = cancel_sync(client, tracker.pending(), logger) if cancel_on_timeout else []
-            return tracker.timeout_event(cancelled=cancelled)
-        remaining = tracker.seconds_until_deadline()
-        sleep(poll_interval if remaining is None else min(poll_interval, remaining))
+        sleep(tracker.next_delay(poll_interval))
+
+
+def defer_timeout(
+    deadlines: Mapping[str, float] | None, batch_ids: Sequence[str], poll_interval: float
+) -> timedelta | None:
+    """Airflow's defer timeout, a backstop that must never fire before the trigger's own
+    per-batch logic: the latest batch deadline plus two polls and :data:`DEFER_BACKSTOP`.
+    ``None`` (no backstop) when some batch has no deadline."""
+    if not deadlines or any(b not in deadlines for b in batch_ids):
+        return None
+    latest = max(deadlines[b] for b in batch_ids)
+    return timedelta(seconds=max(0.0, latest - time.time()) + 2 * poll_interval) + DEFER_BACKSTOP
 
 
 def cancel_sync(client: Any, batch_ids: Sequence[str], logger: Any) -> list[str]:

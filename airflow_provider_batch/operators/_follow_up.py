@@ -41,7 +41,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_batch.idempotency import SubmitLedger, TaskIdentity, submit_or_attach
+from airflow_provider_batch.hooks.ledger import get_ledger
+from airflow_provider_batch.idempotency import SubmitContext, submit_or_attach
+from airflow_provider_batch.ledger import SubmissionLedger, TaskIdentity
 from airflow_provider_batch.inputs.split import file_sha256
 from airflow_provider_batch.operators._results_io import reconcile_job
 from airflow_provider_batch.pricing import PriceTable
@@ -165,17 +167,6 @@ class _Part:
     sha256: str
 
 
-class _RoundLedger(SubmitLedger):
-    """Task-state-store records of one round, apart from other rounds' (same part, same index)."""
-
-    def __init__(self, store: Any | None, round_no: int) -> None:
-        super().__init__(store)
-        self.round_no = round_no
-
-    def key(self, index: int, sha256: str) -> str:  # type: ignore[override]
-        return f"{SubmitLedger.key(index, sha256)}/follow_up_{self.round_no}"
-
-
 def _write_subset(source: Path, dest: Path, wanted: dict[str, Carry]) -> int:
     """Copy the raw lines of ``source`` whose ``custom_id`` is wanted; returns how many."""
     found: set[str] = set()
@@ -196,9 +187,20 @@ def _write_subset(source: Path, dest: Path, wanted: dict[str, Carry]) -> int:
 
 
 def submit_round(
-    client: Any, context: Any, round_no: int, sources: Sequence[Source], *, endpoint: str, work_dir: Path
+    client: Any,
+    context: Any,
+    round_no: int,
+    sources: Sequence[Source],
+    *,
+    endpoint: str,
+    work_dir: Path,
+    ledger: SubmissionLedger | None = None,
+    together_conn_id: str = "together_default",
 ) -> list[dict[str, Any]]:
-    """Create (or re-attach to) one follow-up batch per source; returns the round's chains."""
+    """Create (or re-attach to) one follow-up batch per source; returns the round's chains.
+
+    Each round is its own identity in the submission ledger (``<task_id>.follow_up_<n>``).
+    """
     base = TaskIdentity.from_context(context)
     identity = replace(base, task_id=f"{base.task_id}.follow_up_{round_no}")
     parts, by_part = [], {}
@@ -208,8 +210,14 @@ def submit_round(
         if lines:
             parts.append(_Part(source.part, dest, lines, file_sha256(dest)))
             by_part[source.part] = source
-    ledger = _RoundLedger(context.get("task_state_store"), round_no)
-    outcomes = submit_or_attach(client, parts, identity=identity, ledger=ledger, endpoint=endpoint)
+    ctx = SubmitContext(
+        identity=identity,
+        ledger=ledger if ledger is not None else get_ledger(),
+        endpoint=endpoint,
+        together_conn_id=together_conn_id,
+        logical_date=context.get("logical_date"),
+    )
+    outcomes = submit_or_attach(client, parts, ctx)
     chains = []
     for outcome in outcomes:
         source = by_part[outcome.part.index]

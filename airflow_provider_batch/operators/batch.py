@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch.client.errors import (
     AuthenticationError,
     BadRequestError,
@@ -22,29 +22,35 @@ from airflow_provider_batch.client.errors import (
 )
 from airflow_provider_batch.client.models import CHAT_COMPLETIONS
 from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent, BatchState
+from airflow_provider_batch.exceptions import TogetherLedgerUnavailableError
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.inputs import (
     BatchLimits,
     InputPart,
-    check_budget,
+    check_budget_args,
     check_endpoint,
     ensure_valid,
-    estimate_batch_cost,
     fetch_to_local,
+    guard_budget,
     split_batch_file,
 )
-from airflow_provider_batch.idempotency import PartOutcome, SubmitLedger, TaskIdentity, submit_or_attach
+from airflow_provider_batch.hooks.ledger import get_ledger
+from airflow_provider_batch.idempotency import PartOutcome, SubmitContext, submit_or_attach
+from airflow_provider_batch.ledger import LedgerConflictError, LedgerUnavailableError, TaskIdentity
 from airflow_provider_batch.links import TogetherBatchLink
-from airflow_provider_batch.manifest import SubmitManifest
+from airflow_provider_batch.manifest import SubmitManifest, SubmitOwner
+from airflow_provider_batch.operators._empty import check_on_empty, on_empty_input
 from airflow_provider_batch.operators._batch_common import (
     cancel_sync,
     check_once,
+    defer_timeout,
     finish,
     push_batch_ids,
     record_from_state,
     wait_sync,
 )
 from airflow_provider_batch.pricing import PriceTable
+from airflow_provider_batch.triggers._polling import epoch_seconds
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
 __all__ = ["TogetherBatchOperator", "DEFAULT_TIMEOUT", "DEFAULT_POLL_INTERVAL"]
@@ -52,8 +58,6 @@ __all__ = ["TogetherBatchOperator", "DEFAULT_TIMEOUT", "DEFAULT_POLL_INTERVAL"]
 #: Together's completion window is 24 h; jobs may still finish a little later.
 DEFAULT_TIMEOUT = timedelta(hours=25)
 DEFAULT_POLL_INTERVAL = 30.0
-#: The defer timeout is only a backstop: the trigger's own deadline should always win.
-_DEFER_BACKSTOP = timedelta(minutes=10)
 
 _NOT_RETRYABLE = (
     BadRequestError,
@@ -77,19 +81,46 @@ def _prepare_parts(
     prices: PriceTable,
     max_cost_usd: float | None,
     aws_conn_id: str | None,
+    assumed_max_tokens: int | None = None,
+    on_empty: str = "fail",
 ) -> list[InputPart]:
     """Fetch, validate, split and budget-check the input; returns parts ready to upload.
 
     Everything here happens before any upload: bad input or an exceeded budget costs nothing.
 
-    :raises ValueError: (``InputValidationError``, ``BudgetExceededError``) the input is refused.
+    :raises ValueError: (``InputValidationError``, ``BudgetExceededError``, ``EmptyInputError``)
+        the input is refused.
+    :raises AirflowSkipException: an empty input with ``on_empty="skip"``.
     :raises FileNotFoundError: no such local input.
     """
     check_endpoint(endpoint)
+    check_budget_args(max_cost_usd, assumed_max_tokens, endpoint)
     local = fetch_to_local(input_path, work_dir / "fetched", aws_conn_id=aws_conn_id)
+    if local.stat().st_size == 0:
+        on_empty_input(on_empty, f"batch input {input_path} is empty")
     ensure_valid(local, endpoint=endpoint, limits=limits, check_totals=False)
-    check_budget(estimate_batch_cost(local, prices), max_cost_usd)
+    guard_budget(local, endpoint=endpoint, prices=prices, max_cost_usd=max_cost_usd,
+                 assumed_max_tokens=assumed_max_tokens)
     return split_batch_file(local, work_dir / "parts", limits=limits)
+
+
+def _refuse_unloadable_run(task: BaseOperator, context: Any) -> None:
+    """A run without a logical date cannot be loaded with ``replace_logical_date``: say so before paying."""
+    if context.get("logical_date") is not None:
+        return
+    from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
+
+    try:
+        downstream = task.get_flat_relatives(upstream=False)
+    except Exception:  # a task outside a DAG has no downstream to check
+        return
+    for other in downstream:
+        if isinstance(other, TogetherBatchResultsOperator) and other.load_mode == "replace_logical_date":
+            raise AirflowFailException(
+                f"this run has no logical date, and the downstream task {other.task_id!r} loads with "
+                "load_mode='replace_logical_date', which needs one; nothing was uploaded. Trigger the "
+                "run with a logical date, or use load_mode='merge'."
+            )
 
 
 # ---- operator ----------------------------------------------------------------------------------
@@ -99,8 +130,9 @@ class TogetherBatchOperator(BaseOperator):
     """Validate, split and submit a JSONL batch input, then wait for the batches.
 
     Retry safe: a retry, a worker crash or a clear re-attaches to the batches already created for
-    the same input and task instance instead of paying again (see
-    :mod:`airflow_provider_batch.idempotency`). Returns the
+    the same input and task instance instead of paying again, and never to another task
+    instance's batches (see :mod:`airflow_provider_batch.idempotency` and the submission ledger,
+    :mod:`airflow_provider_batch.ledger`). Returns the
     :class:`~airflow_provider_batch.manifest.SubmitManifest` as a dict.
 
     :param input_path: local path or ``s3://`` URI of the JSONL input (templated).
@@ -109,16 +141,25 @@ class TogetherBatchOperator(BaseOperator):
     :param deferrable: wait in the triggerer (default) instead of on the worker.
     :param wait_for_completion: ``False`` returns right after the batches are created.
     :param poll_interval: seconds between polls; default: connection extra, else 30.
-    :param timeout: wall-clock limit anchored to the first submit (``None``: no limit).
+    :param timeout: wall-clock limit of each batch, from its own creation (``None``: no limit).
     :param max_poll_failures: consecutive failed polling rounds tolerated.
     :param cancel_on_kill: cancel the batches when the task is killed (worker or deferred).
-    :param cancel_on_timeout: cancel unfinished batches when ``timeout`` passes.
+    :param cancel_on_timeout: cancel a batch still running when its ``timeout`` passes.
     :param limits: :class:`~airflow_provider_batch.inputs.limits.BatchLimits` for validation/splitting.
-    :param max_cost_usd: refuse to submit when the worst-case estimate exceeds this.
+    :param max_cost_usd: refuse to submit when the worst-case estimate exceeds this, or cannot be
+        bounded (a request without ``max_tokens``; any audio batch, which is not budget-checked).
     :param price_table: price overrides (mapping); default: connection extra, else built-in prices.
     :param metadata_manifest: sidecar location passed through to the manifest (templated).
     :param force_resubmit: replace an earlier FAILED/EXPIRED/CANCELLED batch instead of re-attaching.
     :param aws_conn_id: AWS connection used to fetch an ``s3://`` input.
+    :param ledger_conn_id: DB-API connection of the submission ledger; default: the Airflow
+        option ``[together_batch] ledger_conn_id``, else an SQLite file under ``AIRFLOW_HOME``
+        (refused under a distributed executor).
+    :param assumed_max_tokens: completion tokens the budget guard assumes for a request without
+        ``max_tokens`` (an assumption, not a cap the API enforces); without it such a request is
+        refused when ``max_cost_usd`` is set.
+    :param on_empty: an input file with no requests fails the task (``"fail"``, the default: here
+        it usually means a broken upstream) or skips it (``"skip"``). Nothing is uploaded.
     """
 
     template_fields: Sequence[str] = ("input_path", "endpoint", "metadata_manifest")
@@ -144,14 +185,24 @@ class TogetherBatchOperator(BaseOperator):
         metadata_manifest: str | None = None,
         force_resubmit: bool = False,
         aws_conn_id: str | None = "aws_default",
+        ledger_conn_id: str | None = None,
+        assumed_max_tokens: int | None = None,
+        on_empty: str = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # Refused where the DAG is parsed, before any run could pay for a batch.
+        check_budget_args(max_cost_usd, assumed_max_tokens, endpoint)
+        self.assumed_max_tokens = assumed_max_tokens
+        self.on_empty = check_on_empty(on_empty)
         self.input_path = input_path
         self.endpoint = endpoint
         self.together_conn_id = together_conn_id
         self.deferrable = deferrable
         self.wait_for_completion = wait_for_completion
+        if poll_interval is not None:
+            where = f"{type(self).__name__} {self.task_id!r}"
+            poll_interval = check_poll_interval(poll_interval, name="poll_interval", where=where)
         self.poll_interval = poll_interval
         self.timeout = timedelta(seconds=timeout) if isinstance(timeout, (int, float)) else timeout
         self.max_poll_failures = max_poll_failures
@@ -163,36 +214,46 @@ class TogetherBatchOperator(BaseOperator):
         self.metadata_manifest = metadata_manifest
         self.force_resubmit = force_resubmit
         self.aws_conn_id = aws_conn_id
+        self.ledger_conn_id = ledger_conn_id
         self._waiting_on: list[str] = []
 
     # -- execute ----------------------------------------------------------------------------
 
     def execute(self, context: Any) -> dict[str, Any]:
+        _refuse_unloadable_run(self, context)
         hook = TogetherBatchHook(self.together_conn_id)
+        ledger = self._ledger()
         with tempfile.TemporaryDirectory(prefix="apb-submit-") as work_dir:
             parts = self._prepare(hook, Path(work_dir))
             with hook.get_conn() as client:
-                outcomes = self._submit(client, parts, context)
-                manifest = self._manifest(outcomes)
+                outcomes = self._submit(client, hook, parts, context, ledger)
+                manifest = self._manifest(outcomes, context)
                 batch_ids = [o.job.id for o in outcomes]
-                push_batch_ids(context, batch_ids)
-                for o in outcomes:
-                    url = hook.console_url(o.job.id)
-                    self.log.info("part %d -> batch %s: %s", o.part.index, o.job.id, url)
-                context["ti"].xcom_push(key=XCOM_MANIFEST, value=manifest.to_xcom())
                 if not self.wait_for_completion:
                     return manifest.to_xcom()
                 deadline = self._deadline(manifest)
                 poll_interval = self._poll_interval(hook)
-                first = check_once(client, batch_ids, self.log)
+                first = check_once(
+                    client, batch_ids, self.log, deadlines=deadline, cancel_on_timeout=self.cancel_on_timeout
+                )
                 if first is not None:
                     return finish(context, first, manifest)
                 if self.deferrable:
                     self._defer(batch_ids, manifest, deadline, poll_interval)
                 return self._wait_here(context, client, batch_ids, manifest, deadline, poll_interval)
 
+    def _ledger(self) -> Any:
+        """The submission ledger, checked reachable before anything is uploaded."""
+        try:
+            ledger = get_ledger(self.ledger_conn_id)
+            ledger.ensure()
+        except LedgerUnavailableError as exc:
+            raise TogetherLedgerUnavailableError(str(exc)) from exc
+        return ledger
+
     def _prepare(self, hook: TogetherBatchHook, work_dir: Path) -> list[Any]:
         prices = PriceTable.from_mapping(self.price_table) if self.price_table else hook.price_table()
+        self._poll_interval(hook)  # a bad poll_interval extra is refused before any upload
         try:
             return _prepare_parts(
                 self.input_path,
@@ -202,24 +263,43 @@ class TogetherBatchOperator(BaseOperator):
                 prices=prices,
                 max_cost_usd=self.max_cost_usd,
                 aws_conn_id=self.aws_conn_id,
+                assumed_max_tokens=self.assumed_max_tokens,
+                on_empty=self.on_empty,
             )
         except (ValueError, FileNotFoundError) as exc:
             raise AirflowFailException(f"batch input refused before upload: {exc}") from exc
 
-    def _submit(self, client: Any, parts: list[Any], context: Any) -> list[PartOutcome]:
+    def _submit(
+        self, client: Any, hook: TogetherBatchHook, parts: list[Any], context: Any, ledger: Any
+    ) -> list[PartOutcome]:
+        bound: list[PartOutcome] = []
+
+        def publish(outcome: PartOutcome) -> None:
+            # Part by part: if a later part fails, the batches already paid for are still named.
+            bound.append(outcome)
+            self.log.info("part %d -> batch %s: %s", outcome.part.index, outcome.job.id,
+                          hook.console_url(outcome.job.id))  # fmt: skip
+            push_batch_ids(context, [o.job.id for o in bound])
+            context["ti"].xcom_push(key=XCOM_MANIFEST, value=self._manifest(bound, context).to_xcom())
+
+        ctx = SubmitContext(
+            identity=TaskIdentity.from_context(context),
+            ledger=ledger,
+            endpoint=self.endpoint,
+            together_conn_id=self.together_conn_id,
+            logical_date=context.get("logical_date"),
+            legacy_store=context.get("task_state_store"),
+        )
         try:
-            return submit_or_attach(
-                client,
-                parts,
-                identity=TaskIdentity.from_context(context),
-                ledger=SubmitLedger(context.get("task_state_store")),
-                endpoint=self.endpoint,
-                force_resubmit=self.force_resubmit,
-            )
+            return submit_or_attach(client, parts, ctx, force_resubmit=self.force_resubmit, on_bound=publish)
         except _NOT_RETRYABLE as exc:
             raise AirflowFailException(f"Together API refused the submission: {exc}") from exc
+        except LedgerConflictError as exc:
+            raise AirflowFailException(f"batch ownership cannot be established: {exc}") from exc
+        except LedgerUnavailableError as exc:
+            raise TogetherLedgerUnavailableError(str(exc)) from exc
 
-    def _manifest(self, outcomes: list[PartOutcome]) -> SubmitManifest:
+    def _manifest(self, outcomes: Sequence[PartOutcome], context: Any) -> SubmitManifest:
         records = [
             record_from_state(
                 BatchState.from_job(o.job),
@@ -230,6 +310,7 @@ class TogetherBatchOperator(BaseOperator):
             for o in outcomes
         ]
         created = [r.created_at for r in records if r.created_at is not None]
+        identity = TaskIdentity.from_context(context)
         return SubmitManifest(
             together_conn_id=self.together_conn_id,
             endpoint=self.endpoint,
@@ -237,15 +318,22 @@ class TogetherBatchOperator(BaseOperator):
             metadata_manifest=self.metadata_manifest,
             input_path=str(self.input_path),
             submitted_at=min(created) if created else datetime.now(tz=timezone.utc),
+            owner=SubmitOwner(**vars(identity)),
+            ledger_conn_id=self.ledger_conn_id,
         )
 
-    def _deadline(self, manifest: SubmitManifest) -> float | None:
+    def _deadline(self, manifest: SubmitManifest) -> dict[str, float] | None:
+        """Each batch's own deadline: its ``created_at`` (as the API reported it) plus ``timeout``.
+
+        A re-attached batch keeps the deadline of its creation and a batch created by this try
+        gets a full ``timeout``, so one part from an earlier try never shortens another's wait.
+        ``None`` when there is no ``timeout``.
+        """
         if self.timeout is None:
             return None
-        anchor = manifest.submitted_at or datetime.now(tz=timezone.utc)
-        if anchor.tzinfo is None:
-            anchor = anchor.replace(tzinfo=timezone.utc)
-        return anchor.timestamp() + self.timeout.total_seconds()
+        now = datetime.now(tz=timezone.utc)
+        seconds = self.timeout.total_seconds()
+        return {r.batch_id: epoch_seconds(r.created_at or now) + seconds for r in manifest.batches}
 
     def _poll_interval(self, hook: TogetherBatchHook) -> float:
         if self.poll_interval is not None:
@@ -253,29 +341,26 @@ class TogetherBatchOperator(BaseOperator):
         return hook.poll_interval() or DEFAULT_POLL_INTERVAL
 
     def _defer(
-        self, batch_ids: list[str], manifest: SubmitManifest, deadline: float | None, poll: float
+        self, batch_ids: list[str], manifest: SubmitManifest, deadlines: dict[str, float] | None, poll: float
     ) -> None:
-        backstop = None
-        if deadline is not None:
-            backstop = timedelta(seconds=max(0.0, deadline - time.time()) + 2 * poll) + _DEFER_BACKSTOP
         self.defer(
             trigger=TogetherBatchTrigger(
                 batch_ids=batch_ids,
                 together_conn_id=self.together_conn_id,
                 poll_interval=poll,
-                deadline=deadline,
+                deadlines=deadlines,
                 max_poll_failures=self.max_poll_failures,
                 cancel_on_kill=self.cancel_on_kill,
                 cancel_on_timeout=self.cancel_on_timeout,
             ),
             method_name="execute_complete",
             kwargs={"manifest": manifest.to_xcom()},
-            timeout=backstop,
+            timeout=defer_timeout(deadlines, batch_ids, poll),
         )
 
     def _wait_here(
         self, context: Any, client: Any, batch_ids: list[str], manifest: SubmitManifest,
-        deadline: float | None, poll_interval: float,
+        deadlines: dict[str, float] | None, poll_interval: float,
     ) -> dict[str, Any]:
         self._waiting_on = list(batch_ids)
         try:
@@ -283,7 +368,7 @@ class TogetherBatchOperator(BaseOperator):
                 client,
                 batch_ids,
                 poll_interval=poll_interval,
-                deadline=deadline,
+                deadlines=deadlines,
                 max_poll_failures=self.max_poll_failures,
                 cancel_on_timeout=self.cancel_on_timeout,
                 logger=self.log,

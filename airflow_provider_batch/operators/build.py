@@ -20,6 +20,7 @@ from airflow_provider_batch.inputs.build import (
 from airflow_provider_batch.inputs.limits import CHAT_ENDPOINT, BatchLimits
 from airflow_provider_batch.inputs.storage import fetch_to_local, is_s3_uri, publish
 from airflow_provider_batch.inputs.validate import ensure_valid
+from airflow_provider_batch.operators._empty import check_on_empty, on_empty_input
 from airflow_provider_batch.results.warehouse import check_metadata_columns
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def build_requests(
     limits: BatchLimits | Mapping[str, int] | None = None,
     check_totals: bool = False,
     aws_conn_id: str | None = "aws_default",
+    on_empty: str = "skip",
     **build_options: Any,
 ) -> dict[str, Any]:
     """Build the request file and its sidecar, validate it, then publish both to ``output_path``.
@@ -70,14 +72,20 @@ def build_requests(
     the files are built under a temporary name and moved (or uploaded, for S3) only after
     validation passed, so a failed build leaves nothing at ``output_path``. ``check_totals``
     defaults to ``False`` because files over the per-batch limits are split at submission time.
+    ``on_empty`` decides what no records at all means: ``"skip"`` (the default) raises
+    ``AirflowSkipException``, ``"fail"`` raises :class:`~airflow_provider_batch.inputs.EmptyInputError`;
+    either way nothing is published.
 
     :returns: ``{"path", "metadata_path", "count", "bytes", "models"}`` (paths as given/published).
     :raises InputValidationError: the built file breaks a batch rule (nothing is published).
     """
+    check_on_empty(on_empty)
     endpoint = build_options.get("endpoint", CHAT_ENDPOINT)
     with tempfile.TemporaryDirectory(prefix="apb-build-") as tmp:
         built = build_batch_file(records, _staging_path(output_path, tmp), **build_options)
         try:
+            if built.count == 0:
+                on_empty_input(on_empty, f"the source gave no rows for {output_path}")
             ensure_valid(built.path, endpoint=endpoint, limits=_as_limits(limits), check_totals=check_totals)
             path, metadata_path = _publish_built(built, output_path, aws_conn_id)
         finally:
@@ -101,7 +109,9 @@ def build_requests_from_sql(
 
     ``options`` are the keyword arguments of :func:`build_requests` and of
     :func:`~airflow_provider_batch.inputs.build.build_batch_file` (``user_template``, ``body``,
-    ``endpoint``, ``metadata_columns``, ``limits``, ``check_totals``, ``aws_conn_id``, ...).
+    ``endpoint``, ``metadata_columns``, ``limits``, ``check_totals``, ``aws_conn_id``,
+    ``on_empty``, ...). A query that returns no rows skips the task (``on_empty="skip"``, the
+    default) or fails it (``on_empty="fail"``).
     """
     records = records_from_sql(sql_conn_id, sql, parameters, chunk_size=chunk_size)
     return build_requests(records, output_path, key_column=key_column, model=model, **options)
@@ -140,6 +150,9 @@ class TogetherBuildRequestsOperator(BaseOperator):
     :param limits: :class:`BatchLimits` or a dict of its fields.
     :param check_totals: also refuse files over the per-batch line/byte limits (off: they get split).
     :param aws_conn_id: AWS connection for ``s3://`` paths.
+    :param on_empty: when the source has no rows: ``"skip"`` (default) raises
+        ``AirflowSkipException``, so submit and results are skipped under the default trigger rule
+        and nothing is uploaded or paid for; ``"fail"`` fails the task. Nothing is published.
     :returns: ``{"path", "metadata_path", "count", "bytes", "models"}`` via XCom.
     """
 
@@ -167,9 +180,11 @@ class TogetherBuildRequestsOperator(BaseOperator):
         limits: BatchLimits | Mapping[str, int] | None = None,
         check_totals: bool = False,
         aws_conn_id: str | None = "aws_default",
+        on_empty: str = "skip",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.on_empty = check_on_empty(on_empty)
         if (sql is None) == (records_path is None):
             raise ValueError("give exactly one of sql (with sql_conn_id) or records_path")
         if sql is not None and not sql_conn_id:
@@ -187,7 +202,8 @@ class TogetherBuildRequestsOperator(BaseOperator):
         with tempfile.TemporaryDirectory(prefix="apb-records-") as tmp:
             result = build_requests(
                 self._records(tmp), self.output_path, limits=self.limits, check_totals=self.check_totals,
-                aws_conn_id=self.aws_conn_id, **{name: getattr(self, name) for name in _BUILD_OPTIONS},
+                aws_conn_id=self.aws_conn_id, on_empty=self.on_empty,
+                **{name: getattr(self, name) for name in _BUILD_OPTIONS},
             )
         self.log.info("Built %d requests (%d bytes) at %s; models %s",
                       result["count"], result["bytes"], result["path"], result["models"])

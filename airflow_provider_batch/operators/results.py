@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import tempfile
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -12,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseHook, BaseOperator
 
+from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent, EventStatus
 from airflow_provider_batch.exceptions import TogetherBatchPartialFailureError, TogetherBatchPollingError
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.manifest import BatchRecord, SubmitManifest
-from airflow_provider_batch.operators._batch_common import check_once, wait_sync
+from airflow_provider_batch.operators._batch_common import defer_timeout, poll_once, wait_sync
+from airflow_provider_batch.operators._empty import skip_if_upstream_skipped
 from airflow_provider_batch.operators._follow_up import (
     DEFAULT_FOLLOW_UP_STATUSES,
     XCOM_FOLLOW_UP,
@@ -95,7 +96,7 @@ class TogetherBatchResultsOperator(BaseOperator):
     :param deferrable: wait for follow-up batches in the triggerer (default) or on the worker.
     :param poll_interval: seconds between polls of follow-up batches; default: connection extra,
         else 30.
-    :param follow_up_timeout: how long one follow-up round may take.
+    :param follow_up_timeout: how long each follow-up batch may take, from its own creation.
     :param aws_conn_id: AWS connection used to read an ``s3://`` metadata sidecar.
     """
 
@@ -151,6 +152,9 @@ class TogetherBatchResultsOperator(BaseOperator):
         self.follow_up_statuses = check_follow_up_args(follow_up_rounds, follow_up_statuses)
         self.follow_up_rounds = follow_up_rounds
         self.deferrable = deferrable
+        if poll_interval is not None:
+            where = f"{type(self).__name__} {self.task_id!r}"
+            poll_interval = check_poll_interval(poll_interval, name="poll_interval", where=where)
         self.poll_interval = poll_interval
         if not isinstance(follow_up_timeout, timedelta):
             follow_up_timeout = timedelta(seconds=follow_up_timeout)
@@ -204,21 +208,24 @@ class TogetherBatchResultsOperator(BaseOperator):
             return self._finish(context, state["result"])
         context["ti"].xcom_push(key=XCOM_FOLLOW_UP, value=state)
         poll = float(self.poll_interval or hook.poll_interval() or DEFAULT_POLL_INTERVAL)
-        deadline = time.time() + self.follow_up_timeout.total_seconds()
-        event = check_once(client, batch_ids, self.log)
+        # Each follow-up batch's own deadline: its created_at plus follow_up_timeout.
+        timeout = self.follow_up_timeout.total_seconds()
+        first = poll_once(client, batch_ids, self.log, timeout=timeout, cancel_on_timeout=True)
+        event = first.event
         if event is None and self.deferrable:
             self.defer(
                 trigger=TogetherBatchTrigger(
                     batch_ids=batch_ids, together_conn_id=self.together_conn_id, poll_interval=poll,
-                    deadline=deadline,
+                    deadlines=first.deadlines,
                 ),
                 method_name="execute_follow_up",
                 kwargs={"state": state},
+                timeout=defer_timeout(first.deadlines, batch_ids, poll),
             )  # fmt: skip
         if event is None:
             event = wait_sync(
-                client, batch_ids, poll_interval=poll, deadline=deadline, max_poll_failures=5,
-                cancel_on_timeout=True, logger=self.log,
+                client, batch_ids, poll_interval=poll, deadlines=first.deadlines,
+                max_poll_failures=5, cancel_on_timeout=True, logger=self.log,
             )  # fmt: skip
         return self._merge_follow_up(context, client, hook, event, state)
 
@@ -279,6 +286,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         if self.submit_task_id:
             pushed = context["ti"].xcom_pull(task_ids=self.submit_task_id, key=XCOM_MANIFEST)
             if not pushed:
+                skip_if_upstream_skipped(context, [self.submit_task_id])
                 raise ValueError(
                     f"task {self.submit_task_id!r} pushed no manifest (it failed before submitting)"
                 )
@@ -286,6 +294,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         if self.batch_ids:
             records = [BatchRecord(batch_id=b, status="UNKNOWN", input_file_id="") for b in self.batch_ids]
             return SubmitManifest(together_conn_id=self.together_conn_id, batches=records)
+        skip_if_upstream_skipped(context, self.upstream_task_ids)
         raise ValueError("pass manifest (the submit operator's output), submit_task_id or batch_ids")
 
     def _prices(self, hook: TogetherBatchHook) -> PriceTable:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch.client.models import BatchJob
 from airflow_provider_batch.events import BatchEvent
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.links import TogetherBatchLink
 from airflow_provider_batch.manifest import SubmitManifest
-from airflow_provider_batch.operators._batch_common import check_once, finish, push_batch_ids
+from airflow_provider_batch.operators._batch_common import defer_timeout, finish, poll_once, push_batch_ids
 from airflow_provider_batch.triggers._polling import PollTracker, is_transient
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
@@ -26,7 +26,11 @@ class TogetherBatchSensor(BaseSensorOperator):
     A batch ending FAILED, EXPIRED or CANCELLED raises the matching
     :mod:`~airflow_provider_batch.exceptions` error (with the manifest). In ``poke``/``reschedule``
     mode each poke retrieves the batches once (transient API errors count as "not yet"); with
-    ``deferrable=True`` the wait runs in :class:`TogetherBatchTrigger`, bounded by ``timeout``.
+    ``deferrable=True`` the wait runs in :class:`TogetherBatchTrigger`.
+
+    ``timeout`` also bounds each batch on its own, from the batch's ``created_at``: a batch still
+    running past that deadline is timed out (never cancelled: it belongs to someone else), the
+    others are waited for, and the sensor then fails with ``TogetherBatchTimeoutError``.
 
     :param batch_id: one batch id (templated).
     :param batch_ids: several batch ids (templated); combined with ``batch_id``.
@@ -35,6 +39,9 @@ class TogetherBatchSensor(BaseSensorOperator):
     :param max_poll_failures: consecutive failed rounds the trigger tolerates.
     :param cancel_on_kill: cancel the batches when the deferred sensor is killed (off by default:
         the batches belong to someone else).
+
+    ``poke_interval`` (seconds between polls, also the trigger's) is refused below the floor of
+    :mod:`airflow_provider_batch._poll_interval` when the DAG is parsed.
     """
 
     template_fields: Sequence[str] = ("batch_id", "batch_ids")
@@ -52,6 +59,9 @@ class TogetherBatchSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.poke_interval = check_poll_interval(
+            self.poke_interval, name="poke_interval", where=f"{type(self).__name__} {self.task_id!r}"
+        )
         self.batch_id = batch_id
         self.batch_ids = list(batch_ids) if batch_ids is not None else None
         self.together_conn_id = together_conn_id
@@ -75,21 +85,22 @@ class TogetherBatchSensor(BaseSensorOperator):
         ids = self._ids()
         push_batch_ids(context, ids)
         with TogetherBatchHook(self.together_conn_id).get_conn() as client:
-            first = check_once(client, ids, self.log)
-        if first is not None:
-            return finish(context, first, self._manifest())
+            first = poll_once(client, ids, self.log, timeout=float(self.timeout))
+        if first.event is not None:
+            return finish(context, first.event, self._manifest())
+        poll = float(self.poke_interval)
         self.defer(
             trigger=TogetherBatchTrigger(
                 batch_ids=ids,
                 together_conn_id=self.together_conn_id,
-                poll_interval=float(self.poke_interval),
-                deadline=time.time() + float(self.timeout),
+                poll_interval=poll,
+                deadlines=first.deadlines,
                 max_poll_failures=self.max_poll_failures,
                 cancel_on_kill=self.cancel_on_kill,
                 cancel_on_timeout=False,
             ),
             method_name="execute_complete",
-            timeout=float(self.timeout) + 2 * float(self.poke_interval) + 600,
+            timeout=defer_timeout(first.deadlines, ids, poll),
         )
 
     def poke(self, context: Any) -> bool | PokeReturnValue:
@@ -105,7 +116,7 @@ class TogetherBatchSensor(BaseSensorOperator):
                         raise
                     self.log.warning("batch %s: poll failed (%s), will poke again", batch_id, exc)
                     return False
-        event = _event_if_done(jobs, self.log)
+        event = _event_if_done(jobs, float(self.timeout), self.log)
         if event is None:
             return False
         return PokeReturnValue(is_done=True, xcom_value=finish(context, event, self._manifest()))
@@ -116,6 +127,12 @@ class TogetherBatchSensor(BaseSensorOperator):
         return finish(context, parsed, self._manifest())
 
 
-def _event_if_done(jobs: list[BatchJob], log: Any) -> BatchEvent | None:
-    tracker = PollTracker([j.id for j in jobs], max_poll_failures=0, deadline=None, logger=log)
-    return tracker.record_round(jobs)
+def _event_if_done(jobs: list[BatchJob], timeout: float, log: Any) -> BatchEvent | None:
+    """The final event once every batch is terminal or past its own deadline (``created_at`` +
+    ``timeout``); the sensor never cancels."""
+    tracker = PollTracker([j.id for j in jobs], max_poll_failures=0, timeout=timeout, logger=log)
+    event = tracker.record_round(jobs)
+    overdue = tracker.overdue()
+    if event is None and overdue:
+        event = tracker.time_out(overdue)
+    return event

@@ -5,8 +5,10 @@ fixtures available in any project's test suite:
 
 * ``together_server_session``: one :class:`LocalTogetherServer` per test session, fast timings;
 * ``together_server``: the same server, reset and with its start-up configuration restored;
-* ``together_connection``: sets ``AIRFLOW_CONN_TOGETHER_DEFAULT`` to point at the server and
-  returns the connection id.
+* ``together_ledger``: a fresh submission ledger (an SQLite file in the test's ``tmp_path``),
+  set as the ledger of every submit in the test through ``AIRFLOW__TOGETHER_BATCH__LEDGER_PATH``;
+* ``together_connection``: sets ``AIRFLOW_CONN_TOGETHER_DEFAULT`` to point at the server, gives
+  the test its own ledger, and returns the connection id.
 
 Nothing here imports Airflow, and the server is imported only when a fixture is used.
 """
@@ -20,9 +22,18 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from airflow_provider_batch.ledger import SubmissionLedger
     from airflow_provider_batch.testing.server import LocalTogetherServer
 
-__all__ = ["FAST_TIMINGS", "together_connection", "together_server", "together_server_session"]
+__all__ = [
+    "FAST_TIMINGS",
+    "together_connection",
+    "together_ledger",
+    "together_server",
+    "together_server_session",
+]
 
 #: Timings of the session server: a batch completes about half a second after it is created.
 FAST_TIMINGS = {"validating_seconds": 0.05, "processing_seconds": 0.3, "cancel_seconds": 0.05}
@@ -48,7 +59,20 @@ def together_server(together_server_session: LocalTogetherServer) -> Iterator[Lo
 
 
 @pytest.fixture
-def together_connection(monkeypatch: pytest.MonkeyPatch, together_server: LocalTogetherServer) -> str:
+def together_ledger(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> SubmissionLedger:
+    """A submission ledger of this test only (an SQLite file under ``tmp_path``)."""
+    from airflow_provider_batch.ledger import sqlite_ledger
+
+    path = tmp_path / "together_batch_ledger.db"
+    monkeypatch.setenv("AIRFLOW__TOGETHER_BATCH__LEDGER_PATH", str(path))
+    monkeypatch.delenv("AIRFLOW__TOGETHER_BATCH__LEDGER_CONN_ID", raising=False)
+    return sqlite_ledger(str(path))
+
+
+@pytest.fixture
+def together_connection(
+    monkeypatch: pytest.MonkeyPatch, together_server: LocalTogetherServer, together_ledger: SubmissionLedger
+) -> str:
     """Point the ``together_default`` Airflow connection at the local server; returns its id."""
     connection = {"conn_type": "together", "password": together_server.api_key, "host": together_server.base_url}
     monkeypatch.setenv("AIRFLOW_CONN_TOGETHER_DEFAULT", json.dumps(connection))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
 
 from airflow_provider_batch.client.errors import (
     APIConnectionError,
@@ -22,7 +23,7 @@ from airflow_provider_batch.client.errors import (
 from airflow_provider_batch.client.models import BatchJob, BatchStatus
 from airflow_provider_batch.events import BatchEvent, BatchState, EventStatus, outcome_of
 
-__all__ = ["PollTracker", "is_transient"]
+__all__ = ["PollTracker", "epoch_seconds", "is_transient"]
 
 _TRANSIENT_STATUS = (RateLimitError, InternalServerError, ConflictError)
 
@@ -36,12 +37,27 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (OSError, TimeoutError))
 
 
+def epoch_seconds(moment: datetime) -> float:
+    """Epoch seconds of an API timestamp (a naive one is UTC)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
 class PollTracker:
     """Keeps the last known state of each batch and decides when waiting is over.
 
+    **Deadlines are per batch.** A batch whose own deadline has passed while it is still not
+    terminal is *timed out*: it is no longer polled (the caller cancels it if asked), while the
+    other batches keep being polled. Once no batch is left to poll, the final event is ``timeout``
+    if any batch timed out, else the worst outcome of the states (:func:`outcome_of`). A batch that
+    reached ``CANCELLED`` after its own deadline also counts as timed out: it is what a timeout
+    cancelled, e.g. before a triggerer restart.
+
     :param batch_ids: the batches to watch (order is kept in the event).
     :param max_poll_failures: consecutive failed rounds tolerated; one more ends the wait.
-    :param deadline: wall-clock epoch seconds after which the wait ends with ``timeout``.
+    :param deadlines: wall-clock epoch seconds per batch id; a batch absent from it has no deadline
+        unless ``timeout`` gives it one.
+    :param timeout: seconds from each batch's reported ``created_at`` (or from the first time it is
+        seen, when the API reports none), for the batches absent from ``deadlines``.
     :param logger: where per-poll progress lines go.
     """
 
@@ -50,19 +66,25 @@ class PollTracker:
         batch_ids: Sequence[str],
         *,
         max_poll_failures: int,
-        deadline: float | None,
+        deadlines: Mapping[str, float] | None = None,
+        timeout: float | None = None,
         logger: logging.Logger | logging.LoggerAdapter,  # type: ignore[type-arg]
     ) -> None:
         self.batch_ids = list(batch_ids)
         self.max_poll_failures = max_poll_failures
-        self.deadline = deadline
+        self.deadlines = {b: float(d) for b, d in (deadlines or {}).items() if b in self.batch_ids}
+        self.timeout = timeout
         self.log = logger
         self.failures = 0
         self.states: dict[str, BatchState] = {b: BatchState(batch_id=b, status="UNKNOWN") for b in batch_ids}
+        self._cancelled: list[str] = []
 
     def pending(self) -> list[str]:
-        """Ids not yet known to be terminal."""
-        return [b for b, s in self.states.items() if not s.batch_status.is_terminal]
+        """Ids still to poll: not known to be terminal, and not timed out."""
+        return [b for b, s in self.states.items() if not (s.batch_status.is_terminal or s.timed_out)]
+
+    def timed_out(self) -> list[str]:
+        return [b for b, s in self.states.items() if s.timed_out]
 
     def record_round(self, results: Sequence[BatchJob | BaseException]) -> BatchEvent | None:
         """Take one round of results (aligned with :meth:`pending`); return the final event, if any."""
@@ -73,18 +95,26 @@ class PollTracker:
         if errors:
             return self._record_failures(errors)
         self.failures = 0
-        outcome = outcome_of(self.states.values())
-        if outcome is not None:
-            return self.event(outcome, self._summary(outcome))
-        return None
+        return self.final_event()
 
     def _record_job(self, job: BatchJob) -> None:
-        self.states[job.id] = BatchState.from_job(job)
+        state = BatchState.from_job(job)
+        if self.timeout is not None and job.id not in self.deadlines:
+            anchor = epoch_seconds(job.created_at) if job.created_at is not None else time.time()
+            self.deadlines[job.id] = anchor + self.timeout
+        if state.batch_status is BatchStatus.CANCELLED and self._cancelled_after_deadline(state):
+            state.timed_out = True
+        self.states[job.id] = state
         if job.status is BatchStatus.UNKNOWN:
             self.log.warning(
                 "batch %s: unrecognised status %r, treated as still running", job.id, job.raw_status
             )
         self.log.info("batch %s: %s %.1f%%", job.id, job.raw_status or job.status.value, job.progress)
+
+    def _cancelled_after_deadline(self, state: BatchState) -> bool:
+        deadline = self.deadlines.get(state.batch_id)
+        ended = state.completed_at
+        return deadline is not None and ended is not None and epoch_seconds(ended) >= deadline
 
     def _record_failures(self, errors: list[BaseException]) -> BatchEvent | None:
         fatal = next((e for e in errors if not is_transient(e)), None)
@@ -103,17 +133,53 @@ class PollTracker:
             return self.error_event(first, prefix=f"gave up after {self.failures} consecutive failed polls")
         return None
 
-    def deadline_passed(self, now: float | None = None) -> bool:
-        return self.deadline is not None and (now if now is not None else time.time()) >= self.deadline
+    def overdue(self, now: float | None = None) -> list[str]:
+        """Pending ids whose own deadline has passed."""
+        at = time.time() if now is None else now
+        return [b for b in self.pending() if b in self.deadlines and at >= self.deadlines[b]]
 
-    def seconds_until_deadline(self) -> float | None:
-        return None if self.deadline is None else max(0.0, self.deadline - time.time())
+    def to_cancel(self, batch_ids: Sequence[str]) -> list[str]:
+        """The ids a timeout should cancel: those not already being cancelled."""
+        return [b for b in batch_ids if self.states[b].batch_status is not BatchStatus.CANCELING]
 
-    def timeout_event(self, *, cancelled: Sequence[str] = ()) -> BatchEvent:
-        pending = self.pending()
-        message = f"deadline passed with {len(pending)} batch(es) unfinished: {', '.join(pending)}"
-        if cancelled:
-            message += f"; cancellation requested for {', '.join(cancelled)}"
+    def time_out(self, batch_ids: Sequence[str], *, cancelled: Sequence[str] = ()) -> BatchEvent | None:
+        """Mark batches as timed out (no longer polled); the final event once none is left to poll."""
+        for batch_id in batch_ids:
+            self.states[batch_id].timed_out = True
+            note = "; cancellation requested" if batch_id in cancelled else ""
+            status = self.states[batch_id].status
+            self.log.warning("batch %s: deadline passed while %s%s", batch_id, status, note)
+        self._cancelled.extend(b for b in cancelled if b not in self._cancelled)
+        return self.final_event()
+
+    def final_event(self) -> BatchEvent | None:
+        """The final event once no batch is left to poll, else ``None``."""
+        if self.pending():
+            return None
+        if self.timed_out():
+            return self.timeout_event()
+        outcome = outcome_of(self.states.values())
+        return None if outcome is None else self.event(outcome, self._summary(outcome))
+
+    def seconds_until_next_deadline(self, now: float | None = None) -> float | None:
+        """Seconds until the earliest deadline of a pending batch; ``None`` if none has one."""
+        at = time.time() if now is None else now
+        upcoming = [self.deadlines[b] for b in self.pending() if b in self.deadlines]
+        return max(0.0, min(upcoming) - at) if upcoming else None
+
+    def next_delay(self, poll_interval: float) -> float:
+        """How long to sleep before the next round: the poll interval, or less to meet a deadline."""
+        remaining = self.seconds_until_next_deadline()
+        return poll_interval if remaining is None else min(poll_interval, remaining)
+
+    def timeout_event(self) -> BatchEvent:
+        late = self.timed_out()
+        message = f"deadline passed with {len(late)} batch(es) unfinished: {', '.join(late)}"
+        if self._cancelled:
+            message += f"; cancellation requested for {', '.join(self._cancelled)}"
+        others = [s for b, s in self.states.items() if b not in late]
+        if others:
+            message += f"; the other batch(es): {self._counts(others)}"
         return self.event(EventStatus.TIMEOUT, message)
 
     def error_event(self, exc: BaseException, *, prefix: str = "polling failed") -> BatchEvent:
@@ -128,8 +194,11 @@ class PollTracker:
         )
 
     def _summary(self, outcome: EventStatus) -> str:
+        return f"{len(self.states)} batch(es) finished: {self._counts(self.states.values())} ({outcome})"
+
+    @staticmethod
+    def _counts(states: Iterable[BatchState]) -> str:
         counts: dict[str, int] = {}
-        for state in self.states.values():
+        for state in states:
             counts[state.status] = counts.get(state.status, 0) + 1
-        detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        return f"{len(self.states)} batch(es) finished: {detail} ({outcome})"
+        return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))

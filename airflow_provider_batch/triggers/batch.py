@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch.client.models import BatchJob
 from airflow_provider_batch.events import BatchEvent
 from airflow_provider_batch.hooks.together import TogetherBatchHook
@@ -19,20 +20,33 @@ TRIGGER_CLASSPATH = "airflow_provider_batch.triggers.batch.TogetherBatchTrigger"
 
 
 class TogetherBatchTrigger(BaseTrigger):
-    """Polls batches until all are terminal, the deadline passes, or polling keeps failing.
+    """Polls batches until none is left to poll: each is terminal, past its own deadline, or
+    polling keeps failing.
 
     Pure asyncio: the connection is resolved with ``aget_connection`` and the HTTP client is
     ``httpx.AsyncClient``-based, so a thousand of these share one triggerer loop. It only ever
-    polls; submitting happens on the worker, so a triggerer restart never creates a batch.
-    Yields exactly one :class:`~airflow_provider_batch.events.BatchEvent`.
+    polls (and cancels on timeout or kill); submitting happens on the worker, so a triggerer
+    restart never creates a batch. Yields exactly one
+    :class:`~airflow_provider_batch.events.BatchEvent`.
+
+    **Deadlines are per batch** (see :class:`~airflow_provider_batch.triggers._polling.PollTracker`):
+    a batch still running past its own deadline is cancelled (if ``cancel_on_timeout``) and no
+    longer polled, the others are polled until they end, and the event is then ``timeout``. The
+    deadlines are absolute wall-clock epochs in the kwargs, so a trigger re-created on another
+    triggerer keeps them.
 
     :param batch_ids: batches to watch.
     :param together_conn_id: connection of type ``together``.
-    :param poll_interval: seconds between polling rounds.
-    :param deadline: wall-clock epoch seconds (anchored to the first submit); ``None`` waits forever.
+    :param poll_interval: seconds between polling rounds, a finite number > 0 (the operators that
+        create the trigger enforce the floor; the trigger, re-created from stored kwargs, does not).
+    :param deadlines: wall-clock epoch seconds per batch id (its ``created_at`` plus the timeout); a
+        batch absent from it has no deadline. ``None``: no deadlines.
+    :param deadline: one epoch for every batch not in ``deadlines``: the kwarg of triggers
+        serialized by releases before per-batch deadlines, still accepted so that they resume
+        unchanged. :meth:`serialize` writes it out as ``deadlines``.
     :param max_poll_failures: consecutive failed rounds tolerated; one more yields ``error``.
     :param cancel_on_kill: cancel unfinished batches when a user kills the deferred task (AF 3.3+).
-    :param cancel_on_timeout: cancel unfinished batches when the deadline passes.
+    :param cancel_on_timeout: cancel a batch when its deadline passes.
     """
 
     def __init__(
@@ -44,14 +58,17 @@ class TogetherBatchTrigger(BaseTrigger):
         max_poll_failures: int = 5,
         cancel_on_kill: bool = True,
         cancel_on_timeout: bool = True,
+        deadlines: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__()
         if not batch_ids:
             raise ValueError("batch_ids must not be empty")
         self.batch_ids = list(batch_ids)
         self.together_conn_id = together_conn_id
-        self.poll_interval = float(poll_interval)
-        self.deadline = float(deadline) if deadline is not None else None
+        self.poll_interval = check_poll_interval(
+            poll_interval, name="poll_interval", where=type(self).__name__, floor=False
+        )
+        self.deadlines = _per_batch(self.batch_ids, deadlines, deadline)
         self.max_poll_failures = int(max_poll_failures)
         self.cancel_on_kill = cancel_on_kill
         self.cancel_on_timeout = cancel_on_timeout
@@ -64,7 +81,7 @@ class TogetherBatchTrigger(BaseTrigger):
                 "batch_ids": list(self.batch_ids),
                 "together_conn_id": self.together_conn_id,
                 "poll_interval": self.poll_interval,
-                "deadline": self.deadline,
+                "deadlines": dict(self.deadlines),
                 "max_poll_failures": self.max_poll_failures,
                 "cancel_on_kill": self.cancel_on_kill,
                 "cancel_on_timeout": self.cancel_on_timeout,
@@ -79,7 +96,10 @@ class TogetherBatchTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         tracker = PollTracker(
-            self.batch_ids, max_poll_failures=self.max_poll_failures, deadline=self.deadline, logger=self.log
+            self.batch_ids,
+            max_poll_failures=self.max_poll_failures,
+            deadlines=self.deadlines,
+            logger=self.log,
         )
         try:
             event = await self._wait(tracker)
@@ -97,21 +117,21 @@ class TogetherBatchTrigger(BaseTrigger):
                 *(client.batches.retrieve(b) for b in pending), return_exceptions=True
             )
             event = tracker.record_round(_only_results(results))
+            if event is None:
+                event = await self._on_deadlines(tracker)
             if event is not None:
                 return event
-            if tracker.deadline_passed():
-                return await self._on_deadline(tracker)
-            delay = self.poll_interval
-            remaining = tracker.seconds_until_deadline()
-            if remaining is not None:
-                delay = min(delay, remaining)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(tracker.next_delay(self.poll_interval))
 
-    async def _on_deadline(self, tracker: PollTracker) -> BatchEvent:
+    async def _on_deadlines(self, tracker: PollTracker) -> BatchEvent | None:
+        """Time out the batches past their own deadline; the final event if none is left to poll."""
+        overdue = tracker.overdue()
+        if not overdue:
+            return None
         cancelled: list[str] = []
         if self.cancel_on_timeout:
-            cancelled = await _cancel(await self._get_client(), tracker.pending(), self.log)
-        return tracker.timeout_event(cancelled=cancelled)
+            cancelled = await _cancel(await self._get_client(), tracker.to_cancel(overdue), self.log)
+        return tracker.time_out(overdue, cancelled=cancelled)
 
     async def cleanup(self) -> None:
         """Release the HTTP client. Never cancels: cleanup also runs on triggerer restarts."""
@@ -151,6 +171,19 @@ async def _cancel(client: Any, batch_ids: Sequence[str], log: Any) -> list[str]:
             log.info("batch %s: cancellation requested", batch_id)
             done.append(batch_id)
     return done
+
+
+def _per_batch(
+    batch_ids: Sequence[str], deadlines: Mapping[str, float] | None, deadline: float | None
+) -> dict[str, float]:
+    """One deadline per batch: ``deadlines`` where given, else the legacy shared ``deadline``."""
+    given = {str(b): float(d) for b, d in (deadlines or {}).items() if d is not None}
+    unknown = sorted(set(given) - set(batch_ids))
+    if unknown:
+        raise ValueError(f"deadlines given for batches not watched: {unknown}")
+    if deadline is not None:
+        given = {b: given.get(b, float(deadline)) for b in batch_ids}
+    return {b: given[b] for b in batch_ids if b in given}
 
 
 def _only_results(results: Sequence[object]) -> list[BatchJob | BaseException]:

@@ -66,3 +66,30 @@ def context(ti: FakeTI | None = None, store: DictStateStore | None = None) -> di
     if store is not None:
         ctx["task_state_store"] = store
     return ctx
+
+
+async def trigger_events(trigger: Any) -> list[Any]:
+    """Run a trigger to its end against the local server; its events, parsed (then cleaned up)."""
+    from airflow_provider_batch.events import BatchEvent
+
+    try:
+        return [BatchEvent.from_payload(e.payload) async for e in trigger.run()]
+    finally:
+        await trigger.cleanup()
+
+
+def age_batch(server: Any, batch_id: str, seconds: float) -> float:
+    """Move a batch's ``created_at`` back by ``seconds``, as if it had been created that much
+    earlier (the API reports the new value); returns it as epoch seconds."""
+    record = server.controller.store.get_batch(batch_id)
+    record.created_at -= seconds
+    return float(record.created_at)
+
+
+def batch_status(server: Any, batch_id: str) -> str:
+    return next(b["status"] for b in server.batches() if b["id"] == batch_id)
+
+
+def cancel_requests(server: Any) -> int:
+    return int(server.stats()["requests"].get("POST /v1/batches/{id}/cancel", 0))
+

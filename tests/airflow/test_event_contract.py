@@ -28,6 +28,26 @@ def test_round_trip_every_status(status: EventStatus) -> None:
     assert BatchEvent.from_payload(event.to_payload()) == event
 
 
+def test_payload_of_the_previous_release_parses() -> None:
+    # Written by a triggerer still on the previous release: no ``timed_out`` in the states.
+    payload = {
+        "status": "timeout",
+        "batches": [{"batch_id": "b1", "status": "IN_PROGRESS", "progress": 40.0, "input_file_id": "f",
+                     "output_file_id": None, "error_file_id": None, "error": None,
+                     "created_at": "2026-11-01T00:00:00Z", "completed_at": None}],
+        "message": "deadline passed with 1 batch(es) unfinished: b1",
+        "error_type": None,
+    }
+    event = BatchEvent.from_payload(payload)
+    assert (event.status, event.batch_ids, event.timed_out) == (EventStatus.TIMEOUT, ["b1"], [])
+
+
+def test_timed_out_batches_round_trip() -> None:
+    states = [_state("COMPLETED", "b1"), BatchState(batch_id="b2", status="IN_PROGRESS", timed_out=True)]
+    event = BatchEvent.from_payload(BatchEvent(status=EventStatus.TIMEOUT, batches=states).to_payload())
+    assert event.timed_out == ["b2"]
+
+
 @pytest.mark.parametrize(
     ("statuses", "expected"),
     [

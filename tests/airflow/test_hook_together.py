@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from airflow.sdk import Connection
 
 from airflow_provider_batch.client import DEFAULT_BASE_URL
 from airflow_provider_batch.hooks.together import TogetherBatchHook, console_url_for
+from apb_airflow_helpers import write_input
 
 KEY = "tk-hook-secret-0123456789"
 
@@ -123,10 +129,40 @@ async def test_async_lookup_does_not_use_the_sync_path(monkeypatch: pytest.Monke
     assert conn.password == KEY
 
 
-def test_test_connection_lists_batches(together_conn: str, make_batch: object) -> None:
+def test_test_connection_reads_the_batch_list(together_conn: str, make_batch: object) -> None:
+    hook = TogetherBatchHook(together_conn)
+    assert hook.test_connection() == (True, "Connected; the account has no batches yet.")
     make_batch()  # type: ignore[operator]
-    ok, message = TogetherBatchHook(together_conn).test_connection()
-    assert ok and "1 batch(es) visible" in message
+    assert hook.test_connection() == (True, "Connected; batches are visible.")
+
+
+def test_test_connection_costs_the_same_on_an_account_of_125000_files(
+    together_conn: str, together_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """125,000 files and 41,666 batches: the batch list alone is 23 MB. The Test button reads its
+    first chunk and hangs up."""
+    together_server.controller.store.seed_history(125_000)
+    received: list[int] = []
+    iter_bytes = httpx.Response.iter_bytes
+
+    def counted(response: httpx.Response, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+        for chunk in iter_bytes(response, *args, **kwargs):
+            received.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(httpx.Response, "iter_bytes", counted)
+    started = time.perf_counter()
+    assert TogetherBatchHook(together_conn).test_connection() == (True, "Connected; batches are visible.")
+    assert sum(received) < 256 * 1024, f"read {sum(received)} bytes of the batch list"
+    assert time.perf_counter() - started < 30  # a guard against a hang, not a timing
+
+
+def test_delete_files_is_best_effort(together_conn: str, sync_client: Any, tmp_path: Path) -> None:
+    paths = [write_input(tmp_path / f"in-{n}.jsonl", 1, tag=f"-{n}") for n in range(2)]
+    ids = [sync_client.files.upload(path).id for path in paths]
+    report = TogetherBatchHook(together_conn).delete_files([*ids, ids[0], "file-unknown"])
+    assert (report.deleted, report.missing, report.failed, report.ok) == (ids, ["file-unknown"], {}, True)
+    assert [f.id for f in sync_client.files.iter()] == []
 
 
 def test_test_connection_reports_a_wrong_key(monkeypatch: pytest.MonkeyPatch, together_server: object) -> None:

@@ -1,17 +1,25 @@
-"""Retry safety of the submit path against the local server: one batch per input and task identity."""
+"""Retry safety of the submit path against the local server: a task instance attaches only to
+batches created for it, through retries, clears, crashes and ambiguous creates."""
 
 from __future__ import annotations
 
-import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from airflow_provider_batch.client import TogetherClient
+from airflow_provider_batch.client import NotFoundError, TogetherClient
 from airflow_provider_batch.exceptions import TogetherBatchFailedError
-from airflow_provider_batch.idempotency import SubmitLedger, TaskIdentity, submit_or_attach
+from airflow_provider_batch.idempotency import PartOutcome, SubmitContext, submit_or_attach
 from airflow_provider_batch.inputs import BatchLimits, split_batch_file
+from airflow_provider_batch.ledger import (
+    LedgerConflictError,
+    LedgerUnavailableError,
+    SubmissionLedger,
+    TaskIdentity,
+    sqlite_ledger,
+)
 
 from apb_airflow_helpers import DictStateStore, FakeTI, write_input
 
@@ -24,10 +32,17 @@ def _parts(tmp_path: Path, lines: int = 2, max_lines: int = 50_000, tag: str = "
     return split_batch_file(path, tmp_path / f"parts{tag}", limits=BatchLimits(max_lines=max_lines))
 
 
-def _submit(client: TogetherClient, parts: list[Any], store: Any = None, **kw: Any) -> list[Any]:
-    return submit_or_attach(
-        client, parts, identity=IDENTITY, ledger=SubmitLedger(store), endpoint=ENDPOINT, **kw
-    )
+def _submit(
+    client: TogetherClient, parts: list[Any], ledger: SubmissionLedger, identity: TaskIdentity = IDENTITY,
+    **kw: Any,
+) -> list[PartOutcome]:
+    ctx = SubmitContext(identity=identity, ledger=ledger, endpoint=ENDPOINT, legacy_store=kw.pop("store", None))
+    return submit_or_attach(client, parts, ctx, **kw)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> SubmissionLedger:
+    return sqlite_ledger(str(tmp_path / "ledger.db"))
 
 
 def test_identity_ignores_try_number_and_names_files() -> None:
@@ -40,132 +55,296 @@ def test_identity_ignores_try_number_and_names_files() -> None:
     assert name == f"apb-{first.key[:12]}-{'ab' * 8}-p0007.jsonl"
 
 
-def test_state_store_path(tmp_path: Path, sync_client: TogetherClient, together_server: Any) -> None:
-    store = DictStateStore()
+def test_retry_reattaches_through_the_ledger_without_listing_anything(
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger
+) -> None:
+    parts = _parts(tmp_path, lines=5, max_lines=2)
+    first = _submit(sync_client, parts, ledger)
+    assert [o.path for o in first] == ["submitted"] * 3
+    again = _submit(sync_client, parts, ledger)
+    assert [o.job.id for o in again] == [o.job.id for o in first]
+    assert {o.path for o in again} == {"re-attached (ledger)"}
+    stats = together_server.stats()
+    assert (stats["uploads"], stats["batch_creates"]) == (3, 3)
+    # Nothing on the submit path costs in proportion to the account's history.
+    assert "GET /v1/files" not in stats["requests"] and "GET /v1/batches" not in stats["requests"]
+    records = ledger.records_for(IDENTITY)
+    assert [(r.part_index, r.state, r.generation) for r in records] == [(1, "created", 1), (2, "created", 1),
+                                                                          (3, "created", 1)]
+
+
+@pytest.mark.parametrize("other", [TaskIdentity("dag", "submit", "run-2", -1), TaskIdentity("dag", "submit", "run-1", 3),
+                                   TaskIdentity("other_dag", "submit", "run-1", -1)])
+def test_identical_content_in_two_task_instances_gets_two_batches(
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger, other: TaskIdentity
+) -> None:
     parts = _parts(tmp_path)
-    (first,) = _submit(sync_client, parts, store)
-    assert first.path == "submitted"
-    (record,) = store.data.values()
-    assert record["phase"] == "submitted" and record["batch_id"] == first.job.id
-    (again,) = _submit(sync_client, parts, store)
-    assert again.path == "re-attached (task state store)" and again.job.id == first.job.id
+    (mine,) = _submit(sync_client, parts, ledger)
+    (theirs,) = _submit(sync_client, parts, ledger, identity=other)
+    assert theirs.path == "submitted" and theirs.job.id != mine.job.id
+    assert theirs.job.input_file_id != mine.job.input_file_id
+    # Each re-run finds its own batch, never the newest one on shared content.
+    assert _submit(sync_client, parts, ledger)[0].job.id == mine.job.id
+    assert _submit(sync_client, parts, ledger, identity=other)[0].job.id == theirs.job.id
+    assert together_server.stats()["batch_creates"] == 2
+
+
+def test_a_file_already_owned_by_another_task_instance_is_refused_before_create(
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parts = _parts(tmp_path)
+    (theirs,) = _submit(sync_client, parts, ledger, identity=TaskIdentity("dag", "submit", "run-2"))
+    # A Files API that de-duplicates content answers with the other run's file.
+    monkeypatch.setattr(sync_client.files, "upload", lambda *a, **k: sync_client.files.retrieve(theirs.job.input_file_id))
+    with pytest.raises(LedgerConflictError, match="run-2"):
+        _submit(sync_client, parts, ledger)
     assert together_server.stats()["batch_creates"] == 1
 
 
-def test_api_lookup_path_without_a_store(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any
+def test_a_create_interrupted_after_it_took_effect_is_recovered_not_repeated(
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path)
-    (first,) = _submit(sync_client, parts)
-    (again,) = _submit(sync_client, parts)
-    assert again.path == "re-attached (file/batch lookup)" and again.job.id == first.job.id
+    real_create = sync_client.batches.create
+
+    def create_then_crash(*args: Any, **kwargs: Any) -> Any:
+        real_create(*args, **kwargs)
+        raise KeyboardInterrupt("worker killed after the create reached the server")
+
+    monkeypatch.setattr(sync_client.batches, "create", create_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        _submit(sync_client, parts, ledger)
+    (record,) = ledger.records_for(IDENTITY)
+    assert record.state == "creating" and record.batch_id is None
+    monkeypatch.setattr(sync_client.batches, "create", real_create)
+    (outcome,) = _submit(sync_client, parts, ledger)
+    assert outcome.path == "recovered (interrupted create)"
+    assert together_server.stats()["batch_creates"] == 1
+    assert ledger.records_for(IDENTITY)[0].batch_id == outcome.job.id
+
+
+def test_a_create_interrupted_before_it_reached_the_server_is_sent_once(
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parts = _parts(tmp_path)
+    real_create = sync_client.batches.create
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt("worker killed before the create was sent")
+
+    monkeypatch.setattr(sync_client.batches, "create", crash)
+    with pytest.raises(KeyboardInterrupt):
+        _submit(sync_client, parts, ledger)
+    monkeypatch.setattr(sync_client.batches, "create", real_create)
+    (outcome,) = _submit(sync_client, parts, ledger)
+    assert outcome.path == "submitted"
     stats = together_server.stats()
     assert (stats["uploads"], stats["batch_creates"]) == (1, 1)
 
 
-def test_split_input_lists_once_for_all_parts(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any
+def test_unknown_batches_on_our_own_file_are_never_guessed_between(
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parts = _parts(tmp_path)
+    monkeypatch.setattr(sync_client.batches, "create", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        _submit(sync_client, parts, ledger)
+    monkeypatch.undo()
+    (record,) = ledger.records_for(IDENTITY)
+    assert record.input_file_id is not None
+    sync_client.batches.create(record.input_file_id, ENDPOINT)  # e.g. someone else's tool on our file
+    sync_client.batches.create(record.input_file_id, ENDPOINT)
+    with pytest.raises(LedgerConflictError, match="2 batches the submission ledger does not know"):
+        _submit(sync_client, parts, ledger)
+    assert together_server.stats()["batch_creates"] == 2
+
+
+def test_ambiguous_create_with_a_5xx_binds_only_to_our_own_batch(
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger
+) -> None:
+    """Two runs with identical content; one create answers 500 after taking effect."""
+    parts = _parts(tmp_path)
+    (theirs,) = _submit(sync_client, parts, ledger, identity=TaskIdentity("dag", "submit", "run-2"))
+    together_server.inject("POST /v1/batches", "500", times=1, after=True)
+    (mine,) = _submit(sync_client, parts, ledger)
+    assert mine.job.id != theirs.job.id
+    assert mine.job.input_file_id != theirs.job.input_file_id
+    assert together_server.stats()["batch_creates"] == 2
+
+
+def test_a_rerun_after_a_partial_submit_creates_only_the_missing_parts(
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path, lines=5, max_lines=2)
-    assert [p.index for p in parts] == [1, 2, 3]
-    first = _submit(sync_client, parts)
-    assert len({o.job.id for o in first}) == 3
-    before = dict(together_server.stats()["requests"])
-    again = _submit(sync_client, parts)
-    assert [o.job.id for o in again] == [o.job.id for o in first]
-    after = together_server.stats()["requests"]
-    assert after["GET /v1/files"] - before.get("GET /v1/files", 0) == 1
-    assert after["GET /v1/batches"] - before.get("GET /v1/batches", 0) == 1
+    bound: list[str] = []
+    real_create = sync_client.batches.create
+    calls = iter(range(100))
+
+    def fail_second(*args: Any, **kwargs: Any) -> Any:
+        if next(calls) == 1:
+            raise RuntimeError("create of part 2 refused")
+        return real_create(*args, **kwargs)
+
+    monkeypatch.setattr(sync_client.batches, "create", fail_second)
+    with pytest.raises(RuntimeError):
+        _submit(sync_client, parts, ledger, on_bound=lambda o: bound.append(o.job.id))
+    assert len(bound) == 1  # part 1's batch was published before part 2 failed
+    monkeypatch.setattr(sync_client.batches, "create", real_create)
+    again = _submit(sync_client, parts, ledger)
+    assert again[0].job.id == bound[0] and again[0].path == "re-attached (ledger)"
+    assert [o.path for o in again[1:]] == ["submitted", "submitted"]
     assert together_server.stats()["batch_creates"] == 3
 
 
-def test_orphaned_intent_reuses_the_uploaded_file(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    parts = _parts(tmp_path)
-    filename = IDENTITY.part_filename(parts[0].sha256, parts[0].index)
-    sync_client.files.upload(parts[0].path, purpose="batch-api", filename=filename)  # crash before create
-    with caplog.at_level(logging.INFO, logger="airflow_provider_batch.idempotency"):
-        (outcome,) = _submit(sync_client, parts, DictStateStore())
-    assert outcome.path == "submitted"
-    assert "re-using uploaded file" in caplog.text
-    stats = together_server.stats()
-    assert (stats["uploads"], stats["batch_creates"]) == (1, 1)
-
-
 def test_failed_batch_is_not_paid_for_twice_unless_forced(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger
 ) -> None:
     together_server.configure(processing_seconds=60)
     parts = _parts(tmp_path)
-    (first,) = _submit(sync_client, parts)
+    (first,) = _submit(sync_client, parts, ledger)
     together_server.force_status(first.job.id, "FAILED")
     with pytest.raises(TogetherBatchFailedError, match="force_resubmit") as info:
-        _submit(sync_client, parts)
+        _submit(sync_client, parts, ledger)
     assert info.value.batch_ids == [first.job.id]
     assert together_server.stats()["batch_creates"] == 1
 
-    (forced,) = _submit(sync_client, parts, force_resubmit=True)
+    (forced,) = _submit(sync_client, parts, ledger, force_resubmit=True)
     assert forced.path == "submitted" and forced.job.id != first.job.id
-    (later,) = _submit(sync_client, parts)  # the newest batch wins from now on
+    (later,) = _submit(sync_client, parts, ledger)  # the newest generation wins from now on
     assert later.job.id == forced.job.id
     stats = together_server.stats()
     assert (stats["uploads"], stats["batch_creates"]) == (1, 2)
+    generations = [(r.generation, r.batch_id) for r in ledger.records_for(IDENTITY)]
+    assert generations == [(1, first.job.id), (2, forced.job.id)]
 
 
 @pytest.mark.parametrize("status", ["CANCELLED", "EXPIRED", "COMPLETED"])
 def test_finished_batches_are_reattached(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any, status: str
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger, status: str
 ) -> None:
     together_server.configure(processing_seconds=60)
     parts = _parts(tmp_path)
-    (first,) = _submit(sync_client, parts)
+    (first,) = _submit(sync_client, parts, ledger)
     together_server.force_status(first.job.id, status)
-    (again,) = _submit(sync_client, parts)
+    (again,) = _submit(sync_client, parts, ledger)
     assert again.job.id == first.job.id and again.job.status.value == status
-    (forced,) = _submit(sync_client, parts, force_resubmit=True)
+    (forced,) = _submit(sync_client, parts, ledger, force_resubmit=True)
     assert (forced.job.id == first.job.id) is (status == "COMPLETED")
 
 
-def test_stale_store_record_falls_back_to_the_api(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any
+def test_a_batch_gone_from_the_api_is_replaced_by_a_new_generation(
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path)
-    (first,) = _submit(sync_client, parts)
+    (first,) = _submit(sync_client, parts, ledger)
+    real_retrieve = sync_client.batches.retrieve
+
+    def gone(batch_id: str) -> Any:  # the account no longer has that batch
+        if batch_id == first.job.id:
+            raise NotFoundError("GET", f"/batches/{batch_id}", 404, "not found")
+        return real_retrieve(batch_id)
+
+    monkeypatch.setattr(sync_client.batches, "retrieve", gone)
+    (again,) = _submit(sync_client, parts, ledger)
+    assert again.path == "submitted" and again.job.id != first.job.id
+    states = [(r.generation, r.state) for r in ledger.records_for(IDENTITY)]
+    assert states == [(1, "abandoned"), (2, "created")]
+
+
+def test_a_batch_recorded_by_the_previous_release_is_adopted(
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger
+) -> None:
+    parts = _parts(tmp_path)
+    uploaded = sync_client.files.upload(parts[0].path)
+    old = sync_client.batches.create(uploaded.id, ENDPOINT).job
     store = DictStateStore()
-    store.data[SubmitLedger.key(parts[0].index, parts[0].sha256)] = {"phase": "submitted", "batch_id": "gone"}
-    (again,) = _submit(sync_client, parts, store)
-    assert again.job.id == first.job.id and again.path == "re-attached (file/batch lookup)"
+    store.data[f"together_batch/p{parts[0].index:04d}/{parts[0].sha256[:16]}"] = {"batch_id": old.id}
+    (outcome,) = _submit(sync_client, parts, ledger, store=store)
+    assert outcome.job.id == old.id and outcome.path == "re-attached (ledger)"
+    assert together_server.stats()["batch_creates"] == 1
 
 
-def test_broken_store_never_blocks_the_submit(tmp_path: Path, sync_client: TogetherClient) -> None:
-    class Broken:
-        def get(self, *_: Any, **__: Any) -> Any:
-            raise RuntimeError("store down")
-
-        set = get
-
-    (outcome,) = _submit(sync_client, _parts(tmp_path), Broken())
-    assert outcome.path == "submitted"
-    (again,) = _submit(sync_client, _parts(tmp_path), Broken())
-    assert again.job.id == outcome.job.id
-
-
-def test_crash_between_upload_init_and_put_uploads_again(
+def test_an_unreachable_ledger_stops_before_any_upload(
     tmp_path: Path, sync_client: TogetherClient, together_server: Any
 ) -> None:
-    """A file record named for this part but never filled (crash before the PUT) is not reused."""
-    from airflow_provider_batch.client import _ops as ops
-    from airflow_provider_batch.client._files import sha256_file
+    def refuse() -> sqlite3.Connection:
+        raise sqlite3.OperationalError("unable to open database file")
 
+    with pytest.raises(LedgerUnavailableError, match="cannot be reached"):
+        _submit(sync_client, _parts(tmp_path), SubmissionLedger(refuse, dialect="sqlite"))
+    stats = together_server.stats()
+    assert (stats["uploads"], stats["batch_creates"]) == (0, 0)
+
+
+def test_concurrent_first_use_of_the_ledger(tmp_path: Path) -> None:
+    import threading
+
+    path = str(tmp_path / "shared.db")
+    errors: list[BaseException] = []
+
+    def first_use(n: int) -> None:
+        try:
+            ledger = sqlite_ledger(path)
+            ledger.open(TaskIdentity("d", "t", f"r{n}"), part_index=1, part_sha256="a" * 64, generation=1,
+                        request_count=1, endpoint=ENDPOINT, together_conn_id="c")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_use, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(sqlite_ledger(path)._select("1 = 1", ())) == 16
+
+
+def test_a_crash_after_the_bytes_arrived_reuses_the_file(
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     parts = _parts(tmp_path)
-    filename = IDENTITY.part_filename(parts[0].sha256, parts[0].index)
-    sync_client._send(ops.upload_init(filename, "batch-api", sha256_file(parts[0].path)))  # then the crash
-    (empty,) = [f for f in sync_client.files.list() if f.filename == filename]
-    assert empty.processed is False
-    (outcome,) = _submit(sync_client, parts, DictStateStore())
-    assert outcome.path == "submitted" and outcome.job.input_file_id != empty.id
+    real_upload = sync_client.files.upload
+
+    def upload_then_crash(*args: Any, **kwargs: Any) -> Any:
+        real_upload(*args, **kwargs)
+        raise KeyboardInterrupt("worker killed right after the upload")
+
+    monkeypatch.setattr(sync_client.files, "upload", upload_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        _submit(sync_client, parts, ledger)
+    assert ledger.records_for(IDENTITY)[0].state == "uploading"
+    monkeypatch.setattr(sync_client.files, "upload", real_upload)
+    (outcome,) = _submit(sync_client, parts, ledger)
     stats = together_server.stats()
     assert (stats["uploads"], stats["batch_creates"]) == (1, 1)
-    (again,) = _submit(sync_client, parts)
-    assert again.job.id == outcome.job.id
+    assert outcome.job.input_file_id == ledger.records_for(IDENTITY)[0].input_file_id
+
+
+def test_a_crash_before_the_bytes_arrived_uploads_again(
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parts = _parts(tmp_path)
+    real_send = sync_client._send
+
+    def die_at_put(spec: Any, *args: Any, **kwargs: Any) -> Any:
+        if spec.method == "PUT":
+            raise KeyboardInterrupt("worker killed between the file's POST and its PUT")
+        return real_send(spec, *args, **kwargs)
+
+    monkeypatch.setattr(sync_client, "_send", die_at_put)
+    with pytest.raises(KeyboardInterrupt):
+        _submit(sync_client, parts, ledger)
+    (half,) = ledger.records_for(IDENTITY)
+    assert half.state == "uploading" and half.input_file_id is not None
+    monkeypatch.setattr(sync_client, "_send", real_send)
+    (outcome,) = _submit(sync_client, parts, ledger)
+    assert outcome.job.input_file_id != half.input_file_id
+    assert together_server.stats()["batch_creates"] == 1

@@ -40,16 +40,18 @@ def test_defers_one_trigger_for_all_parts_after_pushing_ids(tmp_path: Path, toge
     assert len(ids) == 3 and ti.xcom["batch_id"] == ids[0]
     _, kwargs = trigger.serialize()
     assert kwargs["batch_ids"] == ids and kwargs["max_poll_failures"] == 7 and kwargs["poll_interval"] == 0.05
-    # Wall-clock deadline anchored to the submit; the defer timeout is a backstop beyond it.
-    assert started + 7200 - 5 <= kwargs["deadline"] <= time.time() + 7200
-    assert info.value.timeout.total_seconds() > kwargs["deadline"] - time.time()
+    # Each batch's wall-clock deadline is anchored to its creation; the defer timeout is a
+    # backstop beyond the latest one.
+    assert list(kwargs["deadlines"]) == ids
+    assert all(started + 7200 - 5 <= d <= time.time() + 7200 for d in kwargs["deadlines"].values())
+    assert info.value.timeout.total_seconds() > max(kwargs["deadlines"].values()) - time.time()
     manifest = ti.xcom["manifest"]
     assert [b["part"] for b in manifest["batches"]] == [1, 2, 3]
     assert [b["request_count"] for b in manifest["batches"]] == [2, 2, 1]
     assert info.value.kwargs == {"manifest": manifest}
 
 
-def test_deadline_stays_anchored_to_the_first_submit(tmp_path: Path, together_server: Any) -> None:
+def test_deadline_stays_anchored_to_the_batchs_creation(tmp_path: Path, together_server: Any) -> None:
     together_server.configure(validating_seconds=30)
     path = write_input(tmp_path / "in.jsonl", 2)
     store = DictStateStore()
@@ -58,8 +60,8 @@ def test_deadline_stays_anchored_to_the_first_submit(tmp_path: Path, together_se
     time.sleep(1.1)
     with pytest.raises(TaskDeferred) as retry:
         _op(path, timeout=timedelta(hours=1)).execute(context(FakeTI(try_number=2), store))
-    assert retry.value.trigger.serialize()[1]["deadline"] == pytest.approx(
-        first.value.trigger.serialize()[1]["deadline"], abs=0.01
+    assert retry.value.trigger.serialize()[1]["deadlines"] == pytest.approx(
+        first.value.trigger.serialize()[1]["deadlines"], abs=0.01
     )
     assert together_server.stats()["batch_creates"] == 1
 

@@ -34,7 +34,8 @@ def _status(server: Any, batch_id: str) -> str:
 
 def test_serialize_round_trip_and_pinned_classpath() -> None:
     trigger = TogetherBatchTrigger(
-        batch_ids=["b-1", "b-2"], together_conn_id="c", poll_interval=12, deadline=1_900_000_000.5,
+        batch_ids=["b-1", "b-2"], together_conn_id="c", poll_interval=12,
+        deadlines={"b-1": 1_900_000_000.5, "b-2": 1_900_000_060.0},
         max_poll_failures=3, cancel_on_kill=False, cancel_on_timeout=True,
     )
     classpath, kwargs = trigger.serialize()
@@ -43,7 +44,7 @@ def test_serialize_round_trip_and_pinned_classpath() -> None:
         "batch_ids": ["b-1", "b-2"],
         "together_conn_id": "c",
         "poll_interval": 12.0,
-        "deadline": 1_900_000_000.5,
+        "deadlines": {"b-1": 1_900_000_000.5, "b-2": 1_900_000_060.0},
         "max_poll_failures": 3,
         "cancel_on_kill": False,
         "cancel_on_timeout": True,
@@ -55,7 +56,7 @@ def test_serialize_round_trip_and_pinned_classpath() -> None:
 def test_serde_round_trip_used_by_the_triggerer() -> None:
     from airflow.sdk.serde import deserialize, serialize
 
-    trigger = TogetherBatchTrigger(batch_ids=["b-1"], deadline=None)
+    trigger = TogetherBatchTrigger(batch_ids=["b-1"], deadlines={"b-1": 1_900_000_000.5})
     classpath, kwargs = trigger.serialize()
     assert TogetherBatchTrigger(**deserialize(serialize(kwargs))).serialize() == (classpath, kwargs)
 
@@ -77,7 +78,8 @@ async def test_completes_with_one_event_and_logs_progress(
     together_conn: str, make_batch: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ids = [make_batch(), make_batch(3)]
-    trigger = TogetherBatchTrigger(batch_ids=ids, poll_interval=0.05, deadline=time.time() + 30)
+    deadlines = dict.fromkeys(ids, time.time() + 30)
+    trigger = TogetherBatchTrigger(batch_ids=ids, poll_interval=0.05, deadlines=deadlines)
     events = await _events(trigger)
     assert [e.status for e in events] == [EventStatus.COMPLETED]
     assert events[0].batch_ids == ids
@@ -163,7 +165,8 @@ async def test_deadline_gives_timeout_and_cancels_only_when_asked(
     together_server.configure(processing_seconds=60)
     batch_id = make_batch()
     trigger = TogetherBatchTrigger(
-        batch_ids=[batch_id], poll_interval=0.05, deadline=time.time() + 0.3, cancel_on_timeout=cancel_on_timeout
+        batch_ids=[batch_id], poll_interval=0.05, deadlines={batch_id: time.time() + 0.3},
+        cancel_on_timeout=cancel_on_timeout,
     )
     events = await _events(trigger)
     assert [e.status for e in events] == [EventStatus.TIMEOUT]
@@ -176,7 +179,8 @@ async def test_deadline_survives_a_recreated_trigger(
 ) -> None:
     together_server.configure(processing_seconds=60)
     batch_id = make_batch()
-    original = TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=3600, deadline=time.time() + 0.2)
+    deadlines = {batch_id: time.time() + 0.2}
+    original = TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=3600, deadlines=deadlines)
     _, kwargs = original.serialize()
     await asyncio.sleep(0.3)  # the triggerer restarts; the deadline has passed meanwhile
     recreated = TogetherBatchTrigger(**kwargs)

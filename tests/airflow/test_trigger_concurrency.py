@@ -14,11 +14,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from airflow_provider_batch.client import ClientSettings, TogetherClient
-from airflow_provider_batch.testing.server import server_process
+from airflow_provider_batch.testing.server import ControlClient, server_process
 from airflow_provider_batch.events import BatchEvent, EventStatus
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
@@ -47,8 +46,7 @@ def _completed_batches(base_url: str, tmp_path: Path) -> list[str]:
         while not all(client.batches.retrieve(b).status.is_terminal for b in ids):
             time.sleep(0.05)
     # Latency only now: set-up stays fast, every poll of the round pays it.
-    root = base_url.removesuffix("/v1")
-    httpx.post(f"{root}/_control/config", json={"latency_ms": LATENCY_S * 1000}).raise_for_status()
+    ControlClient(base_url, KEY).configure(latency_ms=LATENCY_S * 1000)
     return ids
 
 

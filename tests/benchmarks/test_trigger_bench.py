@@ -169,10 +169,9 @@ async def _create_batches(base_url: str, input_path: Path, count: int) -> list[s
 
 
 def _configure(base_url: str, **fields: Any) -> None:
-    import httpx
+    from airflow_provider_batch.testing.server import ControlClient
 
-    root = base_url.rsplit("/v1", 1)[0]
-    httpx.post(f"{root}/_control/config", json=fields, timeout=10).raise_for_status()
+    ControlClient(base_url, API_KEY).configure(**fields)
 
 
 def _run_triggerer(n: int, base_url: str, ids_file: Path) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from airflow_provider_batch.client import (
     OutputLine,
 )
 
-from tests.client.helpers import call
+from tests.client.helpers import call, drain
 
 MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
 
@@ -82,15 +82,41 @@ async def test_every_route_round_trip(server, connect, batch_file: Path, tmp_pat
         await call(client.files.retrieve(uploaded.id))
 
 
-async def test_identical_content_reuses_the_existing_file(server, connect, batch_file, tmp_path) -> None:
+async def test_identical_content_with_dedupe_reuses_the_file(server, connect, batch_file, tmp_path) -> None:
     client = connect()
-    first = await call(client.files.upload(batch_file))
+    first = await call(client.files.upload(batch_file, dedupe=True))
     copy = tmp_path / "copy.jsonl"
     copy.write_bytes(batch_file.read_bytes())
-    second = await call(client.files.upload(copy))
+    second = await call(client.files.upload(copy, dedupe=True))
     assert second.id == first.id
     stats = server.stats()
     assert stats["uploads"] == 1 and stats["requests"].get("PUT /_uploads/{id}") == 1
+
+
+async def test_identical_content_without_dedupe_is_a_new_file_each_time(server, connect, batch_file) -> None:
+    client = connect()
+    ids = [(await call(client.files.upload(batch_file))).id for _ in range(3)]
+    assert len(set(ids)) == 3
+    stats = server.stats()
+    assert stats["uploads"] == 3 and stats["requests"].get("PUT /_uploads/{id}") == 3
+    # Another run's batch on the same bytes never shows up on this run's file.
+    job = (await call(client.batches.create(ids[0]))).job
+    assert await call(client.batches.find_by_input_file(ids[1])) == []
+    assert [b.id for b in await call(client.batches.find_by_input_file(ids[0]))] == [job.id]
+
+
+async def test_streamed_lists_and_cleanup_against_the_server(server, connect, batch_file, tmp_path) -> None:
+    client = connect()
+    uploaded = [await call(client.files.upload(batch_file)) for _ in range(3)]
+    jobs = [(await call(client.batches.create(f.id))).job for f in uploaded[:2]]
+    assert [f.id for f in await drain(client.files.iter())] == [f.id for f in uploaded]
+    newest_first = [j.id for j in reversed(jobs)]
+    assert [b.id for b in await drain(client.batches.iter())] == newest_first
+    assert [f.id for f in await call(client.files.list())] == [f.id for f in uploaded]
+
+    report = await call(client.files.delete_many([uploaded[2].id, uploaded[2].id, "file-never-was"]))
+    assert (report.deleted, report.missing, report.failed) == ([uploaded[2].id], ["file-never-was"], {})
+    assert [f.id for f in await drain(client.files.iter())] == [f.id for f in uploaded[:2]]
 
 
 async def test_empty_batch_list_is_an_empty_list(server, connect) -> None:

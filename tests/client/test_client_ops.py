@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,14 @@ import pytest
 from airflow_provider_batch.client import _ops as ops
 from airflow_provider_batch.client._core import RetryMode, TimeoutKind
 from airflow_provider_batch.client._files import CHUNK_SIZE, aiter_file, iter_file, sha256_file, temp_path_for
-from airflow_provider_batch.client.errors import APIStatusError, ResponseValidationError
-from airflow_provider_batch.client.models import BatchJob
-
-START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
-SECOND = timedelta(seconds=1)
+from airflow_provider_batch.client.errors import (
+    AmbiguousCreateError,
+    APIStatusError,
+    InternalServerError,
+    NotFoundError,
+    ResponseValidationError,
+)
+from airflow_provider_batch.client.models import BatchJob, FileDeleted
 
 
 def _response(body: Any = None, *, content: bytes | None = None, **headers: str) -> httpx.Response:
@@ -45,6 +48,12 @@ def test_upload_init_fields_and_policy() -> None:
     expected = {"purpose": "batch-api", "file_name": "in.jsonl", "file_type": "jsonl", "checksum": "ab" * 32}
     assert spec.form == expected
     assert spec.accept_redirect and spec.no_retry == frozenset({409})
+
+
+def test_upload_init_without_checksum_sends_no_checksum_field() -> None:
+    assert ops.upload_init("in.jsonl", "batch-api").form == {
+        "purpose": "batch-api", "file_name": "in.jsonl", "file_type": "jsonl"
+    }
 
 
 @pytest.mark.parametrize(
@@ -102,37 +111,53 @@ def test_existing_file_id(body: Any, expected: str | None) -> None:
     assert ops.existing_file_id(error) == expected
 
 
-def _job(job_id: str, input_file_id: str, created: datetime | None) -> BatchJob:
-    return BatchJob(id=job_id, input_file_id=input_file_id, created_at=created)
+def _job(job_id: str, input_file_id: str = "f-1") -> BatchJob:
+    return BatchJob(id=job_id, input_file_id=input_file_id)
 
 
 @pytest.mark.parametrize(
-    ("jobs", "expected"),
+    ("found", "known", "expected"),
     [
-        ([], None),
-        ([_job("other-file", "f-2", START)], None),
-        ([_job("too-old", "f-1", START - timedelta(minutes=5))], None),
-        ([_job("no-time", "f-1", None)], None),
-        ([_job("skewed", "f-1", START - timedelta(seconds=10))], "skewed"),
-        ([_job("later", "f-1", START + timedelta(seconds=9)), _job("first", "f-1", START + SECOND)], "first"),
-        ([_job("naive", "f-1", START.replace(tzinfo=None) + SECOND)], "naive"),
+        ([], (), None),
+        ([_job("b-1")], (), "b-1"),
+        ([_job("old"), _job("b-2")], ("old",), "b-2"),
+        ([_job("old"), _job("older")], ("old", "older", "gone"), None),
+        ([_job("other-file", "f-2"), _job("b-3")], (), "b-3"),
     ],
 )
-def test_find_created_batch(jobs: list[BatchJob], expected: str | None) -> None:
-    found = ops.find_created_batch(jobs, "f-1", START)
-    assert (found.id if found else None) == expected
+def test_created_batch_subtracts_the_known_ones(
+    found: list[BatchJob], known: tuple[str, ...], expected: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_batch.client"):
+        made = ops.created_batch(found, "f-1", frozenset(known))
+    assert (made.id if made else None) == expected
+    assert (expected or "no new batch") in caplog.text
 
 
-@pytest.mark.parametrize(
-    ("body", "ids"),
-    [
-        ({"object": "list", "data": [{"id": "f-1"}]}, ["f-1"]),
-        ([{"id": "f-2"}], ["f-2"]),
-        ({"data": None}, []),
-    ],
-)
-def test_parse_file_list_shapes(body: Any, ids: list[str]) -> None:
-    assert [f.id for f in ops.parse_file_list(ops.file_list(), _response(body))] == ids
+def test_created_batch_never_guesses_between_two_unknown_batches() -> None:
+    found = [_job("old"), _job("b-2"), _job("b-3")]
+    with pytest.raises(AmbiguousCreateError) as caught:
+        ops.created_batch(found, "f-1", frozenset({"old"}))
+    assert caught.value.input_file_id == "f-1" and caught.value.candidate_ids == ("b-2", "b-3")
+    assert "b-2, b-3" in str(caught.value)
+
+
+def test_batches_on_file_keeps_matches_and_anything_that_is_not_an_object() -> None:
+    keep = ops.batches_on_file("f-1").keep
+    assert keep is not None
+    assert keep({"id": "b", "input_file_id": "f-1"}) and keep([1]) and keep("x")
+    assert not keep({"id": "b", "input_file_id": "f-2"}) and not keep({"id": "b"})
+
+
+def test_file_cleanup_tally() -> None:
+    tally = ops.FileCleanup()
+    tally.outcome("f-1", FileDeleted(id="f-1", deleted=True), None)
+    tally.outcome("f-2", None, NotFoundError("DELETE", "/files/f-2", 404, "gone"))
+    tally.outcome("f-3", None, InternalServerError("DELETE", "/files/f-3", 500, "boom"))
+    tally.outcome("f-4", FileDeleted(id="f-4", deleted=False), None)
+    report = tally.report()
+    assert (report.deleted, report.missing, sorted(report.failed)) == (["f-1"], ["f-2"], ["f-3", "f-4"])
+    assert "InternalServerError" in report.failed["f-3"] and not report.ok
 
 
 def test_parse_file_reads_pascal_case_keys() -> None:
@@ -141,13 +166,10 @@ def test_parse_file_reads_pascal_case_keys() -> None:
     assert (parsed.file_type, parsed.line_count, parsed.processed) == ("jsonl", 3, True)
 
 
-@pytest.mark.parametrize(
-    ("parse", "body"),
-    [(ops.parse_file_list, {"data": 5}), (ops.parse_file, "string"), (ops.parse_file, {"id": None})],
-)
+@pytest.mark.parametrize(("parse", "body"), [(ops.parse_file, "string"), (ops.parse_file, {"id": None})])
 def test_parsers_raise_validation_errors_naming_the_call(parse: Any, body: Any) -> None:
     with pytest.raises(ResponseValidationError, match="GET /files"):
-        parse(ops.file_list(), _response(body))
+        parse(ops.file_retrieve("f-1"), _response(body))
 
 
 def test_parse_create_rejects_non_objects() -> None:

@@ -20,9 +20,11 @@ import httpx
 import pytest
 
 from airflow_provider_batch.client import (
+    AmbiguousCreateError,
     APIConnectionError,
     BatchCreateRejectedError,
     BatchStatus,
+    ConflictError,
     DownloadIncompleteError,
     InternalServerError,
     ResponseValidationError,
@@ -96,15 +98,20 @@ async def test_upload_uses_redirect_flow_with_streamed_put(make_client, jsonl: P
         ("POST", f"/v1/files/{FILE_ID}/preprocess"): answer(200, FILE_JSON),
     })
     client = make_client(BASE, wire.transport)
-    uploaded = await call(client.files.upload(jsonl))
+    told: list[tuple[str, int]] = []
 
+    def record(file_id: str) -> None:
+        told.append((file_id, len(wire.requests)))
+
+    uploaded = await call(client.files.upload(jsonl, on_file_id=record))
+
+    assert told == [(FILE_ID, 1)]  # the id is handed over before the bytes are sent
     assert uploaded.id == FILE_ID and uploaded.file_type == "jsonl" and uploaded.processed is True
     init, put, pre = wire.requests
     assert init.headers["authorization"] == f"Bearer {API_KEY}"
     assert parse_qs(wire.bodies[0].decode()) == {
         "purpose": ["batch-api"], "file_name": ["in.jsonl"], "file_type": ["jsonl"],
-        "checksum": [hashlib.sha256(jsonl.read_bytes()).hexdigest()],
-    }
+    }  # no checksum: the server must not answer with another upload's file
     assert str(put.url) == "http://store.test/put/x?sig=abc"
     assert "authorization" not in put.headers
     assert put.headers["content-length"] == str(jsonl.stat().st_size)
@@ -113,14 +120,23 @@ async def test_upload_uses_redirect_flow_with_streamed_put(make_client, jsonl: P
     assert pre.headers["authorization"] == f"Bearer {API_KEY}"
 
 
-async def test_upload_with_identical_content_reuses_the_file(make_client, jsonl: Path) -> None:
+async def test_upload_with_dedupe_sends_the_checksum_and_reuses_the_file(make_client, jsonl: Path) -> None:
     wire = Wire({
         ("POST", "/v1/files"): answer(409, {"file_id": FILE_ID}),
         ("GET", f"/v1/files/{FILE_ID}"): answer(200, FILE_JSON),
     })
     client = make_client(BASE, wire.transport)
-    assert (await call(client.files.upload(jsonl, filename="other.jsonl"))).id == FILE_ID
+    assert (await call(client.files.upload(jsonl, filename="other.jsonl", dedupe=True))).id == FILE_ID
     assert [r.method for r in wire.requests] == ["POST", "GET"]  # no retry of the 409, no PUT
+    assert parse_qs(wire.bodies[0].decode())["checksum"] == [hashlib.sha256(jsonl.read_bytes()).hexdigest()]
+
+
+async def test_upload_without_dedupe_never_adopts_a_file_named_in_a_409(make_client, jsonl: Path) -> None:
+    wire = Wire({("POST", "/v1/files"): answer(409, {"file_id": FILE_ID})})
+    client = make_client(BASE, wire.transport)
+    with pytest.raises(ConflictError):
+        await call(client.files.upload(jsonl))
+    assert len(wire.requests) == 1
 
 
 async def test_upload_put_is_retried_with_the_file_reopened(make_client, jsonl: Path, sleeps) -> None:
@@ -191,16 +207,53 @@ async def test_create_after_lost_answer_returns_the_batch_it_made(make_client, c
         created.append(_job("b-made"))
         raise httpx.ReadTimeout("scripted", request=request)
 
+    others = [_job("b-old", PAST), {**_job("b-other-file"), "input_file_id": "file-other"}]
     wire = Wire({
         ("POST", "/v1/batches"): create_then_time_out,
-        ("GET", "/v1/batches"): lambda r: httpx.Response(200, json=[_job("b-old", PAST), *created]),
+        ("GET", "/v1/batches"): lambda r: httpx.Response(200, json=[*others, *created]),
     })
     client = make_client(BASE, wire.transport)
     with caplog.at_level(logging.WARNING, logger="airflow_provider_batch.client"):
-        response = await call(client.batches.create(FILE_ID))
+        response = await call(client.batches.create(FILE_ID, known_batch_ids=["b-old"]))
     assert response.job.id == "b-made"
     assert len(wire.calls("POST", "/v1/batches")) == 1
     assert "b-made" in caplog.text and API_KEY not in caplog.text
+
+
+async def test_create_never_adopts_a_known_batch_however_recent(make_client, sleeps) -> None:
+    """Another run's batch on the same file, created a moment ago: the old 30 s window adopted it."""
+    wire = Wire({
+        ("POST", "/v1/batches"): [answer(500, {"error": "boom"}), answer(201, {"job": _job("b-ours")})],
+        ("GET", "/v1/batches"): answer(200, [_job("b-theirs", FUTURE)]),
+    })
+    client = make_client(BASE, wire.transport)
+    assert (await call(client.batches.create(FILE_ID, known_batch_ids={"b-theirs"}))).job.id == "b-ours"
+    assert [r.method for r in wire.requests] == ["POST", "GET", "POST"]
+
+
+async def test_create_refuses_to_guess_between_two_unknown_batches(make_client, sleeps) -> None:
+    wire = Wire({
+        ("POST", "/v1/batches"): fail(httpx.ReadTimeout),
+        ("GET", "/v1/batches"): answer(200, [_job("b-1"), _job("b-2"), _job("b-known", PAST)]),
+    })
+    client = make_client(BASE, wire.transport)
+    with pytest.raises(AmbiguousCreateError) as caught:
+        await call(client.batches.create(FILE_ID, known_batch_ids=("b-known",)))
+    assert caught.value.candidate_ids == ("b-1", "b-2") and caught.value.input_file_id == FILE_ID
+    assert len(wire.calls("POST", "/v1/batches")) == 1
+
+
+async def test_create_that_did_not_happen_and_may_not_be_retried_raises_the_original_error(
+    make_client, sleeps
+) -> None:
+    wire = Wire({
+        ("POST", "/v1/batches"): answer(500, {"error": "boom"}),
+        ("GET", "/v1/batches"): answer(200, None),
+    })
+    client = make_client(BASE, wire.transport, max_retries=0)
+    with pytest.raises(InternalServerError, match="boom"):
+        await call(client.batches.create(FILE_ID))
+    assert [r.method for r in wire.requests] == ["POST", "GET"]
 
 
 AMBIGUOUS = [answer(500, {"error": "boom"}), answer(502), fail(httpx.RemoteProtocolError)]

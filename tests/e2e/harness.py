@@ -112,6 +112,9 @@ class AirflowDeployment:
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                # The submission ledger must be shared by every worker: the deployment's database.
+                "AIRFLOW_CONN_APB_LEDGER": f"postgresql://postgres@127.0.0.1:5432/{self.db_name}",
+                "AIRFLOW__TOGETHER_BATCH__LEDGER_CONN_ID": "apb_ledger",
             }
         )
         env.update(extra_env)

@@ -26,12 +26,12 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from airflow_provider_batch.client import TogetherClient
 from airflow_provider_batch.idempotency import TaskIdentity
 from airflow_provider_batch.testing.sample_data import ticket_rows
+from airflow_provider_batch.testing.server import ControlClient
 from tests.e2e.harness import AirflowDeployment, deployment, query, task_log_events
 from tests.services import require_redis
 
@@ -159,8 +159,7 @@ def test_sigkill_at_every_step_then_retry(tmp_path: Path, together_url: str, war
 
 
 def client_stats(together_url: str) -> dict[str, Any]:
-    stats = httpx.get(f"{together_url.removesuffix('/v1')}/_control/stats", timeout=10).json()
-    return dict(stats)
+    return ControlClient(together_url, API_KEY).stats()
 
 
 def check_run(step: str, together_url: str, warehouse_db: str, crash_dir: Path) -> dict[str, Any]:
@@ -203,8 +202,9 @@ def check_run(step: str, together_url: str, warehouse_db: str, crash_dir: Path) 
 RETRY_PATH = {
     "intent": ("part 1: uploaded ", "part 1: submitted batch {batch}"),
     "mid_upload": ("part 1: uploaded ", "part 1: submitted batch {batch}"),
-    "uploaded": ("part 1: re-using uploaded file {file}", "part 1: submitted batch {batch}"),
-    "created": ("part 1: re-attached to existing batch {batch}", "found via file/batch lookup"),
+    "uploaded": ("part 1: re-using this task's uploaded file {file}", "part 1: submitted batch {batch}"),
+    "created": ("part 1: a create interrupted on an earlier try made batch {batch}",
+                "part 1: recovered (interrupted create) to batch {batch}"),
 }
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from airflow_provider_batch.testing.server import ControlClient
 from tests.e2e.harness import deployment, query
 from tests.services import require_redis
 
@@ -99,7 +100,7 @@ def test_nightly_backfill_survives_triggerer_restart(tmp_path, together_url, war
         assert together["standard_fields"]["password"]["title"] == "API Key"
         assert together["standard_fields"]["host"]["title"] == "Base URL"
 
-    stats = httpx.get(f"{root_url}/_control/stats", timeout=10).json()
+    stats = ControlClient(base_url, API_KEY).stats()
     assert stats["batch_creates"] == len(DAYS), stats
     assert stats["uploads"] == len(DAYS), stats
 

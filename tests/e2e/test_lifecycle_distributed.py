@@ -29,9 +29,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from airflow_provider_batch.testing.server import ControlClient
 from tests.e2e.harness import AirflowDeployment, deployment, task_log_events
 from tests.services import require_postgres, require_redis
 
@@ -56,10 +56,10 @@ class ServerControl:
     """The server's ``/_control`` API: never faulted, and never a ``GET /v1/batches/{id}``."""
 
     def __init__(self, together_url: str) -> None:
-        self.root = together_url.removesuffix("/v1")
+        self.control = ControlClient(together_url, API_KEY)
 
     def stats(self) -> dict[str, Any]:
-        return dict(httpx.get(f"{self.root}/_control/stats", timeout=10).json())
+        return self.control.stats()
 
     def batch(self, batch_id: str) -> dict[str, Any]:
         return next(b for b in self.stats()["batches"] if b["id"] == batch_id)
@@ -69,14 +69,13 @@ class ServerControl:
 
     def fail_polls(self, times: int) -> None:
         script = [{"route": POLL_ROUTE, "kind": "500", "times": times}]
-        httpx.post(f"{self.root}/_control/faults", json={"script": script}, timeout=10).raise_for_status()
+        self.control.set_faults(script=script)
 
     def scripted_faults_left(self) -> int:
-        return int(httpx.post(f"{self.root}/_control/faults", json={}, timeout=10).json()["scripted"])
+        return self.control.set_faults()
 
     def complete(self, batch_id: str) -> None:
-        url = f"{self.root}/_control/batches/{batch_id}/status"
-        httpx.post(url, json={"status": "COMPLETED"}, timeout=30).raise_for_status()
+        self.control.force_status(batch_id, "COMPLETED")
 
 
 def write_inputs(folder: Path, lines: int = 4) -> Path:

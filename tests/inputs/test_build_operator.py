@@ -6,13 +6,19 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+from airflow.sdk.exceptions import AirflowSkipException
 from moto import mock_aws
 
-from airflow_provider_batch.inputs.validate import InputValidationError
-from airflow_provider_batch.operators.build import TogetherBuildRequestsOperator, build_requests_from_sql
+from airflow_provider_batch.inputs.validate import EmptyInputError, InputValidationError
+from airflow_provider_batch.operators.build import (
+    TogetherBuildRequestsOperator,
+    build_requests,
+    build_requests_from_sql,
+)
 from .factories import MODEL
 
 
@@ -116,3 +122,51 @@ def test_templates_render_but_format_placeholders_survive(tmp_path: Path) -> Non
     assert op.user_template == "Review from 2026-11-21: {body}"
     assert op.system_prompt == "Today is 2026-11-21."
     assert op.output_path.endswith("/2026-11-21.jsonl")
+
+
+# ---- empty days ---------------------------------------------------------------------------------
+
+
+def _empty_day_op(tmp_path: Path, conn_id: str, **kwargs: Any) -> TogetherBuildRequestsOperator:
+    return TogetherBuildRequestsOperator(
+        task_id="build", sql_conn_id=conn_id, sql="select * from reviews where id > 1000", key_column="id",
+        model=MODEL, user_template="{body}", output_path=str(tmp_path / "out" / "requests.jsonl"), **kwargs,
+    )
+
+
+def test_no_rows_skips_by_default_and_publishes_nothing(tmp_path: Path, reviews_db: str) -> None:
+    out = tmp_path / "out" / "requests.jsonl"
+    with pytest.raises(AirflowSkipException) as caught:
+        _empty_day_op(tmp_path, reviews_db).execute(context={})  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        f"the source gave no rows for {out}: no requests, so there is nothing to submit; skipping "
+        "(on_empty='skip'). Nothing was uploaded or paid for; downstream tasks follow Airflow's skip rules"
+    )
+    assert list(out.parent.iterdir()) == []  # neither the requests nor the sidecar, nor a temp file
+
+
+def test_no_rows_fails_with_on_empty_fail(tmp_path: Path, reviews_db: str) -> None:
+    expected = (r"no requests, so there is nothing to submit; failing because on_empty='fail' "
+                r"\(pass on_empty='skip' to skip empty days\)")
+    with pytest.raises(EmptyInputError, match=expected):
+        _empty_day_op(tmp_path, reviews_db, on_empty="fail").execute(context={})  # type: ignore[arg-type]
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_on_empty_is_checked_when_the_operator_is_created(tmp_path: Path, reviews_db: str) -> None:
+    with pytest.raises(ValueError, match="on_empty must be 'skip' or 'fail'"):
+        _empty_day_op(tmp_path, reviews_db, on_empty="warn")
+
+
+def test_taskflow_helpers_take_on_empty(tmp_path: Path, reviews_db: str) -> None:
+    common = {"sql_conn_id": reviews_db, "sql": "select * from reviews where id < 0", "key_column": "id",
+              "model": MODEL, "user_template": "{body}", "output_path": str(tmp_path / "t.jsonl")}
+    with pytest.raises(AirflowSkipException):
+        build_requests_from_sql(**common)
+    with pytest.raises(EmptyInputError):
+        build_requests_from_sql(**common, on_empty="fail")
+    with pytest.raises(AirflowSkipException):
+        build_requests([], str(tmp_path / "r.jsonl"), key_column="id", model=MODEL, user_template="{x}")
+    with pytest.raises(ValueError, match="on_empty"):
+        build_requests([], str(tmp_path / "r.jsonl"), key_column="id", model=MODEL, on_empty=None)
+    assert [p.name for p in tmp_path.iterdir()] == ["warehouse.sqlite"]

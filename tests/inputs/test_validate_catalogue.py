@@ -77,6 +77,8 @@ CATALOGUE: list[tuple[str, bytes, str | None, BatchLimits | None, list[tuple[int
      [(1, "message_missing_content")]),
     ("max_tokens_negative", encode(chat_request(max_tokens=-1)), None, None, [(1, "max_tokens_invalid")]),
     ("max_tokens_string", encode(chat_request(max_tokens="64")), None, None, [(1, "max_tokens_invalid")]),
+    ("n_zero", encode(chat_request(n=0)), None, None, [(1, "n_invalid")]),
+    ("n_float", encode(chat_request(n=2.5)), None, None, [(1, "n_invalid")]),
     ("chat_method_get", encode({**chat_request(), "method": "GET"}), None, None, [(1, "method_invalid")]),
     ("chat_method_file", encode({**chat_request(), "method": "FILE"}), None, None, [(1, "method_invalid")]),
     ("url_mismatch", encode({**chat_request(), "url": "/v1/completions"}), None, None, [(1, "url_mismatch")]),

@@ -14,10 +14,21 @@ from typing import Any
 
 from tests.reliability.hostile import CHUNK, BIG_BODY_BYTES, Behaviour, Exchange
 
-__all__ = ["BEHAVIOURS", "DOWNLOAD_DECLARED", "DOWNLOAD_SENT", "UNKNOWN_STATUS"]
+__all__ = [
+    "BEHAVIOURS",
+    "BIG_LIST_ELEMENTS",
+    "CUT_LIST_ELEMENTS_SENT",
+    "DOWNLOAD_DECLARED",
+    "DOWNLOAD_SENT",
+    "UNKNOWN_STATUS",
+]
 
 UNKNOWN_STATUS = "QUANTUM_SUPERPOSITION"
 DOWNLOAD_DECLARED, DOWNLOAD_SENT = 1000, 500
+#: ``big-list``: this many batches of about 8 KB each, 36 MiB in all (over the 32 MiB body cap).
+BIG_LIST_ELEMENTS = 36 * 128
+#: ``cut-list``: whole elements sent before the connection drops.
+CUT_LIST_ELEMENTS_SENT = 5
 
 
 def _job(**fields: Any) -> dict[str, Any]:
@@ -119,6 +130,37 @@ async def short_download(ex: Exchange) -> None:
     await ex.answer(200, body, "application/octet-stream", length=DOWNLOAD_DECLARED)
 
 
+def _list_element(n: int, pad: int = 0) -> bytes:
+    return json.dumps(_job(id=f"b-{n}", error="x" * pad if pad else None)).encode()
+
+
+async def big_list(ex: Exchange) -> None:
+    """A valid batch list of 36 MiB, chunked: too big to hold whole, fine to stream."""
+    element = _list_element(0, pad=8 * 1024 - 200)
+    group = b",".join([element] * 128)
+    groups = itertools.repeat(group + b",", BIG_LIST_ELEMENTS // 128 - 1)
+    await ex.chunked(200, itertools.chain([b"["], groups, [group + b"]"]))
+
+
+async def huge_element(ex: Exchange) -> None:
+    """A list whose first element alone is 50 MB."""
+    await ex.chunked(200, itertools.chain([b"["], _json_filler(BIG_BODY_BYTES), [b"]"]))
+
+
+async def endless_list(ex: Exchange) -> None:
+    """A list that never ends: ``[{...}, {...}, ...``."""
+    group = b",".join([_list_element(0)] * 256) + b","
+    await ex.chunked(200, itertools.chain([b"["], itertools.repeat(group)))
+
+
+async def cut_list(ex: Exchange) -> None:
+    """A list declared whole (Content-Length), of which a few elements arrive before the line drops."""
+    elements = [_list_element(n) for n in range(50)]
+    body = b"[" + b",".join(elements) + b"]"
+    sent = b"[" + b",".join(elements[:CUT_LIST_ELEMENTS_SENT]) + b',{"id": "b-cut-'
+    await ex.answer(200, sent, length=len(body))
+
+
 BEHAVIOURS: dict[str, Behaviour] = {
     "unknown-status": unknown_status,
     "missing-id": missing_id,
@@ -136,4 +178,8 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "silent": silent,
     "close": close,
     "short-download": short_download,
+    "big-list": big_list,
+    "huge-element": huge_element,
+    "endless-list": endless_list,
+    "cut-list": cut_list,
 }

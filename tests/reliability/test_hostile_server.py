@@ -19,14 +19,22 @@ from airflow_provider_batch.client import (
     BatchStatus,
     DownloadIncompleteError,
     InternalServerError,
+    ListElementTooLargeError,
     ResponseTooLargeError,
     ResponseValidationError,
+    StreamInterruptedError,
 )
 from airflow_provider_batch.client._body import ERROR_BODY_LIMIT
-from tests.client.helpers import call
+from tests.client.helpers import call, count, first
 from tests.reliability.hostile import HostileServer
 from tests.reliability.leaks import SECRET, assert_not_leaked
-from tests.reliability.scenarios import DOWNLOAD_DECLARED, DOWNLOAD_SENT, UNKNOWN_STATUS
+from tests.reliability.scenarios import (
+    BIG_LIST_ELEMENTS,
+    CUT_LIST_ELEMENTS_SENT,
+    DOWNLOAD_DECLARED,
+    DOWNLOAD_SENT,
+    UNKNOWN_STATUS,
+)
 
 pytestmark = pytest.mark.timeout(8)
 
@@ -177,4 +185,66 @@ async def test_short_download_leaves_no_file(client_for, hostile, tmp_path: Path
     assert (exc.expected, exc.received) == (DOWNLOAD_DECLARED, DOWNLOAD_SENT)
     assert not dest.exists() and list(dest.parent.iterdir()) == []
     assert len(hostile.requests_for("short-download")) == 2, "a short download is retried once"
+    assert_not_leaked(exc, debug_logs)
+
+
+# -- streamed lists ----------------------------------------------------------------------------
+
+
+async def test_list_over_the_body_cap_streams_in_full(client_for, hostile, debug_logs) -> None:
+    """36 MiB of batches: ``list()`` used to fail with ResponseTooLargeError; now nothing but one
+    element is ever held by the parser, and the count is exact."""
+    client = client_for("big-list")
+    assert await count(client.batches.iter()) == BIG_LIST_ELEMENTS
+    jobs = await call(client.batches.list())
+    assert len(jobs) == BIG_LIST_ELEMENTS and jobs[-1].id == "b-0"
+    assert len(hostile.requests_for("big-list")) == 2
+    assert_not_leaked(None, debug_logs)
+
+
+async def test_one_huge_element_fails_at_the_element_cap(client_for, hostile, debug_logs) -> None:
+    client = client_for("huge-element", max_retries=3)
+    exc = await failing(lambda: client.batches.list(), ListElementTooLargeError)
+    assert exc.limit == 1024 * 1024 and "GET /batches" in str(exc)
+    assert isinstance(exc, ResponseTooLargeError)
+    assert len(hostile.requests_for("huge-element")) == 1
+    assert_not_leaked(exc, debug_logs)
+
+
+async def test_an_endless_list_can_be_read_in_part_and_closed(client_for, hostile, debug_logs) -> None:
+    client = client_for("endless-list")
+    assert (await first(client.batches.iter())).id == "b-0"
+    assert len(hostile.requests_for("endless-list")) == 1
+    assert_not_leaked(None, debug_logs)
+
+
+async def test_a_list_cut_midway(client_for, hostile, sleeps, debug_logs) -> None:
+    """``iter()`` has handed out elements, so it stops with a typed error; ``list()`` starts over
+    (and here fails again: every answer is cut)."""
+    client = client_for("cut-list", max_retries=1)
+    seen: list[str] = []
+
+    async def consume() -> None:
+        stream = client.batches.iter()
+        if hasattr(stream, "__aiter__"):
+            async for job in stream:
+                seen.append(job.id)
+        else:
+            seen.extend(job.id for job in stream)
+
+    exc = await failing(consume, StreamInterruptedError)
+    assert exc.yielded == len(seen) == CUT_LIST_ELEMENTS_SENT and sleeps.delays == []
+    assert len(hostile.requests_for("cut-list")) == 1
+    assert_not_leaked(exc, debug_logs)
+
+    later = await failing(lambda: client.batches.list(), APIConnectionError)
+    assert not isinstance(later, StreamInterruptedError) and later.attempts == 2
+    assert len(hostile.requests_for("cut-list")) == 3
+    assert_not_leaked(later, debug_logs)
+
+
+async def test_html_where_a_list_is_expected(client_for, hostile, debug_logs) -> None:
+    client = client_for("html-200")
+    exc = await failing(lambda: client.files.list(), ResponseValidationError)
+    assert "GET /files" in str(exc) and "expected a list" in str(exc)
     assert_not_leaked(exc, debug_logs)

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from airflow_provider_batch.testing.server import LocalTogetherServer
-from tests.server.helpers import CHAT, MODEL, Api, chat_line, jsonl, plain
+from tests.server.helpers import CHAT, MODEL, Api, chat_line, jsonl
 
 JOB_KEYS = {"id", "user_id", "input_file_id", "file_size_bytes", "status", "job_deadline", "created_at",
             "endpoint", "progress", "model_id", "output_file_id", "error_file_id", "error", "completed_at"}
@@ -186,7 +186,7 @@ def test_force_status_ends_a_batch_now(api: Api, together_server: LocalTogetherS
 
 
 def test_request_ids_on_every_response(api: Api) -> None:
-    for response in (api.http.get("/v1/batches"), plain.get(api.server.root_url + "/_control/stats")):
+    for response in (api.http.get("/v1/batches"), api.http.get("/_control/stats")):
         assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
         assert response.headers["cf-ray"]
 

@@ -9,13 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from airflow_provider_batch.testing.server import LocalTogetherServer, ServerConfig
+from airflow_provider_batch.testing.server import ControlClient, LocalTogetherServer, ServerConfig
 from tests.server.helpers import Api, chat_line, plain
 
 
 @pytest.fixture
 def control(together_server: LocalTogetherServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{together_server.root_url}/_control", timeout=10, verify=False) as client:
+    with httpx.Client(base_url=f"{together_server.root_url}/_control", timeout=10, verify=False,
+                      headers={"Authorization": f"Bearer {together_server.api_key}"}) as client:
         yield client
 
 
@@ -28,7 +29,7 @@ def test_stats_and_reset(api: Api, control: httpx.Client) -> None:
     assert stats["batches"] == [{"id": job["id"], "input_file_id": job["input_file_id"], "status": "VALIDATING",
                                  "created_at": job["created_at"]}]
     assert stats["requests"] == {"POST /v1/files/upload": 1, "POST /v1/batches": 1}
-    assert control.post("/reset").json() == {"reset": True}
+    assert control.post("/reset", json={}).json() == {"reset": True}
     after = control.get("/stats").json()
     assert after["uploads"] == after["batch_creates"] == 0 and after["batches"] == []
     assert api.http.get(f"/v1/batches/{job['id']}").status_code == 404
@@ -40,7 +41,7 @@ def test_config_changes_apply_and_bad_values_are_refused(api: Api, control: http
     assert api.http.get("/v1/batches").json() == []
     assert control.post("/config", json={"fault_rate": 3}).status_code == 400
     assert control.post("/config", json={"no_such_field": 1}).status_code == 400
-    assert control.post("/config", json={"data_dir": "/tmp"}).status_code == 400
+    assert control.post("/config", json={"data_dir": "/tmp"}).status_code == 403
 
 
 def test_fault_script_and_rate(api: Api, control: httpx.Client) -> None:
@@ -69,6 +70,10 @@ def test_status_page(api: Api, together_server: LocalTogetherServer) -> None:
     page = plain.get(f"{together_server.root_url}/batches/{job['id']}")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert job["id"] in page.text and "COMPLETED" in page.text and job["output_file_id"] in page.text
+    assert together_server.api_key not in page.text
+    assert str(together_server.controller.store.root) not in page.text
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "default-src 'none'" in page.headers["content-security-policy"]
     assert plain.get(f"{together_server.root_url}/batches/nope").status_code == 404
     index = plain.get(f"{together_server.root_url}/batches")
     assert f'href="/batches/{job["id"]}"' in index.text and "COMPLETED" in index.text
@@ -97,3 +102,21 @@ def test_access_log_has_no_secrets(tmp_path: Path) -> None:
     assert all(len(e["request_id"]) == 32 and e["duration_ms"] >= 0 for e in entries)
     assert "sekrit" not in log.read_text() and "Bearer" not in log.read_text()
     assert (tmp_path / "data").is_dir()
+
+
+def test_control_client_drives_the_http_api(api: Api, together_server: LocalTogetherServer) -> None:
+    control = ControlClient(together_server.base_url, together_server.api_key)
+    assert control.configure(processing_seconds=30)["processing_seconds"] == 30
+    job = api.submit([chat_line("a")])
+    assert control.set_faults(script=[{"route": "GET /v1/files", "kind": "503"}]) == 1
+    assert api.http.get("/v1/files").status_code == 503 and control.set_faults() == 0
+    assert control.force_status(job["id"], "CANCELLED")["status"] == "CANCELLED"
+    assert control.stats()["batch_creates"] == 1
+    control.reset()
+    assert ControlClient(together_server.root_url, together_server.api_key).stats()["batches"] == []
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        control.configure(api_key="other-key")
+    assert refused.value.response.status_code == 403 and together_server.api_key not in str(refused.value)
+    with pytest.raises(httpx.HTTPStatusError) as unauthorized:
+        ControlClient(together_server.base_url, "wrong-key").stats()
+    assert unauthorized.value.response.status_code == 401

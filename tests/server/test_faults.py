@@ -81,7 +81,7 @@ def test_random_faults_are_seeded_and_never_hit_control(api: Api, together_serve
     together_server.configure(fault_rate=0.5, fault_kinds=("500", "503"))
     first = [api.http.get("/v1/files").status_code for _ in range(30)]
     for _ in range(20):
-        assert plain.get(f"{together_server.root_url}/_control/stats").status_code == 200
+        assert api.http.get("/_control/stats").status_code == 200
     together_server.clear_faults()
     together_server.configure(fault_rate=0.5, fault_kinds=("500", "503"))
     second = [api.http.get("/v1/files").status_code for _ in range(30)]
@@ -107,7 +107,7 @@ def test_latency_applies_to_api_requests(api: Api, together_server: LocalTogethe
     together_server.configure(latency_ms=5000)
     with pytest.raises(httpx.ReadTimeout):
         api.http.get("/v1/batches", timeout=0.3)
-    assert plain.get(f"{together_server.root_url}/_control/stats", timeout=3).status_code == 200
+    assert api.http.get("/_control/stats", timeout=3).status_code == 200
 
 
 def test_stats_count_requests_per_route_template(api: Api, together_server: LocalTogetherServer) -> None:

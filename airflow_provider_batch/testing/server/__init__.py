@@ -16,15 +16,18 @@ In-process::
         server.inject("GET /v1/batches/{id}", "429", retry_after=2)
         server.force_status(batch_id, "EXPIRED")
 
-Out of process, the same controls are under ``/_control/`` (no auth): ``GET stats``,
-``POST reset``, ``POST config``, ``POST faults``, ``POST batches/{id}/status``. A human view of a
-batch is at ``GET /batches/{id}``.
+Out of process, the same controls are under ``/_control/``: ``GET stats``, ``POST reset``,
+``POST config``, ``POST faults``, ``POST batches/{id}/status``. They require
+``Authorization: Bearer <api key>`` and ``application/json`` bodies, and cannot change ``api_key``,
+``access_log`` or ``data_dir``; :class:`ControlClient` sends both. A human view of a batch is at
+``GET /batches/{id}`` (no key needed; status fields only).
 """
 
 from __future__ import annotations
 
 from airflow_provider_batch.testing.server.config import DEFAULT_MODELS, FAULT_KINDS, ServerConfig
 from airflow_provider_batch.testing.server.process import server_process
+from airflow_provider_batch.testing.server.remote import ControlClient
 from airflow_provider_batch.testing.server.responder import count_tokens, respond
 from airflow_provider_batch.testing.server.routing import ROUTE_TEMPLATES
 from airflow_provider_batch.testing.server.runner import LocalTogetherServer
@@ -33,6 +36,7 @@ __all__ = [
     "DEFAULT_MODELS",
     "FAULT_KINDS",
     "ROUTE_TEMPLATES",
+    "ControlClient",
     "LocalTogetherServer",
     "ServerConfig",
     "count_tokens",

@@ -1,12 +1,13 @@
 """``python -m airflow_provider_batch.testing.server --host 127.0.0.1 --port PORT --api-key KEY``.
 
 Prints exactly one line, ``READY http://HOST:PORT/v1``, once requests are accepted, and serves
-until SIGINT or SIGTERM.
+until SIGINT or SIGTERM. Warnings (e.g. a bind to a non-loopback address) go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -34,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
         parser.add_argument("--" + option.replace("_", "-"), type=float, default=None)
     parser.add_argument("--fault-kinds", default=None, help="comma-separated, e.g. 429,503,reset")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--seed-files", type=int, default=None, metavar="N",
+                        help="start with an account history of N files (N // 3 completed batches)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--access-log", default=None, metavar="PATH")
     return parser
@@ -47,7 +50,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """Build the :class:`ServerConfig` from parsed options (unset options keep their defaults)."""
     fields: dict[str, Any] = {"api_key": args.api_key}
-    for name in (*_FLOAT_OPTIONS, "fault_kinds", "seed", "data_dir", "access_log"):
+    for name in (*_FLOAT_OPTIONS, "fault_kinds", "seed", "seed_files", "data_dir", "access_log"):
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
     return ServerConfig(**fields)
@@ -56,6 +59,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until interrupted."""
     args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -30,9 +30,10 @@ DEFAULT_MODELS: tuple[str, ...] = (
 
 
 class ServerConfig(BaseModel):
-    """Settings of :class:`LocalTogetherServer`; every field can be changed at run time.
+    """Settings of :class:`LocalTogetherServer`; every field but ``data_dir`` can be changed at run time
+    from Python, and every field but ``api_key``, ``access_log`` and ``data_dir`` over ``/_control``.
 
-    :param api_key: the bearer token every ``/v1`` route requires.
+    :param api_key: the bearer token every ``/v1`` and ``/_control`` route requires.
     :param validating_seconds: time a new batch stays ``VALIDATING``.
     :param processing_seconds: time a batch takes to go from 0 to 100 % while ``IN_PROGRESS``.
     :param cancel_seconds: time a batch stays ``CANCELING`` before it is ``CANCELLED``.
@@ -42,7 +43,8 @@ class ServerConfig(BaseModel):
     :param fault_kinds: the kinds random faults are drawn from (see :data:`FAULT_KINDS`).
     :param stall_seconds: how long a ``stall`` fault waits before answering.
     :param retry_after_seconds: ``Retry-After`` sent with an injected 429.
-    :param seed: seed of ids, shuffling and random faults (same seed, same run).
+    :param seed: seed of the processing order (with the input's content) and of random faults (same
+        seed, same run). Ids are always random, so they never repeat across resets or restarts.
     :param list_null_when_empty: answer ``GET /v1/batches`` with ``null`` when there are no batches.
     :param max_lines: most lines an input file may have.
     :param max_bytes: largest input file, in bytes.
@@ -52,6 +54,10 @@ class ServerConfig(BaseModel):
     :param data_dir: where file bytes are kept (a temporary directory when ``None``).
     :param access_log: file to append one line per request to (method, path, status, request id,
         duration); never headers.
+    :param seed_files: an account history to start with: this many files, as the inputs, outputs
+        and errors of ``seed_files // 3`` COMPLETED batches (plus up to two lone inputs), created
+        in the past and holding no bytes. Applied when the server starts; ``reset()`` forgets them
+        (``Store.seed_history`` adds more at any time).
     """
 
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
@@ -75,6 +81,7 @@ class ServerConfig(BaseModel):
     models: tuple[str, ...] = DEFAULT_MODELS
     data_dir: str | None = None
     access_log: str | None = None
+    seed_files: int = Field(0, ge=0)
 
     @field_validator("fault_kinds", mode="before")
     @classmethod

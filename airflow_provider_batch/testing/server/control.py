@@ -9,9 +9,17 @@ from airflow_provider_batch.testing.server.faults import FaultInjector, Scripted
 from airflow_provider_batch.testing.server.routing import ROUTE_TEMPLATES
 from airflow_provider_batch.testing.server.store import Store
 
-__all__ = ["Controller"]
+__all__ = ["STARTUP_ONLY_FIELDS", "Controller", "FixedSettingError"]
 
 _FIXED_FIELDS = frozenset({"data_dir"})
+
+#: Settings that carry a secret or a path: only the process that starts the server sets them, the
+#: ``/_control`` API refuses to change them (the in-process handle may still rotate ``api_key``).
+STARTUP_ONLY_FIELDS = frozenset({"api_key", "access_log", "data_dir"})
+
+
+class FixedSettingError(ValueError):
+    """A control request tried to change a setting that is fixed once the server has started."""
 
 
 class Controller:
@@ -35,6 +43,16 @@ class Controller:
         for name in fields:
             setattr(self.config, name, getattr(checked, name))
         return self.config
+
+    def configure_remote(self, **fields: Any) -> ServerConfig:
+        """:meth:`configure` for a ``/_control`` request: refuses :data:`STARTUP_ONLY_FIELDS`."""
+        fixed = sorted(STARTUP_ONLY_FIELDS & fields.keys())
+        if fixed:
+            raise FixedSettingError(
+                f"{', '.join(fixed)} {'is' if len(fixed) == 1 else 'are'} fixed once the server has started "
+                f"and cannot be changed over the control API; restart the server with the new value"
+            )
+        return self.configure(**fields)
 
     def inject(self, route: str, kind: str, times: int = 1, **params: Any) -> None:
         """Script a fault for the next ``times`` requests on ``route`` (a template or ``"*"``)."""

@@ -1,4 +1,4 @@
-"""ASGI middleware: request ids, statistics, latency, bearer auth, fault injection, access log."""
+"""ASGI middleware: request ids, statistics, latency, bearer auth, JSON-only control, faults, access log."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Any
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_batch.testing.server.faults import FaultInjector
@@ -20,6 +21,8 @@ from airflow_provider_batch.testing.server.store import Store
 __all__ = ["ServerMiddleware"]
 
 _RESET_DECLARED_BYTES = 4096
+_CONTROL_PREFIX = "/_control"
+_BODYLESS = frozenset({"GET", "HEAD"})
 
 
 class _Abort(Exception):
@@ -28,6 +31,10 @@ class _Abort(Exception):
 
 class ServerMiddleware:
     """Wraps the Starlette app; faults and latency never touch ``/_control``.
+
+    ``/v1`` and ``/_control`` both require ``Authorization: Bearer <api key>``; a ``/_control``
+    request other than ``GET`` must also declare an ``application/json`` body, so no request a web
+    page can send without a CORS preflight (which this server never grants) reaches them.
 
     :param app: the routed application.
     :param store: counters and configuration.
@@ -67,6 +74,7 @@ class ServerMiddleware:
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         api, upload = path.startswith("/v1/"), path.startswith("/_uploads/")
+        control = path == _CONTROL_PREFIX or path.startswith(_CONTROL_PREFIX + "/")
         template = match_template(scope["method"], path)
         if template:
             self.store.count_request(template)
@@ -74,6 +82,10 @@ class ServerMiddleware:
             await asyncio.sleep(self.store.config.latency_ms / 1000.0)
         if api and not self._authorized(scope):
             await api_error(path, 401, "Invalid API key provided", code="invalid_api_key")(scope, receive, send)
+            return
+        if control:
+            refusal = self._control_refusal(scope)
+            await (refusal or self.app)(scope, receive, send)
             return
         fault = self.faults.choose(template) if (api or upload) else None
         if fault is None:
@@ -91,12 +103,25 @@ class ServerMiddleware:
         elif kind == "truncate":
             await self.app(scope, receive, _truncating(send, float(params.get("fraction", 0.5))))
         else:
+            if params.get("after"):  # the request takes effect, then the answer is an error
+                await self.app(scope, receive, _discard)
             await self._error(scope, receive, send, int(kind), params)
 
     def _authorized(self, scope: Scope) -> bool:
         expected = f"Bearer {self.store.config.api_key.get_secret_value()}".encode()
         given = dict(scope["headers"]).get(b"authorization", b"")
         return hmac.compare_digest(given, expected)
+
+    def _control_refusal(self, scope: Scope) -> ASGIApp | None:
+        """The 401 or 415 answer a ``/_control`` request gets, or ``None`` when it may pass."""
+        if not self._authorized(scope):
+            return JSONResponse({"error": "the control API requires 'Authorization: Bearer <api key>'"},
+                                status_code=401, headers={"www-authenticate": "Bearer"})
+        content_type = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
+        if scope["method"] not in _BODYLESS and content_type != b"application/json":
+            message = "the control API accepts only 'Content-Type: application/json' bodies"
+            return JSONResponse({"error": message}, status_code=415)
+        return None
 
     async def _error(self, scope: Scope, receive: Receive, send: Send, status: int, params: dict[str, Any]) -> None:
         headers: dict[str, str] = {}

@@ -150,7 +150,7 @@ def _finish(store: Store, record: BatchRecord, prepared: Prepared | None, status
 def _deliver(store: Store, record: BatchRecord, prepared: Prepared, done: int, output: FileRecord,
              errors: FileRecord) -> None:
     order = list(range(len(prepared.spans)))
-    random.Random(f"{store.config.seed}:{record.id}").shuffle(order)
+    random.Random(f"{store.config.seed}:{record.input_sha256}").shuffle(order)
     counts = {True: 0, False: 0}
     sizes = {True: 0, False: 0}
     with prepared.scratch.open("rb") as scratch, output.path.open("wb") as out, errors.path.open("wb") as err:

@@ -73,6 +73,7 @@ class BatchRecord:
     completed_at: float | None = None
     started_at: float | None = None
     processing_seconds: float = 1.0
+    input_sha256: str = ""
     frozen_progress: float | None = None
     cancel_requested_at: float | None = None
     forced_status: str | None = None

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from airflow_provider_batch.testing.server.lists import json_list
 from airflow_provider_batch.testing.server.processing import start_batch_worker
 from airflow_provider_batch.testing.server.records import BatchRecord
 from airflow_provider_batch.testing.server.routing import api_error
@@ -49,11 +50,11 @@ async def create_batch(request: Request) -> Response:
 
 
 async def list_batches(request: Request) -> Response:
-    """A bare array, newest first; ``null`` when empty (``list_null_when_empty``)."""
+    """A bare array, newest first, streamed; ``null`` when empty (``list_null_when_empty``)."""
     store = _store(request)
     now = time.time()
-    jobs = [b.to_json(now) for b in store.list_batches()]
-    return JSONResponse(None if not jobs and store.config.list_null_when_empty else jobs)
+    empty_null = store.config.list_null_when_empty
+    return json_list(store.list_batches(), lambda b: b.to_json(now), null_when_empty=empty_null)
 
 
 async def retrieve_batch(request: Request) -> Response:

@@ -1,4 +1,10 @@
-"""``/_control`` routes (no auth, never faulted) and the HTML status page of a batch."""
+"""``/_control`` routes and the HTML status pages of batches.
+
+The middleware lets a ``/_control`` request through only with the API key and, unless it is a
+``GET``, an ``application/json`` body; it never faults them. The status pages need no key (a
+browser following the "Together batch" link cannot send one), so they show only a batch's status
+fields: never the key, a path or any file content.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from airflow_provider_batch.testing.server.control import Controller
+from airflow_provider_batch.testing.server.control import Controller, FixedSettingError
 
 __all__ = ["control_routes"]
 
@@ -45,7 +51,9 @@ async def reset(request: Request) -> Response:
 
 async def config(request: Request) -> Response:
     try:
-        updated = _controller(request).configure(**await _json(request))
+        updated = _controller(request).configure_remote(**await _json(request))
+    except FixedSettingError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=403)
     except (ValueError, ValidationError, TypeError) as exc:
         return _bad(exc)
     return JSONResponse(updated.model_dump(mode="json", exclude={"api_key"}))
@@ -71,6 +79,15 @@ async def force_status(request: Request) -> Response:
     return JSONResponse(summary)
 
 
+#: The status pages load nothing, run no script and cannot be framed by another site.
+_PAGE_HEADERS = {"content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+                 "x-frame-options": "DENY", "referrer-policy": "no-referrer"}
+
+
+def _page(body: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status_code, headers=_PAGE_HEADERS)
+
+
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
 <title>Batch {id} (local simulated server)</title></head><body>
 <h1>Batch {id}</h1><p>Local Together-compatible server (simulated results).</p>
@@ -81,13 +98,13 @@ async def status_page(request: Request) -> Response:
     """``GET /batches/{id}``: a human view of one batch, for the provider's extra link."""
     record = _controller(request).store.get_batch(request.path_params["id"])
     if record is None:
-        return HTMLResponse("<!doctype html><title>Not found</title><h1>Batch not found</h1>", status_code=404)
+        return _page("<!doctype html><title>Not found</title><h1>Batch not found</h1>", 404)
     job = record.to_json(time.time())
     rows = "".join(
         f"<tr><th>{html.escape(key)}</th><td>{html.escape('' if value is None else str(value))}</td></tr>"
         for key, value in job.items()
     )
-    return HTMLResponse(_PAGE.format(id=html.escape(record.id), progress=job["progress"], rows=rows))
+    return _page(_PAGE.format(id=html.escape(record.id), progress=job["progress"], rows=rows))
 
 
 async def index_page(request: Request) -> Response:
@@ -98,7 +115,7 @@ async def index_page(request: Request) -> Response:
         f"<td>{b.to_json(now)['progress']}</td></tr>"
         for b in _controller(request).store.list_batches()
     )
-    return HTMLResponse(
+    return _page(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Batches (local simulated server)</title>"
         f"</head><body><h1>Batches</h1><table><tr><th>id</th><th>status</th><th>progress</th></tr>{rows}"
         "</table></body></html>"

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from airflow_provider_batch.testing.server.lists import json_list
 from airflow_provider_batch.testing.server.records import FileRecord
 from airflow_provider_batch.testing.server.routing import api_error
 from airflow_provider_batch.testing.server.store import Store
@@ -161,7 +162,8 @@ async def upload_one_shot(request: Request) -> Response:
 
 
 async def list_files(request: Request) -> Response:
-    return JSONResponse({"object": "list", "data": [f.to_json() for f in _store(request).list_files()]})
+    """``{"object": "list", "data": [...]}``, oldest first, streamed."""
+    return json_list(_store(request).list_files(), FileRecord.to_json, key="data")
 
 
 async def retrieve_file(request: Request) -> Response:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
+import sys
 import threading
 import time
 from types import TracebackType
@@ -19,6 +21,7 @@ from airflow_provider_batch.testing.server.control import Controller
 __all__ = ["LocalTogetherServer"]
 
 _BACKLOG = 4096
+log = logging.getLogger(__name__)
 
 
 class _DropInjectedAborts(logging.Filter):
@@ -27,6 +30,36 @@ class _DropInjectedAborts(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "without completing response" not in record.getMessage()
+
+
+def _warn_unless_loopback(address: str, port: int) -> None:
+    """Warn at WARNING, in the log and on stderr, when the bound address is reachable from other
+    machines (``0.0.0.0``, ``::``, a LAN address)."""
+    if ipaddress.ip_address(address.split("%")[0]).is_loopback:
+        return
+    message = (
+        f"the local Together test server listens on {address}:{port}, which is not a loopback address: "
+        "other machines can reach it, and anyone who knows its API key can read its files and control it. "
+        "Bind to 127.0.0.1 unless that is what you want."
+    )
+    log.warning(message)
+    if not _logs_to_stderr(log):
+        print(f"WARNING: {message}", file=sys.stderr, flush=True)
+
+
+def _logs_to_stderr(logger: logging.Logger) -> bool:
+    """Whether a WARNING record of ``logger`` is already written to stderr (by a handler, or by
+    ``logging.lastResort`` when there is none)."""
+    found = False
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            found = True
+            stream = getattr(handler, "stream", None)
+            if stream in (sys.stderr, sys.__stderr__) and handler.level <= logging.WARNING:
+                return True
+        current = current.parent if current.propagate else None
+    return not found
 
 
 class LocalTogetherServer:
@@ -38,7 +71,7 @@ class LocalTogetherServer:
             httpx.get(f"{server.base_url}/batches", headers={"Authorization": "Bearer k"})
 
     :param config: settings (a default :class:`ServerConfig` when omitted).
-    :param host: interface to bind; loopback by default.
+    :param host: interface to bind; loopback by default. Any other address is warned about.
     :param port: port to bind; 0 picks a free one.
     """
 
@@ -62,6 +95,7 @@ class LocalTogetherServer:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((self._host, self._port))
         self._port = sock.getsockname()[1]
+        _warn_unless_loopback(sock.getsockname()[0], self._port)
         config = uvicorn.Config(
             build_app(self.controller), log_level="warning", access_log=False, lifespan="off",
             backlog=_BACKLOG, timeout_keep_alive=30,

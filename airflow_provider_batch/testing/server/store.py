@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import secrets
 import shutil
 import tempfile
 import threading
@@ -21,6 +22,12 @@ __all__ = ["BATCH_ENDPOINTS", "Store"]
 BATCH_ENDPOINTS = ("/v1/chat/completions", "/v1/audio/transcriptions", "/v1/audio/translations")
 
 
+#: Shared by every seeded batch: they are finished and have no worker to wake.
+_SEEDED_WAKE = threading.Event()
+_SEEDED_FINISHED = threading.Event()
+_SEEDED_FINISHED.set()
+
+
 class Store:
     """Files, batches and statistics of one server instance.
 
@@ -34,11 +41,10 @@ class Store:
         self.root = Path(config.data_dir or tempfile.mkdtemp(prefix="together-local-"))
         self.root.mkdir(parents=True, exist_ok=True)
         self._init_state()
+        if config.seed_files:
+            self.seed_history(config.seed_files)
 
     def _init_state(self) -> None:
-        # Ids repeat after a reset (same seed), so on-disk names carry the generation.
-        self.generation = getattr(self, "generation", -1) + 1
-        self.rng = random.Random(self.config.seed)
         self.files: dict[str, FileRecord] = {}
         self.batches: dict[str, BatchRecord] = {}
         self.uploads = 0
@@ -47,10 +53,11 @@ class Store:
         self.faults: Counter[str] = Counter()
         self.fail_once_seen: set[str] = set()
 
-    def new_uuid(self) -> str:
-        """A UUID4 drawn from the seeded generator (same seed, same ids)."""
-        with self.lock:
-            return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+    @staticmethod
+    def new_uuid() -> str:
+        """A random UUID4, never the seed's: ids are unique across resets and restarts, so rows kept
+        in a warehouse between test runs never collide."""
+        return str(uuid.uuid4())
 
     @property
     def user_id(self) -> str:
@@ -67,8 +74,8 @@ class Store:
             purpose=purpose,
             file_type=file_type or "jsonl",
             created_at=int(time.time()),
-            path=self.root / f"g{self.generation}-{file_id}.data",
-            upload_token=hashlib.sha256(f"{file_id}:{self.rng.random()}".encode()).hexdigest()[:32],
+            path=self.root / f"{file_id}.data",
+            upload_token=secrets.token_hex(16),
         )
         with self.lock:
             self.files[file_id] = record
@@ -128,6 +135,7 @@ class Store:
                 user_id=self.user_id,
                 input_file_id=input_file_id,
                 file_size_bytes=self.files[input_file_id].bytes,
+                input_sha256=self.files[input_file_id].sha256 or "",
                 endpoint=endpoint,
                 created_at=now,
                 deadline=now + self.config.completion_window_seconds,
@@ -173,6 +181,52 @@ class Store:
         record.wake.set()
         if not record.finished.wait(timeout):
             raise TimeoutError(f"batch {record.id} did not reach {status} within {timeout} s")
+
+    # -- seeded history ------------------------------------------------------------------
+
+    def seed_history(self, files: int) -> None:
+        """Add an account history of ``files`` files: ``files // 3`` COMPLETED batches with their
+        input, output and error files, plus ``files % 3`` lone inputs, one second apart, ending an
+        hour ago. The files hold no bytes (their content answers 404) and count as neither uploads
+        nor batch creates in :meth:`stats`."""
+        rng = random.Random(secrets.randbits(128))  # random ids, like every other id (fast to draw)
+        start = time.time() - 3600 - files
+        # One absent path and one token for all: they have no bytes and take no upload.
+        self._history = (self.root / "history-without-bytes.data", secrets.token_hex(16))
+        with self.lock:
+            for index in range(files - files % 3, files):
+                self._seed_file(rng, self._seed_name(rng), "batch-api", start + index)
+            for index in range(0, files - files % 3, 3):
+                self._seed_batch(rng, start + index)
+
+    @staticmethod
+    def _seed_name(rng: random.Random) -> str:
+        """A name shaped like the provider's uploads: ``apb-<identity>-<content hash>-p0001.jsonl``."""
+        return f"apb-{rng.getrandbits(48):012x}-{rng.getrandbits(64):016x}-p0001.jsonl"
+
+    def _seed_file(self, rng: random.Random, name: str, purpose: str, at: float) -> FileRecord:
+        file_id = f"file-{uuid.UUID(int=rng.getrandbits(128), version=4)}"
+        path, token = self._history
+        record = FileRecord(
+            id=file_id, filename=name, purpose=purpose, file_type="jsonl", created_at=int(at), path=path,
+            upload_token=token, bytes=1000 + rng.randrange(9000), line_count=10, uploaded=True,
+        )
+        self.files[file_id] = record
+        return record
+
+    def _seed_batch(self, rng: random.Random, at: float) -> None:
+        batch_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        source = self._seed_file(rng, self._seed_name(rng), "batch-api", at)
+        output = self._seed_file(rng, f"batch_{batch_id}_output.jsonl", "batch-generated", at + 2)
+        errors = self._seed_file(rng, f"batch_{batch_id}_error.jsonl", "batch-generated", at + 2)
+        record = BatchRecord(
+            id=batch_id, user_id=self.user_id, input_file_id=source.id, file_size_bytes=source.bytes,
+            endpoint=BATCH_ENDPOINTS[0], created_at=at, deadline=at + self.config.completion_window_seconds,
+            status="COMPLETED", model_id=self.config.models[0], output_file_id=output.id,
+            error_file_id=errors.id, completed_at=at + 2, started_at=at, frozen_progress=100.0,
+            wake=_SEEDED_WAKE, finished=_SEEDED_FINISHED,
+        )
+        self.batches[record.id] = record
 
     # -- stats and reset -----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from airflow.sdk import DAG
 
+from airflow_provider_batch.inputs import BatchLimits
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.sensors.batch import TogetherBatchSensor
 
@@ -22,8 +23,8 @@ RETRY_ONCE = {"retries": 1, "retry_delay": timedelta(seconds=0)}
 class CrashOnceAfterCreateOperator(TogetherBatchOperator):
     """Dies right after the batches are created, before anything else, while a flag file exists."""
 
-    def _submit(self, client: Any, parts: list[Any], context: Any) -> Any:
-        outcomes = super()._submit(client, parts, context)
+    def _submit(self, client: Any, hook: Any, parts: list[Any], context: Any, ledger: Any) -> Any:
+        outcomes = super()._submit(client, hook, parts, context, ledger)
         flag = Path(context["params"]["crash_flag"])
         if flag.is_file():
             flag.unlink()
@@ -38,6 +39,13 @@ with DAG("apb_submit_deferrable", default_args=RETRY_ONCE, **_COMMON) as submit_
 
 with DAG("apb_submit_crash_once", default_args=RETRY_ONCE, **_COMMON) as submit_crash_once:
     CrashOnceAfterCreateOperator(task_id="submit", input_path="{{ params.input_path }}", poll_interval=0.05)
+
+with DAG("apb_submit_parts_crash_once", **_COMMON) as submit_parts_crash_once:
+    # Two parts of two lines; a re-run replaces a part that ended CANCELLED.
+    CrashOnceAfterCreateOperator(
+        task_id="submit", input_path="{{ params.input_path }}", poll_interval=0.05,
+        limits=BatchLimits(max_lines=2), timeout=timedelta(hours=1), force_resubmit=True,
+    )  # fmt: skip
 
 with DAG("apb_submit_sync", **_COMMON) as submit_sync:
     TogetherBatchOperator(

@@ -5,9 +5,10 @@ at (``params.crash``). On try 1 only, the test subclasses below write a marker f
 where they are and then ``SIGKILL`` their own process, exactly at that step; the Airflow retry
 must then finish the run with one batch and exactly one row per request.
 
-Steps: ``intent`` (task state store holds the intent, nothing uploaded), ``mid_upload`` (file
-record created by the upload's POST, bytes never PUT), ``uploaded`` (upload done, no batch),
-``created`` (batch created, its id not recorded), ``download`` (input file downloaded, output
+Steps: ``intent`` (the submission ledger holds the intent, nothing uploaded), ``mid_upload``
+(file record created by the upload's POST and recorded in the ledger, bytes never PUT),
+``uploaded`` (upload done, not yet marked complete in the ledger, no batch), ``created`` (batch
+created, its id not recorded), ``download`` (input file downloaded, output
 not yet), ``mid_load`` (results rows written inside the load transaction, before commit).
 ``deferred`` needs no hook here: the test SIGKILLs the triggerer instead.
 """
@@ -78,31 +79,17 @@ def after(call: Callable[..., Any], step: str, context: Any, describe: Callable[
     return wrapper
 
 
-class KillAfterIntent:
-    """Task state store whose write of the ``intent`` record is the last thing the task does."""
-
-    def __init__(self, store: Any, context: Any) -> None:
-        self.store, self.context = store, context
-
-    def get(self, *args: Any, **kwargs: Any) -> Any:
-        return self.store.get(*args, **kwargs)
-
-    def set(self, key: str, value: Any, **kwargs: Any) -> None:
-        self.store.set(key, value, **kwargs)
-        if isinstance(value, dict) and value.get("phase") == "intent":
-            crash("intent", self.context, key=key, filename=value.get("filename"))
-
-
 # ---- submit ------------------------------------------------------------------------------------
 
 
 class CrashingBatchOperator(TogetherBatchOperator):
     """The submit operator, killable between its API calls."""
 
-    def _submit(self, client: Any, parts: list[Any], context: Any) -> Any:
+    def _submit(self, client: Any, hook: Any, parts: list[Any], context: Any, ledger: Any) -> Any:
         step = armed_step(context)
         if step == "intent":
-            context = {**context, "task_state_store": KillAfterIntent(context["task_state_store"], context)}
+            opened = after(ledger.open, step, context, lambda r: {"submission_id": r.submission_id})
+            ledger = Proxy(ledger, open=opened)
         elif step == "mid_upload":
             client._send = _kill_before_put(client._send, context)
         elif step == "uploaded":
@@ -111,7 +98,7 @@ class CrashingBatchOperator(TogetherBatchOperator):
         elif step == "created":
             create = after(client.batches.create, step, context, lambda r: {"batch_id": r.job.id})
             client = Proxy(client, batches=Proxy(client.batches, create=create))
-        return super()._submit(client, parts, context)
+        return super()._submit(client, hook, parts, context, ledger)
 
 
 def _kill_before_put(send: Callable[..., Any], context: Any) -> Callable[..., Any]:

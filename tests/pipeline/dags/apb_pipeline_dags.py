@@ -161,3 +161,17 @@ hostile_postgres = _hostile(
     results_table=PG_TABLE,
     summary_table=f"{PG_TABLE}_summary",
 )
+
+
+def _empty_day(dag_id: str, *, on_empty: str = "skip", trigger_rule: str = "all_success") -> DAG:
+    """A day whose source query returns no rows (the tests seed ``source_rows`` empty)."""
+    with DAG(dag_id, schedule=None, start_date=START, params=PARAMS) as dag:
+        build = _build(on_empty=on_empty)
+        submit = _submit()
+        build >> submit >> _results(submit, TogetherBatchResultsOperator, trigger_rule=trigger_rule)
+    return dag
+
+
+empty_day = _empty_day("apb_pipeline_empty_day")
+empty_day_fail = _empty_day("apb_pipeline_empty_day_fail", on_empty="fail")
+empty_day_all_done = _empty_day("apb_pipeline_empty_day_all_done", trigger_rule="all_done")

@@ -1,0 +1,181 @@
+"""Together output and error files -> common.ai ``RawResultItem`` objects, each request exactly once.
+
+Together writes successes to the output file and per-request failures to the error file, in any
+order. It writes **nothing** for a request that never ran (an expired or cancelled batch), and it
+has no per-request counts. So after both files the requests not seen are yielded too, with the
+batch's own ending: ``expired`` for an EXPIRED batch, ``cancelled`` for a CANCELLED one, and an
+``errored`` item with ``type: "missing_result"`` otherwise (a finished batch that lost a line).
+
+Both files are streamed to disk and read line by line; only the set of request indexes already
+yielded stays in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from airflow.providers.common.ai.batch.base import RawResultItem
+
+from airflow_provider_batch.client.models import BatchJob, BatchStatus
+from airflow_provider_batch.common_ai._recovery import key_of
+from airflow_provider_batch.common_ai._requests import custom_id_for, index_from_custom_id
+from airflow_provider_batch.ledger import LedgerError, SubmissionLedger
+from airflow_provider_batch.results.models import ParsedLine
+from airflow_provider_batch.results.parse import ParsedFile, iter_jsonl
+
+__all__ = ["Expected", "expected_from_ledger", "iter_batch_results"]
+
+log = logging.getLogger(__name__)
+
+_UNREPORTED: dict[BatchStatus, Literal["expired", "cancelled"]] = {
+    BatchStatus.EXPIRED: "expired",
+    BatchStatus.CANCELLED: "cancelled",
+}
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The requests a batch was submitted with: ``<key>-0`` ... ``<key>-<count - 1>``."""
+
+    key: str
+    count: int
+
+
+def expected_from_ledger(ledger: SubmissionLedger | None, batch_id: str) -> Expected | None:
+    """What the submission ledger recorded for ``batch_id`` at submit time, if it has the row."""
+    if ledger is None:
+        return None
+    try:
+        record = ledger.by_batch(batch_id)
+    except LedgerError as exc:
+        log.warning("common.ai batch %s: the submission ledger cannot be read (%s)", batch_id, exc)
+        return None
+    key = key_of(record) if record is not None else None
+    if record is None or key is None or record.request_count is None:
+        return None
+    return Expected(key, record.request_count)
+
+
+def _expected_from_input(client: Any, job: BatchJob, workdir: Path) -> Expected | None:
+    """Fallback: read the batch's own input file (``<key>-<index>`` custom_ids, one per line)."""
+    if not job.input_file_id:
+        return None
+    path = client.files.content(job.input_file_id, workdir / "input.jsonl")
+    key: str | None = None
+    count = 0
+    for line in iter_jsonl(path):
+        custom_id = line.value.get("custom_id") if isinstance(line.value, dict) else None
+        if isinstance(custom_id, str) and key is None and index_from_custom_id(custom_id) is not None:
+            key = custom_id.rpartition("-")[0]
+        count += 1
+    return Expected(key, count) if key is not None else None
+
+
+def _item(line: ParsedLine, custom_id: str, index: int) -> RawResultItem:
+    if line.succeeded:
+        return RawResultItem(
+            custom_id=custom_id,
+            index=index,
+            provider_status="success",
+            model=line.model,
+            usage={"input_tokens": line.prompt_tokens, "output_tokens": line.completion_tokens},
+            finish_reason=line.finish_reason,
+            error=None,
+            raw=line.response_text,
+        )
+    return RawResultItem(
+        custom_id=custom_id,
+        index=index,
+        provider_status="errored",
+        model=line.model,
+        usage=None,
+        finish_reason=line.finish_reason,
+        error={
+            "type": "provider_error",
+            "message": line.error_message,
+            "provider_code": line.error_code,
+            "stage": "provider",
+        },
+        raw=None,
+    )
+
+
+def _unreported(job: BatchJob, custom_id: str, index: int) -> RawResultItem:
+    status = _UNREPORTED.get(job.status)
+    if status is not None:
+        kind: str = status
+        message = f"batch {job.id} ended {job.status.value} before this request ran"
+    else:
+        kind = "missing_result"
+        message = (
+            f"batch {job.id} ({job.status.value}) has no line for this request in its output or error file"
+        )
+    return RawResultItem(
+        custom_id=custom_id,
+        index=index,
+        provider_status=status or "errored",
+        model=None,
+        usage=None,
+        finish_reason=None,
+        error={"type": kind, "message": message, "provider_code": None, "stage": "provider"},
+        raw=None,
+    )
+
+
+def _index(custom_id: str, expected: Expected | None) -> int | None:
+    """The request index of a result line, or ``None`` when the line is not one of ours."""
+    if expected is not None and custom_id.rpartition("-")[0] != expected.key:
+        return None
+    return index_from_custom_id(custom_id)
+
+
+def _iter_file(client: Any, job: BatchJob, file_id: str, kind: Literal["output", "error"], workdir: Path,
+               expected: Expected | None, seen: set[int]) -> Iterator[RawResultItem]:  # fmt: skip
+    path = client.files.content(file_id, workdir / f"{kind}.jsonl")
+    for line in ParsedFile(path, kind):
+        if line.custom_id is None:
+            log.warning("common.ai batch %s: unreadable line %d of the %s file %s: %s",
+                        job.id, line.line_no, kind, file_id, line.problem)  # fmt: skip
+            continue
+        index = _index(line.custom_id, expected)
+        if index is None:  # a foreign custom_id: common.ai drops index -1 as out of range, and counts it
+            yield _item(line, line.custom_id, -1)
+            continue
+        if index in seen:
+            log.warning("common.ai batch %s: %s appears more than once; keeping the first line",
+                        job.id, line.custom_id)  # fmt: skip
+            continue
+        seen.add(index)
+        yield _item(line, line.custom_id, index)
+
+
+def iter_batch_results(client: Any, job: BatchJob, expected: Expected | None) -> Iterator[RawResultItem]:
+    """Every request of a finished batch, once: output lines, error lines, then the unreported.
+
+    :param client: a synchronous Together client.
+    :param job: the batch, as just retrieved.
+    :param expected: the submitted requests; ``None`` reads them from the batch's input file.
+    """
+    seen: set[int] = set()
+    with tempfile.TemporaryDirectory(prefix="apb-commonai-results-") as tmp:
+        workdir = Path(tmp)
+        if expected is None:
+            expected = _expected_from_input(client, job, workdir)
+        files: tuple[tuple[str | None, Literal["output", "error"]], ...] = (
+            (job.output_file_id, "output"), (job.error_file_id, "error"),
+        )  # fmt: skip
+        for file_id, kind in files:
+            if file_id:
+                yield from _iter_file(client, job, file_id, kind, workdir, expected, seen)
+        if expected is None:
+            log.warning("common.ai batch %s: the submitted requests are unknown; requests without a "
+                        "line are left for common.ai to mark missing", job.id)  # fmt: skip
+            return
+        for index in range(expected.count):
+            if index not in seen:
+                yield _unreported(job, custom_id_for(expected.key, index), index)

@@ -1,0 +1,416 @@
+"""The submission ledger: the durable record of which batch belongs to which task instance.
+
+Every batch the provider creates is recorded here, keyed by the task instance that owns it,
+``(dag_id, task_id, run_id, map_index)``, never by try number, plus the input part's index and
+content SHA-256. A row moves through these states, and the state is written *before* the step it
+names, so a crash at any point leaves a record the next try can finish from:
+
+``intent`` (before the upload) -> ``uploading`` (the file id, as soon as the API assigns it,
+before the bytes are sent) -> ``uploaded`` -> ``creating`` (before ``POST /batches``) ->
+``created`` (the batch id). ``abandoned`` marks a row whose batch vanished from the API.
+
+Why a ledger of our own: Together's batches carry no metadata, file names are not unique, the
+Files API de-duplicates identical content, and the task state store is discarded by a clear. None
+of them can say "this batch is mine". The ledger can, because it holds only what this provider
+wrote, and it survives clears, retries and worker crashes.
+
+It lives in any DB-API database reached through an Airflow connection (``ledger_conn_id``), or by
+default in an SQLite file; see :mod:`airflow_provider_batch.hooks.ledger`. This module has no
+Airflow imports: it works on a connection factory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+__all__ = [
+    "DEFAULT_LEDGER_TABLE",
+    "LedgerConflictError",
+    "LedgerError",
+    "LedgerUnavailableError",
+    "SubmissionLedger",
+    "SubmissionRecord",
+    "SubmissionState",
+    "TaskIdentity",
+    "sqlite_ledger",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEDGER_TABLE = "together_batch_submissions"
+SubmissionState = Literal["intent", "uploading", "uploaded", "creating", "created", "abandoned"]
+Dialect = Literal["sqlite", "postgres", "mysql", "generic"]
+
+_COLUMNS = (
+    "submission_id", "identity_key", "dag_id", "task_id", "run_id", "map_index", "logical_date",
+    "part_index", "part_sha256", "generation", "request_count", "endpoint", "together_conn_id",
+    "state", "input_file_id", "batch_id", "batch_created_at", "last_status", "created_at", "updated_at",
+)  # fmt: skip
+
+
+class LedgerError(RuntimeError):
+    """Base of the ledger's errors."""
+
+
+class LedgerUnavailableError(LedgerError):
+    """The ledger could not be read or written; nothing was uploaded or created because of it."""
+
+
+class LedgerConflictError(LedgerError):
+    """A file or batch the API returned is already recorded for another task instance."""
+
+
+@dataclass(frozen=True)
+class TaskIdentity:
+    """The task instance a submission belongs to, across tries and clears."""
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int = -1
+
+    @classmethod
+    def from_context(cls, context: Any) -> TaskIdentity:
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", None)
+        return cls(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else int(map_index))
+
+    @property
+    def key(self) -> str:
+        raw = "\x1f".join((self.dag_id, self.task_id, self.run_id, str(self.map_index)))
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def part_filename(self, sha256: str, index: int) -> str:
+        """A readable upload name; only for people reading the Files list, never for look-ups."""
+        return f"apb-{self.key[:12]}-{sha256[:16]}-p{index:04d}.jsonl"
+
+
+class SubmissionRecord(BaseModel):
+    """One row of the ledger: one part of one task instance's input, one generation."""
+
+    submission_id: str
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int
+    logical_date: datetime | None = None
+    part_index: int
+    part_sha256: str
+    generation: int
+    request_count: int | None = None
+    endpoint: str
+    together_conn_id: str
+    state: SubmissionState
+    input_file_id: str | None = None
+    batch_id: str | None = None
+    batch_created_at: datetime | None = None
+    last_status: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def identity(self) -> TaskIdentity:
+        return TaskIdentity(self.dag_id, self.task_id, self.run_id, self.map_index)
+
+
+def _now() -> str:
+    return datetime.now(tz=timezone.utc).isoformat()
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+
+
+class SubmissionLedger:
+    """Reads and writes the ledger table through a DB-API connection factory.
+
+    Every write is its own short transaction. The table is created on first use.
+
+    :param connect: returns a new DB-API connection (closed by the ledger after each use).
+    :param dialect: ``sqlite``, ``postgres``, ``mysql`` or ``generic``: only placeholders and
+        the "already exists" handling differ.
+    :param table: table name (``schema.table`` allowed); a plain identifier is required.
+    :param where: how to describe the ledger's location in messages (no secrets).
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Any],
+        *,
+        dialect: Dialect = "generic",
+        table: str = DEFAULT_LEDGER_TABLE,
+        where: str = "",
+    ) -> None:
+        if not all(part.isidentifier() for part in table.split(".")) or table.count(".") > 1:
+            raise ValueError(f"unsafe ledger table name {table!r}")
+        self._connect = connect
+        self.dialect = dialect
+        self.table = table
+        self.where = where or table
+        self._ph = "?" if dialect == "sqlite" else "%s"
+        self._ready = False
+        self._lock = threading.Lock()
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        try:
+            conn = self._connect()
+        except Exception as exc:
+            raise LedgerUnavailableError(
+                f"the submission ledger ({self.where}) cannot be reached: {type(exc).__name__}: {exc}"
+            ) from exc
+        try:
+            cur = conn.cursor()
+            yield cur
+            conn.commit()
+        except Exception:
+            try:
+                conn.rollback()
+            except Exception:  # the connection may be gone; the original error matters
+                pass
+            raise
+        finally:
+            conn.close()
+
+    def _sql(self, text: str) -> str:
+        return text.replace("{t}", self.table).replace("?", self._ph)
+
+    def ensure(self) -> None:
+        """Create the table and its indexes when missing; safe to call from many processes."""
+        if self._ready:
+            return
+        with self._lock:
+            if self._ready:
+                return
+            try:
+                self._create()
+            except LedgerUnavailableError:
+                raise
+            except Exception as exc:
+                # Two first uses may race on CREATE; the table being there afterwards is success.
+                if not self._exists():
+                    raise LedgerUnavailableError(
+                        f"the submission ledger table {self.table} could not be created in "
+                        f"{self.where}: {type(exc).__name__}: {exc}"
+                    ) from exc
+            self._ready = True
+
+    def _create(self) -> None:
+        ident, text = "VARCHAR(250)", "VARCHAR(64)"
+        ddl = f"""CREATE TABLE IF NOT EXISTS {self.table} (
+            submission_id VARCHAR(32) NOT NULL PRIMARY KEY,
+            identity_key CHAR(64) NOT NULL,
+            dag_id {ident} NOT NULL, task_id {ident} NOT NULL, run_id {ident} NOT NULL,
+            map_index INTEGER NOT NULL, logical_date {text},
+            part_index INTEGER NOT NULL, part_sha256 CHAR(64) NOT NULL, generation INTEGER NOT NULL,
+            request_count INTEGER, endpoint VARCHAR(100) NOT NULL, together_conn_id {ident} NOT NULL,
+            state VARCHAR(16) NOT NULL, input_file_id VARCHAR(128), batch_id VARCHAR(128),
+            batch_created_at {text}, last_status VARCHAR(32),
+            created_at {text} NOT NULL, updated_at {text} NOT NULL,
+            UNIQUE (identity_key, part_index, part_sha256, generation),
+            UNIQUE (batch_id)
+        )"""
+        index = self.table.replace(".", "_")
+        with self._tx() as cur:
+            cur.execute(ddl)
+        for name, cols in (("file", "input_file_id"), ("owner", "dag_id, run_id")):
+            statement = f"CREATE INDEX {index}_{name} ON {self.table} ({cols})"
+            if self.dialect in ("sqlite", "postgres"):
+                statement = statement.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS")
+            try:
+                with self._tx() as cur:
+                    cur.execute(statement)
+            except LedgerUnavailableError:
+                raise
+            except Exception:  # MySQL has no IF NOT EXISTS for indexes; it exists already
+                pass
+
+    def _exists(self) -> bool:
+        try:
+            with self._tx() as cur:
+                cur.execute(f"SELECT 1 FROM {self.table} WHERE 1 = 0")
+                cur.fetchall()
+            return True
+        except Exception:
+            return False
+
+    def _select(self, where: str, params: tuple[Any, ...], order: str = "created_at") -> list[SubmissionRecord]:
+        self.ensure()
+        sql = self._sql(f"SELECT {', '.join(_COLUMNS)} FROM {{t}} WHERE {where} ORDER BY {order}")
+        with self._tx() as cur:
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+        return [SubmissionRecord.model_validate(dict(zip(_COLUMNS, row))) for row in rows]
+
+    def _update(self, record: SubmissionRecord, **changes: Any) -> SubmissionRecord:
+        self.ensure()
+        changes["updated_at"] = _now()
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        sql = self._sql(f"UPDATE {{t}} SET {assignments} WHERE submission_id = ?")
+        with self._tx() as cur:
+            cur.execute(sql, (*changes.values(), record.submission_id))
+        stored = self._select("submission_id = ?", (record.submission_id,))
+        if not stored:
+            raise LedgerUnavailableError(f"submission {record.submission_id} vanished from {self.where}")
+        return stored[0]
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def current(self, identity: TaskIdentity, part_index: int, part_sha256: str) -> SubmissionRecord | None:
+        """The newest generation for this part of this task instance's input, if any."""
+        rows = self._select(
+            "identity_key = ? AND part_index = ? AND part_sha256 = ?",
+            (identity.key, part_index, part_sha256),
+            order="generation",
+        )
+        return rows[-1] if rows else None
+
+    def batches_for(self, *, dag_id: str, task_id: str, run_id: str, map_index: int) -> list[SubmissionRecord]:
+        """Every record of that task instance with a batch, all parts and generations, oldest first."""
+        key = TaskIdentity(dag_id, task_id, run_id, int(map_index)).key
+        return self._select("identity_key = ? AND batch_id IS NOT NULL", (key,), order="created_at, generation")
+
+    def records_for(self, identity: TaskIdentity) -> list[SubmissionRecord]:
+        """Every record of that task instance, oldest first."""
+        return self._select("identity_key = ?", (identity.key,), order="created_at, generation")
+
+    def on_file(self, input_file_id: str) -> list[SubmissionRecord]:
+        """Every record that uploaded (or re-used) that input file."""
+        return self._select("input_file_id = ?", (input_file_id,))
+
+    def by_batch(self, batch_id: str) -> SubmissionRecord | None:
+        rows = self._select("batch_id = ?", (batch_id,))
+        return rows[0] if rows else None
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def open(
+        self,
+        identity: TaskIdentity,
+        *,
+        part_index: int,
+        part_sha256: str,
+        generation: int,
+        request_count: int | None,
+        endpoint: str,
+        together_conn_id: str,
+        logical_date: datetime | None = None,
+        input_file_id: str | None = None,
+    ) -> SubmissionRecord:
+        """Record the intent to submit one part (before any upload); returns the stored row.
+
+        If another try already opened the same generation, its row is returned instead.
+        """
+        self.ensure()
+        now = _now()
+        values = {
+            "submission_id": uuid.uuid4().hex,
+            "identity_key": identity.key,
+            "dag_id": identity.dag_id,
+            "task_id": identity.task_id,
+            "run_id": identity.run_id,
+            "map_index": identity.map_index,
+            "logical_date": _iso(logical_date),
+            "part_index": part_index,
+            "part_sha256": part_sha256,
+            "generation": generation,
+            "request_count": request_count,
+            "endpoint": endpoint,
+            "together_conn_id": together_conn_id,
+            "state": "uploaded" if input_file_id else "intent",
+            "input_file_id": input_file_id,
+            "batch_id": None,
+            "batch_created_at": None,
+            "last_status": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        sql = self._sql(f"INSERT INTO {{t}} ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})")
+        try:
+            with self._tx() as cur:
+                cur.execute(sql, tuple(values.values()))
+        except LedgerUnavailableError:
+            raise
+        except Exception as exc:
+            existing = self.current(identity, part_index, part_sha256)
+            if existing is None or existing.generation != generation:
+                raise LedgerUnavailableError(
+                    f"the submission ledger ({self.where}) refused a write: {type(exc).__name__}: {exc}"
+                ) from exc
+            return existing
+        return SubmissionRecord.model_validate(values)
+
+    def record_upload(self, record: SubmissionRecord, input_file_id: str, *, complete: bool = True
+                      ) -> SubmissionRecord:  # fmt: skip
+        """Bind the file to this row (``complete=False``: its bytes may not have arrived yet).
+
+        A file another task instance already uses is refused: this row could not tell its
+        batches from that task's.
+        """
+        others = [r for r in self.on_file(input_file_id) if r.identity != record.identity]
+        if others:
+            owner = others[0]
+            raise LedgerConflictError(
+                f"the Files API answered with file {input_file_id}, which the submission ledger "
+                f"already records for {_describe(owner)}; this task cannot tell its batches from "
+                "that task's, so it stops before creating a batch (nothing was paid for)"
+            )
+        return self._update(record, state="uploaded" if complete else "uploading", input_file_id=input_file_id)
+
+    def mark_creating(self, record: SubmissionRecord) -> SubmissionRecord:
+        """Written right before ``POST /batches``: a create may take effect from here on."""
+        return self._update(record, state="creating")
+
+    def record_batch(self, record: SubmissionRecord, batch_id: str, created_at: datetime | None,
+                     status: str | None) -> SubmissionRecord:  # fmt: skip
+        """Bind the created batch to this row (right after create, or after finding it)."""
+        owner = self.by_batch(batch_id)
+        if owner is not None and owner.submission_id != record.submission_id:
+            raise LedgerConflictError(
+                f"batch {batch_id} is already recorded for {_describe(owner)}; not adopting it"
+            )
+        return self._update(
+            record, state="created", batch_id=batch_id, batch_created_at=_iso(created_at), last_status=status
+        )
+
+    def mark_abandoned(self, record: SubmissionRecord) -> SubmissionRecord:
+        """The row's batch or file no longer exists at the API; a new generation replaces it."""
+        return self._update(record, state="abandoned")
+
+    def record_status(self, batch_id: str, status: str) -> None:
+        """Keep the last status seen for a batch (for monitoring; never used for decisions)."""
+        self.ensure()
+        sql = self._sql("UPDATE {t} SET last_status = ?, updated_at = ? WHERE batch_id = ?")
+        with self._tx() as cur:
+            cur.execute(sql, (status, _now(), batch_id))
+
+
+def _describe(record: SubmissionRecord) -> str:
+    where = f"map index {record.map_index}, " if record.map_index >= 0 else ""
+    return f"dag {record.dag_id!r}, task {record.task_id!r}, {where}run {record.run_id!r}"
+
+
+def sqlite_ledger(path: str, *, table: str = DEFAULT_LEDGER_TABLE) -> SubmissionLedger:
+    """A ledger in an SQLite file (the embedded default); the folder must exist."""
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=30.0)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        return conn
+
+    return SubmissionLedger(connect, dialect="sqlite", table=table, where=f"SQLite file {path}")
