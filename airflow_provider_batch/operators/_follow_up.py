@@ -288,7 +288,7 @@ def merge_round(
         outcome.summaries.append(rec.summary)
         if again:
             outcome.sources.append(Source(chain["origin"], chain["part"], files.input_path, again))
-    loader.load(rows, outcome.summaries, mode="merge")
+    loader.load(rows, outcome.summaries, mode="merge", run=run)
     outcome.merged = len(rows)
     return outcome
 

@@ -27,6 +27,7 @@ from airflow_provider_batch.results import (
 
 __all__ = [
     "BatchFiles",
+    "check_load_mode_allowed",
     "diagnostics",
     "download_batch_files",
     "iter_expected",
@@ -128,13 +129,48 @@ def reconcile_job(
 
 
 def run_context(context: Any) -> RunContext:
-    """The Airflow run stamped on every loaded row, with ``loaded_at`` = now."""
+    """The task instance that owns the loaded rows (dag, task, run, map index) and its logical
+    date, with ``loaded_at`` = now."""
     dag = context.get("dag")
+    ti = context.get("ti")
+    map_index = getattr(ti, "map_index", None)
     return RunContext(
-        dag_id=dag.dag_id if dag is not None else None,
+        dag_id=dag.dag_id if dag is not None else getattr(ti, "dag_id", None),
         run_id=context.get("run_id"),
         logical_date=context.get("logical_date"),
         loaded_at=datetime.now(timezone.utc),
+        task_id=getattr(ti, "task_id", None),
+        map_index=-1 if map_index is None else int(map_index),
+    )
+
+
+def check_load_mode_allowed(
+    load_mode: str, context: Any, *, task_id: str | None = None, before: str = "any download"
+) -> None:
+    """Refuse ``replace_logical_date`` in a run without a logical date (a manual run triggered
+    without one, an asset-triggered run): it would not know which rows to replace.
+
+    Cheap and free of I/O: call it before anything is uploaded (the submit side, for its
+    downstream results tasks) or downloaded (the results operator, first thing in ``execute``).
+
+    :param load_mode: the results task's ``load_mode``.
+    :param context: the Airflow task context of the calling task.
+    :param task_id: the results task, when the caller is another task (named in the message).
+    :param before: what the refusal comes before, for the message (``"any upload"`` on the
+        submit side).
+    :raises AirflowFailException: the run cannot be loaded in that mode (no retry would help).
+    """
+    if load_mode != "replace_logical_date" or context.get("logical_date") is not None:
+        return
+    from airflow.sdk.exceptions import AirflowFailException
+
+    dag_run = context.get("dag_run")
+    run = getattr(dag_run, "run_id", None) or context.get("run_id")
+    who = f"task {task_id!r} loads" if task_id else "this task loads"
+    raise AirflowFailException(
+        f"run {run!r} has no logical date (a manual run triggered without one, or an asset-triggered "
+        f"run), and {who} with load_mode='replace_logical_date', which replaces the rows of one logical "
+        f"date: refused before {before}. Trigger the run with a logical date, or use load_mode='merge'."
     )
 
 

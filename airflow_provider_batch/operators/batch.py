@@ -108,6 +108,7 @@ def _refuse_unloadable_run(task: BaseOperator, context: Any) -> None:
     """A run without a logical date cannot be loaded with ``replace_logical_date``: say so before paying."""
     if context.get("logical_date") is not None:
         return
+    from airflow_provider_batch.operators._results_io import check_load_mode_allowed
     from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
 
     try:
@@ -115,12 +116,8 @@ def _refuse_unloadable_run(task: BaseOperator, context: Any) -> None:
     except Exception:  # a task outside a DAG has no downstream to check
         return
     for other in downstream:
-        if isinstance(other, TogetherBatchResultsOperator) and other.load_mode == "replace_logical_date":
-            raise AirflowFailException(
-                f"this run has no logical date, and the downstream task {other.task_id!r} loads with "
-                "load_mode='replace_logical_date', which needs one; nothing was uploaded. Trigger the "
-                "run with a logical date, or use load_mode='merge'."
-            )
+        if isinstance(other, TogetherBatchResultsOperator):
+            check_load_mode_allowed(other.load_mode, context, task_id=other.task_id, before="any upload")
 
 
 # ---- operator ----------------------------------------------------------------------------------

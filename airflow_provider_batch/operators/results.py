@@ -29,7 +29,14 @@ from airflow_provider_batch.operators._follow_up import (
     merge_round,
     submit_round,
 )
-from airflow_provider_batch.operators._results_io import diagnostics, load_metadata, reconcile_job, run_context
+from airflow_provider_batch.operators._results_io import (
+    check_load_mode_allowed,
+    diagnostics,
+    load_metadata,
+    reconcile_job,
+    run_context,
+)
+from airflow_provider_batch.operators._spend import EarlierBatches, earlier_batches
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import (
     LoadStats,
@@ -79,8 +86,12 @@ class TogetherBatchResultsOperator(BaseOperator):
         names are refused when the operator is created, before any batch is paid for.
     :param summary_table: table for per-batch spend rows.
     :param metadata_manifest: sidecar of carried input columns; defaults to the manifest's.
-    :param load_mode: ``merge`` (upsert on batch_id, custom_id) or ``replace_logical_date``
-        (delete this logical date's rows, then insert; for backfills).
+    :param load_mode: ``merge`` (upsert this task instance's rows; rows of its other batches
+        that the load answers again are marked ``superseded``) or ``replace_logical_date`` (the
+        rows this task, at this map index, loaded for this logical date in any run are replaced;
+        for backfills). No mode touches another DAG's, task's or map index's rows, and spend
+        rows are never deleted. ``replace_logical_date`` is refused, before any download, in a
+        run without a logical date.
     :param fail_on_partial_error: fail the task (after loading) when any request did not succeed.
     :param max_failed_fraction: fail the task (after loading) when more than this fraction of
         requests did not succeed; ``None`` disables the check.
@@ -162,6 +173,7 @@ class TogetherBatchResultsOperator(BaseOperator):
 
     # -- execute ------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
+        check_load_mode_allowed(self.load_mode, context)  # before anything is downloaded
         hook = TogetherBatchHook(together_conn_id=self.together_conn_id)
         manifest = self._manifest(context)
         prices = self._prices(hook)
@@ -184,9 +196,11 @@ class TogetherBatchResultsOperator(BaseOperator):
                 reconciliations.append(rec)
                 if can_follow_up(job.status.value):
                     inputs[job.id] = (part, files.input_path)
+            loader = self._loader(metadata)
+            earlier = earlier_batches(client, manifest, loader, run=run, prices=prices, work_dir=tmp_dir / "earlier")
             tap = RetryTap(self.follow_up_statuses)
-            stats = self._load(reconciliations, metadata, run, tap)
-            result = self._result_manifest(reconciliations, stats)
+            stats = self._load(loader, reconciliations, earlier, run, tap)
+            result = self._result_manifest(reconciliations, stats, earlier)
             if self.follow_up_rounds and set(tap.by_batch) & set(inputs):
                 sources = [Source(b, *inputs[b], carry) for b, carry in tap.by_batch.items() if b in inputs]
                 state = {
@@ -322,17 +336,22 @@ class TogetherBatchResultsOperator(BaseOperator):
 
     def _load(
         self,
+        loader: WarehouseLoader,
         reconciliations: list[Reconciliation],
-        metadata: dict[str, dict[str, Any]],
+        earlier: EarlierBatches,
         run: RunContext,
         tap: RetryTap,
     ) -> LoadStats:
-        loader = self._loader(metadata)
+        """One transaction: this task instance's rows, the spend rows of its batches, and the
+        spend rows of the submission's earlier batches (marked superseded)."""
         rows = tap.watch(itertools.chain.from_iterable(r.rows() for r in reconciliations))
-        summaries = [r.summary for r in reconciliations]
-        return loader.load(rows, summaries, mode=self.load_mode, logical_date=run.logical_date)
+        summaries = [r.summary for r in reconciliations] + earlier.summaries
+        return loader.load(rows, summaries, mode=self.load_mode, logical_date=run.logical_date, run=run,
+                           superseded=earlier.superseded)  # fmt: skip
 
-    def _result_manifest(self, reconciliations: list[Reconciliation], stats: LoadStats) -> dict[str, Any]:
+    def _result_manifest(
+        self, reconciliations: list[Reconciliation], stats: LoadStats, earlier: EarlierBatches
+    ) -> dict[str, Any]:
         summaries = [r.summary for r in reconciliations]
         counts: dict[str, int] = {}
         for status in ("succeeded", "failed", "missing", "expired", "cancelled"):
@@ -350,6 +369,9 @@ class TogetherBatchResultsOperator(BaseOperator):
             "cost_usd_list": round(sum(s.cost_usd_list for s in summaries), 6),
             "savings_usd": round(sum(s.savings_usd for s in summaries), 6),
             "rows_loaded": stats.rows,
+            "rows_superseded": stats.superseded_rows,
+            "rows_replaced": stats.deleted_rows,
+            "superseded_batch_ids": sorted(earlier.superseded),
             "results_table": self.results_table,
             "summary_table": self.summary_table,
             "warehouse_conn_id": self.warehouse_conn_id,
