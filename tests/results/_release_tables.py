@@ -47,10 +47,13 @@ OLD_DATES = {1: datetime(2025, 11, 3, tzinfo=timezone.utc), 2: datetime(2025, 11
 OLD_LOADED = datetime(2025, 11, 4, 1, 2, 3, tzinfo=timezone.utc)
 
 
-def create_release_tables(wh: Any, rows_per_run: int = 3) -> dict[str, Any]:
-    """Create 0.1.0's tables in ``wh`` and fill them as 0.1.0 did: two runs of ``nightly``, one
-    batch each, the same custom_ids; returns what was written."""
-    results, summary = (wh.table("results"), wh.table("summary"))
+def create_release_tables(
+    wh: Any, rows_per_run: int = 3, *, results: str | None = None, summary: str | None = None
+) -> dict[str, Any]:
+    """Create 0.1.0's tables in ``wh`` (default names: its ``results`` and ``summary``) and fill
+    them as 0.1.0 did: two runs of ``nightly``, one batch each, the same custom_ids; returns what
+    was written."""
+    results, summary = results or wh.table("results"), summary or wh.table("summary")
     ts = (lambda v: v.isoformat()) if wh.name == "sqlite" else (lambda v: v)
     ph = "?" if wh.name == "sqlite" else "%s"
     written: dict[str, Any] = {"rows": [], "batches": []}

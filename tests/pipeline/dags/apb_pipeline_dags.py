@@ -11,7 +11,7 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, task
 
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.operators.build import TogetherBuildRequestsOperator
@@ -31,18 +31,21 @@ PG_TABLE = os.environ.get("APB_PIPELINE_PG_TABLE", "apb_pipeline_pg")
 
 
 def _build(**kwargs: Any) -> TogetherBuildRequestsOperator:
+    options: dict[str, Any] = {
+        "sql": "SELECT id, question, segment FROM source_rows ORDER BY id",
+        "metadata_columns": ["segment"],
+        **kwargs,
+    }
     return TogetherBuildRequestsOperator(
         task_id="build",
         sql_conn_id=SOURCE_CONN,
-        sql="SELECT id, question, segment FROM source_rows ORDER BY id",
         key_column="id",
         id_prefix="row-",
         model=MODEL,
         user_template="Answer briefly: {question}",
         body={"max_tokens": 24},
-        metadata_columns=["segment"],
         output_path="{{ params.work_dir }}/requests.jsonl",
-        **kwargs,
+        **options,
     )
 
 
@@ -70,10 +73,11 @@ def _pipeline(
     *,
     default_args: dict[str, Any] | None = None,
     results_class: type[TogetherBatchResultsOperator] = TogetherBatchResultsOperator,
+    build_options: dict[str, Any] | None = None,
     **results: Any,
 ) -> DAG:
     with DAG(dag_id, schedule=None, start_date=START, params=PARAMS, default_args=default_args or {}) as dag:
-        build = _build()
+        build = _build(**(build_options or {}))
         submit = _submit()
         build >> submit >> _results(submit, results_class, **results)
     return dag
@@ -175,3 +179,77 @@ def _empty_day(dag_id: str, *, on_empty: str = "skip", trigger_rule: str = "all_
 empty_day = _empty_day("apb_pipeline_empty_day")
 empty_day_fail = _empty_day("apb_pipeline_empty_day_fail", on_empty="fail")
 empty_day_all_done = _empty_day("apb_pipeline_empty_day_all_done", trigger_rule="all_done")
+
+
+# ---- ownership: runs, DAGs and map indexes sharing one results table -----------------------------
+
+#: A second DAG with the same tables as apb_pipeline_replace (two DAGs sharing the default table).
+pipeline_replace_b = _pipeline("apb_pipeline_replace_b", load_mode="replace_logical_date")
+#: The DAG gained a metadata column (``tier``) after it had loaded into the tables.
+pipeline_tier = _pipeline("apb_pipeline_tier", build_options={
+    "sql": "SELECT id, question, segment, 'gold' AS tier FROM source_rows ORDER BY id",
+    "metadata_columns": ["segment", "tier"],
+})  # fmt: skip
+SHARDS = 3
+
+
+@task
+def _build_shards(params: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """The README's large-job pattern: the source query sharded by ``id % 3``, one file each."""
+    from airflow_provider_batch.operators.build import build_requests_from_sql
+
+    shards = []
+    for shard in range(SHARDS):
+        built = build_requests_from_sql(
+            sql_conn_id=SOURCE_CONN, sql=f"SELECT id, question, segment FROM source_rows WHERE id % {SHARDS} = "
+            f"{shard} ORDER BY id", output_path=f"{(params or {})['work_dir']}/shard-{shard}.jsonl", key_column="id",
+            id_prefix="row-", model=MODEL, user_template="Answer briefly: {question}", body={"max_tokens": 24},
+            metadata_columns=["segment"],
+        )  # fmt: skip
+        shards.append({"input_path": built["path"], "metadata_manifest": built["metadata_path"]})
+    return shards
+
+
+with DAG("apb_pipeline_mapped_replace", schedule=None, start_date=START, params=PARAMS) as mapped_replace:
+    _mapped_submit = TogetherBatchOperator.partial(task_id="submit", poll_interval=0.05).expand_kwargs(
+        _build_shards()
+    )
+    TogetherBatchResultsOperator.partial(
+        task_id="results", warehouse_conn_id=WAREHOUSE_CONN, results_table=RESULTS_TABLE,
+        summary_table=SUMMARY_TABLE, load_mode="replace_logical_date",
+    ).expand(manifest=_mapped_submit.output)  # fmt: skip
+
+
+def _resubmit(dag_id: str, *, load_mode: str, trigger_rule: str) -> DAG:
+    """Submit re-pays for a cancelled batch on a re-run (``force_resubmit``); results loads either
+    the finished part of the cancelled batch (``all_done``) or nothing (``all_success``)."""
+    with DAG(dag_id, schedule=None, start_date=START, params=PARAMS) as dag:
+        build = _build()
+        submit = _submit(force_resubmit=True)
+        load = TogetherBatchResultsOperator(
+            task_id="results", submit_task_id="submit", trigger_rule=trigger_rule,
+            warehouse_conn_id=WAREHOUSE_CONN, results_table=RESULTS_TABLE, summary_table=SUMMARY_TABLE,
+            load_mode=load_mode,
+        )  # fmt: skip
+        build >> submit >> load
+    return dag
+
+
+resubmit_replace = _resubmit("apb_pipeline_resubmit_replace", load_mode="replace_logical_date",
+                             trigger_rule="all_done")  # fmt: skip
+resubmit_merge = _resubmit("apb_pipeline_resubmit_merge", load_mode="merge", trigger_rule="all_done")
+resubmit_unloaded = _resubmit("apb_pipeline_resubmit_unloaded", load_mode="merge", trigger_rule="all_success")
+
+
+def _existing_batch(dag_id: str, **results: Any) -> DAG:
+    """Only a results task, on a batch created elsewhere (``params.batch_id``)."""
+    with DAG(dag_id, schedule=None, start_date=START, params={**PARAMS, "batch_id": ""}) as dag:
+        TogetherBatchResultsOperator(
+            task_id="results", batch_ids=["{{ params.batch_id }}"], warehouse_conn_id=WAREHOUSE_CONN,
+            results_table=RESULTS_TABLE, summary_table=SUMMARY_TABLE, **results,
+        )  # fmt: skip
+    return dag
+
+
+existing_batch = _existing_batch("apb_pipeline_existing_batch")
+existing_batch_replace = _existing_batch("apb_pipeline_existing_batch_replace", load_mode="replace_logical_date")
