@@ -49,7 +49,7 @@ DAILY_STATS_SQL = [
               SUM(CASE WHEN status <> 'succeeded' THEN 1 ELSE 0 END),
               COALESCE(SUM(total_tokens), 0), COALESCE(SUM(cost_usd), 0),
               SUM(CASE WHEN customer_tier = 'enterprise' THEN 1 ELSE 0 END)
-       FROM ticket_summaries WHERE run_id = '{{ run_id }}'""",
+       FROM ticket_summaries WHERE run_id = '{{ run_id }}' AND NOT superseded""",
 ]
 
 with DAG(

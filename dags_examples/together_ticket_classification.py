@@ -90,7 +90,7 @@ with DAG(
         )
         answers = hook.get_records(
             "SELECT custom_id, response_text FROM ticket_class_raw "
-            f"WHERE status = 'succeeded' AND run_id = {hook.placeholder}",
+            f"WHERE status = 'succeeded' AND NOT superseded AND run_id = {hook.placeholder}",
             parameters=(run_id,),
         )
         parsed, invalid = [], 0

@@ -53,7 +53,11 @@ def test_nightly_backfill_three_days_exactly_once(dagbag: Any, examples_env: dic
     assert len({r[0] for r in rows}) == len(rows)
     assert {r[1] for r in rows} == {"succeeded"}
     assert all(r[2] in ("free", "pro", "enterprise") and r[3] > 0 and r[4] > 0 for r in rows)
-    spend = _rows(warehouse, "SELECT SUM(requests), SUM(total_tokens), SUM(cost_usd_batch) FROM ticket_batch_spend")
+    # The replaced run's batch stays in the spend table (it was paid for), marked superseded.
+    replaced = _rows(warehouse, "SELECT COUNT(*), SUM(requests) FROM ticket_batch_spend WHERE superseded")
+    assert replaced == [(1, per_day)]
+    spend = _rows(warehouse, "SELECT SUM(requests), SUM(total_tokens), SUM(cost_usd_batch) FROM ticket_batch_spend "
+                             "WHERE NOT superseded")
     assert spend[0][0] == len(rows)
     assert spend[0][1] == sum(r[3] for r in rows)
     assert spend[0][2] == pytest.approx(sum(r[4] for r in rows))
