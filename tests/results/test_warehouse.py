@@ -1,4 +1,4 @@
-"""WarehouseLoader against a real file SQLite database and the real PostgreSQL."""
+"""WarehouseLoader against a real file SQLite database, the real PostgreSQL and the real MariaDB."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_acceptance_fifty_thousand_rows_rerun_and_sums(warehouse, big_batch):
     loader.ensure_tables()  # idempotent
     stats = loader.load_reconciliation(rec)
     assert (stats.rows, stats.summaries) == (50_000, 1)
-    assert stats.dialect == {"sqlite": "sqlite", "postgres": "postgresql"}[warehouse.name]
+    assert stats.dialect == {"sqlite": "sqlite", "postgres": "postgresql", "mysql": "mysql"}[warehouse.name]
     assert warehouse.count("results") == 50_000
     again = loader.load_reconciliation(rec)
     assert again.rows == 50_000 and warehouse.count("results") == 50_000 and warehouse.count("summary") == 1
@@ -297,16 +297,24 @@ def test_postgres_staging_never_touches_a_user_table_of_the_same_name(postgres_s
     assert postgres_schema.query(f"SELECT x FROM {user_table}") == [(7,)]
 
 
+def create_first_release_table(wh, *then: str) -> None:
+    """The results table as the first release created it (no ``ADDED_RESULT_COLUMNS``), then ``then``."""
+    create = loader_for(wh).create_table_statements()[0]
+    old_create = re.sub(r', ["`](answered_by_batch_id|attempts)["`] \w+', "", create)
+    assert "attempts" not in old_create
+    with closing(wh.hook.get_conn()) as conn:
+        cur = conn.cursor()
+        for sql in (old_create, *then):
+            cur.execute(sql)
+        cur.close()
+        conn.commit()
+
+
 def test_existing_table_gains_the_newer_columns_and_keeps_its_rows(warehouse):
     table = warehouse.table("results")
-    create = loader_for(warehouse).create_table_statements()[0]
-    old_create = re.sub(r', "(answered_by_batch_id|attempts)" \w+', "", create)
-    assert "attempts" not in old_create
-    with closing(warehouse.hook.get_conn()) as conn:
-        cur = conn.cursor()
-        cur.execute(old_create)
-        cur.execute(f"INSERT INTO {table} (batch_id, custom_id, status) VALUES ('old', 'o1', 'succeeded')")
-        conn.commit()
+    create_first_release_table(
+        warehouse, f"INSERT INTO {table} (batch_id, custom_id, status) VALUES ('old', 'o1', 'succeeded')"
+    )
     loader = loader_for(warehouse)
     loader.ensure_tables()
     loader.ensure_tables()  # a second time finds nothing to add
