@@ -37,6 +37,12 @@ WAREHOUSES = [
 ]
 
 
+@pytest.fixture(params=WAREHOUSES[1:])
+def server_warehouse(request) -> Warehouse:
+    """The same test on the real PostgreSQL and the real MariaDB (database servers only)."""
+    return request.getfixturevalue(f"{request.param}_{'schema' if request.param == 'postgres' else 'database'}")
+
+
 @pytest.fixture(params=WAREHOUSES)
 def warehouse(request, tmp_path, monkeypatch) -> Warehouse:
     """The same test on a file SQLite database, the real PostgreSQL and the real MariaDB."""

@@ -323,3 +323,35 @@ def test_existing_table_gains_the_newer_columns_and_keeps_its_rows(warehouse):
                             "ORDER BY batch_id, custom_id")
     assert [tuple(str(v) if v is not None else None for v in r) for r in found] == [
         ("b1", "a", "b1", "1"), ("b1", "b", "b1", "1"), ("old", "o1", None, None)]
+
+
+def test_keys_compare_exactly(warehouse):
+    """Case, trailing spaces and accents make different keys on every database (MySQL's default
+    collations would merge them: the key columns use a binary, no-pad one)."""
+    loader = loader_for(warehouse)
+    loader.ensure_tables()
+    ids = ["a", "A", "a ", "á", "ａ"]
+    loader.load_reconciliation(small_rec("b1", ids, texts=[f"text {i}" for i in range(len(ids))]))
+    loader.load_reconciliation(small_rec("b1", ids, texts=[f"again {i}" for i in range(len(ids))]))
+    got = dict(warehouse.query(f"SELECT custom_id, response_text FROM {warehouse.table('results')}"))
+    assert got == {cid: f"again {i}" for i, cid in enumerate(ids)}
+
+
+@pytest.mark.parametrize("dialect", [None, "generic"])
+def test_load_is_one_transaction_even_if_the_connection_came_in_autocommit(server_warehouse, dialect, monkeypatch):
+    """A hook whose connections start in autocommit (SQLite has no such switch)."""
+    warehouse = server_warehouse
+    real_get_conn = warehouse.hook.get_conn
+
+    def autocommit_conn():
+        conn = real_get_conn()
+        warehouse.hook.set_autocommit(conn, True)
+        return conn
+
+    monkeypatch.setattr(warehouse.hook, "get_conn", autocommit_conn)
+    loader = loader_for(warehouse, dialect=dialect, chunk_size=500)
+    loader.ensure_tables()
+    rec = small_rec("b1", [f"r{i}" for i in range(3000)])
+    with pytest.raises(Boom):
+        loader.load(failing(rec.rows(), after=2500), [rec.summary])
+    assert warehouse.count("results") == 0 and warehouse.count("summary") == 0
