@@ -82,9 +82,12 @@ class GenericDialect:
 
     def begin(self, conn: Any) -> None:
         """Start the load's transaction: DB-API connections open one implicitly, unless autocommit
-        is on, so turn it off where the hook can."""
+        is on, so turn it off (through the hook where there is one, else a boolean
+        ``conn.autocommit`` as psycopg and most drivers have)."""
         if self._hook is not None:
             self._hook.set_autocommit(conn, False)
+        elif getattr(conn, "autocommit", None) is True:
+            conn.autocommit = False
 
     def write(
         self, conn: Any, table: Table, columns: Sequence[Column], key: Sequence[str], rows: Iterable[Row], *,

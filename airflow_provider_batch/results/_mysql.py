@@ -112,7 +112,8 @@ class MySqlDialect(GenericDialect):
     def begin(self, conn: Any) -> None:
         with _cursor(conn) as cur:
             cur.execute("SET SESSION sql_mode = CONCAT_WS(',', @@SESSION.sql_mode, 'STRICT_TRANS_TABLES')")
-            cur.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            # Session scope is allowed at any time; START TRANSACTION then ends anything implicit.
+            cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
             cur.execute("START TRANSACTION")
             cur.execute("SELECT @@max_allowed_packet")
             (packet,) = cur.fetchone()

@@ -62,6 +62,7 @@ class PostgresDialect(GenericDialect):
         """Wait for, then hold until commit, one advisory lock per table (in a fixed order, so two
         loaders that share only one of their tables cannot deadlock)."""
         keys = sorted({int.from_bytes(ddl_lock_digest(table), "big", signed=True) for table in tables})
+        self.begin(conn)  # in autocommit the lock would end with its own statement
         with _cursor(conn) as cur:
             for key in keys:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (key,))

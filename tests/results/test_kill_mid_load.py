@@ -46,8 +46,17 @@ def run_killed_load(wh, dialect: str | None, marker: Path) -> dict:
     return json.loads(marker.read_text())
 
 
-@pytest.mark.parametrize("dialect", [None, "generic"])
-def test_sigkill_mid_load_leaves_no_partial_rows_and_a_rerun_loads_all_once(warehouse, dialect, tmp_path):
+def test_sigkill_mid_load_leaves_no_partial_rows_and_a_rerun_loads_all_once(warehouse, tmp_path):
+    check_kill_and_rerun(warehouse, None, tmp_path)
+
+
+@pytest.mark.mysql
+def test_sigkill_mid_load_on_the_generic_dialect_too(mysql_database, tmp_path):
+    """The delete-and-insert fallback of other DB-API databases, on a transactional one."""
+    check_kill_and_rerun(mysql_database, "generic", tmp_path)
+
+
+def check_kill_and_rerun(warehouse, dialect: str | None, tmp_path: Path) -> None:
     loader = loader_for(warehouse, dialect=dialect, chunk_size=CHUNK)
     loader.ensure_tables()
     loader.load_reconciliation(small_rec("earlier", ["e1", "e2", "e3"]))
