@@ -60,8 +60,9 @@ def test_concurrent_ensure_tables_on_a_new_table_all_succeed(warehouse):
 
 
 def test_concurrent_ensure_tables_add_a_missing_column_once(warehouse):
-    """An existing table of an older release: every loader finds the newer columns missing."""
-    create_first_release_table(warehouse)
+    """Existing tables of an older release: every loader finds the newer columns missing, and
+    ``ADD COLUMN`` is the only DDL they race on."""
+    create_first_release_table(warehouse, loader_for(warehouse).create_table_statements()[1])
     loaders = [loader_for(warehouse) for _ in range(CONCURRENT)]
     failures = run_at_once([loader.ensure_tables for loader in loaders])
     assert not failures, describe(failures)
