@@ -21,7 +21,13 @@ from datetime import datetime
 from typing import Any
 
 from airflow_provider_batch.results._dialects import Column, GenericDialect, Row, _cursor, chunks
-from airflow_provider_batch.results._sql import Table, column_list, ddl_lock_digest, on_conflict_sql, upsert_sql
+from airflow_provider_batch.results._sql import (
+    Table,
+    column_list,
+    ddl_lock_digest,
+    on_conflict_sql,
+    upsert_sql,
+)
 
 __all__ = ["PostgresDialect"]
 

@@ -19,7 +19,8 @@ import pytest
 
 from tests.airflow.apb_dag_runs import ti_states, xcom
 
-__all__ = ["MYSQL", "PG", "asset_events", "load_dags", "mysql_query", "pg_query", "rows", "run_dag", "seed_source", "set_conn",
+__all__ = ["MYSQL", "PG", "asset_events", "load_dags", "mysql_query", "pg_query", "rows", "run_dag",
+           "seed_source", "set_conn",
            "ti_states",
            "together_conn", "when_batch_appears", "xcom"]
 

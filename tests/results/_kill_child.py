@@ -113,7 +113,8 @@ def main(spec: dict[str, Any]) -> None:
         hook, results_table=spec["results_table"], summary_table=spec["summary_table"],
         metadata_columns=("row_id", "category"), dialect=spec["dialect"], chunk_size=spec["chunk_size"],
     )
-    switch = KillSwitch(loader.results_table.sql(loader.dialect().quote), spec["kill_after"], Path(spec["marker"]))
+    table_sql = loader.results_table.sql(loader.dialect().quote)
+    switch = KillSwitch(table_sql, spec["kill_after"], Path(spec["marker"]))
     real_get_conn = hook.get_conn
     hook.get_conn = lambda: Connection(real_get_conn(), switch)
     loader.load_reconciliation(rows_for(spec["rows"]))

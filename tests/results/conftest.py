@@ -40,7 +40,7 @@ WAREHOUSES = [
 @pytest.fixture(params=WAREHOUSES[1:])
 def server_warehouse(request) -> Warehouse:
     """The same test on the real PostgreSQL and the real MariaDB (database servers only)."""
-    return request.getfixturevalue(f"{request.param}_{'schema' if request.param == 'postgres' else 'database'}")
+    return request.getfixturevalue({"postgres": "postgres_schema", "mysql": "mysql_database"}[request.param])
 
 
 @pytest.fixture(params=WAREHOUSES)

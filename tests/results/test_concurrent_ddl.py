@@ -13,8 +13,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 
-import pytest
-
 from airflow_provider_batch.results import WarehouseLoader
 from tests.results.test_warehouse import create_first_release_table, loader_for, small_rec
 

@@ -69,7 +69,7 @@ def check_kill_and_rerun(warehouse, dialect: str | None, tmp_path: Path) -> None
     count = count.replace("%s", "?") if warehouse.name == "sqlite" else count
     assert warehouse.query(count, (BATCH_ID,)) == [(0, 0)]
     assert warehouse.count("results") == 3
-    assert [r[0] for r in warehouse.query(f"SELECT batch_id FROM {warehouse.table('summary')}")] == ["earlier"]
+    assert warehouse.query(f"SELECT batch_id FROM {warehouse.table('summary')}") == [("earlier",)]
 
     stats = loader.load_reconciliation(rows_for(N))
     assert stats.rows == N

@@ -17,11 +17,13 @@ def test_mysql_ddl_is_innodb_utf8mb4_with_bounded_binary_keys():
     results_sql, summary_sql = WarehouseLoader(object(), results_table="wh.res", dialect="mysql",
                                                metadata_columns=["team"]).create_table_statements()
     key = "VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-    assert results_sql.startswith(f"CREATE TABLE IF NOT EXISTS `wh`.`res` (`batch_id` {key}, `custom_id` {key}, ")
+    head = f"CREATE TABLE IF NOT EXISTS `wh`.`res` (`batch_id` {key}, `custom_id` {key}, "
+    assert results_sql.startswith(head)
     assert "`response_text` LONGTEXT" in results_sql and "`team` LONGTEXT" in results_sql
     assert "`prompt_tokens` BIGINT" in results_sql and "`cost_usd` DOUBLE" in results_sql
     assert "`logical_date` DATETIME(6)" in results_sql
-    assert results_sql.endswith("PRIMARY KEY (`batch_id`, `custom_id`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
+    tail = "PRIMARY KEY (`batch_id`, `custom_id`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+    assert results_sql.endswith(tail)
     assert f"`batch_id` {key}, `final_status` LONGTEXT" in summary_sql
 
 
@@ -52,7 +54,8 @@ def test_mysql_rows_larger_than_the_packet_in_all_load_in_several_statements(mys
     loader.ensure_tables()
     texts = [chr(ord("a") + i) * per_row for i in range(n)]
     loader.load_reconciliation(small_rec("big", [f"r{i}" for i in range(n)], texts=texts))
-    got = wh.query(f"SELECT custom_id, LENGTH(response_text), LEFT(response_text, 1) FROM {wh.table('results')}")
+    select = "SELECT custom_id, LENGTH(response_text), LEFT(response_text, 1) FROM {}"
+    got = wh.query(select.format(wh.table("results")))
     assert sorted(got) == [(f"r{i}", per_row, chr(ord("a") + i)) for i in range(n)]
 
 

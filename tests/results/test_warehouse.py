@@ -339,7 +339,8 @@ def test_keys_compare_exactly(warehouse):
 
 
 @pytest.mark.parametrize("dialect", [None, "generic"])
-def test_load_is_one_transaction_even_if_the_connection_came_in_autocommit(server_warehouse, dialect, monkeypatch):
+def test_load_is_one_transaction_even_if_the_connection_came_in_autocommit(server_warehouse, dialect,
+                                                                          monkeypatch):
     """A hook whose connections start in autocommit (SQLite has no such switch)."""
     warehouse = server_warehouse
     real_get_conn = warehouse.hook.get_conn
