@@ -1,6 +1,6 @@
 """Skip-or-fail checks for the external services some tests need.
 
-On a user's machine a missing PostgreSQL or Redis skips those tests with a reason. CI sets
+On a user's machine a missing PostgreSQL, MySQL/MariaDB or Redis skips those tests with a reason. CI sets
 ``REQUIRE_SERVICES=1``, which turns the skip into a failure so a broken service cannot hide.
 """
 
@@ -12,6 +12,7 @@ import socket
 import pytest
 
 POSTGRES = ("127.0.0.1", 5432)
+MYSQL = ("127.0.0.1", 3306)
 REDIS = ("127.0.0.1", 6379)
 
 
@@ -34,6 +35,10 @@ def require(name: str, addr: tuple[str, int]) -> None:
 
 def require_postgres() -> None:
     require("PostgreSQL", POSTGRES)
+
+
+def require_mysql() -> None:
+    require("MySQL/MariaDB", MYSQL)
 
 
 def require_redis() -> None:

@@ -1,8 +1,12 @@
 """Per-database write strategies for the warehouse loader.
 
-Each strategy (PostgreSQL's lives in :mod:`._postgres`) writes an iterator of value tuples
-inside the caller's open transaction and never commits: the loader owns the transaction.
-Rows are consumed in chunks so memory stays bounded.
+Each strategy (PostgreSQL's lives in :mod:`._postgres`, MySQL's in :mod:`._mysql`) writes an
+iterator of value tuples inside the caller's open transaction and never commits: the loader owns
+the transaction. Rows are consumed in chunks so memory stays bounded.
+
+Besides writing, a strategy owns two moments of the loader's connections: :meth:`~GenericDialect.
+prepare_ddl` runs first on the connection that creates and migrates the tables (to serialise
+concurrent loaders), and :meth:`~GenericDialect.begin` opens the load's transaction.
 """
 
 from __future__ import annotations
@@ -12,7 +16,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_batch.results._sql import Table, delete_where_sql, insert_sql, upsert_sql
+from airflow_provider_batch.results._sql import (
+    Table,
+    create_table_sql,
+    delete_where_sql,
+    insert_sql,
+    upsert_sql,
+)
 
 __all__ = ["Column", "GenericDialect", "Row", "SqliteDialect", "chunks"]
 
@@ -27,16 +37,46 @@ def chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
 
 
 class GenericDialect:
-    """Any DB-API driver: per chunk, delete the chunk's keys, then ``executemany`` the inserts."""
+    """Any DB-API driver: per chunk, delete the chunk's keys, then ``executemany`` the inserts.
+
+    Atomicity comes from the driver's transaction alone: :meth:`begin` turns autocommit off
+    through the hook (PEP 249's default anyway) and the loader commits once at the end, so a load
+    is all-or-nothing wherever the database's tables are transactional. On a database or driver
+    that commits every statement regardless, nothing is atomic: a crash keeps the chunks written
+    so far and can lose the old rows of the chunk whose keys were deleted but not yet re-inserted,
+    until the load is re-run. DDL is not serialised here (see :meth:`prepare_ddl`).
+
+    :param quote: identifier format, e.g. ``'"{}"'``.
+    :param placeholder: the driver's parameter marker, e.g. ``"%s"`` or ``"?"``.
+    :param hook: the Airflow hook, used only to turn autocommit off (if it supports autocommit).
+    """
 
     name = "generic"
     # Key columns are VARCHAR: some databases (MySQL) cannot index TEXT without a prefix length.
     types = {"key": "VARCHAR(255)", "text": "TEXT", "int": "BIGINT", "float": "DOUBLE PRECISION"}
     types |= {"money": "DOUBLE PRECISION", "timestamp": "TEXT", "bool": "BOOLEAN"}
 
-    def __init__(self, quote: str = '"{}"', placeholder: str = "%s") -> None:
+    def __init__(self, quote: str = '"{}"', placeholder: str = "%s", hook: Any = None) -> None:
         self.quote = quote
         self.placeholder = placeholder
+        self._hook = hook if getattr(hook, "supports_autocommit", False) else None
+
+    def create_table_sql(self, table: Table, columns: Sequence[Column], key: Sequence[str]) -> str:
+        """The ``CREATE TABLE IF NOT EXISTS`` statement for ``columns`` (name, kind) keyed on ``key``."""
+        return create_table_sql(table, [(name, self.types[kind]) for name, kind in columns], key, self.quote)
+
+    def column_type(self, name: str, kind: str, in_key: bool = False) -> str:
+        """The SQL type of column ``name`` of ``kind`` (``in_key``: part of the primary key)."""
+        return self.types[kind]
+
+    def prepare_ddl(self, conn: Any, tables: Sequence[Table]) -> None:
+        """Called first on the connection that creates and migrates ``tables``.
+
+        Dialects that can serialise concurrent loaders here hold a lock until that connection's
+        transaction ends or the connection closes. The generic one cannot: concurrent first loads
+        on such a database rely on its own ``CREATE TABLE IF NOT EXISTS`` (a failed one succeeds
+        when the task is retried).
+        """
 
     def timestamp(self, value: datetime) -> Any:
         """How a (UTC) timestamp is bound: ISO 8601 text unless the dialect has a native type."""
@@ -45,7 +85,13 @@ class GenericDialect:
     clean_text: Callable[[str], str] | None = None
 
     def begin(self, conn: Any) -> None:
-        """Start the load's transaction (DB-API connections open one implicitly)."""
+        """Start the load's transaction: DB-API connections open one implicitly, unless autocommit
+        is on, so turn it off (through the hook where there is one, else a boolean
+        ``conn.autocommit`` as psycopg and most drivers have)."""
+        if self._hook is not None:
+            self._hook.set_autocommit(conn, False)
+        elif getattr(conn, "autocommit", None) is True:
+            conn.autocommit = False
 
     def write(
         self, conn: Any, table: Table, columns: Sequence[Column], key: Sequence[str], rows: Iterable[Row], *,
@@ -101,6 +147,11 @@ class SqliteDialect(GenericDialect):
         # replace mode and the inserts as one unit on every Python version.
         conn.isolation_level = None
         conn.execute("BEGIN IMMEDIATE")
+
+    def prepare_ddl(self, conn: Any, tables: Sequence[Table]) -> None:
+        # The database's write lock, taken up front: a second loader then sees the first one's
+        # tables and columns instead of adding the same column again.
+        self.begin(conn)
 
     def write(
         self, conn: Any, table: Table, columns: Sequence[Column], key: Sequence[str], rows: Iterable[Row], *,

@@ -8,9 +8,12 @@ leaves the table as it was:
 * rows without an ``owner_key`` (written before rows had owners) get the key of what is known
   about their writer, ``owner_key(dag_id, NULL, run_id, NULL)``, and ``superseded = false``;
 * a primary key other than this release's is replaced: SQLite cannot alter one, so the table is
-  rebuilt (create new, copy, drop, rename); PostgreSQL drops and adds the constraint. Other
-  databases keep their key and a warning says what to run (their dialect can implement
-  :func:`primary_key` and :func:`_replace_key`).
+  rebuilt (create new, copy, drop, rename); PostgreSQL and MySQL drop and add the key. Other
+  databases keep their key and a warning says what to run.
+
+MySQL commits each DDL statement on its own, so there a migration is a sequence of atomic steps;
+one cut short is finished by the next call (owners are filled in whenever the key is not yet
+this release's).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def present_columns(conn: Any, dialect: GenericDialect, table: Table) -> list[st
     cur = conn.cursor()
     try:
         cur.execute(f"SELECT * FROM {table.sql(dialect.quote)} WHERE 1 = 0")
+        cur.fetchall()  # mysql-connector refuses to close a cursor with an unread result
         return [str(d[0]) for d in cur.description or ()]
     finally:
         cur.close()
@@ -56,6 +60,15 @@ def primary_key(conn: Any, dialect: GenericDialect, table: Table) -> tuple[str, 
             (table.sql(dialect.quote),),
         )
         return tuple(r[0] for r in rows)
+    if dialect.name == "mysql":
+        rows = _query(
+            conn,
+            "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = "
+            "COALESCE(%s, DATABASE()) AND TABLE_NAME = %s AND CONSTRAINT_NAME = 'PRIMARY' "
+            "ORDER BY ORDINAL_POSITION",
+            (table.schema, table.name),
+        )
+        return tuple(str(r[0]) for r in rows)
     return None
 
 
@@ -76,13 +89,13 @@ def migrate_table(
         return [f"rebuilt with primary key ({', '.join(key)}); added {[n for n, _ in missing]}"]
     changes = []
     for name, kind in missing:
-        column = f"{dialect.quote.format(name)} {dialect.types[kind]}"
+        column = f"{dialect.quote.format(name)} {dialect.column_type(name, kind, name in key)}"
         dialect.execute(conn, f"ALTER TABLE {table.sql(dialect.quote)} ADD COLUMN {column}")
         changes.append(f"added column {name}")
     added = {name for name, _ in missing}
-    if "owner_key" in added:
+    if "owner_key" in added or rekey:
         _fill_owner_keys(conn, dialect, table)
-    if "superseded" in added:
+    if "superseded" in added or rekey:
         _execute(conn, f"UPDATE {table.sql(dialect.quote)} SET {dialect.quote.format('superseded')} = "
                        f"{dialect.placeholder} WHERE {dialect.quote.format('superseded')} IS NULL", (False,))
     if rekey:
@@ -109,11 +122,9 @@ def _sqlite_rebuild(
     # Columns only this table has (metadata columns of other DAGs) are kept, with their type.
     extra = [(name, declared.get(name) or "TEXT") for name in present if name.lower() not in wanted]
     new = Table(f"{table.name}__apb_rekey", table.schema)
-    types = dict(dialect.types)
-    specs = list(columns) + [(name, f"_declared_{i}") for i, (name, _) in enumerate(extra)]
-    types |= {f"_declared_{i}": kind for i, (_, kind) in enumerate(extra)}
+    specs = [(name, dialect.types[kind]) for name, kind in columns] + extra
     dialect.execute(conn, f"DROP TABLE IF EXISTS {new.sql(quote)}")
-    dialect.execute(conn, create_table_sql(new, specs, key, quote, types).replace(" IF NOT EXISTS", "", 1))
+    dialect.execute(conn, create_table_sql(new, specs, key, quote).replace(" IF NOT EXISTS", "", 1))
     conn.create_function("apb_owner_key", 4, owner_key, deterministic=True)
     have = {c.lower() for c in present}
     targets, sources = [], []
@@ -146,11 +157,14 @@ def _fill_owner_keys(conn: Any, dialect: GenericDialect, table: Table) -> None:
         return
     if dialect.name == "postgresql":
         # The same text as owner_key(): parts joined by U+001F, an unknown part as ''.
-        parts = ", ".join(
-            f"coalesce({quote.format(p)}::text, '')" for p in _OWNER_PARTS
-        )
+        parts = ", ".join(f"coalesce({quote.format(p)}::text, '')" for p in _OWNER_PARTS)
         digest = f"left(encode(sha256(convert_to(concat_ws(chr(31), {parts}), 'UTF8')), 'hex'), 32)"
         _execute(conn, f"UPDATE {name} SET {target} = {digest} WHERE {target} IS NULL")
+        return
+    if dialect.name == "mysql":
+        parts = ", ".join(f"COALESCE(CAST({quote.format(p)} AS CHAR), '')" for p in _OWNER_PARTS)
+        text = f"CONVERT(CONCAT_WS(CHAR(31 USING utf8mb4), {parts}) USING utf8mb4)"
+        _execute(conn, f"UPDATE {name} SET {target} = LEFT(SHA2({text}, 256), 32) WHERE {target} IS NULL")
         return
     # Anything else: one UPDATE per distinct writer, key computed here.
     cols = ", ".join(quote.format(p) for p in _OWNER_PARTS)
@@ -167,9 +181,12 @@ def _fill_owner_keys(conn: Any, dialect: GenericDialect, table: Table) -> None:
 
 
 def _replace_key(conn: Any, dialect: GenericDialect, table: Table, key: Sequence[str]) -> None:
+    name = table.sql(dialect.quote)
+    if dialect.name == "mysql":
+        _execute(conn, f"ALTER TABLE {name} DROP PRIMARY KEY, ADD PRIMARY KEY ({column_list(key, dialect.quote)})")
+        return
     if dialect.name != "postgresql":
         raise NotImplementedError(f"changing a primary key on {dialect.name}")
-    name = table.sql(dialect.quote)
     found = _query(conn, "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
                    (name,))
     drop = f"DROP CONSTRAINT {dialect.quote.format(found[0][0])}, " if found else ""

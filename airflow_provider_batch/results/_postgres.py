@@ -8,6 +8,10 @@
   ``INSERT … SELECT … ON CONFLICT DO UPDATE``.
 
 Works with psycopg 3 (``cursor.copy``) and psycopg2 (``cursor.copy_expert`` with CSV).
+
+Table creation and migration take a transaction-scoped advisory lock per table first:
+``CREATE TABLE IF NOT EXISTS`` and ``ADD COLUMN`` are not safe against each other in PostgreSQL
+(concurrent creators fail with a unique violation on ``pg_type``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,13 @@ from operator import itemgetter
 from typing import Any
 
 from airflow_provider_batch.results._dialects import Column, GenericDialect, Row, _cursor, chunks
-from airflow_provider_batch.results._sql import Table, column_list, on_conflict_sql, upsert_sql
+from airflow_provider_batch.results._sql import (
+    Table,
+    column_list,
+    ddl_lock_digest,
+    on_conflict_sql,
+    upsert_sql,
+)
 
 __all__ = ["PostgresDialect"]
 
@@ -57,6 +67,15 @@ class PostgresDialect(GenericDialect):
 
     def timestamp(self, value: datetime) -> Any:
         return value
+
+    def prepare_ddl(self, conn: Any, tables: Sequence[Table]) -> None:
+        """Wait for, then hold until commit, one advisory lock per table (in a fixed order, so two
+        loaders that share only one of their tables cannot deadlock)."""
+        keys = sorted({int.from_bytes(ddl_lock_digest(table), "big", signed=True) for table in tables})
+        self.begin(conn)  # in autocommit the lock would end with its own statement
+        with _cursor(conn) as cur:
+            for key in keys:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
 
     @staticmethod
     def clean_text(value: str) -> str:

@@ -6,6 +6,7 @@ always bound as parameters (or streamed through COPY), never formatted into SQL.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,11 +59,21 @@ def column_list(columns: Sequence[str], quote: str) -> str:
 
 
 def create_table_sql(
-    table: Table, columns: Sequence[tuple[str, str]], key: Sequence[str], quote: str, types: dict[str, str]
+    table: Table, typed_columns: Sequence[tuple[str, str]], key: Sequence[str], quote: str, options: str = ""
 ) -> str:
-    cols = [f"{quote.format(name)} {types[kind]}" for name, kind in columns]
+    """``CREATE TABLE IF NOT EXISTS`` from ``(name, SQL type)`` pairs, with ``options`` appended."""
+    cols = [f"{quote.format(name)} {sql_type}" for name, sql_type in typed_columns]
     cols.append(f"PRIMARY KEY ({column_list(key, quote)})")
-    return f"CREATE TABLE IF NOT EXISTS {table.sql(quote)} ({', '.join(cols)})"
+    return f"CREATE TABLE IF NOT EXISTS {table.sql(quote)} ({', '.join(cols)}){options}"
+
+
+def ddl_lock_digest(table: Table) -> bytes:
+    """Eight bytes naming ``table`` for a lock that serialises its creation and migration.
+
+    The same name, quoted or not, gives the same bytes; unrelated tables colliding would only
+    make their DDL wait for each other.
+    """
+    return hashlib.sha256(b"apb-ddl:" + table.sql("{}").encode()).digest()[:8]
 
 
 def upsert_sql(table: Table, columns: Sequence[str], key: Sequence[str], quote: str, placeholder: str) -> str:
@@ -77,6 +88,22 @@ def upsert_sql(table: Table, columns: Sequence[str], key: Sequence[str], quote: 
 def on_conflict_sql(columns: Sequence[str], key: Sequence[str], quote: str) -> str:
     updates = ", ".join(f"{quote.format(c)} = excluded.{quote.format(c)}" for c in columns if c not in key)
     return f" ON CONFLICT ({column_list(key, quote)}) DO UPDATE SET {updates}"
+
+
+def on_duplicate_key_sql(columns: Sequence[str], key: Sequence[str], quote: str) -> str:
+    """MySQL's upsert tail: every non-key column takes the inserted row's value.
+
+    ``VALUES(col)`` rather than MySQL 8's row alias, which MariaDB does not have; MySQL 8.0.20+
+    only notes it as deprecated.
+    """
+    updates = ", ".join(f"{quote.format(c)} = VALUES({quote.format(c)})" for c in columns if c not in key)
+    return f" ON DUPLICATE KEY UPDATE {updates}"
+
+
+def insert_rows_sql(table: Table, columns: Sequence[str], quote: str, placeholder: str, rows: int) -> str:
+    """One ``INSERT … VALUES (…), (…), …`` for ``rows`` rows (parameters flattened row by row)."""
+    one = "(" + ", ".join([placeholder] * len(columns)) + ")"
+    return f"INSERT INTO {table.sql(quote)} ({column_list(columns, quote)}) VALUES " + ", ".join([one] * rows)
 
 
 def insert_sql(table: Table, columns: Sequence[str], quote: str, placeholder: str) -> str:

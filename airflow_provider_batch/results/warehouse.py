@@ -8,7 +8,9 @@ write is an upsert, so re-running a load never duplicates a row.
 
 Fast paths by the hook's ``dialect_name``: SQLite upserts with ``executemany``; PostgreSQL
 streams ``COPY`` into a temporary table and merges with one ``INSERT … SELECT … ON CONFLICT``;
-any other DB-API database gets delete-then-insert with ``executemany``.
+MySQL/MariaDB sends multi-row ``INSERT … ON DUPLICATE KEY UPDATE``; any other DB-API database
+gets delete-then-insert with ``executemany`` (atomic only where its driver and tables are
+transactional, see :class:`GenericDialect`).
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow_provider_batch.results._adapt import adapted, result_adapter
 from airflow_provider_batch.results._dialects import GenericDialect, SqliteDialect
 from airflow_provider_batch.results._migrate import migrate_table
+from airflow_provider_batch.results._mysql import MySqlDialect
 from airflow_provider_batch.results._ownership import Superseded, mark_spend, replace_scope, supersede_rows
 from airflow_provider_batch.results._postgres import PostgresDialect
-from airflow_provider_batch.results._sql import check_identifier, create_table_sql, parse_table
+from airflow_provider_batch.results._sql import check_identifier, parse_table
 from airflow_provider_batch.results.models import (
     OWNER_COLUMNS,
     RESULT_COLUMNS,
@@ -113,8 +116,8 @@ class WarehouseLoader:
     :param results_table: ``table`` or ``schema.table`` for one row per request.
     :param summary_table: ``table`` or ``schema.table`` for one row per batch.
     :param metadata_columns: input metadata keys stored as TEXT columns after ``response_json``.
-    :param dialect: force a strategy (``"sqlite"``, ``"postgresql"`` or ``"generic"``) instead of
-        the hook's ``dialect_name``.
+    :param dialect: force a strategy (``"sqlite"``, ``"postgresql"``, ``"mysql"`` or
+        ``"generic"``) instead of the hook's ``dialect_name``.
     :param chunk_size: rows per ``executemany`` / COPY chunk.
     :raises ValueError: for any unsafe table or column name, before any SQL runs.
     """
@@ -137,6 +140,7 @@ class WarehouseLoader:
             raise ValueError("chunk_size must be positive")
         self.chunk_size = chunk_size
         self._dialect_name = dialect
+        self._dialect: GenericDialect | None = None
         self._result_columns = _spread_metadata(self.metadata_columns)
 
     @property
@@ -150,17 +154,18 @@ class WarehouseLoader:
         return tuple(name for name, _ in SUMMARY_COLUMNS)
 
     def dialect(self) -> GenericDialect:
-        """The write strategy for this hook (SQLite, PostgreSQL or generic DB-API)."""
-        name = self._dialect_name or getattr(self.hook, "dialect_name", "generic")
-        return _dialect_for(name, self.hook)
+        """The write strategy for this hook (SQLite, PostgreSQL, MySQL or generic DB-API)."""
+        if self._dialect is None:  # one per loader: ensure_tables may tell it about the server
+            name = self._dialect_name or getattr(self.hook, "dialect_name", "generic")
+            self._dialect = _dialect_for(name, self.hook)
+        return self._dialect
 
     def create_table_statements(self) -> list[str]:
         """The ``CREATE TABLE IF NOT EXISTS`` statements :meth:`ensure_tables` runs."""
         dialect = self.dialect()
-        quote, types = dialect.quote, dialect.types
         return [
-            create_table_sql(self.results_table, self._result_columns, RESULT_KEY, quote, types),
-            create_table_sql(self.summary_table, SUMMARY_COLUMNS, SUMMARY_KEY, quote, types),
+            dialect.create_table_sql(self.results_table, self._result_columns, RESULT_KEY),
+            dialect.create_table_sql(self.summary_table, SUMMARY_COLUMNS, SUMMARY_KEY),
         ]
 
     def ensure_tables(self) -> None:
@@ -170,12 +175,13 @@ class WarehouseLoader:
         columns of later releases, and metadata columns the DAG gained since), rows from before
         rows had owners get ``owner_key(dag_id, NULL, run_id, NULL)`` and ``superseded = false``,
         and an older primary key is replaced (SQLite: the table is rebuilt); all in one
-        transaction. See :mod:`._migrate`.
+        transaction where the database has transactional DDL. See :mod:`._migrate`. Concurrent
+        callers on SQLite, PostgreSQL and MySQL take turns (the dialect's lock).
         """
         dialect = self.dialect()
         with closing(self.hook.get_conn()) as conn:
             try:
-                dialect.begin(conn)
+                dialect.prepare_ddl(conn, (self.results_table, self.summary_table))
                 for sql in self.create_table_statements():
                     dialect.execute(conn, sql)
                 self._add_missing_columns(conn, dialect)
@@ -423,5 +429,7 @@ def _dialect_for(name: str, hook: Any) -> GenericDialect:
         return SqliteDialect()
     if name in ("postgresql", "postgres"):
         return PostgresDialect()
+    if name in ("mysql", "mariadb"):
+        return MySqlDialect()
     quote = getattr(hook, "escape_word_format", None) or '"{}"'
-    return GenericDialect(quote=quote, placeholder=getattr(hook, "placeholder", "%s"))
+    return GenericDialect(quote=quote, placeholder=getattr(hook, "placeholder", "%s"), hook=hook)

@@ -24,7 +24,7 @@ from tests.services import require_redis
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
-DAGS = Path(__file__).parent / "dags"
+DAGS = Path(__file__).parent / "dags_backfill"  # alone: other deployments must not schedule it
 DAG_IDS = ("apb_backfill_a", "apb_backfill_b")
 SHARDS, PER_SHARD = 3, 4
 API_KEY = "e2e-" + uuid.uuid4().hex
@@ -44,6 +44,21 @@ def _wait_finished(dep: AirflowDeployment, expected: int, what: str) -> dict[str
         return runs if len(states) == expected and all(s in ("success", "failed") for s in states) else None
 
     return dep.wait_for(finished, 420, what)  # type: ignore[no-any-return]
+
+
+def _failures(dep: AirflowDeployment, runs: dict[str, list[dict[str, Any]]]) -> str:
+    """The failed task instances of ``runs`` with the end of their logs, for an assertion message."""
+    found = []
+    for dag_id, dag_runs in runs.items():
+        for run in dag_runs:
+            tis = dep.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances").json()
+            for ti in tis.get("task_instances", []):
+                if ti["state"] not in ("success", "skipped"):
+                    path = f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}"
+                    log = dep.api("GET", path, params={"map_index": ti["map_index"]}).text
+                    found.append(f"{dag_id} {run['dag_run_id']} {ti['task_id']}[{ti['map_index']}] {ti['state']}: "
+                                 f"{log[-1500:]}")  # fmt: skip
+    return "\n".join(found)
 
 
 def _clear(dep: AirflowDeployment, dag_id: str, run_id: str) -> None:
@@ -87,7 +102,7 @@ def test_runs_own_their_batches_and_rows(tmp_path: Path, together_url: str, ware
         for dag_id in DAG_IDS:
             dep.wait_dag_parsed(dag_id)
         runs = _wait_finished(dep, 4, "both catch-up runs of both DAGs")
-        assert {r["state"] for rs in runs.values() for r in rs} == {"success"}, runs
+        assert {r["state"] for rs in runs.values() for r in rs} == {"success"}, _failures(dep, runs)
         n_runs = sum(len(rs) for rs in runs.values())
         stats = _stats(together_url)
         # Identical content in every run and shard: still one batch per (run, shard).

@@ -19,7 +19,8 @@ import pytest
 
 from tests.airflow.apb_dag_runs import ti_states, xcom
 
-__all__ = ["PG", "asset_events", "load_dags", "pg_query", "rows", "run_dag", "seed_source", "set_conn",
+__all__ = ["MYSQL", "PG", "asset_events", "load_dags", "mysql_query", "pg_query", "rows", "run_dag",
+           "seed_source", "set_conn",
            "ti_states",
            "together_conn", "when_batch_appears", "xcom"]
 
@@ -27,6 +28,8 @@ DAGS_FILE = Path(__file__).parent / "dags" / "apb_pipeline_dags.py"
 SEGMENTS = ("retail", "wholesale", "partner")
 #: The test PostgreSQL (trust auth); see the ``pg_table`` fixture.
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
+#: The test MySQL/MariaDB (root, empty password); see the ``mysql_table`` fixture.
+MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
 
 
 def seed_source(path: Path, rows: int) -> Path:
@@ -127,3 +130,16 @@ def pg_query(sql: str, *args: Any) -> list[tuple]:
 
     with psycopg.connect(**PG) as conn:
         return [tuple(r) for r in conn.execute(sql, args or None).fetchall()]
+
+
+def mysql_query(sql: str, *args: Any) -> list[tuple]:
+    """Rows of one query on the test MySQL/MariaDB."""
+    import mysql.connector
+
+    conn = mysql.connector.connect(**MYSQL)
+    try:
+        cur = conn.cursor()
+        cur.execute(sql, args or None)
+        return [tuple(r) for r in cur.fetchall()]
+    finally:
+        conn.close()

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from apb_pipeline_helpers import PG, set_conn, together_conn
-from tests.services import require_postgres
+from apb_pipeline_helpers import MYSQL, PG, mysql_query, pg_query, set_conn, together_conn
+from tests.services import require_mysql, require_postgres
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +65,40 @@ def pg_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     finally:
         with psycopg.connect(**PG, autocommit=True) as conn:
             conn.execute(f'DROP TABLE IF EXISTS "{table}", "{table}_summary"')
+
+
+@pytest.fixture
+def mysql_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A unique MySQL/MariaDB results table name (and its ``_summary`` twin) in database ``test``,
+    dropped afterwards; the DAG module must be loaded fresh to pick it up."""
+    require_mysql()
+    table = f"apb_pipeline_{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("APB_PIPELINE_MYSQL_TABLE", table)
+    set_conn(monkeypatch, "apb_pipeline_mysql", conn_type="mysql", host=MYSQL["host"], port=MYSQL["port"],
+             login=MYSQL["user"], schema=MYSQL["database"], extra={"client": "mysql-connector-python"})
+    try:
+        yield table
+    finally:
+        mysql_query(f"DROP TABLE IF EXISTS `{table}`, `{table}_summary`")
+
+
+@dataclass
+class ServerTable:
+    """A results table on one database server, and how the test reads it."""
+
+    dag_id: str  # of the test DAG writing into it (``apb_pipeline_postgres``, ``..._mysql``)
+    table: str
+    query: Callable[..., list[tuple]]
+    quote: str
+
+    def quoted(self, name: str) -> str:
+        return self.quote.format(name)
+
+
+@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres),
+                        pytest.param("mysql", marks=pytest.mark.mysql)])
+def server_table(request: pytest.FixtureRequest) -> ServerTable:
+    """The same test on PostgreSQL (``pg_table``) and on MariaDB (``mysql_table``)."""
+    if request.param == "postgres":
+        return ServerTable("apb_pipeline_postgres", request.getfixturevalue("pg_table"), pg_query, '"{}"')
+    return ServerTable("apb_pipeline_mysql", request.getfixturevalue("mysql_table"), mysql_query, "`{}`")

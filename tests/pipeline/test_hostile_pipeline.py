@@ -1,6 +1,6 @@
-"""Hostile input through the whole pipeline (build -> submit -> results) into SQLite and
-PostgreSQL: every id, metadata value and answer is stored exactly (PostgreSQL turns NUL into
-U+FFFD, as documented), and hostile table or column names are refused before anything is
+"""Hostile input through the whole pipeline (build -> submit -> results) into SQLite,
+PostgreSQL and MariaDB: every id, metadata value and answer is stored exactly (PostgreSQL turns
+NUL into U+FFFD, as documented), and hostile table or column names are refused before anything is
 uploaded or paid for."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from apb_pipeline_helpers import load_dags, pg_query, rows, run_dag, ti_states
+from apb_pipeline_helpers import load_dags, rows, run_dag, ti_states
 from airflow_provider_batch.testing.server.responder import chat_completion, count_tokens
 
 pytestmark = pytest.mark.timeout(180)
@@ -74,14 +74,17 @@ def test_hostile_values_are_stored_exactly_in_sqlite(pipeline: Any) -> None:
         (len(HOSTILE), len(HOSTILE))]
 
 
-@pytest.mark.postgres
-def test_hostile_values_are_stored_exactly_in_postgres(pipeline: Any, pg_table: str) -> None:
+def test_hostile_values_are_stored_exactly_in_a_database_server(pipeline: Any, server_table: Any) -> None:
+    db = server_table
     _seed(pipeline.source)
-    dag_run = run_dag("apb_pipeline_hostile_postgres", pipeline.work_dir, fresh=True)
+    dag_run = run_dag(db.dag_id.replace("_pipeline_", "_pipeline_hostile_"), pipeline.work_dir, fresh=True)
     assert ti_states(dag_run)["results"] == ("success", 1)
-    # PostgreSQL text cannot hold NUL: the loader stores U+FFFD in its place (documented).
-    _check(pg_query(SELECT.format(f'"{pg_table}"')),
-           clean=lambda v: v.replace("\x00", "\ufffd") if isinstance(v, str) else v)
+    if db.dag_id.endswith("_postgres"):
+        # PostgreSQL text cannot hold NUL: the loader stores U+FFFD in its place (documented).
+        _check(db.query(SELECT.format(db.quoted(db.table))),
+               clean=lambda v: v.replace("\x00", "\ufffd") if isinstance(v, str) else v)
+    else:
+        _check(db.query(SELECT.format(db.quoted(db.table))))
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from apb_pipeline_helpers import load_dags, pg_query, rows, run_dag, seed_source, ti_states, when_batch_appears, xcom
+from apb_pipeline_helpers import load_dags, rows, run_dag, seed_source, ti_states, when_batch_appears, xcom
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -221,19 +221,25 @@ def test_tables_of_release_0_1_0_are_migrated_by_the_first_load(pipeline: Any) -
     assert pk == [("owner_key",), ("batch_id",), ("custom_id",)]
 
 
-@pytest.mark.postgres
-def test_tables_of_release_0_1_0_are_migrated_on_postgres(pipeline: Any, pg_table: str) -> None:
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
+def test_tables_of_release_0_1_0_are_migrated_on_a_database_server(pipeline: Any, server_table: Any) -> None:
     from tests.results._release_tables import create_release_tables
     from tests.results._warehouse import Warehouse
 
-    wh = Warehouse("postgres", PostgresHook(postgres_conn_id="apb_pipeline_pg"), "")
-    old = create_release_tables(wh, results=pg_table, summary=f"{pg_table}_summary")
+    db = server_table
+    if db.dag_id.endswith("postgres"):
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        wh = Warehouse("postgres", PostgresHook(postgres_conn_id="apb_pipeline_pg"), "")
+    else:
+        from airflow.providers.mysql.hooks.mysql import MySqlHook
+
+        wh = Warehouse("mysql", MySqlHook(mysql_conn_id="apb_pipeline_mysql"), "")
+    old = create_release_tables(wh, results=db.table, summary=f"{db.table}_summary")
     seed_source(pipeline.source, N)
-    dag_run = run_dag("apb_pipeline_postgres", pipeline.work_dir, logical_date=DAY, fresh=True)
+    dag_run = run_dag(db.dag_id, pipeline.work_dir, logical_date=DAY, fresh=True)
     assert ti_states(dag_run)["results"][0] == "success"
-    found = pg_query(f'SELECT batch_id, custom_id, run_id FROM "{pg_table}" WHERE task_id IS NULL ORDER BY 1, 2')
-    assert found == old["rows"]
-    assert pg_query(f'SELECT COUNT(*) FROM "{pg_table}" WHERE task_id = %s', "results") == [(N,)]
-    assert pg_query(f'SELECT COUNT(*) FROM "{pg_table}_summary"') == [(3,)]
+    table, summary = db.quoted(db.table), db.quoted(f"{db.table}_summary")
+    assert db.query(f"SELECT batch_id, custom_id, run_id FROM {table} WHERE task_id IS NULL ORDER BY 1, 2") == old[
+        "rows"]
+    assert db.query(f"SELECT COUNT(*) FROM {table} WHERE task_id = 'results'") == [(N,)]
+    assert db.query(f"SELECT COUNT(*) FROM {summary}") == [(3,)]

@@ -2,7 +2,9 @@
 
 The statements are what 0.1.0's ``WarehouseLoader(..., metadata_columns=["segment"])
 .create_table_statements()`` returned (results keyed by ``(batch_id, custom_id)``, spend by
-``batch_id``, no owner columns), and the rows are shaped as 0.1.0 wrote them.
+``batch_id``, no owner columns), and the rows are shaped as 0.1.0 wrote them. 0.1.0 had no MySQL
+dialect: on a MySQL connection it used the generic one (``VARCHAR(255)`` keys, TEXT timestamps)
+with the hook's backtick quoting.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ RELEASE_DDL = {
         '"loaded_at" TIMESTAMPTZ, PRIMARY KEY ("batch_id"))',
     ),
 }
+RELEASE_DDL["mysql"] = tuple(
+    ddl.replace('"', "`").replace("`batch_id` TEXT", "`batch_id` VARCHAR(255)").replace(
+        "`custom_id` TEXT", "`custom_id` VARCHAR(255)").replace("INTEGER", "BIGINT").replace(" REAL", " DOUBLE PRECISION")
+    for ddl in RELEASE_DDL["sqlite"]
+)
 
 OLD_DATES = {1: datetime(2025, 11, 3, tzinfo=timezone.utc), 2: datetime(2025, 11, 4, tzinfo=timezone.utc)}
 OLD_LOADED = datetime(2025, 11, 4, 1, 2, 3, tzinfo=timezone.utc)
@@ -54,7 +61,7 @@ def create_release_tables(
     them as 0.1.0 did: two runs of ``nightly``, one batch each, the same custom_ids; returns what
     was written."""
     results, summary = results or wh.table("results"), summary or wh.table("summary")
-    ts = (lambda v: v.isoformat()) if wh.name == "sqlite" else (lambda v: v)
+    ts = (lambda v: v) if wh.name == "postgres" else (lambda v: v.isoformat())
     ph = "?" if wh.name == "sqlite" else "%s"
     written: dict[str, Any] = {"rows": [], "batches": []}
     with closing(wh.hook.get_conn()) as conn:

@@ -73,3 +73,41 @@ def postgres_warehouse(monkeypatch) -> Iterator[Warehouse]:
     finally:
         with psycopg.connect(**PG_DSN, autocommit=True) as admin:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+#: The test MySQL/MariaDB (root, empty password), through the MySQL provider and
+#: mysql-connector-python (the driver the ``mysql`` extra installs).
+MYSQL_CONN = {
+    "conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "login": "root", "schema": "test",
+    "extra": {"client": "mysql-connector-python"},
+}
+
+
+def mysql_admin(sql: str) -> None:
+    """Run one statement as root on the test server, outside any test database."""
+    import mysql.connector
+
+    conn = mysql.connector.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True)
+    try:
+        cur = conn.cursor()
+        cur.execute(sql)
+        cur.close()
+    finally:
+        conn.close()
+
+
+@contextmanager
+def mysql_warehouse(monkeypatch) -> Iterator[Warehouse]:
+    """A fresh database on the MySQL/MariaDB server, dropped afterwards; fails if REQUIRE_SERVICES=1."""
+    from tests.services import require_mysql
+
+    require_mysql()
+    from airflow.providers.mysql.hooks.mysql import MySqlHook
+
+    database = f"apb_test_{uuid.uuid4().hex[:12]}"
+    mysql_admin(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
+    monkeypatch.setenv("AIRFLOW_CONN_APB_WH_MYSQL", json.dumps(MYSQL_CONN))
+    try:
+        yield Warehouse("mysql", MySqlHook(mysql_conn_id="apb_wh_mysql"), f"{database}.")
+    finally:
+        mysql_admin(f"DROP DATABASE IF EXISTS `{database}`")

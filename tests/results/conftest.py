@@ -1,4 +1,4 @@
-"""Warehouse fixtures: one hook per database (file SQLite and the real PostgreSQL)."""
+"""Warehouse fixtures: one hook per database (file SQLite, the real PostgreSQL and MariaDB)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.results._data import SyntheticBatch, make_batch
-from tests.results._warehouse import Warehouse, postgres_warehouse, sqlite_warehouse
+from tests.results._warehouse import Warehouse, mysql_warehouse, postgres_warehouse, sqlite_warehouse
 
 
 @pytest.fixture(scope="session")
@@ -23,9 +23,31 @@ def postgres_schema(monkeypatch) -> Iterator[Warehouse]:
         yield wh
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture
+def mysql_database(monkeypatch) -> Iterator[Warehouse]:
+    """A hook on a fresh MySQL/MariaDB database, dropped afterwards."""
+    with mysql_warehouse(monkeypatch) as wh:
+        yield wh
+
+
+WAREHOUSES = [
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("mysql", marks=pytest.mark.mysql),
+]
+
+
+@pytest.fixture(params=WAREHOUSES[1:])
+def server_warehouse(request) -> Warehouse:
+    """The same test on the real PostgreSQL and the real MariaDB (database servers only)."""
+    return request.getfixturevalue({"postgres": "postgres_schema", "mysql": "mysql_database"}[request.param])
+
+
+@pytest.fixture(params=WAREHOUSES)
 def warehouse(request, tmp_path, monkeypatch) -> Warehouse:
-    """The same test once on a file SQLite database and once on the real PostgreSQL."""
+    """The same test on a file SQLite database, the real PostgreSQL and the real MariaDB."""
     if request.param == "sqlite":
         return sqlite_warehouse(tmp_path, monkeypatch)
-    return request.getfixturevalue("postgres_schema")
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_schema")
+    return request.getfixturevalue("mysql_database")

@@ -1,7 +1,8 @@
-"""WarehouseLoader against a real file SQLite database and the real PostgreSQL."""
+"""WarehouseLoader against a real file SQLite database, the real PostgreSQL and the real MariaDB."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from contextlib import closing
 from datetime import datetime, timezone
@@ -65,7 +66,7 @@ def test_acceptance_fifty_thousand_rows_rerun_and_sums(warehouse, big_batch):
     loader.ensure_tables()  # idempotent
     stats = loader.load_reconciliation(rec)
     assert (stats.rows, stats.summaries) == (50_000, 1)
-    assert stats.dialect == {"sqlite": "sqlite", "postgres": "postgresql"}[warehouse.name]
+    assert stats.dialect == {"sqlite": "sqlite", "postgres": "postgresql", "mysql": "mysql"}[warehouse.name]
     assert warehouse.count("results") == 50_000
     again = loader.load_reconciliation(rec)
     assert again.rows == 50_000 and warehouse.count("results") == 50_000 and warehouse.count("summary") == 1
@@ -305,19 +306,28 @@ def test_postgres_staging_never_touches_a_user_table_of_the_same_name(postgres_s
     assert postgres_schema.query(f"SELECT x FROM {user_table}") == [(7,)]
 
 
-def test_existing_table_gains_the_newer_columns_and_keeps_its_rows(warehouse):
-    """A table of the release before 0.1.0 (no ``answered_by_batch_id``, ``attempts``)."""
+def create_first_release_table(wh, *then: str) -> None:
+    """The results table as the release before 0.1.0 created it (0.1.0's without
+    ``answered_by_batch_id`` and ``attempts``), then the statements ``then``."""
     from tests.results._release_tables import RELEASE_DDL
 
-    table = warehouse.table("results")
-    release = RELEASE_DDL[warehouse.name][0].format(results=table)
-    old_create = re.sub(r', "(answered_by_batch_id|attempts|segment)" \w+', "", release)
+    create = RELEASE_DDL[wh.name][0].format(results=wh.table("results"))
+    old_create = re.sub(r', ["`](answered_by_batch_id|attempts)["`] \w+', "", create)
     assert "attempts" not in old_create
-    with closing(warehouse.hook.get_conn()) as conn:
+    with closing(wh.hook.get_conn()) as conn:
         cur = conn.cursor()
-        cur.execute(old_create)
-        cur.execute(f"INSERT INTO {table} (batch_id, custom_id, status) VALUES ('old', 'o1', 'succeeded')")
+        for sql in (old_create, *then):
+            cur.execute(sql)
+        cur.close()
         conn.commit()
+
+
+def test_existing_table_gains_the_newer_columns_and_keeps_its_rows(warehouse):
+    """A table of the release before 0.1.0 (no ``answered_by_batch_id``, ``attempts``)."""
+    table = warehouse.table("results")
+    create_first_release_table(
+        warehouse, f"INSERT INTO {table} (batch_id, custom_id, status) VALUES ('old', 'o1', 'succeeded')"
+    )
     loader = loader_for(warehouse)
     loader.ensure_tables()
     loader.ensure_tables()  # a second time finds nothing to add
@@ -326,3 +336,37 @@ def test_existing_table_gains_the_newer_columns_and_keeps_its_rows(warehouse):
                             "ORDER BY batch_id, custom_id")
     assert [tuple(str(v) if v is not None else None for v in r) for r in found] == [
         ("b1", "a", "b1", "1"), ("b1", "b", "b1", "1"), ("old", "o1", None, None)]
+
+
+def test_keys_compare_exactly(warehouse):
+    """Case, trailing spaces and accents make different keys on every database (MySQL's default
+    collations would merge them: the key columns use a binary, no-pad one)."""
+    loader = loader_for(warehouse)
+    loader.ensure_tables()
+    ids = ["a", "A", "a ", "á", "ａ"]
+    loader.load_reconciliation(small_rec("b1", ids, texts=[f"text {i}" for i in range(len(ids))]))
+    loader.load_reconciliation(small_rec("b1", ids, texts=[f"again {i}" for i in range(len(ids))]))
+    got = dict(warehouse.query(f"SELECT custom_id, response_text FROM {warehouse.table('results')}"))
+    assert got == {cid: f"again {i}" for i, cid in enumerate(ids)}
+
+
+@pytest.mark.parametrize("dialect", [None, "generic"])
+def test_load_is_one_transaction_even_if_the_connection_came_in_autocommit(server_warehouse, dialect,
+                                                                          monkeypatch):
+    """A hook whose connections start in autocommit (SQLite has no such switch)."""
+    warehouse = server_warehouse
+    real_get_conn = warehouse.hook.get_conn
+
+    def autocommit_conn():
+        conn = real_get_conn()
+        warehouse.hook.set_autocommit(conn, True)
+        return conn
+
+    monkeypatch.setattr(warehouse.hook, "get_conn", autocommit_conn)
+    loader = loader_for(warehouse, dialect=dialect, chunk_size=500)
+    loader.ensure_tables()
+    # A whole first batch (PostgreSQL: its own COPY; elsewhere: several statements), then a failure.
+    first, second = small_rec("b1", [f"r{i}" for i in range(1500)]), small_rec("b2", ["x", "y", "z"])
+    with pytest.raises(Boom):
+        loader.load(itertools.chain(first.rows(), failing(second.rows(), after=2)), [first.summary])
+    assert warehouse.count("results") == 0 and warehouse.count("summary") == 0

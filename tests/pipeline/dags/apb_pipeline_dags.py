@@ -28,6 +28,7 @@ PARAMS: dict[str, Any] = {"work_dir": ""}
 RETRIES = {"retries": 4, "retry_delay": timedelta(seconds=0)}
 #: The PostgreSQL test names its tables per test; the module is loaded after the variable is set.
 PG_TABLE = os.environ.get("APB_PIPELINE_PG_TABLE", "apb_pipeline_pg")
+MYSQL_TABLE = os.environ.get("APB_PIPELINE_MYSQL_TABLE", "apb_pipeline_mysql")
 
 
 def _build(**kwargs: Any) -> TogetherBuildRequestsOperator:
@@ -123,6 +124,12 @@ pipeline_postgres = _pipeline(
     results_table=PG_TABLE,
     summary_table=f"{PG_TABLE}_summary",
 )
+pipeline_mysql = _pipeline(
+    "apb_pipeline_mysql",
+    warehouse_conn_id="apb_pipeline_mysql",
+    results_table=MYSQL_TABLE,
+    summary_table=f"{MYSQL_TABLE}_summary",
+)
 partial_strict = _partial("apb_pipeline_partial_strict", fail_on_partial_error=True)
 partial_fraction = _partial("apb_pipeline_partial_fraction", max_failed_fraction=0.05)
 partial_lenient = _partial("apb_pipeline_partial_lenient")
@@ -164,6 +171,12 @@ hostile_postgres = _hostile(
     warehouse_conn_id="apb_pipeline_pg",
     results_table=PG_TABLE,
     summary_table=f"{PG_TABLE}_summary",
+)
+hostile_mysql = _hostile(
+    "apb_pipeline_hostile_mysql",
+    warehouse_conn_id="apb_pipeline_mysql",
+    results_table=MYSQL_TABLE,
+    summary_table=f"{MYSQL_TABLE}_summary",
 )
 
 

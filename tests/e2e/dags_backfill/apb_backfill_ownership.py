@@ -1,4 +1,5 @@
-"""Test-only DAG for tests/e2e/test_backfill_ownership.py: the README's "Large jobs" pattern.
+"""Test-only DAGs for tests/e2e/test_backfill_ownership.py (in a folder of their own, so that no
+other end-to-end deployment schedules them): the README's "Large jobs" pattern.
 
 A daily catch-up DAG whose input is byte-identical every day and in every shard: ``build`` writes
 ``SHARDS`` identical JSONL files, ``submit`` is mapped over them, and ``load`` is mapped over the

@@ -1,0 +1,153 @@
+"""MySQL and MariaDB write strategy: multi-row ``INSERT … ON DUPLICATE KEY UPDATE`` in one
+InnoDB transaction.
+
+* Tables are InnoDB (transactional) with ``utf8mb4`` text. Key columns are ``VARCHAR`` with a
+  binary, no-pad collation where the server has one, so keys compare exactly as on SQLite and
+  PostgreSQL (``'a'``, ``'A'`` and ``'a '`` are three keys); their widths must fit InnoDB's
+  3,072-byte index key (checked when the DDL is built).
+* DDL commits implicitly in MySQL, so :meth:`MySqlDialect.prepare_ddl` cannot use a transaction:
+  it takes a named lock (``GET_LOCK``) per table, held until the connection closes. Table
+  creation therefore always finishes, and commits, before a load's transaction starts.
+* A load is one transaction (``START TRANSACTION`` … the loader's ``COMMIT``), at READ COMMITTED
+  so concurrent loads into one table do not lock each other's ranges, in strict mode so an
+  over-long key fails the load instead of being truncated into another row's key.
+* Rows go as multi-row ``INSERT`` statements, each kept well below the server's
+  ``max_allowed_packet``; a key repeated within a load keeps its last row.
+
+Works with mysql-connector-python and mysqlclient (both ``%s`` placeholders).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from airflow_provider_batch.results._dialects import Column, GenericDialect, Row, _cursor
+from airflow_provider_batch.results._sql import (
+    Table,
+    create_table_sql,
+    ddl_lock_digest,
+    insert_rows_sql,
+    on_duplicate_key_sql,
+)
+
+__all__ = ["KEY_CHARS", "KEY_LIMIT_BYTES", "MySqlDialect"]
+
+#: InnoDB's largest index key (DYNAMIC/COMPRESSED rows: MySQL >= 5.7.7, MariaDB >= 10.2.2).
+KEY_LIMIT_BYTES = 3072
+#: Characters of each text key column (utf8mb4: 4 bytes each); others get ``DEFAULT_KEY_CHARS``.
+KEY_CHARS = {"owner_key": 32, "batch_id": 255, "custom_id": 255}
+DEFAULT_KEY_CHARS = 255
+_UTF8MB4 = 4
+#: Key bytes of the fixed-width kinds (BIGINT, DOUBLE, DATETIME(6)); text kinds count 4 per character.
+_FIXED_BYTES = {"int": 8, "float": 8, "money": 8, "timestamp": 8}
+#: Binary collations that do not pad: MariaDB >= 10.2, MySQL >= 8.0.17; else the PAD SPACE one.
+_NO_PAD_BIN = ("utf8mb4_nopad_bin", "utf8mb4_0900_bin")
+_LOCK_WAIT_SECONDS = 600
+
+
+class MySqlDialect(GenericDialect):
+    """MySQL / MariaDB (InnoDB): one transaction of multi-row ``INSERT … ON DUPLICATE KEY UPDATE``."""
+
+    name = "mysql"
+    types = {
+        "key": "VARCHAR(255)",
+        "text": "LONGTEXT",  # TEXT holds only 64 KiB; strict mode would refuse a longer answer
+        "int": "BIGINT",
+        "float": "DOUBLE",
+        "money": "DOUBLE",
+        "timestamp": "DATETIME(6)",  # UTC
+        "bool": "BOOLEAN",
+    }
+
+    def __init__(self) -> None:
+        super().__init__("`{}`", "%s")
+        self.key_collation = "utf8mb4_bin"
+        self._max_chars = 1 << 20
+
+    def timestamp(self, value: datetime) -> Any:
+        # DATETIME has no zone; the loader hands over UTC, stored as such.
+        return value.replace(tzinfo=None)
+
+    def create_table_sql(self, table: Table, columns: Sequence[Column], key: Sequence[str]) -> str:
+        typed = [(name, self.column_type(name, kind, name in key)) for name, kind in columns]
+        self._check_key_width(columns, key)
+        options = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        return create_table_sql(table, typed, key, self.quote, options)
+
+    def column_type(self, name: str, kind: str, in_key: bool = False) -> str:
+        if not in_key or kind in _FIXED_BYTES:
+            return self.types["text" if kind == "key" else kind]
+        chars = KEY_CHARS.get(name, DEFAULT_KEY_CHARS)
+        return f"VARCHAR({chars}) CHARACTER SET utf8mb4 COLLATE {self.key_collation}"
+
+    @staticmethod
+    def _check_key_width(columns: Sequence[Column], key: Sequence[str]) -> None:
+        kinds = dict(columns)
+        widths = {
+            k: _FIXED_BYTES.get(kinds[k]) or _UTF8MB4 * KEY_CHARS.get(k, DEFAULT_KEY_CHARS) for k in key
+        }
+        if sum(widths.values()) > KEY_LIMIT_BYTES:
+            raise ValueError(
+                f"primary key {widths} needs {sum(widths.values())} bytes; InnoDB allows "
+                f"{KEY_LIMIT_BYTES}: narrow the key columns in KEY_CHARS"
+            )
+
+    def prepare_ddl(self, conn: Any, tables: Sequence[Table]) -> None:
+        """Take one named lock per table (fixed order), held until the connection closes, and
+        pick the exact key collation this server has."""
+        names = sorted({"apb_ddl_" + ddl_lock_digest(table).hex() for table in tables})
+        with _cursor(conn) as cur:
+            for name in names:
+                cur.execute("SELECT GET_LOCK(%s, %s)", (name, _LOCK_WAIT_SECONDS))
+                (got,) = cur.fetchone()
+                if got != 1:
+                    raise TimeoutError(f"could not take MySQL lock {name} within {_LOCK_WAIT_SECONDS} s")
+            found = ", ".join(["%s"] * len(_NO_PAD_BIN))
+            cur.execute(f"SELECT COLLATION_NAME FROM information_schema.COLLATIONS "
+                        f"WHERE COLLATION_NAME IN ({found})", _NO_PAD_BIN)
+            present = {str(row[0]) for row in cur.fetchall()}
+        self.key_collation = next((c for c in _NO_PAD_BIN if c in present), "utf8mb4_bin")
+
+    def begin(self, conn: Any) -> None:
+        with _cursor(conn) as cur:
+            cur.execute("SET SESSION sql_mode = CONCAT_WS(',', @@SESSION.sql_mode, 'STRICT_TRANS_TABLES')")
+            # Session scope is allowed at any time; START TRANSACTION then ends anything implicit.
+            cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            cur.execute("START TRANSACTION")
+            cur.execute("SELECT @@max_allowed_packet")
+            (packet,) = cur.fetchone()
+        # A character takes at most 4 bytes, or 2 once escaped; keep each statement under a
+        # quarter of the packet whatever the text.
+        self._max_chars = max(int(packet) // 4 - 4096, 4096)
+
+    def write(
+        self, conn: Any, table: Table, columns: Sequence[Column], key: Sequence[str], rows: Iterable[Row], *,
+        chunk_size: int, bulk: bool = True,
+    ) -> int:
+        names = [name for name, _ in columns]
+        tail = on_duplicate_key_sql(names, key, self.quote)
+        written = 0
+        with _cursor(conn) as cur:
+            for chunk in sized_chunks(rows, chunk_size, self._max_chars):
+                sql = insert_rows_sql(table, names, self.quote, self.placeholder, len(chunk)) + tail
+                cur.execute(sql, [value for row in chunk for value in row])
+                written += len(chunk)
+        return written
+
+
+def sized_chunks(rows: Iterable[Row], max_rows: int, max_chars: int) -> Iterator[list[Row]]:
+    """Chunks of at most ``max_rows`` rows and about ``max_chars`` characters of values (a row
+    larger than that goes alone)."""
+    chunk: list[Row] = []
+    size = 0
+    for row in rows:
+        row_chars = sum([len(v) if v.__class__ is str else 24 for v in row]) + 4 * len(row)
+        if chunk and (len(chunk) >= max_rows or size + row_chars > max_chars):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(row)
+        size += row_chars
+    if chunk:
+        yield chunk
