@@ -55,7 +55,8 @@ def earlier_batches(
     current = {b.batch_id for b in manifest.batches}
     by_part = {b.part: b.batch_id for b in manifest.batches}
     first = manifest.batches[0].batch_id if manifest.batches else None
-    records = {r.batch_id: r for r in submission_records(manifest) if r.batch_id and r.batch_id not in current}
+    records = {r.batch_id: r for r in submission_records(manifest) if r.batch_id}
+    records = {batch_id: r for batch_id, r in records.items() if batch_id not in current}
     found = EarlierBatches([], {b: by_part.get(r.part_index, first) for b, r in records.items()})
     states = loader.spend_states(list(records))
     for batch_id, record in records.items():
@@ -64,11 +65,11 @@ def earlier_batches(
         if done or (state is not None and not state.owned_by(run)):
             continue
         summary = _measure(client, batch_id, record, run=run, prices=prices, work_dir=work_dir / batch_id)
-        found.summaries.append(
-            replace(summary, superseded=True, superseded_by=found.superseded[batch_id], superseded_at=run.loaded_at)
-        )
+        by = found.superseded[batch_id]
+        marked = replace(summary, superseded=True, superseded_by=by, superseded_at=run.loaded_at)
+        found.summaries.append(marked)
         log.info("Earlier batch %s of this submission (superseded by %s): %s, $%s at batch price",
-                 batch_id, found.superseded[batch_id], summary.final_status, summary.cost_usd_batch)  # fmt: skip
+                 batch_id, by, summary.final_status, summary.cost_usd_batch)  # fmt: skip
     return found
 
 
@@ -78,7 +79,7 @@ def _measure(
     try:
         job = client.batches.retrieve(batch_id)
     except NotFoundError:
-        log.warning("Earlier batch %s of this submission is gone from the API; its spend is unknown", batch_id)
+        log.warning("Earlier batch %s of this submission is gone from the API; spend unknown", batch_id)
         return _unmeasured(batch_id, "UNKNOWN", record, run, None)
     if not job.status.is_terminal:
         return _unmeasured(batch_id, job.status.value, record, run, job.created_at)

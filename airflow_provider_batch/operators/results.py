@@ -197,7 +197,9 @@ class TogetherBatchResultsOperator(BaseOperator):
                 if can_follow_up(job.status.value):
                     inputs[job.id] = (part, files.input_path)
             loader = self._loader(metadata)
-            earlier = earlier_batches(client, manifest, loader, run=run, prices=prices, work_dir=tmp_dir / "earlier")
+            earlier = earlier_batches(
+                client, manifest, loader, run=run, prices=prices, work_dir=tmp_dir / "earlier"
+            )
             tap = RetryTap(self.follow_up_statuses)
             stats = self._load(loader, reconciliations, earlier, run, tap)
             result = self._result_manifest(reconciliations, stats, earlier)

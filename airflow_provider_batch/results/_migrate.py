@@ -183,7 +183,8 @@ def _fill_owner_keys(conn: Any, dialect: GenericDialect, table: Table) -> None:
 def _replace_key(conn: Any, dialect: GenericDialect, table: Table, key: Sequence[str]) -> None:
     name = table.sql(dialect.quote)
     if dialect.name == "mysql":
-        _execute(conn, f"ALTER TABLE {name} DROP PRIMARY KEY, ADD PRIMARY KEY ({column_list(key, dialect.quote)})")
+        columns = column_list(key, dialect.quote)
+        _execute(conn, f"ALTER TABLE {name} DROP PRIMARY KEY, ADD PRIMARY KEY ({columns})")
         return
     if dialect.name != "postgresql":
         raise NotImplementedError(f"changing a primary key on {dialect.name}")

@@ -244,7 +244,9 @@ class WarehouseLoader:
         with closing(self.hook.get_conn()) as conn:
             try:
                 dialect.begin(conn)
-                stats = self._load_in(conn, dialect, rows, summaries, mode, logical_date, run, superseded or {})
+                stats = self._load_in(
+                    conn, dialect, rows, summaries, mode, logical_date, run, superseded or {}
+                )
                 conn.commit()
             except BaseException:
                 conn.rollback()
@@ -252,8 +254,9 @@ class WarehouseLoader:
         return dataclasses.replace(stats, seconds=time.perf_counter() - started)
 
     def _load_in(
-        self, conn: Any, dialect: GenericDialect, rows: Iterable[ResultRow], summaries: Sequence[BatchSummary],
-        mode: str, logical_date: datetime | None, run: RunContext | None, superseded: Mapping[str, str | None],
+        self, conn: Any, dialect: GenericDialect, rows: Iterable[ResultRow],
+        summaries: Sequence[BatchSummary], mode: str, logical_date: datetime | None, run: RunContext | None,
+        superseded: Mapping[str, str | None],
     ) -> LoadStats:
         batches: dict[str, None] = {}
         n_rows = self._write_rows(conn, dialect, _noting_batches(rows, batches))
@@ -318,8 +321,9 @@ class WarehouseLoader:
         for summary in summaries:
             row = summary.values()
             kept = existing.get(summary.batch_id)
-            if kept is not None and kept["owner_key"] != row[_SUMMARY_POS["owner_key"]] and not _adopts(kept, summary):
-                row = tuple(kept[name] if name in _KEPT else value for name, value in zip(_SUMMARY_NAMES, row))
+            theirs = kept is not None and kept["owner_key"] != row[_SUMMARY_POS["owner_key"]]
+            if theirs and not _adopts(kept, summary):
+                row = tuple(kept[n] if n in _KEPT else value for n, value in zip(_SUMMARY_NAMES, row))
             values.append(row)
         return dialect.write(
             conn, self.summary_table, SUMMARY_COLUMNS, SUMMARY_KEY, adapted(values, SUMMARY_COLUMNS, dialect),

@@ -48,7 +48,8 @@ def _spend_equals_current_rows(db: Any) -> None:
 
 def _cancel_first_batch(server: Any) -> Any:
     server.configure(processing_seconds=4.0)
-    return when_batch_appears(server, lambda batch_id: server.force_status(batch_id, "CANCELLED"), min_progress=25)
+    return when_batch_appears(server, lambda batch_id: server.force_status(batch_id, "CANCELLED"),
+                              min_progress=25)  # fmt: skip
 
 
 def test_mapped_shards_in_replace_mode_keep_every_shard(pipeline: Any) -> None:
@@ -96,7 +97,9 @@ def test_two_runs_loading_the_same_batch_keep_their_own_rows(pipeline: Any) -> N
 
 
 @pytest.mark.parametrize("load_mode", ["replace_logical_date", "merge"])
-def test_a_rerun_that_pays_for_a_new_batch_keeps_the_old_one_in_the_ledger(pipeline: Any, load_mode: str) -> None:
+def test_a_rerun_that_pays_for_a_new_batch_keeps_the_old_one_in_the_ledger(
+    pipeline: Any, load_mode: str
+) -> None:
     """Run 1's batch is cancelled part-way (its finished requests are loaded and billed); the
     re-run of that run pays for a new batch (``force_resubmit``). The old batch's spend row stays,
     marked superseded; in merge mode its result rows stay too, marked superseded."""
@@ -126,7 +129,8 @@ def test_a_rerun_that_pays_for_a_new_batch_keeps_the_old_one_in_the_ledger(pipel
     marks = rows(wh, "SELECT batch_id, superseded, superseded_by FROM pipeline_summary ORDER BY superseded")
     assert marks == [(new, 0, None), (old, 1, new)]
     _spend_equals_current_rows(wh)
-    assert rows(wh, "SELECT batch_id, COUNT(*) FROM pipeline_results WHERE NOT superseded GROUP BY 1") == [(new, N)]
+    current = rows(wh, "SELECT batch_id, COUNT(*) FROM pipeline_results WHERE NOT superseded GROUP BY 1")
+    assert current == [(new, N)]
     superseded = rows(wh, "SELECT batch_id, superseded_by, COUNT(*) FROM pipeline_results WHERE superseded "
                           "GROUP BY 1, 2")  # fmt: skip
     assert superseded == ([] if load_mode == "replace_logical_date" else [(old, new, N)])
@@ -151,8 +155,9 @@ def test_an_earlier_batch_never_loaded_is_measured_into_the_ledger(pipeline: Any
     result = xcom(again, "results")
     assert result["superseded_batch_ids"] == [old]
     (new,) = result["batch_ids"]
-    (measured,) = rows(wh, "SELECT final_status, requests, succeeded, cancelled, total_tokens, cost_usd_batch, "
-                           "superseded, superseded_by FROM pipeline_summary WHERE batch_id = ?", old)
+    (measured,) = rows(wh, "SELECT final_status, requests, succeeded, cancelled, total_tokens, "
+                           "cost_usd_batch, superseded, superseded_by FROM pipeline_summary "
+                           "WHERE batch_id = ?", old)  # fmt: skip
     status, requests, succeeded, cancelled, tokens, cost, flag, by = measured
     assert (status, requests, succeeded + cancelled, flag, by) == ("CANCELLED", N, N, 1, new)
     assert succeeded > 0 and tokens > 0 and cost > 0
@@ -239,7 +244,7 @@ def test_tables_of_release_0_1_0_are_migrated_on_a_database_server(pipeline: Any
     dag_run = run_dag(db.dag_id, pipeline.work_dir, logical_date=DAY, fresh=True)
     assert ti_states(dag_run)["results"][0] == "success"
     table, summary = db.quoted(db.table), db.quoted(f"{db.table}_summary")
-    assert db.query(f"SELECT batch_id, custom_id, run_id FROM {table} WHERE task_id IS NULL ORDER BY 1, 2") == old[
-        "rows"]
+    legacy = db.query(f"SELECT batch_id, custom_id, run_id FROM {table} WHERE task_id IS NULL ORDER BY 1, 2")
+    assert legacy == old["rows"]
     assert db.query(f"SELECT COUNT(*) FROM {table} WHERE task_id = 'results'") == [(N,)]
     assert db.query(f"SELECT COUNT(*) FROM {summary}") == [(3,)]

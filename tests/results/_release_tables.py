@@ -9,6 +9,7 @@ with the hook's backtick quoting.
 
 from __future__ import annotations
 
+import functools
 from contextlib import closing
 from datetime import datetime, timezone
 from typing import Any
@@ -44,9 +45,12 @@ RELEASE_DDL = {
         '"loaded_at" TIMESTAMPTZ, PRIMARY KEY ("batch_id"))',
     ),
 }
+_GENERIC_TYPES = {
+    '"': "`", "`batch_id` TEXT": "`batch_id` VARCHAR(255)", "`custom_id` TEXT": "`custom_id` VARCHAR(255)",
+    "INTEGER": "BIGINT", " REAL": " DOUBLE PRECISION",
+}
 RELEASE_DDL["mysql"] = tuple(
-    ddl.replace('"', "`").replace("`batch_id` TEXT", "`batch_id` VARCHAR(255)").replace(
-        "`custom_id` TEXT", "`custom_id` VARCHAR(255)").replace("INTEGER", "BIGINT").replace(" REAL", " DOUBLE PRECISION")
+    functools.reduce(lambda ddl, pair: ddl.replace(*pair), _GENERIC_TYPES.items(), ddl)
     for ddl in RELEASE_DDL["sqlite"]
 )
 
@@ -75,9 +79,10 @@ def create_release_tables(
                 row = (batch_id, f"t-{i}", "succeeded", "m", f"old answer {run_no}.{i}", 10, 5, 15, 0.001,
                        f"seg-{i}", "nightly", run_id, day, ts(OLD_LOADED), batch_id, 1)
                 cur.execute(
-                    f"INSERT INTO {results} (batch_id, custom_id, status, model, response_text, prompt_tokens, "
-                    "completion_tokens, total_tokens, cost_usd, segment, dag_id, run_id, logical_date, "
-                    f"loaded_at, answered_by_batch_id, attempts) VALUES ({', '.join([ph] * 16)})",
+                    f"INSERT INTO {results} (batch_id, custom_id, status, model, response_text, "
+                    "prompt_tokens, completion_tokens, total_tokens, cost_usd, segment, dag_id, run_id, "
+                    "logical_date, loaded_at, answered_by_batch_id, attempts) "
+                    f"VALUES ({', '.join([ph] * 16)})",
                     row,
                 )
                 written["rows"].append((batch_id, f"t-{i}", run_id))

@@ -160,7 +160,7 @@ def test_a_rerun_with_a_new_batch_supersedes_in_merge_mode(warehouse, loader):
     assert spend(warehouse) == [("b1", True, "b2"), ("b2", False, None)]
     sums_match(warehouse)
     # Both batches were paid for: the ledger's total is both.
-    both = rec("b1", ["a", "b", "c"], run).summary.cost_usd_batch + rec("b2", ["a", "b", "c"], run).summary.cost_usd_batch
+    both = sum(rec(b, ["a", "b", "c"], run).summary.cost_usd_batch for b in ("b1", "b2"))
     assert total_spend(warehouse) == pytest.approx(both, abs=1e-9)
     # Loading b1 again makes it current again, and b2 the superseded one.
     third = ti(at=T2)

@@ -7,7 +7,13 @@ from datetime import datetime, timezone
 
 import pytest
 
-from airflow_provider_batch.results import ExpectedRequest, RunContext, WarehouseLoader, parse_output_line, reconcile
+from airflow_provider_batch.results import (
+    ExpectedRequest,
+    RunContext,
+    WarehouseLoader,
+    parse_output_line,
+    reconcile,
+)
 from airflow_provider_batch.results._migrate import primary_key
 from airflow_provider_batch.results._sql import parse_table
 from airflow_provider_batch.results.models import owner_key
@@ -33,7 +39,8 @@ def key_of(wh, table):
     from contextlib import closing
 
     with closing(wh.hook.get_conn()) as conn:
-        dialect = _dialect_for({"sqlite": "sqlite", "postgres": "postgresql", "mysql": "mysql"}[wh.name], None)
+        names = {"sqlite": "sqlite", "postgres": "postgresql", "mysql": "mysql"}
+        dialect = _dialect_for(names[wh.name], None)
         return primary_key(conn, dialect, parse_table(wh.table(table)))
 
 
@@ -67,8 +74,8 @@ def test_release_tables_are_migrated_in_place_and_keep_every_row(warehouse):
     # New rows land, next to the old ones, even for the same batch and custom_ids (another owner).
     new_run = RunContext("nightly", "manual__x", OLD_DATES[1], NOW, "load", -1)
     loader.load(rec("old-batch-1", ["t-0", "t-1", "t-2"], new_run).rows(), [], run=new_run)
-    loader.load(rec("new-batch", ["t-0", "t-9"], new_run).rows(), [rec("new-batch", ["t-0"], new_run).summary],
-                run=new_run)
+    new = rec("new-batch", ["t-0", "t-9"], new_run)
+    loader.load(new.rows(), [new.summary], run=new_run)
     assert warehouse.count("results") == len(old["rows"]) + 5
     assert warehouse.count("summary") == 3
     survivors = warehouse.query(f"SELECT COUNT(*) FROM {results} WHERE response_text LIKE 'old answer%'")
@@ -88,8 +95,11 @@ def test_a_rerun_of_a_migrated_run_takes_over_its_rows(warehouse):
     rerun = RunContext("nightly", run_1, OLD_DATES[1], NOW, "load", -1)
     again = rec(batch_1, ["t-0", "t-1", "t-2"], rerun)
     loader.load(again.rows(), [again.summary], run=rerun)
-    assert warehouse.query(f"SELECT COUNT(*), COUNT(DISTINCT owner_key) FROM {results} WHERE batch_id = %s"
-                           .replace("%s", "?" if warehouse.name == "sqlite" else "%s"), (batch_1,)) == [(3, 1)]
+    ph = "?" if warehouse.name == "sqlite" else "%s"
+    found = warehouse.query(
+        f"SELECT COUNT(*), COUNT(DISTINCT owner_key) FROM {results} WHERE batch_id = {ph}", (batch_1,)
+    )
+    assert found == [(3, 1)]
     assert warehouse.query(f"SELECT task_id, run_id FROM {summary} WHERE batch_id = '{batch_1}'") == [
         ("load", run_1)]
     # Run 2's date is re-run by hand in replace mode with a new batch: run 2's old rows are
@@ -101,8 +111,8 @@ def test_a_rerun_of_a_migrated_run_takes_over_its_rows(warehouse):
     assert stats.deleted_rows == 3
     assert warehouse.query(f"SELECT DISTINCT batch_id FROM {results} WHERE run_id <> '{run_1}'") == [
         ("batch-2-again",)]
-    assert norm(warehouse.query(f"SELECT batch_id, superseded, superseded_by FROM {summary} ORDER BY batch_id")) == [
-        ("batch-2-again", False, None), (batch_1, False, None), (batch_2, True, "batch-2-again")]
+    spend = norm(warehouse.query(f"SELECT batch_id, superseded, superseded_by FROM {summary} ORDER BY 1"))
+    assert spend == [("batch-2-again", False, None), (batch_1, False, None), (batch_2, True, "batch-2-again")]
 
 
 def test_a_metadata_column_added_to_the_dag_is_added_to_the_table(warehouse):
@@ -131,7 +141,8 @@ def test_a_release_table_with_another_dags_metadata_keeps_it(warehouse):
     create_release_tables(warehouse)
     loader = loader_for(warehouse, ("tier",))
     loader.ensure_tables()
-    assert warehouse.query(f"SELECT COUNT(*) FROM {warehouse.table('results')} WHERE segment IS NOT NULL") == [(6,)]
+    results = warehouse.table("results")
+    assert warehouse.query(f"SELECT COUNT(*) FROM {results} WHERE segment IS NOT NULL") == [(6,)]
 
 
 def test_a_failed_migration_changes_nothing(warehouse, monkeypatch):
@@ -160,7 +171,9 @@ def test_a_failed_migration_changes_nothing(warehouse, monkeypatch):
         monkeypatch.undo()
         loader_for(warehouse).ensure_tables()
         assert key_of(warehouse, "results") == ("owner_key", "batch_id", "custom_id")
-        assert warehouse.query(f"SELECT COUNT(*) FROM {warehouse.table('results')} WHERE owner_key IS NOT NULL "
-                               "AND NOT superseded") == [(6,)]
+        results = warehouse.table("results")
+        found = warehouse.query(f"SELECT COUNT(*) FROM {results} WHERE owner_key IS NOT NULL "
+                                "AND NOT superseded")
+        assert found == [(6,)]
         return
     assert len(warehouse.query(f"SELECT * FROM {warehouse.table('results')} LIMIT 1")[0]) == 20

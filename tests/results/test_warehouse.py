@@ -225,7 +225,8 @@ def test_schema_is_quoted_and_ordered():
     assert '"response_json" TEXT, "team" TEXT, "dag_id" TEXT' in results_sql
     owner = ('"task_id" TEXT, "map_index" BIGINT, "owner_key" TEXT, "superseded" BOOLEAN, '
              '"superseded_by" TEXT, "superseded_at" TIMESTAMPTZ')
-    assert results_sql.endswith(f'"attempts" BIGINT, {owner}, PRIMARY KEY ("owner_key", "batch_id", "custom_id"))')
+    key = 'PRIMARY KEY ("owner_key", "batch_id", "custom_id"))'
+    assert results_sql.endswith(f'"attempts" BIGINT, {owner}, {key}')
     assert summary_sql.endswith(f'"loaded_at" TIMESTAMPTZ, {owner}, PRIMARY KEY ("batch_id"))')
 
 

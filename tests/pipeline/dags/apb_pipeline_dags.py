@@ -214,10 +214,11 @@ def _build_shards(params: dict[str, Any] | None = None) -> list[dict[str, str]]:
     shards = []
     for shard in range(SHARDS):
         built = build_requests_from_sql(
-            sql_conn_id=SOURCE_CONN, sql=f"SELECT id, question, segment FROM source_rows WHERE id % {SHARDS} = "
-            f"{shard} ORDER BY id", output_path=f"{(params or {})['work_dir']}/shard-{shard}.jsonl", key_column="id",
-            id_prefix="row-", model=MODEL, user_template="Answer briefly: {question}", body={"max_tokens": 24},
-            metadata_columns=["segment"],
+            sql_conn_id=SOURCE_CONN,
+            sql=f"SELECT id, question, segment FROM source_rows WHERE id % {SHARDS} = {shard} ORDER BY id",
+            output_path=f"{(params or {})['work_dir']}/shard-{shard}.jsonl",
+            key_column="id", id_prefix="row-", model=MODEL, user_template="Answer briefly: {question}",
+            body={"max_tokens": 24}, metadata_columns=["segment"],
         )  # fmt: skip
         shards.append({"input_path": built["path"], "metadata_manifest": built["metadata_path"]})
     return shards
@@ -265,4 +266,6 @@ def _existing_batch(dag_id: str, **results: Any) -> DAG:
 
 
 existing_batch = _existing_batch("apb_pipeline_existing_batch")
-existing_batch_replace = _existing_batch("apb_pipeline_existing_batch_replace", load_mode="replace_logical_date")
+existing_batch_replace = _existing_batch(
+    "apb_pipeline_existing_batch_replace", load_mode="replace_logical_date"
+)
