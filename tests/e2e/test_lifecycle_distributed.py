@@ -214,7 +214,7 @@ def one_failure_too_many(run: Run, server: ServerControl) -> dict[str, Any]:
     first = run.log("gives_up_polling", "attempt=1.log")
     assert "TogetherBatchPollingError" in first, first[-3000:]
     assert f"gave up after {MAX_POLL_FAILURES + 1} consecutive failed polls" in first, first[-3000:]
-    assert f"re-attached to existing batch {batch_id}" in run.log("gives_up_polling", "attempt=2.log")
+    assert f"re-attached (ledger) to batch {batch_id}" in run.log("gives_up_polling", "attempt=2.log")
     server.complete(batch_id)
     run.wait_state("gives_up_polling", "success", 60, try_number=2)
     return {"batch": batch_id, "failed_polls": MAX_POLL_FAILURES + 1, "retry_s": round(retried_after, 1)}
