@@ -14,6 +14,7 @@ from airflow.sdk import Asset, BaseHook, BaseOperator
 from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent, EventStatus
 from airflow_provider_batch.exceptions import TogetherBatchPartialFailureError, TogetherBatchPollingError
+from airflow_provider_batch.hooks.ledger import get_ledger
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.manifest import BatchRecord, SubmitManifest
 from airflow_provider_batch.operators._batch_common import defer_timeout, poll_once, wait_sync
@@ -109,6 +110,10 @@ class TogetherBatchResultsOperator(BaseOperator):
         else 30.
     :param follow_up_timeout: how long each follow-up batch may take, from its own creation.
     :param aws_conn_id: AWS connection used to read an ``s3://`` metadata sidecar.
+    :param delete_input_files: once the results are loaded and the partial-failure policy passed,
+        delete the input files this provider uploaded for these batches (and their follow-ups) from
+        the Together account, best effort. Off by default: a later re-run of this task re-reads
+        the inputs to name the requests that got no answer.
     """
 
     template_fields: Sequence[str] = ("manifest", "batch_ids", "submit_task_id", "metadata_manifest")
@@ -136,6 +141,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         poll_interval: float | None = None,
         follow_up_timeout: timedelta | float = timedelta(hours=25),
         aws_conn_id: str | None = "aws_default",
+        delete_input_files: bool = False,
         **kwargs: Any,
     ) -> None:
         if load_mode not in ("merge", "replace_logical_date"):
@@ -170,6 +176,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         if not isinstance(follow_up_timeout, timedelta):
             follow_up_timeout = timedelta(seconds=follow_up_timeout)
         self.follow_up_timeout = follow_up_timeout
+        self.delete_input_files = delete_input_files
 
     # -- execute ------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
@@ -210,8 +217,10 @@ class TogetherBatchResultsOperator(BaseOperator):
                     "result": result,
                     "endpoint": manifest.endpoint,
                     "metadata_manifest": self.metadata_manifest or manifest.metadata_manifest,
+                    "ledger_conn_id": manifest.ledger_conn_id,
                     "chains": submit_round(
-                        client, context, 1, sources, endpoint=manifest.endpoint, work_dir=tmp_dir
+                        client, context, 1, sources, endpoint=manifest.endpoint, work_dir=tmp_dir,
+                        ledger=get_ledger(manifest.ledger_conn_id), together_conn_id=self.together_conn_id,
                     ),
                 }
                 return self._await_follow_up(context, client, hook, state)
@@ -284,6 +293,7 @@ class TogetherBatchResultsOperator(BaseOperator):
                 chains = submit_round(
                     client, context, round_no + 1, outcome.sources,
                     endpoint=state["endpoint"], work_dir=tmp_dir,
+                    ledger=get_ledger(state.get("ledger_conn_id")), together_conn_id=self.together_conn_id,
                 )  # fmt: skip
                 following = {**state, "round": round_no + 1, "result": result, "chains": chains}
                 return self._await_follow_up(context, client, hook, following)
@@ -293,7 +303,25 @@ class TogetherBatchResultsOperator(BaseOperator):
         self._emit_asset_event(context, result)
         self._log_summary(result)
         self._apply_policy(result)
+        if self.delete_input_files:
+            self._delete_inputs(context, result)
         return result
+
+    def _delete_inputs(self, context: Context, result: dict[str, Any]) -> None:
+        """Delete the uploaded inputs of the finished batches this task loaded (best effort)."""
+        hook = TogetherBatchHook(together_conn_id=self.together_conn_id)
+        batch_ids = [r.batch_id for r in self._manifest(context).batches]
+        batch_ids += list(result.get("follow_up_batch_ids") or [])
+        file_ids = []
+        with hook.get_conn() as client:
+            for batch_id in batch_ids:
+                job = client.batches.retrieve(batch_id)
+                if job.status.is_terminal and job.input_file_id:
+                    file_ids.append(job.input_file_id)
+                else:
+                    self.log.info("batch %s is %s; its input file is kept", batch_id, job.status.value)
+        report = hook.delete_files(file_ids)
+        result["deleted_input_files"] = len(report.deleted) + len(report.missing)
 
     # -- helpers ------------------------------------------------------------------------------
     def _manifest(self, context: Context) -> SubmitManifest:

@@ -117,3 +117,19 @@ def test_synchronous_rounds_stop_when_nothing_is_left_to_re_send(pipeline: Any) 
     assert result["follow_up_rounds"] == 2 and len(result["follow_up_batch_ids"]) == 2
     assert result["counts"] == {"succeeded": N - 1, "failed": 1, "missing": 0, "expired": 0, "cancelled": 0}
     _spend_matches(pipeline)
+
+
+def test_delete_input_files_removes_the_uploaded_inputs_once_loaded(pipeline: Any) -> None:
+    _seed(pipeline.source, transient=TRANSIENT)
+    dag_run = run_dag("apb_pipeline_cleanup", pipeline.work_dir)
+    assert set(ti_states(dag_run).values()) == {("success", 1)}
+    result = xcom(dag_run, "results")
+    batches = {b["id"]: b for b in pipeline.server.batches()}
+    inputs = {batches[b]["input_file_id"] for b in (*result["batch_ids"], *result["follow_up_batch_ids"])}
+    assert len(inputs) == 2 and result["deleted_input_files"] == 2
+    remaining = {f["id"] for f in pipeline.server.files()}
+    assert not inputs & remaining  # the inputs are gone; outputs and error files stay
+    assert {batches[b]["output_file_id"] for b in result["batch_ids"]} <= remaining
+    # Nothing was loaded differently for it.
+    assert rows(pipeline.warehouse, "SELECT status, COUNT(*) FROM pipeline_results GROUP BY status") == [
+        ("succeeded", N)]

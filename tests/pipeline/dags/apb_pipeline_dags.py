@@ -134,6 +134,7 @@ partial_strict = _partial("apb_pipeline_partial_strict", fail_on_partial_error=T
 partial_fraction = _partial("apb_pipeline_partial_fraction", max_failed_fraction=0.05)
 partial_lenient = _partial("apb_pipeline_partial_lenient")
 follow_up = _pipeline("apb_pipeline_follow_up", follow_up_rounds=1, poll_interval=0.05)
+cleanup = _pipeline("apb_pipeline_cleanup", follow_up_rounds=1, poll_interval=0.05, delete_input_files=True)
 follow_up_sync = _pipeline(
     "apb_pipeline_follow_up_sync", follow_up_rounds=2, deferrable=False, poll_interval=0.05
 )
