@@ -26,9 +26,17 @@ _LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 os.environ.setdefault(
     "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST",
     json.dumps(
-        [{"name": f"tests-{d.parent.name}", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(d)}}
-         for d in sorted((REPO_ROOT / "tests").glob("*/dags"))]
-        + [{"name": "dags-folder", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(REPO_ROOT / "dags_examples")}}]
+        [
+            {"name": f"tests-{d.parent.name}", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(d)}}
+            for d in sorted((REPO_ROOT / "tests").glob("*/dags"))
+        ]
+        + [
+            {
+                "name": "dags-folder",
+                "classpath": _LOCAL_BUNDLE,
+                "kwargs": {"path": str(REPO_ROOT / "dags_examples")},
+            }
+        ]
     ),
 )
 # moto and boto3 must never reach real AWS.

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_batch._compat import AirflowFailException, warn_if_kill_cannot_cancel
 from airflow_provider_batch.client.errors import (
     AuthenticationError,
     BadRequestError,
@@ -258,6 +258,7 @@ class TogetherBatchOperator(BaseOperator):
         backstop = None
         if deadline is not None:
             backstop = timedelta(seconds=max(0.0, deadline - time.time()) + 2 * poll) + _DEFER_BACKSTOP
+        warn_if_kill_cannot_cancel(self.log, cancel_on_kill=self.cancel_on_kill)
         self.defer(
             trigger=TogetherBatchTrigger(
                 batch_ids=batch_ids,
