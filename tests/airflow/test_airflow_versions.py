@@ -41,6 +41,7 @@ async def _run_in_triggerer(trigger: TogetherBatchTrigger, *, user_action: bool)
     from airflow.jobs.triggerer_job_runner import TriggerRunner
 
     runner = TriggerRunner()
+    trigger.timeout_after = None  # early 3.1 patches read it from the trigger; the runner sets it
     runner.triggers[1] = {"name": "together-test", "events": 0, "is_watcher": False}
     task = asyncio.ensure_future(runner.run_trigger(1, trigger))
     runner.triggers[1]["task"] = task
