@@ -43,3 +43,9 @@ os.environ.setdefault(
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def pytest_configure(config: object) -> None:
+    from tests.airflow_compat import share_in_process_api_server
+
+    share_in_process_api_server()
