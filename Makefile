@@ -1,7 +1,7 @@
 # The two commands a newcomer needs are `make demo` and `make test`; each bootstraps .venv itself.
 PY := .venv/bin/python
 
-.PHONY: bootstrap demo test test-slow bench server
+.PHONY: bootstrap demo test test-slow test-matrix lint wheel-smoke ci bench server
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -15,6 +15,20 @@ test: bootstrap
 # pytest exits 5 when nothing is marked slow; that is not a failure.
 test-slow: bootstrap
 	@$(PY) -m pytest -m slow $(PYTEST_ARGS) || test $$? -eq 5
+
+# The default suite on Airflow 3.1, 3.2 and 3.3, one venv each (.venv-af3.x); LEGS="3.2 lowest" picks.
+test-matrix: bootstrap
+	@bash scripts/test_matrix.sh $(LEGS)
+
+lint: bootstrap
+	@bash scripts/lint.sh
+
+wheel-smoke: bootstrap
+	@bash scripts/wheel_smoke.sh
+
+# Everything CI runs, with its table of legs (CI_LEGS="lint wheel" picks).
+ci:
+	@bash .ci/run
 
 bench: bootstrap
 	@$(PY) -m pytest tests/benchmarks -m benchmark -s -p no:cacheprovider $(PYTEST_ARGS)

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_batch._compat import AirflowFailException
 
 __all__ = [
     "TogetherBatchError",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from airflow.sdk import BaseOperatorLink, BaseXCom
+from airflow.sdk import BaseOperatorLink
 
+from airflow_provider_batch._compat import BaseXCom
 from airflow_provider_batch.events import XCOM_BATCH_ID
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 class TogetherBatchLink(BaseOperatorLink):
-    """"Together batch" button: the page of the (first) batch of the task instance.
+    """ "Together batch" button: the page of the (first) batch of the task instance.
 
     The URL comes from the connection's ``console_url_template`` extra (``{batch_id}``
     placeholder), else from the base URL (``.../v1`` -> ``.../batches/<id>``). The batch id is

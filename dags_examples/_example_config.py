@@ -17,7 +17,9 @@ WORK_DIR = Path(os.environ.get("APB_WORK_DIR", "/tmp/airflow-provider-batch"))
 CHAT_MODEL = os.environ.get("APB_CHAT_MODEL", "meta-llama/Llama-3.3-70B-Instruct-Turbo")
 AUDIO_MODEL = os.environ.get("APB_AUDIO_MODEL", "openai/whisper-large-v3")
 POLL_INTERVAL = float(os.environ.get("APB_POLL_INTERVAL", "30"))
-START_DATE = datetime.fromisoformat(os.environ.get("APB_START_DATE", "2026-11-01")).replace(tzinfo=timezone.utc)
+START_DATE = datetime.fromisoformat(os.environ.get("APB_START_DATE", "2026-11-01")).replace(
+    tzinfo=timezone.utc
+)
 END_DATE = (
     datetime.fromisoformat(os.environ["APB_END_DATE"]).replace(tzinfo=timezone.utc)
     if os.environ.get("APB_END_DATE")

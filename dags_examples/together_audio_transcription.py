@@ -9,14 +9,26 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, task
 
-from _example_config import AUDIO_MODEL, POLL_INTERVAL, START_DATE, TOGETHER_CONN_ID, WAREHOUSE_CONN_ID, WORK_DIR
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.operators.build import build_requests
 from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
 
+from _example_config import (
+    AUDIO_MODEL,
+    POLL_INTERVAL,
+    START_DATE,
+    TOGETHER_CONN_ID,
+    WAREHOUSE_CONN_ID,
+    WORK_DIR,
+)
+
 AUDIO_ENDPOINT = "/v1/audio/transcriptions"
 RECORDINGS = [
-    {"call_id": f"call-{n:03d}", "queue": queue, "audio_url": f"https://recordings.example.com/{queue}/{n:03d}.wav"}
+    {
+        "call_id": f"call-{n:03d}",
+        "queue": queue,
+        "audio_url": f"https://recordings.example.com/{queue}/{n:03d}.wav",
+    }
     for n, queue in enumerate(["billing", "support", "sales", "support", "billing", "support"])
 ]
 

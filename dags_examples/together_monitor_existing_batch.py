@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, Param, task
 
-from _example_config import POLL_INTERVAL, START_DATE, TOGETHER_CONN_ID, WAREHOUSE_CONN_ID
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
 from airflow_provider_batch.sensors.batch import TogetherBatchSensor
+
+from _example_config import POLL_INTERVAL, START_DATE, TOGETHER_CONN_ID, WAREHOUSE_CONN_ID
 
 with DAG(
     dag_id="together_monitor_existing_batch",

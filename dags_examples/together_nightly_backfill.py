@@ -19,20 +19,21 @@ from datetime import timedelta
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG
 
+from airflow_provider_batch.operators.batch import TogetherBatchOperator
+from airflow_provider_batch.operators.build import TogetherBuildRequestsOperator
+from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
+
 from _example_config import (
     CHAT_MODEL,
+    END_DATE,
     MAX_COST_USD,
     POLL_INTERVAL,
     SOURCE_CONN_ID,
-    END_DATE,
     START_DATE,
     TOGETHER_CONN_ID,
     WAREHOUSE_CONN_ID,
     WORK_DIR,
 )
-from airflow_provider_batch.operators.batch import TogetherBatchOperator
-from airflow_provider_batch.operators.build import TogetherBuildRequestsOperator
-from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
 
 SYSTEM_PROMPT = (
     "You are a support lead. Summarise the customer's ticket in one sentence and suggest the next step."

@@ -11,10 +11,18 @@ import itertools
 
 from airflow.sdk import DAG, task
 
-from _example_config import CHAT_MODEL, POLL_INTERVAL, START_DATE, TOGETHER_CONN_ID, WAREHOUSE_CONN_ID, WORK_DIR
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.operators.build import build_requests
 from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
+
+from _example_config import (
+    CHAT_MODEL,
+    POLL_INTERVAL,
+    START_DATE,
+    TOGETHER_CONN_ID,
+    WAREHOUSE_CONN_ID,
+    WORK_DIR,
+)
 
 TOPICS = ["exporting invoices", "resetting two-factor login", "webhook retries", "usage-based pricing"]
 PERSONAS = ["new admin", "finance lead", "backend developer"]

@@ -14,6 +14,10 @@ from typing import Literal
 from airflow.sdk import DAG, BaseHook, task
 from pydantic import BaseModel, Field, ValidationError
 
+from airflow_provider_batch.operators.batch import TogetherBatchOperator
+from airflow_provider_batch.operators.build import TogetherBuildRequestsOperator
+from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
+
 from _example_config import (
     CHAT_MODEL,
     POLL_INTERVAL,
@@ -23,9 +27,6 @@ from _example_config import (
     WAREHOUSE_CONN_ID,
     WORK_DIR,
 )
-from airflow_provider_batch.operators.batch import TogetherBatchOperator
-from airflow_provider_batch.operators.build import TogetherBuildRequestsOperator
-from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
 
 
 class TicketClass(BaseModel):
@@ -101,8 +102,13 @@ with DAG(
                 invalid += 1
                 continue
             parsed.append((custom_id, value.category, value.priority, value.sentiment, value.needs_human))
-        hook.insert_rows("ticket_classes", parsed, replace=True, replace_index="custom_id",
-                         target_fields=["custom_id", "category", "priority", "sentiment", "needs_human"])  # fmt: skip
+        hook.insert_rows(
+            "ticket_classes",
+            parsed,
+            replace=True,
+            replace_index="custom_id",
+            target_fields=["custom_id", "category", "priority", "sentiment", "needs_human"],
+        )
         return {"parsed": len(parsed), "invalid": invalid}
 
     build >> submit >> load >> parse_into_columns()

@@ -28,9 +28,17 @@ _LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 os.environ.setdefault(
     "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST",
     json.dumps(
-        [{"name": f"tests-{d.parent.name}", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(d)}}
-         for d in sorted((REPO_ROOT / "tests").glob("*/dags"))]
-        + [{"name": "dags-folder", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(REPO_ROOT / "dags_examples")}}]
+        [
+            {"name": f"tests-{d.parent.name}", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(d)}}
+            for d in sorted((REPO_ROOT / "tests").glob("*/dags"))
+        ]
+        + [
+            {
+                "name": "dags-folder",
+                "classpath": _LOCAL_BUNDLE,
+                "kwargs": {"path": str(REPO_ROOT / "dags_examples")},
+            }
+        ]
     ),
 )
 # The local server finishes a batch in under a second, so these tests poll every 0.01-0.05 s: they opt
@@ -40,6 +48,12 @@ os.environ.setdefault("APB_MIN_POLL_INTERVAL", "0.01")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def pytest_configure(config: object) -> None:
+    from tests.airflow_compat import share_in_process_api_server
+
+    share_in_process_api_server()
 
 
 @pytest.fixture(autouse=True)

@@ -47,7 +47,10 @@ def _poll_readable(sock: Any) -> bool:
 
 # httpcore's names for stream details -> asyncio's.
 _EXTRA_INFO = {
-    "ssl_object": "ssl_object", "client_addr": "sockname", "server_addr": "peername", "socket": "socket",
+    "ssl_object": "ssl_object",
+    "client_addr": "sockname",
+    "server_addr": "peername",
+    "socket": "socket",
 }
 
 

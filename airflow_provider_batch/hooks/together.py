@@ -44,10 +44,8 @@ _FALSE = {"false", "0", "no", "off"}
 
 
 def _mask(secret: str) -> None:
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # Airflow 3.0/3.1 location
-        from airflow.sdk.execution_time.secrets_masker import mask_secret
+    from airflow.sdk.log import mask_secret  # Airflow >= 3.1
+
     mask_secret(secret)
 
 

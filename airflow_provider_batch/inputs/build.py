@@ -54,7 +54,7 @@ def metadata_path_for(path: str | os.PathLike[str]) -> Path:
     return Path(f"{os.fspath(path)}{METADATA_SUFFIX}")
 
 
-class _RowMapping(dict):  # type: ignore[type-arg]
+class _RowMapping(dict):
     """``format_map`` target that reports which column a template asked for."""
 
     def __missing__(self, key: str) -> Any:

@@ -34,13 +34,12 @@ def records_from_sql(
     hook = BaseHook.get_connection(conn_id).get_hook()
     if not isinstance(hook, DbApiHook):
         raise TypeError(f"connection {conn_id!r} gives {type(hook).__name__}, not a SQL (DbApiHook) hook")
-    with closing(hook.get_conn()) as conn:
-        with closing(_cursor(conn, chunk_size)) as cursor:
-            if parameters is None:
-                cursor.execute(sql)
-            else:
-                cursor.execute(sql, parameters)
-            yield from _fetch_dicts(cursor, chunk_size)
+    with closing(hook.get_conn()) as conn, closing(_cursor(conn, chunk_size)) as cursor:
+        if parameters is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(sql, parameters)
+        yield from _fetch_dicts(cursor, chunk_size)
 
 
 def _cursor(conn: Any, chunk_size: int) -> Any:
@@ -61,7 +60,7 @@ def _fetch_dicts(cursor: Any, chunk_size: int) -> Iterator[dict[str, Any]]:
         if columns is None:
             columns = [col[0] for col in cursor.description]
         for row in rows:
-            yield dict(zip(columns, row))
+            yield dict(zip(columns, row, strict=True))
 
 
 def records_from_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:

@@ -109,7 +109,7 @@ def _reject_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-_SCAN_ONCE = _DECODER.scan_once
+_SCAN_ONCE = _DECODER.scan_once  # type: ignore[attr-defined]  # the C scanner; typeshed omits it
 
 
 def _parse(text: str) -> Any:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Collection
 from typing import Any, NoReturn
 
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow_provider_batch._compat import AirflowSkipException
 
 from airflow_provider_batch.inputs.validate import EmptyInputError
 

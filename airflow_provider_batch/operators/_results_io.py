@@ -162,7 +162,7 @@ def check_load_mode_allowed(
     """
     if load_mode != "replace_logical_date" or context.get("logical_date") is not None:
         return
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow_provider_batch._compat import AirflowFailException
 
     dag_run = context.get("dag_run")
     run = getattr(dag_run, "run_id", None) or context.get("run_id")

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_batch._poll_interval import check_poll_interval
+from airflow_provider_batch._compat import AirflowFailException, warn_if_kill_cannot_cancel
 from airflow_provider_batch.client.errors import (
     AuthenticationError,
     BadRequestError,
@@ -340,6 +340,7 @@ class TogetherBatchOperator(BaseOperator):
     def _defer(
         self, batch_ids: list[str], manifest: SubmitManifest, deadlines: dict[str, float] | None, poll: float
     ) -> None:
+        warn_if_kill_cannot_cancel(self.log, cancel_on_kill=self.cancel_on_kill)
         self.defer(
             trigger=TogetherBatchTrigger(
                 batch_ids=batch_ids,

@@ -8,6 +8,7 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_batch._poll_interval import check_poll_interval
+from airflow_provider_batch._compat import warn_if_kill_cannot_cancel
 from airflow_provider_batch.client.models import BatchJob
 from airflow_provider_batch.events import BatchEvent
 from airflow_provider_batch.hooks.together import TogetherBatchHook
@@ -89,6 +90,7 @@ class TogetherBatchSensor(BaseSensorOperator):
         if first.event is not None:
             return finish(context, first.event, self._manifest())
         poll = float(self.poke_interval)
+        warn_if_kill_cannot_cancel(self.log, cancel_on_kill=self.cancel_on_kill)
         self.defer(
             trigger=TogetherBatchTrigger(
                 batch_ids=ids,

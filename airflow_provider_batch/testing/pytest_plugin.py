@@ -74,6 +74,10 @@ def together_connection(
     monkeypatch: pytest.MonkeyPatch, together_server: LocalTogetherServer, together_ledger: SubmissionLedger
 ) -> str:
     """Point the ``together_default`` Airflow connection at the local server; returns its id."""
-    connection = {"conn_type": "together", "password": together_server.api_key, "host": together_server.base_url}
+    connection = {
+        "conn_type": "together",
+        "password": together_server.api_key,
+        "host": together_server.base_url,
+    }
     monkeypatch.setenv("AIRFLOW_CONN_TOGETHER_DEFAULT", json.dumps(connection))
     return "together_default"

@@ -64,9 +64,15 @@ def xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
 
 
 def clear_task_state(dag_run: Any, task_id: str) -> None:
-    """What a clear does to the task state store: drop every key of the task instance."""
-    from airflow._shared.state import TaskScope
-    from airflow.state.metastore import MetastoreBackend
+    """What a clear does to the task state store: drop every key of the task instance.
+
+    Airflow 3.1 and 3.2 have no task state store, so there is nothing to drop.
+    """
+    try:
+        from airflow._shared.state import TaskScope
+        from airflow.state.metastore import MetastoreBackend
+    except ImportError:
+        return
 
     scope = TaskScope(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, map_index=-1)
     MetastoreBackend().clear(scope)

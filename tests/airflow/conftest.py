@@ -12,6 +12,7 @@ from airflow_provider_batch.client import ClientSettings, TogetherClient
 
 from apb_airflow_helpers import set_connection, write_input
 
+
 @pytest.fixture
 def together_conn(monkeypatch: pytest.MonkeyPatch, together_server: Any) -> str:
     """``together_default`` pointing at the local server, without client-side retries, so every
@@ -21,7 +22,9 @@ def together_conn(monkeypatch: pytest.MonkeyPatch, together_server: Any) -> str:
 
 @pytest.fixture
 def sync_client(together_server: Any) -> Iterator[TogetherClient]:
-    settings = ClientSettings(api_key=together_server.api_key, base_url=together_server.base_url, max_retries=0)
+    settings = ClientSettings(
+        api_key=together_server.api_key, base_url=together_server.base_url, max_retries=0
+    )
     with TogetherClient(settings) as client:
         yield client
 

@@ -19,7 +19,7 @@ class _Key:
 def xcom_value(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """What BaseXCom.get_value answers (the dag.test() tests read the real XCom table)."""
     values: dict[str, Any] = {}
-    from airflow.sdk import BaseXCom
+    from airflow_provider_batch._compat import BaseXCom
 
     monkeypatch.setattr(BaseXCom, "get_value", classmethod(lambda cls, *, ti_key, key: values.get(key)))
     return values
@@ -38,10 +38,14 @@ def test_link_from_template(monkeypatch: pytest.MonkeyPatch, xcom_value: dict[st
     assert url == "https://console.example/jobs/b-42?tab=1"
 
 
-def test_link_derived_from_the_public_api(monkeypatch: pytest.MonkeyPatch, xcom_value: dict[str, Any]) -> None:
+def test_link_derived_from_the_public_api(
+    monkeypatch: pytest.MonkeyPatch, xcom_value: dict[str, Any]
+) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_PUBLIC", json.dumps({"conn_type": "together", "password": "k"}))
     xcom_value["batch_id"] = "b-42"
-    assert TogetherBatchLink().get_link(_op("public"), ti_key=_Key()) == "https://api.together.ai/batches/b-42"
+    assert (
+        TogetherBatchLink().get_link(_op("public"), ti_key=_Key()) == "https://api.together.ai/batches/b-42"
+    )
 
 
 def test_no_batch_yet_no_link(xcom_value: dict[str, Any]) -> None:

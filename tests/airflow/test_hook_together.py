@@ -22,7 +22,11 @@ KEY = "tk-hook-secret-0123456789"
 
 def _conn(host: str | None = None, port: int | None = None, **extra: object) -> Connection:
     return Connection(
-        conn_id="together_test", conn_type="together", host=host, port=port, password=KEY,
+        conn_id="together_test",
+        conn_type="together",
+        host=host,
+        port=port,
+        password=KEY,
         extra=json.dumps(extra) if extra else None,
     )
 
@@ -118,7 +122,9 @@ def test_connection_derived_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_async_lookup_does_not_use_the_sync_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_TOGETHER_ASYNCTEST", json.dumps({"conn_type": "together", "password": KEY}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TOGETHER_ASYNCTEST", json.dumps({"conn_type": "together", "password": KEY})
+    )
 
     def _forbidden(*_: object, **__: object) -> None:
         raise AssertionError("sync connection lookup inside the event loop")
@@ -165,7 +171,9 @@ def test_delete_files_is_best_effort(together_conn: str, sync_client: Any, tmp_p
     assert [f.id for f in sync_client.files.iter()] == []
 
 
-def test_test_connection_reports_a_wrong_key(monkeypatch: pytest.MonkeyPatch, together_server: object) -> None:
+def test_test_connection_reports_a_wrong_key(
+    monkeypatch: pytest.MonkeyPatch, together_server: object
+) -> None:
     base_url = together_server.base_url  # type: ignore[attr-defined]
     conn = {"conn_type": "together", "password": "wrong-key", "host": base_url}
     monkeypatch.setenv("AIRFLOW_CONN_TOGETHER_WRONG", json.dumps(conn))

@@ -86,7 +86,7 @@ def test_execute_complete_maps_every_status(status: EventStatus) -> None:
 
 
 def test_terminal_errors_do_not_retry_but_polling_errors_do() -> None:
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow_provider_batch._compat import AirflowFailException
 
     for status, error in EXPECTED.items():
         if error is None:

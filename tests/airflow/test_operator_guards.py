@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow_provider_batch._compat import AirflowFailException, AirflowSkipException
 
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 

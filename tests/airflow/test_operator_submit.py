@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
+from airflow_provider_batch._compat import AirflowFailException, TaskDeferred
 from airflow_provider_batch.inputs import BatchLimits
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger

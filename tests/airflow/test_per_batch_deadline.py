@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow_provider_batch._compat import TaskDeferred
 from airflow.sdk.serde import deserialize, serialize
 
 from airflow_provider_batch.events import EventStatus

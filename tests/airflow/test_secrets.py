@@ -53,7 +53,9 @@ def test_api_key_is_never_exposed(
     assert ti_states(ok)["submit"][0] == "success"
     # Polling that keeps failing: an error event, a retry that re-attaches, then a failed task.
     together_server.inject("GET /v1/batches/{id}", "500", times=40)
-    broken = run_dag("apb_submit_deferrable", {"input_path": str(write_input(tmp_path / "b.jsonl", 2, tag="b"))})
+    broken = run_dag(
+        "apb_submit_deferrable", {"input_path": str(write_input(tmp_path / "b.jsonl", 2, tag="b"))}
+    )
     assert ti_states(broken)["submit"] == ("failed", 2)
     together_server.clear_faults()
     # A batch that ends FAILED: the sensor raises TogetherBatchFailedError with the manifest.

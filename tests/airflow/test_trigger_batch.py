@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_batch.events import BatchEvent, EventStatus
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
-
+from tests.airflow_compat import serde_round_trip
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -54,11 +54,9 @@ def test_serialize_round_trip_and_pinned_classpath() -> None:
 
 
 def test_serde_round_trip_used_by_the_triggerer() -> None:
-    from airflow.sdk.serde import deserialize, serialize
-
     trigger = TogetherBatchTrigger(batch_ids=["b-1"], deadlines={"b-1": 1_900_000_000.5})
     classpath, kwargs = trigger.serialize()
-    assert TogetherBatchTrigger(**deserialize(serialize(kwargs))).serialize() == (classpath, kwargs)
+    assert TogetherBatchTrigger(**serde_round_trip(kwargs)).serialize() == (classpath, kwargs)
 
 
 def test_empty_batch_ids_refused() -> None:

@@ -40,7 +40,10 @@ def _write_input(path: Path, n: int, tag: str = "") -> Path:
                 "max_tokens": 64,
                 "messages": [
                     {"role": "system", "content": "Summarise the ticket in one sentence."},
-                    {"role": "user", "content": f"Ticket {i}{tag}: the export of invoice {i * 7} fails with a timeout."},
+                    {
+                        "role": "user",
+                        "content": f"Ticket {i}{tag}: the export of invoice {i * 7} fails with a timeout.",
+                    },
                 ],
             }
             fh.write(json.dumps({"custom_id": f"req-{i:06d}", "body": body}) + "\n")
@@ -92,7 +95,9 @@ def _library_phases(server: Any, tmp: Path) -> dict[str, float]:
 
     from airflow.providers.sqlite.hooks.sqlite import SqliteHook
 
-    os.environ["AIRFLOW_CONN_APB_BENCH_PHASES"] = json.dumps({"conn_type": "sqlite", "host": str(tmp / "wh.db")})
+    os.environ["AIRFLOW_CONN_APB_BENCH_PHASES"] = json.dumps(
+        {"conn_type": "sqlite", "host": str(tmp / "wh.db")}
+    )
     loader = WarehouseLoader(SqliteHook(sqlite_conn_id="apb_bench_phases"))
     loader.ensure_tables()
     phases.run("load (SQLite)", lambda: loader.load(rows, [rec.summary]))
@@ -103,7 +108,13 @@ class _TI:
     """Identity and XCom of a task instance, for timing ``execute()`` without a scheduler."""
 
     def __init__(self, task_id: str) -> None:
-        self.dag_id, self.task_id, self.run_id, self.map_index, self.try_number = "bench", task_id, "r1", -1, 1
+        self.dag_id, self.task_id, self.run_id, self.map_index, self.try_number = (
+            "bench",
+            task_id,
+            "r1",
+            -1,
+            1,
+        )
         self.xcom: dict[str, Any] = {}
 
     def xcom_push(self, key: str, value: Any) -> None:
@@ -129,21 +140,29 @@ def _operator_run(server: Any, tmp: Path) -> dict[str, float]:
             "AIRFLOW_CONN_TOGETHER_DEFAULT": json.dumps(
                 {"conn_type": "together", "password": server.api_key, "host": server.base_url}
             ),
-            "AIRFLOW_CONN_APB_BENCH_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(tmp / "op.db")}),
+            "AIRFLOW_CONN_APB_BENCH_WAREHOUSE": json.dumps(
+                {"conn_type": "sqlite", "host": str(tmp / "op.db")}
+            ),
         }
     )
     submit = TogetherBatchOperator(task_id="submit", input_path=str(input_path), wait_for_completion=False)
     load = TogetherBatchResultsOperator(task_id="load", warehouse_conn_id="apb_bench_warehouse")
     timings = _Phases()
-    manifest = timings.run("submit operator execute()", lambda: submit.execute({"ti": _TI("submit"), "params": {}}))
+    manifest = timings.run(
+        "submit operator execute()", lambda: submit.execute({"ti": _TI("submit"), "params": {}})
+    )
     settings = ClientSettings(api_key=server.api_key, base_url=server.base_url)
     with TogetherClient(settings) as client:
         timings.run("wait (server processing)", lambda: _poll(client, manifest["batches"][0]["batch_id"]))
     load.manifest = manifest
     context = {
-        "ti": _TI("load"), "params": {}, "dag": SimpleNamespace(dag_id="bench"), "run_id": "r1",
-        "logical_date": datetime(2026, 1, 1, tzinfo=timezone.utc), "outlet_events": defaultdict(SimpleNamespace),
-    }  # fmt: skip
+        "ti": _TI("load"),
+        "params": {},
+        "dag": SimpleNamespace(dag_id="bench"),
+        "run_id": "r1",
+        "logical_date": datetime(2026, 1, 1, tzinfo=timezone.utc),
+        "outlet_events": defaultdict(SimpleNamespace),
+    }
     result = timings.run("results operator execute()", lambda: load.execute(context))
     assert result["requests"] == REQUESTS and result["counts"]["succeeded"] == REQUESTS
     with sqlite3.connect(tmp / "op.db") as conn:
@@ -166,12 +185,17 @@ def test_pipeline_overhead(together_server: Any, tmp_path: Path) -> None:
     print(f"{'provider overhead (all but poll)':<40}{provider:>10.3f}   target < {TARGET_SECONDS:.0f} s")
     for name, seconds in operator.items():
         print(f"{name:<40}{seconds:>10.3f}")
-    print(f"{'operators overhead (all but wait)':<40}{operator_overhead:>10.3f}   target < {TARGET_SECONDS:.0f} s")
+    label = "operators overhead (all but wait)"
+    print(f"{label:<40}{operator_overhead:>10.3f}   target < {TARGET_SECONDS:.0f} s")
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_FILE.write_text(
         json.dumps(
             {
-                "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "node": platform.node()},
+                "machine": {
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "node": platform.node(),
+                },
                 "date": time.strftime("%Y-%m-%d"),
                 "requests": REQUESTS,
                 "phases_seconds": phases,

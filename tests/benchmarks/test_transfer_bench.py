@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from apb_bench_server import memory_kb, server_process
 
 API_KEY = "bench-key"
@@ -37,8 +38,11 @@ def write_batch_file(path: Path, size: int) -> Path:
     written, n = 0, 0
     with open(path, "w", encoding="utf-8") as handle:
         while written < size:
-            body = {"model": "meta-llama/Llama-3.3-70B-Instruct-Turbo", "max_tokens": 8,
-                    "messages": [{"role": "user", "content": f"q{n} {pad}"}]}
+            body = {
+                "model": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+                "max_tokens": 8,
+                "messages": [{"role": "user", "content": f"q{n} {pad}"}],
+            }
             line = json.dumps({"custom_id": f"req-{n}", "body": body}) + "\n"
             written += handle.write(line)
             n += 1
@@ -87,7 +91,11 @@ def server_url() -> Iterator[str]:
 def _run_client(flavour: str, op: str, base_url: str, target: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, __file__, flavour, op, base_url, target],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -110,10 +118,16 @@ def test_transfer_throughput_and_memory(server_url: str, tmp_path: Path) -> None
             down = _run_client(flavour, "download", server_url, f"{up['result']}={dest}")
             assert dest.stat().st_size == copy.stat().st_size
             for op, run in (("upload", up), ("download", down)):
-                rows.append({"size_mb": round(size / MB, 1), "client": flavour, "op": op,
-                             "seconds": round(run["seconds"], 3),
-                             "mb_per_s": round(size / MB / run["seconds"], 1),
-                             "rss_growth_mb": round(run["rss_growth_mb"], 1)})
+                rows.append(
+                    {
+                        "size_mb": round(size / MB, 1),
+                        "client": flavour,
+                        "op": op,
+                        "seconds": round(run["seconds"], 3),
+                        "mb_per_s": round(size / MB / run["seconds"], 1),
+                        "rss_growth_mb": round(run["rss_growth_mb"], 1),
+                    }
+                )
             copy.unlink()
             dest.unlink()
         source.unlink()
@@ -127,12 +141,17 @@ def _report(rows: list[dict[str, Any]]) -> None:
     header = f"{'size MB':>8} {'client':>6} {'op':>8} {'seconds':>8} {'MB/s':>8} {'RSS growth MB':>14}"
     print("\n" + header)
     for r in rows:
-        print(f"{r['size_mb']:>8} {r['client']:>6} {r['op']:>8} {r['seconds']:>8} {r['mb_per_s']:>8} "
-              f"{r['rss_growth_mb']:>14}")
+        print(
+            f"{r['size_mb']:>8} {r['client']:>6} {r['op']:>8} {r['seconds']:>8} {r['mb_per_s']:>8} "
+            f"{r['rss_growth_mb']:>14}"
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"python": platform.python_version(), "machine": platform.machine(),
-            "memory_budget_mb": MEMORY_BUDGET_MB,
-            "note": "server in its own process; one client process per row"}
+    meta = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "memory_budget_mb": MEMORY_BUDGET_MB,
+        "note": "server in its own process; one client process per row",
+    }
     RESULTS.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from apb_bench_server import memory_kb, server_process
 
 API_KEY = "bench-key"
@@ -119,8 +120,13 @@ async def _measure(cls: type, batch_ids: list[str]) -> dict[str, Any]:
         rss_growth_kb = memory_kb("VmRSS") - rss0
     finally:
         await asyncio.gather(*(t.cleanup() for t in triggers))
-    return {"n": len(batch_ids), "startup_s": startup, "cold": cold, "steady": steady,
-            "rss_growth_kb": rss_growth_kb}
+    return {
+        "n": len(batch_ids),
+        "startup_s": startup,
+        "cold": cold,
+        "steady": steady,
+        "rss_growth_kb": rss_growth_kb,
+    }
 
 
 async def _drive(n: int, ids_file: str) -> dict[str, Any]:
@@ -179,12 +185,17 @@ def _run_triggerer(n: int, base_url: str, ids_file: Path) -> dict[str, Any]:
     env = {**os.environ, "AIRFLOW_CONN_TOGETHER_DEFAULT": json.dumps(conn)}
     done = subprocess.run(
         [sys.executable, __file__, str(n), str(ids_file)],
-        capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=900, check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env=env,
+        timeout=900,
+        check=False,
     )
     assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-3000:])
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
     assert lines, done.stdout[-2000:]
-    return json.loads(lines[-1][len(RESULT_PREFIX):])
+    return json.loads(lines[-1][len(RESULT_PREFIX) :])
 
 
 def summarise(run: dict[str, Any], phase: str) -> dict[str, Any]:
@@ -193,7 +204,8 @@ def summarise(run: dict[str, Any], phase: str) -> dict[str, Any]:
     n, sample = ours["n"], base["n"]
     base_round = base[phase]["wall_s"] * n / sample
     return {
-        "n": n, "round": phase,
+        "n": n,
+        "round": phase,
         "round_s": round(ours[phase]["wall_s"], 3),
         "cpu_ms_per_poll": round(ours[phase]["cpu_s"] * 1000 / n, 3),
         "kb_per_trigger": round(ours["rss_growth_kb"] / n, 1),
@@ -230,23 +242,36 @@ def test_trigger_concurrency(server_url: str, tmp_path: Path) -> None:
 
 
 def _report(rows: list[dict[str, Any]]) -> None:
-    header = (f"{'N':>5} {'round':>6} {'round s':>8} {'CPU ms/poll':>11} {'KB/trigger':>10} "
-              f"{'start-up s':>10} {'baseline s':>11} {'ratio':>7}")
-    print(f"\nOne polling round at {LATENCY_MS:.0f} ms latency (baseline: blocking sync retrieve in the "
-          f"coroutine; * = first {BASELINE_SAMPLE} polls timed, extrapolated linearly to N)\n" + header)
+    header = (
+        f"{'N':>5} {'round':>6} {'round s':>8} {'CPU ms/poll':>11} {'KB/trigger':>10} "
+        f"{'start-up s':>10} {'baseline s':>11} {'ratio':>7}"
+    )
+    print(
+        f"\nOne polling round at {LATENCY_MS:.0f} ms latency (baseline: blocking sync retrieve in the "
+        f"coroutine; * = first {BASELINE_SAMPLE} polls timed, extrapolated linearly to N)\n" + header
+    )
     for r in rows:
         star = "*" if r["baseline_extrapolated"] else " "
-        print(f"{r['n']:>5} {r['round']:>6} {r['round_s']:>8} {r['cpu_ms_per_poll']:>11} "
-              f"{r['kb_per_trigger']:>10} {r['startup_s']:>10} {r['baseline_round_s']:>10}{star} "
-              f"{r['ratio']:>7}")
+        print(
+            f"{r['n']:>5} {r['round']:>6} {r['round_s']:>8} {r['cpu_ms_per_poll']:>11} "
+            f"{r['kb_per_trigger']:>10} {r['startup_s']:>10} {r['baseline_round_s']:>10}{star} "
+            f"{r['ratio']:>7}"
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
-            "latency_ms": LATENCY_MS, "baseline_sample": BASELINE_SAMPLE,
-            "target": f"N={TARGET_N}: steady round < {TARGET_ROUND_S} s and >= {TARGET_RATIO}x the baseline",
-            "note": ("server in its own process; one fresh triggerer process per N; cold = first round "
-                     f"(new connections), steady = next round after a {IDLE_GAP_S:.0f} s idle gap (the poll "
-                     "interval); memory = RSS growth / N with the triggers and their clients alive; baseline "
-                     f"rounds marked extrapolated time the first {BASELINE_SAMPLE} polls and scale linearly")}
+    meta = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "latency_ms": LATENCY_MS,
+        "baseline_sample": BASELINE_SAMPLE,
+        "target": f"N={TARGET_N}: steady round < {TARGET_ROUND_S} s and >= {TARGET_RATIO}x the baseline",
+        "note": (
+            "server in its own process; one fresh triggerer process per N; cold = first round "
+            f"(new connections), steady = next round after a {IDLE_GAP_S:.0f} s idle gap (the poll "
+            "interval); memory = RSS growth / N with the triggers and their clients alive; baseline "
+            f"rounds marked extrapolated time the first {BASELINE_SAMPLE} polls and scale linearly"
+        ),
+    }
     RESULTS.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
 
 

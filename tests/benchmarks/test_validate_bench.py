@@ -32,8 +32,36 @@ REPEATS = 3
 RESULTS = Path(__file__).parent / "results" / "validate.json"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-_WORDS = ("the review said shipping was slow but the product works well and the colour is nice "
-          "café naïve résumé 日本語 emoji 🙂 quote \" backslash \\ tab\t newline\n").split(" ")
+_WORDS = [
+    "the",
+    "review",
+    "said",
+    "shipping",
+    "was",
+    "slow",
+    "but",
+    "the",
+    "product",
+    "works",
+    "well",
+    "and",
+    "the",
+    "colour",
+    "is",
+    "nice",
+    "café",
+    "naïve",
+    "résumé",
+    "日本語",
+    "emoji",
+    "🙂",
+    "quote",
+    '"',
+    "backslash",
+    "\\",
+    "tab\t",
+    "newline\n",
+]
 
 _CHILD = r"""
 import json, sys, time
@@ -110,17 +138,31 @@ def _write_input(path: Path) -> int:
     model = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
     with open(path, "wb") as fh:
         for i in range(REQUESTS):
-            line = {"custom_id": f"review-{i:08d}", "body": {"model": model, "max_tokens": 256, "messages": [
-                {"role": "system", "content": "Classify the sentiment of the review."},
-                {"role": "user", "content": pool[rng.randrange(len(pool))]}]}}
+            line = {
+                "custom_id": f"review-{i:08d}",
+                "body": {
+                    "model": model,
+                    "max_tokens": 256,
+                    "messages": [
+                        {"role": "system", "content": "Classify the sentiment of the review."},
+                        {"role": "user", "content": pool[rng.randrange(len(pool))]},
+                    ],
+                },
+            }
             fh.write(json.dumps(line, ensure_ascii=False).encode() + b"\n")
     return path.stat().st_size
 
 
 def _run(mode: str, path: Path) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.run([sys.executable, "-c", _CHILD, mode, str(path)], capture_output=True, text=True,
-                          env=env, check=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, mode, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=600,
+    )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["ok"], f"{mode} did not accept the valid benchmark file"
     return result
@@ -146,8 +188,12 @@ def test_validate_speed_and_memory(tmp_path: Path) -> None:
     for entry in summary.values():
         entry["ratio_to_json_loads"] = round(entry["median_seconds"] / base, 2)
     report = {
-        "file_bytes": size, "requests": REQUESTS, "repeats": REPEATS,
-        "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+        "file_bytes": size,
+        "requests": REQUESTS,
+        "repeats": REPEATS,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
         "results": summary,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -155,8 +201,10 @@ def test_validate_speed_and_memory(tmp_path: Path) -> None:
     print(f"\nvalidate benchmark: {size / 1e6:.1f} MB, {REQUESTS} requests, median of {REPEATS}")
     print(f"{'mode':<12}{'median s':>10}{'min s':>10}{'x json':>8}{'RSS +MB':>10}{'peak MB':>10}")
     for mode, entry in summary.items():
-        print(f"{mode:<12}{entry['median_seconds']:>10.3f}{entry['min_seconds']:>10.3f}"
-              f"{entry['ratio_to_json_loads']:>8.2f}{entry['max_rss_growth_mb']:>10.1f}"
-              f"{entry['max_peak_rss_mb']:>10.1f}")
+        print(
+            f"{mode:<12}{entry['median_seconds']:>10.3f}{entry['min_seconds']:>10.3f}"
+            f"{entry['ratio_to_json_loads']:>8.2f}{entry['max_rss_growth_mb']:>10.1f}"
+            f"{entry['max_peak_rss_mb']:>10.1f}"
+        )
     assert summary["validate"]["ratio_to_json_loads"] < 2.0
     assert summary["validate"]["max_rss_growth_mb"] < 200

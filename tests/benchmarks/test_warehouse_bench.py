@@ -38,8 +38,12 @@ def rows_and_summary(tmp_path_factory):
     batch = make_batch(tmp_path_factory.mktemp("bench"), ROWS)
     ts = to_utc(datetime(2026, 1, 1))
     rec = reconcile(
-        batch.expected, ParsedFile(batch.output_path, "output"), ParsedFile(batch.error_path, "error"),
-        batch_id="bench", batch_status="COMPLETED", run=RunContext("dag", "run", ts, ts),
+        batch.expected,
+        ParsedFile(batch.output_path, "output"),
+        ParsedFile(batch.error_path, "error"),
+        batch_id="bench",
+        batch_status="COMPLETED",
+        run=RunContext("dag", "run", ts, ts),
     )
     return list(rec.rows()), rec.summary
 
@@ -61,43 +65,57 @@ def _timed(fn, cpu: list | None = None) -> float:
     return time.perf_counter() - started
 
 
+def _loader(wh, name: str) -> WarehouseLoader:
+    """A loader of the tables ``res_<name>`` and ``sum_<name>``, created."""
+    loader = WarehouseLoader(
+        wh.hook,
+        results_table=wh.table(f"res_{name}"),
+        summary_table=wh.table(f"sum_{name}"),
+        metadata_columns=META,
+    )
+    loader.ensure_tables()
+    return loader
+
+
 def test_loader_versus_insert_rows(bench_warehouse, rows_and_summary):
     wh = bench_warehouse
     rows, summary = rows_and_summary
     loader_secs, upsert_secs, loader_cpu = [], [], []
     for attempt in range(REPEATS):
-        loader = WarehouseLoader(wh.hook, results_table=wh.table(f"res_{attempt}"),
-                                 summary_table=wh.table(f"sum_{attempt}"), metadata_columns=META)
-        loader.ensure_tables()
-        loader_secs.append(_timed(lambda: loader.load(rows, [summary]), loader_cpu))
+        loader = _loader(wh, str(attempt))
+        loader_secs.append(_timed(lambda loader=loader: loader.load(rows, [summary]), loader_cpu))
         assert wh.count(f"res_{attempt}") == len(rows)
     upsert_secs.append(_timed(lambda: loader.load(rows, [summary])))  # re-run over a full table
     assert wh.count(f"res_{REPEATS - 1}") == len(rows)
 
     # The batch already has a row: PostgreSQL must take the staging + merge path (mostly inserts).
-    staged = WarehouseLoader(wh.hook, results_table=wh.table("res_staged"),
-                             summary_table=wh.table("sum_staged"), metadata_columns=META)
-    staged.ensure_tables()
+    staged = _loader(wh, "staged")
     staged.load(rows[-1:], [])
     staging_secs = _timed(lambda: staged.load(rows, [summary]))
     assert wh.count("res_staged") == len(rows)
 
-    baseline = WarehouseLoader(wh.hook, results_table=wh.table("res_baseline"),
-                               summary_table=wh.table("sum_baseline"), metadata_columns=META)
-    baseline.ensure_tables()
+    baseline = _loader(wh, "baseline")
     values = [tuple(v.isoformat() if hasattr(v, "isoformat") else v for v in r.values(META)) for r in rows]
-    insert_secs = _timed(lambda: wh.hook.insert_rows(
-        wh.table("res_baseline"), values, target_fields=list(baseline.result_columns),
-        commit_every=1000, executemany=True,
-    ))
+    insert_secs = _timed(
+        lambda: wh.hook.insert_rows(
+            wh.table("res_baseline"),
+            values,
+            target_fields=list(baseline.result_columns),
+            commit_every=1000,
+            executemany=True,
+        )
+    )
     assert wh.count("res_baseline") == len(rows)
     # insert_rows as most DAGs call it: defaults (one execute per row, commit every 1000 rows).
-    default = WarehouseLoader(wh.hook, results_table=wh.table("res_default"),
-                              summary_table=wh.table("sum_default"), metadata_columns=META)
-    default.ensure_tables()
-    default_secs = _timed(lambda: wh.hook.insert_rows(
-        wh.table("res_default"), values, target_fields=list(default.result_columns), commit_every=1000,
-    ))
+    default = _loader(wh, "default")
+    default_secs = _timed(
+        lambda: wh.hook.insert_rows(
+            wh.table("res_default"),
+            values,
+            target_fields=list(default.result_columns),
+            commit_every=1000,
+        )
+    )
     assert wh.count("res_default") == len(rows)
 
     n = len(rows)

@@ -17,8 +17,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from airflow_provider_batch.testing.server import server_process
 from airflow_provider_batch.testing.sample_data import SUPPORT_TICKETS_DDL, ticket_rows
+from airflow_provider_batch.testing.server import server_process
 from tests.services import require_postgres
 
 

@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +121,9 @@ class AirflowDeployment:
         return env
 
     # -- processes ---------------------------------------------------------------------------
-    def airflow(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def airflow(
+        self, *args: str, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "airflow", *args],
             env=self.env,
@@ -146,10 +148,8 @@ class AirflowDeployment:
         proc = self.procs.pop(component, None)
         if proc is None:
             return
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -223,7 +223,9 @@ class AirflowDeployment:
 
 
 @contextmanager
-def deployment(home: Path, dags_folder: Path, extra_env: dict[str, str] | None = None) -> Iterator[AirflowDeployment]:
+def deployment(
+    home: Path, dags_folder: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[AirflowDeployment]:
     """Create the database, migrate it, start every component, and tear it all down after."""
     dep = AirflowDeployment(home, dags_folder, extra_env or {})
     _psql(f"CREATE DATABASE {dep.db_name}")
@@ -236,7 +238,5 @@ def deployment(home: Path, dags_folder: Path, extra_env: dict[str, str] | None =
     finally:
         for component in list(dep.procs):
             dep.kill(component, signal.SIGTERM)
-        subprocess.run(
-            ["redis-cli", "-n", str(dep.redis_db), "FLUSHDB"], capture_output=True, check=False
-        )
+        subprocess.run(["redis-cli", "-n", str(dep.redis_db), "FLUSHDB"], capture_output=True, check=False)
         _psql(f"DROP DATABASE IF EXISTS {dep.db_name} WITH (FORCE)")

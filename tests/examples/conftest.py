@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_batch.testing.sample_data import seed_support_tickets
+from tests import airflow_compat
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "dags_examples"
@@ -21,7 +22,9 @@ PER_DAY = 8
 
 
 @pytest.fixture(scope="session")
-def examples_env(together_server_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def examples_env(
+    together_server_session: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     """Connections and settings the examples read (their config module reads env at import)."""
     from airflow.utils import db
 
@@ -58,6 +61,4 @@ def examples_env(together_server_session: Any, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="session")
 def dagbag(examples_env: dict[str, Any]) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(str(EXAMPLES))
+    return airflow_compat.dagbag(str(EXAMPLES))

@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow_provider_batch._compat import AirflowSkipException
 from moto import mock_aws
 
 from airflow_provider_batch.inputs.validate import EmptyInputError, InputValidationError

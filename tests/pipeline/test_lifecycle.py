@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.airflow_compat import dagbag
+
 from apb_pipeline_helpers import asset_events, rows, run_dag, seed_source, ti_states, when_batch_appears, xcom
 
 pytestmark = pytest.mark.timeout(180)
@@ -139,11 +141,9 @@ def test_replace_logical_date_swaps_the_days_rows(pipeline: Any) -> None:
 
 
 def test_pipeline_dags_parse_without_errors() -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
     from apb_pipeline_helpers import DAGS_FILE
 
-    bag = DagBag(str(DAGS_FILE.parent))
+    bag = dagbag(str(DAGS_FILE.parent))
     assert bag.import_errors == {}
     assert {"apb_pipeline", "apb_pipeline_storm", "apb_pipeline_partial_strict"} <= set(bag.dag_ids)
     assert bag.get_dag("apb_pipeline_partial_strict").get_task("results").trigger_rule == "all_done"
