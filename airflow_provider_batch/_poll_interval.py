@@ -59,6 +59,8 @@ def check_poll_interval(value: object, *, name: str, where: str, floor: bool = T
         return number
     hint = ""
     if floor and math.isfinite(number) and number > 0:
-        hint = (f"; Together recommends 30-60 s. Only tests against a local server may lower the floor, "
-                f"with the {MIN_POLL_INTERVAL_ENV} environment variable")
+        hint = (
+            f"; Together recommends 30-60 s. Only tests against a local server may lower the floor, "
+            f"with the {MIN_POLL_INTERVAL_ENV} environment variable"
+        )
     raise ValueError(f"{where}: {name} must be a number of seconds {rule}, got {value!r:.40}{hint}")

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,7 +44,6 @@ from airflow_provider_batch.ledger import (
 )
 
 __all__ = [
-    "NEVER_EXPIRE",
     "PartLike",
     "PartOutcome",
     "SubmitContext",
@@ -55,22 +54,21 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-try:
-    from airflow.sdk import NEVER_EXPIRE
-except ImportError:  # Airflow < 3.3 has no task state store; the value is never used there
-    NEVER_EXPIRE = timedelta.max
-
 _REPLACEABLE = {BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED}
 _LEGACY_PREFIX = "together_batch"
 
 
 class PartLike(Protocol):
-    """What the submit loop needs to know about one input part."""
+    """What the submit loop needs to know about one input part (read only)."""
 
-    index: int
-    path: Path
-    lines: int
-    sha256: str
+    @property
+    def index(self) -> int: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def lines(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
 
 
 @dataclass
@@ -199,9 +197,8 @@ class _PartSubmitter:
         """The batch an interrupted create made on this row's own file, if it made one."""
         assert record.input_file_id is not None
         known = self._known_on_file(record)
-        candidates = [
-            job for job in self.client.batches.find_by_input_file(record.input_file_id) if job.id not in known
-        ]
+        found: list[BatchJob] = self.client.batches.find_by_input_file(record.input_file_id)
+        candidates = [job for job in found if job.id not in known]
         if len(candidates) > 1:
             raise LedgerConflictError(
                 f"input file {record.input_file_id} of part {self.part.index} carries "
@@ -234,13 +231,17 @@ class _PartSubmitter:
         def remember(file_id: str) -> None:  # before the bytes: a crash mid-upload leaves a known file
             started.append(ledger.record_upload(record, file_id, complete=False))
 
-        uploaded = self.client.files.upload(part.path, purpose="batch-api", filename=filename, on_file_id=remember)
+        uploaded = self.client.files.upload(
+            part.path, purpose="batch-api", filename=filename, on_file_id=remember
+        )
         log.info("part %d: uploaded %s as %s (%d lines)", part.index, filename, uploaded.id, part.lines)
         return ledger.record_upload(started[-1] if started else record, uploaded.id)
 
     def _submit(self, record: SubmissionRecord) -> PartOutcome:
         ledger, part = self.ctx.ledger, self.part
-        if record.input_file_id is None or (record.state == "uploading" and not self._upload_is_whole(record)):
+        if record.input_file_id is None or (
+            record.state == "uploading" and not self._upload_is_whole(record)
+        ):
             record = self._upload(record)
         else:
             log.info("part %d: re-using this task's uploaded file %s", part.index, record.input_file_id)

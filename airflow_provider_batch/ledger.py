@@ -21,6 +21,7 @@ Airflow imports: it works on a connection factory.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import sqlite3
@@ -36,6 +37,7 @@ from pydantic import BaseModel
 
 __all__ = [
     "DEFAULT_LEDGER_TABLE",
+    "Dialect",
     "LedgerConflictError",
     "LedgerError",
     "LedgerUnavailableError",
@@ -179,10 +181,8 @@ class SubmissionLedger:
             yield cur
             conn.commit()
         except Exception:
-            try:
+            with contextlib.suppress(Exception):  # the connection may be gone; the original error matters
                 conn.rollback()
-            except Exception:  # the connection may be gone; the original error matters
-                pass
             raise
         finally:
             conn.close()
@@ -249,13 +249,15 @@ class SubmissionLedger:
         except Exception:
             return False
 
-    def _select(self, where: str, params: tuple[Any, ...], order: str = "created_at") -> list[SubmissionRecord]:
+    def _select(
+        self, where: str, params: tuple[Any, ...], order: str = "created_at"
+    ) -> list[SubmissionRecord]:
         self.ensure()
         sql = self._sql(f"SELECT {', '.join(_COLUMNS)} FROM {{t}} WHERE {where} ORDER BY {order}")
         with self._tx() as cur:
             cur.execute(sql, params)
             rows = cur.fetchall()
-        return [SubmissionRecord.model_validate(dict(zip(_COLUMNS, row))) for row in rows]
+        return [SubmissionRecord.model_validate(dict(zip(_COLUMNS, row, strict=True))) for row in rows]
 
     def _update(self, record: SubmissionRecord, **changes: Any) -> SubmissionRecord:
         self.ensure()
@@ -280,10 +282,14 @@ class SubmissionLedger:
         )
         return rows[-1] if rows else None
 
-    def batches_for(self, *, dag_id: str, task_id: str, run_id: str, map_index: int) -> list[SubmissionRecord]:
+    def batches_for(
+        self, *, dag_id: str, task_id: str, run_id: str, map_index: int
+    ) -> list[SubmissionRecord]:
         """Every record of that task instance with a batch, all parts and generations, oldest first."""
         key = TaskIdentity(dag_id, task_id, run_id, int(map_index)).key
-        return self._select("identity_key = ? AND batch_id IS NOT NULL", (key,), order="created_at, generation")
+        return self._select(
+            "identity_key = ? AND batch_id IS NOT NULL", (key,), order="created_at, generation"
+        )
 
     def records_for(self, identity: TaskIdentity) -> list[SubmissionRecord]:
         """Every record of that task instance, oldest first."""
@@ -370,7 +376,9 @@ class SubmissionLedger:
                 f"already records for {_describe(owner)}; this task cannot tell its batches from "
                 "that task's, so it stops before creating a batch (nothing was paid for)"
             )
-        return self._update(record, state="uploaded" if complete else "uploading", input_file_id=input_file_id)
+        return self._update(
+            record, state="uploaded" if complete else "uploading", input_file_id=input_file_id
+        )
 
     def mark_creating(self, record: SubmissionRecord) -> SubmissionRecord:
         """Written right before ``POST /batches``: a create may take effect from here on."""

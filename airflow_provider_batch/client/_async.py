@@ -9,7 +9,7 @@ import contextlib
 import itertools
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -62,7 +62,11 @@ class AsyncTogetherClient(ShellBase[httpx.AsyncClient]):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         super().__init__(
-            settings, api_key=api_key, base_url=base_url, http_client=http_client, sleep=sleep,
+            settings,
+            api_key=api_key,
+            base_url=base_url,
+            http_client=http_client,
+            sleep=sleep,
             new_http=lambda s: httpx.AsyncClient(verify=s.verify, follow_redirects=False),
         )
         self.files = Files(self)
@@ -154,7 +158,7 @@ class AsyncTogetherClient(ShellBase[httpx.AsyncClient]):
 
     async def _stream(
         self, spec: core.RequestSpec, shape: ListShape[T], *, restartable: bool = False
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """Yield a list answer's models as its body arrives (see ``_listing``). A failed attempt is
         sent again only while nothing was yielded, or when ``restartable`` (after a ``RESTART``)."""
         for attempt in itertools.count():
@@ -179,7 +183,7 @@ class AsyncTogetherClient(ShellBase[httpx.AsyncClient]):
                 yield RESTART
 
 
-async def _drain(response: httpx.Response, listing: ListReader[T]) -> AsyncIterator[T]:
+async def _drain(response: httpx.Response, listing: ListReader[T]) -> AsyncGenerator[T, None]:
     try:
         async for chunk in response.aiter_bytes():
             try:
@@ -237,7 +241,7 @@ class Files(Resource[AsyncTogetherClient]):
     async def retrieve(self, file_id: str) -> FileObject:
         return await self._c._call(ops.file_retrieve(file_id), ops.parse_file)
 
-    def iter(self) -> AsyncIterator[FileObject]:
+    def iter(self) -> AsyncGenerator[FileObject, None]:
         """The account's files, one at a time as the answer streams in (memory: one file object).
 
         Close it early (``async with contextlib.aclosing(client.files.iter()) as files:``) to drop
@@ -334,7 +338,7 @@ class Batches(Resource[AsyncTogetherClient]):
     async def retrieve(self, batch_id: str) -> BatchJob:
         return await self._c._call(ops.batch_retrieve(batch_id), ops.parse_batch)
 
-    def iter(self) -> AsyncIterator[BatchJob]:
+    def iter(self) -> AsyncGenerator[BatchJob, None]:
         """The account's batches, one at a time as the answer streams in (memory: one batch).
 
         Same retry rule and early close as ``files.iter()``.

@@ -372,7 +372,8 @@ def decide(
     if exc is not None:
         verdict = _exc_verdict(spec, exc)
         error: TogetherError = (
-            exc if isinstance(exc, DownloadIncompleteError)
+            exc
+            if isinstance(exc, DownloadIncompleteError)
             else connection_error(spec, exc, attempts=attempts, secret=secret)
         )
         reason = type(exc).__name__
@@ -392,4 +393,3 @@ def decide(
     wait = retry or verdict.check_created
     delay = retry_delay(settings, attempt, headers, now=now, rand=rand) if wait else 0.0
     return Decision(error, retry, delay, verdict.check_created, reason)
-

@@ -72,7 +72,7 @@ class ArraySplitter:
         self._limit = limit
         self._buf = bytearray()
         self._pos = 0
-        self._state = self._top
+        self._state: Callable[[list[bytes]], bool] = self._top
         self._value: tuple[int, int, int] | None = None  # start, resume position, bracket depth
         self._wrapped = False
         self._seen_data = False

@@ -6,7 +6,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Generator, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -59,7 +59,11 @@ class TogetherClient(ShellBase[httpx.Client]):
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__(
-            settings, api_key=api_key, base_url=base_url, http_client=http_client, sleep=sleep,
+            settings,
+            api_key=api_key,
+            base_url=base_url,
+            http_client=http_client,
+            sleep=sleep,
             new_http=lambda s: httpx.Client(verify=s.verify, follow_redirects=False),
         )
         self.files = Files(self)
@@ -149,7 +153,7 @@ class TogetherClient(ShellBase[httpx.Client]):
 
     def _stream(
         self, spec: core.RequestSpec, shape: ListShape[T], *, restartable: bool = False
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None, None]:
         """Yield a list answer's models as its body arrives (see ``_listing``). A failed attempt is
         sent again only while nothing was yielded, or when ``restartable`` (after a ``RESTART``)."""
         for attempt in itertools.count():
@@ -172,7 +176,7 @@ class TogetherClient(ShellBase[httpx.Client]):
                 yield RESTART
 
 
-def _drain(response: httpx.Response, listing: ListReader[T]) -> Iterator[T]:
+def _drain(response: httpx.Response, listing: ListReader[T]) -> Generator[T, None, None]:
     try:
         for models in map(listing.feed, response.iter_bytes()):  # no local keeps a raw chunk
             yield from models
@@ -223,7 +227,7 @@ class Files(Resource[TogetherClient]):
     def retrieve(self, file_id: str) -> FileObject:
         return self._c._call(ops.file_retrieve(file_id), ops.parse_file)
 
-    def iter(self) -> Iterator[FileObject]:
+    def iter(self) -> Generator[FileObject, None, None]:
         """The account's files, one at a time as the answer streams in (memory: one file object).
 
         Close it early (``with contextlib.closing(client.files.iter()) as files:``) to drop the
@@ -324,7 +328,7 @@ class Batches(Resource[TogetherClient]):
     def retrieve(self, batch_id: str) -> BatchJob:
         return self._c._call(ops.batch_retrieve(batch_id), ops.parse_batch)
 
-    def iter(self) -> Iterator[BatchJob]:
+    def iter(self) -> Generator[BatchJob, None, None]:
         """The account's batches, one at a time as the answer streams in (memory: one batch).
 
         Same retry rule and early close as ``files.iter()``.

@@ -69,9 +69,7 @@ class BatchStatus(str, enum.Enum):
         return self.value
 
 
-_TERMINAL = frozenset(
-    {BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED}
-)
+_TERMINAL = frozenset({BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED})
 
 
 class _WireModel(BaseModel):

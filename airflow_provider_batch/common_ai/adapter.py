@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.providers.common.ai.batch.base import (
     BatchAdapter,
     BatchState,
-    BatchStatus as CommonAIStatus,
     ExtractedOutput,
     RawResultItem,
     SubmitResult,
+)
+from airflow.providers.common.ai.batch.base import (
+    BatchStatus as CommonAIStatus,
 )
 from airflow.providers.common.ai.exceptions import LLMBatchLimitExceededError
 

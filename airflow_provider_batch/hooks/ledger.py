@@ -19,6 +19,7 @@ from pathlib import Path
 
 from airflow_provider_batch.ledger import (
     DEFAULT_LEDGER_TABLE,
+    Dialect,
     LedgerUnavailableError,
     SubmissionLedger,
     sqlite_ledger,
@@ -29,7 +30,12 @@ __all__ = ["LEDGER_SECTION", "get_ledger", "ledger_location"]
 LEDGER_SECTION = "together_batch"
 #: Executors whose tasks all run on the scheduler's machine, so they share a local file.
 _LOCAL_EXECUTORS = {"LocalExecutor", "SequentialExecutor", "DebugExecutor"}
-_DIALECTS = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres", "mysql": "mysql"}
+_DIALECTS: dict[str, Dialect] = {
+    "sqlite": "sqlite",
+    "postgres": "postgres",
+    "postgresql": "postgres",
+    "mysql": "mysql",
+}
 
 
 def _option(key: str) -> str | None:
@@ -96,7 +102,8 @@ def _from_connection(conn_id: str, table: str) -> SubmissionLedger:
         ) from exc
     if not hasattr(hook, "get_conn"):
         raise LedgerUnavailableError(
-            f"the submission ledger connection {conn_id!r} ({connection.conn_type}) is not a DB-API connection"
+            f"the submission ledger connection {conn_id!r} ({connection.conn_type}) is not a DB-API "
+            "connection"
         )
-    dialect = _DIALECTS.get((connection.conn_type or "").lower(), "generic")
+    dialect: Dialect = _DIALECTS.get((connection.conn_type or "").lower(), "generic")
     return SubmissionLedger(hook.get_conn, dialect=dialect, table=table, where=f"connection {conn_id!r}")

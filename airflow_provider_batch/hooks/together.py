@@ -232,7 +232,9 @@ class TogetherBatchHook(BaseHook):
             report = client.files.delete_many(file_ids)
         log.info(
             "Deleted %d file(s); %d already gone; %d could not be deleted",
-            len(report.deleted), len(report.missing), len(report.failed),
+            len(report.deleted),
+            len(report.missing),
+            len(report.failed),
         )
         return report
 

@@ -142,8 +142,10 @@ def _check_content(index: int, message: dict[str, Any], out: list[RuleHit]) -> N
         out.append(("message_missing_content", f"messages[{index}].content is required"))
     elif type(content) is not str and type(content) is not list:
         out.append(
-            ("message_bad_content", f"messages[{index}].content must be a string or an array of parts, "
-             f"got {_json_type(content)}")
+            (
+                "message_bad_content",
+                f"messages[{index}].content must be a string or an array of parts, got {_json_type(content)}",
+            )
         )
 
 

@@ -257,8 +257,12 @@ def _log_estimate(path: str | os.PathLike[str], estimate: CostEstimate) -> None:
     log.info(
         "Batch cost estimate for %s: %d requests, ~%d prompt tokens, <= %d completion tokens, "
         "<= $%.4f at batch price ($%.4f at list price)%s",
-        path, estimate.requests, estimate.prompt_tokens, estimate.max_completion_tokens,
-        estimate.batch_usd, estimate.list_usd,
+        path,
+        estimate.requests,
+        estimate.prompt_tokens,
+        estimate.max_completion_tokens,
+        estimate.batch_usd,
+        estimate.list_usd,
         f"; no price for {', '.join(estimate.models_without_price)}" if estimate.models_without_price else "",
     )
     if not estimate.unbounded_requests:
@@ -267,13 +271,17 @@ def _log_estimate(path: str | os.PathLike[str], estimate: CostEstimate) -> None:
         log.warning(
             "%d request(s) have no max_tokens (first: %s), so their completion length is unbounded; "
             "the estimate counts %d tokens for each, which is not a bound",
-            estimate.unbounded_requests, ", ".join(estimate.unbounded_examples), UNBOUNDED_ESTIMATE_TOKENS,
+            estimate.unbounded_requests,
+            ", ".join(estimate.unbounded_examples),
+            UNBOUNDED_ESTIMATE_TOKENS,
         )
     else:
         log.warning(
             "%d request(s) have no max_tokens (first: %s); the estimate assumes assumed_max_tokens=%d "
             "for each, an assumption the API does not enforce",
-            estimate.unbounded_requests, ", ".join(estimate.unbounded_examples), estimate.assumed_max_tokens,
+            estimate.unbounded_requests,
+            ", ".join(estimate.unbounded_examples),
+            estimate.assumed_max_tokens,
         )
 
 
@@ -319,14 +327,16 @@ def check_budget(estimate: CostEstimate, max_cost_usd: float | None, *, allow_un
             f"estimated batch cost ${estimate.batch_usd:.4f} (worst case: {estimate.requests} requests, "
             f"~{estimate.prompt_tokens} prompt + {estimate.max_completion_tokens} completion tokens) "
             f"exceeds the limit max_cost_usd=${max_cost_usd:.4f}; nothing was uploaded",
-            estimate, max_cost_usd,
+            estimate,
+            max_cost_usd,
         )
     if estimate.models_without_price and not allow_unpriced:
         raise BudgetExceededError(
             f"cannot check the budget of ${max_cost_usd:.4f}: no price for "
             f"{', '.join(estimate.models_without_price)} (add them to price_table or set allow_unpriced); "
             f"priced part of the estimate: ${estimate.batch_usd:.4f}",
-            estimate, max_cost_usd,
+            estimate,
+            max_cost_usd,
         )
 
 
@@ -362,10 +372,15 @@ def guard_budget(
     """
     if endpoint in AUDIO_ENDPOINTS:
         if max_cost_usd is not None:
-            raise UnboundedCostError(_audio_message(endpoint, max_cost_usd) + "; nothing was uploaded",
-                                     None, max_cost_usd)
-        log.info("Audio batch %s for %s: no cost estimate and no budget check (Together bills audio "
-                 "by duration, unknowable from the URLs)", path, endpoint)
+            raise UnboundedCostError(
+                _audio_message(endpoint, max_cost_usd) + "; nothing was uploaded", None, max_cost_usd
+            )
+        log.info(
+            "Audio batch %s for %s: no cost estimate and no budget check (Together bills audio "
+            "by duration, unknowable from the URLs)",
+            path,
+            endpoint,
+        )
         return None
     estimate = estimate_batch_cost(path, prices, assumed_max_tokens=assumed_max_tokens)
     check_budget(estimate, max_cost_usd)

@@ -106,9 +106,15 @@ def build_batch_file(
     :raises BuildError: naming the row and column, on the first bad row. No output is left behind.
     """
     spec = _Spec(
-        key_column=key_column, model=model, user_template=user_template, system_prompt=system_prompt,
-        body=dict(body or {}), endpoint=endpoint, metadata_columns=tuple(metadata_columns),
-        audio_url_column=audio_url_column, id_prefix=id_prefix,
+        key_column=key_column,
+        model=model,
+        user_template=user_template,
+        system_prompt=system_prompt,
+        body=dict(body or {}),
+        endpoint=endpoint,
+        metadata_columns=tuple(metadata_columns),
+        audio_url_column=audio_url_column,
+        id_prefix=id_prefix,
     )
     _check_spec(spec)
     out = Path(out_path)
@@ -157,8 +163,11 @@ def _write_rows(
         line = _dumps(request, row_no, custom_id)
         req_fh.write(line)
         size += len(line)
-        meta = {"custom_id": custom_id, "model": spec.model,
-                "meta": {col: _column(row_no, row, col) for col in spec.metadata_columns}}
+        meta = {
+            "custom_id": custom_id,
+            "model": spec.model,
+            "meta": {col: _column(row_no, row, col) for col in spec.metadata_columns},
+        }
         # ASCII escapes keep any string (even a lone surrogate from a driver) writable.
         meta_fh.write(json.dumps(meta, default=str).encode("ascii") + b"\n")
         count += 1

@@ -38,7 +38,7 @@ def _s3_client(aws_conn_id: str | None) -> Any:
 
 def _local_path(uri: str | os.PathLike[str]) -> Path:
     text = os.fspath(uri)
-    return Path(text[len("file://"):]) if text.startswith("file://") else Path(text)
+    return Path(text[len("file://") :]) if text.startswith("file://") else Path(text)
 
 
 def fetch_to_local(

@@ -157,8 +157,12 @@ class _Scan:
             self.add(line_no, None, "too_many_lines", f"more than {limits.max_lines} requests in one file")
         if not self.size_reported and report.bytes > limits.max_bytes:
             self.size_reported = True
-            self.add(line_no, None, "file_too_large",
-                     f"file exceeds {limits.max_bytes} bytes by the end of this line ({report.bytes} bytes)")
+            self.add(
+                line_no,
+                None,
+                "file_too_large",
+                f"file exceeds {limits.max_bytes} bytes by the end of this line ({report.bytes} bytes)",
+            )
 
     def line(self, line_no: int, raw: bytes) -> None:
         if raw.isspace():
@@ -186,8 +190,11 @@ class _Scan:
     def request(self, line_no: int, obj: Any) -> None:
         hits: list[RuleHit] = []
         custom_id, model = check_request(
-            obj, audio=self.audio, endpoint=self.report.endpoint,
-            max_id_len=self.limits.max_custom_id_len, out=hits,
+            obj,
+            audio=self.audio,
+            endpoint=self.report.endpoint,
+            max_id_len=self.limits.max_custom_id_len,
+            out=hits,
         )
         for rule, message in hits:
             self.add(line_no, custom_id, rule, message)
@@ -239,8 +246,9 @@ def validate_batch_file(
             report.bytes += len(raw)
             if len(raw) == cap and not raw.endswith(b"\n"):
                 report.bytes += _skip_rest_of_line(fh)
-                scan.add(line_no, None, "line_too_large",
-                         f"line is longer than {limits.max_line_bytes} bytes")
+                scan.add(
+                    line_no, None, "line_too_large", f"line is longer than {limits.max_line_bytes} bytes"
+                )
             elif not scan.full:
                 scan.line(line_no, raw)
             if check_totals:

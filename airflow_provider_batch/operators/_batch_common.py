@@ -195,9 +195,7 @@ def poll_once(
     past its deadline, the event is ``timeout`` (those batches cancelled if asked); otherwise the
     wait that follows times them out on its first round. A failed poll is left to that wait too.
     """
-    tracker = PollTracker(
-        batch_ids, max_poll_failures=1, deadlines=deadlines, timeout=timeout, logger=logger
-    )
+    tracker = PollTracker(batch_ids, max_poll_failures=1, deadlines=deadlines, timeout=timeout, logger=logger)
     event = tracker.record_round(_retrieve_all(client, tracker.pending()))
     pending = tracker.pending()
     if event is None and pending and tracker.overdue() == pending:

@@ -13,7 +13,6 @@ from collections.abc import Collection
 from typing import Any, NoReturn
 
 from airflow_provider_batch._compat import AirflowSkipException
-
 from airflow_provider_batch.inputs.validate import EmptyInputError
 
 __all__ = ["ON_EMPTY", "check_on_empty", "on_empty_input", "skip_if_upstream_skipped"]
@@ -58,7 +57,7 @@ def skip_if_upstream_skipped(context: Any, task_ids: Collection[str]) -> None:
     """
     ti = context.get("ti") if hasattr(context, "get") else None
     get_states = getattr(ti, "get_task_states", None)
-    if not task_ids or get_states is None:
+    if not task_ids or ti is None or get_states is None:
         return
     try:
         states = get_states(dag_id=ti.dag_id, task_ids=sorted(task_ids), run_ids=[ti.run_id])

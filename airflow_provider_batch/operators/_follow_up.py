@@ -43,8 +43,8 @@ from typing import Any
 
 from airflow_provider_batch.hooks.ledger import get_ledger
 from airflow_provider_batch.idempotency import SubmitContext, submit_or_attach
-from airflow_provider_batch.ledger import SubmissionLedger, TaskIdentity
 from airflow_provider_batch.inputs.split import file_sha256
+from airflow_provider_batch.ledger import SubmissionLedger, TaskIdentity
 from airflow_provider_batch.operators._results_io import reconcile_job
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import BatchSummary, ResultRow, RunContext, WarehouseLoader
@@ -225,8 +225,9 @@ def submit_round(
             "follow-up round %d: %d request(s) of batch %s -> batch %s (%s)",
             round_no, outcome.part.lines, source.origin, outcome.job.id, outcome.path,
         )  # fmt: skip
-        chains.append({"origin": source.origin, "part": source.part, "batch_id": outcome.job.id,
-                       "carry": source.carry})
+        chains.append(
+            {"origin": source.origin, "part": source.part, "batch_id": outcome.job.id, "carry": source.carry}
+        )
     return chains
 
 
@@ -298,10 +299,14 @@ def apply_round(result: dict[str, Any], outcome: RoundOutcome, round_no: int) ->
     result = dict(result)
     result["counts"] = {k: v + outcome.delta.get(k, 0) for k, v in result["counts"].items()}
     result["follow_up_rounds"] = round_no
-    result["follow_up_batch_ids"] = [*result.get("follow_up_batch_ids", []),
-                                     *(s.batch_id for s in outcome.summaries)]
-    result["final_statuses"] = {**result["final_statuses"],
-                                **{s.batch_id: s.final_status for s in outcome.summaries}}
+    result["follow_up_batch_ids"] = [
+        *result.get("follow_up_batch_ids", []),
+        *(s.batch_id for s in outcome.summaries),
+    ]
+    result["final_statuses"] = {
+        **result["final_statuses"],
+        **{s.batch_id: s.final_status for s in outcome.summaries},
+    }
     for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
         result[key] += sum(getattr(s, key) for s in outcome.summaries)
     for key in ("cost_usd_batch", "cost_usd_list", "savings_usd"):

@@ -48,7 +48,12 @@ def submission_records(manifest: SubmitManifest) -> list[Any]:
 
 
 def earlier_batches(
-    client: Any, manifest: SubmitManifest, loader: WarehouseLoader, *, run: RunContext, prices: PriceTable,
+    client: Any,
+    manifest: SubmitManifest,
+    loader: WarehouseLoader,
+    *,
+    run: RunContext,
+    prices: PriceTable,
     work_dir: Path,
 ) -> EarlierBatches:
     """Spend rows for the submission's batches that are not in ``manifest`` (see the module doc)."""

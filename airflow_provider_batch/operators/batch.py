@@ -10,8 +10,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch._compat import AirflowFailException, warn_if_kill_cannot_cancel
+from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch.client.errors import (
     AuthenticationError,
     BadRequestError,
@@ -23,7 +23,9 @@ from airflow_provider_batch.client.errors import (
 from airflow_provider_batch.client.models import CHAT_COMPLETIONS
 from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent, BatchState
 from airflow_provider_batch.exceptions import TogetherLedgerUnavailableError
+from airflow_provider_batch.hooks.ledger import get_ledger
 from airflow_provider_batch.hooks.together import TogetherBatchHook
+from airflow_provider_batch.idempotency import PartOutcome, SubmitContext, submit_or_attach
 from airflow_provider_batch.inputs import (
     BatchLimits,
     InputPart,
@@ -34,12 +36,9 @@ from airflow_provider_batch.inputs import (
     guard_budget,
     split_batch_file,
 )
-from airflow_provider_batch.hooks.ledger import get_ledger
-from airflow_provider_batch.idempotency import PartOutcome, SubmitContext, submit_or_attach
 from airflow_provider_batch.ledger import LedgerConflictError, LedgerUnavailableError, TaskIdentity
 from airflow_provider_batch.links import TogetherBatchLink
 from airflow_provider_batch.manifest import SubmitManifest, SubmitOwner
-from airflow_provider_batch.operators._empty import check_on_empty, on_empty_input
 from airflow_provider_batch.operators._batch_common import (
     cancel_sync,
     check_once,
@@ -49,6 +48,7 @@ from airflow_provider_batch.operators._batch_common import (
     record_from_state,
     wait_sync,
 )
+from airflow_provider_batch.operators._empty import check_on_empty, on_empty_input
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.triggers._polling import epoch_seconds
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
@@ -99,8 +99,13 @@ def _prepare_parts(
     if local.stat().st_size == 0:
         on_empty_input(on_empty, f"batch input {input_path} is empty")
     ensure_valid(local, endpoint=endpoint, limits=limits, check_totals=False)
-    guard_budget(local, endpoint=endpoint, prices=prices, max_cost_usd=max_cost_usd,
-                 assumed_max_tokens=assumed_max_tokens)
+    guard_budget(
+        local,
+        endpoint=endpoint,
+        prices=prices,
+        max_cost_usd=max_cost_usd,
+        assumed_max_tokens=assumed_max_tokens,
+    )
     return split_batch_file(local, work_dir / "parts", limits=limits)
 
 
@@ -357,8 +362,13 @@ class TogetherBatchOperator(BaseOperator):
         )
 
     def _wait_here(
-        self, context: Any, client: Any, batch_ids: list[str], manifest: SubmitManifest,
-        deadlines: dict[str, float] | None, poll_interval: float,
+        self,
+        context: Any,
+        client: Any,
+        batch_ids: list[str],
+        manifest: SubmitManifest,
+        deadlines: dict[str, float] | None,
+        poll_interval: float,
     ) -> dict[str, Any]:
         self._waiting_on = list(batch_ids)
         try:
@@ -404,4 +414,3 @@ class TogetherBatchOperator(BaseOperator):
             return
         with TogetherBatchHook(self.together_conn_id).get_conn() as client:
             cancel_sync(client, self._waiting_on, self.log)
-

@@ -6,7 +6,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
@@ -118,8 +118,15 @@ def build_requests_from_sql(
 
 
 _BUILD_OPTIONS = (
-    "key_column", "model", "user_template", "system_prompt", "body", "endpoint",
-    "metadata_columns", "audio_url_column", "id_prefix",
+    "key_column",
+    "model",
+    "user_template",
+    "system_prompt",
+    "body",
+    "endpoint",
+    "metadata_columns",
+    "audio_url_column",
+    "id_prefix",
 )
 """Operator attributes passed through to :func:`build_batch_file`."""
 
@@ -158,7 +165,7 @@ class TogetherBuildRequestsOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("sql", "output_path", "user_template", "system_prompt", "records_path")
     template_ext: Sequence[str] = (".sql",)
-    template_fields_renderers = {"sql": "sql"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {"sql": "sql"}
 
     def __init__(
         self,
@@ -201,12 +208,21 @@ class TogetherBuildRequestsOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="apb-records-") as tmp:
             result = build_requests(
-                self._records(tmp), self.output_path, limits=self.limits, check_totals=self.check_totals,
-                aws_conn_id=self.aws_conn_id, on_empty=self.on_empty,
+                self._records(tmp),
+                self.output_path,
+                limits=self.limits,
+                check_totals=self.check_totals,
+                aws_conn_id=self.aws_conn_id,
+                on_empty=self.on_empty,
                 **{name: getattr(self, name) for name in _BUILD_OPTIONS},
             )
-        self.log.info("Built %d requests (%d bytes) at %s; models %s",
-                      result["count"], result["bytes"], result["path"], result["models"])
+        self.log.info(
+            "Built %d requests (%d bytes) at %s; models %s",
+            result["count"],
+            result["bytes"],
+            result["path"],
+            result["models"],
+        )
         return result
 
     def _records(self, tmp: str) -> Iterator[dict[str, Any]]:

@@ -219,8 +219,14 @@ class TogetherBatchResultsOperator(BaseOperator):
                     "metadata_manifest": self.metadata_manifest or manifest.metadata_manifest,
                     "ledger_conn_id": manifest.ledger_conn_id,
                     "chains": submit_round(
-                        client, context, 1, sources, endpoint=manifest.endpoint, work_dir=tmp_dir,
-                        ledger=get_ledger(manifest.ledger_conn_id), together_conn_id=self.together_conn_id,
+                        client,
+                        context,
+                        1,
+                        sources,
+                        endpoint=manifest.endpoint,
+                        work_dir=tmp_dir,
+                        ledger=get_ledger(manifest.ledger_conn_id),
+                        together_conn_id=self.together_conn_id,
                     ),
                 }
                 return self._await_follow_up(context, client, hook, state)
@@ -449,4 +455,3 @@ class TogetherBatchResultsOperator(BaseOperator):
                 f"{self.max_failed_fraction:.2%} ({result['counts']}); results were loaded",
                 result=result,
             )
-

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow_provider_batch.results._sql import (
     Table,
@@ -53,7 +53,8 @@ class GenericDialect:
 
     name = "generic"
     # Key columns are VARCHAR: some databases (MySQL) cannot index TEXT without a prefix length.
-    types = {"key": "VARCHAR(255)", "text": "TEXT", "int": "BIGINT", "float": "DOUBLE PRECISION"}
+    types: ClassVar[dict[str, str]] = {"key": "VARCHAR(255)", "text": "TEXT", "int": "BIGINT"}
+    types |= {"float": "DOUBLE PRECISION"}
     types |= {"money": "DOUBLE PRECISION", "timestamp": "TEXT", "bool": "BOOLEAN"}
 
     def __init__(self, quote: str = '"{}"', placeholder: str = "%s", hook: Any = None) -> None:
@@ -94,8 +95,15 @@ class GenericDialect:
             conn.autocommit = False
 
     def write(
-        self, conn: Any, table: Table, columns: Sequence[Column], key: Sequence[str], rows: Iterable[Row], *,
-        chunk_size: int, bulk: bool = True,
+        self,
+        conn: Any,
+        table: Table,
+        columns: Sequence[Column],
+        key: Sequence[str],
+        rows: Iterable[Row],
+        *,
+        chunk_size: int,
+        bulk: bool = True,
     ) -> int:
         """Upsert ``rows`` (tuples in ``columns`` order) on ``key``; return the number written."""
         names = [name for name, _ in columns]
@@ -136,7 +144,8 @@ class SqliteDialect(GenericDialect):
     """SQLite: ``executemany`` of ``INSERT … ON CONFLICT DO UPDATE`` in one explicit transaction."""
 
     name = "sqlite"
-    types = {"key": "TEXT", "text": "TEXT", "int": "INTEGER", "float": "REAL", "money": "REAL"}
+    types: ClassVar[dict[str, str]] = {"key": "TEXT", "text": "TEXT", "int": "INTEGER", "float": "REAL"}
+    types |= {"money": "REAL"}
     types |= {"timestamp": "TEXT", "bool": "INTEGER"}
 
     def __init__(self) -> None:
@@ -154,8 +163,15 @@ class SqliteDialect(GenericDialect):
         self.begin(conn)
 
     def write(
-        self, conn: Any, table: Table, columns: Sequence[Column], key: Sequence[str], rows: Iterable[Row], *,
-        chunk_size: int, bulk: bool = True,
+        self,
+        conn: Any,
+        table: Table,
+        columns: Sequence[Column],
+        key: Sequence[str],
+        rows: Iterable[Row],
+        *,
+        chunk_size: int,
+        bulk: bool = True,
     ) -> int:
         sql = upsert_sql(table, [name for name, _ in columns], key, self.quote, self.placeholder)
         written = 0

@@ -96,8 +96,12 @@ def migrate_table(
     if "owner_key" in added or rekey:
         _fill_owner_keys(conn, dialect, table)
     if "superseded" in added or rekey:
-        _execute(conn, f"UPDATE {table.sql(dialect.quote)} SET {dialect.quote.format('superseded')} = "
-                       f"{dialect.placeholder} WHERE {dialect.quote.format('superseded')} IS NULL", (False,))
+        _execute(
+            conn,
+            f"UPDATE {table.sql(dialect.quote)} SET {dialect.quote.format('superseded')} = "
+            f"{dialect.placeholder} WHERE {dialect.quote.format('superseded')} IS NULL",
+            (False,),
+        )
     if rekey:
         _replace_key(conn, dialect, table, key)
         changes.append(f"primary key ({', '.join(current or ())}) -> ({', '.join(key)})")
@@ -111,14 +115,20 @@ def migrate_table(
 
 
 def _sqlite_rebuild(
-    conn: Any, dialect: GenericDialect, table: Table, columns: Sequence[Column], key: Sequence[str],
+    conn: Any,
+    dialect: GenericDialect,
+    table: Table,
+    columns: Sequence[Column],
+    key: Sequence[str],
     present: Sequence[str],
 ) -> None:
     """SQLite's way to change a primary key: create new, copy, drop old, rename new."""
     quote = dialect.quote
     wanted = {name.lower() for name, _ in columns}
-    declared = {r[1]: r[2] for r in _query(conn, f"PRAGMA {_schema_prefix(table, quote)}table_info"
-                                                  f"({quote.format(table.name)})")}
+    declared = {
+        r[1]: r[2]
+        for r in _query(conn, f"PRAGMA {_schema_prefix(table, quote)}table_info({quote.format(table.name)})")
+    }
     # Columns only this table has (metadata columns of other DAGs) are kept, with their type.
     extra = [(name, declared.get(name) or "TEXT") for name in present if name.lower() not in wanted]
     new = Table(f"{table.name}__apb_rekey", table.schema)
@@ -170,14 +180,17 @@ def _fill_owner_keys(conn: Any, dialect: GenericDialect, table: Table) -> None:
     cols = ", ".join(quote.format(p) for p in _OWNER_PARTS)
     for owner in _query(conn, f"SELECT DISTINCT {cols} FROM {name} WHERE {target} IS NULL"):
         conds, params = [f"{target} IS NULL"], [owner_key(*owner)]
-        for part, value in zip(_OWNER_PARTS, owner):
+        for part, value in zip(_OWNER_PARTS, owner, strict=True):
             if value is None:
                 conds.append(f"{quote.format(part)} IS NULL")
             else:
                 conds.append(f"{quote.format(part)} = {dialect.placeholder}")
                 params.append(value)
-        _execute(conn, f"UPDATE {name} SET {target} = {dialect.placeholder} WHERE {' AND '.join(conds)}",
-                 tuple(params))
+        _execute(
+            conn,
+            f"UPDATE {name} SET {target} = {dialect.placeholder} WHERE {' AND '.join(conds)}",
+            tuple(params),
+        )
 
 
 def _replace_key(conn: Any, dialect: GenericDialect, table: Table, key: Sequence[str]) -> None:
@@ -188,8 +201,9 @@ def _replace_key(conn: Any, dialect: GenericDialect, table: Table, key: Sequence
         return
     if dialect.name != "postgresql":
         raise NotImplementedError(f"changing a primary key on {dialect.name}")
-    found = _query(conn, "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
-                   (name,))
+    found = _query(
+        conn, "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'", (name,)
+    )
     drop = f"DROP CONSTRAINT {dialect.quote.format(found[0][0])}, " if found else ""
     _execute(conn, f"ALTER TABLE {name} {drop}ADD PRIMARY KEY ({column_list(key, dialect.quote)})")
 

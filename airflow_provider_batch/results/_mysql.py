@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow_provider_batch.results._dialects import Column, GenericDialect, Row, _cursor
 from airflow_provider_batch.results._sql import (
@@ -51,7 +51,7 @@ class MySqlDialect(GenericDialect):
     """MySQL / MariaDB (InnoDB): one transaction of multi-row ``INSERT … ON DUPLICATE KEY UPDATE``."""
 
     name = "mysql"
-    types = {
+    types: ClassVar[dict[str, str]] = {
         "key": "VARCHAR(255)",
         "text": "LONGTEXT",  # TEXT holds only 64 KiB; strict mode would refuse a longer answer
         "int": "BIGINT",
@@ -105,8 +105,10 @@ class MySqlDialect(GenericDialect):
                 if got != 1:
                     raise TimeoutError(f"could not take MySQL lock {name} within {_LOCK_WAIT_SECONDS} s")
             found = ", ".join(["%s"] * len(_NO_PAD_BIN))
-            cur.execute(f"SELECT COLLATION_NAME FROM information_schema.COLLATIONS "
-                        f"WHERE COLLATION_NAME IN ({found})", _NO_PAD_BIN)
+            cur.execute(
+                f"SELECT COLLATION_NAME FROM information_schema.COLLATIONS WHERE COLLATION_NAME IN ({found})",
+                _NO_PAD_BIN,
+            )
             present = {str(row[0]) for row in cur.fetchall()}
         self.key_collation = next((c for c in _NO_PAD_BIN if c in present), "utf8mb4_bin")
 
@@ -123,8 +125,15 @@ class MySqlDialect(GenericDialect):
         self._max_chars = max(int(packet) // 4 - 4096, 4096)
 
     def write(
-        self, conn: Any, table: Table, columns: Sequence[Column], key: Sequence[str], rows: Iterable[Row], *,
-        chunk_size: int, bulk: bool = True,
+        self,
+        conn: Any,
+        table: Table,
+        columns: Sequence[Column],
+        key: Sequence[str],
+        rows: Iterable[Row],
+        *,
+        chunk_size: int,
+        bulk: bool = True,
     ) -> int:
         names = [name for name, _ in columns]
         tail = on_duplicate_key_sql(names, key, self.quote)

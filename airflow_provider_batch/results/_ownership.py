@@ -59,7 +59,8 @@ class _Where:
         return self._prefix + self.dialect.quote.format(name)
 
     def value(self, value: Any) -> Any:
-        return self.dialect.timestamp(to_utc(value)) if isinstance(value, datetime) else value
+        moment = to_utc(value) if isinstance(value, datetime) else None
+        return self.dialect.timestamp(moment) if moment is not None else value
 
     def eq(self, **columns: Any) -> tuple[str, Params]:
         parts, params = [], []
@@ -131,7 +132,13 @@ def _old_rows(
 
 
 def _replaced_by(
-    conn: Any, w: _Where, table: Table, run: RunContext, part: tuple[str, str, str | None], batch_id: str, *,
+    conn: Any,
+    w: _Where,
+    table: Table,
+    run: RunContext,
+    part: tuple[str, str, str | None],
+    batch_id: str,
+    *,
     current_only: bool,
 ) -> tuple[tuple[str, Params], list[str | None]]:
     """Rows of ``part`` (an owner key and a batch) whose ``custom_id`` this load wrote in
@@ -176,7 +183,11 @@ def supersede_rows(
 
 
 def replace_scope(
-    conn: Any, dialect: GenericDialect, table: Table, run: RunContext, batches: Sequence[str],
+    conn: Any,
+    dialect: GenericDialect,
+    table: Table,
+    run: RunContext,
+    batches: Sequence[str],
     logical_date: datetime,
 ) -> tuple[int, Superseded]:
     """Replace mode: delete the scope's rows this load did not write; returns (deleted, replaced).
@@ -203,8 +214,14 @@ def replace_scope(
 
 
 def mark_spend(
-    conn: Any, dialect: GenericDialect, table: Table, run: RunContext, marks: Mapping[str, str | None], *,
-    current: Sequence[str], logical_date: datetime | None = None,
+    conn: Any,
+    dialect: GenericDialect,
+    table: Table,
+    run: RunContext,
+    marks: Mapping[str, str | None],
+    *,
+    current: Sequence[str],
+    logical_date: datetime | None = None,
 ) -> int:
     """Mark spend rows superseded (never delete them); returns how many rows were marked.
 

@@ -20,7 +20,7 @@ import io
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from operator import itemgetter
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow_provider_batch.results._dialects import Column, GenericDialect, Row, _cursor, chunks
 from airflow_provider_batch.results._sql import (
@@ -41,7 +41,7 @@ class PostgresDialect(GenericDialect):
     """
 
     name = "postgresql"
-    types = {
+    types: ClassVar[dict[str, str]] = {
         "key": "TEXT",
         "text": "TEXT",
         "int": "BIGINT",
@@ -52,7 +52,7 @@ class PostgresDialect(GenericDialect):
     }
     # Always schema-qualified: an unqualified DROP could reach a user's table of the same name.
     _STAGE = 'pg_temp."_apb_stage"'
-    _COPY_TYPES = {
+    _COPY_TYPES: ClassVar[dict[str, str]] = {
         "key": "text",
         "text": "text",
         "int": "int8",
@@ -83,8 +83,15 @@ class PostgresDialect(GenericDialect):
         return value.replace("\x00", "\ufffd")
 
     def write(
-        self, conn: Any, table: Table, columns: Sequence[Column], key: Sequence[str], rows: Iterable[Row], *,
-        chunk_size: int, bulk: bool = True,
+        self,
+        conn: Any,
+        table: Table,
+        columns: Sequence[Column],
+        key: Sequence[str],
+        rows: Iterable[Row],
+        *,
+        chunk_size: int,
+        bulk: bool = True,
     ) -> int:
         names = [name for name, _ in columns]
         if not bulk:
@@ -108,7 +115,12 @@ class PostgresDialect(GenericDialect):
         return written
 
     def _executemany(
-        self, conn: Any, table: Table, names: Sequence[str], key: Sequence[str], rows: Iterable[Row],
+        self,
+        conn: Any,
+        table: Table,
+        names: Sequence[str],
+        key: Sequence[str],
+        rows: Iterable[Row],
         size: int,
     ) -> int:
         sql = upsert_sql(table, names, key, self.quote, self.placeholder)
@@ -136,7 +148,12 @@ class PostgresDialect(GenericDialect):
         return _copy_psycopg2(cur, sql + " WITH (FORMAT csv)", rows, size)
 
     def _stage_and_merge(
-        self, cur: Any, table: Table, columns: Sequence[Column], key: Sequence[str], rows: Iterable[Row],
+        self,
+        cur: Any,
+        table: Table,
+        columns: Sequence[Column],
+        key: Sequence[str],
+        rows: Iterable[Row],
         size: int,
     ) -> int:
         names = [name for name, _ in columns]

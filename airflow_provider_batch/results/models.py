@@ -240,7 +240,7 @@ class BatchSummary:
         values = dataclasses.astuple(self)
         if self.owner_key is None:
             key = owner_key(self.dag_id, self.task_id, self.run_id, self.map_index)
-            values = values[:_SUMMARY_OWNER_KEY] + (key,) + values[_SUMMARY_OWNER_KEY + 1 :]
+            values = (*values[:_SUMMARY_OWNER_KEY], key, *values[_SUMMARY_OWNER_KEY + 1 :])
         return values
 
 

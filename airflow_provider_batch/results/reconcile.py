@@ -309,4 +309,3 @@ def _summary(
         map_index=run.map_index,
         owner_key=run.owner_key,
     )
-

@@ -254,8 +254,14 @@ class WarehouseLoader:
         return dataclasses.replace(stats, seconds=time.perf_counter() - started)
 
     def _load_in(
-        self, conn: Any, dialect: GenericDialect, rows: Iterable[ResultRow],
-        summaries: Sequence[BatchSummary], mode: str, logical_date: datetime | None, run: RunContext | None,
+        self,
+        conn: Any,
+        dialect: GenericDialect,
+        rows: Iterable[ResultRow],
+        summaries: Sequence[BatchSummary],
+        mode: str,
+        logical_date: datetime | None,
+        run: RunContext | None,
         superseded: Mapping[str, str | None],
     ) -> LoadStats:
         batches: dict[str, None] = {}
@@ -299,9 +305,15 @@ class WarehouseLoader:
             found = _spend_rows(conn, dialect, self.summary_table.sql(dialect.quote), batch_ids)
         return {
             batch_id: SpendState(
-                batch_id, row["final_status"], row["cost_usd_batch"] is not None, row["owner_key"],
-                row["dag_id"], row["task_id"], row["run_id"], bool(row["superseded"]),
-            )  # fmt: skip
+                batch_id,
+                row["final_status"],
+                row["cost_usd_batch"] is not None,
+                row["owner_key"],
+                row["dag_id"],
+                row["task_id"],
+                row["run_id"],
+                bool(row["superseded"]),
+            )
             for batch_id, row in found.items()
         }
 
@@ -322,8 +334,9 @@ class WarehouseLoader:
             row = summary.values()
             kept = existing.get(summary.batch_id)
             theirs = kept is not None and kept["owner_key"] != row[_SUMMARY_POS["owner_key"]]
-            if theirs and not _adopts(kept, summary):
-                row = tuple(kept[n] if n in _KEPT else value for n, value in zip(_SUMMARY_NAMES, row))
+            if kept is not None and theirs and not _adopts(kept, summary):
+                named = zip(_SUMMARY_NAMES, row, strict=True)
+                row = tuple(kept[n] if n in _KEPT else value for n, value in named)
             values.append(row)
         return dialect.write(
             conn, self.summary_table, SUMMARY_COLUMNS, SUMMARY_KEY, adapted(values, SUMMARY_COLUMNS, dialect),
@@ -353,7 +366,7 @@ def _spend_rows(conn: Any, dialect: GenericDialect, table: str, batch_ids: Seque
             cur.execute(f"SELECT {cols} FROM {table} WHERE {dialect.quote.format('batch_id')} IN ({marks})",
                         tuple(chunk))  # fmt: skip
             for values in cur.fetchall():
-                row = dict(zip(names, values))
+                row = dict(zip(names, values, strict=True))
                 row["superseded"] = bool(row["superseded"])
                 found[row["batch_id"]] = row
     finally:

@@ -7,8 +7,8 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch._compat import warn_if_kill_cannot_cancel
+from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch.client.models import BatchJob
 from airflow_provider_batch.events import BatchEvent
 from airflow_provider_batch.hooks.together import TogetherBatchHook

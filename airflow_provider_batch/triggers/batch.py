@@ -152,7 +152,7 @@ class TogetherBatchTrigger(BaseTrigger):
             )
             unfinished = [
                 b
-                for b, j in zip(self.batch_ids, jobs)
+                for b, j in zip(self.batch_ids, jobs, strict=True)
                 if not (isinstance(j, BatchJob) and j.status.is_terminal)
             ]
             await _cancel(client, unfinished, self.log)
@@ -164,7 +164,7 @@ async def _cancel(client: Any, batch_ids: Sequence[str], log: Any) -> list[str]:
     """Best-effort cancel; returns the ids whose cancellation the API accepted."""
     results = await asyncio.gather(*(client.batches.cancel(b) for b in batch_ids), return_exceptions=True)
     done: list[str] = []
-    for batch_id, result in zip(batch_ids, results):
+    for batch_id, result in zip(batch_ids, results, strict=True):
         if isinstance(result, BaseException):
             log.warning("batch %s: cancel failed: %s: %s", batch_id, type(result).__name__, result)
         else:

@@ -47,7 +47,11 @@ class FakeTI:
     """Identity and XCom of a task instance, for calling execute() directly."""
 
     def __init__(
-        self, dag_id: str = "dag", task_id: str = "submit", run_id: str = "run-1", map_index: int = -1,
+        self,
+        dag_id: str = "dag",
+        task_id: str = "submit",
+        run_id: str = "run-1",
+        map_index: int = -1,
         try_number: int = 1,
     ) -> None:
         self.dag_id, self.task_id, self.run_id, self.map_index = dag_id, task_id, run_id, map_index
@@ -92,4 +96,3 @@ def batch_status(server: Any, batch_id: str) -> str:
 
 def cancel_requests(server: Any) -> int:
     return int(server.stats()["requests"].get("POST /v1/batches/{id}/cancel", 0))
-

@@ -53,9 +53,7 @@ def test_deferrable_submit_succeeds_with_one_upload_and_one_create(
     assert f"{root}/batches/{record['batch_id']}" in log
 
 
-def test_crash_after_create_then_retry_reattaches(
-    tmp_path: Path, together_server: Any, output: Any
-) -> None:
+def test_crash_after_create_then_retry_reattaches(tmp_path: Path, together_server: Any, output: Any) -> None:
     path = write_input(tmp_path / "in.jsonl", 2)
     flag = tmp_path / "crash-once"
     flag.touch()
@@ -93,7 +91,7 @@ def test_rerun_creating_a_missing_part_waits_for_it_its_full_timeout(
     second = run_dag("apb_submit_parts_crash_once", conf, logical_date=when)
     assert ti_states(second) == {"submit": ("success", 1)}, output()
     manifest = xcom(second, "submit")
-    assert [b["batch_id"] for b in manifest["batches"]][0] == old_part
+    assert next(b["batch_id"] for b in manifest["batches"]) == old_part
     assert [b["status"] for b in manifest["batches"]] == ["COMPLETED", "COMPLETED"]
     assert together_server.stats()["batch_creates"] == 3 and cancel_requests(together_server) == 0
 

@@ -32,9 +32,19 @@ def test_payload_of_the_previous_release_parses() -> None:
     # Written by a triggerer still on the previous release: no ``timed_out`` in the states.
     payload = {
         "status": "timeout",
-        "batches": [{"batch_id": "b1", "status": "IN_PROGRESS", "progress": 40.0, "input_file_id": "f",
-                     "output_file_id": None, "error_file_id": None, "error": None,
-                     "created_at": "2026-11-01T00:00:00Z", "completed_at": None}],
+        "batches": [
+            {
+                "batch_id": "b1",
+                "status": "IN_PROGRESS",
+                "progress": 40.0,
+                "input_file_id": "f",
+                "output_file_id": None,
+                "error_file_id": None,
+                "error": None,
+                "created_at": "2026-11-01T00:00:00Z",
+                "completed_at": None,
+            }
+        ],
         "message": "deadline passed with 1 batch(es) unfinished: b1",
         "error_type": None,
     }

@@ -15,6 +15,7 @@ from airflow.sdk import Connection
 
 from airflow_provider_batch.client import DEFAULT_BASE_URL
 from airflow_provider_batch.hooks.together import TogetherBatchHook, console_url_for
+
 from apb_airflow_helpers import write_input
 
 KEY = "tk-hook-secret-0123456789"

@@ -33,10 +33,15 @@ def _parts(tmp_path: Path, lines: int = 2, max_lines: int = 50_000, tag: str = "
 
 
 def _submit(
-    client: TogetherClient, parts: list[Any], ledger: SubmissionLedger, identity: TaskIdentity = IDENTITY,
+    client: TogetherClient,
+    parts: list[Any],
+    ledger: SubmissionLedger,
+    identity: TaskIdentity = IDENTITY,
     **kw: Any,
 ) -> list[PartOutcome]:
-    ctx = SubmitContext(identity=identity, ledger=ledger, endpoint=ENDPOINT, legacy_store=kw.pop("store", None))
+    ctx = SubmitContext(
+        identity=identity, ledger=ledger, endpoint=ENDPOINT, legacy_store=kw.pop("store", None)
+    )
     return submit_or_attach(client, parts, ctx, **kw)
 
 
@@ -69,14 +74,27 @@ def test_retry_reattaches_through_the_ledger_without_listing_anything(
     # Nothing on the submit path costs in proportion to the account's history.
     assert "GET /v1/files" not in stats["requests"] and "GET /v1/batches" not in stats["requests"]
     records = ledger.records_for(IDENTITY)
-    assert [(r.part_index, r.state, r.generation) for r in records] == [(1, "created", 1), (2, "created", 1),
-                                                                          (3, "created", 1)]
+    assert [(r.part_index, r.state, r.generation) for r in records] == [
+        (1, "created", 1),
+        (2, "created", 1),
+        (3, "created", 1),
+    ]
 
 
-@pytest.mark.parametrize("other", [TaskIdentity("dag", "submit", "run-2", -1), TaskIdentity("dag", "submit", "run-1", 3),
-                                   TaskIdentity("other_dag", "submit", "run-1", -1)])
+@pytest.mark.parametrize(
+    "other",
+    [
+        TaskIdentity("dag", "submit", "run-2", -1),
+        TaskIdentity("dag", "submit", "run-1", 3),
+        TaskIdentity("other_dag", "submit", "run-1", -1),
+    ],
+)
 def test_identical_content_in_two_task_instances_gets_two_batches(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger, other: TaskIdentity
+    tmp_path: Path,
+    sync_client: TogetherClient,
+    together_server: Any,
+    ledger: SubmissionLedger,
+    other: TaskIdentity,
 ) -> None:
     parts = _parts(tmp_path)
     (mine,) = _submit(sync_client, parts, ledger)
@@ -90,20 +108,28 @@ def test_identical_content_in_two_task_instances_gets_two_batches(
 
 
 def test_a_file_already_owned_by_another_task_instance_is_refused_before_create(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger,
+    tmp_path: Path,
+    sync_client: TogetherClient,
+    together_server: Any,
+    ledger: SubmissionLedger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path)
     (theirs,) = _submit(sync_client, parts, ledger, identity=TaskIdentity("dag", "submit", "run-2"))
     # A Files API that de-duplicates content answers with the other run's file.
-    monkeypatch.setattr(sync_client.files, "upload", lambda *a, **k: sync_client.files.retrieve(theirs.job.input_file_id))
+    monkeypatch.setattr(
+        sync_client.files, "upload", lambda *a, **k: sync_client.files.retrieve(theirs.job.input_file_id)
+    )
     with pytest.raises(LedgerConflictError, match="run-2"):
         _submit(sync_client, parts, ledger)
     assert together_server.stats()["batch_creates"] == 1
 
 
 def test_a_create_interrupted_after_it_took_effect_is_recovered_not_repeated(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger,
+    tmp_path: Path,
+    sync_client: TogetherClient,
+    together_server: Any,
+    ledger: SubmissionLedger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path)
@@ -126,7 +152,10 @@ def test_a_create_interrupted_after_it_took_effect_is_recovered_not_repeated(
 
 
 def test_a_create_interrupted_before_it_reached_the_server_is_sent_once(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger,
+    tmp_path: Path,
+    sync_client: TogetherClient,
+    together_server: Any,
+    ledger: SubmissionLedger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path)
@@ -146,11 +175,16 @@ def test_a_create_interrupted_before_it_reached_the_server_is_sent_once(
 
 
 def test_unknown_batches_on_our_own_file_are_never_guessed_between(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger,
+    tmp_path: Path,
+    sync_client: TogetherClient,
+    together_server: Any,
+    ledger: SubmissionLedger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path)
-    monkeypatch.setattr(sync_client.batches, "create", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(
+        sync_client.batches, "create", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt())
+    )
     with pytest.raises(KeyboardInterrupt):
         _submit(sync_client, parts, ledger)
     monkeypatch.undo()
@@ -177,7 +211,10 @@ def test_ambiguous_create_with_a_5xx_binds_only_to_our_own_batch(
 
 
 def test_a_rerun_after_a_partial_submit_creates_only_the_missing_parts(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger,
+    tmp_path: Path,
+    sync_client: TogetherClient,
+    together_server: Any,
+    ledger: SubmissionLedger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path, lines=5, max_lines=2)
@@ -238,7 +275,10 @@ def test_finished_batches_are_reattached(
 
 
 def test_a_batch_gone_from_the_api_is_replaced_by_a_new_generation(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger,
+    tmp_path: Path,
+    sync_client: TogetherClient,
+    together_server: Any,
+    ledger: SubmissionLedger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path)
@@ -291,8 +331,15 @@ def test_concurrent_first_use_of_the_ledger(tmp_path: Path) -> None:
     def first_use(n: int) -> None:
         try:
             ledger = sqlite_ledger(path)
-            ledger.open(TaskIdentity("d", "t", f"r{n}"), part_index=1, part_sha256="a" * 64, generation=1,
-                        request_count=1, endpoint=ENDPOINT, together_conn_id="c")
+            ledger.open(
+                TaskIdentity("d", "t", f"r{n}"),
+                part_index=1,
+                part_sha256="a" * 64,
+                generation=1,
+                request_count=1,
+                endpoint=ENDPOINT,
+                together_conn_id="c",
+            )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -306,7 +353,10 @@ def test_concurrent_first_use_of_the_ledger(tmp_path: Path) -> None:
 
 
 def test_a_crash_after_the_bytes_arrived_reuses_the_file(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger,
+    tmp_path: Path,
+    sync_client: TogetherClient,
+    together_server: Any,
+    ledger: SubmissionLedger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path)
@@ -328,7 +378,10 @@ def test_a_crash_after_the_bytes_arrived_reuses_the_file(
 
 
 def test_a_crash_before_the_bytes_arrived_uploads_again(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger,
+    tmp_path: Path,
+    sync_client: TogetherClient,
+    together_server: Any,
+    ledger: SubmissionLedger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path)

@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_batch.events import XCOM_BATCH_IDS, XCOM_MANIFEST, BatchEvent, BatchState, EventStatus
+from airflow_provider_batch.events import (
+    XCOM_BATCH_IDS,
+    XCOM_MANIFEST,
+    BatchEvent,
+    BatchState,
+    EventStatus,
+    InvalidEventError,
+)
 from airflow_provider_batch.exceptions import (
     TogetherBatchCancelledError,
     TogetherBatchError,
@@ -15,7 +22,6 @@ from airflow_provider_batch.exceptions import (
     TogetherBatchPollingError,
     TogetherBatchTimeoutError,
 )
-from airflow_provider_batch.events import InvalidEventError
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.sensors.batch import TogetherBatchSensor
 
@@ -51,10 +57,21 @@ def _event(status: EventStatus) -> dict[str, Any]:
         status.value, status.value.upper()
     )
     states = [
-        BatchState(batch_id="b-1", status=batch_status, progress=100.0, input_file_id="file-1",
-                   output_file_id="file-out", error_file_id="file-err"),
-        BatchState(batch_id="b-2", status="COMPLETED", progress=100.0, input_file_id="file-2",
-                   output_file_id="file-out-2"),
+        BatchState(
+            batch_id="b-1",
+            status=batch_status,
+            progress=100.0,
+            input_file_id="file-1",
+            output_file_id="file-out",
+            error_file_id="file-err",
+        ),
+        BatchState(
+            batch_id="b-2",
+            status="COMPLETED",
+            progress=100.0,
+            input_file_id="file-2",
+            output_file_id="file-out-2",
+        ),
     ]
     error_type = "X" if status == "error" else None
     return BatchEvent(status=status, batches=states, message="done", error_type=error_type).to_payload()
@@ -109,8 +126,20 @@ def test_execute_complete_keeps_part_numbers_and_counts_from_the_pre_defer_manif
         "input_path": "/in.jsonl",
         "metadata_manifest": "/meta.jsonl",
         "batches": [
-            {"batch_id": "b-2", "part": 2, "status": "VALIDATING", "input_file_id": "file-2", "request_count": 7},
-            {"batch_id": "b-1", "part": 1, "status": "VALIDATING", "input_file_id": "file-1", "request_count": 5},
+            {
+                "batch_id": "b-2",
+                "part": 2,
+                "status": "VALIDATING",
+                "input_file_id": "file-2",
+                "request_count": 7,
+            },
+            {
+                "batch_id": "b-1",
+                "part": 1,
+                "status": "VALIDATING",
+                "input_file_id": "file-1",
+                "request_count": 5,
+            },
         ],
     }
     ti = RecordingTI(pulled=before)  # defer kwargs dropped (dag.test): read the pre-defer XCom push

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_provider_batch._compat import AirflowFailException, AirflowSkipException
 
+from airflow_provider_batch._compat import AirflowFailException, AirflowSkipException
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 
 from apb_airflow_helpers import MODEL, context
@@ -66,8 +66,11 @@ def test_a_templated_audio_endpoint_under_a_budget_is_refused_before_upload(
     tmp_path: Path, together_server: Any
 ) -> None:
     path = tmp_path / "clips.jsonl"
-    line = {"custom_id": "c", "method": "FILE", "body": {"model": "openai/whisper-large-v3",
-                                                         "file": "https://a.test/x.wav"}}
+    line = {
+        "custom_id": "c",
+        "method": "FILE",
+        "body": {"model": "openai/whisper-large-v3", "file": "https://a.test/x.wav"},
+    }
     path.write_text(json.dumps(line) + "\n", encoding="utf-8")
     op = _op(path, endpoint="{{ params.endpoint }}", max_cost_usd=5)
     op.endpoint = AUDIO  # as rendered

@@ -73,8 +73,9 @@ def test_budget_guard_refuses_before_upload(tmp_path: Path, together_server: Any
     assert together_server.stats()["uploads"] == 0
 
 
-def test_non_retryable_api_refusal_fails_without_retry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       together_server: Any) -> None:
+def test_non_retryable_api_refusal_fails_without_retry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, together_server: Any
+) -> None:
     import json
 
     conn = {"conn_type": "together", "password": "not-the-key", "host": together_server.base_url}

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_provider_batch._compat import TaskDeferred
-from airflow.sdk.serde import deserialize, serialize
 
+from airflow_provider_batch._compat import TaskDeferred
 from airflow_provider_batch.events import EventStatus
 from airflow_provider_batch.exceptions import TogetherBatchTimeoutError
 from airflow_provider_batch.hooks.together import TogetherBatchHook
@@ -27,6 +26,7 @@ from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
 from airflow_provider_batch.sensors.batch import TogetherBatchSensor
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
+from tests.airflow_compat import serde_round_trip
 
 from apb_airflow_helpers import (
     DictStateStore,
@@ -57,7 +57,7 @@ def _recreated(trigger: TogetherBatchTrigger) -> TogetherBatchTrigger:
     """The trigger as a triggerer rebuilds it: kwargs through serde, then the constructor."""
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_provider_batch.triggers.batch.TogetherBatchTrigger"
-    return TogetherBatchTrigger(**deserialize(serialize(kwargs)))
+    return TogetherBatchTrigger(**serde_round_trip(kwargs))
 
 
 # -- a part re-attached from an earlier try, a part created now --------------------------------
@@ -110,7 +110,7 @@ def test_worker_path_applies_the_same_rule(tmp_path: Path, together_server: Any)
     path, store, old_part, _ = _old_part_and_resubmit(tmp_path, together_server)
     ti = FakeTI(try_number=2)
     result = _op(path, force_resubmit=True, deferrable=False).execute(context(ti, store))
-    assert [b["batch_id"] for b in result["batches"]][0] == old_part
+    assert next(b["batch_id"] for b in result["batches"]) == old_part
     assert [b["status"] for b in result["batches"]] == ["COMPLETED", "COMPLETED"]
     assert cancel_requests(together_server) == 0
 
@@ -219,7 +219,7 @@ def _previous_release_kwargs(batch_ids: list[str], deadline: float | None) -> di
 
 @pytest.mark.parametrize("deadline", [1_900_000_000.5, None])
 def test_previous_release_kwargs_deserialize(deadline: float | None) -> None:
-    stored = deserialize(serialize(_previous_release_kwargs(["b-1", "b-2"], deadline)))
+    stored = serde_round_trip(_previous_release_kwargs(["b-1", "b-2"], deadline))
     _, kwargs = TogetherBatchTrigger(**stored).serialize()
     expected = {} if deadline is None else {"b-1": deadline, "b-2": deadline}
     assert kwargs["deadlines"] == expected and "deadline" not in kwargs
@@ -230,7 +230,7 @@ def test_previous_release_trigger_behaves_as_before(together_server: Any, make_b
     # One shared deadline: when it passes every unfinished batch is timed out and cancelled.
     together_server.configure(processing_seconds=60)
     ids = [make_batch(), make_batch()]
-    trigger = TogetherBatchTrigger(**deserialize(serialize(_previous_release_kwargs(ids, time.time() + 0.3))))
+    trigger = TogetherBatchTrigger(**serde_round_trip(_previous_release_kwargs(ids, time.time() + 0.3)))
     (event,) = asyncio.run(asyncio.wait_for(trigger_events(trigger), timeout=30))
     assert event.status is EventStatus.TIMEOUT and "deadline passed with 2 batch(es)" in event.message
     assert all(batch_status(together_server, b) in CANCELLED for b in ids)

@@ -32,8 +32,9 @@ def default_floor(monkeypatch: pytest.MonkeyPatch) -> None:
 def _constructors() -> dict[str, Any]:
     return {
         "submit": lambda v: TogetherBatchOperator(task_id="submit", input_path="in.jsonl", poll_interval=v),
-        "results": lambda v: TogetherBatchResultsOperator(task_id="results", batch_ids=["b"],
-                                                          poll_interval=v),
+        "results": lambda v: TogetherBatchResultsOperator(
+            task_id="results", batch_ids=["b"], poll_interval=v
+        ),
         "sensor": lambda v: TogetherBatchSensor(task_id="sensor", batch_id="b", poke_interval=v),
     }
 
@@ -73,25 +74,28 @@ def test_message_names_the_parameter_the_bound_and_the_recommendation() -> None:
 def test_refused_when_the_dag_file_is_parsed(tmp_path: Path) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
-    (tmp_path / "too_eager.py").write_text(textwrap.dedent("""
+    (tmp_path / "too_eager.py").write_text(
+        textwrap.dedent("""
         from datetime import datetime
         from airflow.sdk import DAG
         from airflow_provider_batch.operators.batch import TogetherBatchOperator
 
         with DAG("too_eager", schedule=None, start_date=datetime(2026, 1, 1)):
             TogetherBatchOperator(task_id="submit", input_path="/in.jsonl", poll_interval=0.5)
-    """))
+    """)
+    )
     bag = DagBag(dag_folder=str(tmp_path))
     assert "too_eager" not in bag.dag_ids
     (error,) = bag.import_errors.values()
-    assert "TogetherBatchOperator 'submit': poll_interval must be a number of seconds >= 5 s, got 0.5" \
-        in error
+    assert (
+        "TogetherBatchOperator 'submit': poll_interval must be a number of seconds >= 5 s, got 0.5" in error
+    )
 
 
 def test_the_opt_out_lowers_the_floor_and_must_itself_be_sane(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(MIN_POLL_INTERVAL_ENV, "0.05")
     assert TogetherBatchOperator(task_id="s", input_path="x", poll_interval=0.05).poll_interval == 0.05
-    with pytest.raises(ValueError, match=">= 0.05 s, got 0.01"):
+    with pytest.raises(ValueError, match=r">= 0\.05 s, got 0\.01"):
         TogetherBatchOperator(task_id="s", input_path="x", poll_interval=0.01)
     for raw in ("0", "-1", "soon", "nan"):
         monkeypatch.setenv(MIN_POLL_INTERVAL_ENV, raw)
@@ -110,8 +114,10 @@ def test_trigger_refuses_non_positive_intervals_but_keeps_no_floor(value: Any) -
 
 
 @pytest.mark.usefixtures("default_floor")
-@pytest.mark.parametrize(("raw", "shown"), [("0", "0.0"), ("1", "1.0"), (2, "2"), ("soon", "'soon'"),
-                                            ("nan", "nan"), ([30], "[30]")])
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [("0", "0.0"), ("1", "1.0"), (2, "2"), ("soon", "'soon'"), ("nan", "nan"), ([30], "[30]")],
+)
 def test_connection_extra_is_checked_when_read(monkeypatch: pytest.MonkeyPatch, raw: Any, shown: str) -> None:
     extra = {"poll_interval": raw}
     conn = {"conn_type": "together", "password": "k", "host": "http://127.0.0.1:1/v1", "extra": extra}

@@ -34,9 +34,13 @@ def _status(server: Any, batch_id: str) -> str:
 
 def test_serialize_round_trip_and_pinned_classpath() -> None:
     trigger = TogetherBatchTrigger(
-        batch_ids=["b-1", "b-2"], together_conn_id="c", poll_interval=12,
+        batch_ids=["b-1", "b-2"],
+        together_conn_id="c",
+        poll_interval=12,
         deadlines={"b-1": 1_900_000_000.5, "b-2": 1_900_000_060.0},
-        max_poll_failures=3, cancel_on_kill=False, cancel_on_timeout=True,
+        max_poll_failures=3,
+        cancel_on_kill=False,
+        cancel_on_timeout=True,
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == CLASSPATH
@@ -81,14 +85,18 @@ async def test_completes_with_one_event_and_logs_progress(
     events = await _events(trigger)
     assert [e.status for e in events] == [EventStatus.COMPLETED]
     assert events[0].batch_ids == ids
-    assert all(b.status == "COMPLETED" and b.output_file_id and b.progress == 100.0 for b in events[0].batches)
+    assert all(
+        b.status == "COMPLETED" and b.output_file_id and b.progress == 100.0 for b in events[0].batches
+    )
     polls = _log_lines(capsys, f"batch {ids[0]}: ")
     assert polls and f"batch {ids[0]}: COMPLETED 100.0%" in polls[-1]
     assert all("[info" in line for line in polls)
 
 
 @pytest.mark.parametrize("status", ["FAILED", "EXPIRED", "CANCELLED"])
-async def test_terminal_outcomes(together_conn: str, together_server: Any, make_batch: Any, status: str) -> None:
+async def test_terminal_outcomes(
+    together_conn: str, together_server: Any, make_batch: Any, status: str
+) -> None:
     together_server.configure(processing_seconds=60)
     ok, bad = make_batch(), make_batch()
     together_server.force_status(ok, "COMPLETED")
@@ -103,7 +111,9 @@ async def test_transient_failures_tolerated_up_to_the_limit(
 ) -> None:
     batch_id = make_batch()
     together_server.inject("GET /v1/batches/{id}", "503", times=3)
-    events = await _events(TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.01, max_poll_failures=3))
+    events = await _events(
+        TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.01, max_poll_failures=3)
+    )
     assert [e.status for e in events] == [EventStatus.COMPLETED]
     assert together_server.stats()["faults_injected"] == {"503": 3}
 
@@ -113,7 +123,9 @@ async def test_one_failure_beyond_the_limit_is_an_error_event(
 ) -> None:
     batch_id = make_batch()
     together_server.inject("GET /v1/batches/{id}", "500", times=4)
-    events = await _events(TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.01, max_poll_failures=3))
+    events = await _events(
+        TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.01, max_poll_failures=3)
+    )
     assert [e.status for e in events] == [EventStatus.ERROR]
     assert events[0].error_type == "InternalServerError"
     assert "4 consecutive" in events[0].message
@@ -126,7 +138,9 @@ async def test_non_transient_error_ends_at_once(
     batch_id = make_batch()
     conn = {"conn_type": "together", "password": "wrong-key", "host": together_server.base_url}
     monkeypatch.setenv("AIRFLOW_CONN_TOGETHER_BADKEY", json.dumps(conn))
-    trigger = TogetherBatchTrigger(batch_ids=[batch_id], together_conn_id="together_badkey", max_poll_failures=5)
+    trigger = TogetherBatchTrigger(
+        batch_ids=[batch_id], together_conn_id="together_badkey", max_poll_failures=5
+    )
     events = await _events(trigger)
     assert [e.error_type for e in events] == ["AuthenticationError"]
     assert "wrong-key" not in json.dumps(events[0].to_payload())
@@ -163,7 +177,9 @@ async def test_deadline_gives_timeout_and_cancels_only_when_asked(
     together_server.configure(processing_seconds=60)
     batch_id = make_batch()
     trigger = TogetherBatchTrigger(
-        batch_ids=[batch_id], poll_interval=0.05, deadlines={batch_id: time.time() + 0.3},
+        batch_ids=[batch_id],
+        poll_interval=0.05,
+        deadlines={batch_id: time.time() + 0.3},
         cancel_on_timeout=cancel_on_timeout,
     )
     events = await _events(trigger)

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_batch.client import ClientSettings, TogetherClient
-from airflow_provider_batch.testing.server import ControlClient, server_process
 from airflow_provider_batch.events import BatchEvent, EventStatus
+from airflow_provider_batch.testing.server import ControlClient, server_process
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
 from apb_airflow_helpers import write_input

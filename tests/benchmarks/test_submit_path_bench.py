@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from apb_bench_server import memory_kb, server_process
 
 API_KEY = "bench-key"
@@ -90,8 +91,9 @@ def _operations(client: Any, work: Path, target: str) -> dict[str, tuple[int, Ca
 
     def raw_batch_list() -> int:
         size = 0
-        with client._http.stream("GET", f"{client.settings.base_url}/batches",
-                                 headers={"Authorization": f"Bearer {API_KEY}"}) as answer:
+        with client._http.stream(
+            "GET", f"{client.settings.base_url}/batches", headers={"Authorization": f"Bearer {API_KEY}"}
+        ) as answer:
             for chunk in answer.iter_raw():
                 size += len(chunk)
         return size
@@ -136,8 +138,12 @@ def drive(op: str, base_url: str, work: str, target: str) -> dict[str, Any]:
             times.append(time.perf_counter() - started)
             cpu.append(time.process_time() - cpu_started)
         growth = (memory_kb("VmHWM") - before) / 1024
-    return {"seconds": statistics.median(times), "cpu_seconds": statistics.median(cpu),
-            "rss_growth_mb": growth, "outcome": outcome}
+    return {
+        "seconds": statistics.median(times),
+        "cpu_seconds": statistics.median(cpu),
+        "rss_growth_mb": growth,
+        "outcome": outcome,
+    }
 
 
 OPS = (
@@ -160,7 +166,11 @@ OPS = (
 def _run_client(op: str, base_url: str, work: Path, target: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, __file__, op, base_url, str(work), target],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=900, check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=900,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -176,9 +186,16 @@ def test_submit_path_cost_by_account_size(tmp_path: Path) -> None:
                 run = _run_client(op, url, tmp_path, target or "file-none")
                 if op == "upload + create":
                     target = run["outcome"]  # the recovery looks for the batch this run created
-                rows.append({"files": files, "op": op, "seconds": round(run["seconds"], 3),
-                             "client_cpu_s": round(run["cpu_seconds"], 3),
-                             "rss_growth_mb": round(run["rss_growth_mb"], 1), "outcome": run["outcome"]})
+                rows.append(
+                    {
+                        "files": files,
+                        "op": op,
+                        "seconds": round(run["seconds"], 3),
+                        "client_cpu_s": round(run["cpu_seconds"], 3),
+                        "rss_growth_mb": round(run["rss_growth_mb"], 1),
+                        "outcome": run["outcome"],
+                    }
+                )
     _report(rows)
     by = {(r["files"], r["op"]): r for r in rows}
     for files in SIZES:
@@ -194,8 +211,12 @@ def _report(rows: list[dict[str, Any]]) -> None:
         figures = f"{r['seconds']:>8} {r['client_cpu_s']:>7} {r['rss_growth_mb']:>7}"
         print(f"{r['files']:>8}  {r['op']:<60} {figures}  {r['outcome'][:40]}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"python": platform.python_version(), "machine": platform.machine(), "repeats": REPEATS,
-            "note": "server in its own process with --seed-files; one client process per row"}
+    meta = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "repeats": REPEATS,
+        "note": "server in its own process with --seed-files; one client process per row",
+    }
     RESULTS.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
 
 

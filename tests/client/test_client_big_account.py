@@ -54,16 +54,22 @@ def base_url() -> Iterator[str]:
 
 def test_reading_the_file_list_whole_hits_the_body_cap(base_url: str) -> None:
     """What ``files.list()`` did before: one body, parsed at once."""
-    with TogetherClient(api_key=API_KEY, base_url=base_url) as client:
-        with pytest.raises(ResponseTooLargeError, match="max_response_bytes"):
-            client._call(ops.file_list(), ops.parse_batch)
+    with (
+        TogetherClient(api_key=API_KEY, base_url=base_url) as client,
+        pytest.raises(ResponseTooLargeError, match="max_response_bytes"),
+    ):
+        client._call(ops.file_list(), ops.parse_batch)
 
 
 @pytest.mark.parametrize("flavour", ["sync", "async"])
 def test_every_file_streams_through_with_flat_memory(base_url: str, flavour: str) -> None:
     done = subprocess.run(
         [sys.executable, "-c", _COUNT_FILES, flavour, base_url, API_KEY],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -27,7 +27,6 @@ from airflow_provider_batch.client import (
     NotFoundError,
     OutputLine,
 )
-
 from tests.client.helpers import call, drain
 
 MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
@@ -183,9 +182,8 @@ async def test_429_retry_after_is_honoured(server, connect, sleeps, batch_file: 
 async def test_five_500s_raise_internal_server_error(server, connect, sleeps, caplog) -> None:
     client = connect()
     server.inject("GET /v1/batches/{id}", "500", times=5)
-    with caplog.at_level(logging.DEBUG):
-        with pytest.raises(InternalServerError) as caught:
-            await call(client.batches.retrieve("b-unlucky"))
+    with caplog.at_level(logging.DEBUG), pytest.raises(InternalServerError) as caught:
+        await call(client.batches.retrieve("b-unlucky"))
     error = caught.value
     assert error.status_code == 500 and error.attempts == 5 and error.request_id
     text = str(error)
@@ -229,9 +227,7 @@ async def test_cut_download_is_retried_from_scratch(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dl.jsonl", "requests.jsonl"]
 
 
-async def test_persistent_truncation_raises_and_leaves_nothing(
-    server, connect, batch_file, tmp_path
-) -> None:
+async def test_persistent_truncation_raises_and_leaves_nothing(server, connect, batch_file, tmp_path) -> None:
     client = connect(max_retries=2)
     file_id = (await call(client.files.upload(batch_file))).id
     server.inject("GET /v1/files/{id}/content", "truncate", times=3, fraction=0.5)

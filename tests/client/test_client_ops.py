@@ -52,7 +52,9 @@ def test_upload_init_fields_and_policy() -> None:
 
 def test_upload_init_without_checksum_sends_no_checksum_field() -> None:
     assert ops.upload_init("in.jsonl", "batch-api").form == {
-        "purpose": "batch-api", "file_name": "in.jsonl", "file_type": "jsonl"
+        "purpose": "batch-api",
+        "file_name": "in.jsonl",
+        "file_type": "jsonl",
     }
 
 
@@ -74,7 +76,10 @@ def test_batch_create_body_leaves_out_unset_options() -> None:
     assert ops.batch_create("f-1").json_body == {"input_file_id": "f-1", "endpoint": "/v1/chat/completions"}
     spec = ops.batch_create("f-1", "/v1/audio/translations", model_id="m", priority=0)
     assert spec.json_body == {
-        "input_file_id": "f-1", "endpoint": "/v1/audio/translations", "priority": 0, "model_id": "m"
+        "input_file_id": "f-1",
+        "endpoint": "/v1/audio/translations",
+        "priority": 0,
+        "model_id": "m",
     }
 
 

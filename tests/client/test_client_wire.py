@@ -29,7 +29,6 @@ from airflow_provider_batch.client import (
     InternalServerError,
     ResponseValidationError,
 )
-
 from tests.client.helpers import API_KEY, call
 
 BASE = "http://together.test/v1"
@@ -37,8 +36,15 @@ FILE_ID = "file-0d3c8a4e-1b2f-4c5d-9e8f-7a6b5c4d3e2f"
 FUTURE, PAST = "2099-01-01T00:00:00Z", "2001-01-01T00:00:00Z"
 REDIRECT = {"x-together-file-id": FILE_ID}
 FILE_JSON = {
-    "id": FILE_ID, "object": "file", "created_at": 1767261600, "filename": "in.jsonl", "bytes": 3,
-    "purpose": "batch-api", "FileType": "jsonl", "LineCount": 0, "Processed": True,
+    "id": FILE_ID,
+    "object": "file",
+    "created_at": 1767261600,
+    "filename": "in.jsonl",
+    "bytes": 3,
+    "purpose": "batch-api",
+    "FileType": "jsonl",
+    "LineCount": 0,
+    "Processed": True,
 }
 
 
@@ -92,11 +98,13 @@ def jsonl(tmp_path: Path) -> Path:
 
 
 async def test_upload_uses_redirect_flow_with_streamed_put(make_client, jsonl: Path) -> None:
-    wire = Wire({
-        ("POST", "/v1/files"): answer(302, location="http://store.test/put/x?sig=abc", **REDIRECT),
-        ("PUT", "/put/x"): answer(200),
-        ("POST", f"/v1/files/{FILE_ID}/preprocess"): answer(200, FILE_JSON),
-    })
+    wire = Wire(
+        {
+            ("POST", "/v1/files"): answer(302, location="http://store.test/put/x?sig=abc", **REDIRECT),
+            ("PUT", "/put/x"): answer(200),
+            ("POST", f"/v1/files/{FILE_ID}/preprocess"): answer(200, FILE_JSON),
+        }
+    )
     client = make_client(BASE, wire.transport)
     told: list[tuple[str, int]] = []
 
@@ -110,7 +118,9 @@ async def test_upload_uses_redirect_flow_with_streamed_put(make_client, jsonl: P
     init, put, pre = wire.requests
     assert init.headers["authorization"] == f"Bearer {API_KEY}"
     assert parse_qs(wire.bodies[0].decode()) == {
-        "purpose": ["batch-api"], "file_name": ["in.jsonl"], "file_type": ["jsonl"],
+        "purpose": ["batch-api"],
+        "file_name": ["in.jsonl"],
+        "file_type": ["jsonl"],
     }  # no checksum: the server must not answer with another upload's file
     assert str(put.url) == "http://store.test/put/x?sig=abc"
     assert "authorization" not in put.headers
@@ -121,10 +131,12 @@ async def test_upload_uses_redirect_flow_with_streamed_put(make_client, jsonl: P
 
 
 async def test_upload_with_dedupe_sends_the_checksum_and_reuses_the_file(make_client, jsonl: Path) -> None:
-    wire = Wire({
-        ("POST", "/v1/files"): answer(409, {"file_id": FILE_ID}),
-        ("GET", f"/v1/files/{FILE_ID}"): answer(200, FILE_JSON),
-    })
+    wire = Wire(
+        {
+            ("POST", "/v1/files"): answer(409, {"file_id": FILE_ID}),
+            ("GET", f"/v1/files/{FILE_ID}"): answer(200, FILE_JSON),
+        }
+    )
     client = make_client(BASE, wire.transport)
     assert (await call(client.files.upload(jsonl, filename="other.jsonl", dedupe=True))).id == FILE_ID
     assert [r.method for r in wire.requests] == ["POST", "GET"]  # no retry of the 409, no PUT
@@ -140,11 +152,13 @@ async def test_upload_without_dedupe_never_adopts_a_file_named_in_a_409(make_cli
 
 
 async def test_upload_put_is_retried_with_the_file_reopened(make_client, jsonl: Path, sleeps) -> None:
-    wire = Wire({
-        ("POST", "/v1/files"): answer(302, location="http://store.test/put/x", **REDIRECT),
-        ("PUT", "/put/x"): [answer(503), answer(200)],
-        ("POST", f"/v1/files/{FILE_ID}/preprocess"): answer(200, FILE_JSON),
-    })
+    wire = Wire(
+        {
+            ("POST", "/v1/files"): answer(302, location="http://store.test/put/x", **REDIRECT),
+            ("PUT", "/put/x"): [answer(503), answer(200)],
+            ("POST", f"/v1/files/{FILE_ID}/preprocess"): answer(200, FILE_JSON),
+        }
+    )
     client = make_client(BASE, wire.transport, retry_base_delay=0)
     await call(client.files.upload(jsonl))
     assert wire.bodies[1] == wire.bodies[2] == jsonl.read_bytes()
@@ -208,10 +222,12 @@ async def test_create_after_lost_answer_returns_the_batch_it_made(make_client, c
         raise httpx.ReadTimeout("scripted", request=request)
 
     others = [_job("b-old", PAST), {**_job("b-other-file"), "input_file_id": "file-other"}]
-    wire = Wire({
-        ("POST", "/v1/batches"): create_then_time_out,
-        ("GET", "/v1/batches"): lambda r: httpx.Response(200, json=[*others, *created]),
-    })
+    wire = Wire(
+        {
+            ("POST", "/v1/batches"): create_then_time_out,
+            ("GET", "/v1/batches"): lambda r: httpx.Response(200, json=[*others, *created]),
+        }
+    )
     client = make_client(BASE, wire.transport)
     with caplog.at_level(logging.WARNING, logger="airflow_provider_batch.client"):
         response = await call(client.batches.create(FILE_ID, known_batch_ids=["b-old"]))
@@ -222,20 +238,24 @@ async def test_create_after_lost_answer_returns_the_batch_it_made(make_client, c
 
 async def test_create_never_adopts_a_known_batch_however_recent(make_client, sleeps) -> None:
     """Another run's batch on the same file, created a moment ago: the old 30 s window adopted it."""
-    wire = Wire({
-        ("POST", "/v1/batches"): [answer(500, {"error": "boom"}), answer(201, {"job": _job("b-ours")})],
-        ("GET", "/v1/batches"): answer(200, [_job("b-theirs", FUTURE)]),
-    })
+    wire = Wire(
+        {
+            ("POST", "/v1/batches"): [answer(500, {"error": "boom"}), answer(201, {"job": _job("b-ours")})],
+            ("GET", "/v1/batches"): answer(200, [_job("b-theirs", FUTURE)]),
+        }
+    )
     client = make_client(BASE, wire.transport)
     assert (await call(client.batches.create(FILE_ID, known_batch_ids={"b-theirs"}))).job.id == "b-ours"
     assert [r.method for r in wire.requests] == ["POST", "GET", "POST"]
 
 
 async def test_create_refuses_to_guess_between_two_unknown_batches(make_client, sleeps) -> None:
-    wire = Wire({
-        ("POST", "/v1/batches"): fail(httpx.ReadTimeout),
-        ("GET", "/v1/batches"): answer(200, [_job("b-1"), _job("b-2"), _job("b-known", PAST)]),
-    })
+    wire = Wire(
+        {
+            ("POST", "/v1/batches"): fail(httpx.ReadTimeout),
+            ("GET", "/v1/batches"): answer(200, [_job("b-1"), _job("b-2"), _job("b-known", PAST)]),
+        }
+    )
     client = make_client(BASE, wire.transport)
     with pytest.raises(AmbiguousCreateError) as caught:
         await call(client.batches.create(FILE_ID, known_batch_ids=("b-known",)))
@@ -246,10 +266,12 @@ async def test_create_refuses_to_guess_between_two_unknown_batches(make_client, 
 async def test_create_that_did_not_happen_and_may_not_be_retried_raises_the_original_error(
     make_client, sleeps
 ) -> None:
-    wire = Wire({
-        ("POST", "/v1/batches"): answer(500, {"error": "boom"}),
-        ("GET", "/v1/batches"): answer(200, None),
-    })
+    wire = Wire(
+        {
+            ("POST", "/v1/batches"): answer(500, {"error": "boom"}),
+            ("GET", "/v1/batches"): answer(200, None),
+        }
+    )
     client = make_client(BASE, wire.transport, max_retries=0)
     with pytest.raises(InternalServerError, match="boom"):
         await call(client.batches.create(FILE_ID))
@@ -262,14 +284,18 @@ NEVER_LANDED = [answer(429, {"error": "slow"}, **{"retry-after": "3"}), answer(5
 
 @pytest.mark.parametrize("first", AMBIGUOUS)
 async def test_create_resends_after_ambiguous_failure_if_nothing_was_made(make_client, sleeps, first) -> None:
-    wire = Wire({
-        ("POST", "/v1/batches"): [first, answer(201, {"job": _job("b-2"), "warning": None})],
-        ("GET", "/v1/batches"): answer(200, None),
-    })
+    wire = Wire(
+        {
+            ("POST", "/v1/batches"): [first, answer(201, {"job": _job("b-2"), "warning": None})],
+            ("GET", "/v1/batches"): answer(200, None),
+        }
+    )
     client = make_client(BASE, wire.transport)
     assert (await call(client.batches.create(FILE_ID))).job.id == "b-2"
     assert [(r.method, r.url.path) for r in wire.requests] == [
-        ("POST", "/v1/batches"), ("GET", "/v1/batches"), ("POST", "/v1/batches")
+        ("POST", "/v1/batches"),
+        ("GET", "/v1/batches"),
+        ("POST", "/v1/batches"),
     ]
     assert len(sleeps.delays) == 1
 
@@ -308,9 +334,11 @@ async def test_create_warning_is_logged(make_client, caplog) -> None:
 async def test_persistent_500_names_path_status_request_id_never_the_key(make_client, sleeps, caplog) -> None:
     wire = Wire({("GET", "/v1/batches/b-9"): answer(500, {"error": "db down"}, **{"x-request-id": "req-77"})})
     client = make_client(BASE, wire.transport)
-    with caplog.at_level(logging.WARNING, logger="airflow_provider_batch.client"):
-        with pytest.raises(InternalServerError) as caught:
-            await call(client.batches.retrieve("b-9"))
+    with (
+        caplog.at_level(logging.WARNING, logger="airflow_provider_batch.client"),
+        pytest.raises(InternalServerError) as caught,
+    ):
+        await call(client.batches.retrieve("b-9"))
     text = str(caught.value)
     assert "GET /batches/b-9" in text and "500" in text and "req-77" in text and API_KEY not in text
     assert len(wire.requests) == 5 and len(sleeps.delays) == 4

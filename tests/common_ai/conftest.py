@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("airflow.providers.common.ai.batch.base")
 
-from airflow_provider_batch.common_ai import TogetherBatchAdapter  # noqa: E402
+from airflow_provider_batch.common_ai import TogetherBatchAdapter
 
 _REAL_SLEEP = time.sleep
 _REAL_ASLEEP = asyncio.sleep
@@ -72,4 +72,3 @@ def pydanticai_connection(monkeypatch: pytest.MonkeyPatch, together_server: Any)
     conn = {"conn_type": "pydanticai", "password": together_server.api_key, "host": together_server.base_url}
     monkeypatch.setenv("AIRFLOW_CONN_TOGETHER_PYDANTICAI", json.dumps(conn))
     return "together_pydanticai"
-

@@ -53,11 +53,14 @@ def _failures(dep: AirflowDeployment, runs: dict[str, list[dict[str, Any]]]) -> 
         for run in dag_runs:
             tis = dep.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances").json()
             for ti in tis.get("task_instances", []):
-                if ti["state"] not in ("success", "skipped"):
-                    path = f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}"
-                    log = dep.api("GET", path, params={"map_index": ti["map_index"]}).text
-                    found.append(f"{dag_id} {run['dag_run_id']} {ti['task_id']}[{ti['map_index']}] {ti['state']}: "
-                                 f"{log[-1500:]}")  # fmt: skip
+                if ti["state"] in ("success", "skipped"):
+                    continue
+                where = f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances/{ti['task_id']}"
+                log = dep.api(
+                    "GET", f"{where}/logs/{ti['try_number']}", params={"map_index": ti["map_index"]}
+                )
+                what = f"{dag_id} {run['dag_run_id']} {ti['task_id']}[{ti['map_index']}] {ti['state']}"
+                found.append(f"{what}: {log.text[-1500:]}")
     return "\n".join(found)
 
 
@@ -90,7 +93,12 @@ def test_runs_own_their_batches_and_rows(tmp_path: Path, together_url: str, ware
     work.mkdir()
     env = {
         "AIRFLOW_CONN_TOGETHER_DEFAULT": json.dumps(
-            {"conn_type": "together", "password": API_KEY, "host": together_url, "extra": {"poll_interval": 1}}
+            {
+                "conn_type": "together",
+                "password": API_KEY,
+                "host": together_url,
+                "extra": {"poll_interval": 1},
+            }
         ),
         "AIRFLOW_CONN_TOGETHER_WAREHOUSE": f"postgres://postgres@127.0.0.1:5432/{warehouse_db}",
         "APB_BACKFILL_DIR": str(work),

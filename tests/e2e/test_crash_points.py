@@ -203,8 +203,10 @@ RETRY_PATH = {
     "intent": ("part 1: uploaded ", "part 1: submitted batch {batch}"),
     "mid_upload": ("part 1: uploaded ", "part 1: submitted batch {batch}"),
     "uploaded": ("part 1: re-using this task's uploaded file {file}", "part 1: submitted batch {batch}"),
-    "created": ("part 1: a create interrupted on an earlier try made batch {batch}",
-                "part 1: recovered (interrupted create) to batch {batch}"),
+    "created": (
+        "part 1: a create interrupted on an earlier try made batch {batch}",
+        "part 1: recovered (interrupted create) to batch {batch}",
+    ),
 }
 
 

@@ -58,8 +58,11 @@ def test_nightly_backfill_three_days_exactly_once(dagbag: Any, examples_env: dic
     # The replaced run's batch stays in the spend table (it was paid for), marked superseded.
     replaced = _rows(warehouse, "SELECT COUNT(*), SUM(requests) FROM ticket_batch_spend WHERE superseded")
     assert replaced == [(1, per_day)]
-    spend = _rows(warehouse, "SELECT SUM(requests), SUM(total_tokens), SUM(cost_usd_batch) "
-                             "FROM ticket_batch_spend WHERE NOT superseded")
+    spend = _rows(
+        warehouse,
+        "SELECT SUM(requests), SUM(total_tokens), SUM(cost_usd_batch) "
+        "FROM ticket_batch_spend WHERE NOT superseded",
+    )
     assert spend[0][0] == len(rows)
     assert spend[0][1] == sum(r[3] for r in rows)
     assert spend[0][2] == pytest.approx(sum(r[4] for r in rows))

@@ -24,6 +24,7 @@ from airflow_provider_batch.inputs.budget import (
 )
 from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, CHAT_ENDPOINT
 from airflow_provider_batch.pricing import DEFAULT_PRICE_TABLE, ModelPrice, PriceTable
+
 from .factories import MODEL, chat_request
 
 
@@ -38,8 +39,16 @@ def test_estimate_per_model_and_total(
     lines = [chat_request(f"a{i}", "x" * 40, max_tokens=100) for i in range(3)]
     lines.append(chat_request("d", "y" * 8))  # no max_tokens: the default applies
     parts = [{"type": "text", "text": "z" * 16}, {"type": "image_url", "image_url": {"url": "https://x/i"}}]
-    lines.append({"custom_id": "p", "body": {"model": "cheap/model", "max_completion_tokens": 10,
-                                             "messages": [{"role": "user", "content": parts}]}})
+    lines.append(
+        {
+            "custom_id": "p",
+            "body": {
+                "model": "cheap/model",
+                "max_completion_tokens": 10,
+                "messages": [{"role": "user", "content": parts}],
+            },
+        }
+    )
     prices = PriceTable.from_mapping({"models": {"cheap/model": {"input_per_1m": 1.0, "output_per_1m": 2.0}}})
     with caplog.at_level(logging.INFO, logger="airflow_provider_batch.inputs"):
         est = estimate_batch_cost(write_jsonl(lines), prices, assumed_max_tokens=200)
@@ -54,14 +63,18 @@ def test_estimate_per_model_and_total(
     assert cheap.list_usd == pytest.approx(((4 + per_msg) * 1.0 + 10 * 2.0) / 1e6)
     assert est.requests == 5 and est.models_without_price == []
     assert (est.unbounded_requests, est.unbounded_examples, est.assumed_max_tokens) == (
-        1, ["line 4 (custom_id='d')"], 200)
+        1,
+        ["line 4 (custom_id='d')"],
+        200,
+    )
     assert est.batch_usd == pytest.approx(main.batch_usd + cheap.batch_usd)
     assert "5 requests" in caplog.text and "batch price" in caplog.text
 
 
 def test_budget_guard(write_jsonl: Callable[..., Path]) -> None:
-    est = estimate_batch_cost(write_jsonl([chat_request(f"r{i}", max_tokens=1000) for i in range(1000)]),
-                              DEFAULT_PRICE_TABLE)
+    est = estimate_batch_cost(
+        write_jsonl([chat_request(f"r{i}", max_tokens=1000) for i in range(1000)]), DEFAULT_PRICE_TABLE
+    )
     assert est.batch_usd == pytest.approx(1000 * (1000 + 2 + MESSAGE_OVERHEAD_TOKENS) * 0.44 / 1e6)
     check_budget(est, None)
     check_budget(est, 1.0)
@@ -72,8 +85,18 @@ def test_budget_guard(write_jsonl: Callable[..., Path]) -> None:
 
 
 def test_unpriced_models_fail_a_budget_unless_allowed(write_jsonl: Callable[..., Path]) -> None:
-    path = write_jsonl([{"custom_id": "u", "body": {"model": "mystery/model", "max_tokens": 8, "messages": [
-        {"role": "user", "content": "hi"}]}}])
+    path = write_jsonl(
+        [
+            {
+                "custom_id": "u",
+                "body": {
+                    "model": "mystery/model",
+                    "max_tokens": 8,
+                    "messages": [{"role": "user", "content": "hi"}],
+                },
+            }
+        ]
+    )
     est = estimate_batch_cost(path, DEFAULT_PRICE_TABLE)
     assert est.models_without_price == ["mystery/model"] and est.batch_usd == 0
     with pytest.raises(BudgetExceededError, match="no price for mystery/model"):
@@ -107,8 +130,12 @@ def test_the_larger_of_max_tokens_and_max_completion_tokens_counts(write_jsonl: 
 
 
 def test_a_request_without_max_tokens_is_refused_under_a_limit(write_jsonl: Callable[..., Path]) -> None:
-    lines = [chat_request("ok", max_tokens=8), chat_request("open-1"), chat_request("ok-2", max_tokens=8),
-             chat_request("open-2", n=3)]
+    lines = [
+        chat_request("ok", max_tokens=8),
+        chat_request("open-1"),
+        chat_request("ok-2", max_tokens=8),
+        chat_request("open-2", n=3),
+    ]
     est = estimate_batch_cost(write_jsonl(lines), DEFAULT_PRICE_TABLE)
     assert est.batch_usd < 0.01 and est.unbounded_requests == 2 and est.assumed_max_tokens is None
     check_budget(est, None)  # no limit: estimated (and logged), never refused
@@ -123,8 +150,9 @@ def test_a_request_without_max_tokens_is_refused_under_a_limit(write_jsonl: Call
     assert isinstance(caught.value, BudgetExceededError) and caught.value.estimate is est
 
 
-def test_assumed_max_tokens_bounds_those_requests(write_jsonl: Callable[..., Path],
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_assumed_max_tokens_bounds_those_requests(
+    write_jsonl: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
     path = write_jsonl([chat_request("open", "", n=3), chat_request("capped", "", max_tokens=10)])
     with caplog.at_level(logging.WARNING, logger="airflow_provider_batch.inputs"):
         est = estimate_batch_cost(path, DEFAULT_PRICE_TABLE, assumed_max_tokens=100)
@@ -146,13 +174,30 @@ def test_without_a_limit_unbounded_requests_are_estimated_and_logged(
     assert "which is not a bound" in caplog.text
 
 
-SCHEMA = {"type": "json_schema", "json_schema": {"name": "ticket", "schema": {
-    "type": "object", "properties": {"label": {"type": "string", "enum": ["bug", "billing", "other"]},
-                                     "urgency": {"type": "integer", "minimum": 1, "maximum": 5}},
-    "required": ["label", "urgency"]}}}
-TOOLS = [{"type": "function", "function": {"name": "lookup_order", "description": "Find an order by id " * 20,
-                                           "parameters": {"type": "object",
-                                                          "properties": {"order_id": {"type": "string"}}}}}]
+SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "ticket",
+        "schema": {
+            "type": "object",
+            "properties": {
+                "label": {"type": "string", "enum": ["bug", "billing", "other"]},
+                "urgency": {"type": "integer", "minimum": 1, "maximum": 5},
+            },
+            "required": ["label", "urgency"],
+        },
+    },
+}
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup_order",
+            "description": "Find an order by id " * 20,
+            "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}},
+        },
+    }
+]
 
 
 def _compact_tokens(value: object) -> int:
@@ -161,8 +206,11 @@ def _compact_tokens(value: object) -> int:
 
 def test_response_format_schema_and_tools_are_prompt_tokens(write_jsonl: Callable[..., Path]) -> None:
     plain = chat_request("plain", "x" * 40, max_tokens=1)
-    lines = [plain, chat_request("schema", "x" * 40, max_tokens=1, response_format=SCHEMA),
-             chat_request("tools", "x" * 40, max_tokens=1, tools=TOOLS)]
+    lines = [
+        plain,
+        chat_request("schema", "x" * 40, max_tokens=1, response_format=SCHEMA),
+        chat_request("tools", "x" * 40, max_tokens=1, tools=TOOLS),
+    ]
     per_line = [estimate_batch_cost(write_jsonl([line]), DEFAULT_PRICE_TABLE).prompt_tokens for line in lines]
     base = 10 + MESSAGE_OVERHEAD_TOKENS
     assert per_line == [base, base + _compact_tokens(SCHEMA), base + _compact_tokens(TOOLS)]
@@ -172,8 +220,10 @@ def test_response_format_schema_and_tools_are_prompt_tokens(write_jsonl: Callabl
 def test_each_line_counts_its_own_schema(write_jsonl: Callable[..., Path]) -> None:
     other = {"type": "json_object", "schema": {"type": "object", "properties": {"x": {"type": "string"}}}}
     formats = [SCHEMA, SCHEMA, other, SCHEMA, None]
-    lines = [chat_request(f"r{i}", "", max_tokens=1, **({"response_format": f} if f else {}))
-             for i, f in enumerate(formats)]
+    lines = [
+        chat_request(f"r{i}", "", max_tokens=1, **({"response_format": f} if f else {}))
+        for i, f in enumerate(formats)
+    ]
     est = estimate_batch_cost(write_jsonl(lines), DEFAULT_PRICE_TABLE)
     schemas = 3 * _compact_tokens(SCHEMA) + _compact_tokens(other)
     assert est.prompt_tokens == 5 * MESSAGE_OVERHEAD_TOKENS + schemas
@@ -183,10 +233,18 @@ def test_each_line_counts_its_own_schema(write_jsonl: Callable[..., Path]) -> No
 def test_audio_batches_are_not_budget_checked(
     endpoint: str, write_jsonl: Callable[..., Path], caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = write_jsonl([{"custom_id": "c", "method": "FILE",
-                         "body": {"model": "openai/whisper-large-v3", "file": "https://a.test/x.wav"}}])
-    with pytest.raises(UnboundedCostError, match=f"cannot be checked for {endpoint}: Together bills audio by "
-                                                 "its duration") as caught:
+    path = write_jsonl(
+        [
+            {
+                "custom_id": "c",
+                "method": "FILE",
+                "body": {"model": "openai/whisper-large-v3", "file": "https://a.test/x.wav"},
+            }
+        ]
+    )
+    with pytest.raises(
+        UnboundedCostError, match=f"cannot be checked for {endpoint}: Together bills audio by its duration"
+    ) as caught:
         guard_budget(path, endpoint=endpoint, prices=DEFAULT_PRICE_TABLE, max_cost_usd=5)
     assert "Remove max_cost_usd" in str(caught.value) and caught.value.estimate is None
     with caplog.at_level(logging.INFO, logger="airflow_provider_batch.inputs"):
@@ -198,12 +256,19 @@ def test_audio_batches_are_not_budget_checked(
 
 @pytest.mark.parametrize(
     ("max_cost_usd", "assumed", "match"),
-    [(math.nan, None, "max_cost_usd must be a finite number"), (-1, None, "max_cost_usd"),
-     ("25", None, "max_cost_usd"), (math.inf, None, "max_cost_usd"), (True, None, "max_cost_usd"),
-     (5, 0, "assumed_max_tokens must be a positive integer"), (5, 64.0, "assumed_max_tokens")],
+    [
+        (math.nan, None, "max_cost_usd must be a finite number"),
+        (-1, None, "max_cost_usd"),
+        ("25", None, "max_cost_usd"),
+        (math.inf, None, "max_cost_usd"),
+        (True, None, "max_cost_usd"),
+        (5, 0, "assumed_max_tokens must be a positive integer"),
+        (5, 64.0, "assumed_max_tokens"),
+    ],
 )
-def test_budget_settings_that_could_never_hold_are_refused(max_cost_usd: object, assumed: object,
-                                                           match: str) -> None:
+def test_budget_settings_that_could_never_hold_are_refused(
+    max_cost_usd: object, assumed: object, match: str
+) -> None:
     with pytest.raises(ValueError, match=match):
         check_budget_args(max_cost_usd, assumed)
 

@@ -20,6 +20,7 @@ from airflow_provider_batch.inputs.build import (
 )
 from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS
 from airflow_provider_batch.inputs.validate import ensure_valid
+
 from .factories import MODEL
 
 
@@ -36,8 +37,13 @@ ROWS = [
 def test_chat_requests_and_sidecar(tmp_path: Path) -> None:
     out = tmp_path / "req.jsonl"
     built = build_batch_file(
-        ROWS, out, key_column="id", model=MODEL, id_prefix="doc-",
-        user_template="Summarise {title}: {text}", system_prompt="Be brief.",
+        ROWS,
+        out,
+        key_column="id",
+        model=MODEL,
+        id_prefix="doc-",
+        user_template="Summarise {title}: {text}",
+        system_prompt="Be brief.",
         body={"max_tokens": 64, "temperature": 0.2, "response_format": {"type": "json_object"}},
         metadata_columns=("price", "day"),
     )
@@ -46,9 +52,16 @@ def test_chat_requests_and_sidecar(tmp_path: Path) -> None:
     first = _read(out)[0]
     assert first == {
         "custom_id": "doc-1",
-        "body": {"model": MODEL, "messages": [{"role": "system", "content": "Be brief."},
-                                              {"role": "user", "content": "Summarise Apples: Red fruit"}],
-                 "max_tokens": 64, "temperature": 0.2, "response_format": {"type": "json_object"}},
+        "body": {
+            "model": MODEL,
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Summarise Apples: Red fruit"},
+            ],
+            "max_tokens": 64,
+            "temperature": 0.2,
+            "response_format": {"type": "json_object"},
+        },
     }
     assert "price" not in out.read_text()  # metadata never reaches the request body
     assert _read(built.metadata_path) == [
@@ -62,10 +75,20 @@ def test_chat_requests_and_sidecar(tmp_path: Path) -> None:
 def test_audio_requests(tmp_path: Path) -> None:
     rows = [{"clip": f"c{i}", "url": f"https://example.com/{i}.wav"} for i in (1, 2)]
     out = tmp_path / "audio.jsonl"
-    build_batch_file(rows, out, key_column="clip", model="openai/whisper-large-v3",
-                     endpoint=AUDIO_ENDPOINTS[0], audio_url_column="url", body={"language": "en"})
-    assert _read(out)[1] == {"custom_id": "c2", "method": "FILE", "body": {
-        "model": "openai/whisper-large-v3", "file": "https://example.com/2.wav", "language": "en"}}
+    build_batch_file(
+        rows,
+        out,
+        key_column="clip",
+        model="openai/whisper-large-v3",
+        endpoint=AUDIO_ENDPOINTS[0],
+        audio_url_column="url",
+        body={"language": "en"},
+    )
+    assert _read(out)[1] == {
+        "custom_id": "c2",
+        "method": "FILE",
+        "body": {"model": "openai/whisper-large-v3", "file": "https://example.com/2.wav", "language": "en"},
+    }
     ensure_valid(out, endpoint=AUDIO_ENDPOINTS[0])
 
 
@@ -82,26 +105,63 @@ def test_control_characters_in_prompts_are_stored_escaped(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("rows", "kwargs", "message"),
     [
-        pytest.param([{"id": 1}], {"user_template": "Hi {name}"}, r"row 1: user_template uses column 'name'",
-                     id="template_missing_column"),
-        pytest.param([{"id": 1, "q": "a"}, {"id": 2}], {"user_template": "{q}"}, r"row 2: .*column 'q'",
-                     id="template_missing_column_second_row"),
-        pytest.param([{"id": 1, "q": "a"}], {"user_template": "{q"}, r"row 1: user_template cannot be",
-                     id="template_syntax"),
-        pytest.param([{"q": "a"}], {"user_template": "{q}"}, r"row 1: column 'id' is missing",
-                     id="no_key_column"),
-        pytest.param([{"id": None, "q": "a"}], {"user_template": "{q}"}, r"row 1: key column 'id' is NULL",
-                     id="null_key"),
-        pytest.param([{"id": " ", "q": "a"}], {"user_template": "{q}"}, r"row 1: key column 'id' is empty",
-                     id="blank_key"),
-        pytest.param([{"id": "x" * 65, "q": "a"}], {"user_template": "{q}"}, r"row 1: custom_id .* 65 char",
-                     id="long_key"),
-        pytest.param([{"id": 7, "q": "a"}, {"id": "7", "q": "b"}], {"user_template": "{q}"},
-                     r"row 2: duplicate custom_id '7'", id="duplicate_key"),
-        pytest.param([{"id": 1, "q": "a"}], {"user_template": "{q}", "metadata_columns": ["zz"]},
-                     r"row 1: column 'zz' is missing", id="missing_metadata_column"),
-        pytest.param([{"id": 1, "q": "\ud800"}], {"user_template": "{q}"}, r"row 1 \(custom_id='1'\)",
-                     id="lone_surrogate"),
+        pytest.param(
+            [{"id": 1}],
+            {"user_template": "Hi {name}"},
+            r"row 1: user_template uses column 'name'",
+            id="template_missing_column",
+        ),
+        pytest.param(
+            [{"id": 1, "q": "a"}, {"id": 2}],
+            {"user_template": "{q}"},
+            r"row 2: .*column 'q'",
+            id="template_missing_column_second_row",
+        ),
+        pytest.param(
+            [{"id": 1, "q": "a"}],
+            {"user_template": "{q"},
+            r"row 1: user_template cannot be",
+            id="template_syntax",
+        ),
+        pytest.param(
+            [{"q": "a"}], {"user_template": "{q}"}, r"row 1: column 'id' is missing", id="no_key_column"
+        ),
+        pytest.param(
+            [{"id": None, "q": "a"}],
+            {"user_template": "{q}"},
+            r"row 1: key column 'id' is NULL",
+            id="null_key",
+        ),
+        pytest.param(
+            [{"id": " ", "q": "a"}],
+            {"user_template": "{q}"},
+            r"row 1: key column 'id' is empty",
+            id="blank_key",
+        ),
+        pytest.param(
+            [{"id": "x" * 65, "q": "a"}],
+            {"user_template": "{q}"},
+            r"row 1: custom_id .* 65 char",
+            id="long_key",
+        ),
+        pytest.param(
+            [{"id": 7, "q": "a"}, {"id": "7", "q": "b"}],
+            {"user_template": "{q}"},
+            r"row 2: duplicate custom_id '7'",
+            id="duplicate_key",
+        ),
+        pytest.param(
+            [{"id": 1, "q": "a"}],
+            {"user_template": "{q}", "metadata_columns": ["zz"]},
+            r"row 1: column 'zz' is missing",
+            id="missing_metadata_column",
+        ),
+        pytest.param(
+            [{"id": 1, "q": "\ud800"}],
+            {"user_template": "{q}"},
+            r"row 1 \(custom_id='1'\)",
+            id="lone_surrogate",
+        ),
     ],
 )
 def test_bad_rows_fail_with_row_and_column_and_leave_nothing(
@@ -136,11 +196,18 @@ def test_records_stream_from_sqlite(tmp_path: Path, sqlite_conn_id: str) -> None
         conn.execute("create table reviews (review_id integer, body text, stars integer)")
         rows = [(i, f"review {i}", i % 5) for i in range(1, 12)]
         conn.executemany("insert into reviews values (?, ?, ?)", rows)
-    records = records_from_sql(sqlite_conn_id, "select * from reviews where stars >= ? order by review_id",
-                               (1,), chunk_size=3)
+    records = records_from_sql(
+        sqlite_conn_id, "select * from reviews where stars >= ? order by review_id", (1,), chunk_size=3
+    )
     out = tmp_path / "r.jsonl"
-    built = build_batch_file(records, out, key_column="review_id", model=MODEL,
-                             user_template="Classify: {body}", metadata_columns=("stars",))
+    built = build_batch_file(
+        records,
+        out,
+        key_column="review_id",
+        model=MODEL,
+        user_template="Classify: {body}",
+        metadata_columns=("stars",),
+    )
     assert built.count == 9
     assert _read(out)[0]["body"]["messages"][0]["content"] == "Classify: review 1"
     assert _read(built.metadata_path)[0] == {"custom_id": "1", "model": MODEL, "meta": {"stars": 1}}
@@ -160,15 +227,26 @@ def test_records_stream_from_postgres_with_a_server_side_cursor(
 
     from airflow_provider_batch.inputs.sources import _cursor
 
-    sql = ("select n as id, 'item ' || n as name, (n * 1.5)::numeric as price, date '2026-01-01' + n as day "
-           "from generate_series(1, 2500) as n where n > %(low)s order by n")
+    sql = (
+        "select n as id, 'item ' || n as name, (n * 1.5)::numeric as price, date '2026-01-01' + n as day "
+        "from generate_series(1, 2500) as n where n > %(low)s order by n"
+    )
     records = records_from_sql(postgres_conn_id, sql, {"low": 0}, chunk_size=1000)
     out = tmp_path / "pg.jsonl"
-    built = build_batch_file(records, out, key_column="id", model=MODEL, user_template="Describe {name}",
-                             metadata_columns=("price", "day"))
+    built = build_batch_file(
+        records,
+        out,
+        key_column="id",
+        model=MODEL,
+        user_template="Describe {name}",
+        metadata_columns=("price", "day"),
+    )
     assert built.count == 2500
-    assert _read(built.metadata_path)[1] == {"custom_id": "2", "model": MODEL,
-                                             "meta": {"price": "3.0", "day": "2026-01-03"}}
+    assert _read(built.metadata_path)[1] == {
+        "custom_id": "2",
+        "model": MODEL,
+        "meta": {"price": "3.0", "day": "2026-01-03"},
+    }
     ensure_valid(out)
     conn = BaseHook.get_connection(postgres_conn_id).get_hook().get_conn()
     try:

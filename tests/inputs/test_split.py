@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from airflow_provider_batch.inputs.limits import BatchLimits
 from airflow_provider_batch.inputs.split import file_sha256, split_batch_file
 from airflow_provider_batch.inputs.validate import ensure_valid
+
 from .factories import chat_request
 
 
@@ -49,7 +51,7 @@ def test_byte_limit_splitting(write_jsonl: Callable[..., Path], tmp_path: Path) 
     assert len(parts) > 1
     assert all(p.bytes <= 1000 for p in parts)
     # Greedy filling: each part but the last could not take the next part's first line.
-    for part, following in zip(parts, parts[1:]):
+    for part, following in itertools.pairwise(parts):
         first_next = following.path.read_bytes().split(b"\n", 1)[0] + b"\n"
         assert part.bytes + len(first_next) > 1000
     assert b"".join(p.path.read_bytes() for p in parts) == source.read_bytes()
@@ -91,11 +93,14 @@ def test_rerun_after_the_input_shrank_removes_stale_parts(
     split_batch_file(source, tmp_path / "p", limits=limits)
     source.write_bytes(_tiny_lines(12))
     parts = split_batch_file(source, tmp_path / "p", limits=limits)
-    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == [p.path.name for p in parts] == [
-        "s.part-0001.jsonl", "s.part-0002.jsonl"]
+    assert (
+        sorted(p.name for p in (tmp_path / "p").iterdir())
+        == [p.path.name for p in parts]
+        == ["s.part-0001.jsonl", "s.part-0002.jsonl"]
+    )
 
 
 def test_a_line_larger_than_a_whole_part_is_refused(write_jsonl: Callable[..., Path], tmp_path: Path) -> None:
     source = write_jsonl([chat_request("small"), chat_request("huge", "x" * 2000)])
-    with pytest.raises(ValueError, match="line 2 is .* bytes; a part holds 1000"):
+    with pytest.raises(ValueError, match=r"line 2 is .* bytes; a part holds 1000"):
         split_batch_file(source, tmp_path / "p", limits=BatchLimits(max_bytes=1000))

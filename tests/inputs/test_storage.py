@@ -55,7 +55,7 @@ def test_s3_round_trip(s3: object, tmp_path: Path) -> None:
 
 
 def test_missing_s3_object_leaves_no_partial_file(s3: object, tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="404|Not Found|NoSuchKey"):
+    with pytest.raises(Exception, match=r"404|Not Found|NoSuchKey"):
         fetch_to_local(f"s3://{BUCKET}/missing.jsonl", tmp_path / "dl")
     assert list((tmp_path / "dl").iterdir()) == []
 

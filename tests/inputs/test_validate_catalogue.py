@@ -11,6 +11,7 @@ import pytest
 
 from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, BatchLimits
 from airflow_provider_batch.inputs.validate import validate_batch_file
+
 from .factories import MODEL, chat_request, encode
 
 GOOD = encode(chat_request("ok-1"))
@@ -51,8 +52,13 @@ CATALOGUE: list[tuple[str, bytes, str | None, BatchLimits | None, list[tuple[int
     ("id_65_chars", encode(chat_request("x" * 65)), None, None, [(1, "custom_id_too_long")]),
     ("id_64_chars_ok_but_dup", encode(chat_request("y" * 64)) * 2, None, None, [(2, "duplicate_custom_id")]),
     ("id_not_string", encode({**chat_request(), "custom_id": 12}), None, None, [(1, "custom_id_not_string")]),
-    ("id_null", GOOD + encode({**chat_request(), "custom_id": None}), None, None,
-     [(2, "custom_id_not_string")]),
+    (
+        "id_null",
+        GOOD + encode({**chat_request(), "custom_id": None}),
+        None,
+        None,
+        [(2, "custom_id_not_string")],
+    ),
     ("id_missing", GOOD + encode({"body": chat_request()["body"]}), None, None, [(2, "missing_custom_id")]),
     ("id_empty", encode(chat_request("")), None, None, [(1, "custom_id_empty")]),
     ("id_blank", encode(chat_request("   ")), None, None, [(1, "custom_id_empty")]),
@@ -60,8 +66,13 @@ CATALOGUE: list[tuple[str, bytes, str | None, BatchLimits | None, list[tuple[int
     ("body_not_object", encode({"custom_id": "b", "body": "hi"}), None, None, [(1, "body_not_object")]),
     ("body_is_list", encode({"custom_id": "b", "body": [1]}), None, None, [(1, "body_not_object")]),
     ("model_missing", _body(messages=[{"role": "user", "content": "x"}]), None, None, [(1, "missing_model")]),
-    ("model_not_string", _body(model=7, messages=[{"role": "user", "content": "x"}]), None, None,
-     [(1, "model_not_string")]),
+    (
+        "model_not_string",
+        _body(model=7, messages=[{"role": "user", "content": "x"}]),
+        None,
+        None,
+        [(1, "model_not_string")],
+    ),
     ("messages_missing", _body(model=MODEL, prompt="hi"), None, None, [(1, "messages_missing")]),
     ("messages_not_list", _msgs({"role": "user", "content": "x"}), None, None, [(1, "messages_not_list")]),
     ("messages_empty", _msgs([]), None, None, [(1, "messages_empty")]),
@@ -69,12 +80,27 @@ CATALOGUE: list[tuple[str, bytes, str | None, BatchLimits | None, list[tuple[int
     ("message_bad_role", _msgs([{"role": "robot", "content": "x"}]), None, None, [(1, "message_bad_role")]),
     ("message_no_role", _msgs([{"content": "x"}]), None, None, [(1, "message_bad_role")]),
     ("message_missing_content", _msgs([{"role": "user"}]), None, None, [(1, "message_missing_content")]),
-    ("message_null_content", _msgs([{"role": "user", "content": None}]), None, None,
-     [(1, "message_missing_content")]),
-    ("message_number_content", _msgs([{"role": "user", "content": 5}]), None, None,
-     [(1, "message_bad_content")]),
-    ("second_message_broken", _msgs([{"role": "system", "content": "s"}, {"role": "user"}]), None, None,
-     [(1, "message_missing_content")]),
+    (
+        "message_null_content",
+        _msgs([{"role": "user", "content": None}]),
+        None,
+        None,
+        [(1, "message_missing_content")],
+    ),
+    (
+        "message_number_content",
+        _msgs([{"role": "user", "content": 5}]),
+        None,
+        None,
+        [(1, "message_bad_content")],
+    ),
+    (
+        "second_message_broken",
+        _msgs([{"role": "system", "content": "s"}, {"role": "user"}]),
+        None,
+        None,
+        [(1, "message_missing_content")],
+    ),
     ("max_tokens_negative", encode(chat_request(max_tokens=-1)), None, None, [(1, "max_tokens_invalid")]),
     ("max_tokens_string", encode(chat_request(max_tokens="64")), None, None, [(1, "max_tokens_invalid")]),
     ("n_zero", encode(chat_request(n=0)), None, None, [(1, "n_invalid")]),
@@ -82,23 +108,63 @@ CATALOGUE: list[tuple[str, bytes, str | None, BatchLimits | None, list[tuple[int
     ("chat_method_get", encode({**chat_request(), "method": "GET"}), None, None, [(1, "method_invalid")]),
     ("chat_method_file", encode({**chat_request(), "method": "FILE"}), None, None, [(1, "method_invalid")]),
     ("url_mismatch", encode({**chat_request(), "url": "/v1/completions"}), None, None, [(1, "url_mismatch")]),
-    ("audio_without_method", _audio(body={"model": "openai/whisper-large-v3", "file": "https://a/x.wav"}),
-     AUDIO, None, [(1, "method_not_file")]),
-    ("audio_method_post", _audio(method="POST", body={"model": WHISPER, "file": "https://a"}),
-     AUDIO, None, [(1, "method_not_file")]),
-    ("audio_missing_file", _audio(method="FILE", body={"model": "openai/whisper-large-v3"}), AUDIO, None,
-     [(1, "missing_file")]),
-    ("nan_constant", GOOD + b'{"custom_id":"n","body":{"model":"m","temperature":NaN}}\n', None, None,
-     [(2, "invalid_json")]),
-    ("raw_control_char", encode(chat_request()).replace(b"Hello", b"He\x01llo"), None, None,
-     [(1, "invalid_json")]),
+    (
+        "audio_without_method",
+        _audio(body={"model": "openai/whisper-large-v3", "file": "https://a/x.wav"}),
+        AUDIO,
+        None,
+        [(1, "method_not_file")],
+    ),
+    (
+        "audio_method_post",
+        _audio(method="POST", body={"model": WHISPER, "file": "https://a"}),
+        AUDIO,
+        None,
+        [(1, "method_not_file")],
+    ),
+    (
+        "audio_missing_file",
+        _audio(method="FILE", body={"model": "openai/whisper-large-v3"}),
+        AUDIO,
+        None,
+        [(1, "missing_file")],
+    ),
+    (
+        "nan_constant",
+        GOOD + b'{"custom_id":"n","body":{"model":"m","temperature":NaN}}\n',
+        None,
+        None,
+        [(2, "invalid_json")],
+    ),
+    (
+        "raw_control_char",
+        encode(chat_request()).replace(b"Hello", b"He\x01llo"),
+        None,
+        None,
+        [(1, "invalid_json")],
+    ),
     ("deep_nesting", GOOD + DEEP, None, None, [(2, "nesting_too_deep")]),
-    ("line_too_large", GOOD + encode(chat_request("big", "x" * 300)) + GOOD2, None, SMALL,
-     [(2, "line_too_large")]),
-    ("too_many_lines", b"".join(encode(chat_request(f"i{i}", "")) for i in range(4)), None,
-     BatchLimits(max_lines=3), [(4, "too_many_lines")]),
-    ("file_too_large", b"".join(encode(chat_request(f"i{i}", "")) for i in range(3)), None,
-     BatchLimits(max_bytes=250), [(3, "file_too_large")]),
+    (
+        "line_too_large",
+        GOOD + encode(chat_request("big", "x" * 300)) + GOOD2,
+        None,
+        SMALL,
+        [(2, "line_too_large")],
+    ),
+    (
+        "too_many_lines",
+        b"".join(encode(chat_request(f"i{i}", "")) for i in range(4)),
+        None,
+        BatchLimits(max_lines=3),
+        [(4, "too_many_lines")],
+    ),
+    (
+        "file_too_large",
+        b"".join(encode(chat_request(f"i{i}", "")) for i in range(3)),
+        None,
+        BatchLimits(max_bytes=250),
+        [(3, "file_too_large")],
+    ),
     ("empty_file", b"", None, None, [(0, "empty_file")]),
 ]
 
@@ -131,8 +197,9 @@ def test_catalogue_is_large_enough() -> None:
 
 
 def test_problems_name_the_custom_id_when_known(write_jsonl: Callable[..., Path]) -> None:
-    path = write_jsonl([chat_request("t-3"), chat_request("t-12"), b"\n", chat_request("x"),
-                        chat_request("t-12")])
+    path = write_jsonl(
+        [chat_request("t-3"), chat_request("t-12"), b"\n", chat_request("x"), chat_request("t-12")]
+    )
     (blank, dup) = validate_batch_file(path).problems
     assert str(blank) == "line 3: blank_line: blank lines are not allowed"
     assert str(dup) == "line 5 (custom_id='t-12'): duplicate_custom_id: custom_id already used on line 2"

@@ -9,15 +9,26 @@ import pytest
 
 from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, CHAT_ENDPOINT, BatchLimits
 from airflow_provider_batch.inputs.validate import InputValidationError, ensure_valid, validate_batch_file
+
 from .factories import MODEL, chat_request, encode
 
 
 def test_valid_chat_file_reports_counts_and_models(write_jsonl: Callable[..., Path]) -> None:
     lines = [chat_request(f"r-{i}", max_tokens=16) for i in range(5)]
     lines.append({**chat_request("post"), "method": "POST", "url": CHAT_ENDPOINT})
-    lines.append({"custom_id": "other", "body": {"model": "other/model", "messages": [
-        {"role": "system", "content": "s"}, {"role": "user", "content": [{"type": "text", "text": "hi"}]},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1"}]}]}})
+    lines.append(
+        {
+            "custom_id": "other",
+            "body": {
+                "model": "other/model",
+                "messages": [
+                    {"role": "system", "content": "s"},
+                    {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+                    {"role": "assistant", "content": None, "tool_calls": [{"id": "c1"}]},
+                ],
+            },
+        }
+    )
     path = write_jsonl(lines)
     report = ensure_valid(path)
     assert report.ok and report.lines == 7 and report.bytes == path.stat().st_size
@@ -25,13 +36,18 @@ def test_valid_chat_file_reports_counts_and_models(write_jsonl: Callable[..., Pa
 
 
 def test_valid_audio_file(write_jsonl: Callable[..., Path]) -> None:
-    line = {"custom_id": "clip-1", "method": "FILE",
-            "body": {"model": "openai/whisper-large-v3", "file": "https://x.test/a.wav", "language": "en"}}
+    line = {
+        "custom_id": "clip-1",
+        "method": "FILE",
+        "body": {"model": "openai/whisper-large-v3", "file": "https://x.test/a.wav", "language": "en"},
+    }
     report = ensure_valid(write_jsonl([line]), endpoint=AUDIO_ENDPOINTS[1])
     assert report.models == {"openai/whisper-large-v3": 1}
 
 
-def test_crlf_surrounding_whitespace_and_missing_final_newline_are_accepted(write_jsonl: Callable[..., Path]) -> None:
+def test_crlf_surrounding_whitespace_and_missing_final_newline_are_accepted(
+    write_jsonl: Callable[..., Path],
+) -> None:
     content = encode(chat_request("a"))[:-1] + b"\r\n" + b"  " + encode(chat_request("b"))[:-1] + b" \t"
     report = ensure_valid(write_jsonl(content))
     assert report.lines == 2
@@ -50,8 +66,11 @@ def test_checking_continues_after_an_oversized_line(write_jsonl: Callable[..., P
     big = encode(chat_request("big", "z" * 5000))
     path = write_jsonl(big + big + encode(chat_request("a")) + b"[]\n")
     report = validate_batch_file(path, limits=BatchLimits(max_line_bytes=1000))
-    assert [(p.line, p.rule) for p in report.problems] == [(1, "line_too_large"), (2, "line_too_large"),
-                                                           (4, "not_an_object")]
+    assert [(p.line, p.rule) for p in report.problems] == [
+        (1, "line_too_large"),
+        (2, "line_too_large"),
+        (4, "not_an_object"),
+    ]
     assert report.lines == 4 and report.bytes == path.stat().st_size
 
 

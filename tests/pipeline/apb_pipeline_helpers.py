@@ -19,10 +19,22 @@ import pytest
 
 from tests.airflow.apb_dag_runs import ti_states, xcom
 
-__all__ = ["MYSQL", "PG", "asset_events", "load_dags", "mysql_query", "pg_query", "rows", "run_dag",
-           "seed_source", "set_conn",
-           "ti_states",
-           "together_conn", "when_batch_appears", "xcom"]
+__all__ = [
+    "MYSQL",
+    "PG",
+    "asset_events",
+    "load_dags",
+    "mysql_query",
+    "pg_query",
+    "rows",
+    "run_dag",
+    "seed_source",
+    "set_conn",
+    "ti_states",
+    "together_conn",
+    "when_batch_appears",
+    "xcom",
+]
 
 DAGS_FILE = Path(__file__).parent / "dags" / "apb_pipeline_dags.py"
 SEGMENTS = ("retail", "wholesale", "partner")
@@ -49,8 +61,14 @@ def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: Any) -> No
 
 
 def together_conn(monkeypatch: pytest.MonkeyPatch, server: Any, **extra: Any) -> None:
-    set_conn(monkeypatch, "together_default", conn_type="together", password=server.api_key,
-             host=server.base_url, extra=extra)
+    set_conn(
+        monkeypatch,
+        "together_default",
+        conn_type="together",
+        password=server.api_key,
+        host=server.base_url,
+        extra=extra,
+    )
 
 
 def load_dags(fresh: bool = False) -> ModuleType:
@@ -66,8 +84,14 @@ def load_dags(fresh: bool = False) -> ModuleType:
     return module
 
 
-def run_dag(dag_id: str, work_dir: Path, *, logical_date: datetime | None = None,
-            run_after: datetime | None = None, fresh: bool = False) -> Any:
+def run_dag(
+    dag_id: str,
+    work_dir: Path,
+    *,
+    logical_date: datetime | None = None,
+    run_after: datetime | None = None,
+    fresh: bool = False,
+) -> Any:
     """``dag.test()`` one DAG of the module; the run id derives from ``run_after``, which
     defaults to ``logical_date`` so that running again with it re-runs the same run."""
     from airflow.sdk import DAG
@@ -105,8 +129,9 @@ def rows(db: Path, sql: str, *args: Any) -> list[tuple]:
     return found
 
 
-def when_batch_appears(server: Any, action: Callable[[str], None], *, min_progress: float = 0.0,
-                       timeout: float = 60.0) -> threading.Thread:
+def when_batch_appears(
+    server: Any, action: Callable[[str], None], *, min_progress: float = 0.0, timeout: float = 60.0
+) -> threading.Thread:
     """Call ``action(batch_id)`` on a background thread once the server has a batch that has
     reached ``min_progress`` percent (for forcing a status while ``dag.test()`` waits on it)."""
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from apb_pipeline_helpers import MYSQL, PG, mysql_query, pg_query, set_conn, together_conn
 from tests.services import require_mysql, require_postgres
+
+from apb_pipeline_helpers import MYSQL, PG, mysql_query, pg_query, set_conn, together_conn
 
 
 @pytest.fixture(scope="session")
@@ -58,8 +58,15 @@ def pg_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
     table = f"apb_pipeline_{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv("APB_PIPELINE_PG_TABLE", table)
-    set_conn(monkeypatch, "apb_pipeline_pg", conn_type="postgres", host=PG["host"], port=PG["port"],
-             login=PG["user"], schema=PG["dbname"])
+    set_conn(
+        monkeypatch,
+        "apb_pipeline_pg",
+        conn_type="postgres",
+        host=PG["host"],
+        port=PG["port"],
+        login=PG["user"],
+        schema=PG["dbname"],
+    )
     try:
         yield table
     finally:
@@ -74,8 +81,16 @@ def mysql_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     require_mysql()
     table = f"apb_pipeline_{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv("APB_PIPELINE_MYSQL_TABLE", table)
-    set_conn(monkeypatch, "apb_pipeline_mysql", conn_type="mysql", host=MYSQL["host"], port=MYSQL["port"],
-             login=MYSQL["user"], schema=MYSQL["database"], extra={"client": "mysql-connector-python"})
+    set_conn(
+        monkeypatch,
+        "apb_pipeline_mysql",
+        conn_type="mysql",
+        host=MYSQL["host"],
+        port=MYSQL["port"],
+        login=MYSQL["user"],
+        schema=MYSQL["database"],
+        extra={"client": "mysql-connector-python"},
+    )
     try:
         yield table
     finally:
@@ -95,8 +110,12 @@ class ServerTable:
         return self.quote.format(name)
 
 
-@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres),
-                        pytest.param("mysql", marks=pytest.mark.mysql)])
+@pytest.fixture(
+    params=[
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ]
+)
 def server_table(request: pytest.FixtureRequest) -> ServerTable:
     """The same test on PostgreSQL (``pg_table``) and on MariaDB (``mysql_table``)."""
     if request.param == "postgres":

@@ -45,8 +45,9 @@ def test_120k_rows_three_batches_every_request_once(pipeline: Any) -> None:
     tokens = "SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens)"
     (row_sums,) = rows(wh, f"SELECT {tokens}, SUM(cost_usd) FROM pipeline_results")
     (batch_sums,) = rows(
-        wh, f"SELECT {tokens}, SUM(cost_usd_batch), SUM(requests), SUM(succeeded), COUNT(*) "
-            "FROM pipeline_summary"
+        wh,
+        f"SELECT {tokens}, SUM(cost_usd_batch), SUM(requests), SUM(succeeded), COUNT(*) "
+        "FROM pipeline_summary",
     )
     assert batch_sums[:3] == row_sums[:3] and row_sums[2] > 0
     assert batch_sums[3] == pytest.approx(row_sums[3], rel=1e-9)

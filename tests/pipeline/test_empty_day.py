@@ -31,10 +31,12 @@ def _nothing_paid_or_loaded(pipeline: Any) -> None:
     assert tables == []  # the results task never ran: no table, no row
 
 
-@pytest.mark.parametrize("dag_id", ["apb_pipeline_empty_day", "apb_pipeline_empty_day_all_done",
-                                    "apb_pipeline_partial_lenient"])
-def test_an_empty_day_skips_every_task_and_pays_nothing(pipeline: Any, dag_id: str,
-                                                        capfd: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "dag_id", ["apb_pipeline_empty_day", "apb_pipeline_empty_day_all_done", "apb_pipeline_partial_lenient"]
+)
+def test_an_empty_day_skips_every_task_and_pays_nothing(
+    pipeline: Any, dag_id: str, capfd: pytest.CaptureFixture[str]
+) -> None:
     # The last two load with trigger_rule="all_done" (from submit.output, and from submit_task_id).
     seed_source(pipeline.source, 0)
     dag_run = run_dag(dag_id, pipeline.work_dir)

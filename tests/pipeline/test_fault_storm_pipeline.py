@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_batch.testing.server import FAULT_KINDS
-from apb_pipeline_helpers import rows, run_dag, seed_source, ti_states, together_conn
 from tests.reliability.fault_view import client_view, expected_view
+
+from apb_pipeline_helpers import rows, run_dag, seed_source, ti_states, together_conn
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -34,21 +35,34 @@ STALL_SECONDS = 0.7  # > READ_TIMEOUT: every stall is a client timeout
 ERRORS = ("429", "500", "502", "503")
 #: Scripted one-shot faults, consumed in this order before any random fault on the same route.
 SCRIPT: tuple[tuple[str, str, dict[str, Any]], ...] = (
-    *((("POST /v1/batches", kind, {}) for kind in (*ERRORS, "reset", "stall"))),
+    *(("POST /v1/batches", kind, {}) for kind in (*ERRORS, "reset", "stall")),
     ("POST /v1/batches", "reset", {"after": True}),  # created, but the answer is lost
-    *((("PUT /_uploads/{id}", kind, {}) for kind in (*ERRORS, "reset", "stall"))),
-    *((("GET /v1/files/{id}/content", kind, {}) for kind in (*ERRORS, "reset", "stall", "truncate"))),
+    *(("PUT /_uploads/{id}", kind, {}) for kind in (*ERRORS, "reset", "stall")),
+    *(("GET /v1/files/{id}/content", kind, {}) for kind in (*ERRORS, "reset", "stall", "truncate")),
 )
 
 
-def test_fault_storm_pipeline(pipeline: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
-                              caplog: pytest.LogCaptureFixture) -> None:
+def test_fault_storm_pipeline(
+    pipeline: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     server = pipeline.server
-    together_conn(monkeypatch, server, poll_interval=0.05, timeout=READ_TIMEOUT, upload_timeout=READ_TIMEOUT,
-                  max_retries=10, retry_max_delay=1.0)
+    together_conn(
+        monkeypatch,
+        server,
+        poll_interval=0.05,
+        timeout=READ_TIMEOUT,
+        upload_timeout=READ_TIMEOUT,
+        max_retries=10,
+        retry_max_delay=1.0,
+    )
     seed_source(pipeline.source, N)
-    server.configure(processing_seconds=1.0, fault_rate=0.2, fault_kinds=FAULT_KINDS,
-                     stall_seconds=STALL_SECONDS, retry_after_seconds=0.2)
+    server.configure(
+        processing_seconds=1.0,
+        fault_rate=0.2,
+        fault_kinds=FAULT_KINDS,
+        stall_seconds=STALL_SECONDS,
+        retry_after_seconds=0.2,
+    )
     for route, kind, params in SCRIPT:
         server.inject(route, kind, **params)
     started = time.perf_counter()
@@ -63,9 +77,10 @@ def test_fault_storm_pipeline(pipeline: Any, monkeypatch: pytest.MonkeyPatch, tm
     assert dag_run.state == "success", states
     stats = server.stats()
     assert stats["batch_creates"] == 1 and len(stats["batches"]) == 1
-    (count, distinct, succeeded), = rows(
+    ((count, distinct, succeeded),) = rows(
         pipeline.warehouse,
-        "SELECT COUNT(*), COUNT(DISTINCT custom_id), SUM(status = 'succeeded') FROM pipeline_results")
+        "SELECT COUNT(*), COUNT(DISTINCT custom_id), SUM(status = 'succeeded') FROM pipeline_results",
+    )
     expected = {f"row-{n}" for n in range(N)}
     found = {r[0] for r in rows(pipeline.warehouse, "SELECT custom_id FROM pipeline_results")}
     lost, duplicates = len(expected - found), count - distinct

@@ -20,8 +20,9 @@ PERMANENT = 5  # invalid_model: never re-sent
 PERSISTENT = 11  # fails on every batch (a retryable code)
 
 
-def _seed(path: Path, *, transient: set[int], permanent: int | None = None,
-          persistent: int | None = None) -> None:
+def _seed(
+    path: Path, *, transient: set[int], permanent: int | None = None, persistent: int | None = None
+) -> None:
     def question(n: int) -> str:
         if n in transient:
             return f"What is {n}? [[fail-once:server_overloaded]]"
@@ -33,8 +34,9 @@ def _seed(path: Path, *, transient: set[int], permanent: int | None = None,
 
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE source_rows (id INTEGER PRIMARY KEY, question TEXT, segment TEXT)")
-        conn.executemany("INSERT INTO source_rows VALUES (?, ?, ?)",
-                         ((n, question(n), "seg") for n in range(N)))
+        conn.executemany(
+            "INSERT INTO source_rows VALUES (?, ?, ?)", ((n, question(n), "seg") for n in range(N))
+        )
     conn.close()
 
 
@@ -43,8 +45,9 @@ def _spend_matches(pipeline: Any) -> tuple[float, int]:
         pipeline.warehouse,
         "SELECT SUM(cost_usd), SUM(total_tokens), COUNT(*), COUNT(DISTINCT custom_id) FROM pipeline_results",
     )
-    ((spend, spend_tokens),) = rows(pipeline.warehouse,
-                                    "SELECT SUM(cost_usd_batch), SUM(total_tokens) FROM pipeline_summary")
+    ((spend, spend_tokens),) = rows(
+        pipeline.warehouse, "SELECT SUM(cost_usd_batch), SUM(total_tokens) FROM pipeline_summary"
+    )
     assert (count, distinct) == (N, N)
     assert spend_tokens == tokens > 0
     assert spend == pytest.approx(cost, abs=1e-9)
@@ -62,19 +65,29 @@ def test_transient_failures_are_answered_by_one_follow_up_batch(pipeline: Any) -
     (original,), (follow_up,) = result["batch_ids"], result["follow_up_batch_ids"]
     assert {b["id"] for b in stats["batches"]} == {original, follow_up}
     assert rows(pipeline.warehouse, "SELECT status, COUNT(*) FROM pipeline_results GROUP BY status") == [
-        ("succeeded", N)]
+        ("succeeded", N)
+    ]
     assert rows(pipeline.warehouse, "SELECT DISTINCT batch_id FROM pipeline_results") == [(original,)]
-    answered = rows(pipeline.warehouse, "SELECT custom_id, answered_by_batch_id, attempts, response_text "
-                                        "FROM pipeline_results WHERE attempts > 1 ORDER BY custom_id")
+    answered = rows(
+        pipeline.warehouse,
+        "SELECT custom_id, answered_by_batch_id, attempts, response_text "
+        "FROM pipeline_results WHERE attempts > 1 ORDER BY custom_id",
+    )
     assert {r[0] for r in answered} == {f"row-{n}" for n in TRANSIENT}
     assert all(r[1] == follow_up and r[2] == 2 and r[3].startswith("[simulated]") for r in answered)
-    assert rows(pipeline.warehouse, "SELECT COUNT(*) FROM pipeline_results WHERE attempts = 1 "
-                                    "AND answered_by_batch_id = batch_id") == [(N - len(TRANSIENT),)]
+    assert rows(
+        pipeline.warehouse,
+        "SELECT COUNT(*) FROM pipeline_results WHERE attempts = 1 AND answered_by_batch_id = batch_id",
+    ) == [(N - len(TRANSIENT),)]
 
-    summary = rows(pipeline.warehouse, "SELECT batch_id, requests, succeeded, failed FROM pipeline_summary "
-                                       "ORDER BY requests DESC")
-    assert summary == [(original, N, N - len(TRANSIENT), len(TRANSIENT)),
-                       (follow_up, len(TRANSIENT), len(TRANSIENT), 0)]
+    summary = rows(
+        pipeline.warehouse,
+        "SELECT batch_id, requests, succeeded, failed FROM pipeline_summary ORDER BY requests DESC",
+    )
+    assert summary == [
+        (original, N, N - len(TRANSIENT), len(TRANSIENT)),
+        (follow_up, len(TRANSIENT), len(TRANSIENT), 0),
+    ]
     spend, tokens = _spend_matches(pipeline)
 
     assert result["counts"]["succeeded"] == N and result["counts"]["failed"] == 0
@@ -95,10 +108,15 @@ def test_crash_after_follow_up_created_reattaches_and_skips_permanent_errors(pip
     assert sent == [(len(TRANSIENT) + 1,)]  # the invalid_model row was not re-sent
     found = dict(rows(pipeline.warehouse, "SELECT status, COUNT(*) FROM pipeline_results GROUP BY status"))
     assert found == {"succeeded": N - 2, "failed": 2}
-    failed = rows(pipeline.warehouse, "SELECT custom_id, error_code, attempts, answered_by_batch_id "
-                                      "FROM pipeline_results WHERE status = 'failed' ORDER BY custom_id")
-    assert failed == [(f"row-{PERSISTENT}", "timeout", 2, follow_up),
-                      (f"row-{PERMANENT}", "invalid_model", 1, original)]
+    failed = rows(
+        pipeline.warehouse,
+        "SELECT custom_id, error_code, attempts, answered_by_batch_id "
+        "FROM pipeline_results WHERE status = 'failed' ORDER BY custom_id",
+    )
+    assert failed == [
+        (f"row-{PERSISTENT}", "timeout", 2, follow_up),
+        (f"row-{PERMANENT}", "invalid_model", 1, original),
+    ]
     assert len(rows(pipeline.warehouse, "SELECT * FROM pipeline_summary")) == 2
     _spend_matches(pipeline)
 
@@ -110,9 +128,14 @@ def test_synchronous_rounds_stop_when_nothing_is_left_to_re_send(pipeline: Any) 
     # Round 1 re-sends 5 requests; round 2 only the persistent failure; both rounds are paid once.
     assert pipeline.server.stats()["batch_creates"] == 3
     assert rows(pipeline.warehouse, "SELECT requests FROM pipeline_summary ORDER BY requests DESC") == [
-        (N,), (len(TRANSIENT) + 1,), (1,)]
-    assert rows(pipeline.warehouse, "SELECT attempts, error_code FROM pipeline_results "
-                                    f"WHERE custom_id = 'row-{PERSISTENT}'") == [(3, "timeout")]
+        (N,),
+        (len(TRANSIENT) + 1,),
+        (1,),
+    ]
+    assert rows(
+        pipeline.warehouse,
+        f"SELECT attempts, error_code FROM pipeline_results WHERE custom_id = 'row-{PERSISTENT}'",
+    ) == [(3, "timeout")]
     result = xcom(dag_run, "results")
     assert result["follow_up_rounds"] == 2 and len(result["follow_up_batch_ids"]) == 2
     assert result["counts"] == {"succeeded": N - 1, "failed": 1, "missing": 0, "expired": 0, "cancelled": 0}
@@ -132,4 +155,5 @@ def test_delete_input_files_removes_the_uploaded_inputs_once_loaded(pipeline: An
     assert {batches[b]["output_file_id"] for b in result["batch_ids"]} <= remaining
     # Nothing was loaded differently for it.
     assert rows(pipeline.warehouse, "SELECT status, COUNT(*) FROM pipeline_results GROUP BY status") == [
-        ("succeeded", N)]
+        ("succeeded", N)
+    ]

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from apb_pipeline_helpers import load_dags, rows, run_dag, ti_states
 from airflow_provider_batch.testing.server.responder import chat_completion, count_tokens
+
+from apb_pipeline_helpers import load_dags, rows, run_dag, ti_states
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -21,17 +22,25 @@ MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
 BIG = ("lorem ipsum dolor sit amet " * 3800)[:100_000]  # 100 KB
 #: (custom_id, prompt, note, extra): every custom_id is at most 64 characters.
 HOSTILE: list[tuple[str, str, str, str | None]] = [
-    ('it\'s "quoted"', 'say "hi" and \'bye\'', 'O\'Brien "the" quote', "`backtick`"),
+    ('it\'s "quoted"', "say \"hi\" and 'bye'", 'O\'Brien "the" quote', "`backtick`"),
     ("'; DROP TABLE x; --", "'; DROP TABLE pipeline_results; --", "'); DELETE FROM x; --", "%s %(x)s ?"),
     ("back\\slash\\\\n\\u0000", "C:\\path\\to\\file \\n not a newline", "\\x00\\'", "\\"),
     ("emoji 🚀🔥👩‍👩‍👧", "Answer with emoji 🚀 and 𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "🦄 ünïcödé", "👍🏽"),
-    ("rtl \u202eevil\u202c \u200fmark\u200e", "\u05e9\u05dc\u05d5\u05dd \u202e reversed \u202c",
-     "\u202e\u0645\u0631\u062d\u0628\u0627", "\u200f"),
+    (
+        "rtl \u202eevil\u202c \u200fmark\u200e",
+        "\u05e9\u05dc\u05d5\u05dd \u202e reversed \u202c",
+        "\u202e\u0645\u0631\u062d\u0628\u0627",
+        "\u200f",
+    ),
     ("k" * 63 + "🚀", "Sixty-four character id", "x" * 64, None),
-    ("ctrl", "bell\x07 esc\x1b[31m red\x1b[0m tab\t cr\r lf\n vt\x0b ff\x0c ls\u2028 ps\u2029 end",
-     "a\x01b\x1fc\x7f", "line1\nline2\r\n"),
+    (
+        "ctrl",
+        "bell\x07 esc\x1b[31m red\x1b[0m tab\t cr\r lf\n vt\x0b ff\x0c ls\u2028 ps\u2029 end",
+        "a\x01b\x1fc\x7f",
+        "line1\nline2\r\n",
+    ),
     ("nul", "before\x00after \x00 NUL in the prompt", "meta\x00with NUL", "\x00"),
-    ("big", BIG, BIG, "{\"json\": [1, 2, 3]}"),
+    ("big", BIG, BIG, '{"json": [1, 2, 3]}'),
 ]
 
 
@@ -71,7 +80,8 @@ def test_hostile_values_are_stored_exactly_in_sqlite(pipeline: Any) -> None:
     assert set(ti_states(dag_run).values()) == {("success", 1)}
     _check(rows(pipeline.warehouse, SELECT.format("pipeline_results")))
     assert rows(pipeline.warehouse, "SELECT requests, succeeded FROM pipeline_summary") == [
-        (len(HOSTILE), len(HOSTILE))]
+        (len(HOSTILE), len(HOSTILE))
+    ]
 
 
 def test_hostile_values_are_stored_exactly_in_a_database_server(pipeline: Any, server_table: Any) -> None:
@@ -81,8 +91,10 @@ def test_hostile_values_are_stored_exactly_in_a_database_server(pipeline: Any, s
     assert ti_states(dag_run)["results"] == ("success", 1)
     if db.dag_id.endswith("_postgres"):
         # PostgreSQL text cannot hold NUL: the loader stores U+FFFD in its place (documented).
-        _check(db.query(SELECT.format(db.quoted(db.table))),
-               clean=lambda v: v.replace("\x00", "\ufffd") if isinstance(v, str) else v)
+        _check(
+            db.query(SELECT.format(db.quoted(db.table))),
+            clean=lambda v: v.replace("\x00", "\ufffd") if isinstance(v, str) else v,
+        )
     else:
         _check(db.query(SELECT.format(db.quoted(db.table))))
 
@@ -99,8 +111,9 @@ def test_hostile_values_are_stored_exactly_in_a_database_server(pipeline: Any, s
         ({"metadata_columns": ["Note", "note"]}, r"repeat: \['note'\]"),
     ],
 )
-def test_hostile_names_are_refused_before_any_upload(pipeline: Any, results: dict[str, Any],
-                                                     message: str) -> None:
+def test_hostile_names_are_refused_before_any_upload(
+    pipeline: Any, results: dict[str, Any], message: str
+) -> None:
     hostile_dag = load_dags()._hostile
     with pytest.raises(ValueError, match=message):
         hostile_dag("apb_pipeline_hostile_names", **results)

@@ -53,8 +53,9 @@ def test_expired_batch_partial_results_loaded_then_policy_fails(pipeline: Any, o
     _assert_every_request_once(pipeline)
     statuses = _statuses(pipeline)
     assert set(statuses) == {"succeeded", "expired"} and statuses["succeeded"] > 0
-    (summary,) = rows(pipeline.warehouse,
-                      "SELECT final_status, requests, succeeded, expired FROM pipeline_summary")
+    (summary,) = rows(
+        pipeline.warehouse, "SELECT final_status, requests, succeeded, expired FROM pipeline_summary"
+    )
     assert summary == ("EXPIRED", N, statuses["succeeded"], statuses["expired"])
     assert pipeline.server.stats()["batch_creates"] == 1
 

@@ -39,10 +39,12 @@ def _run_with(dag_id: str, work_dir: Any, logical_date: datetime | None, **param
 
 def _spend_equals_current_rows(db: Any) -> None:
     """The spend table's sums equal the sums over the current (not superseded) result rows."""
-    ((tokens, cost),) = rows(db, "SELECT SUM(total_tokens), SUM(cost_usd) FROM pipeline_results "
-                                 "WHERE NOT superseded")
-    ((spend_tokens, spend),) = rows(db, "SELECT SUM(total_tokens), SUM(cost_usd_batch) FROM pipeline_summary "
-                                        "WHERE NOT superseded")
+    ((tokens, cost),) = rows(
+        db, "SELECT SUM(total_tokens), SUM(cost_usd) FROM pipeline_results WHERE NOT superseded"
+    )
+    ((spend_tokens, spend),) = rows(
+        db, "SELECT SUM(total_tokens), SUM(cost_usd_batch) FROM pipeline_summary WHERE NOT superseded"
+    )
     assert spend_tokens == tokens > 0 and spend == pytest.approx(cost, abs=1e-9)
 
 
@@ -60,8 +62,11 @@ def test_mapped_shards_in_replace_mode_keep_every_shard(pipeline: Any) -> None:
     assert pipeline.server.stats()["batch_creates"] == 3
     wh = pipeline.warehouse
     assert rows(wh, "SELECT COUNT(*), COUNT(DISTINCT custom_id) FROM pipeline_results") == [(N, N)]
-    assert rows(wh, "SELECT map_index, COUNT(*) FROM pipeline_results GROUP BY map_index") == [(0, 4), (1, 4),
-                                                                                             (2, 4)]
+    assert rows(wh, "SELECT map_index, COUNT(*) FROM pipeline_results GROUP BY map_index") == [
+        (0, 4),
+        (1, 4),
+        (2, 4),
+    ]
     assert rows(wh, "SELECT COUNT(*), SUM(requests) FROM pipeline_summary WHERE NOT superseded") == [(3, N)]
     _spend_equals_current_rows(wh)
 
@@ -72,7 +77,9 @@ def test_two_dags_sharing_a_table_in_replace_mode(pipeline: Any) -> None:
         assert ti_states(run_dag(dag_id, pipeline.work_dir, logical_date=DAY))["results"] == ("success", 1)
     wh = pipeline.warehouse
     assert rows(wh, "SELECT dag_id, COUNT(*) FROM pipeline_results GROUP BY dag_id ORDER BY dag_id") == [
-        ("apb_pipeline_replace", N), ("apb_pipeline_replace_b", N)]
+        ("apb_pipeline_replace", N),
+        ("apb_pipeline_replace_b", N),
+    ]
     assert rows(wh, "SELECT COUNT(*) FROM pipeline_summary WHERE NOT superseded") == [(2,)]
     _spend_equals_current_rows(wh)
 
@@ -89,11 +96,14 @@ def test_two_runs_loading_the_same_batch_keep_their_own_rows(pipeline: Any) -> N
     wh = pipeline.warehouse
     by_run = rows(wh, "SELECT dag_id, run_id, substr(logical_date, 1, 10), COUNT(*) FROM pipeline_results "
                       "GROUP BY dag_id, run_id ORDER BY dag_id, 3")  # fmt: skip
-    assert by_run == [("apb_pipeline", first.run_id, "2026-05-01", N),
-                      ("apb_pipeline_existing_batch", runs[0].run_id, "2026-05-01", N),
-                      ("apb_pipeline_existing_batch", runs[1].run_id, "2026-05-02", N)]
+    assert by_run == [
+        ("apb_pipeline", first.run_id, "2026-05-01", N),
+        ("apb_pipeline_existing_batch", runs[0].run_id, "2026-05-01", N),
+        ("apb_pipeline_existing_batch", runs[1].run_id, "2026-05-02", N),
+    ]
     assert rows(wh, "SELECT batch_id, dag_id, run_id FROM pipeline_summary") == [
-        (batch_id, "apb_pipeline", first.run_id)]
+        (batch_id, "apb_pipeline", first.run_id)
+    ]
 
 
 @pytest.mark.parametrize("load_mode", ["replace_logical_date", "merge"])
@@ -166,9 +176,12 @@ def test_an_earlier_batch_never_loaded_is_measured_into_the_ledger(pipeline: Any
     # The next load finds the row measured and leaves it as it is.
     again = run_dag("apb_pipeline_resubmit_unloaded", pipeline.work_dir, logical_date=DAY)
     assert ti_states(again)["results"][0] == "success" and server.stats()["batch_creates"] == 2
-    assert rows(wh, "SELECT final_status, succeeded, total_tokens, cost_usd_batch, superseded, superseded_by "
-                    "FROM pipeline_summary WHERE batch_id = ?", old) == [
-        (status, succeeded, tokens, cost, flag, by)]
+    assert rows(
+        wh,
+        "SELECT final_status, succeeded, total_tokens, cost_usd_batch, superseded, superseded_by "
+        "FROM pipeline_summary WHERE batch_id = ?",
+        old,
+    ) == [(status, succeeded, tokens, cost, flag, by)]
 
 
 def test_replace_mode_without_a_logical_date_is_refused_before_any_download(
@@ -203,7 +216,9 @@ def test_a_metadata_column_added_to_the_dag_keeps_loading(pipeline: Any) -> None
     grown = run_dag("apb_pipeline_tier", pipeline.work_dir, logical_date=NEXT_DAY)
     assert ti_states(grown)["results"][0] == "success"
     assert rows(pipeline.warehouse, "SELECT dag_id, tier, COUNT(*) FROM pipeline_results GROUP BY 1, 2") == [
-        ("apb_pipeline", None, N), ("apb_pipeline_tier", "gold", N)]
+        ("apb_pipeline", None, N),
+        ("apb_pipeline_tier", "gold", N),
+    ]
 
 
 def test_tables_of_release_0_1_0_are_migrated_by_the_first_load(pipeline: Any) -> None:

@@ -8,8 +8,18 @@ import pytest
 
 from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
 
-PUSHED = {"batches": [{"batch_id": "b-9", "part": 1, "status": "EXPIRED", "input_file_id": "file-9",
-                       "output_file_id": "file-out"}], "metadata_manifest": "/tmp/meta.jsonl"}
+PUSHED = {
+    "batches": [
+        {
+            "batch_id": "b-9",
+            "part": 1,
+            "status": "EXPIRED",
+            "input_file_id": "file-9",
+            "output_file_id": "file-out",
+        }
+    ],
+    "metadata_manifest": "/tmp/meta.jsonl",
+}
 
 
 class PullingTI:

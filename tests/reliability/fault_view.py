@@ -10,8 +10,15 @@ from collections.abc import Mapping
 __all__ = ["client_view", "expected_view"]
 
 #: How the client's retry log names what each injected fault kind did to it.
-_CLIENT_VIEW = {"429": "429", "500": "500", "502": "502", "503": "503", "stall": "timeout",
-                "reset": "cut", "truncate": "cut"}
+_CLIENT_VIEW = {
+    "429": "429",
+    "500": "500",
+    "502": "502",
+    "503": "503",
+    "stall": "timeout",
+    "reset": "cut",
+    "truncate": "cut",
+}
 
 
 def client_view(records: list[logging.LogRecord]) -> Counter[str]:

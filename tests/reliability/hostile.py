@@ -39,12 +39,15 @@ class Exchange:
     def auth(self) -> str:
         return self.headers.get("authorization", "")
 
-    async def answer(self, status: int, body: bytes, content_type: str = "application/json",
-                     *, length: int | None = None) -> None:
+    async def answer(
+        self, status: int, body: bytes, content_type: str = "application/json", *, length: int | None = None
+    ) -> None:
         """Send a complete answer (``length`` may lie about the body's size)."""
         declared = len(body) if length is None else length
-        head = (f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {declared}\r\nConnection: close\r\n\r\n")
+        head = (
+            f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {declared}\r\nConnection: close\r\n\r\n"
+        )
         self.writer.write(head.encode() + body)
         await self.writer.drain()
 
@@ -53,8 +56,10 @@ class Exchange:
 
     async def chunked(self, status: int, chunks: Any, content_type: str = "application/json") -> None:
         """Send a chunked answer from an iterable of byte strings (possibly endless)."""
-        head = (f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\n"
-                "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        head = (
+            f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        )
         self.writer.write(head.encode())
         for chunk in chunks:
             self.writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))

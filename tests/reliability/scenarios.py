@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from tests.reliability.hostile import CHUNK, BIG_BODY_BYTES, Behaviour, Exchange
+from tests.reliability.hostile import BIG_BODY_BYTES, CHUNK, Behaviour, Exchange
 
 __all__ = [
     "BEHAVIOURS",
@@ -32,8 +32,14 @@ CUT_LIST_ELEMENTS_SENT = 5
 
 
 def _job(**fields: Any) -> dict[str, Any]:
-    job = {"id": "b-1", "input_file_id": "file-in", "status": "IN_PROGRESS", "progress": 50.0,
-           "created_at": "2025-01-01T00:00:00Z", "endpoint": "/v1/chat/completions"}
+    job = {
+        "id": "b-1",
+        "input_file_id": "file-in",
+        "status": "IN_PROGRESS",
+        "progress": 50.0,
+        "created_at": "2025-01-01T00:00:00Z",
+        "endpoint": "/v1/chat/completions",
+    }
     job.update(fields)
     return {k: v for k, v in job.items() if v is not None}
 
@@ -47,9 +53,11 @@ def _file(**fields: Any) -> dict[str, Any]:
 def _page(ex: Exchange, title: str) -> bytes:
     """An nginx-style error page that quotes the request's headers back."""
     filler = "<p>" + "The upstream server sent an invalid response. " * 3 + "</p>"
-    return (f"<!DOCTYPE html><html><head><title>{title}</title></head><body><center><h1>{title}</h1>"
-            f"</center>{filler}<pre>Authorization: {ex.auth}</pre><hr><center>nginx</center>"
-            "</body></html>").encode()
+    return (
+        f"<!DOCTYPE html><html><head><title>{title}</title></head><body><center><h1>{title}</h1>"
+        f"</center>{filler}<pre>Authorization: {ex.auth}</pre><hr><center>nginx</center>"
+        "</body></html>"
+    ).encode()
 
 
 async def unknown_status(ex: Exchange) -> None:
@@ -96,8 +104,10 @@ def _json_filler(total: int) -> Iterator[bytes]:
 
 
 async def huge_declared(ex: Exchange) -> None:
-    head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {BIG_BODY_BYTES}\r\nConnection: close\r\n\r\n")
+    head = (
+        f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {BIG_BODY_BYTES}\r\nConnection: close\r\n\r\n"
+    )
     ex.writer.write(head.encode())
     for piece in _json_filler(BIG_BODY_BYTES):
         ex.writer.write(piece)

@@ -95,27 +95,43 @@ async def run_pipeline(client: Any, source: Path, out_dir: Path) -> tuple[Any, l
     while not job.status.is_terminal:
         await asyncio.sleep(POLL_SECONDS)
         job = await call(client.batches.retrieve(job.id))
-    files = [await call(client.files.content(file_id, out_dir / f"{name}.jsonl"))
-             for name, file_id in (("output", job.output_file_id), ("errors", job.error_file_id)) if file_id]
+    files = [
+        await call(client.files.content(file_id, out_dir / f"{name}.jsonl"))
+        for name, file_id in (("output", job.output_file_id), ("errors", job.error_file_id))
+        if file_id
+    ]
     return job, files
 
 
 def make_client(flavour: str, base_url: str, sleep: ScaledSleep) -> Any:
-    settings = ClientSettings(api_key=SECRET, base_url=base_url, timeout=READ_TIMEOUT,
-                              upload_timeout=READ_TIMEOUT, connect_timeout=2.0, max_retries=8,
-                              retry_max_delay=RETRY_MAX_DELAY)
+    settings = ClientSettings(
+        api_key=SECRET,
+        base_url=base_url,
+        timeout=READ_TIMEOUT,
+        upload_timeout=READ_TIMEOUT,
+        connect_timeout=2.0,
+        max_retries=8,
+        retry_max_delay=RETRY_MAX_DELAY,
+    )
     cls = TogetherClient if flavour == "sync" else AsyncTogetherClient
     return cls(settings, sleep=sleep)
 
 
 @pytest.mark.parametrize("flavour", ["sync", "async"])
-async def test_fault_storm_pipeline(flavour: str, together_server: Any, tmp_path: Path,
-                                    caplog: pytest.LogCaptureFixture) -> None:
+async def test_fault_storm_pipeline(
+    flavour: str, together_server: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     server = together_server
     original_key = server.config.api_key
-    server.configure(api_key=SECRET, validating_seconds=0.1, processing_seconds=2.0,
-                     fault_rate=0.2, fault_kinds=FAULT_KINDS, stall_seconds=STALL_SECONDS,
-                     retry_after_seconds=0.2)
+    server.configure(
+        api_key=SECRET,
+        validating_seconds=0.1,
+        processing_seconds=2.0,
+        fault_rate=0.2,
+        fault_kinds=FAULT_KINDS,
+        stall_seconds=STALL_SECONDS,
+        retry_after_seconds=0.2,
+    )
     for route, kind in SCRIPT:
         server.inject(route, kind)
     sleep = ScaledSleep(flavour == "async", SLEEP_FRACTION)

@@ -7,8 +7,8 @@ no exception view and no DEBUG log line, and that nothing is reported as a succe
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,8 +44,14 @@ def client_for(hostile: HostileServer, make_client: Any) -> Any:
     """``client_for(scenario, **settings)`` → a client of the current flavour aimed at ``scenario``."""
 
     def factory(scenario: str, **fields: Any) -> Any:
-        settings = {"api_key": SECRET, "timeout": 2.0, "connect_timeout": 2.0, "upload_timeout": 2.0,
-                    "max_retries": 1, **fields}
+        settings = {
+            "api_key": SECRET,
+            "timeout": 2.0,
+            "connect_timeout": 2.0,
+            "upload_timeout": 2.0,
+            "max_retries": 1,
+            **fields,
+        }
         return make_client(hostile.url(scenario), **settings)
 
     return factory

@@ -110,8 +110,12 @@ def main(spec: dict[str, Any]) -> None:
 
     hook = BaseHook.get_connection(spec["conn_id"]).get_hook()
     loader = WarehouseLoader(
-        hook, results_table=spec["results_table"], summary_table=spec["summary_table"],
-        metadata_columns=("row_id", "category"), dialect=spec["dialect"], chunk_size=spec["chunk_size"],
+        hook,
+        results_table=spec["results_table"],
+        summary_table=spec["summary_table"],
+        metadata_columns=("row_id", "category"),
+        dialect=spec["dialect"],
+        chunk_size=spec["chunk_size"],
     )
     table_sql = loader.results_table.sql(loader.dialect().quote)
     switch = KillSwitch(table_sql, spec["kill_after"], Path(spec["marker"]))

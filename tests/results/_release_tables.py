@@ -46,8 +46,11 @@ RELEASE_DDL = {
     ),
 }
 _GENERIC_TYPES = {
-    '"': "`", "`batch_id` TEXT": "`batch_id` VARCHAR(255)", "`custom_id` TEXT": "`custom_id` VARCHAR(255)",
-    "INTEGER": "BIGINT", " REAL": " DOUBLE PRECISION",
+    '"': "`",
+    "`batch_id` TEXT": "`batch_id` VARCHAR(255)",
+    "`custom_id` TEXT": "`custom_id` VARCHAR(255)",
+    "INTEGER": "BIGINT",
+    " REAL": " DOUBLE PRECISION",
 }
 RELEASE_DDL["mysql"] = tuple(
     functools.reduce(lambda ddl, pair: ddl.replace(*pair), _GENERIC_TYPES.items(), ddl)
@@ -76,8 +79,24 @@ def create_release_tables(
             batch_id, run_id = f"old-batch-{run_no}", f"scheduled__2025-11-0{run_no + 2}"
             day = ts(OLD_DATES[run_no])
             for i in range(rows_per_run):
-                row = (batch_id, f"t-{i}", "succeeded", "m", f"old answer {run_no}.{i}", 10, 5, 15, 0.001,
-                       f"seg-{i}", "nightly", run_id, day, ts(OLD_LOADED), batch_id, 1)
+                row = (
+                    batch_id,
+                    f"t-{i}",
+                    "succeeded",
+                    "m",
+                    f"old answer {run_no}.{i}",
+                    10,
+                    5,
+                    15,
+                    0.001,
+                    f"seg-{i}",
+                    "nightly",
+                    run_id,
+                    day,
+                    ts(OLD_LOADED),
+                    batch_id,
+                    1,
+                )
                 cur.execute(
                     f"INSERT INTO {results} (batch_id, custom_id, status, model, response_text, "
                     "prompt_tokens, completion_tokens, total_tokens, cost_usd, segment, dag_id, run_id, "
@@ -90,8 +109,20 @@ def create_release_tables(
                 f"INSERT INTO {summary} (batch_id, final_status, requests, succeeded, prompt_tokens, "
                 "completion_tokens, total_tokens, cost_usd_batch, dag_id, run_id, logical_date, loaded_at) "
                 f"VALUES ({', '.join([ph] * 12)})",
-                (batch_id, "COMPLETED", rows_per_run, rows_per_run, 10 * rows_per_run, 5 * rows_per_run,
-                 15 * rows_per_run, 0.001 * rows_per_run, "nightly", run_id, day, ts(OLD_LOADED)),
+                (
+                    batch_id,
+                    "COMPLETED",
+                    rows_per_run,
+                    rows_per_run,
+                    10 * rows_per_run,
+                    5 * rows_per_run,
+                    15 * rows_per_run,
+                    0.001 * rows_per_run,
+                    "nightly",
+                    run_id,
+                    day,
+                    ts(OLD_LOADED),
+                ),
             )
             written["batches"].append((batch_id, run_id))
         conn.commit()

@@ -78,7 +78,11 @@ def postgres_warehouse(monkeypatch) -> Iterator[Warehouse]:
 #: The test MySQL/MariaDB (root, empty password), through the MySQL provider and
 #: mysql-connector-python (the driver the ``mysql`` extra installs).
 MYSQL_CONN = {
-    "conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "login": "root", "schema": "test",
+    "conn_type": "mysql",
+    "host": "127.0.0.1",
+    "port": 3306,
+    "login": "root",
+    "schema": "test",
     "extra": {"client": "mysql-connector-python"},
 }
 

@@ -20,8 +20,9 @@ def test_permanent_errors_are_never_re_sent(code: str) -> None:
     assert not should_follow_up("failed", code, DEFAULT_FOLLOW_UP_STATUSES)
 
 
-@pytest.mark.parametrize("code", [None, "", "timeout", "server_overloaded", "rate_limited", "unknown", "408",
-                                  "429", "500", "503"])
+@pytest.mark.parametrize(
+    "code", [None, "", "timeout", "server_overloaded", "rate_limited", "unknown", "408", "429", "500", "503"]
+)
 def test_transient_failures_are_re_sent(code: str | None) -> None:
     assert not is_permanent_error(code)
     assert should_follow_up("failed", code, DEFAULT_FOLLOW_UP_STATUSES)

@@ -34,13 +34,22 @@ pytestmark = pytest.mark.timeout(240)
 def run_killed_load(wh, dialect: str | None, marker: Path) -> dict:
     kill_after = 2 if dialect == "generic" else KILL_AFTER[wh.name]
     spec = {
-        "conn_id": CONN_IDS[wh.name], "results_table": wh.table("results"),
-        "summary_table": wh.table("summary"), "dialect": dialect, "rows": N, "chunk_size": CHUNK,
-        "kill_after": kill_after, "marker": str(marker),
+        "conn_id": CONN_IDS[wh.name],
+        "results_table": wh.table("results"),
+        "summary_table": wh.table("summary"),
+        "dialect": dialect,
+        "rows": N,
+        "chunk_size": CHUNK,
+        "kill_after": kill_after,
+        "marker": str(marker),
     }
     child = subprocess.run(
         [sys.executable, "-m", "tests.results._kill_child", json.dumps(spec)],
-        cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=180,
+        cwd=REPO,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
     return json.loads(marker.read_text())

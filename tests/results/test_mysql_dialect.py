@@ -14,8 +14,9 @@ from tests.results.test_warehouse import D1, loader_for, small_rec
 
 
 def test_mysql_ddl_is_innodb_utf8mb4_with_bounded_binary_keys():
-    results_sql, summary_sql = WarehouseLoader(object(), results_table="wh.res", dialect="mysql",
-                                               metadata_columns=["team"]).create_table_statements()
+    results_sql, summary_sql = WarehouseLoader(
+        object(), results_table="wh.res", dialect="mysql", metadata_columns=["team"]
+    ).create_table_statements()
     key = "VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
     head = f"CREATE TABLE IF NOT EXISTS `wh`.`res` (`batch_id` {key}, `custom_id` {key}, "
     assert results_sql.startswith(head)
@@ -48,7 +49,7 @@ def test_sized_chunks_bound_rows_and_characters():
     rows = [("x" * 100,)] * 10 + [("y" * 5000,)] + [("z",)] * 3
     chunks = list(sized_chunks(rows, max_rows=4, max_chars=350))
     assert [len(c) for c in chunks] == [3, 3, 3, 1, 1, 3]
-    assert sum(chunks, []) == rows
+    assert [row for chunk in chunks for row in chunk] == rows
 
 
 @pytest.mark.mysql
@@ -75,6 +76,7 @@ def test_mysql_timestamps_are_utc_datetimes_and_keys_use_a_no_pad_collation(mysq
     assert isinstance(wh.query(f"SELECT loaded_at FROM {wh.table('summary')}")[0][0], datetime)
     (collation,) = wh.query(
         "SELECT COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
-        "AND TABLE_NAME = 'results' AND COLUMN_NAME = 'custom_id'", (wh.prefix.rstrip("."),)
+        "AND TABLE_NAME = 'results' AND COLUMN_NAME = 'custom_id'",
+        (wh.prefix.rstrip("."),),
     )[0]
     assert collation in ("utf8mb4_nopad_bin", "utf8mb4_0900_bin")

@@ -40,14 +40,19 @@ def rec(batch_id, ids, run, *, text="answer"):
 
 def load(loader, reconciliation, run, mode="merge"):
     logical_date = run.logical_date if mode == "replace_logical_date" else None
-    return loader.load(reconciliation.rows(), [reconciliation.summary], mode=mode, logical_date=logical_date,
-                       run=run)
+    return loader.load(
+        reconciliation.rows(), [reconciliation.summary], mode=mode, logical_date=logical_date, run=run
+    )
 
 
 @pytest.fixture
 def loader(warehouse):
-    loader = WarehouseLoader(warehouse.hook, results_table=warehouse.table("results"),
-                             summary_table=warehouse.table("summary"), metadata_columns=["segment"])
+    loader = WarehouseLoader(
+        warehouse.hook,
+        results_table=warehouse.table("results"),
+        summary_table=warehouse.table("summary"),
+        metadata_columns=["segment"],
+    )
     loader.ensure_tables()
     return loader
 
@@ -59,15 +64,18 @@ def rows(wh, columns="batch_id, custom_id, run_id", where="1 = 1"):
 
 def spend(wh, columns="batch_id, superseded, superseded_by"):
     got = wh.query(f"SELECT {columns} FROM {wh.table('summary')} ORDER BY batch_id")
-    return [tuple(bool(v) if k == "superseded" else v for k, v in zip(columns.split(", "), r)) for r in got]
+    names = columns.split(", ")
+    return [tuple(bool(v) if k == "superseded" else v for k, v in zip(names, r, strict=True)) for r in got]
 
 
 def sums_match(wh):
     """The spend table's sums equal the sums over current (not superseded) result rows."""
-    (rt, rc), = wh.query(f"SELECT SUM(total_tokens), SUM(cost_usd) FROM {wh.table('results')} "
-                         "WHERE NOT superseded")
-    (st, sc), = wh.query(f"SELECT SUM(total_tokens), SUM(cost_usd_batch) FROM {wh.table('summary')} "
-                         "WHERE NOT superseded")
+    ((rt, rc),) = wh.query(
+        f"SELECT SUM(total_tokens), SUM(cost_usd) FROM {wh.table('results')} WHERE NOT superseded"
+    )
+    ((st, sc),) = wh.query(
+        f"SELECT SUM(total_tokens), SUM(cost_usd_batch) FROM {wh.table('summary')} WHERE NOT superseded"
+    )
     assert st == rt and float(sc) == pytest.approx(float(rc), abs=1e-9)
 
 
@@ -81,8 +89,11 @@ def test_two_runs_loading_the_same_batch_keep_their_own_rows(warehouse, loader):
     load(loader, rec("b-shared", ["a", "b"], first), first)
     load(loader, rec("b-shared", ["a", "b"], second), second)
     assert rows(warehouse, "batch_id, custom_id, run_id") == [
-        ("b-shared", "a", "scheduled__1"), ("b-shared", "a", "scheduled__2"),
-        ("b-shared", "b", "scheduled__1"), ("b-shared", "b", "scheduled__2")]
+        ("b-shared", "a", "scheduled__1"),
+        ("b-shared", "a", "scheduled__2"),
+        ("b-shared", "b", "scheduled__1"),
+        ("b-shared", "b", "scheduled__2"),
+    ]
     # One batch is one charge: one spend row, kept by the run that loaded it first.
     assert spend(warehouse, "batch_id, run_id, task_id") == [("b-shared", "scheduled__1", "load")]
     assert warehouse.count("summary") == 1
@@ -100,20 +111,32 @@ def test_replace_mode_keeps_every_mapped_shard(warehouse, loader):
     """Mapped submit + mapped results, one logical date: 12 requests paid, 12 rows kept."""
     shards = [ti(map_index=i) for i in range(3)]
     for i, shard in enumerate(shards):
-        stats = load(loader, rec(f"b-shard-{i}", [f"r{4 * i + k}" for k in range(4)], shard), shard,
-                     "replace_logical_date")
+        stats = load(
+            loader,
+            rec(f"b-shard-{i}", [f"r{4 * i + k}" for k in range(4)], shard),
+            shard,
+            "replace_logical_date",
+        )
         assert stats.deleted_rows == 0
     assert warehouse.count("results") == 12 and warehouse.count("summary") == 3
     assert rows(warehouse, "map_index, COUNT(*)", "1 = 1 GROUP BY map_index") == [(0, 4), (1, 4), (2, 4)]
     # Re-running shard 1 with a new batch replaces shard 1 only; its old batch stays in the ledger.
     again = ti(map_index=1, at=T2)
-    stats = load(loader, rec("b-shard-1-again", [f"r{4 + k}" for k in range(4)], again), again,
-                 "replace_logical_date")
+    stats = load(
+        loader, rec("b-shard-1-again", [f"r{4 + k}" for k in range(4)], again), again, "replace_logical_date"
+    )
     assert stats.deleted_rows == 4
     assert rows(warehouse, "batch_id, COUNT(*)", "1 = 1 GROUP BY batch_id") == [
-        ("b-shard-0", 4), ("b-shard-1-again", 4), ("b-shard-2", 4)]
-    assert spend(warehouse) == [("b-shard-0", False, None), ("b-shard-1", True, "b-shard-1-again"),
-                                ("b-shard-1-again", False, None), ("b-shard-2", False, None)]
+        ("b-shard-0", 4),
+        ("b-shard-1-again", 4),
+        ("b-shard-2", 4),
+    ]
+    assert spend(warehouse) == [
+        ("b-shard-0", False, None),
+        ("b-shard-1", True, "b-shard-1-again"),
+        ("b-shard-1-again", False, None),
+        ("b-shard-2", False, None),
+    ]
     sums_match(warehouse)
 
 
@@ -135,12 +158,18 @@ def test_a_manual_rerun_of_the_same_date_replaces_the_scheduled_run(warehouse, l
     stats = load(loader, rec("b-manual", ["a", "b", "c"], manual), manual, "replace_logical_date")
     assert (stats.deleted_rows, stats.deleted_summaries, stats.superseded_summaries) == (3, 0, 1)
     assert rows(warehouse, "batch_id, custom_id, run_id") == [
-        ("b-manual", "a", "manual__1"), ("b-manual", "b", "manual__1"), ("b-manual", "c", "manual__1")]
+        ("b-manual", "a", "manual__1"),
+        ("b-manual", "b", "manual__1"),
+        ("b-manual", "c", "manual__1"),
+    ]
     assert spend(warehouse, "batch_id, superseded, superseded_by, run_id") == [
-        ("b-manual", False, None, "manual__1"), ("b-scheduled", True, "b-manual", "scheduled__1")]
+        ("b-manual", False, None, "manual__1"),
+        ("b-scheduled", True, "b-manual", "scheduled__1"),
+    ]
     sums_match(warehouse)
     assert total_spend(warehouse) > float(
-        warehouse.query(f"SELECT SUM(cost_usd) FROM {warehouse.table('results')}")[0][0])
+        warehouse.query(f"SELECT SUM(cost_usd) FROM {warehouse.table('results')}")[0][0]
+    )
 
 
 def test_a_rerun_with_a_new_batch_supersedes_in_merge_mode(warehouse, loader):
@@ -150,12 +179,18 @@ def test_a_rerun_with_a_new_batch_supersedes_in_merge_mode(warehouse, loader):
     stats = load(loader, rec("b2", ["a", "b", "c"], again, text="second"), again)
     assert (stats.superseded_rows, stats.superseded_summaries) == (3, 1)
     assert rows(warehouse, "batch_id, custom_id, superseded, superseded_by") == [
-        ("b1", "a", True, "b2"), ("b1", "b", True, "b2"), ("b1", "c", True, "b2"),
-        ("b2", "a", False, None), ("b2", "b", False, None), ("b2", "c", False, None)]
+        ("b1", "a", True, "b2"),
+        ("b1", "b", True, "b2"),
+        ("b1", "c", True, "b2"),
+        ("b2", "a", False, None),
+        ("b2", "b", False, None),
+        ("b2", "c", False, None),
+    ]
     current = rows(warehouse, "custom_id, response_text", "NOT superseded")
     assert current == [("a", "second a"), ("b", "second b"), ("c", "second c")]
-    marked_at = warehouse.query(f"SELECT DISTINCT superseded_at FROM {warehouse.table('results')} "
-                                "WHERE superseded")
+    marked_at = warehouse.query(
+        f"SELECT DISTINCT superseded_at FROM {warehouse.table('results')} WHERE superseded"
+    )
     assert [str(v[0])[:16] for v in marked_at] in (["2026-03-03T05:00"], ["2026-03-03 05:00"])
     assert spend(warehouse) == [("b1", True, "b2"), ("b2", False, None)]
     sums_match(warehouse)
@@ -176,9 +211,13 @@ def test_superseding_never_reaches_another_owner(warehouse, loader):
     load(loader, rec("b-other", ["a", "b"], other), other)
     load(loader, rec("b2", ["a", "b"], mine), mine)
     assert rows(warehouse, "run_id, batch_id, superseded") == [
-        ("scheduled__1", "b1", True), ("scheduled__1", "b1", True),
-        ("scheduled__1", "b2", False), ("scheduled__1", "b2", False),
-        ("scheduled__2", "b-other", False), ("scheduled__2", "b-other", False)]
+        ("scheduled__1", "b1", True),
+        ("scheduled__1", "b1", True),
+        ("scheduled__1", "b2", False),
+        ("scheduled__1", "b2", False),
+        ("scheduled__2", "b-other", False),
+        ("scheduled__2", "b-other", False),
+    ]
     assert spend(warehouse) == [("b-other", False, None), ("b1", True, "b2"), ("b2", False, None)]
 
 
@@ -196,8 +235,14 @@ def test_earlier_batches_of_the_submission_are_marked_in_the_ledger(warehouse, l
     """The results operator passes the submission ledger's earlier batches as ``superseded``."""
     run = ti()
     never_loaded = rec("b0", ["a", "b"], run).summary
-    measured = type(never_loaded)(**{**{f: getattr(never_loaded, f) for f in never_loaded.__slots__},
-                                     "superseded": True, "superseded_by": "b2", "superseded_at": T1})
+    measured = type(never_loaded)(
+        **{
+            **{f: getattr(never_loaded, f) for f in never_loaded.__slots__},
+            "superseded": True,
+            "superseded_by": "b2",
+            "superseded_at": T1,
+        }
+    )
     current = rec("b2", ["a", "b"], run)
     stats = loader.load(current.rows(), [current.summary, measured], run=run, superseded={"b0": "b2"})
     assert spend(warehouse) == [("b0", True, "b2"), ("b2", False, None)]

@@ -78,7 +78,7 @@ def test_duplicate_id_first_wins_output_before_error():
 
 
 def test_duplicate_expected_request_is_reported_and_counted_once():
-    rec, rows = run(expected("a", "a"), [ok("a")])
+    rec, _rows = run(expected("a", "a"), [ok("a")])
     assert len(list(rec.rows())) == 1 and rec.summary.requests == 1
     assert rec.diagnostics.duplicate_samples == ["a (expected requests)"]
 

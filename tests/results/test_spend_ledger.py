@@ -20,8 +20,14 @@ from airflow_provider_batch.results import RunContext, WarehouseLoader
 from tests.results._data import MODEL
 
 SUBMIT = TaskIdentity("nightly", "submit", "scheduled__1", -1)
-LOAD = RunContext("nightly", "scheduled__1", datetime(2026, 3, 1, tzinfo=timezone.utc),
-                  datetime(2026, 3, 2, tzinfo=timezone.utc), "load", -1)
+LOAD = RunContext(
+    "nightly",
+    "scheduled__1",
+    datetime(2026, 3, 1, tzinfo=timezone.utc),
+    datetime(2026, 3, 2, tzinfo=timezone.utc),
+    "load",
+    -1,
+)
 
 
 def _create(client: TogetherClient, path: Path, ids: list[str]) -> str:
@@ -95,7 +101,7 @@ def test_a_running_earlier_batch_is_recorded_then_measured(setup):
 
 
 def test_another_owners_spend_row_is_not_remeasured_or_taken_over(setup):
-    client, server, ledger, loader, tmp = setup
+    client, _server, ledger, loader, tmp = setup
     earlier = _create(client, tmp / "gen1.jsonl", ["a"])
     _record(ledger, 0, 1, earlier)
     other = RunContext("another_dag", "manual__1", None, LOAD.loaded_at, "load", -1)
@@ -103,10 +109,13 @@ def test_another_owners_spend_row_is_not_remeasured_or_taken_over(setup):
 
     record = SimpleNamespace(endpoint=None, request_count=1)
     loader.load([], [_unmeasured(earlier, "IN_PROGRESS", record, other, None)], run=other)
-    manifest = SubmitManifest(batches=[BatchRecord(batch_id="current", part=0, status="COMPLETED",
-                                                   input_file_id="f")], owner=SubmitOwner(**vars(SUBMIT)))
-    found = earlier_batches(client, manifest, loader, run=LOAD, prices=PriceTable.from_mapping({}),
-                            work_dir=tmp / "w")
+    manifest = SubmitManifest(
+        batches=[BatchRecord(batch_id="current", part=0, status="COMPLETED", input_file_id="f")],
+        owner=SubmitOwner(**vars(SUBMIT)),
+    )
+    found = earlier_batches(
+        client, manifest, loader, run=LOAD, prices=PriceTable.from_mapping({}), work_dir=tmp / "w"
+    )
     assert found.summaries == []
     loader.load([], found.summaries, run=LOAD, superseded=found.superseded)
     assert _spend(loader) == [(earlier, "IN_PROGRESS", 1, None, None, None, 0, None, "load")]

@@ -25,8 +25,12 @@ NOW = datetime(2026, 3, 3, 4, 0, tzinfo=timezone.utc)
 
 
 def loader_for(wh, metadata=("segment",)):
-    return WarehouseLoader(wh.hook, results_table=wh.table("results"), summary_table=wh.table("summary"),
-                           metadata_columns=metadata)
+    return WarehouseLoader(
+        wh.hook,
+        results_table=wh.table("results"),
+        summary_table=wh.table("summary"),
+        metadata_columns=metadata,
+    )
 
 
 def rec(batch_id, ids, run, meta=None):
@@ -58,18 +62,24 @@ def test_release_tables_are_migrated_in_place_and_keep_every_row(warehouse):
     assert key_of(warehouse, "summary") == ("batch_id",)
 
     results, summary = warehouse.table("results"), warehouse.table("summary")
-    got = warehouse.query(f"SELECT batch_id, custom_id, run_id, owner_key, task_id, map_index, superseded, "
-                          f"response_text, segment FROM {results} ORDER BY batch_id, custom_id")
+    got = warehouse.query(
+        f"SELECT batch_id, custom_id, run_id, owner_key, task_id, map_index, superseded, "
+        f"response_text, segment FROM {results} ORDER BY batch_id, custom_id"
+    )
     assert [(b, c, r) for b, c, r, *_ in got] == old["rows"]
-    for batch_id, custom_id, run_id, key, task_id, map_index, superseded, text, segment in got:
+    for _batch_id, _custom_id, run_id, key, task_id, map_index, superseded, text, segment in got:
         # The owner is what is known: dag_id and run_id; the task and map index were never recorded.
         assert key == owner_key("nightly", None, run_id, None)
         assert (task_id, map_index, bool(superseded)) == (None, None, False)
         assert text.startswith("old answer") and segment.startswith("seg-")
-    spend = norm(warehouse.query(f"SELECT batch_id, owner_key, superseded, cost_usd_batch FROM {summary} "
-                                 "ORDER BY batch_id"))
+    spend = norm(
+        warehouse.query(
+            f"SELECT batch_id, owner_key, superseded, cost_usd_batch FROM {summary} ORDER BY batch_id"
+        )
+    )
     assert [(b, k, s) for b, k, s, _ in spend] == [
-        (b, owner_key("nightly", None, r, None), False) for b, r in old["batches"]]
+        (b, owner_key("nightly", None, r, None), False) for b, r in old["batches"]
+    ]
 
     # New rows land, next to the old ones, even for the same batch and custom_ids (another owner).
     new_run = RunContext("nightly", "manual__x", OLD_DATES[1], NOW, "load", -1)
@@ -84,14 +94,16 @@ def test_release_tables_are_migrated_in_place_and_keep_every_row(warehouse):
 
 def test_a_rerun_of_a_migrated_run_takes_over_its_rows(warehouse):
     if warehouse.name == "mysql":
-        pytest.skip("0.1.0 stored timestamps as TEXT on MySQL; they are not converted, so its old rows "
-                    "never match a logical date in replace mode")
+        pytest.skip(
+            "0.1.0 stored timestamps as TEXT on MySQL; they are not converted, so its old rows "
+            "never match a logical date in replace mode"
+        )
     old = create_release_tables(warehouse)
     loader = loader_for(warehouse)
     loader.ensure_tables()
     results, summary = warehouse.table("results"), warehouse.table("summary")
     # Run 1 of 0.1.0 is cleared after the upgrade and re-attaches to its batch: no second copy.
-    (batch_1, run_1), (batch_2, run_2) = old["batches"]
+    (batch_1, run_1), (batch_2, _run_2) = old["batches"]
     rerun = RunContext("nightly", run_1, OLD_DATES[1], NOW, "load", -1)
     again = rec(batch_1, ["t-0", "t-1", "t-2"], rerun)
     loader.load(again.rows(), [again.summary], run=rerun)
@@ -101,16 +113,23 @@ def test_a_rerun_of_a_migrated_run_takes_over_its_rows(warehouse):
     )
     assert found == [(3, 1)]
     assert warehouse.query(f"SELECT task_id, run_id FROM {summary} WHERE batch_id = '{batch_1}'") == [
-        ("load", run_1)]
+        ("load", run_1)
+    ]
     # Run 2's date is re-run by hand in replace mode with a new batch: run 2's old rows are
     # replaced (their requests were answered again), its spend row stays, marked.
     manual = RunContext("nightly", "manual__2", OLD_DATES[2], NOW, "load", -1)
     replacement = rec("batch-2-again", ["t-0", "t-1", "t-2"], manual)
-    stats = loader.load(replacement.rows(), [replacement.summary], mode="replace_logical_date",
-                        logical_date=OLD_DATES[2], run=manual)
+    stats = loader.load(
+        replacement.rows(),
+        [replacement.summary],
+        mode="replace_logical_date",
+        logical_date=OLD_DATES[2],
+        run=manual,
+    )
     assert stats.deleted_rows == 3
     assert warehouse.query(f"SELECT DISTINCT batch_id FROM {results} WHERE run_id <> '{run_1}'") == [
-        ("batch-2-again",)]
+        ("batch-2-again",)
+    ]
     spend = norm(warehouse.query(f"SELECT batch_id, superseded, superseded_by FROM {summary} ORDER BY 1"))
     assert spend == [("batch-2-again", False, None), (batch_1, False, None), (batch_2, True, "batch-2-again")]
 
@@ -126,10 +145,16 @@ def test_a_metadata_column_added_to_the_dag_is_added_to_the_table(warehouse):
     grown = loader_for(warehouse, ("segment", "tier"))
     grown.ensure_tables()
     grown.load(rec("b2", ["a", "b"], after, {"segment": "x", "tier": "gold"}).rows(), [], run=after)
-    got = warehouse.query(f"SELECT batch_id, custom_id, segment, tier FROM {warehouse.table('results')} "
-                          "ORDER BY batch_id, custom_id")
-    assert got == [("b1", "a", "new", None), ("b1", "b", "new", None), ("b2", "a", "x", "gold"),
-                   ("b2", "b", "x", "gold")]
+    got = warehouse.query(
+        f"SELECT batch_id, custom_id, segment, tier FROM {warehouse.table('results')} "
+        "ORDER BY batch_id, custom_id"
+    )
+    assert got == [
+        ("b1", "a", "new", None),
+        ("b1", "b", "new", None),
+        ("b2", "a", "x", "gold"),
+        ("b2", "b", "x", "gold"),
+    ]
     # A DAG that still has the old column list keeps loading into the wider table.
     loader.ensure_tables()
     loader.load(rec("b3", ["c"], after).rows(), [], run=after)
@@ -159,6 +184,7 @@ def test_a_failed_migration_changes_nothing(warehouse, monkeypatch):
             if last_step in args[1 if real is real_execute else 2]:
                 raise RuntimeError("injected")
             return real(*args, **kwargs)
+
         return run
 
     monkeypatch.setattr(_migrate, "_execute", failing(real_execute))
@@ -172,8 +198,9 @@ def test_a_failed_migration_changes_nothing(warehouse, monkeypatch):
         loader_for(warehouse).ensure_tables()
         assert key_of(warehouse, "results") == ("owner_key", "batch_id", "custom_id")
         results = warehouse.table("results")
-        found = warehouse.query(f"SELECT COUNT(*) FROM {results} WHERE owner_key IS NOT NULL "
-                                "AND NOT superseded")
+        found = warehouse.query(
+            f"SELECT COUNT(*) FROM {results} WHERE owner_key IS NOT NULL AND NOT superseded"
+        )
         assert found == [(6,)]
         return
     assert len(warehouse.query(f"SELECT * FROM {warehouse.table('results')} LIMIT 1")[0]) == 20

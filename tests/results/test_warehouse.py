@@ -55,12 +55,18 @@ def small_rec(batch_id: str, ids, logical_date=D1, texts=None):
         if texts:
             line["response"]["body"]["choices"][0]["message"]["content"] = texts[i]
         outputs.append(parse_output_line(line))
-    return reconcile(expected, outputs, [], batch_id=batch_id, batch_status="COMPLETED",
-                     run=RunContext("dag", f"run-{batch_id}", logical_date, LOADED))
+    return reconcile(
+        expected,
+        outputs,
+        [],
+        batch_id=batch_id,
+        batch_status="COMPLETED",
+        run=RunContext("dag", f"run-{batch_id}", logical_date, LOADED),
+    )
 
 
 def test_acceptance_fifty_thousand_rows_rerun_and_sums(warehouse, big_batch):
-    batch, rec = big_batch
+    _batch, rec = big_batch
     loader = loader_for(warehouse)
     loader.ensure_tables()
     loader.ensure_tables()  # idempotent
@@ -113,8 +119,11 @@ def test_failure_mid_load_leaves_tables_as_they_were(warehouse, dialect):
     select = f"SELECT custom_id, response_text FROM {warehouse.table('results')} ORDER BY custom_id"
     snapshot = warehouse.query(select)
 
-    changed = small_rec("b1", [f"old-{i}" for i in range(100)] + [f"new-{i}" for i in range(3000)],
-                        texts=[f"changed {i}" for i in range(3100)])
+    changed = small_rec(
+        "b1",
+        [f"old-{i}" for i in range(100)] + [f"new-{i}" for i in range(3000)],
+        texts=[f"changed {i}" for i in range(3100)],
+    )
     with pytest.raises(Boom):
         loader.load(failing(changed.rows(), after=2500), [changed.summary])
     assert warehouse.query(select) == snapshot
@@ -147,9 +156,13 @@ def test_replace_logical_date_replaces_only_that_date(warehouse):
     assert got == [("b1-retry", "a"), ("b1-retry", "z"), ("b2", "a"), ("b2", "b")]
     # The spend table is a ledger of money: the replaced batch stays, marked.
     summaries = warehouse.query(
-        f"SELECT batch_id, superseded, superseded_by FROM {warehouse.table('summary')} ORDER BY 1")
+        f"SELECT batch_id, superseded, superseded_by FROM {warehouse.table('summary')} ORDER BY 1"
+    )
     assert [(b, bool(s), by) for b, s, by in summaries] == [
-        ("b1", True, "b1-retry"), ("b1-retry", False, None), ("b2", False, None)]
+        ("b1", True, "b1-retry"),
+        ("b1-retry", False, None),
+        ("b2", False, None),
+    ]
     with pytest.raises(ValueError, match="needs logical_date"):
         loader.load([], [], mode="replace_logical_date")
     with pytest.raises(ValueError, match="unknown load mode"):
@@ -157,14 +170,14 @@ def test_replace_logical_date_replaces_only_that_date(warehouse):
 
 
 HOSTILE_TEXTS = [
-    "it's \"quoted\" `back` \\ slash",
+    'it\'s "quoted" `back` \\ slash',
     "'; DROP TABLE results; --",
     "ctrl:\x01\x02\x07\x08\t\n\r\x0b\x0c\x1b\x1f\x7f end",
     "emoji 🚀👩‍👩‍👧 and 中文 and é",
     "x" * 10_240,
     "",
     "\\N",
-    ",\"\n",
+    ',"\n',
 ]
 
 
@@ -172,10 +185,10 @@ def test_hostile_values_are_stored_exactly(warehouse):
     loader = loader_for(warehouse)
     loader.ensure_tables()
     ids = [f"id-{i}-'\";" for i in range(len(HOSTILE_TEXTS))]
-    pairs = list(zip(ids, HOSTILE_TEXTS))
+    pairs = list(zip(ids, HOSTILE_TEXTS, strict=True))
     expected = [ExpectedRequest(cid, MODEL, {"row_id": text, "category": None}) for cid, text in pairs]
     outputs = []
-    for i, (cid, text) in enumerate(zip(ids, HOSTILE_TEXTS)):
+    for i, (cid, text) in enumerate(zip(ids, HOSTILE_TEXTS, strict=True)):
         line = success_line(cid, i)
         line["response"]["body"]["choices"][0]["message"]["content"] = text
         outputs.append(parse_output_line(line))
@@ -188,7 +201,7 @@ def test_hostile_values_are_stored_exactly(warehouse):
     by_id = {r[0]: r[1:] for r in got}
     assert len(by_id) == len(ids)
     expected_json = {row.custom_id: row.response_json for row in rec.rows()}
-    for cid, text in zip(ids, HOSTILE_TEXTS):
+    for cid, text in zip(ids, HOSTILE_TEXTS, strict=True):
         assert by_id[cid] == (text, text, None, expected_json[cid])
 
 
@@ -223,8 +236,10 @@ def test_schema_is_quoted_and_ordered():
     results_sql, summary_sql = loader.create_table_statements()
     assert results_sql.startswith('CREATE TABLE IF NOT EXISTS "wh"."res" ("batch_id" TEXT, ')
     assert '"response_json" TEXT, "team" TEXT, "dag_id" TEXT' in results_sql
-    owner = ('"task_id" TEXT, "map_index" BIGINT, "owner_key" TEXT, "superseded" BOOLEAN, '
-             '"superseded_by" TEXT, "superseded_at" TIMESTAMPTZ')
+    owner = (
+        '"task_id" TEXT, "map_index" BIGINT, "owner_key" TEXT, "superseded" BOOLEAN, '
+        '"superseded_by" TEXT, "superseded_at" TIMESTAMPTZ'
+    )
     key = 'PRIMARY KEY ("owner_key", "batch_id", "custom_id"))'
     assert results_sql.endswith(f'"attempts" BIGINT, {owner}, {key}')
     assert summary_sql.endswith(f'"loaded_at" TIMESTAMPTZ, {owner}, PRIMARY KEY ("batch_id"))')
@@ -265,7 +280,7 @@ def test_postgres_copy_through_psycopg2_too(postgres_schema):
     loader.load_reconciliation(rec)  # new batch: COPY straight into the table
     loader.load_reconciliation(rec)  # re-run: COPY into staging, then merge
     got = dict(wh.query(f"SELECT custom_id, response_text FROM {wh.table('results')}"))
-    assert got == dict(zip(ids, HOSTILE_TEXTS))
+    assert got == dict(zip(ids, HOSTILE_TEXTS, strict=True))
     assert wh.query(f"SELECT logical_date FROM {wh.table('results')} LIMIT 1") == [(D1,)]
 
 
@@ -333,10 +348,15 @@ def test_existing_table_gains_the_newer_columns_and_keeps_its_rows(warehouse):
     loader.ensure_tables()
     loader.ensure_tables()  # a second time finds nothing to add
     loader.load_reconciliation(small_rec("b1", ["a", "b"]))
-    found = warehouse.query(f"SELECT batch_id, custom_id, answered_by_batch_id, attempts FROM {table} "
-                            "ORDER BY batch_id, custom_id")
+    found = warehouse.query(
+        f"SELECT batch_id, custom_id, answered_by_batch_id, attempts FROM {table} "
+        "ORDER BY batch_id, custom_id"
+    )
     assert [tuple(str(v) if v is not None else None for v in r) for r in found] == [
-        ("b1", "a", "b1", "1"), ("b1", "b", "b1", "1"), ("old", "o1", None, None)]
+        ("b1", "a", "b1", "1"),
+        ("b1", "b", "b1", "1"),
+        ("old", "o1", None, None),
+    ]
 
 
 def test_keys_compare_exactly(warehouse):
@@ -352,8 +372,9 @@ def test_keys_compare_exactly(warehouse):
 
 
 @pytest.mark.parametrize("dialect", [None, "generic"])
-def test_load_is_one_transaction_even_if_the_connection_came_in_autocommit(server_warehouse, dialect,
-                                                                          monkeypatch):
+def test_load_is_one_transaction_even_if_the_connection_came_in_autocommit(
+    server_warehouse, dialect, monkeypatch
+):
     """A hook whose connections start in autocommit (SQLite has no such switch)."""
     warehouse = server_warehouse
     real_get_conn = warehouse.hook.get_conn

@@ -19,12 +19,16 @@ plain = httpx.Client(verify=False, timeout=10)
 
 
 def chat_line(custom_id: str, text: str = "Say hello", **body: Any) -> dict[str, Any]:
-    return {"custom_id": custom_id,
-            "body": {"model": MODEL, "messages": [{"role": "user", "content": text}], **body}}
+    return {
+        "custom_id": custom_id,
+        "body": {"model": MODEL, "messages": [{"role": "user", "content": text}], **body},
+    }
 
 
 def jsonl(lines: Iterable[Any]) -> bytes:
-    return b"".join((line if isinstance(line, bytes) else json.dumps(line).encode()) + b"\n" for line in lines)
+    return b"".join(
+        (line if isinstance(line, bytes) else json.dumps(line).encode()) + b"\n" for line in lines
+    )
 
 
 class Api:
@@ -32,12 +36,19 @@ class Api:
 
     def __init__(self, server: LocalTogetherServer) -> None:
         self.server = server
-        self.http = httpx.Client(base_url=server.root_url, headers={"Authorization": f"Bearer {server.api_key}"},
-                                 timeout=10, verify=False)
+        self.http = httpx.Client(
+            base_url=server.root_url,
+            headers={"Authorization": f"Bearer {server.api_key}"},
+            timeout=10,
+            verify=False,
+        )
 
     def upload(self, data: bytes, purpose: str = "batch-api", name: str = "input.jsonl") -> dict[str, Any]:
-        response = self.http.post("/v1/files/upload", files={"file": (name, data)},
-                                  data={"file_name": name, "purpose": purpose, "file_type": "jsonl"})
+        response = self.http.post(
+            "/v1/files/upload",
+            files={"file": (name, data)},
+            data={"file_name": name, "purpose": purpose, "file_type": "jsonl"},
+        )
         assert response.status_code == 200, response.text
         return response.json()
 

@@ -11,8 +11,22 @@ import pytest
 from airflow_provider_batch.testing.server import LocalTogetherServer
 from tests.server.helpers import CHAT, MODEL, Api, chat_line, jsonl
 
-JOB_KEYS = {"id", "user_id", "input_file_id", "file_size_bytes", "status", "job_deadline", "created_at",
-            "endpoint", "progress", "model_id", "output_file_id", "error_file_id", "error", "completed_at"}
+JOB_KEYS = {
+    "id",
+    "user_id",
+    "input_file_id",
+    "file_size_bytes",
+    "status",
+    "job_deadline",
+    "created_at",
+    "endpoint",
+    "progress",
+    "model_id",
+    "output_file_id",
+    "error_file_id",
+    "error",
+    "completed_at",
+}
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
@@ -91,7 +105,9 @@ def test_malformed_line_fails_the_batch(api: Api, bad_line: bytes, expected: str
     assert job["output_file_id"] is None and job["error_file_id"] is None
 
 
-def test_too_many_lines_and_too_many_bytes_fail_the_batch(api: Api, together_server: LocalTogetherServer) -> None:
+def test_too_many_lines_and_too_many_bytes_fail_the_batch(
+    api: Api, together_server: LocalTogetherServer
+) -> None:
     together_server.configure(max_lines=3)
     job = api.wait(api.submit([chat_line(str(i)) for i in range(4)])["id"])
     assert job["status"] == "FAILED" and "line 4: more than 3 requests" in job["error"]
@@ -105,13 +121,18 @@ def test_an_oversized_line_fails_alone(api: Api, together_server: LocalTogetherS
     job, output, errors = api.run([chat_line("small"), chat_line("huge", "word " * 100)])
     assert job["status"] == "COMPLETED"
     assert [line["custom_id"] for line in output] == ["small"]
-    assert errors == [{"custom_id": "huge", "error": {"message": "error reading input file",
-                                                       "code": "invalid_request"}}]
+    assert errors == [
+        {"custom_id": "huge", "error": {"message": "error reading input file", "code": "invalid_request"}}
+    ]
 
 
 @pytest.mark.parametrize(
     "file_id, purpose, reason",
-    [("file-unknown", None, "not found"), (None, "fine-tune", "purpose 'fine-tune'"), (None, None, "not been uploaded")],
+    [
+        ("file-unknown", None, "not found"),
+        (None, "fine-tune", "purpose 'fine-tune'"),
+        (None, None, "not been uploaded"),
+    ],
 )
 def test_unusable_input_gives_a_null_job_and_a_warning(
     api: Api, file_id: str | None, purpose: str | None, reason: str
@@ -120,21 +141,30 @@ def test_unusable_input_gives_a_null_job_and_a_warning(
         file_id = api.upload(jsonl([chat_line("a")]), purpose=purpose)["id"]
     elif file_id is None:
         file_id = api.http.post("/v1/files", data={"purpose": "batch-api", "file_name": "x.jsonl"}).headers[
-            "x-together-file-id"]
+            "x-together-file-id"
+        ]
     response = api.create(file_id)
     assert 200 <= response.status_code < 300
     body = response.json()
-    assert body["job"] is None and body["warning"].startswith("validation failed: ") and reason in body["warning"]
+    assert (
+        body["job"] is None
+        and body["warning"].startswith("validation failed: ")
+        and reason in body["warning"]
+    )
     assert api.server.stats()["batch_creates"] == 0
 
 
-@pytest.mark.parametrize("payload", [{"endpoint": CHAT}, {"input_file_id": "f", "endpoint": "/v1/embeddings"}])
+@pytest.mark.parametrize(
+    "payload", [{"endpoint": CHAT}, {"input_file_id": "f", "endpoint": "/v1/embeddings"}]
+)
 def test_bad_create_requests_are_400_with_a_string_error(api: Api, payload: dict[str, str]) -> None:
     response = api.http.post("/v1/batches", json=payload)
     assert response.status_code == 400 and isinstance(response.json()["error"], str)
 
 
-def test_expired_batch_delivers_only_finished_requests(api: Api, together_server: LocalTogetherServer) -> None:
+def test_expired_batch_delivers_only_finished_requests(
+    api: Api, together_server: LocalTogetherServer
+) -> None:
     together_server.configure(processing_seconds=1.0, completion_window_seconds=0.5)
     lines = [chat_line(f"r{i}") for i in range(30)] + [chat_line("bad", model="no/such-model")]
     lines[-1]["body"]["model"] = "no/such-model"
@@ -149,7 +179,11 @@ def test_cancel_goes_through_canceling_to_cancelled(api: Api, together_server: L
     together_server.configure(processing_seconds=2.0, cancel_seconds=0.2)
     job = api.wait(api.submit([chat_line(f"r{i}") for i in range(20)])["id"], {"IN_PROGRESS"})
     cancel = api.http.post(f"/v1/batches/{job['id']}/cancel")
-    assert cancel.status_code == 200 and cancel.json()["status"] == "CANCELING" and set(cancel.json()) == JOB_KEYS
+    assert (
+        cancel.status_code == 200
+        and cancel.json()["status"] == "CANCELING"
+        and set(cancel.json()) == JOB_KEYS
+    )
     final = api.wait(job["id"])
     assert final["status"] == "CANCELLED"
     delivered = api.lines(final["output_file_id"]) + api.lines(final["error_file_id"])
@@ -193,9 +227,14 @@ def test_request_ids_on_every_response(api: Api) -> None:
 
 def test_odd_but_valid_bodies_do_not_break_the_worker(api: Api) -> None:
     weird_schema = {"type": "json_schema", "json_schema": {"schema": {"type": "array", "minItems": "two"}}}
-    lines = [{"custom_id": "a", "body": {"model": MODEL, "messages": "not a list"}},
-             {"custom_id": "b", "body": {"model": ["a", "list"], "messages": [None, 3, {"content": [{"type": "x"}]}]}},
-             chat_line("c", response_format=weird_schema)]
+    lines = [
+        {"custom_id": "a", "body": {"model": MODEL, "messages": "not a list"}},
+        {
+            "custom_id": "b",
+            "body": {"model": ["a", "list"], "messages": [None, 3, {"content": [{"type": "x"}]}]},
+        },
+        chat_line("c", response_format=weird_schema),
+    ]
     job, output, errors = api.run(lines)
     assert job["status"] == "COMPLETED"
     assert sorted(line["custom_id"] for line in output) == ["a", "c"]

@@ -15,8 +15,12 @@ from tests.server.helpers import Api, chat_line, plain
 
 @pytest.fixture
 def control(together_server: LocalTogetherServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{together_server.root_url}/_control", timeout=10, verify=False,
-                      headers={"Authorization": f"Bearer {together_server.api_key}"}) as client:
+    with httpx.Client(
+        base_url=f"{together_server.root_url}/_control",
+        timeout=10,
+        verify=False,
+        headers={"Authorization": f"Bearer {together_server.api_key}"},
+    ) as client:
         yield client
 
 
@@ -26,8 +30,14 @@ def test_stats_and_reset(api: Api, control: httpx.Client) -> None:
     job = api.submit([chat_line("a")])
     stats = control.get("/stats").json()
     assert stats["uploads"] == 1 and stats["batch_creates"] == 1
-    assert stats["batches"] == [{"id": job["id"], "input_file_id": job["input_file_id"], "status": "VALIDATING",
-                                 "created_at": job["created_at"]}]
+    assert stats["batches"] == [
+        {
+            "id": job["id"],
+            "input_file_id": job["input_file_id"],
+            "status": "VALIDATING",
+            "created_at": job["created_at"],
+        }
+    ]
     assert stats["requests"] == {"POST /v1/files/upload": 1, "POST /v1/batches": 1}
     assert control.post("/reset", json={}).json() == {"reset": True}
     after = control.get("/stats").json()
@@ -55,7 +65,9 @@ def test_fault_script_and_rate(api: Api, control: httpx.Client) -> None:
     assert control.post("/faults", json={"kinds": ["teapot"]}).status_code == 400
 
 
-def test_force_status_over_http(api: Api, control: httpx.Client, together_server: LocalTogetherServer) -> None:
+def test_force_status_over_http(
+    api: Api, control: httpx.Client, together_server: LocalTogetherServer
+) -> None:
     together_server.configure(processing_seconds=30)
     job = api.submit([chat_line("a")])
     forced = control.post(f"/batches/{job['id']}/status", json={"status": "EXPIRED"})
@@ -97,8 +109,10 @@ def test_access_log_has_no_secrets(tmp_path: Path) -> None:
         plain.get(f"{server.base_url}/batches", headers={"Authorization": "Bearer sekrit-key"})
         plain.get(f"{server.base_url}/batches", headers={"Authorization": "Bearer wrong"})
     entries = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [(e["method"], e["path"], e["status"]) for e in entries] == [("GET", "/v1/batches", 200),
-                                                                        ("GET", "/v1/batches", 401)]
+    assert [(e["method"], e["path"], e["status"]) for e in entries] == [
+        ("GET", "/v1/batches", 200),
+        ("GET", "/v1/batches", 401),
+    ]
     assert all(len(e["request_id"]) == 32 and e["duration_ms"] >= 0 for e in entries)
     assert "sekrit" not in log.read_text() and "Bearer" not in log.read_text()
     assert (tmp_path / "data").is_dir()

@@ -33,7 +33,9 @@ def test_reset_drops_the_connection(api: Api, together_server: LocalTogetherServ
     assert api.http.get("/v1/batches/some-id").status_code == 404
 
 
-def test_reset_after_handling_loses_the_answer_of_a_create(api: Api, together_server: LocalTogetherServer) -> None:
+def test_reset_after_handling_loses_the_answer_of_a_create(
+    api: Api, together_server: LocalTogetherServer
+) -> None:
     file_id = api.upload(jsonl([chat_line("a")]))["id"]
     together_server.inject("POST /v1/batches", "reset", after=True)
     with pytest.raises(httpx.TransportError):
@@ -48,7 +50,10 @@ def test_truncate_sends_part_of_the_declared_body(api: Api, together_server: Loc
     file_id = api.upload(data)["id"]
     together_server.inject("GET /v1/files/{id}/content", "truncate")
     received = bytearray()
-    with pytest.raises(httpx.TransportError), api.http.stream("GET", f"/v1/files/{file_id}/content") as response:
+    with (
+        pytest.raises(httpx.TransportError),
+        api.http.stream("GET", f"/v1/files/{file_id}/content") as response,
+    ):
         assert response.headers["content-length"] == str(len(data))
         for chunk in response.iter_raw():
             received += chunk
@@ -63,7 +68,9 @@ def test_truncate_is_only_for_content() -> None:
         ScriptedFault(route="GET /v1/batches", kind="truncate")
 
 
-def test_stall_delays_the_answer_past_a_client_timeout(api: Api, together_server: LocalTogetherServer) -> None:
+def test_stall_delays_the_answer_past_a_client_timeout(
+    api: Api, together_server: LocalTogetherServer
+) -> None:
     together_server.inject("GET /v1/batches", "stall", seconds=0.5)
     with pytest.raises(httpx.ReadTimeout):
         api.http.get("/v1/batches", timeout=0.1)
@@ -77,7 +84,9 @@ def test_put_route_can_be_faulted(api: Api, together_server: LocalTogetherServer
     assert plain.put(start.headers["location"], content=b"{}\n").status_code == 200
 
 
-def test_random_faults_are_seeded_and_never_hit_control(api: Api, together_server: LocalTogetherServer) -> None:
+def test_random_faults_are_seeded_and_never_hit_control(
+    api: Api, together_server: LocalTogetherServer
+) -> None:
     together_server.configure(fault_rate=0.5, fault_kinds=("500", "503"))
     first = [api.http.get("/v1/files").status_code for _ in range(30)]
     for _ in range(20):
@@ -90,7 +99,9 @@ def test_random_faults_are_seeded_and_never_hit_control(api: Api, together_serve
     assert sum(faults.values()) == sum(code != 200 for code in first + second)
 
 
-def test_wildcard_script_hits_the_next_request_of_any_route(api: Api, together_server: LocalTogetherServer) -> None:
+def test_wildcard_script_hits_the_next_request_of_any_route(
+    api: Api, together_server: LocalTogetherServer
+) -> None:
     together_server.inject("*", "502")
     assert api.http.get("/v1/files").status_code == 502
     assert api.http.get("/v1/files").status_code == 200

@@ -12,8 +12,18 @@ import pytest
 from tests.server.helpers import Api, chat_line, jsonl, plain
 
 DATA = jsonl([chat_line("a"), chat_line("b")])
-FILE_KEYS = {"id", "object", "created_at", "filename", "bytes", "purpose", "FileType", "LineCount", "Processed",
-             "processing_status"}
+FILE_KEYS = {
+    "id",
+    "object",
+    "created_at",
+    "filename",
+    "bytes",
+    "purpose",
+    "FileType",
+    "LineCount",
+    "Processed",
+    "processing_status",
+}
 FIELDS = {"purpose": "batch-api", "file_name": "input.jsonl", "file_type": "jsonl"}
 
 
@@ -31,7 +41,10 @@ def test_redirect_upload_flow(api: Api, encoding: str) -> None:
     start = _start(api, encoding)
     assert start.status_code == 302
     location, file_id = start.headers["location"], start.headers["x-together-file-id"]
-    assert urlsplit(location).scheme == "http" and urlsplit(location).netloc == urlsplit(api.server.root_url).netloc
+    assert (
+        urlsplit(location).scheme == "http"
+        and urlsplit(location).netloc == urlsplit(api.server.root_url).netloc
+    )
     assert file_id.startswith("file-")
     put = plain.put(location, content=DATA)  # no Authorization, no Content-Type
     assert put.status_code == 200
@@ -77,9 +90,15 @@ def test_one_shot_upload_list_content_delete(api: Api) -> None:
     assert api.http.get(f"/v1/files/{meta['id']}").status_code == 404
 
 
-@pytest.mark.parametrize("method, path", [("GET", "/v1/files/file-nope"), ("GET", "/v1/files/file-nope/content"),
-                                          ("DELETE", "/v1/files/file-nope"),
-                                          ("POST", "/v1/files/file-nope/preprocess")])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/v1/files/file-nope"),
+        ("GET", "/v1/files/file-nope/content"),
+        ("DELETE", "/v1/files/file-nope"),
+        ("POST", "/v1/files/file-nope/preprocess"),
+    ],
+)
 def test_unknown_file_is_404_with_an_error_object(api: Api, method: str, path: str) -> None:
     response = api.http.request(method, path)
     assert response.status_code == 404
@@ -100,29 +119,47 @@ def test_content_of_a_pending_upload_is_refused(api: Api) -> None:
 
 def test_multipart_upload_initiate_parts_complete(api: Api) -> None:
     parts = [DATA[:10], DATA[10:]]
-    init = api.http.post("/v1/files/multipart/initiate", json={
-        "file_name": "big.jsonl", "file_size": len(DATA), "num_parts": 2, "purpose": "batch-api",
-        "file_type": "jsonl"}).json()
+    init = api.http.post(
+        "/v1/files/multipart/initiate",
+        json={
+            "file_name": "big.jsonl",
+            "file_size": len(DATA),
+            "num_parts": 2,
+            "purpose": "batch-api",
+            "file_type": "jsonl",
+        },
+    ).json()
     etags = []
-    for part, chunk in zip(init["parts"], parts):
+    for part, chunk in zip(init["parts"], parts, strict=True):
         response = plain.put(part["URL"], content=chunk, headers=part["Headers"])
         assert response.status_code == 200
         etags.append({"part_number": part["PartNumber"], "etag": response.headers["etag"].strip('"')})
-    done = api.http.post("/v1/files/multipart/complete",
-                         json={"upload_id": init["upload_id"], "file_id": init["file_id"], "parts": etags})
+    done = api.http.post(
+        "/v1/files/multipart/complete",
+        json={"upload_id": init["upload_id"], "file_id": init["file_id"], "parts": etags},
+    )
     assert done.status_code == 200 and done.json()["bytes"] == len(DATA)
     assert api.http.get(f"/v1/files/{init['file_id']}/content").content == DATA
 
 
 def test_multipart_complete_rejects_a_wrong_etag_and_abort_forgets(api: Api) -> None:
-    init = api.http.post("/v1/files/multipart/initiate", json={
-        "file_name": "big.jsonl", "file_size": 3, "num_parts": 1, "purpose": "batch-api"}).json()
+    init = api.http.post(
+        "/v1/files/multipart/initiate",
+        json={"file_name": "big.jsonl", "file_size": 3, "num_parts": 1, "purpose": "batch-api"},
+    ).json()
     plain.put(init["parts"][0]["URL"], content=b"abc")
-    bad = api.http.post("/v1/files/multipart/complete", json={
-        "upload_id": init["upload_id"], "file_id": init["file_id"], "parts": [{"part_number": 1, "etag": "x"}]})
+    bad = api.http.post(
+        "/v1/files/multipart/complete",
+        json={
+            "upload_id": init["upload_id"],
+            "file_id": init["file_id"],
+            "parts": [{"part_number": 1, "etag": "x"}],
+        },
+    )
     assert bad.status_code == 400
-    abort = api.http.post("/v1/files/multipart/abort", json={"upload_id": init["upload_id"],
-                                                              "file_id": init["file_id"]})
+    abort = api.http.post(
+        "/v1/files/multipart/abort", json={"upload_id": init["upload_id"], "file_id": init["file_id"]}
+    )
     assert abort.json() == {"success": True}
     assert api.http.get(f"/v1/files/{init['file_id']}").status_code == 404
 
@@ -140,8 +177,12 @@ def test_ts_style_fields_in_query_and_body_with_a_path_file_name(api: Api) -> No
     fields = {**FIELDS, "file_name": "data/batches/input.jsonl"}
     start = api.http.post("/v1/files", params=fields, data=fields)
     assert start.status_code == 302
-    assert plain.put(start.headers["location"], content=DATA,
-                     headers={"Content-Type": "application/octet-stream"}).status_code == 200
+    assert (
+        plain.put(
+            start.headers["location"], content=DATA, headers={"Content-Type": "application/octet-stream"}
+        ).status_code
+        == 200
+    )
     meta = api.http.get(f"/v1/files/{start.headers['x-together-file-id']}").json()
     assert meta["filename"] == "data/batches/input.jsonl" and meta["bytes"] == len(DATA)
 

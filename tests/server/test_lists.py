@@ -79,8 +79,17 @@ def test_empty_batch_list(together_server, api: Api, null_when_empty: bool, body
 
 
 async def test_json_list_encodes_a_group_at_a_time() -> None:
-    records = [FileRecord(id=f"file-{n}", filename="a.jsonl", purpose="batch-api", file_type="jsonl",
-                          created_at=n, path=None) for n in range(2 * GROUP + 3)]  # type: ignore[arg-type]
+    records = [
+        FileRecord(
+            id=f"file-{n}",
+            filename="a.jsonl",
+            purpose="batch-api",
+            file_type="jsonl",
+            created_at=n,
+            path=None,
+        )
+        for n in range(2 * GROUP + 3)
+    ]  # type: ignore[arg-type]
     response = json_list(records, FileRecord.to_json, key="data")
     chunks = [chunk async for chunk in response.body_iterator]
     assert len(chunks) == 2 + 3  # head, three groups, tail
@@ -105,9 +114,21 @@ def test_no_checksum_means_no_de_duplication(api: Api) -> None:
 
 def test_cli_seed_files() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_batch.testing.server", "--host", "127.0.0.1", "--port", "0",
-         "--api-key", "cli-key", "--seed-files", "31"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_batch.testing.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--api-key",
+            "cli-key",
+            "--seed-files",
+            "31",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         base_url = process.stdout.readline().strip().removeprefix("READY ")  # type: ignore[union-attr]

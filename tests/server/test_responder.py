@@ -29,8 +29,13 @@ RICH_SCHEMA: dict[str, Any] = {
     },
     "required": ["sentiment", "score", "stars", "spam", "tags", "summary", "author", "note", "kind"],
     "additionalProperties": False,
-    "$defs": {"Person": {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": ["integer", "null"]}},
-                         "required": ["name", "age"]}},
+    "$defs": {
+        "Person": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "age": {"type": ["integer", "null"]}},
+            "required": ["name", "age"],
+        }
+    },
 }
 
 
@@ -48,9 +53,11 @@ def test_usage_is_honest_and_the_answer_is_marked_simulated() -> None:
     body = respond(line, CHAT, DEFAULT_MODELS)["response"]["body"]
     content = body["choices"][0]["message"]["content"]
     assert content.startswith("[simulated]") and body["system_fingerprint"] == "local-simulated"
-    assert body["usage"] == {"prompt_tokens": count_tokens(prompt_text(line["body"])),
-                             "completion_tokens": count_tokens(content),
-                             "total_tokens": count_tokens(prompt_text(line["body"])) + count_tokens(content)}
+    assert body["usage"] == {
+        "prompt_tokens": count_tokens(prompt_text(line["body"])),
+        "completion_tokens": count_tokens(content),
+        "total_tokens": count_tokens(prompt_text(line["body"])) + count_tokens(content),
+    }
     assert respond(line, CHAT, DEFAULT_MODELS) == respond(line, CHAT, DEFAULT_MODELS)
 
 
@@ -58,8 +65,12 @@ def test_max_tokens_truncates_with_finish_reason_length() -> None:
     body = respond(_line(max_tokens=4), CHAT, DEFAULT_MODELS)["response"]["body"]
     assert body["choices"][0]["finish_reason"] == "length"
     assert body["usage"]["completion_tokens"] == 4 == count_tokens(body["choices"][0]["message"]["content"])
-    assert respond(_line(max_tokens=500), CHAT, DEFAULT_MODELS)["response"]["body"]["choices"][0][
-        "finish_reason"] == "stop"
+    assert (
+        respond(_line(max_tokens=500), CHAT, DEFAULT_MODELS)["response"]["body"]["choices"][0][
+            "finish_reason"
+        ]
+        == "stop"
+    )
 
 
 @pytest.mark.parametrize("seed", ["a", "b", "c", "another prompt", "x" * 50])
@@ -94,14 +105,19 @@ def test_error_lines(line: dict[str, Any], code: str, message: str) -> None:
 def test_batch_output_matches_the_responder(api: Api) -> None:
     fmt = {"type": "json_schema", "json_schema": {"name": "review", "schema": RICH_SCHEMA}}
     lines = [chat_line(f"s{i}", f"Review {i}: fine.", response_format=fmt) for i in range(5)]
-    lines += [chat_line("t1", "Short", max_tokens=3), chat_line("f1", "x [[fail:timeout]]"),
-              chat_line("m1", model="nope/model")]
+    lines += [
+        chat_line("t1", "Short", max_tokens=3),
+        chat_line("f1", "x [[fail:timeout]]"),
+        chat_line("m1", model="nope/model"),
+    ]
     job, output, errors = api.run(lines)
     assert job["status"] == "COMPLETED"
     by_id = {line["custom_id"]: line for line in output + errors}
     created = by_id["s0"]["response"]["body"]["created"]
     for line in lines:
-        assert by_id[line["custom_id"]] == respond(line, CHAT, DEFAULT_MODELS, batch_id=job["id"], created=created)
+        assert by_id[line["custom_id"]] == respond(
+            line, CHAT, DEFAULT_MODELS, batch_id=job["id"], created=created
+        )
     for i in range(5):
         content = by_id[f"s{i}"]["response"]["body"]["choices"][0]["message"]["content"]
         jsonschema.validate(json.loads(content), RICH_SCHEMA)
@@ -110,7 +126,9 @@ def test_batch_output_matches_the_responder(api: Api) -> None:
     assert {e["custom_id"]: e["error"]["code"] for e in errors} == {"f1": "timeout", "m1": "invalid_model"}
 
 
-@pytest.mark.parametrize("endpoint, language", [("/v1/audio/transcriptions", "fr"), ("/v1/audio/translations", "en")])
+@pytest.mark.parametrize(
+    "endpoint, language", [("/v1/audio/transcriptions", "fr"), ("/v1/audio/translations", "en")]
+)
 def test_audio_batches(api: Api, endpoint: str, language: str) -> None:
     clip = {"file": "https://example.com/clips/a.wav", "model": "openai/whisper-large-v3", "language": "fr"}
     lines = [{"custom_id": "ok", "method": "FILE", "body": clip}, {"custom_id": "no-method", "body": clip}]
@@ -119,8 +137,12 @@ def test_audio_batches(api: Api, endpoint: str, language: str) -> None:
     body = output[0]["response"]["body"]
     assert body["text"].startswith("[simulated transcript]") and body["language"] == language
     assert isinstance(body["duration"], float) and body["duration"] > 0
-    assert errors == [{"custom_id": "no-method", "error": {"message": "Content-Type must be multipart/form-data",
-                                                            "code": "invalid_request"}}]
+    assert errors == [
+        {
+            "custom_id": "no-method",
+            "error": {"message": "Content-Type must be multipart/form-data", "code": "invalid_request"},
+        }
+    ]
     assert output[0]["response"]["body"] == respond(lines[0], endpoint, DEFAULT_MODELS)["response"]["body"]
 
 
@@ -149,8 +171,11 @@ def test_bounds_are_respected(schema: dict[str, Any]) -> None:
 
 
 def test_fail_once_marker_fails_only_the_first_batch_that_carries_the_id(api: Api) -> None:
-    lines = [chat_line("once", "x [[fail-once:server_overloaded]]"), chat_line("ok", "Say hello"),
-             chat_line("always", "[[fail:timeout]]")]
+    lines = [
+        chat_line("once", "x [[fail-once:server_overloaded]]"),
+        chat_line("ok", "Say hello"),
+        chat_line("always", "[[fail:timeout]]"),
+    ]
     _, output, errors = api.run(lines)
     codes = {e["custom_id"]: e["error"]["code"] for e in errors}
     assert codes == {"once": "server_overloaded", "always": "timeout"}

@@ -19,7 +19,9 @@ def test_sdk_upload_create_poll_download(tmp_path: Path, together_server: LocalT
     lines.append(chat_line("bad-model", model="no-such-org/no-such-model"))
     source = tmp_path / "batch_input.jsonl"
     source.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    client = together.Together(api_key=together_server.api_key, base_url=together_server.root_url, max_retries=0)
+    client = together.Together(
+        api_key=together_server.api_key, base_url=together_server.root_url, max_retries=0
+    )
 
     uploaded = client.files.upload(file=source, purpose="batch-api", check=False)
     assert uploaded.id.startswith("file-") and uploaded.bytes == source.stat().st_size
@@ -32,8 +34,12 @@ def test_sdk_upload_create_poll_download(tmp_path: Path, together_server: LocalT
     output = [json.loads(x) for x in client.files.content(job.output_file_id).read().decode().splitlines()]
     errors = [json.loads(x) for x in client.files.content(job.error_file_id).read().decode().splitlines()]
     assert sorted(line["custom_id"] for line in output) == [f"req-{i}" for i in range(8)]
-    assert errors == [{"custom_id": "bad-model", "error": {"message": errors[0]["error"]["message"],
-                                                           "code": "invalid_model"}}]
+    assert errors == [
+        {
+            "custom_id": "bad-model",
+            "error": {"message": errors[0]["error"]["message"], "code": "invalid_model"},
+        }
+    ]
     assert [b.id for b in client.batches.list()] == [job.id]
     assert together_server.stats()["requests"]["POST /v1/files/{id}/preprocess"] == 1
 
@@ -41,7 +47,9 @@ def test_sdk_upload_create_poll_download(tmp_path: Path, together_server: LocalT
 def test_sdk_reuses_an_already_uploaded_file(tmp_path: Path, together_server: LocalTogetherServer) -> None:
     source = tmp_path / "batch_input.jsonl"
     source.write_text(json.dumps(chat_line("a")) + "\n")
-    client = together.Together(api_key=together_server.api_key, base_url=together_server.root_url, max_retries=0)
+    client = together.Together(
+        api_key=together_server.api_key, base_url=together_server.root_url, max_retries=0
+    )
     first = client.files.upload(file=source, purpose="batch-api", check=False)
     second = client.files.upload(file=source, purpose="batch-api", check=False)
     assert second.id == first.id
@@ -53,7 +61,9 @@ def test_sdk_cancel_reports_canceling(tmp_path: Path, together_server: LocalToge
     together_server.configure(processing_seconds=5)
     source = tmp_path / "batch_input.jsonl"
     source.write_text(json.dumps(chat_line("a")) + "\n")
-    client = together.Together(api_key=together_server.api_key, base_url=together_server.root_url, max_retries=0)
+    client = together.Together(
+        api_key=together_server.api_key, base_url=together_server.root_url, max_retries=0
+    )
     file_id = client.files.upload(file=source, purpose="batch-api", check=False).id
     job = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions").job
     assert client.batches.cancel(job.id).status == "CANCELING"

@@ -42,11 +42,18 @@ def pending(api: Api, together_server: LocalTogetherServer) -> Iterator[str]:
     assert [(b["id"], b["status"]) for b in together_server.batches()] == [(job["id"], "VALIDATING")]
 
 
-@pytest.mark.parametrize("headers", [{}, _bearer("wrong-key"), {"Authorization": "local-test-key"}],
-                         ids=["none", "wrong", "not-bearer"])
+@pytest.mark.parametrize(
+    "headers",
+    [{}, _bearer("wrong-key"), {"Authorization": "local-test-key"}],
+    ids=["none", "wrong", "not-bearer"],
+)
 @pytest.mark.parametrize(("method", "path", "body"), CONTROL_CALLS, ids=ROUTE_IDS)
 def test_control_routes_refuse_a_request_without_the_key(
-    together_server: LocalTogetherServer, pending: str, method: str, path: str, body: object,
+    together_server: LocalTogetherServer,
+    pending: str,
+    method: str,
+    path: str,
+    body: object,
     headers: dict[str, str],
 ) -> None:
     url = together_server.root_url + path.format(id=pending)
@@ -55,11 +62,23 @@ def test_control_routes_refuse_a_request_without_the_key(
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
-                                          "multipart/form-data; boundary=x", "application/jsonx"])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/jsonx",
+    ],
+)
 @pytest.mark.parametrize(("method", "path", "body"), CONTROL_CALLS[1:], ids=ROUTE_IDS[1:])
 def test_control_routes_accept_only_json_bodies(
-    together_server: LocalTogetherServer, pending: str, method: str, path: str, body: object,
+    together_server: LocalTogetherServer,
+    pending: str,
+    method: str,
+    path: str,
+    body: object,
     content_type: str | None,
 ) -> None:
     headers = _bearer(together_server.api_key)
@@ -77,15 +96,18 @@ def test_json_with_parameters_is_accepted(together_server: LocalTogetherServer) 
     assert together_server.config.latency_ms == 1
 
 
-@pytest.mark.parametrize(("field", "value"), [("api_key", "attacker-key"), ("access_log", "~/.bashrc"),
-                                              ("data_dir", "/tmp/elsewhere")])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("api_key", "attacker-key"), ("access_log", "~/.bashrc"), ("data_dir", "/tmp/elsewhere")],
+)
 def test_key_and_paths_cannot_be_changed_over_the_control_api(
     together_server: LocalTogetherServer, tmp_path: Path, field: str, value: str
 ) -> None:
     key = _bearer(together_server.api_key)
     before = together_server.config.model_copy()
-    response = plain.post(f"{together_server.root_url}/_control/config", headers=key,
-                          json={field: value, "latency_ms": 7})
+    response = plain.post(
+        f"{together_server.root_url}/_control/config", headers=key, json={field: value, "latency_ms": 7}
+    )
     assert response.status_code == 403
     assert field in response.json()["error"] and "fixed" in response.json()["error"]
     assert value not in response.text
@@ -96,8 +118,11 @@ def test_key_and_paths_cannot_be_changed_over_the_control_api(
 def test_every_secret_or_path_setting_is_fixed_over_http() -> None:
     from airflow_provider_batch.testing.server.control import STARTUP_ONLY_FIELDS
 
-    suspicious = {name for name, info in ServerConfig.model_fields.items()
-                  if "Secret" in str(info.annotation) or re.search(r"(key|token|dir|log|path|file)$", name)}
+    suspicious = {
+        name
+        for name, info in ServerConfig.model_fields.items()
+        if "Secret" in str(info.annotation) or re.search(r"(key|token|dir|log|path|file)$", name)
+    }
     assert suspicious <= STARTUP_ONLY_FIELDS
     assert {"api_key", "access_log", "data_dir"} <= STARTUP_ONLY_FIELDS
 
@@ -107,8 +132,12 @@ def test_a_non_loopback_bind_warns_on_stderr_and_in_the_log(
 ) -> None:
     config = ServerConfig(api_key="sekrit-wide-open-key")
     with caplog.at_level(logging.WARNING), LocalTogetherServer(config, host="0.0.0.0") as server:
-        assert plain.get(f"http://127.0.0.1:{server.port}/v1/batches",
-                         headers=_bearer("sekrit-wide-open-key")).status_code == 200
+        assert (
+            plain.get(
+                f"http://127.0.0.1:{server.port}/v1/batches", headers=_bearer("sekrit-wide-open-key")
+            ).status_code
+            == 200
+        )
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "0.0.0.0" in r.getMessage()]
     assert len(warnings) == 1 and "loopback" in warnings[0].getMessage()
     assert warnings[0].name.startswith("airflow_provider_batch.testing.server")
@@ -174,8 +203,11 @@ def test_the_key_never_reaches_a_response_or_a_log_line(
             plain.post(f"{root}/_control/config", headers=good, json={"api_key": key + "2"}),
             plain.post(f"{root}/_control/config", headers=good, json={"latency_ms": "not a number"}),
             plain.post(f"{root}/_control/config", headers=good, content=key.encode()),
-            plain.post(f"{root}/_control/config", headers={**good, "Content-Type": "application/json"},
-                       content=b"{broken"),
+            plain.post(
+                f"{root}/_control/config",
+                headers={**good, "Content-Type": "application/json"},
+                content=b"{broken",
+            ),
             plain.post(f"{root}/_control/faults", headers=good, json={"kinds": ["teapot"]}),
             plain.post(f"{root}/_control/batches/{job['id']}/status", headers=good, json={"status": key}),
             plain.get(f"{root}/batches"),

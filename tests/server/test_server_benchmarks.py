@@ -18,8 +18,9 @@ pytestmark = pytest.mark.benchmark
 async def _raw_get(port: int, path: str, key: str) -> int:
     """One HTTP/1.1 GET on its own connection (a bare client, so the figure is the server's)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
-                 .encode())
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n".encode()
+    )
     await writer.drain()
     data = await reader.read()
     writer.close()
@@ -32,8 +33,9 @@ def test_thousand_concurrent_polls_with_latency(api: Api, together_server: Local
     path = f"/v1/batches/{job['id']}"
 
     async def poll_all() -> list[int]:
-        return await asyncio.gather(*(_raw_get(together_server.port, path, together_server.api_key)
-                                      for _ in range(1000)))
+        return await asyncio.gather(
+            *(_raw_get(together_server.port, path, together_server.api_key) for _ in range(1000))
+        )
 
     started = time.perf_counter()
     codes = asyncio.run(poll_all())
@@ -43,9 +45,14 @@ def test_thousand_concurrent_polls_with_latency(api: Api, together_server: Local
     assert elapsed < 2.0
 
 
-def test_hundred_megabyte_upload_and_download_stay_streamed(api: Api, together_server: LocalTogetherServer) -> None:
-    line = (b'{"custom_id": "########", "body": {"model": "m", "messages": [{"role": "user", "content": "'
-            + b"x" * 900 + b'"}]}}\n')
+def test_hundred_megabyte_upload_and_download_stay_streamed(
+    api: Api, together_server: LocalTogetherServer
+) -> None:
+    line = (
+        b'{"custom_id": "########", "body": {"model": "m", "messages": [{"role": "user", "content": "'
+        + b"x" * 900
+        + b'"}]}}\n'
+    )
     count = 100 * 1024**2 // len(line)
 
     def chunks():
@@ -54,8 +61,13 @@ def test_hundred_megabyte_upload_and_download_stay_streamed(api: Api, together_s
 
     tracemalloc.start()
     start = api.http.post("/v1/files", data={"purpose": "batch-api", "file_name": "big.jsonl"})
-    put = httpx.put(start.headers["location"], content=chunks(), headers={"Content-Length": str(count * len(line))},
-                    timeout=120, verify=False)
+    put = httpx.put(
+        start.headers["location"],
+        content=chunks(),
+        headers={"Content-Length": str(count * len(line))},
+        timeout=120,
+        verify=False,
+    )
     assert put.status_code == 200
     size = 0
     with api.http.stream("GET", f"/v1/files/{start.headers['x-together-file-id']}/content") as response:

@@ -21,13 +21,23 @@ from airflow_provider_batch.testing.server.runner import LocalTogetherServer
 
 __all__ = ["config_from_args", "main", "parse_args"]
 
-_FLOAT_OPTIONS = ("validating_seconds", "processing_seconds", "cancel_seconds", "completion_window_seconds",
-                  "latency_ms", "fault_rate", "stall_seconds", "retry_after_seconds")
+_FLOAT_OPTIONS = (
+    "validating_seconds",
+    "processing_seconds",
+    "cancel_seconds",
+    "completion_window_seconds",
+    "latency_ms",
+    "fault_rate",
+    "stall_seconds",
+    "retry_after_seconds",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m airflow_provider_batch.testing.server",
-                                     description="Local Together-compatible Batch + Files API server.")
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_batch.testing.server",
+        description="Local Together-compatible Batch + Files API server.",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--api-key", required=True)
@@ -35,8 +45,13 @@ def _parser() -> argparse.ArgumentParser:
         parser.add_argument("--" + option.replace("_", "-"), type=float, default=None)
     parser.add_argument("--fault-kinds", default=None, help="comma-separated, e.g. 429,503,reset")
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--seed-files", type=int, default=None, metavar="N",
-                        help="start with an account history of N files (N // 3 completed batches)")
+    parser.add_argument(
+        "--seed-files",
+        type=int,
+        default=None,
+        metavar="N",
+        help="start with an account history of N files (N // 3 completed batches)",
+    )
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--access-log", default=None, metavar="PATH")
     return parser

@@ -60,8 +60,12 @@ class Controller:
             raise ValueError(f"unknown route template {route!r}; expected '*' or one of {ROUTE_TEMPLATES}")
         self.faults.add(ScriptedFault(route=route, kind=kind, times=times, params=params))
 
-    def set_faults(self, rate: float | None = None, kinds: list[str] | None = None,
-                   script: list[dict[str, Any]] | None = None) -> None:
+    def set_faults(
+        self,
+        rate: float | None = None,
+        kinds: list[str] | None = None,
+        script: list[dict[str, Any]] | None = None,
+    ) -> None:
         """Set the random fault rate and kinds, and append scripted faults."""
         update: dict[str, Any] = {}
         if rate is not None:

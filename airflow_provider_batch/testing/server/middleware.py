@@ -59,7 +59,10 @@ class ServerMiddleware:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
                 headers = list(message.get("headers", []))
-                headers += [(b"x-request-id", request_id.encode()), (b"cf-ray", f"{request_id[:16]}-LCL".encode())]
+                headers += [
+                    (b"x-request-id", request_id.encode()),
+                    (b"cf-ray", f"{request_id[:16]}-LCL".encode()),
+                ]
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -81,7 +84,9 @@ class ServerMiddleware:
         if api and self.store.config.latency_ms > 0:
             await asyncio.sleep(self.store.config.latency_ms / 1000.0)
         if api and not self._authorized(scope):
-            await api_error(path, 401, "Invalid API key provided", code="invalid_api_key")(scope, receive, send)
+            await api_error(path, 401, "Invalid API key provided", code="invalid_api_key")(
+                scope, receive, send
+            )
             return
         if control:
             refusal = self._control_refusal(scope)
@@ -91,7 +96,12 @@ class ServerMiddleware:
         if fault is None:
             await self.app(scope, receive, send)
             return
-        kind, params = fault
+        await self._inject(scope, receive, send, *fault)
+
+    async def _inject(
+        self, scope: Scope, receive: Receive, send: Send, kind: str, params: dict[str, Any]
+    ) -> None:
+        """Answer the request with the chosen fault instead of (or after) the app."""
         self.store.count_fault(kind)
         if kind == "stall":
             await asyncio.sleep(float(params.get("seconds", self.store.config.stall_seconds)))
@@ -115,28 +125,44 @@ class ServerMiddleware:
     def _control_refusal(self, scope: Scope) -> ASGIApp | None:
         """The 401 or 415 answer a ``/_control`` request gets, or ``None`` when it may pass."""
         if not self._authorized(scope):
-            return JSONResponse({"error": "the control API requires 'Authorization: Bearer <api key>'"},
-                                status_code=401, headers={"www-authenticate": "Bearer"})
+            return JSONResponse(
+                {"error": "the control API requires 'Authorization: Bearer <api key>'"},
+                status_code=401,
+                headers={"www-authenticate": "Bearer"},
+            )
         content_type = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
         if scope["method"] not in _BODYLESS and content_type != b"application/json":
             message = "the control API accepts only 'Content-Type: application/json' bodies"
             return JSONResponse({"error": message}, status_code=415)
         return None
 
-    async def _error(self, scope: Scope, receive: Receive, send: Send, status: int, params: dict[str, Any]) -> None:
+    async def _error(
+        self, scope: Scope, receive: Receive, send: Send, status: int, params: dict[str, Any]
+    ) -> None:
         headers: dict[str, str] = {}
         if status == 429:
             seconds = float(params.get("retry_after", self.store.config.retry_after_seconds))
             headers = {"retry-after": str(math.ceil(seconds)), "retry-after-ms": str(int(seconds * 1000))}
-        message = {429: "rate limit exceeded", 500: "internal server error", 502: "bad gateway",
-                   503: "service unavailable"}[status]
+        message = {
+            429: "rate limit exceeded",
+            500: "internal server error",
+            502: "bad gateway",
+            503: "service unavailable",
+        }[status]
         await api_error(scope["path"], status, f"{message} (injected)", headers=headers)(scope, receive, send)
 
     @staticmethod
     async def _reset(send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(_RESET_DECLARED_BYTES).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(_RESET_DECLARED_BYTES).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": b'{"partial', "more_body": True})
         raise _Abort
 
@@ -144,8 +170,16 @@ class ServerMiddleware:
         path = self.store.config.access_log
         if not path:
             return
-        entry = json.dumps({"ts": round(time.time(), 3), "method": scope["method"], "path": scope["path"],
-                            "status": status, "request_id": request_id, "duration_ms": round(seconds * 1000, 2)})
+        entry = json.dumps(
+            {
+                "ts": round(time.time(), 3),
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "request_id": request_id,
+                "duration_ms": round(seconds * 1000, 2),
+            }
+        )
         with self._log_lock, open(path, "a", encoding="utf-8") as handle:
             handle.write(entry + "\n")
 

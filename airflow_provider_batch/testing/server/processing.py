@@ -88,8 +88,9 @@ def _interrupted(record: BatchRecord) -> bool:
 
 def _drive(store: Store, record: BatchRecord, prepared: Prepared | None, error: str | None) -> None:
     config = store.config
-    while not _interrupted(record) and time.time() < min(record.created_at + config.validating_seconds,
-                                                         record.deadline):
+    while not _interrupted(record) and time.time() < min(
+        record.created_at + config.validating_seconds, record.deadline
+    ):
         _wait_until(record, min(record.created_at + config.validating_seconds, record.deadline))
     if prepared is None or error is not None:
         _finish(store, record, None, record.forced_status or "FAILED", error=error)
@@ -122,8 +123,9 @@ def _drive(store: Store, record: BatchRecord, prepared: Prepared | None, error: 
         _wait_until(record, min(done_at, record.deadline))
 
 
-def _finish(store: Store, record: BatchRecord, prepared: Prepared | None, status: str,
-            error: str | None = None) -> None:
+def _finish(
+    store: Store, record: BatchRecord, prepared: Prepared | None, status: str, error: str | None = None
+) -> None:
     with store.lock:
         if not store.is_current(record):
             return  # the store was reset while this batch ran
@@ -147,8 +149,9 @@ def _finish(store: Store, record: BatchRecord, prepared: Prepared | None, status
         record.completed_at = time.time()
 
 
-def _deliver(store: Store, record: BatchRecord, prepared: Prepared, done: int, output: FileRecord,
-             errors: FileRecord) -> None:
+def _deliver(
+    store: Store, record: BatchRecord, prepared: Prepared, done: int, output: FileRecord, errors: FileRecord
+) -> None:
     order = list(range(len(prepared.spans)))
     random.Random(f"{store.config.seed}:{record.input_sha256}").shuffle(order)
     counts = {True: 0, False: 0}

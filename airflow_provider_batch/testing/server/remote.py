@@ -45,8 +45,12 @@ class ControlClient:
         ``data_dir`` are fixed once the server has started (403)."""
         return self._call("POST", "/config", fields)
 
-    def set_faults(self, rate: float | None = None, kinds: list[str] | None = None,
-                   script: list[dict[str, Any]] | None = None) -> int:
+    def set_faults(
+        self,
+        rate: float | None = None,
+        kinds: list[str] | None = None,
+        script: list[dict[str, Any]] | None = None,
+    ) -> int:
         """Set the random fault rate and kinds, append scripted faults; returns how many scripted
         faults are left."""
         fields = {"rate": rate, "kinds": kinds, "script": script}
@@ -58,7 +62,8 @@ class ControlClient:
         return self._call("POST", f"/batches/{batch_id}/status", {"status": status})
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        response = httpx.request(method, self._root + path, json=body, headers=self._headers,
-                                 timeout=self._timeout)
+        response = httpx.request(
+            method, self._root + path, json=body, headers=self._headers, timeout=self._timeout
+        )
         response.raise_for_status()
         return dict(response.json())

@@ -43,10 +43,40 @@ FAIL_MARKER = re.compile(r"\[\[fail:([A-Za-z0-9_.-]+)\]\]")
 #: follow-up batch can fix). The server, not this pure module, remembers what it has seen.
 FAIL_ONCE_MARKER = re.compile(r"\[\[fail-once:([A-Za-z0-9_.-]+)\]\]")
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
-_WORDS = (
-    "batch results arrive later at half the price while the queue drains steadily and every "
-    "request keeps its custom id so answers can be matched back to the rows they came from"
-).split()
+_WORDS = [
+    "batch",
+    "results",
+    "arrive",
+    "later",
+    "at",
+    "half",
+    "the",
+    "price",
+    "while",
+    "the",
+    "queue",
+    "drains",
+    "steadily",
+    "and",
+    "every",
+    "request",
+    "keeps",
+    "its",
+    "custom",
+    "id",
+    "so",
+    "answers",
+    "can",
+    "be",
+    "matched",
+    "back",
+    "to",
+    "the",
+    "rows",
+    "they",
+    "came",
+    "from",
+]
 
 
 def count_tokens(text: str) -> int:
@@ -97,7 +127,7 @@ def _free_text(prompt: str) -> str:
     words = [_WORDS[b % len(_WORDS)] for b in digest[: 8 + digest[0] % 16]]
     last = prompt.strip().splitlines()[-1] if prompt.strip() else ""
     echo = " ".join(last.split()[:8])
-    return f"[simulated] Answer to \"{echo}\": {' '.join(words)}."
+    return f'[simulated] Answer to "{echo}": {" ".join(words)}.'
 
 
 def _structured(body: Mapping[str, Any], prompt: str) -> str | None:
@@ -155,8 +185,11 @@ def transcription(body: Mapping[str, Any], endpoint: str) -> dict[str, Any]:
     words = " ".join(_WORDS[b % len(_WORDS)] for b in digest[:10])
     language = "en" if endpoint.endswith("translations") else str(body.get("language") or "en")
     duration = round(1.0 + int.from_bytes(digest[:2], "big") / 65535 * 119.0, 2)
-    return {"text": f"[simulated transcript] {source.rsplit('/', 1)[-1]}: {words}", "duration": duration,
-            "language": language}
+    return {
+        "text": f"[simulated transcript] {source.rsplit('/', 1)[-1]}: {words}",
+        "duration": duration,
+        "language": language,
+    }
 
 
 def error_line(custom_id: str, message: str, code: str) -> dict[str, Any]:
@@ -205,6 +238,11 @@ def respond(
     if endpoint in AUDIO_ENDPOINTS:
         result = transcription(body, endpoint)
     else:
-        result = chat_completion(body, created=created, completion_id="chatcmpl-" + line_id(batch_id, custom_id)[3:27])
-    return {"id": line_id(batch_id, custom_id), "custom_id": custom_id,
-            "response": {"status_code": 200, "body": result}}
+        result = chat_completion(
+            body, created=created, completion_id="chatcmpl-" + line_id(batch_id, custom_id)[3:27]
+        )
+    return {
+        "id": line_id(batch_id, custom_id),
+        "custom_id": custom_id,
+        "response": {"status_code": 200, "body": result},
+    }

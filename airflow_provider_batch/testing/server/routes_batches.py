@@ -68,7 +68,9 @@ async def cancel_batch(request: Request) -> Response:
     if isinstance(record, Response):
         return record
     if not _store(request).request_cancel(record):
-        return api_error(request.url.path, 400, f"batch {record.id} is {record.status} and cannot be cancelled")
+        return api_error(
+            request.url.path, 400, f"batch {record.id} is {record.status} and cannot be cancelled"
+        )
     return JSONResponse(record.to_json(time.time()))
 
 

@@ -71,7 +71,9 @@ async def faults(request: Request) -> Response:
 async def force_status(request: Request) -> Response:
     try:
         status = str((await _json(request))["status"])
-        summary = await run_in_threadpool(_controller(request).force_status, request.path_params["id"], status)
+        summary = await run_in_threadpool(
+            _controller(request).force_status, request.path_params["id"], status
+        )
     except KeyError as exc:
         return JSONResponse({"error": f"unknown batch or missing field: {exc}"}, status_code=404)
     except (ValueError, TimeoutError) as exc:
@@ -80,8 +82,11 @@ async def force_status(request: Request) -> Response:
 
 
 #: The status pages load nothing, run no script and cannot be framed by another site.
-_PAGE_HEADERS = {"content-security-policy": "default-src 'none'; frame-ancestors 'none'",
-                 "x-frame-options": "DENY", "referrer-policy": "no-referrer"}
+_PAGE_HEADERS = {
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
 
 
 def _page(body: str, status_code: int = 200) -> HTMLResponse:
@@ -116,7 +121,7 @@ async def index_page(request: Request) -> Response:
         for b in _controller(request).store.list_batches()
     )
     return _page(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Batches (local simulated server)</title>"
+        '<!doctype html><html><head><meta charset="utf-8"><title>Batches (local simulated server)</title>'
         f"</head><body><h1>Batches</h1><table><tr><th>id</th><th>status</th><th>progress</th></tr>{rows}"
         "</table></body></html>"
     )

@@ -68,7 +68,9 @@ async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 def _known(request: Request) -> FileRecord | Response:
     record = _store(request).get_file(request.path_params["id"])
     if record is None:
-        return api_error(request.url.path, 404, f"file {request.path_params['id']} not found", code="not_found")
+        return api_error(
+            request.url.path, 404, f"file {request.path_params['id']} not found", code="not_found"
+        )
     return record
 
 
@@ -182,8 +184,9 @@ async def file_content(request: Request) -> Response:
     except FileNotFoundError:
         return api_error(request.url.path, 404, f"file {record.id} not found", code="not_found")
     size = os.fstat(handle.fileno()).st_size
-    return StreamingResponse(_read_chunks(handle), media_type="application/octet-stream",
-                             headers={"Content-Length": str(size)})
+    return StreamingResponse(
+        _read_chunks(handle), media_type="application/octet-stream", headers={"Content-Length": str(size)}
+    )
 
 
 async def _read_chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
@@ -220,12 +223,16 @@ async def multipart_initiate(request: Request) -> Response:
     record = _store(request).new_file(name, purpose, str(body.get("file_type") or "jsonl"))
     record.upload_id = "upload-" + _store(request).new_uuid()
     base = f"{_root(request)}/_uploads/{record.id}/parts"
-    return JSONResponse({
-        "upload_id": record.upload_id,
-        "file_id": record.id,
-        "parts": [{"PartNumber": n, "URL": f"{base}/{n}?token={record.upload_token}", "Headers": {}}
-                  for n in range(1, parts + 1)],
-    })
+    return JSONResponse(
+        {
+            "upload_id": record.upload_id,
+            "file_id": record.id,
+            "parts": [
+                {"PartNumber": n, "URL": f"{base}/{n}?token={record.upload_token}", "Headers": {}}
+                for n in range(1, parts + 1)
+            ],
+        }
+    )
 
 
 def _multipart_target(request: Request, body: dict[str, Any]) -> FileRecord | Response:
@@ -247,8 +254,10 @@ async def multipart_complete(request: Request) -> Response:
     record = _multipart_target(request, body)
     if isinstance(record, Response):
         return record
-    listed = sorted((int(p.get("part_number", p.get("PartNumber", 0))), str(p.get("etag", p.get("ETag", ""))))
-                    for p in body.get("parts") or [])
+    listed = sorted(
+        (int(p.get("part_number", p.get("PartNumber", 0))), str(p.get("etag", p.get("ETag", ""))))
+        for p in body.get("parts") or []
+    )
     for number, etag in listed:
         if number not in record.parts or record.parts[number][1] != etag.strip('"'):
             return api_error(request.url.path, 400, f"part {number} is missing or its etag does not match")

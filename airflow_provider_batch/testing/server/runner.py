@@ -97,13 +97,18 @@ class LocalTogetherServer:
         self._port = sock.getsockname()[1]
         _warn_unless_loopback(sock.getsockname()[0], self._port)
         config = uvicorn.Config(
-            build_app(self.controller), log_level="warning", access_log=False, lifespan="off",
-            backlog=_BACKLOG, timeout_keep_alive=30,
+            build_app(self.controller),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            backlog=_BACKLOG,
+            timeout_keep_alive=30,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=lambda: asyncio.run(self._server.serve(sockets=[sock])),  # type: ignore[union-attr]
-            name="together-local-server", daemon=True,
+            name="together-local-server",
+            daemon=True,
         )
         self._thread.start()
         give_up = time.monotonic() + timeout
@@ -124,8 +129,9 @@ class LocalTogetherServer:
     def __enter__(self) -> LocalTogetherServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # -- addresses -----------------------------------------------------------------------

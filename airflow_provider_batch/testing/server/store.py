@@ -208,8 +208,16 @@ class Store:
         file_id = f"file-{uuid.UUID(int=rng.getrandbits(128), version=4)}"
         path, token = self._history
         record = FileRecord(
-            id=file_id, filename=name, purpose=purpose, file_type="jsonl", created_at=int(at), path=path,
-            upload_token=token, bytes=1000 + rng.randrange(9000), line_count=10, uploaded=True,
+            id=file_id,
+            filename=name,
+            purpose=purpose,
+            file_type="jsonl",
+            created_at=int(at),
+            path=path,
+            upload_token=token,
+            bytes=1000 + rng.randrange(9000),
+            line_count=10,
+            uploaded=True,
         )
         self.files[file_id] = record
         return record
@@ -220,11 +228,22 @@ class Store:
         output = self._seed_file(rng, f"batch_{batch_id}_output.jsonl", "batch-generated", at + 2)
         errors = self._seed_file(rng, f"batch_{batch_id}_error.jsonl", "batch-generated", at + 2)
         record = BatchRecord(
-            id=batch_id, user_id=self.user_id, input_file_id=source.id, file_size_bytes=source.bytes,
-            endpoint=BATCH_ENDPOINTS[0], created_at=at, deadline=at + self.config.completion_window_seconds,
-            status="COMPLETED", model_id=self.config.models[0], output_file_id=output.id,
-            error_file_id=errors.id, completed_at=at + 2, started_at=at, frozen_progress=100.0,
-            wake=_SEEDED_WAKE, finished=_SEEDED_FINISHED,
+            id=batch_id,
+            user_id=self.user_id,
+            input_file_id=source.id,
+            file_size_bytes=source.bytes,
+            endpoint=BATCH_ENDPOINTS[0],
+            created_at=at,
+            deadline=at + self.config.completion_window_seconds,
+            status="COMPLETED",
+            model_id=self.config.models[0],
+            output_file_id=output.id,
+            error_file_id=errors.id,
+            completed_at=at + 2,
+            started_at=at,
+            frozen_progress=100.0,
+            wake=_SEEDED_WAKE,
+            finished=_SEEDED_FINISHED,
         )
         self.batches[record.id] = record
 
