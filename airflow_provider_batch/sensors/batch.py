@@ -59,6 +59,11 @@ class TogetherBatchSensor(BaseSensorOperator):
         cancel_on_kill: bool = False,
         **kwargs: Any,
     ) -> None:
+        if "poke_interval" in kwargs:  # checked first: Airflow 3.1's own check has a vaguer message
+            where = f"{type(self).__name__} {kwargs.get('task_id')!r}"
+            kwargs["poke_interval"] = check_poll_interval(
+                kwargs["poke_interval"], name="poke_interval", where=where
+            )
         super().__init__(**kwargs)
         self.poke_interval = check_poll_interval(
             self.poke_interval, name="poke_interval", where=f"{type(self).__name__} {self.task_id!r}"

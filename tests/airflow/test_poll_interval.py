@@ -72,7 +72,10 @@ def test_message_names_the_parameter_the_bound_and_the_recommendation() -> None:
 
 @pytest.mark.usefixtures("default_floor")
 def test_refused_when_the_dag_file_is_parsed(tmp_path: Path) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag
 
     (tmp_path / "too_eager.py").write_text(
         textwrap.dedent("""
