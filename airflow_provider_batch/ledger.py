@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import sqlite3
 import threading
@@ -33,10 +34,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 __all__ = [
+    "BatchOutcome",
     "DEFAULT_LEDGER_TABLE",
+    "DEFAULT_OUTCOME_TABLE",
+    "FailureBucket",
     "Dialect",
     "LedgerConflictError",
     "LedgerError",
@@ -51,13 +55,22 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_LEDGER_TABLE = "together_batch_submissions"
+DEFAULT_OUTCOME_TABLE = "together_batch_outcomes"
 SubmissionState = Literal["intent", "uploading", "uploaded", "creating", "created", "abandoned"]
 Dialect = Literal["sqlite", "postgres", "mysql", "generic"]
 
 _COLUMNS = (
     "submission_id", "identity_key", "dag_id", "task_id", "run_id", "map_index", "logical_date",
     "part_index", "part_sha256", "generation", "request_count", "endpoint", "together_conn_id",
-    "state", "input_file_id", "batch_id", "batch_created_at", "last_status", "created_at", "updated_at",
+    "state", "input_file_id", "batch_id", "batch_created_at", "last_status", "created_at", "updated_at", "model", "estimated_cost_usd",
+)  # fmt: skip
+# Columns added after the table was first released: ensure() adds them to an existing table.
+_ADDED_COLUMNS = {"model": "VARCHAR(200)", "estimated_cost_usd": "DOUBLE PRECISION"}
+_OUTCOME_SCALARS = (
+    "batch_id", "identity_key", "dag_id", "task_id", "run_id", "map_index", "results_table",
+    "summary_table", "warehouse_conn_id", "final_status", "requests", "succeeded", "failed",
+    "missing", "expired", "cancelled", "prompt_tokens", "completion_tokens", "total_tokens",
+    "cost_usd_batch", "cost_usd_list", "savings_usd", "loaded_at",
 )  # fmt: skip
 
 
@@ -120,6 +133,52 @@ class SubmissionRecord(BaseModel):
     last_status: str | None = None
     created_at: datetime
     updated_at: datetime
+    model: str | None = None
+    estimated_cost_usd: float | None = None
+
+    @property
+    def identity(self) -> TaskIdentity:
+        return TaskIdentity(self.dag_id, self.task_id, self.run_id, self.map_index)
+
+
+class FailureBucket(BaseModel):
+    """The requests of one batch that failed with one error code, with a few of their ids."""
+
+    code: str
+    count: int
+    examples: list[str] = Field(default_factory=list, description="up to five custom_ids")
+
+
+class BatchOutcome(BaseModel):
+    """What a results task loaded from one batch: counts, tokens, spend, failures and where.
+
+    ``dag_id``/``task_id``/``run_id``/``map_index`` name the *results* task instance that loaded
+    it; one batch can be loaded by several (into several tables), each keeping its own outcome.
+    """
+
+    batch_id: str
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int = -1
+    results_table: str
+    summary_table: str
+    warehouse_conn_id: str
+    final_status: str
+    requests: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    missing: int = 0
+    expired: int = 0
+    cancelled: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd_batch: float = 0.0
+    cost_usd_list: float = 0.0
+    savings_usd: float = 0.0
+    failures: list[FailureBucket] = Field(default_factory=list)
+    loaded_at: datetime
 
     @property
     def identity(self) -> TaskIdentity:
@@ -145,6 +204,7 @@ class SubmissionLedger:
     :param dialect: ``sqlite``, ``postgres``, ``mysql`` or ``generic``: only placeholders and
         the "already exists" handling differ.
     :param table: table name (``schema.table`` allowed); a plain identifier is required.
+    :param outcome_table: the table of :class:`BatchOutcome` rows, in the same database.
     :param where: how to describe the ledger's location in messages (no secrets).
     """
 
@@ -154,13 +214,16 @@ class SubmissionLedger:
         *,
         dialect: Dialect = "generic",
         table: str = DEFAULT_LEDGER_TABLE,
+        outcome_table: str = DEFAULT_OUTCOME_TABLE,
         where: str = "",
     ) -> None:
-        if not all(part.isidentifier() for part in table.split(".")) or table.count(".") > 1:
-            raise ValueError(f"unsafe ledger table name {table!r}")
+        for name in (table, outcome_table):
+            if not all(part.isidentifier() for part in name.split(".")) or name.count(".") > 1:
+                raise ValueError(f"unsafe ledger table name {name!r}")
         self._connect = connect
         self.dialect = dialect
         self.table = table
+        self.outcome_table = outcome_table
         self.where = where or table
         self._ph = "?" if dialect == "sqlite" else "%s"
         self._ready = False
@@ -188,7 +251,7 @@ class SubmissionLedger:
             conn.close()
 
     def _sql(self, text: str) -> str:
-        return text.replace("{t}", self.table).replace("?", self._ph)
+        return text.replace("{o}", self.outcome_table).replace("{t}", self.table).replace("?", self._ph)
 
     def ensure(self) -> None:
         """Create the table and its indexes when missing; safe to call from many processes."""
@@ -197,18 +260,57 @@ class SubmissionLedger:
         with self._lock:
             if self._ready:
                 return
+            for create, table in ((self._create, self.table), (self._create_outcomes, self.outcome_table)):
+                try:
+                    create()
+                except LedgerUnavailableError:
+                    raise
+                except Exception as exc:
+                    # Two first uses may race on CREATE; the table being there afterwards is success.
+                    if not self._exists(table):
+                        raise LedgerUnavailableError(
+                            f"the submission ledger table {table} could not be created in "
+                            f"{self.where}: {type(exc).__name__}: {exc}"
+                        ) from exc
+            self._add_missing_columns()
+            self._ready = True
+
+    def _add_missing_columns(self) -> None:
+        """Columns added after the table's first release, added to a table created before."""
+        for name, sql_type in _ADDED_COLUMNS.items():
+            if self._exists(self.table, column=name):
+                continue
             try:
-                self._create()
+                with self._tx() as cur:
+                    cur.execute(f"ALTER TABLE {self.table} ADD COLUMN {name} {sql_type}")
             except LedgerUnavailableError:
                 raise
-            except Exception as exc:
-                # Two first uses may race on CREATE; the table being there afterwards is success.
-                if not self._exists():
+            except Exception as exc:  # another process added it first
+                if not self._exists(self.table, column=name):
                     raise LedgerUnavailableError(
-                        f"the submission ledger table {self.table} could not be created in "
-                        f"{self.where}: {type(exc).__name__}: {exc}"
+                        f"column {name} could not be added to {self.table} in {self.where}: "
+                        f"{type(exc).__name__}: {exc}"
                     ) from exc
-            self._ready = True
+
+    def _create_outcomes(self) -> None:
+        ident, text, money = "VARCHAR(250)", "VARCHAR(64)", "DOUBLE PRECISION"
+        counts = ", ".join(
+            f"{name} BIGINT NOT NULL"
+            for name in _OUTCOME_SCALARS[
+                _OUTCOME_SCALARS.index("requests") : _OUTCOME_SCALARS.index("total_tokens") + 1
+            ]
+        )
+        ddl = f"""CREATE TABLE IF NOT EXISTS {self.outcome_table} (
+            batch_id VARCHAR(128) NOT NULL, identity_key CHAR(64) NOT NULL,
+            dag_id {ident} NOT NULL, task_id {ident} NOT NULL, run_id {ident} NOT NULL,
+            map_index INTEGER NOT NULL, results_table {ident} NOT NULL, summary_table {ident} NOT NULL,
+            warehouse_conn_id {ident} NOT NULL, final_status VARCHAR(32) NOT NULL, {counts},
+            cost_usd_batch {money} NOT NULL, cost_usd_list {money} NOT NULL, savings_usd {money} NOT NULL,
+            loaded_at {text} NOT NULL, failures_json TEXT NOT NULL,
+            PRIMARY KEY (batch_id, identity_key, results_table)
+        )"""
+        with self._tx() as cur:
+            cur.execute(ddl)
 
     def _create(self) -> None:
         ident, text = "VARCHAR(250)", "VARCHAR(64)"
@@ -222,6 +324,7 @@ class SubmissionLedger:
             state VARCHAR(16) NOT NULL, input_file_id VARCHAR(128), batch_id VARCHAR(128),
             batch_created_at {text}, last_status VARCHAR(32),
             created_at {text} NOT NULL, updated_at {text} NOT NULL,
+            model VARCHAR(200), estimated_cost_usd DOUBLE PRECISION,
             UNIQUE (identity_key, part_index, part_sha256, generation),
             UNIQUE (batch_id)
         )"""
@@ -240,10 +343,10 @@ class SubmissionLedger:
             except Exception:  # MySQL has no IF NOT EXISTS for indexes; it exists already
                 pass
 
-    def _exists(self) -> bool:
+    def _exists(self, table: str, column: str = "1") -> bool:
         try:
             with self._tx() as cur:
-                cur.execute(f"SELECT 1 FROM {self.table} WHERE 1 = 0")
+                cur.execute(f"SELECT {column} FROM {table} WHERE 1 = 0")
                 cur.fetchall()
             return True
         except Exception:
@@ -317,6 +420,8 @@ class SubmissionLedger:
         together_conn_id: str,
         logical_date: datetime | None = None,
         input_file_id: str | None = None,
+        model: str | None = None,
+        estimated_cost_usd: float | None = None,
     ) -> SubmissionRecord:
         """Record the intent to submit one part (before any upload); returns the stored row.
 
@@ -345,6 +450,8 @@ class SubmissionLedger:
             "last_status": None,
             "created_at": now,
             "updated_at": now,
+            "model": model,
+            "estimated_cost_usd": estimated_cost_usd,
         }
         sql = self._sql(f"INSERT INTO {{t}} ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})")
         try:
@@ -407,13 +514,55 @@ class SubmissionLedger:
         with self._tx() as cur:
             cur.execute(sql, (status, _now(), batch_id))
 
+    def record_outcome(self, outcome: BatchOutcome) -> None:
+        """Store what a results task loaded from a batch, replacing that task's earlier outcome
+        for the same batch and table (a re-load reports what the table now holds)."""
+        self.ensure()
+        values: dict[str, Any] = {
+            name: getattr(outcome, name) for name in _OUTCOME_SCALARS if name != "identity_key"
+        }
+        values["identity_key"] = outcome.identity.key
+        values["loaded_at"] = _iso(outcome.loaded_at)
+        values["failures_json"] = json.dumps([f.model_dump() for f in outcome.failures])
+        key = (outcome.batch_id, values["identity_key"], outcome.results_table)
+        delete = self._sql("DELETE FROM {o} WHERE batch_id = ? AND identity_key = ? AND results_table = ?")
+        insert = self._sql(
+            f"INSERT INTO {{o}} ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})"
+        )
+        with self._tx() as cur:
+            cur.execute(delete, key)
+            cur.execute(insert, tuple(values.values()))
+
+    def outcomes_for(self, batch_ids: list[str]) -> list[BatchOutcome]:
+        """Every stored outcome of those batches, newest load first."""
+        if not batch_ids:
+            return []
+        self.ensure()
+        columns = [name for name in _OUTCOME_SCALARS if name != "identity_key"] + ["failures_json"]
+        found: list[BatchOutcome] = []
+        for start in range(0, len(batch_ids), 500):
+            chunk = batch_ids[start : start + 500]
+            sql = self._sql(
+                f"SELECT {', '.join(columns)} FROM {{o}} WHERE batch_id IN ({', '.join('?' for _ in chunk)})"
+            )
+            with self._tx() as cur:
+                cur.execute(sql, tuple(chunk))
+                rows = cur.fetchall()
+            for row in rows:
+                data = dict(zip(columns, row, strict=True))
+                data["failures"] = json.loads(data.pop("failures_json") or "[]")
+                found.append(BatchOutcome.model_validate(data))
+        return sorted(found, key=lambda o: o.loaded_at, reverse=True)
+
 
 def _describe(record: SubmissionRecord) -> str:
     where = f"map index {record.map_index}, " if record.map_index >= 0 else ""
     return f"dag {record.dag_id!r}, task {record.task_id!r}, {where}run {record.run_id!r}"
 
 
-def sqlite_ledger(path: str, *, table: str = DEFAULT_LEDGER_TABLE) -> SubmissionLedger:
+def sqlite_ledger(
+    path: str, *, table: str = DEFAULT_LEDGER_TABLE, outcome_table: str = DEFAULT_OUTCOME_TABLE
+) -> SubmissionLedger:
     """A ledger in an SQLite file (the embedded default); the folder must exist."""
 
     def connect() -> sqlite3.Connection:
@@ -421,4 +570,6 @@ def sqlite_ledger(path: str, *, table: str = DEFAULT_LEDGER_TABLE) -> Submission
         conn.execute("PRAGMA busy_timeout = 30000")
         return conn
 
-    return SubmissionLedger(connect, dialect="sqlite", table=table, where=f"SQLite file {path}")
+    return SubmissionLedger(
+        connect, dialect="sqlite", table=table, outcome_table=outcome_table, where=f"SQLite file {path}"
+    )

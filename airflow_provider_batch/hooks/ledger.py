@@ -19,6 +19,7 @@ from pathlib import Path
 
 from airflow_provider_batch.ledger import (
     DEFAULT_LEDGER_TABLE,
+    DEFAULT_OUTCOME_TABLE,
     Dialect,
     LedgerUnavailableError,
     SubmissionLedger,
@@ -75,9 +76,10 @@ def get_ledger(ledger_conn_id: str | None = None, *, for_writing: bool = True) -
     :raises LedgerUnavailableError: the ledger cannot be used here.
     """
     table = _option("ledger_table") or DEFAULT_LEDGER_TABLE
+    outcome_table = _option("outcome_table") or DEFAULT_OUTCOME_TABLE
     conn_id, path = ledger_location(ledger_conn_id)
     if conn_id:
-        return _from_connection(conn_id, table)
+        return _from_connection(conn_id, table, outcome_table)
     remote = [name for name in _executors() if name not in _LOCAL_EXECUTORS]
     if for_writing and remote:
         raise LedgerUnavailableError(
@@ -87,10 +89,10 @@ def get_ledger(ledger_conn_id: str | None = None, *, for_writing: bool = True) -
             "(nothing was uploaded)"
         )
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return sqlite_ledger(path, table=table)
+    return sqlite_ledger(path, table=table, outcome_table=outcome_table)
 
 
-def _from_connection(conn_id: str, table: str) -> SubmissionLedger:
+def _from_connection(conn_id: str, table: str, outcome_table: str) -> SubmissionLedger:
     from airflow.sdk import BaseHook
 
     try:
@@ -106,4 +108,10 @@ def _from_connection(conn_id: str, table: str) -> SubmissionLedger:
             "connection"
         )
     dialect: Dialect = _DIALECTS.get((connection.conn_type or "").lower(), "generic")
-    return SubmissionLedger(hook.get_conn, dialect=dialect, table=table, where=f"connection {conn_id!r}")
+    return SubmissionLedger(
+        hook.get_conn,
+        dialect=dialect,
+        table=table,
+        outcome_table=outcome_table,
+        where=f"connection {conn_id!r}",
+    )
