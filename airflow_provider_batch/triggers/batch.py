@@ -112,11 +112,7 @@ class TogetherBatchTrigger(BaseTrigger):
     async def _wait(self, tracker: PollTracker) -> BatchEvent:
         client = await self._get_client()
         while True:
-            pending = tracker.pending()
-            results = await asyncio.gather(
-                *(client.batches.retrieve(b) for b in pending), return_exceptions=True
-            )
-            event = tracker.record_round(_only_results(results))
+            event = tracker.record_round(await _poll(client, tracker.pending()))
             if event is None:
                 event = await self._on_deadlines(tracker)
             if event is not None:
@@ -184,6 +180,22 @@ def _per_batch(
     if deadline is not None:
         given = {b: given.get(b, float(deadline)) for b in batch_ids}
     return {b: given[b] for b in batch_ids if b in given}
+
+
+async def _poll(client: Any, batch_ids: Sequence[str]) -> list[BatchJob | BaseException]:
+    """One polling round: a result or the exception raised, per id, in order.
+
+    A single batch (the usual trigger) is awaited in this task: wrapping it in ``gather`` would
+    create a task per poll for nothing. Cancellation propagates either way.
+    """
+    if len(batch_ids) == 1:
+        try:
+            result: object = await client.batches.retrieve(batch_ids[0])
+        except Exception as exc:
+            result = exc
+        return _only_results([result])
+    results = await asyncio.gather(*(client.batches.retrieve(b) for b in batch_ids), return_exceptions=True)
+    return _only_results(results)
 
 
 def _only_results(results: Sequence[object]) -> list[BatchJob | BaseException]:

@@ -240,3 +240,20 @@ async def test_cleanup_closes_but_never_cancels(
     assert trigger._client is None and client._pool.is_closed
     assert _status(together_server, batch_id) in {"VALIDATING", "IN_PROGRESS"}
     assert together_server.stats()["requests"].get("POST /v1/batches/{id}/cancel", 0) == 0
+
+
+@pytest.mark.parametrize("batches", [1, 2])
+async def test_cancelled_mid_poll_propagates_without_an_event(
+    together_conn: str, together_server: Any, make_batch: Any, batches: int
+) -> None:
+    """A triggerer cancelling the trigger while a poll is in flight: the cancellation propagates,
+    whether the poll is awaited directly (one batch) or gathered (several); no event, no failure."""
+    together_server.configure(latency_ms=5000)
+    trigger = TogetherBatchTrigger(batch_ids=[make_batch() for _ in range(batches)], poll_interval=0.01)
+    task = asyncio.ensure_future(_events(trigger))
+    while together_server.stats()["requests"].get("GET /v1/batches/{id}", 0) < batches:
+        await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert trigger._client is None  # cleanup ran
