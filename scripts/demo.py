@@ -195,8 +195,8 @@ def main() -> None:
         stats = server.stats()
     _print_warehouse()
     print(f"\nServer saw {stats['uploads']} uploads and {stats['batch_creates']} batch creates.")
+    print(f"Demo finished in {time.monotonic() - started:.0f}s.")
     _print_page_url()
-    print(f"\nDemo finished in {time.monotonic() - started:.0f}s.")
 
 
 if __name__ == "__main__":

@@ -33,5 +33,8 @@ def test_demo_shows_a_failure_its_follow_up_and_the_page_url() -> None:
     assert any("context_length_exceeded in batch" in line and "stays failed" in line for line in lines)
     assert sum(line.rstrip().endswith("follow-up") for line in lines) == 1  # one follow-up spend row
     assert "Server saw 4 uploads and 4 batch creates." in lines
-    assert "  http://localhost:8080/plugin/together-batches?dag_id=together_nightly_backfill" in lines
+    assert (
+        done.stdout.splitlines()[-1]
+        == "  http://localhost:8080/plugin/together-batches?dag_id=together_nightly_backfill"
+    )
     assert "Warning" not in output and "Traceback" not in output
