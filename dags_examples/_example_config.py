@@ -16,7 +16,9 @@ SOURCE_CONN_ID = os.environ.get("APB_SOURCE_CONN_ID", WAREHOUSE_CONN_ID)
 WORK_DIR = Path(os.environ.get("APB_WORK_DIR", "/tmp/airflow-provider-batch"))
 CHAT_MODEL = os.environ.get("APB_CHAT_MODEL", "meta-llama/Llama-3.3-70B-Instruct-Turbo")
 AUDIO_MODEL = os.environ.get("APB_AUDIO_MODEL", "openai/whisper-large-v3")
-POLL_INTERVAL = float(os.environ.get("APB_POLL_INTERVAL", "30"))
+# Unset (the default): every task polls at the Together connection's ``poll_interval`` extra,
+# else the provider's default (30 s for the operators, Airflow's 60 s for the sensor).
+POLL_INTERVAL = float(os.environ["APB_POLL_INTERVAL"]) if os.environ.get("APB_POLL_INTERVAL") else None
 START_DATE = datetime.fromisoformat(os.environ.get("APB_START_DATE", "2026-11-01")).replace(
     tzinfo=timezone.utc
 )

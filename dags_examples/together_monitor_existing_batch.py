@@ -40,8 +40,9 @@ with DAG(
         task_id="wait_for_batch",
         batch_id=batch_id,
         together_conn_id=TOGETHER_CONN_ID,
-        poke_interval=POLL_INTERVAL,
         deferrable=True,
+        # Without a poke_interval the sensor polls at the connection's poll_interval extra.
+        **({"poke_interval": POLL_INTERVAL} if POLL_INTERVAL is not None else {}),
     )
     load = TogetherBatchResultsOperator(
         task_id="load_results",

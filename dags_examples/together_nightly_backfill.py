@@ -6,7 +6,8 @@ For every logical date (daily, with catchup) the DAG:
    (``custom_id`` = ticket id; the customer tier is carried as metadata, never sent);
 2. validates, budgets and submits them as a batch, then waits in the triggerer (no worker slot);
 3. downloads the output and error files, reconciles them by ``custom_id`` and upserts one row per
-   ticket into ``ticket_summaries`` plus a spend row into ``ticket_batch_spend``;
+   ticket into ``ticket_summaries`` plus a spend row into ``ticket_batch_spend``; requests that
+   failed transiently are re-sent once as a follow-up batch (with its own spend row);
 4. rebuilds that day's row of ``daily_ticket_stats`` from the loaded results.
 
 Runs offline against the local server; against the real API only the connection changes.
@@ -99,6 +100,9 @@ with DAG(
         summary_table="ticket_batch_spend",
         # A backfill re-run of a day replaces that day's rows instead of adding to them.
         load_mode="replace_logical_date",
+        # Requests that failed transiently (e.g. server_error) are re-sent once, as a follow-up
+        # batch whose answers land in the same rows; permanent errors are never re-sent.
+        follow_up_rounds=1,
         max_failed_fraction=0.2,
     )
     daily_stats = SQLExecuteQueryOperator(

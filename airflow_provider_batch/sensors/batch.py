@@ -42,7 +42,8 @@ class TogetherBatchSensor(BaseSensorOperator):
         the batches belong to someone else).
 
     ``poke_interval`` (seconds between polls, also the trigger's) is refused below the floor of
-    :mod:`airflow_provider_batch._poll_interval` when the DAG is parsed.
+    :mod:`airflow_provider_batch._poll_interval` when the DAG is parsed. When it is not given, the
+    connection's ``poll_interval`` extra is used (read when the sensor runs), else Airflow's 60 s.
     """
 
     template_fields: Sequence[str] = ("batch_id", "batch_ids")
@@ -59,7 +60,8 @@ class TogetherBatchSensor(BaseSensorOperator):
         cancel_on_kill: bool = False,
         **kwargs: Any,
     ) -> None:
-        if "poke_interval" in kwargs:  # checked first: Airflow 3.1's own check has a vaguer message
+        self._poke_interval_given = "poke_interval" in kwargs  # default_args are in kwargs too
+        if self._poke_interval_given:  # checked first: Airflow 3.1's own check has a vaguer message
             where = f"{type(self).__name__} {kwargs.get('task_id')!r}"
             kwargs["poke_interval"] = check_poll_interval(
                 kwargs["poke_interval"], name="poke_interval", where=where
@@ -86,11 +88,14 @@ class TogetherBatchSensor(BaseSensorOperator):
         return SubmitManifest(together_conn_id=self.together_conn_id)
 
     def execute(self, context: Any) -> Any:
+        hook = TogetherBatchHook(self.together_conn_id)
+        if not self._poke_interval_given:
+            self.poke_interval = hook.poll_interval() or self.poke_interval
         if not self.deferrable:
             return super().execute(context)
         ids = self._ids()
         push_batch_ids(context, ids)
-        with TogetherBatchHook(self.together_conn_id).get_conn() as client:
+        with hook.get_conn() as client:
             first = poll_once(client, ids, self.log, timeout=float(self.timeout))
         if first.event is not None:
             return finish(context, first.event, self._manifest())

@@ -3,7 +3,10 @@ batches created for it, through retries, clears, crashes and ambiguous creates."
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +51,41 @@ def _submit(
 @pytest.fixture
 def ledger(tmp_path: Path) -> SubmissionLedger:
     return sqlite_ledger(str(tmp_path / "ledger.db"))
+
+
+@contextmanager
+def _crash_once(
+    obj: Any,
+    name: str,
+    *,
+    before: bool = True,
+    when: Callable[..., bool] = lambda *args, **kwargs: True,
+    error: BaseException | None = None,
+) -> Iterator[None]:
+    """Inside the block, the first call of ``obj.name`` that ``when`` accepts raises ``error``, and
+    the block must end with that error. Other calls, and every call after the block, are real.
+
+    :param before: raise instead of making the call, so it never reaches the server; ``False``
+        makes the real call first, so the crash comes after the call took effect.
+    :param when: given the call's arguments, whether this is the call to crash.
+    :param error: what is raised; default a ``KeyboardInterrupt`` (the worker is killed).
+    """
+    where = "before" if before else "after"
+    error = error if error is not None else KeyboardInterrupt(f"worker killed {where} {name}")
+    real = getattr(obj, name)
+    armed = [True]
+
+    def crashing(*args: Any, **kwargs: Any) -> Any:
+        if not (armed[0] and when(*args, **kwargs)):
+            return real(*args, **kwargs)
+        armed[0] = False
+        if not before:
+            real(*args, **kwargs)
+        raise error
+
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(type(error)):
+        patch.setattr(obj, name, crashing)
+        yield
 
 
 def test_identity_ignores_try_number_and_names_files() -> None:
@@ -130,21 +168,12 @@ def test_a_create_interrupted_after_it_took_effect_is_recovered_not_repeated(
     sync_client: TogetherClient,
     together_server: Any,
     ledger: SubmissionLedger,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path)
-    real_create = sync_client.batches.create
-
-    def create_then_crash(*args: Any, **kwargs: Any) -> Any:
-        real_create(*args, **kwargs)
-        raise KeyboardInterrupt("worker killed after the create reached the server")
-
-    monkeypatch.setattr(sync_client.batches, "create", create_then_crash)
-    with pytest.raises(KeyboardInterrupt):
+    with _crash_once(sync_client.batches, "create", before=False):
         _submit(sync_client, parts, ledger)
     (record,) = ledger.records_for(IDENTITY)
     assert record.state == "creating" and record.batch_id is None
-    monkeypatch.setattr(sync_client.batches, "create", real_create)
     (outcome,) = _submit(sync_client, parts, ledger)
     assert outcome.path == "recovered (interrupted create)"
     assert together_server.stats()["batch_creates"] == 1
@@ -156,18 +185,10 @@ def test_a_create_interrupted_before_it_reached_the_server_is_sent_once(
     sync_client: TogetherClient,
     together_server: Any,
     ledger: SubmissionLedger,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path)
-    real_create = sync_client.batches.create
-
-    def crash(*args: Any, **kwargs: Any) -> Any:
-        raise KeyboardInterrupt("worker killed before the create was sent")
-
-    monkeypatch.setattr(sync_client.batches, "create", crash)
-    with pytest.raises(KeyboardInterrupt):
+    with _crash_once(sync_client.batches, "create"):
         _submit(sync_client, parts, ledger)
-    monkeypatch.setattr(sync_client.batches, "create", real_create)
     (outcome,) = _submit(sync_client, parts, ledger)
     assert outcome.path == "submitted"
     stats = together_server.stats()
@@ -179,15 +200,10 @@ def test_unknown_batches_on_our_own_file_are_never_guessed_between(
     sync_client: TogetherClient,
     together_server: Any,
     ledger: SubmissionLedger,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path)
-    monkeypatch.setattr(
-        sync_client.batches, "create", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt())
-    )
-    with pytest.raises(KeyboardInterrupt):
+    with _crash_once(sync_client.batches, "create"):
         _submit(sync_client, parts, ledger)
-    monkeypatch.undo()
     (record,) = ledger.records_for(IDENTITY)
     assert record.input_file_id is not None
     sync_client.batches.create(record.input_file_id, ENDPOINT)  # e.g. someone else's tool on our file
@@ -215,23 +231,14 @@ def test_a_rerun_after_a_partial_submit_creates_only_the_missing_parts(
     sync_client: TogetherClient,
     together_server: Any,
     ledger: SubmissionLedger,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path, lines=5, max_lines=2)
     bound: list[str] = []
-    real_create = sync_client.batches.create
-    calls = iter(range(100))
-
-    def fail_second(*args: Any, **kwargs: Any) -> Any:
-        if next(calls) == 1:
-            raise RuntimeError("create of part 2 refused")
-        return real_create(*args, **kwargs)
-
-    monkeypatch.setattr(sync_client.batches, "create", fail_second)
-    with pytest.raises(RuntimeError):
+    calls = itertools.count()
+    refused = RuntimeError("create of part 2 refused")
+    with _crash_once(sync_client.batches, "create", when=lambda *a, **k: next(calls) == 1, error=refused):
         _submit(sync_client, parts, ledger, on_bound=lambda o: bound.append(o.job.id))
     assert len(bound) == 1  # part 1's batch was published before part 2 failed
-    monkeypatch.setattr(sync_client.batches, "create", real_create)
     again = _submit(sync_client, parts, ledger)
     assert again[0].job.id == bound[0] and again[0].path == "re-attached (ledger)"
     assert [o.path for o in again[1:]] == ["submitted", "submitted"]
@@ -357,20 +364,11 @@ def test_a_crash_after_the_bytes_arrived_reuses_the_file(
     sync_client: TogetherClient,
     together_server: Any,
     ledger: SubmissionLedger,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path)
-    real_upload = sync_client.files.upload
-
-    def upload_then_crash(*args: Any, **kwargs: Any) -> Any:
-        real_upload(*args, **kwargs)
-        raise KeyboardInterrupt("worker killed right after the upload")
-
-    monkeypatch.setattr(sync_client.files, "upload", upload_then_crash)
-    with pytest.raises(KeyboardInterrupt):
+    with _crash_once(sync_client.files, "upload", before=False):
         _submit(sync_client, parts, ledger)
     assert ledger.records_for(IDENTITY)[0].state == "uploading"
-    monkeypatch.setattr(sync_client.files, "upload", real_upload)
     (outcome,) = _submit(sync_client, parts, ledger)
     stats = together_server.stats()
     assert (stats["uploads"], stats["batch_creates"]) == (1, 1)
@@ -382,22 +380,13 @@ def test_a_crash_before_the_bytes_arrived_uploads_again(
     sync_client: TogetherClient,
     together_server: Any,
     ledger: SubmissionLedger,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path)
-    real_send = sync_client._send
-
-    def die_at_put(spec: Any, *args: Any, **kwargs: Any) -> Any:
-        if spec.method == "PUT":
-            raise KeyboardInterrupt("worker killed between the file's POST and its PUT")
-        return real_send(spec, *args, **kwargs)
-
-    monkeypatch.setattr(sync_client, "_send", die_at_put)
-    with pytest.raises(KeyboardInterrupt):
+    # Killed between the file's POST and its PUT.
+    with _crash_once(sync_client, "_send", when=lambda spec, *a, **k: spec.method == "PUT"):
         _submit(sync_client, parts, ledger)
     (half,) = ledger.records_for(IDENTITY)
     assert half.state == "uploading" and half.input_file_id is not None
-    monkeypatch.setattr(sync_client, "_send", real_send)
     (outcome,) = _submit(sync_client, parts, ledger)
     assert outcome.job.input_file_id != half.input_file_id
     assert together_server.stats()["batch_creates"] == 1

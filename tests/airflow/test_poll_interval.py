@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_batch._compat import TaskDeferred
 from airflow_provider_batch._poll_interval import MIN_POLL_INTERVAL, MIN_POLL_INTERVAL_ENV, min_poll_interval
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
@@ -150,3 +151,22 @@ def test_bad_extra_refused_before_any_upload(
     with pytest.raises(ValueError, match="connection 'together_default' extra: poll_interval"):
         op.execute(context())
     assert together_server.stats()["uploads"] == 0
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("given", "expected"), [(None, 7.0), (6, 6.0)])
+def test_sensor_polls_at_the_connection_extra_unless_given(
+    monkeypatch: pytest.MonkeyPatch,
+    together_server: Any,
+    make_batch: Any,
+    given: float | None,
+    expected: float,
+) -> None:
+    monkeypatch.delenv(MIN_POLL_INTERVAL_ENV, raising=False)
+    together_server.configure(processing_seconds=60)
+    set_connection(monkeypatch, together_server, poll_interval="7")
+    kwargs = {} if given is None else {"poke_interval": given}
+    sensor = TogetherBatchSensor(task_id="sensor", batch_id=make_batch(2), deferrable=True, **kwargs)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context())
+    assert deferred.value.trigger.poll_interval == expected and sensor.poke_interval == expected

@@ -43,7 +43,6 @@ def test_nightly_backfill_survives_triggerer_restart(tmp_path, together_url, war
         "AIRFLOW_CONN_TOGETHER_WAREHOUSE": f"postgres://postgres@127.0.0.1:5432/{warehouse_db}",
         "APB_START_DATE": DAYS[0].isoformat(),
         "APB_END_DATE": DAYS[-1].isoformat(),
-        "APB_POLL_INTERVAL": "2",
         "APB_WORK_DIR": str(tmp_path / "work"),
         "PYTHONPATH": str(REPO),
     }

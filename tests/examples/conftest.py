@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "dags_examples"
 DAYS = [date(2026, 11, 1) + timedelta(days=n) for n in range(3)]
 PER_DAY = 8
+POLL_INTERVAL = 0.1
 
 
 @pytest.fixture(scope="session")
@@ -34,21 +35,33 @@ def examples_env(
     seed_support_tickets(warehouse, DAYS, PER_DAY)
     server = together_server_session
     env = {
+        # The examples poll at the connection's poll_interval extra (the local server is fast).
         "AIRFLOW_CONN_TOGETHER_DEFAULT": json.dumps(
-            {"conn_type": "together", "password": server.api_key, "host": server.base_url}
+            {
+                "conn_type": "together",
+                "password": server.api_key,
+                "host": server.base_url,
+                "extra": {"poll_interval": POLL_INTERVAL},
+            }
         ),
         "AIRFLOW_CONN_TOGETHER_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),
         "APB_WORK_DIR": str(work / "files"),
         "APB_START_DATE": DAYS[0].isoformat(),
         "APB_END_DATE": DAYS[-1].isoformat(),
-        "APB_POLL_INTERVAL": "0.1",
     }
-    saved = {k: os.environ.get(k) for k in env}
+    saved = {k: os.environ.get(k) for k in [*env, "APB_POLL_INTERVAL"]}
     os.environ.update(env)
+    os.environ.pop("APB_POLL_INTERVAL", None)  # unset: the examples' default is the connection's
     sys.path.insert(0, str(EXAMPLES))
     sys.modules.pop("_example_config", None)
     try:
-        yield {"server": server, "warehouse": warehouse, "days": DAYS, "per_day": PER_DAY}
+        yield {
+            "server": server,
+            "warehouse": warehouse,
+            "days": DAYS,
+            "per_day": PER_DAY,
+            "poll_interval": POLL_INTERVAL,
+        }
     finally:
         sys.path.remove(str(EXAMPLES))
         sys.modules.pop("_example_config", None)

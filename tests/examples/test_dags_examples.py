@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from airflow_provider_batch.hooks.together import TogetherBatchHook
+from airflow_provider_batch.operators.batch import TogetherBatchOperator
+from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
+from airflow_provider_batch.sensors.batch import TogetherBatchSensor
+from tests import airflow_compat
+
 pytestmark = pytest.mark.timeout(240)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
 
 EXPECTED_DAGS = {
     "together_nightly_backfill",
@@ -27,6 +37,47 @@ def _rows(warehouse: Any, sql: str, *args: Any) -> list[tuple]:
 def test_examples_import_without_errors(dagbag: Any) -> None:
     assert dagbag.import_errors == {}
     assert set(dagbag.dag_ids) >= EXPECTED_DAGS
+
+
+def _pollers(dag: Any) -> list[Any]:
+    kinds = (TogetherBatchOperator, TogetherBatchResultsOperator, TogetherBatchSensor)
+    return [task for task in dag.tasks if isinstance(task, kinds)]
+
+
+def test_examples_poll_at_the_connection_interval(dagbag: Any, examples_env: dict[str, Any]) -> None:
+    """Without ``APB_POLL_INTERVAL`` no example sets an interval: each polls at the connection's."""
+    hook = TogetherBatchHook()
+    assert hook.poll_interval() == examples_env["poll_interval"]
+    pollers = [task for dag_id in sorted(EXPECTED_DAGS) for task in _pollers(dagbag.get_dag(dag_id))]
+    assert {type(task) for task in pollers} == {
+        TogetherBatchOperator,
+        TogetherBatchResultsOperator,
+        TogetherBatchSensor,
+    }
+    for task in pollers:
+        if isinstance(task, TogetherBatchSensor):
+            assert not task._poke_interval_given, task.task_id
+        else:
+            assert task.poll_interval is None, f"{task.dag_id}.{task.task_id}"
+        if isinstance(task, TogetherBatchOperator):
+            assert task._poll_interval(hook) == examples_env["poll_interval"]
+
+
+def test_apb_poll_interval_overrides_the_connection(
+    examples_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APB_POLL_INTERVAL", "45")
+    monkeypatch.delitem(sys.modules, "_example_config")  # re-read at import; restored afterwards
+    for name in ("together_synthetic_data", "together_monitor_existing_batch"):
+        bag = airflow_compat.dagbag(str(EXAMPLES / f"{name}.py"))
+        assert bag.import_errors == {}
+        pollers = _pollers(bag.get_dag(name))
+        assert pollers
+        for task in pollers:
+            if isinstance(task, TogetherBatchSensor):
+                assert task._poke_interval_given and task.poke_interval == 45
+            elif isinstance(task, TogetherBatchOperator):
+                assert task.poll_interval == 45
 
 
 def test_nightly_backfill_three_days_exactly_once(dagbag: Any, examples_env: dict[str, Any]) -> None:
