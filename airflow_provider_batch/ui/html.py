@@ -47,6 +47,14 @@ table.spend th:nth-child(2),table.spend td:nth-child(2){text-align:left}
 """
 
 
+# Inside the UI the page is an iframe of /plugin/together-batches; filters given in that address
+# (the submit task's "Together batches" link) are passed on to the page.
+_PASS_FILTERS = (
+    "<script>try{if(window.top!==window&&!location.search&&window.top.location.search)"
+    "{location.replace(location.pathname+window.top.location.search)}}catch(e){}</script>"
+)
+
+
 class AirflowLinks:
     """Links to Airflow's own pages under its base path (``""`` at the root)."""
 
@@ -250,7 +258,8 @@ def render_page(
         pager = f'<div class="pager"><a href="?{escape(query)}">Older batches</a></div>'
     return (
         '<!doctype html><html><head><meta charset="utf-8"><title>Together batches</title>'
-        f'<meta name="viewport" content="width=device-width">{refresh}<style>{_CSS}</style></head><body>'
+        f'<meta name="viewport" content="width=device-width">{refresh}{_PASS_FILTERS}'
+        f"<style>{_CSS}</style></head><body>"
         "<h1>Together batches</h1>"
         f"{_filters(filters, statuses)}"
         f'<section id="batches">{cards}{pager}</section>'
