@@ -83,7 +83,9 @@ def _duration(value: timedelta | None) -> str:
 
 
 def _usd(value: float | None) -> str:
-    return "-" if value is None else f"${value:,.4f}"
+    if value is None:
+        return "-"
+    return f"${value:,.6f}" if abs(value) < 0.01 else f"${value:,.2f}"
 
 
 def _a(href: str, text: str, *, top: bool = True) -> str:
@@ -105,7 +107,7 @@ def _failures(view: BatchView) -> str:
 
 
 def _figures(view: BatchView, console: str | None) -> str:
-    window = "-" if view.window_used is None else f"{view.window_used:.0%} of 24 h"
+    window = "-" if view.window_used is None else f"{view.window_used:.1%} of 24 h"
     figs = {
         "Requests": "-" if view.requests is None else f"{view.requests:,}",
         "Elapsed": f"{_duration(view.elapsed)} ({window})",
@@ -139,7 +141,7 @@ def _card(view: BatchView, links: AirflowLinks, console: str | None) -> str:
         )
     )
     mapped = f" map index {view.map_index}" if view.map_index >= 0 else ""
-    part = f"part {view.part_index}" + (f", generation {view.generation}" if view.generation else "")
+    part = f"part {view.part_index}" + (f", generation {view.generation}" if view.generation > 1 else "")
     progress = view.progress or 0.0
     live = " (live)" if view.live else ""
     shown = "unknown" if view.progress is None else f"{progress:.1f}%"
@@ -188,7 +190,7 @@ def _spend_chart(days: list[DailySpend]) -> str:
     dates = sorted({d.day for d in days})
     totals = {day: sum(d.cost_usd_batch + d.savings_usd for d in days if d.day == day) for day in dates}
     top = max(totals.values()) or 1.0
-    width, height, bar = 60 + 56 * len(dates), 180, 36
+    width, height, bar = max(60 + 56 * len(dates), 60 + 170 * len(models)), 180, 36
     parts = [f'<svg class="spend-chart" width="{width}" height="{height + 40}" role="img" '
              'aria-label="spend per day and model">']  # fmt: skip
     for i, day in enumerate(dates):
