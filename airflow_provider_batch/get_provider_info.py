@@ -75,7 +75,12 @@ def get_provider_info() -> dict[str, Any]:
         ),
         "sensors": _modules("airflow_provider_batch.sensors.batch"),
         "triggers": _modules("airflow_provider_batch.triggers.batch"),
-        "extra-links": ["airflow_provider_batch.links.TogetherBatchLink"],
+        "extra-links": [
+            "airflow_provider_batch.links.TogetherBatchLink",
+            "airflow_provider_batch.links.TogetherBatchesPageLink",
+        ],
+        # The "Together batches" UI page is an Airflow plugin registered through the
+        # ``airflow.plugins`` entry point (pyproject.toml); listing it here too would load it twice.
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_batch.hooks.together.TogetherBatchHook",

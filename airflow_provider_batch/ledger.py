@@ -38,6 +38,8 @@ from pydantic import BaseModel, Field
 
 __all__ = [
     "BatchOutcome",
+    "BatchQuery",
+    "DailySpend",
     "DEFAULT_LEDGER_TABLE",
     "DEFAULT_OUTCOME_TABLE",
     "FailureBucket",
@@ -184,6 +186,38 @@ class BatchOutcome(BaseModel):
     @property
     def identity(self) -> TaskIdentity:
         return TaskIdentity(self.dag_id, self.task_id, self.run_id, self.map_index)
+
+
+class BatchQuery(BaseModel):
+    """Which batches a reader wants: exact filters (``None``: any), newest first, one page.
+
+    ``dag_ids`` limits the answer to those DAGs (the ones the reader may see); an empty set
+    matches nothing. ``since``/``until`` bound when the submission was recorded.
+    """
+
+    dag_ids: frozenset[str] | None = None
+    dag_id: str | None = None
+    run_id: str | None = None
+    task_id: str | None = None
+    map_index: int | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0)
+
+
+class DailySpend(BaseModel):
+    """What the batches loaded on one UTC day with one model cost, and how many requests failed."""
+
+    day: str = Field(description="YYYY-MM-DD, UTC, of the load")
+    model: str
+    batches: int = 0
+    requests: int = 0
+    failed: int = 0
+    cost_usd_batch: float = 0.0
+    cost_usd_list: float = 0.0
+    savings_usd: float = 0.0
 
 
 def _now() -> str:
@@ -554,6 +588,83 @@ class SubmissionLedger:
                 data["failures"] = json.loads(data.pop("failures_json") or "[]")
                 found.append(BatchOutcome.model_validate(data))
         return sorted(found, key=lambda o: o.loaded_at, reverse=True)
+
+    # -- monitoring reads ----------------------------------------------------------------------
+
+    def dag_ids(self) -> set[str]:
+        """Every DAG with a batch in the ledger (the reader filters these by permission)."""
+        self.ensure()
+        with self._tx() as cur:
+            cur.execute(self._sql("SELECT DISTINCT dag_id FROM {t} WHERE batch_id IS NOT NULL"))
+            return {str(row[0]) for row in cur.fetchall()}
+
+    def find_batches(self, query: BatchQuery) -> list[SubmissionRecord]:
+        """The records with a batch that match ``query``, newest first, one page."""
+        if query.dag_ids is not None and not query.dag_ids:
+            return []
+        clauses: list[str] = ["batch_id IS NOT NULL"]
+        params: list[Any] = []
+        exact = {
+            "dag_id": query.dag_id,
+            "run_id": query.run_id,
+            "task_id": query.task_id,
+            "map_index": query.map_index,
+            "last_status": query.status,
+        }
+        for column, value in exact.items():
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if query.dag_ids is not None:
+            names = sorted(query.dag_ids)
+            clauses.append(f"dag_id IN ({', '.join('?' for _ in names)})")
+            params.extend(names)
+        for column_op, bound in (("created_at >= ?", query.since), ("created_at < ?", query.until)):
+            if bound is not None:
+                clauses.append(column_op)
+                params.append(_iso(bound))
+        order = "created_at DESC, part_index DESC, generation DESC"
+        page = f"{order} LIMIT {int(query.limit)} OFFSET {int(query.offset)}"
+        return self._select(" AND ".join(clauses), tuple(params), order=page)
+
+    def daily_spend(
+        self, *, since: datetime, until: datetime | None = None, dag_ids: frozenset[str] | None = None
+    ) -> list[DailySpend]:
+        """Spend, savings and failed requests per UTC day (of the load) and model, oldest day first.
+
+        A batch loaded into several tables is counted once (its newest load): the money was
+        spent once.
+        """
+        self.ensure()
+        columns = ("batch_id", "loaded_at", "requests", "failed", "cost_usd_batch", "cost_usd_list",
+                   "savings_usd", "model", "dag_id")  # fmt: skip
+        select = ", ".join(f"o.{c}" for c in columns[:-2]) + ", s.model, s.dag_id"
+        sql = f"SELECT {select} FROM {{o}} o JOIN {{t}} s ON s.batch_id = o.batch_id WHERE o.loaded_at >= ?"
+        params: list[Any] = [_iso(since)]
+        if until is not None:
+            sql += " AND o.loaded_at < ?"
+            params.append(_iso(until))
+        with self._tx() as cur:
+            cur.execute(self._sql(sql), tuple(params))
+            rows = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+        newest: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            if dag_ids is not None and row["dag_id"] not in dag_ids:
+                continue
+            kept = newest.get(row["batch_id"])
+            if kept is None or str(row["loaded_at"]) > str(kept["loaded_at"]):
+                newest[row["batch_id"]] = row
+        days: dict[tuple[str, str], DailySpend] = {}
+        for row in newest.values():
+            key = (str(row["loaded_at"])[:10], row["model"] or "(unknown model)")
+            day = days.setdefault(key, DailySpend(day=key[0], model=key[1]))
+            day.batches += 1
+            day.requests += int(row["requests"])
+            day.failed += int(row["failed"])
+            day.cost_usd_batch += float(row["cost_usd_batch"])
+            day.cost_usd_list += float(row["cost_usd_list"])
+            day.savings_usd += float(row["savings_usd"])
+        return [days[key] for key in sorted(days)]
 
 
 def _describe(record: SubmissionRecord) -> str:

@@ -10,8 +10,9 @@ from airflow.sdk import BaseOperatorLink
 from airflow_provider_batch._compat import BaseXCom
 from airflow_provider_batch.events import XCOM_BATCH_ID
 from airflow_provider_batch.hooks.together import TogetherBatchHook
+from airflow_provider_batch.ui.urls import page_url
 
-__all__ = ["TogetherBatchLink"]
+__all__ = ["TogetherBatchLink", "TogetherBatchesPageLink"]
 
 log = logging.getLogger(__name__)
 
@@ -32,3 +33,26 @@ class TogetherBatchLink(BaseOperatorLink):
             return ""
         conn_id = getattr(operator, "together_conn_id", TogetherBatchHook.default_conn_name)
         return TogetherBatchHook(conn_id).console_url(str(batch_id))
+
+
+class TogetherBatchesPageLink(BaseOperatorLink):
+    """ "Together batches" button: the provider's page in the Airflow UI, filtered to this task
+    instance, so every part and generation of its input is one click away (not only the first).
+
+    The page's address is under the Airflow option ``[api] base_url``.
+    """
+
+    name = "Together batches"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        from airflow.configuration import conf
+
+        base_url = conf.get("api", "base_url", fallback="/") or "/"
+        map_index = getattr(ti_key, "map_index", -1)
+        return page_url(
+            base_url,
+            dag_id=ti_key.dag_id,
+            run_id=ti_key.run_id,
+            task_id=ti_key.task_id,
+            map_index=-1 if map_index is None else int(map_index),
+        )

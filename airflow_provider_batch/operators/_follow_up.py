@@ -45,6 +45,7 @@ from airflow_provider_batch.hooks.ledger import get_ledger
 from airflow_provider_batch.idempotency import SubmitContext, submit_or_attach
 from airflow_provider_batch.inputs.split import file_sha256
 from airflow_provider_batch.ledger import SubmissionLedger, TaskIdentity
+from airflow_provider_batch.operators._outcomes import FailureTally
 from airflow_provider_batch.operators._results_io import reconcile_job
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import BatchSummary, ResultRow, RunContext, WarehouseLoader
@@ -265,8 +266,12 @@ def merge_round(
     work_dir: Path,
     statuses: Collection[str],
     endpoint: str | None,
+    tally: FailureTally | None = None,
 ) -> RoundOutcome:
-    """Reconcile the round's follow-up batches and merge their answers in one transaction."""
+    """Reconcile the round's follow-up batches and merge their answers in one transaction.
+
+    :param tally: counts each follow-up batch's failures by error code (for its outcome).
+    """
     outcome, rows = RoundOutcome(), []
     for chain in chains:
         job = client.batches.retrieve(chain["batch_id"])
@@ -275,7 +280,7 @@ def merge_round(
         )
         carry: dict[str, Carry] = chain["carry"]
         again: dict[str, Carry] = {}
-        for row in rec.rows():
+        for row in tally.watch(rec.rows()) if tally is not None else rec.rows():
             old = carry[row.custom_id]
             if row.status in _ANSWERED:
                 new = _merged(row, chain["origin"], round_no, old)

@@ -37,7 +37,7 @@ from airflow_provider_batch.inputs import (
     split_batch_file,
 )
 from airflow_provider_batch.ledger import LedgerConflictError, LedgerUnavailableError, TaskIdentity
-from airflow_provider_batch.links import TogetherBatchLink
+from airflow_provider_batch.links import TogetherBatchesPageLink, TogetherBatchLink
 from airflow_provider_batch.manifest import SubmitManifest, SubmitOwner
 from airflow_provider_batch.operators._batch_common import (
     cancel_sync,
@@ -165,7 +165,7 @@ class TogetherBatchOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("input_path", "endpoint", "metadata_manifest")
-    operator_extra_links = (TogetherBatchLink(),)
+    operator_extra_links = (TogetherBatchLink(), TogetherBatchesPageLink())
     ui_color = "#0f6fff"
 
     def __init__(

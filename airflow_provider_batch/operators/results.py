@@ -30,6 +30,7 @@ from airflow_provider_batch.operators._follow_up import (
     merge_round,
     submit_round,
 )
+from airflow_provider_batch.operators._outcomes import FailureTally, OutcomeTarget, record_outcomes
 from airflow_provider_batch.operators._results_io import (
     check_load_mode_allowed,
     diagnostics,
@@ -208,7 +209,9 @@ class TogetherBatchResultsOperator(BaseOperator):
                 client, manifest, loader, run=run, prices=prices, work_dir=tmp_dir / "earlier"
             )
             tap = RetryTap(self.follow_up_statuses)
-            stats = self._load(loader, reconciliations, earlier, run, tap)
+            target = self._outcome_target(manifest.ledger_conn_id)
+            stats = self._load(loader, reconciliations, earlier, run, tap, target.tally)
+            record_outcomes(target, [r.summary for r in reconciliations] + earlier.summaries, run)
             result = self._result_manifest(reconciliations, stats, earlier)
             if self.follow_up_rounds and set(tap.by_batch) & set(inputs):
                 sources = [Source(b, *inputs[b], carry) for b, carry in tap.by_batch.items() if b in inputs]
@@ -286,11 +289,13 @@ class TogetherBatchResultsOperator(BaseOperator):
         with tempfile.TemporaryDirectory(prefix="together-follow-up-") as tmp:
             tmp_dir = Path(tmp)
             metadata = load_metadata(self._metadata_path(state["metadata_manifest"], tmp_dir))
+            run, target = run_context(context), self._outcome_target(state.get("ledger_conn_id"))
             outcome = merge_round(
                 client, state["chains"], round_no, metadata=metadata, prices=self._prices(hook),
-                run=run_context(context), loader=self._loader(metadata), work_dir=tmp_dir,
-                statuses=self.follow_up_statuses, endpoint=state["endpoint"],
+                run=run, loader=self._loader(metadata), work_dir=tmp_dir,
+                statuses=self.follow_up_statuses, endpoint=state["endpoint"], tally=target.tally,
             )  # fmt: skip
+            record_outcomes(target, outcome.summaries, run)
             result = apply_round(state["result"], outcome, round_no)
             self.log.info(
                 "Follow-up round %d merged %d answer(s): %s", round_no, outcome.merged, result["counts"]
@@ -370,6 +375,9 @@ class TogetherBatchResultsOperator(BaseOperator):
         loader.ensure_tables()
         return loader
 
+    def _outcome_target(self, ledger_conn_id: str | None) -> OutcomeTarget:
+        return OutcomeTarget(ledger_conn_id, self.warehouse_conn_id, self.results_table, self.summary_table)
+
     def _load(
         self,
         loader: WarehouseLoader,
@@ -377,10 +385,11 @@ class TogetherBatchResultsOperator(BaseOperator):
         earlier: EarlierBatches,
         run: RunContext,
         tap: RetryTap,
+        tally: FailureTally,
     ) -> LoadStats:
         """One transaction: this task instance's rows, the spend rows of its batches, and the
         spend rows of the submission's earlier batches (marked superseded)."""
-        rows = tap.watch(itertools.chain.from_iterable(r.rows() for r in reconciliations))
+        rows = tally.watch(tap.watch(itertools.chain.from_iterable(r.rows() for r in reconciliations)))
         summaries = [r.summary for r in reconciliations] + earlier.summaries
         return loader.load(rows, summaries, mode=self.load_mode, logical_date=run.logical_date, run=run,
                            superseded=earlier.superseded)  # fmt: skip

@@ -51,3 +51,17 @@ def test_link_derived_from_the_public_api(
 def test_no_batch_yet_no_link(xcom_value: dict[str, Any]) -> None:
     assert TogetherBatchLink().get_link(_op("public"), ti_key=_Key()) == ""
     assert TogetherBatchLink().name == "Together batch"
+
+
+def test_page_link_opens_the_page_filtered_to_the_task_instance(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_batch.links import TogetherBatchesPageLink
+
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example/af")
+    key = _Key()
+    key.map_index = 3  # type: ignore[misc]
+    url = TogetherBatchesPageLink().get_link(_op("public"), ti_key=key)
+    assert url == (
+        "https://airflow.example/af/plugin/together-batches?dag_id=d&run_id=r&task_id=submit&map_index=3"
+    )
+    names = [link.name for link in TogetherBatchOperator.operator_extra_links]
+    assert names == ["Together batch", "Together batches"]

@@ -76,8 +76,8 @@ def test_declared_modules_and_links_import() -> None:
         for entry in info[section]:
             for module in entry["python-modules"]:
                 importlib.import_module(module)
-    for link in info["extra-links"]:
-        assert import_string(link)().name == "Together batch"
+    names = [import_string(link)().name for link in info["extra-links"]]
+    assert names == ["Together batch", "Together batches"]
 
 
 def test_hook_uses_declarative_form_only() -> None:

@@ -54,7 +54,17 @@ def _spend_matches(pipeline: Any) -> tuple[float, int]:
     return spend, tokens
 
 
-def test_transient_failures_are_answered_by_one_follow_up_batch(pipeline: Any) -> None:
+def _outcomes(ledger: Any, *batch_ids: str) -> dict[str, Any]:
+    found = ledger.outcomes_for(list(batch_ids))
+    assert len(found) == len(batch_ids), "one outcome per batch, a re-load replaces it"
+    return {o.batch_id: o for o in found}
+
+
+def _failures(outcome: Any) -> list[tuple[str, int, list[str]]]:
+    return [(f.code, f.count, sorted(f.examples, key=lambda cid: int(cid[4:]))) for f in outcome.failures]
+
+
+def test_transient_failures_are_answered_by_one_follow_up_batch(pipeline: Any, together_ledger: Any) -> None:
     _seed(pipeline.source, transient=TRANSIENT)
     dag_run = run_dag("apb_pipeline_follow_up", pipeline.work_dir)
     assert set(ti_states(dag_run).values()) == {("success", 1)}
@@ -94,8 +104,21 @@ def test_transient_failures_are_answered_by_one_follow_up_batch(pipeline: Any) -
     assert result["follow_up_rounds"] == 1 and result["rows_merged"] == len(TRANSIENT)
     assert result["total_tokens"] == tokens and result["cost_usd_batch"] == pytest.approx(spend, abs=1e-6)
 
+    # The ledger holds each loaded batch's outcome, the follow-up batch's too.
+    outcomes = _outcomes(together_ledger, original, follow_up)
+    first, second = outcomes[original], outcomes[follow_up]
+    assert (first.requests, first.succeeded, first.failed) == (N, N - len(TRANSIENT), len(TRANSIENT))
+    assert _failures(first) == [("server_overloaded", 4, [f"row-{n}" for n in sorted(TRANSIENT)])]
+    assert (second.requests, second.succeeded, second.failures) == (len(TRANSIENT), len(TRANSIENT), [])
+    assert (first.dag_id, first.task_id, first.run_id) == (dag_run.dag_id, "results", dag_run.run_id)
+    assert (first.results_table, first.summary_table) == ("pipeline_results", "pipeline_summary")
+    assert first.total_tokens + second.total_tokens == tokens
+    assert first.cost_usd_batch + second.cost_usd_batch == pytest.approx(spend, abs=1e-9)
 
-def test_crash_after_follow_up_created_reattaches_and_skips_permanent_errors(pipeline: Any) -> None:
+
+def test_crash_after_follow_up_created_reattaches_and_skips_permanent_errors(
+    pipeline: Any, together_ledger: Any
+) -> None:
     _seed(pipeline.source, transient=TRANSIENT, permanent=PERMANENT, persistent=PERSISTENT)
     dag_run = run_dag("apb_pipeline_follow_up_crash", pipeline.work_dir)
     assert ti_states(dag_run)["results"] == ("success", 2)
@@ -119,6 +142,15 @@ def test_crash_after_follow_up_created_reattaches_and_skips_permanent_errors(pip
     ]
     assert len(rows(pipeline.warehouse, "SELECT * FROM pipeline_summary")) == 2
     _spend_matches(pipeline)
+
+    # Both tries loaded the original batch: its outcome was replaced, not doubled.
+    outcomes = _outcomes(together_ledger, original, follow_up)
+    assert _failures(outcomes[original]) == [
+        ("server_overloaded", 4, [f"row-{n}" for n in sorted(TRANSIENT)]),
+        ("invalid_model", 1, [f"row-{PERMANENT}"]),
+        ("timeout", 1, [f"row-{PERSISTENT}"]),
+    ]
+    assert _failures(outcomes[follow_up]) == [("timeout", 1, [f"row-{PERSISTENT}"])]
 
 
 def test_synchronous_rounds_stop_when_nothing_is_left_to_re_send(pipeline: Any) -> None:

@@ -1,0 +1,224 @@
+"""The FastAPI app the api-server mounts for the "Together batches" page.
+
+Every route needs an Airflow login (Airflow's own ``get_user`` dependency: the UI's session
+cookie or a bearer token), and shows only batches of DAGs the user may read, as the configured
+auth manager decides. Running batches are refreshed from the Together API through their
+connection; the connection's API key stays on the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Annotated, Any
+from urllib.parse import urlparse
+
+from airflow.api_fastapi.core_api.security import get_user
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel
+
+from airflow_provider_batch.client import TogetherClient
+from airflow_provider_batch.client.models import BatchStatus
+from airflow_provider_batch.hooks.ledger import get_ledger
+from airflow_provider_batch.hooks.together import TogetherBatchHook
+from airflow_provider_batch.ledger import BatchQuery, DailySpend, SubmissionLedger, SubmissionRecord
+from airflow_provider_batch.ui.html import AirflowLinks, render_login_required, render_page
+from airflow_provider_batch.ui.view import TERMINAL, BatchView, LiveStatus, build_view
+
+__all__ = ["BatchPage", "base_path", "create_app"]
+
+log = logging.getLogger(__name__)
+
+#: The signed-in Airflow user (session cookie or bearer token); 401 without one.
+_User = Annotated[Any, Depends(get_user)]
+_STATUSES = [s.value for s in BatchStatus if s is not BatchStatus.UNKNOWN]
+
+
+class BatchPage(BaseModel):
+    """The JSON answer: one page of batches, newest first, and where the next page starts."""
+
+    batches: list[BatchView]
+    next_offset: int | None
+    spend: list[DailySpend]
+
+
+class _Filters(BaseModel):
+    dag_id: str | None = None
+    run_id: str | None = None
+    task_id: str | None = None
+    map_index: int | None = None
+    status: str | None = None
+    since: date | None = None
+    until: date | None = None
+    offset: int = 0
+    limit: int = 50
+    spend_days: int = 14
+
+    def as_form(self) -> dict[str, str]:
+        names = ("dag_id", "run_id", "task_id", "map_index", "status", "since", "until")
+        values = {name: getattr(self, name) for name in names}
+        return {k: str(v) for k, v in values.items() if v is not None}
+
+
+def _filters(
+    dag_id: Annotated[str | None, Query()] = None,
+    run_id: Annotated[str | None, Query()] = None,
+    task_id: Annotated[str | None, Query()] = None,
+    map_index: Annotated[str | None, Query()] = None,
+    status: Annotated[str | None, Query()] = None,
+    since: Annotated[str | None, Query()] = None,
+    until: Annotated[str | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    spend_days: Annotated[int, Query(ge=1, le=366)] = 14,
+) -> _Filters:
+    # An empty form field means "any"; a bad value is a 422 naming the field.
+    given = {
+        "dag_id": dag_id, "run_id": run_id, "task_id": task_id, "map_index": map_index,
+        "status": status, "since": since, "until": until,
+    }  # fmt: skip
+    cleaned = {k: v.strip() for k, v in given.items() if v is not None and v.strip()}
+    try:
+        return _Filters(**cleaned, offset=offset, limit=limit, spend_days=spend_days)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+
+
+def _readable_dags(user: Any, ledger: SubmissionLedger) -> frozenset[str]:
+    """The DAGs with batches that this user may read, as the auth manager says."""
+    from airflow.api_fastapi.app import get_auth_manager
+
+    return frozenset(
+        get_auth_manager().filter_authorized_dag_ids(dag_ids=ledger.dag_ids(), user=user, method="GET")
+    )
+
+
+def base_path() -> str:
+    """The path of Airflow's ``[api] base_url`` (``""`` at the root), for links into the UI."""
+    from airflow.configuration import conf
+
+    base_url = conf.get("api", "base_url", fallback="/") or "/"
+    return (urlparse(base_url).path if "://" in base_url else base_url).rstrip("/")
+
+
+class _Connections:
+    """Hooks per connection id for one request; a broken connection costs its batches only."""
+
+    def __init__(self) -> None:
+        self._hooks: dict[str, TogetherBatchHook | None] = {}
+
+    def hook(self, conn_id: str) -> TogetherBatchHook | None:
+        if conn_id not in self._hooks:
+            try:
+                hook = TogetherBatchHook(conn_id)
+                hook.connection()
+                self._hooks[conn_id] = hook
+            except Exception as exc:
+                log.warning("connection %r is not usable here: %s", conn_id, type(exc).__name__)
+                self._hooks[conn_id] = None
+        return self._hooks[conn_id]
+
+    def console_url(self, record: SubmissionRecord) -> str | None:
+        hook = self.hook(record.together_conn_id)
+        return hook.console_url(str(record.batch_id)) if hook else None
+
+    def live(self, record: SubmissionRecord) -> LiveStatus | None:
+        """The API's current word on a batch, or a status naming why there is none."""
+        hook = self.hook(record.together_conn_id)
+        if hook is None:
+            return None
+        try:
+            settings = hook.settings_from_connection(hook.connection())
+            quick = settings.model_copy(update={"max_retries": 1, "timeout": min(settings.timeout, 10.0)})
+            with TogetherClient(quick) as client:
+                job = client.batches.retrieve(str(record.batch_id))
+        except Exception as exc:  # the page still shows what the ledger knows
+            log.warning("live status of batch %s unavailable: %s", record.batch_id, type(exc).__name__)
+            return LiveStatus(
+                status=record.last_status or "UNKNOWN",
+                progress=0.0,
+                error=f"live status unavailable ({type(exc).__name__})",
+            )
+        return LiveStatus(
+            status=job.raw_status or job.status.value,
+            progress=min(max(job.progress, 0.0), 100.0),
+            created_at=job.created_at,
+            completed_at=job.completed_at,
+        )
+
+
+def _gather(filters: _Filters, user: Any) -> tuple[BatchPage, dict[str, str]]:
+    ledger = get_ledger(for_writing=False)
+    readable = _readable_dags(user, ledger)
+    until = (
+        datetime.combine(filters.until + timedelta(days=1), time(), tzinfo=timezone.utc)
+        if filters.until
+        else None
+    )
+    query = BatchQuery(
+        dag_ids=readable,
+        dag_id=filters.dag_id,
+        run_id=filters.run_id,
+        task_id=filters.task_id,
+        map_index=filters.map_index,
+        status=filters.status,
+        since=datetime.combine(filters.since, time(), tzinfo=timezone.utc) if filters.since else None,
+        until=until,
+        limit=filters.limit + 1,
+        offset=filters.offset,
+    )
+    records = ledger.find_batches(query)
+    more = len(records) > filters.limit
+    records = records[: filters.limit]
+    outcomes = ledger.outcomes_for([str(r.batch_id) for r in records])
+    connections = _Connections()
+    now = datetime.now(tz=timezone.utc)
+    views, consoles = [], {}
+    for record in records:
+        mine = [o for o in outcomes if o.batch_id == record.batch_id]
+        status = (mine[0].final_status if mine else record.last_status) or ""
+        running = not mine and status.upper() not in TERMINAL
+        live = connections.live(record) if running else None
+        views.append(build_view(record, mine, live, now))
+        console = connections.console_url(record)
+        if console:
+            consoles[str(record.batch_id)] = console
+    spend_since = datetime.combine(
+        now.date() - timedelta(days=filters.spend_days - 1), time(), tzinfo=timezone.utc
+    )
+    spend = ledger.daily_spend(since=spend_since, dag_ids=readable)
+    page = BatchPage(batches=views, next_offset=filters.offset + filters.limit if more else None, spend=spend)
+    return page, consoles
+
+
+def create_app() -> FastAPI:
+    """The app the plugin mounts (``/together-batches`` on the api-server)."""
+    app = FastAPI(title="Together batches", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(HTTPException)
+    async def _refused(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code in (401, 403) and request.url.path.rstrip("/").endswith("/page"):
+            return HTMLResponse(render_login_required(f"{base_path()}/"), status_code=exc.status_code)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.get("/page", response_class=HTMLResponse)
+    def page(filters: Annotated[_Filters, Depends(_filters)], user: _User) -> HTMLResponse:
+        data, consoles = _gather(filters, user)
+        html = render_page(
+            data.batches,
+            links=AirflowLinks(base_path()),
+            consoles=consoles,
+            filters=filters.as_form(),
+            statuses=_STATUSES,
+            spend=data.spend,
+            spend_days=filters.spend_days,
+            next_offset=data.next_offset,
+        )
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/batches", response_model=BatchPage)
+    def batches(filters: Annotated[_Filters, Depends(_filters)], user: _User) -> BatchPage:
+        return _gather(filters, user)[0]
+
+    return app

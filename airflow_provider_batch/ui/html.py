@@ -1,0 +1,277 @@
+"""The markup of the "Together batches" page: batch cards, filters and the spend view.
+
+Server-rendered HTML with inline CSS and SVG: nothing to build, no script but a reload while a
+batch runs, so it looks the same in every Airflow 3 release. Every value is escaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from html import escape
+from urllib.parse import quote, urlencode
+
+from airflow_provider_batch.ledger import DailySpend
+from airflow_provider_batch.ui.view import BatchView
+
+__all__ = ["AirflowLinks", "render_page", "render_login_required"]
+
+#: Seconds between reloads of a page that shows a running batch.
+REFRESH_SECONDS = 30
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:16px;color:#1f2933;
+  background:#fff;max-width:1200px}
+h1{font-size:20px;margin:0 0 12px}h2{font-size:16px;margin:20px 0 8px}
+a{color:#0b63c5;text-decoration:none}a:hover{text-decoration:underline}
+form.filters{display:flex;flex-wrap:wrap;gap:8px;align-items:end;margin-bottom:12px}
+form.filters label{display:flex;flex-direction:column;font-size:12px;color:#52606d}
+form.filters input,form.filters select{font:inherit;padding:3px 6px;min-width:110px}
+.card{border:1px solid #d9e2ec;border-radius:6px;padding:10px 12px;margin:0 0 10px}
+.head{display:flex;flex-wrap:wrap;gap:6px 14px;align-items:baseline}
+.who{font-weight:600;overflow-wrap:anywhere}.muted{color:#52606d;font-size:12px}
+.badge{border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600;color:#fff;background:#7b8794}
+.st-COMPLETED{background:#2f9e44}.st-FAILED,.st-EXPIRED{background:#c92a2a}
+.st-IN_PROGRESS,.st-VALIDATING{background:#7048e8}.st-CANCELLED,.st-CANCELING{background:#e67700}
+.bar{height:10px;background:#e4e7eb;border-radius:5px;overflow:hidden;margin:8px 0 4px}
+.bar>span{display:block;height:100%;background:#7048e8}
+.figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:4px 16px;margin:6px 0}
+.figs div{overflow-wrap:anywhere}.figs b{font-weight:600;color:#52606d;font-size:12px;display:block}
+ul.fail{margin:4px 0 0 0;padding-left:18px}ul.fail li{overflow-wrap:anywhere}
+code{font-size:12px;background:#f0f4f8;padding:0 3px;border-radius:3px;overflow-wrap:anywhere}
+table.spend{border-collapse:collapse;font-size:13px;margin-top:8px}
+table.spend th,table.spend td{border-bottom:1px solid #e4e7eb;padding:3px 10px;text-align:right}
+table.spend th:first-child,table.spend td:first-child,
+table.spend th:nth-child(2),table.spend td:nth-child(2){text-align:left}
+.bad{color:#c92a2a;font-weight:600}.pager{margin:8px 0}
+"""
+
+
+# Inside the UI the page is an iframe of /plugin/together-batches; filters given in that address
+# (the submit task's "Together batches" link) are passed on to the page.
+_PASS_FILTERS = (
+    "<script>try{if(window.top!==window&&!location.search&&window.top.location.search)"
+    "{location.replace(location.pathname+window.top.location.search)}}catch(e){}</script>"
+)
+
+
+class AirflowLinks:
+    """Links to Airflow's own pages under its base path (``""`` at the root)."""
+
+    def __init__(self, base_path: str) -> None:
+        self.base = base_path.rstrip("/")
+
+    def dag(self, dag_id: str) -> str:
+        return f"{self.base}/dags/{quote(dag_id, safe='')}"
+
+    def run(self, dag_id: str, run_id: str) -> str:
+        return f"{self.dag(dag_id)}/runs/{quote(run_id, safe='')}"
+
+    def task(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+        url = f"{self.run(dag_id, run_id)}/tasks/{quote(task_id, safe='')}"
+        return f"{url}/mapped/{map_index}" if map_index >= 0 else url
+
+
+def _duration(value: timedelta | None) -> str:
+    if value is None:
+        return "-"
+    minutes = int(value.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min" if minutes else f"{int(value.total_seconds())} s"
+
+
+def _usd(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"${value:,.6f}" if abs(value) < 0.01 else f"${value:,.2f}"
+
+
+def _a(href: str, text: str, *, top: bool = True) -> str:
+    target = ' target="_top"' if top else ' target="_blank" rel="noopener noreferrer"'
+    return f'<a href="{escape(href)}"{target}>{escape(text)}</a>'
+
+
+def _failures(view: BatchView) -> str:
+    if not view.failures:
+        return ""
+    items = "".join(
+        f"<li><code>{escape(f.code)}</code>: {f.count} "
+        f"(e.g. {', '.join(f'<code>{escape(x)}</code>' for x in f.examples) or '-'})</li>"
+        for f in view.failures
+    )
+    return (
+        f'<div class="failures"><b class="bad">Failures by error code</b><ul class="fail">{items}</ul></div>'
+    )
+
+
+def _figures(view: BatchView, console: str | None) -> str:
+    window = "-" if view.window_used is None else f"{view.window_used:.1%} of 24 h"
+    figs = {
+        "Requests": "-" if view.requests is None else f"{view.requests:,}",
+        "Elapsed": f"{_duration(view.elapsed)} ({window})",
+        "ETA": _duration(view.eta) if view.running else "done",
+        "Estimated cost": _usd(view.estimated_cost_usd),
+        "Actual cost": _usd(view.cost_usd_batch),
+        "Savings vs list price": (
+            "-" if view.savings_usd is None else f"{_usd(view.savings_usd)} (list {_usd(view.cost_usd_list)})"
+        ),
+        "Succeeded / failed": (
+            "-" if view.succeeded is None else f"{view.succeeded:,} / {view.failed or 0:,}"
+        ),
+        "Model": escape(view.model or "-"),
+        "Batch": f"<code>{escape(view.batch_id)}</code>"
+        + (f" {_a(console, 'Together console', top=False)}" if console else ""),
+        "Warehouse tables": "<br>".join(escape(t) for t in view.tables) or "not loaded yet",
+    }
+    cells = "".join(
+        f'<div class="fig-{escape(k.lower().split()[0])}"><b>{escape(k)}</b>{v}</div>'
+        for k, v in figs.items()
+    )
+    return f'<div class="figs">{cells}</div>'
+
+
+def _card(view: BatchView, links: AirflowLinks, console: str | None) -> str:
+    where = " · ".join(
+        (
+            _a(links.dag(view.dag_id), view.dag_id),
+            _a(links.run(view.dag_id, view.run_id), view.run_id),
+            _a(links.task(view.dag_id, view.run_id, view.task_id, view.map_index), view.task_id),
+        )
+    )
+    mapped = f" map index {view.map_index}" if view.map_index >= 0 else ""
+    part = f"part {view.part_index}" + (f", generation {view.generation}" if view.generation > 1 else "")
+    progress = view.progress or 0.0
+    live = " (live)" if view.live else ""
+    shown = "unknown" if view.progress is None else f"{progress:.1f}%"
+    error = f'<div class="bad">{escape(view.error)}</div>' if view.error else ""
+    return (
+        f'<div class="card" data-batch="{escape(view.batch_id)}">'
+        f'<div class="head"><span class="who">{where}</span>'
+        f'<span class="muted">{escape(mapped)} {escape(part)}</span>'
+        f'<span class="badge st-{escape(view.status)}">{escape(view.status)}</span></div>'
+        f'<div class="bar" role="progressbar" aria-valuenow="{progress:.1f}" aria-valuemin="0" '
+        f'aria-valuemax="100"><span style="width:{min(progress, 100.0):.1f}%"></span></div>'
+        f'<div class="muted progress">Progress {shown}{live}</div>'
+        f"{error}{_figures(view, console)}{_failures(view)}</div>"
+    )
+
+
+def _filters(filters: Mapping[str, str], statuses: list[str]) -> str:
+    def field(name: str, label: str, kind: str = "text") -> str:
+        value = escape(filters.get(name, ""))
+        return f'<label>{label}<input type="{kind}" name="{name}" value="{value}"></label>'
+
+    options = "".join(
+        f'<option value="{escape(s)}"{" selected" if filters.get("status") == s else ""}>{escape(s) or "any"}'
+        "</option>"
+        for s in ["", *statuses]
+    )
+    return (
+        '<form class="filters" method="get">'
+        + field("dag_id", "DAG")
+        + field("run_id", "Run")
+        + field("task_id", "Task")
+        + field("map_index", "Map index", "number")
+        + f'<label>Status<select name="status">{options}</select></label>'
+        + field("since", "From (UTC date)", "date")
+        + field("until", "To (UTC date)", "date")
+        + '<button type="submit">Filter</button> <a href="?">clear</a></form>'
+    )
+
+
+def _spend_chart(days: list[DailySpend]) -> str:
+    """Stacked bars of batch spend per day, one colour per model, savings as a light cap."""
+    if not days:
+        return '<p class="muted">No batch has been loaded in this period.</p>'
+    palette = ["#7048e8", "#1c7ed6", "#2f9e44", "#e67700", "#c2255c", "#0c8599"]
+    models = sorted({d.model for d in days})
+    dates = sorted({d.day for d in days})
+    totals = {day: sum(d.cost_usd_batch + d.savings_usd for d in days if d.day == day) for day in dates}
+    top = max(totals.values()) or 1.0
+    width, height, bar = max(60 + 56 * len(dates), 60 + 170 * len(models)), 180, 36
+    parts = [f'<svg class="spend-chart" width="{width}" height="{height + 40}" role="img" '
+             'aria-label="spend per day and model">']  # fmt: skip
+    for i, day in enumerate(dates):
+        x, y = 50 + 56 * i, float(height)
+        for d in (d for d in days if d.day == day):
+            colour = palette[models.index(d.model) % len(palette)]
+            for value, fill, opacity in ((d.cost_usd_batch, colour, 1.0), (d.savings_usd, colour, 0.3)):
+                h = height * value / top
+                y -= h
+                parts.append(
+                    f'<rect x="{x}" y="{y:.1f}" width="{bar}" height="{h:.1f}" fill="{fill}" '
+                    f'fill-opacity="{opacity}"><title>{escape(d.model)} {day}: {_usd(value)}</title></rect>'
+                )
+        parts.append(f'<text x="{x + bar / 2}" y="{height + 14}" font-size="10" text-anchor="middle">'
+                     f"{escape(day[5:])}</text>")  # fmt: skip
+    parts.append(f'<text x="4" y="12" font-size="10">{escape(_usd(top))}</text>')
+    parts.append(f'<line x1="46" y1="{height}" x2="{width}" y2="{height}" stroke="#9aa5b1"/>')
+    for i, model in enumerate(models):
+        colour = palette[i % len(palette)]
+        parts.append(
+            f'<rect x="{50 + 170 * i}" y="{height + 24}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{64 + 170 * i}" y="{height + 33}" font-size="10">{escape(model[-26:])}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _spend_table(days: list[DailySpend]) -> str:
+    if not days:
+        return ""
+    rows = []
+    for d in days:
+        rate = d.failed / d.requests if d.requests else 0.0
+        cls = ' class="bad"' if rate >= 0.05 else ""
+        rows.append(
+            f"<tr><td>{escape(d.day)}</td><td>{escape(d.model)}</td><td>{d.batches}</td>"
+            f"<td>{d.requests:,}</td><td{cls}>{d.failed:,} ({rate:.1%})</td>"
+            f"<td>{_usd(d.cost_usd_batch)}</td><td>{_usd(d.savings_usd)}</td></tr>"
+        )
+    return (
+        '<table class="spend"><tr><th>Day</th><th>Model</th><th>Batches</th><th>Requests</th>'
+        "<th>Failed (rate)</th><th>Spend</th><th>Saved vs list</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def render_page(
+    views: list[BatchView],
+    *,
+    links: AirflowLinks,
+    consoles: Mapping[str, str],
+    filters: Mapping[str, str],
+    statuses: list[str],
+    spend: list[DailySpend],
+    spend_days: int,
+    next_offset: int | None,
+) -> str:
+    """The whole page; reloads itself every :data:`REFRESH_SECONDS` while a batch runs."""
+    refresh = (
+        f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">' if any(v.running for v in views) else ""
+    )
+    cards = "".join(_card(v, links, consoles.get(v.batch_id)) for v in views) or (
+        '<p class="muted">No batch matches these filters (or none of their DAGs is visible to you).</p>'
+    )
+    pager = ""
+    if next_offset is not None:
+        query = urlencode({**{k: v for k, v in filters.items() if v}, "offset": next_offset})
+        pager = f'<div class="pager"><a href="?{escape(query)}">Older batches</a></div>'
+    return (
+        '<!doctype html><html><head><meta charset="utf-8"><title>Together batches</title>'
+        f'<meta name="viewport" content="width=device-width">{refresh}{_PASS_FILTERS}'
+        f"<style>{_CSS}</style></head><body>"
+        "<h1>Together batches</h1>"
+        f"{_filters(filters, statuses)}"
+        f'<section id="batches">{cards}{pager}</section>'
+        f'<section id="spend"><h2>Spend and failures per day (last {spend_days} days)</h2>'
+        f"{_spend_chart(spend)}{_spend_table(spend)}</section></body></html>"
+    )
+
+
+def render_login_required(login_url: str) -> str:
+    return (
+        '<!doctype html><html><head><meta charset="utf-8"><title>Together batches</title></head><body>'
+        f"<p>Log in to Airflow to see Together batches: {_a(login_url, 'log in')}.</p></body></html>"
+    )

@@ -1,0 +1,90 @@
+"""The ledger's monitoring reads (the "Together batches" page): filters, paging, daily spend."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from airflow_provider_batch.ledger import BatchQuery, SubmissionLedger, SubmissionRecord, TaskIdentity
+from tests.airflow.test_ledger_outcomes import WHEN, _outcome
+from tests.airflow.test_ledger_outcomes import ledger as ledger
+
+
+def _batch(
+    ledger: SubmissionLedger, dag_id: str, run_id: str, batch_id: str, *, task_id: str = "submit",
+    map_index: int = -1, part: int = 0, status: str = "IN_PROGRESS", model: str = "m/a",
+) -> SubmissionRecord:  # fmt: skip
+    record = ledger.open(
+        TaskIdentity(dag_id, task_id, run_id, map_index), part_index=part, part_sha256=f"{part:064d}",
+        generation=0, request_count=10, endpoint="/v1/chat/completions", together_conn_id="together",
+        model=model, estimated_cost_usd=0.01,
+    )  # fmt: skip
+    return ledger.record_batch(record, batch_id, WHEN, status)
+
+
+@pytest.fixture
+def filled(ledger: SubmissionLedger) -> SubmissionLedger:
+    _batch(ledger, "nightly", "run-1", "b1", status="COMPLETED")
+    _batch(ledger, "nightly", "run-2", "b2", map_index=0)
+    _batch(ledger, "nightly", "run-2", "b3", map_index=1, part=1)
+    _batch(ledger, "secret", "run-1", "b4")
+    # A part that never got a batch is not shown.
+    ledger.open(TaskIdentity("nightly", "submit", "run-3"), part_index=0, part_sha256="f" * 64,
+                generation=0, request_count=1, endpoint="/v1/chat/completions",
+                together_conn_id="together")  # fmt: skip
+    return ledger
+
+
+def _ids(ledger: SubmissionLedger, **query: object) -> list[str | None]:
+    return [r.batch_id for r in ledger.find_batches(BatchQuery.model_validate(query))]
+
+
+def test_every_batch_newest_first(filled: SubmissionLedger) -> None:
+    assert _ids(filled) == ["b4", "b3", "b2", "b1"]
+    assert filled.dag_ids() == {"nightly", "secret"}
+
+
+def test_filters_by_dag_run_task_map_index_and_status(filled: SubmissionLedger) -> None:
+    assert _ids(filled, dag_id="nightly", run_id="run-2") == ["b3", "b2"]
+    assert _ids(filled, dag_id="nightly", run_id="run-2", task_id="submit", map_index=1) == ["b3"]
+    assert _ids(filled, status="COMPLETED") == ["b1"]
+    assert _ids(filled, task_id="other") == []
+
+
+def test_only_the_dags_a_reader_may_see(filled: SubmissionLedger) -> None:
+    assert _ids(filled, dag_ids=frozenset({"secret"})) == ["b4"]
+    assert _ids(filled, dag_ids=frozenset()) == []
+    assert _ids(filled, dag_ids=frozenset({"nightly"}), dag_id="secret") == []
+
+
+def test_paging_and_dates(filled: SubmissionLedger) -> None:
+    assert _ids(filled, limit=2) == ["b4", "b3"]
+    assert _ids(filled, limit=2, offset=2) == ["b2", "b1"]
+    now = datetime.now(tz=timezone.utc)
+    assert len(_ids(filled, since=now - timedelta(hours=1))) == 4
+    assert _ids(filled, until=now - timedelta(hours=1)) == []
+
+
+def test_daily_spend_per_model_counts_a_batch_once(ledger: SubmissionLedger) -> None:
+    _batch(ledger, "nightly", "run-1", "b1", model="m/a")
+    _batch(ledger, "nightly", "run-2", "b2", model="m/b")
+    _batch(ledger, "secret", "run-1", "b3", model="m/a")
+    ledger.record_outcome(_outcome("b1"))
+    # The same batch loaded into a second table: spent once.
+    ledger.record_outcome(_outcome("b1", task_id="copy", results_table="copy", loaded_at=WHEN))
+    ledger.record_outcome(_outcome("b2", failed=1))
+    ledger.record_outcome(_outcome("b3", loaded_at=WHEN + timedelta(days=1)))
+    days = ledger.daily_spend(since=WHEN - timedelta(days=1))
+    got = [(d.day, d.model, d.batches, d.requests, d.failed) for d in days]
+    assert got == [
+        ("2026-11-30", "m/a", 1, 10, 2),
+        ("2026-11-30", "m/b", 1, 10, 1),
+        ("2026-12-01", "m/a", 1, 10, 2),
+    ]
+    assert days[0].cost_usd_batch == pytest.approx(0.0015)
+    assert days[0].savings_usd == pytest.approx(0.0015)
+    visible = ledger.daily_spend(since=WHEN - timedelta(days=1), dag_ids=frozenset({"nightly"}))
+    assert [d.day for d in visible] == ["2026-11-30", "2026-11-30"]
+    assert ledger.daily_spend(since=WHEN, until=WHEN + timedelta(hours=1))[0].day == "2026-11-30"
+    assert ledger.daily_spend(since=WHEN + timedelta(days=2)) == []

@@ -1,0 +1,135 @@
+"""The "Together batches" page: Airflow's real login and auth manager, the ledger, the local server.
+
+The app is the one the plugin mounts, behind Airflow's own ``get_user``; the auth manager is
+SimpleAuthManager limited per DAG (tests/ui/limited_auth.py); live status comes over HTTP from
+the local Together-compatible server through the connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from airflow_provider_batch.ledger import FailureBucket, SubmissionLedger, TaskIdentity
+from tests.airflow.test_ledger_outcomes import _outcome
+
+pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.timeout(120)]
+USERS = "admin:admin,alice:viewer,bob:viewer"
+
+
+@pytest.fixture
+def auth(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from airflow.api_fastapi import app as api_app
+
+    monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER", "tests.ui.limited_auth.DagLimitedAuthManager")
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", USERS)
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
+    api_app.purge_cached_app()
+    manager = api_app.init_auth_manager()
+    yield manager
+    api_app.purge_cached_app()
+
+
+def _token(manager: Any, name: str) -> str:
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    role = "admin" if name == "admin" else "viewer"
+    return str(manager.generate_jwt(SimpleAuthManagerUser(username=name, role=role)))
+
+
+@pytest.fixture
+def client(auth: Any) -> TestClient:
+    from airflow_provider_batch.ui.app import create_app
+
+    return TestClient(create_app())
+
+
+def _record(ledger: SubmissionLedger, dag_id: str, batch_id: str, status: str, *, part: int = 0) -> None:
+    record = ledger.open(
+        TaskIdentity(dag_id, "submit", "manual__1", 0), part_index=part, part_sha256=f"{part:064d}",
+        generation=0, request_count=2, endpoint="/v1/chat/completions", together_conn_id="together_default",
+        model="meta-llama/Llama-3.3-70B-Instruct-Turbo", estimated_cost_usd=0.0042,
+    )  # fmt: skip
+    created = datetime.now(tz=timezone.utc) - timedelta(hours=2)
+    ledger.record_batch(record, batch_id, created, status)
+
+
+@pytest.fixture
+def batches(together_ledger: SubmissionLedger, together_conn: str, together_server: Any, make_batch: Any
+            ) -> dict[str, str]:  # fmt: skip
+    """alice's DAG: one batch still running at the local server, one finished with failures;
+    bob's DAG: one finished batch."""
+    together_server.configure(processing_seconds=3600.0)
+    running = make_batch(lines=4)
+    _record(together_ledger, "alice_nightly", running, "IN_PROGRESS")
+    _record(together_ledger, "alice_nightly", "batch-done", "COMPLETED", part=1)
+    failures = [FailureBucket(code="server_error", count=2, examples=["req-3", "req-7"]),
+                FailureBucket(code="context_length_exceeded", count=1, examples=["req-9"])]  # fmt: skip
+    outcome = _outcome("batch-done", failed=3, failures=failures, dag_id="alice_nightly",
+                       loaded_at=datetime.now(tz=timezone.utc))  # fmt: skip
+    together_ledger.record_outcome(outcome)
+    _record(together_ledger, "bob_weekly", "batch-bob", "COMPLETED")
+    return {"running": running}
+
+
+def test_nothing_without_a_login(client: TestClient, batches: dict[str, str]) -> None:
+    assert client.get("/api/batches").status_code == 401
+    page = client.get("/page")
+    assert page.status_code == 401
+    assert "Log in to Airflow" in page.text and "alice_nightly" not in page.text
+    bad = client.get("/api/batches", headers={"Authorization": "Bearer not-a-token"})
+    assert bad.status_code in (401, 403)
+
+
+def test_a_user_sees_only_the_dags_they_may_read(client: TestClient, batches: dict[str, str], auth: Any
+                                                 ) -> None:  # fmt: skip
+    alice = client.get("/api/batches", headers={"Authorization": f"Bearer {_token(auth, 'alice')}"})
+    assert alice.status_code == 200
+    assert {b["dag_id"] for b in alice.json()["batches"]} == {"alice_nightly"}
+    bob = client.get("/api/batches", headers={"Authorization": f"Bearer {_token(auth, 'bob')}"})
+    assert [b["batch_id"] for b in bob.json()["batches"]] == ["batch-bob"]
+    # Asking for another user's DAG by name shows nothing.
+    sneaky = client.get("/api/batches", params={"dag_id": "alice_nightly"},
+                        headers={"Authorization": f"Bearer {_token(auth, 'bob')}"})  # fmt: skip
+    assert sneaky.json()["batches"] == []
+    admin = client.get("/api/batches", headers={"Authorization": f"Bearer {_token(auth, 'admin')}"})
+    assert len(admin.json()["batches"]) == 3
+
+
+def test_the_page_shows_progress_cost_failures_and_links(
+    client: TestClient, batches: dict[str, str], auth: Any, together_server: Any
+) -> None:
+    client.cookies.set("_token", _token(auth, "alice"))  # the UI's session cookie
+    data = client.get("/api/batches").json()["batches"]
+    running = next(b for b in data if b["batch_id"] == batches["running"])
+    assert running["live"] and running["running"] and running["status"] == "IN_PROGRESS"
+    assert running["requests"] == 2 and running["estimated_cost_usd"] == pytest.approx(0.0042)
+    done = next(b for b in data if b["batch_id"] == "batch-done")
+    assert done["status"] == "COMPLETED" and done["progress"] == 100.0 and not done["live"]
+    assert [f["code"] for f in done["failures"]] == ["server_error", "context_length_exceeded"]
+
+    html = client.get("/page").text
+    assert 'http-equiv="refresh"' in html  # a batch is running: the page reloads itself
+    assert "req-3" in html and "req-9" in html and "context_length_exceeded" in html
+    assert "$0.0015" in html and "$0.0042" in html  # actual (outcome) and estimated cost
+    assert 'href="/dags/alice_nightly/runs/manual__1/tasks/submit/mapped/0"' in html
+    assert f'href="{together_server.base_url.removesuffix("/v1")}/batches/batch-done"' in html
+    assert "llm_results, llm_results_summary (connection warehouse)" in html
+    assert '<svg class="spend-chart"' in html
+    assert together_server.api_key not in html and "bob_weekly" not in html
+
+
+def test_the_filters_narrow_to_one_task_instance(client: TestClient, batches: dict[str, str], auth: Any
+                                                 ) -> None:  # fmt: skip
+    client.cookies.set("_token", _token(auth, "admin"))
+    params = {"dag_id": "alice_nightly", "run_id": "manual__1", "task_id": "submit", "map_index": "0",
+              "status": "COMPLETED"}  # fmt: skip
+    got = client.get("/api/batches", params=params).json()["batches"]
+    assert [b["batch_id"] for b in got] == ["batch-done"]
+    assert client.get("/api/batches", params={"map_index": "x"}).status_code == 422
+    page = client.get("/api/batches", params={"limit": 1}).json()
+    assert page["next_offset"] == 1

@@ -1,0 +1,55 @@
+"""The figures of one batch on the page: progress, window, ETA, costs (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow_provider_batch.ledger import BatchOutcome, FailureBucket, SubmissionRecord
+from airflow_provider_batch.ui.html import AirflowLinks
+from airflow_provider_batch.ui.view import LiveStatus, build_view
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+
+
+def _record(**kw: object) -> SubmissionRecord:
+    values: dict[str, object] = {
+        "submission_id": "s1", "dag_id": "d", "task_id": "submit", "run_id": "r", "map_index": -1,
+        "part_index": 0, "part_sha256": "0" * 64, "generation": 0, "request_count": 100,
+        "endpoint": "/v1/chat/completions", "together_conn_id": "together_default", "state": "created",
+        "batch_id": "b1", "batch_created_at": NOW - timedelta(hours=1), "last_status": "IN_PROGRESS",
+        "created_at": NOW - timedelta(hours=1), "updated_at": NOW - timedelta(hours=1),
+        "estimated_cost_usd": 0.5,
+    }  # fmt: skip
+    values.update(kw)
+    return SubmissionRecord.model_validate(values)
+
+
+def test_a_running_batch_has_an_eta_from_its_progress_rate() -> None:
+    view = build_view(_record(), [], LiveStatus(status="IN_PROGRESS", progress=25.0), NOW)
+    assert view.running and view.live and view.progress == 25.0
+    assert view.elapsed == timedelta(hours=1)
+    assert view.window_used == 1 / 24
+    assert view.eta == timedelta(hours=3)  # 25 % an hour: 75 % left takes three more
+    assert view.estimated_cost_usd == 0.5 and view.cost_usd_batch is None
+
+
+def test_no_eta_before_any_progress_and_none_once_done() -> None:
+    assert build_view(_record(), [], LiveStatus(status="VALIDATING", progress=0.0), NOW).eta is None
+    outcome = BatchOutcome(
+        batch_id="b1", dag_id="d", task_id="results", run_id="r", results_table="t", summary_table="s",
+        warehouse_conn_id="w", final_status="COMPLETED", requests=100, succeeded=97, failed=3,
+        cost_usd_batch=0.4, cost_usd_list=0.8, savings_usd=0.4, loaded_at=NOW - timedelta(minutes=10),
+        failures=[FailureBucket(code="server_error", count=3, examples=["a", "b", "c"])],
+    )  # fmt: skip
+    view = build_view(_record(last_status="COMPLETED"), [outcome], None, NOW)
+    assert not view.running and view.eta is None and view.progress == 100.0
+    assert view.elapsed == timedelta(minutes=50)
+    assert (view.cost_usd_batch, view.savings_usd, view.failed) == (0.4, 0.4, 3)
+    assert view.tables == ["t, s (connection w)"]
+
+
+def test_links_to_airflow_pages_are_quoted() -> None:
+    links = AirflowLinks("/af/")
+    assert links.task("d", "manual__2026-11-30T00:00:00+00:00", "submit", 2) == (
+        "/af/dags/d/runs/manual__2026-11-30T00%3A00%3A00%2B00%3A00/tasks/submit/mapped/2"
+    )
