@@ -62,7 +62,8 @@ Dialect = Literal["sqlite", "postgres", "mysql", "generic"]
 _COLUMNS = (
     "submission_id", "identity_key", "dag_id", "task_id", "run_id", "map_index", "logical_date",
     "part_index", "part_sha256", "generation", "request_count", "endpoint", "together_conn_id",
-    "state", "input_file_id", "batch_id", "batch_created_at", "last_status", "created_at", "updated_at", "model", "estimated_cost_usd",
+    "state", "input_file_id", "batch_id", "batch_created_at", "last_status", "created_at", "updated_at",
+    "model", "estimated_cost_usd",
 )  # fmt: skip
 # Columns added after the table was first released: ensure() adds them to an existing table.
 _ADDED_COLUMNS = {"model": "VARCHAR(200)", "estimated_cost_usd": "DOUBLE PRECISION"}
