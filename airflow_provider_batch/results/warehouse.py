@@ -7,7 +7,8 @@ are in :mod:`._ownership`). Summaries (spend) are keyed by ``batch_id`` and neve
 write is an upsert, so re-running a load never duplicates a row.
 
 Fast paths by the hook's ``dialect_name``: SQLite upserts with ``executemany``; PostgreSQL
-streams ``COPY`` into a temporary table and merges with one ``INSERT … SELECT … ON CONFLICT``;
+streams ``COPY`` straight into the table for each batch without rows yet, and through a temporary
+table merged with one ``INSERT … SELECT … ON CONFLICT`` for the rest;
 MySQL/MariaDB sends multi-row ``INSERT … ON DUPLICATE KEY UPDATE``; any other DB-API database
 gets delete-then-insert with ``executemany`` (atomic only where its driver and tables are
 transactional, see :class:`GenericDialect`).
