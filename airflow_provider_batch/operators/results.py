@@ -36,9 +36,8 @@ from airflow_provider_batch.operators._report import report_table
 from airflow_provider_batch.operators._results_io import (
     check_load_mode_allowed,
     diagnostics,
-    download_batch_files,
     load_metadata,
-    open_stream,
+    reconcile_job,
     run_context,
 )
 from airflow_provider_batch.operators._spend import EarlierBatches, earlier_batches
@@ -196,10 +195,16 @@ class TogetherBatchResultsOperator(BaseOperator):
                         f"batch {job.id} is {job.status.value}; results can be loaded once it is terminal "
                         "(set allow_unfinished=True to load what exists now)"
                     )
-                files = download_batch_files(client, job, tmp_dir / job.id)
-                streams.append(
-                    open_stream(files, metadata, prices=prices, endpoint=manifest.endpoint, run=run)
+                stream, files = reconcile_job(
+                    client,
+                    job,
+                    tmp_dir / job.id,
+                    metadata,
+                    prices=prices,
+                    endpoint=manifest.endpoint,
+                    run=run,
                 )
+                streams.append(stream)
                 if can_follow_up(job.status.value):
                     inputs[job.id] = (part, files.input_path)
             loader = self._loader(metadata)
