@@ -7,6 +7,8 @@
                                          -> retryable: a retry re-attaches to the same batch
       TogetherLedgerUnavailableError     the submission ledger cannot be reached; nothing was
                                          uploaded or created because of it -> retryable
+      TogetherBatchFilesMissingError     a COMPLETED batch exposes neither an output nor an error
+                                         file (yet) -> retryable; nothing was loaded
       AirflowFailException               (no Airflow retry: a retry would reach the same end)
         TogetherBatchError
           TogetherBatchFailedError       a batch ended FAILED (or a previous one did, see force_resubmit)
@@ -37,6 +39,7 @@ __all__ = [
     "TogetherBatchPollingError",
     "TogetherBatchPartialFailureError",
     "TogetherLedgerUnavailableError",
+    "TogetherBatchFilesMissingError",
 ]
 
 
@@ -96,12 +99,25 @@ class TogetherBatchPollingError(_BatchErrorMixin, AirflowException):
 class TogetherBatchPartialFailureError(AirflowFailException):
     """Results were loaded, but more requests failed than the results operator's policy allows.
 
+    The message ends with the breakdown: counts by status, then failures by error code with up to
+    five example ``custom_id``\\ s each; the same is in ``counts`` and ``failures`` as data.
+
     :param result: the results operator's manifest (counts, tokens, cost, tables).
+    :param failures: failed requests by error code (:class:`~airflow_provider_batch.ledger.FailureBucket`).
     """
 
-    def __init__(self, message: str, *, result: dict[str, Any]) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, result: dict[str, Any], failures: list[Any] | None = None) -> None:
         self.result = result
+        self.counts: dict[str, int] = dict(result.get("counts") or {})
+        self.failures = list(failures or [])
+        super().__init__(message + _breakdown(self.counts, self.failures))
+
+
+def _breakdown(counts: dict[str, int], failures: list[Any]) -> str:
+    lines = ["", "  " + ", ".join(f"{status} {count}" for status, count in counts.items())]
+    for bucket in failures:
+        lines.append(f"  failed {bucket.code}: {bucket.count} (e.g. {', '.join(bucket.examples)})")
+    return "\n".join(lines)
 
 
 class TogetherLedgerUnavailableError(AirflowException):
@@ -110,3 +126,13 @@ class TogetherLedgerUnavailableError(AirflowException):
     Raised before any upload or create that would depend on it. Retryable: once the ledger's
     database answers again, a retry continues from what the ledger holds.
     """
+
+
+class TogetherBatchFilesMissingError(_BatchErrorMixin, AirflowException):
+    """A COMPLETED batch exposes neither an output file nor an error file, so none of its answers
+    can be read. Nothing is loaded (not a table of 100% ``missing`` rows); retryable: the API
+    may expose the files a little later."""
+
+    def __init__(self, message: str, *, batch_ids: list[str] | None = None) -> None:
+        super().__init__(message)
+        self._init_fields(batch_ids, None)

@@ -47,8 +47,10 @@ from airflow_provider_batch.inputs.split import file_sha256
 from airflow_provider_batch.ledger import SubmissionLedger, TaskIdentity
 from airflow_provider_batch.operators._outcomes import FailureTally
 from airflow_provider_batch.operators._results_io import reconcile_job
+from airflow_provider_batch.operators._state import Carried, Chain, ResultManifest, merge_failures
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import BatchSummary, ResultRow, RunContext, WarehouseLoader
+from airflow_provider_batch.results.parse import UNKNOWN_ERROR_CODE
 
 __all__ = [
     "DEFAULT_FOLLOW_UP_STATUSES",
@@ -92,9 +94,6 @@ _ALLOWED_STATUSES = ("failed", "missing", "expired", "cancelled")
 _ANSWERED = ("succeeded", "failed")
 _FOLLOWED_UP = ("COMPLETED", "EXPIRED")
 
-#: What a re-sent request had before: ``[status, prompt, completion, total tokens, cost_usd]``.
-Carry = list[Any]
-
 
 def is_permanent_error(code: str | None) -> bool:
     """True when a failed request's error ``code`` says that re-sending it cannot help."""
@@ -132,8 +131,11 @@ def check_follow_up_args(rounds: int, statuses: Iterable[str]) -> tuple[str, ...
     return chosen
 
 
-def _carry(row: ResultRow) -> Carry:
-    return [row.status, row.prompt_tokens, row.completion_tokens, row.total_tokens, row.cost_usd]
+def _carry(row: ResultRow) -> Carried:
+    return Carried(
+        status=row.status, prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
+        total_tokens=row.total_tokens, cost_usd=row.cost_usd, error_code=row.error_code,
+    )  # fmt: skip
 
 
 class RetryTap:
@@ -141,7 +143,7 @@ class RetryTap:
 
     def __init__(self, statuses: Collection[str]) -> None:
         self.statuses = statuses
-        self.by_batch: dict[str, dict[str, Carry]] = {}
+        self.by_batch: dict[str, dict[str, Carried]] = {}
 
     def watch(self, rows: Iterable[ResultRow]) -> Iterator[ResultRow]:
         for row in rows:
@@ -157,7 +159,7 @@ class Source:
     origin: str
     part: int
     input_path: Path
-    carry: dict[str, Carry]
+    carry: dict[str, Carried]
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,7 @@ class _Part:
     sha256: str
 
 
-def _write_subset(source: Path, dest: Path, wanted: dict[str, Carry]) -> int:
+def _write_subset(source: Path, dest: Path, wanted: dict[str, Carried]) -> int:
     """Copy the raw lines of ``source`` whose ``custom_id`` is wanted; returns how many."""
     found: set[str] = set()
     with source.open("rb") as reader, dest.open("wb") as writer:
@@ -197,7 +199,7 @@ def submit_round(
     work_dir: Path,
     ledger: SubmissionLedger | None = None,
     together_conn_id: str = "together_default",
-) -> list[dict[str, Any]]:
+) -> list[Chain]:
     """Create (or re-attach to) one follow-up batch per source; returns the round's chains.
 
     Each round is its own identity in the submission ledger (``<task_id>.follow_up_<n>``).
@@ -227,7 +229,7 @@ def submit_round(
             round_no, outcome.part.lines, source.origin, outcome.job.id, outcome.path,
         )  # fmt: skip
         chains.append(
-            {"origin": source.origin, "part": source.part, "batch_id": outcome.job.id, "carry": source.carry}
+            Chain(origin=source.origin, part=source.part, batch_id=outcome.job.id, carry=source.carry)
         )
     return chains
 
@@ -240,23 +242,26 @@ class RoundOutcome:
     summaries: list[BatchSummary] = field(default_factory=list)
     delta: Counter[str] = field(default_factory=Counter)
     merged: int = 0
+    #: error code -> ids whose failed row this round replaced; and the failed rows it wrote
+    removed: dict[str, set[str]] = field(default_factory=dict)
+    failed: FailureTally = field(default_factory=FailureTally)
 
 
-def _merged(row: ResultRow, origin: str, round_no: int, old: Carry) -> ResultRow:
+def _merged(row: ResultRow, origin: str, round_no: int, old: Carried) -> ResultRow:
     return row._replace(
         batch_id=origin,
         answered_by_batch_id=row.batch_id,
         attempts=round_no + 1,
-        prompt_tokens=row.prompt_tokens + old[1],
-        completion_tokens=row.completion_tokens + old[2],
-        total_tokens=row.total_tokens + old[3],
-        cost_usd=round(row.cost_usd + old[4], 10),
+        prompt_tokens=row.prompt_tokens + old.prompt_tokens,
+        completion_tokens=row.completion_tokens + old.completion_tokens,
+        total_tokens=row.total_tokens + old.total_tokens,
+        cost_usd=round(row.cost_usd + old.cost_usd, 10),
     )
 
 
 def merge_round(
     client: Any,
-    chains: Sequence[dict[str, Any]],
+    chains: Sequence[Chain],
     round_no: int,
     *,
     metadata: dict[str, dict[str, Any]],
@@ -274,47 +279,48 @@ def merge_round(
     """
     outcome, rows = RoundOutcome(), []
     for chain in chains:
-        job = client.batches.retrieve(chain["batch_id"])
-        rec, files = reconcile_job(
+        job = client.batches.retrieve(chain.batch_id)
+        stream, files = reconcile_job(
             client, job, work_dir / job.id, metadata, prices=prices, endpoint=endpoint, run=run
         )
-        carry: dict[str, Carry] = chain["carry"]
-        again: dict[str, Carry] = {}
-        for row in tally.watch(rec.rows()) if tally is not None else rec.rows():
+        carry, again = chain.carry, {}
+        for row in tally.watch(stream.rows()) if tally is not None else stream.rows():
             old = carry[row.custom_id]
             if row.status in _ANSWERED:
-                new = _merged(row, chain["origin"], round_no, old)
+                new = _merged(row, chain.origin, round_no, old)
                 rows.append(new)
-                outcome.delta[old[0]] -= 1
+                outcome.delta[old.status] -= 1
                 outcome.delta[new.status] += 1
+                if old.status == "failed":
+                    outcome.removed.setdefault(old.error_code or UNKNOWN_ERROR_CODE, set()).add(row.custom_id)
+                if new.status == "failed":
+                    outcome.failed.add("all", new.error_code, new.custom_id)
                 if should_follow_up(new.status, new.error_code, statuses):
                     again[row.custom_id] = _carry(new)
             elif can_follow_up(job.status.value):
                 again[row.custom_id] = old
-        outcome.summaries.append(rec.summary)
+        outcome.summaries.append(stream.summary)
         if again:
-            outcome.sources.append(Source(chain["origin"], chain["part"], files.input_path, again))
+            outcome.sources.append(Source(chain.origin, chain.part, files.input_path, again))
     loader.load(rows, outcome.summaries, mode="merge", run=run)
     outcome.merged = len(rows)
     return outcome
 
 
-def apply_round(result: dict[str, Any], outcome: RoundOutcome, round_no: int) -> dict[str, Any]:
-    """The results manifest after a round: final counts, follow-up batches and their spend."""
-    result = dict(result)
-    result["counts"] = {k: v + outcome.delta.get(k, 0) for k, v in result["counts"].items()}
-    result["follow_up_rounds"] = round_no
-    result["follow_up_batch_ids"] = [
-        *result.get("follow_up_batch_ids", []),
-        *(s.batch_id for s in outcome.summaries),
-    ]
-    result["final_statuses"] = {
-        **result["final_statuses"],
-        **{s.batch_id: s.final_status for s in outcome.summaries},
+def apply_round(result: ResultManifest, outcome: RoundOutcome, round_no: int) -> ResultManifest:
+    """The results manifest after a round: final counts and failures, follow-up batches and their
+    spend."""
+    summaries = outcome.summaries
+    update: dict[str, Any] = {
+        "counts": {k: v + outcome.delta.get(k, 0) for k, v in result.counts.items()},
+        "follow_up_rounds": round_no,
+        "follow_up_batch_ids": [*result.follow_up_batch_ids, *(s.batch_id for s in summaries)],
+        "final_statuses": {**result.final_statuses, **{s.batch_id: s.final_status for s in summaries}},
+        "rows_merged": (result.rows_merged or 0) + outcome.merged,
+        "failures": merge_failures(result.failures, outcome.removed, outcome.failed.buckets("all")),
     }
     for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
-        result[key] += sum(getattr(s, key) for s in outcome.summaries)
+        update[key] = getattr(result, key) + sum(getattr(s, key) for s in summaries)
     for key in ("cost_usd_batch", "cost_usd_list", "savings_usd"):
-        result[key] = round(result[key] + sum(getattr(s, key) for s in outcome.summaries), 6)
-    result["rows_merged"] = result.get("rows_merged", 0) + outcome.merged
-    return result
+        update[key] = round(getattr(result, key) + sum(getattr(s, key) for s in summaries), 6)
+    return result.model_copy(update=update)

@@ -1,37 +1,33 @@
-"""Worker-side I/O for the results operator: download a batch's files and list what was asked.
+"""Worker-side I/O for the results operator: download a batch's files and stream its rows.
 
-Nothing here is held whole in memory except the per-request metadata of the sidecar manifest
-(one small dict per request), which reconciliation needs anyway.
+Files are streamed to disk and read back line by line; a batch is reconciled in one pass
+(:class:`~airflow_provider_batch.results.reconcile.BatchStream`). Nothing here is held whole in
+memory except the per-request metadata of the sidecar manifest (one small dict per request).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_batch.client import BatchJob, TogetherClient
+from airflow_provider_batch.client import BatchJob, BatchStatus, TogetherClient
+from airflow_provider_batch.exceptions import TogetherBatchFilesMissingError
 from airflow_provider_batch.pricing import PriceTable
-from airflow_provider_batch.results import (
-    ExpectedRequest,
-    ParsedFile,
-    Reconciliation,
-    RunContext,
-    iter_jsonl,
-    reconcile,
-)
+from airflow_provider_batch.results import ParsedFile, RunContext, iter_expected
+from airflow_provider_batch.results.reconcile import BatchStream
 
 __all__ = [
     "BatchFiles",
     "check_load_mode_allowed",
     "diagnostics",
     "download_batch_files",
-    "iter_expected",
     "load_metadata",
+    "open_stream",
     "reconcile_job",
     "run_context",
 ]
@@ -59,6 +55,13 @@ def download_batch_files(client: TogetherClient, job: BatchJob, dest: Path) -> B
     dest.mkdir(parents=True, exist_ok=True)
     if not job.input_file_id:
         raise ValueError(f"batch {job.id} has no input_file_id")
+    if job.status is BatchStatus.COMPLETED and not job.output_file_id and not job.error_file_id:
+        raise TogetherBatchFilesMissingError(
+            f"batch {job.id} is COMPLETED but exposes neither an output nor an error file, so none "
+            "of its answers can be read; nothing was loaded. A retry reads them once the API "
+            "exposes them.",
+            batch_ids=[job.id],
+        )
     input_path = client.files.content(job.input_file_id, dest / "input.jsonl")
     output_path = error_path = None
     if job.output_file_id:
@@ -88,32 +91,17 @@ def load_metadata(path: Path | None) -> dict[str, dict[str, Any]]:
     return metadata
 
 
-def iter_expected(input_path: Path, metadata: dict[str, dict[str, Any]]) -> Iterator[ExpectedRequest]:
-    """One :class:`ExpectedRequest` per request line of the batch's own input file."""
-    for line in iter_jsonl(input_path):
-        obj = line.value
-        if line.error is not None or not isinstance(obj, dict) or "custom_id" not in obj:
-            log.warning("Input line %d of %s is not a request; skipped", line.line_no, input_path.name)
-            continue
-        custom_id = str(obj["custom_id"])
-        body = obj.get("body") if isinstance(obj.get("body"), dict) else {}
-        model = body.get("model") if isinstance(body.get("model"), str) else None
-        yield ExpectedRequest(custom_id=custom_id, model=model, metadata=metadata.get(custom_id, {}))
-
-
-def reconcile_job(
-    client: TogetherClient,
-    job: BatchJob,
-    dest: Path,
+def open_stream(
+    files: BatchFiles,
     metadata: dict[str, dict[str, Any]],
     *,
     prices: PriceTable,
     endpoint: str | None,
     run: RunContext,
-) -> tuple[Reconciliation, BatchFiles]:
-    """Download ``job``'s files into ``dest`` and reconcile them with its own input file."""
-    files = download_batch_files(client, job, dest)
-    rec = reconcile(
+) -> BatchStream:
+    """The one-pass reconciliation of a downloaded batch against its own input file."""
+    job = files.job
+    return BatchStream(
         iter_expected(files.input_path, metadata),
         ParsedFile(files.output_path, "output"),
         ParsedFile(files.error_path, "error"),
@@ -125,7 +113,21 @@ def reconcile_job(
         completed_at=job.completed_at,
         run=run,
     )
-    return rec, files
+
+
+def reconcile_job(
+    client: TogetherClient,
+    job: BatchJob,
+    dest: Path,
+    metadata: dict[str, dict[str, Any]],
+    *,
+    prices: PriceTable,
+    endpoint: str | None,
+    run: RunContext,
+) -> tuple[BatchStream, BatchFiles]:
+    """Download ``job``'s files into ``dest`` and open its one-pass reconciliation."""
+    files = download_batch_files(client, job, dest)
+    return open_stream(files, metadata, prices=prices, endpoint=endpoint, run=run), files
 
 
 def run_context(context: Any) -> RunContext:
@@ -174,10 +176,14 @@ def check_load_mode_allowed(
     )
 
 
-def diagnostics(reconciliations: list[Reconciliation]) -> dict[str, Any]:
+def diagnostics(streams: Sequence[BatchStream]) -> dict[str, Any]:
     """Duplicate, unknown and unreadable line counts over all batches, with a few examples."""
-    diags = [r.diagnostics for r in reconciliations]
-    examples = [cid for d in diags for cid in d.duplicate_samples[:3] + d.unknown_samples[:3]]
+    diags = [s.diagnostics for s in streams]
+    examples = [
+        sample
+        for d in diags
+        for sample in d.invalid_samples[:3] + d.duplicate_samples[:3] + d.unknown_samples[:3]
+    ]
     return {
         "duplicate_ids": sum(d.duplicates for d in diags),
         "unknown_ids": sum(d.unknown_ids for d in diags),

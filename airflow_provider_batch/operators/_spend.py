@@ -88,8 +88,10 @@ def _measure(
         return _unmeasured(batch_id, "UNKNOWN", record, run, None)
     if not job.status.is_terminal:
         return _unmeasured(batch_id, job.status.value, record, run, job.created_at)
-    rec, _ = reconcile_job(client, job, work_dir, {}, prices=prices, endpoint=record.endpoint, run=run)
-    return rec.summary
+    stream, _ = reconcile_job(client, job, work_dir, {}, prices=prices, endpoint=record.endpoint, run=run)
+    for _row in stream.rows():  # measured only: its rows are not loaded
+        pass
+    return stream.summary
 
 
 def _unmeasured(batch_id: str, status: str, record: Any, run: RunContext, created: Any) -> BatchSummary:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, BaseHook, BaseOperator
 
 from airflow_provider_batch._poll_interval import check_poll_interval
+from airflow_provider_batch._wrap import wrap
 from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent, EventStatus
 from airflow_provider_batch.exceptions import TogetherBatchPartialFailureError, TogetherBatchPollingError
 from airflow_provider_batch.hooks.ledger import get_ledger
@@ -31,6 +32,7 @@ from airflow_provider_batch.operators._follow_up import (
     submit_round,
 )
 from airflow_provider_batch.operators._outcomes import FailureTally, OutcomeTarget, record_outcomes
+from airflow_provider_batch.operators._report import report_table
 from airflow_provider_batch.operators._results_io import (
     check_load_mode_allowed,
     diagnostics,
@@ -39,14 +41,10 @@ from airflow_provider_batch.operators._results_io import (
     run_context,
 )
 from airflow_provider_batch.operators._spend import EarlierBatches, earlier_batches
+from airflow_provider_batch.operators._state import FollowUpState, ResultManifest, merge_failures
 from airflow_provider_batch.pricing import PriceTable
-from airflow_provider_batch.results import (
-    LoadStats,
-    Reconciliation,
-    RunContext,
-    WarehouseLoader,
-    check_table_names,
-)
+from airflow_provider_batch.results import LoadStats, RunContext, WarehouseLoader, check_table_names
+from airflow_provider_batch.results.reconcile import BatchStream
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
 if TYPE_CHECKING:
@@ -189,7 +187,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         with tempfile.TemporaryDirectory(prefix="together-results-") as tmp, hook.get_conn() as client:
             tmp_dir = Path(tmp)
             metadata = load_metadata(self._metadata_path(manifest.metadata_manifest, tmp_dir))
-            reconciliations, inputs = [], {}
+            streams, inputs = [], {}
             for part, record in enumerate(manifest.batches, start=1):
                 job = client.batches.retrieve(record.batch_id)
                 if not job.status.is_terminal and not self.allow_unfinished:
@@ -197,11 +195,16 @@ class TogetherBatchResultsOperator(BaseOperator):
                         f"batch {job.id} is {job.status.value}; results can be loaded once it is terminal "
                         "(set allow_unfinished=True to load what exists now)"
                     )
-                rec, files = reconcile_job(
-                    client, job, tmp_dir / job.id, metadata,
-                    prices=prices, endpoint=manifest.endpoint, run=run,
-                )  # fmt: skip
-                reconciliations.append(rec)
+                stream, files = reconcile_job(
+                    client,
+                    job,
+                    tmp_dir / job.id,
+                    metadata,
+                    prices=prices,
+                    endpoint=manifest.endpoint,
+                    run=run,
+                )
+                streams.append(stream)
                 if can_follow_up(job.status.value):
                     inputs[job.id] = (part, files.input_path)
             loader = self._loader(metadata)
@@ -210,37 +213,36 @@ class TogetherBatchResultsOperator(BaseOperator):
             )
             tap = RetryTap(self.follow_up_statuses)
             target = self._outcome_target(manifest.ledger_conn_id)
-            stats = self._load(loader, reconciliations, earlier, run, tap, target.tally)
-            record_outcomes(target, [r.summary for r in reconciliations] + earlier.summaries, run)
-            result = self._result_manifest(reconciliations, stats, earlier)
+            stats = self._load(loader, streams, earlier, run, tap, target.tally)
+            record_outcomes(target, [s.summary for s in streams] + earlier.summaries, run)
+            self._warn_unreadable(streams)
+            result = self._result_manifest(streams, stats, earlier, target.tally)
             if self.follow_up_rounds and set(tap.by_batch) & set(inputs):
                 sources = [Source(b, *inputs[b], carry) for b, carry in tap.by_batch.items() if b in inputs]
-                state = {
-                    "round": 1,
-                    "result": result,
-                    "endpoint": manifest.endpoint,
-                    "metadata_manifest": self.metadata_manifest or manifest.metadata_manifest,
-                    "ledger_conn_id": manifest.ledger_conn_id,
-                    "chains": submit_round(
-                        client,
-                        context,
-                        1,
-                        sources,
-                        endpoint=manifest.endpoint,
-                        work_dir=tmp_dir,
-                        ledger=get_ledger(manifest.ledger_conn_id),
-                        together_conn_id=self.together_conn_id,
-                    ),
-                }
+                chains = submit_round(
+                    client, context, 1, sources, endpoint=manifest.endpoint, work_dir=tmp_dir,
+                    ledger=get_ledger(manifest.ledger_conn_id), together_conn_id=self.together_conn_id,
+                )  # fmt: skip
+                state = FollowUpState(
+                    round=1,
+                    result=result,
+                    endpoint=manifest.endpoint,
+                    metadata_manifest=self.metadata_manifest or manifest.metadata_manifest,
+                    ledger_conn_id=manifest.ledger_conn_id,
+                    chains=chains,
+                )
                 return self._await_follow_up(context, client, hook, state)
         return self._finish(context, result)
 
     # -- follow-up batches --------------------------------------------------------------------
-    def _await_follow_up(self, context: Context, client: Any, hook: TogetherBatchHook, state: dict) -> Any:
-        batch_ids = [c["batch_id"] for c in state["chains"]]
+    def _await_follow_up(
+        self, context: Context, client: Any, hook: TogetherBatchHook, state: FollowUpState
+    ) -> Any:
+        batch_ids = [c.batch_id for c in state.chains]
         if not batch_ids:  # nothing left that could be re-sent
-            return self._finish(context, state["result"])
-        context["ti"].xcom_push(key=XCOM_FOLLOW_UP, value=state)
+            return self._finish(context, state.result)
+        payload = state.model_dump(mode="json")
+        context["ti"].xcom_push(key=XCOM_FOLLOW_UP, value=payload)
         poll = float(self.poll_interval or hook.poll_interval() or DEFAULT_POLL_INTERVAL)
         # Each follow-up batch's own deadline: its created_at plus follow_up_timeout.
         timeout = self.follow_up_timeout.total_seconds()
@@ -253,7 +255,7 @@ class TogetherBatchResultsOperator(BaseOperator):
                     deadlines=first.deadlines,
                 ),
                 method_name="execute_follow_up",
-                kwargs={"state": state},
+                kwargs={"state": payload},
                 timeout=defer_timeout(first.deadlines, batch_ids, poll),
             )  # fmt: skip
         if event is None:
@@ -274,55 +276,57 @@ class TogetherBatchResultsOperator(BaseOperator):
         if not state:
             raise ValueError("resumed a follow-up round without its state (XCom 'follow_up' is gone)")
         hook = TogetherBatchHook(together_conn_id=self.together_conn_id)
+        typed = FollowUpState.model_validate(state)
         with hook.get_conn() as client:
-            return self._merge_follow_up(context, client, hook, BatchEvent.from_payload(event), state)
+            return self._merge_follow_up(context, client, hook, BatchEvent.from_payload(event), typed)
 
     def _merge_follow_up(
-        self, context: Context, client: Any, hook: TogetherBatchHook, event: BatchEvent, state: dict
+        self, context: Context, client: Any, hook: TogetherBatchHook, event: BatchEvent, state: FollowUpState
     ) -> Any:
         if event.status is EventStatus.ERROR:
             raise TogetherBatchPollingError(
                 f"waiting for follow-up batches stopped: {event.message}; a retry re-attaches to them",
                 batch_ids=event.batch_ids,
             )
-        round_no = state["round"]
+        round_no = state.round
         with tempfile.TemporaryDirectory(prefix="together-follow-up-") as tmp:
             tmp_dir = Path(tmp)
-            metadata = load_metadata(self._metadata_path(state["metadata_manifest"], tmp_dir))
-            run, target = run_context(context), self._outcome_target(state.get("ledger_conn_id"))
+            metadata = load_metadata(self._metadata_path(state.metadata_manifest, tmp_dir))
+            run, target = run_context(context), self._outcome_target(state.ledger_conn_id)
             outcome = merge_round(
-                client, state["chains"], round_no, metadata=metadata, prices=self._prices(hook),
+                client, state.chains, round_no, metadata=metadata, prices=self._prices(hook),
                 run=run, loader=self._loader(metadata), work_dir=tmp_dir,
-                statuses=self.follow_up_statuses, endpoint=state["endpoint"], tally=target.tally,
+                statuses=self.follow_up_statuses, endpoint=state.endpoint, tally=target.tally,
             )  # fmt: skip
             record_outcomes(target, outcome.summaries, run)
-            result = apply_round(state["result"], outcome, round_no)
+            result = apply_round(state.result, outcome, round_no)
             self.log.info(
-                "Follow-up round %d merged %d answer(s): %s", round_no, outcome.merged, result["counts"]
+                "Follow-up round %d merged %d answer(s): %s", round_no, outcome.merged, result.counts
             )
             if outcome.sources and round_no < self.follow_up_rounds:
                 chains = submit_round(
                     client, context, round_no + 1, outcome.sources,
-                    endpoint=state["endpoint"], work_dir=tmp_dir,
-                    ledger=get_ledger(state.get("ledger_conn_id")), together_conn_id=self.together_conn_id,
+                    endpoint=state.endpoint, work_dir=tmp_dir,
+                    ledger=get_ledger(state.ledger_conn_id), together_conn_id=self.together_conn_id,
                 )  # fmt: skip
-                following = {**state, "round": round_no + 1, "result": result, "chains": chains}
+                following = state.model_copy(
+                    update={"round": round_no + 1, "result": result, "chains": chains}
+                )
                 return self._await_follow_up(context, client, hook, following)
         return self._finish(context, result)
 
-    def _finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
+    def _finish(self, context: Context, result: ResultManifest) -> dict[str, Any]:
         self._emit_asset_event(context, result)
         self._log_summary(result)
         self._apply_policy(result)
         if self.delete_input_files:
-            self._delete_inputs(context, result)
-        return result
+            result = self._delete_inputs(context, result)
+        return result.dump()
 
-    def _delete_inputs(self, context: Context, result: dict[str, Any]) -> None:
+    def _delete_inputs(self, context: Context, result: ResultManifest) -> ResultManifest:
         """Delete the uploaded inputs of the finished batches this task loaded (best effort)."""
         hook = TogetherBatchHook(together_conn_id=self.together_conn_id)
-        batch_ids = [r.batch_id for r in self._manifest(context).batches]
-        batch_ids += list(result.get("follow_up_batch_ids") or [])
+        batch_ids = [r.batch_id for r in self._manifest(context).batches] + result.follow_up_batch_ids
         file_ids = []
         with hook.get_conn() as client:
             for batch_id in batch_ids:
@@ -332,7 +336,7 @@ class TogetherBatchResultsOperator(BaseOperator):
                 else:
                     self.log.info("batch %s is %s; its input file is kept", batch_id, job.status.value)
         report = hook.delete_files(file_ids)
-        result["deleted_input_files"] = len(report.deleted) + len(report.missing)
+        return result.model_copy(update={"deleted_input_files": len(report.deleted) + len(report.missing)})
 
     # -- helpers ------------------------------------------------------------------------------
     def _manifest(self, context: Context) -> SubmitManifest:
@@ -381,86 +385,99 @@ class TogetherBatchResultsOperator(BaseOperator):
     def _load(
         self,
         loader: WarehouseLoader,
-        reconciliations: list[Reconciliation],
+        streams: list[BatchStream],
         earlier: EarlierBatches,
         run: RunContext,
         tap: RetryTap,
         tally: FailureTally,
     ) -> LoadStats:
-        """One transaction: this task instance's rows, the spend rows of its batches, and the
-        spend rows of the submission's earlier batches (marked superseded)."""
-        rows = tally.watch(tap.watch(itertools.chain.from_iterable(r.rows() for r in reconciliations)))
-        summaries = [r.summary for r in reconciliations] + earlier.summaries
-        return loader.load(rows, summaries, mode=self.load_mode, logical_date=run.logical_date, run=run,
-                           superseded=earlier.superseded)  # fmt: skip
+        """One transaction: this task instance's rows as each batch's lines are read, then the
+        spend rows of its batches (complete once their rows are), and the spend rows of the
+        submission's earlier batches (marked superseded)."""
+        rows = tally.watch(tap.watch(itertools.chain.from_iterable(s.rows() for s in streams)))
+        return loader.load(
+            rows, lambda: [s.summary for s in streams] + earlier.summaries, mode=self.load_mode,
+            logical_date=run.logical_date, run=run, superseded=earlier.superseded,
+        )  # fmt: skip
 
     def _result_manifest(
-        self, reconciliations: list[Reconciliation], stats: LoadStats, earlier: EarlierBatches
-    ) -> dict[str, Any]:
-        summaries = [r.summary for r in reconciliations]
-        counts: dict[str, int] = {}
-        for status in ("succeeded", "failed", "missing", "expired", "cancelled"):
-            counts[status] = sum(getattr(s, status) for s in summaries)
-        requests = sum(s.requests for s in summaries)
-        return {
-            "batch_ids": [s.batch_id for s in summaries],
-            "final_statuses": {s.batch_id: s.final_status for s in summaries},
-            "requests": requests,
-            "counts": counts,
-            "prompt_tokens": sum(s.prompt_tokens for s in summaries),
-            "completion_tokens": sum(s.completion_tokens for s in summaries),
-            "total_tokens": sum(s.total_tokens for s in summaries),
-            "cost_usd_batch": round(sum(s.cost_usd_batch for s in summaries), 6),
-            "cost_usd_list": round(sum(s.cost_usd_list for s in summaries), 6),
-            "savings_usd": round(sum(s.savings_usd for s in summaries), 6),
-            "rows_loaded": stats.rows,
-            "rows_superseded": stats.superseded_rows,
-            "rows_replaced": stats.deleted_rows,
-            "superseded_batch_ids": sorted(earlier.superseded),
-            "results_table": self.results_table,
-            "summary_table": self.summary_table,
-            "warehouse_conn_id": self.warehouse_conn_id,
-            "diagnostics": diagnostics(reconciliations),
-            "follow_up_rounds": 0,
-            "follow_up_batch_ids": [],
-        }
+        self, streams: list[BatchStream], stats: LoadStats, earlier: EarlierBatches, tally: FailureTally
+    ) -> ResultManifest:
+        summaries = [s.summary for s in streams]
+        statuses = ("succeeded", "failed", "missing", "expired", "cancelled")
+        failures = merge_failures([], {}, [b for s in summaries for b in tally.buckets(s.batch_id)])
+        return ResultManifest(
+            batch_ids=[s.batch_id for s in summaries],
+            final_statuses={s.batch_id: s.final_status for s in summaries},
+            requests=sum(s.requests for s in summaries),
+            counts={status: sum(getattr(s, status) for s in summaries) for status in statuses},
+            prompt_tokens=sum(s.prompt_tokens for s in summaries),
+            completion_tokens=sum(s.completion_tokens for s in summaries),
+            total_tokens=sum(s.total_tokens for s in summaries),
+            cost_usd_batch=round(sum(s.cost_usd_batch for s in summaries), 6),
+            cost_usd_list=round(sum(s.cost_usd_list for s in summaries), 6),
+            savings_usd=round(sum(s.savings_usd for s in summaries), 6),
+            rows_loaded=stats.rows,
+            rows_superseded=stats.superseded_rows,
+            rows_replaced=stats.deleted_rows,
+            superseded_batch_ids=sorted(earlier.superseded),
+            results_table=self.results_table,
+            summary_table=self.summary_table,
+            warehouse_conn_id=self.warehouse_conn_id,
+            diagnostics=diagnostics(streams),
+            failures=failures,
+        )
 
-    def _emit_asset_event(self, context: Context, result: dict[str, Any]) -> None:
-        extra = {k: result[k] for k in ("requests", "counts", "total_tokens", "cost_usd_batch", "batch_ids")}
+    def _warn_unreadable(self, streams: list[BatchStream]) -> None:
+        for stream in streams:
+            diag = stream.diagnostics
+            if diag.invalid_lines:
+                self.log.warning(
+                    "%s",
+                    wrap(
+                        f"Batch {stream.batch_id}: {diag.invalid_lines} unreadable line(s), their requests "
+                        f"are loaded as missing: {'; '.join(diag.invalid_samples[:5])}"
+                    ),
+                )
+
+    def _emit_asset_event(self, context: Context, result: ResultManifest) -> None:
+        data = result.dump()
+        extra = {k: data[k] for k in ("requests", "counts", "total_tokens", "cost_usd_batch", "batch_ids")}
         for outlet in self.outlets or []:
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra = extra
 
-    def _log_summary(self, result: dict[str, Any]) -> None:
-        counts = ", ".join(f"{k} {v}" for k, v in result["counts"].items())
-        self.log.info(
-            "Loaded %d requests from %d batch(es) into %s: %s. Tokens: %d prompt + %d completion = %d. "
-            "Spend: $%.6f at batch price ($%.6f at list price, saved $%.6f).",
-            result["requests"], len(result["batch_ids"]), self.results_table, counts,
-            result["prompt_tokens"], result["completion_tokens"], result["total_tokens"],
-            result["cost_usd_batch"], result["cost_usd_list"], result["savings_usd"],
-        )  # fmt: skip
-        diag = result["diagnostics"]
-        if diag["duplicate_ids"] or diag["unknown_ids"] or diag["invalid_lines"]:
+    def _log_summary(self, result: ResultManifest) -> None:
+        diag = result.diagnostics
+        if diag.get("duplicate_ids") or diag.get("unknown_ids") or diag.get("invalid_lines"):
             self.log.warning(
-                "Reconciliation found %d duplicate and %d unknown custom_id(s) and %d unreadable line(s); "
-                "examples: %s",
-                diag["duplicate_ids"], diag["unknown_ids"], diag["invalid_lines"], diag["examples"],
-            )  # fmt: skip
+                "%s",
+                wrap(
+                    f"Reconciliation found {diag['duplicate_ids']} duplicate and {diag['unknown_ids']} "
+                    f"unknown custom_id(s) and {diag['invalid_lines']} unreadable line(s); examples: "
+                    f"{diag['examples']}"
+                ),
+            )
+        self.log.info(
+            "Loaded %d requests from %d batch(es) into %s:\n%s",
+            result.requests, len(result.batch_ids), self.results_table, report_table(result),
+        )  # fmt: skip
 
-    def _apply_policy(self, result: dict[str, Any]) -> None:
-        requests = result["requests"]
-        not_ok = requests - result["counts"]["succeeded"]
+    def _apply_policy(self, result: ResultManifest) -> None:
+        requests = result.requests
+        not_ok = requests - result.counts["succeeded"]
         fraction = not_ok / requests if requests else 0.0
         if self.fail_on_partial_error and not_ok:
             raise TogetherBatchPartialFailureError(
-                f"{not_ok} of {requests} requests did not succeed ({result['counts']}); "
-                "results were loaded, failing because fail_on_partial_error=True",
-                result=result,
+                f"{not_ok} of {requests} requests did not succeed; results were loaded, failing "
+                "because fail_on_partial_error=True",
+                result=result.dump(),
+                failures=result.failures,
             )
         if self.max_failed_fraction is not None and fraction > self.max_failed_fraction:
             raise TogetherBatchPartialFailureError(
                 f"{fraction:.2%} of requests did not succeed, above max_failed_fraction="
-                f"{self.max_failed_fraction:.2%} ({result['counts']}); results were loaded",
-                result=result,
+                f"{self.max_failed_fraction:.2%}; results were loaded",
+                result=result.dump(),
+                failures=result.failures,
             )

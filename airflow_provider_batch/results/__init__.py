@@ -1,8 +1,9 @@
 """Reconcile batch output and error files by ``custom_id`` and load them into warehouse tables.
 
-Pipeline: :func:`iter_jsonl` / :class:`ParsedFile` read the files line by line,
-:func:`reconcile` makes one :class:`ResultRow` per expected request plus a
-:class:`BatchSummary`, and :class:`WarehouseLoader` writes both in one transaction.
+Pipeline: :func:`iter_expected` / :class:`ParsedFile` read the files line by line,
+:class:`BatchStream` makes one :class:`ResultRow` per expected request in one pass plus a
+:class:`BatchSummary` at its end (:func:`reconcile` does the same in memory, for small batches),
+and :class:`WarehouseLoader` writes both in one transaction.
 
 Typical use (local files already downloaded)::
 
@@ -45,7 +46,7 @@ from airflow_provider_batch.results.parse import (
     parse_error_line,
     parse_output_line,
 )
-from airflow_provider_batch.results.reconcile import Reconciliation, reconcile
+from airflow_provider_batch.results.reconcile import BatchStream, Reconciliation, reconcile
 from airflow_provider_batch.results.warehouse import (
     LoadStats,
     WarehouseLoader,
@@ -56,6 +57,7 @@ from airflow_provider_batch.results.warehouse import (
 __all__ = [
     "RESULT_COLUMNS",
     "SUMMARY_COLUMNS",
+    "BatchStream",
     "BatchSummary",
     "Diagnostics",
     "ExpectedRequest",

@@ -1,11 +1,14 @@
-"""PostgreSQL write strategy: COPY, straight into the table for a new batch, else via staging.
+"""PostgreSQL write strategy: COPY straight into the table for every new batch, else via staging.
 
-* Rows of a *partition* (every key column but the last: owner and batch) that has no row in the
-  table yet are streamed with ``COPY`` directly into the table: nothing can conflict, so no
-  second write is needed.
-* Anything else (a re-run, a second batch in the same stream, a key repeated in the stream) is
-  streamed with ``COPY`` into a temporary staging table and merged with one
-  ``INSERT … SELECT … ON CONFLICT DO UPDATE``.
+Rows arrive grouped by *partition* (every key column but the last: owner and batch). For each
+run of rows of one partition:
+
+* a partition with no row in the table yet is streamed with ``COPY`` directly into the table:
+  nothing can conflict, so no second write is needed. This holds for every new batch of a load,
+  not only the first;
+* a partition that already has rows (a re-run), and a key repeated within the stream, go with
+  ``COPY`` into one temporary staging table, merged at the end with one
+  ``INSERT … SELECT … ON CONFLICT DO UPDATE`` (the last row of a key wins).
 
 Works with psycopg 3 (``cursor.copy``) and psycopg2 (``cursor.copy_expert`` with CSV).
 
@@ -35,7 +38,8 @@ __all__ = ["PostgresDialect"]
 
 
 class PostgresDialect(GenericDialect):
-    """PostgreSQL: COPY into a temporary staging table, then one ``INSERT … SELECT … ON CONFLICT``.
+    """PostgreSQL: COPY straight into the table for new batches, else into a temporary staging
+    table merged with one ``INSERT … SELECT … ON CONFLICT`` (see the module docstring).
 
     Works with psycopg 3 (``cursor.copy``) and psycopg2 (``cursor.copy_expert`` with CSV).
     """
@@ -97,21 +101,24 @@ class PostgresDialect(GenericDialect):
         if not bulk:
             return self._executemany(conn, table, names, key, rows, chunk_size)
         positions = [names.index(k) for k in key]
+        part = positions[:-1]
         remaining = iter(rows)
-        first = next(remaining, None)
-        if first is None:
-            return 0
+        pending = next(remaining, None)
+        written = 0
         with _cursor(conn) as cur:
-            written, leftover = 0, [first]
-            part = positions[:-1]
-            value = tuple(first[p] for p in part)
-            if not self._has_partition(cur, table, key[:-1], value):
-                direct = _NewPartition(part, positions[-1], value)
-                written = self._copy(cur, table, columns, direct.take(first, remaining), chunk_size)
-                leftover = direct.leftover
-            if leftover:
-                rest = _chain(leftover, remaining)
-                written += self._stage_and_merge(cur, table, columns, key, rest, chunk_size)
+            stage = _Stage(self, cur, table, columns, key, chunk_size)
+            while pending is not None:
+                value = tuple(pending[p] for p in part)
+                run = _Run(part, positions[-1], value)
+                if self._has_partition(cur, table, key[:-1], value):
+                    written += stage.copy(run.take(pending, remaining, stop_on_repeat=False))
+                else:
+                    written += self._copy(cur, table, columns, run.take(pending, remaining), chunk_size)
+                pending = run.next_row
+                if pending is not None and run.repeated:  # a key again: the staging merge resolves it
+                    written += stage.copy(run.take(pending, remaining, stop_on_repeat=False))
+                    pending = run.next_row
+            stage.merge()
         return written
 
     def _executemany(
@@ -147,24 +154,6 @@ class PostgresDialect(GenericDialect):
             return _copy_psycopg3(cur, sql + " (FORMAT BINARY)", rows, types)
         return _copy_psycopg2(cur, sql + " WITH (FORMAT csv)", rows, size)
 
-    def _stage_and_merge(
-        self,
-        cur: Any,
-        table: Table,
-        columns: Sequence[Column],
-        key: Sequence[str],
-        rows: Iterable[Row],
-        size: int,
-    ) -> int:
-        names = [name for name, _ in columns]
-        tracker = _KeyTracker([names.index(k) for k in key])
-        cur.execute(f"DROP TABLE IF EXISTS {self._STAGE}")
-        cur.execute(f"CREATE TABLE {self._STAGE} (LIKE {table.sql(self.quote)}) ON COMMIT DROP")
-        written = self._copy(cur, self._STAGE, columns, tracker.track(rows), size)
-        cur.execute(self._merge_sql(table, names, key, dedupe=tracker.repeated))
-        cur.execute(f"DROP TABLE {self._STAGE}")
-        return written
-
     def _merge_sql(self, table: Table, names: Sequence[str], key: Sequence[str], *, dedupe: bool) -> str:
         cols = column_list(names, self.quote)
         select = f"SELECT {cols} FROM {self._STAGE}"
@@ -176,11 +165,11 @@ class PostgresDialect(GenericDialect):
         return f"INSERT INTO {table.sql(self.quote)} ({cols}) {select}{upsert}"
 
 
-class _NewPartition:
-    """Passes rows of one new partition (owner and batch absent from the table) straight to COPY.
+class _Run:
+    """Passes on the rows of one partition while they come in a row (the stream is grouped by it).
 
-    Stops at the first row of another partition or with an already-seen key; that row and the
-    rest are left for the staging path, which can merge them.
+    Stops at the first row of another partition (left in :attr:`next_row`) and, for a direct COPY,
+    at a key already seen in this run (then :attr:`repeated` is set).
     """
 
     def __init__(self, part: Sequence[int], other: int, value: tuple[Any, ...]) -> None:
@@ -188,24 +177,56 @@ class _NewPartition:
         self.part = itemgetter(*part)
         self.value = value[0] if len(part) == 1 else value
         self.other = other
-        self.leftover: list[Row] = []
+        self.next_row: Row | None = None
+        self.repeated = False
+        self._seen: set[Any] = set()
 
-    def take(self, first: Row, rows: Iterator[Row]) -> Iterator[Row]:
+    def take(self, first: Row, rows: Iterator[Row], *, stop_on_repeat: bool = True) -> Iterator[Row]:
         part, other, value = self.part, self.other, self.value
-        seen: set[Any] = {first[other]}
-        add = seen.add
-        yield first
-        for row in rows:
-            if part(row) != value or row[other] in seen:
-                self.leftover.append(row)
+        self.next_row, self.repeated = None, False
+        seen, add = self._seen, self._seen.add
+        row: Row | None = first
+        while row is not None:
+            if part(row) != value:
+                self.next_row = row
                 return
-            add(row[other])
+            if stop_on_repeat and row[other] in seen:
+                self.next_row, self.repeated = row, True
+                return
+            if stop_on_repeat:
+                add(row[other])
             yield row
+            row = next(rows, None)
 
 
-def _chain(head: list[Row], rows: Iterator[Row]) -> Iterator[Row]:
-    yield from head
-    yield from rows
+class _Stage:
+    """The staging table of one write: created on first use, merged once at the end."""
+
+    def __init__(
+        self, dialect: PostgresDialect, cur: Any, table: Table, columns: Sequence[Column],
+        key: Sequence[str], size: int,
+    ) -> None:  # fmt: skip
+        self.dialect, self.cur, self.table, self.columns, self.key, self.size = (
+            dialect, cur, table, columns, key, size,
+        )  # fmt: skip
+        names = [name for name, _ in columns]
+        self.tracker = _KeyTracker([names.index(k) for k in key])
+        self.used = False
+
+    def copy(self, rows: Iterable[Row]) -> int:
+        stage, dialect = PostgresDialect._STAGE, self.dialect
+        if not self.used:
+            self.cur.execute(f"DROP TABLE IF EXISTS {stage}")
+            self.cur.execute(f"CREATE TABLE {stage} (LIKE {self.table.sql(dialect.quote)}) ON COMMIT DROP")
+            self.used = True
+        return dialect._copy(self.cur, stage, self.columns, self.tracker.track(rows), self.size)
+
+    def merge(self) -> None:
+        if not self.used:
+            return
+        names = [name for name, _ in self.columns]
+        self.cur.execute(self.dialect._merge_sql(self.table, names, self.key, dedupe=self.tracker.repeated))
+        self.cur.execute(f"DROP TABLE {PostgresDialect._STAGE}")
 
 
 class _KeyTracker:
@@ -216,16 +237,18 @@ class _KeyTracker:
             raise ValueError("a key needs at least one column")
         self.positions = tuple(positions)
         self.repeated = False
+        self._seen: set[Any] = set()
+        self._size = 0
 
     def track(self, rows: Iterable[Row]) -> Iterator[Row]:
-        seen: set[Any] = set()
+        """Pass ``rows`` on; may be called several times, the keys of every call count."""
+        seen = self._seen
         add, key = seen.add, itemgetter(*self.positions)
-        size = 0
         for row in rows:
             add(key(row))
-            size += 1
+            self._size += 1
             yield row
-        self.repeated = len(seen) != size
+        self.repeated = len(seen) != self._size
 
 
 def _copy_psycopg3(cur: Any, sql: str, rows: Iterable[Row], types: Sequence[str]) -> int:

@@ -56,14 +56,16 @@ class ExpectedRequest:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs a third of reading a line
 class ParsedLine:
     """One line of an output or error file, reduced to what the tables need.
 
-    ``succeeded`` is true only for ``response.status_code == 200``. A line that could not be read
-    at all (bad JSON, not an object, no ``custom_id``) has ``custom_id=None`` and the reason in
-    ``problem``; the reconciler reports it instead of dropping it. ``body`` is the decoded
-    response body, kept so :attr:`response_json` costs nothing until a row needs it.
+    ``succeeded`` is true only for a line that carries an answer: a 2xx ``response.status_code``
+    and a body with a choice or a transcript. A line that could not be read at all (bad JSON,
+    NaN/Infinity, not an object, no ``custom_id``) has ``custom_id=None``, the reason in
+    ``problem`` and, when it could still be made out, the id in ``reported_id``; the reconciler
+    reports it instead of dropping it. ``response_json`` is the response body as JSON text: the
+    bytes of the file as they came when read from a file.
     """
 
     custom_id: str | None
@@ -79,14 +81,8 @@ class ParsedLine:
     error_message: str | None = None
     line_no: int = 0
     problem: str | None = None
-    body: Any = None
-
-    @property
-    def response_json(self) -> str | None:
-        """The response body as compact JSON text (built on demand: the index pass skips it)."""
-        if self.body is None:
-            return None
-        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False)
+    response_json: str | None = None
+    reported_id: str | None = None
 
 
 class RunContext(NamedTuple):

@@ -1,33 +1,110 @@
-"""Streaming readers for batch output and error files (wire shapes: reference §6).
+"""Streaming readers for batch input, output and error files (wire shapes: reference §6).
 
-A line is a success only when ``response.status_code == 200``. Otherwise the ``error`` object
-gives ``message`` and ``code`` (read as strings: codes may be ints); a line with neither is an
-unknown failure. Nothing is dropped silently: an unreadable line becomes a :class:`ParsedLine`
-with ``custom_id=None`` and the reason in ``problem``.
+Every line is decoded once, with typed :mod:`msgspec` Structs for the line's envelope; the
+response body is kept as the raw bytes of the file (stored as ``response_json`` without being
+re-serialised) and decoded once for its answer, model and usage. JSON is read strictly: ``NaN``,
+``Infinity`` and numbers out of range make a line unreadable, as does invalid UTF-8.
+
+A line is ``succeeded`` only when it carries an answer: a 2xx ``response.status_code`` **and** a
+body with a choice (``choices[0]``) or a transcript (a text body, or ``text``). Anything else is a
+failure with a code: the ``error`` object's ``code`` (or ``type``), else the body's ``error``,
+else the HTTP status, else :data:`NO_ANSWER_ERROR_CODE` for a 2xx without an answer, else
+:data:`UNKNOWN_ERROR_CODE`. Nothing is dropped silently: an unreadable line becomes a
+:class:`ParsedLine` with ``custom_id=None`` and the reason in ``problem``.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import msgspec
 
 from airflow_provider_batch.results.models import ExpectedRequest, ParsedLine
 
 __all__ = [
     "JsonlLine",
+    "NO_ANSWER_ERROR_CODE",
     "ParsedFile",
+    "UNKNOWN_ERROR_CODE",
+    "decode_result_line",
     "iter_expected",
     "iter_jsonl",
     "parse_error_line",
     "parse_output_line",
-    "UNKNOWN_ERROR_CODE",
 ]
 
+#: The error code of a failed line that names none: no code, no type, no HTTP status.
 UNKNOWN_ERROR_CODE = "unknown"
-_UNKNOWN_MESSAGE = "line has neither a 200 response nor an error object"
+#: The error code of a 2xx line whose body holds neither a choice nor a transcript.
+NO_ANSWER_ERROR_CODE = "no_answer"
+_UNKNOWN_MESSAGE = "line has neither a 2xx response nor an error object"
+_NO_ANSWER_MESSAGE = "response status {} without a choice or a transcript in the body"
+_CUSTOM_ID = re.compile(rb'"custom_id"\s*:\s*"((?:[^"\\]|\\.){1,256})"')
+
+_decode_any = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+
+
+_NULL = msgspec.Raw(b"null")
+
+
+class _Response(msgspec.Struct):
+    status_code: Any = None
+    body: msgspec.Raw = _NULL  # absent or null: no body
+
+
+class _ResultLine(msgspec.Struct):
+    """The envelope of an output or error line; the body stays raw bytes."""
+
+    custom_id: Any = None
+    response: _Response | None = None
+    error: Any = None
+
+
+class _InputBody(msgspec.Struct):
+    model: Any = None
+
+
+class _InputLine(msgspec.Struct):
+    """What reconciliation needs of an input line: the id and the model (the rest is skipped)."""
+
+    custom_id: Any = None
+    body: _InputBody | None = None
+
+
+class _Message(msgspec.Struct):
+    content: str | None = None
+
+
+class _Choice(msgspec.Struct):
+    message: _Message | None = None
+    text: str | None = None
+    finish_reason: str | None = None
+
+
+class _Usage(msgspec.Struct):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int | None = None
+
+
+class _Answer(msgspec.Struct):
+    """The usual body of an answered chat or completion request; anything else is read as JSON
+    values by the general path, with the same rules."""
+
+    choices: list[_Choice]
+    model: str | None = None
+    usage: _Usage | None = None
+    error: Any = None
+
+
+_decode_result = msgspec.json.Decoder(_ResultLine).decode
+_decode_answer = msgspec.json.Decoder(_Answer).decode
+_decode_input = msgspec.json.Decoder(_InputLine).decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +119,8 @@ class JsonlLine:
 def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[JsonlLine]:
     """Yield every line of a JSONL file, one at a time, read in binary.
 
-    Blank lines, invalid JSON and invalid UTF-8 are yielded with ``error`` set, never skipped.
+    Blank lines, invalid JSON (``NaN``/``Infinity`` included) and invalid UTF-8 are yielded with
+    ``error`` set, never skipped.
 
     :param path: local file path.
     """
@@ -52,8 +130,8 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[JsonlLine]:
                 yield JsonlLine(line_no, error="blank line")
                 continue
             try:
-                yield JsonlLine(line_no, json.loads(raw))
-            except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+                yield JsonlLine(line_no, _decode_any(raw))
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
                 yield JsonlLine(line_no, error=f"invalid JSON: {exc}")
 
 
@@ -62,22 +140,43 @@ def iter_expected(
 ) -> Iterator[ExpectedRequest]:
     """Yield the submitted requests of a batch input file (reference §5) as expected requests.
 
-    :param path: the local input JSONL that was uploaded.
+    Only ``custom_id`` and ``body.model`` are decoded into objects; the rest of each line is
+    checked as JSON and skipped.
+
+    :param path: the local input JSONL (the batch's own input file).
     :param metadata: ``custom_id`` -> that input row's metadata (from the submit sidecar).
-    :raises ValueError: on a line without a usable ``custom_id``: the input was validated before
-        upload, so this file is not the one that was submitted.
+    :raises ValueError: on a line without a usable ``custom_id``, naming the file and line: the
+        input was validated before upload, so this file is not the one that was submitted.
     """
     metadata = metadata or {}
-    for line in iter_jsonl(path):
-        value = line.value
-        custom_id = value.get("custom_id") if isinstance(value, dict) else None
-        if line.error is not None or not isinstance(custom_id, str) or not custom_id:
-            reason = line.error or "no custom_id"
-            raise ValueError(f"{path}: input line {line.line_no} is not a batch request: {reason}")
+    with open(path, "rb") as fh:
+        for line_no, raw in enumerate(fh, 1):
+            reason = "blank line" if not raw.strip() else None
+            custom_id = model = None
+            if reason is None:
+                try:
+                    custom_id, model = _id_and_model(raw)
+                except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+                    reason = f"invalid JSON: {exc}"
+            if reason is None and (not isinstance(custom_id, str) or not custom_id):
+                reason = "no custom_id"
+            if reason is not None:
+                raise ValueError(f"{path}: input line {line_no} is not a batch request: {reason}")
+            assert isinstance(custom_id, str)
+            yield ExpectedRequest(custom_id, model if isinstance(model, str) else None,
+                                  metadata.get(custom_id, {}))  # fmt: skip
+
+
+def _id_and_model(raw: bytes) -> tuple[Any, Any]:
+    try:
+        line = _decode_input(raw)
+        return line.custom_id, line.body.model if line.body is not None else None
+    except msgspec.ValidationError:  # an unusual shape (a body that is not an object): read it all
+        value = _decode_any(raw)
+        if not isinstance(value, dict):
+            return None, None
         body = value.get("body")
-        model = body.get("model") if isinstance(body, dict) else None
-        model = model if isinstance(model, str) else None
-        yield ExpectedRequest(custom_id, model, metadata.get(custom_id, {}))
+        return value.get("custom_id"), body.get("model") if isinstance(body, dict) else None
 
 
 def parse_output_line(obj: Any, line_no: int = 0) -> ParsedLine:
@@ -86,49 +185,120 @@ def parse_output_line(obj: Any, line_no: int = 0) -> ParsedLine:
     :param obj: the decoded JSON value of the line.
     :param line_no: 1-based line number, kept for diagnostics.
     """
-    return _parse_line(obj, line_no)
+    return _parse_decoded(obj, line_no)
 
 
 def parse_error_line(obj: Any, line_no: int = 0) -> ParsedLine:
     """Parse one decoded line of an error file.
 
-    The same rule as for output lines applies (a 200 response is a success wherever it appears),
+    The same rule as for output lines applies (a 2xx answer is a success wherever it appears),
     so a line is judged by its content, never by the file it came from.
     """
-    return _parse_line(obj, line_no)
+    return _parse_decoded(obj, line_no)
+
+
+def decode_result_line(raw: bytes, line_no: int = 0) -> ParsedLine:
+    """Decode and parse one raw line of an output or error file (the fast path of
+    :class:`ParsedFile`); an unreadable line comes back with ``problem`` set."""
+    if not raw.strip():
+        return ParsedLine(None, False, line_no=line_no, problem="blank line")
+    try:
+        line = _decode_result(raw)
+        response = line.response
+        raw_body = response.body if response is not None else _NULL
+        answered = _answered(line, raw_body, line_no)
+        if answered is not None:
+            return answered
+        body = _decode_any(raw_body)
+        body_text = None if body is None else bytes(raw_body).decode()
+    except (msgspec.ValidationError, TypeError):  # an unusual shape: read it the general way
+        return _unusual(raw, line_no)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return _unreadable(raw, line_no, f"invalid JSON: {exc}")
+    custom_id = line.custom_id
+    if not isinstance(custom_id, str) or not custom_id:
+        return ParsedLine(None, False, line_no=line_no, problem="no custom_id")
+    status = response.status_code if response is not None else None
+    return _parse(custom_id, status, body, body_text, line.error, line_no)
+
+
+def _answered(line: _ResultLine, raw_body: msgspec.Raw, line_no: int) -> ParsedLine | None:
+    """The fast path: a usual answered line as typed Structs, or ``None`` to read it generally."""
+    status = line.response.status_code if line.response is not None else None
+    custom_id = line.custom_id
+    if type(status) is not int or not 200 <= status < 300 or line.error is not None:
+        return None
+    if not isinstance(custom_id, str) or not custom_id:
+        return None
+    try:
+        body = _decode_answer(raw_body)
+    except msgspec.ValidationError:
+        return None
+    choice = body.choices[0] if body.choices else None
+    usage = body.usage or _Usage()
+    prompt, completion, total = usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
+    if choice is None or body.error is not None or min(prompt, completion, total or 0) < 0:
+        return None
+    return ParsedLine(
+        custom_id=custom_id,
+        succeeded=True,
+        status_code=status,
+        response_text=choice.message.content if choice.message is not None else choice.text,
+        finish_reason=choice.finish_reason,
+        model=body.model,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion if total is None else total,
+        line_no=line_no,
+        response_json=bytes(raw_body).decode(),
+    )
+
+
+def _unusual(raw: bytes, line_no: int) -> ParsedLine:
+    try:
+        return _parse_decoded(_decode_any(raw), line_no)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return _unreadable(raw, line_no, f"invalid JSON: {exc}")
+
+
+def _unreadable(raw: bytes, line_no: int, problem: str) -> ParsedLine:
+    found = _CUSTOM_ID.search(raw)
+    reported = found.group(1).decode("utf-8", "replace") if found else None
+    return ParsedLine(None, False, line_no=line_no, problem=problem, reported_id=reported)
 
 
 class ParsedFile:
     """A re-iterable view of a local output or error file as :class:`ParsedLine` objects.
 
-    Each iteration re-reads the file, so the reconciler can make its two passes without
-    holding any response in memory. Unreadable lines come out with ``problem`` set.
+    Each iteration reads the file once, line by line; no response is held in memory.
+    Unreadable lines come out with ``problem`` set.
 
     :param path: local file path; ``None`` stands for an absent file (no lines).
-    :param kind: ``"output"`` or ``"error"``: which parser to use.
+    :param kind: ``"output"`` or ``"error"``, named in reports (both are parsed the same way).
     """
 
     def __init__(self, path: str | os.PathLike[str] | None, kind: Literal["output", "error"]) -> None:
         self.path = path
         self.kind = kind
-        self._parse: Callable[[Any, int], ParsedLine] = (
-            parse_output_line if kind == "output" else parse_error_line
-        )
 
     def __repr__(self) -> str:
         return f"ParsedFile({str(self.path)!r}, kind={self.kind!r})"
 
+    @property
+    def label(self) -> str:
+        """How reports name this file: its kind and file name."""
+        name = os.path.basename(self.path) if self.path is not None else "absent"
+        return f"{self.kind} file {name}"
+
     def __iter__(self) -> Iterator[ParsedLine]:
         if self.path is None:
             return
-        for line in iter_jsonl(self.path):
-            if line.error is not None:
-                yield ParsedLine(None, False, line_no=line.line_no, problem=line.error)
-            else:
-                yield self._parse(line.value, line.line_no)
+        with open(self.path, "rb") as fh:
+            for line_no, raw in enumerate(fh, 1):
+                yield decode_result_line(raw, line_no)
 
 
-def _parse_line(obj: Any, line_no: int) -> ParsedLine:
+def _parse_decoded(obj: Any, line_no: int) -> ParsedLine:
     if not isinstance(obj, dict):
         return ParsedLine(None, False, line_no=line_no, problem=f"not a JSON object: {type(obj).__name__}")
     custom_id = obj.get("custom_id")
@@ -136,14 +306,26 @@ def _parse_line(obj: Any, line_no: int) -> ParsedLine:
         return ParsedLine(None, False, line_no=line_no, problem="no custom_id")
     response = obj.get("response")
     response = response if isinstance(response, dict) else {}
-    status_code = _status_code(response.get("status_code"))
     body = response.get("body")
-    text, finish_reason = _text_and_finish_reason(body)
+    body_text = None if body is None else _encode(body).decode()
+    return _parse(custom_id, response.get("status_code"), body, body_text, obj.get("error"), line_no)
+
+
+def _parse(
+    custom_id: str, status: Any, body: Any, body_text: str | None, error: Any, line_no: int
+) -> ParsedLine:
+    status_code = _status_code(status)
+    text, finish_reason, answered = _answer(body)
     model, prompt, completion, total = _model_and_usage(body)
-    succeeded = status_code == 200
+    body_error = body.get("error") if isinstance(body, dict) else None
+    ok_status = status_code is not None and 200 <= status_code < 300
+    succeeded = ok_status and answered and error is None and body_error is None
     error_code = error_message = None
     if not succeeded:
-        error_code, error_message = _error(obj.get("error"), body, status_code)
+        if ok_status and error is None and body_error is None:
+            error_code, error_message = NO_ANSWER_ERROR_CODE, _NO_ANSWER_MESSAGE.format(status_code)
+        else:
+            error_code, error_message = _error(error, body, status_code)
     return ParsedLine(
         custom_id=custom_id,
         succeeded=succeeded,
@@ -157,7 +339,7 @@ def _parse_line(obj: Any, line_no: int) -> ParsedLine:
         error_code=error_code,
         error_message=error_message,
         line_no=line_no,
-        body=body,
+        response_json=body_text,
     )
 
 
@@ -171,18 +353,20 @@ def _status_code(value: Any) -> int | None:
     return None
 
 
-def _text_and_finish_reason(body: Any) -> tuple[str | None, str | None]:
+def _answer(body: Any) -> tuple[str | None, str | None, bool]:
+    """The answer text, finish reason, and whether the body holds a choice or a transcript."""
     if isinstance(body, str):  # audio with response_format "text"
-        return body, None
+        return body, None, True
     if not isinstance(body, dict):
-        return None, None
+        return None, None, False
     choices = body.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         choice = choices[0]
         message = choice.get("message")
         content = message.get("content") if isinstance(message, dict) else choice.get("text")
-        return _as_text(content), _as_text(choice.get("finish_reason"))
-    return _as_text(body.get("text")), None
+        return _as_text(content), _as_text(choice.get("finish_reason")), True
+    text = body.get("text")
+    return _as_text(text), None, isinstance(text, str)
 
 
 def _model_and_usage(body: Any) -> tuple[str | None, int, int, int]:
@@ -238,4 +422,4 @@ def _as_text(value: Any) -> str | None:
 
 
 def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _encode(value).decode()

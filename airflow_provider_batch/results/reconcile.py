@@ -1,19 +1,21 @@
-"""Reconcile expected requests with output and error lines by ``custom_id`` (pure, no I/O).
+"""Reconcile expected requests with output and error lines by ``custom_id``, in one pass.
 
-Two passes keep memory bounded by the number of requests, never by the size of responses:
+:class:`BatchStream` reads each line once and emits a :class:`ResultRow` as soon as a line wins,
+then one row for every expected request that no line answered; the batch's
+:class:`BatchSummary` is complete when the rows are exhausted (a loader writes it last, in the
+same transaction). Its memory is that of one batch: the expected requests and the set of ids
+already answered, never a response.
 
-1. an index pass over the output lines, then the error lines, records which line wins for each
-   ``custom_id`` (as a small integer) and accumulates counts, tokens and cost;
-2. :meth:`Reconciliation.rows` walks the same lines again and builds a :class:`ResultRow` only
-   for the winning lines, then one row for every expected request that no line answered.
-
-Duplicate rule: the **first** line for a ``custom_id`` wins, reading the whole output file
-before the error file, each top to bottom. A success in the output file therefore beats a
-failure in the error file for the same id. Later lines are counted as duplicates.
+Duplicate rule, "the output file wins": the **first** line for a ``custom_id`` wins, reading the
+whole output file before the error file, each top to bottom. A success in the output file
+therefore beats a failure in the error file for the same id. Later lines are counted as
+duplicates. An unreadable line (bad JSON, ``NaN``/``Infinity``, no ``custom_id``) is reported with
+its file, line and the id when it can be made out; that request stays unanswered (``missing``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,27 +31,118 @@ from airflow_provider_batch.results.models import (
     RunContext,
 )
 
-__all__ = ["Reconciliation", "reconcile"]
+__all__ = ["BatchStream", "Reconciliation", "reconcile"]
 
-_UNITS = 10**10  # cost is summed in units of 1e-10 USD, the precision of PriceTable.cost
-_SOURCES = ("output", "error")
+_UNITS = 10**10  # cost is kept in units of 1e-10 USD, the precision of PriceTable.cost
+_KINDS = ("output", "error")
 _UNANSWERED_STATUS = {"EXPIRED": RowStatus.EXPIRED, "CANCELLED": RowStatus.CANCELLED}
 
 
-@dataclass
-class _Totals:
-    counts: dict[RowStatus, int] = field(default_factory=lambda: dict.fromkeys(RowStatus, 0))
-    prompt: int = 0
-    completion: int = 0
-    total: int = 0
-    batch_units: int = 0
-    list_units: int = 0
-    models: set[str] = field(default_factory=set)
+class BatchStream:
+    """One batch reconciled in one streaming pass (see the module docstring).
+
+    :param expected: the submitted requests; a repeated ``custom_id`` is a duplicate (first wins).
+    :param outputs: the output file's lines (e.g. a :class:`~.parse.ParsedFile`).
+    :param errors: the error file's lines.
+    :param batch_status: the batch's final status; ``EXPIRED``/``CANCELLED`` turn unanswered
+        requests into ``expired``/``cancelled`` rows instead of ``missing``.
+    :param prices: prices for ``cost_usd`` (batch price) and the summary's list cost.
+    :param run: the Airflow run stamped on every row and on the summary.
+    """
+
+    def __init__(
+        self,
+        expected: Iterable[ExpectedRequest],
+        outputs: Iterable[ParsedLine],
+        errors: Iterable[ParsedLine],
+        *,
+        batch_id: str,
+        batch_status: str,
+        prices: PriceTable = DEFAULT_PRICE_TABLE,
+        endpoint: str | None = None,
+        submitted_at: datetime | None = None,
+        completed_at: datetime | None = None,
+        run: RunContext = RunContext(),
+    ) -> None:
+        self.batch_id = batch_id
+        self.diagnostics = Diagnostics()
+        self._expected = expected
+        self._sources = (outputs, errors)
+        self.status = str(getattr(batch_status, "value", batch_status)).upper()
+        self._times = (endpoint, submitted_at, completed_at)
+        self._run = run
+        self._builder = _RowBuilder(
+            batch_id, prices, _UNANSWERED_STATUS.get(self.status, RowStatus.MISSING), run
+        )
+        self._totals = _Totals()
+        self._summary: BatchSummary | None = None
+        self._started = False
+
+    @property
+    def summary(self) -> BatchSummary:
+        """The spend-table row; complete once :meth:`rows` is exhausted.
+
+        :raises RuntimeError: when read before the rows were all produced.
+        """
+        if self._summary is None:
+            raise RuntimeError(f"batch {self.batch_id}: the summary is known once every row was read")
+        return self._summary
+
+    @property
+    def done(self) -> bool:
+        """Whether :meth:`rows` was exhausted."""
+        return self._summary is not None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows per status so far (``{"succeeded": n, ...}``)."""
+        return {str(k): v for k, v in self._totals.counts.items()}
+
+    def rows(self) -> Iterator[ResultRow]:
+        """Yield exactly one row per expected request, as met; can be run once."""
+        if self._started:
+            raise RuntimeError(f"batch {self.batch_id}: the lines were already read once")
+        self._started = True
+        diagnostics, builder, totals = self.diagnostics, self._builder, self._totals
+        index = _index_expected(self._expected, diagnostics)
+        answered: set[str] = set()
+        for kind, lines in zip(_KINDS, self._sources, strict=True):
+            label = getattr(lines, "label", f"{kind} file")
+            for line in lines:
+                cid = line.custom_id
+                if cid is None:
+                    known = f", custom_id {line.reported_id}" if line.reported_id else ""
+                    diagnostics.add("invalid_lines", f"{label} line {line.line_no}{known}: {line.problem}")
+                elif cid not in index:
+                    diagnostics.add("unknown_ids", f"{cid} ({kind} line {line.line_no})")
+                elif cid in answered:
+                    diagnostics.add("duplicates", f"{cid} ({kind} line {line.line_no})")
+                else:
+                    answered.add(cid)
+                    yield builder.answered(totals, index[cid], line)
+        for cid, request in index.items():
+            if cid not in answered:
+                yield builder.unanswered(totals, request)
+        self._summary = _summary(totals, self.batch_id, self.status, *self._times, self._run)
+
+
+def _index_expected(
+    expected: Iterable[ExpectedRequest], diagnostics: Diagnostics
+) -> dict[str, ExpectedRequest]:
+    index: dict[str, ExpectedRequest] = {}
+    for request in expected:
+        if request.custom_id in index:
+            diagnostics.add("duplicates", f"{request.custom_id} (expected requests)")
+        else:
+            index[request.custom_id] = request
+    return index
 
 
 @dataclass
 class Reconciliation:
-    """The outcome of :func:`reconcile`.
+    """A whole batch reconciled up front (rows held in memory): for tests and small batches.
+
+    The operators stream with :class:`BatchStream` instead.
 
     :ivar summary: the spend-table row for the batch (sums over all rows).
     :ivar diagnostics: duplicates, unknown ids and unreadable lines, with samples.
@@ -60,35 +153,14 @@ class Reconciliation:
     summary: BatchSummary
     diagnostics: Diagnostics
     counts: dict[str, int]
-    _expected: dict[str, ExpectedRequest] = field(repr=False)
-    _winners: dict[str, int] = field(repr=False)
-    _sources: tuple[Iterable[ParsedLine], Iterable[ParsedLine]] = field(repr=False)
-    _builder: _RowBuilder = field(repr=False)
+    _rows: list[ResultRow] = field(repr=False)
 
     def __len__(self) -> int:
-        return len(self._expected)
+        return len(self._rows)
 
     def rows(self) -> Iterator[ResultRow]:
-        """Yield exactly one row per expected request (second pass over the lines).
-
-        :raises RuntimeError: if the lines changed between the two passes.
-        """
-        emitted = 0
-        for src, lines in enumerate(self._sources):
-            for ordinal, line in enumerate(lines):
-                cid = line.custom_id
-                if cid is not None and self._winners.get(cid) == _key(src, ordinal):
-                    emitted += 1
-                    yield self._builder.answered(self._expected[cid], line)
-        for cid, request in self._expected.items():
-            if cid not in self._winners:
-                emitted += 1
-                yield self._builder.unanswered(request)
-        if emitted != len(self._expected):
-            raise RuntimeError(
-                f"batch {self.batch_id}: produced {emitted} rows for {len(self._expected)} expected "
-                "requests; the output or error lines changed between the two passes"
-            )
+        """Exactly one row per expected request (replayable)."""
+        return iter(self._rows)
 
 
 def reconcile(
@@ -104,140 +176,92 @@ def reconcile(
     completed_at: datetime | None = None,
     run: RunContext = RunContext(),
 ) -> Reconciliation:
-    """Match every expected request to its output or error line.
+    """Match every expected request to its output or error line, holding the rows in memory.
 
-    ``outputs`` and ``errors`` are iterated twice (see the module docstring); pass re-iterable
-    objects such as :class:`~airflow_provider_batch.results.parse.ParsedFile` to keep memory
-    bounded. A one-shot iterator is accepted but is first copied into a list.
-
-    :param expected: the submitted requests; a repeated ``custom_id`` is a duplicate (first wins).
-    :param batch_status: the batch's final status; ``EXPIRED``/``CANCELLED`` turn unanswered
-        requests into ``expired``/``cancelled`` rows instead of ``missing``.
-    :param prices: prices for ``cost_usd`` (batch price) and the summary's list cost.
-    :param run: the Airflow run stamped on every row and on the summary.
+    The same rules as :class:`BatchStream` (which this runs once); see the module docstring.
     """
-    diagnostics = Diagnostics()
-    index = _index_expected(expected, diagnostics)
-    sources = (_reiterable(outputs), _reiterable(errors))
-    status = str(getattr(batch_status, "value", batch_status)).upper()
-    builder = _RowBuilder(batch_id, prices, _UNANSWERED_STATUS.get(status, RowStatus.MISSING), run)
-    winners: dict[str, int] = {}
-    totals = _Totals()
-    for src, lines in enumerate(sources):
-        for ordinal, line in enumerate(lines):
-            cid = _check_line(line, src, index, winners, diagnostics)
-            if cid is not None:
-                winners[cid] = _key(src, ordinal)
-                builder.account(totals, index[cid], line)
-    for cid, request in index.items():
-        if cid not in winners:
-            builder.account(totals, request, None)
-    summary = _summary(totals, batch_id, status, endpoint, submitted_at, completed_at, run)
-    counts = {str(k): v for k, v in totals.counts.items()}
-    return Reconciliation(batch_id, summary, diagnostics, counts, index, winners, sources, builder)
+    stream = BatchStream(
+        expected, outputs, errors, batch_id=batch_id, batch_status=batch_status, prices=prices,
+        endpoint=endpoint, submitted_at=submitted_at, completed_at=completed_at, run=run,
+    )  # fmt: skip
+    rows = list(stream.rows())
+    return Reconciliation(batch_id, stream.summary, stream.diagnostics, stream.counts, rows)
 
 
-def _key(src: int, ordinal: int) -> int:
-    return ordinal * 2 + src
-
-
-def _reiterable(lines: Iterable[ParsedLine]) -> Iterable[ParsedLine]:
-    return list(lines) if iter(lines) is lines else lines
-
-
-def _index_expected(
-    expected: Iterable[ExpectedRequest], diagnostics: Diagnostics
-) -> dict[str, ExpectedRequest]:
-    index: dict[str, ExpectedRequest] = {}
-    for request in expected:
-        if request.custom_id in index:
-            diagnostics.add("duplicates", f"{request.custom_id} (expected requests)")
-        else:
-            index[request.custom_id] = request
-    return index
-
-
-def _check_line(
-    line: ParsedLine,
-    src: int,
-    index: dict[str, ExpectedRequest],
-    winners: dict[str, int],
-    diagnostics: Diagnostics,
-) -> str | None:
-    """Return the line's ``custom_id`` if it wins, else record why not and return ``None``."""
-    cid = line.custom_id
-    if cid is None:
-        diagnostics.add("invalid_lines", f"{_SOURCES[src]} line {line.line_no}: {line.problem}")
-        return None
-    if cid not in index:
-        diagnostics.add("unknown_ids", f"{cid} ({_SOURCES[src]} line {line.line_no})")
-        return None
-    if cid in winners:
-        diagnostics.add("duplicates", f"{cid} ({_SOURCES[src]} line {line.line_no})")
-        return None
-    return cid
+@dataclass
+class _Totals:
+    counts: dict[RowStatus, int] = field(default_factory=lambda: dict.fromkeys(RowStatus, 0))
+    prompt: int = 0
+    completion: int = 0
+    total: int = 0
+    batch_units: int = 0
+    list_units: int = 0
+    models: set[str] = field(default_factory=set)
 
 
 class _RowBuilder:
-    """Builds rows the same way in both passes, so the summary equals the sum of the rows."""
+    """Builds each row once and adds it to the totals, so the summary is the sum of the rows.
+
+    A row's cost is computed once, from per-model rates looked up once per model pair.
+    """
 
     def __init__(self, batch_id: str, prices: PriceTable, unanswered: RowStatus, run: RunContext) -> None:
         self.batch_id = batch_id
         self.prices = prices
+        self.discount = 1.0 - prices.batch_discount
         self.unanswered_status = unanswered
         self.run = (run.dag_id, run.run_id, run.logical_date, run.loaded_at)
         # attempts, then the owner; a new row is current (not superseded).
         self.owner = (1, run.task_id, run.map_index, run.owner_key, False, None, None)
-        self._pricing_model: dict[tuple[str | None, str | None], str | None] = {}
+        self._rates: dict[tuple[str | None, str | None], tuple[float, float] | None] = {}
 
-    def _priced_model(self, line_model: str | None, expected_model: str | None) -> str | None:
+    def _rate(self, line_model: str | None, expected_model: str | None) -> tuple[float, float] | None:
         pair = (line_model, expected_model)
-        if pair not in self._pricing_model:
+        if pair not in self._rates:
             known = self.prices.models
+            model: str | None
             # The served model's price if known, else the requested model's, else the default.
             if line_model in known:
-                self._pricing_model[pair] = line_model
+                model = line_model
             elif expected_model in known:
-                self._pricing_model[pair] = expected_model
+                model = expected_model
             else:
-                self._pricing_model[pair] = line_model or expected_model
-        return self._pricing_model[pair]
+                model = line_model or expected_model
+            price = self.prices.price(model)
+            self._rates[pair] = None if price is None else (price.input_per_1m, price.output_per_1m)
+        return self._rates[pair]
 
-    def cost(self, request: ExpectedRequest, line: ParsedLine) -> tuple[float, float]:
-        model = self._priced_model(line.model, request.model)
-        cost = self.prices.cost(model, line.prompt_tokens, line.completion_tokens)
-        return cost.batch_usd, cost.list_usd
+    def _units(self, request: ExpectedRequest, line: ParsedLine) -> tuple[int, int]:
+        """Batch and list cost of one line in 1e-10 USD, rounded as :meth:`PriceTable.cost`."""
+        rate = self._rate(line.model, request.model)
+        if rate is None:
+            return 0, 0
+        list_usd = (line.prompt_tokens * rate[0] + line.completion_tokens * rate[1]) / 1e6
+        return math.floor(list_usd * self.discount * 1e10 + 0.5), math.floor(list_usd * 1e10 + 0.5)
 
-    def account(self, totals: _Totals, request: ExpectedRequest, line: ParsedLine | None) -> None:
-        if line is None:
-            totals.counts[self.unanswered_status] += 1
-            if request.model:
-                totals.models.add(request.model)
-            return
-        totals.counts[RowStatus.SUCCEEDED if line.succeeded else RowStatus.FAILED] += 1
+    def answered(self, totals: _Totals, request: ExpectedRequest, line: ParsedLine) -> ResultRow:
+        status = RowStatus.SUCCEEDED if line.succeeded else RowStatus.FAILED
+        batch_units, list_units = self._units(request, line)
+        totals.counts[status] += 1
         totals.prompt += line.prompt_tokens
         totals.completion += line.completion_tokens
         totals.total += line.total_tokens
-        batch_usd, list_usd = self.cost(request, line)
-        totals.batch_units += round(batch_usd * _UNITS)
-        totals.list_units += round(list_usd * _UNITS)
+        totals.batch_units += batch_units
+        totals.list_units += list_units
         model = line.model or request.model
         if model:
             totals.models.add(model)
-
-    def answered(self, request: ExpectedRequest, line: ParsedLine) -> ResultRow:
-        status = RowStatus.SUCCEEDED if line.succeeded else RowStatus.FAILED
         return ResultRow(
             self.batch_id,
             request.custom_id,
             status.value,
-            line.model or request.model,
+            model,
             line.response_text,
             line.finish_reason,
             line.prompt_tokens,
             line.completion_tokens,
             line.total_tokens,
-            self.cost(request, line)[0],
+            batch_units / _UNITS,
             line.error_code,
             line.error_message,
             line.response_json,
@@ -247,7 +271,10 @@ class _RowBuilder:
             *self.owner,
         )
 
-    def unanswered(self, request: ExpectedRequest) -> ResultRow:
+    def unanswered(self, totals: _Totals, request: ExpectedRequest) -> ResultRow:
+        totals.counts[self.unanswered_status] += 1
+        if request.model:
+            totals.models.add(request.model)
         return ResultRow(
             self.batch_id,
             request.custom_id,

@@ -7,7 +7,8 @@ are in :mod:`._ownership`). Summaries (spend) are keyed by ``batch_id`` and neve
 write is an upsert, so re-running a load never duplicates a row.
 
 Fast paths by the hook's ``dialect_name``: SQLite upserts with ``executemany``; PostgreSQL
-streams ``COPY`` into a temporary table and merges with one ``INSERT … SELECT … ON CONFLICT``;
+streams ``COPY`` straight into the table for each batch without rows yet, and through a temporary
+table merged with one ``INSERT … SELECT … ON CONFLICT`` for the rest;
 MySQL/MariaDB sends multi-row ``INSERT … ON DUPLICATE KEY UPDATE``; any other DB-API database
 gets delete-then-insert with ``executemany`` (atomic only where its driver and tables are
 transactional, see :class:`GenericDialect`).
@@ -19,7 +20,7 @@ import dataclasses
 import itertools
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
@@ -202,7 +203,7 @@ class WarehouseLoader:
     def load(
         self,
         rows: Iterable[ResultRow],
-        summaries: Sequence[BatchSummary],
+        summaries: Sequence[BatchSummary] | Callable[[], Sequence[BatchSummary]],
         *,
         mode: LoadMode = "merge",
         logical_date: datetime | None = None,
@@ -212,7 +213,10 @@ class WarehouseLoader:
         """Write ``rows`` and ``summaries`` in one transaction: all of it is visible, or none.
 
         ``rows`` is consumed once, in chunks, so it can be a generator such as
-        :meth:`Reconciliation.rows`; a key repeated within one load keeps its last row.
+        :meth:`BatchStream.rows`; a key repeated within one load keeps its last row.
+        ``summaries`` may be a callable: it is called once every row is written, so summaries
+        that are complete only at the end of the stream are written last, in the same
+        transaction.
 
         The loading task instance (``run``, else the owner of the first summary or row) owns the
         rows. After writing them, in the same transaction:
@@ -237,7 +241,7 @@ class WarehouseLoader:
             raise ValueError("mode 'replace_logical_date' needs logical_date")
         rows = iter(rows)
         first = next(rows, None)
-        run = run or _owner_of(summaries, first)
+        run = run or _owner_of([] if callable(summaries) else summaries, first)
         rows = itertools.chain([first] if first is not None else [], rows)
         dialect = self.dialect()
         started = time.perf_counter()
@@ -258,7 +262,7 @@ class WarehouseLoader:
         conn: Any,
         dialect: GenericDialect,
         rows: Iterable[ResultRow],
-        summaries: Sequence[BatchSummary],
+        later_summaries: Sequence[BatchSummary] | Callable[[], Sequence[BatchSummary]],
         mode: str,
         logical_date: datetime | None,
         run: RunContext | None,
@@ -266,6 +270,7 @@ class WarehouseLoader:
     ) -> LoadStats:
         batches: dict[str, None] = {}
         n_rows = self._write_rows(conn, dialect, _noting_batches(rows, batches))
+        summaries = later_summaries() if callable(later_summaries) else later_summaries
         current = list(batches)
         replaced, deleted = Superseded(), 0
         if run is not None and mode == "replace_logical_date" and logical_date is not None:

@@ -22,6 +22,7 @@ from airflow_provider_batch.exceptions import TogetherBatchTimeoutError
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.inputs import BatchLimits
 from airflow_provider_batch.operators._batch_common import check_once, wait_sync
+from airflow_provider_batch.operators._state import FollowUpState
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
 from airflow_provider_batch.sensors.batch import TogetherBatchSensor
@@ -273,7 +274,9 @@ def test_follow_up_batches_each_get_their_own_deadline(together_server: Any, mak
     op = TogetherBatchResultsOperator(
         task_id="results", batch_ids=["b-0"], follow_up_timeout=TIMEOUT, poll_interval=0.05
     )
-    state = {"round": 1, "result": {}, "chains": [{"batch_id": late}, {"batch_id": on_time}]}
+    state = FollowUpState.model_validate(
+        {"round": 1, "result": {}, "chains": [{"batch_id": late}, {"batch_id": on_time}]}
+    )
     hook = TogetherBatchHook()
     with hook.get_conn() as client, pytest.raises(TaskDeferred) as deferred:
         op._await_follow_up(context(), client, hook, state)

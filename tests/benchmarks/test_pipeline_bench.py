@@ -20,9 +20,9 @@ import pytest
 
 from airflow_provider_batch.client import ClientSettings, TogetherClient
 from airflow_provider_batch.inputs import ensure_valid, estimate_batch_cost, split_batch_file
-from airflow_provider_batch.operators._results_io import download_batch_files, iter_expected
+from airflow_provider_batch.operators._results_io import download_batch_files
 from airflow_provider_batch.pricing import DEFAULT_PRICE_TABLE
-from airflow_provider_batch.results import ParsedFile, RunContext, WarehouseLoader, reconcile
+from airflow_provider_batch.results import ParsedFile, RunContext, WarehouseLoader, iter_expected, reconcile
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(600)]
 

@@ -151,6 +151,11 @@ def test_crash_after_follow_up_created_reattaches_and_skips_permanent_errors(
         ("timeout", 1, [f"row-{PERSISTENT}"]),
     ]
     assert _failures(outcomes[follow_up]) == [("timeout", 1, [f"row-{PERSISTENT}"])]
+    # The task's result has the final failures: the answered ones are gone.
+    assert sorted((f["code"], f["count"], f["examples"]) for f in result["failures"]) == [
+        ("invalid_model", 1, [f"row-{PERMANENT}"]),
+        ("timeout", 1, [f"row-{PERSISTENT}"]),
+    ]
 
 
 def test_synchronous_rounds_stop_when_nothing_is_left_to_re_send(pipeline: Any) -> None:

@@ -5,6 +5,7 @@ results task leaves a small XCom and an Asset event with its figures."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -80,6 +81,43 @@ def test_cancelled_batch_partial_results_loaded_then_fraction_policy_fails(
     assert set(statuses) == {"succeeded", "cancelled"} and statuses["succeeded"] > 0
     (summary,) = rows(pipeline.warehouse, "SELECT final_status, succeeded, cancelled FROM pipeline_summary")
     assert summary == ("CANCELLED", statuses["succeeded"], statuses["cancelled"])
+
+
+def test_the_log_ends_with_a_table_and_the_partial_failure_carries_the_breakdown(
+    pipeline: Any, output: Any
+) -> None:
+    import sqlite3
+
+    failing = {3: "invalid_model", 7: "invalid_model", 11: "server_error"}
+    with sqlite3.connect(pipeline.source) as conn:
+        conn.execute("CREATE TABLE source_rows (id INTEGER PRIMARY KEY, question TEXT, segment TEXT)")
+        conn.executemany(
+            "INSERT INTO source_rows VALUES (?, ?, ?)",
+            (
+                (n, f"What is {n}?" + (f" [[fail:{failing[n]}]]" if n in failing else ""), "seg")
+                for n in range(N)
+            ),
+        )
+    conn.close()
+    dag_run = run_dag("apb_pipeline_partial_strict", pipeline.work_dir)
+    assert ti_states(dag_run)["results"] == ("failed", 1)
+    log = output()
+    # The results task's summary: a table of counts, failures by code with example ids, and where.
+    table = log[log.index("Loaded 40 requests from 1 batch(es)") :]
+    lines = [line.strip() for line in table.splitlines()]
+    assert any(line.startswith("succeeded") and "37" in line for line in lines)
+    assert any(line.startswith("failed") and " 3 " in f"{line} " for line in lines)
+    (invalid,) = [line for line in lines if line.startswith("failed: invalid_model")]
+    assert "2" in invalid and "row-3" in invalid and "row-7" in invalid
+    (server,) = [line for line in lines if line.startswith("failed: server_error")]
+    assert "row-11" in server
+    assert any(line.startswith("warehouse") and "apb_pipeline_wh" in line for line in lines)
+    assert (
+        "pipeline_results" in table and "pipeline_summary" in table and "tokens" in table and "spend" in table
+    )
+    # The error says the same, in its message.
+    assert re.search(r"failed invalid_model: 2 \(e\.g\. row-[37], row-[37]\)", log)
+    assert "failed server_error: 1 (e.g. row-11)" in log
 
 
 def test_expired_batch_without_policy_loads_and_succeeds(pipeline: Any) -> None:

@@ -18,6 +18,7 @@ from airflow_provider_batch.results import (
     parse_output_line,
     reconcile,
 )
+from airflow_provider_batch.results.reconcile import BatchStream
 from tests.results._data import MODEL, error_line, success_line
 
 T0 = datetime(2026, 1, 1, 10, 0, tzinfo=timezone.utc)
@@ -93,7 +94,7 @@ def test_unknown_ids_and_unreadable_lines_are_diagnostics_not_rows(tmp_path):
     assert [r.custom_id for r in rows] == ["a"]
     assert rec.diagnostics.unknown_ids == 1 and rec.diagnostics.unknown_samples == ["zz (output line 3)"]
     assert rec.diagnostics.invalid_lines == 1
-    assert rec.diagnostics.invalid_samples[0].startswith("output line 2: invalid JSON")
+    assert rec.diagnostics.invalid_samples[0].startswith("output file out.jsonl line 2: invalid JSON")
     assert not rec.diagnostics.clean
 
 
@@ -135,12 +136,16 @@ def test_one_shot_iterators_are_accepted():
     assert [r.custom_id for r in rec.rows()] == ["a", "b"]  # rows() can be replayed
 
 
-def test_lines_changing_between_passes_is_an_error():
-    outputs = [ok("a")]
-    rec = reconcile(expected("a"), outputs, [], batch_id="b", batch_status="COMPLETED")
-    outputs.insert(0, ok("zz"))
-    with pytest.raises(RuntimeError, match="changed between the two passes"):
-        list(rec.rows())
+def test_a_stream_reads_its_lines_once_and_knows_its_summary_at_the_end():
+    stream = BatchStream(expected("a", "b"), [ok("a")], [], batch_id="b", batch_status="COMPLETED")
+    rows = stream.rows()
+    with pytest.raises(RuntimeError, match="summary is known once every row was read"):
+        stream.summary  # noqa: B018
+    assert next(rows).custom_id == "a"  # emitted as met, before the unanswered ones
+    assert [r.status for r in rows] == ["missing"]
+    assert (stream.summary.succeeded, stream.summary.missing) == (1, 1)
+    with pytest.raises(RuntimeError, match="already read once"):
+        list(stream.rows())
 
 
 def test_fifty_thousand_lines_from_files(batch_50k):
@@ -154,7 +159,7 @@ def test_fifty_thousand_lines_from_files(batch_50k):
 
 
 def test_memory_is_bounded_by_requests_not_responses(tmp_path):
-    """Neither pass keeps responses: peak memory stays far below the size of the output file."""
+    """The stream keeps no response: peak memory stays far below the size of the output file."""
     n, big = 5_000, "y" * 8_000
     out = tmp_path / "out.jsonl"
     with out.open("w") as fh:
@@ -167,8 +172,8 @@ def test_memory_is_bounded_by_requests_not_responses(tmp_path):
     tracemalloc.start()
     try:
         outputs, errors = ParsedFile(out, "output"), ParsedFile(None, "error")
-        rec = reconcile(exp, outputs, errors, batch_id="b", batch_status="COMPLETED")
-        seen = sum(len(row.response_text) for row in rec.rows())
+        stream = BatchStream(exp, outputs, errors, batch_id="b", batch_status="COMPLETED")
+        seen = sum(len(row.response_text) for row in stream.rows())
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -392,3 +392,46 @@ def test_load_is_one_transaction_even_if_the_connection_came_in_autocommit(
     with pytest.raises(Boom):
         loader.load(itertools.chain(first.rows(), failing(second.rows(), after=2)), [first.summary])
     assert warehouse.count("results") == 0 and warehouse.count("summary") == 0
+
+
+@pytest.mark.postgres
+def test_postgres_copies_every_new_batch_straight_into_the_table(postgres_schema, monkeypatch):
+    """Each batch without rows yet goes by COPY straight into the table, not only the first;
+    a batch that has rows, or a key repeated in the stream, goes through staging (last row wins)."""
+    from airflow_provider_batch.results._postgres import PostgresDialect
+
+    targets: list[str] = []
+    real_copy = PostgresDialect._copy
+
+    def spy(self, cur, target, columns, rows, size):
+        targets.append("staging" if target == PostgresDialect._STAGE else "table")
+        return real_copy(self, cur, target, columns, rows, size)
+
+    monkeypatch.setattr(PostgresDialect, "_copy", spy)
+    loader = loader_for(postgres_schema)
+    loader.ensure_tables()
+    ids = [f"r{j}" for j in range(50)]
+    recs = [small_rec(f"b{i}", ids) for i in range(3)]
+    stats = loader.load(itertools.chain.from_iterable(r.rows() for r in recs), [r.summary for r in recs])
+    assert stats.rows == 150 and targets == ["table", "table", "table"]
+
+    targets.clear()
+    again, new = small_rec("b1", [*ids, "r50"], texts=[f"again {j}" for j in range(51)]), small_rec("b3", ids)
+    loader.load(itertools.chain(again.rows(), new.rows()), [again.summary, new.summary])
+    assert targets == ["staging", "table"]
+    assert postgres_schema.count("results") == 201
+    table = postgres_schema.table("results")
+    query = f"SELECT response_text FROM {table} WHERE batch_id = 'b1' AND custom_id = 'r7'"
+    assert postgres_schema.query(query) == [("again 7",)]
+
+    targets.clear()
+    first, repeat = (
+        small_rec("b4", ["a", "b"], texts=["first a", "first b"]),
+        small_rec("b4", ["a"], texts=["last a"]),
+    )
+    loader.load(itertools.chain(first.rows(), repeat.rows()), [first.summary])
+    assert targets == ["table", "staging"]
+    got = postgres_schema.query(
+        f"SELECT custom_id, response_text FROM {table} WHERE batch_id = 'b4' ORDER BY 1"
+    )
+    assert got == [("a", "last a"), ("b", "first b")]

@@ -1,0 +1,159 @@
+"""The results path is strict: a line succeeds only with an answer, unreadable lines (NaN,
+Infinity, bad JSON) are reported with file, line and custom_id and leave their request
+missing, a COMPLETED batch without files is a retryable error, and there is one reader of
+input files."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_batch.client.models import BatchJob
+from airflow_provider_batch.exceptions import TogetherBatchFilesMissingError
+from airflow_provider_batch.operators import _results_io
+from airflow_provider_batch.operators._results_io import BatchFiles, download_batch_files, open_stream
+from airflow_provider_batch.results import RunContext, parse
+from airflow_provider_batch.results.parse import NO_ANSWER_ERROR_CODE, ParsedFile, decode_result_line
+from tests.results._data import MODEL, error_line, success_line
+
+RUN = RunContext("dag", "run-1", None, datetime(2026, 1, 2, tzinfo=timezone.utc), "results", -1)
+
+
+def _write(path: Path, lines: list[str | dict]) -> Path:
+    path.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines))
+    return path
+
+
+def _job(**kw) -> BatchJob:
+    values = {
+        "id": "batch-1",
+        "status": "COMPLETED",
+        "input_file_id": "file-in",
+        "endpoint": "/v1/chat/completions",
+    }
+    return BatchJob.model_validate(values | kw)
+
+
+def _batch(tmp_path: Path, ids: list[str], output: list, errors: list | None = None):
+    request = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+    inp = _write(tmp_path / "input.jsonl", [{"custom_id": cid, "body": request} for cid in ids])
+    out = _write(tmp_path / "output.jsonl", output)
+    err = _write(tmp_path / "errors.jsonl", errors) if errors is not None else None
+    files = BatchFiles(job=_job(), input_path=inp, output_path=out, error_path=err)
+    stream = open_stream(files, {}, prices=parse_prices(), endpoint=None, run=RUN)
+    return stream, {row.custom_id: row for row in stream.rows()}
+
+
+def parse_prices():
+    from airflow_provider_batch.pricing import DEFAULT_PRICE_TABLE
+
+    return DEFAULT_PRICE_TABLE
+
+
+def _with_body(cid: str, body: dict, status: int = 200) -> dict:
+    return {"custom_id": cid, "response": {"status_code": status, "body": body}}
+
+
+def test_nan_and_infinity_lines_are_reported_and_the_load_goes_on(tmp_path: Path) -> None:
+    nan = json.dumps(success_line("b", 2)).replace('"prompt_tokens": 12', '"prompt_tokens": NaN')
+    inf = json.dumps(success_line("c", 3)).replace('"completion_tokens": 6', '"completion_tokens": Infinity')
+    assert "NaN" in nan and "Infinity" in inf
+    stream, rows = _batch(
+        tmp_path, ["a", "b", "c", "d"], [success_line("a", 1), nan, inf, "{not json", success_line("d", 4)]
+    )
+    assert {cid: r.status for cid, r in rows.items()} == {
+        "a": "succeeded", "b": "missing", "c": "missing", "d": "succeeded",
+    }  # fmt: skip
+    diag = stream.diagnostics
+    assert diag.invalid_lines == 3
+    assert diag.invalid_samples[0].startswith("output file output.jsonl line 2, custom_id b: invalid JSON")
+    assert diag.invalid_samples[1].startswith("output file output.jsonl line 3, custom_id c: invalid JSON")
+    assert diag.invalid_samples[2].startswith("output file output.jsonl line 4: invalid JSON")
+    assert stream.summary.missing == 2 and stream.summary.succeeded == 2
+
+
+def test_a_number_out_of_range_is_unreadable_too() -> None:
+    line = json.dumps(success_line("a", 1)).replace('"prompt_tokens": 11', '"prompt_tokens": 1e999')
+    parsed = decode_result_line(line.encode(), 7)
+    assert parsed.custom_id is None and parsed.reported_id == "a" and parsed.line_no == 7
+
+
+def test_a_200_with_an_error_body_fails_with_its_code(tmp_path: Path) -> None:
+    body = {"error": {"code": "context_length_exceeded", "message": "too long"}}
+    _, rows = _batch(tmp_path, ["a"], [_with_body("a", body)])
+    row = rows["a"]
+    assert (row.status, row.error_code, row.error_message) == (
+        "failed",
+        "context_length_exceeded",
+        "too long",
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"choices": []}, {"id": "x", "usage": {"prompt_tokens": 3}}, {"choices": None}, {}],
+    ids=["empty-choices", "no-choices", "null-choices", "empty-body"],
+)
+def test_a_200_without_an_answer_fails_with_no_answer(tmp_path: Path, body: dict) -> None:
+    _, rows = _batch(tmp_path, ["a"], [_with_body("a", body)])
+    assert (rows["a"].status, rows["a"].error_code) == ("failed", NO_ANSWER_ERROR_CODE)
+
+
+def test_a_transcript_and_a_2xx_other_than_200_are_answers(tmp_path: Path) -> None:
+    lines = [
+        _with_body("a", {"text": "hello there"}),
+        _with_body("b", {"choices": [{"text": "x"}]}, status=201),
+    ]
+    _, rows = _batch(tmp_path, ["a", "b"], lines)
+    assert rows["a"].status == rows["b"].status == "succeeded" and rows["a"].response_text == "hello there"
+
+
+def test_the_raw_body_bytes_are_stored_as_they_came(tmp_path: Path) -> None:
+    body = '{"choices": [{"message": {"content": "é"}}],   "usage": {"prompt_tokens": 1.0}}'
+    raw = '{"custom_id": "a", "response": {"status_code": 200, "body": ' + body + "}}"
+    _, rows = _batch(tmp_path, ["a"], [raw])
+    assert rows["a"].response_json == body  # not re-serialised
+    assert rows["a"].prompt_tokens == 1
+
+
+def test_duplicate_ids_first_line_wins_and_the_output_file_wins(tmp_path: Path) -> None:
+    stream, rows = _batch(
+        tmp_path,
+        ["a", "b"],
+        [success_line("a", 1), success_line("a", 2)],
+        [error_line("a", 1), error_line("b", 3)],
+    )
+    assert rows["a"].status == "succeeded" and rows["a"].response_text == "answer 1"
+    assert rows["b"].status == "failed" and stream.diagnostics.duplicates == 2
+    assert list(rows) == ["a", "b"]
+
+
+def test_a_completed_batch_without_output_or_error_file_is_a_retryable_error(tmp_path: Path) -> None:
+    from airflow_provider_batch._compat import AirflowFailException
+
+    job = _job(output_file_id=None, error_file_id=None)
+    with pytest.raises(TogetherBatchFilesMissingError, match="neither an output nor an error file") as raised:
+        download_batch_files(None, job, tmp_path)  # type: ignore[arg-type]  # refused before any call
+    assert not isinstance(raised.value, AirflowFailException) and raised.value.batch_ids == ["batch-1"]
+
+
+def test_there_is_one_iter_expected() -> None:
+    assert not hasattr(_results_io, "iter_expected") or _results_io.iter_expected is parse.iter_expected
+    assert _results_io.open_stream.__globals__["iter_expected"] is parse.iter_expected
+
+
+def test_iter_expected_names_file_and_line_of_a_bad_input_line(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "input.jsonl", [{"custom_id": "a", "body": {"model": "m"}}, '{"custom_id": NaN}']
+    )
+    with pytest.raises(ValueError, match=r"input.jsonl: input line 2 is not a batch request: invalid JSON"):
+        list(parse.iter_expected(path))
+    path = _write(tmp_path / "input2.jsonl", [{"custom_id": "a", "body": "not an object"}])
+    assert [(r.custom_id, r.model) for r in parse.iter_expected(path)] == [("a", None)]
+
+
+def test_parsed_file_names_itself_in_reports(tmp_path: Path) -> None:
+    assert ParsedFile(tmp_path / "errors.jsonl", "error").label == "error file errors.jsonl"
