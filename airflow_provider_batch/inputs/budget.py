@@ -58,6 +58,7 @@ UNBOUNDED_ESTIMATE_TOKENS = 512
 _EXAMPLES_SHOWN = 5
 _PROMPT_FIELDS = ("tools", "functions", "response_format")
 """Body fields the API renders into the prompt: function definitions and the JSON schema."""
+_PROMPT_FIELDS_SET = frozenset(_PROMPT_FIELDS)
 
 
 def estimate_tokens(text: str) -> int:
@@ -181,15 +182,20 @@ class _SchemaTokens:
 
 
 def _prompt_tokens(body: dict[str, Any], schema_tokens: _SchemaTokens) -> int:
-    total = schema_tokens(body)
+    # Once per request: the common case (string content, no tool calls) takes no further call.
+    total = schema_tokens(body) if not _PROMPT_FIELDS_SET.isdisjoint(body) else 0
     messages = body.get("messages")
     if not isinstance(messages, list):
         prompt = body.get("prompt")
         return total + (estimate_tokens(prompt) if isinstance(prompt, str) else 0)
     for message in messages:
         if isinstance(message, dict):
-            total += MESSAGE_OVERHEAD_TOKENS + estimate_tokens(_content_text(message.get("content")))
-            total += _serialised_tokens(message.get("tool_calls"))
+            content = message.get("content")
+            text = content if type(content) is str else _content_text(content)
+            total += MESSAGE_OVERHEAD_TOKENS - (-len(text) // CHARS_PER_TOKEN)
+            calls = message.get("tool_calls")
+            if calls:
+                total += _serialised_tokens(calls)
     return total
 
 
