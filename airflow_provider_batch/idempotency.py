@@ -71,6 +71,15 @@ class PartLike(Protocol):
     def sha256(self) -> str: ...
 
 
+def _estimate_of(part: PartLike) -> dict[str, Any]:
+    """The ledger's ``model`` and ``estimated_cost_usd`` of a part that carries them
+    (:class:`~airflow_provider_batch.inputs.split.InputPart`; follow-up and common.ai parts do not)."""
+    return {
+        "model": getattr(part, "model", None),
+        "estimated_cost_usd": getattr(part, "estimated_cost_usd", None),
+    }
+
+
 @dataclass
 class PartOutcome:
     """What happened to one part: the batch it is bound to and which path led there."""
@@ -149,6 +158,7 @@ class _PartSubmitter:
             together_conn_id=self.ctx.together_conn_id,
             logical_date=self.ctx.logical_date,
             input_file_id=input_file_id,
+            **_estimate_of(self.part),
         )
 
     def run(self) -> PartOutcome:

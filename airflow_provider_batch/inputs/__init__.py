@@ -30,6 +30,7 @@ from airflow_provider_batch.inputs.limits import (
     BatchLimits,
     check_endpoint,
 )
+from airflow_provider_batch.inputs.prepare import PreparedInput, prepare_input
 from airflow_provider_batch.inputs.sources import records_from_jsonl, records_from_sql
 from airflow_provider_batch.inputs.split import InputPart, file_sha256, split_batch_file
 from airflow_provider_batch.inputs.storage import fetch_to_local, publish
@@ -56,6 +57,7 @@ __all__ = [
     "InputPart",
     "InputValidationError",
     "ModelEstimate",
+    "PreparedInput",
     "Problem",
     "UnboundedCostError",
     "ValidationReport",
@@ -70,6 +72,7 @@ __all__ = [
     "guard_budget",
     "file_sha256",
     "metadata_path_for",
+    "prepare_input",
     "publish",
     "records_from_jsonl",
     "records_from_sql",

@@ -31,15 +31,19 @@ from airflow_provider_batch.pricing import PriceTable
 
 __all__ = [
     "BudgetExceededError",
+    "BudgetTally",
+    "PartEstimate",
     "CostEstimate",
     "ModelEstimate",
     "UNBOUNDED_ESTIMATE_TOKENS",
     "UnboundedCostError",
+    "budget_applies",
     "check_budget",
     "check_budget_args",
     "estimate_batch_cost",
     "estimate_tokens",
     "guard_budget",
+    "log_estimate",
 ]
 
 log = logging.getLogger("airflow_provider_batch.inputs")
@@ -54,6 +58,7 @@ UNBOUNDED_ESTIMATE_TOKENS = 512
 _EXAMPLES_SHOWN = 5
 _PROMPT_FIELDS = ("tools", "functions", "response_format")
 """Body fields the API renders into the prompt: function definitions and the JSON schema."""
+_PROMPT_FIELDS_SET = frozenset(_PROMPT_FIELDS)
 
 
 def estimate_tokens(text: str) -> int:
@@ -177,23 +182,30 @@ class _SchemaTokens:
 
 
 def _prompt_tokens(body: dict[str, Any], schema_tokens: _SchemaTokens) -> int:
-    total = schema_tokens(body)
+    # Once per request: the common case (string content, no tool calls) takes no further call.
+    total = schema_tokens(body) if not _PROMPT_FIELDS_SET.isdisjoint(body) else 0
     messages = body.get("messages")
     if not isinstance(messages, list):
         prompt = body.get("prompt")
         return total + (estimate_tokens(prompt) if isinstance(prompt, str) else 0)
     for message in messages:
         if isinstance(message, dict):
-            total += MESSAGE_OVERHEAD_TOKENS + estimate_tokens(_content_text(message.get("content")))
-            total += _serialised_tokens(message.get("tool_calls"))
+            content = message.get("content")
+            text = content if type(content) is str else _content_text(content)
+            total += MESSAGE_OVERHEAD_TOKENS - (-len(text) // CHARS_PER_TOKEN)
+            calls = message.get("tool_calls")
+            if calls:
+                total += _serialised_tokens(calls)
     return total
 
 
 def _max_tokens(body: dict[str, Any]) -> int | None:
     """The larger of ``max_tokens`` and ``max_completion_tokens``; ``None`` when neither is set."""
-    values = (body.get("max_tokens"), body.get("max_completion_tokens"))
-    found = [v for v in values if type(v) is int and v > 0]
-    return max(found) if found else None
+    first, second = body.get("max_tokens"), body.get("max_completion_tokens")
+    first = first if type(first) is int and first > 0 else None
+    if type(second) is not int or second <= 0:
+        return first
+    return second if first is None or second > first else first
 
 
 def _completions(body: dict[str, Any]) -> int:
@@ -216,44 +228,108 @@ class _Unbounded:
             self.examples.append(f"line {line_no}{shown}")
 
 
+class BudgetTally:
+    """Worst-case token totals, fed one decoded request at a time, per model and per input part.
+
+    The validation pass feeds it (see :mod:`airflow_provider_batch.inputs.prepare`), so the file
+    is decoded once for both. Plain integers per line: the prices are applied once, at the end.
+
+    :param assumed_max_tokens: completion tokens assumed for a request without ``max_tokens``
+        (before ``n``). ``None``: count :data:`UNBOUNDED_ESTIMATE_TOKENS` and report such requests
+        in ``unbounded_requests``, which :func:`check_budget` refuses under a limit.
+    """
+
+    def __init__(self, assumed_max_tokens: int | None = None) -> None:
+        self.assumed_max_tokens = assumed_max_tokens
+        self._fallback = assumed_max_tokens or UNBOUNDED_ESTIMATE_TOKENS
+        #: ``(part, model) -> [requests, prompt tokens, worst-case completion tokens]``
+        self._totals: dict[tuple[int, str], list[int]] = {}
+        self._unbounded = _Unbounded()
+        self._schema_tokens = _SchemaTokens()
+
+    def add(self, line_no: int, request: Any, part: int = 1) -> None:
+        """Count one request (lines that are not request objects with a body are ignored)."""
+        body = request.get("body") if type(request) is dict else None
+        if type(body) is not dict:
+            return
+        model = body.get("model")
+        key = (part, model if type(model) is str else "")
+        entry = self._totals.get(key)
+        if entry is None:
+            entry = self._totals[key] = [0, 0, 0]
+        entry[0] += 1
+        entry[1] += _prompt_tokens(body, self._schema_tokens)
+        max_tokens = _max_tokens(body)
+        if max_tokens is None:
+            self._unbounded.add(line_no, request)
+            max_tokens = self._fallback
+        entry[2] += max_tokens * _completions(body)
+
+    def estimate(self, prices: PriceTable) -> CostEstimate:
+        """The whole input's estimate, per model and in total."""
+        per_model: dict[str, ModelEstimate] = {}
+        for (_, model), (requests, prompt, completion) in self._totals.items():
+            entry = per_model.setdefault(model, ModelEstimate())
+            entry.requests += requests
+            entry.prompt_tokens += prompt
+            entry.max_completion_tokens += completion
+        return _total(per_model, prices, self._unbounded, self.assumed_max_tokens)
+
+    def part_estimates(self, prices: PriceTable) -> dict[int, PartEstimate]:
+        """Each part's model(s) and worst-case cost at batch price."""
+        models: dict[int, list[str]] = {}
+        usd: dict[int, float] = {}
+        for (part, model), (_, prompt, completion) in self._totals.items():
+            models.setdefault(part, []).append(model)
+            usd[part] = usd.get(part, 0.0) + prices.cost(model, prompt, completion).batch_usd
+        return {
+            part: PartEstimate(model=_models_label(names), batch_usd=round(usd[part], 10))
+            for part, names in models.items()
+        }
+
+
+class PartEstimate(BaseModel):
+    """One input part's model (several are joined with ``", "``) and worst-case batch-price cost."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str | None
+    batch_usd: float
+
+
+_MODEL_LABEL_CHARS = 200
+"""Room for the model in the submission ledger's ``model`` column."""
+
+
+def _models_label(names: list[str]) -> str | None:
+    label = ", ".join(sorted(name for name in names if name))
+    if len(label) > _MODEL_LABEL_CHARS:
+        label = label[: _MODEL_LABEL_CHARS - 3] + "..."
+    return label or None
+
+
 def estimate_batch_cost(
     path: str | os.PathLike[str], prices: PriceTable, *, assumed_max_tokens: int | None = None
 ) -> CostEstimate:
     """Stream over a batch input file and estimate its worst-case cost per model and in total.
 
     Validate the file first: lines that are not request objects are skipped, invalid JSON raises.
+    The submit operator does not call this: its one pass over the input validates, estimates and
+    splits together (:func:`~airflow_provider_batch.inputs.prepare.prepare_input`).
 
-    :param assumed_max_tokens: completion tokens assumed for a request without ``max_tokens``
-        (before ``n``). ``None``: count :data:`UNBOUNDED_ESTIMATE_TOKENS` and report such requests
-        in ``unbounded_requests``, which :func:`check_budget` refuses under a limit.
+    :param assumed_max_tokens: see :class:`BudgetTally`.
     """
-    per_model: dict[str, ModelEstimate] = {}
-    unbounded = _Unbounded()
-    schema_tokens = _SchemaTokens()
-    fallback = assumed_max_tokens or UNBOUNDED_ESTIMATE_TOKENS
+    tally = BudgetTally(assumed_max_tokens)
     with open(path, "rb") as fh:
         for line_no, raw in enumerate(fh, start=1):
-            if raw.isspace():
-                continue
-            request = json.loads(raw)
-            body = request.get("body") if isinstance(request, dict) else None
-            if not isinstance(body, dict):
-                continue
-            model = body.get("model")
-            entry = per_model.setdefault(model if isinstance(model, str) else "", ModelEstimate())
-            entry.requests += 1
-            entry.prompt_tokens += _prompt_tokens(body, schema_tokens)
-            max_tokens = _max_tokens(body)
-            if max_tokens is None:
-                unbounded.add(line_no, request)
-                max_tokens = fallback
-            entry.max_completion_tokens += max_tokens * _completions(body)
-    estimate = _total(per_model, prices, unbounded, assumed_max_tokens)
-    _log_estimate(path, estimate)
+            if not raw.isspace():
+                tally.add(line_no, json.loads(raw))
+    estimate = tally.estimate(prices)
+    log_estimate(path, estimate)
     return estimate
 
 
-def _log_estimate(path: str | os.PathLike[str], estimate: CostEstimate) -> None:
+def log_estimate(path: str | os.PathLike[str], estimate: CostEstimate) -> None:
     log.info(
         "Batch cost estimate for %s: %d requests, ~%d prompt tokens, <= %d completion tokens, "
         "<= $%.4f at batch price ($%.4f at list price)%s",
@@ -370,18 +446,28 @@ def guard_budget(
     :returns: the estimate, or ``None`` for an audio batch.
     :raises BudgetExceededError: over the limit, or (``UnboundedCostError``) no bound exists.
     """
-    if endpoint in AUDIO_ENDPOINTS:
-        if max_cost_usd is not None:
-            raise UnboundedCostError(
-                _audio_message(endpoint, max_cost_usd) + "; nothing was uploaded", None, max_cost_usd
-            )
-        log.info(
-            "Audio batch %s for %s: no cost estimate and no budget check (Together bills audio "
-            "by duration, unknowable from the URLs)",
-            path,
-            endpoint,
-        )
+    if not budget_applies(path, endpoint=endpoint, max_cost_usd=max_cost_usd):
         return None
     estimate = estimate_batch_cost(path, prices, assumed_max_tokens=assumed_max_tokens)
     check_budget(estimate, max_cost_usd)
     return estimate
+
+
+def budget_applies(path: str | os.PathLike[str], *, endpoint: str, max_cost_usd: float | None) -> bool:
+    """Whether ``endpoint`` is estimated at all: audio is not (refused under a limit, else logged).
+
+    :raises UnboundedCostError: an audio endpoint with a ``max_cost_usd`` limit.
+    """
+    if endpoint not in AUDIO_ENDPOINTS:
+        return True
+    if max_cost_usd is not None:
+        raise UnboundedCostError(
+            _audio_message(endpoint, max_cost_usd) + "; nothing was uploaded", None, max_cost_usd
+        )
+    log.info(
+        "Audio batch %s for %s: no cost estimate and no budget check (Together bills audio "
+        "by duration, unknowable from the URLs)",
+        path,
+        endpoint,
+    )
+    return False

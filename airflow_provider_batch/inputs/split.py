@@ -1,9 +1,13 @@
 """Split a batch input file into parts that each fit the API limits.
 
 A file that already fits is not copied: its single part points at the original. Otherwise lines
-are written, in order and unchanged, to ``<stem>.part-0001.jsonl``, ``<stem>.part-0002.jsonl``,
+are copied, in order and unchanged, to ``<stem>.part-0001.jsonl``, ``<stem>.part-0002.jsonl``,
 ... each filled up to ``max_lines`` and ``max_bytes``. Splitting is deterministic, so the same
 input always gives the same parts and the same SHA-256 fingerprints.
+
+:class:`PartCutter` is fed the lines while the file is read (by the validation pass, in the submit
+operator): it decides where each part starts and ends and hashes it on the way, so writing the
+parts afterwards is a byte-range copy with no second read in Python and no second hash.
 """
 
 from __future__ import annotations
@@ -12,24 +16,30 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import Any
 
 from airflow_provider_batch.inputs.limits import BatchLimits
 
-__all__ = ["InputPart", "file_sha256", "split_batch_file"]
+__all__ = ["InputPart", "PartCutter", "file_sha256", "split_batch_file"]
 
 _CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
 class InputPart:
-    """One uploadable part (``index`` is 1-based and matches the ``part-NNNN`` name)."""
+    """One uploadable part (``index`` is 1-based and matches the ``part-NNNN`` name).
+
+    ``model`` (several are joined with ``", "``) and ``estimated_cost_usd`` (worst case, batch
+    price) come from the budget estimate, when one was made; the submission ledger records them.
+    """
 
     index: int
     path: Path
     lines: int
     bytes: int
     sha256: str
+    model: str | None = None
+    estimated_cost_usd: float | None = None
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -41,19 +51,116 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def _count_and_hash(path: Path) -> tuple[int, int, str]:
-    digest = hashlib.sha256()
-    lines = size = 0
-    last = b"\n"
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-            lines += chunk.count(b"\n")
-            size += len(chunk)
-            last = chunk[-1:]
-    if last != b"\n":
-        lines += 1  # a final line without a newline still counts
-    return lines, size, digest.hexdigest()
+@dataclass(frozen=True)
+class _Span:
+    """One part as a byte range of the source, with its digest (``newline``: add one at the end)."""
+
+    start: int
+    end: int
+    lines: int
+    bytes: int
+    sha256: str
+    newline: bool
+
+
+class PartCutter:
+    """Cuts a file into parts from its lines, fed in order, and hashes each part as it goes.
+
+    :param limits: lines and bytes per part.
+    :param source_bytes: the file's size: a file within ``max_bytes`` is cut by line count only,
+        and left whole (not copied) when that fits too.
+    """
+
+    def __init__(self, limits: BatchLimits, source_bytes: int) -> None:
+        self.max_lines, self.max_bytes = limits.max_lines, limits.max_bytes
+        self.source_bytes = source_bytes
+        self.fits = source_bytes <= limits.max_bytes
+        self.spans: list[_Span] = []
+        self.oversized: str | None = None
+        self._line_no = self._offset = self._start = self._lines = self._bytes = 0
+        self._digest: Any = hashlib.sha256()
+        self._last_newline = True
+
+    def add(self, raw: bytes) -> int:
+        """Take the next line (with its newline, if any); returns the index of its part."""
+        self._line_no += 1
+        size = len(raw)
+        newline = raw[-1:] == b"\n"
+        line_bytes = size if newline else size + 1  # a part's last line always ends with one
+        if line_bytes > self.max_bytes and self.oversized is None:
+            self.oversized = f"line {self._line_no} is {line_bytes} bytes; a part holds {self.max_bytes}"
+        if self._lines and (
+            self._lines >= self.max_lines or (not self.fits and self._bytes + line_bytes > self.max_bytes)
+        ):
+            self._close(last=False)
+        self._last_newline = newline
+        self._digest.update(raw)
+        self._lines += 1
+        self._bytes += line_bytes
+        self._offset += size
+        return len(self.spans) + 1
+
+    def _close(self, *, last: bool) -> None:
+        # Only the file's last line can lack a newline; a part copied from it gets one.
+        digest, newline = self._digest, last and not self._last_newline
+        if newline:
+            digest = digest.copy()
+            digest.update(b"\n")
+        span = _Span(self._start, self._offset, self._lines, self._bytes, digest.hexdigest(), newline)
+        self.spans.append(span)
+        self._start, self._lines, self._bytes = self._offset, 0, 0
+        self._digest = hashlib.sha256()
+
+    def write_parts(self, source: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> list[InputPart]:
+        """The parts of ``source``: itself when it fits, else byte-range copies under ``out_dir``.
+
+        :raises ValueError: a single line does not fit ``max_bytes`` on its own.
+        """
+        if self.oversized is not None:
+            raise ValueError(self.oversized)
+        path = Path(source)
+        if self.fits and self._lines == self._line_no:  # one part, and it is the file as it is
+            size = self._offset
+            return [InputPart(1, path, self._lines, size, self._digest.hexdigest())]
+        if self._lines:
+            self._close(last=True)
+        target = Path(out_dir)
+        target.mkdir(parents=True, exist_ok=True)
+        parts = [
+            _copy_span(path, target / f"{path.stem}.part-{index:04d}.jsonl", index, span)
+            for index, span in enumerate(self.spans, start=1)
+        ]
+        _remove_stale_parts(target, path.stem, len(parts))
+        return parts
+
+
+def _copy_span(source: Path, dest: Path, index: int, span: _Span) -> InputPart:
+    with open(source, "rb") as src, open(dest, "wb") as dst:
+        _copy_range(src.fileno(), dst.fileno(), span.start, span.end - span.start)
+        if span.newline:
+            dst.write(b"\n")
+    return InputPart(index, dest, span.lines, span.bytes, span.sha256)
+
+
+def _copy_range(src: int, dst: int, start: int, length: int) -> None:
+    """Copy ``length`` bytes from ``start`` in ``src`` to the current end of ``dst``, in the kernel
+    where it can (``copy_file_range``), else through a 1 MiB buffer."""
+    offset, left = start, length
+    fast = hasattr(os, "copy_file_range")
+    while left:
+        copied = 0
+        if fast:
+            try:
+                copied = os.copy_file_range(src, dst, left, offset)
+            except OSError:  # another file system, or a kernel without it
+                fast = False
+        if not fast:
+            chunk = os.pread(src, min(left, _CHUNK), offset)
+            copied = os.write(dst, chunk) if chunk else 0
+        if not copied:
+            raise OSError(f"the input file ended {left} bytes early while its parts were copied")
+        offset += copied
+        left -= copied
 
 
 def split_batch_file(
@@ -65,23 +172,17 @@ def split_batch_file(
     """Return the parts of ``path`` that fit ``limits`` (lines and bytes per file).
 
     Validate first (:func:`~airflow_provider_batch.inputs.validate.ensure_valid` with
-    ``check_totals=False``): this function only cuts at newlines. A file within the byte limit is
-    read once to count and hash it; a file that must be split is read once while the parts are
-    written and hashed.
+    ``check_totals=False``): this function only cuts at newlines. The file is read once to find
+    the cuts and hash the parts; a file that must be split is then copied range by range.
 
     :raises ValueError: a single line does not fit ``max_bytes`` on its own.
     """
     source = Path(path)
-    if source.stat().st_size <= limits.max_bytes:
-        lines, size, sha = _count_and_hash(source)
-        if lines <= limits.max_lines:
-            return [InputPart(index=1, path=source, lines=lines, bytes=size, sha256=sha)]
-    target = Path(out_dir)
-    target.mkdir(parents=True, exist_ok=True)
+    cutter = PartCutter(limits, source.stat().st_size)
     with open(source, "rb") as fh:
-        parts = _write_parts(fh, source.stem, target, limits)
-    _remove_stale_parts(target, source.stem, len(parts))
-    return parts
+        for raw in fh:
+            cutter.add(raw)
+    return cutter.write_parts(source, out_dir)
 
 
 def _remove_stale_parts(out_dir: Path, stem: str, count: int) -> None:
@@ -89,47 +190,3 @@ def _remove_stale_parts(out_dir: Path, stem: str, count: int) -> None:
     for old in out_dir.glob(f"{stem}.part-[0-9][0-9][0-9][0-9].jsonl"):
         if int(old.name[-10:-6]) > count:
             old.unlink()
-
-
-class _PartWriter:
-    def __init__(self, index: int, path: Path) -> None:
-        self.index, self.path = index, path
-        self.fh = open(path, "wb")  # noqa: SIM115 - closed in finish()
-        self.digest = hashlib.sha256()
-        self.lines = self.bytes = 0
-
-    def write(self, line: bytes) -> None:
-        self.fh.write(line)
-        self.digest.update(line)
-        self.lines += 1
-        self.bytes += len(line)
-
-    def finish(self) -> InputPart:
-        self.fh.close()
-        return InputPart(self.index, self.path, self.lines, self.bytes, self.digest.hexdigest())
-
-
-def _write_parts(fh: IO[bytes], stem: str, out_dir: Path, limits: BatchLimits) -> list[InputPart]:
-    parts: list[InputPart] = []
-    current: _PartWriter | None = None
-    try:
-        for line_no, raw in enumerate(fh, start=1):
-            line = raw if raw.endswith(b"\n") else raw + b"\n"
-            if len(line) > limits.max_bytes:
-                raise ValueError(f"line {line_no} is {len(line)} bytes; a part holds {limits.max_bytes}")
-            if current is not None and (
-                current.lines >= limits.max_lines or current.bytes + len(line) > limits.max_bytes
-            ):
-                parts.append(current.finish())
-                current = None
-            if current is None:
-                index = len(parts) + 1
-                current = _PartWriter(index, out_dir / f"{stem}.part-{index:04d}.jsonl")
-            current.write(line)
-    except BaseException:
-        if current is not None:
-            current.fh.close()
-        raise
-    if current is not None:
-        parts.append(current.finish())
-    return parts

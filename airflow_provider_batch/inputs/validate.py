@@ -13,7 +13,9 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
+
+import msgspec
 
 from airflow_provider_batch.inputs._rules import RuleHit, check_request
 from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, CHAT_ENDPOINT, BatchLimits, check_endpoint
@@ -23,6 +25,7 @@ __all__ = [
     "InputValidationError",
     "Problem",
     "ValidationReport",
+    "LineSink",
     "ensure_valid",
     "validate_batch_file",
 ]
@@ -110,15 +113,21 @@ def _reject_constant(name: str) -> Any:
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 _SCAN_ONCE = _DECODER.scan_once  # type: ignore[attr-defined]  # the C scanner; typeshed omits it
+_FAST_DECODE = msgspec.json.Decoder().decode
 
 
-def _parse(text: str) -> Any:
-    """Decode one JSON document, like ``_DECODER.decode`` but faster on the common shape.
+def _parse(raw: bytes, text: str) -> Any:
+    """Decode one JSON document (``raw``, already checked to be UTF-8 and given as ``text`` too).
 
-    The C scanner is called directly for a line that starts with its value and ends with it (or
-    with whitespace), which skips the decoder's two regex passes. Anything else, including every
-    error, goes through the full decoder so messages and edge cases stay exactly json's own.
+    msgspec decodes the common case, about five times faster than the stdlib. It is strict JSON
+    (no ``NaN``/``Infinity``); anything it refuses goes through the stdlib decoder, which gives the
+    error message (or, for the few documents only the stdlib takes, such as ``1e400``, the value),
+    so what is accepted and every message stay exactly the stdlib's.
     """
+    try:
+        return _FAST_DECODE(raw)
+    except msgspec.DecodeError:
+        pass
     try:
         obj, end = _SCAN_ONCE(text, 0)
     except StopIteration:
@@ -164,10 +173,11 @@ class _Scan:
                 f"file exceeds {limits.max_bytes} bytes by the end of this line ({report.bytes} bytes)",
             )
 
-    def line(self, line_no: int, raw: bytes) -> None:
+    def line(self, line_no: int, raw: bytes) -> Any:
+        """Check one line; returns the decoded request, or ``None`` when it could not be decoded."""
         if raw.isspace():
             self.add(line_no, None, "blank_line", "blank lines are not allowed")
-            return
+            return None
         if raw.startswith(_BOM):
             self.add(line_no, None, "bom", "line starts with a UTF-8 byte order mark; save without BOM")
             raw = raw[3:]
@@ -175,17 +185,18 @@ class _Scan:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             self.add(line_no, None, "invalid_utf8", f"invalid UTF-8 at byte {exc.start}: {exc.reason}")
-            return
+            return None
         try:
-            obj = _parse(text)
+            obj = _parse(raw, text)
         except RecursionError:
             self.add(line_no, None, "nesting_too_deep", "JSON is nested too deeply to parse")
-            return
+            return None
         except ValueError as exc:
             detail = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
             self.add(line_no, None, "invalid_json", detail)
-            return
+            return None
         self.request(line_no, obj)
+        return obj
 
     def request(self, line_no: int, obj: Any) -> None:
         hits: list[RuleHit] = []
@@ -217,6 +228,12 @@ def _skip_rest_of_line(fh: IO[bytes]) -> int:
             return skipped
 
 
+class LineSink(Protocol):
+    """Told about every line of a file that is valid so far, in order, while it is scanned."""
+
+    def __call__(self, line_no: int, raw: bytes, request: dict[str, Any]) -> None: ...
+
+
 def validate_batch_file(
     path: str | os.PathLike[str],
     *,
@@ -224,6 +241,7 @@ def validate_batch_file(
     limits: BatchLimits = BatchLimits(),
     max_problems: int = 100,
     check_totals: bool = True,
+    sink: LineSink | None = None,
 ) -> ValidationReport:
     """Check every line of a batch input JSONL file, in one streaming pass.
 
@@ -233,10 +251,15 @@ def validate_batch_file(
     :param max_problems: keep at most this many problems; further lines are counted, not parsed.
     :param check_totals: check ``max_lines`` and ``max_bytes`` for the whole file. Pass ``False``
         when the file will go through :func:`~airflow_provider_batch.inputs.split.split_batch_file`.
+    :param sink: gets each line's raw bytes and decoded request, only while no problem has been
+        found (after one the file is refused anyway): so one read of the file also estimates its
+        cost and cuts it into parts (:mod:`airflow_provider_batch.inputs.prepare`), and no line
+        is decoded twice.
     """
     check_endpoint(endpoint)
     report = ValidationReport(path=Path(path), endpoint=endpoint)
     scan = _Scan(report, limits, max_problems)
+    problems = report.problems
     cap = limits.max_line_bytes + 1
     with open(path, "rb") as fh:
         read = fh.readline
@@ -250,7 +273,9 @@ def validate_batch_file(
                     line_no, None, "line_too_large", f"line is longer than {limits.max_line_bytes} bytes"
                 )
             elif not scan.full:
-                scan.line(line_no, raw)
+                request = scan.line(line_no, raw)
+                if sink is not None and not problems:
+                    sink(line_no, raw, request)
             if check_totals:
                 scan.totals(line_no)
         report.lines = line_no

@@ -31,10 +31,8 @@ from airflow_provider_batch.inputs import (
     InputPart,
     check_budget_args,
     check_endpoint,
-    ensure_valid,
     fetch_to_local,
-    guard_budget,
-    split_batch_file,
+    prepare_input,
 )
 from airflow_provider_batch.ledger import LedgerConflictError, LedgerUnavailableError, TaskIdentity
 from airflow_provider_batch.links import TogetherBatchesPageLink, TogetherBatchLink
@@ -84,7 +82,7 @@ def _prepare_parts(
     assumed_max_tokens: int | None = None,
     on_empty: str = "fail",
 ) -> list[InputPart]:
-    """Fetch, validate, split and budget-check the input; returns parts ready to upload.
+    """Fetch the input, then validate, budget-check and split it in one read; returns parts ready to upload.
 
     Everything here happens before any upload: bad input or an exceeded budget costs nothing.
 
@@ -98,15 +96,16 @@ def _prepare_parts(
     local = fetch_to_local(input_path, work_dir / "fetched", aws_conn_id=aws_conn_id)
     if local.stat().st_size == 0:
         on_empty_input(on_empty, f"batch input {input_path} is empty")
-    ensure_valid(local, endpoint=endpoint, limits=limits, check_totals=False)
-    guard_budget(
+    prepared = prepare_input(
         local,
+        work_dir / "parts",
         endpoint=endpoint,
+        limits=limits,
         prices=prices,
         max_cost_usd=max_cost_usd,
         assumed_max_tokens=assumed_max_tokens,
     )
-    return split_batch_file(local, work_dir / "parts", limits=limits)
+    return prepared.parts
 
 
 def _refuse_unloadable_run(task: BaseOperator, context: Any) -> None:

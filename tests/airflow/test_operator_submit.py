@@ -15,7 +15,7 @@ from airflow_provider_batch.inputs import BatchLimits
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
-from apb_airflow_helpers import DictStateStore, FakeTI, context, write_input
+from apb_airflow_helpers import MODEL, DictStateStore, FakeTI, context, write_input
 
 pytestmark = [pytest.mark.usefixtures("together_conn"), pytest.mark.timeout(60)]
 
@@ -71,6 +71,29 @@ def test_budget_guard_refuses_before_upload(tmp_path: Path, together_server: Any
     with pytest.raises(AirflowFailException, match="max_cost_usd"):
         _op(path, max_cost_usd=0.000001).execute(context())
     assert together_server.stats()["uploads"] == 0
+
+
+def test_ledger_rows_carry_each_parts_model_and_estimate(
+    tmp_path: Path, together_server: Any, together_ledger: Any
+) -> None:
+    from airflow_provider_batch.inputs import estimate_batch_cost, split_batch_file
+    from airflow_provider_batch.ledger import TaskIdentity
+    from airflow_provider_batch.pricing import DEFAULT_PRICE_TABLE
+
+    path = write_input(tmp_path / "in.jsonl", 5)
+    ti = FakeTI()
+    _op(path, limits=BatchLimits(max_lines=2), wait_for_completion=False, max_cost_usd=10.0).execute(
+        context(ti)
+    )
+    rows = together_ledger.records_for(TaskIdentity(ti.dag_id, ti.task_id, ti.run_id, ti.map_index))
+    parts = split_batch_file(path, tmp_path / "expected", limits=BatchLimits(max_lines=2))
+    assert [(r.part_index, r.part_sha256, r.request_count) for r in rows] == [
+        (p.index, p.sha256, p.lines) for p in parts
+    ]
+    assert {r.model for r in rows} == {MODEL}
+    for row, part in zip(rows, parts, strict=True):
+        alone = estimate_batch_cost(part.path, DEFAULT_PRICE_TABLE).batch_usd
+        assert row.estimated_cost_usd == pytest.approx(alone) and alone > 0
 
 
 def test_non_retryable_api_refusal_fails_without_retry(
