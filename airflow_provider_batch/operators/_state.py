@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from airflow_provider_batch.ledger import FailureBucket
 
@@ -25,6 +25,15 @@ class Carried(BaseModel):
     total_tokens: int = 0
     cost_usd: float = 0.0
     error_code: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_positional(cls, data: Any) -> Any:
+        """A round deferred by 0.1.0 carried ``[status, prompt, completion, total, cost]``."""
+        if isinstance(data, list | tuple):
+            names = ("status", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd")
+            return dict(zip(names, data, strict=False))
+        return data
 
 
 class Chain(BaseModel):
