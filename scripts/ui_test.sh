@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-.venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[dev,ui-test]"
+.venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python -e ".[dev,ui-test]"
 if [[ ! -x "${APB_CHROMIUM:-/usr/bin/chromium}" ]] && command -v apt-get >/dev/null; then
     echo "ui_test: installing Debian's chromium" >&2
     if ! apt-get install -y --no-install-recommends chromium >/dev/null; then

@@ -212,10 +212,17 @@ def _spend_chart(days: list[DailySpend]) -> str:
         colour = palette[i % len(palette)]
         parts.append(
             f'<rect x="{50 + 170 * i}" y="{height + 24}" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{64 + 170 * i}" y="{height + 33}" font-size="10">{escape(model[-26:])}</text>'
+            f'<text x="{64 + 170 * i}" y="{height + 33}" font-size="10">{escape(_short_model(model))}'
+            f"<title>{escape(model)}</title></text>"
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _short_model(model: str, limit: int = 28) -> str:
+    """A legend label: the model's name without its organisation, cut with an ellipsis."""
+    name = model.rsplit("/", 1)[-1]
+    return name if len(name) <= limit else name[: limit - 1] + "\u2026"
 
 
 def _spend_table(days: list[DailySpend]) -> str:

@@ -155,7 +155,9 @@ def test_the_page_in_a_browser(airflow: tuple[AirflowDeployment, ControlClient])
             assert float(running.locator(".bar").get_attribute("aria-valuenow") or "-1") > 0.0
             expect(running.locator(".fig-eta")).not_to_contain_text("done")
             expect(running.locator(".fig-requests")).to_contain_text("20")
-            expect(running.locator(".fig-estimated")).to_be_visible()
+            # The submit task recorded each part's model and budget estimate in the ledger.
+            expect(running.locator(".fig-estimated")).to_contain_text("$")
+            expect(running.locator(".fig-model")).to_contain_text(MODEL)
 
             done = frame.locator("div.card", has_text="alice_failures")
             expect(done.locator(".badge")).to_have_text("COMPLETED")
@@ -164,6 +166,7 @@ def test_the_page_in_a_browser(airflow: tuple[AirflowDeployment, ControlClient])
             for example in ("req-3", "req-7", "req-9"):
                 expect(done.locator(".failures")).to_contain_text(example)
             expect(done.locator(".fig-actual")).to_contain_text("$")
+            expect(done.locator(".fig-estimated")).to_contain_text("$")
             expect(done.locator(".fig-savings")).to_contain_text("list")
             expect(done.locator(".fig-warehouse")).to_contain_text("ui_results, ui_results_summary")
             task_link = done.locator(f'a[href="/dags/alice_failures/runs/{runs["done"]}/tasks/submit"]')

@@ -53,3 +53,11 @@ def test_links_to_airflow_pages_are_quoted() -> None:
     assert links.task("d", "manual__2026-11-30T00:00:00+00:00", "submit", 2) == (
         "/af/dags/d/runs/manual__2026-11-30T00%3A00%3A00%2B00%3A00/tasks/submit/mapped/2"
     )
+
+
+def test_the_chart_legend_names_the_model_without_its_organisation() -> None:
+    from airflow_provider_batch.ui.html import _short_model
+
+    assert _short_model("meta-llama/Llama-3.3-70B-Instruct-Turbo") == "Llama-3.3-70B-Instruct-Turbo"
+    assert _short_model("org/" + "m" * 40) == "m" * 27 + "\u2026"
+    assert _short_model("(unknown model)") == "(unknown model)"
