@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_provider_batch._wrap import wrap
 from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, CHAT_ENDPOINT
 from airflow_provider_batch.pricing import PriceTable
 
@@ -330,17 +331,18 @@ def estimate_batch_cost(
 
 
 def log_estimate(path: str | os.PathLike[str], estimate: CostEstimate) -> None:
-    log.info(
-        "Batch cost estimate for %s: %d requests, ~%d prompt tokens, <= %d completion tokens, "
-        "<= $%.4f at batch price ($%.4f at list price)%s",
-        path,
-        estimate.requests,
-        estimate.prompt_tokens,
-        estimate.max_completion_tokens,
-        estimate.batch_usd,
-        estimate.list_usd,
-        f"; no price for {', '.join(estimate.models_without_price)}" if estimate.models_without_price else "",
-    )
+    """The estimate as one log record of short lines: where, how much, and what has no price."""
+    lines = [
+        f"Batch cost estimate for {path}:",
+        f"    {estimate.requests} requests, ~{estimate.prompt_tokens} prompt tokens, "
+        f"<= {estimate.max_completion_tokens} completion tokens",
+        f"    <= ${estimate.batch_usd:.4f} at batch price (${estimate.list_usd:.4f} at list price)",
+    ]
+    if estimate.models_without_price:
+        lines.append(
+            "    " + wrap(f"no price for {', '.join(estimate.models_without_price)}").replace("\n", "\n    ")
+        )
+    log.info("%s", "\n".join(lines))
     if not estimate.unbounded_requests:
         return
     if estimate.assumed_max_tokens is None:

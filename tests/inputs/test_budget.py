@@ -292,3 +292,22 @@ def test_the_estimate_streams_the_file(write_jsonl: Callable[..., Path]) -> None
         tracemalloc.stop()
     assert est.requests == 3000 and est.max_completion_tokens == 3000 * 32
     assert peak < 500_000, peak
+
+
+def test_the_estimate_is_logged_as_short_lines(caplog: pytest.LogCaptureFixture) -> None:
+    """The estimate used to be one line that ran off the log view; now each figure has its line
+    and a long list of unpriced models wraps."""
+    from airflow_provider_batch.inputs.budget import CostEstimate, log_estimate
+
+    unpriced = [f"org/model-{i:02d}-{'x' * 20}" for i in range(6)]
+    estimate = CostEstimate(requests=1234, prompt_tokens=56789, max_completion_tokens=1000, batch_usd=0.123,
+                            list_usd=0.246, models_without_price=unpriced)  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="airflow_provider_batch.inputs.budget"):
+        log_estimate("/work/nightly/requests.jsonl", estimate)
+    (record,) = [r for r in caplog.records if "cost estimate" in r.getMessage()]
+    lines = record.getMessage().splitlines()
+    assert lines[0] == "Batch cost estimate for /work/nightly/requests.jsonl:"
+    assert "1234 requests, ~56789 prompt tokens, <= 1000 completion tokens" in lines[1]
+    assert "<= $0.1230 at batch price ($0.2460 at list price)" in lines[2]
+    assert all(len(line) <= 100 for line in lines)
+    assert all(model in record.getMessage() for model in unpriced)
