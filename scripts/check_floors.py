@@ -23,13 +23,28 @@ except ModuleNotFoundError:  # Python 3.10: the backport, which pytest depends o
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
 
-def floors(project: dict) -> dict[str, Version]:
-    """Every ``>=`` floor of the dependencies and optional dependencies, by package name."""
+def _extras_of(project: dict, extra: str, seen: set[str]) -> list[str]:
+    """The requirements of ``extra`` and of the project's own extras it names, recursively."""
+    own = project["name"]
+    specs: list[str] = []
+    for text in project.get("optional-dependencies", {}).get(extra, []):
+        req = Requirement(text)
+        if req.name == own:
+            for inner in sorted(req.extras - seen):
+                seen.add(inner)
+                specs += _extras_of(project, inner, seen)
+        else:
+            specs.append(text)
+    return specs
+
+
+def floors(project: dict, extra: str = "dev") -> dict[str, Version]:
+    """Every ``>=`` floor of the dependencies and of ``extra`` (with the extras it includes), by
+    package name: what the lowest leg installs. Extras outside it (``ui-test``) run in legs of
+    their own at the newest release."""
     own = project["name"]
     found: dict[str, Version] = {}
-    specs = list(project["dependencies"])
-    for extra in project.get("optional-dependencies", {}).values():
-        specs += extra
+    specs = list(project["dependencies"]) + _extras_of(project, extra, {extra})
     for text in specs:
         req = Requirement(text)
         if req.name == own:
