@@ -28,6 +28,8 @@ def auth(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER", "tests.ui.limited_auth.DagLimitedAuthManager")
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", USERS)
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
+    # Airflow 3.1 with the lowest PyJWT refuses tokens whose issuer is unset; deployments set one.
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_ISSUER", "airflow")
     api_app.purge_cached_app()
     manager = api_app.init_auth_manager()
     yield manager
