@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 from airflow_provider_batch.ledger import FailureBucket
+from airflow_provider_batch.operators._outcomes import EXAMPLES_PER_CODE
 
 __all__ = ["Carried", "Chain", "FollowUpState", "ResultManifest", "merge_failures"]
 
@@ -89,7 +90,10 @@ class FollowUpState(BaseModel):
 
 
 def merge_failures(
-    buckets: list[FailureBucket], removed: dict[str, set[str]], added: list[FailureBucket], limit: int = 5
+    buckets: list[FailureBucket],
+    removed: dict[str, set[str]],
+    added: list[FailureBucket],
+    limit: int = EXAMPLES_PER_CODE,
 ) -> list[FailureBucket]:
     """Failures after a round: ``removed`` (code -> ids answered or re-failed) leave their bucket,
     ``added`` buckets join; most frequent code first."""
