@@ -37,7 +37,7 @@ CHROMIUM = os.environ.get("APB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 API_KEY = "ui-" + uuid.uuid4().hex
-PASSWORDS = {"admin": "admin-" + uuid.uuid4().hex[:8], "alice": "alice-" + uuid.uuid4().hex[:8]}
+PASSWORDS = {name: f"{name}-{uuid.uuid4().hex[:8]}" for name in ("admin", "alice", "bob")}
 MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
 
 
@@ -85,7 +85,7 @@ def airflow(tmp_path: Path) -> Iterator[tuple[AirflowDeployment, ControlClient]]
                 "AIRFLOW_CONN_APB_WAREHOUSE": f"postgresql://postgres@127.0.0.1:5432/{warehouse}",
                 "AIRFLOW__CORE__AUTH_MANAGER": "tests.ui.limited_auth.DagLimitedAuthManager",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,alice:viewer",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,alice:viewer,bob:viewer",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             }
             with deployment(home, DAGS, env) as dep:
@@ -122,10 +122,10 @@ def _run_both(dep: AirflowDeployment, control: ControlClient) -> dict[str, str]:
     return {"done": done, "running": running, "running_batch": str(batch_id)}
 
 
-def _log_in(page: Any, api_url: str) -> None:
+def _log_in(page: Any, api_url: str, user: str = "alice") -> None:
     page.goto(f"{api_url}/auth/login")
-    page.locator("input[name=username], input#username").first.fill("alice")
-    page.locator("input[type=password]").first.fill(PASSWORDS["alice"])
+    page.locator("input[name=username], input#username").first.fill(user)
+    page.locator("input[type=password]").first.fill(PASSWORDS[user])
     page.locator("button[type=submit], button:has-text('Sign in'), button:has-text('Login')").first.click()
     page.wait_for_url(lambda url: "/auth/login" not in url, timeout=60_000)
 
@@ -182,6 +182,17 @@ def test_the_page_in_a_browser(airflow: tuple[AirflowDeployment, ControlClient])
             page.goto(filtered)
             expect(page.frame_locator("iframe").first.locator("div.card")).to_have_count(1, timeout=60_000)
             assert API_KEY not in page.frame_locator("iframe").first.locator("body").inner_html()
+
+            # bob may read none of alice's DAGs: the page shows him no batch, even asked by name.
+            other = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+            _log_in(other, dep.api_url, "bob")
+            other.goto(f"{dep.api_url}/plugin/together-batches?dag_id=alice_failures")
+            bobs = other.frame_locator("iframe").first
+            expect(bobs.locator("h1")).to_be_visible(timeout=60_000)
+            expect(bobs.locator("div.card")).to_have_count(0)
+            html = bobs.locator("body").inner_html()
+            assert _done_batch(dep, runs) not in html and runs["running_batch"] not in html
+            other.screenshot(path=str(ARTIFACTS / "together-batches-no-access.png"), full_page=True)
         finally:
             browser.close()
 
