@@ -6,6 +6,7 @@ Names whose home moved are imported here with a fallback; everything else comes 
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol
 
 __all__ = [
@@ -14,7 +15,10 @@ __all__ = [
     "AirflowSkipException",
     "BaseXCom",
     "TaskDeferred",
+    "fernet_conflict",
     "warn_if_kill_cannot_cancel",
+    "warn_once_if_fernet_conflict",
+    "with_fernet_hint",
 ]
 
 try:
@@ -55,3 +59,71 @@ def warn_if_kill_cannot_cancel(log: _Log, *, cancel_on_kill: bool) -> None:
             "cancel_on_kill: this Airflow version cannot cancel batches when a user kills the deferred "
             "task (Airflow 3.3 can); they keep running and a re-run of the task re-attaches to them"
         )
+
+
+#: Airflow 3.1's ``get_fernet()`` sets ``is_encrypted`` on a ``MultiFernet``; cryptography 51 made
+#: that class a Rust type that refuses new attributes. Every connection lookup then fails inside
+#: the secrets backend, and Airflow reports the connection as "isn't defined". 3.2 no longer does it.
+FERNET_CONFLICT = (
+    "Airflow {airflow} with cryptography {cryptography}: Airflow before 3.2 cannot read any "
+    "connection when cryptography is 51 or later and a Fernet key is set (its get_fernet() fails, "
+    "and Airflow reports the connection as not defined). Install 'cryptography<51' (Airflow's "
+    "constraints file does), or upgrade Airflow to 3.2 or later."
+)
+
+
+def _major_minor(version: str) -> tuple[int, int]:
+    found = re.match(r"(\d+)(?:\.(\d+))?", version)
+    if found is None:
+        return (0, 0)
+    return int(found.group(1)), int(found.group(2) or 0)
+
+
+def fernet_conflict(
+    airflow_version: str | None = None, cryptography_version: str | None = None
+) -> str | None:
+    """The plain-words explanation when this Airflow and this cryptography cannot read connections.
+
+    ``None`` when the pair is fine. The versions default to the installed ones.
+    """
+    if airflow_version is None:
+        from airflow import __version__ as airflow_version
+    if cryptography_version is None:
+        try:
+            from cryptography import __version__ as cryptography_version
+        except ImportError:  # pragma: no cover - Airflow requires it
+            return None
+    assert airflow_version is not None and cryptography_version is not None
+    if _major_minor(airflow_version) < (3, 2) and _major_minor(cryptography_version) >= (51, 0):
+        return FERNET_CONFLICT.format(airflow=airflow_version, cryptography=cryptography_version)
+    return None
+
+
+_fernet_warned = False
+
+
+def warn_once_if_fernet_conflict(log: _Log) -> None:
+    """Log :func:`fernet_conflict`'s explanation once per process, if it applies."""
+    global _fernet_warned
+    if _fernet_warned:
+        return
+    _fernet_warned = True
+    message = fernet_conflict()
+    if message:
+        log.warning("%s", message)
+
+
+def with_fernet_hint(exc: Exception) -> Exception:
+    """A connection-lookup error, with the Fernet explanation appended when it applies."""
+    message = fernet_conflict()
+    if message is None:
+        return exc
+    return type(exc)(f"{exc} ({message})") if _rebuildable(exc) else exc
+
+
+def _rebuildable(exc: Exception) -> bool:
+    try:
+        type(exc)("probe")
+    except Exception:
+        return False
+    return True

@@ -53,7 +53,14 @@ def _modules(*modules: str) -> list[dict[str, Any]]:
 
 
 def get_provider_info() -> dict[str, Any]:
+    import logging
+
     from airflow_provider_batch import __version__
+    from airflow_provider_batch._compat import warn_once_if_fernet_conflict
+
+    # Every Airflow process reads this when it loads providers: the one place a user of Airflow
+    # 3.1 with cryptography 51 hears why every connection "isn't defined".
+    warn_once_if_fernet_conflict(logging.getLogger("airflow_provider_batch"))
 
     return {
         "package-name": "airflow-provider-batch",

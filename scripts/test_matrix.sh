@@ -44,6 +44,19 @@ leg_constraints() {
         # removed it (3.1.8 no longer imports it).
         lowest) echo "structlog<25.5" ;;
     esac
+    case "$1" in
+        # Airflow 3.1's get_fernet() sets an attribute on MultiFernet, which cryptography 51 (a
+        # Rust type) refuses: every connection lookup then fails and Airflow reports the connection
+        # as "isn't defined". 3.2 and 3.3 do not. Users of 3.1 need the same cap (README).
+        3.1 | lowest) echo "cryptography<51" ;;
+    esac
+}
+
+# What a leg resolved, in the log: when a new release of some dependency breaks a leg, the diff
+# between two runs' freezes names it.
+print_freeze() {
+    echo "test-matrix: packages in $1:" >&2
+    "$UV" pip freeze --python "$1/bin/python" | sed 's/^/  freeze: /' >&2
 }
 
 make_venv() {
@@ -71,6 +84,7 @@ run_leg() {
     local airflow
     airflow=$("$venv/bin/python" -c "import airflow; print(airflow.__version__)")
     echo "test-matrix: leg $leg: Airflow $airflow, $("$venv/bin/python" --version)" >&2
+    print_freeze "$venv"
     if [[ "$leg" == lowest ]]; then
         "$venv/bin/python" scripts/check_floors.py >&2 || return 1
     fi

@@ -52,6 +52,8 @@ say "installing it into a clean venv"
 # pytest only for the plugin check (the dev extra's floor); everything else comes from the wheel.
 "$UV" pip install --quiet --compile-bytecode --python "$WORK/venv/bin/python" "$WHEEL" "pytest>=8"
 PY="$WORK/venv/bin/python"
+say "packages in the clean venv:"
+"$UV" pip freeze --python "$PY" | sed 's/^/  freeze: /' >&2
 
 mkdir -p "$WORK/run" "$WORK/dags" "$WORK/home"
 cd "$WORK/run"

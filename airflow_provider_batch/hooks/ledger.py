@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from airflow_provider_batch._compat import with_fernet_hint
 from airflow_provider_batch.ledger import (
     DEFAULT_LEDGER_TABLE,
     DEFAULT_OUTCOME_TABLE,
@@ -99,8 +100,9 @@ def _from_connection(conn_id: str, table: str, outcome_table: str) -> Submission
         connection = BaseHook.get_connection(conn_id)
         hook = connection.get_hook()
     except Exception as exc:
+        cause = with_fernet_hint(exc)
         raise LedgerUnavailableError(
-            f"the submission ledger connection {conn_id!r} cannot be used: {type(exc).__name__}: {exc}"
+            f"the submission ledger connection {conn_id!r} cannot be used: {type(cause).__name__}: {cause}"
         ) from exc
     if not hasattr(hook, "get_conn"):
         raise LedgerUnavailableError(

@@ -24,6 +24,7 @@ import certifi
 import httpx
 from airflow.sdk import BaseHook, Connection
 
+from airflow_provider_batch._compat import with_fernet_hint
 from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch.client import (
     DEFAULT_BASE_URL,
@@ -133,13 +134,19 @@ class TogetherBatchHook(BaseHook):
     def connection(self) -> Connection:
         """The (cached) Airflow connection; synchronous lookup, for the worker side only."""
         if self._connection is None:
-            self._connection = self.get_connection(self.together_conn_id)
+            try:
+                self._connection = self.get_connection(self.together_conn_id)
+            except Exception as exc:
+                raise with_fernet_hint(exc) from exc
         return self._connection
 
     async def aconnection(self) -> Connection:
         """The (cached) Airflow connection, looked up without blocking the event loop."""
         if self._connection is None:
-            self._connection = await BaseHook.aget_connection(self.together_conn_id)
+            try:
+                self._connection = await BaseHook.aget_connection(self.together_conn_id)
+            except Exception as exc:
+                raise with_fernet_hint(exc) from exc
         return self._connection
 
     @staticmethod

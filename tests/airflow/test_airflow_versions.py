@@ -103,3 +103,68 @@ def test_defer_warns_when_a_kill_cannot_cancel(
         warn_if_kill_cannot_cancel(log, cancel_on_kill=cancel_on_kill)
     warned = "cannot cancel" in caplog.text
     assert warned is (cancel_on_kill and not AIRFLOW_V_3_3_PLUS)
+
+
+# -- Airflow 3.1 with cryptography 51: every connection "isn't defined" -------------------------
+
+
+@pytest.mark.parametrize(
+    ("airflow_version", "cryptography_version", "conflict"),
+    [
+        ("3.1.8", "51.0.1", True),
+        ("3.1.1", "52.0.0", True),
+        ("3.1.8", "50.0.2", False),
+        ("3.2.2", "51.0.1", False),
+        ("3.3.2", "51.0.1", False),
+        ("3.1.8rc1", "51.0.0.dev1", True),
+    ],
+)
+def test_fernet_conflict_names_the_pair_and_the_remedy(
+    airflow_version: str, cryptography_version: str, conflict: bool
+) -> None:
+    from airflow_provider_batch._compat import fernet_conflict
+
+    message = fernet_conflict(airflow_version, cryptography_version)
+    if not conflict:
+        assert message is None
+        return
+    assert message is not None
+    assert airflow_version in message and cryptography_version in message
+    assert "cryptography<51" in message and "3.2" in message
+
+
+def test_installed_pair_is_not_in_conflict() -> None:
+    """CI holds cryptography<51 on the 3.1 legs: the pair every leg installs must be a good one."""
+    from airflow_provider_batch._compat import fernet_conflict
+
+    assert fernet_conflict() is None
+
+
+def test_missing_connection_error_carries_the_fernet_explanation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the bad pair, the hook's "isn't defined" error says why, and how to fix it."""
+    from airflow_provider_batch import _compat
+    from airflow_provider_batch.hooks.together import TogetherBatchHook
+
+    monkeypatch.setattr(_compat, "fernet_conflict", lambda *a: "Install 'cryptography<51'")
+    with pytest.raises(Exception, match=r"isn't defined.*Install 'cryptography<51'") as info:
+        TogetherBatchHook("apb_no_such_connection").connection()
+    assert type(info.value).__name__ == "AirflowNotFoundException"
+
+    monkeypatch.setattr(_compat, "fernet_conflict", lambda *a: None)
+    with pytest.raises(Exception, match=r"isn't defined") as info:
+        TogetherBatchHook("apb_no_such_connection").connection()
+    assert "cryptography" not in str(info.value)
+
+
+def test_provider_load_warns_once_about_the_pair(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from airflow_provider_batch import _compat
+    from airflow_provider_batch.get_provider_info import get_provider_info
+
+    monkeypatch.setattr(_compat, "fernet_conflict", lambda *a: "Install 'cryptography<51'")
+    monkeypatch.setattr(_compat, "_fernet_warned", False)
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_batch"):
+        get_provider_info()
+        get_provider_info()
+    assert [r.getMessage() for r in caplog.records].count("Install 'cryptography<51'") == 1
