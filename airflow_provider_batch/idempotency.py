@@ -22,12 +22,23 @@ What a previous batch of the same part leads to:
 * FAILED -> raise :class:`TogetherBatchFailedError` (the same input would most likely fail again);
   with ``force_resubmit=True`` a new generation is submitted, re-using the uploaded file;
 * gone (404) -> a new generation.
+
+Submissions of release 0.1.0 are adopted into the ledger, never paid for again. 0.1.0 kept no
+ledger: it found its batch through the task state store (Airflow 3.3+, gone after a clear) or by
+its upload file name ``apb-<identity key 12>-<sha256 16>-p<part>.jsonl``. A part without a ledger
+row is therefore first looked for under both, in that order; the file-name look-up lists the
+account's files (and the batches on the matching files) once per submit, and only on a retry or
+a clear (``SubmitContext.earlier_tries``), never on a first try. A batch is adopted only when
+exactly one batch the ledger does not already attribute is on files of exactly this identity's
+name; several are refused (0.1.0 de-duplicated uploads by content, so another task instance's
+batch may sit on the same file).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -49,6 +60,7 @@ __all__ = [
     "SubmitContext",
     "TaskIdentity",
     "legacy_batch_id",
+    "ran_before",
     "submit_or_attach",
 ]
 
@@ -105,6 +117,48 @@ class SubmitContext:
     logical_date: datetime | None = None
     #: Airflow 3.3's task state store, read only to adopt records written by earlier releases.
     legacy_store: Any | None = None
+    #: Whether this task instance ran before (a retry or a clear), so release 0.1.0 may have
+    #: submitted it: then a part without a ledger row is looked for by 0.1.0's upload file name.
+    earlier_tries: bool = False
+
+
+def ran_before(context: Any) -> bool:
+    """Whether the task instance of ``context`` has had an earlier try (a retry, or a run before a
+    clear: Airflow keeps counting tries across clears); unknown counts as yes."""
+    try_number = getattr(context.get("ti"), "try_number", None)
+    return not isinstance(try_number, int) or try_number > 1
+
+
+class _ReleaseNames:
+    """Release 0.1.0's look-up: this identity's named upload files, then the batches on them.
+
+    The account's files are listed once per submit, however many parts look; the batch list is
+    read only for a name that has files.
+    """
+
+    def __init__(self, client: Any, identity: TaskIdentity) -> None:
+        self.client = client
+        self.identity = identity
+        self._files: dict[str, list[str]] | None = None
+
+    def _named(self) -> dict[str, list[str]]:
+        if self._files is None:
+            prefix = f"apb-{self.identity.key[:12]}-"
+            found: dict[str, list[str]] = {}
+            with closing(self.client.files.iter()) as files:
+                for file in files:
+                    if file.filename and file.filename.startswith(prefix):
+                        found.setdefault(file.filename, []).append(file.id)
+            self._files = found
+        return self._files
+
+    def batches(self, part: PartLike) -> list[BatchJob]:
+        """The batches on every file named exactly as 0.1.0 named this part of this identity."""
+        name = self.identity.part_filename(part.sha256, part.index)
+        jobs: list[BatchJob] = []
+        for file_id in self._named().get(name, []):
+            jobs.extend(self.client.batches.find_by_input_file(file_id))
+        return jobs
 
 
 def legacy_batch_id(store: Any | None, part: PartLike) -> str | None:
@@ -141,8 +195,17 @@ def _must_replace(job: BatchJob, *, force_resubmit: bool) -> bool:
 class _PartSubmitter:
     """Drives one part from whatever its ledger row says to a bound batch."""
 
-    def __init__(self, client: Any, ctx: SubmitContext, part: PartLike, *, force_resubmit: bool) -> None:
+    def __init__(
+        self,
+        client: Any,
+        ctx: SubmitContext,
+        part: PartLike,
+        *,
+        force_resubmit: bool,
+        names: _ReleaseNames | None = None,
+    ) -> None:
         self.client = client
+        self.names = names
         self.ctx = ctx
         self.part = part
         self.force_resubmit = force_resubmit
@@ -165,7 +228,7 @@ class _PartSubmitter:
         ledger = self.ctx.ledger
         record = ledger.current(self.ctx.identity, self.part.index, self.part.sha256)
         if record is None:
-            record = self._adopt_legacy() or self._open(1)
+            record = self._adopt_legacy() or self._adopt_named() or self._open(1)
         while True:
             if record.batch_id is not None:
                 try:
@@ -195,9 +258,36 @@ class _PartSubmitter:
             job = self.client.batches.retrieve(batch_id)
         except NotFoundError:
             return None
-        log.info("part %d: adopting batch %s recorded by an earlier release", self.part.index, batch_id)
+        return self._adopt(job, "recorded by an earlier release in the task state store")
+
+    def _adopt(self, job: BatchJob, how: str) -> SubmissionRecord:
+        """Record an earlier release's batch of this part as this task instance's first generation."""
+        log.info("part %d: adopting batch %s, %s", self.part.index, job.id, how)
         record = self._open(1, input_file_id=job.input_file_id)
         return self.ctx.ledger.record_batch(record, job.id, job.created_at, str(job.status))
+
+    def _adopt_named(self) -> SubmissionRecord | None:
+        """The batch release 0.1.0 created for this part, found by its upload file name."""
+        if self.names is None:
+            return None
+        ledger = self.ctx.ledger
+        candidates = [job for job in self.names.batches(self.part) if ledger.by_batch(job.id) is None]
+        if len(candidates) > 1:
+            raise LedgerConflictError(
+                f"part {self.part.index}: {len(candidates)} batches the submission ledger does not "
+                f"know ({', '.join(sorted(j.id for j in candidates))}) are on the input file that "
+                "release 0.1.0 named for this task instance; 0.1.0 shared files of identical content "
+                "between task instances, so this task cannot tell which is its own, and it stops "
+                "instead of paying again"
+            )
+        if not candidates:
+            return None
+        job = candidates[0]
+        if job.input_file_id and any(
+            r.identity != self.ctx.identity for r in ledger.on_file(job.input_file_id)
+        ):
+            return None
+        return self._adopt(job, "submitted by release 0.1.0 (found by its upload file name)")
 
     def _known_on_file(self, record: SubmissionRecord) -> set[str]:
         assert record.input_file_id is not None
@@ -283,9 +373,10 @@ def submit_or_attach(
     :raises LedgerConflictError: ownership cannot be established; nothing more is paid for.
     :raises LedgerUnavailableError: the ledger cannot be reached; nothing more is paid for.
     """
+    names = _ReleaseNames(client, ctx.identity) if ctx.earlier_tries else None
     outcomes: list[PartOutcome] = []
     for part in parts:
-        outcome = _PartSubmitter(client, ctx, part, force_resubmit=force_resubmit).run()
+        outcome = _PartSubmitter(client, ctx, part, force_resubmit=force_resubmit, names=names).run()
         if outcome.path != "submitted":
             log.info("part %d: %s to batch %s (status %s); no new batch created",
                      part.index, outcome.path, outcome.job.id, outcome.job.status)  # fmt: skip

@@ -6,6 +6,7 @@ allocation beyond the problem tuples of bad lines.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 __all__ = ["MESSAGE_ROLES", "RuleHit", "check_request"]
@@ -75,7 +76,37 @@ def _check_custom_id(obj: dict[str, Any], max_id_len: int, out: list[RuleHit]) -
         out.append(
             ("custom_id_too_long", f"'custom_id' has {len(custom_id)} characters, the limit is {max_id_len}")
         )
+    _check_storable(custom_id, out)
     return custom_id
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_storable(custom_id: str, out: list[RuleHit]) -> None:
+    """Refuse characters a results table cannot hold, so that an answer is never paid for and then
+    unloadable: U+0000 (PostgreSQL text refuses it; the only code point its UTF8 encoding cannot
+    hold) and lone surrogates U+D800-U+DFFF (JSON can escape them, but no UTF-8 text can hold them)."""
+    at = custom_id.find("\x00")
+    if at >= 0:
+        out.append(
+            (
+                "custom_id_nul",
+                f"'custom_id' holds U+0000 (NUL) at character {at + 1}, which PostgreSQL text cannot "
+                "store, so its answer could never be loaded",
+            )
+        )
+    if custom_id.isascii():
+        return
+    lone = _LONE_SURROGATE.search(custom_id)
+    if lone is not None:
+        out.append(
+            (
+                "custom_id_lone_surrogate",
+                f"'custom_id' holds the lone surrogate U+{ord(lone.group()):04X} at character "
+                f"{lone.start() + 1}, which is not valid Unicode text, so its answer could never be loaded",
+            )
+        )
 
 
 def _check_method_and_url(obj: dict[str, Any], *, audio: bool, endpoint: str, out: list[RuleHit]) -> None:

@@ -411,8 +411,11 @@ def check_budget(estimate: CostEstimate, max_cost_usd: float | None, *, allow_un
     if estimate.models_without_price and not allow_unpriced:
         raise BudgetExceededError(
             f"cannot check the budget of ${max_cost_usd:.4f}: no price for "
-            f"{', '.join(estimate.models_without_price)} (add them to price_table or set allow_unpriced); "
-            f"priced part of the estimate: ${estimate.batch_usd:.4f}",
+            f"{', '.join(estimate.models_without_price)}; priced part of the estimate: "
+            f"${estimate.batch_usd:.4f}. Remedy: add the model(s) to the price table (the operator's "
+            "price_table={'models': {'<model>': {'input_per_1m': ..., 'output_per_1m': ...}}}, or the "
+            "connection's price_table extra), or pass allow_unpriced=True to check the budget against "
+            "the priced requests only. Nothing was uploaded",
             estimate,
             max_cost_usd,
         )
@@ -439,6 +442,7 @@ def guard_budget(
     prices: PriceTable,
     max_cost_usd: float | None,
     assumed_max_tokens: int | None = None,
+    allow_unpriced: bool = False,
 ) -> CostEstimate | None:
     """Estimate a validated input's worst-case cost, log it, and refuse it when over ``max_cost_usd``.
 
@@ -451,7 +455,7 @@ def guard_budget(
     if not budget_applies(path, endpoint=endpoint, max_cost_usd=max_cost_usd):
         return None
     estimate = estimate_batch_cost(path, prices, assumed_max_tokens=assumed_max_tokens)
-    check_budget(estimate, max_cost_usd)
+    check_budget(estimate, max_cost_usd, allow_unpriced=allow_unpriced)
     return estimate
 
 

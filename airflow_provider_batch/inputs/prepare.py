@@ -58,6 +58,7 @@ def prepare_input(
     prices: PriceTable,
     max_cost_usd: float | None = None,
     assumed_max_tokens: int | None = None,
+    allow_unpriced: bool = False,
 ) -> PreparedInput:
     """Read ``path`` once; refuse it or return its parts (written under ``parts_dir`` if it must be cut).
 
@@ -80,7 +81,7 @@ def prepare_input(
     if budget_applies(source, endpoint=endpoint, max_cost_usd=max_cost_usd):
         estimate = tally.estimate(prices)
         log_estimate(source, estimate)
-        check_budget(estimate, max_cost_usd)
+        check_budget(estimate, max_cost_usd, allow_unpriced=allow_unpriced)
     parts = cutter.write_parts(source, parts_dir)
     per_part = tally.part_estimates(prices)
     return PreparedInput(

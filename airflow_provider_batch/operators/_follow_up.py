@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_batch.hooks.ledger import get_ledger
-from airflow_provider_batch.idempotency import SubmitContext, submit_or_attach
+from airflow_provider_batch.idempotency import SubmitContext, ran_before, submit_or_attach
 from airflow_provider_batch.inputs.split import file_sha256
 from airflow_provider_batch.ledger import SubmissionLedger, TaskIdentity
 from airflow_provider_batch.operators._outcomes import FailureTally
@@ -219,6 +219,7 @@ def submit_round(
         endpoint=endpoint,
         together_conn_id=together_conn_id,
         logical_date=context.get("logical_date"),
+        earlier_tries=ran_before(context),
     )
     outcomes = submit_or_attach(client, parts, ctx)
     chains = []

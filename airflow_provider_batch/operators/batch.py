@@ -25,7 +25,7 @@ from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent, BatchState
 from airflow_provider_batch.exceptions import TogetherLedgerUnavailableError
 from airflow_provider_batch.hooks.ledger import get_ledger
 from airflow_provider_batch.hooks.together import TogetherBatchHook
-from airflow_provider_batch.idempotency import PartOutcome, SubmitContext, submit_or_attach
+from airflow_provider_batch.idempotency import PartOutcome, SubmitContext, ran_before, submit_or_attach
 from airflow_provider_batch.inputs import (
     BatchLimits,
     InputPart,
@@ -81,6 +81,7 @@ def _prepare_parts(
     aws_conn_id: str | None,
     assumed_max_tokens: int | None = None,
     on_empty: str = "fail",
+    allow_unpriced: bool = False,
 ) -> list[InputPart]:
     """Fetch the input, then validate, budget-check and split it in one read; returns parts ready to upload.
 
@@ -104,6 +105,7 @@ def _prepare_parts(
         prices=prices,
         max_cost_usd=max_cost_usd,
         assumed_max_tokens=assumed_max_tokens,
+        allow_unpriced=allow_unpriced,
     )
     return prepared.parts
 
@@ -159,6 +161,9 @@ class TogetherBatchOperator(BaseOperator):
     :param assumed_max_tokens: completion tokens the budget guard assumes for a request without
         ``max_tokens`` (an assumption, not a cap the API enforces); without it such a request is
         refused when ``max_cost_usd`` is set.
+    :param allow_unpriced: with ``max_cost_usd``, let requests for a model the price table has no
+        price for through, and check the limit against the priced requests only (their cost is
+        not bounded); without it such a model is refused.
     :param on_empty: an input file with no requests fails the task (``"fail"``, the default: here
         it usually means a broken upstream) or skips it (``"skip"``). Nothing is uploaded.
     """
@@ -189,12 +194,14 @@ class TogetherBatchOperator(BaseOperator):
         ledger_conn_id: str | None = None,
         assumed_max_tokens: int | None = None,
         on_empty: str = "fail",
+        allow_unpriced: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         # Refused where the DAG is parsed, before any run could pay for a batch.
         check_budget_args(max_cost_usd, assumed_max_tokens, endpoint)
         self.assumed_max_tokens = assumed_max_tokens
+        self.allow_unpriced = allow_unpriced
         self.on_empty = check_on_empty(on_empty)
         self.input_path = input_path
         self.endpoint = endpoint
@@ -266,6 +273,7 @@ class TogetherBatchOperator(BaseOperator):
                 aws_conn_id=self.aws_conn_id,
                 assumed_max_tokens=self.assumed_max_tokens,
                 on_empty=self.on_empty,
+                allow_unpriced=self.allow_unpriced,
             )
         except (ValueError, FileNotFoundError) as exc:
             raise AirflowFailException(f"batch input refused before upload: {exc}") from exc
@@ -290,6 +298,7 @@ class TogetherBatchOperator(BaseOperator):
             together_conn_id=self.together_conn_id,
             logical_date=context.get("logical_date"),
             legacy_store=context.get("task_state_store"),
+            earlier_tries=ran_before(context),
         )
         try:
             return submit_or_attach(client, parts, ctx, force_resubmit=self.force_resubmit, on_bound=publish)

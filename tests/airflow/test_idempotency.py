@@ -317,6 +317,24 @@ def test_a_batch_recorded_by_the_previous_release_is_adopted(
     assert together_server.stats()["batch_creates"] == 1
 
 
+def test_a_release_0_1_0_file_carrying_several_batches_is_never_guessed_between(
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger
+) -> None:
+    """0.1.0 shared a file between task instances with identical content: which batch is ours?"""
+    parts = _parts(tmp_path)
+    name = f"apb-{IDENTITY.key[:12]}-{parts[0].sha256[:16]}-p0001.jsonl"
+    uploaded = sync_client.files.upload(parts[0].path, filename=name, dedupe=True)
+    for _ in range(2):  # ours, and another run's on the same de-duplicated file
+        sync_client.batches.create(uploaded.id, ENDPOINT)
+    ctx = SubmitContext(identity=IDENTITY, ledger=ledger, endpoint=ENDPOINT, earlier_tries=True)
+    with pytest.raises(LedgerConflictError, match=r"release 0\.1\.0 named for this task instance"):
+        submit_or_attach(sync_client, parts, ctx)
+    assert together_server.stats()["batch_creates"] == 2
+    # A first try cannot have been submitted before: it looks for no file and pays for its own.
+    (first,) = _submit(sync_client, parts, ledger)
+    assert first.path == "submitted"
+
+
 def test_an_unreachable_ledger_stops_before_any_upload(
     tmp_path: Path, sync_client: TogetherClient, together_server: Any
 ) -> None:

@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_batch._compat import AirflowFailException, AirflowSkipException
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 
-from apb_airflow_helpers import MODEL, context
+from apb_airflow_helpers import MODEL, FakeTI, context
 
 pytestmark = [pytest.mark.usefixtures("together_conn"), pytest.mark.timeout(60)]
 
@@ -101,3 +101,67 @@ def test_an_empty_input_skips_with_on_empty_skip(tmp_path: Path, together_server
 def test_on_empty_must_be_skip_or_fail() -> None:
     with pytest.raises(ValueError, match="on_empty must be 'skip' or 'fail', got 'ignore'"):
         TogetherBatchOperator(task_id="submit", input_path="in.jsonl", on_empty="ignore")
+
+
+def test_a_custom_id_with_nul_is_refused_before_upload(tmp_path: Path, together_server: Any) -> None:
+    """PostgreSQL text cannot hold U+0000: such a request would be paid for and never load."""
+    path = _write(tmp_path / "in.jsonl", [{"max_tokens": 16}] * 3)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[1] = lines[1].replace('"req-1"', '"req\\u00001"')
+    path.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(AirflowFailException) as caught:
+        _op(path).execute(context())
+    message = str(caught.value)
+    assert "line 2 (custom_id='req\\x001'): custom_id_nul: 'custom_id' holds U+0000 (NUL)" in message
+    assert "nothing uploaded" in message
+    stats = together_server.stats()
+    assert (stats["uploads"], stats["batch_creates"]) == (0, 0)
+
+
+UNPRICED = "acme/unpriced-model-7b"
+
+
+def _unpriced_input(path: Path) -> Path:
+    body = {"model": UNPRICED, "messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 16}
+    path.write_text(json.dumps({"custom_id": "req-0", "body": body}) + "\n", encoding="utf-8")
+    return path
+
+
+def test_an_unpriced_model_under_a_budget_names_remedies_that_work(
+    tmp_path: Path, together_server: Any
+) -> None:
+    """Every remedy the refusal names is an argument the operator takes, and each one lets it through."""
+    path = _unpriced_input(tmp_path / "in.jsonl")
+    with pytest.raises(AirflowFailException) as caught:
+        _op(path, max_cost_usd=1).execute(context())
+    message = str(caught.value)
+    assert f"no price for {UNPRICED}" in message and "Nothing was uploaded" in message
+    assert "price_table=" in message and "allow_unpriced=True" in message
+    assert together_server.stats()["uploads"] == 0
+
+    prices = {"models": {UNPRICED: {"input_per_1m": 0.2, "output_per_1m": 0.2}}}
+    remedies: list[dict[str, Any]] = [{"allow_unpriced": True}, {"price_table": prices}]
+    for n, remedy in enumerate(remedies, start=1):
+        _op(path, max_cost_usd=1, wait_for_completion=False, **remedy).execute(
+            context(FakeTI(run_id=f"r{n}"))
+        )
+        stats = together_server.stats()
+        assert (stats["uploads"], stats["batch_creates"]) == (n, n), remedy
+
+
+def test_the_price_table_remedy_still_enforces_the_limit(tmp_path: Path, together_server: Any) -> None:
+    path = _unpriced_input(tmp_path / "in.jsonl")
+    prices = {"models": {UNPRICED: {"input_per_1m": 1e6, "output_per_1m": 1e6}}}
+    with pytest.raises(AirflowFailException, match="exceeds the limit max_cost_usd"):
+        _op(path, max_cost_usd=1, price_table=prices).execute(context())
+    assert together_server.stats()["uploads"] == 0
+
+
+def test_max_tokens_in_the_body_is_a_remedy_that_works(tmp_path: Path, together_server: Any) -> None:
+    """The unbounded-cost refusal's first remedy (its second, assumed_max_tokens, is tested above)."""
+    path = _write(tmp_path / "in.jsonl", [{"max_tokens": 16}, {}])
+    with pytest.raises(AirflowFailException, match="set max_tokens in every request body"):
+        _op(path, max_cost_usd=100).execute(context())
+    _write(path, [{"max_tokens": 16}, {"max_tokens": 16}])
+    _op(path, max_cost_usd=100, wait_for_completion=False).execute(context())
+    assert together_server.stats()["batch_creates"] == 1

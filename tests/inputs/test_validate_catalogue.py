@@ -50,6 +50,15 @@ CATALOGUE: list[tuple[str, bytes, str | None, BatchLimits | None, list[tuple[int
     ("json_null", GOOD + b"null\n", None, None, [(2, "not_an_object")]),
     ("duplicate_ids", GOOD + GOOD2 + GOOD, None, None, [(3, "duplicate_custom_id")]),
     ("id_65_chars", encode(chat_request("x" * 65)), None, None, [(1, "custom_id_too_long")]),
+    # PostgreSQL text cannot hold U+0000, and no UTF-8 text a lone surrogate: never loadable.
+    ("id_nul", GOOD + encode(chat_request("a\x00b")), None, None, [(2, "custom_id_nul")]),
+    (
+        "id_lone_surrogate",
+        GOOD + encode(chat_request("a\ud800")),
+        None,
+        None,
+        [(2, "custom_id_lone_surrogate")],
+    ),
     ("id_64_chars_ok_but_dup", encode(chat_request("y" * 64)) * 2, None, None, [(2, "duplicate_custom_id")]),
     ("id_not_string", encode({**chat_request(), "custom_id": 12}), None, None, [(1, "custom_id_not_string")]),
     (

@@ -204,3 +204,76 @@ def test_a_failed_migration_changes_nothing(warehouse, monkeypatch):
         assert found == [(6,)]
         return
     assert len(warehouse.query(f"SELECT * FROM {warehouse.table('results')} LIMIT 1")[0]) == 20
+
+
+# ---- a run submitted by 0.1.0, cleared after the upgrade -------------------------------------
+
+CHAT = "/v1/chat/completions"
+
+
+def _submit_as_release_0_1_0(server, path, dag_id, task_id, run_id):
+    """What 0.1.0's submit did for a one-part input: upload under its identity-bearing file name
+    (content de-duplicated), then create the batch. It kept no ledger."""
+    import hashlib
+
+    from airflow_provider_batch.client import ClientSettings, TogetherClient
+
+    identity = hashlib.sha256("\x1f".join((dag_id, task_id, run_id, "-1")).encode()).hexdigest()
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    name = f"apb-{identity[:12]}-{sha[:16]}-p0001.jsonl"
+    with TogetherClient(ClientSettings(api_key=server.api_key, base_url=server.base_url)) as client:
+        uploaded = client.files.upload(path, purpose="batch-api", filename=name, dedupe=True)
+        return client.batches.create(uploaded.id, CHAT).job
+
+
+def _ledger_in(warehouse, monkeypatch):
+    """The submission ledger in the warehouse database (a fresh table), as ``ledger_conn_id``."""
+    import uuid
+
+    suffix = uuid.uuid4().hex[:10]
+    monkeypatch.setenv("AIRFLOW__TOGETHER_BATCH__LEDGER_TABLE", warehouse.table(f"apb_sub_{suffix}"))
+    monkeypatch.setenv("AIRFLOW__TOGETHER_BATCH__OUTCOME_TABLE", warehouse.table(f"apb_out_{suffix}"))
+    return getattr(warehouse.hook, warehouse.hook.conn_name_attr)
+
+
+@pytest.mark.timeout(120)
+def test_a_run_submitted_by_0_1_0_is_found_again_after_the_upgrade(
+    warehouse, together_server, together_connection, tmp_path, monkeypatch
+):
+    """Today: the ledger is empty for that run, so a clear after the upgrade pays for a second batch."""
+    from airflow_provider_batch.hooks.ledger import get_ledger
+    from airflow_provider_batch.ledger import TaskIdentity
+    from airflow_provider_batch.operators.batch import TogetherBatchOperator
+    from tests.airflow.apb_airflow_helpers import FakeTI, context, write_input
+
+    ledger_conn_id = _ledger_in(warehouse, monkeypatch)
+    path = write_input(tmp_path / "in.jsonl", 3)
+    run = "scheduled__2026-11-30T00:00:00+00:00"
+    old = _submit_as_release_0_1_0(together_server, path, "nightly", "submit", run)
+    submit = TogetherBatchOperator(
+        task_id="submit", input_path=str(path), wait_for_completion=False, ledger_conn_id=ledger_conn_id
+    )
+
+    def run_try(ti):
+        submit.execute(context(ti))
+        return ti.xcom["batch_ids"]
+
+    # The upgrade, then a clear: Airflow's next try of the same task instance.
+    assert run_try(FakeTI("nightly", "submit", run, try_number=2)) == [old.id]
+    stats = together_server.stats()
+    assert (stats["uploads"], stats["batch_creates"]) == (1, 1)
+    (record,) = get_ledger(ledger_conn_id).records_for(TaskIdentity("nightly", "submit", run))
+    assert (record.batch_id, record.input_file_id, record.state) == (old.id, old.input_file_id, "created")
+
+    # Adopted: a later clear finds it in the ledger and lists nothing.
+    listed = stats["requests"].get("GET /v1/files", 0)
+    assert run_try(FakeTI("nightly", "submit", run, try_number=3)) == [old.id]
+    assert together_server.stats()["requests"].get("GET /v1/files", 0) == listed
+
+    # Byte-identical input in another run, or another map index of the same run, is not adopted.
+    others = [FakeTI("nightly", "submit", "scheduled__2026-12-01T00:00:00+00:00", try_number=2),
+              FakeTI("nightly", "submit", run, map_index=0, try_number=2)]  # fmt: skip
+    for n, other in enumerate(others, start=2):
+        (theirs,) = run_try(other)
+        assert theirs != old.id
+        assert together_server.stats()["batch_creates"] == n
