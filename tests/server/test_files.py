@@ -111,6 +111,53 @@ def test_missing_fields_are_400(api: Api) -> None:
     assert api.http.post("/v1/files/upload", data={"purpose": "batch-api"}).status_code == 400
 
 
+def _one_shot(api: Api, **fields: str | None) -> httpx.Response:
+    sent = {k: v for k, v in {**FIELDS, **fields}.items() if v is not None}
+    return api.http.post("/v1/files/upload", files={"file": ("input.jsonl", DATA)}, data=sent)
+
+
+@pytest.mark.parametrize(
+    ("fields", "param", "code"),
+    [
+        ({"purpose": "batch"}, "purpose", "invalid_value"),  # OpenAI's purpose, not Together's
+        ({"purpose": "calibration"}, "purpose", "invalid_value"),  # SDK 3.1.1 only; not in the spec
+        ({"file_type": "txt"}, "file_type", "invalid_value"),
+        ({"file_type": "JSONL"}, "file_type", "invalid_value"),
+        ({"file_name": None}, "file_name", "missing_field"),
+        ({"file_name": ""}, "file_name", "missing_field"),
+        ({"purpose": None}, "purpose", "missing_field"),
+    ],
+)
+def test_one_shot_upload_refuses_what_the_spec_refuses(
+    api: Api, fields: dict[str, str | None], param: str, code: str
+) -> None:
+    """``POST /files/upload`` answers 400 with the spec's ``ErrorData`` body naming the field, and
+    stores nothing."""
+    response = _one_shot(api, **fields)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and param in error["message"]
+    assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", param, code)
+    assert api.http.get("/v1/files").json()["data"] == [] and api.server.stats()["uploads"] == 0
+
+
+@pytest.mark.parametrize(
+    "purpose",
+    ["fine-tune", "eval", "eval-sample", "eval-output", "eval-summary", "batch-generated", "batch-api"],
+)
+def test_one_shot_upload_accepts_every_spec_purpose(api: Api, purpose: str) -> None:
+    response = _one_shot(api, purpose=purpose)
+    assert response.status_code == 200 and response.json()["purpose"] == purpose
+
+
+@pytest.mark.parametrize(("file_type", "stored"), [("csv", "csv"), ("parquet", "parquet"), (None, "jsonl")])
+def test_one_shot_upload_file_type_is_a_spec_file_type_or_jsonl(
+    api: Api, file_type: str | None, stored: str
+) -> None:
+    response = _one_shot(api, file_type=file_type)
+    assert response.status_code == 200 and response.json()["FileType"] == stored
+
+
 def test_content_of_a_pending_upload_is_refused(api: Api) -> None:
     file_id = _start(api, "query").headers["x-together-file-id"]
     assert api.http.get(f"/v1/files/{file_id}").json()["Processed"] is False

@@ -151,6 +151,7 @@ def chat_completion(body: Mapping[str, Any], *, created: int = 0, completion_id:
 
     ``usage.prompt_tokens`` is :func:`count_tokens` of :func:`prompt_text`, ``completion_tokens``
     that of the answer. ``max_tokens`` truncates the answer (``finish_reason`` ``"length"``).
+    ``prompt`` is ``[]``, or ``[{"text": <prompt>}]`` when the request sets ``echo``.
     """
     prompt = prompt_text(body)
     content = _structured(body, prompt) or _free_text(prompt)
@@ -166,6 +167,9 @@ def chat_completion(body: Mapping[str, Any], *, created: int = 0, completion_id:
         "object": "chat.completion",
         "created": created,
         "model": body.get("model"),
+        # Required by the spec's ChatCompletionResponse and the SDK's ChatCompletion; holds the prompt
+        # only when the request asks for ``echo``.
+        "prompt": [{"text": prompt}] if body.get("echo") is True else [],
         "system_fingerprint": SYSTEM_FINGERPRINT,
         "choices": [
             {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}

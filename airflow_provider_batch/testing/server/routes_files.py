@@ -9,9 +9,9 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -21,7 +21,20 @@ from airflow_provider_batch.testing.server.records import FileRecord
 from airflow_provider_batch.testing.server.routing import api_error
 from airflow_provider_batch.testing.server.store import Store
 
-__all__ = ["file_routes", "write_stream"]
+__all__ = ["FILE_PURPOSES", "FILE_TYPES", "file_routes", "write_stream"]
+
+#: The spec's ``FilePurpose`` (``openapi.yaml`` 2.0.0), the purposes ``POST /v1/files/upload`` accepts.
+FILE_PURPOSES: tuple[str, ...] = (
+    "fine-tune",
+    "eval",
+    "eval-sample",
+    "eval-output",
+    "eval-summary",
+    "batch-generated",
+    "batch-api",
+)
+#: The spec's ``FileType``, the file types ``POST /v1/files/upload`` accepts.
+FILE_TYPES: tuple[str, ...] = ("csv", "jsonl", "parquet")
 
 _CHUNK = 1 << 16
 _DOWNLOAD_CHUNK = 1 << 18
@@ -143,21 +156,36 @@ async def preprocess(request: Request) -> Response:
     return record if isinstance(record, Response) else JSONResponse(record.to_json())
 
 
+def _upload_form_problem(form: FormData) -> tuple[str, str, str] | None:
+    """``(param, code, message)`` of the first field of a one-shot upload that the spec refuses with 400
+    (``openapi.yaml`` 2.0.0, ``POST /files/upload``: ``file``, ``file_name`` and ``purpose`` are
+    required, ``purpose`` is a ``FilePurpose``, ``file_type`` a ``FileType``), else ``None``."""
+    if not isinstance(form.get("file"), UploadFile):
+        return "file", "missing_field", "file is required"
+    for name in ("file_name", "purpose"):
+        value = form.get(name)
+        if not isinstance(value, str) or not value:
+            return name, "missing_field", f"{name} is required"
+    purpose, file_type = form.get("purpose"), form.get("file_type", "jsonl")
+    if purpose not in FILE_PURPOSES:
+        return "purpose", "invalid_value", f"purpose {purpose!r} is not one of {', '.join(FILE_PURPOSES)}"
+    if file_type not in FILE_TYPES:
+        return "file_type", "invalid_value", f"file_type {file_type!r} is not one of {', '.join(FILE_TYPES)}"
+    return None
+
+
 async def upload_one_shot(request: Request) -> Response:
-    """``POST /v1/files/upload``: multipart with ``file``, ``file_name``, ``purpose``, ``file_type``."""
+    """``POST /v1/files/upload``: multipart with ``file``, ``file_name``, ``purpose`` and an optional
+    ``file_type`` (``jsonl`` when absent); a missing or out-of-spec field gets 400 and an error object."""
     async with request.form(max_files=1) as form:
-        upload = form.get("file")
-        purpose = form.get("purpose")
-        if not isinstance(upload, UploadFile) or not isinstance(purpose, str) or not purpose:
-            return api_error(request.url.path, 400, "file and purpose are required", code="missing_field")
-        name = form.get("file_name")
-        file_type = form.get("file_type")
+        problem = _upload_form_problem(form)
+        if problem is not None:
+            param, code, message = problem
+            return api_error(request.url.path, 400, message, code=code, param=param)
+        upload = cast(UploadFile, form["file"])
         store = _store(request)
-        record = store.new_file(
-            name if isinstance(name, str) and name else upload.filename or "upload.jsonl",
-            purpose,
-            file_type if isinstance(file_type, str) and file_type else "jsonl",
-        )
+        file_type = str(form.get("file_type", "jsonl"))
+        record = store.new_file(str(form["file_name"]), str(form["purpose"]), file_type)
         size, sha, lines = await write_stream(_upload_chunks(upload), record.path)
     store.finish_upload(record, size, sha, lines)
     return JSONResponse(record.to_json())

@@ -53,14 +53,20 @@ def is_batch_path(path: str) -> bool:
 
 
 def api_error(
-    path: str, status: int, message: str, *, code: str | None = None, headers: dict[str, str] | None = None
+    path: str,
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """An error response in the shape of the route: a plain string under ``error`` on batch routes,
-    an ``{message, type, param, code}`` object elsewhere."""
+    an ``{message, type, param, code}`` object elsewhere (``param`` names the offending field)."""
     body: dict[str, Any]
     if is_batch_path(path):
         body = {"error": message}
     else:
         kind = "invalid_request_error" if status < 500 else "server_error"
-        body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+        body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
