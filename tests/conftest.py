@@ -63,3 +63,18 @@ def _own_submission_ledger(request: pytest.FixtureRequest) -> None:
     Tests that need one across several steps (a clear and a re-run) use ``together_ledger``.
     """
     request.getfixturevalue("together_ledger")
+
+
+#: Test folders whose code imports no Airflow (the HTTP clients, the local servers and the fault
+#: storms against them). Airflow's version cannot change their outcome, so the 3.1 and 3.2 legs of
+#: scripts/test_matrix.sh deselect them (``-m "not airflow_independent"``); the newest-Airflow leg
+#: and the lowest-dependency leg (whose httpx, msgspec and pydantic floors they do test) run them.
+AIRFLOW_INDEPENDENT_DIRS = ("client", "server", "reliability")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    independent = tuple(root / name for name in AIRFLOW_INDEPENDENT_DIRS)
+    for item in items:
+        if any(Path(item.path).is_relative_to(folder) for folder in independent):
+            item.add_marker(pytest.mark.airflow_independent)
