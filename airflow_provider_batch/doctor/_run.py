@@ -57,6 +57,7 @@ class _Run:
         self.emit, self.clock, self.sleep = emit, clock, sleep
         self.batch_id: str | None = None
         self.terminal = False
+        self.cancel_tried = False
         self.file_ids: list[str] = []
         self.timings: dict[str, float] = {}
 
@@ -147,8 +148,9 @@ class _Run:
             step.add(Severity.OK, f"ended {seen.status}")
 
     def cancel(self, step: Step) -> None:
-        if self.batch_id is None or self.terminal:
+        if self.batch_id is None or self.terminal or self.cancel_tried:
             return
+        self.cancel_tried = True
         try:
             seen = self.probe.cancel(self.batch_id)
         except Exception as exc:
@@ -250,12 +252,14 @@ def run_doctor(
         try:
             file_id = run.upload(workdir)
             seen = run.wait(run.create(file_id))
+            if seen.status != probe.expectations.statuses.success:
+                raise _Abort  # the FAIL says how it ended; a failed batch has no lines to check
             checks = run.lines(run.download(seen, workdir))
             run.usage(checks)
         except _Abort:
             pass
         finally:  # an error or Ctrl-C: never leave the batch running
-            if run.batch_id is not None and not run.terminal:
+            if run.batch_id is not None and not run.terminal and not run.cancel_tried:
                 cancel_step = Step("cancel", "Cancel the batch")
                 run.cancel(cancel_step)
                 report.steps.append(cancel_step)

@@ -121,10 +121,15 @@ def doctor_command(args: DoctorArgs, redact: Redactor, out: TextIO, err: TextIO,
 
 
 def main_doctor(args: DoctorArgs) -> int:
-    """The CLI entry: streams redacted from the start, errors printed without a traceback."""
+    """The CLI entry: streams redacted from the start, errors printed without a traceback.
+
+    Only the report goes to stdout; whatever a library prints or logs goes to stderr (so that
+    ``--json`` output is one JSON document).
+    """
     redact = Redactor()
-    out, err = RedactingStream(sys.stdout, redact), RedactingStream(sys.stderr, redact)
-    sys.stdout, sys.stderr = out, err
+    real_out, real_err = sys.stdout, sys.stderr
+    out, err = RedactingStream(real_out, redact), RedactingStream(real_err, redact)
+    sys.stdout, sys.stderr = err, err
     try:
         return doctor_command(args, redact, out, err, sys.stdin)  # type: ignore[arg-type]
     except KeyboardInterrupt:
@@ -134,4 +139,4 @@ def main_doctor(args: DoctorArgs) -> int:
         err.write(f"doctor: error: {type(exc).__name__}: {exc}\n")
         return 2
     finally:
-        sys.stdout, sys.stderr = out._inner, err._inner
+        sys.stdout, sys.stderr = real_out, real_err

@@ -217,6 +217,8 @@ def _check_line(
     parsed = decode_result_line(raw, number)
     if parsed.custom_id is not None:
         check.custom_ids.append(parsed.custom_id)
+    if parsed.problem == "no custom_id" and any(rule.path == "custom_id" for rule in rules):
+        return  # the custom_id rule above says so
     if parsed.problem is not None:
         check.findings.append(
             Finding(Severity.FAIL, f"{where}: the provider cannot read it: {parsed.problem}")
