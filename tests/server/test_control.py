@@ -134,3 +134,13 @@ def test_control_client_drives_the_http_api(api: Api, together_server: LocalToge
     with pytest.raises(httpx.HTTPStatusError) as unauthorized:
         ControlClient(together_server.base_url, "wrong-key").stats()
     assert unauthorized.value.response.status_code == 401
+
+
+def test_status_aliases_and_omitted_line_fields(api: Api, control: httpx.Client) -> None:
+    """The two knobs the doctor's tests use: a status renamed on the wire, a field left out of lines."""
+    body = {"status_aliases": {"COMPLETED": "DONE"}, "omit_line_fields": ["response.body.usage", "id"]}
+    assert control.post("/config", json=body).status_code == 200
+    assert control.post("/config", json={"status_aliases": {"NOPE": "X"}}).status_code == 400
+    job = api.wait(api.submit([chat_line("a")])["id"], statuses={"DONE"})
+    [line] = api.lines(job["output_file_id"])
+    assert line["custom_id"] == "a" and "id" not in line and "usage" not in line["response"]["body"]

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-__all__ = ["DEFAULT_MODELS", "FAULT_KINDS", "ServerConfig"]
+__all__ = ["BATCH_STATUSES", "DEFAULT_MODELS", "FAULT_KINDS", "ServerConfig"]
+
+#: Every status a batch of the server goes through (``status_aliases`` renames them on the wire).
+BATCH_STATUSES: tuple[str, ...] = (
+    "VALIDATING",
+    "IN_PROGRESS",
+    "COMPLETED",
+    "FAILED",
+    "EXPIRED",
+    "CANCELING",
+    "CANCELLED",
+)
 
 #: Fault kinds the server can inject.
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "502", "503", "reset", "stall", "truncate")
@@ -54,6 +65,12 @@ class ServerConfig(BaseModel):
     :param data_dir: where file bytes are kept (a temporary directory when ``None``).
     :param access_log: file to append one line per request to (method, path, status, request id,
         duration); never headers.
+    :param status_aliases: batch statuses reported on the wire under another name, e.g.
+        ``{"IN_PROGRESS": "RUNNING"}``: how a client meets a status it does not know. The batch
+        itself runs as usual; only ``GET``/``POST`` answers of ``/v1/batches`` show the alias.
+    :param omit_line_fields: dotted paths left out of every output and error line a batch
+        delivers from now on, e.g. ``("custom_id", "response.body.usage.total_tokens")``: how a
+        client meets lines that lack a field it relies on.
     :param seed_files: an account history to start with: this many files, as the inputs, outputs
         and errors of ``seed_files // 3`` COMPLETED batches (plus up to two lone inputs), created
         in the past and holding no bytes. Applied when the server starts; ``reset()`` forgets them
@@ -82,6 +99,16 @@ class ServerConfig(BaseModel):
     data_dir: str | None = None
     access_log: str | None = None
     seed_files: int = Field(0, ge=0)
+    status_aliases: dict[str, str] = Field(default_factory=dict)
+    omit_line_fields: tuple[str, ...] = ()
+
+    @field_validator("status_aliases")
+    @classmethod
+    def _known_statuses(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(BATCH_STATUSES))
+        if unknown:
+            raise ValueError(f"unknown batch statuses {unknown}; expected a subset of {BATCH_STATUSES}")
+        return value
 
     @field_validator("fault_kinds", mode="before")
     @classmethod

@@ -193,7 +193,7 @@ def _prepare(store: Store, record: BatchRecord) -> Prepared:
                 line = _parse_line(store, number, raw, seen)
                 prepared.models[str(line["body"].get("model"))] += 1
                 answer = _answer(store, record, line, created)
-            _append(scratch, prepared, answer)
+            _append(scratch, prepared, answer, store.config.omit_line_fields)
     if prepared.models:
         record.model_id = prepared.models.most_common(1)[0][0]
     return prepared
@@ -206,10 +206,21 @@ def _answer(store: Store, record: BatchRecord, line: dict[str, Any], created: in
     return respond(line, record.endpoint, store.config.models, batch_id=record.id, created=created)
 
 
-def _append(scratch: IO[bytes], prepared: Prepared, answer: dict[str, Any]) -> None:
+def _append(scratch: IO[bytes], prepared: Prepared, answer: dict[str, Any], omit: tuple[str, ...]) -> None:
+    is_error = "error" in answer
+    for path in omit:
+        _drop(answer, path.split("."))
     data = (json.dumps(answer, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
-    prepared.spans.append((scratch.tell(), len(data), "error" in answer))
+    prepared.spans.append((scratch.tell(), len(data), is_error))
     scratch.write(data)
+
+
+def _drop(value: Any, path: list[str]) -> None:
+    """Remove the key at ``path`` (dotted, split) from nested dicts, if it is there."""
+    for key in path[:-1]:
+        value = value.get(key) if isinstance(value, dict) else None
+    if isinstance(value, dict):
+        value.pop(path[-1], None)
 
 
 def _lines(reader: IO[bytes], limit: int) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,6 +21,13 @@ __all__ = ["batch_routes"]
 
 def _store(request: Request) -> Store:
     return request.app.state.store  # type: ignore[no-any-return]
+
+
+def _wire(store: Store, record: BatchRecord, now: float) -> dict[str, Any]:
+    """The batch's wire JSON, its status renamed when ``status_aliases`` says so."""
+    job = record.to_json(now)
+    job["status"] = store.config.status_aliases.get(job["status"], job["status"])
+    return job
 
 
 def _known(request: Request) -> BatchRecord | Response:
@@ -46,7 +54,7 @@ async def create_batch(request: Request) -> Response:
         return JSONResponse({"job": None, "warning": f"validation failed: {reason}"}, status_code=200)
     record = store.new_batch(body["input_file_id"], endpoint)
     start_batch_worker(store, record)
-    return JSONResponse({"job": record.to_json(time.time()), "warning": None}, status_code=201)
+    return JSONResponse({"job": _wire(store, record, time.time()), "warning": None}, status_code=201)
 
 
 async def list_batches(request: Request) -> Response:
@@ -54,12 +62,14 @@ async def list_batches(request: Request) -> Response:
     store = _store(request)
     now = time.time()
     empty_null = store.config.list_null_when_empty
-    return json_list(store.list_batches(), lambda b: b.to_json(now), null_when_empty=empty_null)
+    return json_list(store.list_batches(), lambda b: _wire(store, b, now), null_when_empty=empty_null)
 
 
 async def retrieve_batch(request: Request) -> Response:
     record = _known(request)
-    return record if isinstance(record, Response) else JSONResponse(record.to_json(time.time()))
+    if isinstance(record, Response):
+        return record
+    return JSONResponse(_wire(_store(request), record, time.time()))
 
 
 async def cancel_batch(request: Request) -> Response:
@@ -71,7 +81,7 @@ async def cancel_batch(request: Request) -> Response:
         return api_error(
             request.url.path, 400, f"batch {record.id} is {record.status} and cannot be cancelled"
         )
-    return JSONResponse(record.to_json(time.time()))
+    return JSONResponse(_wire(_store(request), record, time.time()))
 
 
 def batch_routes() -> list[Route]:

@@ -1,0 +1,184 @@
+"""Together's probe for the doctor: its expectations and its steps, through the provider's own
+hook and client (the same code a pipeline runs)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from airflow_provider_batch.client import BatchJob, BatchStatus, TogetherClient, TogetherError
+from airflow_provider_batch.client.models import CHAT_COMPLETIONS
+from airflow_provider_batch.doctor._report import Severity
+from airflow_provider_batch.doctor.expectations import FieldRule, StatusRules, UsageRules, VendorExpectations
+from airflow_provider_batch.doctor.probe import BatchSeen, Exchange, Plan, UploadSeen
+from airflow_provider_batch.hooks.together import TogetherBatchHook
+from airflow_provider_batch.inputs.budget import estimate_tokens
+
+__all__ = ["DEFAULT_MODEL", "TOGETHER_EXPECTATIONS", "TogetherProbe"]
+
+#: A cheap serverless chat model; ``--model`` picks another.
+DEFAULT_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo"
+#: Tokens the chat template adds around each message (an over-estimate, so the cost is a bound).
+_TEMPLATE_TOKENS = 32
+_PROMPTS = ("Reply with the single word: ok", "Reply with the single word: yes")
+_FILE_ID = re.compile(r"file-[A-Za-z0-9._-]+")
+
+_NO_ANSWER = "a successful request would load as failed"
+
+TOGETHER_EXPECTATIONS = VendorExpectations(
+    vendor="Together AI",
+    statuses=StatusRules(
+        progression=(BatchStatus.VALIDATING.value, BatchStatus.IN_PROGRESS.value),
+        terminal=frozenset(s.value for s in BatchStatus if s.is_terminal),
+        success=BatchStatus.COMPLETED.value,
+        transient=frozenset({BatchStatus.CANCELING.value}),
+    ),
+    upload_flow=("POST /files", "PUT {upload_url}", "POST /files/{id}/preprocess"),
+    output_fields=(
+        FieldRule("custom_id", Severity.FAIL, "results are matched to requests by custom_id"),
+        FieldRule("response.status_code", Severity.FAIL, _NO_ANSWER),
+        FieldRule("response.body", Severity.FAIL, _NO_ANSWER),
+    ),
+    error_fields=(
+        FieldRule("custom_id", Severity.FAIL, "results are matched to requests by custom_id"),
+        FieldRule("error.message", Severity.WARN, "the row's error_message would be the raw error"),
+        FieldRule(
+            "error.code", Severity.WARN, "the row's error_code falls back to the HTTP status or 'unknown'"
+        ),
+    ),
+    usage=UsageRules(path="response.body.usage"),
+)
+
+
+class _Recorder:
+    """httpx event hooks that keep each exchange's method, place and status (never a header or a
+    query string: a presigned URL's query is a credential too)."""
+
+    def __init__(self, base_url: str) -> None:
+        self._base = urlsplit(base_url)
+        self.exchanges: list[Exchange] = []
+
+    def where(self, url: httpx.URL) -> str:
+        base_path = self._base.path.rstrip("/")
+        if url.host == self._base.hostname and url.path.startswith(base_path + "/"):
+            return url.path[len(base_path) :]
+        return f"{url.scheme}://{url.netloc.decode()}{'/...' if url.path not in ('', '/') else ''}"
+
+    def on_response(self, response: httpx.Response) -> None:
+        request = response.request
+        self.exchanges.append(Exchange(request.method, self.where(request.url), response.status_code))
+
+    def take(self) -> list[Exchange]:
+        taken, self.exchanges = self.exchanges, []
+        return taken
+
+
+def _template(exchange: Exchange) -> str:
+    if not exchange.where.startswith("/"):
+        return f"{exchange.method} {{upload_url}}"
+    return f"{exchange.method} {_FILE_ID.sub('{id}', exchange.where)}"
+
+
+def _seen(job: BatchJob, warning: str | None = None) -> BatchSeen:
+    return BatchSeen(
+        batch_id=job.id,
+        status=job.raw_status or job.status.value,
+        progress=job.progress,
+        output_file_id=job.output_file_id,
+        error_file_id=job.error_file_id,
+        error=job.error,
+        warning=warning,
+    )
+
+
+class TogetherProbe:
+    """The doctor's steps on Together's API, with the connection ``conn_id``.
+
+    :param conn_id: an Airflow connection of type ``together``.
+    """
+
+    expectations = TOGETHER_EXPECTATIONS
+
+    def __init__(self, conn_id: str) -> None:
+        self._hook = TogetherBatchHook(conn_id)
+        self._conn = self._hook.connection()
+        settings = TogetherBatchHook.settings_from_connection(self._conn)
+        self.base_url = settings.base_url
+        self._recorder = _Recorder(settings.base_url)
+        self._http = httpx.Client(
+            verify=settings.verify,
+            follow_redirects=False,
+            event_hooks={"response": [self._recorder.on_response]},
+        )
+        self._client = TogetherClient(settings, http_client=self._http)
+
+    def secrets(self) -> list[str]:
+        return [self._conn.password or ""]
+
+    def plan(self, model: str | None, max_tokens: int) -> Plan:
+        model = model or DEFAULT_MODEL
+        run = uuid.uuid4().hex[:8]
+        lines = [
+            {
+                "custom_id": f"doctor-{run}-{n}",
+                "body": {"model": model, "messages": [{"role": "user", "content": prompt}],
+                         "max_tokens": max_tokens, "temperature": 0},
+            }
+            for n, prompt in enumerate(_PROMPTS, 1)
+        ]  # fmt: skip
+        prices = self._hook.price_table()
+        prompt_tokens = sum(estimate_tokens(p) + _TEMPLATE_TOKENS for p in _PROMPTS)
+        if not prices.has_price(model):
+            note = (
+                f"no price for {model!r} in the price table: cost unknown (tiny: {len(lines)} short requests)"
+            )
+            return Plan(model, CHAT_COMPLETIONS, lines, None, note)
+        cost = prices.cost(model, prompt_tokens, max_tokens * len(lines))
+        return Plan(model, CHAT_COMPLETIONS, lines, cost.batch_usd, f"price table as of {prices.as_of}")
+
+    def upload(self, path: Path) -> UploadSeen:
+        self._recorder.take()
+        try:
+            file = self._client.files.upload(path)
+        finally:
+            exchanges = self._recorder.take()
+        reported: dict[str, Any] = {
+            "bytes": file.bytes,
+            "line_count": file.line_count,
+            "purpose": file.purpose,
+            "file_type": file.file_type,
+            "filename": file.filename,
+        }
+        return UploadSeen(file.id, [_template(e) for e in exchanges], exchanges, reported)
+
+    def create(self, file_id: str, plan: Plan) -> BatchSeen:
+        answer = self._client.batches.create(file_id, plan.endpoint)
+        assert answer.job is not None  # a null job raises BatchCreateRejectedError
+        return _seen(answer.job, answer.warning)
+
+    def retrieve(self, batch_id: str) -> BatchSeen:
+        return _seen(self._client.batches.retrieve(batch_id))
+
+    def cancel(self, batch_id: str) -> BatchSeen:
+        return _seen(self._client.batches.cancel(batch_id))
+
+    def download(self, file_id: str, dest: Path) -> list[Exchange]:
+        self._recorder.take()
+        self._client.files.content(file_id, dest)
+        return self._recorder.take()
+
+    def cleanup(self, file_ids: list[str]) -> str:
+        try:
+            report = self._client.files.delete_many(file_ids)
+        except TogetherError as exc:
+            return f"could not delete the files: {exc}"
+        return f"deleted {len(report.deleted)} file(s), {len(report.failed)} could not be deleted"
+
+    def close(self) -> None:
+        self._client.close()
+        self._http.close()
