@@ -29,7 +29,8 @@ class ClientSettings(BaseModel):
     :param verify: TLS certificate verification; turning it off must be explicit.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # hide_input_in_errors: a refused key must not come back in the ValidationError's text.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     api_key: SecretStr
     base_url: str = DEFAULT_BASE_URL
@@ -44,6 +45,24 @@ class ClientSettings(BaseModel):
     max_list_element_bytes: int = Field(default=1024**2, gt=0)
     verify: bool = True
     user_agent: str = "airflow-provider-batch"
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _header_safe_key(cls, value: object) -> object:
+        """Strip the whitespace a pasted key brings along; refuse any other character an HTTP
+        header cannot carry, naming its position, never the key (the HTTP library would otherwise
+        quote the whole header, key included, in its error and debug log)."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(raw, str):
+            return value
+        key = raw.strip()
+        for position, char in enumerate(key, start=1):
+            if not "\x21" <= char <= "\x7e":
+                raise ValueError(
+                    f"api_key holds U+{ord(char):04X} at character {position}, which an HTTP header "
+                    "cannot carry; copy the key again without it"
+                )
+        return key
 
     @field_validator("base_url")
     @classmethod

@@ -277,8 +277,18 @@ def error_message(content: bytes, status: int) -> tuple[str, Any]:
     return excerpt(text), excerpt(text)
 
 
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\"]+")
+
+
 def _redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "[redacted]") if secret else text
+    """``text`` without the key: as written, in the escaped forms a ``repr`` of a str or of bytes
+    gives it (a key with a stray newline is quoted as ``b'Bearer key\\n'`` by h11), stripped, and
+    any ``Bearer`` token at all."""
+    if secret:
+        forms = {secret, secret.strip(), repr(secret)[1:-1], repr(secret.encode(errors="replace"))[2:-1]}
+        for form in sorted((f for f in forms if f), key=len, reverse=True):
+            text = text.replace(form, "[redacted]")
+    return _BEARER.sub(r"\1[redacted]", text)
 
 
 def error_from_response(

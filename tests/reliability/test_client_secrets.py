@@ -131,3 +131,27 @@ async def test_download_incomplete(server, client_at, tmp_path: Path, debug_logs
     exc = await raised(lambda: client.files.content(uploaded.id, dest), DownloadIncompleteError)
     assert exc.received < exc.expected and not dest.exists()
     assert_client_hides_key(client, debug_logs, exc)
+
+
+
+async def test_key_with_a_stray_newline_works(server, client_at, debug_logs) -> None:
+    """A key pasted with its trailing newline is stripped, so the call goes through."""
+    client = client_at(server.base_url, api_key=SECRET + "\n", max_retries=0)
+    with pytest.raises(NotFoundError) as info:
+        await call(client.batches.retrieve("batch-does-not-exist"))
+    assert_client_hides_key(client, debug_logs, info.value)
+
+
+@pytest.mark.parametrize("bad", [SECRET[:6] + "\n" + SECRET[6:], SECRET + "\u00e9", SECRET[:4] + " " + SECRET[4:]])
+def test_key_a_header_cannot_carry_is_refused_without_quoting_it(bad: str) -> None:
+    """h11 would refuse the header and quote it, key included, in its error and debug log: the
+    settings refuse such a key first, naming the character's position only."""
+    from pydantic import ValidationError
+
+    from airflow_provider_batch.client import ClientSettings
+
+    with pytest.raises(ValidationError) as info:
+        ClientSettings(api_key=bad)
+    text = str(info.value)
+    assert "cannot carry" in text and "character" in text
+    assert not leaks_in(text)
