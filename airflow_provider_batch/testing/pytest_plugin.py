@@ -7,6 +7,7 @@ fixtures available in any project's test suite:
 * ``together_server``: the same server, reset and with its start-up configuration restored;
 * ``together_ledger``: a fresh submission ledger (an SQLite file in the test's ``tmp_path``),
   set as the ledger of every submit in the test through ``AIRFLOW__TOGETHER_BATCH__LEDGER_PATH``;
+* ``openai_server_session`` / ``openai_server``: the same, speaking OpenAI's Files and Batch API;
 * ``together_connection``: sets ``AIRFLOW_CONN_TOGETHER_DEFAULT`` to point at the server, gives
   the test its own ledger, and returns the connection id.
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAST_TIMINGS",
+    "openai_server",
+    "openai_server_session",
     "together_connection",
     "together_ledger",
     "together_server",
@@ -56,6 +59,25 @@ def together_server(together_server_session: LocalTogetherServer) -> Iterator[Lo
     together_server_session.restore_defaults()
     yield together_server_session
     together_server_session.clear_faults()
+
+
+@pytest.fixture(scope="session")
+def openai_server_session() -> Iterator[LocalTogetherServer]:
+    """A local server speaking OpenAI's Files and Batch API, shared by the whole session."""
+    from airflow_provider_batch.testing.server import LocalTogetherServer, ServerConfig
+
+    config = ServerConfig(api_key=TEST_API_KEY, **FAST_TIMINGS)
+    with LocalTogetherServer(config, vendor="openai") as server:
+        yield server
+
+
+@pytest.fixture
+def openai_server(openai_server_session: LocalTogetherServer) -> Iterator[LocalTogetherServer]:
+    """The OpenAI session server, emptied and with its start-up configuration, for one test."""
+    openai_server_session.reset()
+    openai_server_session.restore_defaults()
+    yield openai_server_session
+    openai_server_session.clear_faults()
 
 
 @pytest.fixture

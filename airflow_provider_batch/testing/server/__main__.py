@@ -1,5 +1,7 @@
 """``python -m airflow_provider_batch.testing.server --host 127.0.0.1 --port PORT --api-key KEY``.
 
+``--vendor openai`` serves OpenAI's Files and Batch API instead of Together's (the default).
+
 Prints exactly one line, ``READY http://HOST:PORT/v1``, once requests are accepted, and serves
 until SIGINT or SIGTERM. Warnings (e.g. a bind to a non-loopback address) go to stderr.
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from airflow_provider_batch.testing.server.app import VENDORS
 from airflow_provider_batch.testing.server.config import ServerConfig
 from airflow_provider_batch.testing.server.runner import LocalTogetherServer
 
@@ -41,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--api-key", required=True)
+    parser.add_argument("--vendor", choices=VENDORS, default=VENDORS[0], help="the API to speak")
     for option in _FLOAT_OPTIONS:
         parser.add_argument("--" + option.replace("_", "-"), type=float, default=None)
     parser.add_argument("--fault-kinds", default=None, help="comma-separated, e.g. 429,503,reset")
@@ -82,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(args)
     except ValidationError as exc:
         _parser().error(str(exc))
-    server = LocalTogetherServer(config, host=args.host, port=args.port).start()
+    server = LocalTogetherServer(config, host=args.host, port=args.port, vendor=args.vendor).start()
     try:
         print(f"READY {server.base_url}", flush=True)
         while not stop.wait(0.5):

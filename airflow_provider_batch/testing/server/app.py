@@ -14,7 +14,10 @@ from airflow_provider_batch.testing.server.routes_control import control_routes
 from airflow_provider_batch.testing.server.routes_files import file_routes
 from airflow_provider_batch.testing.server.routing import api_error
 
-__all__ = ["build_app"]
+__all__ = ["VENDORS", "build_app", "build_vendor_app"]
+
+#: The APIs the server can speak (``--vendor``); the first is the default.
+VENDORS = ("together", "openai")
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -34,3 +37,14 @@ def build_app(controller: Controller) -> ASGIApp:
     app.state.store = controller.store
     app.state.controller = controller
     return ServerMiddleware(app, controller.store, controller.faults)
+
+
+def build_vendor_app(controller: Controller, vendor: str = "together") -> ASGIApp:
+    """The app that speaks ``vendor``'s API (see :data:`VENDORS`) on the shared store and controls."""
+    if vendor == "together":
+        return build_app(controller)
+    if vendor == "openai":
+        from airflow_provider_batch.vendors.openai.server import build_app as build_openai_app
+
+        return build_openai_app(controller)
+    raise ValueError(f"unknown vendor {vendor!r}; expected one of {VENDORS}")

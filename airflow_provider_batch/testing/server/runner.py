@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 
-from airflow_provider_batch.testing.server.app import build_app
+from airflow_provider_batch.testing.server.app import VENDORS, build_vendor_app
 from airflow_provider_batch.testing.server.config import ServerConfig
 from airflow_provider_batch.testing.server.control import Controller
 
@@ -73,9 +73,20 @@ class LocalTogetherServer:
     :param config: settings (a default :class:`ServerConfig` when omitted).
     :param host: interface to bind; loopback by default. Any other address is warned about.
     :param port: port to bind; 0 picks a free one.
+    :param vendor: the API it speaks, ``"together"`` or ``"openai"`` (see ``vendors/openai/server``).
     """
 
-    def __init__(self, config: ServerConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: ServerConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        vendor: str = "together",
+    ) -> None:
+        if vendor not in VENDORS:
+            raise ValueError(f"unknown vendor {vendor!r}; expected one of {VENDORS}")
+        self.vendor = vendor
         self.config = config or ServerConfig()
         self.controller = Controller(self.config)
         self._host, self._port = host, port
@@ -97,7 +108,7 @@ class LocalTogetherServer:
         self._port = sock.getsockname()[1]
         _warn_unless_loopback(sock.getsockname()[0], self._port)
         config = uvicorn.Config(
-            build_app(self.controller),
+            build_vendor_app(self.controller, self.vendor),
             log_level="warning",
             access_log=False,
             lifespan="off",

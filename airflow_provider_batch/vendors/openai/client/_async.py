@@ -1,0 +1,201 @@
+"""Asyncio OpenAI client: the async twin of ``_sync`` (same names, awaitable).
+
+The send loop, retries and streaming are the shared client's (its shell
+is vendor-neutral: every decision is in ``client._core``); this module adds OpenAI's routes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Mapping
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from airflow_provider_batch.client._async import AsyncTogetherClient, _save
+from airflow_provider_batch.client._config import ClientSettings
+from airflow_provider_batch.client._files import aiter_file
+from airflow_provider_batch.vendors.openai.client import _ops as ops
+from airflow_provider_batch.vendors.openai.client._config import OpenAISettings, openai_settings
+from airflow_provider_batch.vendors.openai.client.errors import UnverifiableCreateError
+from airflow_provider_batch.vendors.openai.client.models import (
+    CHAT_COMPLETIONS,
+    COMPLETION_WINDOW,
+    BatchPage,
+    FileDeleted,
+    OpenAIBatch,
+    OpenAIFile,
+)
+
+__all__ = ["AsyncOpenAIClient"]
+
+
+class AsyncOpenAIClient:
+    """Asyncio client for OpenAI's Files and Batch APIs (or any server that copies them).
+
+    ::
+
+        async with AsyncOpenAIClient(api_key="...") as client:
+            file = await client.files.upload("requests.jsonl")
+            batch = await client.batches.create(file.id, metadata={"run": key}, identity_key="run")
+
+    :param settings: base URL, key, timeouts and retry budget (:class:`OpenAISettings`).
+    :param api_key: overrides ``settings.api_key`` (or stands in for ``settings``).
+    :param base_url: overrides ``settings.base_url`` (API root including ``/v1``).
+    :param http_client: an :class:`httpx.AsyncClient` to use (and not close).
+    :param sleep: called with the delay in seconds before each retry.
+    """
+
+    def __init__(
+        self,
+        settings: ClientSettings | None = None,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.settings: OpenAISettings = openai_settings(settings, api_key=api_key, base_url=base_url)
+        self._wire = AsyncTogetherClient(self.settings, http_client=http_client, sleep=sleep)
+        self.files = Files(self._wire)
+        self.batches = Batches(self._wire)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.settings.base_url!r})"
+
+    async def __aenter__(self) -> AsyncOpenAIClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (only when this client created it)."""
+        await self._wire.aclose()
+
+
+async def _multipart_body(frame: ops.Multipart, source: Path) -> AsyncIterator[bytes]:
+    yield frame.head
+    async for chunk in aiter_file(source):
+        yield chunk
+    yield frame.tail
+
+
+class Files:
+    """``client.files``: upload, retrieve, download and delete files."""
+
+    def __init__(self, wire: AsyncTogetherClient) -> None:
+        self._w = wire
+
+    async def upload(
+        self, path: str | os.PathLike[str], *, purpose: str = "batch", filename: str | None = None
+    ) -> OpenAIFile:
+        """Upload a local file as ``multipart/form-data`` (streamed, never read whole).
+
+        :param path: the local file (``.jsonl`` for batch input).
+        :param purpose: ``batch`` for batch input.
+        :param filename: the name to store; defaults to the local file's name.
+        """
+        source = Path(path)
+        frame = ops.Multipart(os.urandom(16).hex(), filename or source.name, purpose)
+        spec = ops.file_upload(frame, source.stat().st_size, lambda: _multipart_body(frame, source))
+        return await self._w._call(spec, ops.parse_file)
+
+    async def retrieve(self, file_id: str) -> OpenAIFile:
+        return await self._w._call(ops.file_retrieve(file_id), ops.parse_file)
+
+    async def delete(self, file_id: str) -> FileDeleted:
+        return await self._w._call(ops.file_delete(file_id), ops.parse_file_deleted)
+
+    async def content(self, file_id: str, dest: str | os.PathLike[str]) -> Path:
+        """Stream a file's bytes to ``dest`` atomically (temp file + rename); returns ``dest``."""
+        target = Path(dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        spec = ops.file_content(file_id)
+        await self._w._send(spec, consume=lambda response: _save(spec, response, target))
+        return target
+
+
+class Batches:
+    """``client.batches``: create, retrieve, cancel, list, and find a lost create by its metadata."""
+
+    def __init__(self, wire: AsyncTogetherClient) -> None:
+        self._w = wire
+
+    async def create(
+        self,
+        input_file_id: str,
+        endpoint: str = CHAT_COMPLETIONS,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        completion_window: str = COMPLETION_WINDOW,
+        identity_key: str | None = None,
+        known_batch_ids: Collection[str] = (),
+    ) -> OpenAIBatch:
+        """Create a batch; never blindly re-sent (see ``client._core.RetryMode.CREATE``).
+
+        After a failure that may have reached the server, the batches whose ``metadata[identity_key]``
+        is this create's are looked up (never by content): none beyond ``known_batch_ids`` means the
+        create did not happen (it is sent again when retries allow), exactly one is the batch it made.
+
+        :param metadata: up to 16 string pairs stored with the batch; carry the run's identity here.
+        :param identity_key: the ``metadata`` key whose value identifies this submission.
+        :param known_batch_ids: batches with that identity the caller already knows about.
+        :raises UnverifiableCreateError: an ambiguous failure and no ``identity_key`` to look with.
+        :raises AmbiguousMetadataCreateError: several unknown batches carry the identity.
+        """
+        value = ops.identity_value(metadata, identity_key)
+        spec = ops.batch_create(input_file_id, endpoint, metadata, completion_window)
+        known = frozenset(known_batch_ids)
+
+        async def recover() -> OpenAIBatch | None:
+            if identity_key is None or value is None:
+                raise UnverifiableCreateError(input_file_id)
+            found = await self.find_by_metadata(identity_key, value)
+            return ops.created_batch(found, identity_key, value, known)
+
+        answer = await self._w._send(spec, recover=recover)
+        if isinstance(answer, OpenAIBatch):
+            return answer
+        return ops.parse_batch(spec, answer)
+
+    async def retrieve(self, batch_id: str) -> OpenAIBatch:
+        return await self._w._call(ops.batch_retrieve(batch_id), ops.parse_batch)
+
+    async def cancel(self, batch_id: str) -> OpenAIBatch:
+        """Ask the API to cancel: the batch is ``cancelling``, then ``cancelled`` with partial output."""
+        return await self._w._call(ops.batch_cancel(batch_id), ops.parse_batch)
+
+    async def list_page(self, limit: int = ops.MAX_PAGE, after: str | None = None) -> BatchPage:
+        """One page of the account's batches, newest first (``after``: the last id of the previous one)."""
+        return await self._w._call(ops.batch_list(limit, after), ops.parse_page)
+
+    async def iter(self, page_size: int = ops.MAX_PAGE) -> AsyncGenerator[OpenAIBatch, None]:
+        """Every batch, newest first, one page in memory at a time."""
+        after: str | None = None
+        while True:
+            page = await self.list_page(page_size, after)
+            for batch in page.data:
+                yield batch
+            after = ops.next_after(page)
+            if after is None:
+                return
+
+    async def find_by_metadata(
+        self, key: str, value: str, *, created_after: int | None = None, page_size: int = ops.MAX_PAGE
+    ) -> list[OpenAIBatch]:
+        """The batches whose ``metadata[key] == value``, paging newest first.
+
+        :param created_after: stop at the first batch created before this Unix time (the create
+            looked for cannot be older than the caller's own start).
+        """
+        found = []
+        async for batch in self.iter(page_size):
+            if ops.older_than(batch, created_after):
+                break
+            if ops.matches(batch, key, value):
+                found.append(batch)
+        return found

@@ -1,0 +1,80 @@
+"""Assemble the OpenAI emulation: its routes and the shared control plane, inside the shared
+middleware (request ids, statistics, latency, bearer auth, fault injection, access log)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from airflow_provider_batch.testing.server.app import _bad_method, _not_found
+from airflow_provider_batch.testing.server.control import Controller
+from airflow_provider_batch.testing.server.middleware import ServerMiddleware
+from airflow_provider_batch.testing.server.routes_control import control_routes
+from airflow_provider_batch.vendors.openai.server.routes import openai_routes
+
+__all__ = ["OpenAIErrorShape", "build_app"]
+
+_CODES = {401: "invalid_api_key", 404: "not_found", 405: "method_not_allowed", 429: "rate_limit_exceeded"}
+
+
+def _reshape(status: int, raw: bytes) -> bytes:
+    """An error body in OpenAI's shape (a plain ``{"error": "text"}`` becomes an error object)."""
+    try:
+        body: Any = json.loads(raw)
+    except ValueError:
+        body = {"error": raw.decode("utf-8", errors="replace")}
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return raw
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    shaped = {
+        "error": {"message": str(error or body), "type": kind, "param": None, "code": _CODES.get(status)}
+    }
+    return json.dumps(shaped).encode()
+
+
+class OpenAIErrorShape:
+    """Gives the error answers the shared layers write under ``/v1`` (401, injected 429/5xx, unknown
+    routes, which use Together's shapes) OpenAI's ``{"error": {message, type, param, code}}``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+        chunks: list[bytes] = []
+
+        async def shaping(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                held.append(message)
+                return
+            if not held:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                start = held[0]
+                body = _reshape(start["status"], b"".join(chunks))
+                headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+                headers.append((b"content-length", str(len(body)).encode()))
+                await send({**start, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, shaping)
+
+
+def build_app(controller: Controller) -> ASGIApp:
+    """The OpenAI-speaking server: ``/v1`` Files and Batches, ``/_control`` and the status pages."""
+    app = Starlette(
+        routes=[*openai_routes(), *control_routes()],
+        exception_handlers={404: _not_found, 405: _bad_method},
+    )
+    app.state.store = controller.store
+    app.state.controller = controller
+    return OpenAIErrorShape(ServerMiddleware(app, controller.store, controller.faults))
