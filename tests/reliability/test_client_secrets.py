@@ -133,7 +133,6 @@ async def test_download_incomplete(server, client_at, tmp_path: Path, debug_logs
     assert_client_hides_key(client, debug_logs, exc)
 
 
-
 async def test_key_with_a_stray_newline_works(server, client_at, debug_logs) -> None:
     """A key pasted with its trailing newline is stripped, so the call goes through."""
     client = client_at(server.base_url, api_key=SECRET + "\n", max_retries=0)
@@ -142,7 +141,9 @@ async def test_key_with_a_stray_newline_works(server, client_at, debug_logs) -> 
     assert_client_hides_key(client, debug_logs, info.value)
 
 
-@pytest.mark.parametrize("bad", [SECRET[:6] + "\n" + SECRET[6:], SECRET + "\u00e9", SECRET[:4] + " " + SECRET[4:]])
+@pytest.mark.parametrize(
+    "bad", [SECRET[:6] + "\n" + SECRET[6:], SECRET + "\u00e9", SECRET[:4] + " " + SECRET[4:]]
+)
 def test_key_a_header_cannot_carry_is_refused_without_quoting_it(bad: str) -> None:
     """h11 would refuse the header and quote it, key included, in its error and debug log: the
     settings refuse such a key first, naming the character's position only."""
