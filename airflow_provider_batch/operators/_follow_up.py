@@ -51,6 +51,7 @@ from airflow_provider_batch.operators._state import Carried, Chain, ResultManife
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import BatchSummary, ResultRow, RunContext, WarehouseLoader
 from airflow_provider_batch.results.parse import UNKNOWN_ERROR_CODE
+from airflow_provider_batch.vendors.base import BatchVendor
 
 __all__ = [
     "DEFAULT_FOLLOW_UP_STATUSES",
@@ -199,6 +200,7 @@ def submit_round(
     work_dir: Path,
     ledger: SubmissionLedger | None = None,
     together_conn_id: str = "together_default",
+    vendor: BatchVendor | None = None,
 ) -> list[Chain]:
     """Create (or re-attach to) one follow-up batch per source; returns the round's chains.
 
@@ -220,6 +222,7 @@ def submit_round(
         together_conn_id=together_conn_id,
         logical_date=context.get("logical_date"),
         earlier_tries=ran_before(context),
+        vendor=vendor,
     )
     outcomes = submit_or_attach(client, parts, ctx)
     chains = []

@@ -216,7 +216,8 @@ class TogetherBatchOperator(BaseOperator):
         self.max_poll_failures = max_poll_failures
         self.cancel_on_kill = cancel_on_kill
         self.cancel_on_timeout = cancel_on_timeout
-        self.limits = limits or BatchLimits()
+        #: ``None``: the connection's vendor's limits, with its ``limits`` extra (see the hook).
+        self.limits = limits
         self.max_cost_usd = max_cost_usd
         self.price_table = dict(price_table) if price_table else None
         self.metadata_manifest = metadata_manifest
@@ -260,14 +261,15 @@ class TogetherBatchOperator(BaseOperator):
         return ledger
 
     def _prepare(self, hook: TogetherBatchHook, work_dir: Path) -> list[Any]:
-        prices = PriceTable.from_mapping(self.price_table) if self.price_table else hook.price_table()
         self._poll_interval(hook)  # a bad poll_interval extra is refused before any upload
         try:
+            hook.vendor.check_endpoint(self.endpoint)
+            prices = hook.price_table(self.price_table)
             return _prepare_parts(
                 self.input_path,
                 work_dir,
                 endpoint=self.endpoint,
-                limits=self.limits,
+                limits=self.limits or hook.batch_limits(),
                 prices=prices,
                 max_cost_usd=self.max_cost_usd,
                 aws_conn_id=self.aws_conn_id,
@@ -299,11 +301,13 @@ class TogetherBatchOperator(BaseOperator):
             logical_date=context.get("logical_date"),
             legacy_store=context.get("task_state_store"),
             earlier_tries=ran_before(context),
+            vendor=hook.vendor,
         )
         try:
             return submit_or_attach(client, parts, ctx, force_resubmit=self.force_resubmit, on_bound=publish)
         except _NOT_RETRYABLE as exc:
-            raise AirflowFailException(f"Together API refused the submission: {exc}") from exc
+            vendor = hook.vendor.display_name
+            raise AirflowFailException(f"{vendor} API refused the submission: {exc}") from exc
         except LedgerConflictError as exc:
             raise AirflowFailException(f"batch ownership cannot be established: {exc}") from exc
         except LedgerUnavailableError as exc:

@@ -222,6 +222,7 @@ class TogetherBatchResultsOperator(BaseOperator):
                 chains = submit_round(
                     client, context, 1, sources, endpoint=manifest.endpoint, work_dir=tmp_dir,
                     ledger=get_ledger(manifest.ledger_conn_id), together_conn_id=self.together_conn_id,
+                    vendor=hook.vendor,
                 )  # fmt: skip
                 state = FollowUpState(
                     round=1,
@@ -308,6 +309,7 @@ class TogetherBatchResultsOperator(BaseOperator):
                     client, context, round_no + 1, outcome.sources,
                     endpoint=state.endpoint, work_dir=tmp_dir,
                     ledger=get_ledger(state.ledger_conn_id), together_conn_id=self.together_conn_id,
+                    vendor=hook.vendor,
                 )  # fmt: skip
                 following = state.model_copy(
                     update={"round": round_no + 1, "result": result, "chains": chains}
@@ -357,7 +359,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         raise ValueError("pass manifest (the submit operator's output), submit_task_id or batch_ids")
 
     def _prices(self, hook: TogetherBatchHook) -> PriceTable:
-        return PriceTable.from_mapping(self.price_table) if self.price_table else hook.price_table()
+        return hook.price_table(self.price_table)
 
     def _metadata_path(self, sidecar: str | None, tmp_dir: Path) -> Path | None:
         location = self.metadata_manifest or sidecar
