@@ -79,6 +79,11 @@ class GenericDialect:
         when the task is retried).
         """
 
+    def migrate_columns(self, conn: Any, table: Table, columns: Sequence[Column]) -> list[str]:
+        """Bring the existing ``columns`` of ``table`` to this dialect's types and collations (run
+        by the migration once the columns and key are in place); returns what changed."""
+        return []
+
     def timestamp(self, value: datetime) -> Any:
         """How a (UTC) timestamp is bound: ISO 8601 text unless the dialect has a native type."""
         return value.isoformat()
