@@ -324,8 +324,17 @@ class SubmissionLedger:
             collation = byte_collation(cur)
             for table in (self.table, self.outcome_table):
                 schema, _, name = table.rpartition(".")
-                if set(text_collations(cur, schema or None, name).values()) - {collation}:
-                    cur.execute(f"ALTER TABLE {table} CONVERT TO CHARACTER SET utf8mb4 COLLATE {collation}")
+                if not set(text_collations(cur, schema or None, name).values()) - {collation}:
+                    continue
+                convert = f"ALTER TABLE {table} CONVERT TO CHARACTER SET utf8mb4 COLLATE {collation}"
+                try:
+                    cur.execute(convert)
+                except Exception as exc:
+                    raise LedgerUnavailableError(
+                        f"the submission ledger table {table} in {self.where} compares text without "
+                        f"case and could not be converted ({type(exc).__name__}: {exc}); run, as a "
+                        f"user who may alter it: {convert}"
+                    ) from exc
 
     def _add_missing_columns(self) -> None:
         """Columns added after the table's first release, added to a table created before."""
