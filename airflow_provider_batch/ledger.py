@@ -60,6 +60,8 @@ DEFAULT_LEDGER_TABLE = "together_batch_submissions"
 DEFAULT_OUTCOME_TABLE = "together_batch_outcomes"
 SubmissionState = Literal["intent", "uploading", "uploaded", "creating", "created", "abandoned"]
 Dialect = Literal["sqlite", "postgres", "mysql", "generic"]
+#: How long a ledger statement on SQLite waits for another writer (each write is one short transaction).
+SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 _COLUMNS = (
     "submission_id", "identity_key", "dag_id", "task_id", "run_id", "map_index", "logical_date",
@@ -308,7 +310,31 @@ class SubmissionLedger:
                             f"{self.where}: {type(exc).__name__}: {exc}"
                         ) from exc
             self._add_missing_columns()
+            if self.dialect == "mysql":
+                self._compare_bytes()
             self._ready = True
+
+    def _compare_bytes(self) -> None:
+        """MySQL/MariaDB: give every text column of both tables a collation that compares bytes
+        (no case or accent folding, no padding), so ``dag_id`` and the other keys match only
+        themselves. Tables created with the database default (or before this) are converted."""
+        from airflow_provider_batch.results._mysql import byte_collation, text_collations
+
+        with self._tx() as cur:
+            collation = byte_collation(cur)
+            for table in (self.table, self.outcome_table):
+                schema, _, name = table.rpartition(".")
+                if not set(text_collations(cur, schema or None, name).values()) - {collation}:
+                    continue
+                convert = f"ALTER TABLE {table} CONVERT TO CHARACTER SET utf8mb4 COLLATE {collation}"
+                try:
+                    cur.execute(convert)
+                except Exception as exc:
+                    raise LedgerUnavailableError(
+                        f"the submission ledger table {table} in {self.where} compares text without "
+                        f"case and could not be converted ({type(exc).__name__}: {exc}); run, as a "
+                        f"user who may alter it: {convert}"
+                    ) from exc
 
     def _add_missing_columns(self) -> None:
         """Columns added after the table's first release, added to a table created before."""
@@ -678,8 +704,8 @@ def sqlite_ledger(
     """A ledger in an SQLite file (the embedded default); the folder must exist."""
 
     def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(path, timeout=30.0)
-        conn.execute("PRAGMA busy_timeout = 30000")
+        conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         return conn
 
     return SubmissionLedger(

@@ -15,12 +15,15 @@ Resolution, first match wins:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_batch._compat import with_fernet_hint
 from airflow_provider_batch.ledger import (
     DEFAULT_LEDGER_TABLE,
     DEFAULT_OUTCOME_TABLE,
+    SQLITE_BUSY_TIMEOUT_MS,
     Dialect,
     LedgerUnavailableError,
     SubmissionLedger,
@@ -111,9 +114,20 @@ def _from_connection(conn_id: str, table: str, outcome_table: str) -> Submission
         )
     dialect: Dialect = _DIALECTS.get((connection.conn_type or "").lower(), "generic")
     return SubmissionLedger(
-        hook.get_conn,
+        _waiting(hook.get_conn) if dialect == "sqlite" else hook.get_conn,
         dialect=dialect,
         table=table,
         outcome_table=outcome_table,
         where=f"connection {conn_id!r}",
     )
+
+
+def _waiting(connect: Callable[[], Any]) -> Callable[[], Any]:
+    """SQLite connections that wait for another writer's lock (sqlite3's default gives up after 5 s)."""
+
+    def connect_waiting() -> Any:
+        conn = connect()
+        conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        return conn
+
+    return connect_waiting

@@ -18,9 +18,11 @@ from typing import Any, ClassVar
 
 from airflow_provider_batch.results._sql import (
     Table,
+    column_list,
     create_table_sql,
     delete_where_sql,
     insert_sql,
+    on_conflict_sql,
     upsert_sql,
 )
 
@@ -78,6 +80,11 @@ class GenericDialect:
         on such a database rely on its own ``CREATE TABLE IF NOT EXISTS`` (a failed one succeeds
         when the task is retried).
         """
+
+    def migrate_columns(self, conn: Any, table: Table, columns: Sequence[Column]) -> list[str]:
+        """Bring the existing ``columns`` of ``table`` to this dialect's types and collations (run
+        by the migration once the columns and key are in place); returns what changed."""
+        return []
 
     def timestamp(self, value: datetime) -> Any:
         """How a (UTC) timestamp is bound: ISO 8601 text unless the dialect has a native type."""
@@ -141,26 +148,41 @@ class GenericDialect:
 
 
 class SqliteDialect(GenericDialect):
-    """SQLite: ``executemany`` of ``INSERT … ON CONFLICT DO UPDATE`` in one explicit transaction."""
+    """SQLite: rows staged in a temporary table, then merged with one ``INSERT … SELECT … ON
+    CONFLICT DO UPDATE`` in a write transaction that begins only then.
+
+    SQLite has one writer per database file. Concurrent loads (mapped results tasks) take turns:
+    each waits up to :attr:`BUSY_TIMEOUT_MS` for the write lock instead of sqlite3's 5 s, and
+    holds it only while it writes. Parsing the batch's lines, the slow part, fills a staging
+    table in the connection's own ``temp`` database (a file that SQLite's page cache spills to,
+    so memory stays flat), which no other connection waits for.
+    """
 
     name = "sqlite"
     types: ClassVar[dict[str, str]] = {"key": "TEXT", "text": "TEXT", "int": "INTEGER", "float": "REAL"}
     types |= {"money": "REAL"}
     types |= {"timestamp": "TEXT", "bool": "INTEGER"}
+    #: How long a statement waits for another connection's lock on the database file.
+    BUSY_TIMEOUT_MS = 600_000
+    _STAGE = 'temp."_apb_stage"'
 
     def __init__(self) -> None:
         super().__init__('"{}"', "?")
 
     def begin(self, conn: Any) -> None:
+        """Prepare the load's connection; the write transaction begins at the first write
+        (:meth:`write` stages its rows before that, see the class docstring)."""
         # Manual transaction control: Python's implicit BEGIN would not cover the DELETE of
         # replace mode and the inserts as one unit on every Python version.
         conn.isolation_level = None
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(f"PRAGMA busy_timeout = {int(self.BUSY_TIMEOUT_MS)}")
+        conn.execute("PRAGMA temp_store = FILE")
 
     def prepare_ddl(self, conn: Any, tables: Sequence[Table]) -> None:
         # The database's write lock, taken up front: a second loader then sees the first one's
         # tables and columns instead of adding the same column again.
         self.begin(conn)
+        conn.execute("BEGIN IMMEDIATE")
 
     def write(
         self,
@@ -173,15 +195,47 @@ class SqliteDialect(GenericDialect):
         chunk_size: int,
         bulk: bool = True,
     ) -> int:
-        sql = upsert_sql(table, [name for name, _ in columns], key, self.quote, self.placeholder)
+        names = [name for name, _ in columns]
+        if bulk and not conn.in_transaction:
+            written = self._stage(conn, names, rows, chunk_size)
+            conn.execute("BEGIN IMMEDIATE")
+            with _cursor(conn) as cur:
+                cols = column_list(names, self.quote)
+                # WHERE true: SQLite's parser needs it between a SELECT and ON CONFLICT; rowid
+                # order makes the last row of a key repeated within the load win.
+                cur.execute(
+                    f"INSERT INTO {table.sql(self.quote)} ({cols}) SELECT {cols} FROM {self._STAGE} "
+                    f"WHERE true ORDER BY rowid{on_conflict_sql(names, key, self.quote)}"
+                )
+                cur.execute(f"DROP TABLE {self._STAGE}")
+            return written
+        if not conn.in_transaction:
+            conn.execute("BEGIN IMMEDIATE")
+        sql = upsert_sql(table, names, key, self.quote, self.placeholder)
         written = 0
-        cur = conn.cursor()
-        try:
+        with _cursor(conn) as cur:
             for chunk in chunks(rows, chunk_size):
                 cur.executemany(sql, chunk)
                 written += len(chunk)
-        finally:
-            cur.close()
+        return written
+
+    def _stage(self, conn: Any, names: Sequence[str], rows: Iterable[Row], chunk_size: int) -> int:
+        """Write ``rows`` into the temporary staging table, in a transaction of the temp database
+        only (no lock on the warehouse file); returns their number."""
+        insert = f"INSERT INTO {self._STAGE} VALUES ({', '.join([self.placeholder] * len(names))})"
+        written = 0
+        conn.execute("BEGIN")
+        try:
+            with _cursor(conn) as cur:
+                cur.execute(f"DROP TABLE IF EXISTS {self._STAGE}")
+                cur.execute(f"CREATE TABLE {self._STAGE} ({column_list(names, self.quote)})")
+                for chunk in chunks(rows, chunk_size):
+                    cur.executemany(insert, chunk)
+                    written += len(chunk)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         return written
 
 

@@ -8,8 +8,12 @@ leaves the table as it was:
 * rows without an ``owner_key`` (written before rows had owners) get the key of what is known
   about their writer, ``owner_key(dag_id, NULL, run_id, NULL)``, and ``superseded = false``;
 * a primary key other than this release's is replaced: SQLite cannot alter one, so the table is
-  rebuilt (create new, copy, drop, rename); PostgreSQL and MySQL drop and add the key. Other
-  databases keep their key and a warning says what to run.
+  rebuilt (create new, copy, drop, rename; the table's own indexes and triggers are created
+  again from their saved SQL, and views and other tables' triggers that name it are left as they
+  are, naming the new table); PostgreSQL and MySQL drop and add the key. Other databases keep
+  their key and a warning says what to run;
+* the dialect then retypes what it must (:meth:`GenericDialect.migrate_columns`: on MySQL, text
+  timestamps and text columns that do not compare bytes).
 
 MySQL commits each DDL statement on its own, so there a migration is a sequence of atomic steps;
 one cut short is finished by the next call (owners are filled in whenever the key is not yet
@@ -19,6 +23,7 @@ this release's).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -111,7 +116,7 @@ def migrate_table(
             "load the same batch, run: ALTER TABLE %s DROP PRIMARY KEY, ADD PRIMARY KEY (%s)",
             table.sql(dialect.quote), table.sql(dialect.quote), column_list(key, dialect.quote),
         )  # fmt: skip
-    return changes
+    return changes + dialect.migrate_columns(conn, table, columns)
 
 
 def _sqlite_rebuild(
@@ -153,8 +158,45 @@ def _sqlite_rebuild(
         f"INSERT INTO {new.sql(quote)} ({column_list(targets, quote)}) "
         f"SELECT {', '.join(sources)} FROM {table.sql(quote)}",
     )
+    # Dropping the table drops its indexes and triggers: keep their SQL and create them again.
+    dependants = _query(
+        conn,
+        f"SELECT sql FROM {_schema_prefix(table, quote)}sqlite_master WHERE tbl_name = ? "
+        "AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY rowid",
+        (table.name,),
+    )
     dialect.execute(conn, f"DROP TABLE {table.sql(quote)}")
-    dialect.execute(conn, f"ALTER TABLE {new.sql(quote)} RENAME TO {quote.format(table.name)}")
+    _rename_keeping_views(conn, dialect, new, table.name)
+    for (sql,) in dependants:
+        dialect.execute(conn, _in_schema(sql, table, quote))
+
+
+def _rename_keeping_views(conn: Any, dialect: GenericDialect, table: Table, name: str) -> None:
+    """Rename ``table`` to ``name`` without SQLite checking other views and triggers first.
+
+    A view or trigger that names the old table would fail that check (``error in view …: no such
+    table``) while the old table is gone; legacy renaming leaves them as they are, and they name
+    the new table once it has the old name.
+    """
+    (legacy,) = _query(conn, "PRAGMA legacy_alter_table")[0]
+    dialect.execute(conn, "PRAGMA legacy_alter_table = ON")
+    try:
+        dialect.execute(
+            conn, f"ALTER TABLE {table.sql(dialect.quote)} RENAME TO {dialect.quote.format(name)}"
+        )
+    finally:
+        dialect.execute(conn, f"PRAGMA legacy_alter_table = {int(legacy)}")
+
+
+def _in_schema(sql: str, table: Table, quote: str) -> str:
+    """An index's or trigger's ``CREATE`` statement from ``sqlite_master``, for the table's schema:
+    SQLite keeps it without the schema name, which goes before the object's name."""
+    if not table.schema:
+        return sql
+    return _CREATE_HEAD.sub(lambda m: f"{m.group(1)}{quote.format(table.schema)}.", sql, count=1)
+
+
+_CREATE_HEAD = re.compile(r"^(\s*CREATE\s+(?:UNIQUE\s+)?(?:INDEX|TRIGGER)\s+(?:IF\s+NOT\s+EXISTS\s+)?)", re.I)
 
 
 def _fill_owner_keys(conn: Any, dialect: GenericDialect, table: Table) -> None:

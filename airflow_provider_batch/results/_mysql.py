@@ -1,10 +1,15 @@
 """MySQL and MariaDB write strategy: multi-row ``INSERT … ON DUPLICATE KEY UPDATE`` in one
 InnoDB transaction.
 
-* Tables are InnoDB (transactional) with ``utf8mb4`` text. Key columns are ``VARCHAR`` with a
-  binary, no-pad collation where the server has one, so keys compare exactly as on SQLite and
-  PostgreSQL (``'a'``, ``'A'`` and ``'a '`` are three keys); their widths must fit InnoDB's
-  3,072-byte index key (checked when the DDL is built).
+* Tables are InnoDB (transactional) with ``utf8mb4`` text. Every text column, keys included,
+  has a binary, no-pad collation where the server has one (MariaDB ``utf8mb4_nopad_bin``, MySQL
+  >= 8.0.17 ``utf8mb4_0900_bin``; ``utf8mb4_bin`` pads, so ``'a'`` equals ``'a '``), so text
+  compares exactly as on SQLite and PostgreSQL (``'a'``, ``'A'`` and ``'a '`` are three keys, and
+  an owner's ``dag_id`` matches only itself). Key widths must fit InnoDB's 3,072-byte index key
+  (checked when the DDL is built).
+* :meth:`MySqlDialect.migrate_columns` brings an existing table there: text columns of another
+  collation (0.1.0's tables kept the database default, which ignores case, accents and trailing
+  spaces) are converted, and 0.1.0's TEXT timestamps become ``DATETIME(6)`` in UTC.
 * DDL commits implicitly in MySQL, so :meth:`MySqlDialect.prepare_ddl` cannot use a transaction:
   it takes a named lock (``GET_LOCK``) per table, held until the connection closes. Table
   creation therefore always finishes, and commits, before a load's transaction starts.
@@ -20,7 +25,7 @@ Works with mysql-connector-python and mysqlclient (both ``%s`` placeholders).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from airflow_provider_batch.results._dialects import Column, GenericDialect, Row, _cursor
@@ -32,7 +37,7 @@ from airflow_provider_batch.results._sql import (
     on_duplicate_key_sql,
 )
 
-__all__ = ["KEY_CHARS", "KEY_LIMIT_BYTES", "MySqlDialect"]
+__all__ = ["KEY_CHARS", "KEY_LIMIT_BYTES", "MySqlDialect", "byte_collation", "text_collations"]
 
 #: InnoDB's largest index key (DYNAMIC/COMPRESSED rows: MySQL >= 5.7.7, MariaDB >= 10.2.2).
 KEY_LIMIT_BYTES = 3072
@@ -44,6 +49,7 @@ _UTF8MB4 = 4
 _FIXED_BYTES = {"int": 8, "float": 8, "money": 8, "timestamp": 8}
 #: Binary collations that do not pad: MariaDB >= 10.2, MySQL >= 8.0.17; else the PAD SPACE one.
 _NO_PAD_BIN = ("utf8mb4_nopad_bin", "utf8mb4_0900_bin")
+_DATETIME_TYPES = ("datetime", "timestamp")
 _LOCK_WAIT_SECONDS = 600
 
 
@@ -73,7 +79,8 @@ class MySqlDialect(GenericDialect):
     def create_table_sql(self, table: Table, columns: Sequence[Column], key: Sequence[str]) -> str:
         typed = [(name, self.column_type(name, kind, name in key)) for name, kind in columns]
         self._check_key_width(columns, key)
-        options = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        # The table's default collation is the key's: every text column compares bytes.
+        options = f" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={self.key_collation}"
         return create_table_sql(table, typed, key, self.quote, options)
 
     def column_type(self, name: str, kind: str, in_key: bool = False) -> str:
@@ -104,13 +111,29 @@ class MySqlDialect(GenericDialect):
                 (got,) = cur.fetchone()
                 if got != 1:
                     raise TimeoutError(f"could not take MySQL lock {name} within {_LOCK_WAIT_SECONDS} s")
-            found = ", ".join(["%s"] * len(_NO_PAD_BIN))
-            cur.execute(
-                f"SELECT COLLATION_NAME FROM information_schema.COLLATIONS WHERE COLLATION_NAME IN ({found})",
-                _NO_PAD_BIN,
-            )
-            present = {str(row[0]) for row in cur.fetchall()}
-        self.key_collation = next((c for c in _NO_PAD_BIN if c in present), "utf8mb4_bin")
+            self.key_collation = byte_collation(cur)
+
+    def migrate_columns(self, conn: Any, table: Table, columns: Sequence[Column]) -> list[str]:
+        """0.1.0's TEXT timestamps become ``DATETIME(6)`` (UTC), then every text column of another
+        collation is converted to :attr:`key_collation`. Each step is one atomic statement (or
+        idempotent updates), so a migration cut short is finished by the next call."""
+        changes = []
+        with _cursor(conn) as cur:
+            found = _column_types(cur, table)
+            for name, kind in columns:
+                data_type = found.get(name.lower(), ("datetime", None))[0]
+                if kind == "timestamp" and data_type not in _DATETIME_TYPES:
+                    _to_datetime(cur, table, name, self.quote)
+                    found[name.lower()] = ("datetime", None)
+                    changes.append(f"column {name}: {data_type} -> DATETIME(6) (UTC)")
+            collations = {collation for _, collation in found.values() if collation is not None}
+            if collations - {self.key_collation}:
+                cur.execute(
+                    f"ALTER TABLE {table.sql(self.quote)} "
+                    f"CONVERT TO CHARACTER SET utf8mb4 COLLATE {self.key_collation}"
+                )
+                changes.append(f"text columns: {sorted(collations)} -> {self.key_collation}")
+        return changes
 
     def begin(self, conn: Any) -> None:
         with _cursor(conn) as cur:
@@ -144,6 +167,70 @@ class MySqlDialect(GenericDialect):
                 cur.execute(sql, [value for row in chunk for value in row])
                 written += len(chunk)
         return written
+
+
+def byte_collation(cur: Any) -> str:
+    """The utf8mb4 collation of this server that compares bytes without padding, else ``utf8mb4_bin``."""
+    found = ", ".join(["%s"] * len(_NO_PAD_BIN))
+    cur.execute(
+        f"SELECT COLLATION_NAME FROM information_schema.COLLATIONS WHERE COLLATION_NAME IN ({found})",
+        _NO_PAD_BIN,
+    )
+    present = {_text(row[0]) for row in cur.fetchall()}
+    return next((c for c in _NO_PAD_BIN if c in present), "utf8mb4_bin")
+
+
+def text_collations(cur: Any, schema: str | None, name: str) -> dict[str, str]:
+    """The collation of each text column of table ``schema.name`` (``None``: the current database)."""
+    return {
+        column: collation
+        for column, (_, collation) in _column_types(cur, Table(name, schema)).items()
+        if collation is not None
+    }
+
+
+def _column_types(cur: Any, table: Table) -> dict[str, tuple[str, str | None]]:
+    """Lower-cased column name -> (data type, collation or ``None``)."""
+    cur.execute(
+        "SELECT COLUMN_NAME, DATA_TYPE, COLLATION_NAME FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND TABLE_NAME = %s",
+        (table.schema, table.name),
+    )
+    return {
+        _text(name).lower(): (_text(data_type).lower(), None if collation is None else _text(collation))
+        for name, data_type, collation in cur.fetchall()
+    }
+
+
+def _to_datetime(cur: Any, table: Table, column: str, quote: str) -> None:
+    """Rewrite a text timestamp column's ISO 8601 values as UTC ``DATETIME`` text, then retype it."""
+    name, col = table.sql(quote), quote.format(column)
+    cur.execute(f"SELECT DISTINCT {col} FROM {name} WHERE {col} IS NOT NULL")
+    for (raw,) in cur.fetchall():
+        text = _text(raw)
+        value = _utc_text(text, f"{name}.{col}")
+        if value != text:
+            cur.execute(f"UPDATE {name} SET {col} = %s WHERE {col} = %s", (value, text))
+    cur.execute(f"ALTER TABLE {name} MODIFY {col} DATETIME(6)")
+
+
+def _utc_text(text: str, where: str) -> str:
+    """``2025-11-03T00:00:00+00:00`` (0.1.0 wrote ``isoformat()``) -> ``2025-11-03 00:00:00.000000``."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{where} holds {text!r}, which is not an ISO 8601 timestamp, so it cannot become "
+            f"DATETIME(6); correct it or set it to NULL (UPDATE … SET … = NULL WHERE … = {text!r}) "
+            "and load again"
+        ) from None
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 def sized_chunks(rows: Iterable[Row], max_rows: int, max_chars: int) -> Iterator[list[Row]]:

@@ -6,7 +6,9 @@ owns the rows it loads, and no other run, DAG or map index overwrites or deletes
 are in :mod:`._ownership`). Summaries (spend) are keyed by ``batch_id`` and never deleted. Every
 write is an upsert, so re-running a load never duplicates a row.
 
-Fast paths by the hook's ``dialect_name``: SQLite upserts with ``executemany``; PostgreSQL
+Fast paths by the hook's ``dialect_name``: SQLite stages the rows in a temporary table and merges
+them with one ``INSERT … SELECT … ON CONFLICT``, so concurrent loads into one file wait for each
+other's writes only, not for their parsing (see :class:`SqliteDialect`); PostgreSQL
 streams ``COPY`` straight into the table for each batch without rows yet, and through a temporary
 table merged with one ``INSERT … SELECT … ON CONFLICT`` for the rest;
 MySQL/MariaDB sends multi-row ``INSERT … ON DUPLICATE KEY UPDATE``; any other DB-API database

@@ -151,3 +151,35 @@ def test_a_ledger_table_from_before_gains_the_new_columns(tmp_path: Path) -> Non
         row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(together_batch_submissions)")
     }
     assert {"model", "estimated_cost_usd"} <= columns
+
+
+def test_a_ledger_on_an_sqlite_connection_waits_for_another_writer(tmp_path: Path, monkeypatch) -> None:
+    """``ledger_conn_id`` naming an SQLite connection: a write waits while another process holds
+    the file's write lock (sqlite3's own default gave up after 5 s with ``database is locked``)."""
+    import json
+    import threading
+    import time
+
+    from airflow_provider_batch.hooks.ledger import get_ledger
+
+    path = tmp_path / "ledger.db"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_APB_LEDGER_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(path)})
+    )
+    ledger = get_ledger("apb_ledger_sqlite")
+    ledger.ensure()
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(6.0, lambda: other.execute("COMMIT"))
+    release.start()
+    started = time.monotonic()
+    try:
+        record = ledger.open(
+            TaskIdentity("nightly", "submit", "run-1"), part_index=0, part_sha256="0" * 64, generation=0,
+            request_count=1, endpoint="/v1/chat/completions", together_conn_id="together",
+        )  # fmt: skip
+    finally:
+        release.join()
+        other.close()
+    assert time.monotonic() - started >= 5.5
+    assert ledger.records_for(record.identity) == [record]

@@ -88,3 +88,47 @@ def test_daily_spend_per_model_counts_a_batch_once(ledger: SubmissionLedger) -> 
     assert [d.day for d in visible] == ["2026-11-30", "2026-11-30"]
     assert ledger.daily_spend(since=WHEN, until=WHEN + timedelta(hours=1))[0].day == "2026-11-30"
     assert ledger.daily_spend(since=WHEN + timedelta(days=2)) == []
+
+
+def _as_created_before(ledger: SubmissionLedger) -> SubmissionLedger:
+    """The same tables as an earlier release left them: on MySQL/MariaDB with the database's
+    default collation (case-, accent- and trailing-space-insensitive); a new ledger on them."""
+    ledger.ensure()
+    if ledger.dialect == "mysql":
+        conn = ledger._connect()
+        try:
+            cur = conn.cursor()
+            for table in (ledger.table, ledger.outcome_table):
+                cur.execute(
+                    f"ALTER TABLE {table} CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"
+                )
+            conn.commit()
+        finally:
+            conn.close()
+    return SubmissionLedger(
+        ledger._connect, dialect=ledger.dialect, table=ledger.table, outcome_table=ledger.outcome_table
+    )
+
+
+@pytest.mark.parametrize("tables", ["fresh", "created_before"])
+def test_a_reader_sees_exactly_the_dags_allowed_whatever_their_case(
+    ledger: SubmissionLedger, tables: str
+) -> None:
+    """MySQL/MariaDB compared dag_id case-insensitively: a user allowed only ``alice_nightly``
+    was shown ``Alice_Nightly``'s batches, or nothing when DISTINCT picked the other spelling."""
+    if tables == "created_before":
+        ledger = _as_created_before(ledger)
+    dags = {"alice_nightly": "b-alice", "Alice_Nightly": "b-other", "Müller": "b-umlaut", "Muller": "b-plain",
+            "x": "b-x", "x ": "b-x-space"}  # fmt: skip
+    for dag_id, batch_id in dags.items():
+        _batch(ledger, dag_id, "run-1", batch_id)
+    assert ledger.dag_ids() == set(dags)
+    for dag_id, batch_id in dags.items():
+        assert _ids(ledger, dag_ids=frozenset({dag_id})) == [batch_id]
+        assert _ids(ledger, dag_id=dag_id) == [batch_id]
+    # Outcomes are keyed by batch id and read back by it: another spelling is another batch.
+    ledger.record_outcome(_outcome("b-alice", dag_id="alice_nightly"))
+    ledger.record_outcome(_outcome("B-ALICE", dag_id="Alice_Nightly"))
+    assert [o.dag_id for o in ledger.outcomes_for(["b-alice"])] == ["alice_nightly"]
+    spend = ledger.daily_spend(since=WHEN - timedelta(days=1), dag_ids=frozenset({"alice_nightly"}))
+    assert [(d.batches, d.requests) for d in spend] == [(1, 10)]

@@ -8,12 +8,15 @@ column), and MySQL/MariaDB fails the duplicate ``ADD COLUMN``.
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 
 from airflow_provider_batch.results import WarehouseLoader
+from tests.results._load_child import load_slowly
+from tests.results._warehouse import sqlite_warehouse
 from tests.results.test_warehouse import create_first_release_table, loader_for, small_rec
 
 CONCURRENT = 60
@@ -84,3 +87,28 @@ def test_concurrent_first_loads_of_different_batches_all_land(warehouse):
     assert not failures, describe(failures, n_tasks)
     assert warehouse.count("results") == n_tasks * per_task
     assert warehouse.count("summary") == n_tasks
+
+
+def test_concurrent_mapped_loads_into_one_sqlite_file_all_land(tmp_path, monkeypatch):
+    """Six mapped results tasks (processes) load into one SQLite file at once, each reading its
+    stream slowly. Each used to hold the write lock while reading and gave up after sqlite3's
+    5 s: half of them failed with ``database is locked``."""
+    wh = sqlite_warehouse(tmp_path, monkeypatch)
+    n_tasks, rows, seconds = 6, 3_000, 2.0
+    fork = multiprocessing.get_context("fork")
+    go, report = fork.Event(), fork.Queue()
+    children = []
+    for i in range(n_tasks):
+        spec = {"conn_id": "apb_wh_sqlite", "results_table": "results", "summary_table": "summary",
+                "batch_id": f"map-{i}", "rows": rows, "seconds": seconds}  # fmt: skip
+        children.append(fork.Process(target=load_slowly, args=(spec, go, report)))
+        children[-1].start()
+    go.set()
+    outcomes = [report.get(timeout=240) for _ in children]
+    for child in children:
+        child.join(timeout=60)
+    failed = [outcome for outcome in outcomes if outcome[1] is None]
+    assert not failed, f"{len(failed)} of {n_tasks} loads failed: {failed}"
+    assert sorted(outcome[1] for outcome in outcomes) == [rows] * n_tasks
+    assert wh.count("results") == n_tasks * rows
+    assert wh.count("summary") == n_tasks

@@ -25,7 +25,10 @@ def test_mysql_ddl_is_innodb_utf8mb4_with_bounded_binary_keys():
     assert "`logical_date` DATETIME(6)" in results_sql
     assert "`owner_key` VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" in results_sql
     assert "`superseded` BOOLEAN" in results_sql
-    tail = "PRIMARY KEY (`owner_key`, `batch_id`, `custom_id`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+    tail = (
+        "PRIMARY KEY (`owner_key`, `batch_id`, `custom_id`)) "
+        "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    )
     assert results_sql.endswith(tail)
     assert f"`batch_id` {key}, `final_status` LONGTEXT" in summary_sql
 

@@ -3,6 +3,7 @@ tables follow the DAG when it gains a metadata column. File SQLite and the real 
 
 from __future__ import annotations
 
+from contextlib import closing
 from datetime import datetime, timezone
 
 import pytest
@@ -40,8 +41,6 @@ def rec(batch_id, ids, run, meta=None):
 
 
 def key_of(wh, table):
-    from contextlib import closing
-
     with closing(wh.hook.get_conn()) as conn:
         names = {"sqlite": "sqlite", "postgres": "postgresql", "mysql": "mysql"}
         dialect = _dialect_for(names[wh.name], None)
@@ -93,11 +92,7 @@ def test_release_tables_are_migrated_in_place_and_keep_every_row(warehouse):
 
 
 def test_a_rerun_of_a_migrated_run_takes_over_its_rows(warehouse):
-    if warehouse.name == "mysql":
-        pytest.skip(
-            "0.1.0 stored timestamps as TEXT on MySQL; they are not converted, so its old rows "
-            "never match a logical date in replace mode"
-        )
+    """On MySQL 0.1.0 stored timestamps as TEXT: they become DATETIME(6), so replace mode matches them."""
     old = create_release_tables(warehouse)
     loader = loader_for(warehouse)
     loader.ensure_tables()
@@ -277,3 +272,70 @@ def test_a_run_submitted_by_0_1_0_is_found_again_after_the_upgrade(
         (theirs,) = run_try(other)
         assert theirs != old.id
         assert together_server.stats()["batch_creates"] == n
+
+
+DISTINCT_IDS = ["Item-A", "item-a", "Müller", "Muller", "x", "x "]
+
+
+@pytest.mark.parametrize("tables", ["migrated", "fresh"])
+def test_ids_that_differ_only_in_case_accents_or_trailing_spaces_keep_their_own_rows(warehouse, tables):
+    """MySQL/MariaDB: a 0.1.0 table kept the database's default collation, which merged these
+    pairs into one row each (one answer overwrote the other, and the task was green)."""
+    if tables == "migrated":
+        create_release_tables(warehouse)
+    loader = loader_for(warehouse)
+    loader.ensure_tables()
+    run = RunContext("nightly", "manual__ids", OLD_DATES[1], NOW, "load", -1)
+    for batch_id in ("Batch-X", "batch-x"):  # spend rows are keyed by batch_id alone
+        loaded = rec(batch_id, DISTINCT_IDS, run)
+        loader.load(loaded.rows(), [loaded.summary], run=run)
+    ph = "?" if warehouse.name == "sqlite" else "%s"
+    results, summary = warehouse.table("results"), warehouse.table("summary")
+    for batch_id in ("Batch-X", "batch-x"):
+        got = warehouse.query(f"SELECT custom_id FROM {results} WHERE batch_id = {ph}", (batch_id,))
+        assert sorted(c for (c,) in got) == sorted(DISTINCT_IDS)
+        found = warehouse.query(f"SELECT batch_id FROM {summary} WHERE batch_id = {ph}", (batch_id,))
+        assert found == [(batch_id,)]
+    # Each id reads back its own answer: none overwrote another.
+    got = dict(warehouse.query(f"SELECT custom_id, response_text FROM {results} WHERE batch_id = 'batch-x'"))
+    assert sorted(got) == sorted(DISTINCT_IDS) and len(set(got.values())) == len(DISTINCT_IDS)
+
+
+def test_a_release_table_with_a_view_and_a_trigger_is_migrated_around_them(warehouse):
+    """SQLite rebuilds the table to change its key: a view on it failed the rename (``error in
+    view …: no such table``, every later load too), and its triggers and indexes were dropped."""
+    old = create_release_tables(warehouse)
+    results = warehouse.table("results")
+    view, audit = warehouse.table("answers"), warehouse.table("audit")
+    with closing(warehouse.hook.get_conn()) as conn:
+        cur = conn.cursor()
+        cur.execute(f"CREATE VIEW {view} AS SELECT batch_id, custom_id, response_text FROM {results}")
+        if warehouse.name == "sqlite":
+            cur.execute(f"CREATE TABLE {audit} (custom_id TEXT)")
+            cur.execute(
+                f"CREATE TRIGGER results_audit AFTER INSERT ON {results} "
+                f"BEGIN INSERT INTO {audit} VALUES (new.custom_id); END"
+            )
+            cur.execute(f"CREATE INDEX results_by_text ON {results} (response_text)")
+        conn.commit()
+        cur.close()
+
+    loader = loader_for(warehouse)
+    run = RunContext("nightly", "manual__view", OLD_DATES[1], NOW, "load", -1)
+    loader.ensure_tables()
+    loaded = rec("new-batch", ["n-0", "n-1"], run)
+    loader.load(loaded.rows(), [loaded.summary], run=run)
+
+    assert key_of(warehouse, "results") == ("owner_key", "batch_id", "custom_id")
+    seen = warehouse.query(f"SELECT batch_id, custom_id FROM {view} ORDER BY batch_id, custom_id")
+    assert seen == sorted([(b, c) for b, c, _ in old["rows"]] + [("new-batch", "n-0"), ("new-batch", "n-1")])
+    if warehouse.name == "sqlite":
+        kept = warehouse.query(
+            "SELECT type, name FROM sqlite_master WHERE tbl_name = 'results' AND sql IS NOT NULL"
+        )
+        assert sorted(kept) == [
+            ("index", "results_by_text"),
+            ("table", "results"),
+            ("trigger", "results_audit"),
+        ]
+        assert warehouse.query(f"SELECT custom_id FROM {audit} ORDER BY 1") == [("n-0",), ("n-1",)]
