@@ -177,7 +177,8 @@ def check_load_mode_allowed(
 
 
 def diagnostics(streams: Sequence[BatchStream]) -> dict[str, Any]:
-    """Duplicate, unknown and unreadable line counts over all batches, with a few examples."""
+    """Duplicate, unknown and unreadable line counts over all batches, with a few examples, and
+    how many answers have unknown usage."""
     diags = [s.diagnostics for s in streams]
     examples = [
         sample
@@ -188,5 +189,6 @@ def diagnostics(streams: Sequence[BatchStream]) -> dict[str, Any]:
         "duplicate_ids": sum(d.duplicates for d in diags),
         "unknown_ids": sum(d.unknown_ids for d in diags),
         "invalid_lines": sum(d.invalid_lines for d in diags),
+        "usage_unknown": sum(d.usage_unknown for d in diags),
         "examples": examples[:10],
     }

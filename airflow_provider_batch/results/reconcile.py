@@ -9,8 +9,10 @@ already answered, never a response.
 Duplicate rule, "the output file wins": the **first** line for a ``custom_id`` wins, reading the
 whole output file before the error file, each top to bottom. A success in the output file
 therefore beats a failure in the error file for the same id. Later lines are counted as
-duplicates. An unreadable line (bad JSON, ``NaN``/``Infinity``, no ``custom_id``) is reported with
-its file, line and the id when it can be made out; that request stays unanswered (``missing``).
+duplicates. An unreadable line (bad JSON or UTF-8, no ``custom_id``) is reported with its file,
+line and the id when it can be made out; that request stays unanswered (``missing``). A line whose
+usage is unknown (not finite) keeps its answer; its tokens and cost are ``None`` and left out of
+the summary's sums (counted in ``diagnostics.usage_unknown``), so no cost is ever guessed.
 """
 
 from __future__ import annotations
@@ -119,6 +121,8 @@ class BatchStream:
                     diagnostics.add("duplicates", f"{cid} ({kind} line {line.line_no})")
                 else:
                     answered.add(cid)
+                    if line.total_tokens is None:
+                        diagnostics.add("usage_unknown", f"{cid} ({kind} line {line.line_no})")
                     yield builder.answered(totals, index[cid], line)
         for cid, request in index.items():
             if cid not in answered:
@@ -236,18 +240,19 @@ class _RowBuilder:
         rate = self._rate(line.model, request.model)
         if rate is None:
             return 0, 0
-        list_usd = (line.prompt_tokens * rate[0] + line.completion_tokens * rate[1]) / 1e6
+        list_usd = ((line.prompt_tokens or 0) * rate[0] + (line.completion_tokens or 0) * rate[1]) / 1e6
         return math.floor(list_usd * self.discount * 1e10 + 0.5), math.floor(list_usd * 1e10 + 0.5)
 
     def answered(self, totals: _Totals, request: ExpectedRequest, line: ParsedLine) -> ResultRow:
         status = RowStatus.SUCCEEDED if line.succeeded else RowStatus.FAILED
         batch_units, list_units = self._units(request, line)
         totals.counts[status] += 1
-        totals.prompt += line.prompt_tokens
-        totals.completion += line.completion_tokens
-        totals.total += line.total_tokens
+        totals.prompt += line.prompt_tokens or 0
+        totals.completion += line.completion_tokens or 0
+        totals.total += line.total_tokens or 0
         totals.batch_units += batch_units
         totals.list_units += list_units
+        cost = None if line.total_tokens is None else batch_units / _UNITS
         model = line.model or request.model
         if model:
             totals.models.add(model)
@@ -261,7 +266,7 @@ class _RowBuilder:
             line.prompt_tokens,
             line.completion_tokens,
             line.total_tokens,
-            batch_units / _UNITS,
+            cost,
             line.error_code,
             line.error_message,
             line.response_json,
