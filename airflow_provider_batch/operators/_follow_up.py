@@ -305,7 +305,7 @@ def merge_round(
             elif can_follow_up(job.status.value):
                 again[row.custom_id] = old
         outcome.summaries.append(stream.summary)
-        if again:
+        if again and files.input_path is not None:  # a deleted input cannot be re-sent
             outcome.sources.append(Source(chain.origin, chain.part, files.input_path, again))
     loader.load(rows, outcome.summaries, mode="merge", run=run)
     outcome.merged = len(rows)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_batch.client import BatchJob, BatchStatus, TogetherClient
+from airflow_provider_batch.client.errors import NotFoundError
 from airflow_provider_batch.exceptions import TogetherBatchFilesMissingError
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import ParsedFile, RunContext, iter_expected
@@ -37,10 +38,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BatchFiles:
-    """Local copies of one batch's input, output and error files (the latter two may be absent)."""
+    """Local copies of one batch's input, output and error files (any may be absent: the input
+    when it was deleted from the account, e.g. by ``delete_input_files=True``)."""
 
     job: BatchJob
-    input_path: Path
+    input_path: Path | None
     output_path: Path | None
     error_path: Path | None
 
@@ -62,20 +64,39 @@ def download_batch_files(client: TogetherClient, job: BatchJob, dest: Path) -> B
             "exposes them.",
             batch_ids=[job.id],
         )
-    input_path = client.files.content(job.input_file_id, dest / "input.jsonl")
+    input_path = _input_file(client, job, job.input_file_id, dest / "input.jsonl")
     output_path = error_path = None
     if job.output_file_id:
         output_path = client.files.content(job.output_file_id, dest / "output.jsonl")
     if job.error_file_id:
         error_path = client.files.content(job.error_file_id, dest / "errors.jsonl")
     log.info(
-        "Batch %s (%s): downloaded the input file%s%s",
+        "Batch %s (%s): downloaded %s%s%s",
         job.id,
         job.status.value,
+        "the input file" if input_path else "no input file (deleted)",
         ", the output file" if output_path else ", no output file",
         " and the error file" if error_path else " and no error file",
     )
     return BatchFiles(job=job, input_path=input_path, output_path=output_path, error_path=error_path)
+
+
+def _input_file(client: TogetherClient, job: BatchJob, file_id: str, dest: Path) -> Path | None:
+    """The batch's input file, or ``None`` when the account no longer has it (404): deleted once
+    loaded (``delete_input_files=True``) or by hand. The answers and errors are still loaded
+    from the output and error files; only the requests that got no line cannot be named."""
+    try:
+        return client.files.content(file_id, dest)
+    except NotFoundError:
+        log.warning(
+            "Batch %s: its input file %s is gone from the account (deleted after an earlier load?); "
+            "every answer and error is loaded from the output and error files, but requests without "
+            "any line are not listed as missing (rows an earlier load wrote for them are kept in merge "
+            "mode), and none is re-sent as a follow-up",
+            job.id,
+            file_id,
+        )
+        return None
 
 
 def load_metadata(path: Path | None) -> dict[str, dict[str, Any]]:
@@ -101,8 +122,9 @@ def open_stream(
 ) -> BatchStream:
     """The one-pass reconciliation of a downloaded batch against its own input file."""
     job = files.job
+    expected = iter_expected(files.input_path, metadata) if files.input_path is not None else None
     return BatchStream(
-        iter_expected(files.input_path, metadata),
+        expected,
         ParsedFile(files.output_path, "output"),
         ParsedFile(files.error_path, "error"),
         batch_id=job.id,
@@ -112,6 +134,7 @@ def open_stream(
         submitted_at=job.created_at,
         completed_at=job.completed_at,
         run=run,
+        metadata=metadata,
     )
 
 

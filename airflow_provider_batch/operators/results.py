@@ -205,7 +205,7 @@ class TogetherBatchResultsOperator(BaseOperator):
                     run=run,
                 )
                 streams.append(stream)
-                if can_follow_up(job.status.value):
+                if can_follow_up(job.status.value) and files.input_path is not None:
                     inputs[job.id] = (part, files.input_path)
             loader = self._loader(metadata)
             earlier = earlier_batches(

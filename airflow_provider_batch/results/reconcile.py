@@ -18,9 +18,10 @@ the summary's sums (counted in ``diagnostics.usage_unknown``), so no cost is eve
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from airflow_provider_batch.pricing import DEFAULT_PRICE_TABLE, PriceTable
 from airflow_provider_batch.results.models import (
@@ -44,6 +45,8 @@ class BatchStream:
     """One batch reconciled in one streaming pass (see the module docstring).
 
     :param expected: the submitted requests; a repeated ``custom_id`` is a duplicate (first wins).
+        ``None`` when they are not known (the input file is gone): every id a line names is then
+        expected, with its ``metadata``, and no request is reported unanswered.
     :param outputs: the output file's lines (e.g. a :class:`~.parse.ParsedFile`).
     :param errors: the error file's lines.
     :param batch_status: the batch's final status; ``EXPIRED``/``CANCELLED`` turn unanswered
@@ -54,7 +57,7 @@ class BatchStream:
 
     def __init__(
         self,
-        expected: Iterable[ExpectedRequest],
+        expected: Iterable[ExpectedRequest] | None,
         outputs: Iterable[ParsedLine],
         errors: Iterable[ParsedLine],
         *,
@@ -65,10 +68,12 @@ class BatchStream:
         submitted_at: datetime | None = None,
         completed_at: datetime | None = None,
         run: RunContext = RunContext(),
+        metadata: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.batch_id = batch_id
         self.diagnostics = Diagnostics()
         self._expected = expected
+        self._metadata = metadata or {}
         self._sources = (outputs, errors)
         self.status = str(getattr(batch_status, "value", batch_status)).upper()
         self._times = (endpoint, submitted_at, completed_at)
@@ -106,7 +111,11 @@ class BatchStream:
             raise RuntimeError(f"batch {self.batch_id}: the lines were already read once")
         self._started = True
         diagnostics, builder, totals = self.diagnostics, self._builder, self._totals
-        index = _index_expected(self._expected, diagnostics)
+        index = (
+            _index_expected(self._expected, diagnostics)
+            if self._expected is not None
+            else _AnyAnswered(self._metadata)
+        )
         answered: set[str] = set()
         for kind, lines in zip(_KINDS, self._sources, strict=True):
             label = getattr(lines, "label", f"{kind} file")
@@ -140,6 +149,21 @@ def _index_expected(
         else:
             index[request.custom_id] = request
     return index
+
+
+class _AnyAnswered(dict[str, ExpectedRequest]):
+    """The expected requests when the input file is gone: any id a line names is one."""
+
+    def __init__(self, metadata: Mapping[str, Mapping[str, Any]]) -> None:
+        super().__init__()
+        self._metadata = metadata
+
+    def __contains__(self, custom_id: object) -> bool:
+        return True
+
+    def __missing__(self, custom_id: str) -> ExpectedRequest:
+        request = self[custom_id] = ExpectedRequest(custom_id, None, self._metadata.get(custom_id, {}))
+        return request
 
 
 @dataclass

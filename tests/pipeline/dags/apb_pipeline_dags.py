@@ -135,6 +135,8 @@ partial_fraction = _partial("apb_pipeline_partial_fraction", max_failed_fraction
 partial_lenient = _partial("apb_pipeline_partial_lenient")
 follow_up = _pipeline("apb_pipeline_follow_up", follow_up_rounds=1, poll_interval=0.05)
 cleanup = _pipeline("apb_pipeline_cleanup", follow_up_rounds=1, poll_interval=0.05, delete_input_files=True)
+#: Deletes its inputs once loaded, without follow-ups; a re-run re-loads from output and error files.
+cleanup_reload = _pipeline("apb_pipeline_cleanup_reload", delete_input_files=True)
 follow_up_sync = _pipeline(
     "apb_pipeline_follow_up_sync", follow_up_rounds=2, deferrable=False, poll_interval=0.05
 )
