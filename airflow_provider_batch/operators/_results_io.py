@@ -30,6 +30,7 @@ __all__ = [
     "load_metadata",
     "open_stream",
     "reconcile_job",
+    "current_map_indexes",
     "run_context",
 ]
 
@@ -153,13 +154,14 @@ def reconcile_job(
     return open_stream(files, metadata, prices=prices, endpoint=endpoint, run=run), files
 
 
-def run_context(context: Any) -> RunContext:
+def run_context(context: Any, *, expansion: bool = False) -> RunContext:
     """The task instance that owns the loaded rows (dag, task, run, map index) and its logical
-    date, with ``loaded_at`` = now."""
+    date, with ``loaded_at`` = now; with ``expansion``, also the map indexes the task has in this
+    run now (for replace mode: what an earlier, wider expansion left behind is replaced)."""
     dag = context.get("dag")
     ti = context.get("ti")
     map_index = getattr(ti, "map_index", None)
-    return RunContext(
+    run = RunContext(
         dag_id=dag.dag_id if dag is not None else getattr(ti, "dag_id", None),
         run_id=context.get("run_id"),
         logical_date=context.get("logical_date"),
@@ -167,6 +169,26 @@ def run_context(context: Any) -> RunContext:
         task_id=getattr(ti, "task_id", None),
         map_index=-1 if map_index is None else int(map_index),
     )
+    return run._replace(map_indexes=current_map_indexes(ti, run)) if expansion else run
+
+
+def current_map_indexes(ti: Any, run: RunContext) -> tuple[int, ...] | None:
+    """The map indexes of ``run``'s task in its run, but those Airflow marked ``removed`` (an
+    expansion that shrank); ``(-1,)`` for an unmapped task; ``None`` when Airflow cannot say."""
+    if run.map_index is None or run.map_index < 0:
+        return (-1,)
+    try:
+        states = ti.get_task_states(dag_id=run.dag_id, task_ids=[run.task_id], run_ids=[run.run_id])
+    except Exception as exc:  # an Airflow without the call, or the API unreachable: keep to the owner
+        log.info("could not read the map indexes of %s in %s (%s)", run.task_id, run.run_id, exc)
+        return None
+    found = {run.map_index}
+    prefix = f"{run.task_id}_"
+    for key, state in (states.get(run.run_id) or {}).items():
+        index = key[len(prefix) :] if key.startswith(prefix) else ""
+        if index.isdigit() and str(state) not in ("removed", "TaskInstanceState.REMOVED"):
+            found.add(int(index))
+    return tuple(sorted(found))
 
 
 def check_load_mode_allowed(

@@ -2,7 +2,10 @@
 
 Every statement here runs inside the load's transaction, after the load's rows were written,
 and touches only rows of the loading task instance (its *owner*), or in replace mode of its
-*scope* ``(dag_id, task_id, map_index, logical_date)``:
+*scope*: the rows of ``(dag_id, task_id, logical_date)``, at any map index, that another run
+wrote, that this task instance wrote, or that this run wrote at a map index the task no longer has
+(an earlier expansion with more shards; :attr:`RunContext.map_indexes`). The other mapped shards
+of the same run are never in it, so concurrent shards never delete each other's fresh rows:
 
 * **merge**: a row of the owner from another batch, whose ``custom_id`` this load answered
   again, is marked ``superseded`` (``superseded_by`` = the new batch, ``superseded_at`` = the
@@ -86,8 +89,13 @@ class _Where:
         return self.within("owner_key", sorted({run.owner_key, run.legacy_key}))
 
     def scope(self, run: RunContext, logical_date: datetime) -> tuple[str, Params]:
-        return self.eq(dag_id=run.dag_id, task_id=run.task_id, map_index=run.map_index,
-                       logical_date=logical_date)  # fmt: skip
+        """What a replace-mode load owns on its date (see the module doc): the task's rows of
+        another run, its own, and its run's at map indexes the task no longer has."""
+        date = self.eq(dag_id=run.dag_id, task_id=run.task_id, logical_date=logical_date)
+        whose = [(f"{self.q('run_id')} <> {self.ph}", [run.run_id]), self.eq(owner_key=run.owner_key)]
+        if run.map_indexes is not None:
+            whose.append(self.within("map_index", run.map_indexes, negate=True))
+        return _and(date, _or(*whose))
 
     def legacy_scope(self, run: RunContext, logical_date: datetime) -> tuple[str, Params]:
         return self.eq(task_id=None, map_index=None, dag_id=run.dag_id, logical_date=logical_date)

@@ -91,6 +91,10 @@ class RunContext(NamedTuple):
     The *owner* of a row is ``(dag_id, task_id, run_id, map_index)`` of the task instance that
     loaded it (:attr:`owner_key` is its compact hash). ``task_id`` and ``map_index`` come last so
     that ``RunContext(dag_id, run_id, logical_date, loaded_at)`` keeps working.
+
+    ``map_indexes`` are the map indexes the task has in this run now (its current expansion,
+    ``(-1,)`` unmapped), ``None`` when unknown: in replace mode, rows this run wrote at any other
+    map index are left over from an earlier expansion (a re-run with fewer shards).
     """
 
     dag_id: str | None = None
@@ -99,6 +103,7 @@ class RunContext(NamedTuple):
     loaded_at: datetime | None = None
     task_id: str | None = None
     map_index: int | None = None
+    map_indexes: tuple[int, ...] | None = None
 
     @property
     def owner_key(self) -> str:

@@ -223,8 +223,10 @@ class WarehouseLoader:
 
         * ``"merge"``: its rows of other batches that this load answered again are marked
           ``superseded``;
-        * ``"replace_logical_date"``: the rows of its scope, ``(dag_id, task_id, map_index,
-          logical_date)``, that this load did not write are deleted (any run of that date);
+        * ``"replace_logical_date"``: the rows of its scope that this load did not write are
+          deleted: ``(dag_id, task_id, logical_date)`` at any map index, written by another run,
+          by this task instance, or by this run at a map index outside ``run.map_indexes`` (see
+          :mod:`._ownership`); the other shards of this run are never touched;
         * spend rows are never deleted: those of batches whose answers were superseded or
           deleted are marked ``superseded``. A spend row keeps the owner that first loaded it.
 

@@ -7,12 +7,24 @@ DAG that gained a metadata column keep loading."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
-from apb_pipeline_helpers import load_dags, rows, run_dag, seed_source, ti_states, when_batch_appears, xcom
+from apb_pipeline_helpers import (
+    load_dags,
+    mysql_query,
+    pg_query,
+    rows,
+    run_dag,
+    seed_source,
+    ti_states,
+    when_batch_appears,
+    xcom,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -263,3 +275,66 @@ def test_tables_of_release_0_1_0_are_migrated_on_a_database_server(pipeline: Any
     assert legacy == old["rows"]
     assert db.query(f"SELECT COUNT(*) FROM {table} WHERE task_id = 'results'") == [(N,)]
     assert db.query(f"SELECT COUNT(*) FROM {summary}") == [(3,)]
+
+
+@dataclass
+class _Target:
+    dag_id: str
+    results: str
+    summary: str
+    query: Callable[[str], list[tuple]]
+
+
+def _target(request: pytest.FixtureRequest, pipeline: Any, db: str) -> _Target:
+    if db == "sqlite":
+        return _Target("apb_pipeline_mapped_replace", "pipeline_results", "pipeline_summary",
+                       lambda sql: rows(pipeline.warehouse, sql))  # fmt: skip
+    table = request.getfixturevalue("pg_table" if db == "postgres" else "mysql_table")
+    quote = '"{}"' if db == "postgres" else "`{}`"
+    query = pg_query if db == "postgres" else mysql_query
+    return _Target(f"apb_pipeline_mapped_replace_{db}", quote.format(table), quote.format(f"{table}_summary"),
+                   query)  # fmt: skip
+
+
+def _run_shards(dag_id: str, work_dir: Any, shards: int, *, fresh: bool = False) -> Any:
+    from airflow.sdk import DAG
+
+    (dag,) = [v for v in vars(load_dags(fresh)).values() if isinstance(v, DAG) and v.dag_id == dag_id]
+    return dag.test(logical_date=DAY, run_after=DAY, run_conf={"work_dir": str(work_dir), "shards": shards})
+
+
+@pytest.mark.parametrize(
+    "db",
+    [
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ],
+)
+def test_a_rerun_of_a_date_with_fewer_shards_replaces_what_every_shard_wrote(
+    pipeline: Any, request: pytest.FixtureRequest, db: str
+) -> None:
+    """The README's large-job pattern in replace mode: 3 shards, then the date re-run as 2 shards
+    over the same 12 custom_ids. Map index 2's old rows and spend no longer count: every request
+    has one current answer, and the current spend is the 12 requests' (it counted 16)."""
+    seed_source(pipeline.source, N)
+    t = _target(request, pipeline, db)
+    first = _run_shards(t.dag_id, pipeline.work_dir, 3, fresh=True)
+    assert [s for s in _states(first) if s[0] == "results"] == [("results", i, "success") for i in range(3)]
+    again = _run_shards(t.dag_id, pipeline.work_dir, 2)
+    assert again.run_id == first.run_id
+    assert [s for s in _states(again) if s[0] == "results"] == [("results", i, "success") for i in range(2)]
+    assert pipeline.server.stats()["batch_creates"] == 5  # 3, then 2 (new inputs)
+
+    current = f"FROM {t.results} WHERE NOT superseded"
+    assert t.query(f"SELECT COUNT(*), COUNT(DISTINCT custom_id) {current}") == [(N, N)]
+    by_shard = t.query(f"SELECT map_index, COUNT(*) {current} GROUP BY map_index ORDER BY map_index")
+    assert [tuple(int(v) for v in r) for r in by_shard] == [(0, N // 2), (1, N // 2)]
+    ((batches, requests),) = t.query(f"SELECT COUNT(*), SUM(requests) FROM {t.summary} WHERE NOT superseded")
+    assert (int(batches), int(requests)) == (2, N)
+    assert t.query(f"SELECT COUNT(*) FROM {t.summary}") == [(5,)]  # no billed batch is forgotten
+    ((tokens, cost),) = t.query(f"SELECT SUM(total_tokens), SUM(cost_usd) {current}")
+    ((spend_tokens, spend),) = t.query(
+        f"SELECT SUM(total_tokens), SUM(cost_usd_batch) FROM {t.summary} WHERE NOT superseded"
+    )
+    assert int(spend_tokens) == int(tokens) > 0 and float(spend) == pytest.approx(float(cost), abs=1e-9)
