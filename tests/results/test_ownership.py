@@ -313,3 +313,23 @@ def test_the_current_expansion_leaves_out_removed_map_indexes():
     assert current_map_indexes(FakeTI(), ti(map_index=1)) == (0, 1)
     assert current_map_indexes(FakeTI(), ti(map_index=-1)) == (-1,)
     assert current_map_indexes(object(), ti(map_index=1)) is None  # Airflow cannot say: owner only
+
+
+def test_a_batch_answered_again_in_part_is_superseded_as_a_whole(warehouse, loader):
+    """Merge mode: b1 answered a, b, c; the re-run's b2 answers a, b, d (the input dropped c).
+    b1's spend row is marked, and so is its row c, so both tables' current sums agree; c's
+    answer stays visible, and loading b1 again makes it current again, as a whole."""
+    run, again = ti(at=T1), ti(at=T2)
+    load(loader, rec("b1", ["a", "b", "c"], run), run)
+    stats = load(loader, rec("b2", ["a", "b", "d"], again), again)
+    assert stats.superseded_rows == 3
+    assert rows(warehouse, "batch_id, custom_id, superseded, superseded_by", "1 = 1") == [
+        ("b1", "a", True, "b2"), ("b1", "b", True, "b2"), ("b1", "c", True, "b2"),
+        ("b2", "a", False, None), ("b2", "b", False, None), ("b2", "d", False, None),
+    ]  # fmt: skip
+    assert spend(warehouse) == [("b1", True, "b2"), ("b2", False, None)]
+    sums_match(warehouse)
+    load(loader, rec("b1", ["a", "b", "c"], run), ti(at=T2))
+    assert rows(warehouse, "batch_id, custom_id", "NOT superseded") == [("b1", "a"), ("b1", "b"), ("b1", "c")]
+    assert spend(warehouse) == [("b1", False, None), ("b2", True, "b1")]
+    sums_match(warehouse)
