@@ -133,8 +133,8 @@ class JsonlLine:
 def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[JsonlLine]:
     """Yield every line of a JSONL file, one at a time, read in binary.
 
-    Blank lines, invalid JSON (``NaN``/``Infinity`` included) and invalid UTF-8 are yielded with
-    ``error`` set, never skipped.
+    Blank lines, invalid JSON (``NaN``/``Infinity`` included: this reader is strict, unlike
+    :class:`ParsedFile`) and invalid UTF-8 are yielded with ``error`` set, never skipped.
 
     :param path: local file path.
     """
