@@ -76,6 +76,13 @@ def _expected_from_input(client: Any, job: BatchJob, workdir: Path) -> Expected 
     return Expected(key, count) if key is not None else None
 
 
+def _usage(line: ParsedLine) -> dict[str, int] | None:
+    """The line's usage, or ``None`` when it is unknown (not finite in the file)."""
+    if line.prompt_tokens is None or line.completion_tokens is None:
+        return None
+    return {"input_tokens": line.prompt_tokens, "output_tokens": line.completion_tokens}
+
+
 def _item(line: ParsedLine, custom_id: str, index: int) -> RawResultItem:
     if line.succeeded:
         return RawResultItem(
@@ -83,7 +90,7 @@ def _item(line: ParsedLine, custom_id: str, index: int) -> RawResultItem:
             index=index,
             provider_status="success",
             model=line.model,
-            usage={"input_tokens": line.prompt_tokens, "output_tokens": line.completion_tokens},
+            usage=_usage(line),
             finish_reason=line.finish_reason,
             error=None,
             raw=line.response_text,

@@ -134,8 +134,8 @@ def check_follow_up_args(rounds: int, statuses: Iterable[str]) -> tuple[str, ...
 
 def _carry(row: ResultRow) -> Carried:
     return Carried(
-        status=row.status, prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
-        total_tokens=row.total_tokens, cost_usd=row.cost_usd, error_code=row.error_code,
+        status=row.status, prompt_tokens=row.prompt_tokens or 0, completion_tokens=row.completion_tokens or 0,
+        total_tokens=row.total_tokens or 0, cost_usd=row.cost_usd or 0.0, error_code=row.error_code,
     )  # fmt: skip
 
 
@@ -256,11 +256,16 @@ def _merged(row: ResultRow, origin: str, round_no: int, old: Carried) -> ResultR
         batch_id=origin,
         answered_by_batch_id=row.batch_id,
         attempts=round_no + 1,
-        prompt_tokens=row.prompt_tokens + old.prompt_tokens,
-        completion_tokens=row.completion_tokens + old.completion_tokens,
-        total_tokens=row.total_tokens + old.total_tokens,
-        cost_usd=round(row.cost_usd + old.cost_usd, 10),
+        prompt_tokens=_plus(row.prompt_tokens, old.prompt_tokens),
+        completion_tokens=_plus(row.completion_tokens, old.completion_tokens),
+        total_tokens=_plus(row.total_tokens, old.total_tokens),
+        cost_usd=None if row.cost_usd is None else round(row.cost_usd + old.cost_usd, 10),
     )
+
+
+def _plus(new: int | None, old: int) -> int | None:
+    """Tokens over the attempts; unknown (``None``) when the new attempt's usage is unknown."""
+    return None if new is None else new + old
 
 
 def merge_round(
@@ -304,7 +309,7 @@ def merge_round(
             elif can_follow_up(job.status.value):
                 again[row.custom_id] = old
         outcome.summaries.append(stream.summary)
-        if again:
+        if again and files.input_path is not None:  # a deleted input cannot be re-sent
             outcome.sources.append(Source(chain.origin, chain.part, files.input_path, again))
     loader.load(rows, outcome.summaries, mode="merge", run=run)
     outcome.merged = len(rows)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_batch.client import BatchJob, BatchStatus, TogetherClient
+from airflow_provider_batch.client.errors import NotFoundError
 from airflow_provider_batch.exceptions import TogetherBatchFilesMissingError
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import ParsedFile, RunContext, iter_expected
@@ -29,6 +30,7 @@ __all__ = [
     "load_metadata",
     "open_stream",
     "reconcile_job",
+    "current_map_indexes",
     "run_context",
 ]
 
@@ -37,10 +39,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BatchFiles:
-    """Local copies of one batch's input, output and error files (the latter two may be absent)."""
+    """Local copies of one batch's input, output and error files (any may be absent: the input
+    when it was deleted from the account, e.g. by ``delete_input_files=True``)."""
 
     job: BatchJob
-    input_path: Path
+    input_path: Path | None
     output_path: Path | None
     error_path: Path | None
 
@@ -62,20 +65,39 @@ def download_batch_files(client: TogetherClient, job: BatchJob, dest: Path) -> B
             "exposes them.",
             batch_ids=[job.id],
         )
-    input_path = client.files.content(job.input_file_id, dest / "input.jsonl")
+    input_path = _input_file(client, job, job.input_file_id, dest / "input.jsonl")
     output_path = error_path = None
     if job.output_file_id:
         output_path = client.files.content(job.output_file_id, dest / "output.jsonl")
     if job.error_file_id:
         error_path = client.files.content(job.error_file_id, dest / "errors.jsonl")
     log.info(
-        "Batch %s (%s): downloaded the input file%s%s",
+        "Batch %s (%s): downloaded %s%s%s",
         job.id,
         job.status.value,
+        "the input file" if input_path else "no input file (deleted)",
         ", the output file" if output_path else ", no output file",
         " and the error file" if error_path else " and no error file",
     )
     return BatchFiles(job=job, input_path=input_path, output_path=output_path, error_path=error_path)
+
+
+def _input_file(client: TogetherClient, job: BatchJob, file_id: str, dest: Path) -> Path | None:
+    """The batch's input file, or ``None`` when the account no longer has it (404): deleted once
+    loaded (``delete_input_files=True``) or by hand. The answers and errors are still loaded
+    from the output and error files; only the requests that got no line cannot be named."""
+    try:
+        return client.files.content(file_id, dest)
+    except NotFoundError:
+        log.warning(
+            "Batch %s: its input file %s is gone from the account (deleted after an earlier load?); "
+            "every answer and error is loaded from the output and error files, but requests without "
+            "any line are not listed as missing (rows an earlier load wrote for them are kept in merge "
+            "mode), and none is re-sent as a follow-up",
+            job.id,
+            file_id,
+        )
+        return None
 
 
 def load_metadata(path: Path | None) -> dict[str, dict[str, Any]]:
@@ -101,8 +123,9 @@ def open_stream(
 ) -> BatchStream:
     """The one-pass reconciliation of a downloaded batch against its own input file."""
     job = files.job
+    expected = iter_expected(files.input_path, metadata) if files.input_path is not None else None
     return BatchStream(
-        iter_expected(files.input_path, metadata),
+        expected,
         ParsedFile(files.output_path, "output"),
         ParsedFile(files.error_path, "error"),
         batch_id=job.id,
@@ -112,6 +135,7 @@ def open_stream(
         submitted_at=job.created_at,
         completed_at=job.completed_at,
         run=run,
+        metadata=metadata,
     )
 
 
@@ -130,13 +154,14 @@ def reconcile_job(
     return open_stream(files, metadata, prices=prices, endpoint=endpoint, run=run), files
 
 
-def run_context(context: Any) -> RunContext:
+def run_context(context: Any, *, expansion: bool = False) -> RunContext:
     """The task instance that owns the loaded rows (dag, task, run, map index) and its logical
-    date, with ``loaded_at`` = now."""
+    date, with ``loaded_at`` = now; with ``expansion``, also the map indexes the task has in this
+    run now (for replace mode: what an earlier, wider expansion left behind is replaced)."""
     dag = context.get("dag")
     ti = context.get("ti")
     map_index = getattr(ti, "map_index", None)
-    return RunContext(
+    run = RunContext(
         dag_id=dag.dag_id if dag is not None else getattr(ti, "dag_id", None),
         run_id=context.get("run_id"),
         logical_date=context.get("logical_date"),
@@ -144,6 +169,26 @@ def run_context(context: Any) -> RunContext:
         task_id=getattr(ti, "task_id", None),
         map_index=-1 if map_index is None else int(map_index),
     )
+    return run._replace(map_indexes=current_map_indexes(ti, run)) if expansion else run
+
+
+def current_map_indexes(ti: Any, run: RunContext) -> tuple[int, ...] | None:
+    """The map indexes of ``run``'s task in its run, but those Airflow marked ``removed`` (an
+    expansion that shrank); ``(-1,)`` for an unmapped task; ``None`` when Airflow cannot say."""
+    if run.map_index is None or run.map_index < 0:
+        return (-1,)
+    try:
+        states = ti.get_task_states(dag_id=run.dag_id, task_ids=[run.task_id], run_ids=[run.run_id])
+    except Exception as exc:  # an Airflow without the call, or the API unreachable: keep to the owner
+        log.info("could not read the map indexes of %s in %s (%s)", run.task_id, run.run_id, exc)
+        return None
+    found = {run.map_index}
+    prefix = f"{run.task_id}_"
+    for key, state in (states.get(run.run_id) or {}).items():
+        index = key[len(prefix) :] if key.startswith(prefix) else ""
+        if index.isdigit() and str(state) not in ("removed", "TaskInstanceState.REMOVED"):
+            found.add(int(index))
+    return tuple(sorted(found))
 
 
 def check_load_mode_allowed(
@@ -177,7 +222,8 @@ def check_load_mode_allowed(
 
 
 def diagnostics(streams: Sequence[BatchStream]) -> dict[str, Any]:
-    """Duplicate, unknown and unreadable line counts over all batches, with a few examples."""
+    """Duplicate, unknown and unreadable line counts over all batches, with a few examples, and
+    how many answers have unknown usage."""
     diags = [s.diagnostics for s in streams]
     examples = [
         sample
@@ -188,5 +234,6 @@ def diagnostics(streams: Sequence[BatchStream]) -> dict[str, Any]:
         "duplicate_ids": sum(d.duplicates for d in diags),
         "unknown_ids": sum(d.unknown_ids for d in diags),
         "invalid_lines": sum(d.invalid_lines for d in diags),
+        "usage_unknown": sum(d.usage_unknown for d in diags),
         "examples": examples[:10],
     }

@@ -88,10 +88,10 @@ class TogetherBatchResultsOperator(BaseOperator):
     :param metadata_manifest: sidecar of carried input columns; defaults to the manifest's.
     :param load_mode: ``merge`` (upsert this task instance's rows; rows of its other batches
         that the load answers again are marked ``superseded``) or ``replace_logical_date`` (the
-        rows this task, at this map index, loaded for this logical date in any run are replaced;
-        for backfills). No mode touches another DAG's, task's or map index's rows, and spend
-        rows are never deleted. ``replace_logical_date`` is refused, before any download, in a
-        run without a logical date.
+        rows this task loaded for this logical date in any run, at any map index, are replaced,
+        but never those of the other mapped shards of this run; for backfills). No mode touches
+        another DAG's or task's rows, and spend rows are never deleted. ``replace_logical_date``
+        is refused, before any download, in a run without a logical date.
     :param fail_on_partial_error: fail the task (after loading) when any request did not succeed.
     :param max_failed_fraction: fail the task (after loading) when more than this fraction of
         requests did not succeed; ``None`` disables the check.
@@ -183,7 +183,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         hook = TogetherBatchHook(together_conn_id=self.together_conn_id)
         manifest = self._manifest(context)
         prices = self._prices(hook)
-        run = run_context(context)
+        run = run_context(context, expansion=self.load_mode == "replace_logical_date")
         with tempfile.TemporaryDirectory(prefix="together-results-") as tmp, hook.get_conn() as client:
             tmp_dir = Path(tmp)
             metadata = load_metadata(self._metadata_path(manifest.metadata_manifest, tmp_dir))
@@ -205,7 +205,7 @@ class TogetherBatchResultsOperator(BaseOperator):
                     run=run,
                 )
                 streams.append(stream)
-                if can_follow_up(job.status.value):
+                if can_follow_up(job.status.value) and files.input_path is not None:
                     inputs[job.id] = (part, files.input_path)
             loader = self._loader(metadata)
             earlier = earlier_batches(

@@ -2,11 +2,17 @@
 
 Every statement here runs inside the load's transaction, after the load's rows were written,
 and touches only rows of the loading task instance (its *owner*), or in replace mode of its
-*scope* ``(dag_id, task_id, map_index, logical_date)``:
+*scope*: the rows of ``(dag_id, task_id, logical_date)``, at any map index, that another run
+wrote, that this task instance wrote, or that this run wrote at a map index the task no longer has
+(an earlier expansion with more shards; :attr:`RunContext.map_indexes`). The other mapped shards
+of the same run are never in it, so concurrent shards never delete each other's fresh rows:
 
 * **merge**: a row of the owner from another batch, whose ``custom_id`` this load answered
   again, is marked ``superseded`` (``superseded_by`` = the new batch, ``superseded_at`` = the
-  load's time);
+  load's time). A batch is current or superseded as a whole, in the results as in the spend
+  table: every batch whose spend row a load marks (one it answered again in part, an earlier
+  generation of the submission) has the owner's other current rows marked too, so the sums
+  ``WHERE NOT superseded`` of both tables stay equal (:func:`supersede_batches`);
 * **replace_logical_date**: every row of the scope that this load did not write is deleted;
 * rows loaded before rows had owners (``task_id`` and ``map_index`` NULL, ``owner_key`` of
   ``dag_id, run_id`` only) count as the owner's when ``dag_id`` and ``run_id`` match (merge), or
@@ -28,7 +34,7 @@ from airflow_provider_batch.results._migrate import query_sql as _query
 from airflow_provider_batch.results._sql import Table, to_utc
 from airflow_provider_batch.results.models import RunContext
 
-__all__ = ["Superseded", "mark_spend", "replace_scope", "supersede_rows"]
+__all__ = ["Superseded", "mark_spend", "replace_scope", "supersede_batches", "supersede_rows"]
 
 Params = list[Any]
 
@@ -86,8 +92,13 @@ class _Where:
         return self.within("owner_key", sorted({run.owner_key, run.legacy_key}))
 
     def scope(self, run: RunContext, logical_date: datetime) -> tuple[str, Params]:
-        return self.eq(dag_id=run.dag_id, task_id=run.task_id, map_index=run.map_index,
-                       logical_date=logical_date)  # fmt: skip
+        """What a replace-mode load owns on its date (see the module doc): the task's rows of
+        another run, its own, and its run's at map indexes the task no longer has."""
+        date = self.eq(dag_id=run.dag_id, task_id=run.task_id, logical_date=logical_date)
+        whose = [(f"{self.q('run_id')} <> {self.ph}", [run.run_id]), self.eq(owner_key=run.owner_key)]
+        if run.map_indexes is not None:
+            whose.append(self.within("map_index", run.map_indexes, negate=True))
+        return _and(date, _or(*whose))
 
     def legacy_scope(self, run: RunContext, logical_date: datetime) -> tuple[str, Params]:
         return self.eq(task_id=None, map_index=None, dag_id=run.dag_id, logical_date=logical_date)
@@ -180,6 +191,32 @@ def supersede_rows(
                 found.rows += _execute(conn, f"UPDATE {name} SET {_marks(w)} WHERE {sql}",
                                        [True, batch_id, when, *params])  # fmt: skip
     return found
+
+
+def supersede_batches(
+    conn: Any,
+    dialect: GenericDialect,
+    table: Table,
+    run: RunContext,
+    marks: Mapping[str, str | None],
+    *,
+    current: Collection[str],
+) -> int:
+    """Merge mode: mark the owner's still-current rows of every batch in ``marks`` (batch -> the
+    batch that replaced it) but ``current``, as their spend rows are; returns the rows marked.
+
+    Without it a batch answered again in part (a re-run whose input dropped a request) kept a
+    current row while its whole spend row was marked, and the current spend no longer equalled
+    the current rows' cost. Reads through the key: the owner's rows of one batch at a time.
+    """
+    w, marked = _Where(dialect), 0
+    name, when = table.sql(dialect.quote), w.value(run.loaded_at)
+    for batch_id, by in marks.items():
+        if batch_id in current:
+            continue
+        sql, params = _and(w.owners(run), w.eq(batch_id=batch_id), w.current())
+        marked += _execute(conn, f"UPDATE {name} SET {_marks(w)} WHERE {sql}", [True, by, when, *params])
+    return marked
 
 
 def replace_scope(

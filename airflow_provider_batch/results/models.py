@@ -62,7 +62,7 @@ class ParsedLine:
 
     ``succeeded`` is true only for a line that carries an answer: a 2xx ``response.status_code``
     and a body with a choice or a transcript. A line that could not be read at all (bad JSON,
-    NaN/Infinity, not an object, no ``custom_id``) has ``custom_id=None``, the reason in
+    not an object, no ``custom_id``) has ``custom_id=None``, the reason in
     ``problem`` and, when it could still be made out, the id in ``reported_id``; the reconciler
     reports it instead of dropping it. ``response_json`` is the response body as JSON text: the
     bytes of the file as they came when read from a file.
@@ -74,9 +74,9 @@ class ParsedLine:
     response_text: str | None = None
     finish_reason: str | None = None
     model: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
+    prompt_tokens: int | None = 0  # None: usage not finite, unknown
+    completion_tokens: int | None = 0
+    total_tokens: int | None = 0
     error_code: str | None = None
     error_message: str | None = None
     line_no: int = 0
@@ -91,6 +91,10 @@ class RunContext(NamedTuple):
     The *owner* of a row is ``(dag_id, task_id, run_id, map_index)`` of the task instance that
     loaded it (:attr:`owner_key` is its compact hash). ``task_id`` and ``map_index`` come last so
     that ``RunContext(dag_id, run_id, logical_date, loaded_at)`` keeps working.
+
+    ``map_indexes`` are the map indexes the task has in this run now (its current expansion,
+    ``(-1,)`` unmapped), ``None`` when unknown: in replace mode, rows this run wrote at any other
+    map index are left over from an earlier expansion (a re-run with fewer shards).
     """
 
     dag_id: str | None = None
@@ -99,6 +103,7 @@ class RunContext(NamedTuple):
     loaded_at: datetime | None = None
     task_id: str | None = None
     map_index: int | None = None
+    map_indexes: tuple[int, ...] | None = None
 
     @property
     def owner_key(self) -> str:
@@ -151,10 +156,10 @@ class ResultRow(NamedTuple):
     model: str | None
     response_text: str | None
     finish_reason: str | None
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    cost_usd: float
+    prompt_tokens: int | None  # None (with cost_usd): usage unknown, see parse.USAGE_UNKNOWN_CODE
+    completion_tokens: int | None
+    total_tokens: int | None
+    cost_usd: float | None
     error_code: str | None
     error_message: str | None
     response_json: str | None
@@ -250,6 +255,9 @@ class Diagnostics:
     duplicate_samples: list[str] = field(default_factory=list)
     unknown_samples: list[str] = field(default_factory=list)
     invalid_samples: list[str] = field(default_factory=list)
+    #: answered lines whose usage is not finite: tokens and cost unknown (not a mismatch)
+    usage_unknown: int = 0
+    usage_unknown_samples: list[str] = field(default_factory=list)
 
     sample_limit: int = 20
 
@@ -259,7 +267,8 @@ class Diagnostics:
         return not (self.duplicates or self.unknown_ids or self.invalid_lines)
 
     def add(self, kind: str, sample: str) -> None:
-        """Count one ``duplicates`` / ``unknown_ids`` / ``invalid_lines`` case, keeping a sample."""
+        """Count one ``duplicates`` / ``unknown_ids`` / ``invalid_lines`` / ``usage_unknown`` case,
+        keeping a sample."""
         setattr(self, kind, getattr(self, kind) + 1)
         samples: list[str] = getattr(self, _SAMPLES[kind])
         if len(samples) < self.sample_limit:
@@ -276,6 +285,7 @@ _SAMPLES = {
     "duplicates": "duplicate_samples",
     "unknown_ids": "unknown_samples",
     "invalid_lines": "invalid_samples",
+    "usage_unknown": "usage_unknown_samples",
 }
 
 _SUMMARY_OWNER_KEY = [f.name for f in dataclasses.fields(BatchSummary)].index("owner_key")

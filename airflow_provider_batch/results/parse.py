@@ -2,8 +2,12 @@
 
 Every line is decoded once, with typed :mod:`msgspec` Structs for the line's envelope; the
 response body is kept as the raw bytes of the file (stored as ``response_json`` without being
-re-serialised) and decoded once for its answer, model and usage. JSON is read strictly: ``NaN``,
-``Infinity`` and numbers out of range make a line unreadable, as does invalid UTF-8.
+re-serialised) and decoded once for its answer, model and usage. A line that the strict decoder
+refuses is read once more, leniently: Python servers write ``NaN``, ``Infinity`` and ``-Infinity``
+(in ``logprobs``, say), and numbers out of range, which are read as numbers there; invalid UTF-8
+or JSON stays unreadable. Only the refused lines pay for the slower reading. A line whose
+``usage`` is not finite keeps its answer, with its usage unknown (``None`` tokens, so no cost is
+guessed) and the flag :data:`USAGE_UNKNOWN_CODE` as its ``error_code``.
 
 A line is ``succeeded`` only when it carries an answer: a 2xx ``response.status_code`` **and** a
 body with a choice (``choices[0]``) or a transcript (a text body, or ``text``). Anything else is a
@@ -15,6 +19,8 @@ else the HTTP status, else :data:`NO_ANSWER_ERROR_CODE` for a 2xx without an ans
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -30,6 +36,7 @@ __all__ = [
     "NO_ANSWER_ERROR_CODE",
     "ParsedFile",
     "UNKNOWN_ERROR_CODE",
+    "USAGE_UNKNOWN_CODE",
     "decode_result_line",
     "iter_expected",
     "iter_jsonl",
@@ -41,9 +48,16 @@ __all__ = [
 UNKNOWN_ERROR_CODE = "unknown"
 #: The error code of a 2xx line whose body holds neither a choice nor a transcript.
 NO_ANSWER_ERROR_CODE = "no_answer"
+#: The flag (``error_code``) of a row whose ``usage`` is not a finite number: tokens and cost unknown.
+USAGE_UNKNOWN_CODE = "usage_unknown"
+_USAGE_UNKNOWN_MESSAGE = "usage is not a finite number ({}); tokens and cost are unknown"
 _UNKNOWN_MESSAGE = "line has neither a 2xx response nor an error object"
 _NO_ANSWER_MESSAGE = "response status {} without a choice or a transcript in the body"
 _CUSTOM_ID = re.compile(rb'"custom_id"\s*:\s*"((?:[^"\\]|\\.){1,256})"')
+#: A JSON string (skipped whole), or a non-standard number outside strings.
+_NON_STANDARD = re.compile(rb'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
+#: Valid stand-ins of the same length, so offsets in the line do not move.
+_STAND_INS = {b"NaN": b"0.0", b"Infinity": b"1.000000", b"-Infinity": b"-1.000000"}
 
 _decode_any = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
@@ -119,8 +133,8 @@ class JsonlLine:
 def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[JsonlLine]:
     """Yield every line of a JSONL file, one at a time, read in binary.
 
-    Blank lines, invalid JSON (``NaN``/``Infinity`` included) and invalid UTF-8 are yielded with
-    ``error`` set, never skipped.
+    Blank lines, invalid JSON (``NaN``/``Infinity`` included: this reader is strict, unlike
+    :class:`ParsedFile`) and invalid UTF-8 are yielded with ``error`` set, never skipped.
 
     :param path: local file path.
     """
@@ -213,7 +227,9 @@ def decode_result_line(raw: bytes, line_no: int = 0) -> ParsedLine:
         body_text = None if body is None else bytes(raw_body).decode()
     except (msgspec.ValidationError, TypeError):  # an unusual shape: read it the general way
         return _unusual(raw, line_no)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except msgspec.DecodeError as exc:  # NaN, Infinity, out of range, or not JSON at all
+        return _lenient(raw, line_no, exc)
+    except UnicodeDecodeError as exc:
         return _unreadable(raw, line_no, f"invalid JSON: {exc}")
     custom_id = line.custom_id
     if not isinstance(custom_id, str) or not custom_id:
@@ -257,8 +273,34 @@ def _answered(line: _ResultLine, raw_body: msgspec.Raw, line_no: int) -> ParsedL
 def _unusual(raw: bytes, line_no: int) -> ParsedLine:
     try:
         return _parse_decoded(_decode_any(raw), line_no)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except msgspec.DecodeError as exc:
+        return _lenient(raw, line_no, exc)
+    except UnicodeDecodeError as exc:
         return _unreadable(raw, line_no, f"invalid JSON: {exc}")
+
+
+def _lenient(raw: bytes, line_no: int, strict: Exception) -> ParsedLine:
+    """A line the strict decoder refused, read as Python's ``json`` reads it: ``NaN``,
+    ``Infinity``, ``-Infinity`` and numbers out of range are numbers. Invalid JSON or UTF-8
+    stays unreadable. The body is kept as the bytes the line carried when they can be found."""
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return _unreadable(raw, line_no, f"invalid JSON: {strict}")
+    return _parse_decoded(obj, line_no, _raw_body(raw))
+
+
+def _raw_body(raw: bytes) -> str | None:
+    """The response body of ``raw`` exactly as written, located by decoding a copy whose
+    non-standard numbers are replaced by valid numbers of the same length."""
+    copy = _NON_STANDARD.sub(lambda m: _STAND_INS[m.group(1)] if m.group(1) else m.group(0), raw)
+    try:
+        response = _decode_result(copy).response
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    body = bytes(response.body) if response is not None else b"null"
+    start = copy.find(body) if body != b"null" else -1
+    return raw[start : start + len(body)].decode() if start >= 0 else None
 
 
 def _unreadable(raw: bytes, line_no: int, problem: str) -> ParsedLine:
@@ -298,7 +340,7 @@ class ParsedFile:
                 yield decode_result_line(raw, line_no)
 
 
-def _parse_decoded(obj: Any, line_no: int) -> ParsedLine:
+def _parse_decoded(obj: Any, line_no: int, raw_body: str | None = None) -> ParsedLine:
     if not isinstance(obj, dict):
         return ParsedLine(None, False, line_no=line_no, problem=f"not a JSON object: {type(obj).__name__}")
     custom_id = obj.get("custom_id")
@@ -307,8 +349,15 @@ def _parse_decoded(obj: Any, line_no: int) -> ParsedLine:
     response = obj.get("response")
     response = response if isinstance(response, dict) else {}
     body = response.get("body")
-    body_text = None if body is None else _encode(body).decode()
+    body_text = None if body is None else raw_body or _body_text(body)
     return _parse(custom_id, response.get("status_code"), body, body_text, obj.get("error"), line_no)
+
+
+def _body_text(body: Any) -> str:
+    try:
+        return _encode(body).decode()
+    except (TypeError, ValueError, OverflowError):  # not expected; keep the value rather than fail
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def _parse(
@@ -316,7 +365,7 @@ def _parse(
 ) -> ParsedLine:
     status_code = _status_code(status)
     text, finish_reason, answered = _answer(body)
-    model, prompt, completion, total = _model_and_usage(body)
+    model, (prompt, completion, total), not_finite = _model_and_usage(body)
     body_error = body.get("error") if isinstance(body, dict) else None
     ok_status = status_code is not None and 200 <= status_code < 300
     succeeded = ok_status and answered and error is None and body_error is None
@@ -326,6 +375,8 @@ def _parse(
             error_code, error_message = NO_ANSWER_ERROR_CODE, _NO_ANSWER_MESSAGE.format(status_code)
         else:
             error_code, error_message = _error(error, body, status_code)
+    elif not_finite:
+        error_code, error_message = USAGE_UNKNOWN_CODE, _USAGE_UNKNOWN_MESSAGE.format(not_finite)
     return ParsedLine(
         custom_id=custom_id,
         succeeded=succeeded,
@@ -369,17 +420,30 @@ def _answer(body: Any) -> tuple[str | None, str | None, bool]:
     return _as_text(text), None, isinstance(text, str)
 
 
-def _model_and_usage(body: Any) -> tuple[str | None, int, int, int]:
+_Tokens = tuple[int | None, int | None, int | None]
+_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+def _model_and_usage(body: Any) -> tuple[str | None, _Tokens, str | None]:
+    """The model, the tokens, and which usage fields are not finite (then every token count is
+    ``None``: unknown, never guessed)."""
     if not isinstance(body, dict):
-        return None, 0, 0, 0
+        return None, (0, 0, 0), None
+    model = body.get("model")
+    model = model if isinstance(model, str) else None
     usage = body.get("usage")
     usage = usage if isinstance(usage, dict) else {}
+    not_finite = [f"{k}={usage[k]}" for k in _USAGE_KEYS if _is_not_finite(usage.get(k))]
+    if not_finite:
+        return model, (None, None, None), ", ".join(not_finite)
     prompt = _tokens(usage.get("prompt_tokens"))
     completion = _tokens(usage.get("completion_tokens"))
     total = usage.get("total_tokens")
-    total_tokens = prompt + completion if total is None else _tokens(total)
-    model = body.get("model")
-    return (model if isinstance(model, str) else None), prompt, completion, total_tokens
+    return model, (prompt, completion, prompt + completion if total is None else _tokens(total)), None
+
+
+def _is_not_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 def _error(error: Any, body: Any, status_code: int | None) -> tuple[str, str]:

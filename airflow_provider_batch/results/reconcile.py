@@ -9,16 +9,19 @@ already answered, never a response.
 Duplicate rule, "the output file wins": the **first** line for a ``custom_id`` wins, reading the
 whole output file before the error file, each top to bottom. A success in the output file
 therefore beats a failure in the error file for the same id. Later lines are counted as
-duplicates. An unreadable line (bad JSON, ``NaN``/``Infinity``, no ``custom_id``) is reported with
-its file, line and the id when it can be made out; that request stays unanswered (``missing``).
+duplicates. An unreadable line (bad JSON or UTF-8, no ``custom_id``) is reported with its file,
+line and the id when it can be made out; that request stays unanswered (``missing``). A line whose
+usage is unknown (not finite) keeps its answer; its tokens and cost are ``None`` and left out of
+the summary's sums (counted in ``diagnostics.usage_unknown``), so no cost is ever guessed.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from airflow_provider_batch.pricing import DEFAULT_PRICE_TABLE, PriceTable
 from airflow_provider_batch.results.models import (
@@ -42,6 +45,8 @@ class BatchStream:
     """One batch reconciled in one streaming pass (see the module docstring).
 
     :param expected: the submitted requests; a repeated ``custom_id`` is a duplicate (first wins).
+        ``None`` when they are not known (the input file is gone): every id a line names is then
+        expected, with its ``metadata``, and no request is reported unanswered.
     :param outputs: the output file's lines (e.g. a :class:`~.parse.ParsedFile`).
     :param errors: the error file's lines.
     :param batch_status: the batch's final status; ``EXPIRED``/``CANCELLED`` turn unanswered
@@ -52,7 +57,7 @@ class BatchStream:
 
     def __init__(
         self,
-        expected: Iterable[ExpectedRequest],
+        expected: Iterable[ExpectedRequest] | None,
         outputs: Iterable[ParsedLine],
         errors: Iterable[ParsedLine],
         *,
@@ -63,10 +68,12 @@ class BatchStream:
         submitted_at: datetime | None = None,
         completed_at: datetime | None = None,
         run: RunContext = RunContext(),
+        metadata: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.batch_id = batch_id
         self.diagnostics = Diagnostics()
         self._expected = expected
+        self._metadata = metadata or {}
         self._sources = (outputs, errors)
         self.status = str(getattr(batch_status, "value", batch_status)).upper()
         self._times = (endpoint, submitted_at, completed_at)
@@ -104,7 +111,11 @@ class BatchStream:
             raise RuntimeError(f"batch {self.batch_id}: the lines were already read once")
         self._started = True
         diagnostics, builder, totals = self.diagnostics, self._builder, self._totals
-        index = _index_expected(self._expected, diagnostics)
+        index = (
+            _index_expected(self._expected, diagnostics)
+            if self._expected is not None
+            else _AnyAnswered(self._metadata)
+        )
         answered: set[str] = set()
         for kind, lines in zip(_KINDS, self._sources, strict=True):
             label = getattr(lines, "label", f"{kind} file")
@@ -119,6 +130,8 @@ class BatchStream:
                     diagnostics.add("duplicates", f"{cid} ({kind} line {line.line_no})")
                 else:
                     answered.add(cid)
+                    if line.total_tokens is None:
+                        diagnostics.add("usage_unknown", f"{cid} ({kind} line {line.line_no})")
                     yield builder.answered(totals, index[cid], line)
         for cid, request in index.items():
             if cid not in answered:
@@ -136,6 +149,21 @@ def _index_expected(
         else:
             index[request.custom_id] = request
     return index
+
+
+class _AnyAnswered(dict[str, ExpectedRequest]):
+    """The expected requests when the input file is gone: any id a line names is one."""
+
+    def __init__(self, metadata: Mapping[str, Mapping[str, Any]]) -> None:
+        super().__init__()
+        self._metadata = metadata
+
+    def __contains__(self, custom_id: object) -> bool:
+        return True
+
+    def __missing__(self, custom_id: str) -> ExpectedRequest:
+        request = self[custom_id] = ExpectedRequest(custom_id, None, self._metadata.get(custom_id, {}))
+        return request
 
 
 @dataclass
@@ -236,18 +264,19 @@ class _RowBuilder:
         rate = self._rate(line.model, request.model)
         if rate is None:
             return 0, 0
-        list_usd = (line.prompt_tokens * rate[0] + line.completion_tokens * rate[1]) / 1e6
+        list_usd = ((line.prompt_tokens or 0) * rate[0] + (line.completion_tokens or 0) * rate[1]) / 1e6
         return math.floor(list_usd * self.discount * 1e10 + 0.5), math.floor(list_usd * 1e10 + 0.5)
 
     def answered(self, totals: _Totals, request: ExpectedRequest, line: ParsedLine) -> ResultRow:
         status = RowStatus.SUCCEEDED if line.succeeded else RowStatus.FAILED
         batch_units, list_units = self._units(request, line)
         totals.counts[status] += 1
-        totals.prompt += line.prompt_tokens
-        totals.completion += line.completion_tokens
-        totals.total += line.total_tokens
+        totals.prompt += line.prompt_tokens or 0
+        totals.completion += line.completion_tokens or 0
+        totals.total += line.total_tokens or 0
         totals.batch_units += batch_units
         totals.list_units += list_units
+        cost = None if line.total_tokens is None else batch_units / _UNITS
         model = line.model or request.model
         if model:
             totals.models.add(model)
@@ -261,7 +290,7 @@ class _RowBuilder:
             line.prompt_tokens,
             line.completion_tokens,
             line.total_tokens,
-            batch_units / _UNITS,
+            cost,
             line.error_code,
             line.error_message,
             line.response_json,

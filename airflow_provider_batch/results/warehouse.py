@@ -32,7 +32,13 @@ from airflow_provider_batch.results._adapt import adapted, result_adapter
 from airflow_provider_batch.results._dialects import GenericDialect, SqliteDialect
 from airflow_provider_batch.results._migrate import migrate_table
 from airflow_provider_batch.results._mysql import MySqlDialect
-from airflow_provider_batch.results._ownership import Superseded, mark_spend, replace_scope, supersede_rows
+from airflow_provider_batch.results._ownership import (
+    Superseded,
+    mark_spend,
+    replace_scope,
+    supersede_batches,
+    supersede_rows,
+)
 from airflow_provider_batch.results._postgres import PostgresDialect
 from airflow_provider_batch.results._sql import check_identifier, parse_table
 from airflow_provider_batch.results.models import (
@@ -224,9 +230,12 @@ class WarehouseLoader:
         rows. After writing them, in the same transaction:
 
         * ``"merge"``: its rows of other batches that this load answered again are marked
-          ``superseded``;
-        * ``"replace_logical_date"``: the rows of its scope, ``(dag_id, task_id, map_index,
-          logical_date)``, that this load did not write are deleted (any run of that date);
+          ``superseded``, and so are its other current rows of every batch whose spend row is
+          marked (a batch is superseded as a whole);
+        * ``"replace_logical_date"``: the rows of its scope that this load did not write are
+          deleted: ``(dag_id, task_id, logical_date)`` at any map index, written by another run,
+          by this task instance, or by this run at a map index outside ``run.map_indexes`` (see
+          :mod:`._ownership`); the other shards of this run are never touched;
         * spend rows are never deleted: those of batches whose answers were superseded or
           deleted are marked ``superseded``. A spend row keeps the owner that first loaded it.
 
@@ -287,6 +296,9 @@ class WarehouseLoader:
             scope_date = logical_date if mode == "replace_logical_date" else None
             marked = mark_spend(conn, dialect, self.summary_table, run, marks, current=in_load,
                                 logical_date=scope_date)  # fmt: skip
+            if scope_date is None:  # a batch is superseded as a whole, rows and spend alike
+                replaced.rows += supersede_batches(conn, dialect, self.results_table, run, marks,
+                                                   current=in_load)  # fmt: skip
         return LoadStats(
             rows=n_rows, summaries=n_summaries, deleted_rows=deleted, deleted_summaries=0, mode=mode,
             dialect=dialect.name, seconds=0.0, superseded_rows=replaced.rows, superseded_summaries=marked,

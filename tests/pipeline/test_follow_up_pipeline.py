@@ -194,3 +194,33 @@ def test_delete_input_files_removes_the_uploaded_inputs_once_loaded(pipeline: An
     assert rows(pipeline.warehouse, "SELECT status, COUNT(*) FROM pipeline_results GROUP BY status") == [
         ("succeeded", N)
     ]
+
+
+def test_a_rerun_after_delete_input_files_loads_every_answer_and_error_again(pipeline: Any) -> None:
+    """``delete_input_files=True``, then the run is cleared: the results task finds the input file
+    gone (404) and still re-loads every answer and error from the output and error files, in the
+    same rows, with the same spend; it used to fail on every try."""
+    from datetime import datetime, timezone
+
+    day = datetime(2026, 5, 1, tzinfo=timezone.utc)
+    _seed(pipeline.source, transient=set(), permanent=PERMANENT, persistent=PERSISTENT)
+    first = run_dag("apb_pipeline_cleanup_reload", pipeline.work_dir, logical_date=day)
+    assert set(ti_states(first).values()) == {("success", 1)}
+    assert xcom(first, "results")["deleted_input_files"] == 1
+    wh = pipeline.warehouse
+    query = "SELECT custom_id, status, error_code, response_text, total_tokens, cost_usd, superseded FROM "
+    loaded = rows(wh, query + "pipeline_results ORDER BY custom_id")
+    spend_sql = "SELECT batch_id, requests, succeeded, failed, cost_usd_batch FROM pipeline_summary"
+    spend = rows(wh, spend_sql)
+    assert [r[1] for r in loaded].count("failed") == 2 and len(loaded) == N
+    ((before,),) = rows(wh, "SELECT MAX(loaded_at) FROM pipeline_results")
+
+    again = run_dag("apb_pipeline_cleanup_reload", pipeline.work_dir, logical_date=day)  # cleared, re-run
+    assert again.run_id == first.run_id
+    assert ti_states(again)["results"][0] == "success"
+    assert pipeline.server.stats()["batch_creates"] == 1  # nothing paid twice
+    result = xcom(again, "results")
+    assert result["counts"] == {"succeeded": N - 2, "failed": 2, "missing": 0, "expired": 0, "cancelled": 0}
+    assert rows(wh, query + "pipeline_results ORDER BY custom_id") == loaded
+    assert rows(wh, "SELECT COUNT(*) FROM pipeline_results WHERE loaded_at > ?", before) == [(N,)]
+    assert rows(wh, spend_sql) == spend

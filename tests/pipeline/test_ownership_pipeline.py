@@ -7,12 +7,24 @@ DAG that gained a metadata column keep loading."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
-from apb_pipeline_helpers import load_dags, rows, run_dag, seed_source, ti_states, when_batch_appears, xcom
+from apb_pipeline_helpers import (
+    load_dags,
+    mysql_query,
+    pg_query,
+    rows,
+    run_dag,
+    seed_source,
+    ti_states,
+    when_batch_appears,
+    xcom,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -263,3 +275,108 @@ def test_tables_of_release_0_1_0_are_migrated_on_a_database_server(pipeline: Any
     assert legacy == old["rows"]
     assert db.query(f"SELECT COUNT(*) FROM {table} WHERE task_id = 'results'") == [(N,)]
     assert db.query(f"SELECT COUNT(*) FROM {summary}") == [(3,)]
+
+
+#: The results tables' databases: file SQLite, the real PostgreSQL and the real MariaDB.
+DIALECTS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
+            pytest.param("mysql", marks=pytest.mark.mysql)]  # fmt: skip
+
+
+@dataclass
+class _Target:
+    dag_id: str
+    results: str
+    summary: str
+    query: Callable[[str], list[tuple]]
+
+
+def _target(request: pytest.FixtureRequest, pipeline: Any, db: str, dag_id: str) -> _Target:
+    """Where ``dag_id`` loads on ``db`` (its ``_postgres`` / ``_mysql`` twin on a server)."""
+    if db == "sqlite":
+        return _Target(dag_id, "pipeline_results", "pipeline_summary",
+                       lambda sql: rows(pipeline.warehouse, sql))  # fmt: skip
+    table = request.getfixturevalue("pg_table" if db == "postgres" else "mysql_table")
+    quote = '"{}"' if db == "postgres" else "`{}`"
+    query = pg_query if db == "postgres" else mysql_query
+    return _Target(f"{dag_id}_{db}", quote.format(table), quote.format(f"{table}_summary"), query)
+
+
+def _current_sums_agree(t: _Target) -> None:
+    """The spend table's current sums equal the current result rows' (tokens and cost)."""
+    ((tokens, cost),) = t.query(
+        f"SELECT SUM(total_tokens), SUM(cost_usd) FROM {t.results} WHERE NOT superseded"
+    )
+    ((spend_tokens, spend),) = t.query(
+        f"SELECT SUM(total_tokens), SUM(cost_usd_batch) FROM {t.summary} WHERE NOT superseded"
+    )
+    assert int(spend_tokens) == int(tokens) > 0 and float(spend) == pytest.approx(float(cost), abs=1e-9)
+
+
+def _run_shards(dag_id: str, work_dir: Any, shards: int, *, fresh: bool = False) -> Any:
+    from airflow.sdk import DAG
+
+    (dag,) = [v for v in vars(load_dags(fresh)).values() if isinstance(v, DAG) and v.dag_id == dag_id]
+    return dag.test(logical_date=DAY, run_after=DAY, run_conf={"work_dir": str(work_dir), "shards": shards})
+
+
+@pytest.mark.parametrize("db", DIALECTS)
+def test_a_rerun_of_a_date_with_fewer_shards_replaces_what_every_shard_wrote(
+    pipeline: Any, request: pytest.FixtureRequest, db: str
+) -> None:
+    """The README's large-job pattern in replace mode: 3 shards, then the date re-run as 2 shards
+    over the same 12 custom_ids. Map index 2's old rows and spend no longer count: every request
+    has one current answer, and the current spend is the 12 requests' (it counted 16)."""
+    seed_source(pipeline.source, N)
+    t = _target(request, pipeline, db, "apb_pipeline_mapped_replace")
+    first = _run_shards(t.dag_id, pipeline.work_dir, 3, fresh=True)
+    assert [s for s in _states(first) if s[0] == "results"] == [("results", i, "success") for i in range(3)]
+    again = _run_shards(t.dag_id, pipeline.work_dir, 2)
+    assert again.run_id == first.run_id
+    assert [s for s in _states(again) if s[0] == "results"] == [("results", i, "success") for i in range(2)]
+    assert pipeline.server.stats()["batch_creates"] == 5  # 3, then 2 (new inputs)
+
+    current = f"FROM {t.results} WHERE NOT superseded"
+    assert t.query(f"SELECT COUNT(*), COUNT(DISTINCT custom_id) {current}") == [(N, N)]
+    by_shard = t.query(f"SELECT map_index, COUNT(*) {current} GROUP BY map_index ORDER BY map_index")
+    assert [tuple(int(v) for v in r) for r in by_shard] == [(0, N // 2), (1, N // 2)]
+    ((batches, requests),) = t.query(f"SELECT COUNT(*), SUM(requests) FROM {t.summary} WHERE NOT superseded")
+    assert (int(batches), int(requests)) == (2, N)
+    assert t.query(f"SELECT COUNT(*) FROM {t.summary}") == [(5,)]  # no billed batch is forgotten
+    _current_sums_agree(t)
+
+
+@pytest.mark.parametrize("db", DIALECTS)
+def test_a_cleared_merge_run_whose_input_changed_keeps_spend_equal_to_current_rows(
+    pipeline: Any, request: pytest.FixtureRequest, db: str
+) -> None:
+    """Day 1 loads r0..r11 from batch B1; the input then drops one request and gains another,
+    and the run is cleared: B2 is paid for. B1 is replaced as a whole, its spend row as its rows
+    (the dropped request's answer stays in the table, superseded), so the current spend equals
+    the current rows' cost, and B1's billed total stays in the ledger."""
+    import sqlite3
+
+    seed_source(pipeline.source, N)
+    t = _target(request, pipeline, db, "apb_pipeline")
+    dag_id, results, summary, query = t.dag_id, t.results, t.summary, t.query
+    first = run_dag(dag_id, pipeline.work_dir, logical_date=DAY, fresh=db != "sqlite")
+    (old,) = xcom(first, "results")["batch_ids"]
+    ((billed,),) = query(f"SELECT cost_usd_batch FROM {summary}")
+    with sqlite3.connect(pipeline.source) as conn:  # the input drops row-2 and gains row-12
+        conn.execute("DELETE FROM source_rows WHERE id = 2")
+        conn.execute("INSERT INTO source_rows VALUES (12, 'What is 12 times 12?', 'retail')")
+    conn.close()
+
+    again = run_dag(dag_id, pipeline.work_dir, logical_date=DAY)  # the run, cleared
+    assert again.run_id == first.run_id and ti_states(again)["results"][0] == "success"
+    (new,) = xcom(again, "results")["batch_ids"]
+    assert new != old and pipeline.server.stats()["batch_creates"] == 2
+    _current_sums_agree(t)
+    current = query(f"SELECT batch_id, custom_id FROM {results} WHERE NOT superseded ORDER BY custom_id")
+    assert current == sorted((new, f"row-{n}") for n in (*range(2), *range(3, N + 1)))
+    kept = query(f"SELECT superseded_by, COUNT(*) FROM {results} WHERE batch_id = '{old}' GROUP BY 1")
+    assert kept == [(new, N)]  # every old answer stays, row-2's included, superseded by the new batch
+    spend = query(
+        f"SELECT batch_id, superseded, superseded_by, cost_usd_batch FROM {summary} ORDER BY superseded"
+    )
+    assert [(b, bool(s), by) for b, s, by, _ in spend] == [(new, False, None), (old, True, new)]
+    assert float(spend[1][3]) == pytest.approx(float(billed))  # the billed total is never forgotten

@@ -261,3 +261,75 @@ def test_owner_key_is_the_documented_hash():
     assert owner_key("nightly", "load", "scheduled__1", -1) == ti().owner_key
     assert len(ti().owner_key) == 32 and ti().owner_key != ti(map_index=0).owner_key
     assert ti().legacy_key == owner_key("nightly", None, "scheduled__1", None)
+
+
+def test_a_rerun_with_fewer_shards_replaces_the_shard_it_no_longer_has(warehouse, loader):
+    """3 shards, then the same run re-run as 2 over the same ids: map index 2's old rows go and
+    its spend row is marked; the two new shards never delete each other's fresh rows."""
+    ids = [f"r{n}" for n in range(12)]
+    for i in range(3):
+        shard = ti(map_index=i)
+        load(loader, rec(f"old-{i}", ids[i::3], shard), shard, "replace_logical_date")
+    for i in range(2):
+        shard = ti(map_index=i, at=T2)._replace(map_indexes=(0, 1))
+        load(loader, rec(f"new-{i}", ids[i::2], shard), shard, "replace_logical_date")
+    assert rows(warehouse, "map_index, batch_id, COUNT(*)", "1 = 1 GROUP BY map_index, batch_id") == [
+        (0, "new-0", 6),
+        (1, "new-1", 6),
+    ]
+    assert [s for s in spend(warehouse) if not s[1]] == [("new-0", False, None), ("new-1", False, None)]
+    assert warehouse.count("summary") == 5
+    sums_match(warehouse)
+
+
+def test_another_run_of_the_date_replaces_every_shard_but_its_own_run_keeps_siblings(warehouse, loader):
+    for i in range(2):
+        shard = ti(map_index=i)
+        load(loader, rec(f"scheduled-{i}", [f"r{i}"], shard), shard, "replace_logical_date")
+    # A manual run of the date with one shard: the scheduled run's shards are all replaced.
+    manual = ti(run_id="manual__1", map_index=0, at=T2)  # expansion unknown (None)
+    load(loader, rec("manual-0", ["r0", "r1"], manual), manual, "replace_logical_date")
+    assert rows(warehouse, "batch_id, map_index, run_id") == [("manual-0", 0, "manual__1")] * 2
+    # Its sibling shard of the same run (expansion unknown) keeps the fresh rows of map index 0.
+    sibling = ti(run_id="manual__1", map_index=1, at=T2)
+    load(loader, rec("manual-1", ["r2"], sibling), sibling, "replace_logical_date")
+    assert rows(warehouse, "batch_id, COUNT(*)", "1 = 1 GROUP BY batch_id") == [
+        ("manual-0", 2),
+        ("manual-1", 1),
+    ]
+    sums_match(warehouse)
+
+
+def test_the_current_expansion_leaves_out_removed_map_indexes():
+    from airflow_provider_batch.operators._results_io import current_map_indexes
+
+    class FakeTI:
+        @staticmethod
+        def get_task_states(dag_id, task_ids, run_ids):
+            assert (dag_id, task_ids, run_ids) == ("nightly", ["load"], ["scheduled__1"])
+            states = {"load_0": "success", "load_1": "running", "load_2": "removed", "load_x_3": "success"}
+            return {"scheduled__1": {**states, "load": "success", "other_4": "success"}}
+
+    assert current_map_indexes(FakeTI(), ti(map_index=1)) == (0, 1)
+    assert current_map_indexes(FakeTI(), ti(map_index=-1)) == (-1,)
+    assert current_map_indexes(object(), ti(map_index=1)) is None  # Airflow cannot say: owner only
+
+
+def test_a_batch_answered_again_in_part_is_superseded_as_a_whole(warehouse, loader):
+    """Merge mode: b1 answered a, b, c; the re-run's b2 answers a, b, d (the input dropped c).
+    b1's spend row is marked, and so is its row c, so both tables' current sums agree; c's
+    answer stays visible, and loading b1 again makes it current again, as a whole."""
+    run, again = ti(at=T1), ti(at=T2)
+    load(loader, rec("b1", ["a", "b", "c"], run), run)
+    stats = load(loader, rec("b2", ["a", "b", "d"], again), again)
+    assert stats.superseded_rows == 3
+    assert rows(warehouse, "batch_id, custom_id, superseded, superseded_by", "1 = 1") == [
+        ("b1", "a", True, "b2"), ("b1", "b", True, "b2"), ("b1", "c", True, "b2"),
+        ("b2", "a", False, None), ("b2", "b", False, None), ("b2", "d", False, None),
+    ]  # fmt: skip
+    assert spend(warehouse) == [("b1", True, "b2"), ("b2", False, None)]
+    sums_match(warehouse)
+    load(loader, rec("b1", ["a", "b", "c"], run), ti(at=T2))
+    assert rows(warehouse, "batch_id, custom_id", "NOT superseded") == [("b1", "a"), ("b1", "b"), ("b1", "c")]
+    assert spend(warehouse) == [("b1", False, None), ("b2", True, "b1")]
+    sums_match(warehouse)

@@ -1,6 +1,7 @@
-"""The results path is strict: a line succeeds only with an answer, unreadable lines (NaN,
-Infinity, bad JSON) are reported with file, line and custom_id and leave their request
-missing, a COMPLETED batch without files is a retryable error, and there is one reader of
+"""The results path is strict: a line succeeds only with an answer, unreadable lines (bad JSON
+or UTF-8) are reported with file, line and custom_id and leave their request missing, while
+``NaN``/``Infinity`` are read as numbers (an answer is kept; non-finite usage is unknown, never
+guessed), a COMPLETED batch without files is a retryable error, and there is one reader of
 input files."""
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ from airflow_provider_batch.exceptions import TogetherBatchFilesMissingError
 from airflow_provider_batch.operators import _results_io
 from airflow_provider_batch.operators._results_io import BatchFiles, download_batch_files, open_stream
 from airflow_provider_batch.results import RunContext, parse
-from airflow_provider_batch.results.parse import NO_ANSWER_ERROR_CODE, ParsedFile, decode_result_line
+from airflow_provider_batch.results.parse import (
+    NO_ANSWER_ERROR_CODE,
+    USAGE_UNKNOWN_CODE,
+    ParsedFile,
+    decode_result_line,
+)
 from tests.results._data import MODEL, error_line, success_line
 
 RUN = RunContext("dag", "run-1", None, datetime(2026, 1, 2, tzinfo=timezone.utc), "results", -1)
@@ -57,28 +63,54 @@ def _with_body(cid: str, body: dict, status: int = 200) -> dict:
     return {"custom_id": cid, "response": {"status_code": status, "body": body}}
 
 
-def test_nan_and_infinity_lines_are_reported_and_the_load_goes_on(tmp_path: Path) -> None:
-    nan = json.dumps(success_line("b", 2)).replace('"prompt_tokens": 12', '"prompt_tokens": NaN')
-    inf = json.dumps(success_line("c", 3)).replace('"completion_tokens": 6', '"completion_tokens": Infinity')
-    assert "NaN" in nan and "Infinity" in inf
-    stream, rows = _batch(
-        tmp_path, ["a", "b", "c", "d"], [success_line("a", 1), nan, inf, "{not json", success_line("d", 4)]
-    )
-    assert {cid: r.status for cid, r in rows.items()} == {
-        "a": "succeeded", "b": "missing", "c": "missing", "d": "succeeded",
-    }  # fmt: skip
+def test_an_answer_with_nan_and_infinity_in_logprobs_is_kept_as_written(tmp_path: Path) -> None:
+    """Python servers write ``-Infinity`` and ``NaN`` in logprobs: the answer is loaded (it was
+    paid for), its usage and cost are the usual ones, and the body is stored byte for byte."""
+    lines = []
+    for i, cid in enumerate(["a", "b"]):
+        line = success_line(cid, i)
+        line["response"]["body"]["choices"][0]["logprobs"] = {"token_logprobs": ["@NEG@", "@NAN@", -0.5]}
+        lines.append(json.dumps(line).replace('"@NEG@"', "-Infinity").replace('"@NAN@"', "NaN"))
+    stream, rows = _batch(tmp_path, ["a", "b", "c"], [*lines, "{not json"])
+    assert {cid: r.status for cid, r in rows.items()} == {"a": "succeeded", "b": "succeeded", "c": "missing"}
+    a = rows["a"]
+    assert (a.response_text, a.error_code, a.prompt_tokens, a.completion_tokens) == ("answer 0", None, 10, 3)
+    assert a.cost_usd is not None and a.cost_usd > 0
+    body = lines[0][lines[0].index('"body": ') + len('"body": ') : -2]
+    assert a.response_json == body and "-Infinity, NaN, -0.5" in a.response_json  # as the file had it
     diag = stream.diagnostics
-    assert diag.invalid_lines == 3
-    assert diag.invalid_samples[0].startswith("output file output.jsonl line 2, custom_id b: invalid JSON")
-    assert diag.invalid_samples[1].startswith("output file output.jsonl line 3, custom_id c: invalid JSON")
-    assert diag.invalid_samples[2].startswith("output file output.jsonl line 4: invalid JSON")
-    assert stream.summary.missing == 2 and stream.summary.succeeded == 2
+    assert diag.invalid_lines == 1 and diag.usage_unknown == 0
+    assert diag.invalid_samples[0].startswith("output file output.jsonl line 3: invalid JSON")
+    assert stream.summary.succeeded == 2 and stream.summary.missing == 1
+    assert stream.summary.cost_usd_batch == pytest.approx(a.cost_usd + rows["b"].cost_usd, abs=1e-12)
 
 
-def test_a_number_out_of_range_is_unreadable_too() -> None:
-    line = json.dumps(success_line("a", 1)).replace('"prompt_tokens": 11', '"prompt_tokens": 1e999')
-    parsed = decode_result_line(line.encode(), 7)
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "1e999"])
+def test_an_answer_whose_usage_is_not_finite_keeps_its_answer_with_unknown_usage(
+    tmp_path: Path, value: str
+) -> None:
+    """Usage that is not a finite number: the answer is kept, tokens and cost are unknown (NULL,
+    never guessed), the row is flagged ``usage_unknown`` and the batch's sums leave it out."""
+    bad = json.dumps(success_line("b", 2)).replace('"prompt_tokens": 12', f'"prompt_tokens": {value}')
+    assert value in bad
+    stream, rows = _batch(tmp_path, ["a", "b"], [success_line("a", 1), bad])
+    b = rows["b"]
+    assert (b.status, b.response_text, b.error_code) == ("succeeded", "answer 2", USAGE_UNKNOWN_CODE)
+    assert "prompt_tokens" in (b.error_message or "")
+    assert (b.prompt_tokens, b.completion_tokens, b.total_tokens, b.cost_usd) == (None, None, None, None)
+    a = rows["a"]
+    summary = stream.summary
+    assert (summary.succeeded, summary.total_tokens) == (2, a.total_tokens)
+    assert summary.cost_usd_batch == pytest.approx(a.cost_usd, abs=1e-12)
+    assert stream.diagnostics.usage_unknown == 1 and stream.diagnostics.invalid_lines == 0
+
+
+def test_invalid_json_and_utf8_stay_unreadable() -> None:
+    parsed = decode_result_line(b'{"custom_id": "a", "response": {"status_code": 200, "body": {x}}}', 7)
     assert parsed.custom_id is None and parsed.reported_id == "a" and parsed.line_no == 7
+    assert parsed.problem is not None and parsed.problem.startswith("invalid JSON")
+    bad_utf8 = b'{"custom_id": "a", "response": {"status_code": 200, "body": {"text": "\xff"}}}'
+    assert decode_result_line(bad_utf8, 8).custom_id is None
 
 
 def test_a_200_with_an_error_body_fails_with_its_code(tmp_path: Path) -> None:
@@ -157,3 +189,28 @@ def test_iter_expected_names_file_and_line_of_a_bad_input_line(tmp_path: Path) -
 
 def test_parsed_file_names_itself_in_reports(tmp_path: Path) -> None:
     assert ParsedFile(tmp_path / "errors.jsonl", "error").label == "error file errors.jsonl"
+
+
+def test_a_row_with_unknown_usage_loads_null_tokens_and_cost(tmp_path: Path, warehouse) -> None:
+    """On every dialect: the answer is stored, its tokens and cost are NULL (unknown) and flagged,
+    and the spend row sums only the known usage, so the current spend still equals the rows'."""
+    from airflow_provider_batch.results import WarehouseLoader
+
+    bad = json.dumps(success_line("b", 2)).replace('"total_tokens": 17', '"total_tokens": -Infinity')
+    assert "-Infinity" in bad
+    _batch(tmp_path, ["a", "b"], [success_line("a", 1), bad])  # writes the files
+    loader = WarehouseLoader(warehouse.hook, results_table=warehouse.table("r"),
+                             summary_table=warehouse.table("s"))  # fmt: skip
+    loader.ensure_tables()
+    stream = open_stream(
+        BatchFiles(job=_job(), input_path=tmp_path / "input.jsonl", output_path=tmp_path / "output.jsonl",
+                   error_path=None),
+        {}, prices=parse_prices(), endpoint=None, run=RUN,
+    )  # fmt: skip
+    loader.load(stream.rows(), lambda: [stream.summary], run=RUN)
+    found = warehouse.query(f"SELECT custom_id, status, response_text, total_tokens, cost_usd, error_code "
+                            f"FROM {warehouse.table('r')} ORDER BY custom_id")  # fmt: skip
+    assert found[1] == ("b", "succeeded", "answer 2", None, None, USAGE_UNKNOWN_CODE)
+    assert found[0][:2] == ("a", "succeeded") and found[0][4] > 0
+    ((spend,),) = warehouse.query(f"SELECT cost_usd_batch FROM {warehouse.table('s')}")
+    assert spend == pytest.approx(found[0][4], abs=1e-12)

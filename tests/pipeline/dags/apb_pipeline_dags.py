@@ -135,6 +135,8 @@ partial_fraction = _partial("apb_pipeline_partial_fraction", max_failed_fraction
 partial_lenient = _partial("apb_pipeline_partial_lenient")
 follow_up = _pipeline("apb_pipeline_follow_up", follow_up_rounds=1, poll_interval=0.05)
 cleanup = _pipeline("apb_pipeline_cleanup", follow_up_rounds=1, poll_interval=0.05, delete_input_files=True)
+#: Deletes its inputs once loaded, without follow-ups; a re-run re-loads from output and error files.
+cleanup_reload = _pipeline("apb_pipeline_cleanup_reload", delete_input_files=True)
 follow_up_sync = _pipeline(
     "apb_pipeline_follow_up_sync", follow_up_rounds=2, deferrable=False, poll_interval=0.05
 )
@@ -209,14 +211,15 @@ SHARDS = 3
 
 @task
 def _build_shards(params: dict[str, Any] | None = None) -> list[dict[str, str]]:
-    """The README's large-job pattern: the source query sharded by ``id % 3``, one file each."""
+    """The README's large-job pattern: the source query sharded by ``id % shards`` (param, 3 by
+    default), one file each."""
     from airflow_provider_batch.operators.build import build_requests_from_sql
 
-    shards = []
-    for shard in range(SHARDS):
+    shards, count = [], int((params or {}).get("shards") or SHARDS)
+    for shard in range(count):
         built = build_requests_from_sql(
             sql_conn_id=SOURCE_CONN,
-            sql=f"SELECT id, question, segment FROM source_rows WHERE id % {SHARDS} = {shard} ORDER BY id",
+            sql=f"SELECT id, question, segment FROM source_rows WHERE id % {count} = {shard} ORDER BY id",
             output_path=f"{(params or {})['work_dir']}/shard-{shard}.jsonl",
             key_column="id", id_prefix="row-", model=MODEL, user_template="Answer briefly: {question}",
             body={"max_tokens": 24}, metadata_columns=["segment"],
@@ -225,14 +228,27 @@ def _build_shards(params: dict[str, Any] | None = None) -> list[dict[str, str]]:
     return shards
 
 
-with DAG("apb_pipeline_mapped_replace", schedule=None, start_date=START, params=PARAMS) as mapped_replace:
-    _mapped_submit = TogetherBatchOperator.partial(task_id="submit", poll_interval=0.05).expand_kwargs(
-        _build_shards()
-    )
-    TogetherBatchResultsOperator.partial(
-        task_id="results", warehouse_conn_id=WAREHOUSE_CONN, results_table=RESULTS_TABLE,
-        summary_table=SUMMARY_TABLE, load_mode="replace_logical_date",
-    ).expand(manifest=_mapped_submit.output)  # fmt: skip
+def _mapped_replace(dag_id: str, conn_id: str = WAREHOUSE_CONN, table: str = RESULTS_TABLE,
+                    summary: str = SUMMARY_TABLE) -> DAG:  # fmt: skip
+    """Mapped submit and mapped results in replace mode; ``params.shards`` sets the map length."""
+    with DAG(dag_id, schedule=None, start_date=START, params={**PARAMS, "shards": SHARDS}) as dag:
+        submit = TogetherBatchOperator.partial(task_id="submit", poll_interval=0.05).expand_kwargs(
+            _build_shards()
+        )
+        TogetherBatchResultsOperator.partial(
+            task_id="results", warehouse_conn_id=conn_id, results_table=table, summary_table=summary,
+            load_mode="replace_logical_date",
+        ).expand(manifest=submit.output)  # fmt: skip
+    return dag
+
+
+mapped_replace = _mapped_replace("apb_pipeline_mapped_replace")
+mapped_replace_postgres = _mapped_replace(
+    "apb_pipeline_mapped_replace_postgres", "apb_pipeline_pg", PG_TABLE, f"{PG_TABLE}_summary"
+)
+mapped_replace_mysql = _mapped_replace(
+    "apb_pipeline_mapped_replace_mysql", "apb_pipeline_mysql", MYSQL_TABLE, f"{MYSQL_TABLE}_summary"
+)
 
 
 def _resubmit(dag_id: str, *, load_mode: str, trigger_rule: str) -> DAG:
