@@ -53,6 +53,7 @@ from airflow_provider_batch.ledger import (
     SubmissionRecord,
     TaskIdentity,
 )
+from airflow_provider_batch.vendors import DEFAULT_VENDOR
 from airflow_provider_batch.vendors.base import BatchVendor
 
 __all__ = [
@@ -225,6 +226,7 @@ class _PartSubmitter:
             together_conn_id=self.ctx.together_conn_id,
             logical_date=self.ctx.logical_date,
             input_file_id=input_file_id,
+            vendor=self.ctx.vendor.name if self.ctx.vendor is not None else DEFAULT_VENDOR,
             **_estimate_of(self.part),
         )
 

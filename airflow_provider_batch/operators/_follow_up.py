@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -268,6 +268,15 @@ def _plus(new: int | None, old: int) -> int | None:
     return None if new is None else new + old
 
 
+def _carried_requests(chain: Chain, origins: Mapping[str, Path] | None, work_dir: Path) -> Path | None:
+    """The requests ``chain``'s follow-up batch re-sent, cut from its origin's re-read input."""
+    origin = (origins or {}).get(chain.origin)
+    if origin is None:
+        return None
+    dest = work_dir / f"{chain.batch_id}.requests.jsonl"
+    return dest if _write_subset(origin, dest, chain.carry) else None
+
+
 def merge_round(
     client: Any,
     chains: Sequence[Chain],
@@ -281,17 +290,22 @@ def merge_round(
     statuses: Collection[str],
     endpoint: str | None,
     tally: FailureTally | None = None,
+    origins: Mapping[str, Path] | None = None,
 ) -> RoundOutcome:
     """Reconcile the round's follow-up batches and merge their answers in one transaction.
 
     :param tally: counts each follow-up batch's failures by error code (for its outcome).
+    :param origins: original batch id -> its requests, re-read from the submit's input, for a
+        vendor whose input files cannot be downloaded: a follow-up batch's requests are a subset
+        of its origin's, and only the carried ones are read from it.
     """
     outcome, rows = RoundOutcome(), []
     for chain in chains:
         job = client.batches.retrieve(chain.batch_id)
         stream, files = reconcile_job(
-            client, job, work_dir / job.id, metadata, prices=prices, endpoint=endpoint, run=run
-        )
+            client, job, work_dir / job.id, metadata, prices=prices, endpoint=endpoint, run=run,
+            local_input=_carried_requests(chain, origins, work_dir),
+        )  # fmt: skip
         carry, again = chain.carry, {}
         for row in tally.watch(stream.rows()) if tally is not None else stream.rows():
             old = carry[row.custom_id]

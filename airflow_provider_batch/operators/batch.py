@@ -320,7 +320,7 @@ class TogetherBatchOperator(BaseOperator):
                 part=o.part.index,
                 endpoint=self.endpoint,
                 request_count=o.part.lines,
-            )
+            ).model_copy(update={"input_span": getattr(o.part, "span", None), "input_sha256": o.part.sha256})
             for o in outcomes
         ]
         created = [r.created_at for r in records if r.created_at is not None]

@@ -38,6 +38,7 @@ from airflow_provider_batch.operators._results_io import (
     diagnostics,
     load_metadata,
     reconcile_job,
+    recover_inputs,
     run_context,
 )
 from airflow_provider_batch.operators._spend import EarlierBatches, earlier_batches
@@ -188,6 +189,7 @@ class TogetherBatchResultsOperator(BaseOperator):
             tmp_dir = Path(tmp)
             metadata = load_metadata(self._metadata_path(manifest.metadata_manifest, tmp_dir))
             streams, inputs = [], {}
+            submitted = recover_inputs(client, manifest, tmp_dir, aws_conn_id=self.aws_conn_id)
             for part, record in enumerate(manifest.batches, start=1):
                 job = client.batches.retrieve(record.batch_id)
                 if not job.status.is_terminal and not self.allow_unfinished:
@@ -203,6 +205,7 @@ class TogetherBatchResultsOperator(BaseOperator):
                     prices=prices,
                     endpoint=manifest.endpoint,
                     run=run,
+                    local_input=submitted.get(job.id),
                 )
                 streams.append(stream)
                 if can_follow_up(job.status.value) and files.input_path is not None:
@@ -294,10 +297,12 @@ class TogetherBatchResultsOperator(BaseOperator):
             tmp_dir = Path(tmp)
             metadata = load_metadata(self._metadata_path(state.metadata_manifest, tmp_dir))
             run, target = run_context(context), self._outcome_target(state.ledger_conn_id)
+            submitted = recover_inputs(client, self._manifest(context), tmp_dir, aws_conn_id=self.aws_conn_id)
             outcome = merge_round(
                 client, state.chains, round_no, metadata=metadata, prices=self._prices(hook),
                 run=run, loader=self._loader(metadata), work_dir=tmp_dir,
                 statuses=self.follow_up_statuses, endpoint=state.endpoint, tally=target.tally,
+                origins=submitted,
             )  # fmt: skip
             record_outcomes(target, outcome.summaries, run)
             result = apply_round(state.result, outcome, round_no)

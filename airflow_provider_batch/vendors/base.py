@@ -130,6 +130,9 @@ class BatchVendor(abc.ABC):
     endpoints: ClassVar[tuple[str, ...]]
     #: The purpose an input file is uploaded with.
     upload_purpose: ClassVar[str]
+    #: Whether an uploaded input file can be downloaded again. When it cannot, the results task
+    #: reads every request from the output and error files, which must then name them all.
+    input_downloadable: ClassVar[bool] = True
     #: Per-batch limits; auto-split cuts parts to fit them.
     limits: ClassVar[BatchLimits]
     #: Built-in prices (USD per 1M tokens, before the batch discount).

@@ -236,6 +236,7 @@ class NeutralOpenAIClient:
         self._wire = OpenAIClient(settings)
         self.settings = self._wire.settings
         names: dict[str, str] = {}
+        self.vendor: BatchVendor | None = None
         self.files = _Files(self._wire, names)
         self.batches = _Batches(self._wire, names)
 
@@ -307,6 +308,8 @@ class OpenAIVendor(BatchVendor):
     recovery: ClassVar[Recovery] = "metadata"
     endpoints: ClassVar[tuple[str, ...]] = PIPELINE_ENDPOINTS
     upload_purpose: ClassVar[str] = "batch"
+    #: "Not allowed to download files of purpose: batch"; unrun requests get error-file lines.
+    input_downloadable: ClassVar[bool] = False
     limits: ClassVar[BatchLimits] = BatchLimits(
         max_lines=_MAX_LINES,
         max_bytes=200 * 1024**2 - _MAX_LINES * _WIRE_OVERHEAD,
@@ -321,7 +324,9 @@ class OpenAIVendor(BatchVendor):
     )
 
     def client(self, settings: ClientSettings) -> NeutralOpenAIClient:
-        return NeutralOpenAIClient(_openai(settings))
+        client = NeutralOpenAIClient(_openai(settings))
+        client.vendor = self
+        return client
 
     def async_client(self, settings: ClientSettings, *, http_client: Any = None) -> AsyncNeutralOpenAIClient:
         return AsyncNeutralOpenAIClient(_openai(settings), http_client=http_client)
