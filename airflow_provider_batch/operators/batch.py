@@ -51,7 +51,7 @@ from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.triggers._polling import epoch_seconds
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
-__all__ = ["TogetherBatchOperator", "DEFAULT_TIMEOUT", "DEFAULT_POLL_INTERVAL"]
+__all__ = ["BatchOperator", "TogetherBatchOperator", "DEFAULT_TIMEOUT", "DEFAULT_POLL_INTERVAL"]
 
 #: Together's completion window is 24 h; jobs may still finish a little later.
 DEFAULT_TIMEOUT = timedelta(hours=25)
@@ -426,3 +426,15 @@ class TogetherBatchOperator(BaseOperator):
             return
         with TogetherBatchHook(self.together_conn_id).get_conn() as client:
             cancel_sync(client, self._waiting_on, self.log)
+
+
+class BatchOperator(TogetherBatchOperator):
+    """:class:`TogetherBatchOperator` under its neutral name: the vendor comes from the connection's
+    type (``together``, ``openai``; see :mod:`airflow_provider_batch.vendors`).
+
+    :param conn_id: the batch API connection; every other parameter is
+        :class:`TogetherBatchOperator`'s.
+    """
+
+    def __init__(self, *, conn_id: str = "batch_default", **kwargs: Any) -> None:
+        super().__init__(together_conn_id=conn_id, **kwargs)

@@ -51,7 +51,7 @@ from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["TogetherBatchResultsOperator", "results_asset"]
+__all__ = ["BatchResultsOperator", "TogetherBatchResultsOperator", "results_asset"]
 
 DEFAULT_RESULTS_TABLE = "together_batch_results"
 DEFAULT_SUMMARY_TABLE = "together_batch_summary"
@@ -488,3 +488,15 @@ class TogetherBatchResultsOperator(BaseOperator):
                 result=result.dump(),
                 failures=result.failures,
             )
+
+
+class BatchResultsOperator(TogetherBatchResultsOperator):
+    """:class:`TogetherBatchResultsOperator` under its neutral name: the vendor comes from the
+    connection's type.
+
+    :param conn_id: the batch API connection; every other parameter is
+        :class:`TogetherBatchResultsOperator`'s.
+    """
+
+    def __init__(self, *, conn_id: str = "batch_default", **kwargs: Any) -> None:
+        super().__init__(together_conn_id=conn_id, **kwargs)

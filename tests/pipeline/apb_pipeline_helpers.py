@@ -114,8 +114,9 @@ def run_dag(
     return dag.test(**kwargs)
 
 
-def asset_events(dag_run: Any, task_id: str) -> list[dict[str, Any]]:
-    """``extra`` of every asset event the task emitted in this run."""
+def asset_events(dag_run: Any, task_id: str, since: Any = None) -> list[dict[str, Any]]:
+    """``extra`` of every asset event the task emitted in this run (from ``since`` on: the
+    metadata DB is shared by the session, and a run id comes back with its logical date)."""
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -126,6 +127,7 @@ def asset_events(dag_run: Any, task_id: str) -> list[dict[str, Any]]:
                 AssetEvent.source_dag_id == dag_run.dag_id,
                 AssetEvent.source_run_id == dag_run.run_id,
                 AssetEvent.source_task_id == task_id,
+                *([AssetEvent.timestamp >= since] if since is not None else []),
             )
         ).all()
         return [dict(e.extra or {}) for e in events]
