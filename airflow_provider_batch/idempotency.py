@@ -53,6 +53,8 @@ from airflow_provider_batch.ledger import (
     SubmissionRecord,
     TaskIdentity,
 )
+from airflow_provider_batch.vendors import DEFAULT_VENDOR
+from airflow_provider_batch.vendors.base import BatchVendor
 
 __all__ = [
     "PartLike",
@@ -120,6 +122,8 @@ class SubmitContext:
     #: Whether this task instance ran before (a retry or a clear), so release 0.1.0 may have
     #: submitted it: then a part without a ledger row is looked for by 0.1.0's upload file name.
     earlier_tries: bool = False
+    #: The connection's vendor: it says what file to upload for a part (``None``: the part as is).
+    vendor: BatchVendor | None = None
 
 
 def ran_before(context: Any) -> bool:
@@ -209,6 +213,7 @@ class _PartSubmitter:
         self.ctx = ctx
         self.part = part
         self.force_resubmit = force_resubmit
+        self._wire: Path | None = None
 
     def _open(self, generation: int, input_file_id: str | None = None) -> SubmissionRecord:
         return self.ctx.ledger.open(
@@ -221,6 +226,7 @@ class _PartSubmitter:
             together_conn_id=self.ctx.together_conn_id,
             logical_date=self.ctx.logical_date,
             input_file_id=input_file_id,
+            vendor=self.ctx.vendor.name if self.ctx.vendor is not None else DEFAULT_VENDOR,
             **_estimate_of(self.part),
         )
 
@@ -320,8 +326,15 @@ class _PartSubmitter:
             found = self.client.files.retrieve(record.input_file_id)
         except NotFoundError:
             return False
-        size = self.part.path.stat().st_size
+        size = self._wire_path().stat().st_size
         return found.processed is not False and (found.bytes is None or found.bytes == size)
+
+    def _wire_path(self) -> Path:
+        """The file uploaded for this part: the part itself, or the vendor's wire form of it."""
+        if self._wire is None:
+            vendor, path = self.ctx.vendor, self.part.path
+            self._wire = path if vendor is None else vendor.wire_input(path, self.ctx.endpoint)
+        return self._wire
 
     def _upload(self, record: SubmissionRecord) -> SubmissionRecord:
         ledger, part = self.ctx.ledger, self.part
@@ -331,8 +344,9 @@ class _PartSubmitter:
         def remember(file_id: str) -> None:  # before the bytes: a crash mid-upload leaves a known file
             started.append(ledger.record_upload(record, file_id, complete=False))
 
+        purpose = self.ctx.vendor.upload_purpose if self.ctx.vendor is not None else "batch-api"
         uploaded = self.client.files.upload(
-            part.path, purpose="batch-api", filename=filename, on_file_id=remember
+            self._wire_path(), purpose=purpose, filename=filename, on_file_id=remember
         )
         log.info("part %d: uploaded %s as %s (%d lines)", part.index, filename, uploaded.id, part.lines)
         return ledger.record_upload(started[-1] if started else record, uploaded.id)

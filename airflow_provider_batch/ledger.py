@@ -67,10 +67,11 @@ _COLUMNS = (
     "submission_id", "identity_key", "dag_id", "task_id", "run_id", "map_index", "logical_date",
     "part_index", "part_sha256", "generation", "request_count", "endpoint", "together_conn_id",
     "state", "input_file_id", "batch_id", "batch_created_at", "last_status", "created_at", "updated_at",
-    "model", "estimated_cost_usd",
+    "model", "estimated_cost_usd", "vendor",
 )  # fmt: skip
 # Columns added after the table was first released: ensure() adds them to an existing table.
-_ADDED_COLUMNS = {"model": "VARCHAR(200)", "estimated_cost_usd": "DOUBLE PRECISION"}
+# ``vendor`` is NULL on rows written before vendors had names: those are Together's.
+_ADDED_COLUMNS = {"model": "VARCHAR(200)", "estimated_cost_usd": "DOUBLE PRECISION", "vendor": "VARCHAR(32)"}
 _OUTCOME_SCALARS = (
     "batch_id", "identity_key", "dag_id", "task_id", "run_id", "map_index", "results_table",
     "summary_table", "warehouse_conn_id", "final_status", "requests", "succeeded", "failed",
@@ -140,6 +141,8 @@ class SubmissionRecord(BaseModel):
     updated_at: datetime
     model: str | None = None
     estimated_cost_usd: float | None = None
+    #: The batch API (``together``, ``openai``); ``None`` on rows older than the column: Together.
+    vendor: str | None = None
 
     @property
     def identity(self) -> TaskIdentity:
@@ -385,7 +388,7 @@ class SubmissionLedger:
             state VARCHAR(16) NOT NULL, input_file_id VARCHAR(128), batch_id VARCHAR(128),
             batch_created_at {text}, last_status VARCHAR(32),
             created_at {text} NOT NULL, updated_at {text} NOT NULL,
-            model VARCHAR(200), estimated_cost_usd DOUBLE PRECISION,
+            model VARCHAR(200), estimated_cost_usd DOUBLE PRECISION, vendor VARCHAR(32),
             UNIQUE (identity_key, part_index, part_sha256, generation),
             UNIQUE (batch_id)
         )"""
@@ -483,6 +486,7 @@ class SubmissionLedger:
         input_file_id: str | None = None,
         model: str | None = None,
         estimated_cost_usd: float | None = None,
+        vendor: str | None = None,
     ) -> SubmissionRecord:
         """Record the intent to submit one part (before any upload); returns the stored row.
 
@@ -513,6 +517,7 @@ class SubmissionLedger:
             "updated_at": now,
             "model": model,
             "estimated_cost_usd": estimated_cost_usd,
+            "vendor": vendor,
         }
         sql = self._sql(f"INSERT INTO {{t}} ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})")
         try:

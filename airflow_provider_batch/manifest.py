@@ -32,6 +32,11 @@ class BatchRecord(BaseModel):
     created_at: datetime | None = None
     completed_at: datetime | None = None
     error: str | None = None
+    #: The part as ``[start, end)`` bytes of the submit's ``input_path``, and its SHA-256: where
+    #: the results task re-reads its requests when the vendor does not let input files be
+    #: downloaded (absent from manifests of earlier releases, and from Together's).
+    input_span: tuple[int, int] | None = None
+    input_sha256: str | None = None
 
 
 class SubmitOwner(BaseModel):

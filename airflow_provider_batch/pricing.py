@@ -69,8 +69,9 @@ class PriceTable(BaseModel):
     as_of: str = PRICES_AS_OF
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any] | None) -> PriceTable:
-        """Build a table from JSON-like data, merged over the defaults.
+    def from_mapping(cls, data: Mapping[str, Any] | None, *, base: PriceTable | None = None) -> PriceTable:
+        """Build a table from JSON-like data, merged over ``base`` (default: Together's prices; a
+        vendor passes its own).
 
         Accepted shape::
 
@@ -78,9 +79,10 @@ class PriceTable(BaseModel):
              "models": {"org/model": {"input_per_1m": 0.88, "output_per_1m": 0.88}},
              "default": {"input_per_1m": 1.0, "output_per_1m": 1.0}}
         """
+        base = DEFAULT_PRICE_TABLE if base is None else base
         if not data:
-            return DEFAULT_PRICE_TABLE
-        merged: dict[str, Any] = DEFAULT_PRICE_TABLE.model_dump()
+            return base
+        merged: dict[str, Any] = base.model_dump()
         merged["models"].update(data.get("models", {}))
         for key in ("batch_discount", "default", "source", "as_of"):
             if key in data:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -31,13 +32,15 @@ from airflow_provider_batch.client import (
     AsyncTogetherClient,
     ClientSettings,
     FileCleanupReport,
-    TogetherClient,
 )
 from airflow_provider_batch.hooks._asyncio_net import polling_transport
 from airflow_provider_batch.hooks._client_pool import polling_limits
+from airflow_provider_batch.inputs.limits import BatchLimits
 from airflow_provider_batch.pricing import PriceTable
+from airflow_provider_batch.vendors import vendor_for
+from airflow_provider_batch.vendors.base import BatchVendor
 
-__all__ = ["TogetherBatchHook", "console_url_for"]
+__all__ = ["BatchHook", "TogetherBatchHook", "console_url_for"]
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +53,10 @@ def _mask(secret: str) -> None:
     mask_secret(secret)
 
 
-def _base_url(host: str | None, port: int | None) -> str:
+def _base_url(host: str | None, port: int | None, default: str = DEFAULT_BASE_URL) -> str:
     host = (host or "").strip()
     if not host:
-        return DEFAULT_BASE_URL
+        return default
     if "://" not in host:
         netloc = f"{host}:{port}" if port else host
         return f"https://{netloc}/v1"
@@ -113,10 +116,35 @@ class _SharedTLSAsyncClient(AsyncTogetherClient):
         await self._pool.aclose()
 
 
-class TogetherBatchHook(BaseHook):
-    """Builds sync and async Together clients from an Airflow connection.
+class _PooledAsyncClient:
+    """A vendor's asyncio client over a pool that reuses the process-wide TLS context; closing it
+    also closes the pool (the Together client has its own subclass, :class:`_SharedTLSAsyncClient`)."""
 
-    :param together_conn_id: id of a connection of type ``together``.
+    def __init__(self, vendor: BatchVendor, settings: ClientSettings, tls: ssl.SSLContext | bool,
+                 limits: httpx.Limits) -> None:  # fmt: skip
+        self._pool = httpx.AsyncClient(
+            verify=tls, follow_redirects=False, limits=limits, transport=polling_transport(tls, limits)
+        )
+        self._client = vendor.async_client(settings, http_client=self._pool)
+        self.batches = self._client.batches
+        self.settings = self._client.settings
+
+    def __repr__(self) -> str:
+        return repr(self._client)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+        await self._pool.aclose()
+
+
+class TogetherBatchHook(BaseHook):
+    """Builds sync and async batch clients from an Airflow connection, for the connection's vendor.
+
+    The connection's type names the vendor (:func:`~airflow_provider_batch.vendors.vendor_for`):
+    ``together`` (this provider's own type) or ``openai`` (the OpenAI provider's type, read as it
+    is: password = key, host = base URL). :class:`BatchHook` is the same hook under a neutral name.
+
+    :param together_conn_id: id of the connection.
     """
 
     conn_name_attr = "together_conn_id"
@@ -154,17 +182,32 @@ class TogetherBatchHook(BaseHook):
         extra = conn.extra_dejson
         return dict(extra) if isinstance(extra, Mapping) else {}
 
+    @staticmethod
+    def vendor_of(conn: Connection) -> BatchVendor:
+        """The vendor a connection's type names."""
+        return vendor_for(conn.conn_type)
+
+    @property
+    def vendor(self) -> BatchVendor:
+        """This hook's vendor, from its connection's type (looked up once)."""
+        return self.vendor_of(self.connection())
+
+    @classmethod
+    def base_url_of(cls, conn: Connection) -> str:
+        """The API root of a connection: its host, else its vendor's default."""
+        return _base_url(conn.host, conn.port, cls.vendor_of(conn).default_base_url)
+
     @classmethod
     def settings_from_connection(cls, conn: Connection) -> ClientSettings:
         """Client settings from a connection; registers the API key with the secrets masker.
 
-        :param conn: an Airflow connection of type ``together``.
+        :param conn: an Airflow connection of a batch vendor's type (``together``, ``openai``).
         """
         if not conn.password:
             raise ValueError(f"connection {conn.conn_id!r} has no API key (password field)")
         _mask(conn.password)
         extra = cls.extras(conn)
-        fields: dict[str, Any] = {"api_key": conn.password, "base_url": _base_url(conn.host, conn.port)}
+        fields: dict[str, Any] = {"api_key": conn.password, "base_url": cls.base_url_of(conn)}
         for name in ("timeout", "upload_timeout", "retry_max_delay"):
             if name in extra:
                 fields[name] = float(extra[name])
@@ -181,12 +224,16 @@ class TogetherBatchHook(BaseHook):
 
     # -- clients ----------------------------------------------------------------------------
 
-    def get_conn(self) -> TogetherClient:
-        """A synchronous :class:`~airflow_provider_batch.client.TogetherClient` (use as a context manager)."""
-        return TogetherClient(self.settings_from_connection(self.connection()))
+    def get_conn(self) -> Any:
+        """A synchronous client of the connection's vendor (use as a context manager): a
+        :class:`~airflow_provider_batch.client.TogetherClient` for Together."""
+        conn = self.connection()
+        return self.vendor_of(conn).client(self.settings_from_connection(conn))
 
-    async def get_async_conn(self, *, poll_interval: float | None = None) -> AsyncTogetherClient:
-        """An :class:`~airflow_provider_batch.client.AsyncTogetherClient`; nothing here blocks the loop.
+    async def get_async_conn(self, *, poll_interval: float | None = None) -> Any:
+        """An asyncio client of the connection's vendor (an
+        :class:`~airflow_provider_batch.client.AsyncTogetherClient` for Together); nothing here
+        blocks the loop.
 
         The connection comes from ``aget_connection``; the shared TLS context is built once per
         process, off the event loop. Close it with ``await client.aclose()``.
@@ -194,8 +241,11 @@ class TogetherBatchHook(BaseHook):
         :param poll_interval: seconds between the caller's polls; idle connections are then kept
             that long (see :func:`~airflow_provider_batch.hooks._client_pool.polling_limits`).
         """
-        settings = self.settings_from_connection(await self.aconnection())
+        conn = await self.aconnection()
+        vendor, settings = self.vendor_of(conn), self.settings_from_connection(conn)
         tls: ssl.SSLContext | bool = await _atls_context() if settings.verify else False
+        if vendor.name != "together":
+            return _PooledAsyncClient(vendor, settings, tls, polling_limits(poll_interval))
         return _SharedTLSAsyncClient(settings, tls, polling_limits(poll_interval))
 
     # -- connection-derived settings ---------------------------------------------------------
@@ -204,14 +254,37 @@ class TogetherBatchHook(BaseHook):
         """Browser URL of a batch (``console_url_template`` extra, else derived from the base URL)."""
         conn = self.connection()
         template = self.extras(conn).get("console_url_template")
-        return console_url_for(_base_url(conn.host, conn.port), batch_id, template)
+        return self.vendor_of(conn).console_url(self.base_url_of(conn), batch_id, template)
 
-    def price_table(self) -> PriceTable:
-        """Prices from the ``price_table`` extra (a mapping or JSON text) over the defaults."""
-        raw = self.extras(self.connection()).get("price_table")
+    def price_table(self, overrides: Mapping[str, Any] | None = None) -> PriceTable:
+        """Prices: ``overrides`` (an operator's ``price_table``), else the ``price_table`` extra (a
+        mapping or JSON text), over the vendor's built-in table."""
+        conn = self.connection()
+        raw: Any = overrides or self.extras(conn).get("price_table")
         if isinstance(raw, str) and raw.strip():
             raw = json.loads(raw)
-        return PriceTable.from_mapping(raw or None)
+        return PriceTable.from_mapping(raw or None, base=self.vendor_of(conn).prices)
+
+    def batch_limits(self) -> BatchLimits:
+        """The vendor's limits, with the fields of the ``limits`` extra (a mapping or JSON text, e.g.
+        ``{"max_lines": 10000}`` for a self-hosted server) over them.
+
+        :raises ValueError: the extra names a field :class:`BatchLimits` does not have.
+        """
+        conn = self.connection()
+        base = self.vendor_of(conn).limits
+        raw = self.extras(conn).get("limits")
+        if isinstance(raw, str) and raw.strip():
+            raw = json.loads(raw)
+        if not raw:
+            return base
+        unknown = set(raw) - set(BatchLimits.__dataclass_fields__)
+        if unknown:
+            raise ValueError(
+                f"connection {conn.conn_id!r} extra 'limits' has unknown field(s) {sorted(unknown)}; "
+                f"use {', '.join(BatchLimits.__dataclass_fields__)}"
+            )
+        return dataclasses.replace(base, **{k: int(v) for k, v in raw.items()})
 
     def poll_interval(self) -> float | None:
         """The ``poll_interval`` extra in seconds, or ``None`` when unset.
@@ -256,3 +329,17 @@ class TogetherBatchHook(BaseHook):
         if first is None:
             return True, "Connected; the account has no batches yet."
         return True, "Connected; batches are visible."
+
+
+class BatchHook(TogetherBatchHook):
+    """The batch hook under its neutral name: the vendor comes from the connection's type.
+
+    :param conn_id: id of a connection of a batch vendor's type (``together``, ``openai``).
+    """
+
+    conn_name_attr = "conn_id"
+    default_conn_name = "batch_default"
+
+    def __init__(self, conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(together_conn_id=conn_id, **kwargs)
+        self.conn_id = conn_id

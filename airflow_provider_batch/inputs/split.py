@@ -40,6 +40,10 @@ class InputPart:
     sha256: str
     model: str | None = None
     estimated_cost_usd: float | None = None
+    #: The part as ``[start, end)`` bytes of the source file it was cut from (a part that is the
+    #: whole file: ``[0, size)``); the results task re-reads it there when the vendor does not let
+    #: input files be downloaded (the part's ``sha256`` proves it found the same bytes).
+    span: tuple[int, int] | None = None
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -121,7 +125,7 @@ class PartCutter:
         path = Path(source)
         if self.fits and self._lines == self._line_no:  # one part, and it is the file as it is
             size = self._offset
-            return [InputPart(1, path, self._lines, size, self._digest.hexdigest())]
+            return [InputPart(1, path, self._lines, size, self._digest.hexdigest(), span=(0, size))]
         if self._lines:
             self._close(last=True)
         target = Path(out_dir)
@@ -139,7 +143,7 @@ def _copy_span(source: Path, dest: Path, index: int, span: _Span) -> InputPart:
         _copy_range(src.fileno(), dst.fileno(), span.start, span.end - span.start)
         if span.newline:
             dst.write(b"\n")
-    return InputPart(index, dest, span.lines, span.bytes, span.sha256)
+    return InputPart(index, dest, span.lines, span.bytes, span.sha256, span=(span.start, span.end))
 
 
 def _copy_range(src: int, dst: int, start: int, length: int) -> None:
@@ -190,3 +194,24 @@ def _remove_stale_parts(out_dir: Path, stem: str, count: int) -> None:
     for old in out_dir.glob(f"{stem}.part-[0-9][0-9][0-9][0-9].jsonl"):
         if int(old.name[-10:-6]) > count:
             old.unlink()
+
+
+def read_span(source: str | os.PathLike[str], span: tuple[int, int], sha256: str, dest: Path) -> Path | None:
+    """Copy ``span`` of ``source`` to ``dest`` as a part file; ``None`` (and nothing left at
+    ``dest``) unless its SHA-256 is ``sha256``, with or without the newline a part's last line
+    gains (see :class:`_Span`)."""
+    start, end = span
+    try:
+        with open(source, "rb") as src, open(dest, "wb") as dst:
+            _copy_range(src.fileno(), dst.fileno(), start, end - start)
+    except OSError:  # the file is shorter now: not the bytes that were submitted
+        dest.unlink(missing_ok=True)
+        return None
+    if file_sha256(dest) == sha256:
+        return dest
+    with open(dest, "ab") as dst:
+        dst.write(b"\n")
+    if file_sha256(dest) == sha256:
+        return dest
+    dest.unlink()
+    return None

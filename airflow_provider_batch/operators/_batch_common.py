@@ -91,6 +91,8 @@ def apply_states(manifest: SubmitManifest, states: Sequence[BatchState]) -> Subm
         )
         if old is not None and not record.input_file_id:
             record.input_file_id = old.input_file_id
+        if old is not None:
+            record.input_span, record.input_sha256 = old.input_span, old.input_sha256
         records.append(record)
     seen = {r.batch_id for r in records}
     records.extend(r for r in manifest.batches if r.batch_id not in seen)

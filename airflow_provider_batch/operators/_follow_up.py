@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ from airflow_provider_batch.operators._state import Carried, Chain, ResultManife
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import BatchSummary, ResultRow, RunContext, WarehouseLoader
 from airflow_provider_batch.results.parse import UNKNOWN_ERROR_CODE
+from airflow_provider_batch.vendors.base import BatchVendor
 
 __all__ = [
     "DEFAULT_FOLLOW_UP_STATUSES",
@@ -199,6 +200,7 @@ def submit_round(
     work_dir: Path,
     ledger: SubmissionLedger | None = None,
     together_conn_id: str = "together_default",
+    vendor: BatchVendor | None = None,
 ) -> list[Chain]:
     """Create (or re-attach to) one follow-up batch per source; returns the round's chains.
 
@@ -220,6 +222,7 @@ def submit_round(
         together_conn_id=together_conn_id,
         logical_date=context.get("logical_date"),
         earlier_tries=ran_before(context),
+        vendor=vendor,
     )
     outcomes = submit_or_attach(client, parts, ctx)
     chains = []
@@ -265,6 +268,15 @@ def _plus(new: int | None, old: int) -> int | None:
     return None if new is None else new + old
 
 
+def _carried_requests(chain: Chain, origins: Mapping[str, Path] | None, work_dir: Path) -> Path | None:
+    """The requests ``chain``'s follow-up batch re-sent, cut from its origin's re-read input."""
+    origin = (origins or {}).get(chain.origin)
+    if origin is None:
+        return None
+    dest = work_dir / f"{chain.batch_id}.requests.jsonl"
+    return dest if _write_subset(origin, dest, chain.carry) else None
+
+
 def merge_round(
     client: Any,
     chains: Sequence[Chain],
@@ -278,17 +290,22 @@ def merge_round(
     statuses: Collection[str],
     endpoint: str | None,
     tally: FailureTally | None = None,
+    origins: Mapping[str, Path] | None = None,
 ) -> RoundOutcome:
     """Reconcile the round's follow-up batches and merge their answers in one transaction.
 
     :param tally: counts each follow-up batch's failures by error code (for its outcome).
+    :param origins: original batch id -> its requests, re-read from the submit's input, for a
+        vendor whose input files cannot be downloaded: a follow-up batch's requests are a subset
+        of its origin's, and only the carried ones are read from it.
     """
     outcome, rows = RoundOutcome(), []
     for chain in chains:
         job = client.batches.retrieve(chain.batch_id)
         stream, files = reconcile_job(
-            client, job, work_dir / job.id, metadata, prices=prices, endpoint=endpoint, run=run
-        )
+            client, job, work_dir / job.id, metadata, prices=prices, endpoint=endpoint, run=run,
+            local_input=_carried_requests(chain, origins, work_dir),
+        )  # fmt: skip
         carry, again = chain.carry, {}
         for row in tally.watch(stream.rows()) if tally is not None else stream.rows():
             old = carry[row.custom_id]

@@ -18,6 +18,9 @@ from typing import Any
 from airflow_provider_batch.client import BatchJob, BatchStatus, TogetherClient
 from airflow_provider_batch.client.errors import NotFoundError
 from airflow_provider_batch.exceptions import TogetherBatchFilesMissingError
+from airflow_provider_batch.inputs.split import read_span
+from airflow_provider_batch.inputs.storage import fetch_to_local
+from airflow_provider_batch.manifest import SubmitManifest
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import ParsedFile, RunContext, iter_expected
 from airflow_provider_batch.results.reconcile import BatchStream
@@ -30,6 +33,7 @@ __all__ = [
     "load_metadata",
     "open_stream",
     "reconcile_job",
+    "recover_inputs",
     "current_map_indexes",
     "run_context",
 ]
@@ -48,12 +52,17 @@ class BatchFiles:
     error_path: Path | None
 
 
-def download_batch_files(client: TogetherClient, job: BatchJob, dest: Path) -> BatchFiles:
+def download_batch_files(
+    client: TogetherClient, job: BatchJob, dest: Path, local_input: Path | None = None
+) -> BatchFiles:
     """Stream the input, output and error files of ``job`` into ``dest``.
 
     The input file comes back from the API rather than from the submitting worker's disk, so the
     results task can run on any worker. Output and error files get distinct local names because
     the API gives both the same server-side file name.
+
+    :param local_input: the batch's requests re-read from the submit's input (see
+        :func:`recover_inputs`), used when the vendor does not let input files be downloaded.
     """
     dest.mkdir(parents=True, exist_ok=True)
     if not job.input_file_id:
@@ -65,7 +74,7 @@ def download_batch_files(client: TogetherClient, job: BatchJob, dest: Path) -> B
             "exposes them.",
             batch_ids=[job.id],
         )
-    input_path = _input_file(client, job, job.input_file_id, dest / "input.jsonl")
+    input_path = _input_file(client, job, job.input_file_id, dest / "input.jsonl", local_input)
     output_path = error_path = None
     if job.output_file_id:
         output_path = client.files.content(job.output_file_id, dest / "output.jsonl")
@@ -82,10 +91,27 @@ def download_batch_files(client: TogetherClient, job: BatchJob, dest: Path) -> B
     return BatchFiles(job=job, input_path=input_path, output_path=output_path, error_path=error_path)
 
 
-def _input_file(client: TogetherClient, job: BatchJob, file_id: str, dest: Path) -> Path | None:
+def _input_file(
+    client: TogetherClient, job: BatchJob, file_id: str, dest: Path, local_input: Path | None
+) -> Path | None:
     """The batch's input file, or ``None`` when the account no longer has it (404): deleted once
     loaded (``delete_input_files=True``) or by hand. The answers and errors are still loaded
-    from the output and error files; only the requests that got no line cannot be named."""
+    from the output and error files; only the requests that got no line cannot be named.
+
+    A vendor that never lets input files be downloaded (OpenAI: ``purpose=batch``) is not asked:
+    its output and error files together name every request of the batch, unrun ones included.
+    """
+    vendor = getattr(client, "vendor", None)
+    if vendor is not None and not vendor.input_downloadable:
+        log.info(
+            "Batch %s: %s does not let input files be downloaded; %s",
+            job.id,
+            vendor.display_name,
+            "its requests were re-read from the submit's input"
+            if local_input is not None
+            else "every request is read from the output and error files, and none can be re-sent",
+        )
+        return local_input
     try:
         return client.files.content(file_id, dest)
     except NotFoundError:
@@ -148,9 +174,10 @@ def reconcile_job(
     prices: PriceTable,
     endpoint: str | None,
     run: RunContext,
+    local_input: Path | None = None,
 ) -> tuple[BatchStream, BatchFiles]:
     """Download ``job``'s files into ``dest`` and open its one-pass reconciliation."""
-    files = download_batch_files(client, job, dest)
+    files = download_batch_files(client, job, dest, local_input)
     return open_stream(files, metadata, prices=prices, endpoint=endpoint, run=run), files
 
 
@@ -237,3 +264,41 @@ def diagnostics(streams: Sequence[BatchStream]) -> dict[str, Any]:
         "usage_unknown": sum(d.usage_unknown for d in diags),
         "examples": examples[:10],
     }
+
+
+def recover_inputs(
+    client: Any, manifest: SubmitManifest, work_dir: Path, *, aws_conn_id: str | None
+) -> dict[str, Path]:
+    """Batch id -> its requests, re-read from the submit's ``input_path`` by each part's byte span
+    and proven by its SHA-256, for a vendor that does not let input files be downloaded (OpenAI).
+
+    Empty for every other vendor, and for a batch whose bytes are no longer there (the input was
+    overwritten or removed): its answers and errors still load from the output and error files;
+    only its follow-ups are not possible, which the log says.
+    """
+    vendor = getattr(client, "vendor", None)
+    records = [r for r in manifest.batches if r.input_span is not None and r.input_sha256]
+    if vendor is None or vendor.input_downloadable or not records or not manifest.input_path:
+        return {}
+    try:
+        local = fetch_to_local(manifest.input_path, work_dir / "submitted", aws_conn_id=aws_conn_id)
+    except (OSError, ValueError) as exc:
+        log.warning("The submit's input %s cannot be read again (%s): no follow-up is possible",
+                    manifest.input_path, exc)  # fmt: skip
+        return {}
+    found: dict[str, Path] = {}
+    (work_dir / "submitted").mkdir(parents=True, exist_ok=True)
+    for record in records:
+        assert record.input_span is not None and record.input_sha256 is not None
+        dest = work_dir / "submitted" / f"part-{record.part:04d}.jsonl"
+        path = read_span(local, record.input_span, record.input_sha256, dest)
+        if path is None:
+            log.warning(
+                "Batch %s: the submit's input %s no longer holds its requests (changed since the "
+                "submit): no follow-up is possible",
+                record.batch_id,
+                manifest.input_path,
+            )
+        else:
+            found[record.batch_id] = path
+    return found

@@ -51,7 +51,7 @@ from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.triggers._polling import epoch_seconds
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
-__all__ = ["TogetherBatchOperator", "DEFAULT_TIMEOUT", "DEFAULT_POLL_INTERVAL"]
+__all__ = ["BatchOperator", "TogetherBatchOperator", "DEFAULT_TIMEOUT", "DEFAULT_POLL_INTERVAL"]
 
 #: Together's completion window is 24 h; jobs may still finish a little later.
 DEFAULT_TIMEOUT = timedelta(hours=25)
@@ -216,7 +216,8 @@ class TogetherBatchOperator(BaseOperator):
         self.max_poll_failures = max_poll_failures
         self.cancel_on_kill = cancel_on_kill
         self.cancel_on_timeout = cancel_on_timeout
-        self.limits = limits or BatchLimits()
+        #: ``None``: the connection's vendor's limits, with its ``limits`` extra (see the hook).
+        self.limits = limits
         self.max_cost_usd = max_cost_usd
         self.price_table = dict(price_table) if price_table else None
         self.metadata_manifest = metadata_manifest
@@ -260,14 +261,15 @@ class TogetherBatchOperator(BaseOperator):
         return ledger
 
     def _prepare(self, hook: TogetherBatchHook, work_dir: Path) -> list[Any]:
-        prices = PriceTable.from_mapping(self.price_table) if self.price_table else hook.price_table()
         self._poll_interval(hook)  # a bad poll_interval extra is refused before any upload
         try:
+            hook.vendor.check_endpoint(self.endpoint)
+            prices = hook.price_table(self.price_table)
             return _prepare_parts(
                 self.input_path,
                 work_dir,
                 endpoint=self.endpoint,
-                limits=self.limits,
+                limits=self.limits or hook.batch_limits(),
                 prices=prices,
                 max_cost_usd=self.max_cost_usd,
                 aws_conn_id=self.aws_conn_id,
@@ -299,11 +301,13 @@ class TogetherBatchOperator(BaseOperator):
             logical_date=context.get("logical_date"),
             legacy_store=context.get("task_state_store"),
             earlier_tries=ran_before(context),
+            vendor=hook.vendor,
         )
         try:
             return submit_or_attach(client, parts, ctx, force_resubmit=self.force_resubmit, on_bound=publish)
         except _NOT_RETRYABLE as exc:
-            raise AirflowFailException(f"Together API refused the submission: {exc}") from exc
+            vendor = hook.vendor.display_name
+            raise AirflowFailException(f"{vendor} API refused the submission: {exc}") from exc
         except LedgerConflictError as exc:
             raise AirflowFailException(f"batch ownership cannot be established: {exc}") from exc
         except LedgerUnavailableError as exc:
@@ -316,7 +320,7 @@ class TogetherBatchOperator(BaseOperator):
                 part=o.part.index,
                 endpoint=self.endpoint,
                 request_count=o.part.lines,
-            )
+            ).model_copy(update={"input_span": getattr(o.part, "span", None), "input_sha256": o.part.sha256})
             for o in outcomes
         ]
         created = [r.created_at for r in records if r.created_at is not None]
@@ -422,3 +426,15 @@ class TogetherBatchOperator(BaseOperator):
             return
         with TogetherBatchHook(self.together_conn_id).get_conn() as client:
             cancel_sync(client, self._waiting_on, self.log)
+
+
+class BatchOperator(TogetherBatchOperator):
+    """:class:`TogetherBatchOperator` under its neutral name: the vendor comes from the connection's
+    type (``together``, ``openai``; see :mod:`airflow_provider_batch.vendors`).
+
+    :param conn_id: the batch API connection; every other parameter is
+        :class:`TogetherBatchOperator`'s.
+    """
+
+    def __init__(self, *, conn_id: str = "batch_default", **kwargs: Any) -> None:
+        super().__init__(together_conn_id=conn_id, **kwargs)

@@ -26,7 +26,12 @@ from airflow_provider_batch.results.warehouse import check_metadata_columns
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["TogetherBuildRequestsOperator", "build_requests", "build_requests_from_sql"]
+__all__ = [
+    "BuildRequestsOperator",
+    "TogetherBuildRequestsOperator",
+    "build_requests",
+    "build_requests_from_sql",
+]
 
 
 def _as_limits(limits: BatchLimits | Mapping[str, int] | None) -> BatchLimits:
@@ -230,3 +235,8 @@ class TogetherBuildRequestsOperator(BaseOperator):
             return records_from_sql(self.sql_conn_id or "", self.sql, self.parameters)
         local = fetch_to_local(self.records_path or "", tmp, aws_conn_id=self.aws_conn_id)
         return records_from_jsonl(local)
+
+
+#: The request builder under its neutral name: the lines it writes (``{custom_id, body}``) are
+#: every vendor's; a vendor whose wire needs more (OpenAI's ``method`` and ``url``) adds it on upload.
+BuildRequestsOperator = TogetherBuildRequestsOperator

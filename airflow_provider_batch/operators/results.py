@@ -38,6 +38,7 @@ from airflow_provider_batch.operators._results_io import (
     diagnostics,
     load_metadata,
     reconcile_job,
+    recover_inputs,
     run_context,
 )
 from airflow_provider_batch.operators._spend import EarlierBatches, earlier_batches
@@ -50,7 +51,7 @@ from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["TogetherBatchResultsOperator", "results_asset"]
+__all__ = ["BatchResultsOperator", "TogetherBatchResultsOperator", "results_asset"]
 
 DEFAULT_RESULTS_TABLE = "together_batch_results"
 DEFAULT_SUMMARY_TABLE = "together_batch_summary"
@@ -188,6 +189,7 @@ class TogetherBatchResultsOperator(BaseOperator):
             tmp_dir = Path(tmp)
             metadata = load_metadata(self._metadata_path(manifest.metadata_manifest, tmp_dir))
             streams, inputs = [], {}
+            submitted = recover_inputs(client, manifest, tmp_dir, aws_conn_id=self.aws_conn_id)
             for part, record in enumerate(manifest.batches, start=1):
                 job = client.batches.retrieve(record.batch_id)
                 if not job.status.is_terminal and not self.allow_unfinished:
@@ -203,6 +205,7 @@ class TogetherBatchResultsOperator(BaseOperator):
                     prices=prices,
                     endpoint=manifest.endpoint,
                     run=run,
+                    local_input=submitted.get(job.id),
                 )
                 streams.append(stream)
                 if can_follow_up(job.status.value) and files.input_path is not None:
@@ -222,6 +225,7 @@ class TogetherBatchResultsOperator(BaseOperator):
                 chains = submit_round(
                     client, context, 1, sources, endpoint=manifest.endpoint, work_dir=tmp_dir,
                     ledger=get_ledger(manifest.ledger_conn_id), together_conn_id=self.together_conn_id,
+                    vendor=hook.vendor,
                 )  # fmt: skip
                 state = FollowUpState(
                     round=1,
@@ -293,10 +297,12 @@ class TogetherBatchResultsOperator(BaseOperator):
             tmp_dir = Path(tmp)
             metadata = load_metadata(self._metadata_path(state.metadata_manifest, tmp_dir))
             run, target = run_context(context), self._outcome_target(state.ledger_conn_id)
+            submitted = recover_inputs(client, self._manifest(context), tmp_dir, aws_conn_id=self.aws_conn_id)
             outcome = merge_round(
                 client, state.chains, round_no, metadata=metadata, prices=self._prices(hook),
                 run=run, loader=self._loader(metadata), work_dir=tmp_dir,
                 statuses=self.follow_up_statuses, endpoint=state.endpoint, tally=target.tally,
+                origins=submitted,
             )  # fmt: skip
             record_outcomes(target, outcome.summaries, run)
             result = apply_round(state.result, outcome, round_no)
@@ -308,6 +314,7 @@ class TogetherBatchResultsOperator(BaseOperator):
                     client, context, round_no + 1, outcome.sources,
                     endpoint=state.endpoint, work_dir=tmp_dir,
                     ledger=get_ledger(state.ledger_conn_id), together_conn_id=self.together_conn_id,
+                    vendor=hook.vendor,
                 )  # fmt: skip
                 following = state.model_copy(
                     update={"round": round_no + 1, "result": result, "chains": chains}
@@ -357,7 +364,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         raise ValueError("pass manifest (the submit operator's output), submit_task_id or batch_ids")
 
     def _prices(self, hook: TogetherBatchHook) -> PriceTable:
-        return PriceTable.from_mapping(self.price_table) if self.price_table else hook.price_table()
+        return hook.price_table(self.price_table)
 
     def _metadata_path(self, sidecar: str | None, tmp_dir: Path) -> Path | None:
         location = self.metadata_manifest or sidecar
@@ -481,3 +488,15 @@ class TogetherBatchResultsOperator(BaseOperator):
                 result=result.dump(),
                 failures=result.failures,
             )
+
+
+class BatchResultsOperator(TogetherBatchResultsOperator):
+    """:class:`TogetherBatchResultsOperator` under its neutral name: the vendor comes from the
+    connection's type.
+
+    :param conn_id: the batch API connection; every other parameter is
+        :class:`TogetherBatchResultsOperator`'s.
+    """
+
+    def __init__(self, *, conn_id: str = "batch_default", **kwargs: Any) -> None:
+        super().__init__(together_conn_id=conn_id, **kwargs)

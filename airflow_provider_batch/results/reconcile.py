@@ -39,6 +39,10 @@ __all__ = ["BatchStream", "Reconciliation", "reconcile"]
 _UNITS = 10**10  # cost is kept in units of 1e-10 USD, the precision of PriceTable.cost
 _KINDS = ("output", "error")
 _UNANSWERED_STATUS = {"EXPIRED": RowStatus.EXPIRED, "CANCELLED": RowStatus.CANCELLED}
+#: Error codes by which an error file names a request that never ran: OpenAI's Batch API (and the
+#: APIs that copy it) writes one such line per unrun request of an expired or cancelled batch,
+#: where Together writes none. Such a request is ``expired``/``cancelled``, as an unanswered one.
+UNRUN_ERROR_CODES = {"batch_expired": RowStatus.EXPIRED, "batch_cancelled": RowStatus.CANCELLED}
 
 
 class BatchStream:
@@ -269,6 +273,8 @@ class _RowBuilder:
 
     def answered(self, totals: _Totals, request: ExpectedRequest, line: ParsedLine) -> ResultRow:
         status = RowStatus.SUCCEEDED if line.succeeded else RowStatus.FAILED
+        if not line.succeeded and line.error_code in UNRUN_ERROR_CODES:
+            status = UNRUN_ERROR_CODES[line.error_code]
         batch_units, list_units = self._units(request, line)
         totals.counts[status] += 1
         totals.prompt += line.prompt_tokens or 0

@@ -18,7 +18,7 @@ from airflow_provider_batch.operators._batch_common import defer_timeout, finish
 from airflow_provider_batch.triggers._polling import PollTracker, is_transient
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
-__all__ = ["TogetherBatchSensor"]
+__all__ = ["BatchSensor", "TogetherBatchSensor"]
 
 
 class TogetherBatchSensor(BaseSensorOperator):
@@ -148,3 +148,15 @@ def _event_if_done(jobs: list[BatchJob], timeout: float, log: Any) -> BatchEvent
     if event is None and overdue:
         event = tracker.time_out(overdue)
     return event
+
+
+class BatchSensor(TogetherBatchSensor):
+    """:class:`TogetherBatchSensor` under its neutral name: the vendor comes from the connection's
+    type.
+
+    :param conn_id: the batch API connection; every other parameter is
+        :class:`TogetherBatchSensor`'s.
+    """
+
+    def __init__(self, *, conn_id: str = "batch_default", **kwargs: Any) -> None:
+        super().__init__(together_conn_id=conn_id, **kwargs)

@@ -14,7 +14,7 @@ from airflow_provider_batch.events import BatchEvent
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.triggers._polling import PollTracker
 
-__all__ = ["TogetherBatchTrigger", "TRIGGER_CLASSPATH"]
+__all__ = ["BatchTrigger", "TogetherBatchTrigger", "TRIGGER_CLASSPATH"]
 
 TRIGGER_CLASSPATH = "airflow_provider_batch.triggers.batch.TogetherBatchTrigger"
 
@@ -208,3 +208,8 @@ def _only_results(results: Sequence[object]) -> list[BatchJob | BaseException]:
         else:
             out.append(TypeError(f"unexpected poll result {type(r).__name__}"))
     return out
+
+
+#: The trigger under its neutral name: it serializes the connection id only, and the hook reads
+#: the vendor from the connection's type in the triggerer.
+BatchTrigger = TogetherBatchTrigger

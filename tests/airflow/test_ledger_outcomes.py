@@ -124,17 +124,18 @@ def test_a_part_records_its_model_and_estimate(ledger: SubmissionLedger) -> None
     record = ledger.open(
         identity, part_index=0, part_sha256="a" * 64, generation=0, request_count=10,
         endpoint="/v1/chat/completions", together_conn_id="together",
-        model="meta-llama/Llama-3.3-70B-Instruct-Turbo", estimated_cost_usd=0.0125,
+        model="meta-llama/Llama-3.3-70B-Instruct-Turbo", estimated_cost_usd=0.0125, vendor="openai",
     )  # fmt: skip
     assert record.model == "meta-llama/Llama-3.3-70B-Instruct-Turbo"
     (stored,) = ledger.records_for(identity)
     assert stored.estimated_cost_usd == pytest.approx(0.0125)
     assert stored.model == record.model
+    assert stored.vendor == "openai"
 
 
 def test_a_ledger_table_from_before_gains_the_new_columns(tmp_path: Path) -> None:
-    """A table created before ``model`` and ``estimated_cost_usd`` existed keeps its rows and
-    gets both columns on first use."""
+    """A table created before ``model``, ``estimated_cost_usd`` and ``vendor`` existed keeps its
+    rows and gets the columns on first use; its rows read as Together's (``vendor`` NULL)."""
     path = str(tmp_path / "ledger.db")
     old = sqlite_ledger(path)
     identity = TaskIdentity("nightly", "submit", "run-1")
@@ -143,14 +144,15 @@ def test_a_ledger_table_from_before_gains_the_new_columns(tmp_path: Path) -> Non
     conn = sqlite3.connect(path)
     conn.execute("ALTER TABLE together_batch_submissions DROP COLUMN model")
     conn.execute("ALTER TABLE together_batch_submissions DROP COLUMN estimated_cost_usd")
+    conn.execute("ALTER TABLE together_batch_submissions DROP COLUMN vendor")
     conn.commit()
     conn.close()
     (record,) = sqlite_ledger(path).records_for(identity)
-    assert record.model is None and record.estimated_cost_usd is None
+    assert record.model is None and record.estimated_cost_usd is None and record.vendor is None
     columns = {
         row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(together_batch_submissions)")
     }
-    assert {"model", "estimated_cost_usd"} <= columns
+    assert {"model", "estimated_cost_usd", "vendor"} <= columns
 
 
 def test_a_ledger_on_an_sqlite_connection_waits_for_another_writer(tmp_path: Path, monkeypatch) -> None:

@@ -61,10 +61,19 @@ def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: Any) -> No
 
 
 def together_conn(monkeypatch: pytest.MonkeyPatch, server: Any, **extra: Any) -> None:
+    """The connection ``together_default`` to ``server``, of its vendor's type.
+
+    An OpenAI connection also prices the Together models the DAGs name (its ``price_table``
+    extra), so every figure the tests expect holds on both vendors.
+    """
+    if getattr(server, "vendor", "together") != "together" and "price_table" not in extra:
+        from airflow_provider_batch.pricing import DEFAULT_PRICE_TABLE
+
+        extra["price_table"] = {"models": DEFAULT_PRICE_TABLE.model_dump(mode="json")["models"]}
     set_conn(
         monkeypatch,
         "together_default",
-        conn_type="together",
+        conn_type=getattr(server, "vendor", "together"),
         password=server.api_key,
         host=server.base_url,
         extra=extra,
@@ -105,8 +114,9 @@ def run_dag(
     return dag.test(**kwargs)
 
 
-def asset_events(dag_run: Any, task_id: str) -> list[dict[str, Any]]:
-    """``extra`` of every asset event the task emitted in this run."""
+def asset_events(dag_run: Any, task_id: str, since: Any = None) -> list[dict[str, Any]]:
+    """``extra`` of every asset event the task emitted in this run (from ``since`` on: the
+    metadata DB is shared by the session, and a run id comes back with its logical date)."""
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -117,6 +127,7 @@ def asset_events(dag_run: Any, task_id: str) -> list[dict[str, Any]]:
                 AssetEvent.source_dag_id == dag_run.dag_id,
                 AssetEvent.source_run_id == dag_run.run_id,
                 AssetEvent.source_task_id == task_id,
+                *([AssetEvent.timestamp >= since] if since is not None else []),
             )
         ).all()
         return [dict(e.extra or {}) for e in events]

@@ -33,20 +33,44 @@ class Pipeline:
     work_dir: Path
 
 
+#: Every pipeline test runs once per vendor: the DAGs are the same, only the connection's type
+#: (and the local server behind it) differ.
+VENDORS = ("together", "openai")
+
+
+@pytest.fixture(params=VENDORS)
+def vendor_server(request: pytest.FixtureRequest) -> Any:
+    """The local server of one vendor (``together_server`` or ``openai_server``).
+
+    The DAGs name Together's models; the OpenAI server also serves them, and the OpenAI connection
+    prices them (its ``price_table`` extra, over OpenAI's table), so every figure the tests expect
+    holds on both vendors.
+    """
+    server = request.getfixturevalue(f"{request.param}_server")
+    if request.param == "openai":
+        from airflow_provider_batch.testing.server.config import DEFAULT_MODELS
+        from airflow_provider_batch.vendors.openai.server.answers import OPENAI_MODELS
+
+        server.configure(models=(*DEFAULT_MODELS, *OPENAI_MODELS))
+    return server
+
+
 @pytest.fixture
 def pipeline(
-    airflow_db: None, together_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    airflow_db: None, vendor_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Pipeline:
     """Connections to the local server (fast polling), a source and a warehouse SQLite file.
 
-    The source table is created by the test (``seed_source``) so each chooses its size.
+    The connection ``together_default`` has the vendor's own type (``together`` or ``openai``): the
+    DAGs do not change with the vendor. The source table is created by the test (``seed_source``)
+    so each chooses its size.
     """
     source, warehouse, work = tmp_path / "source.db", tmp_path / "warehouse.db", tmp_path / "work"
     work.mkdir()
-    together_conn(monkeypatch, together_server, poll_interval=0.05)
+    together_conn(monkeypatch, vendor_server, poll_interval=0.05)
     set_conn(monkeypatch, "apb_pipeline_source", conn_type="sqlite", host=str(source))
     set_conn(monkeypatch, "apb_pipeline_wh", conn_type="sqlite", host=str(warehouse))
-    return Pipeline(together_server, source, warehouse, work)
+    return Pipeline(vendor_server, source, warehouse, work)
 
 
 @pytest.fixture

@@ -135,6 +135,7 @@ def test_expired_batch_without_policy_loads_and_succeeds(pipeline: Any) -> None:
 def test_rerun_merges_and_results_task_reports_small_manifest_and_asset_event(pipeline: Any) -> None:
     seed_source(pipeline.source, N)
     when = datetime(2026, 4, 1, tzinfo=timezone.utc)
+    started = datetime.now(tz=timezone.utc)
     first = run_dag("apb_pipeline", pipeline.work_dir, logical_date=when)
     assert ti_states(first)["results"] == ("success", 1)
     first_loaded = rows(pipeline.warehouse, "SELECT MAX(loaded_at) FROM pipeline_results")
@@ -153,7 +154,7 @@ def test_rerun_merges_and_results_task_reports_small_manifest_and_asset_event(pi
     assert len(text) < 2048
     assert result["counts"] == {"succeeded": N, "failed": 0, "missing": 0, "expired": 0, "cancelled": 0}
 
-    events = asset_events(second, "results")
+    events = asset_events(second, "results", since=started)
     assert len(events) == 2  # one per execution of the results task in this run
     event = events[-1]
     sums = "SELECT SUM(total_tokens), SUM(cost_usd) FROM pipeline_results"

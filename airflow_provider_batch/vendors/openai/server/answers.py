@@ -35,6 +35,7 @@ __all__ = [
     "OPENAI_MODELS",
     "Answer",
     "answer",
+    "failed_line",
     "unrun_line",
 ]
 
@@ -88,6 +89,11 @@ def unrun_line(batch_id: str, custom_id: str, code: str) -> dict[str, Any]:
         "response": None,
         "error": {"code": code, "message": _UNRUN[code]},
     }
+
+
+def failed_line(batch_id: str, custom_id: str, status: int, message: str, code: str) -> Answer:
+    """An error-file line for a request that ran and failed with ``status`` and ``code``."""
+    return _line(batch_id, custom_id, status, _error_body(message, code, None, status)), True, 0, 0
 
 
 def _error_body(message: str, code: str, param: str | None, status: int) -> dict[str, Any]:

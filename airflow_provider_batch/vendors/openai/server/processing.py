@@ -21,8 +21,15 @@ from typing import IO, Any
 
 from airflow_provider_batch.testing.server.processing import Prepared, _drive, _lines
 from airflow_provider_batch.testing.server.records import FileRecord
+from airflow_provider_batch.testing.server.responder import fail_once_code
 from airflow_provider_batch.testing.server.store import Store
-from airflow_provider_batch.vendors.openai.server.answers import OPENAI_MODELS, answer, unrun_line
+from airflow_provider_batch.vendors.openai.server.answers import (
+    OPENAI_MODELS,
+    Answer,
+    answer,
+    failed_line,
+    unrun_line,
+)
 from airflow_provider_batch.vendors.openai.server.records import OpenAIBatchRecord
 from airflow_provider_batch.vendors.openai.server.validation import (
     EMPTY_FILE,
@@ -113,7 +120,7 @@ def _prepare(store: Store, record: OpenAIBatchRecord) -> _Answers:
                 raise Invalid(TOO_MANY_REQUESTS, message, number)
             line = checker.check(number, raw)
             context = models[str(line["body"]["model"])]
-            result = answer(
+            result = transient(store, record, line) or answer(
                 line, record.endpoint, context, batch_id=record.id, created=int(record.created_at)
             )
             _append(scratch, answers, result)
@@ -121,6 +128,15 @@ def _prepare(store: Store, record: OpenAIBatchRecord) -> _Answers:
         raise Invalid(EMPTY_FILE, "The input file holds no requests.")
     _count(store, record, answers, checker.model)
     return answers
+
+
+def transient(store: Store, record: OpenAIBatchRecord, line: dict[str, Any]) -> Answer | None:
+    """A ``[[fail-once:CODE]]`` line's first sight on this server: a 500 error-file line with that
+    code (the shared control plane's marker; later batches carrying it get a normal answer)."""
+    code = fail_once_code(line, record.endpoint)
+    if code is None or not store.first_sight(str(line["custom_id"])):
+        return None
+    return failed_line(record.id, str(line["custom_id"]), 500, f"simulated transient failure: {code}", code)
 
 
 def _append(scratch: IO[bytes], answers: _Answers, result: tuple[dict[str, Any], bool, int, int]) -> None:

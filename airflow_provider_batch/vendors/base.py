@@ -1,0 +1,174 @@
+"""The vendor contract: what one batch API supplies so that the whole pipeline runs on it.
+
+The operators, the trigger, the sensor, the submit loop and the results task never name a vendor.
+They ask the hook for a client, and the hook asks the connection's vendor
+(:func:`airflow_provider_batch.vendors.vendor_for`). A vendor supplies:
+
+==========================  =================================================================
+what                        how
+==========================  =================================================================
+its client                  :meth:`BatchVendor.client` / :meth:`BatchVendor.async_client`: an
+                            object with ``files`` and ``batches`` (:class:`BatchClient`) that
+                            speaks the vendor's wire and answers in the neutral models of
+                            :mod:`airflow_provider_batch.client.models`. No Airflow imports.
+request lines               :meth:`BatchVendor.client` writes what the wire needs at upload time
+                            (OpenAI's ``method`` and ``url``); the pipeline's input stays
+                            ``{custom_id, body}``.
+statuses                    each client maps its statuses onto
+                            :class:`~airflow_provider_batch.client.models.BatchStatus`.
+limits                      :attr:`BatchVendor.limits` (requests, bytes, line size, ``custom_id``);
+                            the connection's ``limits`` extra overrides them.
+result lines                output and error lines in the shared envelope
+                            ``{custom_id, response: {status_code, body}, error}``, read by
+                            :mod:`airflow_provider_batch.results.parse`.
+prices                      :attr:`BatchVendor.prices`; the ``price_table`` extra and the
+                            operators' ``price_table`` override them.
+console link                :meth:`BatchVendor.console_url`.
+a lost create               :attr:`BatchVendor.recovery`: how a create whose answer was lost is
+                            found again. ``"input_file"``: the batches on the row's own input file
+                            (every part is its own file); ``"metadata"``: a metadata search; both
+                            are behind ``batches.find_by_input_file``. ``"ledger"``: the vendor
+                            cannot search, so the ledger alone decides and an ambiguous create is
+                            refused rather than repeated.
+its emulation               :attr:`BatchVendor.server_app`: the local server's app for it.
+==========================  =================================================================
+
+A vendor module imports no vendor SDK: clients are the provider's own httpx clients.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Collection, Iterable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol
+
+from airflow_provider_batch.client._config import ClientSettings
+from airflow_provider_batch.client.models import (
+    BatchCreateResponse,
+    BatchJob,
+    FileCleanupReport,
+    FileObject,
+)
+from airflow_provider_batch.inputs.limits import BatchLimits
+from airflow_provider_batch.pricing import PriceTable
+
+__all__ = [
+    "BatchClient",
+    "BatchVendor",
+    "Recovery",
+]
+
+#: How a create whose answer was lost is found again (see the module docstring).
+Recovery = Literal["input_file", "metadata", "ledger"]
+
+
+class FilesAPI(Protocol):
+    """``client.files`` as the pipeline uses it."""
+
+    def upload(
+        self,
+        path: str | Path,
+        *,
+        purpose: str = ...,
+        filename: str | None = None,
+        on_file_id: Callable[[str], None] | None = None,
+    ) -> FileObject: ...
+
+    def retrieve(self, file_id: str) -> FileObject: ...
+
+    def content(self, file_id: str, dest: str | Path) -> Path: ...
+
+    def delete_many(self, file_ids: Iterable[str]) -> FileCleanupReport: ...
+
+    def iter(self) -> Iterator[FileObject]: ...
+
+
+class BatchesAPI(Protocol):
+    """``client.batches`` as the pipeline uses it."""
+
+    def create(
+        self, input_file_id: str, endpoint: str = ..., *, known_batch_ids: Collection[str] = ()
+    ) -> BatchCreateResponse: ...
+
+    def retrieve(self, batch_id: str) -> BatchJob: ...
+
+    def cancel(self, batch_id: str) -> BatchJob: ...
+
+    def iter(self) -> Iterator[BatchJob]: ...
+
+    def find_by_input_file(self, input_file_id: str) -> list[BatchJob]: ...
+
+
+class BatchClient(Protocol):
+    """A synchronous vendor client (a context manager); the async one has the same names, awaitable."""
+
+    files: Any
+    batches: Any
+
+    def __enter__(self) -> BatchClient: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class BatchVendor(abc.ABC):
+    """One batch API. Subclasses are stateless; the registry holds one instance each."""
+
+    #: Registry name, stored in the ledger's ``vendor`` column and in trigger kwargs.
+    name: ClassVar[str]
+    #: Shown on the batches page and in the extra link ("OpenAI batch").
+    display_name: ClassVar[str]
+    #: Airflow connection types this vendor reads (the provider registers only its own).
+    conn_types: ClassVar[tuple[str, ...]]
+    #: API root, with ``/v1``, when the connection has no host.
+    default_base_url: ClassVar[str]
+    #: Where a create whose answer was lost is looked for.
+    recovery: ClassVar[Recovery]
+    #: Endpoints the vendor's batch API accepts.
+    endpoints: ClassVar[tuple[str, ...]]
+    #: The purpose an input file is uploaded with.
+    upload_purpose: ClassVar[str]
+    #: Whether an uploaded input file can be downloaded again. When it cannot, the results task
+    #: reads every request from the output and error files, which must then name them all.
+    input_downloadable: ClassVar[bool] = True
+    #: Per-batch limits; auto-split cuts parts to fit them.
+    limits: ClassVar[BatchLimits]
+    #: Built-in prices (USD per 1M tokens, before the batch discount).
+    prices: ClassVar[PriceTable]
+
+    @abc.abstractmethod
+    def client(self, settings: ClientSettings) -> Any:
+        """A synchronous client speaking this vendor's wire, answering in the neutral models."""
+
+    @abc.abstractmethod
+    def async_client(self, settings: ClientSettings, *, http_client: Any = None) -> Any:
+        """An asyncio client; ``http_client`` is a shared pool the caller closes."""
+
+    def console_url(self, base_url: str, batch_id: str, template: str | None = None) -> str:
+        """Browser URL of one batch: ``template`` (with ``{batch_id}``) wins when given."""
+        if template:
+            return template.replace("{batch_id}", batch_id)
+        return self.default_console_url(base_url, batch_id)
+
+    @abc.abstractmethod
+    def default_console_url(self, base_url: str, batch_id: str) -> str:
+        """Browser URL of one batch on this vendor's console."""
+
+    def wire_input(self, source: Path, endpoint: str) -> Path:
+        """The file to upload for a part: ``source`` itself when its ``{custom_id, body}`` lines
+        are already this vendor's wire format, else a rewritten sibling file."""
+        del endpoint
+        return source
+
+    def check_endpoint(self, endpoint: str) -> None:
+        """Raise ``ValueError`` unless this vendor's batch API accepts ``endpoint``."""
+        if endpoint not in self.endpoints:
+            raise ValueError(
+                f"{self.display_name} batches do not take endpoint {endpoint!r}; expected one of "
+                f"{', '.join(self.endpoints)}"
+            )
+
+    def __repr__(self) -> str:
+        return f"<vendor {self.name}>"
