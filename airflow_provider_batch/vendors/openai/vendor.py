@@ -331,6 +331,11 @@ class OpenAIVendor(BatchVendor):
     def async_client(self, settings: ClientSettings, *, http_client: Any = None) -> AsyncNeutralOpenAIClient:
         return AsyncNeutralOpenAIClient(_openai(settings), http_client=http_client)
 
+    def server_app(self, controller: Any) -> Any:
+        from airflow_provider_batch.vendors.openai.server import build_app
+
+        return build_app(controller)
+
     def default_console_url(self, base_url: str, batch_id: str) -> str:
         """OpenAI's dashboard for api.openai.com; elsewhere the base URL without ``/v1``, plus
         ``/batches/{batch_id}`` (set ``console_url_template`` for Azure or a self-hosted server)."""
