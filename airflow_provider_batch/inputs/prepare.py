@@ -68,7 +68,7 @@ def prepare_input(
     """
     source = Path(path)
     cutter = PartCutter(limits, source.stat().st_size)
-    tally = BudgetTally(assumed_max_tokens)
+    tally = BudgetTally(assumed_max_tokens, endpoint)
     cut, count = cutter.add, tally.add
 
     def take(line_no: int, raw: bytes, request: dict[str, Any]) -> None:
