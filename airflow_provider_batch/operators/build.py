@@ -18,11 +18,11 @@ from airflow_provider_batch.inputs.build import (
     records_from_sql,
 )
 from airflow_provider_batch.inputs.limits import CHAT_ENDPOINT, SUPPORTED_ENDPOINTS, BatchLimits
-from airflow_provider_batch.vendors import vendor_named
 from airflow_provider_batch.inputs.storage import fetch_to_local, is_s3_uri, publish
 from airflow_provider_batch.inputs.validate import ensure_valid
 from airflow_provider_batch.operators._empty import check_on_empty, on_empty_input
 from airflow_provider_batch.results.warehouse import check_metadata_columns
+from airflow_provider_batch.vendors import vendor_named
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
