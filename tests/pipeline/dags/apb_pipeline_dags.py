@@ -318,7 +318,8 @@ def _openai_endpoint(kind: str, warehouse: str) -> DAG:
     with DAG(f"apb_openai_{kind}_{warehouse}", schedule=None, start_date=START, params=PARAMS) as dag:
         build = TogetherBuildRequestsOperator(
             task_id="build", sql_conn_id=SOURCE_CONN, sql=SOURCE_SQL, key_column="id", id_prefix="row-",
-            metadata_columns=["segment"], endpoint=f"/v1/{kind}", vendor="openai", output_path="{{ params.work_dir }}/requests.jsonl", **ENDPOINT_BUILDS[kind],
+            metadata_columns=["segment"], endpoint=f"/v1/{kind}", vendor="openai",
+            output_path="{{ params.work_dir }}/requests.jsonl", **ENDPOINT_BUILDS[kind],
         )  # fmt: skip
         submit = _submit(endpoint=f"/v1/{kind}")
         results = TogetherBatchResultsOperator(
