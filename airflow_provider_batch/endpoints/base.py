@@ -65,6 +65,9 @@ class Endpoint(abc.ABC):
     reserved_fields: ClassVar[frozenset[str]] = frozenset({"model"})
     #: The row column a built request reads: ``"template"`` (``user_template``) or ``"audio_url"``.
     row_source: ClassVar[str] = "template"
+    #: The body field that bounds the output, named in the budget guard's refusal when it is not
+    #: chat's ``max_tokens`` (``None``: chat's message).
+    bound_field: ClassVar[str | None] = None
     #: Body fields the API renders into the prompt (counted by the token estimate).
     prompt_fields: ClassVar[tuple[str, ...]] = ()
 

@@ -40,6 +40,7 @@ class ResponsesEndpoint(Endpoint):
     answer_name: ClassVar[str] = "an output"
     reserved_fields: ClassVar[frozenset[str]] = frozenset({"model", "input", "instructions"})
     prompt_fields: ClassVar[tuple[str, ...]] = ("tools", "text")
+    bound_field: ClassVar[str | None] = "max_output_tokens"
 
     def check_body(self, body: dict[str, Any], out: list[RuleHit]) -> None:
         check_positive_int(body, "max_output_tokens", "max_tokens_invalid", out)

@@ -94,6 +94,9 @@ class CostEstimate(BaseModel):
     unbounded_requests: int = 0
     unbounded_examples: list[str] = Field(default_factory=list)
     assumed_max_tokens: int | None = None
+    #: The body field that bounds a request's output, when it is not chat's ``max_tokens``
+    #: (``max_output_tokens`` for the Responses API); named in the refusal's remedy.
+    bound_field: str | None = None
 
 
 class BudgetExceededError(ValueError):
@@ -179,6 +182,7 @@ class BudgetTally:
         spec = endpoint_for(endpoint)
         self._prompt_tokens, self._max_tokens = spec.prompt_tokens, spec.max_completion_tokens
         self._completions = spec.completions
+        self._bound_field = spec.bound_field
         self.assumed_max_tokens = assumed_max_tokens
         self._fallback = assumed_max_tokens or UNBOUNDED_ESTIMATE_TOKENS
         #: ``(part, model) -> [requests, prompt tokens, worst-case completion tokens]``
@@ -212,7 +216,10 @@ class BudgetTally:
             entry.requests += requests
             entry.prompt_tokens += prompt
             entry.max_completion_tokens += completion
-        return _total(per_model, prices, self._unbounded, self.assumed_max_tokens)
+        estimate = _total(per_model, prices, self._unbounded, self.assumed_max_tokens)
+        return (
+            estimate.model_copy(update={"bound_field": self._bound_field}) if self._bound_field else estimate
+        )
 
     def part_estimates(self, prices: PriceTable) -> dict[int, PartEstimate]:
         """Each part's model(s) and worst-case cost at batch price."""
@@ -368,6 +375,16 @@ def _unbounded_message(estimate: CostEstimate, max_cost_usd: float) -> str:
     first = estimate.unbounded_examples[0]
     more = estimate.unbounded_requests - 1
     others = f"; {more} more request(s) lack it too (first ones: {', '.join(estimate.unbounded_examples)})"
+    field = estimate.bound_field
+    if field is not None:
+        return (
+            f"{first}: max_tokens_required: the request does not set {field}, so its output length and the "
+            f"batch's worst-case cost have no bound, and max_cost_usd=${max_cost_usd:.4f} cannot be "
+            f"guaranteed{others if more else ''}. Remedy: set {field} in every request body "
+            f"(BuildRequestsOperator: body={{'{field}': ...}}), or pass assumed_max_tokens=<tokens> to "
+            "budget such requests at that many output tokens each (an assumption the API does not "
+            "enforce). Nothing was uploaded"
+        )
     return (
         f"{first}: max_tokens_required: the request sets neither max_tokens nor max_completion_tokens, "
         f"so its completion length and the batch's worst-case cost have no bound, and "

@@ -99,8 +99,11 @@ def test_responses_cost_counts_input_instructions_and_max_output_tokens(
     est = estimate_batch_cost(path, PRICES, endpoint=RESPONSES)
     assert (est.prompt_tokens, est.max_completion_tokens) == ((4 + 10) + (4 + 2), 100)
     unbounded = write_jsonl([_line("open", input="hi")])
-    with pytest.raises(UnboundedCostError, match="line 1"):
+    with pytest.raises(UnboundedCostError, match="line 1") as err:
         guard_budget(unbounded, endpoint=RESPONSES, prices=PRICES, max_cost_usd=1.0)
+    assert "set max_output_tokens in every request body" in str(err.value)
+    fixed = write_jsonl([_line("open", input="hi", max_output_tokens=16)])  # the remedy works
+    assert guard_budget(fixed, endpoint=RESPONSES, prices=PRICES, max_cost_usd=1.0) is not None
 
 
 @pytest.mark.parametrize(
