@@ -49,9 +49,9 @@ __all__ = ["ENDPOINTS", "METADATA_FILE", "METADATA_PART", "NeutralOpenAIClient",
 
 #: Endpoints OpenAI's Batch API takes (the client and the local server speak all of them).
 ENDPOINTS = ("/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/completions")
-#: Endpoints the pipeline validates, prices and reconciles on OpenAI today: chat completions.
-#: Responses and embeddings answers have other shapes; they join with the endpoint registry.
-PIPELINE_ENDPOINTS = ("/v1/chat/completions",)
+#: Endpoints the pipeline validates, prices and reconciles on OpenAI (each has its entry in the
+#: endpoint registry, :mod:`airflow_provider_batch.endpoints`).
+PIPELINE_ENDPOINTS = ("/v1/chat/completions", "/v1/responses", "/v1/embeddings")
 #: Metadata keys a create carries: the input file (the key a lost create is found by) and the
 #: part's upload name (``apb-<identity>-<sha>-pNNNN.jsonl``: whose batch this is, for a person).
 METADATA_FILE, METADATA_PART = "apb_input_file", "apb_part"
