@@ -313,6 +313,7 @@ def test_a_batch_gone_from_the_api_is_replaced_by_a_new_generation(
 def test_a_batch_recorded_by_the_previous_release_is_adopted(
     tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger
 ) -> None:
+    """Together only: the previous release spoke to Together alone."""
     parts = _parts(tmp_path)
     uploaded = sync_client.files.upload(parts[0].path)
     old = sync_client.batches.create(uploaded.id, ENDPOINT).job
@@ -326,7 +327,8 @@ def test_a_batch_recorded_by_the_previous_release_is_adopted(
 def test_a_release_0_1_0_file_carrying_several_batches_is_never_guessed_between(
     tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger
 ) -> None:
-    """0.1.0 shared a file between task instances with identical content: which batch is ours?"""
+    """0.1.0 shared a file between task instances with identical content: which batch is ours?
+    (Together only: 0.1.0 spoke to Together alone, and only its Files API de-duplicates.)"""
     parts = _parts(tmp_path)
     name = f"apb-{IDENTITY.key[:12]}-{parts[0].sha256[:16]}-p0001.jsonl"
     uploaded = sync_client.files.upload(parts[0].path, filename=name, dedupe=True)
@@ -405,6 +407,7 @@ def test_a_crash_before_the_bytes_arrived_uploads_again(
     together_server: Any,
     ledger: SubmissionLedger,
 ) -> None:
+    """Together only: its upload is two requests (the file's POST, then the bytes' PUT)."""
     parts = _parts(tmp_path)
     # Killed between the file's POST and its PUT.
     with _crash_once(sync_client, "_send", when=lambda spec, *a, **k: spec.method == "PUT"):
