@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,10 +73,32 @@ def _own_submission_ledger(request: pytest.FixtureRequest) -> None:
 AIRFLOW_INDEPENDENT_DIRS = ("client", "server", "reliability")
 
 
-#: The vendor every vendor-parametrised test runs on in every leg; the others' cases are marked
-#: ``other_vendor``: a vendor's wire does not change with Airflow's version, so the 3.1 and 3.2
-#: legs run the pipeline on this vendor only (the 3.3 and lowest legs run every vendor).
+#: The vendor every vendor-parametrised test (a ``vendor_server`` or ``vendor`` parameter) runs on in
+#: every leg; the others' cases are marked ``other_vendor``: a vendor's wire does not change with
+#: Airflow's version, so the 3.1 and 3.2 legs run these tests on this vendor only (the 3.3 and
+#: lowest legs run every vendor).
 MATRIX_VENDOR = "together"
+
+
+#: Every vendor-parametrised test runs once per vendor (the ``vendor_server`` fixture).
+VENDORS = ("together", "openai")
+
+
+@pytest.fixture(params=VENDORS)
+def vendor_server(request: pytest.FixtureRequest) -> Any:
+    """The local server of one vendor (``together_server`` or ``openai_server``); ``.vendor`` names it.
+
+    The tests name Together's models; the OpenAI server also serves them, and a connection of type
+    ``openai`` made for the tests prices them (its ``price_table`` extra, over OpenAI's table), so
+    every figure the tests expect holds on both vendors.
+    """
+    server = request.getfixturevalue(f"{request.param}_server")
+    if request.param == "openai":
+        from airflow_provider_batch.testing.server.config import DEFAULT_MODELS
+        from airflow_provider_batch.vendors.openai.server.answers import OPENAI_MODELS
+
+        server.configure(models=(*DEFAULT_MODELS, *OPENAI_MODELS))
+    return server
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -85,5 +108,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if any(Path(item.path).is_relative_to(folder) for folder in independent):
             item.add_marker(pytest.mark.airflow_independent)
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if params.get("vendor_server", MATRIX_VENDOR) != MATRIX_VENDOR:
+        if params.get("vendor_server", params.get("vendor", MATRIX_VENDOR)) != MATRIX_VENDOR:
             item.add_marker(pytest.mark.other_vendor)

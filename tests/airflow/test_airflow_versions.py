@@ -56,8 +56,8 @@ async def _run_in_triggerer(trigger: TogetherBatchTrigger, *, user_action: bool)
 
 
 @pytest.fixture
-def running_batch(together_conn: str, together_server: Any, make_batch: Any) -> str:
-    together_server.configure(processing_seconds=60)
+def running_batch(vendor_conn: str, vendor_server: Any, make_batch: Any) -> str:
+    vendor_server.configure(processing_seconds=60)
     return str(make_batch())
 
 
@@ -69,29 +69,29 @@ def test_version_flag_matches_the_base_trigger() -> None:
 
 
 @requires_3_3
-async def test_user_kill_in_the_triggerer_cancels_the_batch(together_server: Any, running_batch: str) -> None:
+async def test_user_kill_in_the_triggerer_cancels_the_batch(vendor_server: Any, running_batch: str) -> None:
     trigger = TogetherBatchTrigger(batch_ids=[running_batch], poll_interval=0.05, cancel_on_kill=True)
     await _run_in_triggerer(trigger, user_action=True)
-    assert _status(together_server, running_batch) in CANCELLING
+    assert _status(vendor_server, running_batch) in CANCELLING
 
 
 @before_3_3
 async def test_user_kill_in_the_triggerer_leaves_the_batch_running_before_3_3(
-    together_server: Any, running_batch: str
+    vendor_server: Any, running_batch: str
 ) -> None:
     # Documented limit: Airflow < 3.3 only cancels run() and calls cleanup(), never on_kill().
     trigger = TogetherBatchTrigger(batch_ids=[running_batch], poll_interval=0.05, cancel_on_kill=True)
     await _run_in_triggerer(trigger, user_action=True)
-    assert _status(together_server, running_batch) in RUNNING
-    assert _cancel_calls(together_server) == 0
+    assert _status(vendor_server, running_batch) in RUNNING
+    assert _cancel_calls(vendor_server) == 0
     assert trigger._client is None  # cleanup() still released the HTTP client
 
 
-async def test_triggerer_shutdown_never_cancels(together_server: Any, running_batch: str) -> None:
+async def test_triggerer_shutdown_never_cancels(vendor_server: Any, running_batch: str) -> None:
     trigger = TogetherBatchTrigger(batch_ids=[running_batch], poll_interval=0.05, cancel_on_kill=True)
     await _run_in_triggerer(trigger, user_action=False)
-    assert _status(together_server, running_batch) in RUNNING
-    assert _cancel_calls(together_server) == 0
+    assert _status(vendor_server, running_batch) in RUNNING
+    assert _cancel_calls(vendor_server) == 0
 
 
 @pytest.mark.parametrize("cancel_on_kill", [True, False])

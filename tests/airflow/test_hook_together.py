@@ -18,6 +18,13 @@ from airflow_provider_batch.hooks.together import TogetherBatchHook, console_url
 
 from apb_airflow_helpers import write_input
 
+
+@pytest.fixture
+def vendor_server(together_server: Any) -> Any:
+    """Together's hook: ``make_batch`` creates its batches on Together's server."""
+    return together_server
+
+
 KEY = "tk-hook-secret-0123456789"
 
 

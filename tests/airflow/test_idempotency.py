@@ -36,14 +36,20 @@ def _parts(tmp_path: Path, lines: int = 2, max_lines: int = 50_000, tag: str = "
 
 
 def _submit(
-    client: TogetherClient,
+    client: Any,
     parts: list[Any],
     ledger: SubmissionLedger,
     identity: TaskIdentity = IDENTITY,
     **kw: Any,
 ) -> list[PartOutcome]:
+    # The vendor's client names its vendor (OpenAI: parts get ``method``/``url`` before upload);
+    # Together's client has none, and a context without one submits the part as it is.
     ctx = SubmitContext(
-        identity=identity, ledger=ledger, endpoint=ENDPOINT, legacy_store=kw.pop("store", None)
+        identity=identity,
+        ledger=ledger,
+        endpoint=ENDPOINT,
+        legacy_store=kw.pop("store", None),
+        vendor=getattr(client, "vendor", None),
     )
     return submit_or_attach(client, parts, ctx, **kw)
 
@@ -99,15 +105,15 @@ def test_identity_ignores_try_number_and_names_files() -> None:
 
 
 def test_retry_reattaches_through_the_ledger_without_listing_anything(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger
+    tmp_path: Path, vendor_client: Any, vendor_server: Any, ledger: SubmissionLedger
 ) -> None:
     parts = _parts(tmp_path, lines=5, max_lines=2)
-    first = _submit(sync_client, parts, ledger)
+    first = _submit(vendor_client, parts, ledger)
     assert [o.path for o in first] == ["submitted"] * 3
-    again = _submit(sync_client, parts, ledger)
+    again = _submit(vendor_client, parts, ledger)
     assert [o.job.id for o in again] == [o.job.id for o in first]
     assert {o.path for o in again} == {"re-attached (ledger)"}
-    stats = together_server.stats()
+    stats = vendor_server.stats()
     assert (stats["uploads"], stats["batch_creates"]) == (3, 3)
     # Nothing on the submit path costs in proportion to the account's history.
     assert "GET /v1/files" not in stats["requests"] and "GET /v1/batches" not in stats["requests"]
@@ -129,139 +135,139 @@ def test_retry_reattaches_through_the_ledger_without_listing_anything(
 )
 def test_identical_content_in_two_task_instances_gets_two_batches(
     tmp_path: Path,
-    sync_client: TogetherClient,
-    together_server: Any,
+    vendor_client: Any,
+    vendor_server: Any,
     ledger: SubmissionLedger,
     other: TaskIdentity,
 ) -> None:
     parts = _parts(tmp_path)
-    (mine,) = _submit(sync_client, parts, ledger)
-    (theirs,) = _submit(sync_client, parts, ledger, identity=other)
+    (mine,) = _submit(vendor_client, parts, ledger)
+    (theirs,) = _submit(vendor_client, parts, ledger, identity=other)
     assert theirs.path == "submitted" and theirs.job.id != mine.job.id
     assert theirs.job.input_file_id != mine.job.input_file_id
     # Each re-run finds its own batch, never the newest one on shared content.
-    assert _submit(sync_client, parts, ledger)[0].job.id == mine.job.id
-    assert _submit(sync_client, parts, ledger, identity=other)[0].job.id == theirs.job.id
-    assert together_server.stats()["batch_creates"] == 2
+    assert _submit(vendor_client, parts, ledger)[0].job.id == mine.job.id
+    assert _submit(vendor_client, parts, ledger, identity=other)[0].job.id == theirs.job.id
+    assert vendor_server.stats()["batch_creates"] == 2
 
 
 def test_a_file_already_owned_by_another_task_instance_is_refused_before_create(
     tmp_path: Path,
-    sync_client: TogetherClient,
-    together_server: Any,
+    vendor_client: Any,
+    vendor_server: Any,
     ledger: SubmissionLedger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path)
-    (theirs,) = _submit(sync_client, parts, ledger, identity=TaskIdentity("dag", "submit", "run-2"))
+    (theirs,) = _submit(vendor_client, parts, ledger, identity=TaskIdentity("dag", "submit", "run-2"))
     # A Files API that de-duplicates content answers with the other run's file.
     monkeypatch.setattr(
-        sync_client.files, "upload", lambda *a, **k: sync_client.files.retrieve(theirs.job.input_file_id)
+        vendor_client.files, "upload", lambda *a, **k: vendor_client.files.retrieve(theirs.job.input_file_id)
     )
     with pytest.raises(LedgerConflictError, match="run-2"):
-        _submit(sync_client, parts, ledger)
-    assert together_server.stats()["batch_creates"] == 1
+        _submit(vendor_client, parts, ledger)
+    assert vendor_server.stats()["batch_creates"] == 1
 
 
 def test_a_create_interrupted_after_it_took_effect_is_recovered_not_repeated(
     tmp_path: Path,
-    sync_client: TogetherClient,
-    together_server: Any,
+    vendor_client: Any,
+    vendor_server: Any,
     ledger: SubmissionLedger,
 ) -> None:
     parts = _parts(tmp_path)
-    with _crash_once(sync_client.batches, "create", before=False):
-        _submit(sync_client, parts, ledger)
+    with _crash_once(vendor_client.batches, "create", before=False):
+        _submit(vendor_client, parts, ledger)
     (record,) = ledger.records_for(IDENTITY)
     assert record.state == "creating" and record.batch_id is None
-    (outcome,) = _submit(sync_client, parts, ledger)
+    (outcome,) = _submit(vendor_client, parts, ledger)
     assert outcome.path == "recovered (interrupted create)"
-    assert together_server.stats()["batch_creates"] == 1
+    assert vendor_server.stats()["batch_creates"] == 1
     assert ledger.records_for(IDENTITY)[0].batch_id == outcome.job.id
 
 
 def test_a_create_interrupted_before_it_reached_the_server_is_sent_once(
     tmp_path: Path,
-    sync_client: TogetherClient,
-    together_server: Any,
+    vendor_client: Any,
+    vendor_server: Any,
     ledger: SubmissionLedger,
 ) -> None:
     parts = _parts(tmp_path)
-    with _crash_once(sync_client.batches, "create"):
-        _submit(sync_client, parts, ledger)
-    (outcome,) = _submit(sync_client, parts, ledger)
+    with _crash_once(vendor_client.batches, "create"):
+        _submit(vendor_client, parts, ledger)
+    (outcome,) = _submit(vendor_client, parts, ledger)
     assert outcome.path == "submitted"
-    stats = together_server.stats()
+    stats = vendor_server.stats()
     assert (stats["uploads"], stats["batch_creates"]) == (1, 1)
 
 
 def test_unknown_batches_on_our_own_file_are_never_guessed_between(
     tmp_path: Path,
-    sync_client: TogetherClient,
-    together_server: Any,
+    vendor_client: Any,
+    vendor_server: Any,
     ledger: SubmissionLedger,
 ) -> None:
     parts = _parts(tmp_path)
-    with _crash_once(sync_client.batches, "create"):
-        _submit(sync_client, parts, ledger)
+    with _crash_once(vendor_client.batches, "create"):
+        _submit(vendor_client, parts, ledger)
     (record,) = ledger.records_for(IDENTITY)
     assert record.input_file_id is not None
-    sync_client.batches.create(record.input_file_id, ENDPOINT)  # e.g. someone else's tool on our file
-    sync_client.batches.create(record.input_file_id, ENDPOINT)
+    vendor_client.batches.create(record.input_file_id, ENDPOINT)  # e.g. someone else's tool on our file
+    vendor_client.batches.create(record.input_file_id, ENDPOINT)
     with pytest.raises(LedgerConflictError, match="2 batches the submission ledger does not know"):
-        _submit(sync_client, parts, ledger)
-    assert together_server.stats()["batch_creates"] == 2
+        _submit(vendor_client, parts, ledger)
+    assert vendor_server.stats()["batch_creates"] == 2
 
 
 def test_ambiguous_create_with_a_5xx_binds_only_to_our_own_batch(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger
+    tmp_path: Path, vendor_client: Any, vendor_server: Any, ledger: SubmissionLedger
 ) -> None:
     """Two runs with identical content; one create answers 500 after taking effect."""
     parts = _parts(tmp_path)
-    (theirs,) = _submit(sync_client, parts, ledger, identity=TaskIdentity("dag", "submit", "run-2"))
-    together_server.inject("POST /v1/batches", "500", times=1, after=True)
-    (mine,) = _submit(sync_client, parts, ledger)
+    (theirs,) = _submit(vendor_client, parts, ledger, identity=TaskIdentity("dag", "submit", "run-2"))
+    vendor_server.inject("POST /v1/batches", "500", times=1, after=True)
+    (mine,) = _submit(vendor_client, parts, ledger)
     assert mine.job.id != theirs.job.id
     assert mine.job.input_file_id != theirs.job.input_file_id
-    assert together_server.stats()["batch_creates"] == 2
+    assert vendor_server.stats()["batch_creates"] == 2
 
 
 def test_a_rerun_after_a_partial_submit_creates_only_the_missing_parts(
     tmp_path: Path,
-    sync_client: TogetherClient,
-    together_server: Any,
+    vendor_client: Any,
+    vendor_server: Any,
     ledger: SubmissionLedger,
 ) -> None:
     parts = _parts(tmp_path, lines=5, max_lines=2)
     bound: list[str] = []
     calls = itertools.count()
     refused = RuntimeError("create of part 2 refused")
-    with _crash_once(sync_client.batches, "create", when=lambda *a, **k: next(calls) == 1, error=refused):
-        _submit(sync_client, parts, ledger, on_bound=lambda o: bound.append(o.job.id))
+    with _crash_once(vendor_client.batches, "create", when=lambda *a, **k: next(calls) == 1, error=refused):
+        _submit(vendor_client, parts, ledger, on_bound=lambda o: bound.append(o.job.id))
     assert len(bound) == 1  # part 1's batch was published before part 2 failed
-    again = _submit(sync_client, parts, ledger)
+    again = _submit(vendor_client, parts, ledger)
     assert again[0].job.id == bound[0] and again[0].path == "re-attached (ledger)"
     assert [o.path for o in again[1:]] == ["submitted", "submitted"]
-    assert together_server.stats()["batch_creates"] == 3
+    assert vendor_server.stats()["batch_creates"] == 3
 
 
 def test_failed_batch_is_not_paid_for_twice_unless_forced(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger
+    tmp_path: Path, vendor_client: Any, vendor_server: Any, ledger: SubmissionLedger
 ) -> None:
-    together_server.configure(processing_seconds=60)
+    vendor_server.configure(processing_seconds=60)
     parts = _parts(tmp_path)
-    (first,) = _submit(sync_client, parts, ledger)
-    together_server.force_status(first.job.id, "FAILED")
+    (first,) = _submit(vendor_client, parts, ledger)
+    vendor_server.force_status(first.job.id, "FAILED")
     with pytest.raises(TogetherBatchFailedError, match="force_resubmit") as info:
-        _submit(sync_client, parts, ledger)
+        _submit(vendor_client, parts, ledger)
     assert info.value.batch_ids == [first.job.id]
-    assert together_server.stats()["batch_creates"] == 1
+    assert vendor_server.stats()["batch_creates"] == 1
 
-    (forced,) = _submit(sync_client, parts, ledger, force_resubmit=True)
+    (forced,) = _submit(vendor_client, parts, ledger, force_resubmit=True)
     assert forced.path == "submitted" and forced.job.id != first.job.id
-    (later,) = _submit(sync_client, parts, ledger)  # the newest generation wins from now on
+    (later,) = _submit(vendor_client, parts, ledger)  # the newest generation wins from now on
     assert later.job.id == forced.job.id
-    stats = together_server.stats()
+    stats = vendor_server.stats()
     assert (stats["uploads"], stats["batch_creates"]) == (1, 2)
     generations = [(r.generation, r.batch_id) for r in ledger.records_for(IDENTITY)]
     assert generations == [(1, first.job.id), (2, forced.job.id)]
@@ -269,36 +275,36 @@ def test_failed_batch_is_not_paid_for_twice_unless_forced(
 
 @pytest.mark.parametrize("status", ["CANCELLED", "EXPIRED", "COMPLETED"])
 def test_finished_batches_are_reattached(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger, status: str
+    tmp_path: Path, vendor_client: Any, vendor_server: Any, ledger: SubmissionLedger, status: str
 ) -> None:
-    together_server.configure(processing_seconds=60)
+    vendor_server.configure(processing_seconds=60)
     parts = _parts(tmp_path)
-    (first,) = _submit(sync_client, parts, ledger)
-    together_server.force_status(first.job.id, status)
-    (again,) = _submit(sync_client, parts, ledger)
+    (first,) = _submit(vendor_client, parts, ledger)
+    vendor_server.force_status(first.job.id, status)
+    (again,) = _submit(vendor_client, parts, ledger)
     assert again.job.id == first.job.id and again.job.status.value == status
-    (forced,) = _submit(sync_client, parts, ledger, force_resubmit=True)
+    (forced,) = _submit(vendor_client, parts, ledger, force_resubmit=True)
     assert (forced.job.id == first.job.id) is (status == "COMPLETED")
 
 
 def test_a_batch_gone_from_the_api_is_replaced_by_a_new_generation(
     tmp_path: Path,
-    sync_client: TogetherClient,
-    together_server: Any,
+    vendor_client: Any,
+    vendor_server: Any,
     ledger: SubmissionLedger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _parts(tmp_path)
-    (first,) = _submit(sync_client, parts, ledger)
-    real_retrieve = sync_client.batches.retrieve
+    (first,) = _submit(vendor_client, parts, ledger)
+    real_retrieve = vendor_client.batches.retrieve
 
     def gone(batch_id: str) -> Any:  # the account no longer has that batch
         if batch_id == first.job.id:
             raise NotFoundError("GET", f"/batches/{batch_id}", 404, "not found")
         return real_retrieve(batch_id)
 
-    monkeypatch.setattr(sync_client.batches, "retrieve", gone)
-    (again,) = _submit(sync_client, parts, ledger)
+    monkeypatch.setattr(vendor_client.batches, "retrieve", gone)
+    (again,) = _submit(vendor_client, parts, ledger)
     assert again.path == "submitted" and again.job.id != first.job.id
     states = [(r.generation, r.state) for r in ledger.records_for(IDENTITY)]
     assert states == [(1, "abandoned"), (2, "created")]
@@ -307,6 +313,7 @@ def test_a_batch_gone_from_the_api_is_replaced_by_a_new_generation(
 def test_a_batch_recorded_by_the_previous_release_is_adopted(
     tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger
 ) -> None:
+    """Together only: the previous release spoke to Together alone."""
     parts = _parts(tmp_path)
     uploaded = sync_client.files.upload(parts[0].path)
     old = sync_client.batches.create(uploaded.id, ENDPOINT).job
@@ -320,7 +327,8 @@ def test_a_batch_recorded_by_the_previous_release_is_adopted(
 def test_a_release_0_1_0_file_carrying_several_batches_is_never_guessed_between(
     tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger
 ) -> None:
-    """0.1.0 shared a file between task instances with identical content: which batch is ours?"""
+    """0.1.0 shared a file between task instances with identical content: which batch is ours?
+    (Together only: 0.1.0 spoke to Together alone, and only its Files API de-duplicates.)"""
     parts = _parts(tmp_path)
     name = f"apb-{IDENTITY.key[:12]}-{parts[0].sha256[:16]}-p0001.jsonl"
     uploaded = sync_client.files.upload(parts[0].path, filename=name, dedupe=True)
@@ -354,14 +362,14 @@ def test_the_remedy_for_several_release_0_1_0_batches_submits_the_part_anew_once
 
 
 def test_an_unreachable_ledger_stops_before_any_upload(
-    tmp_path: Path, sync_client: TogetherClient, together_server: Any
+    tmp_path: Path, vendor_client: Any, vendor_server: Any
 ) -> None:
     def refuse() -> sqlite3.Connection:
         raise sqlite3.OperationalError("unable to open database file")
 
     with pytest.raises(LedgerUnavailableError, match="cannot be reached"):
-        _submit(sync_client, _parts(tmp_path), SubmissionLedger(refuse, dialect="sqlite"))
-    stats = together_server.stats()
+        _submit(vendor_client, _parts(tmp_path), SubmissionLedger(refuse, dialect="sqlite"))
+    stats = vendor_server.stats()
     assert (stats["uploads"], stats["batch_creates"]) == (0, 0)
 
 
@@ -397,16 +405,16 @@ def test_concurrent_first_use_of_the_ledger(tmp_path: Path) -> None:
 
 def test_a_crash_after_the_bytes_arrived_reuses_the_file(
     tmp_path: Path,
-    sync_client: TogetherClient,
-    together_server: Any,
+    vendor_client: Any,
+    vendor_server: Any,
     ledger: SubmissionLedger,
 ) -> None:
     parts = _parts(tmp_path)
-    with _crash_once(sync_client.files, "upload", before=False):
-        _submit(sync_client, parts, ledger)
+    with _crash_once(vendor_client.files, "upload", before=False):
+        _submit(vendor_client, parts, ledger)
     assert ledger.records_for(IDENTITY)[0].state == "uploading"
-    (outcome,) = _submit(sync_client, parts, ledger)
-    stats = together_server.stats()
+    (outcome,) = _submit(vendor_client, parts, ledger)
+    stats = vendor_server.stats()
     assert (stats["uploads"], stats["batch_creates"]) == (1, 1)
     assert outcome.job.input_file_id == ledger.records_for(IDENTITY)[0].input_file_id
 
@@ -417,6 +425,7 @@ def test_a_crash_before_the_bytes_arrived_uploads_again(
     together_server: Any,
     ledger: SubmissionLedger,
 ) -> None:
+    """Together only: its upload is two requests (the file's POST, then the bytes' PUT)."""
     parts = _parts(tmp_path)
     # Killed between the file's POST and its PUT.
     with _crash_once(sync_client, "_send", when=lambda spec, *a, **k: spec.method == "PUT"):

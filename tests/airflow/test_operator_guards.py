@@ -14,7 +14,7 @@ from airflow_provider_batch.operators.batch import TogetherBatchOperator
 
 from apb_airflow_helpers import MODEL, FakeTI, context
 
-pytestmark = [pytest.mark.usefixtures("together_conn"), pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.usefixtures("vendor_conn"), pytest.mark.timeout(60)]
 
 AUDIO = "/v1/audio/transcriptions"
 
@@ -32,29 +32,29 @@ def _op(path: Path, **kwargs: Any) -> TogetherBatchOperator:
     return TogetherBatchOperator(task_id="submit", input_path=str(path), poll_interval=0.05, **kwargs)
 
 
-def test_missing_max_tokens_is_refused_before_upload(tmp_path: Path, together_server: Any) -> None:
+def test_missing_max_tokens_is_refused_before_upload(tmp_path: Path, vendor_server: Any) -> None:
     path = _write(tmp_path / "in.jsonl", [{"max_tokens": 16}, {}, {"max_tokens": 16}])
     with pytest.raises(AirflowFailException) as caught:
         _op(path, max_cost_usd=100).execute(context())
     message = str(caught.value)
     assert "line 2 (custom_id='req-1'): max_tokens_required" in message
     assert "assumed_max_tokens" in message and "Nothing was uploaded" in message
-    assert together_server.stats()["uploads"] == 0
+    assert vendor_server.stats()["uploads"] == 0
 
 
-def test_assumed_max_tokens_lets_it_through(tmp_path: Path, together_server: Any) -> None:
+def test_assumed_max_tokens_lets_it_through(tmp_path: Path, vendor_server: Any) -> None:
     path = _write(tmp_path / "in.jsonl", [{"max_tokens": 16}, {}])
     _op(path, max_cost_usd=100, assumed_max_tokens=256, wait_for_completion=False).execute(context())
-    stats = together_server.stats()
+    stats = vendor_server.stats()
     assert (stats["uploads"], stats["batch_creates"]) == (1, 1)
 
 
-def test_n_completions_count_against_the_budget(tmp_path: Path, together_server: Any) -> None:
+def test_n_completions_count_against_the_budget(tmp_path: Path, vendor_server: Any) -> None:
     # 50 x 2,000 tokens at $0.09 per 1M (batch price of the 8B model): $0.009 with n=1, $0.09 with n=10.
     path = _write(tmp_path / "in.jsonl", [{"max_tokens": 2000, "n": 10}] * 50)
     with pytest.raises(AirflowFailException, match=r"estimated batch cost \$0\.090.*max_cost_usd=\$0\.0500"):
         _op(path, max_cost_usd=0.05).execute(context())
-    assert together_server.stats()["uploads"] == 0
+    assert vendor_server.stats()["uploads"] == 0
 
 
 def test_a_budget_on_an_audio_endpoint_is_refused_at_parse() -> None:
@@ -63,7 +63,7 @@ def test_a_budget_on_an_audio_endpoint_is_refused_at_parse() -> None:
 
 
 def test_a_templated_audio_endpoint_under_a_budget_is_refused_before_upload(
-    tmp_path: Path, together_server: Any
+    tmp_path: Path, vendor_server: Any
 ) -> None:
     path = tmp_path / "clips.jsonl"
     line = {
@@ -74,28 +74,30 @@ def test_a_templated_audio_endpoint_under_a_budget_is_refused_before_upload(
     path.write_text(json.dumps(line) + "\n", encoding="utf-8")
     op = _op(path, endpoint="{{ params.endpoint }}", max_cost_usd=5)
     op.endpoint = AUDIO  # as rendered
-    with pytest.raises(AirflowFailException, match=f"cannot be checked for {AUDIO}"):
+    # Together takes audio batches but cannot price them; OpenAI's Batch API takes none.
+    refusal = {"together": f"cannot be checked for {AUDIO}", "openai": f"do not take endpoint '{AUDIO}'"}
+    with pytest.raises(AirflowFailException, match=refusal[vendor_server.vendor]):
         op.execute(context())
-    assert together_server.stats()["uploads"] == 0
+    assert vendor_server.stats()["uploads"] == 0
 
 
-def test_an_empty_input_fails_by_default(tmp_path: Path, together_server: Any) -> None:
+def test_an_empty_input_fails_by_default(tmp_path: Path, vendor_server: Any) -> None:
     path = tmp_path / "empty.jsonl"
     path.write_bytes(b"")
     with pytest.raises(AirflowFailException) as caught:
         _op(path).execute(context())
     assert f"batch input {path} is empty: no requests" in str(caught.value)
     assert "on_empty='fail'" in str(caught.value) and "on_empty='skip'" in str(caught.value)
-    assert together_server.stats()["uploads"] == 0
+    assert vendor_server.stats()["uploads"] == 0
 
 
-def test_an_empty_input_skips_with_on_empty_skip(tmp_path: Path, together_server: Any) -> None:
+def test_an_empty_input_skips_with_on_empty_skip(tmp_path: Path, vendor_server: Any) -> None:
     path = tmp_path / "empty.jsonl"
     path.write_bytes(b"")
     ti_context = context()
     with pytest.raises(AirflowSkipException, match="no requests, so there is nothing to submit; skipping"):
         _op(path, on_empty="skip").execute(ti_context)
-    assert together_server.stats()["uploads"] == 0 and ti_context["ti"].xcom == {}
+    assert vendor_server.stats()["uploads"] == 0 and ti_context["ti"].xcom == {}
 
 
 def test_on_empty_must_be_skip_or_fail() -> None:
@@ -103,7 +105,7 @@ def test_on_empty_must_be_skip_or_fail() -> None:
         TogetherBatchOperator(task_id="submit", input_path="in.jsonl", on_empty="ignore")
 
 
-def test_a_custom_id_with_nul_is_refused_before_upload(tmp_path: Path, together_server: Any) -> None:
+def test_a_custom_id_with_nul_is_refused_before_upload(tmp_path: Path, vendor_server: Any) -> None:
     """PostgreSQL text cannot hold U+0000: such a request would be paid for and never load."""
     path = _write(tmp_path / "in.jsonl", [{"max_tokens": 16}] * 3)
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -114,7 +116,7 @@ def test_a_custom_id_with_nul_is_refused_before_upload(tmp_path: Path, together_
     message = str(caught.value)
     assert "line 2 (custom_id='req\\x001'): custom_id_nul: 'custom_id' holds U+0000 (NUL)" in message
     assert "nothing uploaded" in message
-    stats = together_server.stats()
+    stats = vendor_server.stats()
     assert (stats["uploads"], stats["batch_creates"]) == (0, 0)
 
 
@@ -128,7 +130,7 @@ def _unpriced_input(path: Path) -> Path:
 
 
 def test_an_unpriced_model_under_a_budget_names_remedies_that_work(
-    tmp_path: Path, together_server: Any
+    tmp_path: Path, vendor_server: Any
 ) -> None:
     """Every remedy the refusal names is an argument the operator takes, and each one lets it through."""
     path = _unpriced_input(tmp_path / "in.jsonl")
@@ -137,7 +139,7 @@ def test_an_unpriced_model_under_a_budget_names_remedies_that_work(
     message = str(caught.value)
     assert f"no price for {UNPRICED}" in message and "Nothing was uploaded" in message
     assert "price_table=" in message and "allow_unpriced=True" in message
-    assert together_server.stats()["uploads"] == 0
+    assert vendor_server.stats()["uploads"] == 0
 
     prices = {"models": {UNPRICED: {"input_per_1m": 0.2, "output_per_1m": 0.2}}}
     remedies: list[dict[str, Any]] = [{"allow_unpriced": True}, {"price_table": prices}]
@@ -145,23 +147,23 @@ def test_an_unpriced_model_under_a_budget_names_remedies_that_work(
         _op(path, max_cost_usd=1, wait_for_completion=False, **remedy).execute(
             context(FakeTI(run_id=f"r{n}"))
         )
-        stats = together_server.stats()
+        stats = vendor_server.stats()
         assert (stats["uploads"], stats["batch_creates"]) == (n, n), remedy
 
 
-def test_the_price_table_remedy_still_enforces_the_limit(tmp_path: Path, together_server: Any) -> None:
+def test_the_price_table_remedy_still_enforces_the_limit(tmp_path: Path, vendor_server: Any) -> None:
     path = _unpriced_input(tmp_path / "in.jsonl")
     prices = {"models": {UNPRICED: {"input_per_1m": 1e6, "output_per_1m": 1e6}}}
     with pytest.raises(AirflowFailException, match="exceeds the limit max_cost_usd"):
         _op(path, max_cost_usd=1, price_table=prices).execute(context())
-    assert together_server.stats()["uploads"] == 0
+    assert vendor_server.stats()["uploads"] == 0
 
 
-def test_max_tokens_in_the_body_is_a_remedy_that_works(tmp_path: Path, together_server: Any) -> None:
+def test_max_tokens_in_the_body_is_a_remedy_that_works(tmp_path: Path, vendor_server: Any) -> None:
     """The unbounded-cost refusal's first remedy (its second, assumed_max_tokens, is tested above)."""
     path = _write(tmp_path / "in.jsonl", [{"max_tokens": 16}, {}])
     with pytest.raises(AirflowFailException, match="set max_tokens in every request body"):
         _op(path, max_cost_usd=100).execute(context())
     _write(path, [{"max_tokens": 16}, {"max_tokens": 16}])
     _op(path, max_cost_usd=100, wait_for_completion=False).execute(context())
-    assert together_server.stats()["batch_creates"] == 1
+    assert vendor_server.stats()["batch_creates"] == 1

@@ -17,7 +17,7 @@ from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
 from apb_airflow_helpers import MODEL, DictStateStore, FakeTI, context, write_input
 
-pytestmark = [pytest.mark.usefixtures("together_conn"), pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.usefixtures("vendor_conn"), pytest.mark.timeout(60)]
 
 
 def _op(path: Path, **kwargs: Any) -> TogetherBatchOperator:
@@ -25,8 +25,8 @@ def _op(path: Path, **kwargs: Any) -> TogetherBatchOperator:
     return TogetherBatchOperator(task_id="submit", input_path=str(path), **kwargs)
 
 
-def test_defers_one_trigger_for_all_parts_after_pushing_ids(tmp_path: Path, together_server: Any) -> None:
-    together_server.configure(validating_seconds=30)
+def test_defers_one_trigger_for_all_parts_after_pushing_ids(tmp_path: Path, vendor_server: Any) -> None:
+    vendor_server.configure(validating_seconds=30)
     path = write_input(tmp_path / "in.jsonl", 5)
     op = _op(path, limits=BatchLimits(max_lines=2), timeout=timedelta(hours=2), max_poll_failures=7)
     ti = FakeTI()
@@ -51,8 +51,8 @@ def test_defers_one_trigger_for_all_parts_after_pushing_ids(tmp_path: Path, toge
     assert info.value.kwargs == {"manifest": manifest}
 
 
-def test_deadline_stays_anchored_to_the_batchs_creation(tmp_path: Path, together_server: Any) -> None:
-    together_server.configure(validating_seconds=30)
+def test_deadline_stays_anchored_to_the_batchs_creation(tmp_path: Path, vendor_server: Any) -> None:
+    vendor_server.configure(validating_seconds=30)
     path = write_input(tmp_path / "in.jsonl", 2)
     store = DictStateStore()
     with pytest.raises(TaskDeferred) as first:
@@ -63,18 +63,18 @@ def test_deadline_stays_anchored_to_the_batchs_creation(tmp_path: Path, together
     assert retry.value.trigger.serialize()[1]["deadlines"] == pytest.approx(
         first.value.trigger.serialize()[1]["deadlines"], abs=0.01
     )
-    assert together_server.stats()["batch_creates"] == 1
+    assert vendor_server.stats()["batch_creates"] == 1
 
 
-def test_budget_guard_refuses_before_upload(tmp_path: Path, together_server: Any) -> None:
+def test_budget_guard_refuses_before_upload(tmp_path: Path, vendor_server: Any) -> None:
     path = write_input(tmp_path / "in.jsonl", 50)
     with pytest.raises(AirflowFailException, match="max_cost_usd"):
         _op(path, max_cost_usd=0.000001).execute(context())
-    assert together_server.stats()["uploads"] == 0
+    assert vendor_server.stats()["uploads"] == 0
 
 
 def test_ledger_rows_carry_each_parts_model_and_estimate(
-    tmp_path: Path, together_server: Any, together_ledger: Any
+    tmp_path: Path, vendor_server: Any, together_ledger: Any
 ) -> None:
     from airflow_provider_batch.inputs import estimate_batch_cost, split_batch_file
     from airflow_provider_batch.ledger import TaskIdentity
@@ -97,18 +97,18 @@ def test_ledger_rows_carry_each_parts_model_and_estimate(
 
 
 def test_non_retryable_api_refusal_fails_without_retry(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, together_server: Any
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vendor_server: Any
 ) -> None:
     import json
 
-    conn = {"conn_type": "together", "password": "not-the-key", "host": together_server.base_url}
+    conn = {"conn_type": vendor_server.vendor, "password": "not-the-key", "host": vendor_server.base_url}
     monkeypatch.setenv("AIRFLOW_CONN_TOGETHER_BAD", json.dumps(conn))
     with pytest.raises(AirflowFailException, match="HTTP 401"):
         _op(write_input(tmp_path / "in.jsonl", 1), together_conn_id="together_bad").execute(context())
 
 
-def test_sync_on_kill_cancels_the_batches_being_waited_on(tmp_path: Path, together_server: Any) -> None:
-    together_server.configure(processing_seconds=60)
+def test_sync_on_kill_cancels_the_batches_being_waited_on(tmp_path: Path, vendor_server: Any) -> None:
+    vendor_server.configure(processing_seconds=60)
     op = _op(write_input(tmp_path / "in.jsonl", 2), deferrable=False, poll_interval=0.05)
     ti = FakeTI()
     result: dict[str, BaseException] = {}
@@ -127,16 +127,16 @@ def test_sync_on_kill_cancels_the_batches_being_waited_on(tmp_path: Path, togeth
     worker.join(timeout=30)
     batch_id = ti.xcom["batch_id"]
     assert type(result["error"]).__name__ == "TogetherBatchCancelledError"
-    assert next(b["status"] for b in together_server.batches() if b["id"] == batch_id) == "CANCELLED"
+    assert next(b["status"] for b in vendor_server.batches() if b["id"] == batch_id) == "CANCELLED"
 
 
-def test_sync_wait_times_out_and_cancels(tmp_path: Path, together_server: Any) -> None:
-    together_server.configure(processing_seconds=60)
+def test_sync_wait_times_out_and_cancels(tmp_path: Path, vendor_server: Any) -> None:
+    vendor_server.configure(processing_seconds=60)
     op = _op(write_input(tmp_path / "in.jsonl", 2), deferrable=False, timeout=timedelta(seconds=0.5))
     ti = FakeTI()
     with pytest.raises(Exception) as info:
         op.execute(context(ti))
     assert type(info.value).__name__ == "TogetherBatchTimeoutError"
     assert ti.xcom["manifest"]["batches"][0]["batch_id"] == ti.xcom["batch_id"]
-    status = next(b["status"] for b in together_server.batches() if b["id"] == ti.xcom["batch_id"])
+    status = next(b["status"] for b in vendor_server.batches() if b["id"] == ti.xcom["batch_id"])
     assert status in {"CANCELING", "CANCELLED"}

@@ -40,7 +40,7 @@ from apb_airflow_helpers import (
     write_input,
 )
 
-pytestmark = [pytest.mark.usefixtures("together_conn"), pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.usefixtures("vendor_conn"), pytest.mark.timeout(90)]
 
 TIMEOUT = 3600.0
 CANCELLED = {"CANCELING", "CANCELLED"}
@@ -80,23 +80,21 @@ def _old_part_and_resubmit(tmp_path: Path, server: Any) -> tuple[Path, DictState
     return path, store, old_part, lost_part
 
 
-def test_reattached_old_part_does_not_shorten_the_new_parts_wait(
-    tmp_path: Path, together_server: Any
-) -> None:
-    path, store, old_part, lost_part = _old_part_and_resubmit(tmp_path, together_server)
+def test_reattached_old_part_does_not_shorten_the_new_parts_wait(tmp_path: Path, vendor_server: Any) -> None:
+    path, store, old_part, lost_part = _old_part_and_resubmit(tmp_path, vendor_server)
     ti = FakeTI(try_number=2)
     started = time.time()
     with pytest.raises(TaskDeferred) as deferred:
         _op(path, force_resubmit=True).execute(context(ti, store))
     old, new = ti.xcom["batch_ids"]
     assert old == old_part and new not in (old_part, lost_part)
-    assert together_server.stats()["batch_creates"] == 3
+    assert vendor_server.stats()["batch_creates"] == 3
 
     # With one deadline anchored to the oldest batch, the new part was cancelled on the first poll.
     (event,) = asyncio.run(trigger_events(_recreated(deferred.value.trigger)))
     assert event.status is EventStatus.COMPLETED, event.message
-    assert batch_status(together_server, new) == "COMPLETED"
-    assert cancel_requests(together_server) == 0
+    assert batch_status(vendor_server, new) == "COMPLETED"
+    assert cancel_requests(vendor_server) == 0
     result = _op(path).execute_complete(context(ti), event=event.to_payload(), **deferred.value.kwargs)
     assert [b["status"] for b in result["batches"]] == ["COMPLETED", "COMPLETED"]
 
@@ -107,13 +105,13 @@ def test_reattached_old_part_does_not_shorten_the_new_parts_wait(
     assert deferred.value.timeout.total_seconds() > deadlines[new] - started
 
 
-def test_worker_path_applies_the_same_rule(tmp_path: Path, together_server: Any) -> None:
-    path, store, old_part, _ = _old_part_and_resubmit(tmp_path, together_server)
+def test_worker_path_applies_the_same_rule(tmp_path: Path, vendor_server: Any) -> None:
+    path, store, old_part, _ = _old_part_and_resubmit(tmp_path, vendor_server)
     ti = FakeTI(try_number=2)
     result = _op(path, force_resubmit=True, deferrable=False).execute(context(ti, store))
     assert next(b["batch_id"] for b in result["batches"]) == old_part
     assert [b["status"] for b in result["batches"]] == ["COMPLETED", "COMPLETED"]
-    assert cancel_requests(together_server) == 0
+    assert cancel_requests(vendor_server) == 0
 
 
 # -- a batch past its own deadline, the other still on time --------------------------------------
@@ -147,48 +145,50 @@ def _wait(path: str, batch_ids: list[str], deadlines: dict[str, float], cancel: 
 @pytest.mark.parametrize("cancel_on_timeout", [True, False])
 @pytest.mark.parametrize("path", ["trigger", "worker"])
 def test_only_the_batch_past_its_own_deadline_times_out(
-    together_server: Any, make_batch: Any, sync_client: Any, path: str, cancel_on_timeout: bool
+    vendor_server: Any, make_batch: Any, vendor_client: Any, path: str, cancel_on_timeout: bool
 ) -> None:
-    late, on_time, deadlines = _late_and_on_time(together_server, make_batch)
-    event = _wait(path, [late, on_time], deadlines, cancel_on_timeout, sync_client)
+    late, on_time, deadlines = _late_and_on_time(vendor_server, make_batch)
+    event = _wait(path, [late, on_time], deadlines, cancel_on_timeout, vendor_client)
     assert event.status is EventStatus.TIMEOUT
     assert event.timed_out == [late]
     by_id = {b.batch_id: b for b in event.batches}
     assert by_id[on_time].status == "COMPLETED" and by_id[on_time].output_file_id  # polled to its end
-    assert batch_status(together_server, on_time) == "COMPLETED"
-    assert (batch_status(together_server, late) in CANCELLED) is cancel_on_timeout
-    assert cancel_requests(together_server) == int(cancel_on_timeout)
+    assert batch_status(vendor_server, on_time) == "COMPLETED"
+    assert (batch_status(vendor_server, late) in CANCELLED) is cancel_on_timeout
+    assert cancel_requests(vendor_server) == int(cancel_on_timeout)
     assert f"unfinished: {late}" in event.message
 
 
 def test_check_once_ends_the_wait_only_when_nothing_else_is_left(
-    together_server: Any, make_batch: Any, sync_client: Any
+    vendor_server: Any, make_batch: Any, vendor_client: Any
 ) -> None:
-    together_server.configure(processing_seconds=60)
+    vendor_server.configure(processing_seconds=60)
     late, running, done = make_batch(), make_batch(), make_batch()
-    together_server.force_status(done, "COMPLETED")
+    vendor_server.force_status(done, "COMPLETED")
     past, future = time.time() - 1, time.time() + 60
     # Another batch is still on time: the late one is left to the wait that follows.
     deadlines = {late: past, running: future}
-    assert check_once(sync_client, [late, running], deadlines=deadlines, cancel_on_timeout=True) is None
-    assert cancel_requests(together_server) == 0
+    assert check_once(vendor_client, [late, running], deadlines=deadlines, cancel_on_timeout=True) is None
+    assert cancel_requests(vendor_server) == 0
     # Nothing else to wait for: timeout now. A COMPLETED batch past its deadline is not late.
-    event = check_once(sync_client, [late, done], deadlines={late: past, done: past}, cancel_on_timeout=True)
+    event = check_once(
+        vendor_client, [late, done], deadlines={late: past, done: past}, cancel_on_timeout=True
+    )
     assert event is not None and (event.status, event.timed_out) == (EventStatus.TIMEOUT, [late])
-    assert cancel_requests(together_server) == 1 and batch_status(together_server, late) in CANCELLED
+    assert cancel_requests(vendor_server) == 1 and batch_status(vendor_server, late) in CANCELLED
 
 
 def test_a_batch_cancelled_after_its_deadline_still_counts_as_timed_out(
-    together_server: Any, make_batch: Any, sync_client: Any
+    vendor_server: Any, make_batch: Any, vendor_client: Any
 ) -> None:
     # The first triggerer cancelled the late batch at its deadline, then died; its successor
     # finds the batch CANCELLED and reports a timeout, not a cancellation.
-    late, on_time, deadlines = _late_and_on_time(together_server, make_batch)
+    late, on_time, deadlines = _late_and_on_time(vendor_server, make_batch)
     time.sleep(max(0.0, deadlines[late] - time.time()) + 0.05)
-    sync_client.batches.cancel(late)
-    event = _wait("trigger", [late, on_time], deadlines, True, sync_client)
+    vendor_client.batches.cancel(late)
+    event = _wait("trigger", [late, on_time], deadlines, True, vendor_client)
     assert (event.status, event.timed_out) == (EventStatus.TIMEOUT, [late])
-    assert cancel_requests(together_server) == 1  # not cancelled a second time
+    assert cancel_requests(vendor_server) == 1  # not cancelled a second time
     with pytest.raises(TogetherBatchTimeoutError, match=rf"{late}: CANCEL\w+ \(timed out\)"):
         TogetherBatchSensor(task_id="wait", batch_id=late).execute_complete(
             context(), event=event.to_payload()
@@ -227,21 +227,21 @@ def test_previous_release_kwargs_deserialize(deadline: float | None) -> None:
     assert TogetherBatchTrigger(**kwargs).serialize()[1] == kwargs
 
 
-def test_previous_release_trigger_behaves_as_before(together_server: Any, make_batch: Any) -> None:
+def test_previous_release_trigger_behaves_as_before(vendor_server: Any, make_batch: Any) -> None:
     # One shared deadline: when it passes every unfinished batch is timed out and cancelled.
-    together_server.configure(processing_seconds=60)
+    vendor_server.configure(processing_seconds=60)
     ids = [make_batch(), make_batch()]
     trigger = TogetherBatchTrigger(**serde_round_trip(_previous_release_kwargs(ids, time.time() + 0.3)))
     (event,) = asyncio.run(asyncio.wait_for(trigger_events(trigger), timeout=30))
     assert event.status is EventStatus.TIMEOUT and "deadline passed with 2 batch(es)" in event.message
-    assert all(batch_status(together_server, b) in CANCELLED for b in ids)
+    assert all(batch_status(vendor_server, b) in CANCELLED for b in ids)
 
 
 # -- the sensor and the results operator's follow-up batches ----------------------------------
 
 
-def test_deferred_sensor_gives_each_batch_its_own_deadline(together_server: Any, make_batch: Any) -> None:
-    late, on_time, deadlines = _late_and_on_time(together_server, make_batch)
+def test_deferred_sensor_gives_each_batch_its_own_deadline(vendor_server: Any, make_batch: Any) -> None:
+    late, on_time, deadlines = _late_and_on_time(vendor_server, make_batch)
     sensor = TogetherBatchSensor(
         task_id="wait", batch_ids=[late, on_time], deferrable=True, timeout=TIMEOUT, poke_interval=0.05
     )
@@ -252,25 +252,25 @@ def test_deferred_sensor_gives_each_batch_its_own_deadline(together_server: Any,
     assert deferred.value.timeout.total_seconds() > max(deadlines.values()) - time.time()
     (event,) = asyncio.run(asyncio.wait_for(trigger_events(_recreated(deferred.value.trigger)), 30))
     assert (event.status, event.timed_out) == (EventStatus.TIMEOUT, [late])
-    assert cancel_requests(together_server) == 0  # a sensor never cancels
+    assert cancel_requests(vendor_server) == 0  # a sensor never cancels
     with pytest.raises(TogetherBatchTimeoutError):
         sensor.execute_complete(context(), event=event.to_payload())
 
 
-def test_poking_sensor_times_out_a_batch_past_its_own_deadline(together_server: Any, make_batch: Any) -> None:
-    together_server.configure(processing_seconds=60)
+def test_poking_sensor_times_out_a_batch_past_its_own_deadline(vendor_server: Any, make_batch: Any) -> None:
+    vendor_server.configure(processing_seconds=60)
     late, running = make_batch(), make_batch()
-    age_batch(together_server, late, TIMEOUT + 1)
+    age_batch(vendor_server, late, TIMEOUT + 1)
     sensor = TogetherBatchSensor(task_id="wait", batch_ids=[late, running], timeout=TIMEOUT)
     assert sensor.poke(context()) is False  # the other batch is still on time: keep waiting
-    together_server.force_status(running, "COMPLETED")
+    vendor_server.force_status(running, "COMPLETED")
     with pytest.raises(TogetherBatchTimeoutError, match=f"unfinished: {late}"):
         sensor.poke(context())
-    assert batch_status(together_server, late) in {"VALIDATING", "IN_PROGRESS"}  # never cancelled
+    assert batch_status(vendor_server, late) in {"VALIDATING", "IN_PROGRESS"}  # never cancelled
 
 
-def test_follow_up_batches_each_get_their_own_deadline(together_server: Any, make_batch: Any) -> None:
-    late, on_time, deadlines = _late_and_on_time(together_server, make_batch)
+def test_follow_up_batches_each_get_their_own_deadline(vendor_server: Any, make_batch: Any) -> None:
+    late, on_time, deadlines = _late_and_on_time(vendor_server, make_batch)
     op = TogetherBatchResultsOperator(
         task_id="results", batch_ids=["b-0"], follow_up_timeout=TIMEOUT, poll_interval=0.05
     )
@@ -284,5 +284,5 @@ def test_follow_up_batches_each_get_their_own_deadline(together_server: Any, mak
     assert deferred.value.timeout.total_seconds() > max(deadlines.values()) - time.time()
     (event,) = asyncio.run(asyncio.wait_for(trigger_events(_recreated(deferred.value.trigger)), 30))
     assert (event.status, event.timed_out) == (EventStatus.TIMEOUT, [late])
-    assert batch_status(together_server, late) in CANCELLED
-    assert batch_status(together_server, on_time) == "COMPLETED"
+    assert batch_status(vendor_server, late) in CANCELLED
+    assert batch_status(vendor_server, on_time) == "COMPLETED"

@@ -122,9 +122,12 @@ def test_trigger_refuses_non_positive_intervals_but_keeps_no_floor(value: Any) -
     ("raw", "shown"),
     [("0", "0.0"), ("1", "1.0"), (2, "2"), ("soon", "'soon'"), ("nan", "nan"), ([30], "[30]")],
 )
-def test_connection_extra_is_checked_when_read(monkeypatch: pytest.MonkeyPatch, raw: Any, shown: str) -> None:
+@pytest.mark.parametrize("vendor", ["together", "openai"])
+def test_connection_extra_is_checked_when_read(
+    monkeypatch: pytest.MonkeyPatch, vendor: str, raw: Any, shown: str
+) -> None:
     extra = {"poll_interval": raw}
-    conn = {"conn_type": "together", "password": "k", "host": "http://127.0.0.1:1/v1", "extra": extra}
+    conn = {"conn_type": vendor, "password": "k", "host": "http://127.0.0.1:1/v1", "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_TOGETHER_POLLTEST", json.dumps(conn))
     with pytest.raises(ValueError) as caught:
         TogetherBatchHook("together_polltest").poll_interval()
@@ -135,36 +138,39 @@ def test_connection_extra_is_checked_when_read(monkeypatch: pytest.MonkeyPatch, 
 
 @pytest.mark.usefixtures("default_floor")
 @pytest.mark.parametrize(("raw", "expected"), [("7", 7.0), (60, 60.0), ("", None), (None, None)])
-def test_connection_extra_accepted(monkeypatch: pytest.MonkeyPatch, raw: Any, expected: float | None) -> None:
+@pytest.mark.parametrize("vendor", ["together", "openai"])
+def test_connection_extra_accepted(
+    monkeypatch: pytest.MonkeyPatch, vendor: str, raw: Any, expected: float | None
+) -> None:
     extra = {} if raw is None else {"poll_interval": raw}
-    conn = {"conn_type": "together", "password": "k", "host": "http://127.0.0.1:1/v1", "extra": extra}
+    conn = {"conn_type": vendor, "password": "k", "host": "http://127.0.0.1:1/v1", "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_TOGETHER_POLLTEST", json.dumps(conn))
     assert TogetherBatchHook("together_polltest").poll_interval() == expected
 
 
 @pytest.mark.timeout(60)
 def test_bad_extra_refused_before_any_upload(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, together_server: Any
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vendor_server: Any
 ) -> None:
-    set_connection(monkeypatch, together_server, poll_interval=0)
+    set_connection(monkeypatch, vendor_server, poll_interval=0)
     op = TogetherBatchOperator(task_id="submit", input_path=str(write_input(tmp_path / "in.jsonl", 2)))
     with pytest.raises(ValueError, match="connection 'together_default' extra: poll_interval"):
         op.execute(context())
-    assert together_server.stats()["uploads"] == 0
+    assert vendor_server.stats()["uploads"] == 0
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(("given", "expected"), [(None, 7.0), (6, 6.0)])
 def test_sensor_polls_at_the_connection_extra_unless_given(
     monkeypatch: pytest.MonkeyPatch,
-    together_server: Any,
+    vendor_server: Any,
     make_batch: Any,
     given: float | None,
     expected: float,
 ) -> None:
     monkeypatch.delenv(MIN_POLL_INTERVAL_ENV, raising=False)
-    together_server.configure(processing_seconds=60)
-    set_connection(monkeypatch, together_server, poll_interval="7")
+    vendor_server.configure(processing_seconds=60)
+    set_connection(monkeypatch, vendor_server, poll_interval="7")
     kwargs = {} if given is None else {"poke_interval": given}
     sensor = TogetherBatchSensor(task_id="sensor", batch_id=make_batch(2), deferrable=True, **kwargs)
     with pytest.raises(TaskDeferred) as deferred:

@@ -8,10 +8,10 @@ import pytest
 
 from apb_dag_runs import run_dag, ti_states, xcom
 
-pytestmark = [pytest.mark.usefixtures("airflow_db", "together_conn"), pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.usefixtures("airflow_db", "vendor_conn"), pytest.mark.timeout(120)]
 
 
-def test_sensor_waits_for_a_batch_created_elsewhere(together_server: Any, make_batch: Any) -> None:
+def test_sensor_waits_for_a_batch_created_elsewhere(vendor_server: Any, make_batch: Any) -> None:
     batch_id = make_batch(2)
     dag_run = run_dag("apb_sensor", {"batch_id": batch_id})
     assert ti_states(dag_run) == {"poke": ("success", 1), "deferred": ("success", 1)}
@@ -20,13 +20,13 @@ def test_sensor_waits_for_a_batch_created_elsewhere(together_server: Any, make_b
         assert (record["batch_id"], record["status"]) == (batch_id, "COMPLETED")
         assert record["output_file_id"]
         assert xcom(dag_run, task_id, "_link_TogetherBatchLink").endswith(f"/batches/{batch_id}")
-    assert together_server.stats()["batch_creates"] == 1  # a sensor never creates anything
+    assert vendor_server.stats()["batch_creates"] == 1  # a sensor never creates anything
 
 
-def test_sensor_fails_on_a_failed_batch(together_server: Any, make_batch: Any) -> None:
-    together_server.configure(processing_seconds=60)
+def test_sensor_fails_on_a_failed_batch(vendor_server: Any, make_batch: Any) -> None:
+    vendor_server.configure(processing_seconds=60)
     batch_id = make_batch(2)
-    together_server.force_status(batch_id, "FAILED")
+    vendor_server.force_status(batch_id, "FAILED")
     dag_run = run_dag("apb_sensor", {"batch_id": batch_id})
     assert {t: s for t, (s, _) in ti_states(dag_run).items()} == {"poke": "failed", "deferred": "failed"}
     assert xcom(dag_run, "poke", "manifest")["batches"][0]["status"] == "FAILED"

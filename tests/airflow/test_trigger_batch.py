@@ -77,7 +77,7 @@ def _log_lines(capsys: pytest.CaptureFixture[str], needle: str) -> list[str]:
 
 
 async def test_completes_with_one_event_and_logs_progress(
-    together_conn: str, make_batch: Any, capsys: pytest.CaptureFixture[str]
+    vendor_conn: str, make_batch: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ids = [make_batch(), make_batch(3)]
     deadlines = dict.fromkeys(ids, time.time() + 30)
@@ -94,49 +94,47 @@ async def test_completes_with_one_event_and_logs_progress(
 
 
 @pytest.mark.parametrize("status", ["FAILED", "EXPIRED", "CANCELLED"])
-async def test_terminal_outcomes(
-    together_conn: str, together_server: Any, make_batch: Any, status: str
-) -> None:
-    together_server.configure(processing_seconds=60)
+async def test_terminal_outcomes(vendor_conn: str, vendor_server: Any, make_batch: Any, status: str) -> None:
+    vendor_server.configure(processing_seconds=60)
     ok, bad = make_batch(), make_batch()
-    together_server.force_status(ok, "COMPLETED")
-    together_server.force_status(bad, status)
+    vendor_server.force_status(ok, "COMPLETED")
+    vendor_server.force_status(bad, status)
     events = await _events(TogetherBatchTrigger(batch_ids=[ok, bad], poll_interval=0.05))
     assert [e.status.value for e in events] == [status.lower()]
     assert [b.status for b in events[0].batches] == ["COMPLETED", status]
 
 
 async def test_transient_failures_tolerated_up_to_the_limit(
-    together_conn: str, together_server: Any, make_batch: Any
+    vendor_conn: str, vendor_server: Any, make_batch: Any
 ) -> None:
     batch_id = make_batch()
-    together_server.inject("GET /v1/batches/{id}", "503", times=3)
+    vendor_server.inject("GET /v1/batches/{id}", "503", times=3)
     events = await _events(
         TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.01, max_poll_failures=3)
     )
     assert [e.status for e in events] == [EventStatus.COMPLETED]
-    assert together_server.stats()["faults_injected"] == {"503": 3}
+    assert vendor_server.stats()["faults_injected"] == {"503": 3}
 
 
 async def test_one_failure_beyond_the_limit_is_an_error_event(
-    together_conn: str, together_server: Any, make_batch: Any
+    vendor_conn: str, vendor_server: Any, make_batch: Any
 ) -> None:
     batch_id = make_batch()
-    together_server.inject("GET /v1/batches/{id}", "500", times=4)
+    vendor_server.inject("GET /v1/batches/{id}", "500", times=4)
     events = await _events(
         TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.01, max_poll_failures=3)
     )
     assert [e.status for e in events] == [EventStatus.ERROR]
     assert events[0].error_type == "InternalServerError"
     assert "4 consecutive" in events[0].message
-    assert _status(together_server, batch_id) in {"VALIDATING", "IN_PROGRESS", "COMPLETED"}  # never cancelled
+    assert _status(vendor_server, batch_id) in {"VALIDATING", "IN_PROGRESS", "COMPLETED"}  # never cancelled
 
 
 async def test_non_transient_error_ends_at_once(
-    monkeypatch: pytest.MonkeyPatch, together_server: Any, make_batch: Any
+    monkeypatch: pytest.MonkeyPatch, vendor_server: Any, make_batch: Any
 ) -> None:
     batch_id = make_batch()
-    conn = {"conn_type": "together", "password": "wrong-key", "host": together_server.base_url}
+    conn = {"conn_type": vendor_server.vendor, "password": "wrong-key", "host": vendor_server.base_url}
     monkeypatch.setenv("AIRFLOW_CONN_TOGETHER_BADKEY", json.dumps(conn))
     trigger = TogetherBatchTrigger(
         batch_ids=[batch_id], together_conn_id="together_badkey", max_poll_failures=5
@@ -147,17 +145,17 @@ async def test_non_transient_error_ends_at_once(
 
 
 async def test_unknown_status_is_logged_and_polling_continues(
-    together_conn: str, together_server: Any, make_batch: Any, capsys: pytest.CaptureFixture[str]
+    vendor_conn: str, vendor_server: Any, make_batch: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    together_server.configure(validating_seconds=60)
+    vendor_server.configure(validating_seconds=60)
     batch_id = make_batch()
-    record = together_server.controller.store.get_batch(batch_id)
+    record = vendor_server.controller.store.get_batch(batch_id)
     record.status = "PAUSED_FOR_MAINTENANCE"  # a status this client has never heard of
 
     async def finish_after_three_polls() -> None:
-        while together_server.stats()["requests"].get("GET /v1/batches/{id}", 0) < 3:
+        while vendor_server.stats()["requests"].get("GET /v1/batches/{id}", 0) < 3:
             await asyncio.sleep(0.01)
-        await asyncio.to_thread(together_server.force_status, batch_id, "COMPLETED")
+        await asyncio.to_thread(vendor_server.force_status, batch_id, "COMPLETED")
 
     events, _ = await asyncio.gather(
         _events(TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.02)), finish_after_three_polls()
@@ -172,9 +170,9 @@ async def test_unknown_status_is_logged_and_polling_continues(
 
 @pytest.mark.parametrize("cancel_on_timeout", [True, False])
 async def test_deadline_gives_timeout_and_cancels_only_when_asked(
-    together_conn: str, together_server: Any, make_batch: Any, cancel_on_timeout: bool
+    vendor_conn: str, vendor_server: Any, make_batch: Any, cancel_on_timeout: bool
 ) -> None:
-    together_server.configure(processing_seconds=60)
+    vendor_server.configure(processing_seconds=60)
     batch_id = make_batch()
     trigger = TogetherBatchTrigger(
         batch_ids=[batch_id],
@@ -184,14 +182,14 @@ async def test_deadline_gives_timeout_and_cancels_only_when_asked(
     )
     events = await _events(trigger)
     assert [e.status for e in events] == [EventStatus.TIMEOUT]
-    status = _status(together_server, batch_id)
+    status = _status(vendor_server, batch_id)
     assert (status in {"CANCELING", "CANCELLED"}) is cancel_on_timeout
 
 
 async def test_deadline_survives_a_recreated_trigger(
-    together_conn: str, together_server: Any, make_batch: Any
+    vendor_conn: str, vendor_server: Any, make_batch: Any
 ) -> None:
-    together_server.configure(processing_seconds=60)
+    vendor_server.configure(processing_seconds=60)
     batch_id = make_batch()
     deadlines = {batch_id: time.time() + 0.2}
     original = TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=3600, deadlines=deadlines)
@@ -216,21 +214,21 @@ async def _poll_once_then_stop(trigger: TogetherBatchTrigger) -> None:
 
 @pytest.mark.parametrize("cancel_on_kill", [True, False])
 async def test_on_kill_cancels_only_when_asked(
-    together_conn: str, together_server: Any, make_batch: Any, cancel_on_kill: bool
+    vendor_conn: str, vendor_server: Any, make_batch: Any, cancel_on_kill: bool
 ) -> None:
-    together_server.configure(processing_seconds=60)
+    vendor_server.configure(processing_seconds=60)
     batch_id = make_batch()
     trigger = TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.05, cancel_on_kill=cancel_on_kill)
     await _poll_once_then_stop(trigger)
     await trigger.cleanup()
     await trigger.on_kill()
-    assert (_status(together_server, batch_id) in {"CANCELING", "CANCELLED"}) is cancel_on_kill
+    assert (_status(vendor_server, batch_id) in {"CANCELING", "CANCELLED"}) is cancel_on_kill
 
 
 async def test_cleanup_closes_but_never_cancels(
-    together_conn: str, together_server: Any, make_batch: Any
+    vendor_conn: str, vendor_server: Any, make_batch: Any
 ) -> None:
-    together_server.configure(processing_seconds=60)
+    vendor_server.configure(processing_seconds=60)
     batch_id = make_batch()
     trigger = TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.05, cancel_on_kill=True)
     await _poll_once_then_stop(trigger)
@@ -238,20 +236,20 @@ async def test_cleanup_closes_but_never_cancels(
     assert client is not None
     await trigger.cleanup()
     assert trigger._client is None and client._pool.is_closed
-    assert _status(together_server, batch_id) in {"VALIDATING", "IN_PROGRESS"}
-    assert together_server.stats()["requests"].get("POST /v1/batches/{id}/cancel", 0) == 0
+    assert _status(vendor_server, batch_id) in {"VALIDATING", "IN_PROGRESS"}
+    assert vendor_server.stats()["requests"].get("POST /v1/batches/{id}/cancel", 0) == 0
 
 
 @pytest.mark.parametrize("batches", [1, 2])
 async def test_cancelled_mid_poll_propagates_without_an_event(
-    together_conn: str, together_server: Any, make_batch: Any, batches: int
+    vendor_conn: str, vendor_server: Any, make_batch: Any, batches: int
 ) -> None:
     """A triggerer cancelling the trigger while a poll is in flight: the cancellation propagates,
     whether the poll is awaited directly (one batch) or gathered (several); no event, no failure."""
-    together_server.configure(latency_ms=5000)
+    vendor_server.configure(latency_ms=5000)
     trigger = TogetherBatchTrigger(batch_ids=[make_batch() for _ in range(batches)], poll_interval=0.01)
     task = asyncio.ensure_future(_events(trigger))
-    while together_server.stats()["requests"].get("GET /v1/batches/{id}", 0) < batches:
+    while vendor_server.stats()["requests"].get("GET /v1/batches/{id}", 0) < batches:
         await asyncio.sleep(0.02)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -16,6 +16,13 @@ import pytest
 from airflow_provider_batch.hooks._client_pool import KEEPALIVE_CAP_S, polling_limits
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
+
+@pytest.fixture
+def vendor_server(together_server: Any) -> Any:
+    """Not parametrised over vendors: ``make_batch`` creates its batches on Together's server."""
+    return together_server
+
+
 GAP_S = 6.0
 _ESTABLISHED = "01"
 

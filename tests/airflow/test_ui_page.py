@@ -22,6 +22,12 @@ USERS = "admin:admin,alice:viewer,bob:viewer"
 
 
 @pytest.fixture
+def vendor_server(together_server: Any) -> Any:
+    """Not parametrised over vendors: ``make_batch`` creates its batches on Together's server."""
+    return together_server
+
+
+@pytest.fixture
 def auth(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from airflow.api_fastapi import app as api_app
 

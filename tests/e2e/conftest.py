@@ -1,5 +1,6 @@
-"""Fixtures shared by the end-to-end tests: the local Together server as its own process, and a
-fresh PostgreSQL warehouse database.
+"""Fixtures shared by the end-to-end tests: a vendor's local server as its own process, and a
+fresh PostgreSQL warehouse database (per test; a module that keeps one cluster for several tests
+uses :func:`server_for` and :func:`warehouse_for` in its own module-scoped fixture).
 
 Both read their settings from the test module, so every module gets one copy of the plumbing:
 
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import psycopg2
 import pytest
@@ -22,21 +25,22 @@ from airflow_provider_batch.testing.server import server_process
 from tests.services import require_postgres
 
 
-@pytest.fixture
-def together_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Base URL (``http://127.0.0.1:PORT/v1``) of the server, started with its documented command line.
-
-    Its access log goes to ``server-access.log`` in the test's ``tmp_path``.
-    """
-    extra = [str(a) for a in getattr(request.module, "SERVER_ARGS", ())]
-    extra += ["--access-log", str(tmp_path / "server-access.log")]
-    with server_process(request.module.API_KEY, *extra, stop_timeout=20) as base_url:
+@contextmanager
+def server_for(module: ModuleType, log_dir: Path, vendor: str = "together") -> Iterator[str]:
+    """Base URL (``http://127.0.0.1:PORT/v1``) of one vendor's server, started with its documented
+    command line and ``module``'s ``API_KEY`` and ``SERVER_ARGS``; its access log goes to
+    ``<log_dir>/server-access.log`` (``<vendor>-server-access.log`` for a vendor other than Together)."""
+    extra = [str(a) for a in getattr(module, "SERVER_ARGS", ())]
+    log = log_dir / ("server-access.log" if vendor == "together" else f"{vendor}-server-access.log")
+    extra += ["--vendor", vendor, "--access-log", str(log)]
+    with server_process(module.API_KEY, *extra, stop_timeout=20) as base_url:
         yield base_url
 
 
-@pytest.fixture
-def warehouse_db(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Name of a new PostgreSQL database holding ``support_tickets``; dropped afterwards."""
+@contextmanager
+def warehouse_for(module: ModuleType) -> Iterator[str]:
+    """Name of a new PostgreSQL database holding ``support_tickets`` seeded from ``module``'s
+    ``WAREHOUSE_DAYS`` and ``WAREHOUSE_PER_DAY``; dropped afterwards."""
     require_postgres()
     name = f"apb_wh_{uuid.uuid4().hex[:8]}"
     admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
@@ -45,10 +49,24 @@ def warehouse_db(request: pytest.FixtureRequest) -> Iterator[str]:
     try:
         with psycopg2.connect(host="127.0.0.1", user="postgres", dbname=name) as conn, conn.cursor() as cur:
             cur.execute(SUPPORT_TICKETS_DDL)
-            rows = ticket_rows(list(request.module.WAREHOUSE_DAYS), request.module.WAREHOUSE_PER_DAY)
+            rows = ticket_rows(list(module.WAREHOUSE_DAYS), module.WAREHOUSE_PER_DAY)
             for row in rows:
                 cur.execute("INSERT INTO support_tickets VALUES (%s, %s, %s, %s, %s)", tuple(row.values()))
         yield name
     finally:
         admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
+
+
+@pytest.fixture
+def together_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Base URL of the Together server of this test (see :func:`server_for`)."""
+    with server_for(request.module, tmp_path) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def warehouse_db(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The warehouse database of this test (see :func:`warehouse_for`)."""
+    with warehouse_for(request.module) as name:
+        yield name

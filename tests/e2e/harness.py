@@ -77,6 +77,9 @@ class AirflowDeployment:
         self.port = free_port()
         self.db_name = f"apb_e2e_{uuid.uuid4().hex[:8]}"
         self.redis_db = 1 + (os.getpid() % 14)
+        # Deployments on one machine may share a Redis DB number: a queue of its own keeps another
+        # deployment's worker from taking (and failing, with "Invalid auth token") this one's tasks.
+        self.queue = f"apb-e2e-{uuid.uuid4().hex[:8]}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.env = self._environment(extra_env)
         self.api_url = f"http://127.0.0.1:{self.port}"
@@ -97,6 +100,7 @@ class AirflowDeployment:
                 "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{self.redis_db}",
                 "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://postgres@127.0.0.1:5432/{self.db_name}",
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+                "AIRFLOW__OPERATORS__DEFAULT_QUEUE": self.queue,
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.port}/execution/",
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__HOST": "127.0.0.1",

@@ -1,23 +1,33 @@
-"""A run owns its batches and its rows, on a real scheduler, triggerer and Celery worker.
+"""A run owns its batches and its rows, on a real scheduler, triggerer and Celery worker, on every
+vendor.
 
 Two catch-up DAGs share one results table and one spend table; every logical date and every
 mapped shard has byte-identical input, and each load uses ``replace_logical_date``. Then one run
 is cleared (it must re-attach to its own batches and leave every other row alone), and cleared
 again after its input changed (new batches: its old answers are replaced, the old batches stay in
 the spend table, marked superseded, so the money spent is still one ``SUM``).
+
+The same DAGs run once per vendor (Together and OpenAI, each against its own local server, through
+a connection of its type) in one deployment: the cluster is started once for the module, every
+vendor's DAGs catch up side by side, and the test is parametrised over the vendor. Both vendors
+write into the same two tables, which also shows that one vendor's loads never touch the other's.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_batch.testing.server import ControlClient
+from tests.e2e.conftest import server_for, warehouse_for
 from tests.e2e.harness import AirflowDeployment, deployment, query
 from tests.services import require_redis
 
@@ -25,7 +35,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = Path(__file__).parent / "dags_backfill"  # alone: other deployments must not schedule it
-DAG_IDS = ("apb_backfill_a", "apb_backfill_b")
 SHARDS, PER_SHARD = 3, 4
 API_KEY = "e2e-" + uuid.uuid4().hex
 SERVER_ARGS = ("--validating-seconds", "1", "--processing-seconds", "4")
@@ -33,13 +42,74 @@ WAREHOUSE_DAYS: list[Any] = []
 WAREHOUSE_PER_DAY = 0
 
 
+def _dag_module() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "apb_backfill_ownership", DAGS / "apb_backfill_ownership.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: vendor -> (connection id, model), and the DAG ids per vendor, as the DAG file defines them.
+_DAGS = _dag_module()
+VENDORS: dict[str, tuple[str, str]] = _DAGS.VENDORS
+
+
+@dataclass
+class Cluster:
+    """One deployment running every vendor's DAGs, each vendor against its own local server."""
+
+    dep: AirflowDeployment
+    urls: dict[str, str]  # vendor -> base URL of its server
+    warehouse: str
+    work: Path
+
+
+@pytest.fixture(scope="module")
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    require_redis()
+    tmp = tmp_path_factory.mktemp("backfill")
+    work = tmp / "work"
+    work.mkdir()
+    with (
+        server_for(request.module, tmp, "together") as together_url,
+        server_for(request.module, tmp, "openai") as openai_url,
+        warehouse_for(request.module) as warehouse,
+    ):
+        urls = {"together": together_url, "openai": openai_url}
+        env = {
+            f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(
+                {
+                    "conn_type": vendor,
+                    "password": API_KEY,
+                    "host": urls[vendor],
+                    "extra": {"poll_interval": 1},
+                }
+            )
+            for vendor, (conn_id, _) in VENDORS.items()
+        }
+        env |= {
+            "AIRFLOW_CONN_TOGETHER_WAREHOUSE": f"postgres://postgres@127.0.0.1:5432/{warehouse}",
+            "APB_BACKFILL_DIR": str(work),
+            "PYTHONPATH": str(REPO),
+        }
+        home = tmp / "airflow"
+        home.mkdir()
+        with deployment(home, DAGS, env) as dep:
+            yield Cluster(dep, urls, warehouse, work)
+
+
 def _runs(dep: AirflowDeployment, dag_id: str) -> list[dict[str, Any]]:
     return sorted(dep.dag_runs(dag_id), key=lambda r: r["logical_date"])
 
 
-def _wait_finished(dep: AirflowDeployment, expected: int, what: str) -> dict[str, list[dict[str, Any]]]:
+def _wait_finished(
+    dep: AirflowDeployment, dag_ids: tuple[str, ...], expected: int, what: str
+) -> dict[str, list[dict[str, Any]]]:
     def finished() -> dict[str, list[dict[str, Any]]] | None:
-        runs = {dag_id: _runs(dep, dag_id) for dag_id in DAG_IDS}
+        runs = {dag_id: _runs(dep, dag_id) for dag_id in dag_ids}
         states = [r["state"] for rs in runs.values() for r in rs]
         return runs if len(states) == expected and all(s in ("success", "failed") for s in states) else None
 
@@ -78,68 +148,64 @@ def _clear(dep: AirflowDeployment, dag_id: str, run_id: str) -> None:
     dep.wait_for(rerun_done, 300, f"the cleared run {run_id} to finish")
 
 
-def _stats(together_url: str) -> dict[str, Any]:
-    return ControlClient(together_url, API_KEY).stats()
+def _stats(base_url: str) -> dict[str, Any]:
+    return ControlClient(base_url, API_KEY).stats()
 
 
-def _rows(db: str) -> dict[tuple[str, str], int]:
-    found = query(db, "SELECT dag_id, run_id, count(*) FROM shared_results GROUP BY dag_id, run_id")
+def _rows(db: str, dag_ids: tuple[str, ...]) -> dict[tuple[str, str], int]:
+    found = query(
+        db,
+        "SELECT dag_id, run_id, count(*) FROM shared_results WHERE dag_id = ANY(%s) GROUP BY dag_id, run_id",
+        (list(dag_ids),),
+    )
     return {(d, r): n for d, r, n in found}
 
 
-def test_runs_own_their_batches_and_rows(tmp_path: Path, together_url: str, warehouse_db: str) -> None:
-    require_redis()
-    work = tmp_path / "work"
-    work.mkdir()
-    env = {
-        "AIRFLOW_CONN_TOGETHER_DEFAULT": json.dumps(
-            {
-                "conn_type": "together",
-                "password": API_KEY,
-                "host": together_url,
-                "extra": {"poll_interval": 1},
-            }
-        ),
-        "AIRFLOW_CONN_TOGETHER_WAREHOUSE": f"postgres://postgres@127.0.0.1:5432/{warehouse_db}",
-        "APB_BACKFILL_DIR": str(work),
-        "PYTHONPATH": str(REPO),
-    }
-    home = tmp_path / "airflow"
-    home.mkdir()
-    with deployment(home, DAGS, env) as dep:
-        for dag_id in DAG_IDS:
-            dep.wait_dag_parsed(dag_id)
-        runs = _wait_finished(dep, 4, "both catch-up runs of both DAGs")
-        assert {r["state"] for rs in runs.values() for r in rs} == {"success"}, _failures(dep, runs)
-        n_runs = sum(len(rs) for rs in runs.values())
-        stats = _stats(together_url)
-        # Identical content in every run and shard: still one batch per (run, shard).
-        assert stats["batch_creates"] == n_runs * SHARDS, stats
-        rows = _rows(warehouse_db)
-        assert sorted(rows.values()) == [SHARDS * PER_SHARD] * n_runs, rows  # every shard kept
-        spend = query(warehouse_db, "SELECT count(*) FROM shared_spend")[0][0]
-        assert spend == n_runs * SHARDS
+def _spend(db: str, dag_ids: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """``(superseded, count)`` of the spend rows of ``dag_ids``."""
+    return query(
+        db,
+        "SELECT superseded, count(*) FROM shared_spend WHERE dag_id = ANY(%s) GROUP BY superseded",
+        (list(dag_ids),),
+    )
 
-        # A clear of day 1 of DAG a: re-attaches to its own batches, touches no other row.
-        day1 = runs["apb_backfill_a"][0]
-        _clear(dep, "apb_backfill_a", day1["dag_run_id"])
-        assert _stats(together_url)["batch_creates"] == n_runs * SHARDS
-        assert _rows(warehouse_db) == rows
 
-        # Its input changed: the re-run pays for new batches, replaces its own answers only, and
-        # the spend table keeps the first batches, marked superseded.
-        ds = day1["logical_date"][:10]
-        (work / f"revision-{ds}").write_text("v2")
-        _clear(dep, "apb_backfill_a", day1["dag_run_id"])
-        assert _stats(together_url)["batch_creates"] == (n_runs + 1) * SHARDS
-        after = _rows(warehouse_db)
-        assert after == rows, after
-        spend_rows = query(warehouse_db, "SELECT superseded, count(*) FROM shared_spend GROUP BY superseded")
-        by_flag = {bool(flag): count for flag, count in spend_rows}
-        assert by_flag == {False: n_runs * SHARDS, True: SHARDS}, spend_rows
-        current = query(
-            warehouse_db,
-            "SELECT count(*) FROM shared_results WHERE dag_id = %s AND run_id = %s AND response_text LIKE %s",
-            ("apb_backfill_a", day1["dag_run_id"], "%v2%"),
-        )
-        assert current == [(SHARDS * PER_SHARD,)], current
+@pytest.mark.parametrize("vendor", list(VENDORS))
+def test_runs_own_their_batches_and_rows(cluster: Cluster, vendor: str) -> None:
+    dep, db, url = cluster.dep, cluster.warehouse, cluster.urls[vendor]
+    dag_ids = _DAGS.dag_ids(vendor)
+    first, _ = dag_ids
+    for dag_id in dag_ids:
+        dep.wait_dag_parsed(dag_id)
+    runs = _wait_finished(dep, dag_ids, 4, f"both catch-up runs of both DAGs on {vendor}")
+    assert {r["state"] for rs in runs.values() for r in rs} == {"success"}, _failures(dep, runs)
+    n_runs = sum(len(rs) for rs in runs.values())
+    stats = _stats(url)
+    # Identical content in every run and shard: still one batch per (run, shard).
+    assert stats["batch_creates"] == n_runs * SHARDS, stats
+    rows = _rows(db, dag_ids)
+    assert sorted(rows.values()) == [SHARDS * PER_SHARD] * n_runs, rows  # every shard kept
+    assert _spend(db, dag_ids) == [(False, n_runs * SHARDS)]
+
+    # A clear of day 1 of DAG a: re-attaches to its own batches, touches no other row.
+    day1 = runs[first][0]
+    _clear(dep, first, day1["dag_run_id"])
+    assert _stats(url)["batch_creates"] == n_runs * SHARDS
+    assert _rows(db, dag_ids) == rows
+
+    # Its input changed: the re-run pays for new batches, replaces its own answers only, and
+    # the spend table keeps the first batches, marked superseded.
+    ds = day1["logical_date"][:10]
+    (cluster.work / f"revision-{first}-{ds}").write_text("v2")
+    _clear(dep, first, day1["dag_run_id"])
+    assert _stats(url)["batch_creates"] == (n_runs + 1) * SHARDS
+    after = _rows(db, dag_ids)
+    assert after == rows, after
+    by_flag = {bool(flag): count for flag, count in _spend(db, dag_ids)}
+    assert by_flag == {False: n_runs * SHARDS, True: SHARDS}, by_flag
+    current = query(
+        db,
+        "SELECT count(*) FROM shared_results WHERE dag_id = %s AND run_id = %s AND response_text LIKE %s",
+        (first, day1["dag_run_id"], "%v2%"),
+    )
+    assert current == [(SHARDS * PER_SHARD,)], current

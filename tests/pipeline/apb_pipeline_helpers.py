@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.airflow.apb_airflow_helpers import set_connection
 from tests.airflow.apb_dag_runs import ti_states, xcom
 
 __all__ = [
@@ -61,23 +62,9 @@ def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: Any) -> No
 
 
 def together_conn(monkeypatch: pytest.MonkeyPatch, server: Any, **extra: Any) -> None:
-    """The connection ``together_default`` to ``server``, of its vendor's type.
-
-    An OpenAI connection also prices the Together models the DAGs name (its ``price_table``
-    extra), so every figure the tests expect holds on both vendors.
-    """
-    if getattr(server, "vendor", "together") != "together" and "price_table" not in extra:
-        from airflow_provider_batch.pricing import DEFAULT_PRICE_TABLE
-
-        extra["price_table"] = {"models": DEFAULT_PRICE_TABLE.model_dump(mode="json")["models"]}
-    set_conn(
-        monkeypatch,
-        "together_default",
-        conn_type=getattr(server, "vendor", "together"),
-        password=server.api_key,
-        host=server.base_url,
-        extra=extra,
-    )
+    """The connection ``together_default`` to ``server``, of its vendor's type (and, for OpenAI,
+    pricing the Together models the DAGs name)."""
+    set_connection(monkeypatch, server, **extra)
 
 
 def load_dags(fresh: bool = False) -> ModuleType:

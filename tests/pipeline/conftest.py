@@ -33,28 +33,6 @@ class Pipeline:
     work_dir: Path
 
 
-#: Every pipeline test runs once per vendor: the DAGs are the same, only the connection's type
-#: (and the local server behind it) differ.
-VENDORS = ("together", "openai")
-
-
-@pytest.fixture(params=VENDORS)
-def vendor_server(request: pytest.FixtureRequest) -> Any:
-    """The local server of one vendor (``together_server`` or ``openai_server``).
-
-    The DAGs name Together's models; the OpenAI server also serves them, and the OpenAI connection
-    prices them (its ``price_table`` extra, over OpenAI's table), so every figure the tests expect
-    holds on both vendors.
-    """
-    server = request.getfixturevalue(f"{request.param}_server")
-    if request.param == "openai":
-        from airflow_provider_batch.testing.server.config import DEFAULT_MODELS
-        from airflow_provider_batch.vendors.openai.server.answers import OPENAI_MODELS
-
-        server.configure(models=(*DEFAULT_MODELS, *OPENAI_MODELS))
-    return server
-
-
 @pytest.fixture
 def pipeline(
     airflow_db: None, vendor_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

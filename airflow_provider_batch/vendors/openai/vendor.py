@@ -113,7 +113,7 @@ def neutral_job(batch: OpenAIBatch) -> BatchJob:
     fields: dict[str, Any] = {
         "id": batch.id,
         "input_file_id": batch.input_file_id,
-        "status": _STATUS.get(batch.status, BatchStatus.UNKNOWN),
+        "status": _STATUS.get(batch.status, batch.raw_status),
         "created_at": _utc(batch.created_at),
         "job_deadline": _utc(batch.expires_at),
         "endpoint": batch.endpoint,
@@ -126,7 +126,7 @@ def neutral_job(batch: OpenAIBatch) -> BatchJob:
         "request_counts": batch.request_counts.model_dump() if batch.request_counts else None,
         "metadata": batch.metadata,
     }
-    return BatchJob.model_validate(fields)
+    return BatchJob.from_wire(fields)  # an unknown status keeps its string for the poll log
 
 
 def neutral_file(file: OpenAIFile) -> FileObject:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, PrivateAttr, model_validator
 
 from airflow_provider_batch.client.models import (
     ErrorLine,
@@ -138,6 +138,22 @@ class OpenAIBatch(_WireModel):
     metadata: dict[str, str] | None = None
     model: str | None = None
     usage: dict[str, Any] | None = None
+    _raw_status: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_unknown_status(cls, data: Any, handler: ModelWrapValidatorHandler[OpenAIBatch]) -> OpenAIBatch:
+        """A status this client does not know parses as UNKNOWN; the string as sent is kept."""
+        batch = handler(data)
+        raw = data.get("status") if isinstance(data, dict) else None
+        if batch.status is BatchStatus.UNKNOWN and isinstance(raw, str):
+            batch._raw_status = raw
+        return batch
+
+    @property
+    def raw_status(self) -> str:
+        """The status string as sent, even when it parsed as UNKNOWN."""
+        return self._raw_status or self.status.value
 
 
 class BatchPage(_WireModel):
