@@ -96,6 +96,31 @@ def record_outcomes(target: OutcomeTarget, summaries: Iterable[BatchSummary], ru
     return written
 
 
+def record_statuses(ledger_conn_id: str | None, seen: Iterable[tuple[str, str, float | None]]) -> int:
+    """Record the ``(batch_id, status, progress)`` a task just saw in the ledger, for the page.
+
+    Called on a worker (submit, resume after the trigger's event, results load), never in the
+    triggerer's event loop. A ledger that cannot be written costs a warning, never the task.
+    """
+    written = 0
+    try:
+        from airflow_provider_batch.hooks.ledger import get_ledger
+
+        ledger = None
+        for batch_id, status, progress in seen:
+            ledger = ledger or get_ledger(ledger_conn_id)
+            ledger.record_status(batch_id, status, progress)
+            written += 1
+    except Exception as exc:
+        log.warning(
+            "The batch status could not be recorded in the submission ledger (%s: %s); only the "
+            "monitoring record is behind",
+            type(exc).__name__,
+            exc,
+        )
+    return written
+
+
 def _outcome(target: OutcomeTarget, summary: BatchSummary, run: RunContext) -> BatchOutcome:
     assert run.loaded_at is not None, "a load always stamps loaded_at"
     return BatchOutcome(

@@ -1,4 +1,4 @@
-"""The markup of the "Together batches" page: batch cards, filters and the spend view.
+"""The markup of the "LLM batches" page: a summary, batch cards, filters and the spend view.
 
 Server-rendered HTML with inline CSS and SVG: nothing to build, no script but a reload while a
 batch runs, so it looks the same in every Airflow 3 release. Every value is escaped.
@@ -7,11 +7,11 @@ batch runs, so it looks the same in every Airflow 3 release. Every value is esca
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from html import escape
 from urllib.parse import quote, urlencode
 
-from airflow_provider_batch.ledger import DailySpend
+from airflow_provider_batch.ledger import DailySpend, FailureBucket
 from airflow_provider_batch.ui.view import BatchView
 
 __all__ = ["AirflowLinks", "render_page", "render_login_required"]
@@ -34,7 +34,12 @@ form.filters input,form.filters select{font:inherit;padding:3px 6px;min-width:11
 .st-COMPLETED{background:#2f9e44}.st-FAILED,.st-EXPIRED{background:#c92a2a}
 .st-IN_PROGRESS,.st-VALIDATING{background:#7048e8}.st-CANCELLED,.st-CANCELING{background:#e67700}
 .bar{height:10px;background:#e4e7eb;border-radius:5px;overflow:hidden;margin:8px 0 4px}
-.bar>span{display:block;height:100%;background:#7048e8}
+.bar{display:flex}.bar>span{display:block;height:100%;background:#7048e8}
+.bar>span.ok{background:#2f9e44}.bar>span.failed{background:#c92a2a}.bar>span.missing{background:#adb5bd}
+.st-ALLFAILED{background:#c92a2a}.st-SOMEFAILED{background:#e67700}
+.card.follow-up{margin-left:32px;border-left:4px solid #7048e8}
+.summary{display:flex;flex-wrap:wrap;gap:6px 24px;margin:0 0 12px;padding:8px 12px;background:#f0f4f8;
+  border-radius:6px}.summary b{display:block;font-size:12px;color:#52606d}
 .figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:4px 16px;margin:6px 0}
 .figs div{overflow-wrap:anywhere}.figs b{font-weight:600;color:#52606d;font-size:12px;display:block}
 ul.fail{margin:4px 0 0 0;padding-left:18px}ul.fail li{overflow-wrap:anywhere}
@@ -82,10 +87,10 @@ def _duration(value: timedelta | None) -> str:
     return f"{minutes} min" if minutes else f"{int(value.total_seconds())} s"
 
 
-def _usd(value: float | None) -> str:
+def _usd(value: float | None, unknown: str = "-") -> str:
     if value is None:
-        return "-"
-    return f"${value:,.6f}" if abs(value) < 0.01 else f"${value:,.2f}"
+        return unknown
+    return f"${value:,.6f}" if 0 < abs(value) < 0.01 else f"${value:,.2f}"
 
 
 def _a(href: str, text: str, *, top: bool = True) -> str:
@@ -93,12 +98,19 @@ def _a(href: str, text: str, *, top: bool = True) -> str:
     return f'<a href="{escape(href)}"{target}>{escape(text)}</a>'
 
 
+def _answered(bucket: FailureBucket) -> str:
+    if not bucket.answered:
+        return ""
+    by = ", ".join(f"<code>{escape(b)}</code>" for b in bucket.answered_by)
+    return f' <span class="answered">{bucket.answered:,} answered by follow-up {by}</span>'
+
+
 def _failures(view: BatchView) -> str:
     if not view.failures:
         return ""
     items = "".join(
         f"<li><code>{escape(f.code)}</code>: {f.count} "
-        f"(e.g. {', '.join(f'<code>{escape(x)}</code>' for x in f.examples) or '-'})</li>"
+        f"(e.g. {', '.join(f'<code>{escape(x)}</code>' for x in f.examples) or '-'}){_answered(f)}</li>"
         for f in view.failures
     )
     return (
@@ -112,7 +124,7 @@ def _figures(view: BatchView, console: str | None) -> str:
         "Requests": "-" if view.requests is None else f"{view.requests:,}",
         "Elapsed": f"{_duration(view.elapsed)} ({window})",
         "ETA": _duration(view.eta) if view.running else "done",
-        "Estimated cost": _usd(view.estimated_cost_usd),
+        "Estimated cost": _usd(view.estimated_cost_usd, "unknown"),
         "Actual cost": _usd(view.cost_usd_batch),
         "Savings vs list price": (
             "-" if view.savings_usd is None else f"{_usd(view.savings_usd)} (list {_usd(view.cost_usd_list)})"
@@ -122,7 +134,8 @@ def _figures(view: BatchView, console: str | None) -> str:
         ),
         "Model": escape(view.model or "-"),
         "Batch": f"<code>{escape(view.batch_id)}</code>"
-        + (f" {_a(console, 'Together console', top=False)}" if console else ""),
+        + (f" {_a(console, f'{view.vendor_name} console', top=False)}" if console else ""),
+        "Vendor": escape(view.vendor_name),
         "Warehouse tables": "<br>".join(escape(t) for t in view.tables) or "not loaded yet",
     }
     cells = "".join(
@@ -132,7 +145,38 @@ def _figures(view: BatchView, console: str | None) -> str:
     return f'<div class="figs">{cells}</div>'
 
 
-def _card(view: BatchView, links: AirflowLinks, console: str | None) -> str:
+def _ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "never seen by a task"
+    seconds = max(int((now - when).total_seconds()), 0)
+    if seconds < 90:
+        return f"as of {seconds} s ago"
+    return f"as of {_duration(timedelta(seconds=seconds))} ago"
+
+
+def _tone(view: BatchView) -> str:
+    """The badge colour: the status's, but red when no request succeeded, orange when some failed."""
+    if view.running or not view.failed:
+        return view.status
+    return "ALLFAILED" if not view.succeeded else "SOMEFAILED"
+
+
+def _bar(view: BatchView) -> str:
+    progress = view.progress or 0.0
+    aria = f'role="progressbar" aria-valuenow="{progress:.1f}" aria-valuemin="0" aria-valuemax="100"'
+    total = view.requests or 0
+    if view.running or view.succeeded is None or not total:
+        return f'<div class="bar" {aria}><span style="width:{min(progress, 100.0):.1f}%"></span></div>'
+    parts = (("ok", view.succeeded), ("failed", view.failed or 0), ("missing", view.missing or 0))
+    spans = "".join(
+        f'<span class="{cls}" style="width:{100.0 * n / total:.1f}%" title="{n:,} {cls}"></span>'
+        for cls, n in parts
+        if n
+    )
+    return f'<div class="bar" {aria}>{spans}</div>'
+
+
+def _card(view: BatchView, links: AirflowLinks, console: str | None, now: datetime) -> str:
     where = " · ".join(
         (
             _a(links.dag(view.dag_id), view.dag_id),
@@ -142,39 +186,65 @@ def _card(view: BatchView, links: AirflowLinks, console: str | None) -> str:
     )
     mapped = f" map index {view.map_index}" if view.map_index >= 0 else ""
     part = f"part {view.part_index}" + (f", generation {view.generation}" if view.generation > 1 else "")
-    progress = view.progress or 0.0
-    live = " (live)" if view.live else ""
-    shown = "unknown" if view.progress is None else f"{progress:.1f}%"
+    if view.parent_batch_id:
+        part = f"follow-up of {view.parent_batch_id}, {part}"
+    shown = "unknown" if view.progress is None else f"{view.progress:.1f}%"
+    seen = _ago(view.status_as_of, now) if view.running else ""
     error = f'<div class="bad">{escape(view.error)}</div>' if view.error else ""
+    follow = " follow-up" if view.parent_batch_id else ""
     return (
-        f'<div class="card" data-batch="{escape(view.batch_id)}">'
+        f'<div class="card{follow}" data-batch="{escape(view.batch_id)}" data-status="{escape(view.status)}">'
         f'<div class="head"><span class="who">{where}</span>'
         f'<span class="muted">{escape(mapped)} {escape(part)}</span>'
-        f'<span class="badge st-{escape(view.status)}">{escape(view.status)}</span></div>'
-        f'<div class="bar" role="progressbar" aria-valuenow="{progress:.1f}" aria-valuemin="0" '
-        f'aria-valuemax="100"><span style="width:{min(progress, 100.0):.1f}%"></span></div>'
-        f'<div class="muted progress">Progress {shown}{live}</div>'
+        f'<span class="badge st-{escape(_tone(view))}">{escape(view.status)}</span>'
+        f'<span class="muted seen">{escape(seen)}</span></div>'
+        f"{_bar(view)}"
+        f'<div class="muted progress">Progress {shown}</div>'
         f"{error}{_figures(view, console)}{_failures(view)}</div>"
     )
 
 
-def _filters(filters: Mapping[str, str], statuses: list[str]) -> str:
+def _summary(views: list[BatchView]) -> str:
+    """The shown batches at a glance: running, finished, failed; requests; spend; still waiting."""
+    running = [v for v in views if v.running]
+    finished = [v for v in views if not v.running]
+    failed = [v for v in finished if v.status != "COMPLETED" or (v.failed and not v.succeeded)]
+    spend = sum(v.cost_usd_batch or 0.0 for v in views)
+    waiting = sum(v.requests or 0 for v in running)
+    figs = {
+        "Batches running": f"{len(running):,}",
+        "Finished": f"{len(finished):,}",
+        "Failed": f"{len(failed):,}",
+        "Requests answered": f"{sum(v.succeeded or 0 for v in views):,}",
+        "Requests failed": f"{sum(v.failed or 0 for v in views):,}",
+        "Spend (loaded)": _usd(spend),
+        "Requests still waiting": f"{waiting:,}",
+    }
+    cells = "".join(f"<div><b>{escape(k)}</b>{escape(v)}</div>" for k, v in figs.items())
+    return f'<div class="summary" id="summary">{cells}</div>'
+
+
+def _select(name: str, label: str, chosen: str | None, options: Mapping[str, str]) -> str:
+    items = "".join(
+        f'<option value="{escape(value)}"{" selected" if chosen == value else ""}>{escape(text)}</option>'
+        for value, text in {"": "any", **options}.items()
+    )
+    return f'<label>{label}<select name="{name}">{items}</select></label>'
+
+
+def _filters(filters: Mapping[str, str], statuses: list[str], vendors: Mapping[str, str]) -> str:
     def field(name: str, label: str, kind: str = "text") -> str:
         value = escape(filters.get(name, ""))
         return f'<label>{label}<input type="{kind}" name="{name}" value="{value}"></label>'
 
-    options = "".join(
-        f'<option value="{escape(s)}"{" selected" if filters.get("status") == s else ""}>{escape(s) or "any"}'
-        "</option>"
-        for s in ["", *statuses]
-    )
     return (
         '<form class="filters" method="get">'
         + field("dag_id", "DAG")
         + field("run_id", "Run")
         + field("task_id", "Task")
         + field("map_index", "Map index", "number")
-        + f'<label>Status<select name="status">{options}</select></label>'
+        + _select("status", "Status", filters.get("status"), {s: s for s in statuses})
+        + _select("vendor", "Vendor", filters.get("vendor"), vendors)
         + field("since", "From (UTC date)", "date")
         + field("until", "To (UTC date)", "date")
         + '<button type="submit">Filter</button> <a href="?">clear</a></form>'
@@ -250,15 +320,18 @@ def render_page(
     consoles: Mapping[str, str],
     filters: Mapping[str, str],
     statuses: list[str],
+    vendors: Mapping[str, str] | None = None,
     spend: list[DailySpend],
     spend_days: int,
     next_offset: int | None,
 ) -> str:
-    """The whole page; reloads itself every :data:`REFRESH_SECONDS` while a batch runs."""
+    """The whole page; reloads itself every :data:`REFRESH_SECONDS` while a batch runs (a reload
+    reads the ledger only: no vendor API call)."""
     refresh = (
         f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">' if any(v.running for v in views) else ""
     )
-    cards = "".join(_card(v, links, consoles.get(v.batch_id)) for v in views) or (
+    now = datetime.now(tz=timezone.utc)
+    cards = "".join(_card(v, links, consoles.get(v.batch_id), now) for v in views) or (
         '<p class="muted">No batch matches these filters (or none of their DAGs is visible to you).</p>'
     )
     pager = ""
@@ -266,11 +339,11 @@ def render_page(
         query = urlencode({**{k: v for k, v in filters.items() if v}, "offset": next_offset})
         pager = f'<div class="pager"><a href="?{escape(query)}">Older batches</a></div>'
     return (
-        '<!doctype html><html><head><meta charset="utf-8"><title>Together batches</title>'
+        '<!doctype html><html><head><meta charset="utf-8"><title>LLM batches</title>'
         f'<meta name="viewport" content="width=device-width">{refresh}{_PASS_FILTERS}'
         f"<style>{_CSS}</style></head><body>"
-        "<h1>Together batches</h1>"
-        f"{_filters(filters, statuses)}"
+        "<h1>LLM batches</h1>"
+        f"{_filters(filters, statuses, vendors or {})}{_summary(views)}"
         f'<section id="batches">{cards}{pager}</section>'
         f'<section id="spend"><h2>Spend and failures per day (last {spend_days} days)</h2>'
         f"{_spend_chart(spend)}{_spend_table(spend)}</section></body></html>"
@@ -279,6 +352,6 @@ def render_page(
 
 def render_login_required(login_url: str) -> str:
     return (
-        '<!doctype html><html><head><meta charset="utf-8"><title>Together batches</title></head><body>'
-        f"<p>Log in to Airflow to see Together batches: {_a(login_url, 'log in')}.</p></body></html>"
+        '<!doctype html><html><head><meta charset="utf-8"><title>LLM batches</title></head><body>'
+        f"<p>Log in to Airflow to see LLM batches: {_a(login_url, 'log in')}.</p></body></html>"
     )

@@ -132,3 +132,38 @@ def test_a_reader_sees_exactly_the_dags_allowed_whatever_their_case(
     assert [o.dag_id for o in ledger.outcomes_for(["b-alice"])] == ["alice_nightly"]
     spend = ledger.daily_spend(since=WHEN - timedelta(days=1), dag_ids=frozenset({"alice_nightly"}))
     assert [(d.batches, d.requests) for d in spend] == [(1, 10)]
+
+
+def test_the_status_filter_finds_what_the_page_shows(ledger: SubmissionLedger) -> None:
+    """The page shows a batch's newest load's final status, else the last status a task saw;
+    the filter matched only the status written at create, so finished batches stayed VALIDATING."""
+    _batch(ledger, "nightly", "run-1", "loaded", status="VALIDATING")
+    ledger.record_outcome(_outcome("loaded"))  # loaded COMPLETED; last_status never updated
+    _batch(ledger, "nightly", "run-2", "seen", status="VALIDATING")
+    ledger.record_status("seen", "in_progress", 42.5)  # a vendor's own spelling
+    _batch(ledger, "nightly", "run-3", "waiting", status="VALIDATING")
+    assert _ids(ledger, status="COMPLETED") == ["loaded"]
+    assert _ids(ledger, status="IN_PROGRESS") == ["seen"]
+    assert _ids(ledger, status="in_progress") == ["seen"]
+    assert _ids(ledger, status="VALIDATING") == ["waiting"]
+    seen = ledger.by_batch("seen")
+    assert seen is not None and (seen.last_status, seen.last_progress) == ("IN_PROGRESS", 42.5)
+
+
+def test_follow_ups_are_listed_under_their_parent_and_by_vendor(ledger: SubmissionLedger) -> None:
+    _batch(ledger, "nightly", "run-1", "parent")
+    for n, task in enumerate(("results.follow_up_1", "results.follow_up_2")):
+        record = ledger.open(
+            TaskIdentity("nightly", task, "run-1"), part_index=0, part_sha256=f"{n:064d}", generation=0,
+            request_count=2, endpoint="/v1/chat/completions", together_conn_id="openai_conn",
+            model="m/a", estimated_cost_usd=0.002, vendor="openai", parent_batch_id="parent",
+        )  # fmt: skip
+        ledger.record_batch(record, f"child-{n}", WHEN, "VALIDATING")
+    assert _ids(ledger, top_level=True) == ["parent"]
+    children = ledger.follow_ups_of(["parent"], dag_ids=frozenset({"nightly"}))
+    assert [r.batch_id for r in children["parent"]] == ["child-0", "child-1"]
+    assert children["parent"][0].model == "m/a" and children["parent"][0].estimated_cost_usd == 0.002
+    assert ledger.follow_ups_of(["parent"], dag_ids=frozenset({"other"})) == {}
+    # Rows older than the vendor column are Together's.
+    assert _ids(ledger, vendor="together") == ["parent"]
+    assert sorted(_ids(ledger, vendor="openai")) == ["child-0", "child-1"]

@@ -1,8 +1,8 @@
-"""The "Together batches" page: Airflow's real login and auth manager, the ledger, the local server.
+"""The "LLM batches" page: Airflow's real login and auth manager, the ledger, the local server.
 
 The app is the one the plugin mounts, behind Airflow's own ``get_user``; the auth manager is
-SimpleAuthManager limited per DAG (tests/ui/limited_auth.py); live status comes over HTTP from
-the local Together-compatible server through the connection.
+SimpleAuthManager limited per DAG (tests/ui/limited_auth.py). Status comes from the ledger, as the
+tasks recorded it; the local server only proves that a page load never calls the vendor's API.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from fastapi.testclient import TestClient
 
 from airflow_provider_batch.ledger import FailureBucket, SubmissionLedger, TaskIdentity
 from tests.airflow.test_ledger_outcomes import _outcome
+
+from apb_airflow_helpers import MODEL, write_input
+from apb_dag_runs import run_dag, ti_states, xcom
 
 pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.timeout(120)]
 USERS = "admin:admin,alice:viewer,bob:viewer"
@@ -102,27 +105,71 @@ def test_a_user_sees_only_the_dags_they_may_read(client: TestClient, batches: di
     assert len(admin.json()["batches"]) == 3
 
 
+def _api_calls(server: Any) -> int:
+    return sum(server.stats()["requests"].values())
+
+
 def test_the_page_shows_progress_cost_failures_and_links(
     client: TestClient, batches: dict[str, str], auth: Any, together_server: Any
 ) -> None:
     client.cookies.set("_token", _token(auth, "alice"))  # the UI's session cookie
+    calls = _api_calls(together_server)
     data = client.get("/api/batches").json()["batches"]
     running = next(b for b in data if b["batch_id"] == batches["running"])
-    assert running["live"] and running["running"] and running["status"] == "IN_PROGRESS"
+    # What the submit task recorded, with when: the page never asks the API.
+    assert not running["live"] and running["running"] and running["status"] == "IN_PROGRESS"
+    assert running["status_as_of"] is not None and running["vendor_name"] == "Together AI"
     assert running["requests"] == 2 and running["estimated_cost_usd"] == pytest.approx(0.0042)
     done = next(b for b in data if b["batch_id"] == "batch-done")
     assert done["status"] == "COMPLETED" and done["progress"] == 100.0 and not done["live"]
     assert [f["code"] for f in done["failures"]] == ["server_error", "context_length_exceeded"]
 
     html = client.get("/page").text
-    assert 'http-equiv="refresh"' in html  # a batch is running: the page reloads itself
+    assert _api_calls(together_server) == calls  # neither load called the vendor's API
+    assert "<h1>LLM batches</h1>" in html and "(live)" not in html and "as of " in html
+    assert 'http-equiv="refresh"' in html  # a batch is running: the page reloads itself (ledger only)
     assert "req-3" in html and "req-9" in html and "context_length_exceeded" in html
     assert "$0.0015" in html and "$0.0042" in html  # actual (outcome) and estimated cost
     assert 'href="/dags/alice_nightly/runs/manual__1/tasks/submit/mapped/0"' in html
     assert f'href="{together_server.base_url.removesuffix("/v1")}/batches/batch-done"' in html
+    assert ">Together AI console</a>" in html
     assert "llm_results, llm_results_summary (connection warehouse)" in html
     assert '<svg class="spend-chart"' in html
     assert together_server.api_key not in html and "bob_weekly" not in html
+
+
+def test_fifty_running_batches_load_without_one_api_call(
+    client: TestClient, together_ledger: SubmissionLedger, together_server: Any, together_conn: str, auth: Any
+) -> None:
+    for n in range(50):
+        _record(together_ledger, "alice_nightly", f"batch-{n}", "IN_PROGRESS", part=n)
+    client.cookies.set("_token", _token(auth, "alice"))
+    calls = _api_calls(together_server)
+    assert len(client.get("/api/batches", params={"limit": 60}).json()["batches"]) == 50
+    assert "batch-49" in client.get("/page", params={"limit": 60}).text
+    assert _api_calls(together_server) == calls
+
+
+def test_a_finished_run_is_found_by_the_status_it_shows(
+    client: TestClient, auth: Any, together_conn: str, together_server: Any, tmp_path: Any
+) -> None:
+    """The submit task records the status it saw when the trigger's event resumed it: a batch
+    that finished shows COMPLETED, and the COMPLETED filter finds it (it stayed VALIDATING)."""
+    path = write_input(tmp_path / "in.jsonl", 3)
+    # A model the price table does not know: its estimate is unknown, never $0.
+    path.write_text(path.read_text().replace(MODEL, "acme/unpriced-model"))
+    dag_run = run_dag("apb_submit_deferrable", {"input_path": str(path)})
+    assert ti_states(dag_run) == {"submit": ("success", 1)}
+    batch_id = xcom(dag_run, "submit", "batch_id")
+    client.cookies.set("_token", _token(auth, "admin"))
+    (shown,) = client.get("/api/batches", params={"dag_id": "apb_submit_deferrable"}).json()["batches"]
+    assert (shown["batch_id"], shown["status"], shown["progress"]) == (batch_id, "COMPLETED", 100.0)
+    assert shown["model"] == "acme/unpriced-model" and shown["estimated_cost_usd"] is None
+    html = client.get("/page", params={"dag_id": "apb_submit_deferrable"}).text
+    assert "<b>Estimated cost</b>unknown" in html and "$0.000000" not in html
+    for status, found in (("COMPLETED", [batch_id]), ("VALIDATING", []), ("IN_PROGRESS", [])):
+        got = client.get("/api/batches", params={"dag_id": "apb_submit_deferrable", "status": status})
+        assert [b["batch_id"] for b in got.json()["batches"]] == found, status
 
 
 def test_the_filters_narrow_to_one_task_instance(client: TestClient, batches: dict[str, str], auth: Any
