@@ -637,6 +637,28 @@ class SubmissionLedger:
             cur.execute(delete, key)
             cur.execute(insert, tuple(values.values()))
 
+    def mark_answered(self, batch_id: str, follow_up_batch_id: str, answered: dict[str, int]) -> int:
+        """Note on ``batch_id``'s outcomes that ``follow_up_batch_id`` answered some of its failures
+        (error code -> how many); a second call for the same follow-up changes nothing. Returns how
+        many outcomes changed."""
+        changed = 0
+        for outcome in self.outcomes_for([batch_id]):
+            buckets = []
+            for bucket in outcome.failures:
+                n = answered.get(bucket.code, 0)
+                if n and follow_up_batch_id not in bucket.answered_by:
+                    bucket = bucket.model_copy(
+                        update={
+                            "answered": min(bucket.answered + n, bucket.count),
+                            "answered_by": [*bucket.answered_by, follow_up_batch_id],
+                        }
+                    )
+                buckets.append(bucket)
+            if buckets != outcome.failures:
+                self.record_outcome(outcome.model_copy(update={"failures": buckets}))
+                changed += 1
+        return changed
+
     def outcomes_for(self, batch_ids: list[str]) -> list[BatchOutcome]:
         """Every stored outcome of those batches, newest load first."""
         if not batch_ids:

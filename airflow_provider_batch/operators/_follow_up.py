@@ -271,6 +271,8 @@ class RoundOutcome:
     merged: int = 0
     #: error code -> ids whose failed row this round replaced; and the failed rows it wrote
     removed: dict[str, set[str]] = field(default_factory=dict)
+    #: (original batch, follow-up batch) -> error code -> how many of its failures were answered
+    answered: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
     failed: FailureTally = field(default_factory=FailureTally)
 
 
@@ -338,7 +340,9 @@ def merge_round(
                 outcome.delta[old.status] -= 1
                 outcome.delta[new.status] += 1
                 if old.status == "failed":
-                    outcome.removed.setdefault(old.error_code or UNKNOWN_ERROR_CODE, set()).add(row.custom_id)
+                    code = old.error_code or UNKNOWN_ERROR_CODE
+                    outcome.removed.setdefault(code, set()).add(row.custom_id)
+                    outcome.answered.setdefault((chain.origin, chain.batch_id), Counter())[code] += 1
                 if new.status == "failed":
                     outcome.failed.add("all", new.error_code, new.custom_id)
                 if should_follow_up(new.status, new.error_code, statuses):

@@ -34,6 +34,7 @@ from airflow_provider_batch.operators._follow_up import (
 from airflow_provider_batch.operators._outcomes import (
     FailureTally,
     OutcomeTarget,
+    record_answered,
     record_outcomes,
     record_statuses,
 )
@@ -313,6 +314,7 @@ class TogetherBatchResultsOperator(BaseOperator):
                 origins=submitted,
             )  # fmt: skip
             record_outcomes(target, outcome.summaries, run)
+            record_answered(state.ledger_conn_id, outcome.answered)
             result = apply_round(state.result, outcome, round_no)
             self.log.info(
                 "Follow-up round %d merged %d answer(s): %s", round_no, outcome.merged, result.counts
