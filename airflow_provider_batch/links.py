@@ -10,7 +10,7 @@ from airflow.sdk import BaseOperatorLink
 from airflow_provider_batch._compat import BaseXCom
 from airflow_provider_batch.events import XCOM_BATCH_ID
 from airflow_provider_batch.hooks.together import TogetherBatchHook
-from airflow_provider_batch.ui.urls import page_url
+from airflow_provider_batch.ui.urls import app_page_url
 
 __all__ = ["TogetherBatchLink", "TogetherBatchesPageLink"]
 
@@ -36,10 +36,12 @@ class TogetherBatchLink(BaseOperatorLink):
 
 
 class TogetherBatchesPageLink(BaseOperatorLink):
-    """ "Together batches" button: the provider's page in the Airflow UI, filtered to this task
+    """ "Together batches" button: the provider's "LLM batches" page, filtered to this task
     instance, so every part and generation of its input is one click away (not only the first).
 
-    The page's address is under the Airflow option ``[api] base_url``.
+    The page's address is the app's own, under the Airflow option ``[api] base_url``: anyone who
+    may read the DAG opens it (Airflow's in-UI ``/plugin/...`` address also needs permission to
+    list plugins, which FAB's Viewer and User roles lack).
     """
 
     name = "Together batches"
@@ -49,7 +51,7 @@ class TogetherBatchesPageLink(BaseOperatorLink):
 
         base_url = conf.get("api", "base_url", fallback="/") or "/"
         map_index = getattr(ti_key, "map_index", -1)
-        return page_url(
+        return app_page_url(
             base_url,
             dag_id=ti_key.dag_id,
             run_id=ti_key.run_id,
