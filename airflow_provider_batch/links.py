@@ -10,7 +10,7 @@ from airflow.sdk import BaseOperatorLink
 from airflow_provider_batch._compat import BaseXCom
 from airflow_provider_batch.events import XCOM_BATCH_ID
 from airflow_provider_batch.hooks.together import TogetherBatchHook
-from airflow_provider_batch.ui.urls import app_page_url
+from airflow_provider_batch.ui.urls import page_url
 
 __all__ = ["TogetherBatchLink", "TogetherBatchesPageLink"]
 
@@ -51,10 +51,11 @@ class TogetherBatchesPageLink(BaseOperatorLink):
 
         base_url = conf.get("api", "base_url", fallback="/") or "/"
         map_index = getattr(ti_key, "map_index", -1)
-        return app_page_url(
+        return page_url(
             base_url,
             dag_id=ti_key.dag_id,
             run_id=ti_key.run_id,
             task_id=ti_key.task_id,
             map_index=-1 if map_index is None else int(map_index),
+            app=True,
         )
