@@ -36,6 +36,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from airflow_provider_batch.vendors import DEFAULT_VENDOR
+
 __all__ = [
     "BatchOutcome",
     "BatchQuery",
@@ -233,9 +235,10 @@ class BatchQuery(BaseModel):
 
 
 class DailySpend(BaseModel):
-    """What the batches loaded on one UTC day with one model cost, and how many requests failed."""
+    """What the batches of one UTC day, vendor and model cost, and how many requests failed."""
 
-    day: str = Field(description="YYYY-MM-DD, UTC, of the load")
+    day: str = Field(description="YYYY-MM-DD, UTC, of the load (or of the run's logical date)")
+    vendor: str = "together"
     model: str
     batches: int = 0
     requests: int = 0
@@ -693,29 +696,10 @@ class SubmissionLedger:
         """The records with a batch that match ``query``, newest first, one page."""
         if query.dag_ids is not None and not query.dag_ids:
             return []
-        clauses: list[str] = ["batch_id IS NOT NULL"]
         params: list[Any] = []
-        exact = {
-            "dag_id": query.dag_id,
-            "run_id": query.run_id,
-            "task_id": query.task_id,
-            "map_index": query.map_index,
-        }
-        for column, value in exact.items():
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if query.status is not None:
-            # The status the page shows: the newest load's final status, else the last one seen.
-            clauses.append(f"UPPER(COALESCE({_NEWEST_FINAL_STATUS}, last_status, state)) = ?")
-            params.append(neutral_status(query.status))
-        if query.vendor is not None:
-            clauses.append("COALESCE(vendor, 'together') = ?")
-            params.append(query.vendor)
+        clauses = ["batch_id IS NOT NULL", *self._matching(query, params, "s.")]
         if query.top_level:
             clauses.append("parent_batch_id IS NULL")
-        if query.dag_ids is not None:
-            clauses.append(self._in("dag_id", query.dag_ids, params))
         for column_op, bound in (("created_at >= ?", query.since), ("created_at < ?", query.until)):
             if bound is not None:
                 clauses.append(column_op)
@@ -723,6 +707,26 @@ class SubmissionLedger:
         order = "created_at DESC, part_index DESC, generation DESC"
         page = f"{order} LIMIT {int(query.limit)} OFFSET {int(query.offset)}"
         return self._select(" AND ".join(clauses), tuple(params), order=page)
+
+    def _matching(self, query: BatchQuery, params: list[Any], s: str) -> list[str]:
+        """``query``'s filters on the submissions table (aliased ``s``, columns prefixed ``s``)."""
+        clauses: list[str] = []
+        exact = {"dag_id": query.dag_id, "run_id": query.run_id, "task_id": query.task_id,
+                 "map_index": query.map_index}  # fmt: skip
+        for column, value in exact.items():
+            if value is not None:
+                clauses.append(f"{s}{column} = ?")
+                params.append(value)
+        if query.status is not None:
+            # The status the page shows: the newest load's final status, else the last one seen.
+            clauses.append(f"UPPER(COALESCE({_NEWEST_FINAL_STATUS}, {s}last_status, {s}state)) = ?")
+            params.append(neutral_status(query.status))
+        if query.vendor is not None:
+            clauses.append(f"COALESCE({s}vendor, '{DEFAULT_VENDOR}') = ?")
+            params.append(query.vendor)
+        if query.dag_ids is not None:
+            clauses.append(self._in(f"{s}dag_id", query.dag_ids, params))
+        return clauses
 
     def _in(self, column: str, values: frozenset[str] | list[str], params: list[Any]) -> str:
         names = sorted(values)
@@ -746,43 +750,68 @@ class SubmissionLedger:
         return found
 
     def daily_spend(
-        self, *, since: datetime, until: datetime | None = None, dag_ids: frozenset[str] | None = None
+        self,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        dag_ids: frozenset[str] | None = None,
+        query: BatchQuery | None = None,
+        by: Literal["loaded", "logical"] = "loaded",
     ) -> list[DailySpend]:
-        """Spend, savings and failed requests per UTC day (of the load) and model, oldest day first.
+        """Spend, savings and failed requests per UTC day, vendor and model, oldest day first.
 
-        A batch loaded into several tables is counted once (its newest load): the money was
-        spent once.
+        ``by="loaded"`` counts a batch on the day its results were loaded; ``by="logical"`` on its
+        DAG run's logical date (a run without one, on its load day), so a backfill of three dates
+        loaded today is three days. ``since``/``until`` bound that same date. ``query`` narrows
+        the batches as the page's filters do (its paging is ignored). A batch loaded into several
+        tables is counted once (its newest load): the money was spent once.
         """
-        self.ensure()
-        columns = ("batch_id", "loaded_at", "requests", "failed", "cost_usd_batch", "cost_usd_list",
-                   "savings_usd", "model", "dag_id")  # fmt: skip
-        select = ", ".join(f"o.{c}" for c in columns[:-2]) + ", s.model, s.dag_id"
-        sql = f"SELECT {select} FROM {{o}} o JOIN {{t}} s ON s.batch_id = o.batch_id WHERE o.loaded_at >= ?"
-        params: list[Any] = [_iso(since)]
-        if until is not None:
-            sql += " AND o.loaded_at < ?"
-            params.append(_iso(until))
-        with self._tx() as cur:
-            cur.execute(self._sql(sql), tuple(params))
-            rows = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+        if dag_ids is not None and not dag_ids:
+            return []
+        rows = self._spend_rows(since, until, dag_ids, query, by)
         newest: dict[str, dict[str, Any]] = {}
         for row in rows:
-            if dag_ids is not None and row["dag_id"] not in dag_ids:
-                continue
             kept = newest.get(row["batch_id"])
             if kept is None or str(row["loaded_at"]) > str(kept["loaded_at"]):
                 newest[row["batch_id"]] = row
-        days: dict[tuple[str, str], DailySpend] = {}
+        days: dict[tuple[str, str, str], DailySpend] = {}
         for row in newest.values():
-            key = (str(row["loaded_at"])[:10], row["model"] or "(unknown model)")
-            day = days.setdefault(key, DailySpend(day=key[0], model=key[1]))
-            day.batches += 1
-            day.requests += int(row["requests"])
-            day.failed += int(row["failed"])
-            day.cost_usd_batch += float(row["cost_usd_batch"])
-            day.cost_usd_list += float(row["cost_usd_list"])
-            day.savings_usd += float(row["savings_usd"])
+            day = str((row["logical_date"] if by == "logical" else None) or row["loaded_at"])[:10]
+            key = (day, row["vendor"] or DEFAULT_VENDOR, row["model"] or "(unknown model)")
+            entry = days.setdefault(key, DailySpend(day=key[0], vendor=key[1], model=key[2]))
+            entry.batches += 1
+            entry.requests += int(row["requests"])
+            entry.failed += int(row["failed"])
+            entry.cost_usd_batch += float(row["cost_usd_batch"])
+            entry.cost_usd_list += float(row["cost_usd_list"])
+            entry.savings_usd += float(row["savings_usd"])
         return [days[key] for key in sorted(days)]
+
+    def _spend_rows(
+        self,
+        since: datetime,
+        until: datetime | None,
+        dag_ids: frozenset[str] | None,
+        query: BatchQuery | None,
+        by: str,
+    ) -> list[dict[str, Any]]:
+        self.ensure()
+        columns = ("batch_id", "loaded_at", "requests", "failed", "cost_usd_batch", "cost_usd_list",
+                   "savings_usd", "model", "vendor", "logical_date")  # fmt: skip
+        select = ", ".join(f"o.{c}" for c in columns[:7]) + ", s.model, s.vendor, s.logical_date"
+        day = "COALESCE(s.logical_date, o.loaded_at)" if by == "logical" else "o.loaded_at"
+        params: list[Any] = [_iso(since)]
+        clauses = [f"{day} >= ?"]
+        if until is not None:
+            clauses.append(f"{day} < ?")
+            params.append(_iso(until))
+        wanted = (query or BatchQuery()).model_copy(update={"dag_ids": dag_ids})
+        clauses.extend(self._matching(wanted, params, "s."))
+        where = " AND ".join(clauses)
+        sql = f"SELECT {select} FROM {{o}} o JOIN {{t}} s ON s.batch_id = o.batch_id WHERE {where}"
+        with self._tx() as cur:
+            cur.execute(self._sql(sql), tuple(params))
+            return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
 
 
 def neutral_status(status: str) -> str:

@@ -1,4 +1,9 @@
-"""Operator extra link to the Together batch page."""
+"""Operator extra links: the batch on its vendor's console, and the provider's "LLM batches" page.
+
+Airflow names an extra link once per class, not per task, so the neutral operators' buttons have
+neutral names ("Batch console", "LLM batches"); the page names each batch's vendor on its console
+link ("OpenAI console"). The ``Together*`` operators keep their "Together batch(es)" buttons.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from airflow_provider_batch.events import XCOM_BATCH_ID
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.ui.urls import page_url
 
-__all__ = ["TogetherBatchLink", "TogetherBatchesPageLink"]
+__all__ = ["BatchConsoleLink", "LLMBatchesPageLink", "TogetherBatchLink", "TogetherBatchesPageLink"]
 
 log = logging.getLogger(__name__)
 
@@ -59,3 +64,17 @@ class TogetherBatchesPageLink(BaseOperatorLink):
             map_index=-1 if map_index is None else int(map_index),
             app=True,
         )
+
+
+class BatchConsoleLink(TogetherBatchLink):
+    """ "Batch console" button of the neutral operators: the (first) batch on the console of the
+    connection's vendor (Together, OpenAI, or the ``console_url_template`` extra)."""
+
+    name = "Batch console"
+
+
+class LLMBatchesPageLink(TogetherBatchesPageLink):
+    """ "LLM batches" button of the neutral operators: the provider's page, filtered to this task
+    instance (see :class:`TogetherBatchesPageLink`)."""
+
+    name = "LLM batches"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 from airflow.api_fastapi.core_api.security import get_user
@@ -57,9 +57,10 @@ class _Filters(BaseModel):
     offset: int = 0
     limit: int = 50
     spend_days: int = 14
+    spend_by: Literal["logical", "loaded"] = "logical"
 
     def as_form(self) -> dict[str, str]:
-        names = ("dag_id", "run_id", "task_id", "map_index", "status", "vendor", "since", "until")
+        names = ("dag_id", "run_id", "task_id", "map_index", "status", "vendor", "since", "until", "spend_by")
         values = {name: getattr(self, name) for name in names}
         return {k: str(v) for k, v in values.items() if v is not None}
 
@@ -76,6 +77,7 @@ def _filters(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     spend_days: Annotated[int, Query(ge=1, le=366)] = 14,
+    spend_by: Annotated[Literal["logical", "loaded"], Query()] = "logical",
 ) -> _Filters:
     # An empty form field means "any"; a bad value is a 422 naming the field.
     given = {
@@ -84,7 +86,7 @@ def _filters(
     }  # fmt: skip
     cleaned = {k: v.strip() for k, v in given.items() if v is not None and v.strip()}
     try:
-        return _Filters(**cleaned, offset=offset, limit=limit, spend_days=spend_days)
+        return _Filters(**cleaned, offset=offset, limit=limit, spend_days=spend_days, spend_by=spend_by)
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
 
@@ -189,7 +191,9 @@ def _gather(filters: _Filters, user: Any) -> tuple[BatchPage, dict[str, str]]:
     spend_since = datetime.combine(
         now.date() - timedelta(days=filters.spend_days - 1), time(), tzinfo=timezone.utc
     )
-    spend = ledger.daily_spend(since=spend_since, dag_ids=readable)
+    # The spend follows the page's filters (not its date range: the spend has its own window).
+    wanted = _query(filters, readable).model_copy(update={"since": None, "until": None})
+    spend = ledger.daily_spend(since=spend_since, dag_ids=readable, query=wanted, by=filters.spend_by)
     page = BatchPage(batches=views, next_offset=filters.offset + filters.limit if more else None, spend=spend)
     return page, links
 
@@ -216,6 +220,7 @@ def create_app() -> FastAPI:
             vendors={name: vendor_named(name).display_name for name in VENDORS},
             spend=data.spend,
             spend_days=filters.spend_days,
+            spend_by=filters.spend_by,
             next_offset=data.next_offset,
         )
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})

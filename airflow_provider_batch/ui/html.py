@@ -6,6 +6,7 @@ batch runs, so it looks the same in every Airflow 3 release. Every value is esca
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from html import escape
@@ -47,7 +48,11 @@ code{font-size:12px;background:#f0f4f8;padding:0 3px;border-radius:3px;overflow-
 table.spend{border-collapse:collapse;font-size:13px;margin-top:8px}
 table.spend th,table.spend td{border-bottom:1px solid #e4e7eb;padding:3px 10px;text-align:right}
 table.spend th:first-child,table.spend td:first-child,
-table.spend th:nth-child(2),table.spend td:nth-child(2){text-align:left}
+table.spend th:nth-child(2),table.spend td:nth-child(2),
+table.spend th:nth-child(3),table.spend td:nth-child(3){text-align:left}
+.legend{display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px;margin:4px 0 0 72px}
+.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
+table.spend tr.total th{border-top:2px solid #9aa5b1}
 .bad{color:#c92a2a;font-weight:600}.pager{margin:8px 0}
 """
 
@@ -251,66 +256,114 @@ def _filters(filters: Mapping[str, str], statuses: list[str], vendors: Mapping[s
     )
 
 
-def _spend_chart(days: list[DailySpend]) -> str:
-    """Stacked bars of batch spend per day, one colour per model, savings as a light cap."""
+_PALETTE = ["#7048e8", "#1c7ed6", "#2f9e44", "#e67700", "#c2255c", "#0c8599", "#5c940d", "#862e9c"]
+
+
+def _series(d: DailySpend, vendors: Mapping[str, str]) -> str:
+    return f"{vendors.get(d.vendor, d.vendor)} · {d.model}"
+
+
+def _ticks(top: float) -> list[float]:
+    """Four round steps from 0 to at least ``top`` for the y-axis."""
+    raw = top / 4 or 1.0
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    return [step * i for i in range(5)]
+
+
+def _spend_chart(days: list[DailySpend], vendors: Mapping[str, str]) -> str:
+    """Stacked bars of batch spend per day, one colour per vendor and model, savings as a light
+    cap; a labelled y-axis and an HTML legend that wraps instead of overlapping."""
     if not days:
         return '<p class="muted">No batch has been loaded in this period.</p>'
-    palette = ["#7048e8", "#1c7ed6", "#2f9e44", "#e67700", "#c2255c", "#0c8599"]
-    models = sorted({d.model for d in days})
+    series = sorted({_series(d, vendors) for d in days})
     dates = sorted({d.day for d in days})
     totals = {day: sum(d.cost_usd_batch + d.savings_usd for d in days if d.day == day) for day in dates}
-    top = max(totals.values()) or 1.0
-    width, height, bar = max(60 + 56 * len(dates), 60 + 170 * len(models)), 180, 36
-    parts = [f'<svg class="spend-chart" width="{width}" height="{height + 40}" role="img" '
-             'aria-label="spend per day and model">']  # fmt: skip
+    ticks = _ticks(max(totals.values()))
+    top, left, height, bar, step = ticks[-1] or 1.0, 72, 180, 30, 44
+    width = left + step * len(dates) + 10
+    parts = [f'<svg class="spend-chart" width="{width}" height="{height + 30}" role="img" '
+             'aria-label="spend per day by vendor and model">']  # fmt: skip
+    for tick in ticks:
+        y = 10 + height * (1 - tick / top)
+        parts.append(
+            f'<line x1="{left - 4}" y1="{y:.1f}" x2="{width}" y2="{y:.1f}" stroke="#e4e7eb"/>'
+            f'<text class="tick" x="{left - 6}" y="{y + 3:.1f}" font-size="10" text-anchor="end">'
+            f"{escape(_usd(tick))}</text>"
+        )
     for i, day in enumerate(dates):
-        x, y = 50 + 56 * i, float(height)
+        x, y = left + step * i + 4, 10.0 + height
         for d in (d for d in days if d.day == day):
-            colour = palette[models.index(d.model) % len(palette)]
-            for value, fill, opacity in ((d.cost_usd_batch, colour, 1.0), (d.savings_usd, colour, 0.3)):
+            colour = _PALETTE[series.index(_series(d, vendors)) % len(_PALETTE)]
+            for value, opacity in ((d.cost_usd_batch, 1.0), (d.savings_usd, 0.3)):
                 h = height * value / top
                 y -= h
                 parts.append(
-                    f'<rect x="{x}" y="{y:.1f}" width="{bar}" height="{h:.1f}" fill="{fill}" '
-                    f'fill-opacity="{opacity}"><title>{escape(d.model)} {day}: {_usd(value)}</title></rect>'
+                    f'<rect x="{x}" y="{y:.1f}" width="{bar}" height="{h:.1f}" fill="{colour}" '
+                    f'fill-opacity="{opacity}"><title>{escape(_series(d, vendors))} {day}: {_usd(value)}'
+                    "</title></rect>"
                 )
-        parts.append(f'<text x="{x + bar / 2}" y="{height + 14}" font-size="10" text-anchor="middle">'
+        parts.append(f'<text x="{x + bar / 2}" y="{height + 24}" font-size="10" text-anchor="middle">'
                      f"{escape(day[5:])}</text>")  # fmt: skip
-    parts.append(f'<text x="4" y="12" font-size="10">{escape(_usd(top))}</text>')
-    parts.append(f'<line x1="46" y1="{height}" x2="{width}" y2="{height}" stroke="#9aa5b1"/>')
-    for i, model in enumerate(models):
-        colour = palette[i % len(palette)]
-        parts.append(
-            f'<rect x="{50 + 170 * i}" y="{height + 24}" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{64 + 170 * i}" y="{height + 33}" font-size="10">{escape(_short_model(model))}'
-            f"<title>{escape(model)}</title></text>"
-        )
     parts.append("</svg>")
-    return "".join(parts)
+    legend = "".join(
+        f'<span><i style="background:{_PALETTE[i % len(_PALETTE)]}"></i>{escape(name)}</span>'
+        for i, name in enumerate(series)
+    )
+    return "".join(parts) + f'<div class="legend">{legend}</div>'
 
 
 def _short_model(model: str, limit: int = 28) -> str:
-    """A legend label: the model's name without its organisation, cut with an ellipsis."""
+    """A short label: the model's name without its organisation, cut with an ellipsis."""
     name = model.rsplit("/", 1)[-1]
     return name if len(name) <= limit else name[: limit - 1] + "\u2026"
 
 
-def _spend_table(days: list[DailySpend]) -> str:
+def _spend_row(cells: list[str], failed: int, requests: int, tag: str = "td") -> str:
+    """One row; the failed cell is red from a 5 % failure rate; ``th`` cells make the total row."""
+    rate = failed / requests if requests else 0.0
+    cls = ' class="bad"' if rate >= 0.05 else ""
+    head = "".join(f"<{tag}>{c}</{tag}>" for c in cells[:5])
+    tail = "".join(f"<{tag}>{c}</{tag}>" for c in cells[5:])
+    row = ' class="total"' if tag == "th" else ""
+    return f"<tr{row}>{head}<{tag}{cls}>{failed:,} ({rate:.1%})</{tag}>{tail}</tr>"
+
+
+def _spend_cells(d: DailySpend, vendors: Mapping[str, str]) -> list[str]:
+    return [
+        escape(d.day), escape(vendors.get(d.vendor, d.vendor)), escape(d.model), str(d.batches),
+        f"{d.requests:,}", _usd(d.cost_usd_batch), _usd(d.savings_usd),
+    ]  # fmt: skip
+
+
+def _spend_table(days: list[DailySpend], vendors: Mapping[str, str]) -> str:
     if not days:
         return ""
-    rows = []
-    for d in days:
-        rate = d.failed / d.requests if d.requests else 0.0
-        cls = ' class="bad"' if rate >= 0.05 else ""
-        rows.append(
-            f"<tr><td>{escape(d.day)}</td><td>{escape(d.model)}</td><td>{d.batches}</td>"
-            f"<td>{d.requests:,}</td><td{cls}>{d.failed:,} ({rate:.1%})</td>"
-            f"<td>{_usd(d.cost_usd_batch)}</td><td>{_usd(d.savings_usd)}</td></tr>"
-        )
+    rows = [_spend_row(_spend_cells(d, vendors), d.failed, d.requests) for d in days]
+    requests, failed = sum(d.requests for d in days), sum(d.failed for d in days)
+    total = _spend_row(
+        ["Total", "", "", str(sum(d.batches for d in days)), f"{requests:,}",
+         _usd(sum(d.cost_usd_batch for d in days)), _usd(sum(d.savings_usd for d in days))],
+        failed, requests, "th",
+    )  # fmt: skip
     return (
-        '<table class="spend"><tr><th>Day</th><th>Model</th><th>Batches</th><th>Requests</th>'
-        "<th>Failed (rate)</th><th>Spend</th><th>Saved vs list</th></tr>" + "".join(rows) + "</table>"
+        '<table class="spend"><tr><th>Day</th><th>Vendor</th><th>Model</th><th>Batches</th>'
+        "<th>Requests</th><th>Failed (rate)</th><th>Spend</th><th>Saved vs list</th></tr>"
+        + "".join(rows)
+        + total
+        + "</table>"
     )
+
+
+def _spend_switch(filters: Mapping[str, str], by: str) -> str:
+    links = []
+    for value, label in (("logical", "by logical date"), ("loaded", "by load date")):
+        if value == by:
+            links.append(f"<b>{label}</b>")
+        else:
+            query = urlencode({**{k: v for k, v in filters.items() if v}, "spend_by": value})
+            links.append(f'<a href="?{escape(query)}#spend">{label}</a>')
+    return f'<p class="switch">Spend {" · ".join(links)}</p>'
 
 
 def render_page(
@@ -324,6 +377,7 @@ def render_page(
     spend: list[DailySpend],
     spend_days: int,
     next_offset: int | None,
+    spend_by: str = "logical",
 ) -> str:
     """The whole page; reloads itself every :data:`REFRESH_SECONDS` while a batch runs (a reload
     reads the ledger only: no vendor API call)."""
@@ -345,8 +399,9 @@ def render_page(
         "<h1>LLM batches</h1>"
         f"{_filters(filters, statuses, vendors or {})}{_summary(views)}"
         f'<section id="batches">{cards}{pager}</section>'
-        f'<section id="spend"><h2>Spend and failures per day (last {spend_days} days)</h2>'
-        f"{_spend_chart(spend)}{_spend_table(spend)}</section></body></html>"
+        f'<section id="spend"><h2>Spend and failures per day, vendor and model (last {spend_days} days, '
+        f"these filters)</h2>{_spend_switch(filters, spend_by)}"
+        f"{_spend_chart(spend, vendors or {})}{_spend_table(spend, vendors or {})}</section></body></html>"
     )
 
 

@@ -167,3 +167,32 @@ def test_follow_ups_are_listed_under_their_parent_and_by_vendor(ledger: Submissi
     # Rows older than the vendor column are Together's.
     assert _ids(ledger, vendor="together") == ["parent"]
     assert sorted(_ids(ledger, vendor="openai")) == ["child-0", "child-1"]
+
+
+def test_spend_by_logical_date_vendor_and_model_follows_the_filters(ledger: SubmissionLedger) -> None:
+    """A three-date backfill loaded on one day is three days by logical date, one by load date;
+    the page's filters narrow the spend as they narrow the batches."""
+    for n, vendor in enumerate(("together", "openai", "openai")):
+        record = ledger.open(
+            TaskIdentity("backfill", "submit", f"backfill__{n}"), part_index=0, part_sha256="0" * 64,
+            generation=0, request_count=10, endpoint="/v1/chat/completions", together_conn_id="c",
+            model="m/a", vendor=vendor, logical_date=WHEN - timedelta(days=3 - n),
+        )  # fmt: skip
+        ledger.record_batch(record, f"b{n}", WHEN, "COMPLETED")
+        ledger.record_outcome(_outcome(f"b{n}", dag_id="backfill"))
+    since = WHEN - timedelta(days=10)
+    loaded = ledger.daily_spend(since=since)
+    assert [(d.day, d.vendor, d.model, d.batches) for d in loaded] == [
+        ("2026-11-30", "openai", "m/a", 2),
+        ("2026-11-30", "together", "m/a", 1),
+    ]
+    logical = ledger.daily_spend(since=since, by="logical")
+    assert [(d.day, d.vendor) for d in logical] == [
+        ("2026-11-27", "together"), ("2026-11-28", "openai"), ("2026-11-29", "openai"),
+    ]  # fmt: skip
+    openai = ledger.daily_spend(since=since, by="logical", query=BatchQuery(vendor="openai"))
+    assert [d.day for d in openai] == ["2026-11-28", "2026-11-29"]
+    one_run = ledger.daily_spend(since=since, query=BatchQuery(run_id="backfill__0"))
+    assert [(d.vendor, d.batches) for d in one_run] == [("together", 1)]
+    assert ledger.daily_spend(since=WHEN - timedelta(days=2, hours=1), by="logical")[0].day == "2026-11-28"
+    assert ledger.daily_spend(since=since, dag_ids=frozenset()) == []

@@ -182,3 +182,31 @@ def test_the_filters_narrow_to_one_task_instance(client: TestClient, batches: di
     assert client.get("/api/batches", params={"map_index": "x"}).status_code == 422
     page = client.get("/api/batches", params={"limit": 1}).json()
     assert page["next_offset"] == 1
+
+
+def test_the_spend_follows_the_filters_with_totals_and_a_date_switch(
+    client: TestClient, batches: dict[str, str], auth: Any
+) -> None:
+    client.cookies.set("_token", _token(auth, "alice"))
+    spend = client.get("/api/batches").json()["spend"]
+    assert [(d["vendor"], d["batches"]) for d in spend] == [("together", 1)]
+    assert client.get("/api/batches", params={"run_id": "other"}).json()["spend"] == []
+    assert client.get("/api/batches", params={"vendor": "openai"}).json()["spend"] == []
+    html = client.get("/page", params={"spend_by": "loaded"}).text
+    assert "<b>by load date</b>" in html and "spend_by=logical" in html
+    assert '<tr class="total"><th>Total</th>' in html and "Together AI · meta-llama/" in html
+    assert html.count('class="tick"') == 5  # a labelled y-axis
+    assert client.get("/api/batches", params={"spend_by": "tomorrow"}).status_code == 422
+
+
+def test_the_neutral_operators_buttons_have_neutral_names_and_the_page_names_the_vendor() -> None:
+    """Airflow names an extra link per class: the neutral operator's buttons say "Batch console"
+    and "LLM batches" (never "Together" on an OpenAI task); the page's console link names the vendor."""
+    from airflow_provider_batch.operators.batch import BatchOperator, TogetherBatchOperator
+    from airflow_provider_batch.sensors.batch import BatchSensor
+
+    assert [link.name for link in BatchOperator.operator_extra_links] == ["Batch console", "LLM batches"]
+    assert [link.name for link in BatchSensor.operator_extra_links] == ["Batch console"]
+    assert [link.name for link in TogetherBatchOperator.operator_extra_links] == [
+        "Together batch", "Together batches",
+    ]  # fmt: skip
