@@ -83,6 +83,12 @@ _ADDED_COLUMNS = {
 _NEWEST_FINAL_STATUS = (
     "(SELECT o.final_status FROM {o} o WHERE o.batch_id = s.batch_id ORDER BY o.loaded_at DESC LIMIT 1)"
 )
+#: The page's orders; a loaded figure is the newest load's (-1 before any load: last).
+_SORTS = {
+    "date": "COALESCE(s.logical_date, s.created_at) DESC",
+    "spend": "COALESCE((SELECT MAX(o.cost_usd_batch) FROM {o} o WHERE o.batch_id = s.batch_id), -1) DESC",
+    "failures": "COALESCE((SELECT MAX(o.failed) FROM {o} o WHERE o.batch_id = s.batch_id), -1) DESC",
+}
 _OUTCOME_SCALARS = (
     "batch_id", "identity_key", "dag_id", "task_id", "run_id", "map_index", "results_table",
     "summary_table", "warehouse_conn_id", "final_status", "requests", "succeeded", "failed",
@@ -228,6 +234,9 @@ class BatchQuery(BaseModel):
     vendor: str | None = None
     #: Leave out follow-up batches (the page shows them under their parent).
     top_level: bool = False
+    #: ``date``: newest run (logical date, else submission time) first; ``spend``/``failures``:
+    #: the largest loaded spend or failed-request count first (unloaded batches last).
+    sort: Literal["date", "spend", "failures"] = "date"
     since: datetime | None = None
     until: datetime | None = None
     limit: int = Field(default=50, ge=1, le=500)
@@ -704,7 +713,7 @@ class SubmissionLedger:
             if bound is not None:
                 clauses.append(column_op)
                 params.append(_iso(bound))
-        order = "created_at DESC, part_index DESC, generation DESC"
+        order = f"{_SORTS[query.sort]}, created_at DESC, part_index DESC, generation DESC"
         page = f"{order} LIMIT {int(query.limit)} OFFSET {int(query.offset)}"
         return self._select(" AND ".join(clauses), tuple(params), order=page)
 

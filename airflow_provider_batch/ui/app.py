@@ -58,9 +58,21 @@ class _Filters(BaseModel):
     limit: int = 50
     spend_days: int = 14
     spend_by: Literal["logical", "loaded"] = "logical"
+    sort: Literal["date", "spend", "failures"] = "date"
 
     def as_form(self) -> dict[str, str]:
-        names = ("dag_id", "run_id", "task_id", "map_index", "status", "vendor", "since", "until", "spend_by")
+        names = (
+            "dag_id",
+            "run_id",
+            "task_id",
+            "map_index",
+            "status",
+            "vendor",
+            "since",
+            "until",
+            "spend_by",
+            "sort",
+        )
         values = {name: getattr(self, name) for name in names}
         return {k: str(v) for k, v in values.items() if v is not None}
 
@@ -78,6 +90,7 @@ def _filters(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     spend_days: Annotated[int, Query(ge=1, le=366)] = 14,
     spend_by: Annotated[Literal["logical", "loaded"], Query()] = "logical",
+    sort: Annotated[Literal["date", "spend", "failures"], Query()] = "date",
 ) -> _Filters:
     # An empty form field means "any"; a bad value is a 422 naming the field.
     given = {
@@ -86,7 +99,9 @@ def _filters(
     }  # fmt: skip
     cleaned = {k: v.strip() for k, v in given.items() if v is not None and v.strip()}
     try:
-        return _Filters(**cleaned, offset=offset, limit=limit, spend_days=spend_days, spend_by=spend_by)
+        return _Filters(
+            **cleaned, offset=offset, limit=limit, spend_days=spend_days, spend_by=spend_by, sort=sort
+        )
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
 
@@ -151,6 +166,7 @@ def _query(filters: _Filters, readable: frozenset[str]) -> BatchQuery:
         until=until,
         # Follow-up batches are shown under their parent, unless asked for by task or status.
         top_level=filters.task_id is None and filters.status is None,
+        sort=filters.sort,
         limit=filters.limit + 1,
         offset=filters.offset,
     )

@@ -53,6 +53,12 @@ table.spend th:nth-child(3),table.spend td:nth-child(3){text-align:left}
 .legend{display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px;margin:4px 0 0 72px}
 .legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
 table.spend tr.total th{border-top:2px solid #9aa5b1}
+table.batches{border-collapse:collapse;font-size:13px;width:100%;margin:0 0 12px}
+table.batches th,table.batches td{border-bottom:1px solid #e4e7eb;padding:3px 8px;text-align:left;
+  vertical-align:top;overflow-wrap:anywhere}
+table.batches tr.group th{background:#f0f4f8;font-weight:600}
+tr.st-row-ALLFAILED td,tr.st-row-FAILED td,tr.st-row-EXPIRED td{background:#fff5f5}
+tr.st-row-SOMEFAILED td{background:#fff9db}
 .bad{color:#c92a2a;font-weight:600}.pager{margin:8px 0}
 """
 
@@ -198,7 +204,8 @@ def _card(view: BatchView, links: AirflowLinks, console: str | None, now: dateti
     error = f'<div class="bad">{escape(view.error)}</div>' if view.error else ""
     follow = " follow-up" if view.parent_batch_id else ""
     return (
-        f'<div class="card{follow}" data-batch="{escape(view.batch_id)}" data-status="{escape(view.status)}">'
+        f'<div class="card{follow}" id="{escape(_anchor(view))}" data-batch="{escape(view.batch_id)}" '
+        f'data-status="{escape(view.status)}">'
         f'<div class="head"><span class="who">{where}</span>'
         f'<span class="muted">{escape(mapped)} {escape(part)}</span>'
         f'<span class="badge st-{escape(_tone(view))}">{escape(view.status)}</span>'
@@ -206,6 +213,58 @@ def _card(view: BatchView, links: AirflowLinks, console: str | None, now: dateti
         f"{_bar(view)}"
         f'<div class="muted progress">Progress {shown}</div>'
         f"{error}{_figures(view, console)}{_failures(view)}</div>"
+    )
+
+
+def _anchor(view: BatchView) -> str:
+    return f"batch-{view.batch_id}"
+
+
+def _group(view: BatchView) -> str:
+    if view.logical_date is None:
+        return "No logical date (manual runs)"
+    return f"Runs of {view.logical_date.date().isoformat()} (logical date)"
+
+
+def _row(view: BatchView) -> str:
+    who = f"{view.dag_id} · {view.task_id}" + (f" [{view.map_index}]" if view.map_index >= 0 else "")
+    answered = "-" if view.succeeded is None else f"{view.succeeded:,} / {view.failed or 0:,}"
+    bad = ' class="bad"' if view.failed else ""
+    indent = "↳ " if view.parent_batch_id else ""
+    return (
+        f'<tr class="row st-row-{escape(_tone(view))}" data-batch="{escape(view.batch_id)}">'
+        f'<td><span class="badge st-{escape(_tone(view))}">{escape(view.status)}</span></td>'
+        f"<td>{escape(indent + who)}</td><td>{escape(view.run_id)}</td>"
+        f'<td>{escape(view.vendor_name)}<br><span class="muted">{escape(_short_model(view.model or "-"))}'
+        f"</span></td><td>{'-' if view.requests is None else f'{view.requests:,}'}</td>"
+        f"<td{bad}>{answered}</td><td>{_usd(view.cost_usd_batch)}</td>"
+        f"<td>{_usd(view.estimated_cost_usd, 'unknown')}</td>"
+        f'<td><a href="#{escape(_anchor(view))}">details</a></td></tr>'
+    )
+
+
+def _table(views: list[BatchView], filters: Mapping[str, str]) -> str:
+    """One compact row per batch, grouped by its run's logical date, a status colour per row."""
+    if not views:
+        return ""
+    rows, group = [], None
+    for view in views:
+        if _group(view) != group and not view.parent_batch_id:
+            group = _group(view)
+            rows.append(f'<tr class="group"><th colspan="9">{escape(group)}</th></tr>')
+        rows.append(_row(view))
+    sorts = []
+    for value, label in (("date", "date"), ("spend", "spend"), ("failures", "failures")):
+        if filters.get("sort", "date") == value:
+            sorts.append(f"<b>{label}</b>")
+        else:
+            query = urlencode({**{k: v for k, v in filters.items() if v}, "sort": value})
+            sorts.append(f'<a href="?{escape(query)}">{label}</a>')
+    head = "".join(f"<th>{h}</th>" for h in ("Status", "DAG · task", "Run", "Vendor / model", "Requests",
+                                             "Succeeded / failed", "Spend", "Estimate", ""))  # fmt: skip
+    return (
+        f'<p class="switch">Sort by {" · ".join(sorts)}</p>'
+        f'<table class="batches"><tr>{head}</tr>{"".join(rows)}</table>'
     )
 
 
@@ -398,7 +457,8 @@ def render_page(
         f"<style>{_CSS}</style></head><body>"
         "<h1>LLM batches</h1>"
         f"{_filters(filters, statuses, vendors or {})}{_summary(views)}"
-        f'<section id="batches">{cards}{pager}</section>'
+        f'<section id="table">{_table(views, filters)}</section>'
+        f'<section id="batches"><h2>Details</h2>{cards}{pager}</section>'
         f'<section id="spend"><h2>Spend and failures per day, vendor and model (last {spend_days} days, '
         f"these filters)</h2>{_spend_switch(filters, spend_by)}"
         f"{_spend_chart(spend, vendors or {})}{_spend_table(spend, vendors or {})}</section></body></html>"

@@ -196,3 +196,22 @@ def test_spend_by_logical_date_vendor_and_model_follows_the_filters(ledger: Subm
     assert [(d.vendor, d.batches) for d in one_run] == [("together", 1)]
     assert ledger.daily_spend(since=WHEN - timedelta(days=2, hours=1), by="logical")[0].day == "2026-11-28"
     assert ledger.daily_spend(since=since, dag_ids=frozenset()) == []
+
+
+def test_sorted_by_run_date_spend_or_failures(ledger: SubmissionLedger) -> None:
+    """By date: a backfill's runs in logical-date order (newest first), whenever submitted; by
+    spend or failures: the loaded figure, largest first, unloaded batches last."""
+    for n, (day, failed) in enumerate(((2, 1), (3, 4), (1, 0))):
+        record = ledger.open(
+            TaskIdentity("backfill", "submit", f"run-{n}"), part_index=0, part_sha256="0" * 64,
+            generation=0, request_count=10, endpoint="/v1/chat/completions", together_conn_id="c",
+            logical_date=WHEN - timedelta(days=day),
+        )  # fmt: skip
+        ledger.record_batch(record, f"b{n}", WHEN, "COMPLETED")
+        if n < 2:
+            ledger.record_outcome(
+                _outcome(f"b{n}", failed=failed).model_copy(update={"cost_usd_batch": n + 1.0})
+            )
+    assert _ids(ledger) == ["b2", "b0", "b1"] == _ids(ledger, sort="date")
+    assert _ids(ledger, sort="spend") == ["b1", "b0", "b2"]
+    assert _ids(ledger, sort="failures") == ["b1", "b0", "b2"]

@@ -210,3 +210,41 @@ def test_the_neutral_operators_buttons_have_neutral_names_and_the_page_names_the
     assert [link.name for link in TogetherBatchOperator.operator_extra_links] == [
         "Together batch", "Together batches",
     ]  # fmt: skip
+
+
+def test_last_night_grouped_by_run_with_follow_ups_under_their_parent(
+    client: TestClient, together_ledger: SubmissionLedger, auth: Any
+) -> None:
+    night = datetime(2026, 11, 29, tzinfo=timezone.utc)
+    for n, day in enumerate((night - timedelta(days=1), night)):
+        record = together_ledger.open(
+            TaskIdentity("alice_nightly", "submit", f"scheduled__{n}"), part_index=0, part_sha256="0" * 64,
+            generation=0, request_count=3, endpoint="/v1/chat/completions",
+            together_conn_id="together_default", model="m/a", estimated_cost_usd=0.01, logical_date=day,
+        )  # fmt: skip
+        together_ledger.record_batch(record, f"parent-{n}", day, "COMPLETED")
+    child = together_ledger.open(
+        TaskIdentity("alice_nightly", "results.follow_up_1", "scheduled__1"), part_index=0,
+        part_sha256="1" * 64, generation=0, request_count=2, endpoint="/v1/chat/completions",
+        together_conn_id="together_default", model="m/a", estimated_cost_usd=0.002,
+        parent_batch_id="parent-1", logical_date=night,
+    )  # fmt: skip
+    together_ledger.record_batch(child, "child-1", night, "COMPLETED")
+    failures = [FailureBucket(code="server_error", count=2, examples=["r-1", "r-2"])]
+    together_ledger.record_outcome(
+        _outcome("parent-1", failed=2, failures=failures, dag_id="alice_nightly", loaded_at=night)
+    )
+    assert together_ledger.mark_answered("parent-1", "child-1", {"server_error": 2}) == 1
+    assert together_ledger.mark_answered("parent-1", "child-1", {"server_error": 2}) == 0  # once
+
+    client.cookies.set("_token", _token(auth, "alice"))
+    data = client.get("/api/batches").json()["batches"]
+    assert [b["batch_id"] for b in data] == ["parent-1", "child-1", "parent-0"]
+    assert data[0]["follow_ups"] == ["child-1"] and data[1]["parent_batch_id"] == "parent-1"
+    assert (data[1]["model"], data[1]["estimated_cost_usd"]) == ("m/a", 0.002)
+    html = client.get("/page").text
+    first, second = html.index("Runs of 2026-11-29"), html.index("Runs of 2026-11-28")
+    assert first < html.index('<tr class="row', first) < second  # newest run first
+    assert html.index('data-batch="child-1"') < second  # the follow-up under its parent
+    assert "follow-up of parent-1" in html
+    assert "2 answered by follow-up <code>child-1</code>" in html
