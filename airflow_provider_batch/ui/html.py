@@ -422,7 +422,7 @@ def _spend_switch(filters: Mapping[str, str], by: str) -> str:
         else:
             query = urlencode({**{k: v for k, v in filters.items() if v}, "spend_by": value})
             links.append(f'<a href="?{escape(query)}#spend">{label}</a>')
-    return f'<p class="switch">Spend {" · ".join(links)}</p>'
+    return f'<p class="switch" id="spend-switch">Spend {" · ".join(links)}</p>'
 
 
 def render_page(
