@@ -64,8 +64,9 @@ def get_provider_info() -> dict[str, Any]:
 
     return {
         "package-name": "airflow-provider-batch",
-        "name": "Together AI Batch",
-        "description": "Run Together AI Batch API jobs as scheduled, monitored Airflow tasks.",
+        "name": "LLM Batch",
+        "description": "Run LLM batch API jobs (Together AI, OpenAI and compatible servers) as "
+        "scheduled, monitored Airflow tasks.",
         "versions": [__version__],
         "integrations": [
             {

@@ -280,13 +280,21 @@ class _PartSubmitter:
             return None
         ledger = self.ctx.ledger
         candidates = [job for job in self.names.batches(self.part) if ledger.by_batch(job.id) is None]
+        if len(candidates) > 1 and self.force_resubmit:
+            log.warning(
+                "part %d: %d batches of release 0.1.0 (%s) are on this task instance's named file and "
+                "none can be told to be its own; force_resubmit=True: submitting a new batch",
+                self.part.index, len(candidates), ", ".join(sorted(j.id for j in candidates)),
+            )  # fmt: skip
+            return None
         if len(candidates) > 1:
             raise LedgerConflictError(
                 f"part {self.part.index}: {len(candidates)} batches the submission ledger does not "
                 f"know ({', '.join(sorted(j.id for j in candidates))}) are on the input file that "
                 "release 0.1.0 named for this task instance; 0.1.0 shared files of identical content "
                 "between task instances, so this task cannot tell which is its own, and it stops "
-                "instead of paying again"
+                "instead of paying again. To submit this part anew (a new batch, paid again), set "
+                "force_resubmit=True on the operator and clear the task"
             )
         if not candidates:
             return None

@@ -42,7 +42,7 @@ SYSTEM_PROMPT = (
 
 DAILY_STATS_SQL = [
     """CREATE TABLE IF NOT EXISTS daily_ticket_stats (
-        day TEXT PRIMARY KEY, tickets INTEGER, succeeded INTEGER, failed INTEGER,
+        day VARCHAR(10) PRIMARY KEY, tickets INTEGER, succeeded INTEGER, failed INTEGER,
         total_tokens INTEGER, cost_usd REAL, enterprise_tickets INTEGER)""",
     "DELETE FROM daily_ticket_stats WHERE day = '{{ ds }}'",
     """INSERT INTO daily_ticket_stats

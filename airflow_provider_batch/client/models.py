@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_provider_batch.endpoints import AUDIO_TRANSCRIPTIONS, AUDIO_TRANSLATIONS, CHAT_COMPLETIONS
+
 __all__ = [
     "BatchStatus",
     "BatchJob",
@@ -29,9 +31,6 @@ __all__ = [
     "BATCH_ENDPOINTS",
 ]
 
-CHAT_COMPLETIONS = "/v1/chat/completions"
-AUDIO_TRANSCRIPTIONS = "/v1/audio/transcriptions"
-AUDIO_TRANSLATIONS = "/v1/audio/translations"
 BATCH_ENDPOINTS = (CHAT_COMPLETIONS, AUDIO_TRANSCRIPTIONS, AUDIO_TRANSLATIONS)
 
 

@@ -24,8 +24,14 @@ def _together(conn_id: str) -> VendorProbe:
     return TogetherProbe(conn_id)
 
 
+def _openai(conn_id: str) -> VendorProbe:
+    from airflow_provider_batch.doctor.openai import OpenAIProbe
+
+    return OpenAIProbe(conn_id)
+
+
 #: Connection type -> the vendor's probe. A vendor adds one line here.
-PROBES: dict[str, Callable[[str], VendorProbe]] = {"together": _together}
+PROBES: dict[str, Callable[[str], VendorProbe]] = {"together": _together, "openai": _openai}
 
 
 class RedactingStream:

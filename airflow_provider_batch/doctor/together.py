@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,14 +13,16 @@ from urllib.parse import urlsplit
 import httpx
 
 from airflow_provider_batch.client import BatchJob, BatchStatus, TogetherClient, TogetherError
+from airflow_provider_batch.client._config import ClientSettings
 from airflow_provider_batch.client.models import CHAT_COMPLETIONS
 from airflow_provider_batch.doctor._report import Severity
 from airflow_provider_batch.doctor.expectations import FieldRule, StatusRules, UsageRules, VendorExpectations
 from airflow_provider_batch.doctor.probe import BatchSeen, Exchange, Plan, UploadSeen
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.inputs.budget import estimate_tokens
+from airflow_provider_batch.pricing import PriceTable
 
-__all__ = ["DEFAULT_MODEL", "TOGETHER_EXPECTATIONS", "TogetherProbe"]
+__all__ = ["DEFAULT_MODEL", "TOGETHER_EXPECTATIONS", "TogetherProbe", "chat_plan"]
 
 #: A cheap serverless chat model; ``--model`` picks another.
 DEFAULT_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo"
@@ -53,6 +56,32 @@ TOGETHER_EXPECTATIONS = VendorExpectations(
     ),
     usage=UsageRules(path="response.body.usage"),
 )
+
+
+def chat_plan(
+    prices: PriceTable, model: str, max_tokens: int, endpoint: str, wire: Mapping[str, str] | None = None
+) -> Plan:
+    """The doctor's two one-line chat requests to ``endpoint`` and their estimated cost.
+
+    :param wire: fields each line carries besides ``custom_id`` and ``body`` (OpenAI's ``method``
+        and ``url``).
+    """
+    run = uuid.uuid4().hex[:8]
+    lines = [
+        {
+            "custom_id": f"doctor-{run}-{n}",
+            **(wire or {}),
+            "body": {"model": model, "messages": [{"role": "user", "content": prompt}],
+                     "max_tokens": max_tokens, "temperature": 0},
+        }
+        for n, prompt in enumerate(_PROMPTS, 1)
+    ]  # fmt: skip
+    prompt_tokens = sum(estimate_tokens(p) + _TEMPLATE_TOKENS for p in _PROMPTS)
+    if not prices.has_price(model):
+        note = f"no price for {model!r} in the price table: cost unknown (tiny: {len(lines)} short requests)"
+        return Plan(model, endpoint, lines, None, note)
+    cost = prices.cost(model, prompt_tokens, max_tokens * len(lines))
+    return Plan(model, endpoint, lines, cost.batch_usd, f"price table as of {prices.as_of}")
 
 
 class _Recorder:
@@ -115,31 +144,17 @@ class TogetherProbe:
             follow_redirects=False,
             event_hooks={"response": [self._recorder.on_response]},
         )
-        self._client = TogetherClient(settings, http_client=self._http)
+        self._client = self._open(settings, self._http)
+
+    def _open(self, settings: ClientSettings, http: httpx.Client) -> Any:
+        """The vendor's own wire client on the recording ``http`` pool."""
+        return TogetherClient(settings, http_client=http)
 
     def secrets(self) -> list[str]:
         return [self._conn.password or ""]
 
     def plan(self, model: str | None, max_tokens: int) -> Plan:
-        model = model or DEFAULT_MODEL
-        run = uuid.uuid4().hex[:8]
-        lines = [
-            {
-                "custom_id": f"doctor-{run}-{n}",
-                "body": {"model": model, "messages": [{"role": "user", "content": prompt}],
-                         "max_tokens": max_tokens, "temperature": 0},
-            }
-            for n, prompt in enumerate(_PROMPTS, 1)
-        ]  # fmt: skip
-        prices = self._hook.price_table()
-        prompt_tokens = sum(estimate_tokens(p) + _TEMPLATE_TOKENS for p in _PROMPTS)
-        if not prices.has_price(model):
-            note = (
-                f"no price for {model!r} in the price table: cost unknown (tiny: {len(lines)} short requests)"
-            )
-            return Plan(model, CHAT_COMPLETIONS, lines, None, note)
-        cost = prices.cost(model, prompt_tokens, max_tokens * len(lines))
-        return Plan(model, CHAT_COMPLETIONS, lines, cost.batch_usd, f"price table as of {prices.as_of}")
+        return chat_plan(self._hook.price_table(), model or DEFAULT_MODEL, max_tokens, CHAT_COMPLETIONS)
 
     def upload(self, path: Path) -> UploadSeen:
         self._recorder.take()

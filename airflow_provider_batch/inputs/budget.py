@@ -27,10 +27,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_batch._wrap import wrap
-from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, CHAT_ENDPOINT
+from airflow_provider_batch.endpoints import endpoint_for
+from airflow_provider_batch.endpoints._checks import CHARS_PER_TOKEN, estimate_tokens
+from airflow_provider_batch.endpoints.chat import MESSAGE_OVERHEAD_TOKENS
+from airflow_provider_batch.inputs.limits import CHAT_ENDPOINT
 from airflow_provider_batch.pricing import PriceTable
 
 __all__ = [
+    "CHARS_PER_TOKEN",
+    "MESSAGE_OVERHEAD_TOKENS",
     "BudgetExceededError",
     "BudgetTally",
     "PartEstimate",
@@ -49,22 +54,10 @@ __all__ = [
 
 log = logging.getLogger("airflow_provider_batch.inputs")
 
-CHARS_PER_TOKEN = 4
-MESSAGE_OVERHEAD_TOKENS = 4
-"""Tokens added per chat message for the role and the chat template's separators."""
-
 UNBOUNDED_ESTIMATE_TOKENS = 512
 """Completion tokens counted, for the logged estimate only, for a request without ``max_tokens``."""
 
 _EXAMPLES_SHOWN = 5
-_PROMPT_FIELDS = ("tools", "functions", "response_format")
-"""Body fields the API renders into the prompt: function definitions and the JSON schema."""
-_PROMPT_FIELDS_SET = frozenset(_PROMPT_FIELDS)
-
-
-def estimate_tokens(text: str) -> int:
-    """Estimate the token count of ``text`` as ``ceil(len(text) / 4)`` (0 for empty text)."""
-    return -(-len(text) // CHARS_PER_TOKEN)
 
 
 class ModelEstimate(BaseModel):
@@ -101,6 +94,9 @@ class CostEstimate(BaseModel):
     unbounded_requests: int = 0
     unbounded_examples: list[str] = Field(default_factory=list)
     assumed_max_tokens: int | None = None
+    #: The body field that bounds a request's output, when it is not chat's ``max_tokens``
+    #: (``max_output_tokens`` for the Responses API); named in the refusal's remedy.
+    bound_field: str | None = None
 
 
 class BudgetExceededError(ValueError):
@@ -133,8 +129,16 @@ def check_budget_args(
             raise ValueError(f"max_cost_usd must be a finite number of USD >= 0, got {max_cost_usd!r:.40}")
     if assumed_max_tokens is not None and (type(assumed_max_tokens) is not int or assumed_max_tokens < 1):
         raise ValueError(f"assumed_max_tokens must be a positive integer, got {assumed_max_tokens!r:.40}")
-    if max_cost_usd is not None and endpoint in AUDIO_ENDPOINTS:
+    if max_cost_usd is not None and not _estimable(endpoint):
         raise ValueError(_audio_message(str(endpoint), float(max_cost_usd)))  # type: ignore[arg-type]
+
+
+def _estimable(endpoint: object) -> bool:
+    """Whether the budget guard can bound ``endpoint``'s cost (an unknown one is refused elsewhere)."""
+    try:
+        return endpoint_for(endpoint).estimable  # type: ignore[arg-type]
+    except ValueError:
+        return True
 
 
 def _audio_message(endpoint: str, max_cost_usd: float) -> str:
@@ -144,74 +148,6 @@ def _audio_message(endpoint: str, max_cost_usd: float) -> str:
         "budget-checked. Remove max_cost_usd for audio batches (cap the spend with fewer or shorter "
         "clips instead)"
     )
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        # Multimodal parts: only text parts are counted; images and audio are not estimated.
-        texts = (part.get("text") for part in content if isinstance(part, dict))
-        return "".join(text for text in texts if isinstance(text, str))
-    return ""
-
-
-def _serialised_tokens(value: Any) -> int:
-    if not isinstance(value, (dict, list)) or not value:
-        return 0
-    return estimate_tokens(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
-
-
-class _SchemaTokens:
-    """Tokens of each ``_PROMPT_FIELDS`` value, serialised again only when it differs from the
-    previous line's: a batch usually repeats one schema, and comparing is ~20x cheaper than dumping."""
-
-    def __init__(self) -> None:
-        self.last: dict[str, tuple[Any, int]] = {}
-
-    def __call__(self, body: dict[str, Any]) -> int:
-        total = 0
-        for key in _PROMPT_FIELDS:
-            value = body.get(key)
-            if value is None:
-                continue
-            seen = self.last.get(key)
-            if seen is None or seen[0] != value:
-                seen = self.last[key] = (value, _serialised_tokens(value))
-            total += seen[1]
-        return total
-
-
-def _prompt_tokens(body: dict[str, Any], schema_tokens: _SchemaTokens) -> int:
-    # Once per request: the common case (string content, no tool calls) takes no further call.
-    total = schema_tokens(body) if not _PROMPT_FIELDS_SET.isdisjoint(body) else 0
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        prompt = body.get("prompt")
-        return total + (estimate_tokens(prompt) if isinstance(prompt, str) else 0)
-    for message in messages:
-        if isinstance(message, dict):
-            content = message.get("content")
-            text = content if type(content) is str else _content_text(content)
-            total += MESSAGE_OVERHEAD_TOKENS - (-len(text) // CHARS_PER_TOKEN)
-            calls = message.get("tool_calls")
-            if calls:
-                total += _serialised_tokens(calls)
-    return total
-
-
-def _max_tokens(body: dict[str, Any]) -> int | None:
-    """The larger of ``max_tokens`` and ``max_completion_tokens``; ``None`` when neither is set."""
-    first, second = body.get("max_tokens"), body.get("max_completion_tokens")
-    first = first if type(first) is int and first > 0 else None
-    if type(second) is not int or second <= 0:
-        return first
-    return second if first is None or second > first else first
-
-
-def _completions(body: dict[str, Any]) -> int:
-    n = body.get("n")
-    return n if type(n) is int and n > 0 else 1
 
 
 class _Unbounded:
@@ -238,15 +174,21 @@ class BudgetTally:
     :param assumed_max_tokens: completion tokens assumed for a request without ``max_tokens``
         (before ``n``). ``None``: count :data:`UNBOUNDED_ESTIMATE_TOKENS` and report such requests
         in ``unbounded_requests``, which :func:`check_budget` refuses under a limit.
+    :param endpoint: the batch's endpoint, whose estimate counts the tokens
+        (:meth:`~airflow_provider_batch.endpoints.base.Endpoint.prompt_tokens` and the bound).
     """
 
-    def __init__(self, assumed_max_tokens: int | None = None) -> None:
+    def __init__(self, assumed_max_tokens: int | None = None, endpoint: str = CHAT_ENDPOINT) -> None:
+        spec = endpoint_for(endpoint)
+        self._prompt_tokens, self._max_tokens = spec.prompt_tokens, spec.max_completion_tokens
+        self._completions = spec.completions
+        self._bound_field = spec.bound_field
         self.assumed_max_tokens = assumed_max_tokens
         self._fallback = assumed_max_tokens or UNBOUNDED_ESTIMATE_TOKENS
         #: ``(part, model) -> [requests, prompt tokens, worst-case completion tokens]``
         self._totals: dict[tuple[int, str], list[int]] = {}
         self._unbounded = _Unbounded()
-        self._schema_tokens = _SchemaTokens()
+        self._schema_tokens = spec.schema_tokens()
 
     def add(self, line_no: int, request: Any, part: int = 1) -> None:
         """Count one request (lines that are not request objects with a body are ignored)."""
@@ -259,12 +201,12 @@ class BudgetTally:
         if entry is None:
             entry = self._totals[key] = [0, 0, 0]
         entry[0] += 1
-        entry[1] += _prompt_tokens(body, self._schema_tokens)
-        max_tokens = _max_tokens(body)
+        entry[1] += self._prompt_tokens(body, self._schema_tokens)
+        max_tokens = self._max_tokens(body)
         if max_tokens is None:
             self._unbounded.add(line_no, request)
             max_tokens = self._fallback
-        entry[2] += max_tokens * _completions(body)
+        entry[2] += max_tokens * self._completions(body)
 
     def estimate(self, prices: PriceTable) -> CostEstimate:
         """The whole input's estimate, per model and in total."""
@@ -274,7 +216,10 @@ class BudgetTally:
             entry.requests += requests
             entry.prompt_tokens += prompt
             entry.max_completion_tokens += completion
-        return _total(per_model, prices, self._unbounded, self.assumed_max_tokens)
+        estimate = _total(per_model, prices, self._unbounded, self.assumed_max_tokens)
+        return (
+            estimate.model_copy(update={"bound_field": self._bound_field}) if self._bound_field else estimate
+        )
 
     def part_estimates(self, prices: PriceTable) -> dict[int, PartEstimate]:
         """Each part's model(s) and worst-case cost at batch price."""
@@ -320,7 +265,11 @@ def _models_label(names: list[str]) -> str | None:
 
 
 def estimate_batch_cost(
-    path: str | os.PathLike[str], prices: PriceTable, *, assumed_max_tokens: int | None = None
+    path: str | os.PathLike[str],
+    prices: PriceTable,
+    *,
+    assumed_max_tokens: int | None = None,
+    endpoint: str = CHAT_ENDPOINT,
 ) -> CostEstimate:
     """Stream over a batch input file and estimate its worst-case cost per model and in total.
 
@@ -329,8 +278,9 @@ def estimate_batch_cost(
     splits together (:func:`~airflow_provider_batch.inputs.prepare.prepare_input`).
 
     :param assumed_max_tokens: see :class:`BudgetTally`.
+    :param endpoint: the batch's endpoint (chat completions by default).
     """
-    tally = BudgetTally(assumed_max_tokens)
+    tally = BudgetTally(assumed_max_tokens, endpoint)
     with open(path, "rb") as fh:
         for line_no, raw in enumerate(fh, start=1):
             if not raw.isspace():
@@ -435,6 +385,16 @@ def _unbounded_message(estimate: CostEstimate, max_cost_usd: float) -> str:
     first = estimate.unbounded_examples[0]
     more = estimate.unbounded_requests - 1
     others = f"; {more} more request(s) lack it too (first ones: {', '.join(estimate.unbounded_examples)})"
+    field = estimate.bound_field
+    if field is not None:
+        return (
+            f"{first}: max_tokens_required: the request does not set {field}, so its output length and the "
+            f"batch's worst-case cost have no bound, and max_cost_usd=${max_cost_usd:.4f} cannot be "
+            f"guaranteed{others if more else ''}. Remedy: set {field} in every request body "
+            f"(BuildRequestsOperator: body={{'{field}': ...}}), or pass assumed_max_tokens=<tokens> to "
+            "budget such requests at that many output tokens each (an assumption the API does not "
+            "enforce). Nothing was uploaded"
+        )
     return (
         f"{first}: max_tokens_required: the request sets neither max_tokens nor max_completion_tokens, "
         f"so its completion length and the batch's worst-case cost have no bound, and "
@@ -464,7 +424,7 @@ def guard_budget(
     """
     if not budget_applies(path, endpoint=endpoint, max_cost_usd=max_cost_usd):
         return None
-    estimate = estimate_batch_cost(path, prices, assumed_max_tokens=assumed_max_tokens)
+    estimate = estimate_batch_cost(path, prices, assumed_max_tokens=assumed_max_tokens, endpoint=endpoint)
     check_budget(estimate, max_cost_usd, allow_unpriced=allow_unpriced)
     return estimate
 
@@ -474,7 +434,7 @@ def budget_applies(path: str | os.PathLike[str], *, endpoint: str, max_cost_usd:
 
     :raises UnboundedCostError: an audio endpoint with a ``max_cost_usd`` limit.
     """
-    if endpoint not in AUDIO_ENDPOINTS:
+    if _estimable(endpoint):
         return True
     if max_cost_usd is not None:
         raise UnboundedCostError(

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, CHAT_ENDPOINT, BatchLimits, check_endpoint
+from airflow_provider_batch.endpoints import Endpoint, endpoint_for
+from airflow_provider_batch.inputs.limits import (
+    CHAT_ENDPOINT,
+    SUPPORTED_ENDPOINTS,
+    BatchLimits,
+    check_endpoint,
+)
 
 __all__ = ["METADATA_SUFFIX", "BuildError", "BuiltInput", "build_batch_file", "metadata_path_for"]
 
@@ -76,6 +82,11 @@ class _Spec:
     metadata_columns: tuple[str, ...]
     audio_url_column: str | None
     id_prefix: str
+    endpoints: Collection[str] = SUPPORTED_ENDPOINTS
+
+    @property
+    def kind(self) -> Endpoint:
+        return endpoint_for(self.endpoint)
 
 
 def build_batch_file(
@@ -91,6 +102,7 @@ def build_batch_file(
     metadata_columns: Iterable[str] = (),
     audio_url_column: str | None = None,
     id_prefix: str = "",
+    endpoints: Collection[str] = SUPPORTED_ENDPOINTS,
 ) -> BuiltInput:
     """Write one request per record to ``out_path`` and a sidecar ``<out_path>.meta.jsonl``.
 
@@ -101,8 +113,13 @@ def build_batch_file(
     sidecar as ``{"custom_id", "model", "meta": {column: value}}`` and never into the request;
     values JSON cannot hold (dates, decimals) are written as strings there.
 
+    The body is the endpoint's (:meth:`~airflow_provider_batch.endpoints.base.Endpoint.build_body`):
+    the Responses API gets ``input`` (the rendered template) and ``instructions`` (``system_prompt``),
+    embeddings get ``input``.
+
     :param key_column: column whose value (as a string, after ``id_prefix``) is the ``custom_id``;
         it must be non-empty, at most 64 characters and unique.
+    :param endpoints: the endpoints the vendor's batch API takes (Together's by default).
     :raises BuildError: naming the row and column, on the first bad row. No output is left behind.
     """
     spec = _Spec(
@@ -115,6 +132,7 @@ def build_batch_file(
         metadata_columns=tuple(metadata_columns),
         audio_url_column=audio_url_column,
         id_prefix=id_prefix,
+        endpoints=endpoints,
     )
     _check_spec(spec)
     out = Path(out_path)
@@ -134,16 +152,17 @@ def build_batch_file(
 
 
 def _check_spec(spec: _Spec) -> None:
-    check_endpoint(spec.endpoint)
+    check_endpoint(spec.endpoint, spec.endpoints)
     if not isinstance(spec.model, str) or not spec.model.strip():
         raise ValueError("model must be a non-empty string")
-    if spec.endpoint in AUDIO_ENDPOINTS:
+    kind = spec.kind
+    if kind.row_source == "audio_url":
         if not spec.audio_url_column:
             raise ValueError(f"audio endpoint {spec.endpoint} needs audio_url_column")
     elif not spec.user_template:
-        raise ValueError("chat requests need user_template (e.g. '{prompt}' to use a column as is)")
-    reserved = {"model", "messages"} if spec.endpoint == CHAT_ENDPOINT else {"model", "file"}
-    clash = reserved & set(spec.body)
+        what = "chat" if spec.endpoint == CHAT_ENDPOINT else spec.endpoint
+        raise ValueError(f"{what} requests need user_template (e.g. '{{prompt}}' to use a column as is)")
+    clash = kind.reserved_fields & set(spec.body)
     if clash:
         raise ValueError(f"body must not set {sorted(clash)}; they come from model and the row")
     try:
@@ -157,9 +176,10 @@ def _write_rows(
 ) -> tuple[int, int]:
     seen: set[str] = set()
     count = size = 0
+    kind = spec.kind
     for row_no, row in enumerate(records, start=1):
         custom_id = _custom_id(row_no, row, spec, seen)
-        request = _request(row_no, row, spec, custom_id)
+        request = _request(row_no, row, spec, custom_id, kind)
         line = _dumps(request, row_no, custom_id)
         req_fh.write(line)
         size += len(line)
@@ -203,18 +223,17 @@ def _custom_id(row_no: int, row: Mapping[str, Any], spec: _Spec, seen: set[str])
     return custom_id
 
 
-def _request(row_no: int, row: Mapping[str, Any], spec: _Spec, custom_id: str) -> dict[str, Any]:
-    if spec.endpoint in AUDIO_ENDPOINTS:
+def _request(
+    row_no: int, row: Mapping[str, Any], spec: _Spec, custom_id: str, kind: Endpoint
+) -> dict[str, Any]:
+    if kind.row_source == "audio_url":
         url = _column(row_no, row, spec.audio_url_column or "")
         if not isinstance(url, str) or not url.strip():
             raise BuildError(f"row {row_no}: audio URL column {spec.audio_url_column!r} is empty or not text")
-        audio_body = {"model": spec.model, "file": url, **spec.body}
-        return {"custom_id": custom_id, "method": "FILE", "body": audio_body}
-    messages = []
-    if spec.system_prompt:
-        messages.append({"role": "system", "content": spec.system_prompt})
-    messages.append({"role": "user", "content": _render(row_no, row, spec)})
-    return {"custom_id": custom_id, "body": {"model": spec.model, "messages": messages, **spec.body}}
+        audio_body = kind.build_body(spec.model, url, None, spec.body)
+        return {"custom_id": custom_id, "method": kind.method, "body": audio_body}
+    body = kind.build_body(spec.model, _render(row_no, row, spec), spec.system_prompt, spec.body)
+    return {"custom_id": custom_id, "body": body}
 
 
 def _render(row_no: int, row: Mapping[str, Any], spec: _Spec) -> str:

@@ -1,4 +1,8 @@
-"""Together Batch API input limits and endpoint names (reference §7).
+"""Together Batch API input limits and the endpoints it takes (reference §7).
+
+The endpoints themselves (paths, request checks, answer shapes) live in
+:mod:`airflow_provider_batch.endpoints`; ``SUPPORTED_ENDPOINTS`` are those Together's batch API
+takes, the default wherever no vendor is named.
 
 Limits are a value object so tests and callers can shrink them (``BatchLimits(max_lines=3)``)
 without touching module globals.
@@ -6,7 +10,10 @@ without touching module globals.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
+
+from airflow_provider_batch.endpoints import AUDIO_TRANSCRIPTIONS, AUDIO_TRANSLATIONS, CHAT_COMPLETIONS
 
 __all__ = [
     "AUDIO_ENDPOINTS",
@@ -16,15 +23,16 @@ __all__ = [
     "check_endpoint",
 ]
 
-CHAT_ENDPOINT = "/v1/chat/completions"
-AUDIO_ENDPOINTS = ("/v1/audio/transcriptions", "/v1/audio/translations")
+CHAT_ENDPOINT = CHAT_COMPLETIONS
+AUDIO_ENDPOINTS = (AUDIO_TRANSCRIPTIONS, AUDIO_TRANSLATIONS)
 SUPPORTED_ENDPOINTS = (CHAT_ENDPOINT, *AUDIO_ENDPOINTS)
 
 
-def check_endpoint(endpoint: str) -> None:
-    """Raise ``ValueError`` unless ``endpoint`` is one the Batch API accepts."""
-    if endpoint not in SUPPORTED_ENDPOINTS:
-        expected = ", ".join(SUPPORTED_ENDPOINTS)
+def check_endpoint(endpoint: str, supported: Collection[str] = SUPPORTED_ENDPOINTS) -> None:
+    """Raise ``ValueError`` unless ``endpoint`` is in ``supported`` (Together's by default: pass
+    the vendor's ``endpoints`` otherwise)."""
+    if endpoint not in supported:
+        expected = ", ".join(supported)
         raise ValueError(f"unsupported endpoint {endpoint!r}; expected one of {expected}")
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from airflow_provider_batch.inputs.budget import (
     check_budget,
     log_estimate,
 )
-from airflow_provider_batch.inputs.limits import BatchLimits
+from airflow_provider_batch.inputs.limits import SUPPORTED_ENDPOINTS, BatchLimits
 from airflow_provider_batch.inputs.split import InputPart, PartCutter
 from airflow_provider_batch.inputs.validate import InputValidationError, ValidationReport, validate_batch_file
 from airflow_provider_batch.pricing import PriceTable
@@ -59,22 +60,26 @@ def prepare_input(
     max_cost_usd: float | None = None,
     assumed_max_tokens: int | None = None,
     allow_unpriced: bool = False,
+    endpoints: Collection[str] = SUPPORTED_ENDPOINTS,
 ) -> PreparedInput:
     """Read ``path`` once; refuse it or return its parts (written under ``parts_dir`` if it must be cut).
 
     :raises InputValidationError: the file breaks a rule (nothing is written).
     :raises BudgetExceededError: over ``max_cost_usd``, or no bound exists (nothing is written).
     :raises ValueError: a single line does not fit a part on its own.
+    :param endpoints: the endpoints the vendor's batch API takes (Together's by default).
     """
     source = Path(path)
     cutter = PartCutter(limits, source.stat().st_size)
-    tally = BudgetTally(assumed_max_tokens)
+    tally = BudgetTally(assumed_max_tokens, endpoint)
     cut, count = cutter.add, tally.add
 
     def take(line_no: int, raw: bytes, request: dict[str, Any]) -> None:
         count(line_no, request, cut(raw))
 
-    report = validate_batch_file(source, endpoint=endpoint, limits=limits, check_totals=False, sink=take)
+    report = validate_batch_file(
+        source, endpoint=endpoint, limits=limits, check_totals=False, sink=take, endpoints=endpoints
+    )
     if not report.ok:
         raise InputValidationError(report)
     estimate = None

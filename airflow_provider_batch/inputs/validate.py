@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 import msgspec
 
+from airflow_provider_batch.endpoints import endpoint_for
 from airflow_provider_batch.inputs._rules import RuleHit, check_request
-from airflow_provider_batch.inputs.limits import AUDIO_ENDPOINTS, CHAT_ENDPOINT, BatchLimits, check_endpoint
+from airflow_provider_batch.inputs.limits import (
+    CHAT_ENDPOINT,
+    SUPPORTED_ENDPOINTS,
+    BatchLimits,
+    check_endpoint,
+)
 
 __all__ = [
     "EmptyInputError",
@@ -145,7 +152,7 @@ class _Scan:
         self.limits = limits
         self.max_problems = max_problems
         self.first_line: dict[str, int] = {}
-        self.audio = report.endpoint in AUDIO_ENDPOINTS
+        self.spec = endpoint_for(report.endpoint)
         self.size_reported = False
 
     def add(self, line: int, custom_id: str | None, rule: str, message: str) -> None:
@@ -202,7 +209,7 @@ class _Scan:
         hits: list[RuleHit] = []
         custom_id, model = check_request(
             obj,
-            audio=self.audio,
+            spec=self.spec,
             endpoint=self.report.endpoint,
             max_id_len=self.limits.max_custom_id_len,
             out=hits,
@@ -242,11 +249,14 @@ def validate_batch_file(
     max_problems: int = 100,
     check_totals: bool = True,
     sink: LineSink | None = None,
+    endpoints: Collection[str] = SUPPORTED_ENDPOINTS,
 ) -> ValidationReport:
     """Check every line of a batch input JSONL file, in one streaming pass.
 
     :param path: local JSONL file.
-    :param endpoint: batch endpoint; audio endpoints need ``"method": "FILE"`` lines.
+    :param endpoint: batch endpoint; its checks are the registry's
+        (:func:`~airflow_provider_batch.endpoints.endpoint_for`), e.g. audio endpoints need
+        ``"method": "FILE"`` lines.
     :param limits: size limits (shrink them in tests).
     :param max_problems: keep at most this many problems; further lines are counted, not parsed.
     :param check_totals: check ``max_lines`` and ``max_bytes`` for the whole file. Pass ``False``
@@ -255,8 +265,9 @@ def validate_batch_file(
         found (after one the file is refused anyway): so one read of the file also estimates its
         cost and cuts it into parts (:mod:`airflow_provider_batch.inputs.prepare`), and no line
         is decoded twice.
+    :param endpoints: the endpoints the vendor's batch API takes (Together's by default).
     """
-    check_endpoint(endpoint)
+    check_endpoint(endpoint, endpoints)
     report = ValidationReport(path=Path(path), endpoint=endpoint)
     scan = _Scan(report, limits, max_problems)
     problems = report.problems
@@ -291,13 +302,19 @@ def ensure_valid(
     limits: BatchLimits = BatchLimits(),
     max_problems: int = 100,
     check_totals: bool = True,
+    endpoints: Collection[str] = SUPPORTED_ENDPOINTS,
 ) -> ValidationReport:
     """Validate like :func:`validate_batch_file`; raise :class:`InputValidationError` on any problem.
 
     :returns: the (clean) report, for its line, byte and model counts.
     """
     report = validate_batch_file(
-        path, endpoint=endpoint, limits=limits, max_problems=max_problems, check_totals=check_totals
+        path,
+        endpoint=endpoint,
+        limits=limits,
+        max_problems=max_problems,
+        check_totals=check_totals,
+        endpoints=endpoints,
     )
     if not report.ok:
         raise InputValidationError(report)

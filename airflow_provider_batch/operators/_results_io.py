@@ -150,14 +150,15 @@ def open_stream(
     """The one-pass reconciliation of a downloaded batch against its own input file."""
     job = files.job
     expected = iter_expected(files.input_path, metadata) if files.input_path is not None else None
+    endpoint = job.endpoint or endpoint
     return BatchStream(
         expected,
-        ParsedFile(files.output_path, "output"),
-        ParsedFile(files.error_path, "error"),
+        ParsedFile(files.output_path, "output", endpoint),
+        ParsedFile(files.error_path, "error", endpoint),
         batch_id=job.id,
         batch_status=job.status.value,
         prices=prices,
-        endpoint=job.endpoint or endpoint,
+        endpoint=endpoint,
         submitted_at=job.created_at,
         completed_at=job.completed_at,
         run=run,

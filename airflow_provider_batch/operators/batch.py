@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from airflow_provider_batch.hooks.ledger import get_ledger
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.idempotency import PartOutcome, SubmitContext, ran_before, submit_or_attach
 from airflow_provider_batch.inputs import (
+    SUPPORTED_ENDPOINTS,
     BatchLimits,
     InputPart,
     check_budget_args,
@@ -87,6 +88,7 @@ def _prepare_parts(
     assumed_max_tokens: int | None = None,
     on_empty: str = "fail",
     allow_unpriced: bool = False,
+    endpoints: Collection[str] = SUPPORTED_ENDPOINTS,
 ) -> list[InputPart]:
     """Fetch the input, then validate, budget-check and split it in one read; returns parts ready to upload.
 
@@ -97,7 +99,7 @@ def _prepare_parts(
     :raises AirflowSkipException: an empty input with ``on_empty="skip"``.
     :raises FileNotFoundError: no such local input.
     """
-    check_endpoint(endpoint)
+    check_endpoint(endpoint, endpoints)
     check_budget_args(max_cost_usd, assumed_max_tokens, endpoint)
     local = fetch_to_local(input_path, work_dir / "fetched", aws_conn_id=aws_conn_id)
     if local.stat().st_size == 0:
@@ -111,6 +113,7 @@ def _prepare_parts(
         max_cost_usd=max_cost_usd,
         assumed_max_tokens=assumed_max_tokens,
         allow_unpriced=allow_unpriced,
+        endpoints=endpoints,
     )
     return prepared.parts
 
@@ -281,6 +284,7 @@ class TogetherBatchOperator(BaseOperator):
                 assumed_max_tokens=self.assumed_max_tokens,
                 on_empty=self.on_empty,
                 allow_unpriced=self.allow_unpriced,
+                endpoints=hook.vendor.endpoints,
             )
         except (ValueError, FileNotFoundError) as exc:
             raise AirflowFailException(f"batch input refused before upload: {exc}") from exc

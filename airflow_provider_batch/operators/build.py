@@ -17,11 +17,12 @@ from airflow_provider_batch.inputs.build import (
     records_from_jsonl,
     records_from_sql,
 )
-from airflow_provider_batch.inputs.limits import CHAT_ENDPOINT, BatchLimits
+from airflow_provider_batch.inputs.limits import CHAT_ENDPOINT, SUPPORTED_ENDPOINTS, BatchLimits
 from airflow_provider_batch.inputs.storage import fetch_to_local, is_s3_uri, publish
 from airflow_provider_batch.inputs.validate import ensure_valid
 from airflow_provider_batch.operators._empty import check_on_empty, on_empty_input
 from airflow_provider_batch.results.warehouse import check_metadata_columns
+from airflow_provider_batch.vendors import vendor_named
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -67,6 +68,7 @@ def build_requests(
     check_totals: bool = False,
     aws_conn_id: str | None = "aws_default",
     on_empty: str = "skip",
+    vendor: str | None = None,
     **build_options: Any,
 ) -> dict[str, Any]:
     """Build the request file and its sidecar, validate it, then publish both to ``output_path``.
@@ -79,19 +81,29 @@ def build_requests(
     defaults to ``False`` because files over the per-batch limits are split at submission time.
     ``on_empty`` decides what no records at all means: ``"skip"`` (the default) raises
     ``AirflowSkipException``, ``"fail"`` raises :class:`~airflow_provider_batch.inputs.EmptyInputError`;
-    either way nothing is published.
+    either way nothing is published. ``vendor`` (``"openai"``...) names the batch API the file is
+    for, whose endpoints are then accepted (Together's otherwise).
 
     :returns: ``{"path", "metadata_path", "count", "bytes", "models"}`` (paths as given/published).
     :raises InputValidationError: the built file breaks a batch rule (nothing is published).
     """
     check_on_empty(on_empty)
     endpoint = build_options.get("endpoint", CHAT_ENDPOINT)
+    endpoints = vendor_named(vendor).endpoints if vendor else SUPPORTED_ENDPOINTS
     with tempfile.TemporaryDirectory(prefix="apb-build-") as tmp:
-        built = build_batch_file(records, _staging_path(output_path, tmp), **build_options)
+        built = build_batch_file(
+            records, _staging_path(output_path, tmp), endpoints=endpoints, **build_options
+        )
         try:
             if built.count == 0:
                 on_empty_input(on_empty, f"the source gave no rows for {output_path}")
-            ensure_valid(built.path, endpoint=endpoint, limits=_as_limits(limits), check_totals=check_totals)
+            ensure_valid(
+                built.path,
+                endpoint=endpoint,
+                limits=_as_limits(limits),
+                check_totals=check_totals,
+                endpoints=endpoints,
+            )
             path, metadata_path = _publish_built(built, output_path, aws_conn_id)
         finally:
             built.path.unlink(missing_ok=True)
@@ -154,6 +166,8 @@ class TogetherBuildRequestsOperator(BaseOperator):
     :param system_prompt: optional system message (templated).
     :param body: extra request body fields (``max_tokens``, ``temperature``, ...).
     :param endpoint: batch endpoint, chat by default.
+    :param vendor: the vendor whose batch API the file is for (``"openai"`` for its Responses and
+        embeddings endpoints); Together's endpoints when not given.
     :param metadata_columns: columns copied to the sidecar, never into the request. They become
         results-table columns, so each must be a safe SQL identifier that is not a result column
         name (e.g. not ``status``); others are refused when the operator is created.
@@ -193,10 +207,12 @@ class TogetherBuildRequestsOperator(BaseOperator):
         check_totals: bool = False,
         aws_conn_id: str | None = "aws_default",
         on_empty: str = "skip",
+        vendor: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.on_empty = check_on_empty(on_empty)
+        self.vendor = vendor
         if (sql is None) == (records_path is None):
             raise ValueError("give exactly one of sql (with sql_conn_id) or records_path")
         if sql is not None and not sql_conn_id:
@@ -219,6 +235,7 @@ class TogetherBuildRequestsOperator(BaseOperator):
                 check_totals=self.check_totals,
                 aws_conn_id=self.aws_conn_id,
                 on_empty=self.on_empty,
+                vendor=self.vendor,
                 **{name: getattr(self, name) for name in _BUILD_OPTIONS},
             )
         self.log.info(

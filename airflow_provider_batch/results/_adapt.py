@@ -16,22 +16,28 @@ _FIELDS = ResultRow._fields
 _META = _FIELDS.index("metadata")
 _TAIL = (
     "dag_id", "run_id", "logical_date", "loaded_at", "answered_by_batch_id", "attempts",
-    "task_id", "map_index", "owner_key", "superseded", "superseded_by", "superseded_at",
+    "task_id", "map_index", "owner_key", "superseded", "superseded_by", "superseded_at", "response_embedding",
 )  # fmt: skip
 # The adapter below relies on this layout; fail at import, not with misplaced columns.
 assert _FIELDS[_META + 1 :] == _TAIL, _FIELDS
 _TEXT = _FIELDS.index("response_text")
 _ERROR = _FIELDS.index("error_message")
+_VECTOR = _FIELDS.index("response_embedding")
+#: A new table has the embedding column after ``loaded_at`` (see ``models.RESULT_COLUMNS``).
+_VECTOR_IN_TAIL = _TAIL.index("answered_by_batch_id")
 
 
 def result_adapter(metadata_columns: Sequence[str], dialect: GenericDialect) -> Callable[[ResultRow], tuple]:
     """A function ``ResultRow -> tuple`` in table order, specialised for speed.
 
     Metadata is spread into its columns, timestamps take the dialect's form (converted once per
-    distinct value), and text that the database cannot hold is cleaned when the dialect says so.
+    distinct value), an embedding takes the dialect's form (:meth:`GenericDialect.vector`), and
+    text that the database cannot hold is cleaned when the dialect says so.
     """
     tail_of = _tail_converter(timestamp_converter(dialect))
+    vector = dialect.vector
     columns = tuple(metadata_columns)
+    at = _META + len(columns) + _VECTOR_IN_TAIL  # the embedding's place in the table's columns
     clean = dialect.clean_text
     if clean is None:
 
@@ -41,7 +47,9 @@ def result_adapter(metadata_columns: Sequence[str], dialect: GenericDialect) -> 
                 if value.__class__ is not str:  # rare: a non-text value or a missing column
                     metas = tuple([v if v.__class__ is str else meta_value(v) for v in metas])
                     break
-            return row[:_META] + metas + tail_of(row[_META + 1 :])
+            values = row[:_META] + metas + tail_of(row[_META + 1 : _VECTOR])
+            embedding = row[_VECTOR]
+            return values if embedding is None else (*values[:at], vector(embedding), *values[at + 1 :])
 
         return adapt
 
@@ -54,7 +62,10 @@ def result_adapter(metadata_columns: Sequence[str], dialect: GenericDialect) -> 
         metas = tuple(
             [v if (v := meta.get(c)).__class__ is str and "\x00" not in v else meta_clean(v) for c in columns]
         )
-        values = row[:_META] + metas + tail_of(row[_META + 1 :])
+        values = row[:_META] + metas + tail_of(row[_META + 1 : _VECTOR])
+        embedding = row[_VECTOR]
+        if embedding is not None:
+            values = (*values[:at], vector(embedding), *values[at + 1 :])
         text, error = row[_TEXT], row[_ERROR]
         # Only free text can realistically carry NUL; ids and codes come from the API or our input.
         if (text and "\x00" in text) or (error and "\x00" in error):
@@ -65,8 +76,9 @@ def result_adapter(metadata_columns: Sequence[str], dialect: GenericDialect) -> 
 
 
 def _tail_converter(convert: Callable[[Any], Any]) -> Callable[[tuple], tuple]:
-    """The columns after the metadata (see ``_TAIL``) -> bind form, with ``owner_key`` filled in
-    when the row has none; one load has one or a few distinct tails."""
+    """The columns after the metadata up to the embedding (see ``_TAIL``) -> bind form in table
+    order, with ``owner_key`` filled in when the row has none and the embedding column (after
+    ``loaded_at``) ``None``: the adapter sets it; one load has one or a few distinct tails."""
     cache: dict[tuple, tuple] = {}
 
     def tail_of(tail: tuple) -> tuple:
@@ -78,7 +90,7 @@ def _tail_converter(convert: Callable[[Any], Any]) -> Callable[[tuple], tuple]:
             dag_id, run_id, logical_date, loaded_at, answered_by, attempts, task_id, map_index = tail[:8]
             key = tail[8] if tail[8] is not None else owner_key(dag_id, task_id, run_id, map_index)
             converted = cache[tail] = (
-                dag_id, run_id, convert(logical_date), convert(loaded_at), answered_by, attempts,
+                dag_id, run_id, convert(logical_date), convert(loaded_at), None, answered_by, attempts,
                 task_id, map_index, key, bool(tail[9]), tail[10], convert(tail[11]),
             )  # fmt: skip
             return converted

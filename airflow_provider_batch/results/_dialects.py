@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
+import msgspec
+
 from airflow_provider_batch.results._sql import (
     Table,
     column_list,
@@ -30,6 +32,9 @@ __all__ = ["Column", "GenericDialect", "Row", "SqliteDialect", "chunks"]
 
 Row = Sequence[Any]
 Column = tuple[str, str]  # (name, kind)
+
+
+_encode = msgspec.json.Encoder().encode
 
 
 def chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
@@ -58,6 +63,8 @@ class GenericDialect:
     types: ClassVar[dict[str, str]] = {"key": "VARCHAR(255)", "text": "TEXT", "int": "BIGINT"}
     types |= {"float": "DOUBLE PRECISION"}
     types |= {"money": "DOUBLE PRECISION", "timestamp": "TEXT", "bool": "BOOLEAN"}
+    #: An embedding: JSON text unless the dialect has a native array (see :meth:`vector`).
+    types |= {"vector": "TEXT"}
 
     def __init__(self, quote: str = '"{}"', placeholder: str = "%s", hook: Any = None) -> None:
         self.quote = quote
@@ -89,6 +96,11 @@ class GenericDialect:
     def timestamp(self, value: datetime) -> Any:
         """How a (UTC) timestamp is bound: ISO 8601 text unless the dialect has a native type."""
         return value.isoformat()
+
+    def vector(self, value: list[Any]) -> Any:
+        """How an embedding is bound: JSON text (``[0.1,-0.2]``; nested for several vectors)
+        unless the dialect has a native array type."""
+        return _encode(value).decode()
 
     clean_text: Callable[[str], str] | None = None
 
@@ -161,7 +173,7 @@ class SqliteDialect(GenericDialect):
     name = "sqlite"
     types: ClassVar[dict[str, str]] = {"key": "TEXT", "text": "TEXT", "int": "INTEGER", "float": "REAL"}
     types |= {"money": "REAL"}
-    types |= {"timestamp": "TEXT", "bool": "INTEGER"}
+    types |= {"timestamp": "TEXT", "bool": "INTEGER", "vector": "TEXT"}
     #: How long a statement waits for another connection's lock on the database file.
     BUSY_TIMEOUT_MS = 600_000
     _STAGE = 'temp."_apb_stage"'

@@ -65,6 +65,7 @@ class MySqlDialect(GenericDialect):
         "money": "DOUBLE",
         "timestamp": "DATETIME(6)",  # UTC
         "bool": "BOOLEAN",
+        "vector": "LONGTEXT",  # JSON text: a 3072-float vector is ~60 KiB, past TEXT's 64 KiB with room
     }
 
     def __init__(self) -> None:

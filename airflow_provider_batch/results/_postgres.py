@@ -53,6 +53,7 @@ class PostgresDialect(GenericDialect):
         "money": "DOUBLE PRECISION",
         "timestamp": "TIMESTAMPTZ",
         "bool": "BOOLEAN",
+        "vector": "DOUBLE PRECISION[]",
     }
     # Always schema-qualified: an unqualified DROP could reach a user's table of the same name.
     _STAGE = 'pg_temp."_apb_stage"'
@@ -64,10 +65,16 @@ class PostgresDialect(GenericDialect):
         "money": "float8",
         "timestamp": "timestamptz",
         "bool": "bool",
+        "vector": "float8[]",
     }
 
     def __init__(self) -> None:
         super().__init__('"{}"', "%s")
+
+    def vector(self, value: list[Any]) -> Any:
+        """A native ``double precision[]`` (two-dimensional for several vectors): floats only, as
+        the binary COPY's float8 dumper takes them."""
+        return [_floats(v) if isinstance(v, list) else float(v) for v in value]
 
     def timestamp(self, value: datetime) -> Any:
         return value
@@ -277,9 +284,20 @@ def _csv_line(row: Row) -> str:
     return ",".join(_csv_field(v) for v in row) + "\n"
 
 
+def _floats(values: list[Any]) -> list[float]:
+    return [float(v) for v in values]
+
+
+def _array_literal(value: list[Any]) -> str:
+    """A PostgreSQL array literal (``{1.0,2.5}``; nested braces for nested lists)."""
+    return "{" + ",".join(_array_literal(v) if isinstance(v, list) else repr(float(v)) for v in value) + "}"
+
+
 def _csv_field(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, list):
+        return '"' + _array_literal(value) + '"'
     if isinstance(value, str):
         return '"' + value.replace('"', '""') + '"'
     if isinstance(value, datetime):

@@ -1,7 +1,9 @@
 """Row types shared by the parser, the reconciler and the warehouse loader.
 
 The field order of :class:`ResultRow` and :class:`BatchSummary` is the column order of the
-results and spend tables (see :data:`RESULT_COLUMNS` and :data:`SUMMARY_COLUMNS`).
+results and spend tables (see :data:`RESULT_COLUMNS` and :data:`SUMMARY_COLUMNS`), except that
+a new results table has ``response_embedding``, the last field, after ``loaded_at`` (a table
+from an earlier release gets it appended at its end).
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ class ParsedLine:
     problem: str | None = None
     response_json: str | None = None
     reported_id: str | None = None
+    #: An embeddings answer: its vector (or one per input), else ``None``.
+    embedding: list[Any] | None = None
 
 
 class RunContext(NamedTuple):
@@ -148,6 +152,10 @@ class ResultRow(NamedTuple):
     loader fills it when it is ``None``), and the table key is ``(owner_key, batch_id,
     custom_id)``. ``superseded`` rows hold an answer that a later batch of the same owner
     replaced (``superseded_by``, ``superseded_at``); the loader sets those, a new row is current.
+
+    ``response_embedding`` is an embeddings answer's vector (a list of floats; a list of vectors
+    when the request embedded several inputs), ``None`` for any other answer. Its column holds
+    JSON text, or a native ``double precision[]`` on PostgreSQL.
     """
 
     batch_id: str
@@ -176,6 +184,7 @@ class ResultRow(NamedTuple):
     superseded: bool = False
     superseded_by: str | None = None
     superseded_at: datetime | None = None
+    response_embedding: list[Any] | None = None
 
     def values(self, metadata_columns: Sequence[str] = ()) -> tuple[Any, ...]:
         """Column values in table order, metadata spread into ``metadata_columns``."""
@@ -183,11 +192,16 @@ class ResultRow(NamedTuple):
         return (
             self[:_META_POS]
             + tuple(meta_value(meta.get(name)) for name in metadata_columns)
-            + self[_META_POS + 1 :]
+            + self[_META_POS + 1 : _VECTOR_AT]
+            + (self.response_embedding,)
+            + self[_VECTOR_AT:_VECTOR_POS]
         )
 
 
 _META_POS = ResultRow._fields.index("metadata")
+_VECTOR_POS = ResultRow._fields.index("response_embedding")
+#: Where a new results table has ``response_embedding``: before ``answered_by_batch_id``.
+_VECTOR_AT = ResultRow._fields.index("answered_by_batch_id")
 
 
 def meta_value(value: Any) -> str | None:
@@ -304,7 +318,13 @@ def _result_columns() -> tuple[tuple[str, str], ...]:
     kinds |= {"prompt_tokens": "int", "completion_tokens": "int", "total_tokens": "int"}
     kinds |= {"cost_usd": "money", "logical_date": "timestamp", "loaded_at": "timestamp", "attempts": "int"}
     kinds |= _OWNER_KINDS
-    return tuple((name, kinds.get(name, "text")) for name in ResultRow._fields)
+    kinds["response_embedding"] = "vector"
+    names = (
+        *ResultRow._fields[:_VECTOR_AT],
+        "response_embedding",
+        *ResultRow._fields[_VECTOR_AT:_VECTOR_POS],
+    )
+    return tuple((name, kinds.get(name, "text")) for name in names)
 
 
 def _summary_columns() -> tuple[tuple[str, str], ...]:

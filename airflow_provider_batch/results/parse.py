@@ -10,7 +10,10 @@ or JSON stays unreadable. Only the refused lines pay for the slower reading. A l
 guessed) and the flag :data:`USAGE_UNKNOWN_CODE` as its ``error_code``.
 
 A line is ``succeeded`` only when it carries an answer: a 2xx ``response.status_code`` **and** a
-body with a choice (``choices[0]``) or a transcript (a text body, or ``text``). Anything else is a
+body holding its endpoint's answer (:meth:`~airflow_provider_batch.endpoints.base.Endpoint.
+read_answer`: ``output_text`` for the Responses API, ``data[].embedding`` for embeddings; when the
+endpoint is unknown, or is Together's chat or audio, a choice (``choices[0]``) or a transcript (a
+text body, or ``text``)). Usage is read from the endpoint's ``usage`` fields. Anything else is a
 failure with a code: the ``error`` object's ``code`` (or ``type``), else the body's ``error``,
 else the HTTP status, else :data:`NO_ANSWER_ERROR_CODE` for a 2xx without an answer, else
 :data:`UNKNOWN_ERROR_CODE`. Nothing is dropped silently: an unreadable line becomes a
@@ -29,6 +32,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from airflow_provider_batch.endpoints import Endpoint, ShapeReader, answer_reader
+from airflow_provider_batch.endpoints._checks import as_text as _as_text
 from airflow_provider_batch.results.models import ExpectedRequest, ParsedLine
 
 __all__ = [
@@ -46,13 +51,14 @@ __all__ = [
 
 #: The error code of a failed line that names none: no code, no type, no HTTP status.
 UNKNOWN_ERROR_CODE = "unknown"
-#: The error code of a 2xx line whose body holds neither a choice nor a transcript.
+#: The error code of a 2xx line whose body holds no answer (neither a choice nor a transcript, for
+#: chat and audio).
 NO_ANSWER_ERROR_CODE = "no_answer"
 #: The flag (``error_code``) of a row whose ``usage`` is not a finite number: tokens and cost unknown.
 USAGE_UNKNOWN_CODE = "usage_unknown"
 _USAGE_UNKNOWN_MESSAGE = "usage is not a finite number ({}); tokens and cost are unknown"
 _UNKNOWN_MESSAGE = "line has neither a 2xx response nor an error object"
-_NO_ANSWER_MESSAGE = "response status {} without a choice or a transcript in the body"
+_NO_ANSWER_MESSAGE = "response status {} without {} in the body"
 _CUSTOM_ID = re.compile(rb'"custom_id"\s*:\s*"((?:[^"\\]|\\.){1,256})"')
 #: A JSON string (skipped whole), or a non-standard number outside strings.
 _NON_STANDARD = re.compile(rb'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
@@ -119,6 +125,10 @@ class _Answer(msgspec.Struct):
 _decode_result = msgspec.json.Decoder(_ResultLine).decode
 _decode_answer = msgspec.json.Decoder(_Answer).decode
 _decode_input = msgspec.json.Decoder(_InputLine).decode
+
+_Reader = Endpoint | ShapeReader
+#: The reader of a file whose endpoint is unknown: by shape, as chat and audio files are read.
+_BY_SHAPE = answer_reader(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,31 +221,40 @@ def parse_error_line(obj: Any, line_no: int = 0) -> ParsedLine:
     return _parse_decoded(obj, line_no)
 
 
-def decode_result_line(raw: bytes, line_no: int = 0) -> ParsedLine:
+def decode_result_line(raw: bytes, line_no: int = 0, endpoint: str | None = None) -> ParsedLine:
     """Decode and parse one raw line of an output or error file (the fast path of
-    :class:`ParsedFile`); an unreadable line comes back with ``problem`` set."""
+    :class:`ParsedFile`); an unreadable line comes back with ``problem`` set.
+
+    :param endpoint: the batch's endpoint, whose answer shape the line holds (``None``: read by
+        shape, a choice or a transcript).
+    """
+    return _decode_line(raw, line_no, answer_reader(endpoint))
+
+
+def _decode_line(raw: bytes, line_no: int, reader: _Reader) -> ParsedLine:
     if not raw.strip():
         return ParsedLine(None, False, line_no=line_no, problem="blank line")
     try:
         line = _decode_result(raw)
         response = line.response
         raw_body = response.body if response is not None else _NULL
-        answered = _answered(line, raw_body, line_no)
-        if answered is not None:
-            return answered
+        if reader is _BY_SHAPE:  # the typed fast path reads chat answers
+            answered = _answered(line, raw_body, line_no)
+            if answered is not None:
+                return answered
         body = _decode_any(raw_body)
         body_text = None if body is None else bytes(raw_body).decode()
     except (msgspec.ValidationError, TypeError):  # an unusual shape: read it the general way
-        return _unusual(raw, line_no)
+        return _unusual(raw, line_no, reader)
     except msgspec.DecodeError as exc:  # NaN, Infinity, out of range, or not JSON at all
-        return _lenient(raw, line_no, exc)
+        return _lenient(raw, line_no, exc, reader)
     except UnicodeDecodeError as exc:
         return _unreadable(raw, line_no, f"invalid JSON: {exc}")
     custom_id = line.custom_id
     if not isinstance(custom_id, str) or not custom_id:
         return ParsedLine(None, False, line_no=line_no, problem="no custom_id")
     status = response.status_code if response is not None else None
-    return _parse(custom_id, status, body, body_text, line.error, line_no)
+    return _parse(custom_id, status, body, body_text, line.error, line_no, reader)
 
 
 def _answered(line: _ResultLine, raw_body: msgspec.Raw, line_no: int) -> ParsedLine | None:
@@ -270,16 +289,16 @@ def _answered(line: _ResultLine, raw_body: msgspec.Raw, line_no: int) -> ParsedL
     )
 
 
-def _unusual(raw: bytes, line_no: int) -> ParsedLine:
+def _unusual(raw: bytes, line_no: int, reader: _Reader) -> ParsedLine:
     try:
-        return _parse_decoded(_decode_any(raw), line_no)
+        return _parse_decoded(_decode_any(raw), line_no, reader=reader)
     except msgspec.DecodeError as exc:
-        return _lenient(raw, line_no, exc)
+        return _lenient(raw, line_no, exc, reader)
     except UnicodeDecodeError as exc:
         return _unreadable(raw, line_no, f"invalid JSON: {exc}")
 
 
-def _lenient(raw: bytes, line_no: int, strict: Exception) -> ParsedLine:
+def _lenient(raw: bytes, line_no: int, strict: Exception, reader: _Reader) -> ParsedLine:
     """A line the strict decoder refused, read as Python's ``json`` reads it: ``NaN``,
     ``Infinity``, ``-Infinity`` and numbers out of range are numbers. Invalid JSON or UTF-8
     stays unreadable. The body is kept as the bytes the line carried when they can be found."""
@@ -287,7 +306,7 @@ def _lenient(raw: bytes, line_no: int, strict: Exception) -> ParsedLine:
         obj = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return _unreadable(raw, line_no, f"invalid JSON: {strict}")
-    return _parse_decoded(obj, line_no, _raw_body(raw))
+    return _parse_decoded(obj, line_no, _raw_body(raw), reader)
 
 
 def _raw_body(raw: bytes) -> str | None:
@@ -317,11 +336,18 @@ class ParsedFile:
 
     :param path: local file path; ``None`` stands for an absent file (no lines).
     :param kind: ``"output"`` or ``"error"``, named in reports (both are parsed the same way).
+    :param endpoint: the batch's endpoint, whose answers the file holds (``None``: read by shape).
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None, kind: Literal["output", "error"]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None,
+        kind: Literal["output", "error"],
+        endpoint: str | None = None,
+    ) -> None:
         self.path = path
         self.kind = kind
+        self.endpoint = endpoint
 
     def __repr__(self) -> str:
         return f"ParsedFile({str(self.path)!r}, kind={self.kind!r})"
@@ -335,12 +361,15 @@ class ParsedFile:
     def __iter__(self) -> Iterator[ParsedLine]:
         if self.path is None:
             return
+        reader = answer_reader(self.endpoint)
         with open(self.path, "rb") as fh:
             for line_no, raw in enumerate(fh, 1):
-                yield decode_result_line(raw, line_no)
+                yield _decode_line(raw, line_no, reader)
 
 
-def _parse_decoded(obj: Any, line_no: int, raw_body: str | None = None) -> ParsedLine:
+def _parse_decoded(
+    obj: Any, line_no: int, raw_body: str | None = None, reader: _Reader = _BY_SHAPE
+) -> ParsedLine:
     if not isinstance(obj, dict):
         return ParsedLine(None, False, line_no=line_no, problem=f"not a JSON object: {type(obj).__name__}")
     custom_id = obj.get("custom_id")
@@ -350,7 +379,7 @@ def _parse_decoded(obj: Any, line_no: int, raw_body: str | None = None) -> Parse
     response = response if isinstance(response, dict) else {}
     body = response.get("body")
     body_text = None if body is None else raw_body or _body_text(body)
-    return _parse(custom_id, response.get("status_code"), body, body_text, obj.get("error"), line_no)
+    return _parse(custom_id, response.get("status_code"), body, body_text, obj.get("error"), line_no, reader)
 
 
 def _body_text(body: Any) -> str:
@@ -361,18 +390,20 @@ def _body_text(body: Any) -> str:
 
 
 def _parse(
-    custom_id: str, status: Any, body: Any, body_text: str | None, error: Any, line_no: int
+    custom_id: str, status: Any, body: Any, body_text: str | None, error: Any, line_no: int, reader: _Reader
 ) -> ParsedLine:
     status_code = _status_code(status)
-    text, finish_reason, answered = _answer(body)
-    model, (prompt, completion, total), not_finite = _model_and_usage(body)
+    answer = reader.read_answer(body)
+    answered = answer is not None
+    model, (prompt, completion, total), not_finite = _model_and_usage(body, reader.usage_keys)
     body_error = body.get("error") if isinstance(body, dict) else None
     ok_status = status_code is not None and 200 <= status_code < 300
     succeeded = ok_status and answered and error is None and body_error is None
     error_code = error_message = None
     if not succeeded:
         if ok_status and error is None and body_error is None:
-            error_code, error_message = NO_ANSWER_ERROR_CODE, _NO_ANSWER_MESSAGE.format(status_code)
+            error_code = NO_ANSWER_ERROR_CODE
+            error_message = _NO_ANSWER_MESSAGE.format(status_code, reader.answer_name)
         else:
             error_code, error_message = _error(error, body, status_code)
     elif not_finite:
@@ -381,8 +412,8 @@ def _parse(
         custom_id=custom_id,
         succeeded=succeeded,
         status_code=status_code,
-        response_text=text,
-        finish_reason=finish_reason,
+        response_text=answer.text if answer is not None else None,
+        finish_reason=answer.finish_reason if answer is not None else None,
         model=model,
         prompt_tokens=prompt,
         completion_tokens=completion,
@@ -391,6 +422,7 @@ def _parse(
         error_message=error_message,
         line_no=line_no,
         response_json=body_text,
+        embedding=answer.vector if answer is not None else None,
     )
 
 
@@ -404,41 +436,25 @@ def _status_code(value: Any) -> int | None:
     return None
 
 
-def _answer(body: Any) -> tuple[str | None, str | None, bool]:
-    """The answer text, finish reason, and whether the body holds a choice or a transcript."""
-    if isinstance(body, str):  # audio with response_format "text"
-        return body, None, True
-    if not isinstance(body, dict):
-        return None, None, False
-    choices = body.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        choice = choices[0]
-        message = choice.get("message")
-        content = message.get("content") if isinstance(message, dict) else choice.get("text")
-        return _as_text(content), _as_text(choice.get("finish_reason")), True
-    text = body.get("text")
-    return _as_text(text), None, isinstance(text, str)
-
-
 _Tokens = tuple[int | None, int | None, int | None]
-_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
-def _model_and_usage(body: Any) -> tuple[str | None, _Tokens, str | None]:
-    """The model, the tokens, and which usage fields are not finite (then every token count is
-    ``None``: unknown, never guessed)."""
+def _model_and_usage(body: Any, keys: tuple[str, str | None, str]) -> tuple[str | None, _Tokens, str | None]:
+    """The model, the tokens (read from the endpoint's usage ``keys``), and which usage fields are
+    not finite (then every token count is ``None``: unknown, never guessed)."""
     if not isinstance(body, dict):
         return None, (0, 0, 0), None
     model = body.get("model")
     model = model if isinstance(model, str) else None
     usage = body.get("usage")
     usage = usage if isinstance(usage, dict) else {}
-    not_finite = [f"{k}={usage[k]}" for k in _USAGE_KEYS if _is_not_finite(usage.get(k))]
+    prompt_key, completion_key, total_key = keys
+    not_finite = [f"{k}={usage[k]}" for k in keys if k is not None and _is_not_finite(usage.get(k))]
     if not_finite:
         return model, (None, None, None), ", ".join(not_finite)
-    prompt = _tokens(usage.get("prompt_tokens"))
-    completion = _tokens(usage.get("completion_tokens"))
-    total = usage.get("total_tokens")
+    prompt = _tokens(usage.get(prompt_key))
+    completion = _tokens(usage.get(completion_key)) if completion_key is not None else 0
+    total = usage.get(total_key)
     return model, (prompt, completion, prompt + completion if total is None else _tokens(total)), None
 
 
@@ -475,14 +491,6 @@ def _tokens(value: Any) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
     return 0
-
-
-def _as_text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (dict, list)):
-        return _compact(value)
-    return str(value)
 
 
 def _compact(value: Any) -> str:

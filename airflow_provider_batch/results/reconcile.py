@@ -304,6 +304,7 @@ class _RowBuilder:
             *self.run,
             self.batch_id,
             *self.owner,
+            line.embedding,
         )
 
     def unanswered(self, totals: _Totals, request: ExpectedRequest) -> ResultRow:

@@ -76,7 +76,7 @@ LoadMode = Literal["merge", "replace_logical_date"]
 #: them (and any other missing column) to an existing table.
 ADDED_RESULT_COLUMNS = (
     "answered_by_batch_id", "attempts", "task_id", "map_index", "owner_key", "superseded", "superseded_by",
-    "superseded_at",
+    "superseded_at", "response_embedding",
 )  # fmt: skip
 
 

@@ -30,7 +30,7 @@ a lost create               :attr:`BatchVendor.recovery`: how a create whose ans
                             are behind ``batches.find_by_input_file``. ``"ledger"``: the vendor
                             cannot search, so the ledger alone decides and an ambiguous create is
                             refused rather than repeated.
-its emulation               :attr:`BatchVendor.server_app`: the local server's app for it.
+its emulation               :meth:`BatchVendor.server_app`: the local server's app for it.
 ==========================  =================================================================
 
 A vendor module imports no vendor SDK: clients are the provider's own httpx clients.
@@ -155,6 +155,11 @@ class BatchVendor(abc.ABC):
     @abc.abstractmethod
     def default_console_url(self, base_url: str, batch_id: str) -> str:
         """Browser URL of one batch on this vendor's console."""
+
+    @abc.abstractmethod
+    def server_app(self, controller: Any) -> Any:
+        """This vendor's emulation in the local server: an ASGI app over the server's shared store,
+        control plane and fault injection (``controller``). Imported only when a server starts."""
 
     def wire_input(self, source: Path, endpoint: str) -> Path:
         """The file to upload for a part: ``source`` itself when its ``{custom_id, body}`` lines

@@ -327,12 +327,30 @@ def test_a_release_0_1_0_file_carrying_several_batches_is_never_guessed_between(
     for _ in range(2):  # ours, and another run's on the same de-duplicated file
         sync_client.batches.create(uploaded.id, ENDPOINT)
     ctx = SubmitContext(identity=IDENTITY, ledger=ledger, endpoint=ENDPOINT, earlier_tries=True)
-    with pytest.raises(LedgerConflictError, match=r"release 0\.1\.0 named for this task instance"):
+    with pytest.raises(LedgerConflictError, match=r"release 0\.1\.0 named for this task instance") as info:
         submit_or_attach(sync_client, parts, ctx)
     assert together_server.stats()["batch_creates"] == 2
+    assert "force_resubmit=True" in str(info.value)
     # A first try cannot have been submitted before: it looks for no file and pays for its own.
     (first,) = _submit(sync_client, parts, ledger)
     assert first.path == "submitted"
+
+
+def test_the_remedy_for_several_release_0_1_0_batches_submits_the_part_anew_once(
+    tmp_path: Path, sync_client: TogetherClient, together_server: Any, ledger: SubmissionLedger
+) -> None:
+    """The conflict above names ``force_resubmit=True``: it submits one new batch, and a later try
+    re-attaches to that one."""
+    parts = _parts(tmp_path)
+    name = f"apb-{IDENTITY.key[:12]}-{parts[0].sha256[:16]}-p0001.jsonl"
+    uploaded = sync_client.files.upload(parts[0].path, filename=name, dedupe=True)
+    for _ in range(2):
+        sync_client.batches.create(uploaded.id, ENDPOINT)
+    ctx = SubmitContext(identity=IDENTITY, ledger=ledger, endpoint=ENDPOINT, earlier_tries=True)
+    (forced,) = submit_or_attach(sync_client, parts, ctx, force_resubmit=True)
+    assert forced.path == "submitted" and together_server.stats()["batch_creates"] == 3
+    (again,) = submit_or_attach(sync_client, parts, ctx, force_resubmit=True)
+    assert again.job.id == forced.job.id and together_server.stats()["batch_creates"] == 3
 
 
 def test_an_unreachable_ledger_stops_before_any_upload(

@@ -19,6 +19,11 @@ Then, in the same driver, the floors the results path is measured against:
 
 ``ours/floor`` is the results ``execute()`` wall time over download + reconcile + load.
 
+Each size runs once per vendor (``APB_SCALE_VENDORS=together,openai``, the default: the same job,
+192-byte lines, through a ``together`` and an ``openai`` connection, each against the local server
+speaking that vendor's API), through the neutral ``BatchOperator`` / ``BatchResultsOperator``. A
+second floor reconciles with the stdlib ``json.loads``; ``APB_SCALE_POSTGRES=0`` skips PostgreSQL.
+
 Sizes: ``APB_SCALE_SIZES=10000,100000`` (default 10k, 100k and 1M); ``APB_SCALE_10M=1`` adds
 10,000,000 (its input, about 2 GB, is deleted afterwards, as is every input). Run with
 ``make bench`` or ``pytest tests/benchmarks/test_scale_bench.py -m benchmark -s``; prints a table and
@@ -50,6 +55,9 @@ pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(4 * 3600)]
 
 API_KEY = "bench-key"
 MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+#: The model of each vendor's run (lines are padded to the same 192 bytes on both).
+MODELS = {"together": MODEL, "openai": "gpt-4o-mini"}
+LINE_BYTES = 192
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 TEN_MILLION = 10_000_000
 BATCH_LINES = 50_000
@@ -67,11 +75,18 @@ def sizes() -> list[int]:
     return chosen
 
 
-def write_input(path: Path, n: int) -> Path:
-    """``n`` chat requests of 192 bytes each (newline included), distinct per file."""
+def vendors() -> list[str]:
+    raw = os.environ.get("APB_SCALE_VENDORS", "")
+    return [v.strip() for v in raw.split(",") if v.strip()] or list(MODELS)
+
+
+def write_input(path: Path, n: int, model: str = MODEL) -> Path:
+    """``n`` chat requests of 192 bytes each (newline included), distinct per file; a shorter model
+    name is made up for in the prompt, so every vendor's job has the same bytes."""
     tag = uuid.uuid4().hex[:6]
-    head = '{"custom_id":"req-%08d","body":{"model":"' + MODEL + '","max_tokens":16,"messages":'
-    tail = '[{"role":"user","content":"Sort ticket %s-%08d: export stalls now"}]}}\n'
+    pad = "." * (len(MODEL) - len(model))
+    head = '{"custom_id":"req-%08d","body":{"model":"' + model + '","max_tokens":16,"messages":'
+    tail = '[{"role":"user","content":"Sort ticket %s-%08d: export stalls now' + pad + '"}]}}\n'
     with open(path, "w", encoding="ascii", buffering=1 << 20) as fh:
         for i in range(n):
             fh.write(head % i + tail % (tag, i))
@@ -139,11 +154,17 @@ def _context(task_id: str, run_id: str) -> dict[str, Any]:
     }
 
 
-def _wait(base_url: str, batch_ids: list[str]) -> list[Any]:
-    from airflow_provider_batch.client import ClientSettings, TogetherClient
+def _client(vendor: str, base_url: str) -> Any:
+    """The vendor's client as the pipeline gets it (neutral models)."""
+    from airflow_provider_batch.client import ClientSettings
+    from airflow_provider_batch.vendors import vendor_named
 
+    return vendor_named(vendor).client(ClientSettings(api_key=API_KEY, base_url=base_url))
+
+
+def _wait(vendor: str, base_url: str, batch_ids: list[str]) -> list[Any]:
     jobs = []
-    with TogetherClient(ClientSettings(api_key=API_KEY, base_url=base_url)) as client:
+    with _client(vendor, base_url) as client:
         for batch_id in batch_ids:
             while not (job := client.batches.retrieve(batch_id)).status.is_terminal:
                 time.sleep(0.05)
@@ -151,29 +172,34 @@ def _wait(base_url: str, batch_ids: list[str]) -> list[Any]:
     return jobs
 
 
-def drive(n: int, input_path: str, base_url: str, work: str, pg_schema: str | None) -> dict[str, Any]:
+def drive(
+    n: int, input_path: str, base_url: str, work: str, pg_schema: str | None, vendor: str = "together"
+) -> dict[str, Any]:
     """Submit, wait and load ``n`` requests through the operators; then measure the floors."""
-    from airflow_provider_batch.operators.batch import TogetherBatchOperator
-    from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
+    from airflow_provider_batch.operators.batch import BatchOperator
+    from airflow_provider_batch.operators.results import BatchResultsOperator
 
     run_id = f"scale-{n}-{uuid.uuid4().hex[:8]}"
     sqlite_path = Path(work) / "warehouse.db"
-    os.environ["AIRFLOW_CONN_TOGETHER_DEFAULT"] = json.dumps(
-        {"conn_type": "together", "password": API_KEY, "host": base_url}
+    os.environ["AIRFLOW_CONN_APB_SCALE_API"] = json.dumps(
+        {"conn_type": vendor, "password": API_KEY, "host": base_url}
     )
     os.environ["AIRFLOW_CONN_APB_SCALE_SQLITE"] = json.dumps(
         {"conn_type": "sqlite", "host": str(sqlite_path)}
     )
     phases = _Phases()
-    submit = TogetherBatchOperator(task_id="submit", input_path=input_path, wait_for_completion=False)
+    submit = BatchOperator(
+        task_id="submit", conn_id="apb_scale_api", input_path=input_path, wait_for_completion=False
+    )
     manifest = phases.run("submit execute()", lambda: submit.execute(_context("submit", run_id)))
     batch_ids = [b["batch_id"] for b in manifest["batches"]]
-    jobs = phases.run("wait", lambda: _wait(base_url, batch_ids))
+    jobs = phases.run("wait", lambda: _wait(vendor, base_url, batch_ids))
     outcomes: dict[str, Any] = {}
 
     def load(name: str, conn_id: str, prefix: str = "") -> None:
-        task = TogetherBatchResultsOperator(
+        task = BatchResultsOperator(
             task_id=f"load_{name}",
+            conn_id="apb_scale_api",
             manifest=manifest,
             warehouse_conn_id=conn_id,
             results_table=f"{prefix}{RESULTS_TABLE}",
@@ -191,8 +217,9 @@ def drive(n: int, input_path: str, base_url: str, work: str, pg_schema: str | No
         os.environ["AIRFLOW_CONN_APB_SCALE_POSTGRES"] = json.dumps(conn)
         load("postgres", "apb_scale_postgres", f"{pg_schema}.")
     peak = memory_kb("VmHWM") / 1024
-    floors = _floors(Path(work), input_path, base_url, jobs, sqlite_path, pg_schema)
+    floors = _floors(Path(work), input_path, (vendor, base_url), jobs, sqlite_path, pg_schema)
     return {
+        "vendor": vendor,
         "requests": n,
         "batches": len(batch_ids),
         "phases": phases.figures,
@@ -240,12 +267,16 @@ _FLOOR_FIELDS = ("custom_id", "batch_id", "status", "prompt_tokens", "completion
 
 
 def _reconcile(
-    input_path: str, outputs: list[tuple[str, Path]], columns: list[str], template: tuple[Any, ...]
+    input_path: str,
+    outputs: list[tuple[str, Path]],
+    columns: list[str],
+    template: tuple[Any, ...],
+    loads: Callable[[bytes], Any] | None = None,
 ) -> list[tuple[Any, ...]]:
     """One pass: expected ids from the input, then every output line parsed once into a row as
     wide as the operator's (the fields in ``_FLOOR_FIELDS`` set by name, the raw line standing
     for the body; the other columns keep the operator's own values from one of its rows)."""
-    _, loads = _json_loads()
+    loads = loads or _json_loads()[1]
     slots = [columns.index(name) if name in columns else None for name in _FLOOR_FIELDS]
     base = list(template)
 
@@ -322,16 +353,19 @@ def _pg_values(row: tuple[Any, ...], types: list[str]) -> tuple[Any, ...]:
 
 
 def _floors(
-    work: Path, input_path: str, base_url: str, jobs: list[Any], sqlite_path: Path, pg_schema: str | None
+    work: Path,
+    input_path: str,
+    api: tuple[str, str],
+    jobs: list[Any],
+    sqlite_path: Path,
+    pg_schema: str | None,
 ) -> dict[str, Any]:
-    from airflow_provider_batch.client import ClientSettings, TogetherClient
-
     figures: dict[str, Any] = {"parser": _json_loads()[0]}
     dest = work / "floor-download"
     dest.mkdir(exist_ok=True)
 
     def download() -> list[tuple[str, Path]]:
-        with TogetherClient(ClientSettings(api_key=API_KEY, base_url=base_url)) as client:
+        with _client(*api) as client:
             return [
                 (job.id, client.files.content(job.output_file_id, dest / f"{job.id}.jsonl")) for job in jobs
             ]
@@ -340,6 +374,13 @@ def _floors(
     columns, template, create = _template(sqlite_path)
     rows = _timed(figures, "reconcile", lambda: _reconcile(input_path, outputs, columns, template))
     figures["rows"] = len(rows)
+
+    def stdlib_pass() -> list[tuple[Any, ...]]:
+        return _reconcile(input_path, outputs, columns, template, json.loads)
+
+    stdlib = _timed(figures, "reconcile stdlib json", stdlib_pass)
+    assert len(stdlib) == len(rows)
+    del stdlib
     _timed(figures, "sqlite executemany", lambda: _sqlite_floor(work, create, columns, rows))
     if pg_schema:
         _timed(figures, "postgres COPY BINARY", lambda: _postgres_floor(pg_schema, rows))
@@ -352,7 +393,7 @@ def _floors(
 
 @contextlib.contextmanager
 def _pg_schema() -> Iterator[str | None]:
-    if not postgres_reachable():
+    if os.environ.get("APB_SCALE_POSTGRES") == "0" or not postgres_reachable():
         yield None
         return
     import psycopg
@@ -367,12 +408,13 @@ def _pg_schema() -> Iterator[str | None]:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def _run_size(n: int, base_url: str) -> dict[str, Any]:
+def _run_size(n: int, base_url: str, vendor: str = "together") -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"apb-scale-{n}-") as work, _pg_schema() as schema:
-        input_path = write_input(Path(work) / "requests.jsonl", n)
+        input_path = write_input(Path(work) / "requests.jsonl", n, MODELS[vendor])
         env = {**os.environ, "AIRFLOW_HOME": str(Path(work) / "airflow")}
         out = Path(work) / "figures.json"
-        command = [sys.executable, __file__, str(n), str(input_path), base_url, work, schema or "", str(out)]
+        command = [sys.executable, __file__, str(n), str(input_path), base_url, work, schema or "", str(out),
+                   vendor]  # fmt: skip
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise AssertionError(f"the {n:,}-request driver failed:\n{done.stderr[-4000:]}")
@@ -382,12 +424,15 @@ def _run_size(n: int, base_url: str) -> dict[str, Any]:
 
 def _ratios(figure: dict[str, Any]) -> dict[str, dict[str, float]]:
     floors, phases = figure["floors"], figure["phases"]
-    base = floors["download"]["seconds"] + floors["reconcile"]["seconds"]
     out = {}
-    for name, load in (("sqlite", "sqlite executemany"), ("postgres", "postgres COPY BINARY")):
-        ours = phases.get(f"results execute() {name}")
+    for name, load, parse in (
+        ("sqlite", "sqlite executemany", "reconcile"),
+        ("postgres", "postgres COPY BINARY", "reconcile"),
+        ("sqlite vs stdlib json", "sqlite executemany", "reconcile stdlib json"),
+    ):
+        ours = phases.get(f"results execute() {name.split()[0]}")
         if ours and load in floors:
-            floor = base + floors[load]["seconds"]
+            floor = floors["download"]["seconds"] + floors[parse]["seconds"] + floors[load]["seconds"]
             out[name] = {
                 "ours_seconds": ours["seconds"],
                 "floor_seconds": floor,
@@ -399,9 +444,10 @@ def _ratios(figure: dict[str, Any]) -> dict[str, dict[str, float]]:
 def _print(figures: list[dict[str, Any]]) -> None:
     names = ["submit execute()", "wait", "results execute() sqlite", "results execute() postgres"]
     print("\nScale: operators' execute(), local server in its own process, instant processing")
-    header = f"{'requests':>10}  " + "  ".join(f"{n:>28}" for n in names) + f"  {'peak RSS MB':>11}"
+    columns = "  ".join(f"{n:>28}" for n in names)
+    header = f"{'vendor':>8}  {'requests':>10}  {columns}  {'peak RSS MB':>11}"
     print(header)
-    print(f"{'':>10}  " + "  ".join(f"{'wall s / CPU s':>28}" for _ in names))
+    print(f"{'':>8}  {'':>10}  " + "  ".join(f"{'wall s / CPU s':>28}" for _ in names))
     for figure in figures:
         cells = []
         for name in names:
@@ -409,7 +455,8 @@ def _print(figures: list[dict[str, Any]]) -> None:
             cells.append(
                 f"{phase['seconds']:>16.2f} / {phase['cpu_seconds']:>9.2f}" if phase else f"{'-':>28}"
             )
-        print(f"{figure['requests']:>10,}  " + "  ".join(cells) + f"  {figure['driver_peak_rss_mb']:>11.0f}")
+        print(f"{figure['vendor']:>8}  {figure['requests']:>10,}  " + "  ".join(cells)
+              + f"  {figure['driver_peak_rss_mb']:>11.0f}")  # fmt: skip
     print(
         "\nFloors (same run): download + one-pass reconcile + load; ours/floor is the results execute() wall"
     )
@@ -418,20 +465,42 @@ def _print(figures: list[dict[str, Any]]) -> None:
         parts = [f"{k} {v['seconds']:.2f} s" for k, v in floors.items() if isinstance(v, dict)]
         ratios = "; ".join(f"{k} {v['ours_seconds']:.2f}/{v['floor_seconds']:.2f} s = {v['ratio']:.2f}x"
                            for k, v in figure["ratios"].items())  # fmt: skip
-        print(f"{figure['requests']:>10,}  parser {floors['parser']}: {', '.join(parts)}  ->  {ratios}")
+        head = f"{figure['vendor']:>8}  {figure['requests']:>10,}  parser {floors['parser']}"
+        print(f"{head}: {', '.join(parts)}  ->  {ratios}")
+
+
+def _vendor_ratios(figures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each other vendor's CPU over Together's, per size and phase (submit, results into SQLite)."""
+    by = {(f["vendor"], f["requests"]): f for f in figures}
+    out = []
+    for (vendor, n), figure in by.items():
+        base = by.get(("together", n))
+        if vendor == "together" or base is None:
+            continue
+        for phase in ("submit execute()", "results execute() sqlite"):
+            ours, theirs = figure["phases"][phase]["cpu_seconds"], base["phases"][phase]["cpu_seconds"]
+            out.append({"vendor": vendor, "requests": n, "phase": phase, "cpu_seconds": ours,
+                        "together_cpu_seconds": theirs, "ratio": ours / theirs})  # fmt: skip
+    return out
 
 
 def test_scale() -> None:
     chosen = sizes()
     load_before = os.getloadavg()
     figures = []
-    with server_process(API_KEY, "--validating-seconds", "0", "--processing-seconds", "0") as base_url:
-        for n in chosen:
-            figure = _run_size(n, base_url)
-            figure["ratios"] = _ratios(figure)
-            figures.append(figure)
-            assert figure["outcomes"]["sqlite"]["requests"] == n
+    for vendor in vendors():
+        options = ("--validating-seconds", "0", "--processing-seconds", "0", "--vendor", vendor)
+        with server_process(API_KEY, *options) as base_url:
+            for n in chosen:
+                figure = _run_size(n, base_url, vendor)
+                figure["ratios"] = _ratios(figure)
+                figures.append(figure)
+                assert figure["outcomes"]["sqlite"]["requests"] == n
     _print(figures)
+    compared = _vendor_ratios(figures)
+    for row in compared:
+        cpu = f"{row['cpu_seconds']:.2f} / {row['together_cpu_seconds']:.2f} s = {row['ratio']:.2f}x"
+        print(f"{row['vendor']} / together, {row['requests']:,} requests, {row['phase']} CPU: {cpu}")
     load_after = os.getloadavg()
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} ({os.cpu_count()} CPUs)")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -447,6 +516,7 @@ def test_scale() -> None:
                 "load_average": {"before": load_before, "after": load_after},
                 "batch_lines": BATCH_LINES,
                 "sizes": figures,
+                "vendor_cpu_ratios": compared,
             },
             indent=2,
         )
@@ -454,5 +524,6 @@ def test_scale() -> None:
 
 
 if __name__ == "__main__":
-    size, source, url, workdir, schema_name, figures_path = sys.argv[1:7]
-    Path(figures_path).write_text(json.dumps(drive(int(size), source, url, workdir, schema_name or None)))
+    size, source, url, workdir, schema_name, figures_path, api_vendor = sys.argv[1:8]
+    figures_out = drive(int(size), source, url, workdir, schema_name or None, api_vendor)
+    Path(figures_path).write_text(json.dumps(figures_out))

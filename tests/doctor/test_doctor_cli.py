@@ -33,9 +33,13 @@ def server(together_server: LocalTogetherServer) -> LocalTogetherServer:
 
 
 def doctor(
-    server: LocalTogetherServer, *args: str, key: str = KEY, extra: dict[str, Any] | None = None
+    server: LocalTogetherServer,
+    *args: str,
+    key: str = KEY,
+    extra: dict[str, Any] | None = None,
+    conn_type: str = "together",
 ) -> Run:
-    connection = {"conn_type": "together", "password": key, "host": server.base_url, "extra": extra or {}}
+    connection = {"conn_type": conn_type, "password": key, "host": server.base_url, "extra": extra or {}}
     env = {**os.environ, "AIRFLOW_CONN_DOCTOR_TEST": json.dumps(connection)}
     command = [sys.executable, "-m", "airflow_provider_batch", "doctor", "--conn-id", "doctor_test"]
     done = subprocess.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 from datetime import datetime, timezone
@@ -11,8 +12,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_batch.hooks.together import TogetherBatchHook
-from airflow_provider_batch.operators.batch import TogetherBatchOperator
-from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
+from airflow_provider_batch.operators.batch import BatchOperator, TogetherBatchOperator
+from airflow_provider_batch.operators.results import BatchResultsOperator, TogetherBatchResultsOperator
 from airflow_provider_batch.sensors.batch import TogetherBatchSensor
 from tests import airflow_compat
 
@@ -26,6 +27,7 @@ EXPECTED_DAGS = {
     "together_synthetic_data",
     "together_audio_transcription",
     "together_monitor_existing_batch",
+    "openai_nightly_backfill",
 }
 
 
@@ -53,6 +55,8 @@ def test_examples_poll_at_the_connection_interval(dagbag: Any, examples_env: dic
         TogetherBatchOperator,
         TogetherBatchResultsOperator,
         TogetherBatchSensor,
+        BatchOperator,
+        BatchResultsOperator,
     }
     for task in pollers:
         if isinstance(task, TogetherBatchSensor):
@@ -118,6 +122,41 @@ def test_nightly_backfill_three_days_exactly_once(dagbag: Any, examples_env: dic
     assert spend[0][1] == sum(r[3] for r in rows)
     assert spend[0][2] == pytest.approx(sum(r[4] for r in rows))
     stats = _rows(warehouse, "SELECT day, tickets, succeeded FROM daily_ticket_stats ORDER BY day")
+    assert stats == [(d.isoformat(), per_day, per_day) for d in days]
+
+
+@pytest.mark.other_vendor
+def test_openai_nightly_backfill_three_days_exactly_once(
+    dagbag: Any, examples_env: dict[str, Any], openai_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OpenAI example, with an ``openai`` connection as the OpenAI provider defines it (password
+    = key, host = base URL), runs each day once: re-runs re-attach, a new run replaces its date."""
+    connection = {"conn_type": "openai", "password": openai_server.api_key, "host": openai_server.base_url,
+                  "extra": {"poll_interval": examples_env["poll_interval"]}}  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_CONN_OPENAI_DEFAULT", json.dumps(connection))
+    warehouse, days = examples_env["warehouse"], examples_env["days"]
+    dag = dagbag.get_dag("openai_nightly_backfill")
+    logical = [datetime(d.year, d.month, d.day, tzinfo=timezone.utc) for d in days]
+    for when in logical:
+        assert dag.test(logical_date=when, run_after=when).state == "success"
+    assert openai_server.stats()["batch_creates"] == len(days)
+    assert dag.test(logical_date=logical[0], run_after=logical[0]).state == "success"
+    assert dag.test(logical_date=logical[1]).state == "success"
+    assert openai_server.stats()["batch_creates"] == len(days) + 1
+
+    per_day = examples_env["per_day"]
+    rows = _rows(
+        warehouse,
+        "SELECT custom_id, status, customer_tier, total_tokens, cost_usd, model FROM openai_ticket_summaries",
+    )
+    assert len(rows) == len({r[0] for r in rows}) == per_day * len(days)
+    assert {r[1] for r in rows} == {"succeeded"} and {r[5] for r in rows} == {"gpt-4o-mini"}
+    assert all(r[2] in ("free", "pro", "enterprise") and r[3] > 0 and r[4] > 0 for r in rows)
+    replaced = _rows(
+        warehouse, "SELECT COUNT(*), SUM(requests) FROM openai_ticket_batch_spend WHERE superseded"
+    )
+    assert replaced == [(1, per_day)]
+    stats = _rows(warehouse, "SELECT day, tickets, succeeded FROM openai_daily_ticket_stats ORDER BY day")
     assert stats == [(d.isoformat(), per_day, per_day) for d in days]
 
 

@@ -339,3 +339,45 @@ def test_a_release_table_with_a_view_and_a_trigger_is_migrated_around_them(wareh
             ("trigger", "results_audit"),
         ]
         assert warehouse.query(f"SELECT custom_id FROM {audit} ORDER BY 1") == [("n-0",), ("n-1",)]
+
+
+def _nightly_daily_stats_sql(monkeypatch) -> list[str]:
+    """The ``daily_stats`` statements of the shipped ``together_nightly_backfill`` example DAG."""
+    import importlib
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "dags_examples"))
+    return list(importlib.import_module("together_nightly_backfill").DAILY_STATS_SQL)
+
+
+def test_the_nightly_examples_daily_stats_run_on_the_warehouse_twice(warehouse, monkeypatch):
+    """The nightly backfill on a MySQL/MariaDB warehouse: its ``daily_stats`` step failed on every
+    run (``1170 BLOB/TEXT column 'day' used in key specification without a key length``), after
+    the batch was paid for and its results loaded."""
+    results = warehouse.table("ticket_summaries")
+    loader = WarehouseLoader(
+        warehouse.hook,
+        results_table=results,
+        summary_table=warehouse.table("ticket_batch_spend"),
+        metadata_columns=["customer_tier"],
+    )
+    loader.ensure_tables()
+    run = RunContext("together_nightly_backfill", "scheduled__2026-11-03", OLD_DATES[1], NOW, "load", -1)
+    loaded = rec("b-1", ["T-1", "T-2", "T-3"], run, meta={"customer_tier": "enterprise"})
+    loader.load(loaded.rows(), [loaded.summary], run=run)
+
+    stats = warehouse.table("daily_ticket_stats")
+    rendered = [
+        sql.replace("{{ ds }}", "2026-11-03")
+        .replace("{{ run_id }}", run.run_id)
+        .replace("daily_ticket_stats", stats)
+        .replace("ticket_summaries", results)
+        for sql in _nightly_daily_stats_sql(monkeypatch)
+    ]
+    for _ in range(2):  # the day's run, then a re-run of it
+        for sql in rendered:
+            warehouse.hook.run(sql)
+    got = warehouse.query(f"SELECT day, tickets, succeeded, failed, enterprise_tickets FROM {stats}")
+    assert [tuple(int(v) if i else v for i, v in enumerate(row)) for row in got] == [
+        ("2026-11-03", 3, 3, 0, 3)
+    ]

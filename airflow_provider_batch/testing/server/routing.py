@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 __all__ = ["ROUTE_TEMPLATES", "UPLOAD_TEMPLATE", "api_error", "is_batch_path", "match_template"]
 
@@ -70,3 +71,13 @@ def api_error(
         kind = "invalid_request_error" if status < 500 else "server_error"
         body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """The 404 of a path no route serves, in the API's error shape."""
+    return api_error(request.url.path, 404, f"no route for {request.method} {request.url.path}")
+
+
+async def bad_method(request: Request, exc: Exception) -> Response:
+    """The 405 of a method a route does not take, in the API's error shape."""
+    return api_error(request.url.path, 405, f"method {request.method} not allowed on {request.url.path}")

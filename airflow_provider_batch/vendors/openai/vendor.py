@@ -49,9 +49,9 @@ __all__ = ["ENDPOINTS", "METADATA_FILE", "METADATA_PART", "NeutralOpenAIClient",
 
 #: Endpoints OpenAI's Batch API takes (the client and the local server speak all of them).
 ENDPOINTS = ("/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/completions")
-#: Endpoints the pipeline validates, prices and reconciles on OpenAI today: chat completions.
-#: Responses and embeddings answers have other shapes; they join with the endpoint registry.
-PIPELINE_ENDPOINTS = ("/v1/chat/completions",)
+#: Endpoints the pipeline validates, prices and reconciles on OpenAI (each has its entry in the
+#: endpoint registry, :mod:`airflow_provider_batch.endpoints`).
+PIPELINE_ENDPOINTS = ("/v1/chat/completions", "/v1/responses", "/v1/embeddings")
 #: Metadata keys a create carries: the input file (the key a lost create is found by) and the
 #: part's upload name (``apb-<identity>-<sha>-pNNNN.jsonl``: whose batch this is, for a person).
 METADATA_FILE, METADATA_PART = "apb_input_file", "apb_part"
@@ -288,13 +288,35 @@ _decode_wire = msgspec.json.Decoder(_WireLine).decode
 
 
 def _wire_line(raw: bytes, prefix: bytes) -> bytes:
-    """``raw`` (one JSON object) with ``method`` and ``url`` first, when it has neither."""
-    head = _decode_wire(raw)
-    if head.method is not None or head.url is not None:
-        return raw
+    """``raw`` (one JSON object) with ``method`` and ``url`` first, when it has neither (a line is
+    decoded only when those words appear in it at all)."""
+    if b'"method"' in raw or b'"url"' in raw:
+        head = _decode_wire(raw)
+        if head.method is not None or head.url is not None:
+            return raw
     stripped = raw.lstrip()
     rest = stripped[1:].lstrip()
     return b"{" + prefix + (b"," if not rest.startswith(b"}") else b"") + rest
+
+
+def _wire_chunk(chunk: bytes, prefix: bytes) -> bytes:
+    """Whole lines of a validated input, each with ``method`` and ``url`` added: in one pass over
+    the bytes when every line starts with ``{`` and none names either key, else line by line."""
+    if not chunk.endswith(b"\n"):
+        chunk += b"\n"
+    simple = (
+        chunk.startswith(b"{")
+        and chunk.count(b"\n{") == chunk.count(b"\n") - 1
+        and b'"method"' not in chunk
+        and b'"url"' not in chunk
+        and b"\r" not in chunk
+        and b"{}" not in chunk
+    )
+    if simple:
+        head = b"{" + prefix + b","
+        return head + chunk[1:-1].replace(b"\n{", b"\n" + head) + b"\n"
+    lines = (raw.rstrip(b"\r") for raw in chunk.split(b"\n"))
+    return b"".join(_wire_line(line, prefix) + b"\n" for line in lines if line.strip())
 
 
 class OpenAIVendor(BatchVendor):
@@ -331,6 +353,11 @@ class OpenAIVendor(BatchVendor):
     def async_client(self, settings: ClientSettings, *, http_client: Any = None) -> AsyncNeutralOpenAIClient:
         return AsyncNeutralOpenAIClient(_openai(settings), http_client=http_client)
 
+    def server_app(self, controller: Any) -> Any:
+        from airflow_provider_batch.vendors.openai.server import build_app
+
+        return build_app(controller)
+
     def default_console_url(self, base_url: str, batch_id: str) -> str:
         """OpenAI's dashboard for api.openai.com; elsewhere the base URL without ``/v1``, plus
         ``/batches/{batch_id}`` (set ``console_url_template`` for Azure or a self-hosted server)."""
@@ -341,14 +368,20 @@ class OpenAIVendor(BatchVendor):
 
     def wire_input(self, source: Path, endpoint: str) -> Path:
         """``source`` as OpenAI reads it: every line gets ``"method": "POST"`` and ``"url"`` unless
-        it names them (streamed, line by line, into a sibling file)."""
+        it names them (streamed, about 1 MiB at a time, into a sibling file)."""
         prefix = b'"method":"POST","url":' + msgspec.json.encode(endpoint)
         target = source.with_name(source.stem + ".openai.jsonl")
         with source.open("rb") as src, target.open("wb") as dst:
-            for raw in src:
-                line = raw.rstrip(b"\r\n")
-                if line.strip():
-                    dst.write(_wire_line(line, prefix) + b"\n")
+            carry = b""
+            while block := src.read(1 << 20):  # 1 MiB at a time: memory stays flat
+                cut = block.rfind(b"\n") + 1
+                if not cut:
+                    carry += block
+                    continue
+                dst.write(_wire_chunk(carry + block[:cut], prefix))
+                carry = block[cut:]
+            if carry.strip():
+                dst.write(_wire_chunk(carry, prefix))
         return target
 
 

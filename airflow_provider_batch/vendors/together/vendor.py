@@ -36,6 +36,11 @@ class TogetherVendor(BatchVendor):
     def async_client(self, settings: ClientSettings, *, http_client: Any = None) -> AsyncTogetherClient:
         return AsyncTogetherClient(settings, http_client=http_client)
 
+    def server_app(self, controller: Any) -> Any:
+        from airflow_provider_batch.testing.server.app import build_app
+
+        return build_app(controller)
+
     def default_console_url(self, base_url: str, batch_id: str) -> str:
         """The base URL without ``/v1``, plus ``/batches/{batch_id}``."""
         root = base_url.rstrip("/")

@@ -286,3 +286,51 @@ existing_batch = _existing_batch("apb_pipeline_existing_batch")
 existing_batch_replace = _existing_batch(
     "apb_pipeline_existing_batch_replace", load_mode="replace_logical_date"
 )
+
+
+#: OpenAI's other endpoints (tests/pipeline/test_openai_endpoints_pipeline.py): the same three tasks,
+#: with the endpoint's body; results into SQLite, PostgreSQL or MariaDB.
+ENDPOINT_BUILDS: dict[str, dict[str, Any]] = {
+    "embeddings": {
+        "model": "text-embedding-3-small",
+        "body": {"dimensions": 8},
+        "user_template": "{question}",
+    },
+    "responses": {
+        "model": "gpt-4o-mini",
+        "body": {"max_output_tokens": 24},
+        "user_template": "Answer briefly: {question}",
+        "system_prompt": "You are terse.",
+    },
+}
+_WAREHOUSES = {
+    "sqlite": (WAREHOUSE_CONN, RESULTS_TABLE),
+    "postgres": ("apb_pipeline_pg", PG_TABLE),
+    "mysql": ("apb_pipeline_mysql", MYSQL_TABLE),
+}
+
+
+SOURCE_SQL = "SELECT id, question, segment FROM source_rows ORDER BY id"
+
+
+def _openai_endpoint(kind: str, warehouse: str) -> DAG:
+    conn_id, table = _WAREHOUSES[warehouse]
+    with DAG(f"apb_openai_{kind}_{warehouse}", schedule=None, start_date=START, params=PARAMS) as dag:
+        build = TogetherBuildRequestsOperator(
+            task_id="build", sql_conn_id=SOURCE_CONN, sql=SOURCE_SQL, key_column="id", id_prefix="row-",
+            metadata_columns=["segment"], endpoint=f"/v1/{kind}", vendor="openai",
+            output_path="{{ params.work_dir }}/requests.jsonl", **ENDPOINT_BUILDS[kind],
+        )  # fmt: skip
+        submit = _submit(endpoint=f"/v1/{kind}")
+        results = TogetherBatchResultsOperator(
+            task_id="results", manifest=submit.output, warehouse_conn_id=conn_id, results_table=table,
+            summary_table=f"{table}_summary",
+        )  # fmt: skip
+        build >> submit >> results
+    return dag
+
+
+openai_embeddings_sqlite = _openai_endpoint("embeddings", "sqlite")
+openai_embeddings_postgres = _openai_endpoint("embeddings", "postgres")
+openai_embeddings_mysql = _openai_endpoint("embeddings", "mysql")
+openai_responses_sqlite = _openai_endpoint("responses", "sqlite")

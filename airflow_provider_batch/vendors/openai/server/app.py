@@ -9,10 +9,10 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from airflow_provider_batch.testing.server.app import _bad_method, _not_found
 from airflow_provider_batch.testing.server.control import Controller
 from airflow_provider_batch.testing.server.middleware import ServerMiddleware
 from airflow_provider_batch.testing.server.routes_control import control_routes
+from airflow_provider_batch.testing.server.routing import bad_method, not_found
 from airflow_provider_batch.vendors.openai.server.routes import openai_routes
 
 __all__ = ["OpenAIErrorShape", "build_app"]
@@ -73,7 +73,7 @@ def build_app(controller: Controller) -> ASGIApp:
     """The OpenAI-speaking server: ``/v1`` Files and Batches, ``/_control`` and the status pages."""
     app = Starlette(
         routes=[*openai_routes(), *control_routes()],
-        exception_handlers={404: _not_found, 405: _bad_method},
+        exception_handlers={404: not_found, 405: bad_method},
     )
     app.state.store = controller.store
     app.state.controller = controller

@@ -19,7 +19,7 @@ import time
 import uuid
 from typing import IO, Any
 
-from airflow_provider_batch.testing.server.processing import Prepared, _drive, _lines
+from airflow_provider_batch.testing.server.processing import Prepared, _drive, _drop, _lines
 from airflow_provider_batch.testing.server.records import FileRecord
 from airflow_provider_batch.testing.server.responder import fail_once_code
 from airflow_provider_batch.testing.server.store import Store
@@ -123,7 +123,7 @@ def _prepare(store: Store, record: OpenAIBatchRecord) -> _Answers:
             result = transient(store, record, line) or answer(
                 line, record.endpoint, context, batch_id=record.id, created=int(record.created_at)
             )
-            _append(scratch, answers, result)
+            _append(scratch, answers, result, config.omit_line_fields)
     if not answers.spans:
         raise Invalid(EMPTY_FILE, "The input file holds no requests.")
     _count(store, record, answers, checker.model)
@@ -139,11 +139,18 @@ def transient(store: Store, record: OpenAIBatchRecord, line: dict[str, Any]) -> 
     return failed_line(record.id, str(line["custom_id"]), 500, f"simulated transient failure: {code}", code)
 
 
-def _append(scratch: IO[bytes], answers: _Answers, result: tuple[dict[str, Any], bool, int, int]) -> None:
+def _append(
+    scratch: IO[bytes],
+    answers: _Answers,
+    result: tuple[dict[str, Any], bool, int, int],
+    omit: tuple[str, ...] = (),
+) -> None:
     line, is_error, prompt, completion = result
+    answers.custom_ids.append(line["custom_id"])
+    for path in omit:  # ``omit_line_fields``: a difference injected for the doctor's tests
+        _drop(line, path.split("."))
     data = (json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
     answers.spans.append((scratch.tell(), len(data), is_error))
-    answers.custom_ids.append(line["custom_id"])
     answers.tokens.append((prompt, completion))
     scratch.write(data)
 
