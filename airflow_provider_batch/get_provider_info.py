@@ -86,8 +86,10 @@ def get_provider_info() -> dict[str, Any]:
         "extra-links": [
             "airflow_provider_batch.links.TogetherBatchLink",
             "airflow_provider_batch.links.TogetherBatchesPageLink",
+            "airflow_provider_batch.links.BatchConsoleLink",
+            "airflow_provider_batch.links.LLMBatchesPageLink",
         ],
-        # The "Together batches" UI page is an Airflow plugin registered through the
+        # The "LLM batches" UI page is an Airflow plugin registered through the
         # ``airflow.plugins`` entry point (pyproject.toml); listing it here too would load it twice.
         "connection-types": [
             {

@@ -87,10 +87,12 @@ class PartLike(Protocol):
 
 def _estimate_of(part: PartLike) -> dict[str, Any]:
     """The ledger's ``model`` and ``estimated_cost_usd`` of a part that carries them
-    (:class:`~airflow_provider_batch.inputs.split.InputPart`; follow-up and common.ai parts do not)."""
+    (:class:`~airflow_provider_batch.inputs.split.InputPart`, a follow-up part; common.ai parts do
+    not), and a follow-up part's ``parent_batch_id``."""
     return {
         "model": getattr(part, "model", None),
         "estimated_cost_usd": getattr(part, "estimated_cost_usd", None),
+        "parent_batch_id": getattr(part, "parent_batch_id", None),
     }
 
 

@@ -36,6 +36,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from airflow_provider_batch.vendors import DEFAULT_VENDOR
+
 __all__ = [
     "BatchOutcome",
     "BatchQuery",
@@ -67,11 +69,26 @@ _COLUMNS = (
     "submission_id", "identity_key", "dag_id", "task_id", "run_id", "map_index", "logical_date",
     "part_index", "part_sha256", "generation", "request_count", "endpoint", "together_conn_id",
     "state", "input_file_id", "batch_id", "batch_created_at", "last_status", "created_at", "updated_at",
-    "model", "estimated_cost_usd", "vendor",
+    "model", "estimated_cost_usd", "vendor", "last_progress", "parent_batch_id",
 )  # fmt: skip
 # Columns added after the table was first released: ensure() adds them to an existing table.
 # ``vendor`` is NULL on rows written before vendors had names: those are Together's.
-_ADDED_COLUMNS = {"model": "VARCHAR(200)", "estimated_cost_usd": "DOUBLE PRECISION", "vendor": "VARCHAR(32)"}
+# ``last_progress`` (percent, with ``last_status`` and ``updated_at``: what a task last saw) and
+# ``parent_batch_id`` (the batch whose requests a follow-up batch re-sent) are NULL on older rows.
+_ADDED_COLUMNS = {
+    "model": "VARCHAR(200)", "estimated_cost_usd": "DOUBLE PRECISION", "vendor": "VARCHAR(32)",
+    "last_progress": "DOUBLE PRECISION", "parent_batch_id": "VARCHAR(128)",
+}  # fmt: skip
+#: The final status of a ledger row's (alias ``s``) newest outcome, as an SQL scalar.
+_NEWEST_FINAL_STATUS = (
+    "(SELECT o.final_status FROM {o} o WHERE o.batch_id = s.batch_id ORDER BY o.loaded_at DESC LIMIT 1)"
+)
+#: The page's orders; a loaded figure is the newest load's (-1 before any load: last).
+_SORTS = {
+    "date": "COALESCE(s.logical_date, s.created_at) DESC",
+    "spend": "COALESCE((SELECT MAX(o.cost_usd_batch) FROM {o} o WHERE o.batch_id = s.batch_id), -1) DESC",
+    "failures": "COALESCE((SELECT MAX(o.failed) FROM {o} o WHERE o.batch_id = s.batch_id), -1) DESC",
+}
 _OUTCOME_SCALARS = (
     "batch_id", "identity_key", "dag_id", "task_id", "run_id", "map_index", "results_table",
     "summary_table", "warehouse_conn_id", "final_status", "requests", "succeeded", "failed",
@@ -143,6 +160,10 @@ class SubmissionRecord(BaseModel):
     estimated_cost_usd: float | None = None
     #: The batch API (``together``, ``openai``); ``None`` on rows older than the column: Together.
     vendor: str | None = None
+    #: Percent processed when a task last looked (``updated_at``); ``None``: not seen yet.
+    last_progress: float | None = None
+    #: For a follow-up batch: the batch whose failed or unanswered requests it re-sent.
+    parent_batch_id: str | None = None
 
     @property
     def identity(self) -> TaskIdentity:
@@ -155,6 +176,9 @@ class FailureBucket(BaseModel):
     code: str
     count: int
     examples: list[str] = Field(default_factory=list, description="up to five custom_ids")
+    #: Of ``count``, how many a follow-up batch answered (``answered_by``): no longer failed.
+    answered: int = 0
+    answered_by: list[str] = Field(default_factory=list, description="the follow-up batches")
 
 
 class BatchOutcome(BaseModel):
@@ -206,6 +230,13 @@ class BatchQuery(BaseModel):
     task_id: str | None = None
     map_index: int | None = None
     status: str | None = None
+    #: The batch API (``together``, ``openai``); rows older than the ``vendor`` column are Together's.
+    vendor: str | None = None
+    #: Leave out follow-up batches (the page shows them under their parent).
+    top_level: bool = False
+    #: ``date``: newest run (logical date, else submission time) first; ``spend``/``failures``:
+    #: the largest loaded spend or failed-request count first (unloaded batches last).
+    sort: Literal["date", "spend", "failures"] = "date"
     since: datetime | None = None
     until: datetime | None = None
     limit: int = Field(default=50, ge=1, le=500)
@@ -213,9 +244,10 @@ class BatchQuery(BaseModel):
 
 
 class DailySpend(BaseModel):
-    """What the batches loaded on one UTC day with one model cost, and how many requests failed."""
+    """What the batches of one UTC day, vendor and model cost, and how many requests failed."""
 
-    day: str = Field(description="YYYY-MM-DD, UTC, of the load")
+    day: str = Field(description="YYYY-MM-DD, UTC, of the load (or of the run's logical date)")
+    vendor: str = "together"
     model: str
     batches: int = 0
     requests: int = 0
@@ -389,6 +421,7 @@ class SubmissionLedger:
             batch_created_at {text}, last_status VARCHAR(32),
             created_at {text} NOT NULL, updated_at {text} NOT NULL,
             model VARCHAR(200), estimated_cost_usd DOUBLE PRECISION, vendor VARCHAR(32),
+            last_progress DOUBLE PRECISION, parent_batch_id VARCHAR(128),
             UNIQUE (identity_key, part_index, part_sha256, generation),
             UNIQUE (batch_id)
         )"""
@@ -420,7 +453,7 @@ class SubmissionLedger:
         self, where: str, params: tuple[Any, ...], order: str = "created_at"
     ) -> list[SubmissionRecord]:
         self.ensure()
-        sql = self._sql(f"SELECT {', '.join(_COLUMNS)} FROM {{t}} WHERE {where} ORDER BY {order}")
+        sql = self._sql(f"SELECT {', '.join(_COLUMNS)} FROM {{t}} s WHERE {where} ORDER BY {order}")
         with self._tx() as cur:
             cur.execute(sql, params)
             rows = cur.fetchall()
@@ -487,6 +520,7 @@ class SubmissionLedger:
         model: str | None = None,
         estimated_cost_usd: float | None = None,
         vendor: str | None = None,
+        parent_batch_id: str | None = None,
     ) -> SubmissionRecord:
         """Record the intent to submit one part (before any upload); returns the stored row.
 
@@ -518,6 +552,8 @@ class SubmissionLedger:
             "model": model,
             "estimated_cost_usd": estimated_cost_usd,
             "vendor": vendor,
+            "last_progress": None,
+            "parent_batch_id": parent_batch_id,
         }
         sql = self._sql(f"INSERT INTO {{t}} ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})")
         try:
@@ -566,19 +602,33 @@ class SubmissionLedger:
                 f"batch {batch_id} is already recorded for {_describe(owner)}; not adopting it"
             )
         return self._update(
-            record, state="created", batch_id=batch_id, batch_created_at=_iso(created_at), last_status=status
+            record,
+            state="created",
+            batch_id=batch_id,
+            batch_created_at=_iso(created_at),
+            last_status=neutral_status(status) if status else None,
         )
 
     def mark_abandoned(self, record: SubmissionRecord) -> SubmissionRecord:
         """The row's batch or file no longer exists at the API; a new generation replaces it."""
         return self._update(record, state="abandoned")
 
-    def record_status(self, batch_id: str, status: str) -> None:
-        """Keep the last status seen for a batch (for monitoring; never used for decisions)."""
+    def record_status(self, batch_id: str, status: str, progress: float | None = None) -> None:
+        """Keep the status (and progress, percent) a task just saw for a batch, stamped now.
+
+        For monitoring only (the page reads it; no decision does). The status is stored in the
+        neutral spelling (``IN_PROGRESS``), whatever the vendor's; a status no neutral name has
+        is kept upper-cased.
+        """
         self.ensure()
-        sql = self._sql("UPDATE {t} SET last_status = ?, updated_at = ? WHERE batch_id = ?")
+        assignments = "last_status = ?, updated_at = ?"
+        params: list[Any] = [neutral_status(status), _now()]
+        if progress is not None:
+            assignments += ", last_progress = ?"
+            params.append(min(max(float(progress), 0.0), 100.0))
+        sql = self._sql(f"UPDATE {{t}} SET {assignments} WHERE batch_id = ?")
         with self._tx() as cur:
-            cur.execute(sql, (status, _now(), batch_id))
+            cur.execute(sql, (*params, batch_id))
 
     def record_outcome(self, outcome: BatchOutcome) -> None:
         """Store what a results task loaded from a batch, replacing that task's earlier outcome
@@ -598,6 +648,28 @@ class SubmissionLedger:
         with self._tx() as cur:
             cur.execute(delete, key)
             cur.execute(insert, tuple(values.values()))
+
+    def mark_answered(self, batch_id: str, follow_up_batch_id: str, answered: dict[str, int]) -> int:
+        """Note on ``batch_id``'s outcomes that ``follow_up_batch_id`` answered some of its failures
+        (error code -> how many); a second call for the same follow-up changes nothing. Returns how
+        many outcomes changed."""
+        changed = 0
+        for outcome in self.outcomes_for([batch_id]):
+            buckets = []
+            for bucket in outcome.failures:
+                n = answered.get(bucket.code, 0)
+                if n and follow_up_batch_id not in bucket.answered_by:
+                    bucket = bucket.model_copy(
+                        update={
+                            "answered": min(bucket.answered + n, bucket.count),
+                            "answered_by": [*bucket.answered_by, follow_up_batch_id],
+                        }
+                    )
+                buckets.append(bucket)
+            if buckets != outcome.failures:
+                self.record_outcome(outcome.model_copy(update={"failures": buckets}))
+                changed += 1
+        return changed
 
     def outcomes_for(self, batch_ids: list[str]) -> list[BatchOutcome]:
         """Every stored outcome of those batches, newest load first."""
@@ -633,69 +705,127 @@ class SubmissionLedger:
         """The records with a batch that match ``query``, newest first, one page."""
         if query.dag_ids is not None and not query.dag_ids:
             return []
-        clauses: list[str] = ["batch_id IS NOT NULL"]
         params: list[Any] = []
-        exact = {
-            "dag_id": query.dag_id,
-            "run_id": query.run_id,
-            "task_id": query.task_id,
-            "map_index": query.map_index,
-            "last_status": query.status,
-        }
-        for column, value in exact.items():
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if query.dag_ids is not None:
-            names = sorted(query.dag_ids)
-            clauses.append(f"dag_id IN ({', '.join('?' for _ in names)})")
-            params.extend(names)
+        clauses = ["batch_id IS NOT NULL", *self._matching(query, params, "s.")]
+        if query.top_level:
+            clauses.append("parent_batch_id IS NULL")
         for column_op, bound in (("created_at >= ?", query.since), ("created_at < ?", query.until)):
             if bound is not None:
                 clauses.append(column_op)
                 params.append(_iso(bound))
-        order = "created_at DESC, part_index DESC, generation DESC"
+        order = f"{_SORTS[query.sort]}, created_at DESC, part_index DESC, generation DESC"
         page = f"{order} LIMIT {int(query.limit)} OFFSET {int(query.offset)}"
         return self._select(" AND ".join(clauses), tuple(params), order=page)
 
-    def daily_spend(
-        self, *, since: datetime, until: datetime | None = None, dag_ids: frozenset[str] | None = None
-    ) -> list[DailySpend]:
-        """Spend, savings and failed requests per UTC day (of the load) and model, oldest day first.
+    def _matching(self, query: BatchQuery, params: list[Any], s: str) -> list[str]:
+        """``query``'s filters on the submissions table (aliased ``s``, columns prefixed ``s``)."""
+        clauses: list[str] = []
+        exact = {"dag_id": query.dag_id, "run_id": query.run_id, "task_id": query.task_id,
+                 "map_index": query.map_index}  # fmt: skip
+        for column, value in exact.items():
+            if value is not None:
+                clauses.append(f"{s}{column} = ?")
+                params.append(value)
+        if query.status is not None:
+            # The status the page shows: the newest load's final status, else the last one seen.
+            clauses.append(f"UPPER(COALESCE({_NEWEST_FINAL_STATUS}, {s}last_status, {s}state)) = ?")
+            params.append(neutral_status(query.status))
+        if query.vendor is not None:
+            clauses.append(f"COALESCE({s}vendor, '{DEFAULT_VENDOR}') = ?")
+            params.append(query.vendor)
+        if query.dag_ids is not None:
+            clauses.append(self._in(f"{s}dag_id", query.dag_ids, params))
+        return clauses
 
-        A batch loaded into several tables is counted once (its newest load): the money was
-        spent once.
+    def _in(self, column: str, values: frozenset[str] | list[str], params: list[Any]) -> str:
+        names = sorted(values)
+        params.extend(names)
+        return f"{column} IN ({', '.join('?' for _ in names)})"
+
+    def follow_ups_of(
+        self, batch_ids: list[str], *, dag_ids: frozenset[str] | None = None
+    ) -> dict[str, list[SubmissionRecord]]:
+        """The follow-up batches (every round) of each of ``batch_ids``, oldest first."""
+        found: dict[str, list[SubmissionRecord]] = {}
+        if not batch_ids or (dag_ids is not None and not dag_ids):
+            return found
+        for start in range(0, len(batch_ids), 500):
+            params: list[Any] = []
+            where = self._in("parent_batch_id", list(batch_ids[start : start + 500]), params)
+            if dag_ids is not None:
+                where += " AND " + self._in("dag_id", dag_ids, params)
+            for record in self._select(f"{where} AND batch_id IS NOT NULL", tuple(params)):
+                found.setdefault(str(record.parent_batch_id), []).append(record)
+        return found
+
+    def daily_spend(
+        self,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        dag_ids: frozenset[str] | None = None,
+        query: BatchQuery | None = None,
+        by: Literal["loaded", "logical"] = "loaded",
+    ) -> list[DailySpend]:
+        """Spend, savings and failed requests per UTC day, vendor and model, oldest day first.
+
+        ``by="loaded"`` counts a batch on the day its results were loaded; ``by="logical"`` on its
+        DAG run's logical date (a run without one, on its load day), so a backfill of three dates
+        loaded today is three days. ``since``/``until`` bound that same date. ``query`` narrows
+        the batches as the page's filters do (its paging is ignored). A batch loaded into several
+        tables is counted once (its newest load): the money was spent once.
         """
-        self.ensure()
-        columns = ("batch_id", "loaded_at", "requests", "failed", "cost_usd_batch", "cost_usd_list",
-                   "savings_usd", "model", "dag_id")  # fmt: skip
-        select = ", ".join(f"o.{c}" for c in columns[:-2]) + ", s.model, s.dag_id"
-        sql = f"SELECT {select} FROM {{o}} o JOIN {{t}} s ON s.batch_id = o.batch_id WHERE o.loaded_at >= ?"
-        params: list[Any] = [_iso(since)]
-        if until is not None:
-            sql += " AND o.loaded_at < ?"
-            params.append(_iso(until))
-        with self._tx() as cur:
-            cur.execute(self._sql(sql), tuple(params))
-            rows = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+        if dag_ids is not None and not dag_ids:
+            return []
+        rows = self._spend_rows(since, until, dag_ids, query, by)
         newest: dict[str, dict[str, Any]] = {}
         for row in rows:
-            if dag_ids is not None and row["dag_id"] not in dag_ids:
-                continue
             kept = newest.get(row["batch_id"])
             if kept is None or str(row["loaded_at"]) > str(kept["loaded_at"]):
                 newest[row["batch_id"]] = row
-        days: dict[tuple[str, str], DailySpend] = {}
+        days: dict[tuple[str, str, str], DailySpend] = {}
         for row in newest.values():
-            key = (str(row["loaded_at"])[:10], row["model"] or "(unknown model)")
-            day = days.setdefault(key, DailySpend(day=key[0], model=key[1]))
-            day.batches += 1
-            day.requests += int(row["requests"])
-            day.failed += int(row["failed"])
-            day.cost_usd_batch += float(row["cost_usd_batch"])
-            day.cost_usd_list += float(row["cost_usd_list"])
-            day.savings_usd += float(row["savings_usd"])
+            day = str((row["logical_date"] if by == "logical" else None) or row["loaded_at"])[:10]
+            key = (day, row["vendor"] or DEFAULT_VENDOR, row["model"] or "(unknown model)")
+            entry = days.setdefault(key, DailySpend(day=key[0], vendor=key[1], model=key[2]))
+            entry.batches += 1
+            entry.requests += int(row["requests"])
+            entry.failed += int(row["failed"])
+            entry.cost_usd_batch += float(row["cost_usd_batch"])
+            entry.cost_usd_list += float(row["cost_usd_list"])
+            entry.savings_usd += float(row["savings_usd"])
         return [days[key] for key in sorted(days)]
+
+    def _spend_rows(
+        self,
+        since: datetime,
+        until: datetime | None,
+        dag_ids: frozenset[str] | None,
+        query: BatchQuery | None,
+        by: str,
+    ) -> list[dict[str, Any]]:
+        self.ensure()
+        columns = ("batch_id", "loaded_at", "requests", "failed", "cost_usd_batch", "cost_usd_list",
+                   "savings_usd", "model", "vendor", "logical_date")  # fmt: skip
+        select = ", ".join(f"o.{c}" for c in columns[:7]) + ", s.model, s.vendor, s.logical_date"
+        day = "COALESCE(s.logical_date, o.loaded_at)" if by == "logical" else "o.loaded_at"
+        params: list[Any] = [_iso(since)]
+        clauses = [f"{day} >= ?"]
+        if until is not None:
+            clauses.append(f"{day} < ?")
+            params.append(_iso(until))
+        wanted = (query or BatchQuery()).model_copy(update={"dag_ids": dag_ids})
+        clauses.extend(self._matching(wanted, params, "s."))
+        where = " AND ".join(clauses)
+        sql = f"SELECT {select} FROM {{o}} o JOIN {{t}} s ON s.batch_id = o.batch_id WHERE {where}"
+        with self._tx() as cur:
+            cur.execute(self._sql(sql), tuple(params))
+            return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+
+
+def neutral_status(status: str) -> str:
+    """``in_progress``, ``IN_PROGRESS`` and ``BatchStatus.IN_PROGRESS`` all read ``IN_PROGRESS``."""
+    return str(getattr(status, "value", status)).strip().upper()
 
 
 def _describe(record: SubmissionRecord) -> str:

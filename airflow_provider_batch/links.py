@@ -1,4 +1,9 @@
-"""Operator extra link to the Together batch page."""
+"""Operator extra links: the batch on its vendor's console, and the provider's "LLM batches" page.
+
+Airflow names an extra link once per class, not per task, so the neutral operators' buttons have
+neutral names ("Batch console", "LLM batches"); the page names each batch's vendor on its console
+link ("OpenAI console"). The ``Together*`` operators keep their "Together batch(es)" buttons.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from airflow_provider_batch.events import XCOM_BATCH_ID
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.ui.urls import page_url
 
-__all__ = ["TogetherBatchLink", "TogetherBatchesPageLink"]
+__all__ = ["BatchConsoleLink", "LLMBatchesPageLink", "TogetherBatchLink", "TogetherBatchesPageLink"]
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +41,12 @@ class TogetherBatchLink(BaseOperatorLink):
 
 
 class TogetherBatchesPageLink(BaseOperatorLink):
-    """ "Together batches" button: the provider's page in the Airflow UI, filtered to this task
+    """ "Together batches" button: the provider's "LLM batches" page, filtered to this task
     instance, so every part and generation of its input is one click away (not only the first).
 
-    The page's address is under the Airflow option ``[api] base_url``.
+    The page's address is the app's own, under the Airflow option ``[api] base_url``: anyone who
+    may read the DAG opens it (Airflow's in-UI ``/plugin/...`` address also needs permission to
+    list plugins, which FAB's Viewer and User roles lack).
     """
 
     name = "Together batches"
@@ -55,4 +62,19 @@ class TogetherBatchesPageLink(BaseOperatorLink):
             run_id=ti_key.run_id,
             task_id=ti_key.task_id,
             map_index=-1 if map_index is None else int(map_index),
+            app=True,
         )
+
+
+class BatchConsoleLink(TogetherBatchLink):
+    """ "Batch console" button of the neutral operators: the (first) batch on the console of the
+    connection's vendor (Together, OpenAI, or the ``console_url_template`` extra)."""
+
+    name = "Batch console"
+
+
+class LLMBatchesPageLink(TogetherBatchesPageLink):
+    """ "LLM batches" button of the neutral operators: the provider's page, filtered to this task
+    instance (see :class:`TogetherBatchesPageLink`)."""
+
+    name = "LLM batches"

@@ -224,23 +224,33 @@ class BudgetTally:
     def part_estimates(self, prices: PriceTable) -> dict[int, PartEstimate]:
         """Each part's model(s) and worst-case cost at batch price."""
         models: dict[int, list[str]] = {}
-        usd: dict[int, float] = {}
+        usd: dict[int, float | None] = {}
         for (part, model), (_, prompt, completion) in self._totals.items():
             models.setdefault(part, []).append(model)
-            usd[part] = usd.get(part, 0.0) + prices.cost(model, prompt, completion).batch_usd
+            so_far = usd.get(part, 0.0)
+            # A model without a price makes the part's estimate unknown, never $0.
+            if so_far is not None and prices.has_price(model):
+                usd[part] = so_far + prices.cost(model, prompt, completion).batch_usd
+            else:
+                usd[part] = None
         return {
-            part: PartEstimate(model=_models_label(names), batch_usd=round(usd[part], 10))
+            part: PartEstimate(model=_models_label(names), batch_usd=_rounded(usd[part]))
             for part, names in models.items()
         }
 
 
+def _rounded(usd: float | None) -> float | None:
+    return None if usd is None else round(usd, 10)
+
+
 class PartEstimate(BaseModel):
-    """One input part's model (several are joined with ``", "``) and worst-case batch-price cost."""
+    """One input part's model (several are joined with ``", "``) and worst-case batch-price cost
+    (``None`` when a model of the part has no price)."""
 
     model_config = ConfigDict(frozen=True)
 
     model: str | None
-    batch_usd: float
+    batch_usd: float | None
 
 
 _MODEL_LABEL_CHARS = 200

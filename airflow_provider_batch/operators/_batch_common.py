@@ -29,6 +29,7 @@ from airflow_provider_batch.exceptions import (
     TogetherBatchTimeoutError,
 )
 from airflow_provider_batch.manifest import BatchRecord, SubmitManifest
+from airflow_provider_batch.operators._outcomes import record_statuses
 from airflow_provider_batch.triggers._polling import PollTracker
 
 __all__ = [
@@ -113,6 +114,8 @@ def finish(context: Any, event: BatchEvent, manifest: SubmitManifest) -> dict[st
     first, so partial results of expired or cancelled batches can still be collected.
     """
     manifest = apply_states(manifest, event.batches)
+    if manifest.owner is not None:  # a submit task's batches: they are in its ledger
+        record_statuses(manifest.ledger_conn_id, ((b.batch_id, b.status, b.progress) for b in event.batches))
     if event.status not in (EventStatus.TIMEOUT, EventStatus.ERROR):
         manifest = manifest.model_copy(update={"completed_at": datetime.now(tz=timezone.utc)})
     payload = manifest.to_xcom()

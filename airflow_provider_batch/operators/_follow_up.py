@@ -169,6 +169,25 @@ class _Part:
     path: Path
     lines: int
     sha256: str
+    #: The batch whose requests this part re-sends, and the part's model(s) and estimate (ledger).
+    parent_batch_id: str | None = None
+    model: str | None = None
+    estimated_cost_usd: float | None = None
+
+
+def _estimated(path: Path, prices: PriceTable | None) -> dict[str, Any]:
+    """A follow-up part's model(s) and worst-case batch-price estimate (``None``: unpriced)."""
+    from airflow_provider_batch.inputs.budget import BudgetTally
+
+    tally = BudgetTally()
+    with path.open("rb") as reader:
+        for line_no, raw in enumerate(reader, start=1):
+            if raw.strip():
+                tally.add(line_no, json.loads(raw), 0)
+    found = tally.part_estimates(prices or PriceTable()).get(0)
+    if found is None:
+        return {}
+    return {"model": found.model, "estimated_cost_usd": found.batch_usd if prices is not None else None}
 
 
 def _write_subset(source: Path, dest: Path, wanted: dict[str, Carried]) -> int:
@@ -201,10 +220,13 @@ def submit_round(
     ledger: SubmissionLedger | None = None,
     together_conn_id: str = "together_default",
     vendor: BatchVendor | None = None,
+    prices: PriceTable | None = None,
 ) -> list[Chain]:
     """Create (or re-attach to) one follow-up batch per source; returns the round's chains.
 
-    Each round is its own identity in the submission ledger (``<task_id>.follow_up_<n>``).
+    Each round is its own identity in the submission ledger (``<task_id>.follow_up_<n>``); each
+    batch's row names its origin (``parent_batch_id``), its model and, with ``prices``, its
+    estimate.
     """
     base = TaskIdentity.from_context(context)
     identity = replace(base, task_id=f"{base.task_id}.follow_up_{round_no}")
@@ -213,7 +235,8 @@ def submit_round(
         dest = work_dir / f"follow-up-{round_no}-p{source.part:04d}.jsonl"
         lines = _write_subset(source.input_path, dest, source.carry)
         if lines:
-            parts.append(_Part(source.part, dest, lines, file_sha256(dest)))
+            extra = _estimated(dest, prices)
+            parts.append(_Part(source.part, dest, lines, file_sha256(dest), source.origin, **extra))
             by_part[source.part] = source
     ctx = SubmitContext(
         identity=identity,
@@ -248,6 +271,8 @@ class RoundOutcome:
     merged: int = 0
     #: error code -> ids whose failed row this round replaced; and the failed rows it wrote
     removed: dict[str, set[str]] = field(default_factory=dict)
+    #: (original batch, follow-up batch) -> error code -> how many of its failures were answered
+    answered: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
     failed: FailureTally = field(default_factory=FailureTally)
 
 
@@ -315,7 +340,9 @@ def merge_round(
                 outcome.delta[old.status] -= 1
                 outcome.delta[new.status] += 1
                 if old.status == "failed":
-                    outcome.removed.setdefault(old.error_code or UNKNOWN_ERROR_CODE, set()).add(row.custom_id)
+                    code = old.error_code or UNKNOWN_ERROR_CODE
+                    outcome.removed.setdefault(code, set()).add(row.custom_id)
+                    outcome.answered.setdefault((chain.origin, chain.batch_id), Counter())[code] += 1
                 if new.status == "failed":
                     outcome.failed.add("all", new.error_code, new.custom_id)
                 if should_follow_up(new.status, new.error_code, statuses):

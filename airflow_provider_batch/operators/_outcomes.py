@@ -11,7 +11,7 @@ ledger that cannot be written costs a warning, never the task.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from airflow_provider_batch.ledger import BatchOutcome, FailureBucket
@@ -94,6 +94,52 @@ def record_outcomes(target: OutcomeTarget, summaries: Iterable[BatchSummary], ru
             exc,
         )
     return written
+
+
+def record_statuses(ledger_conn_id: str | None, seen: Iterable[tuple[str, str, float | None]]) -> int:
+    """Record the ``(batch_id, status, progress)`` a task just saw in the ledger, for the page.
+
+    Called on a worker (submit, resume after the trigger's event, results load), never in the
+    triggerer's event loop. A ledger that cannot be written costs a warning, never the task.
+    """
+    written = 0
+    try:
+        from airflow_provider_batch.hooks.ledger import get_ledger
+
+        ledger = None
+        for batch_id, status, progress in seen:
+            ledger = ledger or get_ledger(ledger_conn_id)
+            ledger.record_status(batch_id, status, progress)
+            written += 1
+    except Exception as exc:
+        log.warning(
+            "The batch status could not be recorded in the submission ledger (%s: %s); only the "
+            "monitoring record is behind",
+            type(exc).__name__,
+            exc,
+        )
+    return written
+
+
+def record_answered(
+    ledger_conn_id: str | None, answered: Mapping[tuple[str, str], Mapping[str, int]]
+) -> None:
+    """Note on each original batch's outcome which failures its follow-up batch answered
+    (``(original, follow-up) -> error code -> count``), so its failure list says so."""
+    try:
+        from airflow_provider_batch.hooks.ledger import get_ledger
+
+        ledger = get_ledger(ledger_conn_id) if answered else None
+        for (origin, follow_up), codes in answered.items():
+            assert ledger is not None
+            ledger.mark_answered(origin, follow_up, dict(codes))
+    except Exception as exc:
+        log.warning(
+            "Which failures the follow-up answered could not be recorded in the submission ledger "
+            "(%s: %s); only the monitoring record is behind",
+            type(exc).__name__,
+            exc,
+        )
 
 
 def _outcome(target: OutcomeTarget, summary: BatchSummary, run: RunContext) -> BatchOutcome:

@@ -36,7 +36,12 @@ from airflow_provider_batch.inputs import (
     prepare_input,
 )
 from airflow_provider_batch.ledger import LedgerConflictError, LedgerUnavailableError, TaskIdentity
-from airflow_provider_batch.links import TogetherBatchesPageLink, TogetherBatchLink
+from airflow_provider_batch.links import (
+    BatchConsoleLink,
+    LLMBatchesPageLink,
+    TogetherBatchesPageLink,
+    TogetherBatchLink,
+)
 from airflow_provider_batch.manifest import SubmitManifest, SubmitOwner
 from airflow_provider_batch.operators._batch_common import (
     cancel_sync,
@@ -439,6 +444,8 @@ class BatchOperator(TogetherBatchOperator):
     :param conn_id: the batch API connection; every other parameter is
         :class:`TogetherBatchOperator`'s.
     """
+
+    operator_extra_links = (BatchConsoleLink(), LLMBatchesPageLink())
 
     def __init__(self, *, conn_id: str = "batch_default", **kwargs: Any) -> None:
         super().__init__(together_conn_id=conn_id, **kwargs)

@@ -31,7 +31,13 @@ from airflow_provider_batch.operators._follow_up import (
     merge_round,
     submit_round,
 )
-from airflow_provider_batch.operators._outcomes import FailureTally, OutcomeTarget, record_outcomes
+from airflow_provider_batch.operators._outcomes import (
+    FailureTally,
+    OutcomeTarget,
+    record_answered,
+    record_outcomes,
+    record_statuses,
+)
 from airflow_provider_batch.operators._report import report_table
 from airflow_provider_batch.operators._results_io import (
     check_load_mode_allowed,
@@ -192,6 +198,8 @@ class TogetherBatchResultsOperator(BaseOperator):
             submitted = recover_inputs(client, manifest, tmp_dir, aws_conn_id=self.aws_conn_id)
             for part, record in enumerate(manifest.batches, start=1):
                 job = client.batches.retrieve(record.batch_id)
+                if manifest.owner is not None:  # the submit task's ledger knows this batch
+                    record_statuses(manifest.ledger_conn_id, [(job.id, job.status.value, job.progress)])
                 if not job.status.is_terminal and not self.allow_unfinished:
                     raise ValueError(
                         f"batch {job.id} is {job.status.value}; results can be loaded once it is terminal "
@@ -225,7 +233,7 @@ class TogetherBatchResultsOperator(BaseOperator):
                 chains = submit_round(
                     client, context, 1, sources, endpoint=manifest.endpoint, work_dir=tmp_dir,
                     ledger=get_ledger(manifest.ledger_conn_id), together_conn_id=self.together_conn_id,
-                    vendor=hook.vendor,
+                    vendor=hook.vendor, prices=self._prices(hook),
                 )  # fmt: skip
                 state = FollowUpState(
                     round=1,
@@ -293,6 +301,7 @@ class TogetherBatchResultsOperator(BaseOperator):
                 batch_ids=event.batch_ids,
             )
         round_no = state.round
+        record_statuses(state.ledger_conn_id, ((b.batch_id, b.status, b.progress) for b in event.batches))
         with tempfile.TemporaryDirectory(prefix="together-follow-up-") as tmp:
             tmp_dir = Path(tmp)
             metadata = load_metadata(self._metadata_path(state.metadata_manifest, tmp_dir))
@@ -305,6 +314,7 @@ class TogetherBatchResultsOperator(BaseOperator):
                 origins=submitted,
             )  # fmt: skip
             record_outcomes(target, outcome.summaries, run)
+            record_answered(state.ledger_conn_id, outcome.answered)
             result = apply_round(state.result, outcome, round_no)
             self.log.info(
                 "Follow-up round %d merged %d answer(s): %s", round_no, outcome.merged, result.counts
@@ -314,7 +324,7 @@ class TogetherBatchResultsOperator(BaseOperator):
                     client, context, round_no + 1, outcome.sources,
                     endpoint=state.endpoint, work_dir=tmp_dir,
                     ledger=get_ledger(state.ledger_conn_id), together_conn_id=self.together_conn_id,
-                    vendor=hook.vendor,
+                    vendor=hook.vendor, prices=self._prices(hook),
                 )  # fmt: skip
                 following = state.model_copy(
                     update={"round": round_no + 1, "result": result, "chains": chains}

@@ -12,7 +12,7 @@ from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch.client.models import BatchJob
 from airflow_provider_batch.events import BatchEvent
 from airflow_provider_batch.hooks.together import TogetherBatchHook
-from airflow_provider_batch.links import TogetherBatchLink
+from airflow_provider_batch.links import BatchConsoleLink, TogetherBatchLink
 from airflow_provider_batch.manifest import SubmitManifest
 from airflow_provider_batch.operators._batch_common import defer_timeout, finish, poll_once, push_batch_ids
 from airflow_provider_batch.triggers._polling import PollTracker, is_transient
@@ -157,6 +157,8 @@ class BatchSensor(TogetherBatchSensor):
     :param conn_id: the batch API connection; every other parameter is
         :class:`TogetherBatchSensor`'s.
     """
+
+    operator_extra_links = (BatchConsoleLink(),)
 
     def __init__(self, *, conn_id: str = "batch_default", **kwargs: Any) -> None:
         super().__init__(together_conn_id=conn_id, **kwargs)

@@ -1,16 +1,18 @@
-"""The FastAPI app the api-server mounts for the "Together batches" page.
+"""The FastAPI app the api-server mounts for the "LLM batches" page.
 
 Every route needs an Airflow login (Airflow's own ``get_user`` dependency: the UI's session
 cookie or a bearer token), and shows only batches of DAGs the user may read, as the configured
-auth manager decides. Running batches are refreshed from the Together API through their
-connection; the connection's API key stays on the server.
+auth manager decides. Everything shown comes from the submission ledger: the status and progress
+the tasks recorded when they last saw each batch, with that time. A page load never calls a
+vendor's API (the triggers already poll every running batch); connections are read only for
+each vendor's console link, and their keys stay on the server.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 from airflow.api_fastapi.core_api.security import get_user
@@ -18,13 +20,13 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
-from airflow_provider_batch.client import TogetherClient
 from airflow_provider_batch.client.models import BatchStatus
 from airflow_provider_batch.hooks.ledger import get_ledger
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.ledger import BatchQuery, DailySpend, SubmissionLedger, SubmissionRecord
 from airflow_provider_batch.ui.html import AirflowLinks, render_login_required, render_page
-from airflow_provider_batch.ui.view import TERMINAL, BatchView, LiveStatus, build_view
+from airflow_provider_batch.ui.view import BatchView, build_view
+from airflow_provider_batch.vendors import VENDORS, vendor_named
 
 __all__ = ["BatchPage", "base_path", "create_app"]
 
@@ -49,14 +51,28 @@ class _Filters(BaseModel):
     task_id: str | None = None
     map_index: int | None = None
     status: str | None = None
+    vendor: str | None = None
     since: date | None = None
     until: date | None = None
     offset: int = 0
     limit: int = 50
     spend_days: int = 14
+    spend_by: Literal["logical", "loaded"] = "logical"
+    sort: Literal["date", "spend", "failures"] = "date"
 
     def as_form(self) -> dict[str, str]:
-        names = ("dag_id", "run_id", "task_id", "map_index", "status", "since", "until")
+        names = (
+            "dag_id",
+            "run_id",
+            "task_id",
+            "map_index",
+            "status",
+            "vendor",
+            "since",
+            "until",
+            "spend_by",
+            "sort",
+        )
         values = {name: getattr(self, name) for name in names}
         return {k: str(v) for k, v in values.items() if v is not None}
 
@@ -67,20 +83,25 @@ def _filters(
     task_id: Annotated[str | None, Query()] = None,
     map_index: Annotated[str | None, Query()] = None,
     status: Annotated[str | None, Query()] = None,
+    vendor: Annotated[str | None, Query()] = None,
     since: Annotated[str | None, Query()] = None,
     until: Annotated[str | None, Query()] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     spend_days: Annotated[int, Query(ge=1, le=366)] = 14,
+    spend_by: Annotated[Literal["logical", "loaded"], Query()] = "logical",
+    sort: Annotated[Literal["date", "spend", "failures"], Query()] = "date",
 ) -> _Filters:
     # An empty form field means "any"; a bad value is a 422 naming the field.
     given = {
         "dag_id": dag_id, "run_id": run_id, "task_id": task_id, "map_index": map_index,
-        "status": status, "since": since, "until": until,
+        "status": status, "vendor": vendor, "since": since, "until": until,
     }  # fmt: skip
     cleaned = {k: v.strip() for k, v in given.items() if v is not None and v.strip()}
     try:
-        return _Filters(**cleaned, offset=offset, limit=limit, spend_days=spend_days)
+        return _Filters(
+            **cleaned, offset=offset, limit=limit, spend_days=spend_days, spend_by=spend_by, sort=sort
+        )
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
 
@@ -102,94 +123,95 @@ def base_path() -> str:
     return (urlparse(base_url).path if "://" in base_url else base_url).rstrip("/")
 
 
-class _Connections:
-    """Hooks per connection id for one request; a broken connection costs its batches only."""
+class _Consoles:
+    """Each batch's console link on its vendor's site, from its connection's base URL and
+    ``console_url_template`` (read once per connection and request; no API call)."""
 
     def __init__(self) -> None:
-        self._hooks: dict[str, TogetherBatchHook | None] = {}
+        self._conns: dict[str, tuple[str, str | None] | None] = {}
 
-    def hook(self, conn_id: str) -> TogetherBatchHook | None:
-        if conn_id not in self._hooks:
+    def _conn(self, conn_id: str) -> tuple[str, str | None] | None:
+        if conn_id not in self._conns:
             try:
                 hook = TogetherBatchHook(conn_id)
-                hook.connection()
-                self._hooks[conn_id] = hook
+                conn = hook.connection()
+                self._conns[conn_id] = (hook.base_url_of(conn), hook.extras(conn).get("console_url_template"))
             except Exception as exc:
                 log.warning("connection %r is not usable here: %s", conn_id, type(exc).__name__)
-                self._hooks[conn_id] = None
-        return self._hooks[conn_id]
+                self._conns[conn_id] = None
+        return self._conns[conn_id]
 
-    def console_url(self, record: SubmissionRecord) -> str | None:
-        hook = self.hook(record.together_conn_id)
-        return hook.console_url(str(record.batch_id)) if hook else None
-
-    def live(self, record: SubmissionRecord) -> LiveStatus | None:
-        """The API's current word on a batch, or a status naming why there is none."""
-        hook = self.hook(record.together_conn_id)
-        if hook is None:
+    def url(self, view: BatchView) -> str | None:
+        found = self._conn(view.together_conn_id)
+        if found is None or view.vendor not in VENDORS:
             return None
-        try:
-            settings = hook.settings_from_connection(hook.connection())
-            quick = settings.model_copy(update={"max_retries": 1, "timeout": min(settings.timeout, 10.0)})
-            with TogetherClient(quick) as client:
-                job = client.batches.retrieve(str(record.batch_id))
-        except Exception as exc:  # the page still shows what the ledger knows
-            log.warning("live status of batch %s unavailable: %s", record.batch_id, type(exc).__name__)
-            return LiveStatus(
-                status=record.last_status or "UNKNOWN",
-                progress=0.0,
-                error=f"live status unavailable ({type(exc).__name__})",
-            )
-        return LiveStatus(
-            status=job.raw_status or job.status.value,
-            progress=min(max(job.progress, 0.0), 100.0),
-            created_at=job.created_at,
-            completed_at=job.completed_at,
-        )
+        return vendor_named(view.vendor).console_url(found[0], view.batch_id, found[1])
 
 
-def _gather(filters: _Filters, user: Any) -> tuple[BatchPage, dict[str, str]]:
-    ledger = get_ledger(for_writing=False)
-    readable = _readable_dags(user, ledger)
+def _query(filters: _Filters, readable: frozenset[str]) -> BatchQuery:
     until = (
         datetime.combine(filters.until + timedelta(days=1), time(), tzinfo=timezone.utc)
         if filters.until
         else None
     )
-    query = BatchQuery(
+    return BatchQuery(
         dag_ids=readable,
         dag_id=filters.dag_id,
         run_id=filters.run_id,
         task_id=filters.task_id,
         map_index=filters.map_index,
         status=filters.status,
+        vendor=filters.vendor,
         since=datetime.combine(filters.since, time(), tzinfo=timezone.utc) if filters.since else None,
         until=until,
+        # Follow-up batches are shown under their parent, unless asked for by task or status.
+        top_level=filters.task_id is None and filters.status is None,
+        sort=filters.sort,
         limit=filters.limit + 1,
         offset=filters.offset,
     )
-    records = ledger.find_batches(query)
-    more = len(records) > filters.limit
-    records = records[: filters.limit]
-    outcomes = ledger.outcomes_for([str(r.batch_id) for r in records])
-    connections = _Connections()
-    now = datetime.now(tz=timezone.utc)
-    views, consoles = [], {}
+
+
+def _views(
+    ledger: SubmissionLedger, records: list[SubmissionRecord], readable: frozenset[str]
+) -> list[BatchView]:
+    """The page's rows: each batch, then its follow-up batches (every round) under it."""
+    children = ledger.follow_ups_of([str(r.batch_id) for r in records], dag_ids=readable)
+    shown = {r.batch_id for r in records}
+    ordered: list[SubmissionRecord] = []
     for record in records:
-        mine = [o for o in outcomes if o.batch_id == record.batch_id]
-        status = (mine[0].final_status if mine else record.last_status) or ""
-        running = not mine and status.upper() not in TERMINAL
-        live = connections.live(record) if running else None
-        views.append(build_view(record, mine, live, now))
-        console = connections.console_url(record)
-        if console:
-            consoles[str(record.batch_id)] = console
+        ordered.append(record)
+        ordered.extend(c for c in children.get(str(record.batch_id), []) if c.batch_id not in shown)
+    outcomes = ledger.outcomes_for([str(r.batch_id) for r in ordered])
+    by_batch: dict[str, list[Any]] = {}
+    for outcome in outcomes:
+        by_batch.setdefault(outcome.batch_id, []).append(outcome)
+    now = datetime.now(tz=timezone.utc)
+    views = []
+    for record in ordered:
+        view = build_view(record, by_batch.get(str(record.batch_id), []), None, now)
+        view.follow_ups = [str(c.batch_id) for c in children.get(view.batch_id, [])]
+        views.append(view)
+    return views
+
+
+def _gather(filters: _Filters, user: Any) -> tuple[BatchPage, dict[str, str]]:
+    ledger = get_ledger(for_writing=False)
+    readable = _readable_dags(user, ledger)
+    records = ledger.find_batches(_query(filters, readable))
+    more = len(records) > filters.limit
+    views = _views(ledger, records[: filters.limit], readable)
+    consoles = _Consoles()
+    links = {v.batch_id: url for v in views if (url := consoles.url(v))}
+    now = datetime.now(tz=timezone.utc)
     spend_since = datetime.combine(
         now.date() - timedelta(days=filters.spend_days - 1), time(), tzinfo=timezone.utc
     )
-    spend = ledger.daily_spend(since=spend_since, dag_ids=readable)
+    # The spend follows the page's filters (not its date range: the spend has its own window).
+    wanted = _query(filters, readable).model_copy(update={"since": None, "until": None})
+    spend = ledger.daily_spend(since=spend_since, dag_ids=readable, query=wanted, by=filters.spend_by)
     page = BatchPage(batches=views, next_offset=filters.offset + filters.limit if more else None, spend=spend)
-    return page, consoles
+    return page, links
 
 
 def create_app() -> FastAPI:
@@ -211,8 +233,10 @@ def create_app() -> FastAPI:
             consoles=consoles,
             filters=filters.as_form(),
             statuses=_STATUSES,
+            vendors={name: vendor_named(name).display_name for name in VENDORS},
             spend=data.spend,
             spend_days=filters.spend_days,
+            spend_by=filters.spend_by,
             next_offset=data.next_offset,
         )
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})

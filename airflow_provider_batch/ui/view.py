@@ -1,6 +1,9 @@
-"""The figures the page shows for one batch, from the ledger and (while it runs) the API.
+"""The figures the page shows for one batch, from the ledger only.
 
-Pure: no Airflow, no I/O. The app gathers the inputs; :mod:`.html` lays the result out.
+The status and progress are what a task last saw (the submit task at create and when the
+trigger's event resumes it, the results task when it loads), with the time it saw them: the page
+never asks the vendor's API. Pure: no Airflow, no I/O. The app gathers the inputs; :mod:`.html`
+lays the result out.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ TERMINAL = {"COMPLETED", "FAILED", "EXPIRED", "CANCELLED"}
 
 
 class LiveStatus(BaseModel):
-    """What the API said about a running batch just now (never the connection or its key)."""
+    """What the API said about a running batch just now (never the connection or its key).
+
+    The page no longer asks the API (it reads what the tasks recorded); kept for callers of
+    :func:`build_view`."""
 
     status: str
     progress: float = Field(ge=0.0, le=100.0, description="percent of requests processed")
@@ -39,9 +45,19 @@ class BatchView(BaseModel):
     part_index: int
     generation: int
     together_conn_id: str
+    vendor: str = Field(default="together", description="the batch API (registry name)")
+    vendor_name: str = Field(default="Together AI", description="the batch API, as people name it")
+    logical_date: datetime | None = None
+    parent_batch_id: str | None = Field(
+        default=None, description="for a follow-up batch: the batch whose requests it re-sent"
+    )
+    follow_ups: list[str] = Field(default_factory=list, description="follow-up batches of this one")
     model: str | None
     status: str
-    live: bool = Field(description="status and progress come from the API just now")
+    status_as_of: datetime | None = Field(
+        default=None, description="when a task last saw this status (the page never asks the API)"
+    )
+    live: bool = Field(description="status and progress come from the API just now (never, today)")
     running: bool
     progress: float | None = Field(description="percent processed; None when unknown")
     created_at: datetime | None
@@ -55,6 +71,7 @@ class BatchView(BaseModel):
     savings_usd: float | None
     succeeded: int | None
     failed: int | None
+    missing: int | None = None
     failures: list[FailureBucket]
     tables: list[str] = Field(description="results and summary tables, with the warehouse connection")
     error: str | None = None
@@ -78,30 +95,49 @@ def _timing(
     return elapsed, elapsed / WINDOW, eta
 
 
+def _status(record: SubmissionRecord, outcome: BatchOutcome | None, live: LiveStatus | None) -> str:
+    if live is not None:
+        return live.status.upper()
+    return ((outcome.final_status if outcome else None) or record.last_status or record.state).upper()
+
+
+def _progress(
+    record: SubmissionRecord, outcome: BatchOutcome | None, live: LiveStatus | None, running: bool
+) -> float | None:
+    if live is not None:
+        return live.progress
+    if running:
+        return record.last_progress
+    if outcome is not None and outcome.requests:
+        return 100.0 * (outcome.requests - outcome.missing) / outcome.requests
+    return 100.0
+
+
+def _seen_at(record: SubmissionRecord, outcome: BatchOutcome | None) -> datetime | None:
+    seen = [t for t in (_aware(record.updated_at), _aware(outcome.loaded_at) if outcome else None) if t]
+    return max(seen) if seen else None
+
+
 def build_view(
     record: SubmissionRecord,
     outcomes: list[BatchOutcome],
     live: LiveStatus | None,
     now: datetime,
 ) -> BatchView:
-    """The row for ``record``; ``outcomes`` are its loads (newest first), ``live`` the API's word."""
+    """The row for ``record``; ``outcomes`` are its loads (newest first); ``live`` (optional) an
+    API answer that overrides what the ledger recorded."""
     assert record.batch_id is not None
     outcome = outcomes[0] if outcomes else None
-    status = (
-        live.status if live else (outcome.final_status if outcome else record.last_status) or record.state
-    )
-    running = status.upper() not in TERMINAL
-    progress: float | None = live.progress if live else None
-    if progress is None and outcome is not None and outcome.requests:
-        progress = 100.0 * (outcome.requests - outcome.missing) / outcome.requests
-    if progress is None and not running:
-        progress = 100.0
+    status = _status(record, outcome, live)
+    running = status not in TERMINAL
+    progress = _progress(record, outcome, live, running)
     created = _aware(record.batch_created_at or (live.created_at if live else None) or record.created_at)
     ended = _aware(live.completed_at if live else None) or (
         _aware(outcome.loaded_at) if outcome else _aware(record.updated_at)
     )
     elapsed, window_used, eta = _timing(created, ended, progress, running, now)
     tables = [f"{o.results_table}, {o.summary_table} (connection {o.warehouse_conn_id})" for o in outcomes]
+    vendor = _vendor(record.vendor)
     return BatchView(
         batch_id=record.batch_id,
         dag_id=record.dag_id,
@@ -111,8 +147,13 @@ def build_view(
         part_index=record.part_index,
         generation=record.generation,
         together_conn_id=record.together_conn_id,
+        vendor=vendor[0],
+        vendor_name=vendor[1],
+        logical_date=_aware(record.logical_date),
+        parent_batch_id=record.parent_batch_id,
         model=record.model,
-        status=status.upper(),
+        status=status,
+        status_as_of=_seen_at(record, outcome),
         live=live is not None,
         running=running,
         progress=progress,
@@ -127,7 +168,19 @@ def build_view(
         savings_usd=outcome.savings_usd if outcome else None,
         succeeded=outcome.succeeded if outcome else None,
         failed=outcome.failed if outcome else None,
+        missing=outcome.missing if outcome else None,
         failures=outcome.failures if outcome else [],
         tables=list(dict.fromkeys(tables)),
         error=live.error if live else None,
     )
+
+
+def _vendor(name: str | None) -> tuple[str, str]:
+    """The vendor's registry name and display name; rows older than the column are Together's."""
+    from airflow_provider_batch.vendors import DEFAULT_VENDOR, UnknownVendorError, vendor_named
+
+    key = name or DEFAULT_VENDOR
+    try:
+        return key, vendor_named(key).display_name
+    except UnknownVendorError:
+        return key, key

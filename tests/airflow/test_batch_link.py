@@ -61,7 +61,7 @@ def test_page_link_opens_the_page_filtered_to_the_task_instance(monkeypatch: pyt
     key.map_index = 3  # type: ignore[misc]
     url = TogetherBatchesPageLink().get_link(_op("public"), ti_key=key)
     assert url == (
-        "https://airflow.example/af/plugin/together-batches?dag_id=d&run_id=r&task_id=submit&map_index=3"
+        "https://airflow.example/af/together-batches/page?dag_id=d&run_id=r&task_id=submit&map_index=3"
     )
     names = [link.name for link in TogetherBatchOperator.operator_extra_links]
     assert names == ["Together batch", "Together batches"]

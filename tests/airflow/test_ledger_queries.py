@@ -132,3 +132,86 @@ def test_a_reader_sees_exactly_the_dags_allowed_whatever_their_case(
     assert [o.dag_id for o in ledger.outcomes_for(["b-alice"])] == ["alice_nightly"]
     spend = ledger.daily_spend(since=WHEN - timedelta(days=1), dag_ids=frozenset({"alice_nightly"}))
     assert [(d.batches, d.requests) for d in spend] == [(1, 10)]
+
+
+def test_the_status_filter_finds_what_the_page_shows(ledger: SubmissionLedger) -> None:
+    """The page shows a batch's newest load's final status, else the last status a task saw;
+    the filter matched only the status written at create, so finished batches stayed VALIDATING."""
+    _batch(ledger, "nightly", "run-1", "loaded", status="VALIDATING")
+    ledger.record_outcome(_outcome("loaded"))  # loaded COMPLETED; last_status never updated
+    _batch(ledger, "nightly", "run-2", "seen", status="VALIDATING")
+    ledger.record_status("seen", "in_progress", 42.5)  # a vendor's own spelling
+    _batch(ledger, "nightly", "run-3", "waiting", status="VALIDATING")
+    assert _ids(ledger, status="COMPLETED") == ["loaded"]
+    assert _ids(ledger, status="IN_PROGRESS") == ["seen"]
+    assert _ids(ledger, status="in_progress") == ["seen"]
+    assert _ids(ledger, status="VALIDATING") == ["waiting"]
+    seen = ledger.by_batch("seen")
+    assert seen is not None and (seen.last_status, seen.last_progress) == ("IN_PROGRESS", 42.5)
+
+
+def test_follow_ups_are_listed_under_their_parent_and_by_vendor(ledger: SubmissionLedger) -> None:
+    _batch(ledger, "nightly", "run-1", "parent")
+    for n, task in enumerate(("results.follow_up_1", "results.follow_up_2")):
+        record = ledger.open(
+            TaskIdentity("nightly", task, "run-1"), part_index=0, part_sha256=f"{n:064d}", generation=0,
+            request_count=2, endpoint="/v1/chat/completions", together_conn_id="openai_conn",
+            model="m/a", estimated_cost_usd=0.002, vendor="openai", parent_batch_id="parent",
+        )  # fmt: skip
+        ledger.record_batch(record, f"child-{n}", WHEN, "VALIDATING")
+    assert _ids(ledger, top_level=True) == ["parent"]
+    children = ledger.follow_ups_of(["parent"], dag_ids=frozenset({"nightly"}))
+    assert [r.batch_id for r in children["parent"]] == ["child-0", "child-1"]
+    assert children["parent"][0].model == "m/a" and children["parent"][0].estimated_cost_usd == 0.002
+    assert ledger.follow_ups_of(["parent"], dag_ids=frozenset({"other"})) == {}
+    # Rows older than the vendor column are Together's.
+    assert _ids(ledger, vendor="together") == ["parent"]
+    assert sorted(_ids(ledger, vendor="openai")) == ["child-0", "child-1"]
+
+
+def test_spend_by_logical_date_vendor_and_model_follows_the_filters(ledger: SubmissionLedger) -> None:
+    """A three-date backfill loaded on one day is three days by logical date, one by load date;
+    the page's filters narrow the spend as they narrow the batches."""
+    for n, vendor in enumerate(("together", "openai", "openai")):
+        record = ledger.open(
+            TaskIdentity("backfill", "submit", f"backfill__{n}"), part_index=0, part_sha256="0" * 64,
+            generation=0, request_count=10, endpoint="/v1/chat/completions", together_conn_id="c",
+            model="m/a", vendor=vendor, logical_date=WHEN - timedelta(days=3 - n),
+        )  # fmt: skip
+        ledger.record_batch(record, f"b{n}", WHEN, "COMPLETED")
+        ledger.record_outcome(_outcome(f"b{n}", dag_id="backfill"))
+    since = WHEN - timedelta(days=10)
+    loaded = ledger.daily_spend(since=since)
+    assert [(d.day, d.vendor, d.model, d.batches) for d in loaded] == [
+        ("2026-11-30", "openai", "m/a", 2),
+        ("2026-11-30", "together", "m/a", 1),
+    ]
+    logical = ledger.daily_spend(since=since, by="logical")
+    assert [(d.day, d.vendor) for d in logical] == [
+        ("2026-11-27", "together"), ("2026-11-28", "openai"), ("2026-11-29", "openai"),
+    ]  # fmt: skip
+    openai = ledger.daily_spend(since=since, by="logical", query=BatchQuery(vendor="openai"))
+    assert [d.day for d in openai] == ["2026-11-28", "2026-11-29"]
+    one_run = ledger.daily_spend(since=since, query=BatchQuery(run_id="backfill__0"))
+    assert [(d.vendor, d.batches) for d in one_run] == [("together", 1)]
+    assert ledger.daily_spend(since=WHEN - timedelta(days=2, hours=1), by="logical")[0].day == "2026-11-28"
+    assert ledger.daily_spend(since=since, dag_ids=frozenset()) == []
+
+
+def test_sorted_by_run_date_spend_or_failures(ledger: SubmissionLedger) -> None:
+    """By date: a backfill's runs in logical-date order (newest first), whenever submitted; by
+    spend or failures: the loaded figure, largest first, unloaded batches last."""
+    for n, (day, failed) in enumerate(((2, 1), (3, 4), (1, 0))):
+        record = ledger.open(
+            TaskIdentity("backfill", "submit", f"run-{n}"), part_index=0, part_sha256="0" * 64,
+            generation=0, request_count=10, endpoint="/v1/chat/completions", together_conn_id="c",
+            logical_date=WHEN - timedelta(days=day),
+        )  # fmt: skip
+        ledger.record_batch(record, f"b{n}", WHEN, "COMPLETED")
+        if n < 2:
+            ledger.record_outcome(
+                _outcome(f"b{n}", failed=failed).model_copy(update={"cost_usd_batch": n + 1.0})
+            )
+    assert _ids(ledger) == ["b2", "b0", "b1"] == _ids(ledger, sort="date")
+    assert _ids(ledger, sort="spend") == ["b1", "b0", "b2"]
+    assert _ids(ledger, sort="failures") == ["b1", "b0", "b2"]

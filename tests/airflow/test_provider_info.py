@@ -77,7 +77,7 @@ def test_declared_modules_and_links_import() -> None:
             for module in entry["python-modules"]:
                 importlib.import_module(module)
     names = [import_string(link)().name for link in info["extra-links"]]
-    assert names == ["Together batch", "Together batches"]
+    assert names == ["Together batch", "Together batches", "Batch console", "LLM batches"]
 
 
 def test_hook_uses_declarative_form_only() -> None:

@@ -1,8 +1,8 @@
-"""The "Together batches" page: Airflow's real login and auth manager, the ledger, the local server.
+"""The "LLM batches" page: Airflow's real login and auth manager, the ledger, the local server.
 
 The app is the one the plugin mounts, behind Airflow's own ``get_user``; the auth manager is
-SimpleAuthManager limited per DAG (tests/ui/limited_auth.py); live status comes over HTTP from
-the local Together-compatible server through the connection.
+SimpleAuthManager limited per DAG (tests/ui/limited_auth.py). Status comes from the ledger, as the
+tasks recorded it; the local server only proves that a page load never calls the vendor's API.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from fastapi.testclient import TestClient
 
 from airflow_provider_batch.ledger import FailureBucket, SubmissionLedger, TaskIdentity
 from tests.airflow.test_ledger_outcomes import _outcome
+
+from apb_airflow_helpers import MODEL, write_input
+from apb_dag_runs import run_dag, ti_states, xcom
 
 pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.timeout(120)]
 USERS = "admin:admin,alice:viewer,bob:viewer"
@@ -108,27 +111,71 @@ def test_a_user_sees_only_the_dags_they_may_read(client: TestClient, batches: di
     assert len(admin.json()["batches"]) == 3
 
 
+def _api_calls(server: Any) -> int:
+    return sum(server.stats()["requests"].values())
+
+
 def test_the_page_shows_progress_cost_failures_and_links(
     client: TestClient, batches: dict[str, str], auth: Any, together_server: Any
 ) -> None:
     client.cookies.set("_token", _token(auth, "alice"))  # the UI's session cookie
+    calls = _api_calls(together_server)
     data = client.get("/api/batches").json()["batches"]
     running = next(b for b in data if b["batch_id"] == batches["running"])
-    assert running["live"] and running["running"] and running["status"] == "IN_PROGRESS"
+    # What the submit task recorded, with when: the page never asks the API.
+    assert not running["live"] and running["running"] and running["status"] == "IN_PROGRESS"
+    assert running["status_as_of"] is not None and running["vendor_name"] == "Together AI"
     assert running["requests"] == 2 and running["estimated_cost_usd"] == pytest.approx(0.0042)
     done = next(b for b in data if b["batch_id"] == "batch-done")
     assert done["status"] == "COMPLETED" and done["progress"] == 100.0 and not done["live"]
     assert [f["code"] for f in done["failures"]] == ["server_error", "context_length_exceeded"]
 
     html = client.get("/page").text
-    assert 'http-equiv="refresh"' in html  # a batch is running: the page reloads itself
+    assert _api_calls(together_server) == calls  # neither load called the vendor's API
+    assert "<h1>LLM batches</h1>" in html and "(live)" not in html and "as of " in html
+    assert 'http-equiv="refresh"' in html  # a batch is running: the page reloads itself (ledger only)
     assert "req-3" in html and "req-9" in html and "context_length_exceeded" in html
     assert "$0.0015" in html and "$0.0042" in html  # actual (outcome) and estimated cost
     assert 'href="/dags/alice_nightly/runs/manual__1/tasks/submit/mapped/0"' in html
     assert f'href="{together_server.base_url.removesuffix("/v1")}/batches/batch-done"' in html
+    assert ">Together AI console</a>" in html
     assert "llm_results, llm_results_summary (connection warehouse)" in html
     assert '<svg class="spend-chart"' in html
     assert together_server.api_key not in html and "bob_weekly" not in html
+
+
+def test_fifty_running_batches_load_without_one_api_call(
+    client: TestClient, together_ledger: SubmissionLedger, together_server: Any, together_conn: str, auth: Any
+) -> None:
+    for n in range(50):
+        _record(together_ledger, "alice_nightly", f"batch-{n}", "IN_PROGRESS", part=n)
+    client.cookies.set("_token", _token(auth, "alice"))
+    calls = _api_calls(together_server)
+    assert len(client.get("/api/batches", params={"limit": 60}).json()["batches"]) == 50
+    assert "batch-49" in client.get("/page", params={"limit": 60}).text
+    assert _api_calls(together_server) == calls
+
+
+def test_a_finished_run_is_found_by_the_status_it_shows(
+    client: TestClient, auth: Any, together_conn: str, together_server: Any, tmp_path: Any
+) -> None:
+    """The submit task records the status it saw when the trigger's event resumed it: a batch
+    that finished shows COMPLETED, and the COMPLETED filter finds it (it stayed VALIDATING)."""
+    path = write_input(tmp_path / "in.jsonl", 3)
+    # A model the price table does not know: its estimate is unknown, never $0.
+    path.write_text(path.read_text().replace(MODEL, "acme/unpriced-model"))
+    dag_run = run_dag("apb_submit_deferrable", {"input_path": str(path)})
+    assert ti_states(dag_run) == {"submit": ("success", 1)}
+    batch_id = xcom(dag_run, "submit", "batch_id")
+    client.cookies.set("_token", _token(auth, "admin"))
+    (shown,) = client.get("/api/batches", params={"dag_id": "apb_submit_deferrable"}).json()["batches"]
+    assert (shown["batch_id"], shown["status"], shown["progress"]) == (batch_id, "COMPLETED", 100.0)
+    assert shown["model"] == "acme/unpriced-model" and shown["estimated_cost_usd"] is None
+    html = client.get("/page", params={"dag_id": "apb_submit_deferrable"}).text
+    assert "<b>Estimated cost</b>unknown" in html and "$0.000000" not in html
+    for status, found in (("COMPLETED", [batch_id]), ("VALIDATING", []), ("IN_PROGRESS", [])):
+        got = client.get("/api/batches", params={"dag_id": "apb_submit_deferrable", "status": status})
+        assert [b["batch_id"] for b in got.json()["batches"]] == found, status
 
 
 def test_the_filters_narrow_to_one_task_instance(client: TestClient, batches: dict[str, str], auth: Any
@@ -141,3 +188,69 @@ def test_the_filters_narrow_to_one_task_instance(client: TestClient, batches: di
     assert client.get("/api/batches", params={"map_index": "x"}).status_code == 422
     page = client.get("/api/batches", params={"limit": 1}).json()
     assert page["next_offset"] == 1
+
+
+def test_the_spend_follows_the_filters_with_totals_and_a_date_switch(
+    client: TestClient, batches: dict[str, str], auth: Any
+) -> None:
+    client.cookies.set("_token", _token(auth, "alice"))
+    spend = client.get("/api/batches").json()["spend"]
+    assert [(d["vendor"], d["batches"]) for d in spend] == [("together", 1)]
+    assert client.get("/api/batches", params={"run_id": "other"}).json()["spend"] == []
+    assert client.get("/api/batches", params={"vendor": "openai"}).json()["spend"] == []
+    html = client.get("/page", params={"spend_by": "loaded"}).text
+    assert "<b>by load date</b>" in html and "spend_by=logical" in html
+    assert '<tr class="total"><th>Total</th>' in html and "Together AI · meta-llama/" in html
+    assert html.count('class="tick"') == 5  # a labelled y-axis
+    assert client.get("/api/batches", params={"spend_by": "tomorrow"}).status_code == 422
+
+
+def test_the_neutral_operators_buttons_have_neutral_names_and_the_page_names_the_vendor() -> None:
+    """Airflow names an extra link per class: the neutral operator's buttons say "Batch console"
+    and "LLM batches" (never "Together" on an OpenAI task); the page's console link names the vendor."""
+    from airflow_provider_batch.operators.batch import BatchOperator, TogetherBatchOperator
+    from airflow_provider_batch.sensors.batch import BatchSensor
+
+    assert [link.name for link in BatchOperator.operator_extra_links] == ["Batch console", "LLM batches"]
+    assert [link.name for link in BatchSensor.operator_extra_links] == ["Batch console"]
+    assert [link.name for link in TogetherBatchOperator.operator_extra_links] == [
+        "Together batch", "Together batches",
+    ]  # fmt: skip
+
+
+def test_last_night_grouped_by_run_with_follow_ups_under_their_parent(
+    client: TestClient, together_ledger: SubmissionLedger, auth: Any
+) -> None:
+    night = datetime(2026, 11, 29, tzinfo=timezone.utc)
+    for n, day in enumerate((night - timedelta(days=1), night)):
+        record = together_ledger.open(
+            TaskIdentity("alice_nightly", "submit", f"scheduled__{n}"), part_index=0, part_sha256="0" * 64,
+            generation=0, request_count=3, endpoint="/v1/chat/completions",
+            together_conn_id="together_default", model="m/a", estimated_cost_usd=0.01, logical_date=day,
+        )  # fmt: skip
+        together_ledger.record_batch(record, f"parent-{n}", day, "COMPLETED")
+    child = together_ledger.open(
+        TaskIdentity("alice_nightly", "results.follow_up_1", "scheduled__1"), part_index=0,
+        part_sha256="1" * 64, generation=0, request_count=2, endpoint="/v1/chat/completions",
+        together_conn_id="together_default", model="m/a", estimated_cost_usd=0.002,
+        parent_batch_id="parent-1", logical_date=night,
+    )  # fmt: skip
+    together_ledger.record_batch(child, "child-1", night, "COMPLETED")
+    failures = [FailureBucket(code="server_error", count=2, examples=["r-1", "r-2"])]
+    together_ledger.record_outcome(
+        _outcome("parent-1", failed=2, failures=failures, dag_id="alice_nightly", loaded_at=night)
+    )
+    assert together_ledger.mark_answered("parent-1", "child-1", {"server_error": 2}) == 1
+    assert together_ledger.mark_answered("parent-1", "child-1", {"server_error": 2}) == 0  # once
+
+    client.cookies.set("_token", _token(auth, "alice"))
+    data = client.get("/api/batches").json()["batches"]
+    assert [b["batch_id"] for b in data] == ["parent-1", "child-1", "parent-0"]
+    assert data[0]["follow_ups"] == ["child-1"] and data[1]["parent_batch_id"] == "parent-1"
+    assert (data[1]["model"], data[1]["estimated_cost_usd"]) == ("m/a", 0.002)
+    html = client.get("/page").text
+    first, second = html.index("Runs of 2026-11-29"), html.index("Runs of 2026-11-28")
+    assert first < html.index('<tr class="row', first) < second  # newest run first
+    assert html.index('data-batch="child-1"') < second  # the follow-up under its parent
+    assert "follow-up of parent-1" in html
+    assert "2 answered by follow-up <code>child-1</code>" in html

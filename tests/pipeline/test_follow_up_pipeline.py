@@ -114,6 +114,11 @@ def test_transient_failures_are_answered_by_one_follow_up_batch(pipeline: Any, t
     assert (first.results_table, first.summary_table) == ("pipeline_results", "pipeline_summary")
     assert first.total_tokens + second.total_tokens == tokens
     assert first.cost_usd_batch + second.cost_usd_batch == pytest.approx(spend, abs=1e-9)
+    # The batches page: the original's failures say the follow-up answered them; the follow-up's
+    # row names its parent, its model and its estimate.
+    assert [(f.answered, f.answered_by) for f in first.failures] == [(len(TRANSIENT), [follow_up])]
+    child = together_ledger.by_batch(follow_up)
+    assert child.parent_batch_id == original and child.model and child.estimated_cost_usd
 
 
 def test_crash_after_follow_up_created_reattaches_and_skips_permanent_errors(

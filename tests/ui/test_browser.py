@@ -1,4 +1,4 @@
-"""The "Together batches" page in a real browser, on a real Airflow with the provider installed.
+"""The "LLM batches" page in a real browser, on a real Airflow with the provider installed.
 
 Airflow (api-server, scheduler, dag-processor, triggerer, Celery worker; tests/e2e/harness.py)
 runs with an auth manager that limits DAGs per user (tests/ui/limited_auth.py) and the local
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -150,9 +151,12 @@ def test_the_page_in_a_browser(airflow: tuple[AirflowDeployment, ControlClient])
             expect(cards).to_have_count(2, timeout=60_000)
 
             running = frame.locator(f'div.card[data-batch="{runs["running_batch"]}"]')
-            expect(running.locator(".badge")).to_have_text("IN_PROGRESS")
-            expect(running.locator(".progress")).to_contain_text("(live)")
-            assert float(running.locator(".bar").get_attribute("aria-valuenow") or "-1") > 0.0
+            # The status the submit task recorded at create (the page never asks the API, and the
+            # triggerer does not write the ledger), with its age.
+            expect(running.locator(".badge")).to_have_text(re.compile("^(VALIDATING|IN_PROGRESS)$"))
+            # What the submit task recorded and when: the page never asks the API.
+            expect(running.locator(".seen")).to_contain_text("as of")
+            expect(running.locator(".progress")).not_to_contain_text("(live)")
             expect(running.locator(".fig-eta")).not_to_contain_text("done")
             expect(running.locator(".fig-requests")).to_contain_text("20")
             # The submit task recorded each part's model and budget estimate in the ledger.
@@ -171,10 +175,24 @@ def test_the_page_in_a_browser(airflow: tuple[AirflowDeployment, ControlClient])
             expect(done.locator(".fig-warehouse")).to_contain_text("ui_results, ui_results_summary")
             task_link = done.locator(f'a[href="/dags/alice_failures/runs/{runs["done"]}/tasks/submit"]')
             expect(task_link).to_have_count(1)
-            console = done.locator("a", has_text="Together console")
+            console = done.locator("a", has_text="Together AI console")
             assert (console.get_attribute("href") or "").endswith("/batches/" + _done_batch(dep, runs))
             expect(frame.locator("svg.spend-chart")).to_have_count(1)
+            # Last night at a glance: one running, one finished with three failed requests.
+            expect(frame.locator("#summary")).to_contain_text("Batches running1")
+            expect(frame.locator("#summary")).to_contain_text("Requests failed3")
+            expect(frame.locator("h1")).to_have_text("LLM batches")
             page.screenshot(path=str(ARTIFACTS / "together-batches.png"), full_page=True)
+
+            # The status filter finds what the page shows (the ledger's status, not the one at create).
+            frame.locator("select[name=status]").select_option("COMPLETED")
+            frame.locator("form.filters button[type=submit]").click()
+            expect(frame.locator("div.card")).to_have_count(1, timeout=60_000)
+            expect(frame.locator("div.card .badge")).to_have_text("COMPLETED")
+            # The spend switch: by load date, then back by logical date; the totals row stays.
+            frame.locator("a", has_text="by load date").click()
+            expect(frame.locator("#spend-switch b")).to_have_text("by load date", timeout=60_000)
+            expect(frame.locator("table.spend tr.total")).to_contain_text("Total")
 
             # The submit task's extra link: the page filtered to that task instance.
             filtered = (f"{dep.api_url}/plugin/together-batches?dag_id=alice_running&run_id="

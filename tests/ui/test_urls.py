@@ -12,3 +12,8 @@ def test_the_page_url_encodes_its_filters() -> None:
         "https://af.example/base/plugin/together-batches?dag_id=nightly"
         "&run_id=manual__2026-11-30T00%3A00%3A00%2B00%3A00&task_id=submit&map_index=-1"
     )
+
+
+def test_the_app_address_of_the_page_is_what_every_dag_reader_may_open() -> None:
+    url = page_url("https://af.example/base/", dag_id="nightly", map_index=-1, app=True)
+    assert url == "https://af.example/base/together-batches/page?dag_id=nightly&map_index=-1"

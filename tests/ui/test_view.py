@@ -61,3 +61,38 @@ def test_the_chart_legend_names_the_model_without_its_organisation() -> None:
     assert _short_model("meta-llama/Llama-3.3-70B-Instruct-Turbo") == "Llama-3.3-70B-Instruct-Turbo"
     assert _short_model("org/" + "m" * 40) == "m" * 27 + "\u2026"
     assert _short_model("(unknown model)") == "(unknown model)"
+
+
+def _loaded(succeeded: int, failed: int) -> BatchOutcome:
+    return BatchOutcome(
+        batch_id="b1", dag_id="d", task_id="results", run_id="r", results_table="t", summary_table="s",
+        warehouse_conn_id="w", final_status="COMPLETED", requests=succeeded + failed, succeeded=succeeded,
+        failed=failed, loaded_at=NOW, failures=[FailureBucket(code="server_error", count=failed)],
+    )  # fmt: skip
+
+
+def test_a_batch_whose_every_request_failed_is_red_not_a_green_full_bar() -> None:
+    from airflow_provider_batch.ui.html import _card
+
+    links = AirflowLinks("")
+    none_ok = _card(build_view(_record(request_count=3), [_loaded(0, 3)], None, NOW), links, None, NOW)
+    assert 'class="badge st-ALLFAILED">COMPLETED' in none_ok
+    assert '<span class="failed" style="width:100.0%"' in none_ok and 'class="ok"' not in none_ok
+    some = _card(build_view(_record(), [_loaded(97, 3)], None, NOW), links, None, NOW)
+    assert 'class="badge st-SOMEFAILED">COMPLETED' in some
+    assert '<span class="ok" style="width:97.0%"' in some
+    assert '<span class="failed" style="width:3.0%"' in some
+    clean = _card(build_view(_record(), [_loaded(100, 0)], None, NOW), links, None, NOW)
+    assert 'class="badge st-COMPLETED">COMPLETED' in clean
+
+
+def test_a_running_batch_shows_what_a_task_last_saw_and_when() -> None:
+    from airflow_provider_batch.ui.html import _card
+
+    record = _record(last_progress=40.0, updated_at=NOW - timedelta(seconds=40))
+    view = build_view(record, [], None, NOW)
+    assert view.running and not view.live and view.progress == 40.0
+    html = _card(view, AirflowLinks(""), None, NOW)
+    assert "as of 40 s ago" in html and "(live)" not in html
+    unknown = _card(build_view(_record(estimated_cost_usd=None), [], None, NOW), AirflowLinks(""), None, NOW)
+    assert "<b>Estimated cost</b>unknown" in unknown
