@@ -783,18 +783,22 @@ class SubmissionLedger:
             kept = newest.get(row["batch_id"])
             if kept is None or str(row["loaded_at"]) > str(kept["loaded_at"]):
                 newest[row["batch_id"]] = row
-        days: dict[tuple[str, str, str], DailySpend] = {}
+        sums: dict[tuple[str, str, str], list[float]] = {}
         for row in newest.values():
             day = str((row["logical_date"] if by == "logical" else None) or row["loaded_at"])[:10]
             key = (day, row["vendor"] or DEFAULT_VENDOR, row["model"] or "(unknown model)")
-            entry = days.setdefault(key, DailySpend(day=key[0], vendor=key[1], model=key[2]))
-            entry.batches += 1
-            entry.requests += int(row["requests"])
-            entry.failed += int(row["failed"])
-            entry.cost_usd_batch += float(row["cost_usd_batch"])
-            entry.cost_usd_list += float(row["cost_usd_list"])
-            entry.savings_usd += float(row["savings_usd"])
-        return [days[key] for key in sorted(days)]
+            figures = (1, row["requests"], row["failed"], row["cost_usd_batch"], row["cost_usd_list"],
+                       row["savings_usd"])  # fmt: skip
+            total = sums.setdefault(key, [0.0] * len(figures))
+            for i, value in enumerate(figures):
+                total[i] += float(value)
+        fields = ("batches", "requests", "failed", "cost_usd_batch", "cost_usd_list", "savings_usd")
+        return [
+            DailySpend.model_validate(
+                {"day": key[0], "vendor": key[1], "model": key[2], **dict(zip(fields, t, strict=True))}
+            )
+            for key, t in sorted(sums.items())
+        ]
 
     def _spend_rows(
         self,

@@ -118,15 +118,25 @@ def main() -> None:
 
 
 def _run(dialect: str, batches: int, running: int, control: Any) -> None:
+    from airflow.utils import db
+
+    db.initdb()
+    ledger = _ledger(dialect)
+    try:
+        _time(ledger, dialect, batches, running, control)
+    finally:
+        if dialect == "postgres":
+            with ledger._tx() as cur:
+                cur.execute(f"DROP TABLE {ledger.table}, {ledger.outcome_table}")
+
+
+def _time(ledger: Any, dialect: str, batches: int, running: int, control: Any) -> None:
     from airflow.api_fastapi import app as api_app
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-    from airflow.utils import db
     from fastapi.testclient import TestClient
 
     from airflow_provider_batch.ui.app import create_app
 
-    db.initdb()
-    ledger = _ledger(dialect)
     start = time.perf_counter()
     _fill(ledger, batches, running)
     print(f"{dialect}: {batches} batches ({running} running) written in {time.perf_counter() - start:.1f} s")

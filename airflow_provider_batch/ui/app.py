@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, time, timedelta, timezone
+from time import monotonic
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
@@ -21,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from airflow_provider_batch.client.models import BatchStatus
-from airflow_provider_batch.hooks.ledger import get_ledger
+from airflow_provider_batch.hooks.ledger import LEDGER_SECTION, get_ledger, ledger_location
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.ledger import BatchQuery, DailySpend, SubmissionLedger, SubmissionRecord
 from airflow_provider_batch.ui.html import AirflowLinks, render_login_required, render_page
@@ -195,8 +196,27 @@ def _views(
     return views
 
 
+#: Seconds a page keeps the ledger object (its connection factory, and its tables known to exist).
+LEDGER_TTL = 300.0
+_ledgers: dict[tuple[Any, ...], tuple[float, SubmissionLedger]] = {}
+
+
+def _ledger() -> SubmissionLedger:
+    """The ledger, kept for :data:`LEDGER_TTL` so that a page load does not check its tables and
+    columns again (a dozen round trips to a remote database)."""
+    from airflow.configuration import conf
+
+    tables = tuple(conf.get(LEDGER_SECTION, k, fallback=None) for k in ("ledger_table", "outcome_table"))
+    key = (ledger_location(), tables)
+    now = monotonic()
+    kept = _ledgers.get(key)
+    if kept is None or now - kept[0] > LEDGER_TTL:
+        kept = _ledgers[key] = (now, get_ledger(for_writing=False))
+    return kept[1]
+
+
 def _gather(filters: _Filters, user: Any) -> tuple[BatchPage, dict[str, str]]:
-    ledger = get_ledger(for_writing=False)
+    ledger = _ledger()
     readable = _readable_dags(user, ledger)
     records = ledger.find_batches(_query(filters, readable))
     more = len(records) > filters.limit
