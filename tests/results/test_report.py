@@ -57,6 +57,8 @@ def test_the_partial_failure_error_carries_the_breakdown() -> None:
         "code": "server_error",
         "count": 6,
         "examples": [f"r-{i}" for i in range(5)],
+        "answered": 0,  # none of them answered by a follow-up batch yet
+        "answered_by": [],
     }
 
 
