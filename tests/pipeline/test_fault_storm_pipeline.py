@@ -29,6 +29,13 @@ from apb_pipeline_helpers import rows, run_dag, seed_source, ti_states, together
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
+
+@pytest.fixture
+def vendor_server(together_server: Any) -> Any:
+    """Together only: the script below names Together's wire routes (the upload's signed PUT)."""
+    return together_server
+
+
 N = 10_000
 READ_TIMEOUT = 0.5
 STALL_SECONDS = 0.7  # > READ_TIMEOUT: every stall is a client timeout

@@ -130,12 +130,12 @@ class CrashingResultsOperator(TogetherBatchResultsOperator):
 
 
 def _kill_mid_download(real: Callable[..., Any], context: Any) -> Callable[..., Any]:
-    def download(client: Any, job: Any, dest: Path) -> Any:
+    def download(client: Any, job: Any, dest: Path, *args: Any) -> Any:
         def content(file_id: str, target: Any) -> NoReturn:
             path = client.files.content(file_id, target)  # the input file arrives, the output never does
             crash("download", context, batch_id=job.id, downloaded=Path(path).name)
 
-        return real(Proxy(client, files=Proxy(client.files, content=content)), job, dest)
+        return real(Proxy(client, files=Proxy(client.files, content=content)), job, dest, *args)
 
     return download
 
