@@ -85,12 +85,13 @@ def _prepare(store: Store, record: AnthropicBatchRecord) -> tuple[Prepared, list
         for raw in reader:
             request = json.loads(raw)
             custom_id, params = request["custom_id"], request.get("params")
-            code = fail_once_code(params)
+            marked = b"[[fail" in raw  # markers are rare: search for them only where they can be
+            code = fail_once_code(params) if marked else None
             if code is not None and store.first_sight(custom_id):
                 kind = code if code in ("api_error", "overloaded_error", "rate_limit_error") else "api_error"
                 line, ok = errored(custom_id, kind, f"simulated transient failure: {code}"), False
             else:
-                line, ok, _ = answer(custom_id, params, models, cache, batch_id=record.id)
+                line, ok, _ = answer(custom_id, params, models, cache, batch_id=record.id, marked=marked)
             data = (json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
             answers.spans.append((scratch.tell(), len(data), not ok))
             custom_ids.append(custom_id)
