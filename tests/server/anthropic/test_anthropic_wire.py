@@ -158,6 +158,13 @@ def test_markers_give_errored_results_of_that_type(server: LocalTogetherServer, 
     assert again["flaky"]["type"] == "succeeded"
 
 
+def test_omitted_line_fields_are_left_out(server: LocalTogetherServer, http: httpx.Client) -> None:
+    server.configure(omit_line_fields=("result.message.usage.cache_read_input_tokens", "result.message.id"))
+    (result,) = _results(http, _ended(http, _create(http, [request("a", "x")])["id"])).values()
+    assert "id" not in result["message"] and "cache_read_input_tokens" not in result["message"]["usage"]
+    assert result["message"]["usage"]["input_tokens"] == 1
+
+
 @pytest.mark.parametrize(
     ("status", "unrun"), [("EXPIRED", "expired"), ("CANCELLED", "canceled"), ("FAILED", "errored")]
 )

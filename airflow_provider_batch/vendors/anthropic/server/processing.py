@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 
 from airflow_provider_batch.testing.server.config import DEFAULT_MODELS
-from airflow_provider_batch.testing.server.processing import Prepared, _drive
+from airflow_provider_batch.testing.server.processing import Prepared, _drive, _drop
 from airflow_provider_batch.testing.server.store import Store
 from airflow_provider_batch.vendors.anthropic.server.answers import (
     ANTHROPIC_MODELS,
@@ -92,6 +92,8 @@ def _prepare(store: Store, record: AnthropicBatchRecord) -> tuple[Prepared, list
                 line, ok = errored(custom_id, kind, f"simulated transient failure: {code}"), False
             else:
                 line, ok, _ = answer(custom_id, params, models, cache, batch_id=record.id, marked=marked)
+            for path in store.config.omit_line_fields:  # a difference injected for the doctor's tests
+                _drop(line, path.split("."))
             data = (json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
             answers.spans.append((scratch.tell(), len(data), not ok))
             custom_ids.append(custom_id)
