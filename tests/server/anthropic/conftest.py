@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -32,6 +33,19 @@ def poll(
         return str(batch["processing_status"] if isinstance(batch, dict) else batch.processing_status)
 
     return poll_status(read, status, until, timeout)
+
+
+def wait_for_progress(
+    server: LocalTogetherServer, batch_id: str, share: float, timeout: float = 10.0
+) -> None:
+    """Wait until the server has answered ``share`` of the batch's requests (it shows nothing of it:
+    Anthropic's counts move only when the batch ends)."""
+    record = server.controller.store.get_batch(batch_id)
+    assert record is not None
+    give_up = time.monotonic() + timeout
+    while record.fraction_done(time.time()) < share:
+        assert time.monotonic() < give_up, f"batch {batch_id} did not reach {share:.0%}"
+        time.sleep(0.02)
 
 
 @pytest.fixture

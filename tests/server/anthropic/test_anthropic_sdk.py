@@ -4,13 +4,11 @@ pagination, delete, 401 and 404 (run on the newest SDK and on the floor in pypro
 
 from __future__ import annotations
 
-import time
-
 import anthropic
 import pytest
 
 from airflow_provider_batch.testing.server import LocalTogetherServer
-from tests.server.anthropic.conftest import MODEL, poll, request
+from tests.server.anthropic.conftest import MODEL, poll, request, wait_for_progress
 
 _MAJOR = int(anthropic.__version__.split(".")[0])
 
@@ -78,10 +76,10 @@ def test_sdk_runs_a_whole_batch(server: LocalTogetherServer) -> None:
 
 
 def test_sdk_cancel_keeps_the_answered_requests(server: LocalTogetherServer) -> None:
-    server.configure(processing_seconds=1.0, cancel_seconds=0.1)
+    server.configure(processing_seconds=4.0, cancel_seconds=0.1)
     sdk = _sdk(server)
     created = sdk.messages.batches.create(requests=[request(f"r{i}", f"q {i}") for i in range(40)])  # type: ignore[arg-type]
-    time.sleep(0.45)  # about a third of the requests finish
+    wait_for_progress(server, created.id, 0.1)  # a few requests are answered, most are not
 
     canceling = sdk.messages.batches.cancel(created.id)
 
@@ -97,7 +95,7 @@ def test_sdk_cancel_keeps_the_answered_requests(server: LocalTogetherServer) -> 
 
 
 def test_sdk_expiry_keeps_the_answered_requests(server: LocalTogetherServer) -> None:
-    server.configure(processing_seconds=2.0, completion_window_seconds=0.6)
+    server.configure(processing_seconds=4.0, completion_window_seconds=1.0)  # a quarter gets done
     sdk = _sdk(server)
     created = sdk.messages.batches.create(requests=[request(f"e{i}", f"q {i}") for i in range(30)])  # type: ignore[arg-type]
 
