@@ -76,7 +76,7 @@ def test_sdk_runs_a_whole_batch(server: LocalTogetherServer) -> None:
 
 
 def test_sdk_cancel_keeps_the_answered_requests(server: LocalTogetherServer) -> None:
-    server.configure(processing_seconds=4.0, cancel_seconds=0.1)
+    server.configure(processing_seconds=2.0, cancel_seconds=0.05)
     sdk = _sdk(server)
     created = sdk.messages.batches.create(requests=[request(f"r{i}", f"q {i}") for i in range(40)])  # type: ignore[arg-type]
     wait_for_progress(server, created.id, 0.1)  # a few requests are answered, most are not
