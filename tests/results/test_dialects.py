@@ -1,5 +1,5 @@
-"""The dialect contract: every registered dialect fulfils it, and the registry picks one for any
-hook."""
+"""The dialect contract: every registered dialect fulfils it, the registry picks one for any hook,
+and the ledger and the warehouse loader write through the same one."""
 
 from __future__ import annotations
 
@@ -122,3 +122,26 @@ def test_sqlite_digest_in_sql_is_the_owner_key() -> None:
     conn.executemany("INSERT INTO t VALUES (?, ?, ?, ?)", rows)
     found = [r[0] for r in conn.execute(f"SELECT {expr} FROM t ORDER BY rowid")]
     assert found == [owner_key(*row) for row in rows]
+
+
+def test_the_ledger_and_the_loader_write_through_the_same_dialect(warehouse, monkeypatch) -> None:
+    """``ledger_conn_id`` naming the warehouse's connection: both ask the one registry and get
+    the same dialect; the ledger's tables are made and used through it."""
+    import uuid
+
+    from airflow_provider_batch.ledger import TaskIdentity
+    from airflow_provider_batch.ledger.location import get_ledger
+
+    suffix = uuid.uuid4().hex[:8]
+    monkeypatch.setenv("AIRFLOW__TOGETHER_BATCH__LEDGER_TABLE", warehouse.table(f"sub_{suffix}"))
+    monkeypatch.setenv("AIRFLOW__TOGETHER_BATCH__OUTCOME_TABLE", warehouse.table(f"out_{suffix}"))
+    conn_id = {"sqlite": "apb_wh_sqlite", "postgres": "apb_wh_postgres", "mysql": "apb_wh_mysql"}
+    ledger = get_ledger(conn_id[warehouse.name])
+    loader = WarehouseLoader(warehouse.hook)
+    assert type(ledger.sql_dialect) is type(loader.dialect())
+    assert type(ledger.sql_dialect) is {"sqlite": SqliteDialect, "postgres": PostgresDialect,
+                                        "mysql": MySqlDialect}[warehouse.name]  # fmt: skip
+    identity = TaskIdentity("nightly", "submit", "run-1")
+    record = ledger.open(identity, part_index=0, part_sha256="0" * 64, generation=0, request_count=1,
+                         endpoint="/v1/chat/completions", together_conn_id="together")  # fmt: skip
+    assert [r.submission_id for r in ledger.records_for(identity)] == [record.submission_id]

@@ -230,7 +230,7 @@ def test_a_run_submitted_by_0_1_0_is_found_again_after_the_upgrade(
 ):
     """Today: the ledger is empty for that run, so a clear after the upgrade pays for a second batch."""
     from airflow_provider_batch.ledger import TaskIdentity
-    from airflow_provider_batch.hooks.ledger import get_ledger
+    from airflow_provider_batch.ledger.location import get_ledger
     from airflow_provider_batch.operators.batch import TogetherBatchOperator
     from tests.airflow.apb_airflow_helpers import FakeTI, context, write_input
 
