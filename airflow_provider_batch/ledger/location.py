@@ -18,7 +18,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_batch._compat import with_fernet_hint
 from airflow_provider_batch.ledger._ledger import SubmissionLedger, sqlite_ledger
 from airflow_provider_batch.ledger._store import (
     DEFAULT_LEDGER_TABLE,
@@ -90,6 +89,8 @@ def get_ledger(ledger_conn_id: str | None = None, *, for_writing: bool = True) -
 
 def _from_connection(conn_id: str, table: str, outcome_table: str) -> SubmissionLedger:
     from airflow.sdk import BaseHook
+
+    from airflow_provider_batch._compat import with_fernet_hint
 
     try:
         connection = BaseHook.get_connection(conn_id)

@@ -145,3 +145,20 @@ def test_the_ledger_and_the_loader_write_through_the_same_dialect(warehouse, mon
     record = ledger.open(identity, part_index=0, part_sha256="0" * 64, generation=0, request_count=1,
                          endpoint="/v1/chat/completions", together_conn_id="together")  # fmt: skip
     assert [r.submission_id for r in ledger.records_for(identity)] == [record.submission_id]
+
+
+def test_the_ledger_and_the_dialects_import_no_airflow() -> None:
+    """Both work on a connection factory; only ``get_ledger`` reads Airflow, when called (the old
+    ``hooks.ledger`` path imported first used to pull Airflow in, and with it a circular import)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, airflow_provider_batch.hooks.ledger, airflow_provider_batch.ledger, "
+        "airflow_provider_batch.warehouse.dialects; "
+        "print(sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
