@@ -77,7 +77,7 @@ def record_outcomes(target: OutcomeTarget, summaries: Iterable[BatchSummary], ru
     """
     written = 0
     try:
-        from airflow_provider_batch.hooks.ledger import get_ledger
+        from airflow_provider_batch.ledger.location import get_ledger
 
         ledger = None
         for summary in summaries:
@@ -104,7 +104,7 @@ def record_statuses(ledger_conn_id: str | None, seen: Iterable[tuple[str, str, f
     """
     written = 0
     try:
-        from airflow_provider_batch.hooks.ledger import get_ledger
+        from airflow_provider_batch.ledger.location import get_ledger
 
         ledger = None
         for batch_id, status, progress in seen:
@@ -127,7 +127,7 @@ def record_answered(
     """Note on each original batch's outcome which failures its follow-up batch answered
     (``(original, follow-up) -> error code -> count``), so its failure list says so."""
     try:
-        from airflow_provider_batch.hooks.ledger import get_ledger
+        from airflow_provider_batch.ledger.location import get_ledger
 
         ledger = get_ledger(ledger_conn_id) if answered else None
         for (origin, follow_up), codes in answered.items():

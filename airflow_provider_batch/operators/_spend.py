@@ -41,7 +41,7 @@ def submission_records(manifest: SubmitManifest) -> list[Any]:
     (none when the manifest has no owner: batches created elsewhere, or an older release)."""
     if manifest.owner is None:
         return []
-    from airflow_provider_batch.hooks.ledger import get_ledger
+    from airflow_provider_batch.ledger.location import get_ledger
 
     ledger = get_ledger(manifest.ledger_conn_id, for_writing=False)
     return list(ledger.batches_for(**manifest.owner.model_dump()))

@@ -23,7 +23,6 @@ from airflow_provider_batch.client.errors import (
 from airflow_provider_batch.client.models import CHAT_COMPLETIONS
 from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent, BatchState
 from airflow_provider_batch.exceptions import TogetherLedgerUnavailableError
-from airflow_provider_batch.hooks.ledger import get_ledger
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.idempotency import PartOutcome, SubmitContext, ran_before, submit_or_attach
 from airflow_provider_batch.inputs import (
@@ -36,6 +35,7 @@ from airflow_provider_batch.inputs import (
     prepare_input,
 )
 from airflow_provider_batch.ledger import LedgerConflictError, LedgerUnavailableError, TaskIdentity
+from airflow_provider_batch.ledger.location import get_ledger
 from airflow_provider_batch.links import (
     BatchConsoleLink,
     LLMBatchesPageLink,

@@ -22,9 +22,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from airflow_provider_batch.client.models import BatchStatus
-from airflow_provider_batch.hooks.ledger import LEDGER_SECTION, get_ledger, ledger_location
 from airflow_provider_batch.hooks.together import TogetherBatchHook
-from airflow_provider_batch.ledger import BatchQuery, DailySpend, SubmissionLedger, SubmissionRecord
+from airflow_provider_batch.ledger.location import LEDGER_SECTION, get_ledger, ledger_location
+from airflow_provider_batch.ledger.monitoring import BatchQuery, DailySpend, Monitoring, SubmissionRecord
 from airflow_provider_batch.ui.html import AirflowLinks, render_login_required, render_page
 from airflow_provider_batch.ui.view import BatchView, build_view
 from airflow_provider_batch.vendors import VENDORS, vendor_named
@@ -107,7 +107,7 @@ def _filters(
         raise HTTPException(status_code=422, detail=str(exc)) from exc
 
 
-def _readable_dags(user: Any, ledger: SubmissionLedger) -> frozenset[str]:
+def _readable_dags(user: Any, ledger: Monitoring) -> frozenset[str]:
     """The DAGs with batches that this user may read, as the auth manager says."""
     from airflow.api_fastapi.app import get_auth_manager
 
@@ -173,9 +173,7 @@ def _query(filters: _Filters, readable: frozenset[str]) -> BatchQuery:
     )
 
 
-def _views(
-    ledger: SubmissionLedger, records: list[SubmissionRecord], readable: frozenset[str]
-) -> list[BatchView]:
+def _views(ledger: Monitoring, records: list[SubmissionRecord], readable: frozenset[str]) -> list[BatchView]:
     """The page's rows: each batch, then its follow-up batches (every round) under it."""
     children = ledger.follow_ups_of([str(r.batch_id) for r in records], dag_ids=readable)
     shown = {r.batch_id for r in records}
@@ -198,10 +196,10 @@ def _views(
 
 #: Seconds a page keeps the ledger object (its connection factory, and its tables known to exist).
 LEDGER_TTL = 300.0
-_ledgers: dict[tuple[Any, ...], tuple[float, SubmissionLedger]] = {}
+_ledgers: dict[tuple[Any, ...], tuple[float, Monitoring]] = {}
 
 
-def _ledger() -> SubmissionLedger:
+def _ledger() -> Monitoring:
     """The ledger, kept for :data:`LEDGER_TTL` so that a page load does not check its tables and
     columns again (a dozen round trips to a remote database)."""
     from airflow.configuration import conf

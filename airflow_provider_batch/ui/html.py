@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from html import escape
 from urllib.parse import quote, urlencode
 
-from airflow_provider_batch.ledger import DailySpend, FailureBucket
+from airflow_provider_batch.ledger.monitoring import DailySpend, FailureBucket
 from airflow_provider_batch.ui.view import BatchView
 
 __all__ = ["AirflowLinks", "render_page", "render_login_required"]

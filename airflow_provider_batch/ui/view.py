@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from pydantic import BaseModel, Field
 
-from airflow_provider_batch.ledger import BatchOutcome, FailureBucket, SubmissionRecord
+from airflow_provider_batch.ledger.monitoring import BatchOutcome, FailureBucket, SubmissionRecord
 
 __all__ = ["TERMINAL", "WINDOW", "BatchView", "LiveStatus", "build_view"]
 

@@ -127,7 +127,7 @@ def test_another_owners_spend_row_is_not_remeasured_or_taken_over(setup):
 
 def test_a_manifest_without_an_owner_asks_no_ledger(setup, monkeypatch):
     client, _, _, loader, tmp = setup
-    import airflow_provider_batch.hooks.ledger as hooks_ledger
+    import airflow_provider_batch.ledger.location as hooks_ledger
 
     monkeypatch.setattr(hooks_ledger, "get_ledger", lambda *a, **k: pytest.fail("no ledger for batch_ids="))
     manifest = SubmitManifest(batches=[BatchRecord(batch_id="x", status="UNKNOWN", input_file_id="")])
