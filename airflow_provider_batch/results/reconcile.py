@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from airflow_provider_batch.pricing import DEFAULT_PRICE_TABLE, PriceTable
 from airflow_provider_batch.results.models import (
@@ -34,14 +34,20 @@ from airflow_provider_batch.results.models import (
     RunContext,
 )
 
-if TYPE_CHECKING:
-    from airflow_provider_batch.vendors.base import BatchVendor
-
-__all__ = ["BatchStream", "Reconciliation", "reconcile"]
+__all__ = ["BatchStream", "Reconciliation", "UnrunCodes", "reconcile"]
 
 _UNITS = 10**10  # cost is kept in units of 1e-10 USD, the precision of PriceTable.cost
 _KINDS = ("output", "error")
 _UNANSWERED_STATUS = {"EXPIRED": RowStatus.EXPIRED, "CANCELLED": RowStatus.CANCELLED}
+
+
+class UnrunCodes(Protocol):
+    """What reconciliation asks a batch's vendor
+    (:class:`~airflow_provider_batch.vendors.base.BatchVendor`): which error-file codes name a
+    request that never ran, and the row status each gets."""
+
+    @property
+    def unrun_error_statuses(self) -> Mapping[str, str]: ...
 
 
 class BatchStream:
@@ -76,7 +82,7 @@ class BatchStream:
         completed_at: datetime | None = None,
         run: RunContext = RunContext(),
         metadata: Mapping[str, Mapping[str, Any]] | None = None,
-        vendor: BatchVendor | None = None,
+        vendor: UnrunCodes | None = None,
     ) -> None:
         self.batch_id = batch_id
         self.diagnostics = Diagnostics()
@@ -211,7 +217,7 @@ def reconcile(
     submitted_at: datetime | None = None,
     completed_at: datetime | None = None,
     run: RunContext = RunContext(),
-    vendor: BatchVendor | None = None,
+    vendor: UnrunCodes | None = None,
 ) -> Reconciliation:
     """Match every expected request to its output or error line, holding the rows in memory.
 
@@ -248,7 +254,7 @@ class _RowBuilder:
         prices: PriceTable,
         unanswered: RowStatus,
         run: RunContext,
-        vendor: BatchVendor | None = None,
+        vendor: UnrunCodes | None = None,
     ) -> None:
         self.batch_id = batch_id
         #: error code -> the status of a request that never ran, as the vendor reads it
