@@ -100,7 +100,7 @@ class ResultsPlan:
 
     A plan is made at the start of ``execute`` and again when a follow-up round resumes; a
     resumed plan reads the submission's endpoint, sidecar and ledger from the round's typed
-    state (``resumed``), never from the operator's attributes.
+    state, never from the operator's attributes.
     """
 
     context: Any
@@ -118,8 +118,6 @@ class ResultsPlan:
     metadata_location: str | None
     allow_unfinished: bool = False
     aws_conn_id: str | None = None
-    #: the round this plan resumes (``None``: the first load)
-    resumed: FollowUpState | None = None
     log: TaskLog = field(default=log, repr=False)
 
     @classmethod
@@ -153,7 +151,6 @@ class ResultsPlan:
             metadata_location=task.metadata_manifest or source.metadata_manifest,
             allow_unfinished=task.allow_unfinished,
             aws_conn_id=task.aws_conn_id,
-            resumed=resumed,
             log=task.log,
         )
 
