@@ -252,12 +252,12 @@ class TogetherBatchResultsOperator(BaseOperator):
                 file_ids.append(job.input_file_id)
             else:
                 self.log.info("batch %s is %s; its input file is kept", batch_id, job.status.value)
-        report = session.client.files.delete_many(file_ids)
+        cleanup = session.client.files.delete_many(file_ids)
         self.log.info(
             "Deleted %d file(s); %d already gone; %d could not be deleted",
-            len(report.deleted), len(report.missing), len(report.failed),
+            len(cleanup.deleted), len(cleanup.missing), len(cleanup.failed),
         )  # fmt: skip
-        return result.model_copy(update={"deleted_input_files": len(report.deleted) + len(report.missing)})
+        return result.model_copy(update={"deleted_input_files": len(cleanup.deleted) + len(cleanup.missing)})
 
     # -- helpers ------------------------------------------------------------------------------
     def _manifest(self, context: Context) -> SubmitManifest:
