@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 from typing_extensions import assert_never
 
+from airflow_provider_batch.collect.outcomes import record_statuses
 from airflow_provider_batch.events import (
     XCOM_BATCH_ID,
     XCOM_BATCH_IDS,
@@ -29,7 +30,6 @@ from airflow_provider_batch.exceptions import (
     TogetherBatchTimeoutError,
 )
 from airflow_provider_batch.manifest import BatchRecord, SubmitManifest
-from airflow_provider_batch.operators._outcomes import record_statuses
 from airflow_provider_batch.triggers._polling import PollTracker
 
 __all__ = [

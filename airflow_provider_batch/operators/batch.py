@@ -122,7 +122,7 @@ def _refuse_unloadable_run(task: BaseOperator, context: Any) -> None:
     """A run without a logical date cannot be loaded with ``replace_logical_date``: say so before paying."""
     if context.get("logical_date") is not None:
         return
-    from airflow_provider_batch.operators._results_io import check_load_mode_allowed
+    from airflow_provider_batch.collect.plan import check_load_mode_allowed
     from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
 
     try:
