@@ -18,7 +18,12 @@ from airflow_provider_batch.exceptions import TogetherBatchPartialFailureError, 
 from airflow_provider_batch.hooks.ledger import get_ledger
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.manifest import BatchRecord, SubmitManifest
-from airflow_provider_batch.operators._batch_common import defer_timeout, poll_once, wait_sync
+from airflow_provider_batch.operators._batch_common import (
+    defer_timeout,
+    poll_once,
+    status_recorder,
+    wait_sync,
+)
 from airflow_provider_batch.operators._empty import skip_if_upstream_skipped
 from airflow_provider_batch.operators._follow_up import (
     DEFAULT_FOLLOW_UP_STATUSES,
@@ -264,7 +269,7 @@ class TogetherBatchResultsOperator(BaseOperator):
             self.defer(
                 trigger=TogetherBatchTrigger(
                     batch_ids=batch_ids, together_conn_id=self.together_conn_id, poll_interval=poll,
-                    deadlines=first.deadlines,
+                    deadlines=first.deadlines, record_status=True, ledger_conn_id=state.ledger_conn_id,
                 ),
                 method_name="execute_follow_up",
                 kwargs={"state": payload},
@@ -274,6 +279,7 @@ class TogetherBatchResultsOperator(BaseOperator):
             event = wait_sync(
                 client, batch_ids, poll_interval=poll, deadlines=first.deadlines,
                 max_poll_failures=5, cancel_on_timeout=True, logger=self.log,
+                on_changes=status_recorder(state.ledger_conn_id),
             )  # fmt: skip
         return self._merge_follow_up(context, client, hook, event, state)
 
