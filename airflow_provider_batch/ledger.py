@@ -706,13 +706,9 @@ class SubmissionLedger:
         if query.dag_ids is not None and not query.dag_ids:
             return []
         params: list[Any] = []
-        clauses = ["batch_id IS NOT NULL", *self._matching(query, params, "s.")]
+        clauses = ["batch_id IS NOT NULL", *self._matching(query, params, "s."), *_window(query, params)]
         if query.top_level:
             clauses.append("parent_batch_id IS NULL")
-        for column_op, bound in (("created_at >= ?", query.since), ("created_at < ?", query.until)):
-            if bound is not None:
-                clauses.append(column_op)
-                params.append(_iso(bound))
         order = f"{_SORTS[query.sort]}, created_at DESC, part_index DESC, generation DESC"
         page = f"{order} LIMIT {int(query.limit)} OFFSET {int(query.offset)}"
         return self._select(" AND ".join(clauses), tuple(params), order=page)
@@ -825,6 +821,43 @@ class SubmissionLedger:
         with self._tx() as cur:
             cur.execute(self._sql(sql), tuple(params))
             return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+
+    # -- the page's summary of a whole window (every page of it) ----------------------------------
+
+    def summary_rows(self, query: BatchQuery) -> list[dict[str, Any]]:
+        """Every batch matching ``query``'s filters and window, follow-ups included (paging, order
+        and ``top_level`` ignored): one row per batch and load, :data:`SUMMARY_COLUMNS`, with the
+        status the page shows (the newest load's, else the last one seen)."""
+        if query.dag_ids is not None and not query.dag_ids:
+            return []
+        self.ensure()
+        params: list[Any] = []
+        where = " AND ".join(
+            ["s.batch_id IS NOT NULL", *self._matching(query, params, "s."), *_window(query, params)]
+        )
+        sql = (
+            "SELECT s.batch_id, UPPER(COALESCE(o.final_status, s.last_status, s.state)), s.request_count, "
+            "s.last_progress, o.loaded_at, o.succeeded, o.failed, o.cost_usd_batch, o.failures_json "
+            f"FROM {{t}} s LEFT JOIN {{o}} o ON o.batch_id = s.batch_id WHERE {where}"
+        )
+        with self._tx() as cur:
+            cur.execute(self._sql(sql), tuple(params))
+            return [dict(zip(SUMMARY_COLUMNS, row, strict=True)) for row in cur.fetchall()]
+
+
+#: The columns of :meth:`SubmissionLedger.summary_rows` (the load's figures are NULL before a load).
+SUMMARY_COLUMNS = ("batch_id", "status", "request_count", "last_progress", "loaded_at", "succeeded",
+                   "failed", "cost_usd_batch", "failures_json")  # fmt: skip
+
+
+def _window(query: BatchQuery, params: list[Any]) -> list[str]:
+    """``query``'s ``since``/``until`` on when each submission was recorded."""
+    clauses = []
+    for column_op, bound in (("s.created_at >= ?", query.since), ("s.created_at < ?", query.until)):
+        if bound is not None:
+            clauses.append(column_op)
+            params.append(_iso(bound))
+    return clauses
 
 
 def neutral_status(status: str) -> str:

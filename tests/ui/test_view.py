@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from airflow_provider_batch.ledger import BatchOutcome, FailureBucket, SubmissionRecord
 from airflow_provider_batch.ui.html import AirflowLinks
 from airflow_provider_batch.ui.view import LiveStatus, build_view
@@ -96,3 +98,39 @@ def test_a_running_batch_shows_what_a_task_last_saw_and_when() -> None:
     assert "as of 40 s ago" in html and "(live)" not in html
     unknown = _card(build_view(_record(estimated_cost_usd=None), [], None, NOW), AirflowLinks(""), None, NOW)
     assert "<b>Estimated cost</b>unknown" in unknown
+
+
+def test_the_summary_adds_up_each_batch_once_and_what_follow_ups_answered() -> None:
+    import json
+
+    from airflow_provider_batch.ui.summary import summarize
+
+    def row(batch_id: str, status: str, **kw: object) -> dict[str, object]:
+        values: dict[str, object] = {"batch_id": batch_id, "status": status, "request_count": 10,
+                                     "last_progress": None, "loaded_at": None, "succeeded": None,
+                                     "failed": None, "cost_usd_batch": None, "failures_json": None}  # fmt: skip
+        return {**values, **kw}
+
+    answered = json.dumps([{"code": "server_error", "count": 2, "answered": 1}])
+    rows = [
+        row("run", "IN_PROGRESS", last_progress=40.0),  # 6 of 10 still waiting
+        row("new", "VALIDATING"),  # 10 waiting
+        # loaded into two tables: counted once, with the newest load
+        row("done", "COMPLETED", loaded_at="2026-11-30T01", succeeded=7, failed=3, cost_usd_batch=0.5),
+        row(
+            "done",
+            "COMPLETED",
+            loaded_at="2026-11-30T02",
+            succeeded=8,
+            failed=2,
+            cost_usd_batch=0.5,
+            failures_json=answered,
+        ),
+        row("follow", "COMPLETED", loaded_at="2026-11-30T03", succeeded=1, failed=0, cost_usd_batch=0.1),
+        row("none", "COMPLETED", loaded_at="2026-11-30T03", succeeded=0, failed=10, cost_usd_batch=0.2),
+        row("gone", "EXPIRED"),  # finished, not loaded
+    ]
+    s = summarize(rows)
+    assert (s.batches, s.running, s.finished, s.failed, s.not_loaded) == (6, 2, 4, 2, 1)
+    assert (s.requests_answered, s.requests_failed, s.requests_waiting) == (9, 11, 16)
+    assert s.cost_usd_batch == pytest.approx(0.8)
