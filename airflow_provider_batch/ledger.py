@@ -824,30 +824,40 @@ class SubmissionLedger:
 
     # -- the page's summary of a whole window (every page of it) ----------------------------------
 
-    def summary_rows(self, query: BatchQuery) -> list[dict[str, Any]]:
+    def summary_rows(self, query: BatchQuery) -> tuple[list[dict[str, Any]], list[str]]:
         """Every batch matching ``query``'s filters and window, follow-ups included (paging, order
-        and ``top_level`` ignored): one row per batch and load, :data:`SUMMARY_COLUMNS`, with the
-        status the page shows (the newest load's, else the last one seen)."""
+        and ``top_level`` ignored), added up per status the page shows (the newest load's, else the
+        last one seen): :data:`SUMMARY_COLUMNS`, figures of each batch's newest load. Second: the
+        failure lists (JSON) of those loads in which a follow-up answered something."""
         if query.dag_ids is not None and not query.dag_ids:
-            return []
+            return [], []
         self.ensure()
         params: list[Any] = []
         where = " AND ".join(
             ["s.batch_id IS NOT NULL", *self._matching(query, params, "s."), *_window(query, params)]
         )
-        sql = (
-            "SELECT s.batch_id, UPPER(COALESCE(o.final_status, s.last_status, s.state)), s.request_count, "
-            "s.last_progress, o.loaded_at, o.succeeded, o.failed, o.cost_usd_batch, o.failures_json "
-            f"FROM {{t}} s LEFT JOIN {{o}} o ON o.batch_id = s.batch_id WHERE {where}"
+        newest = "o.batch_id = s.batch_id AND o.loaded_at = (SELECT MAX(n.loaded_at) FROM {o} n WHERE n.batch_id = s.batch_id)"
+        joined = f"FROM {{t}} s LEFT JOIN {{o}} o ON {newest} WHERE {where}"
+        status = "UPPER(COALESCE(o.final_status, s.last_status, s.state))"
+        sums = (
+            f"SELECT {status}, COUNT(*), SUM(CASE WHEN o.batch_id IS NULL THEN 1 ELSE 0 END), "
+            "SUM(COALESCE(o.succeeded, 0)), SUM(COALESCE(o.failed, 0)), "
+            "SUM(CASE WHEN o.failed > 0 AND o.succeeded = 0 THEN 1 ELSE 0 END), SUM(COALESCE(o.cost_usd_batch, 0)), "
+            "SUM(COALESCE(s.request_count, 0) * (100 - COALESCE(s.last_progress, 0)) / 100.0) "
+            f"{joined} GROUP BY {status}"
         )
+        # Few loads have answered failures: look for them first (an inner join lets the database).
+        answered = f"SELECT o.failures_json FROM {{o}} o JOIN {{t}} s ON {newest} WHERE o.failures_json LIKE ? AND {where}"
         with self._tx() as cur:
-            cur.execute(self._sql(sql), tuple(params))
-            return [dict(zip(SUMMARY_COLUMNS, row, strict=True)) for row in cur.fetchall()]
+            cur.execute(self._sql(sums), tuple(params))
+            rows = [dict(zip(SUMMARY_COLUMNS, row, strict=True)) for row in cur.fetchall()]
+            cur.execute(self._sql(answered), ('%"answered_by": ["%', *params))
+            return rows, [str(row[0]) for row in cur.fetchall()]
 
 
-#: The columns of :meth:`SubmissionLedger.summary_rows` (the load's figures are NULL before a load).
-SUMMARY_COLUMNS = ("batch_id", "status", "request_count", "last_progress", "loaded_at", "succeeded",
-                   "failed", "cost_usd_batch", "failures_json")  # fmt: skip
+#: The columns of :meth:`SubmissionLedger.summary_rows`, one row per status shown.
+SUMMARY_COLUMNS = ("status", "batches", "not_loaded", "succeeded", "failed", "none_answered", "cost_usd_batch",
+                   "waiting")  # fmt: skip
 
 
 def _window(query: BatchQuery, params: list[Any]) -> list[str]:

@@ -232,7 +232,7 @@ def _gather(filters: _Filters, user: Any) -> tuple[BatchPage, dict[str, str]]:
     # The spend follows the page's filters (not its date range: the spend has its own window).
     wanted = _query(filters, readable).model_copy(update={"since": None, "until": None})
     spend = ledger.daily_spend(since=spend_since, dag_ids=readable, query=wanted, by=filters.spend_by)
-    summary = summarize(ledger.summary_rows(_query(filters, readable)))
+    summary = summarize(*ledger.summary_rows(_query(filters, readable)))
     page = BatchPage(
         batches=views,
         next_offset=filters.offset + filters.limit if more else None,

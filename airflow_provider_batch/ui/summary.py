@@ -34,33 +34,33 @@ class WindowSummary(BaseModel):
     cost_usd_batch: float = Field(default=0.0, description="spend of the loaded batches")
 
 
-def _answered(failures_json: str | None) -> int:
-    if not failures_json:
-        return 0
+def _answered(failures_json: str) -> int:
     return sum(int(bucket.get("answered") or 0) for bucket in json.loads(failures_json))
 
 
-def summarize(rows: Iterable[Mapping[str, Any]]) -> WindowSummary:
-    """Add up :meth:`~airflow_provider_batch.ledger.SubmissionLedger.summary_rows`."""
-    newest: dict[str, Mapping[str, Any]] = {}
-    for row in rows:
-        kept = newest.get(row["batch_id"])
-        if kept is None or str(row["loaded_at"] or "") > str(kept["loaded_at"] or ""):
-            newest[row["batch_id"]] = row
-    out = WindowSummary(batches=len(newest))
-    for row in newest.values():
-        loaded = row["loaded_at"] is not None
-        succeeded, failed = int(row["succeeded"] or 0), int(row["failed"] or 0)
-        if row["status"] not in TERMINAL:
-            out.running += 1
-            progress = min(max(float(row["last_progress"] or 0.0), 0.0), 100.0)
-            out.requests_waiting += round(int(row["request_count"] or 0) * (100.0 - progress) / 100.0)
+def summarize(by_status: Iterable[Mapping[str, Any]], answered: Iterable[str] = ()) -> WindowSummary:
+    """Add up :meth:`~airflow_provider_batch.ledger.SubmissionLedger.summary_rows`: its rows per
+    status and the failure lists in which a follow-up answered something."""
+    totals: dict[str, float] = dict.fromkeys(
+        ("batches", "running", "finished", "failed", "not_loaded", "succeeded", "lost", "cost", "waiting"), 0
+    )
+    for row in by_status:
+        n = int(row["batches"] or 0)
+        totals["batches"] += n
+        if row["status"] in TERMINAL:
+            totals["finished"] += n
+            totals["not_loaded"] += int(row["not_loaded"] or 0)
+            totals["failed"] += n if row["status"] != "COMPLETED" else int(row["none_answered"] or 0)
         else:
-            out.finished += 1
-            out.failed += row["status"] != "COMPLETED" or (loaded and failed > 0 and succeeded == 0)
-            out.not_loaded += not loaded
-        if loaded:
-            out.requests_answered += succeeded
-            out.requests_failed += max(failed - (_answered(row["failures_json"]) if failed else 0), 0)
-            out.cost_usd_batch += float(row["cost_usd_batch"] or 0.0)
-    return out
+            totals["running"] += n
+            totals["waiting"] += float(row["waiting"] or 0.0)
+        totals["succeeded"] += int(row["succeeded"] or 0)
+        totals["lost"] += int(row["failed"] or 0)
+        totals["cost"] += float(row["cost_usd_batch"] or 0.0)
+    return WindowSummary(
+        batches=int(totals["batches"]), running=int(totals["running"]), finished=int(totals["finished"]),
+        failed=int(totals["failed"]), not_loaded=int(totals["not_loaded"]),
+        requests_answered=int(totals["succeeded"]),
+        requests_failed=max(int(totals["lost"]) - sum(_answered(f) for f in answered), 0),
+        requests_waiting=round(totals["waiting"]), cost_usd_batch=totals["cost"],
+    )  # fmt: skip

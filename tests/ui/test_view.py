@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,7 @@ from airflow_provider_batch.ledger import BatchOutcome, FailureBucket, Submissio
 from airflow_provider_batch.ui.html import AirflowLinks
 from airflow_provider_batch.ui.view import LiveStatus, build_view
 
+REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
 
@@ -100,37 +103,27 @@ def test_a_running_batch_shows_what_a_task_last_saw_and_when() -> None:
     assert "<b>Estimated cost</b>unknown" in unknown
 
 
-def test_the_summary_adds_up_each_batch_once_and_what_follow_ups_answered() -> None:
-    import json
-
+def test_the_summary_of_last_night_from_the_make_ui_demo_ledger(tmp_path: Path) -> None:
+    """``make ui``'s demo data, written through the ledger's API, added up by the page's summary."""
+    from airflow_provider_batch.ledger import BatchQuery, sqlite_ledger
     from airflow_provider_batch.ui.summary import summarize
 
-    def row(batch_id: str, status: str, **kw: object) -> dict[str, object]:
-        values: dict[str, object] = {"batch_id": batch_id, "status": status, "request_count": 10,
-                                     "last_progress": None, "loaded_at": None, "succeeded": None,
-                                     "failed": None, "cost_usd_batch": None, "failures_json": None}  # fmt: skip
-        return {**values, **kw}
-
-    answered = json.dumps([{"code": "server_error", "count": 2, "answered": 1}])
-    rows = [
-        row("run", "IN_PROGRESS", last_progress=40.0),  # 6 of 10 still waiting
-        row("new", "VALIDATING"),  # 10 waiting
-        # loaded into two tables: counted once, with the newest load
-        row("done", "COMPLETED", loaded_at="2026-11-30T01", succeeded=7, failed=3, cost_usd_batch=0.5),
-        row(
-            "done",
-            "COMPLETED",
-            loaded_at="2026-11-30T02",
-            succeeded=8,
-            failed=2,
-            cost_usd_batch=0.5,
-            failures_json=answered,
-        ),
-        row("follow", "COMPLETED", loaded_at="2026-11-30T03", succeeded=1, failed=0, cost_usd_batch=0.1),
-        row("none", "COMPLETED", loaded_at="2026-11-30T03", succeeded=0, failed=10, cost_usd_batch=0.2),
-        row("gone", "EXPIRED"),  # finished, not loaded
-    ]
-    s = summarize(rows)
-    assert (s.batches, s.running, s.finished, s.failed, s.not_loaded) == (6, 2, 4, 2, 1)
-    assert (s.requests_answered, s.requests_failed, s.requests_waiting) == (9, 11, 16)
-    assert s.cost_usd_batch == pytest.approx(0.8)
+    spec = importlib.util.spec_from_file_location("apb_make_ui", REPO / "scripts" / "ui.py")
+    assert spec is not None and spec.loader is not None
+    make_ui = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_ui)
+    ids = make_ui.seed(tmp_path / "ledger.db")
+    ledger = sqlite_ledger(str(tmp_path / "ledger.db"))
+    s = summarize(*ledger.summary_rows(BatchQuery()))
+    # 4 nightly (one a follow-up), 1 OpenAI batch at 64 % of 40 requests, 3 mapped (one all failed)
+    assert (s.batches, s.running, s.finished, s.failed, s.not_loaded) == (8, 1, 7, 1, 0)
+    # 2 + 5 failed requests, 1 of them answered by the follow-up; 40 * 36 % still waiting
+    assert (s.requests_answered, s.requests_failed, s.requests_waiting) == (45, 6, 14)
+    assert s.cost_usd_batch == pytest.approx(0.0094)
+    # The filters narrow it as they narrow the rows; a DAG the reader may not see is not counted.
+    nightly = summarize(*ledger.summary_rows(BatchQuery(dag_id="together_nightly_backfill")))
+    assert (nightly.batches, nightly.requests_failed) == (4, 1)
+    assert summarize(*ledger.summary_rows(BatchQuery(dag_ids=frozenset()))).batches == 0
+    running = summarize(*ledger.summary_rows(BatchQuery(status="IN_PROGRESS")))
+    assert (running.batches, running.running, running.requests_waiting) == (1, 1, 14)
+    assert ledger.by_batch(ids["follow_up"]).parent_batch_id == ids["with_failures"]  # type: ignore[union-attr]
