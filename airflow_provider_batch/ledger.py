@@ -836,18 +836,25 @@ class SubmissionLedger:
         where = " AND ".join(
             ["s.batch_id IS NOT NULL", *self._matching(query, params, "s."), *_window(query, params)]
         )
-        newest = "o.batch_id = s.batch_id AND o.loaded_at = (SELECT MAX(n.loaded_at) FROM {o} n WHERE n.batch_id = s.batch_id)"
+        newest = (
+            "o.batch_id = s.batch_id AND o.loaded_at = "
+            "(SELECT MAX(n.loaded_at) FROM {o} n WHERE n.batch_id = s.batch_id)"
+        )
         joined = f"FROM {{t}} s LEFT JOIN {{o}} o ON {newest} WHERE {where}"
         status = "UPPER(COALESCE(o.final_status, s.last_status, s.state))"
         sums = (
             f"SELECT {status}, COUNT(*), SUM(CASE WHEN o.batch_id IS NULL THEN 1 ELSE 0 END), "
             "SUM(COALESCE(o.succeeded, 0)), SUM(COALESCE(o.failed, 0)), "
-            "SUM(CASE WHEN o.failed > 0 AND o.succeeded = 0 THEN 1 ELSE 0 END), SUM(COALESCE(o.cost_usd_batch, 0)), "
+            "SUM(CASE WHEN o.failed > 0 AND o.succeeded = 0 THEN 1 ELSE 0 END), "
+            "SUM(COALESCE(o.cost_usd_batch, 0)), "
             "SUM(COALESCE(s.request_count, 0) * (100 - COALESCE(s.last_progress, 0)) / 100.0) "
             f"{joined} GROUP BY {status}"
         )
         # Few loads have answered failures: look for them first (an inner join lets the database).
-        answered = f"SELECT o.failures_json FROM {{o}} o JOIN {{t}} s ON {newest} WHERE o.failures_json LIKE ? AND {where}"
+        answered = (
+            f"SELECT o.failures_json FROM {{o}} o JOIN {{t}} s ON {newest} "
+            f"WHERE o.failures_json LIKE ? AND {where}"
+        )
         with self._tx() as cur:
             cur.execute(self._sql(sums), tuple(params))
             rows = [dict(zip(SUMMARY_COLUMNS, row, strict=True)) for row in cur.fetchall()]
@@ -856,8 +863,8 @@ class SubmissionLedger:
 
 
 #: The columns of :meth:`SubmissionLedger.summary_rows`, one row per status shown.
-SUMMARY_COLUMNS = ("status", "batches", "not_loaded", "succeeded", "failed", "none_answered", "cost_usd_batch",
-                   "waiting")  # fmt: skip
+SUMMARY_COLUMNS = ("status", "batches", "not_loaded", "succeeded", "failed", "none_answered",
+                   "cost_usd_batch", "waiting")  # fmt: skip
 
 
 def _window(query: BatchQuery, params: list[Any]) -> list[str]:

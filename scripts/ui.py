@@ -25,6 +25,7 @@ No vendor API is called and no key is needed: the page reads the ledger only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -68,23 +69,53 @@ def seed(ledger_path: Path, today: date | None = None) -> dict[str, str]:
     last_night = today or datetime.now(tz=timezone.utc).date()
     ids: dict[str, str] = {}
 
-    def batch(dag_id: str, run_id: str, logical: date, batch_id: str, status: str, *, task: str = "submit",
-              map_index: int = -1, requests: int = 12, model: str | None = LLAMA, estimate: float | None = 0.0031,
-              vendor: str = "together", parent: str | None = None, progress: float | None = None) -> str:  # fmt: skip
+    def batch(
+        dag_id: str,
+        run_id: str,
+        logical: date,
+        batch_id: str,
+        status: str,
+        *,
+        task: str = "submit",
+        map_index: int = -1,
+        requests: int = 12,
+        model: str | None = LLAMA,
+        estimate: float | None = 0.0031,
+        vendor: str = "together",
+        parent: str | None = None,
+        progress: float | None = None,
+    ) -> str:
         record = ledger.open(
-            TaskIdentity(dag_id, task, run_id, map_index), part_index=0, part_sha256=batch_id.ljust(64, "0")[:64],
-            generation=0, request_count=requests, endpoint="/v1/chat/completions",
+            TaskIdentity(dag_id, task, run_id, map_index),
+            part_index=0,
+            part_sha256=batch_id.ljust(64, "0")[:64],
+            generation=0,
+            request_count=requests,
+            endpoint="/v1/chat/completions",
             together_conn_id="together_default" if vendor == "together" else "openai_default",
             logical_date=datetime(logical.year, logical.month, logical.day, tzinfo=timezone.utc),
-            model=model, estimated_cost_usd=estimate, vendor=vendor, parent_batch_id=parent,
-        )  # fmt: skip
+            model=model,
+            estimated_cost_usd=estimate,
+            vendor=vendor,
+            parent_batch_id=parent,
+        )
         created = datetime.now(tz=timezone.utc) - timedelta(hours=7)
         ledger.record_batch(record, batch_id, created, "VALIDATING")
         ledger.record_status(batch_id, status, progress)
         return batch_id
 
-    def loaded(batch_id: str, dag_id: str, run_id: str, succeeded: int, failures: list[FailureBucket],
-               cost: float, *, status: str = "COMPLETED", task: str = "results", map_index: int = -1) -> None:  # fmt: skip
+    def loaded(
+        batch_id: str,
+        dag_id: str,
+        run_id: str,
+        succeeded: int,
+        failures: list[FailureBucket],
+        cost: float,
+        *,
+        status: str = "COMPLETED",
+        task: str = "results",
+        map_index: int = -1,
+    ) -> None:
         failed = sum(f.count for f in failures)
         ledger.record_outcome(
             BatchOutcome(
@@ -111,7 +142,7 @@ def seed(ledger_path: Path, today: date | None = None) -> dict[str, str]:
                 savings_usd=cost,
                 failures=failures,
                 loaded_at=datetime.now(tz=timezone.utc) - timedelta(hours=5),
-            )  # fmt: skip
+            )
         )
 
     # The nightly backfill of the last three days, run last night.
@@ -126,8 +157,17 @@ def seed(ledger_path: Path, today: date | None = None) -> dict[str, str]:
                 FailureBucket(code="context_length_exceeded", count=1, examples=[f"T{day:%Y%m%d}-00007"]),
             ]
             loaded(batch_id, NIGHTLY, run_id, 10, failures, 0.0029)
-            follow = batch(NIGHTLY, run_id, day, f"bf-{day:%Y%m%d}-retry-1", "COMPLETED", task="results",
-                           requests=1, estimate=0.0003, parent=batch_id)  # fmt: skip
+            follow = batch(
+                NIGHTLY,
+                run_id,
+                day,
+                f"bf-{day:%Y%m%d}-retry-1",
+                "COMPLETED",
+                task="results",
+                requests=1,
+                estimate=0.0003,
+                parent=batch_id,
+            )
             loaded(follow, NIGHTLY, run_id, 1, [], 0.0003)
             ledger.mark_answered(batch_id, follow, {"server_error": 1})
             ids["follow_up"] = follow
@@ -136,12 +176,31 @@ def seed(ledger_path: Path, today: date | None = None) -> dict[str, str]:
     yesterday = last_night - timedelta(days=1)
     scheduled = f"scheduled__{yesterday.isoformat()}T00:00:00+00:00"
     # An OpenAI batch still running, and one waiting in the vendor's queue.
-    ids["running"] = batch("openai_nightly_backfill", scheduled, yesterday, "batch_6751c0ffee", "IN_PROGRESS",
-                           requests=40, model="gpt-4o-mini", estimate=0.0042, vendor="openai", progress=64.0)  # fmt: skip
+    ids["running"] = batch(
+        "openai_nightly_backfill",
+        scheduled,
+        yesterday,
+        "batch_6751c0ffee",
+        "IN_PROGRESS",
+        requests=40,
+        model="gpt-4o-mini",
+        estimate=0.0042,
+        vendor="openai",
+        progress=64.0,
+    )
     # A mapped classification task: two parts fine, one where no request succeeded; an unpriced model.
     for index, (tail, answered) in enumerate((("a1", 5), ("b2", 5), ("c3", 0))):
-        batch_id = batch("together_ticket_classification", scheduled, yesterday, f"cls-{tail}", "COMPLETED",
-                         map_index=index, requests=5, model="acme/triage-small", estimate=None)  # fmt: skip
+        batch_id = batch(
+            "together_ticket_classification",
+            scheduled,
+            yesterday,
+            f"cls-{tail}",
+            "COMPLETED",
+            map_index=index,
+            requests=5,
+            model="acme/triage-small",
+            estimate=None,
+        )
         failures = [] if answered else [FailureBucket(code="invalid_request", count=5, examples=["T1", "T2"])]
         loaded(
             batch_id, "together_ticket_classification", scheduled, answered, failures, 0.0, map_index=index
@@ -221,9 +280,13 @@ class Deployment:
         for name in COMPONENTS:
             with open(logs / f"{name}.log", "ab") as out:
                 self.procs[name] = subprocess.Popen(
-                    [sys.executable, "-m", "airflow", name], env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, start_new_session=True,
-                )  # fmt: skip
+                    [sys.executable, "-m", "airflow", name],
+                    env=self.env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
 
     def dead(self) -> list[str]:
         return [name for name, proc in self.procs.items() if proc.poll() is not None]
@@ -240,19 +303,15 @@ class Deployment:
             time.sleep(0.3)
         for proc in self.procs.values():
             _signal_group(proc.pid, signal.SIGKILL)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
         time.sleep(0.2)
         return [name for name, proc in self.procs.items() if _group_alive(proc.pid)]
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _group_alive(pgid: int) -> bool:

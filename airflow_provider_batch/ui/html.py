@@ -285,7 +285,7 @@ def _summary(summary: WindowSummary, filters: Mapping[str, str]) -> str:
     }
     cells = "".join(f"<div><b>{escape(k)}</b>{escape(v)}</div>" for k, v in figs.items())
     title = f"{summary.batches:,} batches, {window}, these filters (all pages, follow-ups included)"
-    return f'<div class="summary" id="summary" title="{escape(title)}"><p class="muted">{escape(title)}</p>{cells}</div>'
+    return f'<div class="summary" id="summary"><p class="muted">{escape(title)}</p>{cells}</div>'
 
 
 def _select(name: str, label: str, chosen: str | None, options: Mapping[str, str]) -> str:

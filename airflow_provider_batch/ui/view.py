@@ -2,8 +2,8 @@
 
 The status and progress are what the provider last saw, with the time it saw them: the submit
 task at create, the trigger (or the worker's wait, or the sensor) at each status change and each
-percent of progress, the results task when it loads. The page never asks the vendor's API. Pure: no Airflow, no I/O. The app gathers the inputs; :mod:`.html`
-lays the result out.
+percent of progress, the results task when it loads. The page never asks the vendor's API.
+Pure: no Airflow, no I/O. The app gathers the inputs; :mod:`.html` lays the result out.
 """
 
 from __future__ import annotations

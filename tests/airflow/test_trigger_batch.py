@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sqlite3
 import threading
@@ -305,7 +306,7 @@ async def test_status_changes_reach_the_ledger_off_the_event_loop(
     assert any(p is not None and 0.0 < p < 100.0 for p in running), running
     assert not any(on_loop for _, _, on_loop in seen)  # written on the writer's threads
     # Only changes: far fewer writes than polls, and never the same figures twice in a row.
-    assert all(a[:2] != b[:2] for a, b in zip(seen, seen[1:], strict=False))
+    assert all(a[:2] != b[:2] for a, b in itertools.pairwise(seen))
     row = together_ledger.by_batch(batch_id)
     assert row is not None and row.last_status == "COMPLETED" and row.last_progress == 100.0
     # What the trigger carries and writes names no key.
