@@ -207,6 +207,7 @@ def _card(view: BatchView, links: AirflowLinks, console: str | None, now: dateti
     follow = " follow-up" if view.parent_batch_id else ""
     return (
         f'<div class="card{follow}" id="{escape(_anchor(view))}" data-batch="{escape(view.batch_id)}" '
+        f'data-dag="{escape(view.dag_id)}" '
         f'data-status="{escape(view.status)}">'
         f'<div class="head"><span class="who">{where}</span>'
         f'<span class="muted">{escape(mapped)} {escape(part)}</span>'
