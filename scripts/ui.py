@@ -237,6 +237,13 @@ def environment(home: Path, port: int, auth: str, ledger: Path, password: str) -
             "AIRFLOW__API_AUTH__JWT_ISSUER": "airflow",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
             "AIRFLOW__TOGETHER_BATCH__LEDGER_PATH": str(ledger),
+            # Only for the vendors' console links on the page (no key: the page calls no API).
+            "AIRFLOW_CONN_TOGETHER_DEFAULT": json.dumps(
+                {"conn_type": "together", "host": "https://api.together.xyz/v1"}
+            ),
+            "AIRFLOW_CONN_OPENAI_DEFAULT": json.dumps(
+                {"conn_type": "openai", "host": "https://api.openai.com/v1"}
+            ),
             "AIRFLOW__CORE__AUTH_MANAGER": FAB if auth == "fab" else SIMPLE,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",

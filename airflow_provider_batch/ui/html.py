@@ -32,7 +32,8 @@ form.filters input,form.filters select{font:inherit;padding:3px 6px;min-width:11
 .card{border:1px solid #d9e2ec;border-radius:6px;padding:10px 12px;margin:0 0 10px}
 .head{display:flex;flex-wrap:wrap;gap:6px 14px;align-items:baseline}
 .who{font-weight:600;overflow-wrap:anywhere}.muted{color:#52606d;font-size:12px}
-.badge{border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600;color:#fff;background:#7b8794}
+.badge{white-space:nowrap;border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600;color:#fff;
+  background:#7b8794}
 .st-COMPLETED{background:#2f9e44}.st-FAILED,.st-EXPIRED{background:#c92a2a}
 .st-IN_PROGRESS,.st-VALIDATING{background:#7048e8}.st-CANCELLED,.st-CANCELING{background:#e67700}
 .bar{height:10px;background:#e4e7eb;border-radius:5px;overflow:hidden;margin:8px 0 4px}
@@ -59,6 +60,7 @@ table.batches{border-collapse:collapse;font-size:13px;width:100%;margin:0 0 12px
 table.batches th,table.batches td{border-bottom:1px solid #e4e7eb;padding:3px 8px;text-align:left;
   vertical-align:top;overflow-wrap:anywhere}
 table.batches tr.group th{background:#f0f4f8;font-weight:600}
+table.batches th{white-space:nowrap}
 tr.st-row-ALLFAILED td,tr.st-row-FAILED td,tr.st-row-EXPIRED td{background:#fff5f5}
 tr.st-row-SOMEFAILED td{background:#fff9db}
 .bad{color:#c92a2a;font-weight:600}.pager{margin:8px 0}

@@ -134,6 +134,7 @@ def test_make_ui_with_every_fab_role_then_ctrl_c(make_ui: MakeUi) -> None:
             # The spend switch keeps the filters; by load date, then back.
             frame.locator("select[name=status]").select_option("")
             frame.locator("form.filters button[type=submit]").click()
+            expect(frame.locator("div.card")).to_have_count(8, timeout=60_000)
             frame.locator("a", has_text="by load date").click()
             expect(frame.locator("#spend-switch b")).to_have_text("by load date", timeout=60_000)
             expect(frame.locator("table.spend tr.total")).to_contain_text("Total")
