@@ -836,10 +836,13 @@ class SubmissionLedger:
         where = " AND ".join(
             ["s.batch_id IS NOT NULL", *self._matching(query, params, "s."), *_window(query, params)]
         )
-        newest = (
-            "o.batch_id = s.batch_id AND o.loaded_at = "
-            "(SELECT MAX(n.loaded_at) FROM {o} n WHERE n.batch_id = s.batch_id)"
-        )
+        newest = "o.batch_id = s.batch_id"
+        with self._tx() as cur:  # a batch loaded into several tables counts once: its newest load
+            cur.execute(self._sql("SELECT batch_id FROM {o} GROUP BY batch_id HAVING COUNT(*) > 1 LIMIT 1"))
+            if cur.fetchall():
+                newest += (
+                    " AND o.loaded_at = (SELECT MAX(n.loaded_at) FROM {o} n WHERE n.batch_id = s.batch_id)"
+                )
         joined = f"FROM {{t}} s LEFT JOIN {{o}} o ON {newest} WHERE {where}"
         status = "UPPER(COALESCE(o.final_status, s.last_status, s.state))"
         sums = (

@@ -394,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://localhost:{args.port}"
     env = environment(home, args.port, args.auth, ledger, password)
     dep = Deployment(env, home)
+    started = time.monotonic()
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:
@@ -411,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             f"      {url}/plugin/together-batches   (Admin menu: Plugins > LLM batches)\n"
             f"      {url}/together-batches/page     (the page alone)\n"
             f"    log in at {url} as {users}; password: {password}\n"
+            f"    (up in {time.monotonic() - started:.0f} s)\n"
             "    Ctrl-C stops every process.",
             flush=True,
         )

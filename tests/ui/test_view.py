@@ -114,6 +114,13 @@ def test_the_summary_of_last_night_from_the_make_ui_demo_ledger(tmp_path: Path) 
     spec.loader.exec_module(make_ui)
     ids = make_ui.seed(tmp_path / "ledger.db")
     ledger = sqlite_ledger(str(tmp_path / "ledger.db"))
+    assert summarize(*ledger.summary_rows(BatchQuery())).requests_failed == 6
+    # A batch loaded again into a second table counts once, with its newest load.
+    (first,) = ledger.outcomes_for([ids["with_failures"]])
+    again = first.model_copy(
+        update={"results_table": "copy", "loaded_at": first.loaded_at + timedelta(hours=1)}
+    )
+    ledger.record_outcome(again)
     s = summarize(*ledger.summary_rows(BatchQuery()))
     # 4 nightly (one a follow-up), 1 OpenAI batch at 64 % of 40 requests, 3 mapped (one all failed)
     assert (s.batches, s.running, s.finished, s.failed, s.not_loaded) == (8, 1, 7, 1, 0)
