@@ -2,10 +2,11 @@
 
 A trigger sees every status change of the batches it polls; the page reads the ledger only, so the
 trigger writes each change there. A ledger is a blocking DB-API database, so the writes run off the
-triggerer's event loop, on a small thread pool of this module (bounded: a thousand triggers never
-take more than :data:`WRITER_THREADS` threads, nor Airflow's default pool). Each trigger has at most
-one write in flight; changes seen meanwhile are merged and written next, newest wins. A write that
-fails is logged and dropped: monitoring never fails or delays a wait.
+triggerer's event loop (``sync_to_async``, as Airflow's triggers do) on a small thread pool of this
+module: a thousand triggers never take more than :data:`WRITER_THREADS` threads, nor Airflow's
+default pool. Each trigger has at most one write in flight; changes seen meanwhile are merged and
+written next, newest wins. A write that fails is logged and dropped: monitoring never fails or
+delays a wait.
 
 What is written is a batch id, a status and a percentage: no connection, no key.
 """
@@ -17,6 +18,8 @@ import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from asgiref.sync import sync_to_async
 
 from airflow_provider_batch.client.models import BatchStatus
 from airflow_provider_batch.events import BatchState
@@ -76,10 +79,12 @@ class LedgerStatusWriter:
             self.log.warning("the batch status is still being written to the submission ledger; not waiting")
 
     async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
+        # asgiref's sync_to_async, as Airflow's own triggers use for blocking calls: a connection
+        # look-up in the write then reaches the triggerer's supervisor through this event loop.
+        write = sync_to_async(self._write, thread_sensitive=False, executor=_executor())
         while self._pending:
             batch, self._pending = self._pending, {}
-            await loop.run_in_executor(_executor(), self._write, batch)
+            await write(batch)
 
     def _write(self, batch: dict[str, tuple[str, float]]) -> None:
         """Runs on the writer pool; never raises."""

@@ -285,7 +285,7 @@ async def test_status_changes_reach_the_ledger_off_the_event_loop(
     vendor_conn: str, vendor_server: Any, make_batch: Any, together_ledger: SubmissionLedger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    vendor_server.configure(validating_seconds=0.1, processing_seconds=0.6)
+    vendor_server.configure(validating_seconds=0.1, processing_seconds=2.0)
     batch_id = make_batch()
     _in_ledger(together_ledger, batch_id)
     seen: list[tuple[str, float | None, bool]] = []
