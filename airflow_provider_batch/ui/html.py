@@ -60,7 +60,7 @@ table.batches{border-collapse:collapse;font-size:13px;width:100%;margin:0 0 12px
 table.batches th,table.batches td{border-bottom:1px solid #e4e7eb;padding:3px 8px;text-align:left;
   vertical-align:top;overflow-wrap:anywhere}
 table.batches tr.group th{background:#f0f4f8;font-weight:600}
-table.batches th{white-space:nowrap}
+table.batches th,table.batches td:nth-child(n+7){white-space:nowrap}
 tr.st-row-ALLFAILED td,tr.st-row-FAILED td,tr.st-row-EXPIRED td{background:#fff5f5}
 tr.st-row-SOMEFAILED td{background:#fff9db}
 .bad{color:#c92a2a;font-weight:600}.pager{margin:8px 0}
