@@ -27,6 +27,7 @@ __all__ = [
     "LedgerError",
     "LedgerUnavailableError",
     "Monitoring",
+    "WINDOW_SUMMARY_COLUMNS",
     "SubmissionRecord",
 ]
 
@@ -60,10 +61,7 @@ class Monitoring(LedgerStore):
         clauses = ["batch_id IS NOT NULL", *self._matching(query, params, "s.")]
         if query.top_level:
             clauses.append("parent_batch_id IS NULL")
-        for column_op, bound in (("created_at >= ?", query.since), ("created_at < ?", query.until)):
-            if bound is not None:
-                clauses.append(column_op)
-                params.append(_iso(bound))
+        clauses.extend(_window(query, params))
         order = f"{_SORTS[query.sort]}, created_at DESC, part_index DESC, generation DESC"
         page = f"{order} LIMIT {int(query.limit)} OFFSET {int(query.offset)}"
         return self._select(" AND ".join(clauses), tuple(params), order=page)
@@ -176,3 +174,60 @@ class Monitoring(LedgerStore):
         with self._tx() as cur:
             cur.execute(self._sql(sql), tuple(params))
             return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+
+    # -- the page's summary of a whole window (every page of it) ----------------------------------
+
+    def summary_rows(self, query: BatchQuery) -> tuple[list[dict[str, Any]], list[str]]:
+        """Every batch matching ``query``'s filters and window, follow-ups included (paging, order
+        and ``top_level`` ignored), added up per status the page shows (the newest load's, else the
+        last one seen): :data:`WINDOW_SUMMARY_COLUMNS`, figures of each batch's newest load. Second: the
+        failure lists (JSON) of those loads in which a follow-up answered something."""
+        if query.dag_ids is not None and not query.dag_ids:
+            return [], []
+        self.ensure()
+        params: list[Any] = []
+        where = " AND ".join(
+            ["s.batch_id IS NOT NULL", *self._matching(query, params, "s."), *_window(query, params)]
+        )
+        newest = "o.batch_id = s.batch_id"
+        with self._tx() as cur:  # a batch loaded into several tables counts once: its newest load
+            cur.execute(self._sql("SELECT batch_id FROM {o} GROUP BY batch_id HAVING COUNT(*) > 1 LIMIT 1"))
+            if cur.fetchall():
+                newest += (
+                    " AND o.loaded_at = (SELECT MAX(n.loaded_at) FROM {o} n WHERE n.batch_id = s.batch_id)"
+                )
+        joined = f"FROM {{t}} s LEFT JOIN {{o}} o ON {newest} WHERE {where}"
+        status = "UPPER(COALESCE(o.final_status, s.last_status, s.state))"
+        sums = (
+            f"SELECT {status}, COUNT(*), SUM(CASE WHEN o.batch_id IS NULL THEN 1 ELSE 0 END), "
+            "SUM(COALESCE(o.succeeded, 0)), SUM(COALESCE(o.failed, 0)), "
+            "SUM(CASE WHEN o.failed > 0 AND o.succeeded = 0 THEN 1 ELSE 0 END), "
+            "SUM(COALESCE(o.cost_usd_batch, 0)), "
+            "SUM(COALESCE(s.request_count, 0) * (100 - COALESCE(s.last_progress, 0)) / 100.0) "
+            f"{joined} GROUP BY {status}"
+        )
+        # Few loads have answered failures: look for them first (an inner join lets the database).
+        answered = (
+            f"SELECT o.failures_json FROM {{o}} o JOIN {{t}} s ON {newest} "
+            f"WHERE o.failures_json LIKE ? AND {where}"
+        )
+        with self._tx() as cur:
+            cur.execute(self._sql(sums), tuple(params))
+            rows = [dict(zip(WINDOW_SUMMARY_COLUMNS, row, strict=True)) for row in cur.fetchall()]
+            cur.execute(self._sql(answered), ('%"answered_by": ["%', *params))
+            return rows, [str(row[0]) for row in cur.fetchall()]
+
+
+#: The columns of :meth:`Monitoring.summary_rows`, one row per status shown.
+WINDOW_SUMMARY_COLUMNS = ("status", "batches", "not_loaded", "succeeded", "failed", "none_answered",
+                   "cost_usd_batch", "waiting")  # fmt: skip
+
+
+def _window(query: BatchQuery, params: list[Any]) -> list[str]:
+    """``query``'s ``since``/``until`` on when each submission was recorded."""
+    clauses = []
+    for column_op, bound in (("s.created_at >= ?", query.since), ("s.created_at < ?", query.until)):
+        if bound is not None:
+            clauses.append(column_op)
+            params.append(_iso(bound))
+    return clauses

@@ -50,6 +50,7 @@ from airflow_provider_batch.operators._batch_common import (
     finish,
     push_batch_ids,
     record_from_state,
+    status_recorder,
     wait_sync,
 )
 from airflow_provider_batch.operators._empty import check_on_empty, on_empty_input
@@ -376,6 +377,9 @@ class TogetherBatchOperator(BaseOperator):
                 max_poll_failures=self.max_poll_failures,
                 cancel_on_kill=self.cancel_on_kill,
                 cancel_on_timeout=self.cancel_on_timeout,
+                # The submit task's batches are in its ledger: the page shows what the trigger sees.
+                record_status=manifest.owner is not None,
+                ledger_conn_id=manifest.ledger_conn_id,
             ),
             method_name="execute_complete",
             kwargs={"manifest": manifest.to_xcom()},
@@ -401,6 +405,7 @@ class TogetherBatchOperator(BaseOperator):
                 max_poll_failures=self.max_poll_failures,
                 cancel_on_timeout=self.cancel_on_timeout,
                 logger=self.log,
+                on_changes=status_recorder(manifest.ledger_conn_id) if manifest.owner is not None else None,
             )
         finally:
             self._waiting_on = []

@@ -25,7 +25,12 @@ from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent
 from airflow_provider_batch.exceptions import TogetherBatchPartialFailureError
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.manifest import BatchRecord, SubmitManifest
-from airflow_provider_batch.operators._batch_common import defer_timeout, poll_once, wait_sync
+from airflow_provider_batch.operators._batch_common import (
+    defer_timeout,
+    poll_once,
+    status_recorder,
+    wait_sync,
+)
 from airflow_provider_batch.operators._empty import skip_if_upstream_skipped
 from airflow_provider_batch.results import check_table_names
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
@@ -210,7 +215,7 @@ class TogetherBatchResultsOperator(BaseOperator):
             self.defer(
                 trigger=TogetherBatchTrigger(
                     batch_ids=batch_ids, together_conn_id=self.together_conn_id, poll_interval=poll,
-                    deadlines=first.deadlines,
+                    deadlines=first.deadlines, record_status=True, ledger_conn_id=state.ledger_conn_id,
                 ),
                 method_name="execute_follow_up",
                 kwargs={"state": payload},
@@ -219,6 +224,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         return wait_sync(
             session.client, batch_ids, poll_interval=poll, deadlines=first.deadlines,
             max_poll_failures=5, cancel_on_timeout=True, logger=self.log,
+            on_changes=status_recorder(session.plan.ledger),
         )  # fmt: skip
 
     @staticmethod
