@@ -1,18 +1,18 @@
-"""Assemble the ASGI application."""
+"""Pick the ASGI application of a vendor: each vendor supplies its own emulation
+(``BatchVendor.server_app``) over the shared store, control plane and fault injection."""
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
+from typing import TYPE_CHECKING, Any
+
 from starlette.types import ASGIApp
 
 from airflow_provider_batch.testing.server.control import Controller
-from airflow_provider_batch.testing.server.middleware import ServerMiddleware
-from airflow_provider_batch.testing.server.routes_batches import batch_routes
-from airflow_provider_batch.testing.server.routes_control import control_routes
-from airflow_provider_batch.testing.server.routes_files import file_routes
-from airflow_provider_batch.testing.server.routing import bad_method, not_found
 from airflow_provider_batch.vendors import VENDORS as _REGISTRY
 from airflow_provider_batch.vendors import vendor_named
+
+if TYPE_CHECKING:
+    from airflow_provider_batch.vendors.together.server import build_app
 
 __all__ = ["VENDORS", "build_app", "build_vendor_app"]
 
@@ -20,20 +20,16 @@ __all__ = ["VENDORS", "build_app", "build_vendor_app"]
 VENDORS = tuple(_REGISTRY)
 
 
-def build_app(controller: Controller) -> ASGIApp:
-    """The full server app: routes wrapped in the request-id / auth / fault middleware."""
-    app = Starlette(
-        routes=[*file_routes(), *batch_routes(), *control_routes()],
-        exception_handlers={404: not_found, 405: bad_method},
-    )
-    app.state.store = controller.store
-    app.state.controller = controller
-    return ServerMiddleware(app, controller.store, controller.faults)
-
-
 def build_vendor_app(controller: Controller, vendor: str = "together") -> ASGIApp:
-    """The app that speaks ``vendor``'s API (see :data:`VENDORS`) on the shared store and controls:
-    each vendor supplies its own emulation (``BatchVendor.server_app``)."""
+    """The app that speaks ``vendor``'s API (see :data:`VENDORS`) on the shared store and controls."""
     if vendor not in VENDORS:
         raise ValueError(f"unknown vendor {vendor!r}; expected one of {VENDORS}")
-    return vendor_named(vendor).server_app(controller)
+    app: ASGIApp = vendor_named(vendor).server_app(controller)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    """``build_app``, Together's app, where it was before vendors had folders (loaded on first use)."""
+    if name == "build_app":
+        return vendor_named("together").server_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

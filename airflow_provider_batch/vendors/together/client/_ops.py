@@ -1,6 +1,7 @@
-"""Pure per-operation pieces: the :class:`RequestSpec` of each API call and the parser of its answer.
+"""Together's routes, pure: the :class:`RequestSpec` of each API call and the parser of its answer.
 
-Both shells call these, so the wire details of every route live in one place.
+The sync and async clients both call these, so the wire details of every Together route live in
+one place; the send loops are the shared transports (:mod:`airflow_provider_batch.client._transport`).
 """
 
 from __future__ import annotations
@@ -8,26 +9,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from airflow_provider_batch.client._core import RequestSpec, RetryMode, TimeoutKind, path_segment, request_id
 from airflow_provider_batch.client._listing import ListShape
+from airflow_provider_batch.client._parse import FileCleanup, invalid_body, parse_json, parse_model
 from airflow_provider_batch.client.errors import (
     AmbiguousCreateError,
     APIStatusError,
     BatchCreateRejectedError,
-    NotFoundError,
     ResponseValidationError,
-    TogetherError,
 )
 from airflow_provider_batch.client.models import (
     CHAT_COMPLETIONS,
     BatchCreateResponse,
     BatchJob,
-    FileCleanupReport,
     FileDeleted,
     FileObject,
 )
@@ -62,9 +61,6 @@ __all__ = [
 logger = logging.getLogger("airflow_provider_batch.client")
 
 _FILE_TYPES = {".jsonl": "jsonl", ".parquet": "parquet", ".csv": "csv"}
-
-M = TypeVar("M", bound=BaseModel)
-
 
 # -- files -------------------------------------------------------------------------------------
 
@@ -222,51 +218,7 @@ def created_batch(jobs: Iterable[BatchJob], input_file_id: str, known: Collectio
     return None
 
 
-# -- clean-up ----------------------------------------------------------------------------------
-
-
-class FileCleanup:
-    """Tally of a best-effort delete of several files (see ``files.delete_many``)."""
-
-    def __init__(self) -> None:
-        self._report = FileCleanupReport()
-
-    def outcome(self, file_id: str, answer: FileDeleted | None, error: TogetherError | None) -> None:
-        """Record one delete: its answer, or the error it raised (a 404 means already gone)."""
-        if isinstance(error, NotFoundError):
-            self._report.missing.append(file_id)
-        elif error is not None:
-            self._report.failed[file_id] = f"{type(error).__name__}: {error}"
-            logger.warning("Could not delete file %s: %s", file_id, self._report.failed[file_id])
-        elif answer is not None and not answer.deleted:
-            self._report.failed[file_id] = "the API answered deleted=false"
-            logger.warning("Could not delete file %s: the API answered deleted=false", file_id)
-        else:
-            self._report.deleted.append(file_id)
-
-    def report(self) -> FileCleanupReport:
-        return self._report
-
-
 # -- parsing -----------------------------------------------------------------------------------
-
-
-def _json(spec: RequestSpec, response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError as exc:
-        raise _invalid(spec, response, f"not JSON ({type(exc).__name__})") from None
-
-
-def _invalid(spec: RequestSpec, response: httpx.Response, detail: str) -> ResponseValidationError:
-    return ResponseValidationError(spec.method, spec.where, detail, request_id=request_id(response.headers))
-
-
-def _model(spec: RequestSpec, response: httpx.Response, data: Any, parse: Callable[[Any], M]) -> M:
-    try:
-        return parse(data)
-    except ValidationError as exc:
-        raise _invalid(spec, response, f"{exc.error_count()} validation error(s)") from None
 
 
 def _batch(data: Any) -> BatchJob:
@@ -276,32 +228,32 @@ def _batch(data: Any) -> BatchJob:
 
 
 def parse_batch(spec: RequestSpec, response: httpx.Response) -> BatchJob:
-    return _model(spec, response, _json(spec, response), _batch)
+    return parse_model(spec, response, parse_json(spec, response), _batch)
 
 
 def parse_create(spec: RequestSpec, response: httpx.Response) -> BatchCreateResponse:
     """The ``{job, warning}`` wrapper; a null job raises, a warning is logged."""
-    data = _json(spec, response)
+    data = parse_json(spec, response)
     if not isinstance(data, dict):
-        raise _invalid(spec, response, f"expected an object, got {type(data).__name__}")
+        raise invalid_body(spec, response, f"expected an object, got {type(data).__name__}")
     warning = data.get("warning")
     if data.get("job") is None:
         body = spec.json_body or {}
         raise BatchCreateRejectedError(
             str(body.get("input_file_id")), warning, request_id=request_id(response.headers)
         )
-    job = _model(spec, response, data["job"], _batch)
+    job = parse_model(spec, response, data["job"], _batch)
     if warning:
         logger.warning("Batch %s was created with a warning: %s", job.id, warning)
     return BatchCreateResponse(job=job, warning=warning)
 
 
 def parse_file(spec: RequestSpec, response: httpx.Response) -> FileObject:
-    return _model(spec, response, _json(spec, response), FileObject.model_validate)
+    return parse_model(spec, response, parse_json(spec, response), FileObject.model_validate)
 
 
 def parse_file_deleted(spec: RequestSpec, response: httpx.Response) -> FileDeleted:
-    return _model(spec, response, _json(spec, response), FileDeleted.model_validate)
+    return parse_model(spec, response, parse_json(spec, response), FileDeleted.model_validate)
 
 
 FILE_LIST: ListShape[FileObject] = ListShape(FileObject.model_validate)

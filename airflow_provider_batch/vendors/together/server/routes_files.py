@@ -1,27 +1,37 @@
-"""Files API routes: the 302 upload flow, one-shot and multipart uploads, metadata, content."""
+"""Together's Files API routes: the 302 upload flow, one-shot and multipart uploads, metadata.
+
+Content, delete and the streamed write are the local server's shared file I/O
+(:mod:`airflow_provider_batch.testing.server.files`)."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
-import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, cast
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from airflow_provider_batch.testing.server.files import (
+    delete_file,
+    file_content,
+    known_file,
+    readable_file,
+    upload_chunks,
+    write_stream,
+)
+from airflow_provider_batch.testing.server.files import (
+    store_of as _store,
+)
 from airflow_provider_batch.testing.server.lists import json_list
 from airflow_provider_batch.testing.server.records import FileRecord
 from airflow_provider_batch.testing.server.routing import api_error
-from airflow_provider_batch.testing.server.store import Store
 
-__all__ = ["FILE_PURPOSES", "FILE_TYPES", "file_routes", "write_stream"]
+__all__ = ["FILE_PURPOSES", "FILE_TYPES", "file_routes"]
 
 #: The spec's ``FilePurpose`` (``openapi.yaml`` 2.0.0), the purposes ``POST /v1/files/upload`` accepts.
 FILE_PURPOSES: tuple[str, ...] = (
@@ -36,63 +46,9 @@ FILE_PURPOSES: tuple[str, ...] = (
 #: The spec's ``FileType``, the file types ``POST /v1/files/upload`` accepts.
 FILE_TYPES: tuple[str, ...] = ("csv", "jsonl", "parquet")
 
-_CHUNK = 1 << 16
-_DOWNLOAD_CHUNK = 1 << 18
-
-
-def _store(request: Request) -> Store:
-    return request.app.state.store  # type: ignore[no-any-return]
-
 
 def _root(request: Request) -> str:
     return str(request.base_url).rstrip("/")
-
-
-async def write_stream(chunks: AsyncIterator[bytes], path: Path) -> tuple[int, str, int]:
-    """Write ``chunks`` to ``path`` as they come; return ``(size, sha256 hex, line count)``.
-
-    Like an object-store PUT, the write is atomic: the bytes go to a temporary file that replaces
-    ``path`` only once the whole body has arrived, so an interrupted or stalled upload that finishes
-    after a successful retry can never truncate the stored file.
-    """
-    digest, size, newlines, last = hashlib.sha256(), 0, 0, b""
-    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
-    try:
-        with partial.open("wb") as handle:
-            async for chunk in chunks:
-                if not chunk:
-                    continue
-                handle.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-                newlines += chunk.count(b"\n")
-                last = chunk[-1:]
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return size, digest.hexdigest(), newlines + (1 if size and last != b"\n" else 0)
-
-
-async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
-    while chunk := await upload.read(_CHUNK):
-        yield chunk
-
-
-def _known(request: Request) -> FileRecord | Response:
-    record = _store(request).get_file(request.path_params["id"])
-    if record is None:
-        return api_error(
-            request.url.path, 404, f"file {request.path_params['id']} not found", code="not_found"
-        )
-    return record
-
-
-def _readable(request: Request) -> FileRecord | Response:
-    """The file of the path, if its bytes have arrived."""
-    record = _known(request)
-    if isinstance(record, FileRecord) and not record.uploaded:
-        return api_error(request.url.path, 400, f"file {record.id} has no content yet", code="not_uploaded")
-    return record
 
 
 async def _fields(request: Request) -> dict[str, str]:
@@ -152,7 +108,7 @@ async def put_part(request: Request) -> Response:
 
 async def preprocess(request: Request) -> Response:
     """``POST /v1/files/{id}/preprocess``: idempotent; any (or no) body is ignored."""
-    record = _readable(request)
+    record = readable_file(request)
     return record if isinstance(record, Response) else JSONResponse(record.to_json())
 
 
@@ -186,7 +142,7 @@ async def upload_one_shot(request: Request) -> Response:
         store = _store(request)
         file_type = str(form.get("file_type", "jsonl"))
         record = store.new_file(str(form["file_name"]), str(form["purpose"]), file_type)
-        size, sha, lines = await write_stream(_upload_chunks(upload), record.path)
+        size, sha, lines = await write_stream(upload_chunks(upload), record.path)
     store.finish_upload(record, size, sha, lines)
     return JSONResponse(record.to_json())
 
@@ -197,40 +153,8 @@ async def list_files(request: Request) -> Response:
 
 
 async def retrieve_file(request: Request) -> Response:
-    record = _known(request)
+    record = known_file(request)
     return record if isinstance(record, Response) else JSONResponse(record.to_json())
-
-
-async def file_content(request: Request) -> Response:
-    """Stream the bytes from disk, with ``Content-Length``."""
-    record = _readable(request)
-    if isinstance(record, Response):
-        return record
-    try:
-        # Opened here, so a delete or reset racing this response cannot pull the file away.
-        handle = record.path.open("rb")
-    except FileNotFoundError:
-        return api_error(request.url.path, 404, f"file {record.id} not found", code="not_found")
-    size = os.fstat(handle.fileno()).st_size
-    return StreamingResponse(
-        _read_chunks(handle), media_type="application/octet-stream", headers={"Content-Length": str(size)}
-    )
-
-
-async def _read_chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
-    try:
-        while chunk := handle.read(_DOWNLOAD_CHUNK):
-            yield chunk
-    finally:
-        handle.close()
-
-
-async def delete_file(request: Request) -> Response:
-    record = _known(request)
-    if isinstance(record, Response):
-        return record
-    _store(request).delete_file(record.id)
-    return JSONResponse({"id": record.id, "object": "file", "deleted": True})
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
