@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_batch.client import BatchJob, BatchStatus, TogetherClient
+from airflow_provider_batch.client import BatchJob, BatchStatus
 from airflow_provider_batch.client.errors import NotFoundError
 from airflow_provider_batch.exceptions import TogetherBatchFilesMissingError
 from airflow_provider_batch.inputs.split import read_span
@@ -24,6 +24,7 @@ from airflow_provider_batch.manifest import SubmitManifest
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import ParsedFile, RunContext, iter_expected
 from airflow_provider_batch.results.reconcile import BatchStream
+from airflow_provider_batch.vendors.base import BatchClient
 
 __all__ = [
     "BatchFiles",
@@ -53,7 +54,7 @@ class BatchFiles:
 
 
 def download_batch_files(
-    client: TogetherClient, job: BatchJob, dest: Path, local_input: Path | None = None
+    client: BatchClient, job: BatchJob, dest: Path, local_input: Path | None = None
 ) -> BatchFiles:
     """Stream the input, output and error files of ``job`` into ``dest``.
 
@@ -92,7 +93,7 @@ def download_batch_files(
 
 
 def _input_file(
-    client: TogetherClient, job: BatchJob, file_id: str, dest: Path, local_input: Path | None
+    client: BatchClient, job: BatchJob, file_id: str, dest: Path, local_input: Path | None
 ) -> Path | None:
     """The batch's input file, or ``None`` when the account no longer has it (404): deleted once
     loaded (``delete_input_files=True``) or by hand. The answers and errors are still loaded
@@ -167,7 +168,7 @@ def open_stream(
 
 
 def reconcile_job(
-    client: TogetherClient,
+    client: BatchClient,
     job: BatchJob,
     dest: Path,
     metadata: dict[str, dict[str, Any]],
