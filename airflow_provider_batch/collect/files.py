@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_batch.client import BatchJob, BatchStatus, TogetherClient
+from airflow_provider_batch.client import BatchJob, BatchStatus
 from airflow_provider_batch.client.errors import NotFoundError
 from airflow_provider_batch.exceptions import TogetherBatchFilesMissingError
 from airflow_provider_batch.inputs.split import read_span
@@ -23,7 +23,7 @@ from airflow_provider_batch.manifest import SubmitManifest
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import ParsedFile, RunContext, iter_expected
 from airflow_provider_batch.results.reconcile import BatchStream
-from airflow_provider_batch.vendors.base import BatchVendor
+from airflow_provider_batch.vendors.base import BatchClient, BatchVendor
 
 __all__ = [
     "BatchFiles",
@@ -50,7 +50,7 @@ class BatchFiles:
 
 
 def download_batch_files(
-    client: TogetherClient,
+    client: BatchClient,
     job: BatchJob,
     dest: Path,
     local_input: Path | None = None,
@@ -95,7 +95,7 @@ def download_batch_files(
 
 
 def _input_file(
-    client: TogetherClient,
+    client: BatchClient,
     job: BatchJob,
     file_id: str,
     dest: Path,
@@ -176,7 +176,7 @@ def open_stream(
 
 
 def reconcile_job(
-    client: TogetherClient,
+    client: BatchClient,
     job: BatchJob,
     dest: Path,
     metadata: dict[str, dict[str, Any]],

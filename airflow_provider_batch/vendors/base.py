@@ -30,9 +30,11 @@ console link                :meth:`BatchVendor.console_url`.
 a lost create               :attr:`BatchVendor.recovery`: how a create whose answer was lost is
                             found again. ``"input_file"``: the batches on the row's own input file
                             (every part is its own file); ``"metadata"``: a metadata search; both
-                            are behind ``batches.find_by_input_file``. ``"ledger"``: the vendor
-                            cannot search, so the ledger alone decides and an ambiguous create is
-                            refused rather than repeated.
+                            answer :meth:`BatchVendor.find_created`. ``"ledger"``: the vendor
+                            cannot search (``find_created`` is ``None``), so the ledger alone
+                            decides and an ambiguous create is refused rather than repeated.
+uploads                     :meth:`BatchVendor.upload_input`: one part's file, its id handed to
+                            the ledger as soon as the vendor assigns it.
 its emulation               :meth:`BatchVendor.server_app`: the local server's app for it.
 ==========================  =================================================================
 
@@ -167,6 +169,29 @@ class BatchVendor(abc.ABC):
     def server_app(self, controller: Any) -> Any:
         """This vendor's emulation in the local server: an ASGI app over the server's shared store,
         control plane and fault injection (``controller``). Imported only when a server starts."""
+
+    def upload_input(
+        self, client: Any, path: Path, *, filename: str, on_file_id: Callable[[str], None]
+    ) -> FileObject:
+        """Upload one part's wire file (:meth:`wire_input`) with :attr:`upload_purpose`.
+
+        :param on_file_id: called with the new file's id as soon as the vendor assigns it (before
+            the bytes are sent where the API allows it, as Together's does; with the answer on
+            OpenAI's), so a crash mid-upload leaves a file the ledger knows.
+        """
+        uploaded: FileObject = client.files.upload(
+            path, purpose=self.upload_purpose, filename=filename, on_file_id=on_file_id
+        )
+        return uploaded
+
+    def find_created(self, client: Any, input_file_id: str) -> list[BatchJob] | None:
+        """The batches a create on ``input_file_id`` made, found the vendor's way (:attr:`recovery`):
+        a create whose answer was lost is one of them. ``None``: this vendor cannot search, so the
+        ledger alone decides."""
+        if self.recovery == "ledger":
+            return None
+        found: list[BatchJob] = client.batches.find_by_input_file(input_file_id)
+        return found
 
     def wire_input(self, source: Path, endpoint: str) -> Path:
         """The file to upload for a part: ``source`` itself when its ``{custom_id, body}`` lines

@@ -23,6 +23,7 @@ from airflow_provider_batch.ledger import (
     TaskIdentity,
     sqlite_ledger,
 )
+from airflow_provider_batch.vendors import vendor_named
 
 from apb_airflow_helpers import DictStateStore, FakeTI, write_input
 
@@ -49,7 +50,7 @@ def _submit(
         ledger=ledger,
         endpoint=ENDPOINT,
         legacy_store=kw.pop("store", None),
-        vendor=getattr(client, "vendor", None),
+        vendor=kw.pop("vendor", getattr(client, "vendor", None)),
     )
     return submit_or_attach(client, parts, ctx, **kw)
 
@@ -184,6 +185,22 @@ def test_a_create_interrupted_after_it_took_effect_is_recovered_not_repeated(
     assert outcome.path == "recovered (interrupted create)"
     assert vendor_server.stats()["batch_creates"] == 1
     assert ledger.records_for(IDENTITY)[0].batch_id == outcome.job.id
+
+
+def test_a_vendor_that_cannot_search_refuses_an_interrupted_create_instead_of_repeating_it(
+    tmp_path: Path,
+    vendor_client: Any,
+    vendor_server: Any,
+    ledger: SubmissionLedger,
+) -> None:
+    own = getattr(vendor_client, "vendor", None) or vendor_named("together")
+    blind = type("Blind", (type(own),), {"recovery": "ledger"})()  # the ledger alone decides
+    parts = _parts(tmp_path)
+    with _crash_once(vendor_client.batches, "create", before=False):
+        _submit(vendor_client, parts, ledger, vendor=blind)
+    with pytest.raises(LedgerConflictError, match="cannot be searched"):
+        _submit(vendor_client, parts, ledger, vendor=blind)
+    assert vendor_server.stats()["batch_creates"] == 1
 
 
 def test_a_create_interrupted_before_it_reached_the_server_is_sent_once(

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from airflow_provider_batch.client._config import ClientSettings
+from airflow_provider_batch.client._parse import delete_each
 from airflow_provider_batch.client.errors import NotFoundError
 from airflow_provider_batch.client.models import (
     BatchCreateResponse,
@@ -172,17 +173,7 @@ class _Files:
         return self._c.files.delete(file_id)
 
     def delete_many(self, file_ids: Iterable[str]) -> FileCleanupReport:
-        report = FileCleanupReport()
-        for file_id in dict.fromkeys(file_ids):
-            try:
-                self._c.files.delete(file_id)
-            except NotFoundError:
-                report.missing.append(file_id)
-            except Exception as exc:  # best effort: reported, never raised (the key is never in it)
-                report.failed[file_id] = f"{type(exc).__name__}: {exc}"
-            else:
-                report.deleted.append(file_id)
-        return report
+        return delete_each(self._c.files.delete, file_ids)
 
     def iter(self) -> Generator[FileObject, None, None]:
         """Files are not listed on OpenAI's path: a lost create is found by batch metadata."""
