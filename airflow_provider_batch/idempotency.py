@@ -46,6 +46,7 @@ from typing import Any, Protocol
 
 from airflow_provider_batch.client.errors import NotFoundError
 from airflow_provider_batch.client.models import BatchJob, BatchStatus
+from airflow_provider_batch.core.status import ENDED_UNSUCCESSFULLY
 from airflow_provider_batch.exceptions import TogetherBatchFailedError
 from airflow_provider_batch.ledger import (
     LedgerConflictError,
@@ -68,7 +69,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_REPLACEABLE = {BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED}
+_REPLACEABLE = ENDED_UNSUCCESSFULLY
 _LEGACY_PREFIX = "together_batch"
 
 

@@ -22,7 +22,6 @@ Airflow imports: it works on a connection factory.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import sqlite3
@@ -30,12 +29,14 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_provider_batch.core.figures import FIGURE_FIELDS, MONEY_FIELDS, Figures
+from airflow_provider_batch.core.identity import TaskIdentity
+from airflow_provider_batch.core.status import ROW_STATUSES
 from airflow_provider_batch.vendors import DEFAULT_VENDOR
 
 __all__ = [
@@ -91,9 +92,8 @@ _SORTS = {
 }
 _OUTCOME_SCALARS = (
     "batch_id", "identity_key", "dag_id", "task_id", "run_id", "map_index", "results_table",
-    "summary_table", "warehouse_conn_id", "final_status", "requests", "succeeded", "failed",
-    "missing", "expired", "cancelled", "prompt_tokens", "completion_tokens", "total_tokens",
-    "cost_usd_batch", "cost_usd_list", "savings_usd", "loaded_at",
+    "summary_table", "warehouse_conn_id", "final_status", "requests", *ROW_STATUSES, *FIGURE_FIELDS,
+    "loaded_at",
 )  # fmt: skip
 
 
@@ -107,31 +107,6 @@ class LedgerUnavailableError(LedgerError):
 
 class LedgerConflictError(LedgerError):
     """A file or batch the API returned is already recorded for another task instance."""
-
-
-@dataclass(frozen=True)
-class TaskIdentity:
-    """The task instance a submission belongs to, across tries and clears."""
-
-    dag_id: str
-    task_id: str
-    run_id: str
-    map_index: int = -1
-
-    @classmethod
-    def from_context(cls, context: Any) -> TaskIdentity:
-        ti = context["ti"]
-        map_index = getattr(ti, "map_index", None)
-        return cls(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else int(map_index))
-
-    @property
-    def key(self) -> str:
-        raw = "\x1f".join((self.dag_id, self.task_id, self.run_id, str(self.map_index)))
-        return hashlib.sha256(raw.encode()).hexdigest()
-
-    def part_filename(self, sha256: str, index: int) -> str:
-        """A readable upload name; only for people reading the Files list, never for look-ups."""
-        return f"apb-{self.key[:12]}-{sha256[:16]}-p{index:04d}.jsonl"
 
 
 class SubmissionRecord(BaseModel):
@@ -181,12 +156,15 @@ class FailureBucket(BaseModel):
     answered_by: list[str] = Field(default_factory=list, description="the follow-up batches")
 
 
-class BatchOutcome(BaseModel):
+class BatchOutcome(Figures):
     """What a results task loaded from one batch: counts, tokens, spend, failures and where.
 
     ``dag_id``/``task_id``/``run_id``/``map_index`` name the *results* task instance that loaded
     it; one batch can be loaded by several (into several tables), each keeping its own outcome.
+    Its tokens and spend are the :class:`~airflow_provider_batch.core.figures.Figures` fields.
     """
+
+    model_config = ConfigDict(frozen=False)
 
     batch_id: str
     dag_id: str
@@ -203,12 +181,6 @@ class BatchOutcome(BaseModel):
     missing: int = 0
     expired: int = 0
     cancelled: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    cost_usd_batch: float = 0.0
-    cost_usd_list: float = 0.0
-    savings_usd: float = 0.0
     failures: list[FailureBucket] = Field(default_factory=list)
     loaded_at: datetime
 
@@ -792,7 +764,7 @@ class SubmissionLedger:
             total = sums.setdefault(key, [0.0] * len(figures))
             for i, value in enumerate(figures):
                 total[i] += float(value)
-        fields = ("batches", "requests", "failed", "cost_usd_batch", "cost_usd_list", "savings_usd")
+        fields = ("batches", "requests", "failed", *MONEY_FIELDS)
         return [
             DailySpend.model_validate(
                 {"day": key[0], "vendor": key[1], "model": key[2], **dict(zip(fields, t, strict=True))}

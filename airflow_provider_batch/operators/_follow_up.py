@@ -41,6 +41,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_batch.core.figures import Figures
+from airflow_provider_batch.core.status import ANSWERED_ROW_STATUSES, UNSUCCESSFUL_ROW_STATUSES, BatchStatus
 from airflow_provider_batch.hooks.ledger import get_ledger
 from airflow_provider_batch.idempotency import SubmitContext, ran_before, submit_or_attach
 from airflow_provider_batch.inputs.split import file_sha256
@@ -91,9 +93,9 @@ PERMANENT_ERROR_CODES = frozenset(
     }
 )
 _RETRYABLE_4XX = {408, 409, 425, 429}
-_ALLOWED_STATUSES = ("failed", "missing", "expired", "cancelled")
-_ANSWERED = ("succeeded", "failed")
-_FOLLOWED_UP = ("COMPLETED", "EXPIRED")
+_ALLOWED_STATUSES = UNSUCCESSFUL_ROW_STATUSES
+_ANSWERED = ANSWERED_ROW_STATUSES
+_FOLLOWED_UP = frozenset({BatchStatus.COMPLETED.value, BatchStatus.EXPIRED.value})
 
 
 def is_permanent_error(code: str | None) -> bool:
@@ -369,8 +371,5 @@ def apply_round(result: ResultManifest, outcome: RoundOutcome, round_no: int) ->
         "rows_merged": (result.rows_merged or 0) + outcome.merged,
         "failures": merge_failures(result.failures, outcome.removed, outcome.failed.buckets("all")),
     }
-    for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
-        update[key] = getattr(result, key) + sum(getattr(s, key) for s in summaries)
-    for key in ("cost_usd_batch", "cost_usd_list", "savings_usd"):
-        update[key] = round(getattr(result, key) + sum(getattr(s, key) for s in summaries), 6)
+    update |= Figures.total([result, *summaries]).as_dict()
     return result.model_copy(update=update)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from airflow_provider_batch.core.status import ROW_STATUSES
 from airflow_provider_batch.operators._state import ResultManifest
 
 __all__ = ["report_table"]
 
-_STATUSES = ("succeeded", "failed", "missing", "expired", "cancelled")
+_STATUSES = ROW_STATUSES
 
 
 def report_table(result: ResultManifest) -> str:

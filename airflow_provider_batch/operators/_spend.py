@@ -44,7 +44,7 @@ def submission_records(manifest: SubmitManifest) -> list[Any]:
     from airflow_provider_batch.hooks.ledger import get_ledger
 
     ledger = get_ledger(manifest.ledger_conn_id, for_writing=False)
-    return list(ledger.batches_for(**manifest.owner.model_dump()))
+    return list(ledger.batches_for(**manifest.owner.as_dict()))
 
 
 def earlier_batches(

@@ -42,7 +42,7 @@ from airflow_provider_batch.links import (
     TogetherBatchesPageLink,
     TogetherBatchLink,
 )
-from airflow_provider_batch.manifest import SubmitManifest, SubmitOwner
+from airflow_provider_batch.manifest import SubmitManifest
 from airflow_provider_batch.operators._batch_common import (
     cancel_sync,
     check_once,
@@ -341,7 +341,7 @@ class TogetherBatchOperator(BaseOperator):
             metadata_manifest=self.metadata_manifest,
             input_path=str(self.input_path),
             submitted_at=min(created) if created else datetime.now(tz=timezone.utc),
-            owner=SubmitOwner(**vars(identity)),
+            owner=identity,
             ledger_conn_id=self.ledger_conn_id,
         )
 

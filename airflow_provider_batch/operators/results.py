@@ -13,6 +13,8 @@ from airflow.sdk import Asset, BaseHook, BaseOperator
 
 from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch._wrap import wrap
+from airflow_provider_batch.core.figures import Figures
+from airflow_provider_batch.core.status import ROW_STATUSES
 from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent, EventStatus
 from airflow_provider_batch.exceptions import TogetherBatchPartialFailureError, TogetherBatchPollingError
 from airflow_provider_batch.hooks.ledger import get_ledger
@@ -421,19 +423,13 @@ class TogetherBatchResultsOperator(BaseOperator):
         self, streams: list[BatchStream], stats: LoadStats, earlier: EarlierBatches, tally: FailureTally
     ) -> ResultManifest:
         summaries = [s.summary for s in streams]
-        statuses = ("succeeded", "failed", "missing", "expired", "cancelled")
         failures = merge_failures([], {}, [b for s in summaries for b in tally.buckets(s.batch_id)])
         return ResultManifest(
             batch_ids=[s.batch_id for s in summaries],
             final_statuses={s.batch_id: s.final_status for s in summaries},
             requests=sum(s.requests for s in summaries),
-            counts={status: sum(getattr(s, status) for s in summaries) for status in statuses},
-            prompt_tokens=sum(s.prompt_tokens for s in summaries),
-            completion_tokens=sum(s.completion_tokens for s in summaries),
-            total_tokens=sum(s.total_tokens for s in summaries),
-            cost_usd_batch=round(sum(s.cost_usd_batch for s in summaries), 6),
-            cost_usd_list=round(sum(s.cost_usd_list for s in summaries), 6),
-            savings_usd=round(sum(s.savings_usd for s in summaries), 6),
+            counts={status: sum(getattr(s, status) for s in summaries) for status in ROW_STATUSES},
+            **Figures.total(summaries).as_dict(),
             rows_loaded=stats.rows,
             rows_superseded=stats.superseded_rows,
             rows_replaced=stats.deleted_rows,
