@@ -781,8 +781,8 @@ class SubmissionLedger:
         by: str,
     ) -> list[dict[str, Any]]:
         self.ensure()
-        columns = ("batch_id", "loaded_at", "requests", "failed", "cost_usd_batch", "cost_usd_list",
-                   "savings_usd", "model", "vendor", "logical_date")  # fmt: skip
+        columns = ("batch_id", "loaded_at", "requests", "failed", *MONEY_FIELDS,
+                   "model", "vendor", "logical_date")  # fmt: skip
         select = ", ".join(f"o.{c}" for c in columns[:7]) + ", s.model, s.vendor, s.logical_date"
         day = "COALESCE(s.logical_date, o.loaded_at)" if by == "logical" else "o.loaded_at"
         params: list[Any] = [_iso(since)]

@@ -23,6 +23,8 @@ No Airflow imports here: the HTTP clients read :class:`BatchStatus` too.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from types import MappingProxyType
 
 __all__ = [
     "ANSWERED_ROW_STATUSES",
@@ -31,6 +33,7 @@ __all__ = [
     "TERMINAL_BATCH_STATUSES",
     "TERMINAL_STATUS_NAMES",
     "UNANSWERED_ROW_STATUSES",
+    "UNRUN_ROW_STATUS",
     "UNSUCCESSFUL_ROW_STATUSES",
     "BatchStatus",
     "RowStatus",
@@ -102,3 +105,7 @@ TERMINAL_BATCH_STATUSES: frozenset[BatchStatus] = frozenset(
 TERMINAL_STATUS_NAMES: frozenset[str] = frozenset(status.value for status in TERMINAL_BATCH_STATUSES)
 #: Terminal, but not ``COMPLETED``: a batch that a forced resubmit may replace.
 ENDED_UNSUCCESSFULLY: frozenset[BatchStatus] = TERMINAL_BATCH_STATUSES - {BatchStatus.COMPLETED}
+#: The status of a request that got no line, by how its batch ended (any other ending: ``missing``).
+UNRUN_ROW_STATUS: Mapping[BatchStatus, RowStatus] = MappingProxyType(
+    {BatchStatus.EXPIRED: RowStatus.EXPIRED, BatchStatus.CANCELLED: RowStatus.CANCELLED}
+)

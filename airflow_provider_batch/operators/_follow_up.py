@@ -42,11 +42,12 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_batch.core.figures import Figures
+from airflow_provider_batch.core.identity import TaskIdentity
 from airflow_provider_batch.core.status import ANSWERED_ROW_STATUSES, UNSUCCESSFUL_ROW_STATUSES, BatchStatus
 from airflow_provider_batch.hooks.ledger import get_ledger
 from airflow_provider_batch.idempotency import SubmitContext, ran_before, submit_or_attach
 from airflow_provider_batch.inputs.split import file_sha256
-from airflow_provider_batch.ledger import SubmissionLedger, TaskIdentity
+from airflow_provider_batch.ledger import SubmissionLedger
 from airflow_provider_batch.operators._outcomes import FailureTally
 from airflow_provider_batch.operators._results_io import reconcile_job
 from airflow_provider_batch.operators._state import Carried, Chain, ResultManifest, merge_failures

@@ -21,6 +21,7 @@ from airflow_provider_batch.client.errors import (
     UnprocessableEntityError,
 )
 from airflow_provider_batch.client.models import CHAT_COMPLETIONS
+from airflow_provider_batch.core.identity import TaskIdentity
 from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent, BatchState
 from airflow_provider_batch.exceptions import TogetherLedgerUnavailableError
 from airflow_provider_batch.hooks.ledger import get_ledger
@@ -35,7 +36,7 @@ from airflow_provider_batch.inputs import (
     fetch_to_local,
     prepare_input,
 )
-from airflow_provider_batch.ledger import LedgerConflictError, LedgerUnavailableError, TaskIdentity
+from airflow_provider_batch.ledger import LedgerConflictError, LedgerUnavailableError
 from airflow_provider_batch.links import (
     BatchConsoleLink,
     LLMBatchesPageLink,
