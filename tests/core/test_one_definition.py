@@ -93,7 +93,7 @@ def test_figures_sum_once_with_money_rounded_after_the_sum() -> None:
 _SPELLED_OUT = [
     re.compile(r"""["']succeeded["'],\s*["']failed["'],\s*["']missing["']"""),
     re.compile(r"""["']failed["'],\s*["']missing["'],\s*["']expired["'],\s*["']cancelled["']"""),
-    re.compile(r"""\{\s*["']COMPLETED["'],\s*["']FAILED["'],\s*["']EXPIRED["']"""),
+    re.compile(r"""\{\s*["']COMPLETED["'],\s*["']FAILED["'],\s*["']EXPIRED["']""", re.IGNORECASE),
     re.compile(r"BatchStatus\.COMPLETED,\s*BatchStatus\.FAILED,\s*BatchStatus\.EXPIRED"),
     re.compile(r"hashlib\.sha256\(raw"),
 ]
@@ -111,3 +111,15 @@ def test_no_module_outside_core_spells_the_vocabulary_again() -> None:
             if isinstance(node, ast.ClassDef) and node.name in _DEFINED_ONCE:
                 found.append(f"{path.relative_to(PACKAGE)}: class {node.name}")
     assert found == []
+
+
+def test_a_follow_up_state_deferred_by_the_previous_release_resumes() -> None:
+    from airflow_provider_batch.operators._state import FollowUpState, ResultManifest
+
+    figures = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    money = {"cost_usd_batch": 0.25, "cost_usd_list": 0.5, "savings_usd": 0.25}
+    result = {"batch_ids": ["b1"], "requests": 3, "counts": {"succeeded": 3}, **figures, **money}
+    state = FollowUpState.model_validate({"round": 1, "result": result, "chains": []})
+    assert Figures.of(state.result) == Figures(**figures, **money)
+    assert state.result.dump() == ResultManifest.model_validate(state.result.dump()).dump()
+    assert {k: state.result.dump()[k] for k in result} == result
