@@ -21,6 +21,7 @@ from airflow_provider_batch.client.errors import (
     UnprocessableEntityError,
 )
 from airflow_provider_batch.client.models import CHAT_COMPLETIONS
+from airflow_provider_batch.core.identity import TaskIdentity
 from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent, BatchState
 from airflow_provider_batch.exceptions import TogetherLedgerUnavailableError
 from airflow_provider_batch.hooks.together import TogetherBatchHook
@@ -34,7 +35,7 @@ from airflow_provider_batch.inputs import (
     fetch_to_local,
     prepare_input,
 )
-from airflow_provider_batch.ledger import LedgerConflictError, LedgerUnavailableError, TaskIdentity
+from airflow_provider_batch.ledger import LedgerConflictError, LedgerUnavailableError
 from airflow_provider_batch.ledger.location import get_ledger
 from airflow_provider_batch.links import (
     BatchConsoleLink,
@@ -42,7 +43,7 @@ from airflow_provider_batch.links import (
     TogetherBatchesPageLink,
     TogetherBatchLink,
 )
-from airflow_provider_batch.manifest import SubmitManifest, SubmitOwner
+from airflow_provider_batch.manifest import SubmitManifest
 from airflow_provider_batch.operators._batch_common import (
     cancel_sync,
     check_once,
@@ -342,7 +343,7 @@ class TogetherBatchOperator(BaseOperator):
             metadata_manifest=self.metadata_manifest,
             input_path=str(self.input_path),
             submitted_at=min(created) if created else datetime.now(tz=timezone.utc),
-            owner=SubmitOwner(**vars(identity)),
+            owner=identity,
             ledger_conn_id=self.ledger_conn_id,
         )
 
