@@ -1,0 +1,1 @@
+"""Warehouse targets of the results tables."""
