@@ -84,7 +84,7 @@ class TogetherBatchAdapter(BatchAdapter):
     :param client: a ready :class:`~airflow_provider_batch.client.TogetherClient` (tests); it is
         closed by :meth:`close` like an own one.
     :param ledger: the submission ledger; ``None`` resolves the deployment's one on first use
-        (:func:`airflow_provider_batch.hooks.ledger.get_ledger`).
+        (:func:`airflow_provider_batch.ledger.location.get_ledger`).
     """
 
     name = "together"
@@ -109,7 +109,7 @@ class TogetherBatchAdapter(BatchAdapter):
     def ledger(self) -> SubmissionLedger:
         """The submission ledger, resolved on first use (submit and orphan recovery need it)."""
         if self._ledger is None:
-            from airflow_provider_batch.hooks.ledger import get_ledger
+            from airflow_provider_batch.ledger.location import get_ledger
 
             self._ledger = get_ledger()
         return self._ledger

@@ -20,7 +20,10 @@ limits                      :attr:`BatchVendor.limits` (requests, bytes, line si
                             the connection's ``limits`` extra overrides them.
 result lines                output and error lines in the shared envelope
                             ``{custom_id, response: {status_code, body}, error}``, read by
-                            :mod:`airflow_provider_batch.results.parse`.
+                            :mod:`airflow_provider_batch.results.parse`; an error line's neutral
+                            row status is ``failed``, or the one
+                            :attr:`BatchVendor.unrun_error_statuses` names for a request that
+                            never ran (``expired``, ``cancelled``).
 prices                      :attr:`BatchVendor.prices`; the ``price_table`` extra and the
                             operators' ``price_table`` override them.
 console link                :meth:`BatchVendor.console_url`.
@@ -39,7 +42,7 @@ A vendor module imports no vendor SDK: clients are the provider's own httpx clie
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -133,6 +136,10 @@ class BatchVendor(abc.ABC):
     #: Whether an uploaded input file can be downloaded again. When it cannot, the results task
     #: reads every request from the output and error files, which must then name them all.
     input_downloadable: ClassVar[bool] = True
+    #: Error codes by which the error file names a request that never ran (its batch expired or
+    #: was cancelled first) -> the neutral row status it gets (``expired``, ``cancelled``) instead
+    #: of ``failed``. Empty for a vendor that writes no line for such a request.
+    unrun_error_statuses: ClassVar[Mapping[str, str]] = {}
     #: Per-batch limits; auto-split cuts parts to fit them.
     limits: ClassVar[BatchLimits]
     #: Built-in prices (USD per 1M tokens, before the batch discount).

@@ -1,1 +1,2 @@
-"""Warehouse targets of the results tables."""
+"""Warehouse tables: the SQL dialects (:mod:`.dialects`) the results loader and the submission
+ledger write through."""

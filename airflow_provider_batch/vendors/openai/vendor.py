@@ -18,7 +18,7 @@ connection's host; their limits are settable with the ``limits`` extra.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Generator, Iterable
+from collections.abc import Callable, Collection, Generator, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,8 +42,13 @@ from airflow_provider_batch.vendors.openai.client import (
     OpenAIClient,
     OpenAISettings,
 )
+from airflow_provider_batch.vendors.openai.client.models import (
+    BATCH_CANCELLED,
+    BATCH_EXPIRED,
+    OpenAIBatch,
+    OpenAIFile,
+)
 from airflow_provider_batch.vendors.openai.client.models import BatchStatus as OpenAIStatus
-from airflow_provider_batch.vendors.openai.client.models import OpenAIBatch, OpenAIFile
 
 __all__ = ["ENDPOINTS", "METADATA_FILE", "METADATA_PART", "NeutralOpenAIClient", "OpenAIVendor"]
 
@@ -332,6 +337,11 @@ class OpenAIVendor(BatchVendor):
     upload_purpose: ClassVar[str] = "batch"
     #: "Not allowed to download files of purpose: batch"; unrun requests get error-file lines.
     input_downloadable: ClassVar[bool] = False
+    #: An expired or cancelled batch names each request that never ran by an error-file line.
+    unrun_error_statuses: ClassVar[Mapping[str, str]] = {
+        BATCH_EXPIRED: "expired",
+        BATCH_CANCELLED: "cancelled",
+    }
     limits: ClassVar[BatchLimits] = BatchLimits(
         max_lines=_MAX_LINES,
         max_bytes=200 * 1024**2 - _MAX_LINES * _WIRE_OVERHEAD,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from airflow_provider_batch.client import AsyncTogetherClient, TogetherClient
@@ -27,6 +28,9 @@ class TogetherVendor(BatchVendor):
     recovery: ClassVar[Recovery] = "input_file"
     endpoints: ClassVar[tuple[str, ...]] = SUPPORTED_ENDPOINTS
     upload_purpose: ClassVar[str] = "batch-api"
+    #: An expired or cancelled batch writes no line for a request that never ran: it is found
+    #: unanswered, and the batch's status names its row status.
+    unrun_error_statuses: ClassVar[Mapping[str, str]] = {}
     limits: ClassVar[BatchLimits] = BatchLimits()
     prices: ClassVar[PriceTable] = DEFAULT_PRICE_TABLE
 
