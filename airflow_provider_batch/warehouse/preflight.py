@@ -26,7 +26,6 @@ from typing import Any
 
 from airflow_provider_batch.exceptions import TogetherBatchResultsTargetError
 from airflow_provider_batch.results._sql import Table
-from airflow_provider_batch.results.models import RESULT_KEY, SUMMARY_KEY
 from airflow_provider_batch.results.warehouse import WarehouseLoader
 
 __all__ = ["ResultsTarget", "check_results_target"]
@@ -126,8 +125,9 @@ def _probe(conn: Any, loader: WarehouseLoader) -> None:
         dialect.begin(conn)
     creates = loader.create_table_statements()
     probes: Sequence[tuple[Table, str, bool]] = (
-        (loader.results_table, RESULT_KEY[0], True),
-        (loader.summary_table, SUMMARY_KEY[0], False),
+        # batch_id: in both tables since 0.1.0, so an older table not yet migrated probes too.
+        (loader.results_table, "batch_id", True),
+        (loader.summary_table, "batch_id", False),
     )
     for create, (table, column, deletes) in zip(creates, probes, strict=True):
         name = table.sql(dialect.quote)
