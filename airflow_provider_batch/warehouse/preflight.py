@@ -9,8 +9,8 @@ connection and a few statements that touch no row:
 2. the hook is a common.sql ``DbApiHook``, the interface the loader writes through;
 3. in one transaction that is rolled back: ``CREATE TABLE IF NOT EXISTS`` of both tables in the
    shape the loader creates, then a zero-row ``INSERT … SELECT … WHERE 1 = 0``, ``UPDATE … WHERE
-   1 = 0`` (every column) and (results table) ``DELETE … WHERE 1 = 0``, which the database checks for privileges
-   as it would any write.
+   1 = 0`` (every column) and (results table) ``DELETE … WHERE 1 = 0``, which the database checks
+   for privileges as it would any write.
 
 Where DDL commits on its own (MySQL/MariaDB) the empty tables stay, as the results task would have
 created them; no row is ever written. Columns an older table lacks are not probed (adding them
@@ -19,6 +19,7 @@ needs ``ALTER``, which the results task does in place).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -76,15 +77,13 @@ def check_results_target(target: ResultsTarget) -> None:
             )
             raise _error(target, table, "cannot create or write the table", remedy, exc, password) from None
         finally:
-            try:
+            # Nothing was written; a failed rollback leaves nothing either.
+            with contextlib.suppress(Exception):
                 conn.rollback()
-            except Exception:  # nothing was written; a failed rollback leaves nothing either
-                pass
 
 
 def _resolve_hook(target: ResultsTarget) -> tuple[Any, str | None]:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
-
     from airflow.sdk import BaseHook
 
     where = f"{target.results_table}, {target.summary_table}"

@@ -17,9 +17,9 @@ from airflow.sdk import DAG
 from airflow_provider_batch.exceptions import TogetherBatchResultsTargetError
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
+from tests.results._warehouse import PG_DSN, mysql_admin, mysql_warehouse, postgres_warehouse
 
 from apb_airflow_helpers import MODEL, context
-from tests.results._warehouse import PG_DSN, mysql_admin, mysql_warehouse, postgres_warehouse
 
 pytestmark = [pytest.mark.usefixtures("vendor_conn"), pytest.mark.timeout(60)]
 
