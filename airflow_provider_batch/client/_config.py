@@ -73,3 +73,8 @@ class ClientSettings(BaseModel):
 
     def httpx_timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.timeout, connect=self.connect_timeout)
+
+    def auth_headers(self) -> dict[str, str]:
+        """The headers that authenticate a call to ``base_url`` (a bearer token; a vendor whose API
+        authenticates otherwise overrides this in its settings class)."""
+        return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}

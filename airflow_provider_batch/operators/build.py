@@ -35,10 +35,10 @@ __all__ = [
 ]
 
 
-def _as_limits(limits: BatchLimits | Mapping[str, int] | None) -> BatchLimits:
+def _as_limits(limits: BatchLimits | Mapping[str, Any] | None) -> BatchLimits:
     if limits is None:
         return BatchLimits()
-    return limits if isinstance(limits, BatchLimits) else BatchLimits(**limits)
+    return limits if isinstance(limits, BatchLimits) else BatchLimits().merged(limits)
 
 
 def _staging_path(output_path: str, tmp: str) -> Path:
