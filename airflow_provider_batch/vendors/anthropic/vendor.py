@@ -40,6 +40,7 @@ from airflow_provider_batch.client.models import (
 )
 from airflow_provider_batch.inputs.limits import BatchLimits
 from airflow_provider_batch.pricing import PriceTable
+from airflow_provider_batch.vendors._neutral import AsyncNeutralClient, NeutralClient
 from airflow_provider_batch.vendors.anthropic.client import (
     AnthropicClient,
     AnthropicSettings,
@@ -293,54 +294,21 @@ class _Batches:
         return []
 
 
-class NeutralAnthropicClient:
+class NeutralAnthropicClient(NeutralClient):
     """Anthropic's wire client behind the neutral ``files`` / ``batches`` the pipeline uses."""
 
     def __init__(self, settings: AnthropicSettings, *, http_client: Any = None) -> None:
-        self._wire = AnthropicClient(settings, http_client=http_client)
-        self.settings = self._wire.settings
+        super().__init__(AnthropicClient(settings, http_client=http_client))
         staged = _Staged()
-        self.vendor: BatchVendor | None = None
         self.files = _Files(self._wire, staged)
         self.batches = _Batches(self._wire, staged)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.settings.base_url!r})"
 
-    def __enter__(self) -> NeutralAnthropicClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._wire.close()
-
-
-class _AsyncBatches:
-    def __init__(self, client: AsyncAnthropicClient) -> None:
-        self._c = client
-
-    async def retrieve(self, batch_id: str) -> BatchJob:
-        return neutral_job(await self._c.batches.retrieve(batch_id))
-
-    async def cancel(self, batch_id: str) -> BatchJob:
-        return neutral_job(await self._c.batches.cancel(batch_id))
-
-
-class AsyncNeutralAnthropicClient:
+class AsyncNeutralAnthropicClient(AsyncNeutralClient):
     """What the trigger needs of an asyncio client: poll and cancel, in the neutral model."""
 
     def __init__(self, settings: AnthropicSettings, *, http_client: Any = None) -> None:
-        self._wire = AsyncAnthropicClient(settings, http_client=http_client)
-        self.settings = self._wire.settings
-        self.batches = _AsyncBatches(self._wire)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.settings.base_url!r})"
-
-    async def aclose(self) -> None:
-        await self._wire.aclose()
+        super().__init__(AsyncAnthropicClient(settings, http_client=http_client), neutral_job)
 
 
 class AnthropicVendor(BatchVendor):

@@ -3,9 +3,7 @@ its authentication (``x-api-key`` and ``anthropic-version``, never a bearer toke
 
 from __future__ import annotations
 
-from typing import Any
-
-from airflow_provider_batch.client._config import ClientSettings
+from airflow_provider_batch.client._config import ClientSettings, vendor_settings
 
 __all__ = ["ANTHROPIC_BASE_URL", "ANTHROPIC_VERSION", "AnthropicSettings", "anthropic_settings"]
 
@@ -35,16 +33,4 @@ def anthropic_settings(
     """
     if isinstance(settings, AnthropicSettings) and api_key is None and base_url is None:
         return settings
-    overrides: dict[str, Any] = {}
-    if api_key is not None:
-        overrides["api_key"] = api_key
-    if base_url is not None:
-        overrides["base_url"] = base_url
-    if settings is None:
-        if api_key is None:
-            raise ValueError("an API key is required: pass settings=AnthropicSettings(...) or api_key=...")
-        return AnthropicSettings(**overrides)
-    fields = {**settings.model_dump(), **overrides}
-    if "base_url" not in settings.model_fields_set and base_url is None:
-        fields["base_url"] = ANTHROPIC_BASE_URL  # a plain ClientSettings defaults to Together's
-    return AnthropicSettings.model_validate(fields)
+    return vendor_settings(AnthropicSettings, settings, api_key=api_key, base_url=base_url)
