@@ -8,6 +8,8 @@ fixtures available in any project's test suite:
 * ``together_ledger``: a fresh submission ledger (an SQLite file in the test's ``tmp_path``),
   set as the ledger of every submit in the test through ``AIRFLOW__TOGETHER_BATCH__LEDGER_PATH``;
 * ``openai_server_session`` / ``openai_server``: the same, speaking OpenAI's Files and Batch API;
+* ``anthropic_server_session`` / ``anthropic_server``: the same, speaking Anthropic's Message
+  Batches API;
 * ``together_connection``: sets ``AIRFLOW_CONN_TOGETHER_DEFAULT`` to point at the server, gives
   the test its own ledger, and returns the connection id.
 
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAST_TIMINGS",
+    "anthropic_server",
+    "anthropic_server_session",
     "openai_server",
     "openai_server_session",
     "together_connection",
@@ -78,6 +82,25 @@ def openai_server(openai_server_session: LocalTogetherServer) -> Iterator[LocalT
     openai_server_session.restore_defaults()
     yield openai_server_session
     openai_server_session.clear_faults()
+
+
+@pytest.fixture(scope="session")
+def anthropic_server_session() -> Iterator[LocalTogetherServer]:
+    """A local server speaking Anthropic's Message Batches API, shared by the whole session."""
+    from airflow_provider_batch.testing.server import LocalTogetherServer, ServerConfig
+
+    config = ServerConfig(api_key=TEST_API_KEY, **FAST_TIMINGS)
+    with LocalTogetherServer(config, vendor="anthropic") as server:
+        yield server
+
+
+@pytest.fixture
+def anthropic_server(anthropic_server_session: LocalTogetherServer) -> Iterator[LocalTogetherServer]:
+    """The Anthropic session server, emptied and with its start-up configuration, for one test."""
+    anthropic_server_session.reset()
+    anthropic_server_session.restore_defaults()
+    yield anthropic_server_session
+    anthropic_server_session.clear_faults()
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
@@ -14,10 +16,17 @@ from airflow_provider_batch.testing.server.routing import bad_method, not_found
 from airflow_provider_batch.vendors import VENDORS as _REGISTRY
 from airflow_provider_batch.vendors import vendor_named
 
-__all__ = ["VENDORS", "build_app", "build_vendor_app"]
+__all__ = ["EMULATIONS", "VENDORS", "build_app", "build_vendor_app"]
 
-#: The APIs the server can speak (``--vendor``): every registered vendor; the first is the default.
-VENDORS = tuple(_REGISTRY)
+#: Emulations the server speaks on its own (``module:function`` of an app builder), for a vendor
+#: whose emulation does not need its vendor class.
+EMULATIONS: dict[str, str] = {
+    "anthropic": "airflow_provider_batch.vendors.anthropic.server:build_app",
+}
+
+#: The APIs the server can speak (``--vendor``): every registered vendor, then the emulations above;
+#: the first is the default.
+VENDORS = tuple(dict.fromkeys([*_REGISTRY, *EMULATIONS]))
 
 
 def build_app(controller: Controller) -> ASGIApp:
@@ -36,4 +45,7 @@ def build_vendor_app(controller: Controller, vendor: str = "together") -> ASGIAp
     each vendor supplies its own emulation (``BatchVendor.server_app``)."""
     if vendor not in VENDORS:
         raise ValueError(f"unknown vendor {vendor!r}; expected one of {VENDORS}")
+    if vendor in EMULATIONS:
+        module, _, builder = EMULATIONS[vendor].partition(":")
+        return getattr(importlib.import_module(module), builder)(controller)
     return vendor_named(vendor).server_app(controller)

@@ -30,6 +30,13 @@ ROUTE_TEMPLATES: tuple[str, ...] = (
     "GET /v1/batches",
     "GET /v1/batches/{id}",
     "POST /v1/batches/{id}/cancel",
+    # Anthropic's Message Batches (vendors/anthropic/server)
+    "POST /v1/messages/batches",
+    "GET /v1/messages/batches",
+    "GET /v1/messages/batches/{id}",
+    "DELETE /v1/messages/batches/{id}",
+    "POST /v1/messages/batches/{id}/cancel",
+    "GET /v1/messages/batches/{id}/results",
 )
 
 

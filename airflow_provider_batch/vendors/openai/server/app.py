@@ -7,10 +7,11 @@ import json
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from airflow_provider_batch.testing.server.control import Controller
 from airflow_provider_batch.testing.server.middleware import ServerMiddleware
+from airflow_provider_batch.testing.server.reshape import reshaping_send
 from airflow_provider_batch.testing.server.routes_control import control_routes
 from airflow_provider_batch.testing.server.routing import bad_method, not_found
 from airflow_provider_batch.vendors.openai.server.routes import openai_routes
@@ -47,26 +48,7 @@ class OpenAIErrorShape:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
-        held: list[Message] = []
-        chunks: list[bytes] = []
-
-        async def shaping(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] >= 400:
-                held.append(message)
-                return
-            if not held:
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                start = held[0]
-                body = _reshape(start["status"], b"".join(chunks))
-                headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-                headers.append((b"content-length", str(len(body)).encode()))
-                await send({**start, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
-
-        await self.app(scope, receive, shaping)
+        await self.app(scope, receive, reshaping_send(send, _reshape))
 
 
 def build_app(controller: Controller) -> ASGIApp:
