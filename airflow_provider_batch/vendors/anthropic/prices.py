@@ -16,6 +16,8 @@ __all__ = ["ANTHROPIC_PRICES", "CACHE_READ_FACTOR", "CACHE_WRITE_FACTOR"]
 CACHE_WRITE_FACTOR, CACHE_READ_FACTOR = 1.25, 0.10
 
 _PRICES = {
+    "claude-opus-4-5": (5.00, 25.00),
+    "claude-opus-4-5-20251101": (5.00, 25.00),
     "claude-opus-4-1": (15.00, 75.00),
     "claude-opus-4-1-20250805": (15.00, 75.00),
     "claude-opus-4-0": (15.00, 75.00),
