@@ -24,6 +24,11 @@ class NeutralClient:
         self.settings = wire.settings
         self.vendor: Any = None
 
+    @property
+    def wire(self) -> Any:
+        """The vendor's own wire client (its objects exactly as the API sends them)."""
+        return self._wire
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.settings.base_url!r})"
 
