@@ -224,3 +224,29 @@ def test_the_console_link() -> None:
     vendor = vendor_named("anthropic")
     assert vendor.console_url("https://api.anthropic.com/v1", "msgbatch_1").endswith("/batches/msgbatch_1")
     assert vendor.console_url("http://127.0.0.1:9/v1", "b") == "http://127.0.0.1:9/batches/b"
+
+
+def test_rows_build_messages_bodies_with_system_apart(tmp_path: Path) -> None:
+    from airflow_provider_batch.inputs.build import build_batch_file
+
+    rows = [{"id": "t-1", "text": "hello"}, {"id": "t-2", "text": "bye"}]
+    schema = {"type": "object", "properties": {"mood": {"type": "string"}}}
+    built = build_batch_file(
+        rows,
+        tmp_path / "in.jsonl",
+        key_column="id",
+        model=MODEL,
+        user_template="Mood of: {text}",
+        system_prompt="Answer in JSON.",
+        body={"max_tokens": 64, "output_config": {"format": {"type": "json_schema", "schema": schema}}},
+        endpoint=MESSAGES,
+        endpoints=(MESSAGES,),
+    )
+    first = json.loads(built.path.read_text().splitlines()[0])
+    assert first["body"]["system"] == "Answer in JSON."
+    assert first["body"]["messages"] == [{"role": "user", "content": "Mood of: hello"}]
+    assert first["body"]["output_config"]["format"]["schema"] == schema
+    report = validate_batch_file(
+        built.path, endpoint=MESSAGES, limits=vendor_named("anthropic").limits, endpoints=(MESSAGES,)
+    )
+    assert report.problems == []
