@@ -44,12 +44,13 @@ def _submit(
 ) -> list[PartOutcome]:
     # The vendor's client names its vendor (OpenAI: parts get ``method``/``url`` before upload);
     # Together's client has none, and a context without one submits the part as it is.
+    vendor = getattr(client, "vendor", None)
     ctx = SubmitContext(
         identity=identity,
         ledger=ledger,
-        endpoint=ENDPOINT,
+        endpoint=vendor.endpoints[0] if vendor is not None else ENDPOINT,
         legacy_store=kw.pop("store", None),
-        vendor=getattr(client, "vendor", None),
+        vendor=vendor,
     )
     return submit_or_attach(client, parts, ctx, **kw)
 

@@ -18,6 +18,11 @@ pytestmark = pytest.mark.timeout(60)
 CLASSPATH = "airflow_provider_batch.triggers.batch.TogetherBatchTrigger"
 
 
+def _batches(server: Any) -> str:
+    """The route of the server's batches (Anthropic's under ``/v1/messages``)."""
+    return "/v1/messages/batches" if server.vendor == "anthropic" else "/v1/batches"
+
+
 async def _events(trigger: TogetherBatchTrigger) -> list[BatchEvent]:
     try:
         return [BatchEvent.from_payload(e.payload) async for e in trigger.run()]
@@ -108,7 +113,7 @@ async def test_transient_failures_tolerated_up_to_the_limit(
     vendor_conn: str, vendor_server: Any, make_batch: Any
 ) -> None:
     batch_id = make_batch()
-    vendor_server.inject("GET /v1/batches/{id}", "503", times=3)
+    vendor_server.inject(f"GET {_batches(vendor_server)}/{{id}}", "503", times=3)
     events = await _events(
         TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.01, max_poll_failures=3)
     )
@@ -120,7 +125,7 @@ async def test_one_failure_beyond_the_limit_is_an_error_event(
     vendor_conn: str, vendor_server: Any, make_batch: Any
 ) -> None:
     batch_id = make_batch()
-    vendor_server.inject("GET /v1/batches/{id}", "500", times=4)
+    vendor_server.inject(f"GET {_batches(vendor_server)}/{{id}}", "500", times=4)
     events = await _events(
         TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.01, max_poll_failures=3)
     )
@@ -153,7 +158,7 @@ async def test_unknown_status_is_logged_and_polling_continues(
     record.status = "PAUSED_FOR_MAINTENANCE"  # a status this client has never heard of
 
     async def finish_after_three_polls() -> None:
-        while vendor_server.stats()["requests"].get("GET /v1/batches/{id}", 0) < 3:
+        while vendor_server.stats()["requests"].get(f"GET {_batches(vendor_server)}/{{id}}", 0) < 3:
             await asyncio.sleep(0.01)
         await asyncio.to_thread(vendor_server.force_status, batch_id, "COMPLETED")
 
@@ -237,7 +242,7 @@ async def test_cleanup_closes_but_never_cancels(
     await trigger.cleanup()
     assert trigger._client is None and client._pool.is_closed
     assert _status(vendor_server, batch_id) in {"VALIDATING", "IN_PROGRESS"}
-    assert vendor_server.stats()["requests"].get("POST /v1/batches/{id}/cancel", 0) == 0
+    assert vendor_server.stats()["requests"].get(f"POST {_batches(vendor_server)}/{{id}}/cancel", 0) == 0
 
 
 @pytest.mark.parametrize("batches", [1, 2])
@@ -249,7 +254,7 @@ async def test_cancelled_mid_poll_propagates_without_an_event(
     vendor_server.configure(latency_ms=5000)
     trigger = TogetherBatchTrigger(batch_ids=[make_batch() for _ in range(batches)], poll_interval=0.01)
     task = asyncio.ensure_future(_events(trigger))
-    while vendor_server.stats()["requests"].get("GET /v1/batches/{id}", 0) < batches:
+    while vendor_server.stats()["requests"].get(f"GET {_batches(vendor_server)}/{{id}}", 0) < batches:
         await asyncio.sleep(0.02)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

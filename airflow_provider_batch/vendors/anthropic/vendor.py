@@ -8,7 +8,8 @@ The pipeline talks to every vendor through ``files`` and ``batches`` in the neut
   part's upload name (so a retry stages it again under the same id); ``batches.create`` sends it;
 * ``processing_status`` maps onto :class:`~airflow_provider_batch.client.models.BatchStatus`:
   ``in_progress`` is running (``CANCELING`` once ``cancel_initiated_at`` is set), ``canceling`` is
-  ``CANCELING``, ``ended`` is ``CANCELLED`` after a cancel, ``EXPIRED`` when requests expired, else
+  ``CANCELING``, ``ended`` is ``CANCELLED`` after a cancel (or with canceled requests), ``EXPIRED`` when requests
+  expired, else
   ``COMPLETED``; the five request counts become ``progress`` and ``request_counts``;
 * an ended batch's ``output_file_id`` is ``results:<batch id>``: ``files.content`` streams its
   ``results_url`` into the shared envelope (succeeded: a 200 response; errored: the error type as
@@ -88,8 +89,8 @@ def neutral_status(batch: MessageBatch) -> BatchStatus:
     """``processing_status`` (+ ``cancel_initiated_at`` and the counts) as a neutral status."""
     status = batch.processing_status
     if status == ENDED:
-        if batch.cancel_initiated_at is not None:
-            return BatchStatus.CANCELLED
+        if batch.cancel_initiated_at is not None or batch.request_counts.canceled:
+            return BatchStatus.CANCELLED  # only a cancel leaves requests canceled
         if batch.request_counts.expired:
             return BatchStatus.EXPIRED
         return BatchStatus.COMPLETED
@@ -179,10 +180,17 @@ def write_envelope(source: Path, dest: Path) -> int:
 
 
 class _Staged:
-    """Create bodies staged in this process: input id -> (body path, size, request count)."""
+    """Create bodies staged in this process: input id -> (body path, size, request count), and
+    the batches created from them here (batch id -> input id: a batch does not name its input)."""
 
     def __init__(self) -> None:
         self.bodies: dict[str, tuple[Path, int, int]] = {}
+        self.inputs: dict[str, str] = {}
+
+    def job(self, batch: MessageBatch) -> BatchJob:
+        job = neutral_job(batch)
+        input_id = self.inputs.get(batch.id)
+        return job if input_id is None else job.model_copy(update={"input_file_id": input_id})
 
 
 def staged_id(filename: str) -> str:
@@ -275,18 +283,20 @@ class _Batches:
             raise ValueError(
                 f"input {input_file_id} was not staged by this client (stage it with files.upload)"
             ) from None
-        return BatchCreateResponse(job=neutral_job(self._c.batches.create(body)))
+        batch = self._c.batches.create(body)
+        self._s.inputs[batch.id] = input_file_id
+        return BatchCreateResponse(job=self._s.job(batch))
 
     def retrieve(self, batch_id: str) -> BatchJob:
-        return neutral_job(self._c.batches.retrieve(batch_id))
+        return self._s.job(self._c.batches.retrieve(batch_id))
 
     def cancel(self, batch_id: str) -> BatchJob:
-        return neutral_job(self._c.batches.cancel(batch_id))
+        return self._s.job(self._c.batches.cancel(batch_id))
 
     def iter(self) -> Generator[BatchJob, None, None]:
         """Every batch of the account, newest first."""
         for batch in self._c.batches.iter():
-            yield neutral_job(batch)
+            yield self._s.job(batch)
 
     def find_by_input_file(self, input_file_id: str) -> list[BatchJob]:
         """Nothing ties a batch to its input: a lost create is looked for by the ledger's recovery."""

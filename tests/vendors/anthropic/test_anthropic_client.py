@@ -109,6 +109,10 @@ def _batch(**fields: Any) -> MessageBatch:
         ({}, BatchStatus.COMPLETED),
         ({"cancel_initiated_at": "2026-01-01T00:00:00Z"}, BatchStatus.CANCELLED),
         (
+            {"request_counts": {"processing": 0, "succeeded": 1, "errored": 0, "canceled": 2, "expired": 0}},
+            BatchStatus.CANCELLED,
+        ),
+        (
             {"request_counts": {"processing": 0, "succeeded": 1, "errored": 0, "canceled": 0, "expired": 2}},
             BatchStatus.EXPIRED,
         ),
@@ -116,6 +120,12 @@ def _batch(**fields: Any) -> MessageBatch:
 )
 def test_processing_status_maps_onto_the_neutral_status(fields: dict[str, Any], status: BatchStatus) -> None:
     assert neutral_job(_batch(**fields)).status is status
+
+
+def test_an_unknown_processing_status_keeps_its_name_and_is_not_terminal() -> None:
+    job = neutral_job(_batch(processing_status="paused_for_maintenance"))
+    assert job.status is BatchStatus.UNKNOWN and not job.status.is_terminal
+    assert job.raw_status == "paused_for_maintenance"
 
 
 def test_an_ended_batch_offers_its_results_and_counts() -> None:
