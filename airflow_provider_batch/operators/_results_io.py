@@ -65,8 +65,11 @@ def download_batch_files(
         :func:`recover_inputs`), used when the vendor does not let input files be downloaded.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    if not job.input_file_id:
-        raise ValueError(f"batch {job.id} has no input_file_id")
+    vendor = getattr(client, "vendor", None)
+    if not job.input_file_id and (vendor is None or vendor.input_downloadable):
+        raise ValueError(
+            f"batch {job.id} has no input_file_id"
+        )  # a vendor whose batches name none reads none
     if job.status is BatchStatus.COMPLETED and not job.output_file_id and not job.error_file_id:
         raise TogetherBatchFilesMissingError(
             f"batch {job.id} is COMPLETED but exposes neither an output nor an error file, so none "
@@ -74,7 +77,7 @@ def download_batch_files(
             "exposes them.",
             batch_ids=[job.id],
         )
-    input_path = _input_file(client, job, job.input_file_id, dest / "input.jsonl", local_input)
+    input_path = _input_file(client, job, job.input_file_id or "", dest / "input.jsonl", local_input)
     output_path = error_path = None
     if job.output_file_id:
         output_path = client.files.content(job.output_file_id, dest / "output.jsonl")

@@ -8,8 +8,8 @@ The pipeline talks to every vendor through ``files`` and ``batches`` in the neut
   part's upload name (so a retry stages it again under the same id); ``batches.create`` sends it;
 * ``processing_status`` maps onto :class:`~airflow_provider_batch.client.models.BatchStatus`:
   ``in_progress`` is running (``CANCELING`` once ``cancel_initiated_at`` is set), ``canceling`` is
-  ``CANCELING``, ``ended`` is ``CANCELLED`` after a cancel (or with canceled requests), ``EXPIRED`` when requests
-  expired, else
+  ``CANCELING``, ``ended`` is ``CANCELLED`` after a cancel (or with canceled requests), ``EXPIRED``
+  when requests expired, else
   ``COMPLETED``; the five request counts become ``progress`` and ``request_counts``;
 * an ended batch's ``output_file_id`` is ``results:<batch id>``: ``files.content`` streams its
   ``results_url`` into the shared envelope (succeeded: a 200 response; errored: the error type as
