@@ -47,60 +47,56 @@ FAST_TIMINGS = {"validating_seconds": 0.05, "processing_seconds": 0.3, "cancel_s
 TEST_API_KEY = "local-test-key"
 
 
+def _serve(vendor: str) -> Iterator[LocalTogetherServer]:
+    """One local server speaking ``vendor``'s API with :data:`FAST_TIMINGS`, until the session ends."""
+    from airflow_provider_batch.testing.server import LocalTogetherServer, ServerConfig
+
+    with LocalTogetherServer(ServerConfig(api_key=TEST_API_KEY, **FAST_TIMINGS), vendor=vendor) as server:
+        yield server
+
+
+def _fresh(server: LocalTogetherServer) -> Iterator[LocalTogetherServer]:
+    """``server`` emptied and with its start-up configuration for one test; faults cleared after."""
+    server.reset()
+    server.restore_defaults()
+    yield server
+    server.clear_faults()
+
+
 @pytest.fixture(scope="session")
 def together_server_session() -> Iterator[LocalTogetherServer]:
     """A local Together-compatible server shared by the whole session."""
-    from airflow_provider_batch.testing.server import LocalTogetherServer, ServerConfig
-
-    with LocalTogetherServer(ServerConfig(api_key=TEST_API_KEY, **FAST_TIMINGS)) as server:
-        yield server
+    yield from _serve("together")
 
 
 @pytest.fixture
 def together_server(together_server_session: LocalTogetherServer) -> Iterator[LocalTogetherServer]:
     """The session server, emptied and with its start-up configuration, for one test."""
-    together_server_session.reset()
-    together_server_session.restore_defaults()
-    yield together_server_session
-    together_server_session.clear_faults()
+    yield from _fresh(together_server_session)
 
 
 @pytest.fixture(scope="session")
 def openai_server_session() -> Iterator[LocalTogetherServer]:
     """A local server speaking OpenAI's Files and Batch API, shared by the whole session."""
-    from airflow_provider_batch.testing.server import LocalTogetherServer, ServerConfig
-
-    config = ServerConfig(api_key=TEST_API_KEY, **FAST_TIMINGS)
-    with LocalTogetherServer(config, vendor="openai") as server:
-        yield server
+    yield from _serve("openai")
 
 
 @pytest.fixture
 def openai_server(openai_server_session: LocalTogetherServer) -> Iterator[LocalTogetherServer]:
     """The OpenAI session server, emptied and with its start-up configuration, for one test."""
-    openai_server_session.reset()
-    openai_server_session.restore_defaults()
-    yield openai_server_session
-    openai_server_session.clear_faults()
+    yield from _fresh(openai_server_session)
 
 
 @pytest.fixture(scope="session")
 def anthropic_server_session() -> Iterator[LocalTogetherServer]:
     """A local server speaking Anthropic's Message Batches API, shared by the whole session."""
-    from airflow_provider_batch.testing.server import LocalTogetherServer, ServerConfig
-
-    config = ServerConfig(api_key=TEST_API_KEY, **FAST_TIMINGS)
-    with LocalTogetherServer(config, vendor="anthropic") as server:
-        yield server
+    yield from _serve("anthropic")
 
 
 @pytest.fixture
 def anthropic_server(anthropic_server_session: LocalTogetherServer) -> Iterator[LocalTogetherServer]:
     """The Anthropic session server, emptied and with its start-up configuration, for one test."""
-    anthropic_server_session.reset()
-    anthropic_server_session.restore_defaults()
-    yield anthropic_server_session
-    anthropic_server_session.clear_faults()
+    yield from _fresh(anthropic_server_session)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
@@ -82,3 +82,20 @@ class Api:
         """Submit, wait, and return the final job with its output and error lines."""
         job = self.wait(self.submit(lines, endpoint)["id"])
         return job, self.lines(job["output_file_id"]), self.lines(job["error_file_id"])
+
+
+def poll_status(
+    read: Callable[[], Any], status_of: Callable[[Any], str], until: Iterable[str], timeout: float = 20.0
+) -> tuple[Any, list[str]]:
+    """Read a batch until ``status_of`` it is in ``until``; returns it and the statuses seen, in order."""
+    wanted, seen = tuple(until), []
+    give_up = time.monotonic() + timeout
+    while True:
+        batch = read()
+        status = status_of(batch)
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status in wanted:
+            return batch, seen
+        assert time.monotonic() < give_up, f"batch stuck in {status} (saw {seen})"
+        time.sleep(0.02)

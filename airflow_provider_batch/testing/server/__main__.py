@@ -1,6 +1,7 @@
 """``python -m airflow_provider_batch.testing.server --host 127.0.0.1 --port PORT --api-key KEY``.
 
-``--vendor openai`` serves OpenAI's Files and Batch API instead of Together's (the default).
+``--vendor openai`` serves OpenAI's Files and Batch API instead of Together's (the default),
+``--vendor anthropic`` Anthropic's Message Batches API.
 
 Prints exactly one line, ``READY http://HOST:PORT/v1``, once requests are accepted, and serves
 until SIGINT or SIGTERM. Warnings (e.g. a bind to a non-loopback address) go to stderr.

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from airflow_provider_batch.testing.server.control import Controller
@@ -16,7 +18,7 @@ from airflow_provider_batch.testing.server.routing import bad_method, not_found
 from airflow_provider_batch.vendors import VENDORS as _REGISTRY
 from airflow_provider_batch.vendors import vendor_named
 
-__all__ = ["EMULATIONS", "VENDORS", "build_app", "build_vendor_app"]
+__all__ = ["EMULATIONS", "VENDORS", "build_app", "build_vendor_app", "routed_app"]
 
 #: Emulations the server speaks on its own (``module:function`` of an app builder), for a vendor
 #: whose emulation does not need its vendor class.
@@ -29,15 +31,21 @@ EMULATIONS: dict[str, str] = {
 VENDORS = tuple(dict.fromkeys([*_REGISTRY, *EMULATIONS]))
 
 
-def build_app(controller: Controller) -> ASGIApp:
-    """The full server app: routes wrapped in the request-id / auth / fault middleware."""
+def routed_app(controller: Controller, routes: Sequence[BaseRoute]) -> ASGIApp:
+    """A vendor's ``/v1`` routes plus ``/_control`` and the status pages, on the controller's store,
+    wrapped in the request-id / auth / statistics / fault middleware."""
     app = Starlette(
-        routes=[*file_routes(), *batch_routes(), *control_routes()],
+        routes=[*routes, *control_routes()],
         exception_handlers={404: not_found, 405: bad_method},
     )
     app.state.store = controller.store
     app.state.controller = controller
     return ServerMiddleware(app, controller.store, controller.faults)
+
+
+def build_app(controller: Controller) -> ASGIApp:
+    """The Together server app: Files and Batches routes wrapped in the shared middleware."""
+    return routed_app(controller, [*file_routes(), *batch_routes()])
 
 
 def build_vendor_app(controller: Controller, vendor: str = "together") -> ASGIApp:

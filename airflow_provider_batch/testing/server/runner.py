@@ -73,7 +73,8 @@ class LocalTogetherServer:
     :param config: settings (a default :class:`ServerConfig` when omitted).
     :param host: interface to bind; loopback by default. Any other address is warned about.
     :param port: port to bind; 0 picks a free one.
-    :param vendor: the API it speaks, ``"together"`` or ``"openai"`` (see ``vendors/openai/server``).
+    :param vendor: the API it speaks, ``"together"``, ``"openai"`` or ``"anthropic"`` (see
+        ``vendors/openai/server`` and ``vendors/anthropic/server``).
     """
 
     def __init__(

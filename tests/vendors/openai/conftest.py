@@ -4,7 +4,6 @@ provider's pytest plugin), input files, and polling."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_batch.testing.server import LocalTogetherServer
+from tests.server.helpers import poll_status
 
 CHAT = "/v1/chat/completions"
 MODEL = "gpt-4o-mini"
@@ -36,16 +36,7 @@ def poll(
     read: Callable[[], Any], until: Iterable[str] = TERMINAL, timeout: float = 20.0
 ) -> tuple[Any, list[str]]:
     """Read a batch until its status is in ``until``; returns it and the statuses seen, in order."""
-    wanted, seen = tuple(until), []
-    give_up = time.monotonic() + timeout
-    while True:
-        batch = read()
-        if not seen or seen[-1] != batch.status:
-            seen.append(batch.status)
-        if batch.status in wanted:
-            return batch, seen
-        assert time.monotonic() < give_up, f"batch stuck in {batch.status} (saw {seen})"
-        time.sleep(0.02)
+    return poll_status(read, lambda batch: str(batch.status), until, timeout)
 
 
 @pytest.fixture

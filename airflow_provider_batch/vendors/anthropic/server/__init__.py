@@ -3,7 +3,8 @@
 Everything but the ``/v1`` routes is the shared server's: the store, the processing clock, the
 ``/_control`` plane and fault injection (``ServerConfig`` timings, ``inject`` on the route templates
 below, ``force_status`` with the shared names ``COMPLETED``/``FAILED``/``EXPIRED``/``CANCELLED``,
-``[[fail:CODE]]`` and ``[[fail-once:CODE]]`` markers). What Anthropic adds:
+``[[fail:CODE]]`` and ``[[fail-once:CODE]]`` markers, ``omit_line_fields`` on result lines;
+``status_aliases`` names Together's statuses and does not apply). What Anthropic adds:
 
 * routes: ``POST /v1/messages/batches`` (inline ``requests: [{custom_id, params}]``),
   ``GET /v1/messages/batches?limit=&after_id=&before_id=`` (newest first, ``has_more``,

@@ -107,9 +107,9 @@ def _text_of(content: Any) -> list[tuple[str, Any]]:
     blocks: list[tuple[str, Any]] = []
     if isinstance(content, list):
         for block in content:
-            if isinstance(block, Mapping) and block.get("type") == "text":
+            if isinstance(block, dict) and block.get("type") == "text":
                 blocks.append((str(block.get("text", "")), block.get("cache_control")))
-            elif isinstance(block, Mapping):
+            elif isinstance(block, dict):
                 blocks.append(("", block.get("cache_control")))
     return blocks
 
@@ -118,14 +118,14 @@ def _blocks(params: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """Every prompt block in cache order: ``system`` first, then the messages."""
     blocks = _text_of(params.get("system"))
     for message in params.get("messages") or []:
-        if isinstance(message, Mapping):
+        if isinstance(message, dict):
             blocks.extend(_text_of(message.get("content")))
     return blocks
 
 
 def _problem(params: Any, catalog: Mapping[str, tuple[int, int]]) -> tuple[str, str] | None:
     """``(error type, message)`` of params Anthropic would refuse, or ``None``."""
-    if not isinstance(params, Mapping):
+    if not isinstance(params, dict):
         return "invalid_request_error", "params: Input should be a valid dictionary"
     model = params.get("model")
     if not isinstance(model, str) or not model:
@@ -142,35 +142,40 @@ def _problem(params: Any, catalog: Mapping[str, tuple[int, int]]) -> tuple[str, 
         return "invalid_request_error", "stream: streaming is not supported in Message Batches"
     if model not in catalog:
         return "not_found_error", f"model: {model}"
-    context, most = catalog[model]
+    most = catalog[model][1]
     if max_tokens > most:
         return (
             "invalid_request_error",
             f"max_tokens: {max_tokens} > {most}, which is the maximum allowed number of output tokens "
             f"for {model}",
         )
-    prompt = sum(count_tokens(text) for text, _ in _blocks(params))
-    if prompt + max_tokens > context:
-        return (
-            "invalid_request_error",
-            f"input length and `max_tokens` exceed context limit: {prompt} + {max_tokens} > {context}, "
-            "decrease input length or `max_tokens` and try again",
-        )
     return None
 
 
-def _cache(params: Mapping[str, Any], cache: CacheState) -> tuple[int, int, int, str]:
-    """``(prefix tokens written, prefix tokens read, tokens of the prefix, ttl)`` of one request."""
-    blocks = _blocks(params)
-    last = max((i for i, (_, control) in enumerate(blocks) if isinstance(control, Mapping)), default=-1)
+def _too_long(prompt: int, max_tokens: int, context: int) -> tuple[str, str] | None:
+    if prompt + max_tokens <= context:
+        return None
+    return (
+        "invalid_request_error",
+        f"input length and `max_tokens` exceed context limit: {prompt} + {max_tokens} > {context}, "
+        "decrease input length or `max_tokens` and try again",
+    )
+
+
+def _cache(
+    params: Mapping[str, Any], blocks: list[tuple[str, Any]], tokens_of: list[int], cache: CacheState
+) -> tuple[int, int, int, str]:
+    """``(prefix tokens written, prefix tokens read, tokens of the prefix, ttl)`` of one request
+    whose prompt ``blocks`` hold ``tokens_of`` tokens each."""
+    last = max((i for i, (_, control) in enumerate(blocks) if isinstance(control, dict)), default=-1)
     control: Any = blocks[last][1] if last >= 0 else None
-    if isinstance(params.get("cache_control"), Mapping):  # automatic caching: the whole prompt
+    if isinstance(params.get("cache_control"), dict):  # automatic caching: the whole prompt
         last, control = len(blocks) - 1, params["cache_control"]
     if last < 0:
         return 0, 0, 0, "5m"
     prefix = [text for text, _ in blocks[: last + 1]]
-    tokens = sum(count_tokens(text) for text in prefix)
-    ttl = "1h" if isinstance(control, Mapping) and control.get("ttl") == "1h" else "5m"
+    tokens = sum(tokens_of[: last + 1])
+    ttl = "1h" if isinstance(control, dict) and control.get("ttl") == "1h" else "5m"
     if tokens < MIN_CACHEABLE_TOKENS:
         return 0, 0, 0, ttl
     key = hashlib.sha256("\x1f".join([str(params.get("model")), *prefix]).encode()).hexdigest()
@@ -187,7 +192,7 @@ def _chat_body(params: Mapping[str, Any]) -> dict[str, Any]:
     if system:
         messages.append({"role": "system", "content": system})
     for message in params.get("messages") or []:
-        if isinstance(message, Mapping):
+        if isinstance(message, dict):
             text = "\n".join(text for text, _ in _text_of(message.get("content")))
             messages.append({"role": str(message.get("role", "user")), "content": text})
     chat: dict[str, Any] = {
@@ -196,8 +201,8 @@ def _chat_body(params: Mapping[str, Any]) -> dict[str, Any]:
         "max_tokens": params["max_tokens"],
     }
     config = params.get("output_config")
-    fmt = config.get("format") if isinstance(config, Mapping) else params.get("output_format")
-    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
+    fmt = config.get("format") if isinstance(config, dict) else params.get("output_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         chat["response_format"] = {"type": "json_schema", "json_schema": {"schema": fmt.get("schema") or {}}}
     return chat
 
@@ -224,16 +229,24 @@ def answer(
     cache: CacheState,
     *,
     batch_id: str,
+    marked: bool = True,
 ) -> Answer:
-    """The result line of one request (``[[fail:CODE]]`` in the params: errored with that type)."""
-    marker = FAIL_MARKER.search(str(params))
+    """The result line of one request (``[[fail:CODE]]`` in the params: errored with that type).
+
+    :param marked: whether the request may hold a marker (``False`` skips the search).
+    """
+    marker = FAIL_MARKER.search(str(params)) if marked else None
     if marker:
         code = marker.group(1)
         return errored(custom_id, _error_type(code), f"simulated failure: {code}"), False, _NO_TOKENS
     problem = _problem(params, catalog)
+    blocks = _blocks(params) if problem is None else []
+    tokens_of = [count_tokens(text) for text, _ in blocks]
+    if problem is None:
+        problem = _too_long(sum(tokens_of), params["max_tokens"], catalog[params["model"]][0])
     if problem is not None:
         return errored(custom_id, *problem), False, _NO_TOKENS
-    written, read, prefix, ttl = _cache(params, cache)
+    written, read, prefix, ttl = _cache(params, blocks, tokens_of, cache)
     chat = chat_completion(_chat_body(params))
     usage = chat["usage"]
     truncated = chat["choices"][0]["finish_reason"] == "length"

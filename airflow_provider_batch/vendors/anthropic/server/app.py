@@ -9,14 +9,11 @@ import json
 import uuid
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from airflow_provider_batch.testing.server.app import routed_app
 from airflow_provider_batch.testing.server.control import Controller
-from airflow_provider_batch.testing.server.middleware import ServerMiddleware
 from airflow_provider_batch.testing.server.reshape import reshaping_send
-from airflow_provider_batch.testing.server.routes_control import control_routes
-from airflow_provider_batch.testing.server.routing import bad_method, not_found
 from airflow_provider_batch.testing.server.store import Store
 from airflow_provider_batch.vendors.anthropic.server.routes import anthropic_error, anthropic_routes
 
@@ -114,10 +111,4 @@ def _shaping(send: Send, auth_message: str) -> Send:
 
 def build_app(controller: Controller) -> ASGIApp:
     """The Anthropic-speaking server: ``/v1/messages/batches``, ``/_control`` and the status pages."""
-    app = Starlette(
-        routes=[*anthropic_routes(), *control_routes()],
-        exception_handlers={404: not_found, 405: bad_method},
-    )
-    app.state.store = controller.store
-    app.state.controller = controller
-    return AnthropicWire(ServerMiddleware(app, controller.store, controller.faults), controller.store)
+    return AnthropicWire(routed_app(controller, anthropic_routes()), controller.store)

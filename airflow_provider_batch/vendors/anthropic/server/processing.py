@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 
 from airflow_provider_batch.testing.server.config import DEFAULT_MODELS
-from airflow_provider_batch.testing.server.processing import Prepared, _drive
+from airflow_provider_batch.testing.server.processing import Prepared, _drive, _drop
 from airflow_provider_batch.testing.server.store import Store
 from airflow_provider_batch.vendors.anthropic.server.answers import (
     ANTHROPIC_MODELS,
@@ -35,15 +35,6 @@ __all__ = ["catalog", "start_anthropic_worker"]
 
 #: What a request that never ran becomes, by the shared clock's terminal status.
 _UNRUN = {"CANCELLED": "canceled", "EXPIRED": "expired"}
-
-
-class _Answers(Prepared):
-    """The result lines on disk (``spans``: offset, length, errored) and each line's custom_id."""
-
-    def __init__(self, scratch: Any) -> None:
-        super().__init__(scratch=scratch)
-        self.custom_ids: list[str] = []
-        self.succeeded: list[bool] = []
 
 
 def catalog(store: Store) -> dict[str, tuple[int, int]]:
@@ -63,11 +54,11 @@ def start_anthropic_worker(store: Store, record: AnthropicBatchRecord) -> thread
 
 
 def _run(store: Store, record: AnthropicBatchRecord) -> None:
-    answers: _Answers | None = None
+    answers: Prepared | None = None
     try:
-        answers = _prepare(store, record)
+        answers, custom_ids = _prepare(store, record)
         _drive(store, record, Prepared(scratch=answers.scratch), None)
-        _finalize(store, record, answers)
+        _finalize(store, record, answers, custom_ids)
     except Exception as exc:  # never leave a client polling a batch that cannot end
         with store.lock:
             record.status, record.error = "FAILED", f"internal error: {type(exc).__name__}: {exc}"
@@ -81,32 +72,36 @@ def _run(store: Store, record: AnthropicBatchRecord) -> None:
             answers.scratch.unlink(missing_ok=True)
 
 
-def _prepare(store: Store, record: AnthropicBatchRecord) -> _Answers:
+def _prepare(store: Store, record: AnthropicBatchRecord) -> tuple[Prepared, list[str]]:
+    """Every request's result line on disk (``spans``: offset, length, errored), and its custom_id."""
     source = store.get_file(record.input_file_id)
     if source is None:
         raise RuntimeError(f"the requests of batch {record.id} are gone")
     models = catalog(store)
     cache = CacheState()
-    answers = _Answers(scratch=store.root / f"{record.id}-{uuid.uuid4().hex}.scratch")
+    answers = Prepared(scratch=store.root / f"{record.id}-{uuid.uuid4().hex}.scratch")
+    custom_ids: list[str] = []
     with source.path.open("rb") as reader, answers.scratch.open("wb") as scratch:
         for raw in reader:
             request = json.loads(raw)
             custom_id, params = request["custom_id"], request.get("params")
-            code = fail_once_code(params)
+            marked = b"[[fail" in raw  # markers are rare: search for them only where they can be
+            code = fail_once_code(params) if marked else None
             if code is not None and store.first_sight(custom_id):
                 kind = code if code in ("api_error", "overloaded_error", "rate_limit_error") else "api_error"
                 line, ok = errored(custom_id, kind, f"simulated transient failure: {code}"), False
             else:
-                line, ok, _ = answer(custom_id, params, models, cache, batch_id=record.id)
+                line, ok, _ = answer(custom_id, params, models, cache, batch_id=record.id, marked=marked)
+            for path in store.config.omit_line_fields:  # a difference injected for the doctor's tests
+                _drop(line, path.split("."))
             data = (json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
             answers.spans.append((scratch.tell(), len(data), not ok))
-            answers.custom_ids.append(custom_id)
-            answers.succeeded.append(ok)
+            custom_ids.append(custom_id)
             scratch.write(data)
-    return answers
+    return answers, custom_ids
 
 
-def _finalize(store: Store, record: AnthropicBatchRecord, answers: _Answers) -> None:
+def _finalize(store: Store, record: AnthropicBatchRecord, answers: Prepared, custom_ids: list[str]) -> None:
     """Write the results of a batch the clock has ended, and its counts."""
     with store.lock:
         if not store.is_current(record):
@@ -131,7 +126,7 @@ def _finalize(store: Store, record: AnthropicBatchRecord, answers: _Answers) -> 
             counts["errored" if failed else "succeeded"] += 1
             size += length
         for index in order[done:]:
-            custom_id = answers.custom_ids[index]
+            custom_id = custom_ids[index]
             if status in _UNRUN:
                 line: dict[str, Any] = {"custom_id": custom_id, "result": {"type": _UNRUN[status]}}
                 counts[_UNRUN[status]] += 1

@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from airflow_provider_batch.testing.server.app import routed_app
 from airflow_provider_batch.testing.server.control import Controller
-from airflow_provider_batch.testing.server.middleware import ServerMiddleware
 from airflow_provider_batch.testing.server.reshape import reshaping_send
-from airflow_provider_batch.testing.server.routes_control import control_routes
-from airflow_provider_batch.testing.server.routing import bad_method, not_found
 from airflow_provider_batch.vendors.openai.server.routes import openai_routes
 
 __all__ = ["OpenAIErrorShape", "build_app"]
@@ -53,10 +50,4 @@ class OpenAIErrorShape:
 
 def build_app(controller: Controller) -> ASGIApp:
     """The OpenAI-speaking server: ``/v1`` Files and Batches, ``/_control`` and the status pages."""
-    app = Starlette(
-        routes=[*openai_routes(), *control_routes()],
-        exception_handlers={404: not_found, 405: bad_method},
-    )
-    app.state.store = controller.store
-    app.state.controller = controller
-    return OpenAIErrorShape(ServerMiddleware(app, controller.store, controller.faults))
+    return OpenAIErrorShape(routed_app(controller, openai_routes()))
