@@ -1,13 +1,18 @@
 # The two commands a newcomer needs are `make demo` and `make test`; each bootstraps .venv itself.
 PY := .venv/bin/python
 
-.PHONY: bootstrap demo test test-slow test-matrix lint wheel-smoke ci bench server
+.PHONY: bootstrap demo ui test test-slow test-matrix lint wheel-smoke ci bench server
 
 bootstrap:
 	@bash scripts/bootstrap.sh
 
 demo: bootstrap
 	@$(PY) scripts/demo.py
+
+# A local Airflow (api-server, scheduler, dag-processor, triggerer; SQLite) with the LLM batches
+# page on demo data; prints the address and a login; Ctrl-C stops it. AUTH=fab: the FAB roles.
+ui: bootstrap
+	@$(PY) scripts/ui.py --port $(or $(PORT),8080) --auth $(or $(AUTH),simple)
 
 test: bootstrap
 	@$(PY) -m pytest $(PYTEST_ARGS)

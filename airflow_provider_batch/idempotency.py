@@ -53,7 +53,7 @@ from airflow_provider_batch.ledger import (
     SubmissionRecord,
     TaskIdentity,
 )
-from airflow_provider_batch.vendors import DEFAULT_VENDOR
+from airflow_provider_batch.vendors import DEFAULT_VENDOR, vendor_named
 from airflow_provider_batch.vendors.base import BatchVendor
 
 __all__ = [
@@ -124,8 +124,14 @@ class SubmitContext:
     #: Whether this task instance ran before (a retry or a clear), so release 0.1.0 may have
     #: submitted it: then a part without a ledger row is looked for by 0.1.0's upload file name.
     earlier_tries: bool = False
-    #: The connection's vendor: it says what file to upload for a part (``None``: the part as is).
+    #: The connection's vendor: what file to upload for a part, how, and how a lost create is found
+    #: (``None``: the default vendor, with the part uploaded as it is).
     vendor: BatchVendor | None = None
+
+    @property
+    def batch_vendor(self) -> BatchVendor:
+        """:attr:`vendor`, or the default one when none is set."""
+        return self.vendor if self.vendor is not None else vendor_named(DEFAULT_VENDOR)
 
 
 def ran_before(context: Any) -> bool:
@@ -142,9 +148,10 @@ class _ReleaseNames:
     read only for a name that has files.
     """
 
-    def __init__(self, client: Any, identity: TaskIdentity) -> None:
+    def __init__(self, client: Any, identity: TaskIdentity, vendor: BatchVendor) -> None:
         self.client = client
         self.identity = identity
+        self.vendor = vendor
         self._files: dict[str, list[str]] | None = None
 
     def _named(self) -> dict[str, list[str]]:
@@ -163,7 +170,7 @@ class _ReleaseNames:
         name = self.identity.part_filename(part.sha256, part.index)
         jobs: list[BatchJob] = []
         for file_id in self._named().get(name, []):
-            jobs.extend(self.client.batches.find_by_input_file(file_id))
+            jobs.extend(self.vendor.find_created(self.client, file_id) or ())
         return jobs
 
 
@@ -228,7 +235,7 @@ class _PartSubmitter:
             together_conn_id=self.ctx.together_conn_id,
             logical_date=self.ctx.logical_date,
             input_file_id=input_file_id,
-            vendor=self.ctx.vendor.name if self.ctx.vendor is not None else DEFAULT_VENDOR,
+            vendor=self.ctx.batch_vendor.name,
             **_estimate_of(self.part),
         )
 
@@ -312,10 +319,10 @@ class _PartSubmitter:
     def _find_interrupted_create(self, record: SubmissionRecord) -> BatchJob | None:
         """The batch an interrupted create made on this row's own file, if it made one."""
         assert record.input_file_id is not None
-        if self.ctx.vendor is not None and self.ctx.vendor.recovery == "ledger":
+        found = self.ctx.batch_vendor.find_created(self.client, record.input_file_id)
+        if found is None:  # the vendor cannot search (recovery="ledger"): the ledger decides
             return _LedgerRecovery(self.client, self.ctx, self.part, record).find()
         known = self._known_on_file(record)
-        found: list[BatchJob] = self.client.batches.find_by_input_file(record.input_file_id)
         candidates = [job for job in found if job.id not in known]
         if len(candidates) > 1:
             raise LedgerConflictError(
@@ -344,8 +351,7 @@ class _PartSubmitter:
     def _wire_path(self) -> Path:
         """The file uploaded for this part: the part itself, or the vendor's wire form of it."""
         if self._wire is None:
-            vendor, path = self.ctx.vendor, self.part.path
-            self._wire = path if vendor is None else vendor.wire_input(path, self.ctx.endpoint)
+            self._wire = self.ctx.batch_vendor.wire_input(self.part.path, self.ctx.endpoint)
         return self._wire
 
     def _upload(self, record: SubmissionRecord) -> SubmissionRecord:
@@ -356,9 +362,8 @@ class _PartSubmitter:
         def remember(file_id: str) -> None:  # before the bytes: a crash mid-upload leaves a known file
             started.append(ledger.record_upload(record, file_id, complete=False))
 
-        purpose = self.ctx.vendor.upload_purpose if self.ctx.vendor is not None else "batch-api"
-        uploaded = self.client.files.upload(
-            self._wire_path(), purpose=purpose, filename=filename, on_file_id=remember
+        uploaded = self.ctx.batch_vendor.upload_input(
+            self.client, self._wire_path(), filename=filename, on_file_id=remember
         )
         log.info("part %d: uploaded %s as %s (%d lines)", part.index, filename, uploaded.id, part.lines)
         return ledger.record_upload(started[-1] if started else record, uploaded.id)
@@ -435,8 +440,7 @@ class _LedgerRecovery:
         return found
 
     def find(self) -> BatchJob | None:
-        record, vendor = self.record, self.ctx.vendor
-        assert vendor is not None
+        record, vendor = self.record, self.ctx.batch_vendor
         marked = _aware(record.updated_at)
         assert marked is not None
         since, until = marked - self.skew, marked + self.horizon
@@ -486,7 +490,7 @@ def submit_or_attach(
 ) -> list[PartOutcome]:
     """Bind every part to exactly one batch of this task instance: an earlier one, or a new one.
 
-    :param client: a synchronous Together client.
+    :param client: a synchronous client of ``ctx``'s vendor (``BatchVendor.client``).
     :param parts: input parts (see :class:`PartLike`), in order.
     :param ctx: the task instance, its ledger and endpoint.
     :param force_resubmit: replace FAILED / EXPIRED / CANCELLED batches instead of re-attaching.
@@ -495,7 +499,7 @@ def submit_or_attach(
     :raises LedgerConflictError: ownership cannot be established; nothing more is paid for.
     :raises LedgerUnavailableError: the ledger cannot be reached; nothing more is paid for.
     """
-    names = _ReleaseNames(client, ctx.identity) if ctx.earlier_tries else None
+    names = _ReleaseNames(client, ctx.identity, ctx.batch_vendor) if ctx.earlier_tries else None
     outcomes: list[PartOutcome] = []
     for part in parts:
         outcome = _PartSubmitter(client, ctx, part, force_resubmit=force_resubmit, names=names).run()

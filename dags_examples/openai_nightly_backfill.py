@@ -30,6 +30,7 @@ from airflow_provider_batch.operators.batch import BatchOperator
 from airflow_provider_batch.operators.build import BuildRequestsOperator
 from airflow_provider_batch.operators.results import BatchResultsOperator
 
+from _daily_stats import daily_stats_sql
 from _example_config import (
     END_DATE,
     MAX_COST_USD,
@@ -46,18 +47,7 @@ SYSTEM_PROMPT = (
     "You are a support lead. Summarise the customer's ticket in one sentence and suggest the next step."
 )
 
-DAILY_STATS_SQL = [
-    """CREATE TABLE IF NOT EXISTS openai_daily_ticket_stats (
-        day TEXT PRIMARY KEY, tickets INTEGER, succeeded INTEGER, failed INTEGER,
-        total_tokens INTEGER, cost_usd REAL)""",
-    "DELETE FROM openai_daily_ticket_stats WHERE day = '{{ ds }}'",
-    """INSERT INTO openai_daily_ticket_stats
-       SELECT '{{ ds }}', COUNT(*),
-              SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END),
-              SUM(CASE WHEN status <> 'succeeded' THEN 1 ELSE 0 END),
-              COALESCE(SUM(total_tokens), 0), COALESCE(SUM(cost_usd), 0)
-       FROM openai_ticket_summaries WHERE run_id = '{{ run_id }}' AND NOT superseded""",
-]
+DAILY_STATS_SQL = daily_stats_sql("openai_daily_ticket_stats", "openai_ticket_summaries")
 
 with DAG(
     dag_id="openai_nightly_backfill",

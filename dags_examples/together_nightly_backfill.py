@@ -24,6 +24,7 @@ from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.operators.build import TogetherBuildRequestsOperator
 from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
 
+from _daily_stats import daily_stats_sql
 from _example_config import (
     CHAT_MODEL,
     END_DATE,
@@ -40,19 +41,7 @@ SYSTEM_PROMPT = (
     "You are a support lead. Summarise the customer's ticket in one sentence and suggest the next step."
 )
 
-DAILY_STATS_SQL = [
-    """CREATE TABLE IF NOT EXISTS daily_ticket_stats (
-        day VARCHAR(10) PRIMARY KEY, tickets INTEGER, succeeded INTEGER, failed INTEGER,
-        total_tokens INTEGER, cost_usd REAL, enterprise_tickets INTEGER)""",
-    "DELETE FROM daily_ticket_stats WHERE day = '{{ ds }}'",
-    """INSERT INTO daily_ticket_stats
-       SELECT '{{ ds }}', COUNT(*),
-              SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END),
-              SUM(CASE WHEN status <> 'succeeded' THEN 1 ELSE 0 END),
-              COALESCE(SUM(total_tokens), 0), COALESCE(SUM(cost_usd), 0),
-              SUM(CASE WHEN customer_tier = 'enterprise' THEN 1 ELSE 0 END)
-       FROM ticket_summaries WHERE run_id = '{{ run_id }}' AND NOT superseded""",
-]
+DAILY_STATS_SQL = daily_stats_sql("daily_ticket_stats", "ticket_summaries")
 
 with DAG(
     dag_id="together_nightly_backfill",

@@ -5,7 +5,8 @@ support tickets, runs the ``together_nightly_backfill`` DAG for each of those lo
 ``dag.test()`` (the deferrable trigger runs inline), and prints what landed in the warehouse.
 On the second day the server fails two requests: one transiently (``server_error``, answered by
 the follow-up batch the results task sends) and one permanently (``context_length_exceeded``,
-never re-sent). It ends with the URL of the "LLM batches" page a deployment would show (the demo runs no UI).
+never re-sent). It ends by pointing at ``make ui``, which shows these batches on the "LLM batches"
+page of a local Airflow.
 Everything lives under ``.demo/`` in the repository and is recreated on every run.
 """
 
@@ -163,9 +164,9 @@ def _print_page_url() -> None:
     from airflow_provider_batch.ui.urls import page_url
 
     base_url = conf.get("api", "base_url", fallback=None) or DEFAULT_AIRFLOW_URL
-    print("\nThe demo runs no Airflow UI. In your own Airflow with the provider installed (README,")
-    print(f'"Monitoring"), whose UI is at {base_url} ([api] base_url), the "LLM batches" page shows')
-    print("these batches, with status, cost and failures by error code, at:")
+    print('\nSee these batches on the "LLM batches" page: `make ui` starts a local Airflow on this')
+    print("ledger, prints the address and a login, and stops on Ctrl-C. In your own Airflow with the")
+    print(f'provider installed (README, "Monitoring"), at {base_url} ([api] base_url), the page is:')
     print(f"  {page_url(base_url, dag_id=DAG_ID)}")
 
 

@@ -1,8 +1,8 @@
-"""Errors raised by the Together client. The client raises; it never returns errors as data.
+"""Errors raised by every vendor's client. The client raises; it never returns errors as data.
 
 ::
 
-    TogetherError
+    BatchAPIError                     (also importable as TogetherError, its name before vendors)
       APIConnectionError              transport failed (wraps httpx.TransportError)
         APITimeoutError
         StreamInterruptedError        a list stream broke off after it had yielded elements
@@ -28,6 +28,7 @@ Messages name the method, the path, the status and the request id; never a heade
 from __future__ import annotations
 
 __all__ = [
+    "BatchAPIError",
     "TogetherError",
     "APIConnectionError",
     "APITimeoutError",
@@ -50,15 +51,19 @@ __all__ = [
 ]
 
 
-class TogetherError(Exception):
-    """Base of every error the client raises."""
+class BatchAPIError(Exception):
+    """Base of every error a vendor's client raises."""
+
+
+#: The base's name from before vendors had folders; the same class.
+TogetherError = BatchAPIError
 
 
 def _where(method: str, path: str) -> str:
     return f"{method} {path}"
 
 
-class APIConnectionError(TogetherError):
+class APIConnectionError(BatchAPIError):
     def __init__(self, method: str, path: str, reason: str, *, attempts: int = 1) -> None:
         self.method, self.path, self.reason, self.attempts = method, path, reason, attempts
         super().__init__(f"{_where(method, path)} failed after {attempts} attempt(s): {reason}")
@@ -75,7 +80,7 @@ class StreamInterruptedError(APIConnectionError):
     the start if that is safe. ``error`` is the failure itself, ``yielded`` how many elements came.
     """
 
-    def __init__(self, error: TogetherError, yielded: int) -> None:
+    def __init__(self, error: BatchAPIError, yielded: int) -> None:
         self.error, self.yielded = error, yielded
         method, path = getattr(error, "method", "GET"), getattr(error, "path", "")
         attempts = getattr(error, "attempts", 1)
@@ -84,7 +89,7 @@ class StreamInterruptedError(APIConnectionError):
         super().__init__(method, path, reason, attempts=attempts)
 
 
-class APIStatusError(TogetherError):
+class APIStatusError(BatchAPIError):
     """The API answered with a non-2xx status."""
 
     def __init__(
@@ -139,7 +144,7 @@ class InternalServerError(APIStatusError):
     pass
 
 
-class ResponseValidationError(TogetherError):
+class ResponseValidationError(BatchAPIError):
     def __init__(self, method: str, path: str, detail: str, *, request_id: str | None = None) -> None:
         self.method, self.path, self.request_id = method, path, request_id
         super().__init__(
@@ -166,7 +171,7 @@ class ListElementTooLargeError(ResponseTooLargeError):
     subject, setting = "a list element is larger", "max_list_element_bytes"
 
 
-class AmbiguousCreateError(TogetherError):
+class AmbiguousCreateError(BatchAPIError):
     """A create failed without a clear answer, and more than one batch the caller does not know
     uses its input file: the client will not guess which one (if any) it made.
 
@@ -182,7 +187,7 @@ class AmbiguousCreateError(TogetherError):
         )
 
 
-class BatchCreateRejectedError(TogetherError):
+class BatchCreateRejectedError(BatchAPIError):
     """Create returned a null job; ``warning`` carries the server's reason."""
 
     def __init__(self, input_file_id: str, warning: str | None, *, request_id: str | None = None) -> None:
@@ -193,7 +198,7 @@ class BatchCreateRejectedError(TogetherError):
         )
 
 
-class DownloadIncompleteError(TogetherError):
+class DownloadIncompleteError(BatchAPIError):
     def __init__(self, path: str, expected: int, received: int) -> None:
         self.path, self.expected, self.received = path, expected, received
         super().__init__(f"GET {path}: received {received} of {expected} bytes")

@@ -1,5 +1,7 @@
-"""Typed models of the Together Batch and Files wire objects.
+"""The neutral models the pipeline reads every vendor in: batches, files, result lines.
 
+Together's wire objects parse straight into them (its field names and statuses are the neutral
+ones); every other vendor's client maps its own objects onto them (``vendors/openai/vendor.py``).
 Every model tolerates unknown keys (the API adds fields over time) and keeps the wire spelling
 through aliases where it differs from Python style (``FileType``, ``LineCount``, ``Processed``).
 """
@@ -35,7 +37,8 @@ BATCH_ENDPOINTS = (CHAT_COMPLETIONS, AUDIO_TRANSCRIPTIONS, AUDIO_TRANSLATIONS)
 
 
 class BatchStatus(str, enum.Enum):
-    """Batch status, exactly as the API spells it (note ``CANCELING`` with one L).
+    """The neutral batch status every vendor's statuses map onto (Together's spelling, note
+    ``CANCELING`` with one L).
 
     A value the API adds later parses as :attr:`UNKNOWN` instead of failing; callers treat it
     as non-terminal and keep polling.

@@ -31,6 +31,8 @@ from airflow_provider_batch.ledger import (
     SubmissionRecord,
     TaskIdentity,
 )
+from airflow_provider_batch.vendors import DEFAULT_VENDOR, vendor_named
+from airflow_provider_batch.vendors.base import BatchVendor
 
 __all__ = [
     "LEDGER_CONN_LABEL",
@@ -85,7 +87,7 @@ def _aware(value: datetime) -> datetime:
 
 
 def _bind_interrupted_create(
-    client: Any, ledger: SubmissionLedger, record: SubmissionRecord
+    client: Any, ledger: SubmissionLedger, record: SubmissionRecord, vendor: BatchVendor
 ) -> SubmissionRecord | None:
     """Bind the batch a create interrupted after ``mark_creating`` made, if it made one.
 
@@ -96,7 +98,8 @@ def _bind_interrupted_create(
     """
     assert record.input_file_id is not None
     known = {r.batch_id for r in ledger.on_file(record.input_file_id) if r.batch_id}
-    found = [job for job in client.batches.find_by_input_file(record.input_file_id) if job.id not in known]
+    created = vendor.find_created(client, record.input_file_id) or []
+    found = [job for job in created if job.id not in known]
     if not found:
         return None
     if len(found) > 1:
@@ -111,7 +114,13 @@ def _bind_interrupted_create(
 
 
 def find_orphan(
-    client: Any, ledger: SubmissionLedger, idempotency_key: str, input_fingerprint: str, not_before: str
+    client: Any,
+    ledger: SubmissionLedger,
+    idempotency_key: str,
+    input_fingerprint: str,
+    not_before: str,
+    *,
+    vendor: BatchVendor | None = None,
 ) -> str | None:
     """The newest batch recorded for this key and fingerprint, at or after ``not_before``.
 
@@ -119,8 +128,10 @@ def find_orphan(
     fingerprint and (3) the ledger recorded it at or after ``not_before``. Both ``not_before`` (the
     intent record's write time) and the row's ``created_at`` (written right before the upload)
     come from the submitting worker's clock, so no clock-skew allowance is needed. A row whose
-    create was interrupted is resolved through its own input file first.
+    create was interrupted is resolved through its own input file first (``vendor``'s search;
+    ``None``: the default vendor's).
     """
+    searched = vendor if vendor is not None else vendor_named(DEFAULT_VENDOR)
     cutoff = _parse_instant(not_before)
     rows = [
         r
@@ -132,7 +143,7 @@ def find_orphan(
     bound: list[SubmissionRecord] = []
     for row in rows:
         if row.batch_id is None and row.state == "creating" and row.input_file_id:
-            row = _bind_interrupted_create(client, ledger, row) or row
+            row = _bind_interrupted_create(client, ledger, row, searched) or row
         if row.batch_id is not None:
             bound.append(row)
     if not bound:

@@ -28,13 +28,14 @@ from airflow.providers.common.ai.batch.base import (
 )
 from airflow.providers.common.ai.exceptions import LLMBatchLimitExceededError
 
-from airflow_provider_batch.client import ClientSettings, TogetherClient
+from airflow_provider_batch.client import ClientSettings
 from airflow_provider_batch.client.models import BatchStatus
 from airflow_provider_batch.common_ai import _recovery, _requests, _results
-from airflow_provider_batch.hooks.together import _base_url, _mask
+from airflow_provider_batch.hooks.connection import api_root, mask_secret
 from airflow_provider_batch.idempotency import SubmitContext, submit_or_attach
 from airflow_provider_batch.inputs.limits import BatchLimits
 from airflow_provider_batch.ledger import LedgerError
+from airflow_provider_batch.vendors import vendor_named
 
 if TYPE_CHECKING:
     from airflow.providers.common.ai.batch.base import BatchRequest
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
 __all__ = ["STATUS_MAP", "TogetherBatchAdapter"]
 
 log = logging.getLogger(__name__)
+
+#: The batch vendor this adapter submits to (its client, uploads and lost-create search).
+_VENDOR = "together"
 
 #: Together's batch statuses in common.ai's vocabulary. ``CANCELING`` (one L, transient after a
 #: cancel) and any status the client does not know (``UNKNOWN``) are still running.
@@ -60,15 +64,18 @@ STATUS_MAP: dict[BatchStatus, CommonAIStatus] = {
 }
 
 
-def _build_client(api_key: str | None, base_url: str | None) -> TogetherClient:
+def _build_client(api_key: str | None, base_url: str | None) -> Any:
     key = api_key or os.environ.get("TOGETHER_API_KEY")
     if not key:
         raise ValueError(
             "The Together batch adapter needs an API key: set the Password field of the connection "
             "(llm_conn_id), or TOGETHER_API_KEY in the worker's and triggerer's environment."
         )
-    _mask(key)
-    return TogetherClient(ClientSettings(api_key=key, base_url=_base_url(base_url, None)))
+    mask_secret(key)
+    vendor = vendor_named(_VENDOR)
+    return vendor.client(
+        ClientSettings(api_key=key, base_url=api_root(base_url, None, vendor.default_base_url))
+    )
 
 
 class TogetherBatchAdapter(BatchAdapter):
@@ -81,10 +88,10 @@ class TogetherBatchAdapter(BatchAdapter):
 
     :param api_key: Together API key; ``None`` reads ``TOGETHER_API_KEY``.
     :param base_url: API root such as ``https://api.together.ai/v1`` (a bare host gets ``/v1``).
-    :param client: a ready :class:`~airflow_provider_batch.client.TogetherClient` (tests); it is
+    :param client: a ready Together client (``BatchVendor.client``; tests); it is
         closed by :meth:`close` like an own one.
     :param ledger: the submission ledger; ``None`` resolves the deployment's one on first use
-        (:func:`airflow_provider_batch.hooks.ledger.get_ledger`).
+        (:func:`airflow_provider_batch.ledger.location.get_ledger`).
     """
 
     name = "together"
@@ -109,7 +116,7 @@ class TogetherBatchAdapter(BatchAdapter):
     def ledger(self) -> SubmissionLedger:
         """The submission ledger, resolved on first use (submit and orphan recovery need it)."""
         if self._ledger is None:
-            from airflow_provider_batch.hooks.ledger import get_ledger
+            from airflow_provider_batch.ledger.location import get_ledger
 
             self._ledger = get_ledger()
         return self._ledger
@@ -195,6 +202,7 @@ class TogetherBatchAdapter(BatchAdapter):
             ledger=self.ledger,
             endpoint=_requests.CHAT_ENDPOINT,
             together_conn_id=_recovery.LEDGER_CONN_LABEL,
+            vendor=vendor_named(_VENDOR),
         )
         with tempfile.TemporaryDirectory(prefix="apb-commonai-") as tmp:
             path = Path(tmp) / f"{idempotency_key}.jsonl"
@@ -275,7 +283,14 @@ class TogetherBatchAdapter(BatchAdapter):
         :raises LedgerConflictError: the row's file carries several unattributed batches.
         """
         ledger = self.ledger
-        return _recovery.find_orphan(self._client, ledger, idempotency_key, input_fingerprint, not_before)
+        return _recovery.find_orphan(
+            self._client,
+            ledger,
+            idempotency_key,
+            input_fingerprint,
+            not_before,
+            vendor=vendor_named(_VENDOR),
+        )
 
     def close(self) -> None:
         """Close the client's connection pool."""

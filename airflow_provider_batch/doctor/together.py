@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from airflow_provider_batch.client import BatchJob, BatchStatus, TogetherClient, TogetherError
+from airflow_provider_batch.client import BatchAPIError, BatchJob, BatchStatus
 from airflow_provider_batch.client._config import ClientSettings
 from airflow_provider_batch.client.models import CHAT_COMPLETIONS
 from airflow_provider_batch.doctor._report import Severity
@@ -21,6 +21,7 @@ from airflow_provider_batch.doctor.probe import BatchSeen, Exchange, Plan, Uploa
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.inputs.budget import estimate_tokens
 from airflow_provider_batch.pricing import PriceTable
+from airflow_provider_batch.vendors.together.client import TogetherClient
 
 __all__ = ["DEFAULT_MODEL", "TOGETHER_EXPECTATIONS", "TogetherProbe", "chat_plan"]
 
@@ -190,7 +191,7 @@ class TogetherProbe:
     def cleanup(self, file_ids: list[str]) -> str:
         try:
             report = self._client.files.delete_many(file_ids)
-        except TogetherError as exc:
+        except BatchAPIError as exc:
             return f"could not delete the files: {exc}"
         return f"deleted {len(report.deleted)} file(s), {len(report.failed)} could not be deleted"
 

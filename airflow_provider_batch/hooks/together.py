@@ -1,4 +1,4 @@
-"""Turns an Airflow ``together`` connection into a Together client.
+"""Turns an Airflow connection of a batch vendor's type (``together``, ``openai``) into its client.
 
 Connection fields: ``password`` is the API key, ``host`` the base URL (a full URL such as
 ``https://api.together.ai/v1`` or a bare host such as ``api.together.ai``; empty means the public
@@ -18,7 +18,6 @@ import logging
 import ssl
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import certifi
 import httpx
@@ -26,17 +25,13 @@ from airflow.sdk import BaseHook, Connection
 
 from airflow_provider_batch._compat import with_fernet_hint
 from airflow_provider_batch._poll_interval import check_poll_interval
-from airflow_provider_batch.client import (
-    DEFAULT_BASE_URL,
-    AsyncTogetherClient,
-    ClientSettings,
-    FileCleanupReport,
-)
+from airflow_provider_batch.client import ClientSettings, FileCleanupReport
 from airflow_provider_batch.hooks._asyncio_net import polling_transport
 from airflow_provider_batch.hooks._client_pool import polling_limits
+from airflow_provider_batch.hooks.connection import api_root, mask_secret
 from airflow_provider_batch.inputs.limits import BatchLimits
 from airflow_provider_batch.pricing import PriceTable
-from airflow_provider_batch.vendors import vendor_for
+from airflow_provider_batch.vendors import vendor_for, vendor_named
 from airflow_provider_batch.vendors.base import BatchVendor
 
 __all__ = ["BatchHook", "TogetherBatchHook", "console_url_for"]
@@ -46,25 +41,6 @@ log = logging.getLogger(__name__)
 _FALSE = {"false", "0", "no", "off"}
 
 
-def _mask(secret: str) -> None:
-    from airflow.sdk.log import mask_secret  # Airflow >= 3.1
-
-    mask_secret(secret)
-
-
-def _base_url(host: str | None, port: int | None, default: str = DEFAULT_BASE_URL) -> str:
-    host = (host or "").strip()
-    if not host:
-        return default
-    if "://" not in host:
-        netloc = f"{host}:{port}" if port else host
-        return f"https://{netloc}/v1"
-    parts = urlsplit(host)
-    if parts.path.strip("/"):
-        return host.rstrip("/")
-    return f"{host.rstrip('/')}/v1"
-
-
 def _as_bool(value: object) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in _FALSE
@@ -72,18 +48,13 @@ def _as_bool(value: object) -> bool:
 
 
 def console_url_for(base_url: str, batch_id: str, template: str | None = None) -> str:
-    """Browser URL of one batch.
+    """Browser URL of one batch on Together's console.
 
     :param base_url: API base URL (``.../v1``).
     :param batch_id: the batch id.
     :param template: optional template with a ``{batch_id}`` placeholder; wins when given.
     """
-    if template:
-        return template.replace("{batch_id}", batch_id)
-    root = base_url.rstrip("/")
-    if root.endswith("/v1"):
-        root = root[: -len("/v1")]
-    return f"{root}/batches/{batch_id}"
+    return vendor_named("together").console_url(base_url, batch_id, template)
 
 
 @functools.lru_cache(maxsize=1)
@@ -97,27 +68,12 @@ async def _atls_context() -> ssl.SSLContext:
     return await asyncio.to_thread(_tls_context)
 
 
-class _SharedTLSAsyncClient(AsyncTogetherClient):
-    """Async client whose httpx pool reuses one process-wide TLS context.
+class _PooledAsyncClient:
+    """A vendor's asyncio client over an httpx pool that reuses one process-wide TLS context.
 
     Building a TLS context loads the CA bundle (~70 ms of CPU); doing that per trigger would stall
     a triggerer running hundreds of them. Closing this client also closes its pool.
     """
-
-    def __init__(self, settings: ClientSettings, tls: ssl.SSLContext | bool, limits: httpx.Limits) -> None:
-        self._pool = httpx.AsyncClient(
-            verify=tls, follow_redirects=False, limits=limits, transport=polling_transport(tls, limits)
-        )
-        super().__init__(settings, http_client=self._pool)
-
-    async def aclose(self) -> None:
-        await super().aclose()
-        await self._pool.aclose()
-
-
-class _PooledAsyncClient:
-    """A vendor's asyncio client over a pool that reuses the process-wide TLS context; closing it
-    also closes the pool (the Together client has its own subclass, :class:`_SharedTLSAsyncClient`)."""
 
     def __init__(self, vendor: BatchVendor, settings: ClientSettings, tls: ssl.SSLContext | bool,
                  limits: httpx.Limits) -> None:  # fmt: skip
@@ -130,6 +86,18 @@ class _PooledAsyncClient:
 
     def __repr__(self) -> str:
         return repr(self._client)
+
+    def __getattr__(self, name: str) -> Any:
+        """Everything else is the vendor client's (Together's ``files``, for one)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._client, name)
+
+    async def __aenter__(self) -> _PooledAsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -194,7 +162,7 @@ class TogetherBatchHook(BaseHook):
     @classmethod
     def base_url_of(cls, conn: Connection) -> str:
         """The API root of a connection: its host, else its vendor's default."""
-        return _base_url(conn.host, conn.port, cls.vendor_of(conn).default_base_url)
+        return api_root(conn.host, conn.port, cls.vendor_of(conn).default_base_url)
 
     @classmethod
     def settings_from_connection(cls, conn: Connection) -> ClientSettings:
@@ -204,7 +172,7 @@ class TogetherBatchHook(BaseHook):
         """
         if not conn.password:
             raise ValueError(f"connection {conn.conn_id!r} has no API key (password field)")
-        _mask(conn.password)
+        mask_secret(conn.password)
         extra = cls.extras(conn)
         fields: dict[str, Any] = {"api_key": conn.password, "base_url": cls.base_url_of(conn)}
         for name in ("timeout", "upload_timeout", "retry_max_delay"):
@@ -225,14 +193,13 @@ class TogetherBatchHook(BaseHook):
 
     def get_conn(self) -> Any:
         """A synchronous client of the connection's vendor (use as a context manager): a
-        :class:`~airflow_provider_batch.client.TogetherClient` for Together."""
+        client of the connection's vendor (``BatchVendor.client``)."""
         conn = self.connection()
         return self.vendor_of(conn).client(self.settings_from_connection(conn))
 
     async def get_async_conn(self, *, poll_interval: float | None = None) -> Any:
-        """An asyncio client of the connection's vendor (an
-        :class:`~airflow_provider_batch.client.AsyncTogetherClient` for Together); nothing here
-        blocks the loop.
+        """An asyncio client of the connection's vendor (``BatchVendor.async_client``) over a pool
+        that reuses the process-wide TLS context; nothing here blocks the loop.
 
         The connection comes from ``aget_connection``; the shared TLS context is built once per
         process, off the event loop. Close it with ``await client.aclose()``.
@@ -243,9 +210,7 @@ class TogetherBatchHook(BaseHook):
         conn = await self.aconnection()
         vendor, settings = self.vendor_of(conn), self.settings_from_connection(conn)
         tls: ssl.SSLContext | bool = await _atls_context() if settings.verify else False
-        if vendor.name != "together":
-            return _PooledAsyncClient(vendor, settings, tls, polling_limits(poll_interval))
-        return _SharedTLSAsyncClient(settings, tls, polling_limits(poll_interval))
+        return _PooledAsyncClient(vendor, settings, tls, polling_limits(poll_interval))
 
     # -- connection-derived settings ---------------------------------------------------------
 

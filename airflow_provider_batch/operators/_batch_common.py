@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
 
 from typing_extensions import assert_never
 
+from airflow_provider_batch.collect._ledger import LedgerHandle
+from airflow_provider_batch.collect.outcomes import record_statuses
 from airflow_provider_batch.events import (
     XCOM_BATCH_ID,
     XCOM_BATCH_IDS,
@@ -29,8 +31,8 @@ from airflow_provider_batch.exceptions import (
     TogetherBatchTimeoutError,
 )
 from airflow_provider_batch.manifest import BatchRecord, SubmitManifest
-from airflow_provider_batch.operators._outcomes import record_statuses
 from airflow_provider_batch.triggers._polling import PollTracker
+from airflow_provider_batch.triggers._status_ledger import seen_status
 
 __all__ = [
     "DEFER_BACKSTOP",
@@ -43,6 +45,7 @@ __all__ = [
     "poll_once",
     "push_batch_ids",
     "record_from_state",
+    "status_recorder",
     "wait_sync",
 ]
 
@@ -242,17 +245,32 @@ def wait_sync(
     cancel_on_timeout: bool,
     logger: Any = log,
     sleep: Any = time.sleep,
+    on_changes: Callable[[list[BatchState]], object] | None = None,
 ) -> BatchEvent:
     """Blocking wait on the worker (non-deferrable path); same rules as the trigger, including
-    the per-batch deadlines (epoch seconds by batch id)."""
+    the per-batch deadlines (epoch seconds by batch id). ``on_changes`` gets the batches whose
+    status or progress changed, after each round that changed any (see :func:`status_recorder`)."""
     tracker = PollTracker(batch_ids, max_poll_failures=max_poll_failures, deadlines=deadlines, logger=logger)
     while True:
         event = tracker.record_round(_retrieve_all(client, tracker.pending()))
+        changes = tracker.status_changes() if on_changes is not None else []
+        if changes and on_changes is not None:
+            on_changes(changes)
         if event is None:
             event = _time_out_overdue(client, tracker, cancel_on_timeout, logger)
         if event is not None:
             return event
         sleep(tracker.next_delay(poll_interval))
+
+
+def status_recorder(ledger: LedgerHandle | str | None) -> Callable[[list[BatchState]], object]:
+    """What a wait on the worker calls with each status change it sees: a ledger write for the
+    page (a ledger that cannot be written costs a warning, never the task)."""
+
+    def record(states: list[BatchState]) -> object:
+        return record_statuses(ledger, (seen_status(s) for s in states))
+
+    return record
 
 
 def defer_timeout(

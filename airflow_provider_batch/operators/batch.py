@@ -23,7 +23,6 @@ from airflow_provider_batch.client.errors import (
 from airflow_provider_batch.client.models import CHAT_COMPLETIONS
 from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent, BatchState
 from airflow_provider_batch.exceptions import TogetherLedgerUnavailableError
-from airflow_provider_batch.hooks.ledger import get_ledger
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.idempotency import PartOutcome, SubmitContext, ran_before, submit_or_attach
 from airflow_provider_batch.inputs import (
@@ -36,6 +35,7 @@ from airflow_provider_batch.inputs import (
     prepare_input,
 )
 from airflow_provider_batch.ledger import LedgerConflictError, LedgerUnavailableError, TaskIdentity
+from airflow_provider_batch.ledger.location import get_ledger
 from airflow_provider_batch.links import (
     BatchConsoleLink,
     LLMBatchesPageLink,
@@ -50,6 +50,7 @@ from airflow_provider_batch.operators._batch_common import (
     finish,
     push_batch_ids,
     record_from_state,
+    status_recorder,
     wait_sync,
 )
 from airflow_provider_batch.operators._empty import check_on_empty, on_empty_input
@@ -122,7 +123,7 @@ def _refuse_unloadable_run(task: BaseOperator, context: Any) -> None:
     """A run without a logical date cannot be loaded with ``replace_logical_date``: say so before paying."""
     if context.get("logical_date") is not None:
         return
-    from airflow_provider_batch.operators._results_io import check_load_mode_allowed
+    from airflow_provider_batch.collect.plan import check_load_mode_allowed
     from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
 
     try:
@@ -380,6 +381,9 @@ class TogetherBatchOperator(BaseOperator):
                 max_poll_failures=self.max_poll_failures,
                 cancel_on_kill=self.cancel_on_kill,
                 cancel_on_timeout=self.cancel_on_timeout,
+                # The submit task's batches are in its ledger: the page shows what the trigger sees.
+                record_status=manifest.owner is not None,
+                ledger_conn_id=manifest.ledger_conn_id,
             ),
             method_name="execute_complete",
             kwargs={"manifest": manifest.to_xcom()},
@@ -405,6 +409,7 @@ class TogetherBatchOperator(BaseOperator):
                 max_poll_failures=self.max_poll_failures,
                 cancel_on_timeout=self.cancel_on_timeout,
                 logger=self.log,
+                on_changes=status_recorder(manifest.ledger_conn_id) if manifest.owner is not None else None,
             )
         finally:
             self._waiting_on = []

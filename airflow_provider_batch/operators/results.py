@@ -2,56 +2,37 @@
 
 from __future__ import annotations
 
-import itertools
-import tempfile
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, BaseHook, BaseOperator
+from airflow.sdk import Asset, BaseOperator
 
 from airflow_provider_batch._poll_interval import check_poll_interval
-from airflow_provider_batch._wrap import wrap
-from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent, EventStatus
-from airflow_provider_batch.exceptions import TogetherBatchPartialFailureError, TogetherBatchPollingError
-from airflow_provider_batch.hooks.ledger import get_ledger
-from airflow_provider_batch.hooks.together import TogetherBatchHook
-from airflow_provider_batch.manifest import BatchRecord, SubmitManifest
-from airflow_provider_batch.operators._batch_common import defer_timeout, poll_once, wait_sync
-from airflow_provider_batch.operators._empty import skip_if_upstream_skipped
-from airflow_provider_batch.operators._follow_up import (
+from airflow_provider_batch.collect.fetch import fetch_batches
+from airflow_provider_batch.collect.follow_up import (
     DEFAULT_FOLLOW_UP_STATUSES,
     XCOM_FOLLOW_UP,
-    RetryTap,
     Source,
-    apply_round,
-    can_follow_up,
     check_follow_up_args,
-    merge_round,
-    submit_round,
+    next_round,
 )
-from airflow_provider_batch.operators._outcomes import (
-    FailureTally,
-    OutcomeTarget,
-    record_answered,
-    record_outcomes,
-    record_statuses,
+from airflow_provider_batch.collect.load import load_batches, load_round
+from airflow_provider_batch.collect.plan import ResultsPlan, Session, check_load_mode_allowed
+from airflow_provider_batch.collect.report import log_summary, report, report_round
+from airflow_provider_batch.collect.state import FollowUpState, ResultManifest
+from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent
+from airflow_provider_batch.exceptions import TogetherBatchPartialFailureError
+from airflow_provider_batch.hooks.together import TogetherBatchHook
+from airflow_provider_batch.manifest import BatchRecord, SubmitManifest
+from airflow_provider_batch.operators._batch_common import (
+    defer_timeout,
+    poll_once,
+    status_recorder,
+    wait_sync,
 )
-from airflow_provider_batch.operators._report import report_table
-from airflow_provider_batch.operators._results_io import (
-    check_load_mode_allowed,
-    diagnostics,
-    load_metadata,
-    reconcile_job,
-    recover_inputs,
-    run_context,
-)
-from airflow_provider_batch.operators._spend import EarlierBatches, earlier_batches
-from airflow_provider_batch.operators._state import FollowUpState, ResultManifest, merge_failures
-from airflow_provider_batch.pricing import PriceTable
-from airflow_provider_batch.results import LoadStats, RunContext, WarehouseLoader, check_table_names
-from airflow_provider_batch.results.reconcile import BatchStream
+from airflow_provider_batch.operators._empty import skip_if_upstream_skipped
+from airflow_provider_batch.results import check_table_names
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
 if TYPE_CHECKING:
@@ -107,7 +88,7 @@ class TogetherBatchResultsOperator(BaseOperator):
         of failing.
     :param follow_up_rounds: after loading, re-send the requests that failed transiently as up to
         this many (at most 3) rounds of follow-up batches and merge their answers into the same
-        rows; see :mod:`airflow_provider_batch.operators._follow_up` for the exact rule. Each
+        rows; see :mod:`airflow_provider_batch.collect.follow_up` for the exact rule. Each
         follow-up batch is created retry-safely and gets its own spend-table row.
     :param follow_up_statuses: row statuses that are re-sent (``failed``, ``missing``, and on
         request ``expired``, ``cancelled``); failures with a permanent error code never are.
@@ -186,174 +167,103 @@ class TogetherBatchResultsOperator(BaseOperator):
 
     # -- execute ------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
+        """Plan, fetch, load, report; then follow up or finish (see :mod:`airflow_provider_batch.collect`)."""
         check_load_mode_allowed(self.load_mode, context)  # before anything is downloaded
-        hook = TogetherBatchHook(together_conn_id=self.together_conn_id)
-        manifest = self._manifest(context)
-        prices = self._prices(hook)
-        run = run_context(context, expansion=self.load_mode == "replace_logical_date")
-        with tempfile.TemporaryDirectory(prefix="together-results-") as tmp, hook.get_conn() as client:
-            tmp_dir = Path(tmp)
-            metadata = load_metadata(self._metadata_path(manifest.metadata_manifest, tmp_dir))
-            streams, inputs = [], {}
-            submitted = recover_inputs(client, manifest, tmp_dir, aws_conn_id=self.aws_conn_id)
-            for part, record in enumerate(manifest.batches, start=1):
-                job = client.batches.retrieve(record.batch_id)
-                if manifest.owner is not None:  # the submit task's ledger knows this batch
-                    record_statuses(manifest.ledger_conn_id, [(job.id, job.status.value, job.progress)])
-                if not job.status.is_terminal and not self.allow_unfinished:
-                    raise ValueError(
-                        f"batch {job.id} is {job.status.value}; results can be loaded once it is terminal "
-                        "(set allow_unfinished=True to load what exists now)"
-                    )
-                stream, files = reconcile_job(
-                    client,
-                    job,
-                    tmp_dir / job.id,
-                    metadata,
-                    prices=prices,
-                    endpoint=manifest.endpoint,
-                    run=run,
-                    local_input=submitted.get(job.id),
-                )
-                streams.append(stream)
-                if can_follow_up(job.status.value) and files.input_path is not None:
-                    inputs[job.id] = (part, files.input_path)
-            loader = self._loader(metadata)
-            earlier = earlier_batches(
-                client, manifest, loader, run=run, prices=prices, work_dir=tmp_dir / "earlier"
-            )
-            tap = RetryTap(self.follow_up_statuses)
-            target = self._outcome_target(manifest.ledger_conn_id)
-            stats = self._load(loader, streams, earlier, run, tap, target.tally)
-            record_outcomes(target, [s.summary for s in streams] + earlier.summaries, run)
-            self._warn_unreadable(streams)
-            result = self._result_manifest(streams, stats, earlier, target.tally)
-            if self.follow_up_rounds and set(tap.by_batch) & set(inputs):
-                sources = [Source(b, *inputs[b], carry) for b, carry in tap.by_batch.items() if b in inputs]
-                chains = submit_round(
-                    client, context, 1, sources, endpoint=manifest.endpoint, work_dir=tmp_dir,
-                    ledger=get_ledger(manifest.ledger_conn_id), together_conn_id=self.together_conn_id,
-                    vendor=hook.vendor, prices=self._prices(hook),
-                )  # fmt: skip
-                state = FollowUpState(
-                    round=1,
-                    result=result,
-                    endpoint=manifest.endpoint,
-                    metadata_manifest=self.metadata_manifest or manifest.metadata_manifest,
-                    ledger_conn_id=manifest.ledger_conn_id,
-                    chains=chains,
-                )
-                return self._await_follow_up(context, client, hook, state)
-        return self._finish(context, result)
-
-    # -- follow-up batches --------------------------------------------------------------------
-    def _await_follow_up(
-        self, context: Context, client: Any, hook: TogetherBatchHook, state: FollowUpState
-    ) -> Any:
-        batch_ids = [c.batch_id for c in state.chains]
-        if not batch_ids:  # nothing left that could be re-sent
-            return self._finish(context, state.result)
-        payload = state.model_dump(mode="json")
-        context["ti"].xcom_push(key=XCOM_FOLLOW_UP, value=payload)
-        poll = float(self.poll_interval or hook.poll_interval() or DEFAULT_POLL_INTERVAL)
-        # Each follow-up batch's own deadline: its created_at plus follow_up_timeout.
-        timeout = self.follow_up_timeout.total_seconds()
-        first = poll_once(client, batch_ids, self.log, timeout=timeout, cancel_on_timeout=True)
-        event = first.event
-        if event is None and self.deferrable:
-            self.defer(
-                trigger=TogetherBatchTrigger(
-                    batch_ids=batch_ids, together_conn_id=self.together_conn_id, poll_interval=poll,
-                    deadlines=first.deadlines,
-                ),
-                method_name="execute_follow_up",
-                kwargs={"state": payload},
-                timeout=defer_timeout(first.deadlines, batch_ids, poll),
-            )  # fmt: skip
-        if event is None:
-            event = wait_sync(
-                client, batch_ids, poll_interval=poll, deadlines=first.deadlines,
-                max_poll_failures=5, cancel_on_timeout=True, logger=self.log,
-            )  # fmt: skip
-        return self._merge_follow_up(context, client, hook, event, state)
+        plan = ResultsPlan.resolve(self, context, self._manifest(context))
+        with plan.session() as session:
+            loaded = load_batches(session, fetch_batches(session))
+            return self._follow_up_or_finish(context, session, 0, report(plan, loaded), loaded.sources)
 
     def execute_follow_up(
         self, context: Context, event: dict[str, Any] | None = None, state: dict[str, Any] | None = None
     ) -> Any:
         """Resume after a follow-up round's trigger fired; everything comes from ``state`` (defer
-        kwargs, else the XCom pushed before deferring), never from ``self``."""
+        kwargs, else the XCom pushed before deferring), never from ``self``. Re-enters at load."""
+        resumed = self._resumed_state(context, state)
+        plan = ResultsPlan.resolve(self, context, self._manifest(context), resumed=resumed)
+        with plan.session() as session:
+            merged = load_round(session, resumed, BatchEvent.from_payload(event))
+            result = report_round(plan, resumed, merged)
+            return self._follow_up_or_finish(context, session, resumed.round, result, merged.sources)
+
+    def _follow_up_or_finish(
+        self, context: Context, session: Session, done: int, result: ResultManifest, sources: list[Source]
+    ) -> dict[str, Any]:
+        """Run follow-up rounds while the plan allows one and a request can be re-sent: each is
+        created, waited for (deferring, when deferrable: the resume re-enters at load) and merged;
+        then finish."""
+        while (state := next_round(session, done, result, sources)) is not None:
+            merged = load_round(session, state, self._await_follow_up(context, session, state))
+            done, result, sources = state.round, report_round(session.plan, state, merged), merged.sources
+        return self._finish(context, session, result)
+
+    # -- follow-up batches --------------------------------------------------------------------
+    def _await_follow_up(self, context: Context, session: Session, state: FollowUpState) -> BatchEvent:
+        """The event that ends the wait for round ``state``'s batches: at once when they are
+        already done; else the task defers (and resumes in :meth:`execute_follow_up`), or, when
+        not deferrable, waits on the worker."""
+        batch_ids = [c.batch_id for c in state.chains]
+        payload = state.model_dump(mode="json")
+        context["ti"].xcom_push(key=XCOM_FOLLOW_UP, value=payload)
+        poll = float(self.poll_interval or session.plan.hook.poll_interval() or DEFAULT_POLL_INTERVAL)
+        # Each follow-up batch's own deadline: its created_at plus follow_up_timeout.
+        timeout = self.follow_up_timeout.total_seconds()
+        first = poll_once(session.client, batch_ids, self.log, timeout=timeout, cancel_on_timeout=True)
+        if first.event is not None:
+            return first.event
+        if self.deferrable:
+            self.defer(
+                trigger=TogetherBatchTrigger(
+                    batch_ids=batch_ids, together_conn_id=self.together_conn_id, poll_interval=poll,
+                    deadlines=first.deadlines, record_status=True, ledger_conn_id=state.ledger_conn_id,
+                ),
+                method_name="execute_follow_up",
+                kwargs={"state": payload},
+                timeout=defer_timeout(first.deadlines, batch_ids, poll),
+            )  # fmt: skip
+        return wait_sync(
+            session.client, batch_ids, poll_interval=poll, deadlines=first.deadlines,
+            max_poll_failures=5, cancel_on_timeout=True, logger=self.log,
+            on_changes=status_recorder(session.plan.ledger),
+        )  # fmt: skip
+
+    @staticmethod
+    def _resumed_state(context: Context, state: dict[str, Any] | None) -> FollowUpState:
         if state is None:
             ti = context["ti"]
             state = ti.xcom_pull(task_ids=ti.task_id, key=XCOM_FOLLOW_UP, map_indexes=ti.map_index)
         if not state:
             raise ValueError("resumed a follow-up round without its state (XCom 'follow_up' is gone)")
-        hook = TogetherBatchHook(together_conn_id=self.together_conn_id)
-        typed = FollowUpState.model_validate(state)
-        with hook.get_conn() as client:
-            return self._merge_follow_up(context, client, hook, BatchEvent.from_payload(event), typed)
+        return FollowUpState.model_validate(state)
 
-    def _merge_follow_up(
-        self, context: Context, client: Any, hook: TogetherBatchHook, event: BatchEvent, state: FollowUpState
-    ) -> Any:
-        if event.status is EventStatus.ERROR:
-            raise TogetherBatchPollingError(
-                f"waiting for follow-up batches stopped: {event.message}; a retry re-attaches to them",
-                batch_ids=event.batch_ids,
-            )
-        round_no = state.round
-        record_statuses(state.ledger_conn_id, ((b.batch_id, b.status, b.progress) for b in event.batches))
-        with tempfile.TemporaryDirectory(prefix="together-follow-up-") as tmp:
-            tmp_dir = Path(tmp)
-            metadata = load_metadata(self._metadata_path(state.metadata_manifest, tmp_dir))
-            run, target = run_context(context), self._outcome_target(state.ledger_conn_id)
-            submitted = recover_inputs(client, self._manifest(context), tmp_dir, aws_conn_id=self.aws_conn_id)
-            outcome = merge_round(
-                client, state.chains, round_no, metadata=metadata, prices=self._prices(hook),
-                run=run, loader=self._loader(metadata), work_dir=tmp_dir,
-                statuses=self.follow_up_statuses, endpoint=state.endpoint, tally=target.tally,
-                origins=submitted,
-            )  # fmt: skip
-            record_outcomes(target, outcome.summaries, run)
-            record_answered(state.ledger_conn_id, outcome.answered)
-            result = apply_round(state.result, outcome, round_no)
-            self.log.info(
-                "Follow-up round %d merged %d answer(s): %s", round_no, outcome.merged, result.counts
-            )
-            if outcome.sources and round_no < self.follow_up_rounds:
-                chains = submit_round(
-                    client, context, round_no + 1, outcome.sources,
-                    endpoint=state.endpoint, work_dir=tmp_dir,
-                    ledger=get_ledger(state.ledger_conn_id), together_conn_id=self.together_conn_id,
-                    vendor=hook.vendor, prices=self._prices(hook),
-                )  # fmt: skip
-                following = state.model_copy(
-                    update={"round": round_no + 1, "result": result, "chains": chains}
-                )
-                return self._await_follow_up(context, client, hook, following)
-        return self._finish(context, result)
-
-    def _finish(self, context: Context, result: ResultManifest) -> dict[str, Any]:
+    # -- finish -------------------------------------------------------------------------------
+    def _finish(self, context: Context, session: Session, result: ResultManifest) -> dict[str, Any]:
         self._emit_asset_event(context, result)
-        self._log_summary(result)
+        log_summary(session.plan, result)
         self._apply_policy(result)
         if self.delete_input_files:
-            result = self._delete_inputs(context, result)
+            result = self._delete_inputs(session, result)
         return result.dump()
 
-    def _delete_inputs(self, context: Context, result: ResultManifest) -> ResultManifest:
-        """Delete the uploaded inputs of the finished batches this task loaded (best effort)."""
-        hook = TogetherBatchHook(together_conn_id=self.together_conn_id)
-        batch_ids = [r.batch_id for r in self._manifest(context).batches] + result.follow_up_batch_ids
+    def _delete_inputs(self, session: Session, result: ResultManifest) -> ResultManifest:
+        """Delete the uploaded inputs of the finished batches this task loaded (best effort); a
+        batch this task already saw terminal is not asked for again."""
+        batch_ids = [r.batch_id for r in session.plan.manifest.batches] + result.follow_up_batch_ids
         file_ids = []
-        with hook.get_conn() as client:
-            for batch_id in batch_ids:
-                job = client.batches.retrieve(batch_id)
-                if job.status.is_terminal and job.input_file_id:
-                    file_ids.append(job.input_file_id)
-                else:
-                    self.log.info("batch %s is %s; its input file is kept", batch_id, job.status.value)
-        report = hook.delete_files(file_ids)
-        return result.model_copy(update={"deleted_input_files": len(report.deleted) + len(report.missing)})
+        for batch_id in batch_ids:
+            job = session.jobs.get(batch_id)
+            if job is None or not job.status.is_terminal:
+                job = session.retrieve(batch_id)
+            if job.status.is_terminal and job.input_file_id:
+                file_ids.append(job.input_file_id)
+            else:
+                self.log.info("batch %s is %s; its input file is kept", batch_id, job.status.value)
+        cleanup = session.client.files.delete_many(file_ids)
+        self.log.info(
+            "Deleted %d file(s); %d already gone; %d could not be deleted",
+            len(cleanup.deleted), len(cleanup.missing), len(cleanup.failed),
+        )  # fmt: skip
+        return result.model_copy(update={"deleted_input_files": len(cleanup.deleted) + len(cleanup.missing)})
 
     # -- helpers ------------------------------------------------------------------------------
     def _manifest(self, context: Context) -> SubmitManifest:
@@ -373,112 +283,12 @@ class TogetherBatchResultsOperator(BaseOperator):
         skip_if_upstream_skipped(context, self.upstream_task_ids)
         raise ValueError("pass manifest (the submit operator's output), submit_task_id or batch_ids")
 
-    def _prices(self, hook: TogetherBatchHook) -> PriceTable:
-        return hook.price_table(self.price_table)
-
-    def _metadata_path(self, sidecar: str | None, tmp_dir: Path) -> Path | None:
-        location = self.metadata_manifest or sidecar
-        if not location:
-            return None
-        from airflow_provider_batch.inputs.storage import fetch_to_local
-
-        return fetch_to_local(location, tmp_dir, aws_conn_id=self.aws_conn_id)
-
-    def _loader(self, metadata: dict[str, dict[str, Any]]) -> WarehouseLoader:
-        hook = BaseHook.get_connection(self.warehouse_conn_id).get_hook()
-        metadata_columns = sorted({col for meta in metadata.values() for col in meta})
-        loader = WarehouseLoader(
-            hook,
-            results_table=self.results_table,
-            summary_table=self.summary_table,
-            metadata_columns=metadata_columns,
-        )
-        loader.ensure_tables()
-        return loader
-
-    def _outcome_target(self, ledger_conn_id: str | None) -> OutcomeTarget:
-        return OutcomeTarget(ledger_conn_id, self.warehouse_conn_id, self.results_table, self.summary_table)
-
-    def _load(
-        self,
-        loader: WarehouseLoader,
-        streams: list[BatchStream],
-        earlier: EarlierBatches,
-        run: RunContext,
-        tap: RetryTap,
-        tally: FailureTally,
-    ) -> LoadStats:
-        """One transaction: this task instance's rows as each batch's lines are read, then the
-        spend rows of its batches (complete once their rows are), and the spend rows of the
-        submission's earlier batches (marked superseded)."""
-        rows = tally.watch(tap.watch(itertools.chain.from_iterable(s.rows() for s in streams)))
-        return loader.load(
-            rows, lambda: [s.summary for s in streams] + earlier.summaries, mode=self.load_mode,
-            logical_date=run.logical_date, run=run, superseded=earlier.superseded,
-        )  # fmt: skip
-
-    def _result_manifest(
-        self, streams: list[BatchStream], stats: LoadStats, earlier: EarlierBatches, tally: FailureTally
-    ) -> ResultManifest:
-        summaries = [s.summary for s in streams]
-        statuses = ("succeeded", "failed", "missing", "expired", "cancelled")
-        failures = merge_failures([], {}, [b for s in summaries for b in tally.buckets(s.batch_id)])
-        return ResultManifest(
-            batch_ids=[s.batch_id for s in summaries],
-            final_statuses={s.batch_id: s.final_status for s in summaries},
-            requests=sum(s.requests for s in summaries),
-            counts={status: sum(getattr(s, status) for s in summaries) for status in statuses},
-            prompt_tokens=sum(s.prompt_tokens for s in summaries),
-            completion_tokens=sum(s.completion_tokens for s in summaries),
-            total_tokens=sum(s.total_tokens for s in summaries),
-            cost_usd_batch=round(sum(s.cost_usd_batch for s in summaries), 6),
-            cost_usd_list=round(sum(s.cost_usd_list for s in summaries), 6),
-            savings_usd=round(sum(s.savings_usd for s in summaries), 6),
-            rows_loaded=stats.rows,
-            rows_superseded=stats.superseded_rows,
-            rows_replaced=stats.deleted_rows,
-            superseded_batch_ids=sorted(earlier.superseded),
-            results_table=self.results_table,
-            summary_table=self.summary_table,
-            warehouse_conn_id=self.warehouse_conn_id,
-            diagnostics=diagnostics(streams),
-            failures=failures,
-        )
-
-    def _warn_unreadable(self, streams: list[BatchStream]) -> None:
-        for stream in streams:
-            diag = stream.diagnostics
-            if diag.invalid_lines:
-                self.log.warning(
-                    "%s",
-                    wrap(
-                        f"Batch {stream.batch_id}: {diag.invalid_lines} unreadable line(s), their requests "
-                        f"are loaded as missing: {'; '.join(diag.invalid_samples[:5])}"
-                    ),
-                )
-
     def _emit_asset_event(self, context: Context, result: ResultManifest) -> None:
         data = result.dump()
         extra = {k: data[k] for k in ("requests", "counts", "total_tokens", "cost_usd_batch", "batch_ids")}
         for outlet in self.outlets or []:
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra = extra
-
-    def _log_summary(self, result: ResultManifest) -> None:
-        diag = result.diagnostics
-        if diag.get("duplicate_ids") or diag.get("unknown_ids") or diag.get("invalid_lines"):
-            self.log.warning(
-                "%s",
-                wrap(
-                    f"Reconciliation found {diag['duplicate_ids']} duplicate and {diag['unknown_ids']} "
-                    f"unknown custom_id(s) and {diag['invalid_lines']} unreadable line(s); examples: "
-                    f"{diag['examples']}"
-                ),
-            )
-        self.log.info(
-            "Loaded %d requests from %d batch(es) into %s:\n%s",
-            result.requests, len(result.batch_ids), self.results_table, report_table(result),
-        )  # fmt: skip
 
     def _apply_policy(self, result: ResultManifest) -> None:
         requests = result.requests

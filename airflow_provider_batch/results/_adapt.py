@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_batch.results._dialects import GenericDialect
-from airflow_provider_batch.results._sql import to_utc
 from airflow_provider_batch.results.models import ResultRow, meta_value, owner_key
+from airflow_provider_batch.warehouse.dialects._sql import to_utc
+from airflow_provider_batch.warehouse.dialects.base import SqlDialect
 
 __all__ = ["adapted", "result_adapter"]
 
@@ -27,11 +27,11 @@ _VECTOR = _FIELDS.index("response_embedding")
 _VECTOR_IN_TAIL = _TAIL.index("answered_by_batch_id")
 
 
-def result_adapter(metadata_columns: Sequence[str], dialect: GenericDialect) -> Callable[[ResultRow], tuple]:
+def result_adapter(metadata_columns: Sequence[str], dialect: SqlDialect) -> Callable[[ResultRow], tuple]:
     """A function ``ResultRow -> tuple`` in table order, specialised for speed.
 
     Metadata is spread into its columns, timestamps take the dialect's form (converted once per
-    distinct value), an embedding takes the dialect's form (:meth:`GenericDialect.vector`), and
+    distinct value), an embedding takes the dialect's form (:meth:`SqlDialect.vector`), and
     text that the database cannot hold is cleaned when the dialect says so.
     """
     tail_of = _tail_converter(timestamp_converter(dialect))
@@ -99,7 +99,7 @@ def _tail_converter(convert: Callable[[Any], Any]) -> Callable[[tuple], tuple]:
 
 
 def adapted(
-    values: Iterable[tuple[Any, ...]], columns: Sequence[tuple[str, str]], dialect: GenericDialect
+    values: Iterable[tuple[Any, ...]], columns: Sequence[tuple[str, str]], dialect: SqlDialect
 ) -> Iterator[tuple[Any, ...]]:
     """Bind-ready tuples for any table (used for the small summary table)."""
     ts_positions = [i for i, (_, kind) in enumerate(columns) if kind == "timestamp"]
@@ -114,7 +114,7 @@ def adapted(
         yield tuple(out)
 
 
-def timestamp_converter(dialect: GenericDialect) -> Callable[[Any], Any]:
+def timestamp_converter(dialect: SqlDialect) -> Callable[[Any], Any]:
     """UTC in the dialect's form; a load stamps a few distinct datetimes, each converted once."""
     cache: dict[datetime, Any] = {}
 

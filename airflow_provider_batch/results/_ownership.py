@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_batch.results._dialects import GenericDialect
-from airflow_provider_batch.results._migrate import execute_sql as _execute
-from airflow_provider_batch.results._migrate import query_sql as _query
-from airflow_provider_batch.results._sql import Table, to_utc
 from airflow_provider_batch.results.models import RunContext
+from airflow_provider_batch.warehouse.dialects._sql import Table, to_utc
+from airflow_provider_batch.warehouse.dialects._sql import execute_sql as _execute
+from airflow_provider_batch.warehouse.dialects._sql import query_sql as _query
+from airflow_provider_batch.warehouse.dialects.base import SqlDialect
 
 __all__ = ["Superseded", "mark_spend", "replace_scope", "supersede_batches", "supersede_rows"]
 
@@ -56,7 +56,7 @@ class _Where:
     """WHERE fragments with bound parameters, NULL-safe for known values; columns optionally
     qualified by a table alias."""
 
-    def __init__(self, dialect: GenericDialect, alias: str | None = None) -> None:
+    def __init__(self, dialect: SqlDialect, alias: str | None = None) -> None:
         self.dialect = dialect
         self.ph = dialect.placeholder
         self._prefix = f"{alias}." if alias else ""
@@ -164,7 +164,7 @@ def _replaced_by(
 
 
 def supersede_rows(
-    conn: Any, dialect: GenericDialect, table: Table, run: RunContext, batches: Sequence[str]
+    conn: Any, dialect: SqlDialect, table: Table, run: RunContext, batches: Sequence[str]
 ) -> Superseded:
     """Merge mode: mark the owner's rows of other batches that this load answered again.
 
@@ -195,7 +195,7 @@ def supersede_rows(
 
 def supersede_batches(
     conn: Any,
-    dialect: GenericDialect,
+    dialect: SqlDialect,
     table: Table,
     run: RunContext,
     marks: Mapping[str, str | None],
@@ -221,7 +221,7 @@ def supersede_batches(
 
 def replace_scope(
     conn: Any,
-    dialect: GenericDialect,
+    dialect: SqlDialect,
     table: Table,
     run: RunContext,
     batches: Sequence[str],
@@ -252,7 +252,7 @@ def replace_scope(
 
 def mark_spend(
     conn: Any,
-    dialect: GenericDialect,
+    dialect: SqlDialect,
     table: Table,
     run: RunContext,
     marks: Mapping[str, str | None],

@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_provider_batch.pricing import DEFAULT_PRICE_TABLE, PriceTable
 from airflow_provider_batch.results.models import (
@@ -34,15 +34,20 @@ from airflow_provider_batch.results.models import (
     RunContext,
 )
 
-__all__ = ["BatchStream", "Reconciliation", "reconcile"]
+__all__ = ["BatchStream", "Reconciliation", "UnrunCodes", "reconcile"]
 
 _UNITS = 10**10  # cost is kept in units of 1e-10 USD, the precision of PriceTable.cost
 _KINDS = ("output", "error")
 _UNANSWERED_STATUS = {"EXPIRED": RowStatus.EXPIRED, "CANCELLED": RowStatus.CANCELLED}
-#: Error codes by which an error file names a request that never ran: OpenAI's Batch API (and the
-#: APIs that copy it) writes one such line per unrun request of an expired or cancelled batch,
-#: where Together writes none. Such a request is ``expired``/``cancelled``, as an unanswered one.
-UNRUN_ERROR_CODES = {"batch_expired": RowStatus.EXPIRED, "batch_cancelled": RowStatus.CANCELLED}
+
+
+class UnrunCodes(Protocol):
+    """What reconciliation asks a batch's vendor
+    (:class:`~airflow_provider_batch.vendors.base.BatchVendor`): which error-file codes name a
+    request that never ran, and the row status each gets."""
+
+    @property
+    def unrun_error_statuses(self) -> Mapping[str, str]: ...
 
 
 class BatchStream:
@@ -57,6 +62,10 @@ class BatchStream:
         requests into ``expired``/``cancelled`` rows instead of ``missing``.
     :param prices: prices for ``cost_usd`` (batch price) and the summary's list cost.
     :param run: the Airflow run stamped on every row and on the summary.
+    :param vendor: the batch's vendor, asked which error lines name a request that never ran
+        (:attr:`~airflow_provider_batch.vendors.base.BatchVendor.unrun_error_statuses`): such a
+        request is ``expired``/``cancelled``, as an unanswered one. ``None``: every error line is
+        ``failed``.
     """
 
     def __init__(
@@ -73,6 +82,7 @@ class BatchStream:
         completed_at: datetime | None = None,
         run: RunContext = RunContext(),
         metadata: Mapping[str, Mapping[str, Any]] | None = None,
+        vendor: UnrunCodes | None = None,
     ) -> None:
         self.batch_id = batch_id
         self.diagnostics = Diagnostics()
@@ -83,7 +93,7 @@ class BatchStream:
         self._times = (endpoint, submitted_at, completed_at)
         self._run = run
         self._builder = _RowBuilder(
-            batch_id, prices, _UNANSWERED_STATUS.get(self.status, RowStatus.MISSING), run
+            batch_id, prices, _UNANSWERED_STATUS.get(self.status, RowStatus.MISSING), run, vendor
         )
         self._totals = _Totals()
         self._summary: BatchSummary | None = None
@@ -207,6 +217,7 @@ def reconcile(
     submitted_at: datetime | None = None,
     completed_at: datetime | None = None,
     run: RunContext = RunContext(),
+    vendor: UnrunCodes | None = None,
 ) -> Reconciliation:
     """Match every expected request to its output or error line, holding the rows in memory.
 
@@ -214,7 +225,7 @@ def reconcile(
     """
     stream = BatchStream(
         expected, outputs, errors, batch_id=batch_id, batch_status=batch_status, prices=prices,
-        endpoint=endpoint, submitted_at=submitted_at, completed_at=completed_at, run=run,
+        endpoint=endpoint, submitted_at=submitted_at, completed_at=completed_at, run=run, vendor=vendor,
     )  # fmt: skip
     rows = list(stream.rows())
     return Reconciliation(batch_id, stream.summary, stream.diagnostics, stream.counts, rows)
@@ -237,8 +248,18 @@ class _RowBuilder:
     A row's cost is computed once, from per-model rates looked up once per model pair.
     """
 
-    def __init__(self, batch_id: str, prices: PriceTable, unanswered: RowStatus, run: RunContext) -> None:
+    def __init__(
+        self,
+        batch_id: str,
+        prices: PriceTable,
+        unanswered: RowStatus,
+        run: RunContext,
+        vendor: UnrunCodes | None = None,
+    ) -> None:
         self.batch_id = batch_id
+        #: error code -> the status of a request that never ran, as the vendor reads it
+        unrun = vendor.unrun_error_statuses if vendor is not None else {}
+        self.unrun = {code: RowStatus(status) for code, status in unrun.items()}
         self.prices = prices
         self.discount = 1.0 - prices.batch_discount
         self.unanswered_status = unanswered
@@ -273,8 +294,8 @@ class _RowBuilder:
 
     def answered(self, totals: _Totals, request: ExpectedRequest, line: ParsedLine) -> ResultRow:
         status = RowStatus.SUCCEEDED if line.succeeded else RowStatus.FAILED
-        if not line.succeeded and line.error_code in UNRUN_ERROR_CODES:
-            status = UNRUN_ERROR_CODES[line.error_code]
+        if not line.succeeded and line.error_code in self.unrun:
+            status = self.unrun[line.error_code]
         batch_units, list_units = self._units(request, line)
         totals.counts[status] += 1
         totals.prompt += line.prompt_tokens or 0

@@ -6,14 +6,12 @@ owns the rows it loads, and no other run, DAG or map index overwrites or deletes
 are in :mod:`._ownership`). Summaries (spend) are keyed by ``batch_id`` and never deleted. Every
 write is an upsert, so re-running a load never duplicates a row.
 
-Fast paths by the hook's ``dialect_name``: SQLite stages the rows in a temporary table and merges
-them with one ``INSERT … SELECT … ON CONFLICT``, so concurrent loads into one file wait for each
-other's writes only, not for their parsing (see :class:`SqliteDialect`); PostgreSQL
-streams ``COPY`` straight into the table for each batch without rows yet, and through a temporary
-table merged with one ``INSERT … SELECT … ON CONFLICT`` for the rest;
-MySQL/MariaDB sends multi-row ``INSERT … ON DUPLICATE KEY UPDATE``; any other DB-API database
-gets delete-then-insert with ``executemany`` (atomic only where its driver and tables are
-transactional, see :class:`GenericDialect`).
+How rows reach the table is the hook's dialect's business (:mod:`airflow_provider_batch.
+warehouse.dialects`, picked by :func:`~airflow_provider_batch.warehouse.dialects.dialect_for`):
+SQLite stages the rows in a temporary table and merges them with one upsert, so concurrent loads
+into one file wait for each other's writes only; PostgreSQL streams ``COPY``; MySQL/MariaDB sends
+multi-row ``INSERT … ON DUPLICATE KEY UPDATE``; any other DB-API database gets delete-then-insert
+with ``executemany`` (atomic only where its driver and tables are transactional).
 """
 
 from __future__ import annotations
@@ -29,9 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_batch.results._adapt import adapted, result_adapter
-from airflow_provider_batch.results._dialects import GenericDialect, SqliteDialect
 from airflow_provider_batch.results._migrate import migrate_table
-from airflow_provider_batch.results._mysql import MySqlDialect
 from airflow_provider_batch.results._ownership import (
     Superseded,
     mark_spend,
@@ -39,8 +35,6 @@ from airflow_provider_batch.results._ownership import (
     supersede_batches,
     supersede_rows,
 )
-from airflow_provider_batch.results._postgres import PostgresDialect
-from airflow_provider_batch.results._sql import check_identifier, parse_table
 from airflow_provider_batch.results.models import (
     OWNER_COLUMNS,
     RESULT_COLUMNS,
@@ -52,6 +46,9 @@ from airflow_provider_batch.results.models import (
     ResultRow,
     RunContext,
 )
+from airflow_provider_batch.warehouse.dialects import dialect_for
+from airflow_provider_batch.warehouse.dialects._sql import check_identifier, parse_table
+from airflow_provider_batch.warehouse.dialects.base import SqlDialect
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -149,7 +146,7 @@ class WarehouseLoader:
             raise ValueError("chunk_size must be positive")
         self.chunk_size = chunk_size
         self._dialect_name = dialect
-        self._dialect: GenericDialect | None = None
+        self._dialect: SqlDialect | None = None
         self._result_columns = _spread_metadata(self.metadata_columns)
 
     @property
@@ -162,11 +159,10 @@ class WarehouseLoader:
         """Column names of the spend table, in order."""
         return tuple(name for name, _ in SUMMARY_COLUMNS)
 
-    def dialect(self) -> GenericDialect:
+    def dialect(self) -> SqlDialect:
         """The write strategy for this hook (SQLite, PostgreSQL, MySQL or generic DB-API)."""
         if self._dialect is None:  # one per loader: ensure_tables may tell it about the server
-            name = self._dialect_name or getattr(self.hook, "dialect_name", "generic")
-            self._dialect = _dialect_for(name, self.hook)
+            self._dialect = dialect_for(self.hook, name=self._dialect_name)
         return self._dialect
 
     def create_table_statements(self) -> list[str]:
@@ -199,7 +195,7 @@ class WarehouseLoader:
                 conn.rollback()
                 raise
 
-    def _add_missing_columns(self, conn: Any, dialect: GenericDialect) -> None:
+    def _add_missing_columns(self, conn: Any, dialect: SqlDialect) -> None:
         tables = (
             (self.results_table, self._result_columns, RESULT_KEY),
             (self.summary_table, SUMMARY_COLUMNS, SUMMARY_KEY),
@@ -271,7 +267,7 @@ class WarehouseLoader:
     def _load_in(
         self,
         conn: Any,
-        dialect: GenericDialect,
+        dialect: SqlDialect,
         rows: Iterable[ResultRow],
         later_summaries: Sequence[BatchSummary] | Callable[[], Sequence[BatchSummary]],
         mode: str,
@@ -336,13 +332,13 @@ class WarehouseLoader:
             for batch_id, row in found.items()
         }
 
-    def _write_rows(self, conn: Any, dialect: GenericDialect, rows: Iterable[ResultRow]) -> int:
+    def _write_rows(self, conn: Any, dialect: SqlDialect, rows: Iterable[ResultRow]) -> int:
         row_values = map(result_adapter(self.metadata_columns, dialect), rows)
         return dialect.write(
             conn, self.results_table, self._result_columns, RESULT_KEY, row_values, chunk_size=self.chunk_size
         )
 
-    def _write_summaries(self, conn: Any, dialect: GenericDialect, summaries: Sequence[BatchSummary]) -> int:
+    def _write_summaries(self, conn: Any, dialect: SqlDialect, summaries: Sequence[BatchSummary]) -> int:
         """Upsert spend rows; a row another task instance loaded first keeps its owner and marks."""
         if not summaries:
             return 0
@@ -374,7 +370,7 @@ def _adopts(kept: Mapping[str, Any], summary: BatchSummary) -> bool:
             and kept["run_id"] == summary.run_id)  # fmt: skip
 
 
-def _spend_rows(conn: Any, dialect: GenericDialect, table: str, batch_ids: Sequence[str]) -> dict[str, dict]:
+def _spend_rows(conn: Any, dialect: SqlDialect, table: str, batch_ids: Sequence[str]) -> dict[str, dict]:
     names = ("batch_id", "final_status", "cost_usd_batch", *OWNER_COLUMNS, *SUPERSEDED_COLUMNS)
     found: dict[str, dict] = {}
     cur = conn.cursor()
@@ -457,15 +453,3 @@ def _spread_metadata(metadata_columns: Sequence[str]) -> tuple[tuple[str, str], 
         else:
             columns.append((name, kind))
     return tuple(columns)
-
-
-def _dialect_for(name: str, hook: Any) -> GenericDialect:
-    """The strategy for a hook's ``dialect_name``; anything unknown gets the generic one."""
-    if name == "sqlite":
-        return SqliteDialect()
-    if name in ("postgresql", "postgres"):
-        return PostgresDialect()
-    if name in ("mysql", "mariadb"):
-        return MySqlDialect()
-    quote = getattr(hook, "escape_word_format", None) or '"{}"'
-    return GenericDialect(quote=quote, placeholder=getattr(hook, "placeholder", "%s"), hook=hook)

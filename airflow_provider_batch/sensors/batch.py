@@ -10,12 +10,18 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_batch._compat import warn_if_kill_cannot_cancel
 from airflow_provider_batch._poll_interval import check_poll_interval
 from airflow_provider_batch.client.models import BatchJob
-from airflow_provider_batch.events import BatchEvent
+from airflow_provider_batch.events import BatchEvent, BatchState
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.links import BatchConsoleLink, TogetherBatchLink
 from airflow_provider_batch.manifest import SubmitManifest
-from airflow_provider_batch.operators._batch_common import defer_timeout, finish, poll_once, push_batch_ids
-from airflow_provider_batch.triggers._polling import PollTracker, is_transient
+from airflow_provider_batch.operators._batch_common import (
+    defer_timeout,
+    finish,
+    poll_once,
+    push_batch_ids,
+    status_recorder,
+)
+from airflow_provider_batch.triggers._polling import PollTracker, is_transient, status_changes
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 
 __all__ = ["BatchSensor", "TogetherBatchSensor"]
@@ -40,6 +46,10 @@ class TogetherBatchSensor(BaseSensorOperator):
     :param max_poll_failures: consecutive failed rounds the trigger tolerates.
     :param cancel_on_kill: cancel the batches when the deferred sensor is killed (off by default:
         the batches belong to someone else).
+    :param record_status: write each status change (and each percent of progress) it sees to the
+        submission ledger, for the "LLM batches" page; only batches the ledger holds (created by
+        this provider's operators) are touched. A failed write is logged, never fails the sensor.
+    :param ledger_conn_id: the ledger's connection (``None``: the deployment's ledger).
 
     ``poke_interval`` (seconds between polls, also the trigger's) is refused below the floor of
     :mod:`airflow_provider_batch._poll_interval` when the DAG is parsed. When it is not given, the
@@ -58,6 +68,8 @@ class TogetherBatchSensor(BaseSensorOperator):
         deferrable: bool = False,
         max_poll_failures: int = 5,
         cancel_on_kill: bool = False,
+        record_status: bool = True,
+        ledger_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         self._poke_interval_given = "poke_interval" in kwargs  # default_args are in kwargs too
@@ -76,6 +88,9 @@ class TogetherBatchSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.max_poll_failures = max_poll_failures
         self.cancel_on_kill = cancel_on_kill
+        self.record_status = record_status
+        self.ledger_conn_id = ledger_conn_id
+        self._reported: dict[str, tuple[str, float]] = {}
 
     def _ids(self) -> list[str]:
         ids = [self.batch_id] if self.batch_id else []
@@ -110,6 +125,8 @@ class TogetherBatchSensor(BaseSensorOperator):
                 max_poll_failures=self.max_poll_failures,
                 cancel_on_kill=self.cancel_on_kill,
                 cancel_on_timeout=False,
+                record_status=self.record_status,
+                ledger_conn_id=self.ledger_conn_id,
             ),
             method_name="execute_complete",
             timeout=defer_timeout(first.deadlines, ids, poll),
@@ -128,10 +145,17 @@ class TogetherBatchSensor(BaseSensorOperator):
                         raise
                     self.log.warning("batch %s: poll failed (%s), will poke again", batch_id, exc)
                     return False
+        self._record([BatchState.from_job(j) for j in jobs])
         event = _event_if_done(jobs, float(self.timeout), self.log)
         if event is None:
             return False
         return PokeReturnValue(is_done=True, xcom_value=finish(context, event, self._manifest()))
+
+    def _record(self, states: list[BatchState]) -> None:
+        """The statuses seen by this poke, in the ledger when they changed since the last poke."""
+        changes = status_changes(states, self._reported) if self.record_status else []
+        if changes:
+            status_recorder(self.ledger_conn_id)(changes)
 
     def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired; ids come from the event."""

@@ -23,7 +23,10 @@ from airflow_provider_batch.client.errors import (
 from airflow_provider_batch.client.models import BatchJob, BatchStatus
 from airflow_provider_batch.events import BatchEvent, BatchState, EventStatus, outcome_of
 
-__all__ = ["PollTracker", "epoch_seconds", "is_transient"]
+__all__ = ["STATUS_STEP", "PollTracker", "epoch_seconds", "is_transient", "status_changes"]
+
+#: Progress (percent) a batch must gain before the change is worth recording for monitoring.
+STATUS_STEP = 1.0
 
 _TRANSIENT_STATUS = (RateLimitError, InternalServerError, ConflictError)
 
@@ -40,6 +43,26 @@ def is_transient(exc: BaseException) -> bool:
 def epoch_seconds(moment: datetime) -> float:
     """Epoch seconds of an API timestamp (a naive one is UTC)."""
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def status_changes(
+    states: Iterable[BatchState], reported: dict[str, tuple[str, float]], *, step: float = STATUS_STEP
+) -> list[BatchState]:
+    """The states whose status, or progress by ``step`` percent (or to 100), differ from
+    ``reported`` (batch id -> status, progress), which is updated with them. Never-seen batches
+    (status ``UNKNOWN``, not yet reported) are left out."""
+    changed = []
+    for state in states:
+        if state.status == "UNKNOWN" and state.batch_id not in reported:
+            continue
+        progress = float(state.progress or 0.0)
+        before = reported.get(state.batch_id)
+        same = before is not None and before[0] == state.status
+        if same and before and abs(progress - before[1]) < step and not progress >= 100.0 > before[1]:
+            continue
+        reported[state.batch_id] = (state.status, progress)
+        changed.append(state)
+    return changed
 
 
 class PollTracker:
@@ -78,10 +101,16 @@ class PollTracker:
         self.failures = 0
         self.states: dict[str, BatchState] = {b: BatchState(batch_id=b, status="UNKNOWN") for b in batch_ids}
         self._cancelled: list[str] = []
+        self._reported: dict[str, tuple[str, float]] = {}
 
     def pending(self) -> list[str]:
         """Ids still to poll: not known to be terminal, and not timed out."""
         return [b for b, s in self.states.items() if not (s.batch_status.is_terminal or s.timed_out)]
+
+    def status_changes(self, *, step: float = STATUS_STEP) -> list[BatchState]:
+        """The batches whose status, or progress by ``step`` percent (or to 100), changed since the
+        last call: what is worth recording for monitoring, not every poll."""
+        return status_changes(self.states.values(), self._reported, step=step)
 
     def timed_out(self) -> list[str]:
         return [b for b, s in self.states.items() if s.timed_out]

@@ -13,6 +13,7 @@ from airflow_provider_batch.client.models import BatchJob
 from airflow_provider_batch.events import BatchEvent
 from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.triggers._polling import PollTracker
+from airflow_provider_batch.triggers._status_ledger import LedgerStatusWriter
 
 __all__ = ["BatchTrigger", "TogetherBatchTrigger", "TRIGGER_CLASSPATH"]
 
@@ -47,6 +48,10 @@ class TogetherBatchTrigger(BaseTrigger):
     :param max_poll_failures: consecutive failed rounds tolerated; one more yields ``error``.
     :param cancel_on_kill: cancel unfinished batches when a user kills the deferred task (AF 3.3+).
     :param cancel_on_timeout: cancel a batch when its deadline passes.
+    :param record_status: write each status change, and each percent of progress, to the
+        submission ledger for the "LLM batches" page (off the event loop; a failed write is logged
+        and the wait goes on). Off for triggers serialized before it existed.
+    :param ledger_conn_id: the ledger's connection (``None``: the deployment's ledger).
     """
 
     def __init__(
@@ -59,6 +64,8 @@ class TogetherBatchTrigger(BaseTrigger):
         cancel_on_kill: bool = True,
         cancel_on_timeout: bool = True,
         deadlines: Mapping[str, float] | None = None,
+        record_status: bool = False,
+        ledger_conn_id: str | None = None,
     ) -> None:
         super().__init__()
         if not batch_ids:
@@ -72,6 +79,8 @@ class TogetherBatchTrigger(BaseTrigger):
         self.max_poll_failures = int(max_poll_failures)
         self.cancel_on_kill = cancel_on_kill
         self.cancel_on_timeout = cancel_on_timeout
+        self.record_status = bool(record_status)
+        self.ledger_conn_id = ledger_conn_id
         self._client: Any = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -85,6 +94,8 @@ class TogetherBatchTrigger(BaseTrigger):
                 "max_poll_failures": self.max_poll_failures,
                 "cancel_on_kill": self.cancel_on_kill,
                 "cancel_on_timeout": self.cancel_on_timeout,
+                "record_status": self.record_status,
+                "ledger_conn_id": self.ledger_conn_id,
             },
         )
 
@@ -101,18 +112,23 @@ class TogetherBatchTrigger(BaseTrigger):
             deadlines=self.deadlines,
             logger=self.log,
         )
+        writer = LedgerStatusWriter(self.ledger_conn_id, self.log) if self.record_status else None
         try:
-            event = await self._wait(tracker)
+            event = await self._wait(tracker, writer)
         except Exception as exc:  # CancelledError is a BaseException and passes through
             self.log.exception("trigger stopped on an unexpected error")
             event = tracker.error_event(exc, prefix="trigger error")
+        if writer is not None:
+            await writer.flush()
         self.log.info("batches %s: %s (%s)", ", ".join(self.batch_ids), event.status, event.message)
         yield TriggerEvent(event.to_payload())
 
-    async def _wait(self, tracker: PollTracker) -> BatchEvent:
+    async def _wait(self, tracker: PollTracker, writer: LedgerStatusWriter | None = None) -> BatchEvent:
         client = await self._get_client()
         while True:
             event = tracker.record_round(await _poll(client, tracker.pending()))
+            if writer is not None:
+                writer.submit(tracker.status_changes())
             if event is None:
                 event = await self._on_deadlines(tracker)
             if event is not None:

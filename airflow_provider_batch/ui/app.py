@@ -19,13 +19,14 @@ from urllib.parse import urlparse
 from airflow.api_fastapi.core_api.security import get_user
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from airflow_provider_batch.client.models import BatchStatus
-from airflow_provider_batch.hooks.ledger import LEDGER_SECTION, get_ledger, ledger_location
 from airflow_provider_batch.hooks.together import TogetherBatchHook
-from airflow_provider_batch.ledger import BatchQuery, DailySpend, SubmissionLedger, SubmissionRecord
+from airflow_provider_batch.ledger.location import LEDGER_SECTION, get_ledger, ledger_location
+from airflow_provider_batch.ledger.monitoring import BatchQuery, DailySpend, Monitoring, SubmissionRecord
 from airflow_provider_batch.ui.html import AirflowLinks, render_login_required, render_page
+from airflow_provider_batch.ui.summary import WindowSummary, summarize
 from airflow_provider_batch.ui.view import BatchView, build_view
 from airflow_provider_batch.vendors import VENDORS, vendor_named
 
@@ -44,6 +45,7 @@ class BatchPage(BaseModel):
     batches: list[BatchView]
     next_offset: int | None
     spend: list[DailySpend]
+    summary: WindowSummary = Field(description="every batch these filters and dates match, all pages")
 
 
 class _Filters(BaseModel):
@@ -107,7 +109,7 @@ def _filters(
         raise HTTPException(status_code=422, detail=str(exc)) from exc
 
 
-def _readable_dags(user: Any, ledger: SubmissionLedger) -> frozenset[str]:
+def _readable_dags(user: Any, ledger: Monitoring) -> frozenset[str]:
     """The DAGs with batches that this user may read, as the auth manager says."""
     from airflow.api_fastapi.app import get_auth_manager
 
@@ -173,9 +175,7 @@ def _query(filters: _Filters, readable: frozenset[str]) -> BatchQuery:
     )
 
 
-def _views(
-    ledger: SubmissionLedger, records: list[SubmissionRecord], readable: frozenset[str]
-) -> list[BatchView]:
+def _views(ledger: Monitoring, records: list[SubmissionRecord], readable: frozenset[str]) -> list[BatchView]:
     """The page's rows: each batch, then its follow-up batches (every round) under it."""
     children = ledger.follow_ups_of([str(r.batch_id) for r in records], dag_ids=readable)
     shown = {r.batch_id for r in records}
@@ -198,10 +198,10 @@ def _views(
 
 #: Seconds a page keeps the ledger object (its connection factory, and its tables known to exist).
 LEDGER_TTL = 300.0
-_ledgers: dict[tuple[Any, ...], tuple[float, SubmissionLedger]] = {}
+_ledgers: dict[tuple[Any, ...], tuple[float, Monitoring]] = {}
 
 
-def _ledger() -> SubmissionLedger:
+def _ledger() -> Monitoring:
     """The ledger, kept for :data:`LEDGER_TTL` so that a page load does not check its tables and
     columns again (a dozen round trips to a remote database)."""
     from airflow.configuration import conf
@@ -230,7 +230,13 @@ def _gather(filters: _Filters, user: Any) -> tuple[BatchPage, dict[str, str]]:
     # The spend follows the page's filters (not its date range: the spend has its own window).
     wanted = _query(filters, readable).model_copy(update={"since": None, "until": None})
     spend = ledger.daily_spend(since=spend_since, dag_ids=readable, query=wanted, by=filters.spend_by)
-    page = BatchPage(batches=views, next_offset=filters.offset + filters.limit if more else None, spend=spend)
+    summary = summarize(*ledger.summary_rows(_query(filters, readable)))
+    page = BatchPage(
+        batches=views,
+        next_offset=filters.offset + filters.limit if more else None,
+        spend=spend,
+        summary=summary,
+    )
     return page, links
 
 
@@ -255,6 +261,7 @@ def create_app() -> FastAPI:
             statuses=_STATUSES,
             vendors={name: vendor_named(name).display_name for name in VENDORS},
             spend=data.spend,
+            summary=data.summary,
             spend_days=filters.spend_days,
             spend_by=filters.spend_by,
             next_offset=data.next_offset,

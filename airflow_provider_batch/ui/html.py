@@ -12,7 +12,8 @@ from datetime import datetime, timedelta, timezone
 from html import escape
 from urllib.parse import quote, urlencode
 
-from airflow_provider_batch.ledger import DailySpend, FailureBucket
+from airflow_provider_batch.ledger.monitoring import DailySpend, FailureBucket
+from airflow_provider_batch.ui.summary import WindowSummary
 from airflow_provider_batch.ui.view import BatchView
 
 __all__ = ["AirflowLinks", "render_page", "render_login_required"]
@@ -31,7 +32,8 @@ form.filters input,form.filters select{font:inherit;padding:3px 6px;min-width:11
 .card{border:1px solid #d9e2ec;border-radius:6px;padding:10px 12px;margin:0 0 10px}
 .head{display:flex;flex-wrap:wrap;gap:6px 14px;align-items:baseline}
 .who{font-weight:600;overflow-wrap:anywhere}.muted{color:#52606d;font-size:12px}
-.badge{border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600;color:#fff;background:#7b8794}
+.badge{white-space:nowrap;border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600;color:#fff;
+  background:#7b8794}
 .st-COMPLETED{background:#2f9e44}.st-FAILED,.st-EXPIRED{background:#c92a2a}
 .st-IN_PROGRESS,.st-VALIDATING{background:#7048e8}.st-CANCELLED,.st-CANCELING{background:#e67700}
 .bar{height:10px;background:#e4e7eb;border-radius:5px;overflow:hidden;margin:8px 0 4px}
@@ -41,6 +43,7 @@ form.filters input,form.filters select{font:inherit;padding:3px 6px;min-width:11
 .card.follow-up{margin-left:32px;border-left:4px solid #7048e8}
 .summary{display:flex;flex-wrap:wrap;gap:6px 24px;margin:0 0 12px;padding:8px 12px;background:#f0f4f8;
   border-radius:6px}.summary b{display:block;font-size:12px;color:#52606d}
+.summary p{flex-basis:100%;margin:0;font-size:12px}
 .figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:4px 16px;margin:6px 0}
 .figs div{overflow-wrap:anywhere}.figs b{font-weight:600;color:#52606d;font-size:12px;display:block}
 ul.fail{margin:4px 0 0 0;padding-left:18px}ul.fail li{overflow-wrap:anywhere}
@@ -57,6 +60,7 @@ table.batches{border-collapse:collapse;font-size:13px;width:100%;margin:0 0 12px
 table.batches th,table.batches td{border-bottom:1px solid #e4e7eb;padding:3px 8px;text-align:left;
   vertical-align:top;overflow-wrap:anywhere}
 table.batches tr.group th{background:#f0f4f8;font-weight:600}
+table.batches th,table.batches td:nth-child(n+7){white-space:nowrap}
 tr.st-row-ALLFAILED td,tr.st-row-FAILED td,tr.st-row-EXPIRED td{background:#fff5f5}
 tr.st-row-SOMEFAILED td{background:#fff9db}
 .bad{color:#c92a2a;font-weight:600}.pager{margin:8px 0}
@@ -205,6 +209,7 @@ def _card(view: BatchView, links: AirflowLinks, console: str | None, now: dateti
     follow = " follow-up" if view.parent_batch_id else ""
     return (
         f'<div class="card{follow}" id="{escape(_anchor(view))}" data-batch="{escape(view.batch_id)}" '
+        f'data-dag="{escape(view.dag_id)}" '
         f'data-status="{escape(view.status)}">'
         f'<div class="head"><span class="who">{where}</span>'
         f'<span class="muted">{escape(mapped)} {escape(part)}</span>'
@@ -268,24 +273,22 @@ def _table(views: list[BatchView], filters: Mapping[str, str]) -> str:
     )
 
 
-def _summary(views: list[BatchView]) -> str:
-    """The shown batches at a glance: running, finished, failed; requests; spend; still waiting."""
-    running = [v for v in views if v.running]
-    finished = [v for v in views if not v.running]
-    failed = [v for v in finished if v.status != "COMPLETED" or (v.failed and not v.succeeded)]
-    spend = sum(v.cost_usd_batch or 0.0 for v in views)
-    waiting = sum(v.requests or 0 for v in running)
+def _summary(summary: WindowSummary, filters: Mapping[str, str]) -> str:
+    """The whole chosen window at a glance (every page, follow-ups included)."""
+    window = " to ".join(filters[k] for k in ("since", "until") if filters.get(k)) or "all dates"
+    failed = f"{summary.failed:,}" + (f" ({summary.not_loaded:,} not loaded)" if summary.not_loaded else "")
     figs = {
-        "Batches running": f"{len(running):,}",
-        "Finished": f"{len(finished):,}",
-        "Failed": f"{len(failed):,}",
-        "Requests answered": f"{sum(v.succeeded or 0 for v in views):,}",
-        "Requests failed": f"{sum(v.failed or 0 for v in views):,}",
-        "Spend (loaded)": _usd(spend),
-        "Requests still waiting": f"{waiting:,}",
+        "Batches running": f"{summary.running:,}",
+        "Finished": f"{summary.finished:,}",
+        "Failed": failed,
+        "Requests answered": f"{summary.requests_answered:,}",
+        "Requests failed": f"{summary.requests_failed:,}",
+        "Spend (loaded)": _usd(summary.cost_usd_batch),
+        "Requests still waiting": f"{summary.requests_waiting:,}",
     }
     cells = "".join(f"<div><b>{escape(k)}</b>{escape(v)}</div>" for k, v in figs.items())
-    return f'<div class="summary" id="summary">{cells}</div>'
+    title = f"{summary.batches:,} batches, {window}, these filters (all pages, follow-ups included)"
+    return f'<div class="summary" id="summary"><p class="muted">{escape(title)}</p>{cells}</div>'
 
 
 def _select(name: str, label: str, chosen: str | None, options: Mapping[str, str]) -> str:
@@ -434,6 +437,7 @@ def render_page(
     statuses: list[str],
     vendors: Mapping[str, str] | None = None,
     spend: list[DailySpend],
+    summary: WindowSummary | None = None,
     spend_days: int,
     next_offset: int | None,
     spend_by: str = "logical",
@@ -444,6 +448,7 @@ def render_page(
         f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">' if any(v.running for v in views) else ""
     )
     now = datetime.now(tz=timezone.utc)
+    glance = _summary(summary, filters) if summary else ""
     cards = "".join(_card(v, links, consoles.get(v.batch_id), now) for v in views) or (
         '<p class="muted">No batch matches these filters (or none of their DAGs is visible to you).</p>'
     )
@@ -456,7 +461,7 @@ def render_page(
         f'<meta name="viewport" content="width=device-width">{refresh}{_PASS_FILTERS}'
         f"<style>{_CSS}</style></head><body>"
         "<h1>LLM batches</h1>"
-        f"{_filters(filters, statuses, vendors or {})}{_summary(views)}"
+        f"{_filters(filters, statuses, vendors or {})}{glance}"
         f'<section id="table">{_table(views, filters)}</section>'
         f'<section id="batches"><h2>Details</h2>{cards}{pager}</section>'
         f'<section id="spend"><h2>Spend and failures per day, vendor and model (last {spend_days} days, '

@@ -1,9 +1,9 @@
 """The figures the page shows for one batch, from the ledger only.
 
-The status and progress are what a task last saw (the submit task at create and when the
-trigger's event resumes it, the results task when it loads), with the time it saw them: the page
-never asks the vendor's API. Pure: no Airflow, no I/O. The app gathers the inputs; :mod:`.html`
-lays the result out.
+The status and progress are what the provider last saw, with the time it saw them: the submit
+task at create, the trigger (or the worker's wait, or the sensor) at each status change and each
+percent of progress, the results task when it loads. The page never asks the vendor's API.
+Pure: no Airflow, no I/O. The app gathers the inputs; :mod:`.html` lays the result out.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from pydantic import BaseModel, Field
 
-from airflow_provider_batch.ledger import BatchOutcome, FailureBucket, SubmissionRecord
+from airflow_provider_batch.ledger.monitoring import BatchOutcome, FailureBucket, SubmissionRecord
 
 __all__ = ["TERMINAL", "WINDOW", "BatchView", "LiveStatus", "build_view"]
 
@@ -55,7 +55,7 @@ class BatchView(BaseModel):
     model: str | None
     status: str
     status_as_of: datetime | None = Field(
-        default=None, description="when a task last saw this status (the page never asks the API)"
+        default=None, description="when the provider last saw this status (the page never asks the API)"
     )
     live: bool = Field(description="status and progress come from the API just now (never, today)")
     running: bool

@@ -20,20 +20,26 @@ limits                      :attr:`BatchVendor.limits` (requests, bytes, line si
                             the connection's ``limits`` extra overrides them.
 result lines                output and error lines in the shared envelope
                             ``{custom_id, response: {status_code, body}, error}``, read by
-                            :mod:`airflow_provider_batch.results.parse`.
+                            :mod:`airflow_provider_batch.results.parse`; an error line's neutral
+                            row status is ``failed``, or the one
+                            :attr:`BatchVendor.unrun_error_statuses` names for a request that
+                            never ran (``expired``, ``cancelled``).
 prices                      :attr:`BatchVendor.prices`; the ``price_table`` extra and the
                             operators' ``price_table`` override them.
 console link                :meth:`BatchVendor.console_url`.
 a lost create               :attr:`BatchVendor.recovery`: how a create whose answer was lost is
                             found again. ``"input_file"``: the batches on the row's own input file
                             (every part is its own file); ``"metadata"``: a metadata search; both
-                            are behind ``batches.find_by_input_file``. ``"ledger"``: the vendor
-                            cannot search: the account's batches created while the row was
-                            ``creating`` that no ledger row owns are the candidates, and the
-                            ledger's other ``creating`` rows are rivals; one candidate and no
-                            rival is adopted, none is a create that did not happen, anything
-                            else is refused with the ids and the commands to settle it
-                            (``batches.iter()`` must list newest first).
+                            answer :meth:`BatchVendor.find_created`. ``"ledger"``: the vendor
+                            cannot search (``find_created`` is ``None``), so the ledger decides:
+                            the account's batches created while the row was ``creating`` that no
+                            ledger row owns are the candidates, and the ledger's other
+                            ``creating`` rows are rivals; one candidate and no rival is adopted,
+                            none is a create that did not happen, anything else is refused with
+                            the ids and the commands to settle it (``batches.iter()`` must list
+                            newest first).
+uploads                     :meth:`BatchVendor.upload_input`: one part's file, its id handed to
+                            the ledger as soon as the vendor assigns it.
 inline requests             :attr:`BatchVendor.input_staged_locally`: ``files.upload`` only stages
                             the part in the client and ``batches.create`` sends it, so every try
                             stages again before a create.
@@ -46,7 +52,7 @@ A vendor module imports no vendor SDK: clients are the provider's own httpx clie
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -143,6 +149,10 @@ class BatchVendor(abc.ABC):
     #: Whether requests go inline in the create: ``files.upload`` stages a part in the client
     #: (same id on every try, nothing sent) and the pipeline stages it again on each try.
     input_staged_locally: ClassVar[bool] = False
+    #: Error codes by which the error file names a request that never ran (its batch expired or
+    #: was cancelled first) -> the neutral row status it gets (``expired``, ``cancelled``) instead
+    #: of ``failed``. Empty for a vendor that writes no line for such a request.
+    unrun_error_statuses: ClassVar[Mapping[str, str]] = {}
     #: Per-batch limits; auto-split cuts parts to fit them.
     limits: ClassVar[BatchLimits]
     #: Built-in prices (USD per 1M tokens, before the batch discount).
@@ -170,6 +180,29 @@ class BatchVendor(abc.ABC):
     def server_app(self, controller: Any) -> Any:
         """This vendor's emulation in the local server: an ASGI app over the server's shared store,
         control plane and fault injection (``controller``). Imported only when a server starts."""
+
+    def upload_input(
+        self, client: Any, path: Path, *, filename: str, on_file_id: Callable[[str], None]
+    ) -> FileObject:
+        """Upload one part's wire file (:meth:`wire_input`) with :attr:`upload_purpose`.
+
+        :param on_file_id: called with the new file's id as soon as the vendor assigns it (before
+            the bytes are sent where the API allows it, as Together's does; with the answer on
+            OpenAI's), so a crash mid-upload leaves a file the ledger knows.
+        """
+        uploaded: FileObject = client.files.upload(
+            path, purpose=self.upload_purpose, filename=filename, on_file_id=on_file_id
+        )
+        return uploaded
+
+    def find_created(self, client: Any, input_file_id: str) -> list[BatchJob] | None:
+        """The batches a create on ``input_file_id`` made, found the vendor's way (:attr:`recovery`):
+        a create whose answer was lost is one of them. ``None``: this vendor cannot search, so the
+        ledger alone decides."""
+        if self.recovery == "ledger":
+            return None
+        found: list[BatchJob] = client.batches.find_by_input_file(input_file_id)
+        return found
 
     def wire_input(self, source: Path, endpoint: str) -> Path:
         """The file to upload for a part: ``source`` itself when its ``{custom_id, body}`` lines

@@ -23,6 +23,7 @@ from airflow_provider_batch.ledger import (
     TaskIdentity,
     sqlite_ledger,
 )
+from airflow_provider_batch.vendors import vendor_named
 
 from apb_airflow_helpers import DictStateStore, FakeTI, write_input
 
@@ -50,7 +51,7 @@ def _submit(
         ledger=ledger,
         endpoint=vendor.endpoints[0] if vendor is not None else ENDPOINT,
         legacy_store=kw.pop("store", None),
-        vendor=vendor,
+        vendor=kw.pop("vendor", vendor),
     )
     return submit_or_attach(client, parts, ctx, **kw)
 
@@ -182,6 +183,25 @@ def test_a_create_interrupted_after_it_took_effect_is_recovered_not_repeated(
     (record,) = ledger.records_for(IDENTITY)
     assert record.state == "creating" and record.batch_id is None
     (outcome,) = _submit(vendor_client, parts, ledger)
+    assert outcome.path == "recovered (interrupted create)"
+    assert vendor_server.stats()["batch_creates"] == 1
+    assert ledger.records_for(IDENTITY)[0].batch_id == outcome.job.id
+
+
+def test_a_vendor_that_cannot_search_settles_an_interrupted_create_from_the_ledger(
+    tmp_path: Path,
+    vendor_client: Any,
+    vendor_server: Any,
+    ledger: SubmissionLedger,
+) -> None:
+    own = getattr(vendor_client, "vendor", None) or vendor_named("together")
+    blind = type("Blind", (type(own),), {"recovery": "ledger"})()  # the ledger alone decides
+    assert blind.find_created(vendor_client, "file-x") is None
+    parts = _parts(tmp_path)
+    with _crash_once(vendor_client.batches, "create", before=False):
+        _submit(vendor_client, parts, ledger, vendor=blind)
+    # the only unowned batch of the part's size created in the window, no rival: adopted
+    (outcome,) = _submit(vendor_client, parts, ledger, vendor=blind)
     assert outcome.path == "recovered (interrupted create)"
     assert vendor_server.stats()["batch_creates"] == 1
     assert ledger.records_for(IDENTITY)[0].batch_id == outcome.job.id

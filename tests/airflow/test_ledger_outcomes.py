@@ -162,7 +162,7 @@ def test_a_ledger_on_an_sqlite_connection_waits_for_another_writer(tmp_path: Pat
     import threading
     import time
 
-    from airflow_provider_batch.hooks.ledger import get_ledger
+    from airflow_provider_batch.ledger.location import get_ledger
 
     path = tmp_path / "ledger.db"
     monkeypatch.setenv(

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from airflow_provider_batch._compat import TaskDeferred
+from airflow_provider_batch.collect.plan import ResultsPlan
+from airflow_provider_batch.collect.state import FollowUpState
 from airflow_provider_batch.events import EventStatus
 from airflow_provider_batch.exceptions import TogetherBatchTimeoutError
-from airflow_provider_batch.hooks.together import TogetherBatchHook
 from airflow_provider_batch.inputs import BatchLimits
 from airflow_provider_batch.operators._batch_common import check_once, wait_sync
-from airflow_provider_batch.operators._state import FollowUpState
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
 from airflow_provider_batch.sensors.batch import TogetherBatchSensor
@@ -270,16 +270,18 @@ def test_poking_sensor_times_out_a_batch_past_its_own_deadline(vendor_server: An
 
 
 def test_follow_up_batches_each_get_their_own_deadline(vendor_server: Any, make_batch: Any) -> None:
-    late, on_time, deadlines = _late_and_on_time(vendor_server, make_batch)
     op = TogetherBatchResultsOperator(
         task_id="results", batch_ids=["b-0"], follow_up_timeout=TIMEOUT, poll_interval=0.05
     )
-    state = FollowUpState.model_validate(
-        {"round": 1, "result": {}, "chains": [{"batch_id": late}, {"batch_id": on_time}]}
-    )
-    hook = TogetherBatchHook()
-    with hook.get_conn() as client, pytest.raises(TaskDeferred) as deferred:
-        op._await_follow_up(context(), client, hook, state)
+    ctx = context()
+    plan = ResultsPlan.resolve(op, ctx, op._manifest(ctx))
+    with plan.session() as session:  # opened first: the late batch has 0.3 s left once created
+        late, on_time, deadlines = _late_and_on_time(vendor_server, make_batch)
+        state = FollowUpState.model_validate(
+            {"round": 1, "result": {}, "chains": [{"batch_id": late}, {"batch_id": on_time}]}
+        )
+        with pytest.raises(TaskDeferred) as deferred:
+            op._await_follow_up(ctx, session, state)
     assert deferred.value.trigger.serialize()[1]["deadlines"] == pytest.approx(deadlines, abs=1.0)
     assert deferred.value.timeout.total_seconds() > max(deadlines.values()) - time.time()
     (event,) = asyncio.run(asyncio.wait_for(trigger_events(_recreated(deferred.value.trigger)), 30))

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import sqlite3
+import threading
 import time
 from typing import Any
 
 import pytest
 
 from airflow_provider_batch.events import BatchEvent, EventStatus
+from airflow_provider_batch.ledger import SubmissionLedger, TaskIdentity
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
 from tests.airflow_compat import serde_round_trip
 
@@ -57,6 +61,8 @@ def test_serialize_round_trip_and_pinned_classpath() -> None:
         "max_poll_failures": 3,
         "cancel_on_kill": False,
         "cancel_on_timeout": True,
+        "record_status": False,
+        "ledger_conn_id": None,
     }
     json.dumps(kwargs)  # primitives only
     assert TogetherBatchTrigger(**kwargs).serialize() == (classpath, kwargs)
@@ -66,6 +72,13 @@ def test_serde_round_trip_used_by_the_triggerer() -> None:
     trigger = TogetherBatchTrigger(batch_ids=["b-1"], deadlines={"b-1": 1_900_000_000.5})
     classpath, kwargs = trigger.serialize()
     assert TogetherBatchTrigger(**serde_round_trip(kwargs)).serialize() == (classpath, kwargs)
+
+
+def test_kwargs_of_a_release_before_status_recording_still_resume() -> None:
+    old = {"batch_ids": ["b-1"], "together_conn_id": "c", "poll_interval": 5.0, "deadlines": {},
+           "max_poll_failures": 5, "cancel_on_kill": True, "cancel_on_timeout": True}  # fmt: skip
+    trigger = TogetherBatchTrigger(**old)
+    assert trigger.record_status is False and trigger.serialize()[1]["ledger_conn_id"] is None
 
 
 def test_empty_batch_ids_refused() -> None:
@@ -260,3 +273,68 @@ async def test_cancelled_mid_poll_propagates_without_an_event(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert trigger._client is None  # cleanup ran
+
+
+# -- status changes in the ledger, for the page --------------------------------------------------
+
+
+def _in_ledger(ledger: SubmissionLedger, batch_id: str) -> None:
+    record = ledger.open(
+        TaskIdentity("d", "submit", "r"), part_index=0, part_sha256="0" * 64, generation=0,
+        request_count=2, endpoint="/v1/chat/completions", together_conn_id="together_default",
+    )  # fmt: skip
+    ledger.record_batch(record, batch_id, None, "VALIDATING")
+
+
+async def test_status_changes_reach_the_ledger_off_the_event_loop(
+    vendor_conn: str, vendor_server: Any, make_batch: Any, together_ledger: SubmissionLedger,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    vendor_server.configure(validating_seconds=0.1, processing_seconds=2.0)
+    batch_id = make_batch()
+    _in_ledger(together_ledger, batch_id)
+    seen: list[tuple[str, float | None, bool]] = []
+    write = SubmissionLedger.record_status
+
+    def spy(self: SubmissionLedger, batch: str, status: str, progress: float | None = None) -> None:
+        seen.append((status, progress, threading.current_thread() is threading.main_thread()))
+        write(self, batch, status, progress)
+
+    monkeypatch.setattr(SubmissionLedger, "record_status", spy)
+    trigger = TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.05, record_status=True)
+    events = await _events(trigger)
+    assert [e.status for e in events] == [EventStatus.COMPLETED]
+    statuses = [s for s, _, _ in seen]
+    assert "IN_PROGRESS" in statuses and statuses[-1] == "COMPLETED"
+    assert statuses.index("IN_PROGRESS") < statuses.index("COMPLETED")
+    running = [p for s, p, _ in seen if s == "IN_PROGRESS"]
+    if vendor_server.vendor == "anthropic":  # its request counts move only once the batch ends
+        assert running == [0.0], running
+    else:
+        assert any(p is not None and 0.0 < p < 100.0 for p in running), running
+    assert not any(on_loop for _, _, on_loop in seen)  # written on the writer's threads
+    # Only changes: far fewer writes than polls, and never the same figures twice in a row.
+    assert all(a[:2] != b[:2] for a, b in itertools.pairwise(seen))
+    row = together_ledger.by_batch(batch_id)
+    assert row is not None and row.last_status == "COMPLETED" and row.last_progress == 100.0
+    # What the trigger carries and writes names no key.
+    key = vendor_server.api_key
+    assert key not in json.dumps(trigger.serialize()[1])
+    assert key not in json.dumps(row.model_dump(mode="json"))
+
+
+async def test_a_ledger_that_cannot_be_written_does_not_stop_the_wait(
+    vendor_conn: str, make_batch: Any, together_ledger: SubmissionLedger,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    batch_id = make_batch()
+    _in_ledger(together_ledger, batch_id)
+
+    def refuse(self: SubmissionLedger, *args: Any, **kwargs: Any) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(SubmissionLedger, "record_status", refuse)
+    events = await _events(TogetherBatchTrigger(batch_ids=[batch_id], poll_interval=0.05, record_status=True))
+    assert [e.status for e in events] == [EventStatus.COMPLETED]
+    warned = _log_lines(capsys, "could not be recorded in the submission ledger")
+    assert len(warned) == 1 and "OperationalError" in warned[0]  # once, not once per poll

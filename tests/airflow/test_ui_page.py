@@ -254,3 +254,19 @@ def test_last_night_grouped_by_run_with_follow_ups_under_their_parent(
     assert html.index('data-batch="child-1"') < second  # the follow-up under its parent
     assert "follow-up of parent-1" in html
     assert "2 answered by follow-up <code>child-1</code>" in html
+
+
+def test_the_summary_counts_the_whole_window_not_the_page_shown(
+    client: TestClient, batches: dict[str, str], auth: Any
+) -> None:
+    client.cookies.set("_token", _token(auth, "alice"))
+    answer = client.get("/api/batches", params={"limit": 1}).json()
+    assert len(answer["batches"]) == 1 and answer["next_offset"] == 1
+    summary = answer["summary"]
+    assert (summary["batches"], summary["running"], summary["finished"]) == (2, 1, 1)
+    assert (summary["requests_failed"], summary["requests_waiting"]) == (3, 2)
+    assert summary["cost_usd_batch"] == pytest.approx(0.0015)
+    html = client.get("/page", params={"limit": 1}).text
+    assert "2 batches, all dates" in html and "Batches running</b>1" in html
+    # bob's batch is not his to count; a status filter narrows the summary as it does the rows.
+    assert client.get("/api/batches", params={"status": "COMPLETED"}).json()["summary"]["batches"] == 1

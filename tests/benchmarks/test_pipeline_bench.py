@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 
 from airflow_provider_batch.client import ClientSettings, TogetherClient
+from airflow_provider_batch.collect.files import download_batch_files
 from airflow_provider_batch.inputs import ensure_valid, estimate_batch_cost, split_batch_file
-from airflow_provider_batch.operators._results_io import download_batch_files
 from airflow_provider_batch.pricing import DEFAULT_PRICE_TABLE
 from airflow_provider_batch.results import ParsedFile, RunContext, WarehouseLoader, iter_expected, reconcile
+from airflow_provider_batch.vendors import vendor_named
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(600)]
 
@@ -61,6 +62,9 @@ class _Phases:
         return result
 
 
+TOGETHER = vendor_named("together")
+
+
 def _poll(client: TogetherClient, batch_id: str) -> Any:
     while True:
         job = client.batches.retrieve(batch_id)
@@ -80,7 +84,7 @@ def _library_phases(server: Any, tmp: Path) -> dict[str, float]:
         uploaded = phases.run("upload", lambda: client.files.upload(input_path))
         job = phases.run("create", lambda: client.batches.create(uploaded.id).job)
         job = phases.run("poll (incl. server processing)", lambda: _poll(client, job.id))
-        files = phases.run("download", lambda: download_batch_files(client, job, tmp / "dl"))
+        files = phases.run("download", lambda: download_batch_files(client, job, tmp / "dl", vendor=TOGETHER))
     ts = None
     rec = phases.run(
         "reconcile",

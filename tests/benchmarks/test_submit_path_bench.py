@@ -74,8 +74,8 @@ def _whole_list(client: Any, spec: Any, parse: Callable[[Any], Any]) -> list[Any
 
 
 def _operations(client: Any, work: Path, target: str) -> dict[str, tuple[int, Callable[[], Any]]]:
-    from airflow_provider_batch.client import _ops as ops
     from airflow_provider_batch.client.models import FileObject
+    from airflow_provider_batch.vendors.together.client import _ops as ops
 
     counter = iter(range(1_000))
 

@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_batch.results import ParsedFile, RunContext, WarehouseLoader, reconcile
-from airflow_provider_batch.results._sql import to_utc
+from airflow_provider_batch.warehouse.dialects._sql import to_utc
 from tests.results._data import make_batch
 from tests.results._warehouse import PG_DSN, postgres_warehouse, sqlite_warehouse
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_batch.client import ClientSettings, ResponseTooLargeError, TogetherClient
-from airflow_provider_batch.client import _ops as ops
 from airflow_provider_batch.testing import server_process
+from airflow_provider_batch.vendors.together.client import _ops as ops
 
 API_KEY = "big-account-key"
 FILES = 125_000

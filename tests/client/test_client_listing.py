@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_batch.client import _ops as ops
 from airflow_provider_batch.client._core import Decision
 from airflow_provider_batch.client._listing import (
     RESTART,
@@ -23,6 +22,7 @@ from airflow_provider_batch.client.errors import (
     ResponseValidationError,
     StreamInterruptedError,
 )
+from airflow_provider_batch.vendors.together.client import _ops as ops
 
 
 def split(body: bytes, size: int, limit: int = 1 << 20) -> list[Any]:

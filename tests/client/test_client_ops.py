@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_batch.client import _ops as ops
 from airflow_provider_batch.client._core import RetryMode, TimeoutKind
 from airflow_provider_batch.client._files import CHUNK_SIZE, aiter_file, iter_file, sha256_file, temp_path_for
 from airflow_provider_batch.client.errors import (
@@ -21,6 +20,7 @@ from airflow_provider_batch.client.errors import (
     ResponseValidationError,
 )
 from airflow_provider_batch.client.models import BatchJob, FileDeleted
+from airflow_provider_batch.vendors.together.client import _ops as ops
 
 
 def _response(body: Any = None, *, content: bytes | None = None, **headers: str) -> httpx.Response:

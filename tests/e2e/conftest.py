@@ -11,8 +11,9 @@ Both read their settings from the test module, so every module gets one copy of 
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -35,6 +36,31 @@ def server_for(module: ModuleType, log_dir: Path, vendor: str = "together") -> I
     extra += ["--vendor", vendor, "--access-log", str(log)]
     with server_process(module.API_KEY, *extra, stop_timeout=20) as base_url:
         yield base_url
+
+
+@contextmanager
+def vendor_servers(module: ModuleType, log_dir: Path) -> Iterator[dict[str, str]]:
+    """Every vendor's server (see :func:`server_for`), side by side: vendor -> base URL."""
+    with server_for(module, log_dir, "together") as together, server_for(module, log_dir, "openai") as openai:
+        yield {"together": together, "openai": openai}
+
+
+def vendor_connections(
+    conn_ids: Mapping[str, str], urls: Mapping[str, str], api_key: str, poll_interval: float
+) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` variables: for each vendor of ``conn_ids`` (vendor -> connection id), a
+    connection of the vendor's type to its server in ``urls``."""
+    return {
+        f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(
+            {
+                "conn_type": vendor,
+                "password": api_key,
+                "host": urls[vendor],
+                "extra": {"poll_interval": poll_interval},
+            }
+        )
+        for vendor, conn_id in conn_ids.items()
+    }
 
 
 @contextmanager

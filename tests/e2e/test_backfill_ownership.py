@@ -16,7 +16,6 @@ write into the same two tables, which also shows that one vendor's loads never t
 from __future__ import annotations
 
 import importlib.util
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_batch.testing.server import ControlClient
-from tests.e2e.conftest import server_for, warehouse_for
+from tests.e2e.conftest import vendor_connections, vendor_servers, warehouse_for
 from tests.e2e.harness import AirflowDeployment, deployment, query
 from tests.services import require_redis
 
@@ -73,23 +72,9 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     tmp = tmp_path_factory.mktemp("backfill")
     work = tmp / "work"
     work.mkdir()
-    with (
-        server_for(request.module, tmp, "together") as together_url,
-        server_for(request.module, tmp, "openai") as openai_url,
-        warehouse_for(request.module) as warehouse,
-    ):
-        urls = {"together": together_url, "openai": openai_url}
-        env = {
-            f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(
-                {
-                    "conn_type": vendor,
-                    "password": API_KEY,
-                    "host": urls[vendor],
-                    "extra": {"poll_interval": 1},
-                }
-            )
-            for vendor, (conn_id, _) in VENDORS.items()
-        }
+    with vendor_servers(request.module, tmp) as urls, warehouse_for(request.module) as warehouse:
+        conn_ids = {vendor: conn_id for vendor, (conn_id, _) in VENDORS.items()}
+        env = vendor_connections(conn_ids, urls, API_KEY, poll_interval=1)
         env |= {
             "AIRFLOW_CONN_TOGETHER_WAREHOUSE": f"postgres://postgres@127.0.0.1:5432/{warehouse}",
             "APB_BACKFILL_DIR": str(work),

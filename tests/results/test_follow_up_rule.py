@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_batch.operators._follow_up import (
+from airflow_provider_batch.collect.follow_up import (
     DEFAULT_FOLLOW_UP_STATUSES,
     check_follow_up_args,
     is_permanent_error,
@@ -50,7 +50,7 @@ def test_unknown_statuses_are_refused() -> None:
 
 def test_only_completed_or_expired_batches_are_followed_up() -> None:
     from airflow_provider_batch.client.models import BatchStatus
-    from airflow_provider_batch.operators._follow_up import can_follow_up
+    from airflow_provider_batch.collect.follow_up import can_follow_up
 
     assert can_follow_up("COMPLETED") and can_follow_up(BatchStatus.EXPIRED)
     for status in ("FAILED", "CANCELLED", "CANCELING", "IN_PROGRESS", "VALIDATING"):

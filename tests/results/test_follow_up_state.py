@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_provider_batch.operators._state import Carried, FollowUpState
+from airflow_provider_batch.collect.state import Carried, FollowUpState
 
 
 def test_a_round_deferred_by_the_previous_release_resumes() -> None:

@@ -7,9 +7,9 @@ from datetime import datetime
 import pytest
 
 from airflow_provider_batch.results import WarehouseLoader
-from airflow_provider_batch.results._mysql import KEY_LIMIT_BYTES, MySqlDialect, sized_chunks
-from airflow_provider_batch.results._sql import parse_table
 from airflow_provider_batch.results.models import RESULT_KEY
+from airflow_provider_batch.warehouse.dialects._sql import parse_table
+from airflow_provider_batch.warehouse.dialects.mysql import KEY_LIMIT_BYTES, MySqlDialect, sized_chunks
 from tests.results.test_warehouse import D1, loader_for, small_rec
 
 

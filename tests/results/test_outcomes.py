@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_batch.operators._outcomes import FailureTally, OutcomeTarget, record_outcomes
+from airflow_provider_batch.collect.outcomes import FailureTally, OutcomeTarget, record_outcomes
 from airflow_provider_batch.results import BatchSummary, ParsedFile, RunContext, reconcile
 from tests.results._data import make_batch
 

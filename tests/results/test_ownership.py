@@ -301,7 +301,7 @@ def test_another_run_of_the_date_replaces_every_shard_but_its_own_run_keeps_sibl
 
 
 def test_the_current_expansion_leaves_out_removed_map_indexes():
-    from airflow_provider_batch.operators._results_io import current_map_indexes
+    from airflow_provider_batch.collect.plan import current_map_indexes
 
     class FakeTI:
         @staticmethod

@@ -55,6 +55,23 @@ def test_each_expected_request_gets_exactly_one_row(status, unanswered):
     assert rec.summary.final_status == status and rec.diagnostics.clean
 
 
+@pytest.mark.parametrize(
+    ("vendor", "statuses"),
+    [("openai", ("expired", "cancelled")), ("together", ("failed", "failed")), (None, ("failed", "failed"))],
+)
+def test_the_vendor_says_which_error_lines_name_a_request_that_never_ran(vendor, statuses):
+    from airflow_provider_batch.vendors import vendor_named
+
+    unrun = [
+        parse_error_line({"custom_id": cid, "error": {"code": code, "message": "not run"}})
+        for cid, code in (("b", "batch_expired"), ("c", "batch_cancelled"))
+    ]
+    given = {"vendor": vendor_named(vendor)} if vendor else {}
+    _, rows = run(expected("a", "b", "c"), [ok("a")], unrun, status="EXPIRED", **given)
+    assert (rows["b"].status, rows["c"].status) == statuses
+    assert rows["a"].status == "succeeded" and rows["b"].error_code == "batch_expired"
+
+
 def test_status_enum_from_the_client_is_accepted():
     from airflow_provider_batch.client.models import BatchStatus
 

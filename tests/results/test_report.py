@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 from airflow_provider_batch._wrap import WRAP, wrap
+from airflow_provider_batch.collect.report import report_table
+from airflow_provider_batch.collect.state import ResultManifest
 from airflow_provider_batch.exceptions import TogetherBatchPartialFailureError
 from airflow_provider_batch.ledger import FailureBucket
-from airflow_provider_batch.operators._report import report_table
-from airflow_provider_batch.operators._state import ResultManifest
 
 RESULT = ResultManifest(
     batch_ids=["b1", "b2"],

@@ -12,11 +12,12 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_provider_batch.client import TogetherClient
+from airflow_provider_batch.collect.spend import earlier_batches
 from airflow_provider_batch.ledger import TaskIdentity
 from airflow_provider_batch.manifest import BatchRecord, SubmitManifest, SubmitOwner
-from airflow_provider_batch.operators._spend import earlier_batches
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import RunContext, WarehouseLoader
+from airflow_provider_batch.vendors import vendor_named
 from tests.results._data import MODEL
 
 SUBMIT = TaskIdentity("nightly", "submit", "scheduled__1", -1)
@@ -28,6 +29,8 @@ LOAD = RunContext(
     "load",
     -1,
 )
+
+TOGETHER = vendor_named("together")
 
 
 def _create(client: TogetherClient, path: Path, ids: list[str]) -> str:
@@ -79,7 +82,9 @@ def test_a_running_earlier_batch_is_recorded_then_measured(setup):
                               owner=SubmitOwner(**vars(SUBMIT)))  # fmt: skip
     prices = PriceTable.from_mapping({})
 
-    found = earlier_batches(client, manifest, loader, run=LOAD, prices=prices, work_dir=tmp / "w1")
+    found = earlier_batches(
+        client, manifest, loader, run=LOAD, prices=prices, work_dir=tmp / "w1", vendor=TOGETHER
+    )
     assert found.superseded == {earlier: "current-batch"}
     loader.load([], found.summaries, run=LOAD, superseded=found.superseded)
     (row,) = _spend(loader)
@@ -87,7 +92,9 @@ def test_a_running_earlier_batch_is_recorded_then_measured(setup):
     assert row[2:] == (2, None, None, None, 1, "current-batch", "load")
 
     server.force_status(earlier, "COMPLETED")
-    found = earlier_batches(client, manifest, loader, run=LOAD, prices=prices, work_dir=tmp / "w2")
+    found = earlier_batches(
+        client, manifest, loader, run=LOAD, prices=prices, work_dir=tmp / "w2", vendor=TOGETHER
+    )
     loader.load([], found.summaries, run=LOAD, superseded=found.superseded)
     (row,) = _spend(loader)
     assert row[1:4] == ("COMPLETED", 2, 2) and row[4] > 0 and row[5] > 0
@@ -95,7 +102,9 @@ def test_a_running_earlier_batch_is_recorded_then_measured(setup):
 
     # Measured and terminal: the next load leaves it alone (no download at all).
     before = server.stats()["requests"]
-    found = earlier_batches(client, manifest, loader, run=LOAD, prices=prices, work_dir=tmp / "w3")
+    found = earlier_batches(
+        client, manifest, loader, run=LOAD, prices=prices, work_dir=tmp / "w3", vendor=TOGETHER
+    )
     assert found.summaries == [] and found.superseded == {earlier: "current-batch"}
     assert server.stats()["requests"] == before
 
@@ -105,7 +114,7 @@ def test_another_owners_spend_row_is_not_remeasured_or_taken_over(setup):
     earlier = _create(client, tmp / "gen1.jsonl", ["a"])
     _record(ledger, 0, 1, earlier)
     other = RunContext("another_dag", "manual__1", None, LOAD.loaded_at, "load", -1)
-    from airflow_provider_batch.operators._spend import _unmeasured
+    from airflow_provider_batch.collect.spend import _unmeasured
 
     record = SimpleNamespace(endpoint=None, request_count=1)
     loader.load([], [_unmeasured(earlier, "IN_PROGRESS", record, other, None)], run=other)
@@ -114,7 +123,13 @@ def test_another_owners_spend_row_is_not_remeasured_or_taken_over(setup):
         owner=SubmitOwner(**vars(SUBMIT)),
     )
     found = earlier_batches(
-        client, manifest, loader, run=LOAD, prices=PriceTable.from_mapping({}), work_dir=tmp / "w"
+        client,
+        manifest,
+        loader,
+        run=LOAD,
+        prices=PriceTable.from_mapping({}),
+        work_dir=tmp / "w",
+        vendor=TOGETHER,
     )
     assert found.summaries == []
     loader.load([], found.summaries, run=LOAD, superseded=found.superseded)
@@ -127,10 +142,10 @@ def test_another_owners_spend_row_is_not_remeasured_or_taken_over(setup):
 
 def test_a_manifest_without_an_owner_asks_no_ledger(setup, monkeypatch):
     client, _, _, loader, tmp = setup
-    import airflow_provider_batch.hooks.ledger as hooks_ledger
+    import airflow_provider_batch.ledger.location as hooks_ledger
 
     monkeypatch.setattr(hooks_ledger, "get_ledger", lambda *a, **k: pytest.fail("no ledger for batch_ids="))
     manifest = SubmitManifest(batches=[BatchRecord(batch_id="x", status="UNKNOWN", input_file_id="")])
     prices = PriceTable.from_mapping({})
-    found = earlier_batches(client, manifest, loader, run=LOAD, prices=prices, work_dir=tmp)
+    found = earlier_batches(client, manifest, loader, run=LOAD, prices=prices, work_dir=tmp, vendor=TOGETHER)
     assert (found.summaries, found.superseded) == ([], {})

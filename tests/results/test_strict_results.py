@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_batch.client.models import BatchJob
+from airflow_provider_batch.collect import files as _results_io
+from airflow_provider_batch.collect.files import BatchFiles, download_batch_files, open_stream
 from airflow_provider_batch.exceptions import TogetherBatchFilesMissingError
-from airflow_provider_batch.operators import _results_io
-from airflow_provider_batch.operators._results_io import BatchFiles, download_batch_files, open_stream
 from airflow_provider_batch.results import RunContext, parse
 from airflow_provider_batch.results.parse import (
     NO_ANSWER_ERROR_CODE,
@@ -23,9 +23,11 @@ from airflow_provider_batch.results.parse import (
     ParsedFile,
     decode_result_line,
 )
+from airflow_provider_batch.vendors import vendor_named
 from tests.results._data import MODEL, error_line, success_line
 
 RUN = RunContext("dag", "run-1", None, datetime(2026, 1, 2, tzinfo=timezone.utc), "results", -1)
+TOGETHER = vendor_named("together")
 
 
 def _write(path: Path, lines: list[str | dict]) -> Path:
@@ -49,7 +51,7 @@ def _batch(tmp_path: Path, ids: list[str], output: list, errors: list | None = N
     out = _write(tmp_path / "output.jsonl", output)
     err = _write(tmp_path / "errors.jsonl", errors) if errors is not None else None
     files = BatchFiles(job=_job(), input_path=inp, output_path=out, error_path=err)
-    stream = open_stream(files, {}, prices=parse_prices(), endpoint=None, run=RUN)
+    stream = open_stream(files, {}, prices=parse_prices(), endpoint=None, run=RUN, vendor=TOGETHER)
     return stream, {row.custom_id: row for row in stream.rows()}
 
 
@@ -168,7 +170,7 @@ def test_a_completed_batch_without_output_or_error_file_is_a_retryable_error(tmp
 
     job = _job(output_file_id=None, error_file_id=None)
     with pytest.raises(TogetherBatchFilesMissingError, match="neither an output nor an error file") as raised:
-        download_batch_files(None, job, tmp_path)  # type: ignore[arg-type]  # refused before any call
+        download_batch_files(None, job, tmp_path, vendor=TOGETHER)  # type: ignore[arg-type]  # refused before any call
     assert not isinstance(raised.value, AirflowFailException) and raised.value.batch_ids == ["batch-1"]
 
 
@@ -205,7 +207,7 @@ def test_a_row_with_unknown_usage_loads_null_tokens_and_cost(tmp_path: Path, war
     stream = open_stream(
         BatchFiles(job=_job(), input_path=tmp_path / "input.jsonl", output_path=tmp_path / "output.jsonl",
                    error_path=None),
-        {}, prices=parse_prices(), endpoint=None, run=RUN,
+        {}, prices=parse_prices(), endpoint=None, run=RUN, vendor=TOGETHER,
     )  # fmt: skip
     loader.load(stream.rows(), lambda: [stream.summary], run=RUN)
     found = warehouse.query(f"SELECT custom_id, status, response_text, total_tokens, cost_usd, error_code "

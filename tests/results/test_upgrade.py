@@ -15,10 +15,9 @@ from airflow_provider_batch.results import (
     parse_output_line,
     reconcile,
 )
-from airflow_provider_batch.results._migrate import primary_key
-from airflow_provider_batch.results._sql import parse_table
 from airflow_provider_batch.results.models import owner_key
-from airflow_provider_batch.results.warehouse import _dialect_for
+from airflow_provider_batch.warehouse.dialects import dialect_for
+from airflow_provider_batch.warehouse.dialects._sql import parse_table
 from tests.results._data import MODEL, success_line
 from tests.results._release_tables import OLD_DATES, create_release_tables
 
@@ -42,9 +41,7 @@ def rec(batch_id, ids, run, meta=None):
 
 def key_of(wh, table):
     with closing(wh.hook.get_conn()) as conn:
-        names = {"sqlite": "sqlite", "postgres": "postgresql", "mysql": "mysql"}
-        dialect = _dialect_for(names[wh.name], None)
-        return primary_key(conn, dialect, parse_table(wh.table(table)))
+        return dialect_for(name=wh.name).primary_key(conn, parse_table(wh.table(table)))
 
 
 def norm(rows):
@@ -168,22 +165,18 @@ def test_a_release_table_with_another_dags_metadata_keeps_it(warehouse):
 def test_a_failed_migration_changes_nothing(warehouse, monkeypatch):
     """The migration is one transaction: a failure at its last step leaves 0.1.0's table. (MySQL
     commits every DDL statement: there the next load finishes the migration.)"""
-    from airflow_provider_batch.results import _dialects, _migrate
+    from airflow_provider_batch.warehouse.dialects.base import SqlDialect
 
     create_release_tables(warehouse)
     last_step = "RENAME TO" if warehouse.name == "sqlite" else "ADD PRIMARY KEY"
-    real_execute, real_dialect_execute = _migrate._execute, _dialects.GenericDialect.execute
+    real_execute = SqlDialect.execute
 
-    def failing(real):
-        def run(*args, **kwargs):
-            if last_step in args[1 if real is real_execute else 2]:
-                raise RuntimeError("injected")
-            return real(*args, **kwargs)
+    def failing(self, conn, sql, params=()):
+        if last_step in sql:
+            raise RuntimeError("injected")
+        return real_execute(self, conn, sql, params)
 
-        return run
-
-    monkeypatch.setattr(_migrate, "_execute", failing(real_execute))
-    monkeypatch.setattr(_dialects.GenericDialect, "execute", failing(real_dialect_execute))
+    monkeypatch.setattr(SqlDialect, "execute", failing)
     with pytest.raises(RuntimeError, match="injected"):
         loader_for(warehouse).ensure_tables()
     assert key_of(warehouse, "results") == ("batch_id", "custom_id")
@@ -236,8 +229,8 @@ def test_a_run_submitted_by_0_1_0_is_found_again_after_the_upgrade(
     warehouse, together_server, together_connection, tmp_path, monkeypatch
 ):
     """Today: the ledger is empty for that run, so a clear after the upgrade pays for a second batch."""
-    from airflow_provider_batch.hooks.ledger import get_ledger
     from airflow_provider_batch.ledger import TaskIdentity
+    from airflow_provider_batch.ledger.location import get_ledger
     from airflow_provider_batch.operators.batch import TogetherBatchOperator
     from tests.airflow.apb_airflow_helpers import FakeTI, context, write_input
 

@@ -398,7 +398,7 @@ def test_load_is_one_transaction_even_if_the_connection_came_in_autocommit(
 def test_postgres_copies_every_new_batch_straight_into_the_table(postgres_schema, monkeypatch):
     """Each batch without rows yet goes by COPY straight into the table, not only the first;
     a batch that has rows, or a key repeated in the stream, goes through staging (last row wins)."""
-    from airflow_provider_batch.results._postgres import PostgresDialect
+    from airflow_provider_batch.warehouse.dialects.postgres import PostgresDialect
 
     targets: list[str] = []
     real_copy = PostgresDialect._copy

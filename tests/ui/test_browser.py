@@ -4,9 +4,12 @@ Airflow (api-server, scheduler, dag-processor, triggerer, Celery worker; tests/e
 runs with an auth manager that limits DAGs per user (tests/ui/limited_auth.py) and the local
 Together-compatible server behind its connection. ``alice_failures`` finishes with three failed
 requests and is loaded into PostgreSQL; then ``alice_running`` is left deferred on a batch the
-server holds. Headless Chromium (Debian's package, driven by Playwright) logs in as ``alice``,
-opens the page and checks progress, cost, the failure breakdown and the links; the screenshot is
-saved under ``artifacts/ui/`` (and is the one in the README).
+server holds, and the trigger records its status in the ledger; a follow-up batch of
+``alice_failures`` is recorded through the ledger's API. Headless Chromium (Debian's package,
+driven by Playwright) logs in as ``alice`` (simple auth manager) and checks the live status with
+its age, the summary, the follow-up under its parent, progress, cost, the failure breakdown, the
+links, the status filter and the spend switch; ``bob`` sees none of it. Screenshots are saved
+under ``artifacts/ui/``; the README's comes from tests/ui/test_make_ui.py.
 
 Run by ``scripts/ui_test.sh`` (CI leg ``ui``).
 """
@@ -15,10 +18,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +124,48 @@ def _run_both(dep: AirflowDeployment, control: ControlClient) -> dict[str, str]:
     running = _trigger(dep, "alice_running")
     dep.wait_for(lambda: _state(dep, "alice_running", running, "submit") == "deferred", 300, "deferred")
     batch_id = dep.xcom("alice_running", running, "submit", "batch_id")
+    _follow_up(dep, str(dep.xcom("alice_failures", done, "submit", "batch_id")), done)
     return {"done": done, "running": running, "running_batch": str(batch_id)}
+
+
+#: The follow-up batch the test records for alice_failures's batch (the results task of this DAG
+#: sends none: its failures are permanent), written through the ledger's API as one would be.
+FOLLOW_UP = "follow-up-of-alice-failures"
+
+
+def _follow_up(dep: AirflowDeployment, parent: str, run_id: str) -> None:
+    import psycopg2
+
+    from airflow_provider_batch.ledger import BatchOutcome, SubmissionLedger, TaskIdentity
+
+    def connect() -> Any:
+        return psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=dep.db_name)
+
+    ledger = SubmissionLedger(connect, dialect="postgres")
+    record = ledger.open(
+        TaskIdentity("alice_failures", "results", run_id), part_index=0, part_sha256="f" * 64, generation=0,
+        request_count=1, endpoint="/v1/chat/completions", together_conn_id="together_default",
+        model=MODEL, estimated_cost_usd=0.0001, parent_batch_id=parent,
+    )  # fmt: skip
+    ledger.record_batch(record, FOLLOW_UP, None, "COMPLETED")
+    outcome = {"batch_id": FOLLOW_UP, "dag_id": "alice_failures", "task_id": "results", "run_id": run_id,
+               "map_index": -1, "results_table": "ui_results", "summary_table": "ui_results_summary",
+               "warehouse_conn_id": "apb_warehouse", "final_status": "COMPLETED", "failures": [],
+               "loaded_at": datetime.now(tz=timezone.utc), "cost_usd_batch": 0.0001, "cost_usd_list": 0.0002,
+               "savings_usd": 0.0001}  # fmt: skip
+    counts = dict.fromkeys(("failed", "missing", "expired", "cancelled"), 0)
+    counts.update(requests=1, succeeded=1, prompt_tokens=10, completion_tokens=5, total_tokens=15)
+    ledger.record_outcome(BatchOutcome.model_validate({**outcome, **counts}))
+    assert ledger.mark_answered(parent, FOLLOW_UP, {"server_error": 1}) == 1
+
+
+def _reload_until(page: Any, ready: Any, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, "the page did not show it in time"
+        time.sleep(2)
+        page.reload()
+        page.frame_locator("iframe").first.locator("div.card").first.wait_for(timeout=60_000)
 
 
 def _log_in(page: Any, api_url: str, user: str = "alice") -> None:
@@ -148,14 +193,14 @@ def test_the_page_in_a_browser(airflow: tuple[AirflowDeployment, ControlClient])
             page.goto(f"{dep.api_url}/plugin/together-batches")
             frame = page.frame_locator("iframe").first
             cards = frame.locator("div.card")
-            expect(cards).to_have_count(2, timeout=60_000)
+            expect(cards).to_have_count(3, timeout=60_000)  # two batches and a follow-up
 
             running = frame.locator(f'div.card[data-batch="{runs["running_batch"]}"]')
-            # The status the submit task recorded at create (the page never asks the API, and the
-            # triggerer does not write the ledger), with its age.
-            expect(running.locator(".badge")).to_have_text(re.compile("^(VALIDATING|IN_PROGRESS)$"))
-            # What the submit task recorded and when: the page never asks the API.
+            # The live status: the trigger records each change in the ledger (the page never asks
+            # the API), shown with its age; the submit task had recorded VALIDATING at create.
+            _reload_until(page, lambda: running.locator(".badge").inner_text() == "IN_PROGRESS")
             expect(running.locator(".seen")).to_contain_text("as of")
+            expect(running.locator(".progress")).not_to_contain_text("unknown")
             expect(running.locator(".progress")).not_to_contain_text("(live)")
             expect(running.locator(".fig-eta")).not_to_contain_text("done")
             expect(running.locator(".fig-requests")).to_contain_text("20")
@@ -163,7 +208,7 @@ def test_the_page_in_a_browser(airflow: tuple[AirflowDeployment, ControlClient])
             expect(running.locator(".fig-estimated")).to_contain_text("$")
             expect(running.locator(".fig-model")).to_contain_text(MODEL)
 
-            done = frame.locator("div.card", has_text="alice_failures")
+            done = frame.locator("div.card:not(.follow-up)", has_text="alice_failures")
             expect(done.locator(".badge")).to_have_text("COMPLETED")
             expect(done.locator(".failures")).to_contain_text("server_error: 2")
             expect(done.locator(".failures")).to_contain_text("context_length_exceeded: 1")
@@ -180,15 +225,24 @@ def test_the_page_in_a_browser(airflow: tuple[AirflowDeployment, ControlClient])
             expect(frame.locator("svg.spend-chart")).to_have_count(1)
             # Last night at a glance: one running, one finished with three failed requests.
             expect(frame.locator("#summary")).to_contain_text("Batches running1")
-            expect(frame.locator("#summary")).to_contain_text("Requests failed3")
+            expect(frame.locator("#summary")).to_contain_text("Requests failed2")  # 3, 1 answered
             expect(frame.locator("h1")).to_have_text("LLM batches")
-            page.screenshot(path=str(ARTIFACTS / "together-batches.png"), full_page=True)
+            # The follow-up batch right under its parent; the parent's failure list says which
+            # failure it answered.
+            done_batch = _done_batch(dep, runs)
+            rows = frame.locator("table.batches tr.row").evaluate_all("rs => rs.map(r => r.dataset.batch)")
+            assert rows[rows.index(done_batch) + 1] == FOLLOW_UP
+            expect(frame.locator(f'div.card.follow-up[data-batch="{FOLLOW_UP}"] .fig-model')).to_contain_text(
+                MODEL
+            )
+            expect(done.locator(".failures")).to_contain_text("1 answered by follow-up")
+            page.screenshot(path=str(ARTIFACTS / "together-batches-simple-auth.png"), full_page=True)
 
             # The status filter finds what the page shows (the ledger's status, not the one at create).
             frame.locator("select[name=status]").select_option("COMPLETED")
             frame.locator("form.filters button[type=submit]").click()
-            expect(frame.locator("div.card")).to_have_count(1, timeout=60_000)
-            expect(frame.locator("div.card .badge")).to_have_text("COMPLETED")
+            expect(frame.locator("div.card")).to_have_count(2, timeout=60_000)  # and the follow-up
+            expect(frame.locator("div.card .badge")).to_have_text(["COMPLETED", "COMPLETED"])
             # The spend switch: by load date, then back by logical date; the totals row stays.
             frame.locator("a", has_text="by load date").click()
             expect(frame.locator("#spend-switch b")).to_have_text("by load date", timeout=60_000)

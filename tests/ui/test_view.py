@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
 
 from airflow_provider_batch.ledger import BatchOutcome, FailureBucket, SubmissionRecord
 from airflow_provider_batch.ui.html import AirflowLinks
 from airflow_provider_batch.ui.view import LiveStatus, build_view
 
+REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
 
@@ -96,3 +101,36 @@ def test_a_running_batch_shows_what_a_task_last_saw_and_when() -> None:
     assert "as of 40 s ago" in html and "(live)" not in html
     unknown = _card(build_view(_record(estimated_cost_usd=None), [], None, NOW), AirflowLinks(""), None, NOW)
     assert "<b>Estimated cost</b>unknown" in unknown
+
+
+def test_the_summary_of_last_night_from_the_make_ui_demo_ledger(tmp_path: Path) -> None:
+    """``make ui``'s demo data, written through the ledger's API, added up by the page's summary."""
+    from airflow_provider_batch.ledger import BatchQuery, sqlite_ledger
+    from airflow_provider_batch.ui.summary import summarize
+
+    spec = importlib.util.spec_from_file_location("apb_make_ui", REPO / "scripts" / "ui.py")
+    assert spec is not None and spec.loader is not None
+    make_ui = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_ui)
+    ids = make_ui.seed(tmp_path / "ledger.db")
+    ledger = sqlite_ledger(str(tmp_path / "ledger.db"))
+    assert summarize(*ledger.summary_rows(BatchQuery())).requests_failed == 6
+    # A batch loaded again into a second table counts once, with its newest load.
+    (first,) = ledger.outcomes_for([ids["with_failures"]])
+    again = first.model_copy(
+        update={"results_table": "copy", "loaded_at": first.loaded_at + timedelta(hours=1)}
+    )
+    ledger.record_outcome(again)
+    s = summarize(*ledger.summary_rows(BatchQuery()))
+    # 4 nightly (one a follow-up), 1 OpenAI batch at 64 % of 40 requests, 3 mapped (one all failed)
+    assert (s.batches, s.running, s.finished, s.failed, s.not_loaded) == (8, 1, 7, 1, 0)
+    # 2 + 5 failed requests, 1 of them answered by the follow-up; 40 * 36 % still waiting
+    assert (s.requests_answered, s.requests_failed, s.requests_waiting) == (45, 6, 14)
+    assert s.cost_usd_batch == pytest.approx(0.0094)
+    # The filters narrow it as they narrow the rows; a DAG the reader may not see is not counted.
+    nightly = summarize(*ledger.summary_rows(BatchQuery(dag_id="together_nightly_backfill")))
+    assert (nightly.batches, nightly.requests_failed) == (4, 1)
+    assert summarize(*ledger.summary_rows(BatchQuery(dag_ids=frozenset()))).batches == 0
+    running = summarize(*ledger.summary_rows(BatchQuery(status="IN_PROGRESS")))
+    assert (running.batches, running.running, running.requests_waiting) == (1, 1, 14)
+    assert ledger.by_batch(ids["follow_up"]).parent_batch_id == ids["with_failures"]  # type: ignore[union-attr]

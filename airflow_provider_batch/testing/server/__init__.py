@@ -1,4 +1,4 @@
-"""A local server that speaks Together AI's Batch + Files wire protocol, for tests and offline CI.
+"""A local server that speaks each vendor's Batch + Files wire protocol, for tests and offline CI.
 
 The protocol, status life cycle, limits, error shapes and faults follow the real API; the model
 answers are simulated (see :mod:`~airflow_provider_batch.testing.server.responder`). Nothing here
@@ -6,7 +6,7 @@ imports Airflow.
 
 Command line (prints ``READY http://HOST:PORT/v1`` once serving)::
 
-    python -m airflow_provider_batch.testing.server --host 127.0.0.1 --port 0 --api-key KEY
+    python -m airflow_provider_batch.testing.server --host 127.0.0.1 --port 0 --api-key KEY [--vendor openai]
 
 In-process::
 
@@ -22,36 +22,8 @@ Out of process, the same controls are under ``/_control/``: ``GET stats``, ``POS
 ``access_log`` or ``data_dir``; :class:`ControlClient` sends both. A human view of a batch is at
 ``GET /batches/{id}`` (no key needed; status fields only).
 
-Conformance: every chat completion the server writes validates against the ``together`` SDK's
-``ChatCompletion`` (``prompt`` included, as the spec's ``ChatCompletionResponse`` requires), and every
-audio answer against its ``AudioTranscriptionJsonResponse`` / ``AudioTranslationJsonResponse``.
-``POST /v1/files/upload`` answers 400 with the spec's ``ErrorData`` body (``param`` names the field)
-when ``file``, ``file_name`` or ``purpose`` is missing, when ``purpose`` is not one of the spec's
-``FilePurpose`` values, or when ``file_type`` is not ``csv``, ``jsonl`` or ``parquet``.
-
-Deliberate deviations from the published spec (``togethercomputer/openapi``, ``openapi.yaml`` 2.0.0).
-Each follows what the live API was seen to do; tests pin each one. "Reference" is the project's wire
-reference, ``together-batch-api.md``.
-
-* **An empty batch list is** ``null``, not ``[]``. The spec's ``GET /batches`` answers an array of
-  ``BatchJob``. Backed by: reference §2 and §11 item 3 (observed against a live key, any-llm PR #1273;
-  the v1 SDK's ``resources/batch.py`` guards with ``or []``). The ``together`` 3.1.1 SDK's
-  ``batches.list()`` then returns ``None`` (its ``types/batch_list_response.py`` is a bare
-  ``List[BatchJob]``), so callers need ``or []``. ``ServerConfig(list_null_when_empty=False)``
-  answers ``[]``. Pinned by ``tests/server/test_lists.py::test_empty_batch_list`` and
-  ``tests/server/test_batches.py::test_list_is_null_when_empty_then_a_bare_array_newest_first``.
-* **An unusable input file gets** ``200`` **with** ``{"job": null, "warning": "validation failed: …"}``
-  (unknown file, a purpose other than ``batch-api``, bytes not uploaded yet), not an error status.
-  The spec lists only ``201`` with ``BatchJobWithWarning`` and ``400`` with a string error. Backed
-  by: reference §3.2 and §11 item 5 (docs manage/tutorial pages; any-llm PR #1273); the ``together``
-  3.1.1 SDK's ``types/batch_create_response.py`` types ``job`` as ``Optional[BatchJob]``. Pinned by
-  ``tests/server/test_batches.py::test_unusable_input_gives_a_null_job_and_a_warning``.
-* **Cancel answers** ``CANCELING`` (one L) for ``ServerConfig.cancel_seconds`` before ``CANCELLED``.
-  The spec's ``BatchJobStatus`` and the ``together`` 3.1.1 SDK's ``types/batch_job.py`` lack it (the
-  SDK passes the string through unvalidated). Backed by: reference §3.3 and §11 item 2 (the v1 SDK's
-  ``types/batch.py`` enum, together-python PR #355; observed live by any-llm PR #1273). Pinned by
-  ``tests/server/test_batches.py::test_cancel_goes_through_canceling_to_cancelled`` and
-  ``tests/server/test_sdk_conformance.py::test_sdk_cancel_reports_canceling``.
+Each vendor's API is its own emulation (``vendors/<name>/server``: Together's by default, OpenAI's
+with ``--vendor openai``); the store, clock, control plane and faults here are shared by all.
 """
 
 from __future__ import annotations

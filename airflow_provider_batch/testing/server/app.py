@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
@@ -11,12 +12,13 @@ from starlette.types import ASGIApp
 
 from airflow_provider_batch.testing.server.control import Controller
 from airflow_provider_batch.testing.server.middleware import ServerMiddleware
-from airflow_provider_batch.testing.server.routes_batches import batch_routes
 from airflow_provider_batch.testing.server.routes_control import control_routes
-from airflow_provider_batch.testing.server.routes_files import file_routes
 from airflow_provider_batch.testing.server.routing import bad_method, not_found
 from airflow_provider_batch.vendors import VENDORS as _REGISTRY
 from airflow_provider_batch.vendors import vendor_named
+
+if TYPE_CHECKING:
+    from airflow_provider_batch.vendors.together.server import build_app
 
 __all__ = ["EMULATIONS", "VENDORS", "build_app", "build_vendor_app", "routed_app"]
 
@@ -43,17 +45,21 @@ def routed_app(controller: Controller, routes: Sequence[BaseRoute]) -> ASGIApp:
     return ServerMiddleware(app, controller.store, controller.faults)
 
 
-def build_app(controller: Controller) -> ASGIApp:
-    """The Together server app: Files and Batches routes wrapped in the shared middleware."""
-    return routed_app(controller, [*file_routes(), *batch_routes()])
-
-
 def build_vendor_app(controller: Controller, vendor: str = "together") -> ASGIApp:
     """The app that speaks ``vendor``'s API (see :data:`VENDORS`) on the shared store and controls:
     each vendor supplies its own emulation (``BatchVendor.server_app``)."""
     if vendor not in VENDORS:
         raise ValueError(f"unknown vendor {vendor!r}; expected one of {VENDORS}")
-    if vendor in EMULATIONS:
-        module, _, builder = EMULATIONS[vendor].partition(":")
-        return getattr(importlib.import_module(module), builder)(controller)
-    return vendor_named(vendor).server_app(controller)
+    if vendor in _REGISTRY:
+        app: ASGIApp = vendor_named(vendor).server_app(controller)
+        return app
+    module, _, builder = EMULATIONS[vendor].partition(":")
+    built: ASGIApp = getattr(importlib.import_module(module), builder)(controller)
+    return built
+
+
+def __getattr__(name: str) -> Any:
+    """``build_app``, Together's app, where it was before vendors had folders (loaded on first use)."""
+    if name == "build_app":
+        return vendor_named("together").server_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

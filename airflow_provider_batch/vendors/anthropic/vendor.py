@@ -13,8 +13,8 @@ The pipeline talks to every vendor through ``files`` and ``batches`` in the neut
   ``COMPLETED``; the five request counts become ``progress`` and ``request_counts``;
 * an ended batch's ``output_file_id`` is ``results:<batch id>``: ``files.content`` streams its
   ``results_url`` into the shared envelope (succeeded: a 200 response; errored: the error type as
-  code and its HTTP status; canceled / expired: ``batch_cancelled`` / ``batch_expired``, so
-  follow-ups re-send them).
+  code and its HTTP status; canceled / expired: ``batch_cancelled`` / ``batch_expired``, which
+  :attr:`~AnthropicVendor.unrun_error_statuses` turns into ``cancelled`` / ``expired`` rows).
 
 A create whose answer was lost cannot be found by metadata or input file: :attr:`recovery` is
 ``"ledger"`` (see :mod:`airflow_provider_batch.idempotency`).
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Collection, Generator, Iterable
+from collections.abc import Callable, Collection, Generator, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -338,6 +338,11 @@ class AnthropicVendor(BatchVendor):
     upload_purpose: ClassVar[str] = "batch"
     input_downloadable: ClassVar[bool] = False
     input_staged_locally: ClassVar[bool] = True
+    #: A canceled or expired request is named by its results line; it never ran.
+    unrun_error_statuses: ClassVar[Mapping[str, str]] = {
+        _UNRUN["expired"]: "expired",
+        _UNRUN["canceled"]: "cancelled",
+    }
     limits: ClassVar[BatchLimits] = BatchLimits(
         max_lines=100_000,
         # 256 MB for the create's body: each line gains ``{"custom_id":..,"params":..}`` framing

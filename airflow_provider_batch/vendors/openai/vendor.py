@@ -18,7 +18,7 @@ connection's host; their limits are settable with the ``limits`` extra.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Generator, Iterable
+from collections.abc import Callable, Collection, Generator, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from airflow_provider_batch.client._config import ClientSettings
+from airflow_provider_batch.client._parse import delete_each
 from airflow_provider_batch.client.errors import NotFoundError
 from airflow_provider_batch.client.models import (
     BatchCreateResponse,
@@ -43,8 +44,13 @@ from airflow_provider_batch.vendors.openai.client import (
     OpenAIClient,
     OpenAISettings,
 )
+from airflow_provider_batch.vendors.openai.client.models import (
+    BATCH_CANCELLED,
+    BATCH_EXPIRED,
+    OpenAIBatch,
+    OpenAIFile,
+)
 from airflow_provider_batch.vendors.openai.client.models import BatchStatus as OpenAIStatus
-from airflow_provider_batch.vendors.openai.client.models import OpenAIBatch, OpenAIFile
 
 __all__ = ["ENDPOINTS", "METADATA_FILE", "METADATA_PART", "NeutralOpenAIClient", "OpenAIVendor"]
 
@@ -168,17 +174,7 @@ class _Files:
         return self._c.files.delete(file_id)
 
     def delete_many(self, file_ids: Iterable[str]) -> FileCleanupReport:
-        report = FileCleanupReport()
-        for file_id in dict.fromkeys(file_ids):
-            try:
-                self._c.files.delete(file_id)
-            except NotFoundError:
-                report.missing.append(file_id)
-            except Exception as exc:  # best effort: reported, never raised (the key is never in it)
-                report.failed[file_id] = f"{type(exc).__name__}: {exc}"
-            else:
-                report.deleted.append(file_id)
-        return report
+        return delete_each(self._c.files.delete, file_ids)
 
     def iter(self) -> Generator[FileObject, None, None]:
         """Files are not listed on OpenAI's path: a lost create is found by batch metadata."""
@@ -300,6 +296,11 @@ class OpenAIVendor(BatchVendor):
     upload_purpose: ClassVar[str] = "batch"
     #: "Not allowed to download files of purpose: batch"; unrun requests get error-file lines.
     input_downloadable: ClassVar[bool] = False
+    #: An expired or cancelled batch names each request that never ran by an error-file line.
+    unrun_error_statuses: ClassVar[Mapping[str, str]] = {
+        BATCH_EXPIRED: "expired",
+        BATCH_CANCELLED: "cancelled",
+    }
     limits: ClassVar[BatchLimits] = BatchLimits(
         max_lines=_MAX_LINES,
         max_bytes=200 * 1024**2 - _MAX_LINES * _WIRE_OVERHEAD,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from airflow_provider_batch.client import AsyncTogetherClient, TogetherClient
 from airflow_provider_batch.client._config import DEFAULT_BASE_URL, ClientSettings
 from airflow_provider_batch.inputs.limits import SUPPORTED_ENDPOINTS, BatchLimits
 from airflow_provider_batch.pricing import DEFAULT_PRICE_TABLE, PriceTable
 from airflow_provider_batch.vendors.base import BatchVendor, Recovery
+from airflow_provider_batch.vendors.together.client import AsyncTogetherClient, TogetherClient
 
 __all__ = ["TogetherVendor"]
 
@@ -27,6 +28,9 @@ class TogetherVendor(BatchVendor):
     recovery: ClassVar[Recovery] = "input_file"
     endpoints: ClassVar[tuple[str, ...]] = SUPPORTED_ENDPOINTS
     upload_purpose: ClassVar[str] = "batch-api"
+    #: An expired or cancelled batch writes no line for a request that never ran: it is found
+    #: unanswered, and the batch's status names its row status.
+    unrun_error_statuses: ClassVar[Mapping[str, str]] = {}
     limits: ClassVar[BatchLimits] = BatchLimits()
     prices: ClassVar[PriceTable] = DEFAULT_PRICE_TABLE
 
@@ -37,7 +41,7 @@ class TogetherVendor(BatchVendor):
         return AsyncTogetherClient(settings, http_client=http_client)
 
     def server_app(self, controller: Any) -> Any:
-        from airflow_provider_batch.testing.server.app import build_app
+        from airflow_provider_batch.vendors.together.server import build_app
 
         return build_app(controller)
 

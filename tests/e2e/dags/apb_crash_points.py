@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import DAG
 
-from airflow_provider_batch.operators import _results_io as results_io
-from airflow_provider_batch.operators import results as results_module
+from airflow_provider_batch.collect import files as results_io
+from airflow_provider_batch.collect import plan as plan_module
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.operators.build import TogetherBuildRequestsOperator
 from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
@@ -124,18 +124,18 @@ class CrashingResultsOperator(TogetherBatchResultsOperator):
                 return super().execute(context)
         if step == "mid_load":
             loader = _loader_killing_mid_load(context)
-            with mock.patch.object(results_module, "WarehouseLoader", loader):
+            with mock.patch.object(plan_module, "WarehouseLoader", loader):
                 return super().execute(context)
         return super().execute(context)
 
 
 def _kill_mid_download(real: Callable[..., Any], context: Any) -> Callable[..., Any]:
-    def download(client: Any, job: Any, dest: Path, *args: Any) -> Any:
+    def download(client: Any, job: Any, dest: Path, *args: Any, **kwargs: Any) -> Any:
         def content(file_id: str, target: Any) -> NoReturn:
             path = client.files.content(file_id, target)  # the input file arrives, the output never does
             crash("download", context, batch_id=job.id, downloaded=Path(path).name)
 
-        return real(Proxy(client, files=Proxy(client.files, content=content)), job, dest, *args)
+        return real(Proxy(client, files=Proxy(client.files, content=content)), job, dest, *args, **kwargs)
 
     return download
 
@@ -159,7 +159,7 @@ class _KillAfterFirstWrite:
 
 
 def _loader_killing_mid_load(context: Any) -> type:
-    class KillingLoader(results_module.WarehouseLoader):
+    class KillingLoader(plan_module.WarehouseLoader):
         def dialect(self) -> Any:
             return _KillAfterFirstWrite(super().dialect(), context)
 

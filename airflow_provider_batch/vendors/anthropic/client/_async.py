@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from airflow_provider_batch.client._async import AsyncTogetherClient
 from airflow_provider_batch.client._config import ClientSettings
+from airflow_provider_batch.client._transport import AsyncTransport
 from airflow_provider_batch.vendors.anthropic.client import _ops as ops
 from airflow_provider_batch.vendors.anthropic.client._config import AnthropicSettings, anthropic_settings
 from airflow_provider_batch.vendors.anthropic.client.models import MessageBatch
@@ -32,7 +32,7 @@ class AsyncAnthropicClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings: AnthropicSettings = anthropic_settings(settings, api_key=api_key, base_url=base_url)
-        self._wire = AsyncTogetherClient(self.settings, http_client=http_client, sleep=sleep)
+        self._wire = AsyncTransport(self.settings, http_client=http_client, sleep=sleep)
         self.batches = AsyncBatches(self._wire)
 
     def __repr__(self) -> str:
@@ -43,7 +43,7 @@ class AsyncAnthropicClient:
 
 
 class AsyncBatches:
-    def __init__(self, wire: AsyncTogetherClient) -> None:
+    def __init__(self, wire: AsyncTransport) -> None:
         self._w = wire
 
     async def retrieve(self, batch_id: str) -> MessageBatch:

@@ -15,7 +15,7 @@ import msgspec
 from pydantic import BaseModel
 
 from airflow_provider_batch.client._core import RequestSpec, RetryMode, TimeoutKind, path_segment
-from airflow_provider_batch.client._ops import _json, _model
+from airflow_provider_batch.client._parse import parse_json, parse_model
 from airflow_provider_batch.vendors.anthropic.client.models import BatchPage, Deleted, MessageBatch
 
 __all__ = [
@@ -127,7 +127,7 @@ def next_after(page: BatchPage) -> str | None:
 
 def _parser(model: type[M]) -> Callable[[RequestSpec, httpx.Response], M]:
     def parse(spec: RequestSpec, response: httpx.Response) -> M:
-        return _model(spec, response, _json(spec, response), model.model_validate)
+        return parse_model(spec, response, parse_json(spec, response), model.model_validate)
 
     return parse
 

@@ -13,7 +13,7 @@ import httpx
 
 from airflow_provider_batch.client._config import ClientSettings
 from airflow_provider_batch.client._files import iter_file
-from airflow_provider_batch.client._sync import TogetherClient, _save
+from airflow_provider_batch.client._transport import SyncTransport, save_download
 from airflow_provider_batch.vendors.anthropic.client import _ops as ops
 from airflow_provider_batch.vendors.anthropic.client._config import AnthropicSettings, anthropic_settings
 from airflow_provider_batch.vendors.anthropic.client.errors import UnverifiableCreateError
@@ -49,7 +49,7 @@ class AnthropicClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings: AnthropicSettings = anthropic_settings(settings, api_key=api_key, base_url=base_url)
-        self._wire = TogetherClient(self.settings, http_client=http_client, sleep=sleep)
+        self._wire = SyncTransport(self.settings, http_client=http_client, sleep=sleep)
         self.batches = Batches(self._wire)
 
     def __repr__(self) -> str:
@@ -71,7 +71,7 @@ class AnthropicClient:
 class Batches:
     """``client.batches``: create, retrieve, cancel, list, delete, and results."""
 
-    def __init__(self, wire: TogetherClient) -> None:
+    def __init__(self, wire: SyncTransport) -> None:
         self._w = wire
 
     def create(self, body: str | os.PathLike[str]) -> MessageBatch:
@@ -120,5 +120,5 @@ class Batches:
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
         spec = ops.batch_results(batch_id)
-        self._w._send(spec, consume=lambda response: _save(spec, response, target))
+        self._w._send(spec, consume=lambda response: save_download(spec, response, target))
         return target

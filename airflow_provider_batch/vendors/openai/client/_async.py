@@ -13,9 +13,9 @@ from types import TracebackType
 
 import httpx
 
-from airflow_provider_batch.client._async import AsyncTogetherClient, _save
 from airflow_provider_batch.client._config import ClientSettings
 from airflow_provider_batch.client._files import aiter_file
+from airflow_provider_batch.client._transport import AsyncTransport, asave_download
 from airflow_provider_batch.vendors.openai.client import _ops as ops
 from airflow_provider_batch.vendors.openai.client._config import OpenAISettings, openai_settings
 from airflow_provider_batch.vendors.openai.client.errors import UnverifiableCreateError
@@ -57,7 +57,7 @@ class AsyncOpenAIClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings: OpenAISettings = openai_settings(settings, api_key=api_key, base_url=base_url)
-        self._wire = AsyncTogetherClient(self.settings, http_client=http_client, sleep=sleep)
+        self._wire = AsyncTransport(self.settings, http_client=http_client, sleep=sleep)
         self.files = Files(self._wire)
         self.batches = Batches(self._wire)
 
@@ -87,7 +87,7 @@ async def _multipart_body(frame: ops.Multipart, source: Path) -> AsyncIterator[b
 class Files:
     """``client.files``: upload, retrieve, download and delete files."""
 
-    def __init__(self, wire: AsyncTogetherClient) -> None:
+    def __init__(self, wire: AsyncTransport) -> None:
         self._w = wire
 
     async def upload(
@@ -115,14 +115,14 @@ class Files:
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
         spec = ops.file_content(file_id)
-        await self._w._send(spec, consume=lambda response: _save(spec, response, target))
+        await self._w._send(spec, consume=lambda response: asave_download(spec, response, target))
         return target
 
 
 class Batches:
     """``client.batches``: create, retrieve, cancel, list, and find a lost create by its metadata."""
 
-    def __init__(self, wire: AsyncTogetherClient) -> None:
+    def __init__(self, wire: AsyncTransport) -> None:
         self._w = wire
 
     async def create(

@@ -14,7 +14,7 @@ import httpx
 from pydantic import BaseModel
 
 from airflow_provider_batch.client._core import RequestSpec, RetryMode, TimeoutKind, path_segment
-from airflow_provider_batch.client._ops import _json, _model
+from airflow_provider_batch.client._parse import parse_json, parse_model
 from airflow_provider_batch.vendors.openai.client.errors import AmbiguousMetadataCreateError
 from airflow_provider_batch.vendors.openai.client.models import (
     COMPLETION_WINDOW,
@@ -201,7 +201,7 @@ def created_batch(
 
 def _parser(model: type[M]) -> Callable[[RequestSpec, httpx.Response], M]:
     def parse(spec: RequestSpec, response: httpx.Response) -> M:
-        return _model(spec, response, _json(spec, response), model.model_validate)
+        return parse_model(spec, response, parse_json(spec, response), model.model_validate)
 
     return parse
 

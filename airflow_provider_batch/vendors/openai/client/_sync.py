@@ -13,7 +13,7 @@ import httpx
 
 from airflow_provider_batch.client._config import ClientSettings
 from airflow_provider_batch.client._files import iter_file
-from airflow_provider_batch.client._sync import TogetherClient, _save
+from airflow_provider_batch.client._transport import SyncTransport, save_download
 from airflow_provider_batch.vendors.openai.client import _ops as ops
 from airflow_provider_batch.vendors.openai.client._config import OpenAISettings, openai_settings
 from airflow_provider_batch.vendors.openai.client.errors import UnverifiableCreateError
@@ -55,7 +55,7 @@ class OpenAIClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings: OpenAISettings = openai_settings(settings, api_key=api_key, base_url=base_url)
-        self._wire = TogetherClient(self.settings, http_client=http_client, sleep=sleep)
+        self._wire = SyncTransport(self.settings, http_client=http_client, sleep=sleep)
         self.files = Files(self._wire)
         self.batches = Batches(self._wire)
 
@@ -84,7 +84,7 @@ def _multipart_body(frame: ops.Multipart, source: Path) -> Iterator[bytes]:
 class Files:
     """``client.files``: upload, retrieve, download and delete files."""
 
-    def __init__(self, wire: TogetherClient) -> None:
+    def __init__(self, wire: SyncTransport) -> None:
         self._w = wire
 
     def upload(
@@ -112,14 +112,14 @@ class Files:
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
         spec = ops.file_content(file_id)
-        self._w._send(spec, consume=lambda response: _save(spec, response, target))
+        self._w._send(spec, consume=lambda response: save_download(spec, response, target))
         return target
 
 
 class Batches:
     """``client.batches``: create, retrieve, cancel, list, and find a lost create by its metadata."""
 
-    def __init__(self, wire: TogetherClient) -> None:
+    def __init__(self, wire: SyncTransport) -> None:
         self._w = wire
 
     def create(

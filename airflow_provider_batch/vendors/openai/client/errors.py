@@ -1,7 +1,6 @@
 """Errors of the OpenAI client: the shared hierarchy of :mod:`airflow_provider_batch.client.errors`
-(its base is still named ``TogetherError``; catch :data:`BatchAPIError`, the same class, in new
-code), plus the two outcomes of a create that failed ambiguously which are particular to a lookup
-by metadata.
+(rooted at :class:`BatchAPIError`), plus the two outcomes of a create that failed ambiguously
+which are particular to a lookup by metadata.
 
 Messages name the method, the path, the status and the request id; never a header or the key.
 """
@@ -14,6 +13,7 @@ from airflow_provider_batch.client.errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BatchAPIError,
     ConflictError,
     DownloadIncompleteError,
     InternalServerError,
@@ -22,7 +22,6 @@ from airflow_provider_batch.client.errors import (
     RateLimitError,
     ResponseTooLargeError,
     ResponseValidationError,
-    TogetherError,
     UnprocessableEntityError,
 )
 
@@ -46,11 +45,8 @@ __all__ = [
     "UnverifiableCreateError",
 ]
 
-#: Base of every error the clients raise (the shared hierarchy's root, under a vendor-neutral name).
-BatchAPIError = TogetherError
 
-
-class AmbiguousMetadataCreateError(TogetherError):
+class AmbiguousMetadataCreateError(BatchAPIError):
     """A create failed without a clear answer, and more than one batch the caller does not know
     carries its identity in ``metadata``: the client will not guess which one (if any) it made.
 
@@ -66,7 +62,7 @@ class AmbiguousMetadataCreateError(TogetherError):
         )
 
 
-class UnverifiableCreateError(TogetherError):
+class UnverifiableCreateError(BatchAPIError):
     """A create failed in a way that may have reached the server (the retry warning logged just
     before says how), and no ``identity_key`` was given to look for the batch it may have made: it
     is not sent again, because that could pay twice. ``input_file_id`` is the create's input file.

@@ -3,7 +3,7 @@
 Field names follow OpenAI's API reference and the ``openai`` SDK's ``types/batch.py``. Every model
 tolerates unknown keys (the API adds fields over time); a status the API adds later parses as
 :attr:`BatchStatus.UNKNOWN`, which callers treat as not terminal. The lines of the output and error
-files have the shape the Together models already describe (``{id, custom_id, response: {status_code,
+files have the shape the neutral models already describe (``{id, custom_id, response: {status_code,
 request_id, body}, error}``), so :class:`OutputLine` is re-exported from the shared client.
 """
 

@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from airflow_provider_batch.testing.server.files import delete_file, upload_chunks, write_stream
 from airflow_provider_batch.testing.server.records import FileRecord
-from airflow_provider_batch.testing.server.routes_files import _upload_chunks, delete_file, write_stream
 from airflow_provider_batch.testing.server.store import Store
 from airflow_provider_batch.vendors.openai.server.processing import start_openai_worker
 from airflow_provider_batch.vendors.openai.server.records import OpenAIBatchRecord, batch_json, file_json
@@ -60,7 +60,7 @@ async def upload_file(request: Request) -> Response:
             return openai_error(400, "Invalid file format for Batch API. Must be .jsonl", param="file")
         store = _store(request)
         record = store.new_file(name, str(purpose), "jsonl")
-        size, sha, lines = await write_stream(_upload_chunks(upload), record.path)
+        size, sha, lines = await write_stream(upload_chunks(upload), record.path)
     store.finish_upload(record, size, sha, lines)
     return JSONResponse(file_json(record))
 
@@ -79,7 +79,7 @@ async def retrieve_file(request: Request) -> Response:
 
 async def file_content(request: Request) -> Response:
     """The bytes, streamed; like the live API, a ``batch`` input file cannot be downloaded."""
-    from airflow_provider_batch.testing.server.routes_files import file_content as shared_content
+    from airflow_provider_batch.testing.server.files import file_content as shared_content
 
     record = _known_file(request)
     if isinstance(record, Response):

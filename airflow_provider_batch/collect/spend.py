@@ -18,10 +18,12 @@ from typing import Any
 
 from airflow_provider_batch.client import BatchStatus
 from airflow_provider_batch.client.errors import NotFoundError
+from airflow_provider_batch.collect._ledger import LedgerHandle, as_handle
+from airflow_provider_batch.collect.files import reconcile_job
 from airflow_provider_batch.manifest import SubmitManifest
-from airflow_provider_batch.operators._results_io import reconcile_job
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import BatchSummary, RunContext, WarehouseLoader
+from airflow_provider_batch.vendors.base import BatchVendor
 
 __all__ = ["EarlierBatches", "earlier_batches", "submission_records"]
 
@@ -36,15 +38,16 @@ class EarlierBatches:
     superseded: dict[str, str | None]
 
 
-def submission_records(manifest: SubmitManifest) -> list[Any]:
+def submission_records(manifest: SubmitManifest, ledger: LedgerHandle | None = None) -> list[Any]:
     """Every batch the manifest's submit task instance created, from the submission ledger
-    (none when the manifest has no owner: batches created elsewhere, or an older release)."""
+    (none when the manifest has no owner: batches created elsewhere, or an older release).
+
+    :param ledger: the task's ledger handle; default: the manifest's ledger.
+    """
     if manifest.owner is None:
         return []
-    from airflow_provider_batch.hooks.ledger import get_ledger
-
-    ledger = get_ledger(manifest.ledger_conn_id, for_writing=False)
-    return list(ledger.batches_for(**manifest.owner.model_dump()))
+    handle = ledger if ledger is not None else as_handle(manifest.ledger_conn_id)
+    return list(handle.reader().batches_for(**manifest.owner.model_dump()))
 
 
 def earlier_batches(
@@ -55,12 +58,18 @@ def earlier_batches(
     run: RunContext,
     prices: PriceTable,
     work_dir: Path,
+    vendor: BatchVendor,
+    ledger: LedgerHandle | None = None,
 ) -> EarlierBatches:
-    """Spend rows for the submission's batches that are not in ``manifest`` (see the module doc)."""
+    """Spend rows for the submission's batches that are not in ``manifest`` (see the module doc).
+
+    :param vendor: the vendor of ``client``.
+    :param ledger: the task's ledger handle; default: the manifest's ledger.
+    """
     current = {b.batch_id for b in manifest.batches}
     by_part = {b.part: b.batch_id for b in manifest.batches}
     first = manifest.batches[0].batch_id if manifest.batches else None
-    records = {r.batch_id: r for r in submission_records(manifest) if r.batch_id}
+    records = {r.batch_id: r for r in submission_records(manifest, ledger) if r.batch_id}
     records = {batch_id: r for batch_id, r in records.items() if batch_id not in current}
     found = EarlierBatches([], {b: by_part.get(r.part_index, first) for b, r in records.items()})
     states = loader.spend_states(list(records))
@@ -69,7 +78,9 @@ def earlier_batches(
         done = state is not None and state.measured and _terminal(state.final_status)
         if done or (state is not None and not state.owned_by(run)):
             continue
-        summary = _measure(client, batch_id, record, run=run, prices=prices, work_dir=work_dir / batch_id)
+        summary = _measure(
+            client, batch_id, record, run=run, prices=prices, work_dir=work_dir / batch_id, vendor=vendor
+        )
         by = found.superseded[batch_id]
         marked = replace(summary, superseded=True, superseded_by=by, superseded_at=run.loaded_at)
         found.summaries.append(marked)
@@ -79,7 +90,14 @@ def earlier_batches(
 
 
 def _measure(
-    client: Any, batch_id: str, record: Any, *, run: RunContext, prices: PriceTable, work_dir: Path
+    client: Any,
+    batch_id: str,
+    record: Any,
+    *,
+    run: RunContext,
+    prices: PriceTable,
+    work_dir: Path,
+    vendor: BatchVendor,
 ) -> BatchSummary:
     try:
         job = client.batches.retrieve(batch_id)
@@ -88,7 +106,9 @@ def _measure(
         return _unmeasured(batch_id, "UNKNOWN", record, run, None)
     if not job.status.is_terminal:
         return _unmeasured(batch_id, job.status.value, record, run, job.created_at)
-    stream, _ = reconcile_job(client, job, work_dir, {}, prices=prices, endpoint=record.endpoint, run=run)
+    stream, _ = reconcile_job(
+        client, job, work_dir, {}, prices=prices, endpoint=record.endpoint, run=run, vendor=vendor
+    )
     for _row in stream.rows():  # measured only: its rows are not loaded
         pass
     return stream.summary

@@ -14,11 +14,19 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from airflow_provider_batch.collect._ledger import LedgerHandle, as_handle
 from airflow_provider_batch.ledger import BatchOutcome, FailureBucket
 from airflow_provider_batch.results import BatchSummary, ResultRow, RunContext
 from airflow_provider_batch.results.parse import UNKNOWN_ERROR_CODE
 
-__all__ = ["EXAMPLES_PER_CODE", "FailureTally", "OutcomeTarget", "record_outcomes"]
+__all__ = [
+    "EXAMPLES_PER_CODE",
+    "FailureTally",
+    "OutcomeTarget",
+    "record_answered",
+    "record_outcomes",
+    "record_statuses",
+]
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +68,10 @@ class FailureTally:
 
 @dataclass(frozen=True)
 class OutcomeTarget:
-    """Where a results task loaded: its ledger, warehouse connection and both tables."""
+    """Where a results task loaded: its ledger (a connection id or the task's one handle),
+    warehouse connection and both tables."""
 
-    ledger_conn_id: str | None
+    ledger_conn_id: LedgerHandle | str | None
     warehouse_conn_id: str
     results_table: str
     summary_table: str
@@ -75,16 +84,12 @@ def record_outcomes(target: OutcomeTarget, summaries: Iterable[BatchSummary], ru
     A batch whose usage is not measured yet (still running) gets none. Any failure to reach or
     write the ledger is logged as a warning and stops recording, nothing more.
     """
-    written = 0
+    written, handle = 0, as_handle(target.ledger_conn_id)
     try:
-        from airflow_provider_batch.hooks.ledger import get_ledger
-
-        ledger = None
         for summary in summaries:
             if summary.requests is None or summary.succeeded is None:
                 continue
-            ledger = ledger or get_ledger(target.ledger_conn_id)
-            ledger.record_outcome(_outcome(target, summary, run))
+            handle().record_outcome(_outcome(target, summary, run))
             written += 1
     except Exception as exc:
         log.warning(
@@ -96,20 +101,16 @@ def record_outcomes(target: OutcomeTarget, summaries: Iterable[BatchSummary], ru
     return written
 
 
-def record_statuses(ledger_conn_id: str | None, seen: Iterable[tuple[str, str, float | None]]) -> int:
+def record_statuses(ledger: LedgerHandle | str | None, seen: Iterable[tuple[str, str, float | None]]) -> int:
     """Record the ``(batch_id, status, progress)`` a task just saw in the ledger, for the page.
 
     Called on a worker (submit, resume after the trigger's event, results load), never in the
     triggerer's event loop. A ledger that cannot be written costs a warning, never the task.
     """
-    written = 0
+    written, handle = 0, as_handle(ledger)
     try:
-        from airflow_provider_batch.hooks.ledger import get_ledger
-
-        ledger = None
         for batch_id, status, progress in seen:
-            ledger = ledger or get_ledger(ledger_conn_id)
-            ledger.record_status(batch_id, status, progress)
+            handle().record_status(batch_id, status, progress)
             written += 1
     except Exception as exc:
         log.warning(
@@ -122,17 +123,14 @@ def record_statuses(ledger_conn_id: str | None, seen: Iterable[tuple[str, str, f
 
 
 def record_answered(
-    ledger_conn_id: str | None, answered: Mapping[tuple[str, str], Mapping[str, int]]
+    ledger: LedgerHandle | str | None, answered: Mapping[tuple[str, str], Mapping[str, int]]
 ) -> None:
     """Note on each original batch's outcome which failures its follow-up batch answered
     (``(original, follow-up) -> error code -> count``), so its failure list says so."""
+    handle = as_handle(ledger)
     try:
-        from airflow_provider_batch.hooks.ledger import get_ledger
-
-        ledger = get_ledger(ledger_conn_id) if answered else None
         for (origin, follow_up), codes in answered.items():
-            assert ledger is not None
-            ledger.mark_answered(origin, follow_up, dict(codes))
+            handle().mark_answered(origin, follow_up, dict(codes))
     except Exception as exc:
         log.warning(
             "Which failures the follow-up answered could not be recorded in the submission ledger "

@@ -41,15 +41,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_batch.hooks.ledger import get_ledger
+from airflow_provider_batch.collect.files import reconcile_job
+from airflow_provider_batch.collect.outcomes import FailureTally
+from airflow_provider_batch.collect.plan import Session
+from airflow_provider_batch.collect.state import Carried, Chain, FollowUpState, ResultManifest, merge_failures
 from airflow_provider_batch.idempotency import SubmitContext, ran_before, submit_or_attach
 from airflow_provider_batch.inputs.split import file_sha256
 from airflow_provider_batch.ledger import SubmissionLedger, TaskIdentity
-from airflow_provider_batch.operators._outcomes import FailureTally
-from airflow_provider_batch.operators._results_io import reconcile_job
-from airflow_provider_batch.operators._state import Carried, Chain, ResultManifest, merge_failures
+from airflow_provider_batch.ledger.location import get_ledger
 from airflow_provider_batch.pricing import PriceTable
-from airflow_provider_batch.results import BatchSummary, ResultRow, RunContext, WarehouseLoader
+from airflow_provider_batch.results import BatchSummary, ResultRow, RunContext
 from airflow_provider_batch.results.parse import UNKNOWN_ERROR_CODE
 from airflow_provider_batch.vendors.base import BatchVendor
 
@@ -66,6 +67,7 @@ __all__ = [
     "check_follow_up_args",
     "is_permanent_error",
     "merge_round",
+    "next_round",
     "should_follow_up",
     "submit_round",
 ]
@@ -307,33 +309,30 @@ def _carried_requests(chain: Chain, origins: Mapping[str, Path] | None, work_dir
 
 
 def merge_round(
-    client: Any,
+    session: Session,
     chains: Sequence[Chain],
     round_no: int,
     *,
-    metadata: dict[str, dict[str, Any]],
-    prices: PriceTable,
     run: RunContext,
-    loader: WarehouseLoader,
-    work_dir: Path,
-    statuses: Collection[str],
     endpoint: str | None,
     tally: FailureTally | None = None,
-    origins: Mapping[str, Path] | None = None,
 ) -> RoundOutcome:
     """Reconcile the round's follow-up batches and merge their answers in one transaction.
 
+    The session gives the client, the metadata, prices and vendor, the loader and, for a vendor
+    whose input files cannot be downloaded, each original batch's requests re-read from the
+    submit's input: a follow-up batch's requests are a subset of its origin's, and only the
+    carried ones are read from it.
+
     :param tally: counts each follow-up batch's failures by error code (for its outcome).
-    :param origins: original batch id -> its requests, re-read from the submit's input, for a
-        vendor whose input files cannot be downloaded: a follow-up batch's requests are a subset
-        of its origin's, and only the carried ones are read from it.
     """
-    outcome, rows = RoundOutcome(), []
+    plan, work_dir, outcome, rows = session.plan, session.work_dir, RoundOutcome(), []
     for chain in chains:
-        job = client.batches.retrieve(chain.batch_id)
+        job = session.retrieve(chain.batch_id)
         stream, files = reconcile_job(
-            client, job, work_dir / job.id, metadata, prices=prices, endpoint=endpoint, run=run,
-            local_input=_carried_requests(chain, origins, work_dir),
+            session.client, job, work_dir / job.id, session.metadata, prices=plan.prices,
+            endpoint=endpoint, run=run, local_input=_carried_requests(chain, session.submitted, work_dir),
+            vendor=plan.vendor,
         )  # fmt: skip
         carry, again = chain.carry, {}
         for row in tally.watch(stream.rows()) if tally is not None else stream.rows():
@@ -349,16 +348,42 @@ def merge_round(
                     outcome.answered.setdefault((chain.origin, chain.batch_id), Counter())[code] += 1
                 if new.status == "failed":
                     outcome.failed.add("all", new.error_code, new.custom_id)
-                if should_follow_up(new.status, new.error_code, statuses):
+                if should_follow_up(new.status, new.error_code, plan.follow_up.statuses):
                     again[row.custom_id] = _carry(new)
             elif can_follow_up(job.status.value):
                 again[row.custom_id] = old
         outcome.summaries.append(stream.summary)
         if again and files.input_path is not None:  # a deleted input cannot be re-sent
             outcome.sources.append(Source(chain.origin, chain.part, files.input_path, again))
-    loader.load(rows, outcome.summaries, mode="merge", run=run)
+    session.loader.load(rows, outcome.summaries, mode="merge", run=run)
     outcome.merged = len(rows)
     return outcome
+
+
+def next_round(
+    session: Session, done: int, result: ResultManifest, sources: Sequence[Source]
+) -> FollowUpState | None:
+    """Create (or re-attach to) follow-up round ``done + 1`` when the plan allows one more round
+    and some request can be re-sent; returns the state the round is waited for and merged with,
+    or ``None``: the task finishes with ``result``."""
+    plan = session.plan
+    if not sources or done >= plan.follow_up.rounds:
+        return None
+    chains = submit_round(
+        session.client, plan.context, done + 1, sources, endpoint=plan.endpoint,
+        work_dir=session.work_dir, ledger=plan.ledger(), together_conn_id=plan.hook.together_conn_id,
+        vendor=plan.vendor, prices=plan.prices,
+    )  # fmt: skip
+    if not chains:  # nothing left that could be re-sent
+        return None
+    return FollowUpState(
+        round=done + 1,
+        result=result,
+        endpoint=plan.endpoint,
+        metadata_manifest=plan.metadata_location,
+        ledger_conn_id=plan.ledger.conn_id,
+        chains=chains,
+    )
 
 
 def apply_round(result: ResultManifest, outcome: RoundOutcome, round_no: int) -> ResultManifest:

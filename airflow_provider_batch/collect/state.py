@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from airflow_provider_batch.collect.outcomes import EXAMPLES_PER_CODE
 from airflow_provider_batch.ledger import FailureBucket
-from airflow_provider_batch.operators._outcomes import EXAMPLES_PER_CODE
 
 __all__ = ["Carried", "Chain", "FollowUpState", "ResultManifest", "merge_failures"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_provider_batch.operators._state import ResultManifest
+from airflow_provider_batch.collect.state import ResultManifest
 
 __all__ = ["report_table"]
 

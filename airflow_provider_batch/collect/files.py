@@ -1,4 +1,4 @@
-"""Worker-side I/O for the results operator: download a batch's files and stream its rows.
+"""Worker-side I/O of the results task: download a batch's files and stream its rows.
 
 Files are streamed to disk and read back line by line; a batch is reconciled in one pass
 (:class:`~airflow_provider_batch.results.reconcile.BatchStream`). Nothing here is held whole in
@@ -11,11 +11,10 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_batch.client import BatchJob, BatchStatus, TogetherClient
+from airflow_provider_batch.client import BatchJob, BatchStatus
 from airflow_provider_batch.client.errors import NotFoundError
 from airflow_provider_batch.exceptions import TogetherBatchFilesMissingError
 from airflow_provider_batch.inputs.split import read_span
@@ -24,18 +23,16 @@ from airflow_provider_batch.manifest import SubmitManifest
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import ParsedFile, RunContext, iter_expected
 from airflow_provider_batch.results.reconcile import BatchStream
+from airflow_provider_batch.vendors.base import BatchClient, BatchVendor
 
 __all__ = [
     "BatchFiles",
-    "check_load_mode_allowed",
     "diagnostics",
     "download_batch_files",
     "load_metadata",
     "open_stream",
     "reconcile_job",
     "recover_inputs",
-    "current_map_indexes",
-    "run_context",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,7 +50,12 @@ class BatchFiles:
 
 
 def download_batch_files(
-    client: TogetherClient, job: BatchJob, dest: Path, local_input: Path | None = None
+    client: BatchClient,
+    job: BatchJob,
+    dest: Path,
+    local_input: Path | None = None,
+    *,
+    vendor: BatchVendor,
 ) -> BatchFiles:
     """Stream the input, output and error files of ``job`` into ``dest``.
 
@@ -63,13 +65,12 @@ def download_batch_files(
 
     :param local_input: the batch's requests re-read from the submit's input (see
         :func:`recover_inputs`), used when the vendor does not let input files be downloaded.
+    :param vendor: the vendor of ``client``.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    vendor = getattr(client, "vendor", None)
-    if not job.input_file_id and (vendor is None or vendor.input_downloadable):
-        raise ValueError(
-            f"batch {job.id} has no input_file_id"
-        )  # a vendor whose batches name none reads none
+    if not job.input_file_id and vendor.input_downloadable:
+        # a vendor whose batches name no input file (Anthropic) reads none
+        raise ValueError(f"batch {job.id} has no input_file_id")
     if job.status is BatchStatus.COMPLETED and not job.output_file_id and not job.error_file_id:
         raise TogetherBatchFilesMissingError(
             f"batch {job.id} is COMPLETED but exposes neither an output nor an error file, so none "
@@ -77,7 +78,7 @@ def download_batch_files(
             "exposes them.",
             batch_ids=[job.id],
         )
-    input_path = _input_file(client, job, job.input_file_id or "", dest / "input.jsonl", local_input)
+    input_path = _input_file(client, job, job.input_file_id or "", dest / "input.jsonl", local_input, vendor)
     output_path = error_path = None
     if job.output_file_id:
         output_path = client.files.content(job.output_file_id, dest / "output.jsonl")
@@ -95,7 +96,12 @@ def download_batch_files(
 
 
 def _input_file(
-    client: TogetherClient, job: BatchJob, file_id: str, dest: Path, local_input: Path | None
+    client: BatchClient,
+    job: BatchJob,
+    file_id: str,
+    dest: Path,
+    local_input: Path | None,
+    vendor: BatchVendor,
 ) -> Path | None:
     """The batch's input file, or ``None`` when the account no longer has it (404): deleted once
     loaded (``delete_input_files=True``) or by hand. The answers and errors are still loaded
@@ -104,8 +110,7 @@ def _input_file(
     A vendor that never lets input files be downloaded (OpenAI: ``purpose=batch``) is not asked:
     its output and error files together name every request of the batch, unrun ones included.
     """
-    vendor = getattr(client, "vendor", None)
-    if vendor is not None and not vendor.input_downloadable:
+    if not vendor.input_downloadable:
         log.info(
             "Batch %s: %s does not let input files be downloaded; %s",
             job.id,
@@ -149,6 +154,7 @@ def open_stream(
     prices: PriceTable,
     endpoint: str | None,
     run: RunContext,
+    vendor: BatchVendor,
 ) -> BatchStream:
     """The one-pass reconciliation of a downloaded batch against its own input file."""
     job = files.job
@@ -166,11 +172,12 @@ def open_stream(
         completed_at=job.completed_at,
         run=run,
         metadata=metadata,
+        vendor=vendor,
     )
 
 
 def reconcile_job(
-    client: TogetherClient,
+    client: BatchClient,
     job: BatchJob,
     dest: Path,
     metadata: dict[str, dict[str, Any]],
@@ -179,77 +186,11 @@ def reconcile_job(
     endpoint: str | None,
     run: RunContext,
     local_input: Path | None = None,
+    vendor: BatchVendor,
 ) -> tuple[BatchStream, BatchFiles]:
     """Download ``job``'s files into ``dest`` and open its one-pass reconciliation."""
-    files = download_batch_files(client, job, dest, local_input)
-    return open_stream(files, metadata, prices=prices, endpoint=endpoint, run=run), files
-
-
-def run_context(context: Any, *, expansion: bool = False) -> RunContext:
-    """The task instance that owns the loaded rows (dag, task, run, map index) and its logical
-    date, with ``loaded_at`` = now; with ``expansion``, also the map indexes the task has in this
-    run now (for replace mode: what an earlier, wider expansion left behind is replaced)."""
-    dag = context.get("dag")
-    ti = context.get("ti")
-    map_index = getattr(ti, "map_index", None)
-    run = RunContext(
-        dag_id=dag.dag_id if dag is not None else getattr(ti, "dag_id", None),
-        run_id=context.get("run_id"),
-        logical_date=context.get("logical_date"),
-        loaded_at=datetime.now(timezone.utc),
-        task_id=getattr(ti, "task_id", None),
-        map_index=-1 if map_index is None else int(map_index),
-    )
-    return run._replace(map_indexes=current_map_indexes(ti, run)) if expansion else run
-
-
-def current_map_indexes(ti: Any, run: RunContext) -> tuple[int, ...] | None:
-    """The map indexes of ``run``'s task in its run, but those Airflow marked ``removed`` (an
-    expansion that shrank); ``(-1,)`` for an unmapped task; ``None`` when Airflow cannot say."""
-    if run.map_index is None or run.map_index < 0:
-        return (-1,)
-    try:
-        states = ti.get_task_states(dag_id=run.dag_id, task_ids=[run.task_id], run_ids=[run.run_id])
-    except Exception as exc:  # an Airflow without the call, or the API unreachable: keep to the owner
-        log.info("could not read the map indexes of %s in %s (%s)", run.task_id, run.run_id, exc)
-        return None
-    found = {run.map_index}
-    prefix = f"{run.task_id}_"
-    for key, state in (states.get(run.run_id) or {}).items():
-        index = key[len(prefix) :] if key.startswith(prefix) else ""
-        if index.isdigit() and str(state) not in ("removed", "TaskInstanceState.REMOVED"):
-            found.add(int(index))
-    return tuple(sorted(found))
-
-
-def check_load_mode_allowed(
-    load_mode: str, context: Any, *, task_id: str | None = None, before: str = "any download"
-) -> None:
-    """Refuse ``replace_logical_date`` in a run without a logical date (a manual run triggered
-    without one, an asset-triggered run): it would not know which rows to replace.
-
-    Cheap and free of I/O: call it before anything is uploaded (the submit side, for its
-    downstream results tasks) or downloaded (the results operator, first thing in ``execute``).
-
-    :param load_mode: the results task's ``load_mode``.
-    :param context: the Airflow task context of the calling task.
-    :param task_id: the results task, when the caller is another task (named in the message).
-    :param before: what the refusal comes before, for the message (``"any upload"`` on the
-        submit side).
-    :raises AirflowFailException: the run cannot be loaded in that mode (no retry would help).
-    """
-    if load_mode != "replace_logical_date" or context.get("logical_date") is not None:
-        return
-    from airflow_provider_batch._compat import AirflowFailException
-
-    dag_run = context.get("dag_run")
-    run = getattr(dag_run, "run_id", None) or context.get("run_id")
-    who = f"task {task_id!r} loads" if task_id else "this task loads"
-    raise AirflowFailException(
-        f"run {run!r} has no logical date (a manual run triggered without one, or an asset-triggered "
-        f"run), and {who} with load_mode='replace_logical_date', which replaces the rows of one logical "
-        f"date: refused before {before}. Trigger the run with a logical date, or use load_mode='merge'."
-    )
+    files = download_batch_files(client, job, dest, local_input, vendor=vendor)
+    return open_stream(files, metadata, prices=prices, endpoint=endpoint, run=run, vendor=vendor), files
 
 
 def diagnostics(streams: Sequence[BatchStream]) -> dict[str, Any]:
@@ -271,7 +212,7 @@ def diagnostics(streams: Sequence[BatchStream]) -> dict[str, Any]:
 
 
 def recover_inputs(
-    client: Any, manifest: SubmitManifest, work_dir: Path, *, aws_conn_id: str | None
+    client: Any, manifest: SubmitManifest, work_dir: Path, *, aws_conn_id: str | None, vendor: BatchVendor
 ) -> dict[str, Path]:
     """Batch id -> its requests, re-read from the submit's ``input_path`` by each part's byte span
     and proven by its SHA-256, for a vendor that does not let input files be downloaded (OpenAI).
@@ -280,9 +221,8 @@ def recover_inputs(
     overwritten or removed): its answers and errors still load from the output and error files;
     only its follow-ups are not possible, which the log says.
     """
-    vendor = getattr(client, "vendor", None)
     records = [r for r in manifest.batches if r.input_span is not None and r.input_sha256]
-    if vendor is None or vendor.input_downloadable or not records or not manifest.input_path:
+    if vendor.input_downloadable or not records or not manifest.input_path:
         return {}
     try:
         local = fetch_to_local(manifest.input_path, work_dir / "submitted", aws_conn_id=aws_conn_id)
