@@ -9,6 +9,8 @@
                                          uploaded or created because of it -> retryable
       TogetherBatchFilesMissingError     a COMPLETED batch exposes neither an output nor an error
                                          file (yet) -> retryable; nothing was loaded
+      TogetherBatchResultsTargetError    the results target cannot take the rows (submit task's
+                                         preflight) -> retryable; nothing was uploaded
       AirflowFailException               (no Airflow retry: a retry would reach the same end)
         TogetherBatchError
           TogetherBatchFailedError       a batch ended FAILED (or a previous one did, see force_resubmit)
@@ -40,6 +42,7 @@ __all__ = [
     "TogetherBatchPartialFailureError",
     "TogetherLedgerUnavailableError",
     "TogetherBatchFilesMissingError",
+    "TogetherBatchResultsTargetError",
 ]
 
 
@@ -136,3 +139,8 @@ class TogetherBatchFilesMissingError(_BatchErrorMixin, AirflowException):
     def __init__(self, message: str, *, batch_ids: list[str] | None = None) -> None:
         super().__init__(message)
         self._init_fields(batch_ids, None)
+
+
+class TogetherBatchResultsTargetError(AirflowException):
+    """The results target (connection and tables) cannot take the rows; raised by the submit
+    task before any upload, naming the connection, the table and the remedy."""

@@ -46,12 +46,13 @@ from typing import Any, Protocol
 
 from airflow_provider_batch.client.errors import NotFoundError
 from airflow_provider_batch.client.models import BatchJob, BatchStatus
+from airflow_provider_batch.core.identity import TaskIdentity
+from airflow_provider_batch.core.status import ENDED_UNSUCCESSFULLY
 from airflow_provider_batch.exceptions import TogetherBatchFailedError
 from airflow_provider_batch.ledger import (
     LedgerConflictError,
     SubmissionLedger,
     SubmissionRecord,
-    TaskIdentity,
 )
 from airflow_provider_batch.vendors import DEFAULT_VENDOR, vendor_named
 from airflow_provider_batch.vendors.base import BatchVendor
@@ -68,7 +69,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_REPLACEABLE = {BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED}
+_REPLACEABLE = ENDED_UNSUCCESSFULLY
 _LEGACY_PREFIX = "together_batch"
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_provider_batch.core.identity import TaskIdentity
+
 __all__ = ["BatchRecord", "SubmitManifest", "SubmitOwner", "MANIFEST_SCHEMA_VERSION"]
 
 MANIFEST_SCHEMA_VERSION = 1
@@ -39,15 +41,9 @@ class BatchRecord(BaseModel):
     input_sha256: str | None = None
 
 
-class SubmitOwner(BaseModel):
-    """The submit task instance that owns the batches (its key in the submission ledger)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    dag_id: str
-    task_id: str
-    run_id: str
-    map_index: int = -1
+#: The submit task instance that owns the batches (its key in the submission ledger); the
+#: manifest's ``owner`` keeps its XCom shape ``{dag_id, task_id, run_id, map_index}``.
+SubmitOwner = TaskIdentity
 
 
 class SubmitManifest(BaseModel):
@@ -70,7 +66,7 @@ class SubmitManifest(BaseModel):
     input_path: str | None = None
     submitted_at: datetime | None = None
     completed_at: datetime | None = None
-    owner: SubmitOwner | None = None
+    owner: TaskIdentity | None = None
     ledger_conn_id: str | None = None
 
     def to_xcom(self) -> dict[str, Any]:

@@ -75,8 +75,8 @@ AIRFLOW_INDEPENDENT_DIRS = ("client", "server", "reliability")
 
 #: The vendor every vendor-parametrised test (a ``vendor_server`` or ``vendor`` parameter) runs on in
 #: every leg; the others' cases are marked ``other_vendor``: a vendor's wire does not change with
-#: Airflow's version, so the 3.1 and 3.2 legs run these tests on this vendor only (the 3.3 and
-#: lowest legs run every vendor).
+#: Airflow's version or a dependency floor, so the 3.1, 3.2 and lowest legs run these tests on this
+#: vendor only (the 3.3 leg runs every vendor).
 MATRIX_VENDOR = "together"
 
 

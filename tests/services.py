@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import socket
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -16,9 +18,9 @@ MYSQL = ("127.0.0.1", 3306)
 REDIS = ("127.0.0.1", 6379)
 
 
-def _reachable(addr: tuple[str, int]) -> bool:
+def _reachable(addr: tuple[str, int], timeout: float = 2) -> bool:
     try:
-        with socket.create_connection(addr, timeout=2):
+        with socket.create_connection(addr, timeout=timeout):
             return True
     except OSError:
         return False
@@ -43,3 +45,27 @@ def require_mysql() -> None:
 
 def require_redis() -> None:
     require("Redis", REDIS)
+
+
+def require_installed(module: str, what: str, how: str) -> None:
+    """Skip (or, with ``REQUIRE_SERVICES=1``, fail) unless ``module`` imports; ``how`` installs it."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is not None:
+        return
+    message = f"{what} is not installed (no module {module!r}); {how}"
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{message}, and REQUIRE_SERVICES=1 says it must be there")
+    pytest.skip(message)
+
+
+def wait_for_port(addr: tuple[str, int], timeout: float, alive: Callable[[], bool]) -> float:
+    """Seconds until ``addr`` accepts a connection; raises if ``alive()`` turns false or time runs out."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if _reachable(addr, timeout=0.2):
+            return time.monotonic() - start
+        if not alive():
+            raise RuntimeError(f"the process meant to listen on {addr[0]}:{addr[1]} exited")
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {addr[0]}:{addr[1]} after {timeout:.0f} s")

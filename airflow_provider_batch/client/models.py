@@ -8,12 +8,12 @@ through aliases where it differs from Python style (``FileType``, ``LineCount``,
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_provider_batch.core.status import TERMINAL_BATCH_STATUSES, BatchStatus
 from airflow_provider_batch.endpoints import AUDIO_TRANSCRIPTIONS, AUDIO_TRANSLATIONS, CHAT_COMPLETIONS
 
 __all__ = [
@@ -31,47 +31,10 @@ __all__ = [
     "AUDIO_TRANSCRIPTIONS",
     "AUDIO_TRANSLATIONS",
     "BATCH_ENDPOINTS",
+    "TERMINAL_BATCH_STATUSES",
 ]
 
 BATCH_ENDPOINTS = (CHAT_COMPLETIONS, AUDIO_TRANSCRIPTIONS, AUDIO_TRANSLATIONS)
-
-
-class BatchStatus(str, enum.Enum):
-    """The neutral batch status every vendor's statuses map onto (Together's spelling, note
-    ``CANCELING`` with one L).
-
-    A value the API adds later parses as :attr:`UNKNOWN` instead of failing; callers treat it
-    as non-terminal and keep polling.
-    """
-
-    VALIDATING = "VALIDATING"
-    IN_PROGRESS = "IN_PROGRESS"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    EXPIRED = "EXPIRED"
-    CANCELING = "CANCELING"
-    CANCELLED = "CANCELLED"
-    UNKNOWN = "UNKNOWN"
-
-    @classmethod
-    def _missing_(cls, value: object) -> BatchStatus:
-        if isinstance(value, str) and value.upper() in cls.__members__:
-            return cls[value.upper()]
-        return cls.UNKNOWN
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in _TERMINAL
-
-    @property
-    def is_success(self) -> bool:
-        return self is BatchStatus.COMPLETED
-
-    def __str__(self) -> str:
-        return self.value
-
-
-_TERMINAL = frozenset({BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED})
 
 
 class _WireModel(BaseModel):

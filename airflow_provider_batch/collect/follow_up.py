@@ -45,9 +45,12 @@ from airflow_provider_batch.collect.files import reconcile_job
 from airflow_provider_batch.collect.outcomes import FailureTally
 from airflow_provider_batch.collect.plan import Session
 from airflow_provider_batch.collect.state import Carried, Chain, FollowUpState, ResultManifest, merge_failures
+from airflow_provider_batch.core.figures import Figures
+from airflow_provider_batch.core.identity import TaskIdentity
+from airflow_provider_batch.core.status import ANSWERED_ROW_STATUSES, UNSUCCESSFUL_ROW_STATUSES, BatchStatus
 from airflow_provider_batch.idempotency import SubmitContext, ran_before, submit_or_attach
 from airflow_provider_batch.inputs.split import file_sha256
-from airflow_provider_batch.ledger import SubmissionLedger, TaskIdentity
+from airflow_provider_batch.ledger import SubmissionLedger
 from airflow_provider_batch.ledger.location import get_ledger
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import BatchSummary, ResultRow, RunContext
@@ -97,9 +100,9 @@ PERMANENT_ERROR_CODES = frozenset(
     }
 )
 _RETRYABLE_4XX = {408, 409, 425, 429}
-_ALLOWED_STATUSES = ("failed", "missing", "expired", "cancelled")
-_ANSWERED = ("succeeded", "failed")
-_FOLLOWED_UP = ("COMPLETED", "EXPIRED")
+_ALLOWED_STATUSES = UNSUCCESSFUL_ROW_STATUSES
+_ANSWERED = ANSWERED_ROW_STATUSES
+_FOLLOWED_UP = frozenset({BatchStatus.COMPLETED.value, BatchStatus.EXPIRED.value})
 
 
 def is_permanent_error(code: str | None) -> bool:
@@ -398,8 +401,5 @@ def apply_round(result: ResultManifest, outcome: RoundOutcome, round_no: int) ->
         "rows_merged": (result.rows_merged or 0) + outcome.merged,
         "failures": merge_failures(result.failures, outcome.removed, outcome.failed.buckets("all")),
     }
-    for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
-        update[key] = getattr(result, key) + sum(getattr(s, key) for s in summaries)
-    for key in ("cost_usd_batch", "cost_usd_list", "savings_usd"):
-        update[key] = round(getattr(result, key) + sum(getattr(s, key) for s in summaries), 6)
+    update |= Figures.total([result, *summaries]).as_dict()
     return result.model_copy(update=update)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from airflow_provider_batch.collect._ledger import LedgerHandle, as_handle
+from airflow_provider_batch.core.figures import Figures
 from airflow_provider_batch.ledger import BatchOutcome, FailureBucket
 from airflow_provider_batch.results import BatchSummary, ResultRow, RunContext
 from airflow_provider_batch.results.parse import UNKNOWN_ERROR_CODE
@@ -158,12 +159,7 @@ def _outcome(target: OutcomeTarget, summary: BatchSummary, run: RunContext) -> B
         missing=summary.missing,
         expired=summary.expired,
         cancelled=summary.cancelled,
-        prompt_tokens=summary.prompt_tokens,
-        completion_tokens=summary.completion_tokens,
-        total_tokens=summary.total_tokens,
-        cost_usd_batch=summary.cost_usd_batch,
-        cost_usd_list=summary.cost_usd_list,
-        savings_usd=summary.savings_usd,
+        **Figures.of(summary).as_dict(),
         failures=target.tally.buckets(summary.batch_id),
         loaded_at=run.loaded_at,
     )

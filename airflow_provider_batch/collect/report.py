@@ -13,7 +13,9 @@ from airflow_provider_batch.collect.follow_up import RoundOutcome, apply_round
 from airflow_provider_batch.collect.load import Loaded
 from airflow_provider_batch.collect.plan import ResultsPlan
 from airflow_provider_batch.collect.state import FollowUpState, ResultManifest, merge_failures
-from airflow_provider_batch.collect.table import _STATUSES, report_table
+from airflow_provider_batch.collect.table import report_table
+from airflow_provider_batch.core.figures import Figures
+from airflow_provider_batch.core.status import ROW_STATUSES
 
 __all__ = ["log_summary", "report", "report_round", "report_table"]
 
@@ -37,13 +39,8 @@ def report(plan: ResultsPlan, loaded: Loaded) -> ResultManifest:
         batch_ids=[s.batch_id for s in summaries],
         final_statuses={s.batch_id: s.final_status for s in summaries},
         requests=sum(s.requests for s in summaries),
-        counts={status: sum(getattr(s, status) for s in summaries) for status in _STATUSES},
-        prompt_tokens=sum(s.prompt_tokens for s in summaries),
-        completion_tokens=sum(s.completion_tokens for s in summaries),
-        total_tokens=sum(s.total_tokens for s in summaries),
-        cost_usd_batch=round(sum(s.cost_usd_batch for s in summaries), 6),
-        cost_usd_list=round(sum(s.cost_usd_list for s in summaries), 6),
-        savings_usd=round(sum(s.savings_usd for s in summaries), 6),
+        counts={status: sum(getattr(s, status) for s in summaries) for status in ROW_STATUSES},
+        **Figures.total(summaries).as_dict(),
         rows_loaded=stats.rows,
         rows_superseded=stats.superseded_rows,
         rows_replaced=stats.deleted_rows,

@@ -20,6 +20,8 @@ from airflow_provider_batch.client import BatchStatus
 from airflow_provider_batch.client.errors import NotFoundError
 from airflow_provider_batch.collect._ledger import LedgerHandle, as_handle
 from airflow_provider_batch.collect.files import reconcile_job
+from airflow_provider_batch.core.figures import FIGURE_FIELDS
+from airflow_provider_batch.core.status import ROW_STATUSES
 from airflow_provider_batch.manifest import SubmitManifest
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import BatchSummary, RunContext, WarehouseLoader
@@ -47,7 +49,7 @@ def submission_records(manifest: SubmitManifest, ledger: LedgerHandle | None = N
     if manifest.owner is None:
         return []
     handle = ledger if ledger is not None else as_handle(manifest.ledger_conn_id)
-    return list(handle.reader().batches_for(**manifest.owner.model_dump()))
+    return list(handle.reader().batches_for(**manifest.owner.as_dict()))
 
 
 def earlier_batches(
@@ -116,12 +118,10 @@ def _measure(
 
 def _unmeasured(batch_id: str, status: str, record: Any, run: RunContext, created: Any) -> BatchSummary:
     """A spend row whose usage is not known yet: NULL counts, tokens and costs."""
-    unknown: Any = None
+    unknown: dict[str, Any] = dict.fromkeys((*ROW_STATUSES, *FIGURE_FIELDS))
     return BatchSummary(
         batch_id=batch_id, final_status=status, endpoint=record.endpoint, model=None,
-        requests=record.request_count, succeeded=unknown, failed=unknown, missing=unknown, expired=unknown,
-        cancelled=unknown, prompt_tokens=unknown, completion_tokens=unknown, total_tokens=unknown,
-        cost_usd_batch=unknown, cost_usd_list=unknown, savings_usd=unknown, submitted_at=created,
+        requests=record.request_count, **unknown, submitted_at=created,
         completed_at=None, duration_seconds=None, dag_id=run.dag_id, run_id=run.run_id,
         logical_date=run.logical_date, loaded_at=run.loaded_at, task_id=run.task_id, map_index=run.map_index,
         owner_key=run.owner_key,

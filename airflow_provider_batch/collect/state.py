@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from airflow_provider_batch.collect.outcomes import EXAMPLES_PER_CODE
+from airflow_provider_batch.core.figures import Figures
 from airflow_provider_batch.ledger import FailureBucket
 
 __all__ = ["Carried", "Chain", "FollowUpState", "ResultManifest", "merge_failures"]
@@ -46,19 +47,16 @@ class Chain(BaseModel):
     carry: dict[str, Carried] = Field(default_factory=dict)
 
 
-class ResultManifest(BaseModel):
-    """What the results task loaded: its XCom return value (see :meth:`dump`)."""
+class ResultManifest(Figures):
+    """What the results task loaded: its XCom return value (see :meth:`dump`); its tokens and
+    spend are the :class:`~airflow_provider_batch.core.figures.Figures` fields."""
+
+    model_config = ConfigDict(frozen=False)
 
     batch_ids: list[str] = Field(default_factory=list)
     final_statuses: dict[str, str] = Field(default_factory=dict)
     requests: int = 0
     counts: dict[str, int] = Field(default_factory=dict)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    cost_usd_batch: float = 0.0
-    cost_usd_list: float = 0.0
-    savings_usd: float = 0.0
     rows_loaded: int = 0
     rows_superseded: int = 0
     rows_replaced: int = 0

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from airflow_provider_batch.collect.state import ResultManifest
+from airflow_provider_batch.core.status import ROW_STATUSES
 
 __all__ = ["report_table"]
 
-_STATUSES = ("succeeded", "failed", "missing", "expired", "cancelled")
+_STATUSES = ROW_STATUSES
 
 
 def report_table(result: ResultManifest) -> str:

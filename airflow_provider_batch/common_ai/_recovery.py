@@ -25,11 +25,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_batch.core.identity import TaskIdentity
 from airflow_provider_batch.ledger import (
     LedgerConflictError,
     SubmissionLedger,
     SubmissionRecord,
-    TaskIdentity,
 )
 from airflow_provider_batch.vendors import DEFAULT_VENDOR, vendor_named
 from airflow_provider_batch.vendors.base import BatchVendor

@@ -30,7 +30,7 @@ OPENAI_EXPECTATIONS = VendorExpectations(
     vendor="OpenAI",
     statuses=StatusRules(
         progression=("validating", "in_progress", "finalizing"),
-        terminal=frozenset({"completed", "failed", "expired", "cancelled"}),
+        terminal=frozenset(s.value for s in BatchStatus if s.is_terminal),
         success=BatchStatus.COMPLETED.value,
         transient=frozenset({BatchStatus.CANCELLING.value}),
     ),

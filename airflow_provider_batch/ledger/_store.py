@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+from airflow_provider_batch.core.figures import FIGURE_FIELDS
+from airflow_provider_batch.core.status import ROW_STATUSES
 from airflow_provider_batch.ledger.records import BatchOutcome, SubmissionRecord
 from airflow_provider_batch.warehouse.dialects import dialect_for
 from airflow_provider_batch.warehouse.dialects._sql import Table
@@ -61,9 +63,8 @@ _ADDED_COLUMNS = {
 }  # fmt: skip
 _OUTCOME_SCALARS = (
     "batch_id", "identity_key", "dag_id", "task_id", "run_id", "map_index", "results_table",
-    "summary_table", "warehouse_conn_id", "final_status", "requests", "succeeded", "failed",
-    "missing", "expired", "cancelled", "prompt_tokens", "completion_tokens", "total_tokens",
-    "cost_usd_batch", "cost_usd_list", "savings_usd", "loaded_at",
+    "summary_table", "warehouse_conn_id", "final_status", "requests", *ROW_STATUSES, *FIGURE_FIELDS,
+    "loaded_at",
 )  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from airflow_provider_batch.core.figures import MONEY_FIELDS
 from airflow_provider_batch.ledger._store import LedgerError, LedgerStore, LedgerUnavailableError, _iso
 from airflow_provider_batch.ledger.records import (
     BatchOutcome,
@@ -141,7 +142,7 @@ class Monitoring(LedgerStore):
             total = sums.setdefault(key, [0.0] * len(figures))
             for i, value in enumerate(figures):
                 total[i] += float(value)
-        fields = ("batches", "requests", "failed", "cost_usd_batch", "cost_usd_list", "savings_usd")
+        fields = ("batches", "requests", "failed", *MONEY_FIELDS)
         return [
             DailySpend.model_validate(
                 {"day": key[0], "vendor": key[1], "model": key[2], **dict(zip(fields, t, strict=True))}
@@ -158,8 +159,8 @@ class Monitoring(LedgerStore):
         by: str,
     ) -> list[dict[str, Any]]:
         self.ensure()
-        columns = ("batch_id", "loaded_at", "requests", "failed", "cost_usd_batch", "cost_usd_list",
-                   "savings_usd", "model", "vendor", "logical_date")  # fmt: skip
+        columns = ("batch_id", "loaded_at", "requests", "failed", *MONEY_FIELDS,
+                   "model", "vendor", "logical_date")  # fmt: skip
         select = ", ".join(f"o.{c}" for c in columns[:7]) + ", s.model, s.vendor, s.logical_date"
         day = "COALESCE(s.logical_date, o.loaded_at)" if by == "logical" else "o.loaded_at"
         params: list[Any] = [_iso(since)]

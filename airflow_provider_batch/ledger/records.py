@@ -5,12 +5,13 @@ Typed values only, no I/O: :mod:`._store` reads and writes them.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from airflow_provider_batch.core.figures import Figures
+from airflow_provider_batch.core.identity import TaskIdentity
 
 __all__ = [
     "BatchOutcome",
@@ -24,31 +25,6 @@ __all__ = [
 ]
 
 SubmissionState = Literal["intent", "uploading", "uploaded", "creating", "created", "abandoned"]
-
-
-@dataclass(frozen=True)
-class TaskIdentity:
-    """The task instance a submission belongs to, across tries and clears."""
-
-    dag_id: str
-    task_id: str
-    run_id: str
-    map_index: int = -1
-
-    @classmethod
-    def from_context(cls, context: Any) -> TaskIdentity:
-        ti = context["ti"]
-        map_index = getattr(ti, "map_index", None)
-        return cls(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else int(map_index))
-
-    @property
-    def key(self) -> str:
-        raw = "\x1f".join((self.dag_id, self.task_id, self.run_id, str(self.map_index)))
-        return hashlib.sha256(raw.encode()).hexdigest()
-
-    def part_filename(self, sha256: str, index: int) -> str:
-        """A readable upload name; only for people reading the Files list, never for look-ups."""
-        return f"apb-{self.key[:12]}-{sha256[:16]}-p{index:04d}.jsonl"
 
 
 class SubmissionRecord(BaseModel):
@@ -98,12 +74,15 @@ class FailureBucket(BaseModel):
     answered_by: list[str] = Field(default_factory=list, description="the follow-up batches")
 
 
-class BatchOutcome(BaseModel):
+class BatchOutcome(Figures):
     """What a results task loaded from one batch: counts, tokens, spend, failures and where.
 
     ``dag_id``/``task_id``/``run_id``/``map_index`` name the *results* task instance that loaded
     it; one batch can be loaded by several (into several tables), each keeping its own outcome.
+    Its tokens and spend are the :class:`~airflow_provider_batch.core.figures.Figures` fields.
     """
+
+    model_config = ConfigDict(frozen=False)
 
     batch_id: str
     dag_id: str
@@ -120,12 +99,6 @@ class BatchOutcome(BaseModel):
     missing: int = 0
     expired: int = 0
     cancelled: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    cost_usd_batch: float = 0.0
-    cost_usd_list: float = 0.0
-    savings_usd: float = 0.0
     failures: list[FailureBucket] = Field(default_factory=list)
     loaded_at: datetime
 

@@ -21,6 +21,7 @@ from airflow_provider_batch.client.errors import (
     UnprocessableEntityError,
 )
 from airflow_provider_batch.client.models import CHAT_COMPLETIONS
+from airflow_provider_batch.core.identity import TaskIdentity
 from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent, BatchState
 from airflow_provider_batch.exceptions import TogetherLedgerUnavailableError
 from airflow_provider_batch.hooks.together import TogetherBatchHook
@@ -34,7 +35,7 @@ from airflow_provider_batch.inputs import (
     fetch_to_local,
     prepare_input,
 )
-from airflow_provider_batch.ledger import LedgerConflictError, LedgerUnavailableError, TaskIdentity
+from airflow_provider_batch.ledger import LedgerConflictError, LedgerUnavailableError
 from airflow_provider_batch.ledger.location import get_ledger
 from airflow_provider_batch.links import (
     BatchConsoleLink,
@@ -42,7 +43,7 @@ from airflow_provider_batch.links import (
     TogetherBatchesPageLink,
     TogetherBatchLink,
 )
-from airflow_provider_batch.manifest import SubmitManifest, SubmitOwner
+from airflow_provider_batch.manifest import SubmitManifest
 from airflow_provider_batch.operators._batch_common import (
     cancel_sync,
     check_once,
@@ -135,6 +136,21 @@ def _refuse_unloadable_run(task: BaseOperator, context: Any) -> None:
             check_load_mode_allowed(other.load_mode, context, task_id=other.task_id, before="any upload")
 
 
+def _preflight_results(task: TogetherBatchOperator) -> None:
+    """Every results target this submission loads into can take the rows: checked before paying."""
+    from airflow_provider_batch.warehouse.preflight import (
+        ResultsTarget,
+        check_results_target,
+        downstream_targets,
+    )
+
+    targets = downstream_targets(task) if task.preflight_results else []
+    if task.results_conn_id is not None:
+        targets.append(ResultsTarget(task.results_conn_id, task.results_table, task.summary_table))
+    for target in dict.fromkeys(targets):
+        check_results_target(target)
+
+
 # ---- operator ----------------------------------------------------------------------------------
 
 
@@ -176,6 +192,14 @@ class TogetherBatchOperator(BaseOperator):
         not bounded); without it such a model is refused.
     :param on_empty: an input file with no requests fails the task (``"fail"``, the default: here
         it usually means a broken upstream) or skips it (``"skip"``). Nothing is uploaded.
+    :param preflight_results: before any upload, check that the warehouse of every downstream
+        results operator can take the rows (hook installed, driver present, tables creatable and
+        writable; see :mod:`airflow_provider_batch.warehouse.preflight`). ``False`` skips that,
+        e.g. when only the results task's workers can reach the warehouse.
+    :param results_conn_id: also check this results target (a results task in another DAG, or one
+        whose connection is mapped); with ``results_table`` and ``summary_table``.
+    :param results_table: the results table of ``results_conn_id``.
+    :param summary_table: the spend table of ``results_conn_id``.
     """
 
     template_fields: Sequence[str] = ("input_path", "endpoint", "metadata_manifest")
@@ -205,9 +229,21 @@ class TogetherBatchOperator(BaseOperator):
         assumed_max_tokens: int | None = None,
         on_empty: str = "fail",
         allow_unpriced: bool = False,
+        preflight_results: bool = True,
+        results_conn_id: str | None = None,
+        results_table: str = "together_batch_results",
+        summary_table: str = "together_batch_summary",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.preflight_results = preflight_results
+        self.results_conn_id = results_conn_id
+        if results_conn_id is not None:
+            from airflow_provider_batch.results.warehouse import check_table_names
+
+            check_table_names(results_table, summary_table)  # at parse time
+        self.results_table = results_table
+        self.summary_table = summary_table
         # Refused where the DAG is parsed, before any run could pay for a batch.
         check_budget_args(max_cost_usd, assumed_max_tokens, endpoint or CHAT_COMPLETIONS)
         self.assumed_max_tokens = assumed_max_tokens
@@ -241,6 +277,7 @@ class TogetherBatchOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         _refuse_unloadable_run(self, context)
+        _preflight_results(self)
         hook = TogetherBatchHook(self.together_conn_id)
         ledger = self._ledger()
         with tempfile.TemporaryDirectory(prefix="apb-submit-") as work_dir:
@@ -346,7 +383,7 @@ class TogetherBatchOperator(BaseOperator):
             metadata_manifest=self.metadata_manifest,
             input_path=str(self.input_path),
             submitted_at=min(created) if created else datetime.now(tz=timezone.utc),
-            owner=SubmitOwner(**vars(identity)),
+            owner=identity,
             ledger_conn_id=self.ledger_conn_id,
         )
 

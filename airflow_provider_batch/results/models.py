@@ -9,13 +9,15 @@ from an earlier release gets it appended at its end).
 from __future__ import annotations
 
 import dataclasses
-import enum
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
+
+from airflow_provider_batch.core.figures import MONEY_FIELDS, TOKEN_FIELDS
+from airflow_provider_batch.core.identity import OWNER_KEY_LENGTH, TaskIdentity, owner_key
+from airflow_provider_batch.core.status import ROW_STATUSES, RowStatus
 
 __all__ = [
     "RowStatus",
@@ -31,22 +33,10 @@ __all__ = [
     "SUMMARY_KEY",
     "meta_value",
     "owner_key",
+    "OWNER_KEY_LENGTH",
     "OWNER_COLUMNS",
     "SUPERSEDED_COLUMNS",
 ]
-
-
-class RowStatus(str, enum.Enum):
-    """Outcome of one expected request."""
-
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    MISSING = "missing"
-    EXPIRED = "expired"
-    CANCELLED = "cancelled"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,20 +110,12 @@ class RunContext(NamedTuple):
         task and map index were not recorded): :func:`owner_key` with both unknown."""
         return owner_key(self.dag_id, None, self.run_id, None)
 
-
-def owner_key(dag_id: str | None, task_id: str | None, run_id: str | None, map_index: int | None) -> str:
-    """32 hex characters identifying a task instance: the SHA-256 of
-    ``dag_id \\x1f task_id \\x1f run_id \\x1f map_index`` (UTF-8, an unknown part as ``""``).
-
-    Compact, so a key ``(owner_key, batch_id, custom_id)`` fits every database's index limit, and
-    computable in SQL, so an existing table's rows can be given theirs in one statement.
-    """
-    parts = (dag_id, task_id, run_id, None if map_index is None else str(map_index))
-    raw = "\x1f".join(part or "" for part in parts)
-    return hashlib.sha256(raw.encode()).hexdigest()[:OWNER_KEY_LENGTH]
-
-
-OWNER_KEY_LENGTH = 32
+    @property
+    def identity(self) -> TaskIdentity | None:
+        """The task instance as a :class:`TaskIdentity`; ``None`` when a part is unknown."""
+        if self.dag_id is None or self.task_id is None or self.run_id is None or self.map_index is None:
+            return None
+        return TaskIdentity(self.dag_id, self.task_id, self.run_id, self.map_index)
 
 
 class ResultRow(NamedTuple):
@@ -329,11 +311,9 @@ def _result_columns() -> tuple[tuple[str, str], ...]:
 
 def _summary_columns() -> tuple[tuple[str, str], ...]:
     kinds: dict[str, str] = {"batch_id": "key"}
-    for name in ("requests", "succeeded", "failed", "missing", "expired", "cancelled"):
+    for name in ("requests", *ROW_STATUSES, *TOKEN_FIELDS):
         kinds[name] = "int"
-    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
-        kinds[name] = "int"
-    for name in ("cost_usd_batch", "cost_usd_list", "savings_usd"):
+    for name in MONEY_FIELDS:
         kinds[name] = "money"
     for name in ("submitted_at", "completed_at", "logical_date", "loaded_at"):
         kinds[name] = "timestamp"

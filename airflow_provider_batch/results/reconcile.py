@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from airflow_provider_batch.core.status import UNRUN_ROW_STATUS, BatchStatus
 from airflow_provider_batch.pricing import DEFAULT_PRICE_TABLE, PriceTable
 from airflow_provider_batch.results.models import (
     BatchSummary,
@@ -38,7 +39,6 @@ __all__ = ["BatchStream", "Reconciliation", "UnrunCodes", "reconcile"]
 
 _UNITS = 10**10  # cost is kept in units of 1e-10 USD, the precision of PriceTable.cost
 _KINDS = ("output", "error")
-_UNANSWERED_STATUS = {"EXPIRED": RowStatus.EXPIRED, "CANCELLED": RowStatus.CANCELLED}
 
 
 class UnrunCodes(Protocol):
@@ -93,7 +93,7 @@ class BatchStream:
         self._times = (endpoint, submitted_at, completed_at)
         self._run = run
         self._builder = _RowBuilder(
-            batch_id, prices, _UNANSWERED_STATUS.get(self.status, RowStatus.MISSING), run, vendor
+            batch_id, prices, UNRUN_ROW_STATUS.get(BatchStatus(self.status), RowStatus.MISSING), run, vendor
         )
         self._totals = _Totals()
         self._summary: BatchSummary | None = None

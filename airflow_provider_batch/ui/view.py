@@ -12,13 +12,14 @@ from datetime import datetime, timedelta, timezone
 
 from pydantic import BaseModel, Field
 
+from airflow_provider_batch.core.status import TERMINAL_STATUS_NAMES
 from airflow_provider_batch.ledger.monitoring import BatchOutcome, FailureBucket, SubmissionRecord
 
 __all__ = ["TERMINAL", "WINDOW", "BatchView", "LiveStatus", "build_view"]
 
 #: Together's completion window: a batch not done by then expires.
 WINDOW = timedelta(hours=24)
-TERMINAL = {"COMPLETED", "FAILED", "EXPIRED", "CANCELLED"}
+TERMINAL = TERMINAL_STATUS_NAMES
 
 
 class LiveStatus(BaseModel):

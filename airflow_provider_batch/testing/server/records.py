@@ -8,9 +8,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_batch.core.status import TERMINAL_STATUS_NAMES
+
 __all__ = ["TERMINAL", "BatchRecord", "FileRecord", "rfc3339"]
 
-TERMINAL = frozenset({"COMPLETED", "FAILED", "EXPIRED", "CANCELLED"})
+TERMINAL = TERMINAL_STATUS_NAMES
 
 
 def rfc3339(epoch: float | None) -> str | None:

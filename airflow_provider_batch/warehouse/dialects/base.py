@@ -47,7 +47,6 @@ A dialect object belongs to one loader or one ledger: MySQL's learns facts about
 from __future__ import annotations
 
 import abc
-import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -55,6 +54,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from airflow_provider_batch.core.identity import joined_digest
 from airflow_provider_batch.warehouse.dialects._sql import (
     Table,
     create_table_sql,
@@ -81,8 +81,7 @@ def chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
 def digest(length: int, *values: Any) -> str:
     """What :meth:`SqlDialect.digest_sql` computes: the first ``length`` hex characters of the
     SHA-256 of the values' text joined by U+001F (UTF-8; ``None`` and ``""`` as ``""``)."""
-    raw = "\x1f".join("" if value is None else str(value) for value in values)
-    return hashlib.sha256(raw.encode()).hexdigest()[:length]
+    return joined_digest(*values)[:length]
 
 
 class SqlDialect(abc.ABC):

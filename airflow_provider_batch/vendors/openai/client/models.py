@@ -21,6 +21,7 @@ from airflow_provider_batch.client.models import (
     OutputLine,
     ResponseEnvelope,
 )
+from airflow_provider_batch.core.status import TERMINAL_STATUS_NAMES
 
 __all__ = [
     "BatchStatus",
@@ -84,7 +85,8 @@ class BatchStatus(str, enum.Enum):
         return self.value
 
 
-_TERMINAL = frozenset({BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED})
+#: OpenAI names its terminal statuses as the neutral set does (``completed`` ... ``cancelled``).
+_TERMINAL = frozenset(status for status in BatchStatus if status.name in TERMINAL_STATUS_NAMES)
 
 
 class _WireModel(BaseModel):
