@@ -1,4 +1,5 @@
-"""``python -m airflow_provider_batch COMMAND``; today one command, ``doctor``."""
+"""``python -m airflow_provider_batch COMMAND``: ``doctor``, and ``ledger settle`` for a create the
+ledger could not settle by itself."""
 
 from __future__ import annotations
 
@@ -40,11 +41,55 @@ def parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     doctor.add_argument("--json", action="store_true", help="print one JSON report on stdout")
+    ledger = commands.add_parser("ledger", help="settle what the submission ledger could not decide")
+    actions = ledger.add_subparsers(dest="action", required=True)
+    settle = actions.add_parser(
+        "settle",
+        help="say which batch an interrupted create made (or that it made none)",
+        description="A create interrupted before its batch id was recorded, on a vendor whose batches "
+        "carry no owner (Anthropic), stops its task naming the candidate batches. Adopt one with "
+        "--batch-id (the next try attaches to it, nothing is paid again), or declare with --no-batch "
+        "that the create made none (the next try submits anew). Then clear the task.",
+    )
+    settle.add_argument("--submission-id", required=True, help="the ledger row the task's error names")
+    which = settle.add_mutually_exclusive_group(required=True)
+    which.add_argument("--batch-id", help="the batch to adopt as this row's")
+    which.add_argument("--no-batch", action="store_true", help="the create made no batch: submit anew")
+    settle.add_argument(
+        "--ledger-conn-id", default=None, help="the operator's ledger_conn_id, if it sets one"
+    )
     return top
+
+
+def _settle(args: argparse.Namespace) -> int:
+    from airflow.configuration import conf
+
+    conf.get("core", "executor", fallback=None)  # Airflow's providers load before this package's hooks
+    from airflow_provider_batch.hooks.ledger import get_ledger
+    from airflow_provider_batch.ledger import LedgerError
+
+    ledger = get_ledger(args.ledger_conn_id)
+    record = ledger.by_submission(args.submission_id)
+    if record is None:
+        print(f"no submission {args.submission_id} in the ledger ({ledger.where})", file=sys.stderr)
+        return 1
+    try:
+        settled = ledger.settle_create(record, None if args.no_batch else args.batch_id)
+    except LedgerError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    what = f"adopted batch {settled.batch_id}" if settled.batch_id else "no batch: the next try submits anew"
+    where = (
+        f"{record.dag_id}.{record.task_id} {record.run_id} map {record.map_index} part {record.part_index}"
+    )
+    print(f"{where}: {what}; clear the task to go on")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "ledger":
+        return _settle(args)
     from airflow_provider_batch.doctor.command import DoctorArgs, main_doctor
 
     return main_doctor(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-__all__ = ["ClientSettings", "DEFAULT_BASE_URL"]
+__all__ = ["ClientSettings", "DEFAULT_BASE_URL", "vendor_settings"]
 
 DEFAULT_BASE_URL = "https://api.together.ai/v1"
 
@@ -73,3 +75,35 @@ class ClientSettings(BaseModel):
 
     def httpx_timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.timeout, connect=self.connect_timeout)
+
+    def auth_headers(self) -> dict[str, str]:
+        """The headers that authenticate a call to ``base_url`` (a bearer token; a vendor whose API
+        authenticates otherwise overrides this in its settings class)."""
+        return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
+
+
+S = TypeVar("S", bound=ClientSettings)
+
+
+def vendor_settings(
+    cls: type[S], settings: ClientSettings | None, *, api_key: str | None = None, base_url: str | None = None
+) -> S:
+    """A vendor's settings (``cls``, whose ``base_url`` default is the vendor's) from an explicit
+    object, keyword overrides, or both; a plain :class:`ClientSettings` without a ``base_url`` of
+    its own gets the vendor's default, not Together's.
+
+    :raises ValueError: no key anywhere.
+    """
+    overrides: dict[str, Any] = {}
+    if api_key is not None:
+        overrides["api_key"] = api_key
+    if base_url is not None:
+        overrides["base_url"] = base_url
+    if settings is None:
+        if api_key is None:
+            raise ValueError(f"an API key is required: pass settings={cls.__name__}(...) or api_key=...")
+        return cls(**overrides)
+    fields = {**settings.model_dump(), **overrides}
+    if "base_url" not in settings.model_fields_set and base_url is None:
+        fields["base_url"] = cls.model_fields["base_url"].default
+    return cls.model_validate(fields)

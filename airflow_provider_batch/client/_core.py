@@ -165,7 +165,7 @@ def build_request(settings: ClientSettings, spec: RequestSpec) -> httpx.Request:
     headers = {"User-Agent": settings.user_agent, "Accept": "application/json"}
     if spec.url is None:
         url = settings.base_url + spec.path
-        headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
+        headers.update(settings.auth_headers())
     else:
         url = spec.url
     headers.update(spec.headers)

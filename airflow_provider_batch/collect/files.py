@@ -68,7 +68,8 @@ def download_batch_files(
     :param vendor: the vendor of ``client``.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    if not job.input_file_id:
+    if not job.input_file_id and vendor.input_downloadable:
+        # a vendor whose batches name no input file (Anthropic) reads none
         raise ValueError(f"batch {job.id} has no input_file_id")
     if job.status is BatchStatus.COMPLETED and not job.output_file_id and not job.error_file_id:
         raise TogetherBatchFilesMissingError(
@@ -77,7 +78,7 @@ def download_batch_files(
             "exposes them.",
             batch_ids=[job.id],
         )
-    input_path = _input_file(client, job, job.input_file_id, dest / "input.jsonl", local_input, vendor)
+    input_path = _input_file(client, job, job.input_file_id or "", dest / "input.jsonl", local_input, vendor)
     output_path = error_path = None
     if job.output_file_id:
         output_path = client.files.content(job.output_file_id, dest / "output.jsonl")

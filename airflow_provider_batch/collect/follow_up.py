@@ -93,6 +93,10 @@ PERMANENT_ERROR_CODES = frozenset(
         "context_length_exceeded",
         "content_policy_violation",
         "content_filter",
+        "permission_error",
+        "not_found_error",
+        "request_too_large",
+        "billing_error",
     }
 )
 _RETRYABLE_4XX = {408, 409, 425, 429}

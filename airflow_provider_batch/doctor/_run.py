@@ -177,7 +177,10 @@ class _Run:
         return files
 
     def lines(self, files: dict[str, list[bytes]]) -> list[LineCheck]:
-        checks = [check_lines(self.expect, kind, files.get(kind, [])) for kind in ("output", "error")]
+        endpoint = self.plan.endpoint
+        checks = [
+            check_lines(self.expect, kind, files.get(kind, []), endpoint) for kind in ("output", "error")
+        ]
         with self.step("lines", "Line formats (checked with the provider's own parser)") as step:
             for check in checks:
                 fields = ", ".join(sorted(check.fields)) or "none"

@@ -30,8 +30,18 @@ def _openai(conn_id: str) -> VendorProbe:
     return OpenAIProbe(conn_id)
 
 
+def _anthropic(conn_id: str) -> VendorProbe:
+    from airflow_provider_batch.doctor.anthropic import AnthropicProbe
+
+    return AnthropicProbe(conn_id)
+
+
 #: Connection type -> the vendor's probe. A vendor adds one line here.
-PROBES: dict[str, Callable[[str], VendorProbe]] = {"together": _together, "openai": _openai}
+PROBES: dict[str, Callable[[str], VendorProbe]] = {
+    "together": _together,
+    "openai": _openai,
+    "anthropic": _anthropic,
+}
 
 
 class RedactingStream:

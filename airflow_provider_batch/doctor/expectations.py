@@ -68,12 +68,13 @@ class FieldRule:
 
 @dataclass(frozen=True)
 class UsageRules:
-    """Where an answered line's token usage is, and its field names."""
+    """Where an answered line's token usage is, and its field names (``total``: ``None`` for a
+    vendor that sends no total)."""
 
     path: str
     prompt: str = "prompt_tokens"
     completion: str = "completion_tokens"
-    total: str = "total_tokens"
+    total: str | None = "total_tokens"
 
 
 @dataclass(frozen=True)
@@ -187,21 +188,28 @@ class LineCheck:
     usage: list[dict[str, Any]] = field(default_factory=list)
 
 
-def check_lines(expect: VendorExpectations, kind: str, raw_lines: Sequence[bytes]) -> LineCheck:
+def check_lines(
+    expect: VendorExpectations, kind: str, raw_lines: Sequence[bytes], endpoint: str | None = None
+) -> LineCheck:
     """Check each line of an output (``kind="output"``) or error file: its fields, and what the
-    provider's own parser makes of it."""
+    provider's own parser makes of it (reading answers as ``endpoint``'s; ``None``: by shape)."""
     rules = expect.output_fields if kind == "output" else expect.error_fields
     check = LineCheck(kind)
     for number, raw in enumerate(raw_lines, 1):
         if not raw.strip():
             continue
         check.lines += 1
-        _check_line(expect, rules, check, number, raw)
+        _check_line(expect, rules, check, number, raw, endpoint)
     return check
 
 
 def _check_line(
-    expect: VendorExpectations, rules: tuple[FieldRule, ...], check: LineCheck, number: int, raw: bytes
+    expect: VendorExpectations,
+    rules: tuple[FieldRule, ...],
+    check: LineCheck,
+    number: int,
+    raw: bytes,
+    endpoint: str | None = None,
 ) -> None:
     where = f"{check.kind} line {number}"
     try:
@@ -214,7 +222,7 @@ def _check_line(
     for rule in rules:
         if not _lookup(obj, rule.path)[0]:
             check.findings.append(Finding(rule.severity, f"{where}: no {rule.path}: {rule.why}"))
-    parsed = decode_result_line(raw, number)
+    parsed = decode_result_line(raw, number, endpoint)
     if parsed.custom_id is not None:
         check.custom_ids.append(parsed.custom_id)
     if parsed.problem == "no custom_id" and any(rule.path == "custom_id" for rule in rules):
@@ -259,6 +267,8 @@ def _check_usage(rules: UsageRules, obj: Any, where: str) -> list[Finding]:
     findings: list[Finding] = []
     counts: dict[str, int] = {}
     for name in (rules.prompt, rules.completion, rules.total):
+        if name is None:
+            continue
         value = usage.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             counts[name] = value
@@ -274,7 +284,11 @@ def _check_usage(rules: UsageRules, obj: Any, where: str) -> list[Finding]:
             findings.append(
                 Finding(Severity.FAIL, f"{where}: {rules.path}.{name} {missing}: spend would be undercounted")
             )
-    if len(counts) == 3 and counts[rules.total] != counts[rules.prompt] + counts[rules.completion]:
+    if (
+        rules.total is not None
+        and len(counts) == 3
+        and counts[rules.total] != counts[rules.prompt] + counts[rules.completion]
+    ):
         findings.append(
             Finding(
                 Severity.WARN,

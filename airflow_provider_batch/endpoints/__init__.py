@@ -20,6 +20,7 @@ from airflow_provider_batch.endpoints.audio import (
 from airflow_provider_batch.endpoints.base import Answer, Endpoint
 from airflow_provider_batch.endpoints.chat import CHAT_COMPLETIONS, ChatEndpoint
 from airflow_provider_batch.endpoints.embeddings import EMBEDDINGS, EmbeddingsEndpoint
+from airflow_provider_batch.endpoints.messages import MESSAGES, MessagesEndpoint
 from airflow_provider_batch.endpoints.responses import RESPONSES, ResponsesEndpoint
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "AUDIO_TRANSLATIONS",
     "CHAT_COMPLETIONS",
     "EMBEDDINGS",
+    "MESSAGES",
     "RESPONSES",
     "Answer",
     "Endpoint",
@@ -44,6 +46,7 @@ _ENDPOINTS: dict[str, Endpoint] = {
         TranslationsEndpoint(),
         ResponsesEndpoint(),
         EmbeddingsEndpoint(),
+        MessagesEndpoint(),
     )
 }
 

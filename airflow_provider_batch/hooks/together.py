@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import json
 import logging
@@ -249,7 +248,7 @@ class TogetherBatchHook(BaseHook):
                 f"connection {conn.conn_id!r} extra 'limits' has unknown field(s) {sorted(unknown)}; "
                 f"use {', '.join(BatchLimits.__dataclass_fields__)}"
             )
-        return dataclasses.replace(base, **{k: int(v) for k, v in raw.items()})
+        return base.merged(raw)
 
     def poll_interval(self) -> float | None:
         """The ``poll_interval`` extra in seconds, or ``None`` when unset.

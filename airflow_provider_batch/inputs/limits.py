@@ -10,8 +10,10 @@ without touching module globals.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import dataclasses
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from airflow_provider_batch.endpoints import AUDIO_TRANSCRIPTIONS, AUDIO_TRANSLATIONS, CHAT_COMPLETIONS
 
@@ -44,12 +46,26 @@ class BatchLimits:
     :param max_bytes: largest input file, in bytes (newlines included).
     :param max_line_bytes: largest single request line, in bytes (its newline excluded).
     :param max_custom_id_len: longest ``custom_id``, in characters.
+    :param custom_id_pattern: a regular expression every ``custom_id`` must match in full
+        (``None``: any characters).
     """
 
     max_lines: int = 50_000
     max_bytes: int = 100 * 1024**2
     max_line_bytes: int = 10 * 1024**2
     max_custom_id_len: int = 64
+    custom_id_pattern: str | None = None
+
+    def merged(self, fields: Mapping[str, Any]) -> BatchLimits:
+        """These limits with ``fields`` replaced (numbers as integers; a pattern as text, or
+        ``None`` for any ``custom_id``)."""
+        changes: dict[str, Any] = {}
+        for name, value in fields.items():
+            if name == "custom_id_pattern":
+                changes[name] = None if value is None else str(value)
+            else:
+                changes[name] = int(value)
+        return dataclasses.replace(self, **changes)
 
     def __post_init__(self) -> None:
         for name in ("max_lines", "max_bytes", "max_line_bytes", "max_custom_id_len"):

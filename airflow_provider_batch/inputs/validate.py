@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +151,7 @@ class _Scan:
     def __init__(self, report: ValidationReport, limits: BatchLimits, max_problems: int) -> None:
         self.report = report
         self.limits = limits
+        self.id_rule = re.compile(limits.custom_id_pattern) if limits.custom_id_pattern else None
         self.max_problems = max_problems
         self.first_line: dict[str, int] = {}
         self.spec = endpoint_for(report.endpoint)
@@ -214,6 +216,8 @@ class _Scan:
             max_id_len=self.limits.max_custom_id_len,
             out=hits,
         )
+        if custom_id is not None and self.id_rule is not None and not self.id_rule.fullmatch(custom_id):
+            hits.append(("custom_id_pattern", f"custom_id must match {self.id_rule.pattern}"))
         for rule, message in hits:
             self.add(line_no, custom_id, rule, message)
         if custom_id is not None:

@@ -73,6 +73,14 @@ class Submissions(LedgerStore):
         rows = self._select("batch_id = ?", (batch_id,))
         return rows[0] if rows else None
 
+    def creating(self, vendor: str) -> list[SubmissionRecord]:
+        """Every row of ``vendor`` whose create may have taken effect unrecorded (``creating``)."""
+        return self._select("state = ? AND vendor = ?", ("creating", vendor))
+
+    def by_submission(self, submission_id: str) -> SubmissionRecord | None:
+        rows = self._select("submission_id = ?", (submission_id,))
+        return rows[0] if rows else None
+
     # -- writes --------------------------------------------------------------------------------
 
     def open(
@@ -178,6 +186,17 @@ class Submissions(LedgerStore):
             batch_created_at=_iso(created_at),
             last_status=neutral_status(status) if status else None,
         )
+
+    def settle_create(self, record: SubmissionRecord, batch_id: str | None) -> SubmissionRecord:
+        """A person's answer to a create the ledger could not settle: ``batch_id`` is the batch it
+        made (adopted on the next try), or ``None``: it made none, so the next try creates one."""
+        if record.state != "creating":
+            raise LedgerConflictError(
+                f"{_describe(record)} is {record.state}, not creating: nothing to settle"
+            )
+        if batch_id is None:
+            return self._update(record, state="uploaded")
+        return self.record_batch(record, batch_id, None, None)
 
     def mark_abandoned(self, record: SubmissionRecord) -> SubmissionRecord:
         """The row's batch or file no longer exists at the API; a new generation replaces it."""

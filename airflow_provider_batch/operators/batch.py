@@ -164,7 +164,8 @@ class TogetherBatchOperator(BaseOperator):
     :class:`~airflow_provider_batch.manifest.SubmitManifest` as a dict.
 
     :param input_path: local path or ``s3://`` URI of the JSONL input (templated).
-    :param endpoint: batch endpoint (templated).
+    :param endpoint: batch endpoint (templated); default: the connection's vendor's first
+        (chat completions on Together and OpenAI, ``/v1/messages`` on Anthropic).
     :param together_conn_id: connection of type ``together``.
     :param deferrable: wait in the triggerer (default) instead of on the worker.
     :param wait_for_completion: ``False`` returns right after the batches are created.
@@ -209,7 +210,7 @@ class TogetherBatchOperator(BaseOperator):
         self,
         *,
         input_path: str,
-        endpoint: str = CHAT_COMPLETIONS,
+        endpoint: str | None = None,
         together_conn_id: str = TogetherBatchHook.default_conn_name,
         deferrable: bool = True,
         wait_for_completion: bool = True,
@@ -244,12 +245,13 @@ class TogetherBatchOperator(BaseOperator):
         self.results_table = results_table
         self.summary_table = summary_table
         # Refused where the DAG is parsed, before any run could pay for a batch.
-        check_budget_args(max_cost_usd, assumed_max_tokens, endpoint)
+        check_budget_args(max_cost_usd, assumed_max_tokens, endpoint or CHAT_COMPLETIONS)
         self.assumed_max_tokens = assumed_max_tokens
         self.allow_unpriced = allow_unpriced
         self.on_empty = check_on_empty(on_empty)
         self.input_path = input_path
-        self.endpoint = endpoint
+        #: Empty until the connection's vendor is known, when none was given.
+        self.endpoint: str = endpoint or ""
         self.together_conn_id = together_conn_id
         self.deferrable = deferrable
         self.wait_for_completion = wait_for_completion
@@ -308,6 +310,8 @@ class TogetherBatchOperator(BaseOperator):
 
     def _prepare(self, hook: TogetherBatchHook, work_dir: Path) -> list[Any]:
         self._poll_interval(hook)  # a bad poll_interval extra is refused before any upload
+        if not self.endpoint:
+            self.endpoint = hook.vendor.endpoints[0]
         try:
             hook.vendor.check_endpoint(self.endpoint)
             prices = hook.price_table(self.price_table)
@@ -466,7 +470,7 @@ class TogetherBatchOperator(BaseOperator):
             return SubmitManifest.model_validate(manifest)
         return SubmitManifest(
             together_conn_id=self.together_conn_id,
-            endpoint=self.endpoint,
+            endpoint=self.endpoint or CHAT_COMPLETIONS,
             metadata_manifest=self.metadata_manifest,
             input_path=str(self.input_path),
         )

@@ -35,10 +35,10 @@ __all__ = [
 ]
 
 
-def _as_limits(limits: BatchLimits | Mapping[str, int] | None) -> BatchLimits:
+def _as_limits(limits: BatchLimits | Mapping[str, Any] | None) -> BatchLimits:
     if limits is None:
         return BatchLimits()
-    return limits if isinstance(limits, BatchLimits) else BatchLimits(**limits)
+    return limits if isinstance(limits, BatchLimits) else BatchLimits().merged(limits)
 
 
 def _staging_path(output_path: str, tmp: str) -> Path:
@@ -82,7 +82,8 @@ def build_requests(
     ``on_empty`` decides what no records at all means: ``"skip"`` (the default) raises
     ``AirflowSkipException``, ``"fail"`` raises :class:`~airflow_provider_batch.inputs.EmptyInputError`;
     either way nothing is published. ``vendor`` (``"openai"``...) names the batch API the file is
-    for, whose endpoints are then accepted (Together's otherwise).
+    for, whose endpoints are then accepted and whose limits apply unless ``limits`` is given
+    (Together's otherwise).
 
     :returns: ``{"path", "metadata_path", "count", "bytes", "models"}`` (paths as given/published).
     :raises InputValidationError: the built file breaks a batch rule (nothing is published).
@@ -100,7 +101,7 @@ def build_requests(
             ensure_valid(
                 built.path,
                 endpoint=endpoint,
-                limits=_as_limits(limits),
+                limits=vendor_named(vendor).limits if limits is None and vendor else _as_limits(limits),
                 check_totals=check_totals,
                 endpoints=endpoints,
             )

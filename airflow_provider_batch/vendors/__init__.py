@@ -21,6 +21,7 @@ __all__ = ["DEFAULT_VENDOR", "VENDORS", "UnknownVendorError", "vendor_for", "ven
 VENDORS: dict[str, str] = {
     "together": "airflow_provider_batch.vendors.together.vendor:TogetherVendor",
     "openai": "airflow_provider_batch.vendors.openai.vendor:OpenAIVendor",
+    "anthropic": "airflow_provider_batch.vendors.anthropic.vendor:AnthropicVendor",
 }
 
 #: The vendor of rows and connections that name none (everything before vendors had names).

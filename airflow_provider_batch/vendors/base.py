@@ -31,10 +31,18 @@ a lost create               :attr:`BatchVendor.recovery`: how a create whose ans
                             found again. ``"input_file"``: the batches on the row's own input file
                             (every part is its own file); ``"metadata"``: a metadata search; both
                             answer :meth:`BatchVendor.find_created`. ``"ledger"``: the vendor
-                            cannot search (``find_created`` is ``None``), so the ledger alone
-                            decides and an ambiguous create is refused rather than repeated.
+                            cannot search (``find_created`` is ``None``), so the ledger decides:
+                            the account's batches created while the row was ``creating`` that no
+                            ledger row owns are the candidates, and the ledger's other
+                            ``creating`` rows are rivals; one candidate and no rival is adopted,
+                            none is a create that did not happen, anything else is refused with
+                            the ids and the commands to settle it (``batches.iter()`` must list
+                            newest first).
 uploads                     :meth:`BatchVendor.upload_input`: one part's file, its id handed to
                             the ledger as soon as the vendor assigns it.
+inline requests             :attr:`BatchVendor.input_staged_locally`: ``files.upload`` only stages
+                            the part in the client and ``batches.create`` sends it, so every try
+                            stages again before a create.
 its emulation               :meth:`BatchVendor.server_app`: the local server's app for it.
 ==========================  =================================================================
 
@@ -138,6 +146,9 @@ class BatchVendor(abc.ABC):
     #: Whether an uploaded input file can be downloaded again. When it cannot, the results task
     #: reads every request from the output and error files, which must then name them all.
     input_downloadable: ClassVar[bool] = True
+    #: Whether requests go inline in the create: ``files.upload`` stages a part in the client
+    #: (same id on every try, nothing sent) and the pipeline stages it again on each try.
+    input_staged_locally: ClassVar[bool] = False
     #: Error codes by which the error file names a request that never ran (its batch expired or
     #: was cancelled first) -> the neutral row status it gets (``expired``, ``cancelled``) instead
     #: of ``failed``. Empty for a vendor that writes no line for such a request.

@@ -56,7 +56,7 @@ def make_batch(tmp_path: Path, vendor_server: Any, vendor_client: Any):  # type:
     batch id."""
     counter = iter(range(10_000))
     vendor = vendor_named(vendor_server.vendor)
-    endpoint = "/v1/chat/completions"
+    endpoint = vendor.endpoints[0]
 
     def _make(lines: int = 2) -> str:
         n = next(counter)

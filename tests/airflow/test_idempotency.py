@@ -45,12 +45,13 @@ def _submit(
 ) -> list[PartOutcome]:
     # The vendor's client names its vendor (OpenAI: parts get ``method``/``url`` before upload);
     # Together's client has none, and a context without one submits the part as it is.
+    vendor = getattr(client, "vendor", None)
     ctx = SubmitContext(
         identity=identity,
         ledger=ledger,
-        endpoint=ENDPOINT,
+        endpoint=vendor.endpoints[0] if vendor is not None else ENDPOINT,
         legacy_store=kw.pop("store", None),
-        vendor=kw.pop("vendor", getattr(client, "vendor", None)),
+        vendor=kw.pop("vendor", vendor),
     )
     return submit_or_attach(client, parts, ctx, **kw)
 
@@ -187,7 +188,7 @@ def test_a_create_interrupted_after_it_took_effect_is_recovered_not_repeated(
     assert ledger.records_for(IDENTITY)[0].batch_id == outcome.job.id
 
 
-def test_a_vendor_that_cannot_search_refuses_an_interrupted_create_instead_of_repeating_it(
+def test_a_vendor_that_cannot_search_settles_an_interrupted_create_from_the_ledger(
     tmp_path: Path,
     vendor_client: Any,
     vendor_server: Any,
@@ -195,12 +196,15 @@ def test_a_vendor_that_cannot_search_refuses_an_interrupted_create_instead_of_re
 ) -> None:
     own = getattr(vendor_client, "vendor", None) or vendor_named("together")
     blind = type("Blind", (type(own),), {"recovery": "ledger"})()  # the ledger alone decides
+    assert blind.find_created(vendor_client, "file-x") is None
     parts = _parts(tmp_path)
     with _crash_once(vendor_client.batches, "create", before=False):
         _submit(vendor_client, parts, ledger, vendor=blind)
-    with pytest.raises(LedgerConflictError, match="cannot be searched"):
-        _submit(vendor_client, parts, ledger, vendor=blind)
+    # the only unowned batch of the part's size created in the window, no rival: adopted
+    (outcome,) = _submit(vendor_client, parts, ledger, vendor=blind)
+    assert outcome.path == "recovered (interrupted create)"
     assert vendor_server.stats()["batch_creates"] == 1
+    assert ledger.records_for(IDENTITY)[0].batch_id == outcome.job.id
 
 
 def test_a_create_interrupted_before_it_reached_the_server_is_sent_once(

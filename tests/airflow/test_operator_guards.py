@@ -74,8 +74,12 @@ def test_a_templated_audio_endpoint_under_a_budget_is_refused_before_upload(
     path.write_text(json.dumps(line) + "\n", encoding="utf-8")
     op = _op(path, endpoint="{{ params.endpoint }}", max_cost_usd=5)
     op.endpoint = AUDIO  # as rendered
-    # Together takes audio batches but cannot price them; OpenAI's Batch API takes none.
-    refusal = {"together": f"cannot be checked for {AUDIO}", "openai": f"do not take endpoint '{AUDIO}'"}
+    # Together takes audio batches but cannot price them; OpenAI's and Anthropic's take none.
+    refusal = {
+        "together": f"cannot be checked for {AUDIO}",
+        "openai": f"do not take endpoint '{AUDIO}'",
+        "anthropic": f"do not take endpoint '{AUDIO}'",
+    }
     with pytest.raises(AirflowFailException, match=refusal[vendor_server.vendor]):
         op.execute(context())
     assert vendor_server.stats()["uploads"] == 0

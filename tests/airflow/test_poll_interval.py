@@ -18,6 +18,7 @@ from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
 from airflow_provider_batch.sensors.batch import TogetherBatchSensor
 from airflow_provider_batch.triggers.batch import TogetherBatchTrigger
+from airflow_provider_batch.vendors import VENDORS
 
 from apb_airflow_helpers import context, set_connection, write_input
 
@@ -122,7 +123,7 @@ def test_trigger_refuses_non_positive_intervals_but_keeps_no_floor(value: Any) -
     ("raw", "shown"),
     [("0", "0.0"), ("1", "1.0"), (2, "2"), ("soon", "'soon'"), ("nan", "nan"), ([30], "[30]")],
 )
-@pytest.mark.parametrize("vendor", ["together", "openai"])
+@pytest.mark.parametrize("vendor", VENDORS)
 def test_connection_extra_is_checked_when_read(
     monkeypatch: pytest.MonkeyPatch, vendor: str, raw: Any, shown: str
 ) -> None:
@@ -138,7 +139,7 @@ def test_connection_extra_is_checked_when_read(
 
 @pytest.mark.usefixtures("default_floor")
 @pytest.mark.parametrize(("raw", "expected"), [("7", 7.0), (60, 60.0), ("", None), (None, None)])
-@pytest.mark.parametrize("vendor", ["together", "openai"])
+@pytest.mark.parametrize("vendor", VENDORS)
 def test_connection_extra_accepted(
     monkeypatch: pytest.MonkeyPatch, vendor: str, raw: Any, expected: float | None
 ) -> None:

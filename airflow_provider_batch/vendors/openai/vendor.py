@@ -37,6 +37,7 @@ from airflow_provider_batch.client.models import (
 )
 from airflow_provider_batch.inputs.limits import BatchLimits
 from airflow_provider_batch.pricing import ModelPrice, PriceTable
+from airflow_provider_batch.vendors._neutral import AsyncNeutralClient, NeutralClient
 from airflow_provider_batch.vendors.base import BatchVendor, Recovery
 from airflow_provider_batch.vendors.openai.client import (
     AsyncOpenAIClient,
@@ -225,54 +226,21 @@ class _Batches:
         return [neutral_job(b) for b in found]
 
 
-class NeutralOpenAIClient:
+class NeutralOpenAIClient(NeutralClient):
     """OpenAI's wire client behind the neutral ``files`` / ``batches`` the pipeline uses."""
 
     def __init__(self, settings: ClientSettings) -> None:
-        self._wire = OpenAIClient(settings)
-        self.settings = self._wire.settings
+        super().__init__(OpenAIClient(settings))
         names: dict[str, str] = {}
-        self.vendor: BatchVendor | None = None
         self.files = _Files(self._wire, names)
         self.batches = _Batches(self._wire, names)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.settings.base_url!r})"
 
-    def __enter__(self) -> NeutralOpenAIClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._wire.close()
-
-
-class _AsyncBatches:
-    def __init__(self, client: AsyncOpenAIClient) -> None:
-        self._c = client
-
-    async def retrieve(self, batch_id: str) -> BatchJob:
-        return neutral_job(await self._c.batches.retrieve(batch_id))
-
-    async def cancel(self, batch_id: str) -> BatchJob:
-        return neutral_job(await self._c.batches.cancel(batch_id))
-
-
-class AsyncNeutralOpenAIClient:
+class AsyncNeutralOpenAIClient(AsyncNeutralClient):
     """What the trigger needs of an asyncio client: poll and cancel, in the neutral model."""
 
     def __init__(self, settings: ClientSettings, *, http_client: Any = None) -> None:
-        self._wire = AsyncOpenAIClient(settings, http_client=http_client)
-        self.settings = self._wire.settings
-        self.batches = _AsyncBatches(self._wire)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.settings.base_url!r})"
-
-    async def aclose(self) -> None:
-        await self._wire.aclose()
+        super().__init__(AsyncOpenAIClient(settings, http_client=http_client), neutral_job)
 
 
 class _WireLine(msgspec.Struct):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from airflow_provider_batch.client._config import ClientSettings
+from airflow_provider_batch.client._config import ClientSettings, vendor_settings
 
 __all__ = ["OPENAI_BASE_URL", "OpenAISettings", "openai_settings"]
 
@@ -28,16 +26,4 @@ def openai_settings(
 
     :raises ValueError: no key anywhere.
     """
-    overrides: dict[str, Any] = {}
-    if api_key is not None:
-        overrides["api_key"] = api_key
-    if base_url is not None:
-        overrides["base_url"] = base_url
-    if settings is None:
-        if api_key is None:
-            raise ValueError("an API key is required: pass settings=OpenAISettings(...) or api_key=...")
-        return OpenAISettings(**overrides)
-    fields = {**settings.model_dump(), **overrides}
-    if "base_url" not in settings.model_fields_set and base_url is None:
-        fields["base_url"] = OPENAI_BASE_URL  # a plain ClientSettings defaults to Together's
-    return OpenAISettings.model_validate(fields)
+    return vendor_settings(OpenAISettings, settings, api_key=api_key, base_url=base_url)
