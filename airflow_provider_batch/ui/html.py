@@ -108,6 +108,11 @@ def _usd(value: float | None, unknown: str = "-") -> str:
     return f"${value:,.6f}" if 0 < abs(value) < 0.01 else f"${value:,.2f}"
 
 
+def _spend(view: BatchView) -> str:
+    """A loaded batch's spend, "unknown" when its model had no price; "-" before any load."""
+    return _usd(view.cost_usd_batch, "unknown" if view.succeeded is not None else "-")
+
+
 def _a(href: str, text: str, *, top: bool = True) -> str:
     target = ' target="_top"' if top else ' target="_blank" rel="noopener noreferrer"'
     return f'<a href="{escape(href)}"{target}>{escape(text)}</a>'
@@ -140,9 +145,11 @@ def _figures(view: BatchView, console: str | None) -> str:
         "Elapsed": f"{_duration(view.elapsed)} ({window})",
         "ETA": _duration(view.eta) if view.running else "done",
         "Estimated cost": _usd(view.estimated_cost_usd, "unknown"),
-        "Actual cost": _usd(view.cost_usd_batch),
+        "Actual cost": _spend(view),
         "Savings vs list price": (
-            "-" if view.savings_usd is None else f"{_usd(view.savings_usd)} (list {_usd(view.cost_usd_list)})"
+            ("unknown" if view.succeeded is not None else "-")
+            if view.savings_usd is None
+            else f"{_usd(view.savings_usd)} (list {_usd(view.cost_usd_list)})"
         ),
         "Succeeded / failed": (
             "-" if view.succeeded is None else f"{view.succeeded:,} / {view.failed or 0:,}"
@@ -242,7 +249,7 @@ def _row(view: BatchView) -> str:
         f"<td>{escape(indent + who)}</td><td>{escape(view.run_id)}</td>"
         f'<td>{escape(view.vendor_name)}<br><span class="muted">{escape(_short_model(view.model or "-"))}'
         f"</span></td><td>{'-' if view.requests is None else f'{view.requests:,}'}</td>"
-        f"<td{bad}>{answered}</td><td>{_usd(view.cost_usd_batch)}</td>"
+        f"<td{bad}>{answered}</td><td>{_spend(view)}</td>"
         f"<td>{_usd(view.estimated_cost_usd, 'unknown')}</td>"
         f'<td><a href="#{escape(_anchor(view))}">details</a></td></tr>'
     )

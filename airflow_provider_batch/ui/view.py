@@ -139,6 +139,14 @@ def build_view(
     elapsed, window_used, eta = _timing(created, ended, progress, running, now)
     tables = [f"{o.results_table}, {o.summary_table} (connection {o.warehouse_conn_id})" for o in outcomes]
     vendor = _vendor(record.vendor)
+    # A model with no price loads its tokens at no cost: its spend is unknown, not $0. The estimate
+    # was unknown at submit for the same reason (an unpriced model), and answers used tokens.
+    unpriced = (
+        outcome is not None
+        and record.estimated_cost_usd is None
+        and not outcome.cost_usd_batch
+        and bool(outcome.prompt_tokens or outcome.completion_tokens)
+    )
     return BatchView(
         batch_id=record.batch_id,
         dag_id=record.dag_id,
@@ -164,9 +172,9 @@ def build_view(
         eta=eta,
         requests=outcome.requests if outcome else record.request_count,
         estimated_cost_usd=record.estimated_cost_usd,
-        cost_usd_batch=outcome.cost_usd_batch if outcome else None,
-        cost_usd_list=outcome.cost_usd_list if outcome else None,
-        savings_usd=outcome.savings_usd if outcome else None,
+        cost_usd_batch=outcome.cost_usd_batch if outcome and not unpriced else None,
+        cost_usd_list=outcome.cost_usd_list if outcome and not unpriced else None,
+        savings_usd=outcome.savings_usd if outcome and not unpriced else None,
         succeeded=outcome.succeeded if outcome else None,
         failed=outcome.failed if outcome else None,
         missing=outcome.missing if outcome else None,

@@ -134,3 +134,22 @@ def test_the_summary_of_last_night_from_the_make_ui_demo_ledger(tmp_path: Path) 
     running = summarize(*ledger.summary_rows(BatchQuery(status="IN_PROGRESS")))
     assert (running.batches, running.running, running.requests_waiting) == (1, 1, 14)
     assert ledger.by_batch(ids["follow_up"]).parent_batch_id == ids["with_failures"]  # type: ignore[union-attr]
+
+
+def test_an_unpriced_model_s_spend_is_unknown_not_zero() -> None:
+    from airflow_provider_batch.ui.html import _card
+
+    links = AirflowLinks("")
+    tokens = _loaded(5, 0).model_copy(
+        update={"prompt_tokens": 120, "completion_tokens": 40, "total_tokens": 160}
+    )
+    unpriced = build_view(_record(estimated_cost_usd=None, last_status="COMPLETED"), [tokens], None, NOW)
+    assert unpriced.cost_usd_batch is None and unpriced.savings_usd is None
+    html = _card(unpriced, links, None, NOW)
+    assert "<b>Actual cost</b>unknown" in html and "$0.00" not in html
+    priced = tokens.model_copy(update={"cost_usd_batch": 0.25, "cost_usd_list": 0.5, "savings_usd": 0.25})
+    assert build_view(_record(estimated_cost_usd=None), [priced], None, NOW).cost_usd_batch == 0.25
+    # A batch that answered nothing spent nothing: $0, known.
+    assert build_view(_record(estimated_cost_usd=None), [_loaded(0, 3)], None, NOW).cost_usd_batch == 0.0
+    # Not loaded yet: no figure, shown as "-".
+    assert "<b>Actual cost</b>-" in _card(build_view(_record(), [], None, NOW), links, None, NOW)
