@@ -1,7 +1,7 @@
 """The submit task checks the results target before any upload: an unknown hook type, a user who may
 not create or write the tables, on SQLite, PostgreSQL and MariaDB. Each refusal asserts the local
-server saw no upload; each pass asserts the probe left no row (and, where DDL is transactional, no
-table)."""
+server saw no upload and no create; each pass asserts the probe left no row (and, where DDL is
+transactional, no table)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,12 @@ def _input(tmp_path: Path) -> str:
     return str(path)
 
 
+def _nothing_sent(server: Any) -> bool:
+    """No upload and no create reached the vendor (a vendor with inline requests uploads nothing)."""
+    stats = server.stats()
+    return stats["uploads"] == 0 and stats["batch_creates"] == 0
+
+
 def _pipeline(tmp_path: Path, **results: Any) -> TogetherBatchOperator:
     """submit >> results, as the README's pipeline wires them."""
     with DAG(f"preflight_{uuid.uuid4().hex[:8]}", schedule=None):
@@ -54,7 +60,7 @@ def test_an_unknown_hook_type_fails_the_submit_task_before_upload(
     assert "hook type is not installed" in message and "google_cloud_platform" in message
     assert "Install the Airflow provider" in message and "nothing was submitted" in message
     assert "s3cr3t-key" not in message
-    assert vendor_server.stats()["uploads"] == 0
+    assert _nothing_sent(vendor_server)
 
 
 def test_a_writable_sqlite_target_passes_and_keeps_no_table(
@@ -63,7 +69,7 @@ def test_a_writable_sqlite_target_passes_and_keeps_no_table(
     db = tmp_path / "wh.db"
     monkeypatch.setenv("AIRFLOW_CONN_APB_WH_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(db)}))
     _pipeline(tmp_path, warehouse_conn_id="apb_wh_sqlite").execute(context())
-    assert vendor_server.stats()["uploads"] == 1
+    assert vendor_server.stats()["batch_creates"] == 1
     with sqlite3.connect(db) as conn:  # the probe's CREATE was rolled back
         assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
 
@@ -75,7 +81,7 @@ def test_preflight_results_false_skips_the_check(
     submit = _pipeline(tmp_path, warehouse_conn_id="apb_wh_bq")
     submit.preflight_results = False
     submit.execute(context())
-    assert vendor_server.stats()["uploads"] == 1
+    assert vendor_server.stats()["batch_creates"] == 1
 
 
 @pytest.mark.postgres
@@ -105,12 +111,12 @@ def test_a_postgres_role_without_create_fails_before_upload(
             message = str(caught.value)
             assert f"connection 'apb_wh_pg_ro', table {schema}.answers: cannot create or write" in message
             assert "permission denied" in message and "Grant the connection's user CREATE" in message
-            assert vendor_server.stats()["uploads"] == 0
+            assert _nothing_sent(vendor_server)
 
             # The same target as the superuser passes; PostgreSQL rolls the CREATE back.
             ok = _pipeline(tmp_path, warehouse_conn_id="apb_wh_postgres", results_table=f"{schema}.answers")
             ok.execute(context())
-            assert vendor_server.stats()["uploads"] == 1
+            assert vendor_server.stats()["batch_creates"] == 1
             tables = wh.query("SELECT count(*) FROM pg_tables WHERE schemaname = %s", (schema,))
             assert tables == [(0,)]
         finally:
@@ -130,7 +136,7 @@ def test_a_read_only_mariadb_user_fails_before_upload(
             task_id="submit_root", input_path=_input(tmp_path), wait_for_completion=False,
             results_conn_id="apb_wh_mysql", results_table=results, summary_table=summary,
         ).execute(context())  # fmt: skip
-        assert vendor_server.stats()["uploads"] == 1
+        assert vendor_server.stats()["batch_creates"] == 1
         assert (wh.count("answers"), wh.count("spend")) == (0, 0)
 
         user = f"apb_ro_{uuid.uuid4().hex[:8]}"
@@ -151,6 +157,6 @@ def test_a_read_only_mariadb_user_fails_before_upload(
             message = str(caught.value)
             assert f"connection 'apb_wh_mysql_ro', table {results}: cannot create or write" in message
             assert "denied" in message and "ro-pass-1" not in message
-            assert vendor_server.stats()["uploads"] == 1  # only the root user's submission
+            assert vendor_server.stats()["batch_creates"] == 1  # only the root user's submission
         finally:
             mysql_admin(f"DROP USER IF EXISTS '{user}'@'%'")
