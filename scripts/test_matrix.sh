@@ -96,8 +96,8 @@ run_leg() {
     # such parametrisation, which the lowest leg runs whole).
     local -a select=()
     case "$leg" in
-        3.1 | 3.2) select=(-m "not slow and not benchmark and not ui and not airflow_independent and not other_vendor") ;;
-        lowest) select=(-m "not slow and not benchmark and not ui and not other_vendor") ;;
+        3.1 | 3.2) select=(-m "not slow and not benchmark and not ui and not warehouses and not airflow_independent and not other_vendor") ;;
+        lowest) select=(-m "not slow and not benchmark and not ui and not warehouses and not other_vendor") ;;
     esac
     # shellcheck disable=SC2086  # PYTEST_ARGS is a word list on purpose, as in the Makefile
     "$venv/bin/python" -m pytest "${select[@]}" ${PYTEST_ARGS:-}
