@@ -96,7 +96,10 @@ run_leg() {
     # such parametrisation, which the lowest leg runs whole).
     local -a select=()
     case "$leg" in
-        3.1 | 3.2) select=(-m "not slow and not benchmark and not ui and not warehouses and not airflow_independent and not other_vendor") ;;
+        # tests/results drives the warehouse layer (results/, warehouse/, ledger/: no Airflow import)
+        # through the database providers' hooks, whose floors the lowest leg tests: Airflow's
+        # version does not change it, and the pipeline and Airflow suites still load through it.
+        3.1 | 3.2) select=(-m "not slow and not benchmark and not ui and not warehouses and not airflow_independent and not other_vendor" --ignore=tests/results) ;;
         lowest) select=(-m "not slow and not benchmark and not ui and not warehouses and not other_vendor") ;;
     esac
     # shellcheck disable=SC2086  # PYTEST_ARGS is a word list on purpose, as in the Makefile
