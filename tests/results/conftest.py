@@ -7,7 +7,14 @@ from collections.abc import Iterator
 import pytest
 
 from tests.results._data import SyntheticBatch, make_batch
-from tests.results._warehouse import Warehouse, mysql_warehouse, postgres_warehouse, sqlite_warehouse
+from tests.results._warehouse import (
+    Warehouse,
+    bigquery_warehouse,
+    mysql_warehouse,
+    postgres_warehouse,
+    sqlite_warehouse,
+)
+from tests.warehouses.conftest import bqemulator_server  # noqa: F401 - the emulator, once per session
 
 
 @pytest.fixture(scope="session")
@@ -30,14 +37,22 @@ def mysql_database(monkeypatch) -> Iterator[Warehouse]:
         yield wh
 
 
+@pytest.fixture
+def bigquery_dataset(monkeypatch, bqemulator_server) -> Iterator[Warehouse]:  # noqa: F811
+    """A hook on a fresh dataset of bqemulator, dropped afterwards."""
+    with bigquery_warehouse(monkeypatch, bqemulator_server) as wh:
+        yield wh
+
+
 WAREHOUSES = [
     "sqlite",
     pytest.param("postgres", marks=pytest.mark.postgres),
     pytest.param("mysql", marks=pytest.mark.mysql),
+    pytest.param("bigquery", marks=pytest.mark.warehouses),
 ]
 
 
-@pytest.fixture(params=WAREHOUSES[1:])
+@pytest.fixture(params=WAREHOUSES[1:3])
 def server_warehouse(request) -> Warehouse:
     """The same test on the real PostgreSQL and the real MariaDB (database servers only)."""
     return request.getfixturevalue({"postgres": "postgres_schema", "mysql": "mysql_database"}[request.param])
@@ -45,9 +60,12 @@ def server_warehouse(request) -> Warehouse:
 
 @pytest.fixture(params=WAREHOUSES)
 def warehouse(request, tmp_path, monkeypatch) -> Warehouse:
-    """The same test on a file SQLite database, the real PostgreSQL and the real MariaDB."""
+    """The same test on a file SQLite database, the real PostgreSQL and MariaDB, and BigQuery
+    (bqemulator; only in the warehouses leg, ``scripts/warehouse_emulators.sh test``)."""
     if request.param == "sqlite":
         return sqlite_warehouse(tmp_path, monkeypatch)
+    if request.param == "bigquery":
+        return request.getfixturevalue("bigquery_dataset")
     if request.param == "postgres":
         return request.getfixturevalue("postgres_schema")
     return request.getfixturevalue("mysql_database")
