@@ -176,10 +176,15 @@ class BigQueryDialect(SqlDialect):
         if not written:
             return 0
         stage = conn.load_stage(table, [(n, self._STAGE_TYPES[self.kind(n, k)], k) for n, k in columns], body)
-        self.execute(conn, self._merge_sql(table, stage, columns, key))
+        # A table of an older shape may hold the JSON column as STRING: parse only into JSON.
+        as_json = {name for name, kind in conn.column_types(table).items() if kind == "JSON"}
+        self.execute(conn, self._merge_sql(table, stage, columns, key, as_json))
         return written
 
-    def _merge_sql(self, table: Table, stage: str, columns: Sequence[Column], key: Sequence[str]) -> str:
+    def _merge_sql(
+        self, table: Table, stage: str, columns: Sequence[Column], key: Sequence[str], as_json: Iterable[str]
+    ) -> str:
+        as_json = set(as_json)
         q = self.quote.format
         names = [name for name, _ in columns]
         source = (
@@ -188,7 +193,7 @@ class BigQueryDialect(SqlDialect):
         )
 
         def value(name: str, kind: str) -> str:
-            if self.kind(name, kind) == "json":
+            if name in as_json:
                 text = f"S.{q(name)}"
                 return f"COALESCE(SAFE.PARSE_JSON({text}), TO_JSON({text}))"
             return f"S.{q(name)}"
@@ -361,6 +366,11 @@ class BigQueryConnection:
         )
         job.result()
         return Table(name, dataset).sql("`{}`")
+
+    def column_types(self, table: Table) -> dict[str, str]:
+        """Column name -> BigQuery type of ``table`` (from the table's metadata)."""
+        found = self.client.get_table(f"{self.client.project}.{table.schema}.{table.name}")
+        return {field.name: field.field_type for field in found.schema}
 
     def _drop_stages(self) -> None:
         stages, self._stages = self._stages, []
