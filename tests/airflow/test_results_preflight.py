@@ -6,8 +6,8 @@ transactional, no table)."""
 from __future__ import annotations
 
 import json
-import sys
 import sqlite3
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
