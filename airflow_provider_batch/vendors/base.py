@@ -43,7 +43,11 @@ uploads                     :meth:`BatchVendor.upload_input`: one part's file, i
 inline requests             :attr:`BatchVendor.input_staged_locally`: ``files.upload`` only stages
                             the part in the client and ``batches.create`` sends it, so every try
                             stages again before a create.
-its emulation               :meth:`BatchVendor.server_app`: the local server's app for it.
+its emulation               :meth:`BatchVendor.server_app`: the local server's app for it, and
+                            :meth:`BatchVendor.emulation_models`: the models that app answers
+                            (the test fixtures serve them beside the shared ones).
+its doctor probe            :meth:`BatchVendor.doctor_probe`: ``vendors/<name>/doctor.py``, the
+                            steps ``python -m airflow_provider_batch doctor`` runs on the real API.
 ==========================  =================================================================
 
 A vendor module imports no vendor SDK: clients are the provider's own httpx clients.
@@ -180,6 +184,19 @@ class BatchVendor(abc.ABC):
     def server_app(self, controller: Any) -> Any:
         """This vendor's emulation in the local server: an ASGI app over the server's shared store,
         control plane and fault injection (``controller``). Imported only when a server starts."""
+
+    def emulation_models(self) -> tuple[str, ...]:
+        """The models this vendor's emulation answers by default (its own catalogue), beyond the
+        local server's shared ones. The test fixtures serve both, so the shared tests' models and
+        the vendor's own run on it."""
+        return ()
+
+    @abc.abstractmethod
+    def doctor_probe(self, conn_id: str) -> Any:
+        """The doctor's probe of this vendor on the connection ``conn_id``
+        (a :class:`~airflow_provider_batch.doctor.probe.VendorProbe`, usually a
+        :class:`~airflow_provider_batch.doctor.wire.WireProbe` in ``vendors/<name>/doctor.py``).
+        Imported only when the doctor runs: it needs Airflow, the client does not."""
 
     def upload_input(
         self, client: Any, path: Path, *, filename: str, on_file_id: Callable[[str], None]
