@@ -137,19 +137,18 @@ class WireProbe:
         prices = self._hook.price_table()
         return chat_plan(prices, model or self.default_model, max_tokens, self.endpoint, self.wire_fields)
 
+    #: Keyword arguments of ``files.upload`` (OpenAI's ``purpose``).
+    upload_options: ClassVar[Mapping[str, Any]] = {}
+    #: The uploaded file's fields the report shows.
+    reported_fields: ClassVar[tuple[str, ...]] = ("bytes", "line_count", "purpose", "file_type", "filename")
+
     def upload(self, path: Path) -> UploadSeen:
         self._recorder.take()
         try:
-            file = self._client.files.upload(path)
+            file = self._client.files.upload(path, **self.upload_options)
         finally:
             exchanges = self._recorder.take()
-        reported: dict[str, Any] = {
-            "bytes": file.bytes,
-            "line_count": file.line_count,
-            "purpose": file.purpose,
-            "file_type": file.file_type,
-            "filename": file.filename,
-        }
+        reported: dict[str, Any] = {name: getattr(file, name, None) for name in self.reported_fields}
         return UploadSeen(file.id, [template(e) for e in exchanges], exchanges, reported)
 
     def create(self, file_id: str, plan: Plan) -> BatchSeen:

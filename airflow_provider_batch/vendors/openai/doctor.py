@@ -6,7 +6,6 @@ exactly as OpenAI (or a server that copies it) sends them."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
@@ -15,8 +14,8 @@ from airflow_provider_batch.client._config import ClientSettings
 from airflow_provider_batch.client.errors import TogetherError
 from airflow_provider_batch.doctor._report import Severity
 from airflow_provider_batch.doctor.expectations import FieldRule, StatusRules, UsageRules, VendorExpectations
-from airflow_provider_batch.doctor.probe import BatchSeen, Plan, UploadSeen
-from airflow_provider_batch.doctor.wire import WireProbe, template
+from airflow_provider_batch.doctor.probe import BatchSeen, Plan
+from airflow_provider_batch.doctor.wire import WireProbe
 from airflow_provider_batch.vendors.openai.client import OpenAIClient
 from airflow_provider_batch.vendors.openai.client.models import CHAT_COMPLETIONS, BatchStatus, OpenAIBatch
 from airflow_provider_batch.vendors.openai.vendor import METADATA_FILE
@@ -73,23 +72,11 @@ class OpenAIProbe(WireProbe):
     default_model: ClassVar[str] = DEFAULT_MODEL
     endpoint: ClassVar[str] = CHAT_COMPLETIONS
     wire_fields: ClassVar[Mapping[str, str]] = {"method": "POST", "url": CHAT_COMPLETIONS}
+    upload_options: ClassVar[Mapping[str, Any]] = {"purpose": "batch"}
+    reported_fields: ClassVar[tuple[str, ...]] = ("bytes", "purpose", "filename", "status")
 
     def _open(self, settings: ClientSettings, http: httpx.Client) -> OpenAIClient:
         return OpenAIClient(settings, http_client=http)
-
-    def upload(self, path: Path) -> UploadSeen:
-        self._recorder.take()
-        try:
-            file = self._client.files.upload(path, purpose="batch")
-        finally:
-            exchanges = self._recorder.take()
-        reported: dict[str, Any] = {
-            "bytes": file.bytes,
-            "purpose": file.purpose,
-            "filename": file.filename,
-            "status": file.status,
-        }
-        return UploadSeen(file.id, [template(e) for e in exchanges], exchanges, reported)
 
     def create(self, file_id: str, plan: Plan) -> BatchSeen:
         batch = self._client.batches.create(
