@@ -92,13 +92,14 @@ class LostCreate:
     :param intent: the ledger row marked ``creating`` right before the create was sent (its
         ``input_file_id``, ``vendor`` and ``updated_at``: when it was marked).
     :param ledger: the submission ledger (``on_file``, ``by_batch``, ``creating``).
-    :param requests: the part's request count (a batch of another size is not its).
+    :param requests: the part's request count (a batch of another size is not its; ``None``:
+        unknown, every size is a candidate).
     :param part_index: the part's index, for the messages.
     """
 
     intent: Any
     ledger: Any
-    requests: int
+    requests: int | None
     part_index: int
 
 

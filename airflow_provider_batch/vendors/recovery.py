@@ -101,7 +101,9 @@ class LedgerWindow:
                     break
                 counts = getattr(job, "request_counts", None)
                 total = counts.get("total") if isinstance(counts, dict) else None
-                if total not in (None, self.lost.requests) or ledger.by_batch(job.id) is not None:
+                wanted = self.lost.requests
+                other_size = wanted is not None and total not in (None, wanted)
+                if other_size or ledger.by_batch(job.id) is not None:
                     continue
                 found.append(job)
         return found
@@ -118,11 +120,11 @@ class LedgerWindow:
             and abs((_aware(r.updated_at) or marked) - marked) <= self.horizon + self.skew
         ]  # fmt: skip
         if not candidates:
-            log.info("part %d: no batch of %d requests was created in the window of the interrupted "
+            log.info("part %d: no batch of %s requests was created in the window of the interrupted "
                      "create; it did not take effect", self.lost.part_index, self.lost.requests)  # fmt: skip
             return None
         if len(candidates) == 1 and not rivals:
-            log.warning("part %d: the interrupted create made batch %s (the only unowned batch of %d "
+            log.warning("part %d: the interrupted create made batch %s (the only unowned batch of %s "
                         "requests created in its window, with no other create in flight); using it",
                         self.lost.part_index, candidates[0].id, self.lost.requests)  # fmt: skip
             return candidates[0]
