@@ -40,7 +40,7 @@ import logging
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,7 +55,7 @@ from airflow_provider_batch.ledger import (
     SubmissionRecord,
 )
 from airflow_provider_batch.vendors import DEFAULT_VENDOR, vendor_named
-from airflow_provider_batch.vendors.base import BatchVendor
+from airflow_provider_batch.vendors.base import BatchVendor, LostCreate
 
 __all__ = [
     "PartLike",
@@ -318,26 +318,10 @@ class _PartSubmitter:
         return {r.batch_id for r in self.ctx.ledger.on_file(record.input_file_id) if r.batch_id}
 
     def _find_interrupted_create(self, record: SubmissionRecord) -> BatchJob | None:
-        """The batch an interrupted create made on this row's own file, if it made one."""
-        assert record.input_file_id is not None
-        found = self.ctx.batch_vendor.find_created(self.client, record.input_file_id)
-        if found is None:  # the vendor cannot search (recovery="ledger"): the ledger decides
-            return _LedgerRecovery(self.client, self.ctx, self.part, record).find()
-        known = self._known_on_file(record)
-        candidates = [job for job in found if job.id not in known]
-        if len(candidates) > 1:
-            raise LedgerConflictError(
-                f"input file {record.input_file_id} of part {self.part.index} carries "
-                f"{len(candidates)} batches the submission ledger does not know "
-                f"({', '.join(sorted(j.id for j in candidates))}); this task cannot tell which is its "
-                "own, so it stops instead of paying again"
-            )
-        if candidates:
-            log.warning("part %d: a create interrupted on an earlier try made batch %s; using it",
-                        self.part.index, candidates[0].id)  # fmt: skip
-            return candidates[0]
-        log.info("part %d: the create interrupted on an earlier try did not happen", self.part.index)
-        return None
+        """The batch an interrupted create made for this row, if it made one: the vendor's way
+        (:meth:`BatchVendor.find_lost_create`, given the intent record the ledger wrote)."""
+        lost = LostCreate(record, self.ctx.ledger, requests=self.part.lines, part_index=self.part.index)
+        return self.ctx.batch_vendor.find_lost_create(self.client, lost)
 
     def _upload_is_whole(self, record: SubmissionRecord) -> bool:
         """Whether a file whose upload an earlier try started holds all of this part's bytes."""
@@ -387,98 +371,6 @@ class _PartSubmitter:
         record = ledger.record_batch(record, job.id, job.created_at, str(job.status))
         log.info("part %d: submitted batch %s (status %s)", part.index, job.id, job.status)
         return PartOutcome(part, job, "submitted", record)
-
-
-#: How far a worker's clock and the API's may disagree, in seconds.
-CLOCK_SKEW_S = 120.0
-
-
-def _settle_commands(record: SubmissionRecord, candidates: Sequence[str]) -> str:
-    base = f"python -m airflow_provider_batch ledger settle --submission-id {record.submission_id}"
-    adopt = "; ".join(f"{base} --batch-id {batch_id}" for batch_id in candidates)
-    return (
-        f"To adopt one (no new spend): {adopt or base + ' --batch-id <id>'}. To declare that the "
-        f"create made no batch and submit anew (paid again): {base} --no-batch. Add "
-        "--ledger-conn-id <id> when the operator sets ledger_conn_id; then clear the task"
-    )
-
-
-class _LedgerRecovery:
-    """A lost create on a vendor whose batches carry no metadata (``recovery="ledger"``).
-
-    The row was marked ``creating`` at ``updated_at`` right before the create was sent, and the
-    create could only have taken effect until its transfer timeout ran out: the window is that
-    span, widened by :data:`CLOCK_SKEW_S` on both sides. Candidates are the account's batches
-    created in the window that no ledger row owns and whose request count is the part's; rivals
-    are the ledger's other ``creating`` rows of this vendor whose windows overlap this one. None
-    is a create that never took effect; one candidate and no rival is this row's batch (any other
-    run of the provider that may have made it would be a rival); anything else is refused.
-    """
-
-    def __init__(self, client: Any, ctx: SubmitContext, part: PartLike, record: SubmissionRecord) -> None:
-        self.client, self.ctx, self.part, self.record = client, ctx, part, record
-        settings = getattr(client, "settings", None)
-        reach = float(getattr(settings, "upload_timeout", 600.0)) + float(
-            getattr(settings, "connect_timeout", 10.0)
-        )
-        self.horizon = timedelta(seconds=reach + CLOCK_SKEW_S)
-        self.skew = timedelta(seconds=CLOCK_SKEW_S)
-
-    def _candidates(self, since: datetime, until: datetime) -> list[BatchJob]:
-        ledger, found = self.ctx.ledger, []
-        with closing(self.client.batches.iter()) as batches:  # newest first
-            for job in batches:
-                created = _aware(job.created_at)
-                if created is None or created > until:
-                    continue
-                if created < since:
-                    break
-                counts = getattr(job, "request_counts", None)
-                total = counts.get("total") if isinstance(counts, dict) else None
-                if total not in (None, self.part.lines) or ledger.by_batch(job.id) is not None:
-                    continue
-                found.append(job)
-        return found
-
-    def find(self) -> BatchJob | None:
-        record, vendor = self.record, self.ctx.batch_vendor
-        marked = _aware(record.updated_at)
-        assert marked is not None
-        since, until = marked - self.skew, marked + self.horizon
-        candidates = self._candidates(since, until)
-        rivals = [
-            r for r in self.ctx.ledger.creating(vendor.name)
-            if r.submission_id != record.submission_id
-            and abs((_aware(r.updated_at) or marked) - marked) <= self.horizon + self.skew
-        ]  # fmt: skip
-        if not candidates:
-            log.info("part %d: no batch of %d requests was created in the window of the interrupted "
-                     "create; it did not take effect", self.part.index, self.part.lines)  # fmt: skip
-            return None
-        if len(candidates) == 1 and not rivals:
-            log.warning("part %d: the interrupted create made batch %s (the only unowned batch of %d "
-                        "requests created in its window, with no other create in flight); using it",
-                        self.part.index, candidates[0].id, self.part.lines)  # fmt: skip
-            return candidates[0]
-        ids = sorted(job.id for job in candidates)
-        why = (
-            f"{len(ids)} batches of {self.part.lines} requests that no ledger row owns were created "
-            f"between {since:%Y-%m-%d %H:%M:%S} and {until:%H:%M:%S} UTC ({', '.join(ids)})"
-        )
-        if rivals:
-            why += f", while {len(rivals)} other create(s) of {vendor.display_name} were also unsettled"
-        raise LedgerConflictError(
-            f"part {self.part.index}: a create of this task was interrupted before its batch id was "
-            f"recorded, and {vendor.display_name}'s batches carry nothing that names their owner: {why}. "
-            "This task cannot tell which is its own, so it stops instead of paying again. "
-            + _settle_commands(record, ids)
-        )
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
 def submit_or_attach(

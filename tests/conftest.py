@@ -15,6 +15,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_batch.vendors import VENDORS as _VENDOR_REGISTRY
+from airflow_provider_batch.vendors import vendor_named
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _home = Path(tempfile.mkdtemp(prefix="apb-airflow-home-"))
@@ -80,32 +83,28 @@ AIRFLOW_INDEPENDENT_DIRS = ("client", "server", "reliability")
 MATRIX_VENDOR = "together"
 
 
-#: Every vendor-parametrised test runs once per vendor (the ``vendor_server`` fixture).
-VENDORS = ("together", "openai", "anthropic")
+#: Every vendor-parametrised test runs once per registered vendor (the ``vendor_server`` fixture).
+VENDORS = tuple(_VENDOR_REGISTRY)
 
 
 @pytest.fixture(params=VENDORS)
 def vendor_server(request: pytest.FixtureRequest) -> Any:
-    """The local server of one vendor (``together_server``, ``openai_server``, ``anthropic_server``);
-    ``.vendor`` names it.
+    """The local server of one vendor (``together_server``, ``openai_server``...: the pytest plugin
+    makes one per registered vendor); ``.vendor`` names it.
 
-    The tests name Together's models; the OpenAI and Anthropic servers also serve them, and a
+    The tests name Together's models: every server serves the shared models
+    (``DEFAULT_MODELS``) beside its vendor's own (``BatchVendor.emulation_models``), and a
     connection of another vendor's type made for the tests prices them (its ``price_table`` extra,
     over that vendor's table), so every figure the tests expect holds on every vendor. Their
     request bodies (``model``, ``messages`` of user turns, ``max_tokens``) are valid Messages
     bodies too; an operator given no ``endpoint`` takes the vendor's.
     """
     server = request.getfixturevalue(f"{request.param}_server")
-    if request.param == "openai":
+    own = vendor_named(request.param).emulation_models()
+    if own:
         from airflow_provider_batch.testing.server.config import DEFAULT_MODELS
-        from airflow_provider_batch.vendors.openai.server.answers import OPENAI_MODELS
 
-        server.configure(models=(*DEFAULT_MODELS, *OPENAI_MODELS))
-    if request.param == "anthropic":
-        from airflow_provider_batch.testing.server.config import DEFAULT_MODELS
-        from airflow_provider_batch.vendors.anthropic.server.answers import ANTHROPIC_MODELS
-
-        server.configure(models=(*DEFAULT_MODELS, *ANTHROPIC_MODELS))
+        server.configure(models=tuple(dict.fromkeys((*DEFAULT_MODELS, *own))))
     return server
 
 

@@ -27,12 +27,11 @@ from typing import Any
 
 from airflow_provider_batch.core.identity import TaskIdentity
 from airflow_provider_batch.ledger import (
-    LedgerConflictError,
     SubmissionLedger,
     SubmissionRecord,
 )
 from airflow_provider_batch.vendors import DEFAULT_VENDOR, vendor_named
-from airflow_provider_batch.vendors.base import BatchVendor
+from airflow_provider_batch.vendors.base import BatchVendor, LostCreate
 
 __all__ = [
     "LEDGER_CONN_LABEL",
@@ -89,26 +88,17 @@ def _aware(value: datetime) -> datetime:
 def _bind_interrupted_create(
     client: Any, ledger: SubmissionLedger, record: SubmissionRecord, vendor: BatchVendor
 ) -> SubmissionRecord | None:
-    """Bind the batch a create interrupted after ``mark_creating`` made, if it made one.
+    """Bind the batch a create interrupted after ``mark_creating`` made, if it made one: found the
+    vendor's way (:meth:`BatchVendor.find_lost_create`, given this intent record), as the submit
+    loop does.
 
-    The row's own input file is the only place to look: every upload is a file of its own, so
-    a batch on it that the ledger does not attribute yet can only come from this row's create.
-
-    :raises LedgerConflictError: several unattributed batches sit on the file (cannot tell which).
+    :raises LedgerConflictError: the vendor's search or the ledger cannot tell which batch is this
+        row's.
     """
-    assert record.input_file_id is not None
-    known = {r.batch_id for r in ledger.on_file(record.input_file_id) if r.batch_id}
-    created = vendor.find_created(client, record.input_file_id) or []
-    found = [job for job in created if job.id not in known]
-    if not found:
+    lost = LostCreate(record, ledger, requests=record.request_count, part_index=record.part_index)
+    job = vendor.find_lost_create(client, lost)
+    if job is None:
         return None
-    if len(found) > 1:
-        raise LedgerConflictError(
-            f"input file {record.input_file_id} carries {len(found)} batches the submission ledger "
-            f"does not know ({', '.join(sorted(j.id for j in found))}); cannot tell which one is this "
-            "task's, so none is returned"
-        )
-    job = found[0]
     log.warning("common.ai batch: a create interrupted earlier made batch %s; binding it", job.id)
     return ledger.record_batch(record, job.id, job.created_at, str(job.status))
 

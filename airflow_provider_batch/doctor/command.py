@@ -7,7 +7,6 @@ so the API key never appears, not even in a log line or an error message of a li
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -15,33 +14,7 @@ from airflow_provider_batch.doctor._report import Redactor, Report, Step, step_t
 from airflow_provider_batch.doctor._run import DoctorOptions, run_doctor
 from airflow_provider_batch.doctor.probe import Plan, VendorProbe
 
-__all__ = ["PROBES", "DoctorArgs", "RedactingStream", "doctor_command", "main_doctor"]
-
-
-def _together(conn_id: str) -> VendorProbe:
-    from airflow_provider_batch.doctor.together import TogetherProbe
-
-    return TogetherProbe(conn_id)
-
-
-def _openai(conn_id: str) -> VendorProbe:
-    from airflow_provider_batch.doctor.openai import OpenAIProbe
-
-    return OpenAIProbe(conn_id)
-
-
-def _anthropic(conn_id: str) -> VendorProbe:
-    from airflow_provider_batch.doctor.anthropic import AnthropicProbe
-
-    return AnthropicProbe(conn_id)
-
-
-#: Connection type -> the vendor's probe. A vendor adds one line here.
-PROBES: dict[str, Callable[[str], VendorProbe]] = {
-    "together": _together,
-    "openai": _openai,
-    "anthropic": _anthropic,
-}
+__all__ = ["DoctorArgs", "RedactingStream", "doctor_command", "main_doctor"]
 
 
 class RedactingStream:
@@ -76,15 +49,19 @@ class DoctorArgs:
 
 
 def _probe_for(conn_id: str) -> VendorProbe:
+    """The probe of the connection's vendor (:meth:`BatchVendor.doctor_probe`), found by its type."""
     from airflow.sdk import BaseHook
 
+    from airflow_provider_batch.vendors import UnknownVendorError, vendor_for
+
     conn_type = BaseHook.get_connection(conn_id).conn_type
-    factory = PROBES.get(conn_type or "")
-    if factory is None:
-        raise ValueError(
-            f"connection {conn_id!r} has type {conn_type!r}; the doctor knows {', '.join(sorted(PROBES))}"
-        )
-    return factory(conn_id)
+    try:
+        if not conn_type:
+            raise UnknownVendorError("it names no connection type")
+        vendor = vendor_for(conn_type)
+    except UnknownVendorError as exc:
+        raise ValueError(f"connection {conn_id!r}: {exc}") from None
+    return vendor.doctor_probe(conn_id)
 
 
 def _estimate_text(plan: Plan) -> str:

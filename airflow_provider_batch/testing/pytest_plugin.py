@@ -7,9 +7,8 @@ fixtures available in any project's test suite:
 * ``together_server``: the same server, reset and with its start-up configuration restored;
 * ``together_ledger``: a fresh submission ledger (an SQLite file in the test's ``tmp_path``),
   set as the ledger of every submit in the test through ``AIRFLOW__TOGETHER_BATCH__LEDGER_PATH``;
-* ``openai_server_session`` / ``openai_server``: the same, speaking OpenAI's Files and Batch API;
-* ``anthropic_server_session`` / ``anthropic_server``: the same, speaking Anthropic's Message
-  Batches API;
+* ``<vendor>_server_session`` / ``<vendor>_server`` for every registered vendor: the same,
+  speaking that vendor's API (``openai_server``, ``anthropic_server``...);
 * ``together_connection``: sets ``AIRFLOW_CONN_TOGETHER_DEFAULT`` to point at the server, gives
   the test its own ledger, and returns the connection id.
 
@@ -20,9 +19,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from airflow_provider_batch.vendors import VENDORS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,16 +31,11 @@ if TYPE_CHECKING:
     from airflow_provider_batch.ledger import SubmissionLedger
     from airflow_provider_batch.testing.server import LocalTogetherServer
 
-__all__ = [
+__all__ = [  # the per-vendor fixtures are made below
     "FAST_TIMINGS",
-    "anthropic_server",
-    "anthropic_server_session",
-    "openai_server",
-    "openai_server_session",
     "together_connection",
     "together_ledger",
-    "together_server",
-    "together_server_session",
+    *(f"{vendor}_server{suffix}" for vendor in VENDORS for suffix in ("", "_session")),
 ]
 
 #: Timings of the session server: a batch completes about half a second after it is created.
@@ -63,40 +59,28 @@ def _fresh(server: LocalTogetherServer) -> Iterator[LocalTogetherServer]:
     server.clear_faults()
 
 
-@pytest.fixture(scope="session")
-def together_server_session() -> Iterator[LocalTogetherServer]:
-    """A local Together-compatible server shared by the whole session."""
-    yield from _serve("together")
+def _session_fixture(vendor: str) -> Any:
+    def serve() -> Iterator[LocalTogetherServer]:
+        yield from _serve(vendor)
+
+    serve.__doc__ = f"A local server speaking {vendor}'s batch API, shared by the whole session."
+    return pytest.fixture(scope="session", name=f"{vendor}_server_session")(serve)
 
 
-@pytest.fixture
-def together_server(together_server_session: LocalTogetherServer) -> Iterator[LocalTogetherServer]:
-    """The session server, emptied and with its start-up configuration, for one test."""
-    yield from _fresh(together_server_session)
+def _test_fixture(vendor: str) -> Any:
+    def fresh(request: pytest.FixtureRequest) -> Iterator[LocalTogetherServer]:
+        yield from _fresh(request.getfixturevalue(f"{vendor}_server_session"))
+
+    fresh.__doc__ = f"The {vendor} session server, emptied and with its start-up configuration, for one test."
+    return pytest.fixture(name=f"{vendor}_server")(fresh)
 
 
-@pytest.fixture(scope="session")
-def openai_server_session() -> Iterator[LocalTogetherServer]:
-    """A local server speaking OpenAI's Files and Batch API, shared by the whole session."""
-    yield from _serve("openai")
-
-
-@pytest.fixture
-def openai_server(openai_server_session: LocalTogetherServer) -> Iterator[LocalTogetherServer]:
-    """The OpenAI session server, emptied and with its start-up configuration, for one test."""
-    yield from _fresh(openai_server_session)
-
-
-@pytest.fixture(scope="session")
-def anthropic_server_session() -> Iterator[LocalTogetherServer]:
-    """A local server speaking Anthropic's Message Batches API, shared by the whole session."""
-    yield from _serve("anthropic")
-
-
-@pytest.fixture
-def anthropic_server(anthropic_server_session: LocalTogetherServer) -> Iterator[LocalTogetherServer]:
-    """The Anthropic session server, emptied and with its start-up configuration, for one test."""
-    yield from _fresh(anthropic_server_session)
+#: ``<vendor>_server_session`` and ``<vendor>_server`` for every registered vendor (the registry,
+#: :data:`airflow_provider_batch.vendors.VENDORS`, names them; a new vendor gets its pair there).
+for _vendor in VENDORS:
+    globals()[f"{_vendor}_server_session"] = _session_fixture(_vendor)
+    globals()[f"{_vendor}_server"] = _test_fixture(_vendor)
+del _vendor
 
 
 @pytest.fixture

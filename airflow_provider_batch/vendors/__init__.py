@@ -2,8 +2,10 @@
 
 A connection's type names its vendor: :func:`vendor_for` answers for a connection type, and
 :func:`vendor_named` for the name the ledger and the trigger store. A vendor is imported only when
-first asked for. Adding one is a folder (client, ``vendor.py``, prices, local-server emulation) and
-one line in :data:`VENDORS`.
+first asked for. Adding one is a folder (client, ``vendor.py``, prices, local-server emulation,
+``doctor.py``) and one line in :data:`VENDORS`: the doctor, the local server's ``--vendor``
+choices, the pytest plugin's ``<name>_server`` fixtures and the vendor-parametrised tests find it
+here.
 """
 
 from __future__ import annotations

@@ -27,9 +27,12 @@ result lines                output and error lines in the shared envelope
 prices                      :attr:`BatchVendor.prices`; the ``price_table`` extra and the
                             operators' ``price_table`` override them.
 console link                :meth:`BatchVendor.console_url`.
-a lost create               :attr:`BatchVendor.recovery`: how a create whose answer was lost is
-                            found again. ``"input_file"``: the batches on the row's own input file
-                            (every part is its own file); ``"metadata"``: a metadata search; both
+a lost create               :meth:`BatchVendor.find_lost_create`, given the intent record the
+                            ledger wrote before the create (:class:`LostCreate`), answers the
+                            batch the create made, following :attr:`BatchVendor.recovery` with
+                            the strategies of :mod:`airflow_provider_batch.vendors.recovery`.
+                            ``"input_file"``: the batches on the row's own input file (every
+                            part is its own file); ``"metadata"``: a metadata search; both
                             answer :meth:`BatchVendor.find_created`. ``"ledger"``: the vendor
                             cannot search (``find_created`` is ``None``), so the ledger decides:
                             the account's batches created while the row was ``creating`` that no
@@ -43,7 +46,11 @@ uploads                     :meth:`BatchVendor.upload_input`: one part's file, i
 inline requests             :attr:`BatchVendor.input_staged_locally`: ``files.upload`` only stages
                             the part in the client and ``batches.create`` sends it, so every try
                             stages again before a create.
-its emulation               :meth:`BatchVendor.server_app`: the local server's app for it.
+its emulation               :meth:`BatchVendor.server_app`: the local server's app for it, and
+                            :meth:`BatchVendor.emulation_models`: the models that app answers
+                            (the test fixtures serve them beside the shared ones).
+its doctor probe            :meth:`BatchVendor.doctor_probe`: ``vendors/<name>/doctor.py``, the
+                            steps ``python -m airflow_provider_batch doctor`` runs on the real API.
 ==========================  =================================================================
 
 A vendor module imports no vendor SDK: clients are the provider's own httpx clients.
@@ -53,6 +60,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -69,11 +77,30 @@ from airflow_provider_batch.pricing import PriceTable
 __all__ = [
     "BatchClient",
     "BatchVendor",
+    "LostCreate",
     "Recovery",
 ]
 
 #: How a create whose answer was lost is found again (see the module docstring).
 Recovery = Literal["input_file", "metadata", "ledger"]
+
+
+@dataclass(frozen=True)
+class LostCreate:
+    """A create whose answer was lost, as the ledger knows it.
+
+    :param intent: the ledger row marked ``creating`` right before the create was sent (its
+        ``input_file_id``, ``vendor`` and ``updated_at``: when it was marked).
+    :param ledger: the submission ledger (``on_file``, ``by_batch``, ``creating``).
+    :param requests: the part's request count (a batch of another size is not its; ``None``:
+        unknown, every size is a candidate).
+    :param part_index: the part's index, for the messages.
+    """
+
+    intent: Any
+    ledger: Any
+    requests: int | None
+    part_index: int
 
 
 class FilesAPI(Protocol):
@@ -181,6 +208,19 @@ class BatchVendor(abc.ABC):
         """This vendor's emulation in the local server: an ASGI app over the server's shared store,
         control plane and fault injection (``controller``). Imported only when a server starts."""
 
+    def emulation_models(self) -> tuple[str, ...]:
+        """The models this vendor's emulation answers by default (its own catalogue), beyond the
+        local server's shared ones. The test fixtures serve both, so the shared tests' models and
+        the vendor's own run on it."""
+        return ()
+
+    @abc.abstractmethod
+    def doctor_probe(self, conn_id: str) -> Any:
+        """The doctor's probe of this vendor on the connection ``conn_id``
+        (a :class:`~airflow_provider_batch.doctor.probe.VendorProbe`, usually a
+        :class:`~airflow_provider_batch.doctor.wire.WireProbe` in ``vendors/<name>/doctor.py``).
+        Imported only when the doctor runs: it needs Airflow, the client does not."""
+
     def upload_input(
         self, client: Any, path: Path, *, filename: str, on_file_id: Callable[[str], None]
     ) -> FileObject:
@@ -203,6 +243,24 @@ class BatchVendor(abc.ABC):
             return None
         found: list[BatchJob] = client.batches.find_by_input_file(input_file_id)
         return found
+
+    def find_lost_create(self, client: Any, lost: LostCreate) -> BatchJob | None:
+        """The batch a create whose answer was lost made (``None``: it did not take effect).
+
+        The default follows :attr:`recovery`: the batches :meth:`find_created` finds on the intent
+        record's input file, less those another ledger row owns; or, for a vendor that cannot
+        search, the ledger's window (:class:`~airflow_provider_batch.vendors.recovery.LedgerWindow`).
+        A vendor with another way overrides this.
+
+        :raises LedgerConflictError: this create's batch cannot be told apart; nothing is paid again.
+        """
+        from airflow_provider_batch.vendors.recovery import LedgerWindow, on_own_file
+
+        assert lost.intent.input_file_id is not None
+        found = self.find_created(client, lost.intent.input_file_id)
+        if found is None:
+            return LedgerWindow(self, client, lost).find()
+        return on_own_file(found, lost)
 
     def wire_input(self, source: Path, endpoint: str) -> Path:
         """The file to upload for a part: ``source`` itself when its ``{custom_id, body}`` lines

@@ -24,9 +24,9 @@ def write_input(path: Path, lines: int = 3, *, tag: str = "") -> Path:
 def set_connection(
     monkeypatch: pytest.MonkeyPatch, server: Any, conn_id: str = "together_default", **extra: Any
 ) -> str:
-    """The connection ``conn_id`` to ``server``, of its vendor's type (``together`` or ``openai``).
+    """The connection ``conn_id`` to ``server``, of its vendor's (first) connection type.
 
-    An OpenAI connection also prices the Together models the tests name (its ``price_table``
+    Another vendor's connection also prices the Together models the tests name (its ``price_table``
     extra), so every figure the tests expect holds on both vendors.
     """
     vendor = getattr(server, "vendor", "together")
@@ -34,7 +34,10 @@ def set_connection(
         from airflow_provider_batch.pricing import DEFAULT_PRICE_TABLE
 
         extra["price_table"] = {"models": DEFAULT_PRICE_TABLE.model_dump(mode="json")["models"]}
-    conn = {"conn_type": vendor, "password": server.api_key, "host": server.base_url, "extra": extra}
+    from airflow_provider_batch.vendors import vendor_named
+
+    conn_type = vendor_named(vendor).conn_types[0]
+    conn = {"conn_type": conn_type, "password": server.api_key, "host": server.base_url, "extra": extra}
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
     return conn_id
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,17 +19,11 @@ from airflow_provider_batch.vendors import vendor_named
 if TYPE_CHECKING:
     from airflow_provider_batch.vendors.together.server import build_app
 
-__all__ = ["EMULATIONS", "VENDORS", "build_app", "build_vendor_app", "routed_app"]
+__all__ = ["VENDORS", "build_app", "build_vendor_app", "routed_app"]
 
-#: Emulations the server speaks on its own (``module:function`` of an app builder), for a vendor
-#: whose emulation does not need its vendor class.
-EMULATIONS: dict[str, str] = {
-    "anthropic": "airflow_provider_batch.vendors.anthropic.server:build_app",
-}
-
-#: The APIs the server can speak (``--vendor``): every registered vendor, then the emulations above;
-#: the first is the default.
-VENDORS = tuple(dict.fromkeys([*_REGISTRY, *EMULATIONS]))
+#: The APIs the server can speak (``--vendor``): every registered vendor, each through its own
+#: emulation (``BatchVendor.server_app``); the first is the default.
+VENDORS = tuple(_REGISTRY)
 
 
 def routed_app(controller: Controller, routes: Sequence[BaseRoute]) -> ASGIApp:
@@ -50,12 +43,8 @@ def build_vendor_app(controller: Controller, vendor: str = "together") -> ASGIAp
     each vendor supplies its own emulation (``BatchVendor.server_app``)."""
     if vendor not in VENDORS:
         raise ValueError(f"unknown vendor {vendor!r}; expected one of {VENDORS}")
-    if vendor in _REGISTRY:
-        app: ASGIApp = vendor_named(vendor).server_app(controller)
-        return app
-    module, _, builder = EMULATIONS[vendor].partition(":")
-    built: ASGIApp = getattr(importlib.import_module(module), builder)(controller)
-    return built
+    app: ASGIApp = vendor_named(vendor).server_app(controller)
+    return app
 
 
 def __getattr__(name: str) -> Any:

@@ -369,6 +369,16 @@ class AnthropicVendor(BatchVendor):
 
         return build_app(controller)
 
+    def emulation_models(self) -> tuple[str, ...]:
+        from airflow_provider_batch.vendors.anthropic.server.answers import ANTHROPIC_MODELS
+
+        return tuple(ANTHROPIC_MODELS)
+
+    def doctor_probe(self, conn_id: str) -> Any:
+        from airflow_provider_batch.vendors.anthropic.doctor import AnthropicProbe
+
+        return AnthropicProbe(conn_id)
+
     def default_console_url(self, base_url: str, batch_id: str) -> str:
         """The Anthropic console for api.anthropic.com; elsewhere the base URL without ``/v1``,
         plus ``/batches/{batch_id}`` (``console_url_template`` sets any other)."""

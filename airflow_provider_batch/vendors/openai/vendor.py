@@ -327,6 +327,16 @@ class OpenAIVendor(BatchVendor):
 
         return build_app(controller)
 
+    def emulation_models(self) -> tuple[str, ...]:
+        from airflow_provider_batch.vendors.openai.server.answers import OPENAI_MODELS
+
+        return tuple(OPENAI_MODELS)
+
+    def doctor_probe(self, conn_id: str) -> Any:
+        from airflow_provider_batch.vendors.openai.doctor import OpenAIProbe
+
+        return OpenAIProbe(conn_id)
+
     def default_console_url(self, base_url: str, batch_id: str) -> str:
         """OpenAI's dashboard for api.openai.com; elsewhere the base URL without ``/v1``, plus
         ``/batches/{batch_id}`` (set ``console_url_template`` for Azure or a self-hosted server)."""

@@ -45,6 +45,11 @@ class TogetherVendor(BatchVendor):
 
         return build_app(controller)
 
+    def doctor_probe(self, conn_id: str) -> Any:
+        from airflow_provider_batch.vendors.together.doctor import TogetherProbe
+
+        return TogetherProbe(conn_id)
+
     def default_console_url(self, base_url: str, batch_id: str) -> str:
         """The base URL without ``/v1``, plus ``/batches/{batch_id}``."""
         root = base_url.rstrip("/")

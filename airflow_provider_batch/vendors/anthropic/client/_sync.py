@@ -4,16 +4,12 @@ client's (every decision is in ``client._core``); this module adds Anthropic's r
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from pathlib import Path
-from types import TracebackType
 
-import httpx
-
-from airflow_provider_batch.client._config import ClientSettings
 from airflow_provider_batch.client._files import iter_file
 from airflow_provider_batch.client._transport import SyncTransport, save_download
+from airflow_provider_batch.vendors._neutral import WireClient
 from airflow_provider_batch.vendors.anthropic.client import _ops as ops
 from airflow_provider_batch.vendors.anthropic.client._config import AnthropicSettings, anthropic_settings
 from airflow_provider_batch.vendors.anthropic.client.errors import UnverifiableCreateError
@@ -22,7 +18,7 @@ from airflow_provider_batch.vendors.anthropic.client.models import BatchPage, De
 __all__ = ["AnthropicClient"]
 
 
-class AnthropicClient:
+class AnthropicClient(WireClient):
     """Blocking client for Anthropic's Message Batches API.
 
     ::
@@ -39,33 +35,11 @@ class AnthropicClient:
     :param sleep: called with the delay in seconds before each retry.
     """
 
-    def __init__(
-        self,
-        settings: ClientSettings | None = None,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        http_client: httpx.Client | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.settings: AnthropicSettings = anthropic_settings(settings, api_key=api_key, base_url=base_url)
-        self._wire = SyncTransport(self.settings, http_client=http_client, sleep=sleep)
-        self.batches = Batches(self._wire)
+    settings_of = staticmethod(anthropic_settings)
+    settings: AnthropicSettings
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.settings.base_url!r})"
-
-    def __enter__(self) -> AnthropicClient:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the connection pool (only when this client created it)."""
-        self._wire.close()
+    def _bind(self, wire: SyncTransport) -> None:
+        self.batches = Batches(wire)
 
 
 class Batches:

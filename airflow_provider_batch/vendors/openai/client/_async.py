@@ -5,17 +5,13 @@ is vendor-neutral: every decision is in ``client._core``); this module adds Open
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Mapping
 from pathlib import Path
-from types import TracebackType
 
-import httpx
-
-from airflow_provider_batch.client._config import ClientSettings
 from airflow_provider_batch.client._files import aiter_file
 from airflow_provider_batch.client._transport import AsyncTransport, asave_download
+from airflow_provider_batch.vendors._neutral import AsyncWireClient
 from airflow_provider_batch.vendors.openai.client import _ops as ops
 from airflow_provider_batch.vendors.openai.client._config import OpenAISettings, openai_settings
 from airflow_provider_batch.vendors.openai.client.errors import UnverifiableCreateError
@@ -31,7 +27,7 @@ from airflow_provider_batch.vendors.openai.client.models import (
 __all__ = ["AsyncOpenAIClient"]
 
 
-class AsyncOpenAIClient:
+class AsyncOpenAIClient(AsyncWireClient):
     """Asyncio client for OpenAI's Files and Batch APIs (or any server that copies them).
 
     ::
@@ -47,34 +43,12 @@ class AsyncOpenAIClient:
     :param sleep: called with the delay in seconds before each retry.
     """
 
-    def __init__(
-        self,
-        settings: ClientSettings | None = None,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.settings: OpenAISettings = openai_settings(settings, api_key=api_key, base_url=base_url)
-        self._wire = AsyncTransport(self.settings, http_client=http_client, sleep=sleep)
-        self.files = Files(self._wire)
-        self.batches = Batches(self._wire)
+    settings_of = staticmethod(openai_settings)
+    settings: OpenAISettings
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.settings.base_url!r})"
-
-    async def __aenter__(self) -> AsyncOpenAIClient:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection pool (only when this client created it)."""
-        await self._wire.aclose()
+    def _bind(self, wire: AsyncTransport) -> None:
+        self.files = Files(wire)
+        self.batches = Batches(wire)
 
 
 async def _multipart_body(frame: ops.Multipart, source: Path) -> AsyncIterator[bytes]:

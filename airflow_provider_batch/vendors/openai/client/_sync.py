@@ -4,16 +4,12 @@ is vendor-neutral: every decision is in ``client._core``); this module adds Open
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Collection, Generator, Iterator, Mapping
+from collections.abc import Collection, Generator, Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
 
-import httpx
-
-from airflow_provider_batch.client._config import ClientSettings
 from airflow_provider_batch.client._files import iter_file
 from airflow_provider_batch.client._transport import SyncTransport, save_download
+from airflow_provider_batch.vendors._neutral import WireClient
 from airflow_provider_batch.vendors.openai.client import _ops as ops
 from airflow_provider_batch.vendors.openai.client._config import OpenAISettings, openai_settings
 from airflow_provider_batch.vendors.openai.client.errors import UnverifiableCreateError
@@ -29,7 +25,7 @@ from airflow_provider_batch.vendors.openai.client.models import (
 __all__ = ["OpenAIClient"]
 
 
-class OpenAIClient:
+class OpenAIClient(WireClient):
     """Blocking client for OpenAI's Files and Batch APIs (or any server that copies them).
 
     ::
@@ -45,34 +41,12 @@ class OpenAIClient:
     :param sleep: called with the delay in seconds before each retry.
     """
 
-    def __init__(
-        self,
-        settings: ClientSettings | None = None,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        http_client: httpx.Client | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.settings: OpenAISettings = openai_settings(settings, api_key=api_key, base_url=base_url)
-        self._wire = SyncTransport(self.settings, http_client=http_client, sleep=sleep)
-        self.files = Files(self._wire)
-        self.batches = Batches(self._wire)
+    settings_of = staticmethod(openai_settings)
+    settings: OpenAISettings
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.settings.base_url!r})"
-
-    def __enter__(self) -> OpenAIClient:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the connection pool (only when this client created it)."""
-        self._wire.close()
+    def _bind(self, wire: SyncTransport) -> None:
+        self.files = Files(wire)
+        self.batches = Batches(wire)
 
 
 def _multipart_body(frame: ops.Multipart, source: Path) -> Iterator[bytes]:
