@@ -90,8 +90,11 @@ TEST_AREAS: dict[str, str] = {
     "core": "pure",
     # This map checked against the tree.
     "ci": "pure",
-    # The doctor CLI against each vendor's emulation through the client (httpx's floor).
-    "doctor": "floors",
+    # The doctor CLI (a subprocess) reads its Airflow connection through the provider's hook, then
+    # probes each vendor's emulation; ...
+    "doctor": "airflow",
+    # ... its expectation rules are checked on recorded exchanges.
+    "doctor/test_expectations.py": "pure",
     # Real distributed Airflow processes, the slow-3.3 leg.
     "e2e": "slow",
     # The example DAGs parsed and run with dag.test().
