@@ -114,8 +114,6 @@ TEST_AREAS: dict[str, str] = {
     # The warehouse layer, results parsing and the spend ledger (no Airflow-facing code) on SQLite,
     # PostgreSQL and MariaDB through the drivers and the database providers' hooks at their floors.
     "results": "floors",
-    # ... but the upgrade's clear re-runs the submit operator's execute() (connections, XCom).
-    "results/test_upgrade.py": "airflow",
     # The local emulation servers (starlette, uvicorn, pydantic) and the official SDKs against them.
     "server": "floors",
     # The Together batches page in a real Airflow and a browser: the ui leg; ...
