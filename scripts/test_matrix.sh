@@ -88,22 +88,11 @@ run_leg() {
     if [[ "$leg" == lowest ]]; then
         "$venv/bin/python" scripts/check_floors.py >&2 || return 1
     fi
-    # The 3.1 and 3.2 legs run what Airflow's version can change; the folders that import no
-    # Airflow (tests/conftest.py, AIRFLOW_INDEPENDENT_DIRS) run on 3.3 and on the lowest leg. The
-    # vendor-parametrised Airflow-facing cases of vendors other than Together (`other_vendor`) run
-    # on 3.3 only: neither Airflow's version nor a dependency floor changes them (each vendor's
-    # wire, its client and its official SDK at its floor are tested in the folders that carry no
-    # such parametrisation, which the lowest leg runs whole).
-    local -a select=()
-    case "$leg" in
-        # tests/results drives the warehouse layer (results/, warehouse/, ledger/: no Airflow import)
-        # through the database providers' hooks, whose floors the lowest leg tests: Airflow's
-        # version does not change it, and the pipeline and Airflow suites still load through it.
-        3.1 | 3.2) select=(-m "not slow and not benchmark and not ui and not warehouses and not airflow_independent and not other_vendor" --ignore=tests/results) ;;
-        lowest) select=(-m "not slow and not benchmark and not ui and not warehouses and not other_vendor") ;;
-    esac
+    # What each leg runs is decided in one place, tests/ci_matrix.py (which folders depend on
+    # Airflow's version, which on a dependency floor only, which on neither, and why): the leg's
+    # name in APB_MATRIX_LEG makes the suite deselect the rest.
     # shellcheck disable=SC2086  # PYTEST_ARGS is a word list on purpose, as in the Makefile
-    "$venv/bin/python" -m pytest "${select[@]}" ${PYTEST_ARGS:-}
+    APB_MATRIX_LEG=$leg "$venv/bin/python" -m pytest ${PYTEST_ARGS:-}
 }
 
 if [[ "${1:-}" == --venv ]]; then

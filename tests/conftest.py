@@ -69,17 +69,10 @@ def _own_submission_ledger(request: pytest.FixtureRequest) -> None:
     request.getfixturevalue("together_ledger")
 
 
-#: Test folders whose code imports no Airflow (the HTTP clients, the local servers and the fault
-#: storms against them). Airflow's version cannot change their outcome, so the 3.1 and 3.2 legs of
-#: scripts/test_matrix.sh deselect them (``-m "not airflow_independent"``); the newest-Airflow leg
-#: and the lowest-dependency leg (whose httpx, msgspec and pydantic floors they do test) run them.
-AIRFLOW_INDEPENDENT_DIRS = ("client", "server", "reliability")
-
-
 #: The vendor every vendor-parametrised test (a ``vendor_server`` or ``vendor`` parameter) runs on in
 #: every leg; the others' cases are marked ``other_vendor``: a vendor's wire does not change with
 #: Airflow's version or a dependency floor, so the 3.1, 3.2 and lowest legs run these tests on this
-#: vendor only (the 3.3 leg runs every vendor).
+#: vendor only (the 3.3 leg runs every vendor; tests/ci_matrix.py decides what each leg runs).
 MATRIX_VENDOR = "together"
 
 
@@ -167,13 +160,13 @@ def _skip_on_anthropic(item: pytest.Item, root: Path) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from tests import ci_matrix
+
     root = Path(__file__).parent
-    independent = tuple(root / name for name in AIRFLOW_INDEPENDENT_DIRS)
     for item in items:
-        if any(Path(item.path).is_relative_to(folder) for folder in independent):
-            item.add_marker(pytest.mark.airflow_independent)
         params = getattr(getattr(item, "callspec", None), "params", {})
         if params.get("vendor_server", params.get("vendor")) == "anthropic":
             _skip_on_anthropic(item, root)
         if params.get("vendor_server", params.get("vendor", MATRIX_VENDOR)) != MATRIX_VENDOR:
             item.add_marker(pytest.mark.other_vendor)
+    ci_matrix.apply(config, items)
