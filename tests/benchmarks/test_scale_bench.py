@@ -19,10 +19,15 @@ Then, in the same driver, the floors the results path is measured against:
 
 ``ours/floor`` is the results ``execute()`` wall time over download + reconcile + load.
 
-Each size runs once per vendor (``APB_SCALE_VENDORS=together,openai``, the default: the same job,
-192-byte lines, through a ``together`` and an ``openai`` connection, each against the local server
-speaking that vendor's API), through the neutral ``BatchOperator`` / ``BatchResultsOperator``. A
-second floor reconciles with the stdlib ``json.loads``; ``APB_SCALE_POSTGRES=0`` skips PostgreSQL.
+Each size runs once per vendor and round (``APB_SCALE_VENDORS=together,openai,anthropic``, the
+default: the same job, 192-byte lines, through a ``together``, an ``openai`` and an ``anthropic``
+connection, each against a local server of its own speaking that vendor's API, all three started
+first), through the neutral ``BatchOperator`` / ``BatchResultsOperator``. ``APB_SCALE_ROUNDS=3``
+repeats the whole set, the vendors' order rotated by one each round; the vendors are then compared
+on the median of their rounds (submit and results ``execute()`` CPU, peak RSS) with the spread and
+each median over the best vendor's. A second floor reconciles with the stdlib ``json.loads``;
+``APB_SCALE_POSTGRES=0`` skips PostgreSQL, ``APB_SCALE_FLOORS=0`` the floors, and
+``APB_SCALE_MAX_LINES=50000`` caps a batch below the vendor's own limit (a ``limits`` extra).
 
 Sizes: ``APB_SCALE_SIZES=10000,100000`` (default 10k, 100k and 1M); ``APB_SCALE_10M=1`` adds
 10,000,000 (its input, about 2 GB, is deleted afterwards, as is every input). Run with
@@ -182,9 +187,10 @@ def drive(
 
     run_id = f"scale-{n}-{uuid.uuid4().hex[:8]}"
     sqlite_path = Path(work) / "warehouse.db"
-    os.environ["AIRFLOW_CONN_APB_SCALE_API"] = json.dumps(
-        {"conn_type": vendor, "password": API_KEY, "host": base_url}
-    )
+    api: dict[str, Any] = {"conn_type": vendor, "password": API_KEY, "host": base_url}
+    if os.environ.get("APB_SCALE_MAX_LINES"):  # batches smaller than the vendor's own limit
+        api["extra"] = {"limits": {"max_lines": int(os.environ["APB_SCALE_MAX_LINES"])}}
+    os.environ["AIRFLOW_CONN_APB_SCALE_API"] = json.dumps(api)
     os.environ["AIRFLOW_CONN_APB_SCALE_SQLITE"] = json.dumps(
         {"conn_type": "sqlite", "host": str(sqlite_path)}
     )
