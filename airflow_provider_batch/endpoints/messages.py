@@ -29,6 +29,8 @@ __all__ = ["MESSAGES", "MessagesEndpoint"]
 
 MESSAGES = "/v1/messages"
 _ROLES = frozenset({"user", "assistant"})
+_PROMPT_FIELD_NAMES = ("tools", "output_config")
+_PROMPT_FIELDS = frozenset(_PROMPT_FIELD_NAMES)
 
 
 class MessagesEndpoint(Endpoint):
@@ -39,7 +41,7 @@ class MessagesEndpoint(Endpoint):
     usage_keys: ClassVar[tuple[str, str | None, str]] = ("input_tokens", "output_tokens", "total_tokens")
     reserved_fields: ClassVar[frozenset[str]] = frozenset({"model", "messages", "system"})
     bound_field: ClassVar[str | None] = "max_tokens"
-    prompt_fields: ClassVar[tuple[str, ...]] = ("tools", "output_config")
+    prompt_fields: ClassVar[tuple[str, ...]] = _PROMPT_FIELD_NAMES
 
     def check_body(self, body: dict[str, Any], out: list[RuleHit]) -> None:
         max_tokens = body.get("max_tokens", MISSING)
@@ -81,14 +83,16 @@ class MessagesEndpoint(Endpoint):
         return Answer(text, as_text(body.get("stop_reason")))
 
     def prompt_tokens(self, body: dict[str, Any], schema_tokens: SchemaTokens) -> int:
-        total = schema_tokens(body) if any(k in body for k in self.prompt_fields) else 0
+        # once per request: the usual body (string content, no tools) takes no further call
+        total = schema_tokens(body) if not _PROMPT_FIELDS.isdisjoint(body) else 0
         system = body.get("system")
         if system is not None:
             total += -(-len(system if isinstance(system, str) else content_text(system)) // CHARS_PER_TOKEN)
         messages = body.get("messages")
         for message in messages if isinstance(messages, list) else ():
             if isinstance(message, dict):
-                text = content_text(message.get("content"))
+                content = message.get("content")
+                text = content if type(content) is str else content_text(content)
                 total += MESSAGE_OVERHEAD_TOKENS - (-len(text) // CHARS_PER_TOKEN)
         return total
 

@@ -34,6 +34,7 @@ import msgspec
 
 from airflow_provider_batch.endpoints import Endpoint, ShapeReader, answer_reader
 from airflow_provider_batch.endpoints._checks import as_text as _as_text
+from airflow_provider_batch.endpoints.messages import MESSAGES
 from airflow_provider_batch.results.models import ExpectedRequest, ParsedLine
 
 __all__ = [
@@ -122,13 +123,40 @@ class _Answer(msgspec.Struct):
     error: Any = None
 
 
+class _Block(msgspec.Struct):
+    type: str
+    text: str | None = None
+
+
+class _MessagesUsage(msgspec.Struct):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int | None = None
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+
+class _MessagesAnswer(msgspec.Struct):
+    """The usual body of an answered ``/v1/messages`` request (Anthropic): text blocks only, no
+    prompt-cache tokens; anything else is read as JSON values by the general path."""
+
+    content: list[_Block]
+    model: str | None = None
+    stop_reason: str | None = None
+    usage: _MessagesUsage | None = None
+    error: Any = None
+
+
 _decode_result = msgspec.json.Decoder(_ResultLine).decode
 _decode_answer = msgspec.json.Decoder(_Answer).decode
+_decode_messages_answer = msgspec.json.Decoder(_MessagesAnswer).decode
 _decode_input = msgspec.json.Decoder(_InputLine).decode
 
 _Reader = Endpoint | ShapeReader
 #: The reader of a file whose endpoint is unknown: by shape, as chat and audio files are read.
 _BY_SHAPE = answer_reader(None)
+#: The reader of Anthropic's Messages answers, which have a typed fast path of their own.
+_BY_MESSAGES = answer_reader(MESSAGES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +270,10 @@ def _decode_line(raw: bytes, line_no: int, reader: _Reader) -> ParsedLine:
             answered = _answered(line, raw_body, line_no)
             if answered is not None:
                 return answered
+        elif reader is _BY_MESSAGES:  # and Messages answers
+            answered = _answered_messages(line, raw_body, line_no)
+            if answered is not None:
+                return answered
         body = _decode_any(raw_body)
         body_text = None if body is None else bytes(raw_body).decode()
     except (msgspec.ValidationError, TypeError):  # an unusual shape: read it the general way
@@ -280,6 +312,45 @@ def _answered(line: _ResultLine, raw_body: msgspec.Raw, line_no: int) -> ParsedL
         status_code=status,
         response_text=choice.message.content if choice.message is not None else choice.text,
         finish_reason=choice.finish_reason,
+        model=body.model,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion if total is None else total,
+        line_no=line_no,
+        response_json=bytes(raw_body).decode(),
+    )
+
+
+def _answered_messages(line: _ResultLine, raw_body: msgspec.Raw, line_no: int) -> ParsedLine | None:
+    """The fast path of ``/v1/messages``: an answer of text blocks without prompt-cache tokens as
+    typed Structs (what the general path makes of it), or ``None`` to read it generally."""
+    status = line.response.status_code if line.response is not None else None
+    custom_id = line.custom_id
+    if type(status) is not int or not 200 <= status < 300 or line.error is not None:
+        return None
+    if not isinstance(custom_id, str) or not custom_id:
+        return None
+    try:
+        body = _decode_messages_answer(raw_body)
+    except msgspec.ValidationError:
+        return None
+    blocks = body.content
+    if not blocks or body.error is not None or any(b.type != "text" or b.text is None for b in blocks):
+        return None
+    usage = body.usage or _MessagesUsage()
+    prompt, completion, total = usage.input_tokens, usage.output_tokens, usage.total_tokens
+    if (
+        min(prompt, completion, total or 0) < 0
+        or usage.cache_creation_input_tokens
+        or usage.cache_read_input_tokens
+    ):
+        return None
+    return ParsedLine(
+        custom_id=custom_id,
+        succeeded=True,
+        status_code=status,
+        response_text="".join([b.text for b in blocks]),  # type: ignore[misc]
+        finish_reason=body.stop_reason,
         model=body.model,
         prompt_tokens=prompt,
         completion_tokens=completion,

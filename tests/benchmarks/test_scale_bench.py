@@ -19,10 +19,15 @@ Then, in the same driver, the floors the results path is measured against:
 
 ``ours/floor`` is the results ``execute()`` wall time over download + reconcile + load.
 
-Each size runs once per vendor (``APB_SCALE_VENDORS=together,openai``, the default: the same job,
-192-byte lines, through a ``together`` and an ``openai`` connection, each against the local server
-speaking that vendor's API), through the neutral ``BatchOperator`` / ``BatchResultsOperator``. A
-second floor reconciles with the stdlib ``json.loads``; ``APB_SCALE_POSTGRES=0`` skips PostgreSQL.
+Each size runs once per vendor and round (``APB_SCALE_VENDORS=together,openai,anthropic``, the
+default: the same job, 192-byte lines, through a ``together``, an ``openai`` and an ``anthropic``
+connection, each against a local server of its own speaking that vendor's API, all three started
+first), through the neutral ``BatchOperator`` / ``BatchResultsOperator``. ``APB_SCALE_ROUNDS=3``
+repeats the whole set, the vendors' order rotated by one each round; the vendors are then compared
+on the median of their rounds (submit and results ``execute()`` CPU, peak RSS) with the spread and
+each median over the best vendor's. A second floor reconciles with the stdlib ``json.loads``;
+``APB_SCALE_POSTGRES=0`` skips PostgreSQL, ``APB_SCALE_FLOORS=0`` the floors, and
+``APB_SCALE_MAX_LINES=50000`` caps a batch below the vendor's own limit (a ``limits`` extra).
 
 Sizes: ``APB_SCALE_SIZES=10000,100000`` (default 10k, 100k and 1M); ``APB_SCALE_10M=1`` adds
 10,000,000 (its input, about 2 GB, is deleted afterwards, as is every input). Run with
@@ -38,6 +43,7 @@ import os
 import platform
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,7 +62,7 @@ pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(4 * 3600)]
 API_KEY = "bench-key"
 MODEL = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
 #: The model of each vendor's run (lines are padded to the same 192 bytes on both).
-MODELS = {"together": MODEL, "openai": "gpt-4o-mini"}
+MODELS = {"together": MODEL, "openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
 LINE_BYTES = 192
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 TEN_MILLION = 10_000_000
@@ -181,9 +187,10 @@ def drive(
 
     run_id = f"scale-{n}-{uuid.uuid4().hex[:8]}"
     sqlite_path = Path(work) / "warehouse.db"
-    os.environ["AIRFLOW_CONN_APB_SCALE_API"] = json.dumps(
-        {"conn_type": vendor, "password": API_KEY, "host": base_url}
-    )
+    api: dict[str, Any] = {"conn_type": vendor, "password": API_KEY, "host": base_url}
+    if os.environ.get("APB_SCALE_MAX_LINES"):  # batches smaller than the vendor's own limit
+        api["extra"] = {"limits": {"max_lines": int(os.environ["APB_SCALE_MAX_LINES"])}}
+    os.environ["AIRFLOW_CONN_APB_SCALE_API"] = json.dumps(api)
     os.environ["AIRFLOW_CONN_APB_SCALE_SQLITE"] = json.dumps(
         {"conn_type": "sqlite", "host": str(sqlite_path)}
     )
@@ -217,7 +224,9 @@ def drive(
         os.environ["AIRFLOW_CONN_APB_SCALE_POSTGRES"] = json.dumps(conn)
         load("postgres", "apb_scale_postgres", f"{pg_schema}.")
     peak = memory_kb("VmHWM") / 1024
-    floors = _floors(Path(work), input_path, (vendor, base_url), jobs, sqlite_path, pg_schema)
+    floors: dict[str, Any] = {}
+    if os.environ.get("APB_SCALE_FLOORS") != "0":
+        floors = _floors(Path(work), input_path, (vendor, base_url), jobs, sqlite_path, pg_schema)
     return {
         "vendor": vendor,
         "requests": n,
@@ -441,13 +450,17 @@ def _ratios(figure: dict[str, Any]) -> dict[str, dict[str, float]]:
     return out
 
 
+def _lead(figure: dict[str, Any]) -> str:
+    return f"{figure.get('round', 1):>5}  {figure['vendor']:>9}  {figure['requests']:>10,}"
+
+
 def _print(figures: list[dict[str, Any]]) -> None:
     names = ["submit execute()", "wait", "results execute() sqlite", "results execute() postgres"]
     print("\nScale: operators' execute(), local server in its own process, instant processing")
     columns = "  ".join(f"{n:>28}" for n in names)
-    header = f"{'vendor':>8}  {'requests':>10}  {columns}  {'peak RSS MB':>11}"
+    header = f"{'round':>5}  {'vendor':>9}  {'requests':>10}  {columns}  {'peak RSS MB':>11}"
     print(header)
-    print(f"{'':>8}  {'':>10}  " + "  ".join(f"{'wall s / CPU s':>28}" for _ in names))
+    print(f"{'':>5}  {'':>9}  {'':>10}  " + "  ".join(f"{'wall s / CPU s':>28}" for _ in names))
     for figure in figures:
         cells = []
         for name in names:
@@ -455,54 +468,100 @@ def _print(figures: list[dict[str, Any]]) -> None:
             cells.append(
                 f"{phase['seconds']:>16.2f} / {phase['cpu_seconds']:>9.2f}" if phase else f"{'-':>28}"
             )
-        print(f"{figure['vendor']:>8}  {figure['requests']:>10,}  " + "  ".join(cells)
+        print(f"{_lead(figure)}  " + "  ".join(cells)
               + f"  {figure['driver_peak_rss_mb']:>11.0f}")  # fmt: skip
-    print(
-        "\nFloors (same run): download + one-pass reconcile + load; ours/floor is the results execute() wall"
-    )
+    if any(figure["floors"] for figure in figures):
+        print(
+            "\nFloors (same run): download + one-pass reconcile + load; ours/floor is the results execute() wall"
+        )
     for figure in figures:
         floors = figure["floors"]
+        if not floors:
+            continue
         parts = [f"{k} {v['seconds']:.2f} s" for k, v in floors.items() if isinstance(v, dict)]
         ratios = "; ".join(f"{k} {v['ours_seconds']:.2f}/{v['floor_seconds']:.2f} s = {v['ratio']:.2f}x"
                            for k, v in figure["ratios"].items())  # fmt: skip
-        head = f"{figure['vendor']:>8}  {figure['requests']:>10,}  parser {floors['parser']}"
+        head = f"{_lead(figure)}  parser {floors['parser']}"
         print(f"{head}: {', '.join(parts)}  ->  {ratios}")
 
 
-def _vendor_ratios(figures: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each other vendor's CPU over Together's, per size and phase (submit, results into SQLite)."""
-    by = {(f["vendor"], f["requests"]): f for f in figures}
+#: The figures each vendor is compared on: (label, phase or ``None`` for peak RSS, JSON key).
+COMPARED = (
+    ("submit execute() CPU s", "submit execute()", "cpu_seconds"),
+    ("results execute() CPU s", "results execute() sqlite", "cpu_seconds"),
+    ("peak RSS MB", None, "driver_peak_rss_mb"),
+)
+
+
+def _figure(run: dict[str, Any], phase: str | None, key: str) -> float:
+    return float(run[key] if phase is None else run["phases"][phase][key])
+
+
+def _vendor_comparison(figures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per size and figure: each vendor's median over its rounds, its spread (min, max), and its
+    median over the best median of the vendors (1.00 is the best)."""
     out = []
-    for (vendor, n), figure in by.items():
-        base = by.get(("together", n))
-        if vendor == "together" or base is None:
-            continue
-        for phase in ("submit execute()", "results execute() sqlite"):
-            ours, theirs = figure["phases"][phase]["cpu_seconds"], base["phases"][phase]["cpu_seconds"]
-            out.append({"vendor": vendor, "requests": n, "phase": phase, "cpu_seconds": ours,
-                        "together_cpu_seconds": theirs, "ratio": ours / theirs})  # fmt: skip
+    for n in dict.fromkeys(f["requests"] for f in figures):
+        for label, phase, key in COMPARED:
+            rows = {}
+            for vendor in dict.fromkeys(f["vendor"] for f in figures):
+                values = [
+                    _figure(f, phase, key) for f in figures if (f["vendor"], f["requests"]) == (vendor, n)
+                ]
+                if values:
+                    rows[vendor] = {"median": statistics.median(values), "min": min(values),
+                                    "max": max(values), "values": values}  # fmt: skip
+            best = min(row["median"] for row in rows.values())
+            for vendor, row in rows.items():
+                out.append({"requests": n, "figure": label, "vendor": vendor, **row,
+                            "over_best": row["median"] / best if best else 1.0})  # fmt: skip
     return out
+
+
+def _print_comparison(compared: list[dict[str, Any]]) -> None:
+    print("\nVendors side by side: median of the rounds [min, max]; median over the best vendor's median")
+    for row in compared:
+        spread = f"[{row['min']:.2f}, {row['max']:.2f}]"
+        print(f"{row['requests']:>10,}  {row['figure']:<24} {row['vendor']:>9}  {row['median']:>8.2f} "
+              f"{spread:>18}  x{row['over_best']:.2f}  ({len(row['values'])} rounds)")  # fmt: skip
+
+
+def rounds() -> int:
+    return max(1, int(os.environ.get("APB_SCALE_ROUNDS", "1")))
+
+
+def _order(chosen: list[str], round_index: int) -> list[str]:
+    """The vendors of one round, rotated by one each round so no vendor always runs first."""
+    shift = round_index % len(chosen)
+    return chosen[shift:] + chosen[:shift]
 
 
 def test_scale() -> None:
     chosen = sizes()
     load_before = os.getloadavg()
+    loads = [load_before]
     figures = []
-    for vendor in vendors():
-        options = ("--validating-seconds", "0", "--processing-seconds", "0", "--vendor", vendor)
-        with server_process(API_KEY, *options) as base_url:
-            for n in chosen:
-                figure = _run_size(n, base_url, vendor)
-                figure["ratios"] = _ratios(figure)
-                figures.append(figure)
-                assert figure["outcomes"]["sqlite"]["requests"] == n
+    options = ("--validating-seconds", "0", "--processing-seconds", "0")
+    with contextlib.ExitStack() as stack:
+        urls = {v: stack.enter_context(server_process(API_KEY, *options, "--vendor", v)) for v in vendors()}
+        for round_index in range(rounds()):
+            for vendor in _order(list(urls), round_index):
+                for n in chosen:
+                    figure = _run_size(n, urls[vendor], vendor)
+                    figure["round"] = round_index + 1
+                    figure["ratios"] = _ratios(figure) if figure["floors"] else {}
+                    figures.append(figure)
+                    assert figure["outcomes"]["sqlite"]["requests"] == n
+                    loads.append(os.getloadavg())
+                    cpu = {k: round(v["cpu_seconds"], 2) for k, v in figure["phases"].items()}
+                    print(f"\n{_lead(figure)}  CPU s {cpu}, load {loads[-1][0]:.2f}", flush=True)
     _print(figures)
-    compared = _vendor_ratios(figures)
-    for row in compared:
-        cpu = f"{row['cpu_seconds']:.2f} / {row['together_cpu_seconds']:.2f} s = {row['ratio']:.2f}x"
-        print(f"{row['vendor']} / together, {row['requests']:,} requests, {row['phase']} CPU: {cpu}")
+    compared = _vendor_comparison(figures)
+    _print_comparison(compared)
     load_after = os.getloadavg()
-    print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} ({os.cpu_count()} CPUs)")
+    spread = [one[0] for one in loads] + [load_after[0]]
+    print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}, "
+          f"between runs {min(spread):.2f}-{max(spread):.2f} ({os.cpu_count()} CPUs)")  # fmt: skip
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
@@ -513,10 +572,11 @@ def test_scale() -> None:
                     "node": platform.node(),
                 },
                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                "load_average": {"before": load_before, "after": load_after},
+                "load_average": {"before": load_before, "after": load_after, "between_runs": loads},
                 "batch_lines": BATCH_LINES,
+                "rounds": rounds(),
                 "sizes": figures,
-                "vendor_cpu_ratios": compared,
+                "vendor_comparison": compared,
             },
             indent=2,
         )

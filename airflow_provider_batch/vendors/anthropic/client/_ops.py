@@ -45,34 +45,40 @@ class _Line(msgspec.Struct):
     params: msgspec.Raw = msgspec.Raw(b"null")
 
 
-class _Request(msgspec.Struct):
-    custom_id: str
-    params: msgspec.Raw
-
-
 _decode_line = msgspec.json.Decoder(_Line).decode
 _encode = msgspec.json.Encoder().encode
+_NULL = msgspec.Raw(b"null")
+#: Requests written to the body per ``write`` call.
+_WRITE_EVERY = 1024
 
 
 def write_create_body(source: Path, dest: Path) -> int:
     """Write the body of ``POST /messages/batches`` for the requests of ``source`` to ``dest``.
 
     ``source`` holds one request a line, ``{custom_id, body}`` (or Anthropic's own
-    ``{custom_id, params}``); ``dest`` gets ``{"requests": [{custom_id, params}, ...]}``, written a
-    line at a time (memory stays flat). Returns the number of requests.
+    ``{custom_id, params}``); ``dest`` gets ``{"requests": [{custom_id, params}, ...]}``, written
+    ``_WRITE_EVERY`` requests at a time (memory stays flat). The ``params`` are the line's own
+    bytes, never re-encoded. Returns the number of requests.
     """
     count = 0
+    pending: list[bytes] = [b'{"requests":[']
     temp = dest.with_name(dest.name + f".{os.getpid()}.tmp")
     with source.open("rb") as src, temp.open("wb") as out:
-        out.write(b'{"requests":[')
         for raw in src:
             if not raw.strip():
                 continue
             line = _decode_line(raw)
-            params = line.params if bytes(line.params) != b"null" else line.body
-            out.write((b",\n" if count else b"\n") + _encode(_Request(line.custom_id, params)))
+            params = line.params if line.params != _NULL else line.body
+            cid = _encode(line.custom_id)
+            pending.append((b',\n{"custom_id":' if count else b'\n{"custom_id":') + cid + b',"params":')
+            pending.append(params)
+            pending.append(b"}")
             count += 1
-        out.write(b"\n]}")
+            if count % _WRITE_EVERY == 0:
+                out.write(b"".join(pending))
+                pending.clear()
+        pending.append(b"\n]}")
+        out.write(b"".join(pending))
     os.replace(temp, dest)
     return count
 
