@@ -191,7 +191,9 @@ class BigQueryDialect(SqlDialect):
         found = conn.column_types(table)
         # A table of an older shape may hold the JSON column as STRING: parse only into JSON.
         as_json = {name for name, kind in found.items() if kind == "JSON"}
-        flat = [n for n, k in columns if self.kind(n, k) == "vector" and found.get(n, "RECORD") != "RECORD"]
+        flat = [
+            n for n, k in columns if self.kind(n, k) == "vector" and found.get(n, "RECORD") not in _STRUCT
+        ]
         if flat:
             raise ValueError(
                 f"BigQuery table {table.name!r}: column(s) {', '.join(flat)} are a flat ARRAY<FLOAT64>, "
@@ -230,6 +232,8 @@ class BigQueryDialect(SqlDialect):
 
 
 _SEQ = "_apb_seq"
+#: How the table's metadata names a struct column (``RECORD``; ``STRUCT`` is its SQL name).
+_STRUCT = ("RECORD", "STRUCT")
 
 
 def _name(table: Table) -> str:
