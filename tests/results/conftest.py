@@ -76,8 +76,6 @@ _NOT_ON_BIGQUERY = {
     "its rows (README, BigQuery)",
     "test_dialects::test_the_ledger_and_the_loader_write_through_the_same_dialect": "the submission "
     "ledger stays on SQLite, PostgreSQL or MySQL/MariaDB",
-    "test_endpoint_answers::test_a_release_table_gains_the_embedding_column_and_loads_vectors": "a "
-    "row of several vectors: ARRAY<FLOAT64> cannot nest, they are concatenated (README, BigQuery)",
 }
 
 

@@ -79,7 +79,8 @@ def test_a_responses_error_body_keeps_its_code(tmp_path: Path) -> None:
 
 def test_a_release_table_gains_the_embedding_column_and_loads_vectors(warehouse: Any, tmp_path: Path) -> None:
     """A results table of an earlier release gets ``response_embedding`` in place (its rows kept,
-    NULL there); an embeddings batch then stores its vectors: JSON text, or PostgreSQL's array."""
+    NULL there); an embeddings batch then stores its vectors: JSON text, PostgreSQL's array, or
+    BigQuery's array of ``vector`` structs."""
     from datetime import datetime, timezone
 
     from airflow_provider_batch.results import ExpectedRequest, RunContext, WarehouseLoader, reconcile
@@ -112,6 +113,12 @@ def test_a_release_table_gains_the_embedding_column_and_loads_vectors(warehouse:
     got = warehouse.query(
         f"SELECT custom_id, response_embedding FROM {results} WHERE batch_id = 'b-emb' ORDER BY 1"
     )
+    if warehouse.name == "bigquery":  # ARRAY<STRUCT<vector ARRAY<FLOAT64>>>: one element a vector
+        assert [v for _, v in got] == [
+            [{"vector": [0.5, -0.25]}],
+            [{"vector": [1.0, 0.0]}, {"vector": [0.0, 1.0]}],
+        ]
+        return
     vectors = [json.loads(v) if isinstance(v, str) else v for _, v in got]
     assert vectors == [[0.5, -0.25], [[1.0, 0.0], [0.0, 1.0]]]
     assert all(isinstance(v, str) for _, v in got) == (warehouse.name != "postgres")

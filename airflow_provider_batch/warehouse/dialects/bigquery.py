@@ -19,7 +19,8 @@ understood too) and gives the loader a small DB-API connection:
 
 Types: keys and text ``STRING``, ``response_json`` ``JSON`` (parsed with ``SAFE.PARSE_JSON``;
 text that is not JSON is kept as a JSON string), money ``NUMERIC`` (9 decimal places), embeddings
-``ARRAY<FLOAT64>``. BigQuery's primary keys are ``NOT ENFORCED``: the ``MERGE`` is what keeps one
+``ARRAY<STRUCT<vector ARRAY<FLOAT64>>>`` (one element per vector: see :meth:`BigQueryDialect.vector`).
+BigQuery's primary keys are ``NOT ENFORCED``: the ``MERGE`` is what keeps one
 row per key.
 
 ``BIGQUERY_EMULATOR_HOST`` (``host:port``) points the client at an emulator with anonymous
@@ -53,6 +54,8 @@ _EMULATOR = "BIGQUERY_EMULATOR_HOST"
 _STAGE_TTL = timedelta(days=1)
 #: Columns stored as BigQuery ``JSON`` (their text is parsed when merged).
 JSON_COLUMNS = frozenset({"response_json"})
+#: The field of an embedding column's elements that holds one vector.
+VECTOR_FIELD = "vector"
 _DDL = ("CREATE", "ALTER", "DROP")
 
 
@@ -81,14 +84,14 @@ class BigQueryDialect(SqlDialect):
         "money": "NUMERIC(38, 9)",
         "timestamp": "TIMESTAMP",
         "bool": "BOOL",
-        "vector": "ARRAY<FLOAT64>",
+        "vector": f"ARRAY<STRUCT<{VECTOR_FIELD} ARRAY<FLOAT64>>>",
         "json": "JSON",
     }
     #: The load job's schema type of each kind (JSON text is staged as STRING, then parsed).
     _STAGE_TYPES: ClassVar[dict[str, str]] = {
         **types,
         "money": "NUMERIC",
-        "vector": "FLOAT64",
+        "vector": "RECORD",
         "json": "STRING",
     }
     transactional_ddl = False
@@ -150,9 +153,19 @@ class BigQueryDialect(SqlDialect):
         return value
 
     def vector(self, value: list[Any]) -> Any:
-        """A flat list of floats (``ARRAY<FLOAT64>`` cannot nest: several vectors of one row are
-        concatenated)."""
-        return _flat_floats(value)
+        """An embedding as ``ARRAY<STRUCT<vector ARRAY<FLOAT64>>>``: one element per vector, in
+        input order (``[{"vector": [0.5, -0.25]}]``; several for a request of several inputs).
+
+        BigQuery arrays cannot hold arrays, so a flat ``ARRAY<FLOAT64>`` would have to concatenate
+        the vectors of a multi-input request and lose where one ends. An array of structs keeps
+        them apart, stays a native float array (``UNNEST``, ``ML.DISTANCE``, vector indexes on the
+        field work on it), and gives every row the same shape: a single-vector row is read as
+        ``response_embedding[OFFSET(0)].vector``. The endpoint gives a one-input request's vector
+        flat and several inputs' as a list, so one element here is exactly the flat vector of the
+        other databases, and several are their nested list: nothing is lost or relabelled.
+        """
+        vectors = value if value and all(isinstance(v, list) for v in value) else [value]
+        return [{VECTOR_FIELD: [float(x) for x in vector]} for vector in vectors]
 
     # -- transactions and writes ----------------------------------------------------------------
 
@@ -175,9 +188,19 @@ class BigQueryDialect(SqlDialect):
         body, written = _ndjson(names, rows)
         if not written:
             return 0
-        stage = conn.load_stage(table, [(n, self._STAGE_TYPES[self.kind(n, k)], k) for n, k in columns], body)
+        found = conn.column_types(table)
         # A table of an older shape may hold the JSON column as STRING: parse only into JSON.
-        as_json = {name for name, kind in conn.column_types(table).items() if kind == "JSON"}
+        as_json = {name for name, kind in found.items() if kind == "JSON"}
+        flat = [
+            n for n, k in columns if self.kind(n, k) == "vector" and found.get(n, "RECORD") not in _STRUCT
+        ]
+        if flat:
+            raise ValueError(
+                f"BigQuery table {table.name!r}: column(s) {', '.join(flat)} are a flat ARRAY<FLOAT64>, "
+                f"which cannot keep several vectors of a row apart; drop the column (it is added back "
+                f"as {self.types['vector']}) or load into a new table"
+            )
+        stage = conn.load_stage(table, [(n, self._STAGE_TYPES[self.kind(n, k)], k) for n, k in columns], body)
         self.execute(conn, self._merge_sql(table, stage, columns, key, as_json))
         return written
 
@@ -209,22 +232,14 @@ class BigQueryDialect(SqlDialect):
 
 
 _SEQ = "_apb_seq"
+#: How the table's metadata names a struct column (``RECORD``; ``STRUCT`` is its SQL name).
+_STRUCT = ("RECORD", "STRUCT")
 
 
 def _name(table: Table) -> str:
     """The quoted name; BigQuery needs the dataset (``dataset.table``), which it asks for itself
     when a statement names a table without one."""
     return table.sql("`{}`")
-
-
-def _flat_floats(value: list[Any]) -> list[float]:
-    out: list[float] = []
-    for item in value:
-        if isinstance(item, list):
-            out.extend(_flat_floats(item))
-        else:
-            out.append(float(item))
-    return out
 
 
 def _json_value(value: Any) -> Any:
@@ -346,9 +361,11 @@ class BigQueryConnection:
             )
         name = f"_apb_stage_{table.name[:40]}_{uuid.uuid4().hex[:16]}"
         ref = f"{self.client.project}.{dataset}.{name}"
+        vector = (bq.SchemaField(VECTOR_FIELD, "FLOAT64", mode="REPEATED"),)
         fields = [
             bq.SchemaField(n, t, mode="REPEATED" if kind == "vector" else "NULLABLE",
-                           **({"precision": 38, "scale": 9} if t == "NUMERIC" else {}))
+                           **({"precision": 38, "scale": 9} if t == "NUMERIC" else {}),
+                           **({"fields": vector} if kind == "vector" else {}))
             for n, t, kind in schema
         ]  # fmt: skip
         fields.append(bq.SchemaField(_SEQ, "INT64"))
