@@ -184,7 +184,7 @@ class WarehouseLoader:
         callers on SQLite, PostgreSQL and MySQL take turns (the dialect's lock).
         """
         dialect = self.dialect()
-        with closing(self.hook.get_conn()) as conn:
+        with closing(dialect.connect(self.hook)) as conn:
             try:
                 dialect.prepare_ddl(conn, (self.results_table, self.summary_table))
                 for sql in self.create_table_statements():
@@ -252,7 +252,7 @@ class WarehouseLoader:
         rows = itertools.chain([first] if first is not None else [], rows)
         dialect = self.dialect()
         started = time.perf_counter()
-        with closing(self.hook.get_conn()) as conn:
+        with closing(dialect.connect(self.hook)) as conn:
             try:
                 dialect.begin(conn)
                 stats = self._load_in(
@@ -316,7 +316,7 @@ class WarehouseLoader:
         if not batch_ids:
             return {}
         dialect = self.dialect()
-        with closing(self.hook.get_conn()) as conn:
+        with closing(dialect.connect(self.hook)) as conn:
             found = _spend_rows(conn, dialect, self.summary_table.sql(dialect.quote), batch_ids)
         return {
             batch_id: SpendState(

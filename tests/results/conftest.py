@@ -7,7 +7,13 @@ from collections.abc import Iterator
 import pytest
 
 from tests.results._data import SyntheticBatch, make_batch
-from tests.results._warehouse import Warehouse, mysql_warehouse, postgres_warehouse, sqlite_warehouse
+from tests.results._warehouse import (
+    Warehouse,
+    duckdb_warehouse,
+    mysql_warehouse,
+    postgres_warehouse,
+    sqlite_warehouse,
+)
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +40,11 @@ WAREHOUSES = [
     "sqlite",
     pytest.param("postgres", marks=pytest.mark.postgres),
     pytest.param("mysql", marks=pytest.mark.mysql),
+    pytest.param("duckdb", marks=pytest.mark.warehouses),
 ]
 
 
-@pytest.fixture(params=WAREHOUSES[1:])
+@pytest.fixture(params=WAREHOUSES[1:3])
 def server_warehouse(request) -> Warehouse:
     """The same test on the real PostgreSQL and the real MariaDB (database servers only)."""
     return request.getfixturevalue({"postgres": "postgres_schema", "mysql": "mysql_database"}[request.param])
@@ -48,6 +55,8 @@ def warehouse(request, tmp_path, monkeypatch) -> Warehouse:
     """The same test on a file SQLite database, the real PostgreSQL and the real MariaDB."""
     if request.param == "sqlite":
         return sqlite_warehouse(tmp_path, monkeypatch)
+    if request.param == "duckdb":
+        return duckdb_warehouse(tmp_path, monkeypatch)
     if request.param == "postgres":
         return request.getfixturevalue("postgres_schema")
     return request.getfixturevalue("mysql_database")

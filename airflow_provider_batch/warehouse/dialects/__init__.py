@@ -13,12 +13,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from airflow_provider_batch.warehouse.dialects.base import SqlDialect
+from airflow_provider_batch.warehouse.dialects.duckdb import DuckDBDialect
 from airflow_provider_batch.warehouse.dialects.generic import GenericDialect
 from airflow_provider_batch.warehouse.dialects.mysql import MySqlDialect
 from airflow_provider_batch.warehouse.dialects.postgres import PostgresDialect
 from airflow_provider_batch.warehouse.dialects.sqlite import SqliteDialect
 
 __all__ = [
+    "DuckDBDialect",
     "GenericDialect",
     "MySqlDialect",
     "PostgresDialect",
@@ -68,4 +70,5 @@ def dialect_for(hook: Any = None, *, name: str | None = None) -> SqlDialect:
 register_dialect(lambda hook: SqliteDialect(), names=("sqlite",))
 register_dialect(lambda hook: PostgresDialect(), names=("postgresql", "postgres"))
 register_dialect(lambda hook: MySqlDialect(), names=("mysql", "mariadb"))
+register_dialect(lambda hook: DuckDBDialect(), names=("duckdb",))
 register_dialect(GenericDialect.for_hook, names=("generic",))
