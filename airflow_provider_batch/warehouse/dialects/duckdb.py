@@ -6,13 +6,18 @@ loader one connection whose cursors all run on it, and :meth:`DuckDBDialect.begi
 explicit ``BEGIN TRANSACTION`` there: a load is visible all at once at ``COMMIT``, and a failure
 rolls back and the real error is raised (not ``cannot rollback - no transaction is active``).
 
-Rows are bulk-loaded: each chunk becomes an Arrow table that DuckDB scans straight into a
-temporary staging table (no per-row binding), then one ``INSERT … SELECT … ON CONFLICT DO
-UPDATE`` merges the stage into the table, the last row of a repeated key winning. Without
-``pyarrow`` the chunks are staged with ``executemany`` instead. ``response_json`` is stored as
-``JSON`` (text that is not JSON is kept as a JSON string), and an embedding as
-``UNION(vector DOUBLE[], vectors DOUBLE[][])``: one vector, or one per input of a request that
-embedded several (``response_embedding.vector`` reads the first kind as a plain ``DOUBLE[]``).
+Rows are bulk-loaded: each chunk becomes an Arrow record batch, and DuckDB scans the load's
+batches in place as the stage (no per-row binding; without ``pyarrow`` a temporary table filled
+with ``executemany``). Then, for new batches (no key repeated, no row of the stage's owner and
+batch in the table yet), one plain ``INSERT … SELECT``; for a re-run, a ``DELETE`` of the keys it
+replaces and an ``INSERT … SELECT`` of the last row of each key (about three times faster than
+``ON CONFLICT DO UPDATE`` or ``MERGE`` on 50,000 updated rows, measured), or ``MERGE`` where the
+table has columns this load does not write (another DAG's metadata), which it keeps.
+
+``response_json`` is stored as ``JSON`` (text that is not JSON is kept as a JSON string), and an
+embedding as ``UNION(vector DOUBLE[], vectors DOUBLE[][])``: one vector, or one per input of a
+request that embedded several (``response_embedding.vector`` reads the first kind as a plain
+``DOUBLE[]``).
 
 DuckDB cannot change a primary key: :meth:`replace_key` rebuilds the table (create, copy, drop,
 rename) in the load's transaction, and creates its indexes again. One process at a time can open
@@ -32,7 +37,6 @@ from airflow_provider_batch.warehouse.dialects._sql import (
     Table,
     column_list,
     create_table_sql,
-    on_conflict_sql,
     upsert_sql,
 )
 from airflow_provider_batch.warehouse.dialects.base import Column, Row, SqlDialect, chunks
@@ -56,10 +60,11 @@ class DuckDBDialect(SqlDialect):
     #: How long :meth:`connect` waits for another process's lock on the database file.
     LOCK_TIMEOUT_S = 600.0
     _STAGE = '"_apb_stage"'  # a TEMP table: in the connection's own temp catalog
-    _CHUNK = "_apb_chunk"
+    _STAGE_VIEW = "_apb_stage_rows"  # the load's Arrow batches, registered on the connection
 
     def __init__(self) -> None:
         super().__init__('"{}"', "?")
+        self._staged_in_arrow = False
 
     # -- connection and transactions ------------------------------------------------------------
 
@@ -191,17 +196,73 @@ class DuckDBDialect(SqlDialect):
                 written += len(chunk)
             return written
         written = self._stage(raw, columns, rows, chunk_size)
-        seq, keys = self.quote.format("_apb_seq"), column_list(key, self.quote)
-        selected = ", ".join(
-            self._convert_sql(self.quote.format(n), k, self.column_type(n, k)) for n, k in columns
-        )
-        raw.execute(
-            f"INSERT INTO {table.sql(self.quote)} ({column_list(names, self.quote)}) SELECT {selected} "
-            f"FROM {self._STAGE} QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {seq} DESC) = 1"
-            f"{on_conflict_sql(names, key, self.quote)}"
-        )
-        raw.execute(f"DROP TABLE {self._STAGE}")
+        try:
+            seq, keys, stage = self.quote.format("_apb_seq"), column_list(key, self.quote), self._stage_name
+            exprs = [self._convert_sql(self.quote.format(n), k, self.column_type(n, k)) for n, k in columns]
+            selected = ", ".join(exprs)
+            insert = (
+                f"INSERT INTO {table.sql(self.quote)} ({column_list(names, self.quote)}) SELECT {selected} "
+            )
+            if self._only_new_keys(raw, table, key):  # every new batch: nothing to merge
+                raw.execute(f"{insert}FROM {stage}")
+            elif self._has_other_columns(raw, table, names):  # theirs are kept: MERGE, slower
+                raw.execute(self._merge_sql(table, columns, key, exprs, stage, seq))
+            else:  # a re-run: delete the rows it replaces, then insert (see the module docstring)
+                cond = " AND ".join(f"t.{self.quote.format(k)} = s.{self.quote.format(k)}" for k in key)
+                raw.execute(
+                    f"DELETE FROM {table.sql(self.quote)} AS t WHERE EXISTS (SELECT 1 FROM {stage} AS s "
+                    f"WHERE {cond})"
+                )
+                raw.execute(
+                    f"{insert}FROM {stage} QUALIFY row_number() OVER (PARTITION BY {keys} "
+                    f"ORDER BY {seq} DESC) = 1"
+                )
+        finally:
+            self._drop_stage(raw)
         return written
+
+    def _merge_sql(
+        self,
+        table: Table,
+        columns: Sequence[Column],
+        key: Sequence[str],
+        exprs: Sequence[str],
+        stage: str,
+        seq: str,
+    ) -> str:
+        """``MERGE`` of the stage's last row per key into ``table``."""
+        q, names = self.quote.format, [name for name, _ in columns]
+        keys = column_list(key, self.quote)
+        source = (
+            f"SELECT {', '.join(f'{expr} AS {q(n)}' for expr, n in zip(exprs, names, strict=True))} "
+            f"FROM {stage} QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {seq} DESC) = 1"
+        )
+        on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in key)
+        updates = ", ".join(f"{q(n)} = s.{q(n)}" for n in names if n not in key)
+        values = ", ".join(f"s.{q(n)}" for n in names)
+        return (
+            f"MERGE INTO {table.sql(self.quote)} AS t USING ({source}) AS s ON ({on}) "
+            f"WHEN MATCHED THEN UPDATE SET {updates} "
+            f"WHEN NOT MATCHED THEN INSERT ({column_list(names, self.quote)}) VALUES ({values})"
+        )
+
+    def _has_other_columns(self, raw: Any, table: Table, names: Sequence[str]) -> bool:
+        """The table has columns this load does not write (another DAG's metadata columns)."""
+        present = raw.execute(f"SELECT * FROM {table.sql(self.quote)} LIMIT 0").description or ()
+        return bool({str(d[0]).lower() for d in present} - {n.lower() for n in names})
+
+    def _only_new_keys(self, raw: Any, table: Table, key: Sequence[str]) -> bool:
+        """No key repeats within the stage, and no row of the stage's partitions (every key
+        column but the last: owner and batch) is in the table yet."""
+        keys = column_list(key, self.quote)
+        part = column_list(key[:-1] or key, self.quote)
+        stage = self._stage_name
+        found = raw.execute(
+            f"SELECT (SELECT count(*) FROM {stage}) = (SELECT count(*) FROM (SELECT DISTINCT {keys} "
+            f"FROM {stage})) AND NOT EXISTS (SELECT 1 FROM {table.sql(self.quote)} WHERE ({part}) IN "
+            f"(SELECT DISTINCT {part} FROM {stage}))"
+        ).fetchall()
+        return bool(found[0][0])
 
     def _convert(self, name: str, kind: str) -> bool:
         return kind == "vector" or self.column_type(name, kind) == "JSON"
@@ -221,32 +282,46 @@ class DuckDBDialect(SqlDialect):
         return column
 
     def _stage(self, raw: Any, columns: Sequence[Column], rows: Iterable[Row], chunk_size: int) -> int:
-        """Rows into the temporary stage with an ascending ``_apb_seq``; returns their number."""
+        """Rows into the stage with an ascending ``_apb_seq``; returns their number. With
+        ``pyarrow`` the stage is a view over the load's Arrow batches (scanned in place, never
+        copied), else a temporary table filled with ``executemany``."""
         stage_types = [("VARCHAR" if self._convert(n, k) else self.types[k]) for n, k in columns]
-        specs = [f"{self.quote.format(n)} {t}" for (n, _), t in zip(columns, stage_types, strict=True)]
-        raw.execute(f"DROP TABLE IF EXISTS {self._STAGE}")
-        raw.execute(f'CREATE TEMP TABLE {self._STAGE} ({", ".join(specs)}, "_apb_seq" BIGINT)')
+        self._drop_stage(raw)
         arrow = _arrow_types(columns, stage_types)
         written = 0
-        insert = f"INSERT INTO {self._STAGE} VALUES ({', '.join(['?'] * (len(columns) + 1))})"
-        for chunk in chunks(rows, chunk_size):
-            if arrow is None:
+        if arrow is None:
+            specs = [f"{self.quote.format(n)} {t}" for (n, _), t in zip(columns, stage_types, strict=True)]
+            raw.execute(f'CREATE TEMP TABLE {self._STAGE} ({", ".join(specs)}, "_apb_seq" BIGINT)')
+            insert = f"INSERT INTO {self._STAGE} VALUES ({', '.join(['?'] * (len(columns) + 1))})"
+            for chunk in chunks(rows, chunk_size):
                 raw.executemany(insert, [(*row, written + i) for i, row in enumerate(chunk)])
-            else:
-                pa, schema = arrow
-                data = [
-                    pa.array(values, type=t)
-                    for values, t in zip(zip(*chunk, strict=True), schema, strict=True)
-                ]
-                data.append(pa.array(range(written, written + len(chunk)), type=pa.int64()))
-                batch = pa.Table.from_arrays(data, names=[f"c{i}" for i in range(len(data))])
-                raw.register(self._CHUNK, batch)
-                try:
-                    raw.execute(f"INSERT INTO {self._STAGE} SELECT * FROM {self._CHUNK}")
-                finally:
-                    raw.unregister(self._CHUNK)
+                written += len(chunk)
+            return written
+        pa, types = arrow
+        schema = pa.schema(
+            [*((n, t) for (n, _), t in zip(columns, types, strict=True)), ("_apb_seq", pa.int64())]
+        )
+        batches = []
+        for chunk in chunks(rows, chunk_size):
+            data = [
+                pa.array(values, type=t) for values, t in zip(zip(*chunk, strict=True), types, strict=True)
+            ]
+            data.append(pa.array(range(written, written + len(chunk)), type=pa.int64()))
+            batches.append(pa.RecordBatch.from_arrays(data, schema=schema))
             written += len(chunk)
+        raw.register(self._STAGE_VIEW, pa.Table.from_batches(batches, schema=schema))
+        self._staged_in_arrow = True
         return written
+
+    def _drop_stage(self, raw: Any) -> None:
+        if self._staged_in_arrow:
+            raw.unregister(self._STAGE_VIEW)
+            self._staged_in_arrow = False
+        raw.execute(f"DROP TABLE IF EXISTS {self._STAGE}")
+
+    @property
+    def _stage_name(self) -> str:
+        return self._STAGE_VIEW if self._staged_in_arrow else self._STAGE
 
 
 def _arrow_types(columns: Sequence[Column], stage_types: Sequence[str]) -> tuple[Any, list[Any]] | None:
