@@ -10,8 +10,10 @@ How rows reach the table is the hook's dialect's business (:mod:`airflow_provide
 warehouse.dialects`, picked by :func:`~airflow_provider_batch.warehouse.dialects.dialect_for`):
 SQLite stages the rows in a temporary table and merges them with one upsert, so concurrent loads
 into one file wait for each other's writes only; PostgreSQL streams ``COPY``; MySQL/MariaDB sends
-multi-row ``INSERT … ON DUPLICATE KEY UPDATE``; any other DB-API database gets delete-then-insert
-with ``executemany`` (atomic only where its driver and tables are transactional).
+multi-row ``INSERT … ON DUPLICATE KEY UPDATE``; DuckDB scans Arrow batches into one ``INSERT …
+SELECT`` in an explicit transaction on one connection; any other DB-API database gets
+delete-then-insert with ``executemany`` (atomic only where its driver and tables are
+transactional).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ key introspection             :meth:`~SqlDialect.primary_key` (``None``: cannot 
                               key is never changed and a warning says what to run).
 re-keying                     :meth:`~SqlDialect.replace_key` (called only where
                               :meth:`~SqlDialect.primary_key` can tell): ``ALTER`` on PostgreSQL
-                              and MySQL, a rebuild on SQLite.
+                              and MySQL, a rebuild on SQLite and DuckDB.
 computed migration values     :meth:`~SqlDialect.digest_sql`: SHA-256 in SQL (``None``: the
                               caller computes it row group by row group).
 retyping                      :meth:`~SqlDialect.migrate_columns`,

@@ -76,7 +76,7 @@ class DuckDBDialect(SqlDialect):
             try:
                 return _Connection(hook.get_conn())
             except Exception as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                if "could not set lock" not in str(exc).lower() or time.monotonic() >= deadline:
                     raise
             time.sleep(pause)
             pause = min(pause * 2, 1.0)
