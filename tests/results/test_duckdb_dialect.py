@@ -25,8 +25,8 @@ def duck(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_tables_have_native_json_timestamp_and_vector_columns(duck: Any) -> None:
     loader = loader_for(duck)
     loader.ensure_tables()
-    types = dict(duck.query("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?",
-                            ("results",)))  # fmt: skip
+    sql = "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?"
+    types = dict(duck.query(sql, ("results",)))
     assert types["response_json"] == "JSON"
     assert types["logical_date"] == "TIMESTAMP WITH TIME ZONE"
     assert types["response_embedding"] == "UNION(vector DOUBLE[], vectors DOUBLE[][])"
@@ -98,7 +98,10 @@ def test_a_load_waits_for_another_process_that_holds_the_file(
 
     monkeypatch.setattr(duck.hook, "get_conn", get_conn)
     path = duck.hook.get_database()
-    hold = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(1.5)"
+    hold = (
+        "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+        "time.sleep(1.5)"
+    )
     holder = subprocess.Popen([sys.executable, "-c", hold, path], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
