@@ -213,9 +213,11 @@ class Session:
         its tables are created on first use."""
         from airflow.sdk import BaseHook
 
+        from airflow_provider_batch.warehouse.dialects import warehouse_hook
+
         targets = self.plan.targets
         loader = WarehouseLoader(
-            BaseHook.get_connection(targets.warehouse_conn_id).get_hook(),
+            warehouse_hook(BaseHook.get_connection(targets.warehouse_conn_id)),
             results_table=targets.results_table,
             summary_table=targets.summary_table,
             metadata_columns=sorted({col for meta in self.metadata.values() for col in meta}),

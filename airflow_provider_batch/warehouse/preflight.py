@@ -5,14 +5,15 @@ missing, its user may not create or write the tables) fails only after the batch
 :func:`check_results_target` finds that out first, from the submit task, at the cost of one
 connection and a few statements that touch no row:
 
-1. the connection resolves to a hook (``BaseHook.get_connection(conn_id).get_hook()``);
+1. the connection resolves to a hook (:func:`~airflow_provider_batch.warehouse.dialects.
+   warehouse_hook`: the provider's, or ours for ``google_cloud_platform``, i.e. BigQuery);
 2. the hook is a common.sql ``DbApiHook``, the interface the loader writes through;
 3. in one transaction that is rolled back: ``CREATE TABLE IF NOT EXISTS`` of both tables in the
    shape the loader creates, then a zero-row ``INSERT … SELECT … WHERE 1 = 0``, ``UPDATE … WHERE
    1 = 0`` (every column) and (results table) ``DELETE … WHERE 1 = 0``, which the database checks
    for privileges as it would any write.
 
-Where DDL commits on its own (MySQL/MariaDB) the empty tables stay, as the results task would have
+Where DDL commits on its own (MySQL/MariaDB, BigQuery) the empty tables stay, as the results task would have
 created them; no row is ever written. Columns an older table lacks are not probed (adding them
 needs ``ALTER``, which the results task does in place).
 """
@@ -28,6 +29,7 @@ from typing import Any
 from airflow_provider_batch.exceptions import TogetherBatchResultsTargetError
 from airflow_provider_batch.results._sql import Table
 from airflow_provider_batch.results.warehouse import WarehouseLoader
+from airflow_provider_batch.warehouse.dialects import warehouse_hook
 
 __all__ = ["ResultsTarget", "check_results_target"]
 
@@ -94,7 +96,7 @@ def _resolve_hook(target: ResultsTarget) -> tuple[Any, str | None]:
         raise _error(target, where, "no such connection", remedy, exc, None) from None
     password = connection.password or None
     try:
-        hook = connection.get_hook()
+        hook = warehouse_hook(connection)
     except ImportError as exc:
         remedy = f"Install the driver the {connection.conn_type!r} hook imports (see the error above)."
         raise _error(target, where, "its database driver is not installed", remedy, exc, password) from None
@@ -102,7 +104,7 @@ def _resolve_hook(target: ResultsTarget) -> tuple[Any, str | None]:
         remedy = (
             f"Install the Airflow provider that defines connection type {connection.conn_type!r} "
             "in the environment of the workers, or use a connection of a supported type "
-            "(sqlite, postgres, mysql, or any common.sql database)."
+            "(sqlite, postgres, mysql, google_cloud_platform for BigQuery, or any common.sql database)."
         )
         raise _error(target, where, "its hook type is not installed", remedy, exc, password) from None
     if not isinstance(hook, DbApiHook):
@@ -119,34 +121,47 @@ def _probe(conn: Any, loader: WarehouseLoader) -> None:
         # Manual transaction control, so that the CREATE is rolled back too; default busy timeout.
         conn.isolation_level = None
         conn.execute("BEGIN")
-    else:
-        dialect.prepare_ddl(conn, (loader.results_table, loader.summary_table))
-        dialect.begin(conn)
     creates = loader.create_table_statements()
+    if dialect.name != "sqlite":
+        dialect.prepare_ddl(conn, (loader.results_table, loader.summary_table))
+        if not dialect.transactional_ddl:
+            # BigQuery: no DDL inside a transaction; the tables are created first, as the
+            # results task would create them, and only the write probes are rolled back.
+            for create, table in zip(creates, (loader.results_table, loader.summary_table), strict=True):
+                _run(conn, dialect, create, table)
+            creates = []
+        dialect.begin(conn)
     probes: Sequence[tuple[Table, str, bool]] = (
         # batch_id: in both tables since 0.1.0, so an older table not yet migrated probes too.
         (loader.results_table, "batch_id", True),
         (loader.summary_table, "batch_id", False),
     )
-    for create, (table, column, deletes) in zip(creates, probes, strict=True):
+    for i, (table, column, deletes) in enumerate(probes):
         name = table.sql(dialect.quote)
         col = dialect.quote.format(column)
         statements = [
-            create,
+            *creates[i : i + 1],
             f"INSERT INTO {name} SELECT * FROM {name} WHERE 1 = 0",
             f"UPDATE {name} SET {col} = {col} WHERE 1 = 0",
         ]
         if deletes:
             statements.append(f"DELETE FROM {name} WHERE 1 = 0")
         for sql in statements:
-            try:
-                dialect.execute(conn, sql)
-            except Exception as exc:
-                exc._apb_table = ".".join(filter(None, (table.schema, table.name)))  # type: ignore[attr-defined]
-                raise
+            _run(conn, dialect, sql, table)
+
+
+def _run(conn: Any, dialect: Any, sql: str, table: Table) -> None:
+    try:
+        dialect.execute(conn, sql)
+    except Exception as exc:
+        exc._apb_table = ".".join(filter(None, (table.schema, table.name)))  # type: ignore[attr-defined]
+        raise
 
 
 def _driver_remedy(hook: Any) -> str:
+    remedy = getattr(hook, "driver_remedy", None)
+    if isinstance(remedy, str):
+        return remedy
     return f"Install the database driver {type(hook).__name__} uses on the workers (see the error above)."
 
 

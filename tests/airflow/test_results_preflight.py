@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sqlite3
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -52,15 +53,32 @@ def _pipeline(tmp_path: Path, **results: Any) -> TogetherBatchOperator:
 def test_an_unknown_hook_type_fails_the_submit_task_before_upload(
     tmp_path: Path, vendor_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    conn = {"conn_type": "google_cloud_platform", "password": "s3cr3t-key"}
+    conn = {"conn_type": "vertica", "password": "s3cr3t-key"}
+    monkeypatch.setenv("AIRFLOW_CONN_APB_WH_VT", json.dumps(conn))
+    submit = _pipeline(tmp_path, warehouse_conn_id="apb_wh_vt", results_table="ds.answers")
+    with pytest.raises(TogetherBatchResultsTargetError) as caught:
+        submit.execute(context())
+    message = str(caught.value)
+    assert "connection 'apb_wh_vt', table ds.answers" in message
+    assert "hook type is not installed" in message and "vertica" in message
+    assert "Install the Airflow provider" in message and "nothing was submitted" in message
+    assert "s3cr3t-key" not in message
+    assert _nothing_sent(vendor_server)
+
+
+def test_a_bigquery_target_without_its_client_fails_before_upload(
+    tmp_path: Path, vendor_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = {"conn_type": "google_cloud_platform", "extra": {"project": "p", "keyfile_dict": "s3cr3t-key"}}
     monkeypatch.setenv("AIRFLOW_CONN_APB_WH_BQ", json.dumps(conn))
+    monkeypatch.setitem(sys.modules, "google.cloud.bigquery", None)  # the driver is not installed
     submit = _pipeline(tmp_path, warehouse_conn_id="apb_wh_bq", results_table="ds.answers")
     with pytest.raises(TogetherBatchResultsTargetError) as caught:
         submit.execute(context())
     message = str(caught.value)
     assert "connection 'apb_wh_bq', table ds.answers" in message
-    assert "hook type is not installed" in message and "google_cloud_platform" in message
-    assert "Install the Airflow provider" in message and "nothing was submitted" in message
+    assert "database driver is not installed" in message
+    assert "pip install 'google-cloud-bigquery" in message and "nothing was submitted" in message
     assert "s3cr3t-key" not in message
     assert _nothing_sent(vendor_server)
 

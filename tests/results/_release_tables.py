@@ -10,6 +10,7 @@ with the hook's backtick quoting.
 from __future__ import annotations
 
 import functools
+import re
 from contextlib import closing
 from datetime import datetime, timezone
 from typing import Any
@@ -52,6 +53,23 @@ _GENERIC_TYPES = {
     "INTEGER": "BIGINT",
     " REAL": " DOUBLE PRECISION",
 }
+_BIGQUERY_TYPES = {
+    '"': "`",
+    " TEXT": " STRING",
+    " BIGINT": " INT64",
+    " DOUBLE PRECISION": " FLOAT64",
+    " TIMESTAMPTZ": " TIMESTAMP",
+}
+#: BigQuery had no dialect in 0.1.0: its tables of an older shape are the PostgreSQL ones in
+#: BigQuery's types, without the key (bqemulator cannot parse one; BigQuery does not enforce it).
+RELEASE_DDL["bigquery"] = tuple(
+    re.sub(
+        r", PRIMARY KEY \([^)]*\)",
+        "",
+        functools.reduce(lambda d, pair: d.replace(*pair), _BIGQUERY_TYPES.items(), ddl),
+    )
+    for ddl in RELEASE_DDL["postgres"]
+)
 RELEASE_DDL["mysql"] = tuple(
     functools.reduce(lambda ddl, pair: ddl.replace(*pair), _GENERIC_TYPES.items(), ddl)
     for ddl in RELEASE_DDL["sqlite"]
@@ -75,8 +93,8 @@ def create_release_tables(
     them as 0.1.0 did: two runs of ``nightly``, one batch each, the same custom_ids; returns what
     was written."""
     results, summary = results or wh.table("results"), summary or wh.table("summary")
-    ts = (lambda v: v) if wh.name == "postgres" else (lambda v: v.isoformat())
-    ph = "?" if wh.name in ("sqlite", "duckdb") else "%s"
+    ts = (lambda v: v) if wh.name in ("postgres", "bigquery") else (lambda v: v.isoformat())
+    ph = "?" if wh.name in ("sqlite", "bigquery", "duckdb") else "%s"
     written: dict[str, Any] = {"rows": [], "batches": []}
     with closing(wh.hook.get_conn()) as conn:
         cur = conn.cursor()

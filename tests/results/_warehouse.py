@@ -129,3 +129,23 @@ def mysql_warehouse(monkeypatch) -> Iterator[Warehouse]:
         yield Warehouse("mysql", MySqlHook(mysql_conn_id="apb_wh_mysql"), f"{database}.")
     finally:
         mysql_admin(f"DROP DATABASE IF EXISTS `{database}`")
+
+
+@contextmanager
+def bigquery_warehouse(monkeypatch, emulator) -> Iterator[Warehouse]:
+    """A fresh dataset on bqemulator (``emulator``: tests.warehouses.conftest.Emulator), through
+    the provider's own BigQuery hook on a ``google_cloud_platform`` connection."""
+    from airflow_provider_batch.warehouse.dialects.bigquery import BigQueryHook
+
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", f"{emulator.host}:{emulator.port}")
+    conn = {"conn_type": "google_cloud_platform", "extra": {"project": "apb-test"}}
+    monkeypatch.setenv("AIRFLOW_CONN_APB_WH_BIGQUERY", json.dumps(conn))
+    hook = BigQueryHook("apb_wh_bigquery")
+    dataset = f"apb_test_{uuid.uuid4().hex[:12]}"
+    admin = hook.get_conn()
+    try:
+        admin.client.create_dataset(dataset)
+        yield Warehouse("bigquery", hook, f"{dataset}.")
+    finally:
+        admin.client.delete_dataset(dataset, delete_contents=True, not_found_ok=True)
+        admin.close()

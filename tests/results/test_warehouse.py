@@ -73,7 +73,7 @@ def test_acceptance_fifty_thousand_rows_rerun_and_sums(warehouse, big_batch):
     stats = loader.load_reconciliation(rec)
     assert (stats.rows, stats.summaries) == (50_000, 1)
     assert stats.dialect == {"sqlite": "sqlite", "postgres": "postgresql", "mysql": "mysql",
-                             "duckdb": "duckdb"}[warehouse.name]  # fmt: skip
+                             "bigquery": "bigquery", "duckdb": "duckdb"}[warehouse.name]  # fmt: skip
     assert warehouse.count("results") == 50_000
     again = loader.load_reconciliation(rec)
     assert again.rows == 50_000 and warehouse.count("results") == 50_000 and warehouse.count("summary") == 1

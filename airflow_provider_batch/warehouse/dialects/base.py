@@ -96,6 +96,8 @@ class SqlDialect(abc.ABC):
     #: The name the registry knows it by (and :class:`LoadStats` reports).
     name: ClassVar[str]
     types: ClassVar[dict[str, str]]
+    #: DDL may run inside the load's transaction (BigQuery's may not: it runs before).
+    transactional_ddl: ClassVar[bool] = True
     #: ``CREATE INDEX IF NOT EXISTS`` works (else a failed ``CREATE INDEX`` means it exists).
     index_if_not_exists: ClassVar[bool] = False
     #: Cleans text the database cannot hold (PostgreSQL: NUL); ``None``: every text fits.
