@@ -10,8 +10,10 @@ How rows reach the table is the hook's dialect's business (:mod:`airflow_provide
 warehouse.dialects`, picked by :func:`~airflow_provider_batch.warehouse.dialects.dialect_for`):
 SQLite stages the rows in a temporary table and merges them with one upsert, so concurrent loads
 into one file wait for each other's writes only; PostgreSQL streams ``COPY``; MySQL/MariaDB sends
-multi-row ``INSERT … ON DUPLICATE KEY UPDATE``; any other DB-API database gets delete-then-insert
-with ``executemany`` (atomic only where its driver and tables are transactional).
+multi-row ``INSERT … ON DUPLICATE KEY UPDATE``; DuckDB scans Arrow batches into one ``INSERT …
+SELECT`` in an explicit transaction on one connection; any other DB-API database gets
+delete-then-insert with ``executemany`` (atomic only where its driver and tables are
+transactional).
 """
 
 from __future__ import annotations
@@ -184,7 +186,7 @@ class WarehouseLoader:
         callers on SQLite, PostgreSQL and MySQL take turns (the dialect's lock).
         """
         dialect = self.dialect()
-        with closing(self.hook.get_conn()) as conn:
+        with closing(dialect.connect(self.hook)) as conn:
             try:
                 dialect.prepare_ddl(conn, (self.results_table, self.summary_table))
                 for sql in self.create_table_statements():
@@ -252,7 +254,7 @@ class WarehouseLoader:
         rows = itertools.chain([first] if first is not None else [], rows)
         dialect = self.dialect()
         started = time.perf_counter()
-        with closing(self.hook.get_conn()) as conn:
+        with closing(dialect.connect(self.hook)) as conn:
             try:
                 dialect.begin(conn)
                 stats = self._load_in(
@@ -316,7 +318,7 @@ class WarehouseLoader:
         if not batch_ids:
             return {}
         dialect = self.dialect()
-        with closing(self.hook.get_conn()) as conn:
+        with closing(dialect.connect(self.hook)) as conn:
             found = _spend_rows(conn, dialect, self.summary_table.sql(dialect.quote), batch_ids)
         return {
             batch_id: SpendState(

@@ -60,7 +60,7 @@ def check_results_target(target: ResultsTarget) -> None:
     )
     where = f"{target.results_table}, {target.summary_table}"
     try:
-        conn = hook.get_conn()
+        conn = loader.dialect().connect(hook)
     except ImportError as exc:
         remedy = _driver_remedy(hook)
         raise _error(target, where, "its database driver is not installed", remedy, exc, password) from None

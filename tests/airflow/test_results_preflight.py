@@ -5,6 +5,7 @@ transactional, no table)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sqlite3
 import sys
@@ -19,6 +20,7 @@ from airflow_provider_batch.exceptions import TogetherBatchResultsTargetError
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
 from tests.results._warehouse import PG_DSN, mysql_admin, mysql_warehouse, postgres_warehouse
+from tests.services import require_installed
 
 from apb_airflow_helpers import MODEL, context
 
@@ -90,6 +92,41 @@ def test_a_writable_sqlite_target_passes_and_keeps_no_table(
     assert vendor_server.stats()["batch_creates"] == 1
     with sqlite3.connect(db) as conn:  # the probe's CREATE was rolled back
         assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+
+
+def test_a_duckdb_target_without_its_driver_fails_the_submit_task_before_upload(
+    tmp_path: Path, vendor_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default environment has neither the DuckDB provider nor its driver (they live in
+    .venv-warehouses): the submit task stops before any upload, naming the connection type."""
+    if importlib.util.find_spec("airflow.providers.duckdb") is not None:
+        pytest.skip("the DuckDB provider is installed here (its writable target is tested instead)")
+    conn = {"conn_type": "duckdb", "host": str(tmp_path / "wh.duckdb")}
+    monkeypatch.setenv("AIRFLOW_CONN_APB_WH_DUCKDB", json.dumps(conn))
+    submit = _pipeline(tmp_path, warehouse_conn_id="apb_wh_duckdb")
+    with pytest.raises(TogetherBatchResultsTargetError) as caught:
+        submit.execute(context())
+    message = str(caught.value)
+    assert "connection 'apb_wh_duckdb'" in message and "'duckdb'" in message
+    assert "hook type is not installed" in message or "driver is not installed" in message
+    assert _nothing_sent(vendor_server)
+    assert not (tmp_path / "wh.duckdb").exists()
+
+
+@pytest.mark.warehouses
+def test_a_writable_duckdb_target_passes_and_keeps_no_table(
+    tmp_path: Path, vendor_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe runs in the dialect's explicit transaction: its CREATE is rolled back."""
+    require_installed("airflow.providers.duckdb", "apache-airflow-providers-duckdb", "see .venv-warehouses")
+    import duckdb
+
+    db = tmp_path / "wh.duckdb"
+    monkeypatch.setenv("AIRFLOW_CONN_APB_WH_DUCKDB", json.dumps({"conn_type": "duckdb", "host": str(db)}))
+    _pipeline(tmp_path, warehouse_conn_id="apb_wh_duckdb").execute(context())
+    assert vendor_server.stats()["batch_creates"] == 1
+    with duckdb.connect(str(db)) as conn:
+        assert conn.execute("SELECT count(*) FROM duckdb_tables()").fetchone() == (0,)
 
 
 def test_preflight_results_false_skips_the_check(

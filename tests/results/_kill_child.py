@@ -99,8 +99,10 @@ class Connection:
     def cursor(self, *args: Any, **kwargs: Any) -> Cursor:
         return Cursor(self._conn.cursor(*args, **kwargs), self._switch)
 
-    def execute(self, sql: str, *args: Any) -> Any:  # sqlite3's shortcut
-        return self._conn.execute(sql, *args)
+    def execute(self, sql: str, *args: Any) -> Any:  # sqlite3's shortcut; DuckDB's statements
+        result = self._conn.execute(sql, *args)
+        self._switch.wrote(self._conn, sql)  # DuckDB: the connection is its own cursor
+        return result
 
 
 def main(spec: dict[str, Any]) -> None:

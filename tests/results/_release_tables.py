@@ -74,6 +74,13 @@ RELEASE_DDL["mysql"] = tuple(
     functools.reduce(lambda ddl, pair: ddl.replace(*pair), _GENERIC_TYPES.items(), ddl)
     for ddl in RELEASE_DDL["sqlite"]
 )
+# DuckDB too went through the generic dialect, with double quotes.
+RELEASE_DDL["duckdb"] = tuple(
+    functools.reduce(lambda ddl, pair: ddl.replace(*pair), list(_GENERIC_TYPES.items())[1:], ddl)
+    .replace('"batch_id" TEXT', '"batch_id" VARCHAR(255)')
+    .replace('"custom_id" TEXT', '"custom_id" VARCHAR(255)')
+    for ddl in RELEASE_DDL["sqlite"]
+)
 
 OLD_DATES = {1: datetime(2025, 11, 3, tzinfo=timezone.utc), 2: datetime(2025, 11, 4, tzinfo=timezone.utc)}
 OLD_LOADED = datetime(2025, 11, 4, 1, 2, 3, tzinfo=timezone.utc)
@@ -87,7 +94,7 @@ def create_release_tables(
     was written."""
     results, summary = results or wh.table("results"), summary or wh.table("summary")
     ts = (lambda v: v) if wh.name in ("postgres", "bigquery") else (lambda v: v.isoformat())
-    ph = "?" if wh.name in ("sqlite", "bigquery") else "%s"
+    ph = "?" if wh.name in ("sqlite", "bigquery", "duckdb") else "%s"
     written: dict[str, Any] = {"rows": [], "batches": []}
     with closing(wh.hook.get_conn()) as conn:
         cur = conn.cursor()

@@ -41,6 +41,20 @@ def sqlite_warehouse(tmp_path, monkeypatch) -> Warehouse:
     return Warehouse("sqlite", SqliteHook(sqlite_conn_id="apb_wh_sqlite"), "")
 
 
+def duckdb_warehouse(tmp_path, monkeypatch) -> Warehouse:
+    """A DuckDB file through ``DuckDBHook``; skips without the duckdb provider (fails if
+    REQUIRE_SERVICES=1): it is installed in .venv-warehouses (scripts/warehouse_emulators.sh)."""
+    from tests.services import require_installed
+
+    require_installed("airflow.providers.duckdb", "apache-airflow-providers-duckdb",
+                      "run `bash scripts/warehouse_emulators.sh test`")  # fmt: skip
+    from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
+
+    conn = {"conn_type": "duckdb", "host": str(tmp_path / "wh.duckdb")}
+    monkeypatch.setenv("AIRFLOW_CONN_APB_WH_DUCKDB", json.dumps(conn))
+    return Warehouse("duckdb", DuckDBHook(duckdb_conn_id="apb_wh_duckdb"), "")
+
+
 def postgres_reachable() -> str | None:
     """``None`` if PostgreSQL answers, else the reason it does not."""
     import psycopg

@@ -10,6 +10,7 @@ from tests.results._data import SyntheticBatch, make_batch
 from tests.results._warehouse import (
     Warehouse,
     bigquery_warehouse,
+    duckdb_warehouse,
     mysql_warehouse,
     postgres_warehouse,
     sqlite_warehouse,
@@ -49,6 +50,7 @@ WAREHOUSES = [
     pytest.param("postgres", marks=pytest.mark.postgres),
     pytest.param("mysql", marks=pytest.mark.mysql),
     pytest.param("bigquery", marks=pytest.mark.warehouses),
+    pytest.param("duckdb", marks=pytest.mark.warehouses),
 ]
 
 
@@ -85,6 +87,8 @@ def warehouse(request, tmp_path, monkeypatch) -> Warehouse:
     (bqemulator; only in the warehouses leg, ``scripts/warehouse_emulators.sh test``)."""
     if request.param == "sqlite":
         return sqlite_warehouse(tmp_path, monkeypatch)
+    if request.param == "duckdb":
+        return duckdb_warehouse(tmp_path, monkeypatch)
     if request.param == "bigquery":
         module = request.module.__name__.rsplit(".", 1)[-1]
         reason = _NOT_ON_BIGQUERY.get(module) or _NOT_ON_BIGQUERY.get(

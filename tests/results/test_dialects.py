@@ -14,6 +14,7 @@ from airflow_provider_batch.results.models import OWNER_KEY_LENGTH, RESULT_COLUM
 from airflow_provider_batch.results.warehouse import WarehouseLoader
 from airflow_provider_batch.warehouse import dialects as registry
 from airflow_provider_batch.warehouse.dialects import (
+    DuckDBDialect,
     GenericDialect,
     MySqlDialect,
     PostgresDialect,
@@ -135,12 +136,14 @@ def test_the_ledger_and_the_loader_write_through_the_same_dialect(warehouse, mon
     suffix = uuid.uuid4().hex[:8]
     monkeypatch.setenv("AIRFLOW__TOGETHER_BATCH__LEDGER_TABLE", warehouse.table(f"sub_{suffix}"))
     monkeypatch.setenv("AIRFLOW__TOGETHER_BATCH__OUTCOME_TABLE", warehouse.table(f"out_{suffix}"))
-    conn_id = {"sqlite": "apb_wh_sqlite", "postgres": "apb_wh_postgres", "mysql": "apb_wh_mysql"}
+    conn_id = {"sqlite": "apb_wh_sqlite", "postgres": "apb_wh_postgres", "mysql": "apb_wh_mysql",
+               "duckdb": "apb_wh_duckdb"}  # fmt: skip
     ledger = get_ledger(conn_id[warehouse.name])
     loader = WarehouseLoader(warehouse.hook)
     assert type(ledger.sql_dialect) is type(loader.dialect())
     assert type(ledger.sql_dialect) is {"sqlite": SqliteDialect, "postgres": PostgresDialect,
-                                        "mysql": MySqlDialect}[warehouse.name]  # fmt: skip
+                                        "mysql": MySqlDialect,
+                                        "duckdb": DuckDBDialect}[warehouse.name]  # fmt: skip
     identity = TaskIdentity("nightly", "submit", "run-1")
     record = ledger.open(identity, part_index=0, part_sha256="0" * 64, generation=0, request_count=1,
                          endpoint="/v1/chat/completions", together_conn_id="together")  # fmt: skip

@@ -79,7 +79,7 @@ def test_a_responses_error_body_keeps_its_code(tmp_path: Path) -> None:
 
 def test_a_release_table_gains_the_embedding_column_and_loads_vectors(warehouse: Any, tmp_path: Path) -> None:
     """A results table of an earlier release gets ``response_embedding`` in place (its rows kept,
-    NULL there); an embeddings batch then stores its vectors: JSON text, PostgreSQL's array, or
+    NULL there); an embeddings batch then stores its vectors: JSON text, PostgreSQL's or DuckDB's array, or
     BigQuery's array of ``vector`` structs."""
     from datetime import datetime, timezone
 
@@ -121,4 +121,4 @@ def test_a_release_table_gains_the_embedding_column_and_loads_vectors(warehouse:
         return
     vectors = [json.loads(v) if isinstance(v, str) else v for _, v in got]
     assert vectors == [[0.5, -0.25], [[1.0, 0.0], [0.0, 1.0]]]
-    assert all(isinstance(v, str) for _, v in got) == (warehouse.name != "postgres")
+    assert all(isinstance(v, str) for _, v in got) == (warehouse.name not in ("postgres", "duckdb"))

@@ -26,8 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 N, CHUNK = 5_000, 1_000
 #: write statement after which the child dies: the 2nd of 5 chunks, PostgreSQL's single COPY, or
 #: SQLite's single merge of its staged rows
-KILL_AFTER = {"sqlite": 1, "postgres": 1, "mysql": 2}
-CONN_IDS = {"sqlite": "apb_wh_sqlite", "postgres": "apb_wh_postgres", "mysql": "apb_wh_mysql"}
+KILL_AFTER = {"sqlite": 1, "postgres": 1, "mysql": 2, "duckdb": 1}
+CONN_IDS = {"sqlite": "apb_wh_sqlite", "postgres": "apb_wh_postgres", "mysql": "apb_wh_mysql",
+            "duckdb": "apb_wh_duckdb"}  # fmt: skip
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -76,7 +77,7 @@ def check_kill_and_rerun(warehouse, dialect: str | None, tmp_path: Path) -> None
     assert died["visible_in_transaction"] >= CHUNK  # rows really were written before the kill
 
     count = f"SELECT COUNT(*), COUNT(DISTINCT custom_id) FROM {results} WHERE batch_id = %s"
-    count = count.replace("%s", "?") if warehouse.name == "sqlite" else count
+    count = count.replace("%s", "?") if warehouse.name in ("sqlite", "duckdb") else count
     assert warehouse.query(count, (BATCH_ID,)) == [(0, 0)]
     assert warehouse.count("results") == 3
     assert warehouse.query(f"SELECT batch_id FROM {warehouse.table('summary')}") == [("earlier",)]

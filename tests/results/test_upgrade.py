@@ -99,7 +99,7 @@ def test_a_rerun_of_a_migrated_run_takes_over_its_rows(warehouse):
     rerun = RunContext("nightly", run_1, OLD_DATES[1], NOW, "load", -1)
     again = rec(batch_1, ["t-0", "t-1", "t-2"], rerun)
     loader.load(again.rows(), [again.summary], run=rerun)
-    ph = "?" if warehouse.name in ("sqlite", "bigquery") else "%s"
+    ph = "?" if warehouse.name in ("sqlite", "bigquery", "duckdb") else "%s"
     found = warehouse.query(
         f"SELECT COUNT(*), COUNT(DISTINCT owner_key) FROM {results} WHERE batch_id = {ph}", (batch_1,)
     )
@@ -168,7 +168,7 @@ def test_a_failed_migration_changes_nothing(warehouse, monkeypatch):
     from airflow_provider_batch.warehouse.dialects.base import SqlDialect
 
     create_release_tables(warehouse)
-    last_step = "RENAME TO" if warehouse.name == "sqlite" else "ADD PRIMARY KEY"
+    last_step = "RENAME TO" if warehouse.name in ("sqlite", "duckdb") else "ADD PRIMARY KEY"
     real_execute = SqlDialect.execute
 
     def failing(self, conn, sql, params=()):
@@ -282,7 +282,7 @@ def test_ids_that_differ_only_in_case_accents_or_trailing_spaces_keep_their_own_
     for batch_id in ("Batch-X", "batch-x"):  # spend rows are keyed by batch_id alone
         loaded = rec(batch_id, DISTINCT_IDS, run)
         loader.load(loaded.rows(), [loaded.summary], run=run)
-    ph = "?" if warehouse.name in ("sqlite", "bigquery") else "%s"
+    ph = "?" if warehouse.name in ("sqlite", "bigquery", "duckdb") else "%s"
     results, summary = warehouse.table("results"), warehouse.table("summary")
     for batch_id in ("Batch-X", "batch-x"):
         got = warehouse.query(f"SELECT custom_id FROM {results} WHERE batch_id = {ph}", (batch_id,))

@@ -19,6 +19,7 @@ from typing import Any
 from airflow_provider_batch.warehouse.dialects import bigquery
 from airflow_provider_batch.warehouse.dialects.base import SqlDialect
 from airflow_provider_batch.warehouse.dialects.bigquery import BigQueryDialect
+from airflow_provider_batch.warehouse.dialects.duckdb import DuckDBDialect
 from airflow_provider_batch.warehouse.dialects.generic import GenericDialect
 from airflow_provider_batch.warehouse.dialects.mysql import MySqlDialect
 from airflow_provider_batch.warehouse.dialects.postgres import PostgresDialect
@@ -26,6 +27,7 @@ from airflow_provider_batch.warehouse.dialects.sqlite import SqliteDialect
 
 __all__ = [
     "BigQueryDialect",
+    "DuckDBDialect",
     "GenericDialect",
     "MySqlDialect",
     "PostgresDialect",
@@ -92,6 +94,7 @@ def dialect_for(hook: Any = None, *, name: str | None = None) -> SqlDialect:
 register_dialect(lambda hook: SqliteDialect(), names=("sqlite",))
 register_dialect(lambda hook: PostgresDialect(), names=("postgresql", "postgres"))
 register_dialect(lambda hook: MySqlDialect(), names=("mysql", "mariadb"))
+register_dialect(lambda hook: DuckDBDialect(), names=("duckdb",))
 register_dialect(GenericDialect.for_hook, names=("generic",))
 register_dialect(BigQueryDialect.for_hook, names=("bigquery", bigquery.BIGQUERY_CONN_TYPE),
                  hook_factory=bigquery.hook_for_connection)  # fmt: skip

@@ -24,6 +24,8 @@ bound values                  :meth:`~SqlDialect.timestamp`, :meth:`~SqlDialect.
                               (JSON text by default), :attr:`~SqlDialect.clean_text`.
 upsert / merge                :meth:`~SqlDialect.write`: rows upserted on a key inside the
                               caller's transaction, last row of a repeated key wins (abstract).
+connection                    :meth:`~SqlDialect.connect`: the hook's connection, as the loader
+                              uses it (DuckDB: one whose cursors share its transaction).
 transactions                  :meth:`~SqlDialect.prepare_ddl` (serialise concurrent creators:
                               lock first), :meth:`~SqlDialect.begin` (open the load's
                               transaction); the caller commits or rolls back, never the dialect.
@@ -33,7 +35,7 @@ key introspection             :meth:`~SqlDialect.primary_key` (``None``: cannot 
                               key is never changed and a warning says what to run).
 re-keying                     :meth:`~SqlDialect.replace_key` (called only where
                               :meth:`~SqlDialect.primary_key` can tell): ``ALTER`` on PostgreSQL
-                              and MySQL, a rebuild on SQLite.
+                              and MySQL, a rebuild on SQLite and DuckDB.
 computed migration values     :meth:`~SqlDialect.digest_sql`: SHA-256 in SQL (``None``: the
                               caller computes it row group by row group).
 retyping                      :meth:`~SqlDialect.migrate_columns`,
@@ -173,6 +175,10 @@ class SqlDialect(abc.ABC):
         return _encode(value).decode()
 
     # -- transactions and writes ----------------------------------------------------------------
+
+    def connect(self, hook: Any) -> Any:
+        """A new connection from ``hook`` for one load, migration or probe (closed by the caller)."""
+        return hook.get_conn()
 
     def wait_for_locks(self, conn: Any, milliseconds: int) -> Any:
         """Make statements on ``conn`` wait up to ``milliseconds`` for another connection's lock

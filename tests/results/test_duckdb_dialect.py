@@ -1,0 +1,114 @@
+"""What only DuckDB's dialect does (the shared suites run on DuckDB through the ``warehouse``
+fixture): native column types, text that is not JSON in the ``JSON`` column, the staging path
+without ``pyarrow``, and one connection whose cursors share its transaction."""
+
+from __future__ import annotations
+
+import json
+from contextlib import closing
+from typing import Any
+
+import pytest
+
+from airflow_provider_batch.results import WarehouseLoader
+from tests.results._warehouse import duckdb_warehouse
+from tests.results.test_warehouse import loader_for, small_rec
+
+pytestmark = pytest.mark.warehouses
+
+
+@pytest.fixture
+def duck(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    return duckdb_warehouse(tmp_path, monkeypatch)
+
+
+def test_tables_have_native_json_timestamp_and_vector_columns(duck: Any) -> None:
+    loader = loader_for(duck)
+    loader.ensure_tables()
+    sql = "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?"
+    types = dict(duck.query(sql, ("results",)))
+    assert types["response_json"] == "JSON"
+    assert types["logical_date"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["response_embedding"] == "UNION(vector DOUBLE[], vectors DOUBLE[][])"
+    assert (types["cost_usd"], types["superseded"], types["map_index"]) == ("DOUBLE", "BOOLEAN", "BIGINT")
+    loader.load_reconciliation(small_rec("b1", ["a"]))
+    (body,) = duck.query("SELECT response_json->>'$.object' FROM results")[0]
+    assert body is not None  # queried as JSON, not as text
+
+
+def test_text_that_is_not_json_is_kept_as_a_json_string(duck: Any) -> None:
+    loader = loader_for(duck)
+    loader.ensure_tables()
+    rec = small_rec("b1", ["a", "b"])
+    rows = [r._replace(response_json="not json {") if r.custom_id == "a" else r for r in rec.rows()]
+    loader.load(rows, [rec.summary])
+    found = dict(duck.query("SELECT custom_id, CAST(response_json AS VARCHAR) FROM results"))
+    assert json.loads(found["a"]) == "not json {"
+    assert isinstance(json.loads(found["b"]), dict)
+
+
+def test_without_pyarrow_rows_are_staged_in_a_temporary_table(
+    duck: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_batch.warehouse.dialects import duckdb as dialect_module
+
+    monkeypatch.setattr(dialect_module, "_arrow_types", lambda columns, types: None)
+    loader = loader_for(duck, chunk_size=7)
+    loader.ensure_tables()
+    ids = [f"r{i}" for i in range(30)]
+    loader.load_reconciliation(small_rec("b1", ids))
+    loader.load_reconciliation(small_rec("b1", ids, texts=[f"again {i}" for i in range(30)]))  # re-run
+    assert duck.query("SELECT COUNT(*), COUNT(DISTINCT custom_id) FROM results") == [(30, 30)]
+    assert duck.query("SELECT response_text FROM results WHERE custom_id = 'r3'") == [("again 3",)]
+
+
+def test_a_load_is_one_transaction_on_one_connection(duck: Any) -> None:
+    """Cursors of the loader's connection see its open transaction; nothing is visible outside
+    until COMMIT, and a rollback leaves nothing (DuckDB's own cursor() would autocommit)."""
+    loader: WarehouseLoader = loader_for(duck)
+    loader.ensure_tables()
+    dialect = loader.dialect()
+    with closing(dialect.connect(duck.hook)) as conn:
+        dialect.begin(conn)
+        dialect.execute(conn, "INSERT INTO summary (batch_id) VALUES (?)", ("open",))
+        assert dialect.query(conn, "SELECT batch_id FROM summary") == [("open",)]
+        assert duck.count("summary") == 0  # another connection: not visible before COMMIT
+        conn.rollback()
+        conn.rollback()  # nothing open: no "cannot rollback - no transaction is active"
+    assert duck.count("summary") == 0
+
+
+def test_a_load_waits_for_another_process_that_holds_the_file(
+    duck: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB lets one process open a file for writing: a results task of another process waits
+    for it instead of failing with ``Could not set lock on file``."""
+    import subprocess
+    import sys
+
+    refused: list[str] = []
+    real_get_conn = duck.hook.get_conn
+
+    def get_conn() -> Any:
+        try:
+            return real_get_conn()
+        except Exception as exc:
+            refused.append(str(exc))
+            raise
+
+    monkeypatch.setattr(duck.hook, "get_conn", get_conn)
+    path = duck.hook.get_database()
+    hold = (
+        "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+        "time.sleep(1.5)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold, path], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        loader = loader_for(duck)
+        loader.ensure_tables()
+        loader.load_reconciliation(small_rec("b1", ["a", "b"]))
+    finally:
+        holder.wait(30)
+    assert duck.count("results") == 2
+    assert refused and all("Could not set lock" in message for message in refused)
