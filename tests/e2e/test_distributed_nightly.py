@@ -29,7 +29,7 @@ from tests.e2e.conftest import vendor_connections, vendor_servers, warehouse_for
 from tests.e2e.harness import AirflowDeployment, deployment, query
 from tests.services import require_redis
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]  # the first test starts the cluster
 
 REPO = Path(__file__).resolve().parents[2]
 DAYS = [date(2026, 11, 1) + timedelta(days=n) for n in range(3)]
@@ -127,7 +127,7 @@ def restarted(
                 )
                 return runs if done else None
 
-            runs = dep.wait_for(all_finished, 600, "every DAG run of every example to finish")
+            runs = dep.wait_for(all_finished, 900, "every DAG run of every example to finish")
             yield Restarted(dep, urls, warehouse, deferred, runs)
 
 
