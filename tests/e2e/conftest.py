@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -39,10 +39,10 @@ def server_for(module: ModuleType, log_dir: Path, vendor: str = "together") -> I
 
 
 @contextmanager
-def vendor_servers(module: ModuleType, log_dir: Path) -> Iterator[dict[str, str]]:
-    """Every vendor's server (see :func:`server_for`), side by side: vendor -> base URL."""
-    with server_for(module, log_dir, "together") as together, server_for(module, log_dir, "openai") as openai:
-        yield {"together": together, "openai": openai}
+def vendor_servers(module: ModuleType, log_dir: Path, vendors: Iterable[str]) -> Iterator[dict[str, str]]:
+    """One server per vendor of ``vendors`` (see :func:`server_for`), side by side: vendor -> base URL."""
+    with ExitStack() as stack:
+        yield {vendor: stack.enter_context(server_for(module, log_dir, vendor)) for vendor in vendors}
 
 
 def vendor_connections(

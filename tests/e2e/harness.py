@@ -115,6 +115,10 @@ class AirflowDeployment:
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+                # A task's first call to the execution API (its start) waits 5 s by default: on a
+                # loaded 2-core machine the API server's first answers took longer, and the first
+                # tasks of a deployment failed before running a line of their own.
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
                 # The submission ledger must be shared by every worker: the deployment's database.
                 "AIRFLOW_CONN_APB_LEDGER": f"postgresql://postgres@127.0.0.1:5432/{self.db_name}",

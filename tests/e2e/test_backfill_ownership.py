@@ -7,10 +7,13 @@ is cleared (it must re-attach to its own batches and leave every other row alone
 again after its input changed (new batches: its old answers are replaced, the old batches stay in
 the spend table, marked superseded, so the money spent is still one ``SUM``).
 
-The same DAGs run once per vendor (Together and OpenAI, each against its own local server, through
-a connection of its type) in one deployment: the cluster is started once for the module, every
-vendor's DAGs catch up side by side, and the test is parametrised over the vendor. Both vendors
-write into the same two tables, which also shows that one vendor's loads never touch the other's.
+The same DAGs run once per vendor (Together, OpenAI and Anthropic, each against its own local
+server started with ``--vendor``, through a connection of its type) in one deployment: the cluster
+is started once for the module, every vendor's DAGs catch up side by side, and the test is
+parametrised over the vendor. Every vendor writes into the same two tables, which also shows that
+one vendor's loads never touch another's. The rows read back are checked against the submission
+ledger: every result row and every spend row is of a batch its own run created, and no batch is
+paid for twice.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from tests.e2e.conftest import vendor_connections, vendor_servers, warehouse_for
 from tests.e2e.harness import AirflowDeployment, deployment, query
 from tests.services import require_redis
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]  # the first test starts the cluster
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = Path(__file__).parent / "dags_backfill"  # alone: other deployments must not schedule it
@@ -72,7 +75,7 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     tmp = tmp_path_factory.mktemp("backfill")
     work = tmp / "work"
     work.mkdir()
-    with vendor_servers(request.module, tmp) as urls, warehouse_for(request.module) as warehouse:
+    with vendor_servers(request.module, tmp, VENDORS) as urls, warehouse_for(request.module) as warehouse:
         conn_ids = {vendor: conn_id for vendor, (conn_id, _) in VENDORS.items()}
         env = vendor_connections(conn_ids, urls, API_KEY, poll_interval=1)
         env |= {
@@ -98,7 +101,9 @@ def _wait_finished(
         states = [r["state"] for rs in runs.values() for r in rs]
         return runs if len(states) == expected and all(s in ("success", "failed") for s in states) else None
 
-    return dep.wait_for(finished, 420, what)  # type: ignore[no-any-return]
+    # Every vendor's DAGs catch up at once on one worker of 2 slots: the first vendor's test waits
+    # for nearly all of it (12 runs, 84 task instances; 6-7 min on a loaded 2-core machine).
+    return dep.wait_for(finished, 300 * len(VENDORS), what)  # type: ignore[no-any-return]
 
 
 def _failures(dep: AirflowDeployment, runs: dict[str, list[dict[str, Any]]]) -> str:
@@ -155,6 +160,37 @@ def _spend(db: str, dag_ids: tuple[str, ...]) -> list[tuple[Any, ...]]:
     )
 
 
+def _owned(cluster: Cluster, dag_ids: tuple[str, ...], vendor: str) -> dict[str, tuple[str, str]]:
+    """The batches the submission ledger records for ``dag_ids`` (batch id -> its DAG and run),
+    after checking that every result row and spend row is of a batch its own run created, and that
+    no batch has two spend rows (paid, or counted, twice)."""
+    ledger = query(
+        cluster.dep.db_name,
+        "SELECT batch_id, dag_id, run_id, vendor FROM together_batch_submissions "
+        "WHERE dag_id = ANY(%s) AND batch_id IS NOT NULL",
+        (list(dag_ids),),
+    )
+    assert {v for *_, v in ledger} == {vendor}, ledger
+    owner = {batch: (dag_id, run_id) for batch, dag_id, run_id, _ in ledger}
+    assert len(owner) == len(ledger), ledger
+    for table in ("shared_results", "shared_spend"):
+        found = query(
+            cluster.warehouse,
+            f"SELECT DISTINCT batch_id, dag_id, run_id FROM {table} WHERE dag_id = ANY(%s)",
+            (list(dag_ids),),
+        )
+        strays = [(b, d, r) for b, d, r in found if owner.get(b) != (d, r)]
+        assert not strays, f"{table}: rows of a batch their run did not create: {strays}"
+    spent = query(
+        cluster.warehouse,
+        "SELECT batch_id, count(*) FROM shared_spend WHERE dag_id = ANY(%s) "
+        "GROUP BY batch_id HAVING count(*) > 1",
+        (list(dag_ids),),
+    )
+    assert not spent, f"batches with more than one spend row: {spent}"
+    return owner
+
+
 @pytest.mark.parametrize("vendor", list(VENDORS))
 def test_runs_own_their_batches_and_rows(cluster: Cluster, vendor: str) -> None:
     dep, db, url = cluster.dep, cluster.warehouse, cluster.urls[vendor]
@@ -171,12 +207,15 @@ def test_runs_own_their_batches_and_rows(cluster: Cluster, vendor: str) -> None:
     rows = _rows(db, dag_ids)
     assert sorted(rows.values()) == [SHARDS * PER_SHARD] * n_runs, rows  # every shard kept
     assert _spend(db, dag_ids) == [(False, n_runs * SHARDS)]
+    owned = _owned(cluster, dag_ids, vendor)
+    assert len(owned) == n_runs * SHARDS, owned
 
     # A clear of day 1 of DAG a: re-attaches to its own batches, touches no other row.
     day1 = runs[first][0]
     _clear(dep, first, day1["dag_run_id"])
     assert _stats(url)["batch_creates"] == n_runs * SHARDS
     assert _rows(db, dag_ids) == rows
+    assert _owned(cluster, dag_ids, vendor) == owned
 
     # Its input changed: the re-run pays for new batches, replaces its own answers only, and
     # the spend table keeps the first batches, marked superseded.
@@ -194,3 +233,8 @@ def test_runs_own_their_batches_and_rows(cluster: Cluster, vendor: str) -> None:
         (first, day1["dag_run_id"], "%v2%"),
     )
     assert current == [(SHARDS * PER_SHARD,)], current
+    # The new batches are the re-run's own; every other run keeps its batches and rows.
+    now_owned = _owned(cluster, dag_ids, vendor)
+    new = {b: o for b, o in now_owned.items() if b not in owned}
+    assert set(new.values()) == {(first, day1["dag_run_id"])} and len(new) == SHARDS, new
+    assert {b: o for b, o in now_owned.items() if b in owned} == owned

@@ -28,6 +28,7 @@ EXPECTED_DAGS = {
     "together_audio_transcription",
     "together_monitor_existing_batch",
     "openai_nightly_backfill",
+    "anthropic_nightly_backfill",
 }
 
 
@@ -125,38 +126,51 @@ def test_nightly_backfill_three_days_exactly_once(dagbag: Any, examples_env: dic
     assert stats == [(d.isoformat(), per_day, per_day) for d in days]
 
 
+#: vendor -> the model of its nightly example (``_example_config``); its tables are prefixed
+#: with the vendor's name.
+OTHER_NIGHTLY = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
+
+
 @pytest.mark.other_vendor
-def test_openai_nightly_backfill_three_days_exactly_once(
-    dagbag: Any, examples_env: dict[str, Any], openai_server: Any, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("vendor", list(OTHER_NIGHTLY))
+def test_other_vendor_nightly_backfill_three_days_exactly_once(
+    dagbag: Any,
+    examples_env: dict[str, Any],
+    vendor: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The OpenAI example, with an ``openai`` connection as the OpenAI provider defines it (password
-    = key, host = base URL), runs each day once: re-runs re-attach, a new run replaces its date."""
-    connection = {"conn_type": "openai", "password": openai_server.api_key, "host": openai_server.base_url,
+    """The OpenAI and Anthropic examples, each with a connection of its vendor's type as that
+    vendor's Airflow provider defines it (password = key, host = base URL), run each day once:
+    re-runs re-attach, a new run replaces its date."""
+    server = request.getfixturevalue(f"{vendor}_server")
+    connection = {"conn_type": vendor, "password": server.api_key, "host": server.base_url,
                   "extra": {"poll_interval": examples_env["poll_interval"]}}  # fmt: skip
-    monkeypatch.setenv("AIRFLOW_CONN_OPENAI_DEFAULT", json.dumps(connection))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{vendor.upper()}_DEFAULT", json.dumps(connection))
     warehouse, days = examples_env["warehouse"], examples_env["days"]
-    dag = dagbag.get_dag("openai_nightly_backfill")
+    dag = dagbag.get_dag(f"{vendor}_nightly_backfill")
     logical = [datetime(d.year, d.month, d.day, tzinfo=timezone.utc) for d in days]
     for when in logical:
         assert dag.test(logical_date=when, run_after=when).state == "success"
-    assert openai_server.stats()["batch_creates"] == len(days)
+    assert server.stats()["batch_creates"] == len(days)
     assert dag.test(logical_date=logical[0], run_after=logical[0]).state == "success"
     assert dag.test(logical_date=logical[1]).state == "success"
-    assert openai_server.stats()["batch_creates"] == len(days) + 1
+    assert server.stats()["batch_creates"] == len(days) + 1
 
     per_day = examples_env["per_day"]
     rows = _rows(
         warehouse,
-        "SELECT custom_id, status, customer_tier, total_tokens, cost_usd, model FROM openai_ticket_summaries",
+        "SELECT custom_id, status, customer_tier, total_tokens, cost_usd, model "
+        f"FROM {vendor}_ticket_summaries",
     )
     assert len(rows) == len({r[0] for r in rows}) == per_day * len(days)
-    assert {r[1] for r in rows} == {"succeeded"} and {r[5] for r in rows} == {"gpt-4o-mini"}
+    assert {r[1] for r in rows} == {"succeeded"} and {r[5] for r in rows} == {OTHER_NIGHTLY[vendor]}
     assert all(r[2] in ("free", "pro", "enterprise") and r[3] > 0 and r[4] > 0 for r in rows)
     replaced = _rows(
-        warehouse, "SELECT COUNT(*), SUM(requests) FROM openai_ticket_batch_spend WHERE superseded"
+        warehouse, f"SELECT COUNT(*), SUM(requests) FROM {vendor}_ticket_batch_spend WHERE superseded"
     )
     assert replaced == [(1, per_day)]
-    stats = _rows(warehouse, "SELECT day, tickets, succeeded FROM openai_daily_ticket_stats ORDER BY day")
+    stats = _rows(warehouse, f"SELECT day, tickets, succeeded FROM {vendor}_daily_ticket_stats ORDER BY day")
     assert stats == [(d.isoformat(), per_day, per_day) for d in days]
 
 

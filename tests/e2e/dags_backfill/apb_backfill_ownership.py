@@ -26,10 +26,13 @@ from airflow_provider_batch.operators.results import BatchResultsOperator
 WORK = Path(os.environ.get("APB_BACKFILL_DIR", "/tmp/apb-backfill"))
 SHARDS = 3
 PER_SHARD = 4
-#: vendor -> (connection id, model). The OpenAI connection is the one the OpenAI provider names.
+#: vendor -> (connection id, model). The OpenAI and Anthropic connections are the ones their Airflow
+#: providers name. The request lines (``model``, user ``messages``, ``max_tokens``) are valid Messages
+#: bodies too, and the operators, given no ``endpoint``, take the vendor's (``/v1/messages``).
 VENDORS = {
     "together": ("together_default", "meta-llama/Llama-3.3-70B-Instruct-Turbo"),
     "openai": ("openai_default", "gpt-4o-mini"),
+    "anthropic": ("anthropic_default", "claude-haiku-4-5"),
 }
 
 
