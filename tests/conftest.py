@@ -7,6 +7,8 @@ example DAGs, and no real network for AWS.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import os
 import tempfile
@@ -101,61 +103,33 @@ def vendor_server(request: pytest.FixtureRequest) -> Any:
     return server
 
 
-#: Anthropic cases of the vendor-parametrised suites that do not run on Anthropic, and why: each
-#: asserts something Anthropic's API does not have (input files, a FAILED batch status, Together's
-#: fault routes) or a request shape it refuses. Anthropic's own tests of these behaviours are in
-#: tests/vendors/anthropic (lost creates, statuses, results) and tests/doctor.
-_NO_UPLOAD = "counts file uploads; Anthropic's requests go inline in the create"
-_NO_FAILED = (
-    "forces a FAILED batch; Anthropic's batches never fail as a whole (a failed request is an errored result)"
-)
-_MAX_TOKENS = (
-    "its requests lack max_tokens, which Messages requires: validation refuses the line "
-    "(max_tokens_missing) before the budget guard"
-)
-_LOST_CREATES = "tests/vendors/anthropic/test_anthropic_lost_create.py kills the submit at each point"
-#: The end-to-end pipeline suites (tests/pipeline) on Anthropic: not run yet; their follow-up and
-#: fault cases fail there and are still to be looked into case by case.
-ANTHROPIC_PIPELINE_PENDING = "tests/pipeline on Anthropic: pending (follow-up and fault cases to adapt)"
-ANTHROPIC_NOT_APPLICABLE: dict[str, str] = {
-    "test_idempotency.py::test_retry_reattaches_through_the_ledger_without_listing_anything": _NO_UPLOAD,
-    "test_idempotency.py::test_a_create_interrupted_before_it_reached_the_server_is_sent_once": (
-        f"{_NO_UPLOAD}; {_LOST_CREATES}"
-    ),
-    "test_idempotency.py::test_unknown_batches_on_our_own_file_are_never_guessed_between": (
-        f"looks for batches on the part's input file; Anthropic's lost creates are settled by the ledger "
-        f"({_LOST_CREATES})"
-    ),
-    "test_idempotency.py::test_failed_batch_is_not_paid_for_twice_unless_forced": _NO_FAILED,
-    "test_idempotency.py::test_a_crash_after_the_bytes_arrived_reuses_the_file": (
-        "re-uses an uploaded file; Anthropic has no files (a part is staged again on every try)"
-    ),
-    "test_trigger_batch.py::test_terminal_outcomes[anthropic-FAILED]": _NO_FAILED,
-    "test_sensor_batch.py::test_sensor_fails_on_a_failed_batch": _NO_FAILED,
-    "test_trigger_batch.py::test_unknown_status_is_logged_and_polling_continues": (
-        "sets a status the Anthropic emulation shows as in_progress; an unknown processing_status is "
-        "tests/vendors/anthropic/test_anthropic_client.py's"
-    ),
-    "test_operator_guards.py::test_missing_max_tokens_is_refused_before_upload": _MAX_TOKENS,
-    "test_operator_guards.py::test_assumed_max_tokens_lets_it_through": _MAX_TOKENS,
-    "test_operator_guards.py::test_max_tokens_in_the_body_is_a_remedy_that_works": _MAX_TOKENS,
-    "test_operator_guards.py::test_an_unpriced_model_under_a_budget_names_remedies_that_work": _MAX_TOKENS,
-    "test_operator_guards.py::test_n_completions_count_against_the_budget": (
-        "counts n completions per request; Messages has no n"
-    ),
-}
+@functools.cache
+def _not_applicable(vendor: str, root: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """``NOT_APPLICABLE`` (``file::test[params]`` or ``file::test`` -> why) and ``PENDING`` (folder
+    of tests/ -> why) of ``tests/vendors/<vendor>/not_applicable.py``; empty when it has none."""
+    path = root / "vendors" / vendor / "not_applicable.py"
+    if not path.is_file():
+        return {}, {}
+    spec = importlib.util.spec_from_file_location(f"_not_applicable_{vendor}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return dict(getattr(module, "NOT_APPLICABLE", {})), dict(getattr(module, "PENDING", {}))
 
 
-def _skip_on_anthropic(item: pytest.Item, root: Path) -> None:
-    """Skip an Anthropic case listed in :data:`ANTHROPIC_NOT_APPLICABLE` (by ``file::test[params]``
-    or ``file::test``), or of the pending pipeline suites, saying why."""
-    if Path(item.path).is_relative_to(root / "pipeline"):
-        item.add_marker(pytest.mark.skip(reason=ANTHROPIC_PIPELINE_PENDING))
-        return
+def _skip_not_applicable(item: pytest.Item, root: Path, vendor: str) -> None:
+    """Skip a case ``vendor`` lists as not applicable (by ``file::test[params]`` or ``file::test``),
+    or of a suite it lists as pending, saying why."""
+    not_applicable, pending = _not_applicable(vendor, root)
+    for folder, reason in pending.items():
+        if Path(item.path).is_relative_to(root / folder):
+            item.add_marker(pytest.mark.skip(reason=reason))
+            return
     where = Path(item.path).name
     for name in (f"{where}::{item.name}", f"{where}::{getattr(item, 'originalname', item.name)}"):
-        if name in ANTHROPIC_NOT_APPLICABLE:
-            item.add_marker(pytest.mark.skip(reason=f"not on Anthropic: {ANTHROPIC_NOT_APPLICABLE[name]}"))
+        if name in not_applicable:
+            label = vendor_named(vendor).display_name
+            item.add_marker(pytest.mark.skip(reason=f"not on {label}: {not_applicable[name]}"))
             return
 
 
@@ -165,8 +139,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     root = Path(__file__).parent
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if params.get("vendor_server", params.get("vendor")) == "anthropic":
-            _skip_on_anthropic(item, root)
+        vendor = params.get("vendor_server", params.get("vendor"))
+        if vendor in VENDORS:
+            _skip_not_applicable(item, root, vendor)
         if params.get("vendor_server", params.get("vendor", MATRIX_VENDOR)) != MATRIX_VENDOR:
             item.add_marker(pytest.mark.other_vendor)
     ci_matrix.apply(config, items)

@@ -46,7 +46,9 @@ uploads                     :meth:`BatchVendor.upload_input`: one part's file, i
 inline requests             :attr:`BatchVendor.input_staged_locally`: ``files.upload`` only stages
                             the part in the client and ``batches.create`` sends it, so every try
                             stages again before a create.
-its emulation               :meth:`BatchVendor.server_app`: the local server's app for it, and
+its emulation               :meth:`BatchVendor.server_app`: the local server's app for it,
+                            :meth:`BatchVendor.server_templates`: its route and download
+                            templates (``server/templates.py``), and
                             :meth:`BatchVendor.emulation_models`: the models that app answers
                             (the test fixtures serve them beside the shared ones).
 its doctor probe            :meth:`BatchVendor.doctor_probe`: ``vendors/<name>/doctor.py``, the
@@ -59,6 +61,7 @@ A vendor module imports no vendor SDK: clients are the provider's own httpx clie
 from __future__ import annotations
 
 import abc
+import importlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,6 +210,15 @@ class BatchVendor(abc.ABC):
     def server_app(self, controller: Any) -> Any:
         """This vendor's emulation in the local server: an ASGI app over the server's shared store,
         control plane and fault injection (``controller``). Imported only when a server starts."""
+
+    def server_templates(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The routes of this vendor's emulation as ``"METHOD /path/{param}"`` templates (what the
+        local server's statistics and fault scripts name), and those of them that are downloads a
+        ``truncate`` fault may cut short: ``ROUTE_TEMPLATES`` and ``DOWNLOAD_TEMPLATES`` of
+        ``vendors/<name>/server/templates.py``, beside the vendor's own module."""
+        package = type(self).__module__.rpartition(".")[0]
+        templates = importlib.import_module(f"{package}.server.templates")
+        return tuple(templates.ROUTE_TEMPLATES), tuple(templates.DOWNLOAD_TEMPLATES)
 
     def emulation_models(self) -> tuple[str, ...]:
         """The models this vendor's emulation answers by default (its own catalogue), beyond the

@@ -28,11 +28,12 @@ with ``--vendor openai``); the store, clock, control plane and faults here are s
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow_provider_batch.testing.server.config import DEFAULT_MODELS, FAULT_KINDS, ServerConfig
 from airflow_provider_batch.testing.server.process import server_process
 from airflow_provider_batch.testing.server.remote import ControlClient
 from airflow_provider_batch.testing.server.responder import count_tokens, respond
-from airflow_provider_batch.testing.server.routing import ROUTE_TEMPLATES
 from airflow_provider_batch.testing.server.runner import LocalTogetherServer
 
 __all__ = [
@@ -46,3 +47,12 @@ __all__ = [
     "respond",
     "server_process",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``ROUTE_TEMPLATES``: every vendor emulation's routes, collected on first use."""
+    if name == "ROUTE_TEMPLATES":
+        from airflow_provider_batch.testing.server.routing import route_templates
+
+        return route_templates()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

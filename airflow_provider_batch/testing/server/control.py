@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow_provider_batch.testing.server.config import ServerConfig
 from airflow_provider_batch.testing.server.faults import FaultInjector, ScriptedFault
-from airflow_provider_batch.testing.server.routing import ROUTE_TEMPLATES
+from airflow_provider_batch.testing.server.routing import route_templates
 from airflow_provider_batch.testing.server.store import Store
 
 __all__ = ["STARTUP_ONLY_FIELDS", "Controller", "FixedSettingError"]
@@ -56,8 +56,8 @@ class Controller:
 
     def inject(self, route: str, kind: str, times: int = 1, **params: Any) -> None:
         """Script a fault for the next ``times`` requests on ``route`` (a template or ``"*"``)."""
-        if route != "*" and route not in ROUTE_TEMPLATES:
-            raise ValueError(f"unknown route template {route!r}; expected '*' or one of {ROUTE_TEMPLATES}")
+        if route != "*" and route not in route_templates():
+            raise ValueError(f"unknown route template {route!r}; expected '*' or one of {route_templates()}")
         self.faults.add(ScriptedFault(route=route, kind=kind, times=times, params=params))
 
     def set_faults(

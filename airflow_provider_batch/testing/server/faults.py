@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_batch.testing.server.config import FAULT_KINDS, ServerConfig
+from airflow_provider_batch.testing.server.routing import download_templates
 
-__all__ = ["CONTENT_TEMPLATE", "DOWNLOAD_TEMPLATES", "FaultInjector", "ScriptedFault"]
+__all__ = ["CONTENT_TEMPLATE", "FaultInjector", "ScriptedFault"]
 
 CONTENT_TEMPLATE = "GET /v1/files/{id}/content"
-#: The downloads a ``truncate`` fault can cut short: file content, and Anthropic's batch results.
-DOWNLOAD_TEMPLATES = (CONTENT_TEMPLATE, "GET /v1/messages/batches/{id}/results")
 
 
 @dataclass
@@ -28,8 +27,9 @@ class ScriptedFault:
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
-        if self.kind == "truncate" and self.route not in ("*", *DOWNLOAD_TEMPLATES):
-            raise ValueError(f"'truncate' only applies to {' or '.join(map(repr, DOWNLOAD_TEMPLATES))}")
+        downloads = download_templates()
+        if self.kind == "truncate" and self.route not in ("*", *downloads):
+            raise ValueError(f"'truncate' only applies to {' or '.join(map(repr, downloads))}")
 
 
 class FaultInjector:
@@ -69,4 +69,4 @@ class FaultInjector:
 
     @staticmethod
     def _applies(kind: str, template: str | None) -> bool:
-        return kind != "truncate" or template in DOWNLOAD_TEMPLATES
+        return kind != "truncate" or template in download_templates()

@@ -3,41 +3,49 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-__all__ = ["ROUTE_TEMPLATES", "UPLOAD_TEMPLATE", "api_error", "is_batch_path", "match_template"]
+from airflow_provider_batch.vendors import VENDORS, vendor_named
+
+__all__ = [
+    "UPLOAD_TEMPLATE",
+    "api_error",
+    "download_templates",
+    "is_batch_path",
+    "match_template",
+    "route_templates",
+]
 
 UPLOAD_TEMPLATE = "PUT /_uploads/{id}"
 
-#: Every route of the server that faults may hit, as ``"METHOD /path/{param}"``.
-ROUTE_TEMPLATES: tuple[str, ...] = (
-    "POST /v1/files",
-    "POST /v1/files/upload",
-    "POST /v1/files/multipart/initiate",
-    "POST /v1/files/multipart/complete",
-    "POST /v1/files/multipart/abort",
-    "GET /v1/files",
-    "GET /v1/files/{id}",
-    "DELETE /v1/files/{id}",
-    "GET /v1/files/{id}/content",
-    "POST /v1/files/{id}/preprocess",
-    UPLOAD_TEMPLATE,
-    "PUT /_uploads/{id}/parts/{part}",
-    "POST /v1/batches",
-    "GET /v1/batches",
-    "GET /v1/batches/{id}",
-    "POST /v1/batches/{id}/cancel",
-    # Anthropic's Message Batches (vendors/anthropic/server)
-    "POST /v1/messages/batches",
-    "GET /v1/messages/batches",
-    "GET /v1/messages/batches/{id}",
-    "DELETE /v1/messages/batches/{id}",
-    "POST /v1/messages/batches/{id}/cancel",
-    "GET /v1/messages/batches/{id}/results",
-)
+
+@cache
+def _collected() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Every registered vendor's route and download templates (``BatchVendor.server_templates``,
+    declared in ``vendors/<name>/server/templates.py``), in registry order, each once. Collected
+    on first use: the vendors' emulations import this module."""
+    routes: dict[str, None] = {}
+    downloads: dict[str, None] = {}
+    for name in VENDORS:
+        vendor_routes, vendor_downloads = vendor_named(name).server_templates()
+        routes.update(dict.fromkeys(vendor_routes))
+        downloads.update(dict.fromkeys(vendor_downloads))
+    return tuple(routes), tuple(downloads)
+
+
+def route_templates() -> tuple[str, ...]:
+    """Every route of the server that faults may hit, as ``"METHOD /path/{param}"``: the union of
+    the registered vendors' emulations."""
+    return _collected()[0]
+
+
+def download_templates() -> tuple[str, ...]:
+    """The downloads a ``truncate`` fault can cut short (file content, Anthropic's batch results)."""
+    return _collected()[1]
 
 
 def _compile(template: str) -> tuple[str, re.Pattern[str]]:
@@ -45,15 +53,27 @@ def _compile(template: str) -> tuple[str, re.Pattern[str]]:
     return method, re.compile("^" + re.sub(r"\{[a-z]+\}", "[^/]+", path) + "$")
 
 
-_COMPILED = [(template, *_compile(template)) for template in ROUTE_TEMPLATES]
+@cache
+def _compiled() -> list[tuple[str, str, re.Pattern[str]]]:
+    """The templates, literal paths before ``{param}`` ones so a literal path wins."""
+    return [(t, *_compile(t)) for t in sorted(route_templates(), key=lambda t: t.count("{"))]
 
 
 def match_template(method: str, path: str) -> str | None:
     """The template a request matches (literal paths win over ``{id}``), or ``None``."""
-    for template, route_method, pattern in _COMPILED:
+    for template, route_method, pattern in _compiled():
         if route_method == method and pattern.match(path):
             return template
     return None
+
+
+def __getattr__(name: str) -> Any:
+    """``ROUTE_TEMPLATES`` and ``DOWNLOAD_TEMPLATES``, collected from the vendors on first use."""
+    if name == "ROUTE_TEMPLATES":
+        return route_templates()
+    if name == "DOWNLOAD_TEMPLATES":
+        return download_templates()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def is_batch_path(path: str) -> bool:
