@@ -113,10 +113,11 @@ _MAX_TOKENS = (
     "its requests lack max_tokens, which Messages requires: validation refuses the line "
     "(max_tokens_missing) before the budget guard"
 )
+_HOSTILE_IDS = (
+    "its custom_ids break Anthropic's ^[a-zA-Z0-9_-]{1,64}$, which validation refuses before any spend; "
+    "test_hostile_values_under_mapped_custom_ids_are_stored_exactly_on_anthropic runs them mapped"
+)
 _LOST_CREATES = "tests/vendors/anthropic/test_anthropic_lost_create.py kills the submit at each point"
-#: The end-to-end pipeline suites (tests/pipeline) on Anthropic: not run yet; their follow-up and
-#: fault cases fail there and are still to be looked into case by case.
-ANTHROPIC_PIPELINE_PENDING = "tests/pipeline on Anthropic: pending (follow-up and fault cases to adapt)"
 ANTHROPIC_NOT_APPLICABLE: dict[str, str] = {
     "test_idempotency.py::test_retry_reattaches_through_the_ledger_without_listing_anything": _NO_UPLOAD,
     "test_idempotency.py::test_a_create_interrupted_before_it_reached_the_server_is_sent_once": (
@@ -140,18 +141,21 @@ ANTHROPIC_NOT_APPLICABLE: dict[str, str] = {
     "test_operator_guards.py::test_assumed_max_tokens_lets_it_through": _MAX_TOKENS,
     "test_operator_guards.py::test_max_tokens_in_the_body_is_a_remedy_that_works": _MAX_TOKENS,
     "test_operator_guards.py::test_an_unpriced_model_under_a_budget_names_remedies_that_work": _MAX_TOKENS,
+    "test_follow_up_pipeline.py::test_delete_input_files_removes_the_uploaded_inputs_once_loaded": (
+        f"{_NO_UPLOAD}: there is no input file to delete (test_a_rerun_after_delete_input_files_loads_"
+        "every_answer_and_error_again runs on Anthropic, where it deletes none)"
+    ),
+    "test_hostile_pipeline.py::test_hostile_values_are_stored_exactly_in_sqlite": _HOSTILE_IDS,
+    "test_hostile_pipeline.py::test_hostile_values_are_stored_exactly_in_a_database_server": _HOSTILE_IDS,
     "test_operator_guards.py::test_n_completions_count_against_the_budget": (
         "counts n completions per request; Messages has no n"
     ),
 }
 
 
-def _skip_on_anthropic(item: pytest.Item, root: Path) -> None:
+def _skip_on_anthropic(item: pytest.Item) -> None:
     """Skip an Anthropic case listed in :data:`ANTHROPIC_NOT_APPLICABLE` (by ``file::test[params]``
-    or ``file::test``), or of the pending pipeline suites, saying why."""
-    if Path(item.path).is_relative_to(root / "pipeline"):
-        item.add_marker(pytest.mark.skip(reason=ANTHROPIC_PIPELINE_PENDING))
-        return
+    or ``file::test``), saying why."""
     where = Path(item.path).name
     for name in (f"{where}::{item.name}", f"{where}::{getattr(item, 'originalname', item.name)}"):
         if name in ANTHROPIC_NOT_APPLICABLE:
@@ -166,7 +170,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if params.get("vendor_server", params.get("vendor")) == "anthropic":
-            _skip_on_anthropic(item, root)
+            _skip_on_anthropic(item)
         if params.get("vendor_server", params.get("vendor", MATRIX_VENDOR)) != MATRIX_VENDOR:
             item.add_marker(pytest.mark.other_vendor)
     ci_matrix.apply(config, items)
