@@ -77,6 +77,11 @@ class ParsedLine:
     reported_id: str | None = None
     #: An embeddings answer: its vector (or one per input), else ``None``.
     embedding: list[Any] | None = None
+    #: Prompt-cache tokens counted apart from ``prompt_tokens`` (the endpoint's
+    #: ``cache_usage_keys``: Anthropic's): written, of them with a one-hour lifetime, and read.
+    cache_written: int = 0
+    cache_written_1h: int = 0
+    cache_read: int = 0
 
 
 class RunContext(NamedTuple):
