@@ -240,6 +240,8 @@ class _Totals:
     prompt: int = 0
     completion: int = 0
     total: int = 0
+    cache_creation: int = 0
+    cache_read: int = 0
     batch_units: int = 0
     list_units: int = 0
     models: set[str] = field(default_factory=set)
@@ -311,6 +313,8 @@ class _RowBuilder:
         totals.prompt += line.prompt_tokens or 0
         totals.completion += line.completion_tokens or 0
         totals.total += line.total_tokens or 0
+        totals.cache_creation += line.cache_written
+        totals.cache_read += line.cache_read
         totals.batch_units += batch_units
         totals.list_units += list_units
         cost = None if line.total_tokens is None else batch_units / _UNITS
@@ -336,6 +340,8 @@ class _RowBuilder:
             self.batch_id,
             *self.owner,
             line.embedding,
+            line.cache_written,
+            line.cache_read,
         )
 
     def unanswered(self, totals: _Totals, request: ExpectedRequest) -> ResultRow:
@@ -389,6 +395,8 @@ def _summary(
         prompt_tokens=totals.prompt,
         completion_tokens=totals.completion,
         total_tokens=totals.total,
+        cache_creation_tokens=totals.cache_creation,
+        cache_read_tokens=totals.cache_read,
         cost_usd_batch=totals.batch_units / _UNITS,
         cost_usd_list=totals.list_units / _UNITS,
         savings_usd=(totals.list_units - totals.batch_units) / _UNITS,

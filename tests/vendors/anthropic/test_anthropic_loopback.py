@@ -137,6 +137,13 @@ def test_prompt_cache_tokens_are_read_and_priced_at_the_batch_discount(
     found = reconcile(expected, lines, [], batch_id=job.id, batch_status="COMPLETED", prices=prices)
     cost = {row.custom_id: row.cost_usd for row in found.rows()}
     assert found.summary.cost_usd_batch == pytest.approx(sum(cost.values()), abs=1e-9)  # the spend row
+    # The rows and the spend row carry the cache token counts.
+    cached = {row.custom_id: (row.cache_creation_tokens, row.cache_read_tokens) for row in found.rows()}
+    assert cached == {line.custom_id: (line.cache_written, line.cache_read) for line in lines}
+    assert (found.summary.cache_creation_tokens, found.summary.cache_read_tokens) == (
+        first.cache_written + third.cache_written,
+        second.cache_read,
+    )
     for line in lines:
         plain = prices.cost(MODEL, line.prompt_tokens or 0, line.completion_tokens or 0).batch_usd
         cache = (
