@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,8 @@ __all__ = [
     "DEFAULT_PRICE_TABLE",
     "PRICES_SOURCE",
     "PRICES_AS_OF",
+    "CacheRates",
+    "CacheTokens",
     "ModelPrice",
     "PriceTable",
     "Cost",
@@ -51,6 +53,31 @@ class Cost(BaseModel):
         return self.list_usd - self.batch_usd
 
 
+_CACHE_FACTORS = ("cache_write_factor", "cache_write_1h_factor", "cache_read_factor")
+
+
+class CacheRates(NamedTuple):
+    """USD per 1M prompt-cache tokens: a write with a 5-minute lifetime, with a 1-hour one, a read."""
+
+    write: float
+    write_1h: float
+    read: float
+
+
+class CacheTokens(NamedTuple):
+    """Prompt-cache tokens a vendor counts apart from the input (Anthropic's usage): written (all
+    lifetimes; ``written_1h`` of them with a one-hour lifetime) and read."""
+
+    written: int = 0
+    read: int = 0
+    written_1h: int = 0
+
+    def usd_per_1m(self, rates: CacheRates) -> float:
+        """Their cost times one million at ``rates`` (list price)."""
+        written_5m = max(self.written - self.written_1h, 0)
+        return written_5m * rates.write + self.written_1h * rates.write_1h + self.read * rates.read
+
+
 class PriceTable(BaseModel):
     """Prices per model plus the batch discount.
 
@@ -58,6 +85,12 @@ class PriceTable(BaseModel):
     :param batch_discount: fraction taken off the list price for batch jobs (0.5 = half price).
     :param default: price used for a model missing from ``models``; ``None`` makes such a model
         cost nothing and be reported by :meth:`has_price`.
+    :param cache_write_factor: a prompt-cache write token (a vendor that counts them apart from the
+        input, as Anthropic's ``cache_creation_input_tokens``) costs this times the model's input
+        rate; ``cache_write_1h_factor`` for a write with a one-hour lifetime.
+    :param cache_read_factor: a prompt-cache read token (``cache_read_input_tokens``) costs this
+        times the input rate. All three are 1.0 (the input rate) unless the vendor's table says
+        otherwise; the batch discount applies on top, as on every other token.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -65,6 +98,9 @@ class PriceTable(BaseModel):
     models: dict[str, ModelPrice] = Field(default_factory=dict)
     batch_discount: float = Field(default=0.5, ge=0, le=1)
     default: ModelPrice | None = None
+    cache_write_factor: float = Field(default=1.0, ge=0)
+    cache_write_1h_factor: float = Field(default=1.0, ge=0)
+    cache_read_factor: float = Field(default=1.0, ge=0)
     source: str = PRICES_SOURCE
     as_of: str = PRICES_AS_OF
 
@@ -84,7 +120,7 @@ class PriceTable(BaseModel):
             return base
         merged: dict[str, Any] = base.model_dump()
         merged["models"].update(data.get("models", {}))
-        for key in ("batch_discount", "default", "source", "as_of"):
+        for key in ("batch_discount", "default", "source", "as_of", *_CACHE_FACTORS):
             if key in data:
                 merged[key] = data[key]
         return cls.model_validate(merged)
@@ -97,12 +133,24 @@ class PriceTable(BaseModel):
             return self.models[model]
         return self.default
 
-    def cost(self, model: str | None, prompt_tokens: int, completion_tokens: int) -> Cost:
-        """Cost of one request (or a sum of requests of one model)."""
+    def input_rates(self, price: ModelPrice) -> CacheRates:
+        """USD per 1M tokens of a prompt-cache write (5-minute, 1-hour) and read for ``price``."""
+        rate = price.input_per_1m
+        return CacheRates(
+            rate * self.cache_write_factor, rate * self.cache_write_1h_factor, rate * self.cache_read_factor
+        )
+
+    def cost(
+        self, model: str | None, prompt_tokens: int, completion_tokens: int, cache: CacheTokens | None = None
+    ) -> Cost:
+        """Cost of one request (or a sum of requests of one model); ``cache``: its prompt-cache
+        tokens counted apart from ``prompt_tokens``."""
         price = self.price(model)
         if price is None:
             return Cost(list_usd=0.0, batch_usd=0.0)
         list_usd = (prompt_tokens * price.input_per_1m + completion_tokens * price.output_per_1m) / 1e6
+        if cache is not None:
+            list_usd += cache.usd_per_1m(self.input_rates(price)) / 1e6
         batch_usd = list_usd * (1.0 - self.batch_discount)
         return Cost(list_usd=_round(list_usd), batch_usd=_round(batch_usd))
 

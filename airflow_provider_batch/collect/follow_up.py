@@ -145,6 +145,7 @@ def _carry(row: ResultRow) -> Carried:
     return Carried(
         status=row.status, prompt_tokens=row.prompt_tokens or 0, completion_tokens=row.completion_tokens or 0,
         total_tokens=row.total_tokens or 0, cost_usd=row.cost_usd or 0.0, error_code=row.error_code,
+        cache_creation_tokens=row.cache_creation_tokens or 0, cache_read_tokens=row.cache_read_tokens or 0,
     )  # fmt: skip
 
 
@@ -293,6 +294,8 @@ def _merged(row: ResultRow, origin: str, round_no: int, old: Carried) -> ResultR
         prompt_tokens=_plus(row.prompt_tokens, old.prompt_tokens),
         completion_tokens=_plus(row.completion_tokens, old.completion_tokens),
         total_tokens=_plus(row.total_tokens, old.total_tokens),
+        cache_creation_tokens=_plus(row.cache_creation_tokens, old.cache_creation_tokens),
+        cache_read_tokens=_plus(row.cache_read_tokens, old.cache_read_tokens),
         cost_usd=None if row.cost_usd is None else round(row.cost_usd + old.cost_usd, 10),
     )
 

@@ -27,6 +27,8 @@ class Carried(BaseModel):
     total_tokens: int = 0
     cost_usd: float = 0.0
     error_code: str | None = None
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
 
     @model_validator(mode="before")
     @classmethod

@@ -73,6 +73,7 @@ class ShapeReader:
     transcript)."""
 
     usage_keys = ChatEndpoint.usage_keys
+    cache_usage_keys = ChatEndpoint.cache_usage_keys
 
     def __init__(self, endpoints: Iterable[Endpoint]) -> None:
         self.endpoints = tuple(endpoints)

@@ -55,6 +55,9 @@ class Endpoint(abc.ABC):
     method: ClassVar[str] = "POST"
     #: ``(prompt, completion, total)`` keys of the body's ``usage``; ``None``: no such count (0).
     usage_keys: ClassVar[tuple[str, str | None, str]] = ("prompt_tokens", "completion_tokens", "total_tokens")
+    #: ``usage`` fields of prompt-cache writes and reads counted apart from the prompt tokens, or
+    #: ``None`` when the endpoint's prompt tokens include them (or it has no cache).
+    cache_usage_keys: ClassVar[tuple[str, str] | None] = None
     #: What a 2xx body must hold to be an answer, as the "no answer" message names it.
     answer_name: ClassVar[str]
     #: Whether answers of this endpoint are read by their shape (Together's chat and audio files).

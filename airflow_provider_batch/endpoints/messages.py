@@ -6,7 +6,9 @@ text blocks), never as a message. Structured output is Anthropic's ``output_conf
 (``{"type": "json_schema", "schema": {...}}``), passed in ``body=``. An answer is the text of its
 ``content`` blocks and its ``stop_reason``; its prompt tokens are ``input_tokens`` (the uncached
 input) and its completion tokens ``output_tokens``; prompt-cache writes and reads
-(``cache_creation_input_tokens``, ``cache_read_input_tokens``) stay in the stored response body.
+(``cache_creation_input_tokens``, of them ``cache_creation.ephemeral_1h_input_tokens`` with a
+one-hour lifetime, and ``cache_read_input_tokens``) are counted apart and priced at the price
+table's cache factors.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ class MessagesEndpoint(Endpoint):
     path: ClassVar[str] = MESSAGES
     answer_name: ClassVar[str] = "content blocks"
     usage_keys: ClassVar[tuple[str, str | None, str]] = ("input_tokens", "output_tokens", "total_tokens")
+    cache_usage_keys: ClassVar[tuple[str, str] | None] = (
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+    )
     reserved_fields: ClassVar[frozenset[str]] = frozenset({"model", "messages", "system"})
     bound_field: ClassVar[str | None] = "max_tokens"
     prompt_fields: ClassVar[tuple[str, ...]] = _PROMPT_FIELD_NAMES

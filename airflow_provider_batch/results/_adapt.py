@@ -17,12 +17,15 @@ _META = _FIELDS.index("metadata")
 _TAIL = (
     "dag_id", "run_id", "logical_date", "loaded_at", "answered_by_batch_id", "attempts",
     "task_id", "map_index", "owner_key", "superseded", "superseded_by", "superseded_at", "response_embedding",
+    "cache_creation_tokens", "cache_read_tokens",
 )  # fmt: skip
 # The adapter below relies on this layout; fail at import, not with misplaced columns.
 assert _FIELDS[_META + 1 :] == _TAIL, _FIELDS
 _TEXT = _FIELDS.index("response_text")
 _ERROR = _FIELDS.index("error_message")
 _VECTOR = _FIELDS.index("response_embedding")
+#: The columns after the embedding (the prompt-cache tokens) are the table's last, as they are.
+_LAST = _VECTOR + 1
 #: A new table has the embedding column after ``loaded_at`` (see ``models.RESULT_COLUMNS``).
 _VECTOR_IN_TAIL = _TAIL.index("answered_by_batch_id")
 
@@ -47,7 +50,7 @@ def result_adapter(metadata_columns: Sequence[str], dialect: SqlDialect) -> Call
                 if value.__class__ is not str:  # rare: a non-text value or a missing column
                     metas = tuple([v if v.__class__ is str else meta_value(v) for v in metas])
                     break
-            values = row[:_META] + metas + tail_of(row[_META + 1 : _VECTOR])
+            values = row[:_META] + metas + tail_of(row[_META + 1 : _VECTOR]) + row[_LAST:]
             embedding = row[_VECTOR]
             return values if embedding is None else (*values[:at], vector(embedding), *values[at + 1 :])
 
@@ -62,7 +65,7 @@ def result_adapter(metadata_columns: Sequence[str], dialect: SqlDialect) -> Call
         metas = tuple(
             [v if (v := meta.get(c)).__class__ is str and "\x00" not in v else meta_clean(v) for c in columns]
         )
-        values = row[:_META] + metas + tail_of(row[_META + 1 : _VECTOR])
+        values = row[:_META] + metas + tail_of(row[_META + 1 : _VECTOR]) + row[_LAST:]
         embedding = row[_VECTOR]
         if embedding is not None:
             values = (*values[:at], vector(embedding), *values[at + 1 :])

@@ -77,6 +77,11 @@ class ParsedLine:
     reported_id: str | None = None
     #: An embeddings answer: its vector (or one per input), else ``None``.
     embedding: list[Any] | None = None
+    #: Prompt-cache tokens counted apart from ``prompt_tokens`` (the endpoint's
+    #: ``cache_usage_keys``: Anthropic's): written, of them with a one-hour lifetime, and read.
+    cache_written: int = 0
+    cache_written_1h: int = 0
+    cache_read: int = 0
 
 
 class RunContext(NamedTuple):
@@ -138,6 +143,11 @@ class ResultRow(NamedTuple):
     ``response_embedding`` is an embeddings answer's vector (a list of floats; a list of vectors
     when the request embedded several inputs), ``None`` for any other answer. Its column holds
     JSON text, or a native ``double precision[]`` on PostgreSQL.
+
+    ``cache_creation_tokens`` and ``cache_read_tokens`` are prompt-cache tokens a vendor counts
+    apart from ``prompt_tokens`` (Anthropic's ``cache_creation_input_tokens`` and
+    ``cache_read_input_tokens``; 0 elsewhere), priced into ``cost_usd`` and summed over attempts
+    like the other tokens. They are the table's last columns.
     """
 
     batch_id: str
@@ -167,6 +177,8 @@ class ResultRow(NamedTuple):
     superseded_by: str | None = None
     superseded_at: datetime | None = None
     response_embedding: list[Any] | None = None
+    cache_creation_tokens: int | None = 0
+    cache_read_tokens: int | None = 0
 
     def values(self, metadata_columns: Sequence[str] = ()) -> tuple[Any, ...]:
         """Column values in table order, metadata spread into ``metadata_columns``."""
@@ -177,6 +189,7 @@ class ResultRow(NamedTuple):
             + self[_META_POS + 1 : _VECTOR_AT]
             + (self.response_embedding,)
             + self[_VECTOR_AT:_VECTOR_POS]
+            + self[_VECTOR_POS + 1 :]
         )
 
 
@@ -231,6 +244,9 @@ class BatchSummary:
     superseded: bool = False
     superseded_by: str | None = None
     superseded_at: datetime | None = None
+    #: Prompt-cache tokens counted apart from ``prompt_tokens`` (see :class:`ResultRow`).
+    cache_creation_tokens: int | None = 0
+    cache_read_tokens: int | None = 0
 
     def values(self) -> tuple[Any, ...]:
         """Column values in table order (``owner_key`` filled from the owner when ``None``)."""
@@ -286,6 +302,8 @@ _SAMPLES = {
 
 _SUMMARY_OWNER_KEY = [f.name for f in dataclasses.fields(BatchSummary)].index("owner_key")
 
+#: The prompt-cache token columns of both tables (added in place to older tables).
+CACHE_TOKEN_FIELDS = ("cache_creation_tokens", "cache_read_tokens")
 RESULT_KEY = ("owner_key", "batch_id", "custom_id")
 SUMMARY_KEY = ("batch_id",)
 #: Columns that say who owns a row; a later owner never overwrites them in the spend table.
@@ -298,6 +316,7 @@ _OWNER_KINDS = {"map_index": "int", "owner_key": "key", "superseded": "bool", "s
 def _result_columns() -> tuple[tuple[str, str], ...]:
     kinds = {"batch_id": "key", "custom_id": "key"}
     kinds |= {"prompt_tokens": "int", "completion_tokens": "int", "total_tokens": "int"}
+    kinds |= dict.fromkeys(CACHE_TOKEN_FIELDS, "int")
     kinds |= {"cost_usd": "money", "logical_date": "timestamp", "loaded_at": "timestamp", "attempts": "int"}
     kinds |= _OWNER_KINDS
     kinds["response_embedding"] = "vector"
@@ -305,13 +324,14 @@ def _result_columns() -> tuple[tuple[str, str], ...]:
         *ResultRow._fields[:_VECTOR_AT],
         "response_embedding",
         *ResultRow._fields[_VECTOR_AT:_VECTOR_POS],
+        *ResultRow._fields[_VECTOR_POS + 1 :],
     )
     return tuple((name, kinds.get(name, "text")) for name in names)
 
 
 def _summary_columns() -> tuple[tuple[str, str], ...]:
     kinds: dict[str, str] = {"batch_id": "key"}
-    for name in ("requests", *ROW_STATUSES, *TOKEN_FIELDS):
+    for name in ("requests", *ROW_STATUSES, *TOKEN_FIELDS, *CACHE_TOKEN_FIELDS):
         kinds[name] = "int"
     for name in MONEY_FIELDS:
         kinds[name] = "money"

@@ -467,6 +467,7 @@ def _parse(
     answer = reader.read_answer(body)
     answered = answer is not None
     model, (prompt, completion, total), not_finite = _model_and_usage(body, reader.usage_keys)
+    written, written_1h, read = _cache_usage(body, reader.cache_usage_keys) if not not_finite else (0, 0, 0)
     body_error = body.get("error") if isinstance(body, dict) else None
     ok_status = status_code is not None and 200 <= status_code < 300
     succeeded = ok_status and answered and error is None and body_error is None
@@ -494,6 +495,9 @@ def _parse(
         line_no=line_no,
         response_json=body_text,
         embedding=answer.vector if answer is not None else None,
+        cache_written=written,
+        cache_written_1h=written_1h,
+        cache_read=read,
     )
 
 
@@ -527,6 +531,24 @@ def _model_and_usage(body: Any, keys: tuple[str, str | None, str]) -> tuple[str 
     completion = _tokens(usage.get(completion_key)) if completion_key is not None else 0
     total = usage.get(total_key)
     return model, (prompt, completion, prompt + completion if total is None else _tokens(total)), None
+
+
+def _cache_usage(body: Any, keys: tuple[str, str] | None) -> tuple[int, int, int]:
+    """Prompt-cache tokens written, of them with a one-hour lifetime, and read (``keys``: the
+    endpoint's ``cache_usage_keys``; none for an endpoint without them)."""
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if keys is None or not isinstance(usage, dict):
+        return 0, 0, 0
+    written, read = (_tokens(usage.get(key)) if _is_count(usage.get(key)) else 0 for key in keys)
+    split = usage.get("cache_creation")
+    hour = split.get("ephemeral_1h_input_tokens") if isinstance(split, dict) else None
+    return written, min(_tokens(hour), written) if _is_count(hour) else 0, read
+
+
+def _is_count(value: Any) -> bool:
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
 
 
 def _is_not_finite(value: Any) -> bool:

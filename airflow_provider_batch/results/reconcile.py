@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from airflow_provider_batch.core.status import UNRUN_ROW_STATUS, BatchStatus
-from airflow_provider_batch.pricing import DEFAULT_PRICE_TABLE, PriceTable
+from airflow_provider_batch.pricing import DEFAULT_PRICE_TABLE, CacheRates, CacheTokens, PriceTable
 from airflow_provider_batch.results.models import (
     BatchSummary,
     Diagnostics,
@@ -34,6 +34,9 @@ from airflow_provider_batch.results.models import (
     RowStatus,
     RunContext,
 )
+
+#: A model's input and output rates and its prompt-cache rates (USD per 1M tokens, list price).
+_Rates = tuple[float, float, CacheRates]
 
 __all__ = ["BatchStream", "Reconciliation", "UnrunCodes", "reconcile"]
 
@@ -237,6 +240,8 @@ class _Totals:
     prompt: int = 0
     completion: int = 0
     total: int = 0
+    cache_creation: int = 0
+    cache_read: int = 0
     batch_units: int = 0
     list_units: int = 0
     models: set[str] = field(default_factory=set)
@@ -266,9 +271,9 @@ class _RowBuilder:
         self.run = (run.dag_id, run.run_id, run.logical_date, run.loaded_at)
         # attempts, then the owner; a new row is current (not superseded).
         self.owner = (1, run.task_id, run.map_index, run.owner_key, False, None, None)
-        self._rates: dict[tuple[str | None, str | None], tuple[float, float] | None] = {}
+        self._rates: dict[tuple[str | None, str | None], _Rates | None] = {}
 
-    def _rate(self, line_model: str | None, expected_model: str | None) -> tuple[float, float] | None:
+    def _rate(self, line_model: str | None, expected_model: str | None) -> _Rates | None:
         pair = (line_model, expected_model)
         if pair not in self._rates:
             known = self.prices.models
@@ -281,7 +286,10 @@ class _RowBuilder:
             else:
                 model = line_model or expected_model
             price = self.prices.price(model)
-            self._rates[pair] = None if price is None else (price.input_per_1m, price.output_per_1m)
+            if price is None:
+                self._rates[pair] = None
+            else:
+                self._rates[pair] = (price.input_per_1m, price.output_per_1m, self.prices.input_rates(price))
         return self._rates[pair]
 
     def _units(self, request: ExpectedRequest, line: ParsedLine) -> tuple[int, int]:
@@ -289,7 +297,11 @@ class _RowBuilder:
         rate = self._rate(line.model, request.model)
         if rate is None:
             return 0, 0
-        list_usd = ((line.prompt_tokens or 0) * rate[0] + (line.completion_tokens or 0) * rate[1]) / 1e6
+        list_usd = (line.prompt_tokens or 0) * rate[0] + (line.completion_tokens or 0) * rate[1]
+        if line.cache_written or line.cache_read:  # prompt-cache tokens counted apart (Anthropic's)
+            cache = CacheTokens(line.cache_written, line.cache_read, line.cache_written_1h)
+            list_usd += cache.usd_per_1m(rate[2])
+        list_usd /= 1e6
         return math.floor(list_usd * self.discount * 1e10 + 0.5), math.floor(list_usd * 1e10 + 0.5)
 
     def answered(self, totals: _Totals, request: ExpectedRequest, line: ParsedLine) -> ResultRow:
@@ -301,6 +313,8 @@ class _RowBuilder:
         totals.prompt += line.prompt_tokens or 0
         totals.completion += line.completion_tokens or 0
         totals.total += line.total_tokens or 0
+        totals.cache_creation += line.cache_written
+        totals.cache_read += line.cache_read
         totals.batch_units += batch_units
         totals.list_units += list_units
         cost = None if line.total_tokens is None else batch_units / _UNITS
@@ -326,6 +340,8 @@ class _RowBuilder:
             self.batch_id,
             *self.owner,
             line.embedding,
+            line.cache_written,
+            line.cache_read,
         )
 
     def unanswered(self, totals: _Totals, request: ExpectedRequest) -> ResultRow:
@@ -379,6 +395,8 @@ def _summary(
         prompt_tokens=totals.prompt,
         completion_tokens=totals.completion,
         total_tokens=totals.total,
+        cache_creation_tokens=totals.cache_creation,
+        cache_read_tokens=totals.cache_read,
         cost_usd_batch=totals.batch_units / _UNITS,
         cost_usd_list=totals.list_units / _UNITS,
         savings_usd=(totals.list_units - totals.batch_units) / _UNITS,

@@ -24,6 +24,7 @@ __all__ = [
     "MYSQL",
     "PG",
     "asset_events",
+    "error_code",
     "load_dags",
     "mysql_query",
     "pg_query",
@@ -33,6 +34,7 @@ __all__ = [
     "set_conn",
     "ti_states",
     "together_conn",
+    "uploads",
     "when_batch_appears",
     "xcom",
 ]
@@ -166,3 +168,21 @@ def mysql_query(sql: str, *args: Any) -> list[tuple]:
         return [tuple(r) for r in cur.fetchall()]
     finally:
         conn.close()
+
+
+def uploads(server: Any, parts: int) -> int:
+    """The file uploads the server counts for ``parts`` parts sent: none on a vendor whose
+    requests go inline in the create (Anthropic's)."""
+    from airflow_provider_batch.vendors import vendor_named
+
+    return 0 if vendor_named(server.vendor).input_staged_locally else parts
+
+
+def error_code(server: Any, code: str) -> str:
+    """The error code a ``[[fail:CODE]]`` marker gives on ``server``'s vendor: Anthropic's emulation
+    answers with the Anthropic error type of the same meaning."""
+    if server.vendor != "anthropic":
+        return code
+    from airflow_provider_batch.vendors.anthropic.server.answers import marker_error_type
+
+    return marker_error_type(code)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from apb_pipeline_helpers import rows, run_dag, ti_states, xcom
+from apb_pipeline_helpers import error_code, rows, run_dag, ti_states, uploads, xcom
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -70,7 +70,7 @@ def test_transient_failures_are_answered_by_one_follow_up_batch(pipeline: Any, t
     assert set(ti_states(dag_run).values()) == {("success", 1)}
 
     stats = pipeline.server.stats()
-    assert stats["batch_creates"] == 2 and stats["uploads"] == 2
+    assert stats["batch_creates"] == 2 and stats["uploads"] == uploads(pipeline.server, 2)
     result = xcom(dag_run, "results")
     (original,), (follow_up,) = result["batch_ids"], result["follow_up_batch_ids"]
     assert {b["id"] for b in stats["batches"]} == {original, follow_up}
@@ -108,7 +108,9 @@ def test_transient_failures_are_answered_by_one_follow_up_batch(pipeline: Any, t
     outcomes = _outcomes(together_ledger, original, follow_up)
     first, second = outcomes[original], outcomes[follow_up]
     assert (first.requests, first.succeeded, first.failed) == (N, N - len(TRANSIENT), len(TRANSIENT))
-    assert _failures(first) == [("server_overloaded", 4, [f"row-{n}" for n in sorted(TRANSIENT)])]
+    assert _failures(first) == [
+        (error_code(pipeline.server, "server_overloaded"), 4, [f"row-{n}" for n in sorted(TRANSIENT)])
+    ]
     assert (second.requests, second.succeeded, second.failures) == (len(TRANSIENT), len(TRANSIENT), [])
     assert (first.dag_id, first.task_id, first.run_id) == (dag_run.dag_id, "results", dag_run.run_id)
     assert (first.results_table, first.summary_table) == ("pipeline_results", "pipeline_summary")
@@ -129,7 +131,8 @@ def test_crash_after_follow_up_created_reattaches_and_skips_permanent_errors(
     assert ti_states(dag_run)["results"] == ("success", 2)
 
     stats = pipeline.server.stats()
-    assert stats["batch_creates"] == 2 and stats["uploads"] == 2  # the retry paid for nothing
+    # the retry paid for nothing
+    assert stats["batch_creates"] == 2 and stats["uploads"] == uploads(pipeline.server, 2)
     result = xcom(dag_run, "results")
     (original,), (follow_up,) = result["batch_ids"], result["follow_up_batch_ids"]
     sent = rows(pipeline.warehouse, "SELECT requests FROM pipeline_summary WHERE batch_id = ?", follow_up)
@@ -142,8 +145,8 @@ def test_crash_after_follow_up_created_reattaches_and_skips_permanent_errors(
         "FROM pipeline_results WHERE status = 'failed' ORDER BY custom_id",
     )
     assert failed == [
-        (f"row-{PERSISTENT}", "timeout", 2, follow_up),
-        (f"row-{PERMANENT}", "invalid_model", 1, original),
+        (f"row-{PERSISTENT}", error_code(pipeline.server, "timeout"), 2, follow_up),
+        (f"row-{PERMANENT}", error_code(pipeline.server, "invalid_model"), 1, original),
     ]
     assert len(rows(pipeline.warehouse, "SELECT * FROM pipeline_summary")) == 2
     _spend_matches(pipeline)
@@ -151,15 +154,17 @@ def test_crash_after_follow_up_created_reattaches_and_skips_permanent_errors(
     # Both tries loaded the original batch: its outcome was replaced, not doubled.
     outcomes = _outcomes(together_ledger, original, follow_up)
     assert _failures(outcomes[original]) == [
-        ("server_overloaded", 4, [f"row-{n}" for n in sorted(TRANSIENT)]),
-        ("invalid_model", 1, [f"row-{PERMANENT}"]),
-        ("timeout", 1, [f"row-{PERSISTENT}"]),
+        (error_code(pipeline.server, "server_overloaded"), 4, [f"row-{n}" for n in sorted(TRANSIENT)]),
+        (error_code(pipeline.server, "invalid_model"), 1, [f"row-{PERMANENT}"]),
+        (error_code(pipeline.server, "timeout"), 1, [f"row-{PERSISTENT}"]),
     ]
-    assert _failures(outcomes[follow_up]) == [("timeout", 1, [f"row-{PERSISTENT}"])]
+    assert _failures(outcomes[follow_up]) == [
+        (error_code(pipeline.server, "timeout"), 1, [f"row-{PERSISTENT}"])
+    ]
     # The task's result has the final failures: the answered ones are gone.
     assert sorted((f["code"], f["count"], f["examples"]) for f in result["failures"]) == [
-        ("invalid_model", 1, [f"row-{PERMANENT}"]),
-        ("timeout", 1, [f"row-{PERSISTENT}"]),
+        (error_code(pipeline.server, "invalid_model"), 1, [f"row-{PERMANENT}"]),
+        (error_code(pipeline.server, "timeout"), 1, [f"row-{PERSISTENT}"]),
     ]
 
 
@@ -177,7 +182,7 @@ def test_synchronous_rounds_stop_when_nothing_is_left_to_re_send(pipeline: Any) 
     assert rows(
         pipeline.warehouse,
         f"SELECT attempts, error_code FROM pipeline_results WHERE custom_id = 'row-{PERSISTENT}'",
-    ) == [(3, "timeout")]
+    ) == [(3, error_code(pipeline.server, "timeout"))]
     result = xcom(dag_run, "results")
     assert result["follow_up_rounds"] == 2 and len(result["follow_up_batch_ids"]) == 2
     assert result["counts"] == {"succeeded": N - 1, "failed": 1, "missing": 0, "expired": 0, "cancelled": 0}
@@ -211,7 +216,8 @@ def test_a_rerun_after_delete_input_files_loads_every_answer_and_error_again(pip
     _seed(pipeline.source, transient=set(), permanent=PERMANENT, persistent=PERSISTENT)
     first = run_dag("apb_pipeline_cleanup_reload", pipeline.work_dir, logical_date=day)
     assert set(ti_states(first).values()) == {("success", 1)}
-    assert xcom(first, "results")["deleted_input_files"] == 1
+    # Anthropic has no input files to delete: its requests went inline in the create.
+    assert xcom(first, "results")["deleted_input_files"] == uploads(pipeline.server, 1)
     wh = pipeline.warehouse
     query = "SELECT custom_id, status, error_code, response_text, total_tokens, cost_usd, superseded FROM "
     loaded = rows(wh, query + "pipeline_results ORDER BY custom_id")

@@ -44,10 +44,10 @@ HOSTILE: list[tuple[str, str, str, str | None]] = [
 ]
 
 
-def _seed(path: Path) -> None:
+def _seed(path: Path, hostile: list[tuple[str, str, str, str | None]] = HOSTILE) -> None:
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE hostile_rows (id TEXT PRIMARY KEY, question TEXT, note TEXT, extra TEXT)")
-        conn.executemany("INSERT INTO hostile_rows VALUES (?, ?, ?, ?)", HOSTILE)
+        conn.executemany("INSERT INTO hostile_rows VALUES (?, ?, ?, ?)", hostile)
     conn.close()
 
 
@@ -56,11 +56,13 @@ def _expected_answer(prompt: str) -> str:
     return chat_completion(body)["choices"][0]["message"]["content"]
 
 
-def _check(found: list[tuple], clean: Any = lambda v: v) -> None:
+def _check(
+    found: list[tuple], clean: Any = lambda v: v, hostile: list[tuple[str, str, str, str | None]] = HOSTILE
+) -> None:
     """``found``: (custom_id, note, extra, status, prompt_tokens, response_text, response_json)."""
     by_id = {r[0]: r for r in found}
-    assert len(found) == len(HOSTILE) and set(by_id) == {h[0] for h in HOSTILE}
-    for custom_id, prompt, note, extra in HOSTILE:
+    assert len(found) == len(hostile) and set(by_id) == {h[0] for h in hostile}
+    for custom_id, prompt, note, extra in hostile:
         _, got_note, got_extra, status, prompt_tokens, text, raw = by_id[custom_id]
         assert status == "succeeded", custom_id
         assert (got_note, got_extra) == (clean(note), clean(extra)), custom_id
@@ -68,7 +70,14 @@ def _check(found: list[tuple], clean: Any = lambda v: v) -> None:
         answer = _expected_answer(prompt)
         assert text == clean(answer), custom_id
         # JSON text escapes NUL as \u0000, so the raw response keeps it even in PostgreSQL.
-        assert json.loads(raw)["choices"][0]["message"]["content"] == answer, custom_id
+        assert _raw_answer(json.loads(raw)) == answer, custom_id
+
+
+def _raw_answer(body: dict[str, Any]) -> str:
+    """The answer's text in a stored response body: a chat completion's, or a Message's blocks."""
+    if "choices" in body:
+        return str(body["choices"][0]["message"]["content"])
+    return "".join(block["text"] for block in body["content"] if block["type"] == "text")
 
 
 SELECT = "SELECT custom_id, note, extra, status, prompt_tokens, response_text, response_json FROM {}"
@@ -82,6 +91,27 @@ def test_hostile_values_are_stored_exactly_in_sqlite(pipeline: Any) -> None:
     assert rows(pipeline.warehouse, "SELECT requests, succeeded FROM pipeline_summary") == [
         (len(HOSTILE), len(HOSTILE))
     ]
+
+
+@pytest.mark.parametrize("vendor_server", ["anthropic"], indirect=True)
+def test_hostile_values_under_mapped_custom_ids_are_stored_exactly_on_anthropic(pipeline: Any) -> None:
+    """Anthropic refuses the hostile ids themselves (``^[a-zA-Z0-9_-]{1,64}$``, refused before any
+    spend): keys mapped with the documented reversible ``encode`` go through, and every prompt,
+    metadata value and answer is stored exactly; ``decode`` gives each key back."""
+    from airflow_provider_batch.vendors.anthropic.custom_ids import MAX_KEY_BYTES, decode, encode
+
+    fits = [h for h in HOSTILE if len(h[0].encode()) <= MAX_KEY_BYTES]
+    assert len(fits) == len(HOSTILE) - 1  # the 64-character id is too long to map; encode says so
+    with pytest.raises(ValueError, match="at most"):
+        encode("k" * 63 + "\U0001f680")
+    mapped = [(encode(key), prompt, note, extra) for key, prompt, note, extra in fits]
+    _seed(pipeline.source, mapped)
+    dag_run = run_dag("apb_pipeline_hostile", pipeline.work_dir)
+    assert set(ti_states(dag_run).values()) == {("success", 1)}
+    found = rows(pipeline.warehouse, SELECT.format("pipeline_results"))
+    _check(found, hostile=mapped)
+    assert sorted(decode(r[0]) for r in found) == sorted(h[0] for h in fits)
+    assert pipeline.server.stats()["batch_creates"] == 1
 
 
 def test_hostile_values_are_stored_exactly_in_a_database_server(pipeline: Any, server_table: Any) -> None:

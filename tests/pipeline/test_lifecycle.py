@@ -13,6 +13,7 @@ import pytest
 
 from tests.airflow_compat import dagbag
 
+import apb_pipeline_helpers
 from apb_pipeline_helpers import asset_events, rows, run_dag, seed_source, ti_states, when_batch_appears, xcom
 
 pytestmark = pytest.mark.timeout(180)
@@ -107,17 +108,20 @@ def test_the_log_ends_with_a_table_and_the_partial_failure_carries_the_breakdown
     lines = [line.strip() for line in table.splitlines()]
     assert any(line.startswith("succeeded") and "37" in line for line in lines)
     assert any(line.startswith("failed") and " 3 " in f"{line} " for line in lines)
-    (invalid,) = [line for line in lines if line.startswith("failed: invalid_model")]
+    invalid_model, server_error = (
+        apb_pipeline_helpers.error_code(pipeline.server, c) for c in ("invalid_model", "server_error")
+    )
+    (invalid,) = [line for line in lines if line.startswith(f"failed: {invalid_model}")]
     assert "2" in invalid and "row-3" in invalid and "row-7" in invalid
-    (server,) = [line for line in lines if line.startswith("failed: server_error")]
+    (server,) = [line for line in lines if line.startswith(f"failed: {server_error}")]
     assert "row-11" in server
     assert any(line.startswith("warehouse") and "apb_pipeline_wh" in line for line in lines)
     assert (
         "pipeline_results" in table and "pipeline_summary" in table and "tokens" in table and "spend" in table
     )
     # The error says the same, in its message.
-    assert re.search(r"failed invalid_model: 2 \(e\.g\. row-[37], row-[37]\)", log)
-    assert "failed server_error: 1 (e.g. row-11)" in log
+    assert re.search(rf"failed {invalid_model}: 2 \(e\.g\. row-[37], row-[37]\)", log)
+    assert f"failed {server_error}: 1 (e.g. row-11)" in log
 
 
 def test_expired_batch_without_policy_loads_and_succeeds(pipeline: Any) -> None:

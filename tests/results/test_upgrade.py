@@ -86,6 +86,14 @@ def test_release_tables_are_migrated_in_place_and_keep_every_row(warehouse):
     assert warehouse.count("summary") == 3
     survivors = warehouse.query(f"SELECT COUNT(*) FROM {results} WHERE response_text LIKE 'old answer%'")
     assert survivors == [(len(old["rows"]),)]
+    # The prompt-cache token columns were added in place: NULL on old rows, counted on new ones.
+    cache = "cache_creation_tokens, cache_read_tokens"
+    old_cache = f"SELECT DISTINCT {cache} FROM {results} WHERE response_text LIKE 'old answer%'"
+    assert warehouse.query(old_cache) == [(None, None)]
+    assert warehouse.query(f"SELECT DISTINCT {cache} FROM {results} WHERE batch_id = 'new-batch'") == [(0, 0)]
+    spend_cache = f"SELECT batch_id, {cache} FROM {summary} ORDER BY batch_id"
+    old_spend = [(b, None, None) for b, _ in old["batches"]]
+    assert warehouse.query(spend_cache) == [("new-batch", 0, 0), *sorted(old_spend)]
 
 
 def test_a_rerun_of_a_migrated_run_takes_over_its_rows(warehouse):

@@ -244,8 +244,9 @@ def test_schema_is_quoted_and_ordered():
         '"superseded_by" TEXT, "superseded_at" TIMESTAMPTZ'
     )
     key = 'PRIMARY KEY ("owner_key", "batch_id", "custom_id"))'
-    assert results_sql.endswith(f'"attempts" BIGINT, {owner}, {key}')
-    assert summary_sql.endswith(f'"loaded_at" TIMESTAMPTZ, {owner}, PRIMARY KEY ("batch_id"))')
+    cache = '"cache_creation_tokens" BIGINT, "cache_read_tokens" BIGINT'
+    assert results_sql.endswith(f'"attempts" BIGINT, {owner}, {cache}, {key}')
+    assert summary_sql.endswith(f'"loaded_at" TIMESTAMPTZ, {owner}, {cache}, PRIMARY KEY ("batch_id"))')
 
 
 @pytest.mark.parametrize("dialect", [None, "generic"])

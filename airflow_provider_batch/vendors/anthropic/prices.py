@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from airflow_provider_batch.pricing import ModelPrice, PriceTable
 
-__all__ = ["ANTHROPIC_PRICES", "CACHE_READ_FACTOR", "CACHE_WRITE_FACTOR"]
+__all__ = ["ANTHROPIC_PRICES", "CACHE_READ_FACTOR", "CACHE_WRITE_1H_FACTOR", "CACHE_WRITE_FACTOR"]
 
-#: A 5-minute cache write costs 1.25x the input rate; a cache read 0.1x (Anthropic's prompt caching).
-CACHE_WRITE_FACTOR, CACHE_READ_FACTOR = 1.25, 0.10
+#: Anthropic's prompt caching, as multiples of the model's input rate: a cache write with the
+#: default 5-minute lifetime costs 1.25x, one with a 1-hour lifetime 2x, a cache read 0.1x. The
+#: Message Batches discount (50%) applies to them too. They are the table's ``cache_*_factor``
+#: fields, overridable in a ``price_table`` like the rest.
+CACHE_WRITE_FACTOR, CACHE_WRITE_1H_FACTOR, CACHE_READ_FACTOR = 1.25, 2.0, 0.10
 
 _PRICES = {
     "claude-opus-4-5": (5.00, 25.00),
@@ -37,6 +40,9 @@ _PRICES = {
 
 ANTHROPIC_PRICES = PriceTable(
     batch_discount=0.5,
+    cache_write_factor=CACHE_WRITE_FACTOR,
+    cache_write_1h_factor=CACHE_WRITE_1H_FACTOR,
+    cache_read_factor=CACHE_READ_FACTOR,
     source="https://www.anthropic.com/pricing",
     as_of="2025",
     models={m: ModelPrice(input_per_1m=i, output_per_1m=o) for m, (i, o) in _PRICES.items()},

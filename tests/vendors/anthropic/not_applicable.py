@@ -16,13 +16,13 @@ _MAX_TOKENS = (
     "its requests lack max_tokens, which Messages requires: validation refuses the line "
     "(max_tokens_missing) before the budget guard"
 )
+_HOSTILE_IDS = (
+    "its custom_ids break Anthropic's ^[a-zA-Z0-9_-]{1,64}$, which validation refuses before any spend; "
+    "test_hostile_values_under_mapped_custom_ids_are_stored_exactly_on_anthropic runs them mapped"
+)
 _LOST_CREATES = "tests/vendors/anthropic/test_anthropic_lost_create.py kills the submit at each point"
-#: Folders of tests/ not run on Anthropic yet -> why. The end-to-end pipeline suites
-#: (tests/pipeline): their follow-up and fault cases fail there and are still to be looked into
-#: case by case.
-PENDING: dict[str, str] = {
-    "pipeline": "tests/pipeline on Anthropic: pending (follow-up and fault cases to adapt)",
-}
+#: Folders of tests/ not run on Anthropic yet -> why (none: tests/pipeline runs on Anthropic).
+PENDING: dict[str, str] = {}
 #: ``file::test[params]`` or ``file::test`` -> why it does not apply to Anthropic.
 NOT_APPLICABLE: dict[str, str] = {
     "test_idempotency.py::test_retry_reattaches_through_the_ledger_without_listing_anything": _NO_UPLOAD,
@@ -47,6 +47,12 @@ NOT_APPLICABLE: dict[str, str] = {
     "test_operator_guards.py::test_assumed_max_tokens_lets_it_through": _MAX_TOKENS,
     "test_operator_guards.py::test_max_tokens_in_the_body_is_a_remedy_that_works": _MAX_TOKENS,
     "test_operator_guards.py::test_an_unpriced_model_under_a_budget_names_remedies_that_work": _MAX_TOKENS,
+    "test_follow_up_pipeline.py::test_delete_input_files_removes_the_uploaded_inputs_once_loaded": (
+        f"{_NO_UPLOAD}: there is no input file to delete (test_a_rerun_after_delete_input_files_loads_"
+        "every_answer_and_error_again runs on Anthropic, where it deletes none)"
+    ),
+    "test_hostile_pipeline.py::test_hostile_values_are_stored_exactly_in_sqlite": _HOSTILE_IDS,
+    "test_hostile_pipeline.py::test_hostile_values_are_stored_exactly_in_a_database_server": _HOSTILE_IDS,
     "test_operator_guards.py::test_n_completions_count_against_the_budget": (
         "counts n completions per request; Messages has no n"
     ),

@@ -38,12 +38,14 @@ from airflow_provider_batch.testing.server.responder import (
 __all__ = [
     "ANTHROPIC_MODELS",
     "ERROR_TYPES",
+    "MARKER_ERROR_TYPES",
     "MIN_CACHEABLE_TOKENS",
     "Answer",
     "CacheState",
     "answer",
     "errored",
     "fail_once_code",
+    "marker_error_type",
 ]
 
 #: The emulated catalog: model -> (context window, most output tokens), from Anthropic's models
@@ -77,8 +79,26 @@ ERROR_TYPES = (
     "request_too_large",
     "rate_limit_error",
     "api_error",
+    "timeout_error",
     "overloaded_error",
 )
+#: The shared emulation's marker codes (``[[fail:CODE]]``, named as on Together's and OpenAI's
+#: wires) -> the Anthropic error type that means the same: a test's marker keeps its meaning
+#: (transient or permanent) on every vendor. A code that is already a type is kept.
+MARKER_ERROR_TYPES: dict[str, str] = {
+    "server_overloaded": "overloaded_error",
+    "overloaded": "overloaded_error",
+    "timeout": "timeout_error",
+    "rate_limit_exceeded": "rate_limit_error",
+    "rate_limited": "rate_limit_error",
+    "server_error": "api_error",
+    "internal_error": "api_error",
+    "invalid_model": "not_found_error",
+    "model_not_found": "not_found_error",
+    "invalid_request": "invalid_request_error",
+    "context_length_exceeded": "invalid_request_error",
+    "content_policy_violation": "invalid_request_error",
+}
 #: The shortest prefix the simulated cache stores (Anthropic's minimum for Opus and Sonnet).
 MIN_CACHEABLE_TOKENS = 1024
 
@@ -218,8 +238,13 @@ def fail_once_code(params: Any) -> str | None:
     return match.group(1) if match else None
 
 
-def _error_type(code: str) -> str:
-    return code if code in ERROR_TYPES else "invalid_request_error"
+def marker_error_type(code: str, *, transient: bool = False) -> str:
+    """The Anthropic error type a marker's ``code`` gives (:data:`MARKER_ERROR_TYPES`); an unknown
+    code is an ``api_error`` when the marker is ``[[fail-once:...]]`` (``transient``), else an
+    ``invalid_request_error``."""
+    if code in ERROR_TYPES:
+        return code
+    return MARKER_ERROR_TYPES.get(code, "api_error" if transient else "invalid_request_error")
 
 
 def answer(
@@ -238,7 +263,7 @@ def answer(
     marker = FAIL_MARKER.search(str(params)) if marked else None
     if marker:
         code = marker.group(1)
-        return errored(custom_id, _error_type(code), f"simulated failure: {code}"), False, _NO_TOKENS
+        return errored(custom_id, marker_error_type(code), f"simulated failure: {code}"), False, _NO_TOKENS
     problem = _problem(params, catalog)
     blocks = _blocks(params) if problem is None else []
     tokens_of = [count_tokens(text) for text, _ in blocks]

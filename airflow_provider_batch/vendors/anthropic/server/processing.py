@@ -28,6 +28,7 @@ from airflow_provider_batch.vendors.anthropic.server.answers import (
     answer,
     errored,
     fail_once_code,
+    marker_error_type,
 )
 from airflow_provider_batch.vendors.anthropic.server.records import AnthropicBatchRecord
 
@@ -88,7 +89,7 @@ def _prepare(store: Store, record: AnthropicBatchRecord) -> tuple[Prepared, list
             marked = b"[[fail" in raw  # markers are rare: search for them only where they can be
             code = fail_once_code(params) if marked else None
             if code is not None and store.first_sight(custom_id):
-                kind = code if code in ("api_error", "overloaded_error", "rate_limit_error") else "api_error"
+                kind = marker_error_type(code, transient=True)
                 line, ok = errored(custom_id, kind, f"simulated transient failure: {code}"), False
             else:
                 line, ok, _ = answer(custom_id, params, models, cache, batch_id=record.id, marked=marked)
