@@ -335,8 +335,11 @@ def _answered_messages(line: _ResultLine, raw_body: msgspec.Raw, line_no: int) -
     except msgspec.ValidationError:
         return None
     blocks = body.content
-    if not blocks or body.error is not None or any(b.type != "text" or b.text is None for b in blocks):
+    if not blocks or body.error is not None:
         return None
+    for block in blocks:
+        if block.type != "text" or block.text is None:
+            return None
     usage = body.usage or _MessagesUsage()
     prompt, completion, total = usage.input_tokens, usage.output_tokens, usage.total_tokens
     if (

@@ -141,6 +141,7 @@ class _ResultLine(msgspec.Struct):
 
 _decode_result = msgspec.json.Decoder(_ResultLine).decode
 _encode = msgspec.json.Encoder().encode
+_BLOCK_LINES = 1024  # envelope lines joined per write
 
 
 def _envelope(raw: bytes) -> bytes:
@@ -164,14 +165,23 @@ def _envelope(raw: bytes) -> bytes:
 
 def write_envelope(source: Path, dest: Path) -> int:
     """Rewrite a results JSONL (``{custom_id, result: {type, ...}}``) into the shared envelope
-    ``{custom_id, response: {status_code, body}, error}``, a line at a time. Returns the lines."""
+    ``{custom_id, response: {status_code, body}, error}``, written in blocks of lines. Returns the lines."""
     count = 0
     temp = dest.with_name(dest.name + f".{os.getpid()}.tmp")
     with source.open("rb") as src, temp.open("wb") as out:
+        block: list[bytes] = []
         for raw in src:
             if raw.strip():
-                out.write(_envelope(raw) + b"\n")
-                count += 1
+                block.append(_envelope(raw))
+                if len(block) == _BLOCK_LINES:
+                    block.append(b"")
+                    out.write(b"\n".join(block))
+                    count += _BLOCK_LINES
+                    block = []
+        if block:
+            block.append(b"")
+            out.write(b"\n".join(block))
+            count += len(block) - 1
     os.replace(temp, dest)
     return count
 
