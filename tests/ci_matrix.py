@@ -35,6 +35,14 @@ vendor-parametrised case on a vendor other than :data:`tests.conftest.MATRIX_VEN
 ``other_vendor``) runs on ``default-3.3`` only: a vendor's wire does not depend on Airflow's
 version, and each vendor's client, emulation and SDK at its floor are ``floors`` tests.
 
+Two rules narrow the ``airflow`` kind further on the legs that vary a dependency:
+
+* :data:`DIALECT_PARAMS`: a case parametrised on a database server (``postgres``/``mysql`` params,
+  e.g. the ``warehouse``/``server_warehouse``/``server_table`` fixtures, ``DIALECTS``) runs on
+  ``default-3.3`` only when it is of kind ``airflow``; its ``sqlite`` twin stays on every leg.
+* :data:`AIRFLOW_LEG_ONLY`: of the doctor's subprocess tests, only :data:`DOCTOR_PER_LEG` runs on
+  every leg; the rest run on ``default-3.3``.
+
 A test file under a folder that is not in :data:`TEST_AREAS` stops the collection on every leg
 (:func:`apply`), and tests/ci/test_ci_matrix.py checks the map against the tree and each
 non-``airflow`` file's imports: a new folder cannot be silently left out of every leg.
@@ -128,6 +136,57 @@ TEST_AREAS: dict[str, str] = {
 }
 
 
+#: Database-server parameter values: a case parametrised on one of these is a dialect case.
+#: The SQL dialect (and the server's answers) does not depend on Airflow's version, and the
+#: Airflow-version side of a warehouse connection (an Airflow connection resolved by the provider's
+#: hook) is the same code for every conn type, proven on each leg by the ``sqlite`` twin of the same
+#: case. So an ``airflow``-kind dialect case runs on ``default-3.3`` only. On ``lowest`` the drivers'
+#: and the database providers' floors do matter, and they are proven there by the ``floors`` tests
+#: (tests/results, the ledger's SQL in tests/airflow), which keep their server params on that leg:
+#: this rule deselects only ``airflow``-kind dialect cases, never ``floors`` ones.
+DIALECT_PARAMS = frozenset({"postgres", "mysql"})
+
+#: The doctor CLI case each Airflow leg keeps. The doctor's only Airflow dependency is reading its
+#: connection through the provider's hook (a subprocess importing Airflow, ~20 s each): one clean
+#: run per leg proves that reading on that Airflow; the rest (statuses, wire rules, the key never
+#: printed on a real process's stdout/stderr) do not depend on Airflow's version and run on
+#: ``default-3.3`` only.
+DOCTOR_PER_LEG = "doctor/test_doctor_cli.py::test_clean_run_passes_and_prints_each_step"
+
+#: Files (relative to tests/) whose cases run on ``default-3.3`` only, except the ``keep`` case (a
+#: ``file::test`` id, relative to tests/) that every leg runs.
+AIRFLOW_LEG_ONLY: dict[str, str | None] = {
+    "doctor/test_doctor_cli.py": DOCTOR_PER_LEG,
+    "doctor/test_doctor_openai.py": None,
+    "doctor/test_doctor_anthropic.py": None,
+}
+
+
+def _rel(path: Path) -> str | None:
+    try:
+        return Path(path).resolve().relative_to(TESTS_ROOT).as_posix()
+    except ValueError:
+        return None
+
+
+def is_dialect_case(item: pytest.Item) -> bool:
+    """Whether ``item`` is parametrised on a database server (a ``postgres``/``mysql`` param)."""
+    params = getattr(getattr(item, "callspec", None), "params", {}) or {}
+    return any(isinstance(v, str) and v in DIALECT_PARAMS for v in params.values())
+
+
+def newest_leg_only(item: pytest.Item) -> bool:
+    """Whether ``item``, a test the leg's kinds would run, is left to ``default-3.3`` by a rule above."""
+    if item.get_closest_marker("other_vendor") is not None:
+        return True
+    rel = _rel(item.path)
+    if rel in AIRFLOW_LEG_ONLY:
+        keep = AIRFLOW_LEG_ONLY[rel]
+        name = getattr(item, "originalname", None) or item.name
+        return keep is None or f"{rel}::{name}" != keep
+    return kind_of(item.path) == "airflow" and is_dialect_case(item)
+
+
 def kind_of(path: Path) -> str | None:
     """The kind of the test file at ``path`` (None: not classified)."""
     try:
@@ -174,7 +233,7 @@ def apply(config: pytest.Config, items: list[pytest.Item]) -> None:
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
-        runs = kind_of(item.path) in kinds and item.get_closest_marker("other_vendor") is None
+        runs = kind_of(item.path) in kinds and not newest_leg_only(item)
         (keep if runs else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)

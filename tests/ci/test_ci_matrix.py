@@ -108,10 +108,15 @@ def test_there_are_tests_of_each_kind_this_check_reads() -> None:
 
 
 class _Item:
-    def __init__(self, rel: str, *markers: str) -> None:
+    def __init__(self, rel: str, *markers: str, name: str = "test_it", **params: str) -> None:
         self.path = TESTS_ROOT / rel
-        self.nodeid = f"tests/{rel}::test_it"
+        self.name = self.originalname = name
+        self.nodeid = f"tests/{rel}::{name}"
         self._markers = set(markers)
+        if params:
+            self.callspec = SimpleNamespace(params=params)
+            self.name = f"{name}[{'-'.join(params.values())}]"
+            self.nodeid = f"tests/{rel}::{self.name}"
 
     def get_closest_marker(self, name: str) -> Any:
         return name if name in self._markers else None
@@ -169,3 +174,84 @@ def test_an_unmarked_test_in_a_folder_of_its_own_leg_is_refused(monkeypatch: pyt
 def test_an_unknown_leg_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(pytest.UsageError, match="not a matrix leg"):
         _run([_Item("core/test_identity_pins.py")], "3.0", monkeypatch)
+
+
+def _ids(items: list[_Item], leg: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    monkeypatch.setenv("APB_MATRIX_LEG", leg)
+    hook = SimpleNamespace(pytest_deselected=lambda items: None)
+    kept: list[Any] = list(items)
+    ci_matrix.apply(SimpleNamespace(hook=hook), kept)  # type: ignore[arg-type]
+    return [i.nodeid.removeprefix("tests/") for i in kept]
+
+
+_DIALECT_ITEMS = [
+    _Item("pipeline/test_ownership_pipeline.py", name="test_rerun", db="sqlite"),
+    _Item("pipeline/test_ownership_pipeline.py", name="test_rerun", db="postgres"),
+    _Item("pipeline/test_ownership_pipeline.py", name="test_rerun", db="mysql"),
+    _Item("pipeline/test_lifecycle.py", name="test_rows", server_table="postgres", load_mode="merge"),
+    _Item("results/test_warehouse.py", name="test_load", warehouse="sqlite"),
+    _Item("results/test_warehouse.py", name="test_load", warehouse="postgres"),
+    _Item("results/test_warehouse.py", name="test_load", server_warehouse="mysql"),
+]
+
+
+@pytest.mark.parametrize(
+    ("leg", "kept"),
+    [
+        ("3.3", [i.nodeid.removeprefix("tests/") for i in _DIALECT_ITEMS]),
+        ("3.2", ["pipeline/test_ownership_pipeline.py::test_rerun[sqlite]"]),
+        ("3.1", ["pipeline/test_ownership_pipeline.py::test_rerun[sqlite]"]),
+        (
+            "lowest",
+            [
+                "pipeline/test_ownership_pipeline.py::test_rerun[sqlite]",
+                "results/test_warehouse.py::test_load[sqlite]",
+                "results/test_warehouse.py::test_load[postgres]",
+                "results/test_warehouse.py::test_load[mysql]",
+            ],
+        ),
+    ],
+)
+def test_dialect_cases_of_airflow_tests_run_on_the_newest_leg_and_their_sqlite_twin_everywhere(
+    leg: str, kept: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SQL dialect does not depend on Airflow's version; the drivers' floors are proven on
+    ``lowest`` by the ``floors`` tests, which keep their server params there."""
+    assert _ids(list(_DIALECT_ITEMS), leg, monkeypatch) == kept
+
+
+@pytest.mark.parametrize("leg", ["3.3", "3.2", "3.1", "lowest"])
+def test_each_leg_runs_one_doctor_cli_case_and_the_newest_runs_them_all(
+    leg: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = [
+        _Item("doctor/test_doctor_cli.py", name="test_clean_run_passes_and_prints_each_step"),
+        _Item("doctor/test_doctor_cli.py", name="test_key_never_printed_even_in_errors"),
+        _Item("doctor/test_doctor_openai.py", name="test_clean_run_passes_and_prints_openai_s_wire"),
+        _Item("doctor/test_doctor_anthropic.py", name="test_clean_run_passes_on_anthropic_s_wire"),
+        _Item("doctor/test_expectations.py", name="test_rules"),
+    ]
+    got = _ids(items, leg, monkeypatch)
+    if leg == "3.3":
+        assert got == [i.nodeid.removeprefix("tests/") for i in items]
+    else:
+        assert got == [ci_matrix.DOCTOR_PER_LEG]
+
+
+def test_the_doctor_case_every_leg_keeps_is_a_real_subprocess_reading_a_connection() -> None:
+    """The kept case must exist, and its file must run the doctor as a real process: otherwise
+    the legs that vary Airflow would prove nothing about the doctor's connection reading."""
+    rel, name = ci_matrix.DOCTOR_PER_LEG.split("::")
+    source = (TESTS_ROOT / rel).read_text()
+    assert f"def {name}(" in source
+    assert "subprocess.run(" in source and "AIRFLOW_CONN_" in source and "--conn-id" in source
+    assert [f for f in ci_matrix.AIRFLOW_LEG_ONLY if not (TESTS_ROOT / f).is_file()] == []
+    assert {kind_of(TESTS_ROOT / f) for f in ci_matrix.AIRFLOW_LEG_ONLY} == {"airflow"}
+
+
+def test_the_dialect_params_in_the_tree_are_the_ones_the_rule_knows() -> None:
+    """A server param spelled otherwise (``"pg"``, ``"mariadb"``) would slip past the rule."""
+    pipeline = (TESTS_ROOT / "pipeline" / "conftest.py").read_text()
+    ownership = (TESTS_ROOT / "pipeline" / "test_ownership_pipeline.py").read_text()
+    for dialect in ci_matrix.DIALECT_PARAMS:
+        assert f'pytest.param("{dialect}"' in pipeline and f'pytest.param("{dialect}"' in ownership
