@@ -2,7 +2,7 @@
 # The warehouse emulators, installed from the project's own files and run offline.
 #
 #   bash scripts/warehouse_emulators.sh install   # .venv-warehouses and .venv-bqemulator
-#   bash scripts/warehouse_emulators.sh test      # install, then pytest -m warehouses tests/warehouses
+#   bash scripts/warehouse_emulators.sh test      # install, then pytest -m warehouses tests/warehouses tests/results
 #   bash scripts/warehouse_emulators.sh start     # install, then run both emulators in the foreground
 #
 # .venv-warehouses: the project with the `dev` and `warehouses` extras (fakesnow with its server
@@ -49,7 +49,7 @@ case "${1:-install}" in
     test)
         install
         shift
-        exec .venv-warehouses/bin/python -m pytest -p no:cacheprovider -m warehouses tests/warehouses -q "$@"
+        exec .venv-warehouses/bin/python -m pytest -p no:cacheprovider -m warehouses tests/warehouses tests/results -q "$@"
         ;;
     start)
         install

@@ -7,7 +7,14 @@ from collections.abc import Iterator
 import pytest
 
 from tests.results._data import SyntheticBatch, make_batch
-from tests.results._warehouse import Warehouse, mysql_warehouse, postgres_warehouse, sqlite_warehouse
+from tests.results._warehouse import (
+    Warehouse,
+    mysql_warehouse,
+    postgres_warehouse,
+    snowflake_warehouse,
+    sqlite_warehouse,
+)
+from tests.warehouses.conftest import fakesnow_server  # noqa: F401 (a fixture)
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +41,18 @@ WAREHOUSES = [
     "sqlite",
     pytest.param("postgres", marks=pytest.mark.postgres),
     pytest.param("mysql", marks=pytest.mark.mysql),
+    pytest.param("snowflake", marks=pytest.mark.warehouses),
 ]
 
 
-@pytest.fixture(params=WAREHOUSES[1:])
+@pytest.fixture
+def snowflake_schema(monkeypatch, fakesnow_server) -> Iterator[Warehouse]:  # noqa: F811
+    """A hook on a fresh schema of fakesnow's server (Snowflake), dropped afterwards."""
+    with snowflake_warehouse(monkeypatch, fakesnow_server.host, fakesnow_server.port) as wh:
+        yield wh
+
+
+@pytest.fixture(params=WAREHOUSES[1:3])
 def server_warehouse(request) -> Warehouse:
     """The same test on the real PostgreSQL and the real MariaDB (database servers only)."""
     return request.getfixturevalue({"postgres": "postgres_schema", "mysql": "mysql_database"}[request.param])
@@ -50,4 +65,6 @@ def warehouse(request, tmp_path, monkeypatch) -> Warehouse:
         return sqlite_warehouse(tmp_path, monkeypatch)
     if request.param == "postgres":
         return request.getfixturevalue("postgres_schema")
+    if request.param == "snowflake":
+        return request.getfixturevalue("snowflake_schema")
     return request.getfixturevalue("mysql_database")

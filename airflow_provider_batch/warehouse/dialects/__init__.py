@@ -16,12 +16,14 @@ from airflow_provider_batch.warehouse.dialects.base import SqlDialect
 from airflow_provider_batch.warehouse.dialects.generic import GenericDialect
 from airflow_provider_batch.warehouse.dialects.mysql import MySqlDialect
 from airflow_provider_batch.warehouse.dialects.postgres import PostgresDialect
+from airflow_provider_batch.warehouse.dialects.snowflake import SnowflakeDialect
 from airflow_provider_batch.warehouse.dialects.sqlite import SqliteDialect
 
 __all__ = [
     "GenericDialect",
     "MySqlDialect",
     "PostgresDialect",
+    "SnowflakeDialect",
     "SqlDialect",
     "SqliteDialect",
     "dialect_for",
@@ -68,4 +70,5 @@ def dialect_for(hook: Any = None, *, name: str | None = None) -> SqlDialect:
 register_dialect(lambda hook: SqliteDialect(), names=("sqlite",))
 register_dialect(lambda hook: PostgresDialect(), names=("postgresql", "postgres"))
 register_dialect(lambda hook: MySqlDialect(), names=("mysql", "mariadb"))
+register_dialect(lambda hook: SnowflakeDialect(), names=("snowflake",))
 register_dialect(GenericDialect.for_hook, names=("generic",))
