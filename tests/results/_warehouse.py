@@ -140,6 +140,20 @@ def fakesnow_over_http() -> None:
     SnowflakeHook._get_conn_params = over_http  # type: ignore[method-assign]
 
 
+@dataclass
+class SnowflakeWarehouse(Warehouse):
+    """Reads through one session of its own: a Snowflake login costs more than a query."""
+
+    session: Any = None
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        if self.session is None:
+            self.session = self.hook.get_conn()
+        with contextlib.closing(self.session.cursor()) as cur:
+            cur.execute(sql, params or None)
+            return [tuple(r) for r in cur.fetchall()]
+
+
 @contextmanager
 def snowflake_warehouse(monkeypatch, host: str, port: int) -> Iterator[Warehouse]:
     """A fresh schema in database ``apb`` on fakesnow's server, dropped afterwards."""
@@ -153,13 +167,14 @@ def snowflake_warehouse(monkeypatch, host: str, port: int) -> Iterator[Warehouse
     monkeypatch.setenv(f"AIRFLOW_CONN_{SNOWFLAKE_CONN_ID.upper()}", json.dumps(conn))
     hook = SnowflakeHook(snowflake_conn_id=SNOWFLAKE_CONN_ID)
     schema = f"apb_test_{uuid.uuid4().hex[:12]}"
-    with contextlib.closing(hook.get_conn()) as admin:
-        with contextlib.closing(admin.cursor()) as cur:
-            cur.execute("CREATE DATABASE IF NOT EXISTS apb")
-            cur.execute(f"CREATE SCHEMA apb.{schema}")
+    with contextlib.closing(hook.get_conn()) as admin, contextlib.closing(admin.cursor()) as cur:
+        cur.execute("CREATE DATABASE IF NOT EXISTS apb")
+        cur.execute(f"CREATE SCHEMA apb.{schema}")
+    wh = SnowflakeWarehouse("snowflake", hook, f"{schema}.")
     try:
-        yield Warehouse("snowflake", hook, f"{schema}.")
+        yield wh
     finally:
-        with contextlib.closing(hook.get_conn()) as admin:
-            with contextlib.closing(admin.cursor()) as cur:
-                cur.execute(f"DROP SCHEMA IF EXISTS apb.{schema} CASCADE")
+        if wh.session is not None:
+            wh.session.close()
+        with contextlib.closing(hook.get_conn()) as admin, contextlib.closing(admin.cursor()) as cur:
+            cur.execute(f"DROP SCHEMA IF EXISTS apb.{schema} CASCADE")

@@ -26,6 +26,7 @@ is ``VARIANT``; an embedding is an ``ARRAY``.
 
 from __future__ import annotations
 
+import importlib
 import os
 import tempfile
 import uuid
@@ -38,15 +39,15 @@ from airflow_provider_batch.warehouse.dialects.base import Column, Row, SqlDiale
 __all__ = ["SnowflakeDialect"]
 
 #: Snowflake's reserved words (they cannot be unquoted identifiers).
-RESERVED = frozenset(
-    """ACCOUNT ALL ALTER AND ANY AS BETWEEN BY CASE CAST CHECK COLUMN CONNECT CONNECTION CONSTRAINT
+_RESERVED_WORDS = """
+    ACCOUNT ALL ALTER AND ANY AS BETWEEN BY CASE CAST CHECK COLUMN CONNECT CONNECTION CONSTRAINT
     CREATE CROSS CURRENT CURRENT_DATE CURRENT_TIME CURRENT_TIMESTAMP CURRENT_USER DATABASE DELETE
     DISTINCT DROP ELSE EXISTS FALSE FOLLOWING FOR FROM FULL GRANT GROUP GSCLUSTER HAVING ILIKE IN
     INCREMENT INNER INSERT INTERSECT INTO IS ISSUE JOIN LATERAL LEFT LIKE LOCALTIME LOCALTIMESTAMP
     MINUS NATURAL NOT NULL OF ON OR ORDER ORGANIZATION QUALIFY REGEXP REVOKE RIGHT RLIKE ROW ROWS
     SAMPLE SCHEMA SELECT SET SOME START TABLE TABLESAMPLE THEN TO TRIGGER TRUE TRY_CAST UNION
-    UNIQUE UPDATE USING VALUES VIEW WHEN WHENEVER WHERE WITH""".split()
-)
+    UNIQUE UPDATE USING VALUES VIEW WHEN WHENEVER WHERE WITH"""
+RESERVED = frozenset(_RESERVED_WORDS.split())
 
 
 class SnowflakeNames(str):
@@ -225,14 +226,19 @@ class SnowflakeDialect(SqlDialect):
             f" WHEN NOT MATCHED THEN INSERT ({column_list(names, self.quote)}) VALUES ({values})"
         )
 
-    def _merge_stage_sql(self, table: Table, staging: Table, columns: Sequence[Column], key: Sequence[str]) -> str:
+    def _merge_stage_sql(
+        self, table: Table, staging: Table, columns: Sequence[Column], key: Sequence[str]
+    ) -> str:
         q = self.quote.format
         select = ", ".join(f"{self._converted(n, kind, 'r')} AS {q(n)}" for n, kind in columns)
-        latest = f"ROW_NUMBER() OVER (PARTITION BY {', '.join(f'r.{q(k)}' for k in key)} ORDER BY r.{q(_SEQ)} DESC)"
+        keys = ", ".join(f"r.{q(k)}" for k in key)
+        latest = f"ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY r.{q(_SEQ)} DESC)"
         source = f"SELECT {select} FROM {staging.sql(self.quote)} r QUALIFY {latest} = 1"
         return self._merge_sql(table, source, columns, key)
 
-    def _merge_values_sql(self, table: Table, columns: Sequence[Column], key: Sequence[str], rows: int) -> str:
+    def _merge_values_sql(
+        self, table: Table, columns: Sequence[Column], key: Sequence[str], rows: int
+    ) -> str:
         q = self.quote.format
         one = "(" + ", ".join([self.placeholder] * len(columns)) + ")"
         names = column_list([n for n, _ in columns], self.quote)
@@ -248,8 +254,9 @@ def _file_url(path: str) -> str:
 
 def _write_parquet(path: str, columns: Sequence[Column], rows: Iterable[Row], chunk_size: int) -> int:
     """Write ``rows`` to ``path``, one row group per chunk, with their place in the stream."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    # pyarrow comes with the Snowflake provider (not with this package's own dependencies).
+    pa = importlib.import_module("pyarrow")
+    pq = importlib.import_module("pyarrow.parquet")
 
     kinds = {"int": pa.int64(), "float": pa.float64(), "money": pa.float64(), "bool": pa.bool_()}
     fields = [pa.field(name, kinds.get(kind, pa.string())) for name, kind in columns]
