@@ -52,9 +52,23 @@ _GENERIC_TYPES = {
     "INTEGER": "BIGINT",
     " REAL": " DOUBLE PRECISION",
 }
+_SNOWFLAKE_TYPES = {'"': "", " TEXT": " VARCHAR", "DOUBLE PRECISION": "DOUBLE", "TIMESTAMPTZ": "TIMESTAMP_TZ"}
 RELEASE_DDL["mysql"] = tuple(
     functools.reduce(lambda ddl, pair: ddl.replace(*pair), _GENERIC_TYPES.items(), ddl)
     for ddl in RELEASE_DDL["sqlite"]
+)
+
+#: The same shape in Snowflake's terms (unquoted names, its types), for the in-place migration there
+#: (0.1.0 itself reached Snowflake only through the generic path: quoted lower-case names). The
+#: results table declares no key: fakesnow's DuckDB enforces keys and cannot drop one, so the
+#: ``DROP PRIMARY KEY`` of a re-key is not tested offline (Snowflake only declares keys).
+RELEASE_DDL["snowflake"] = tuple(
+    functools.reduce(lambda ddl, pair: ddl.replace(*pair), _SNOWFLAKE_TYPES.items(), ddl)
+    for ddl in RELEASE_DDL["postgres"]
+)
+RELEASE_DDL["snowflake"] = (
+    RELEASE_DDL["snowflake"][0].replace(", PRIMARY KEY (batch_id, custom_id)", ""),
+    RELEASE_DDL["snowflake"][1],
 )
 
 OLD_DATES = {1: datetime(2025, 11, 3, tzinfo=timezone.utc), 2: datetime(2025, 11, 4, tzinfo=timezone.utc)}

@@ -113,7 +113,9 @@ class SnowflakeDialect(SqlDialect):
             names = [str(d[0]).lower() for d in cur.description or ()]
             rows = cur.fetchall()
         column, sequence = names.index("column_name"), names.index("key_sequence")
-        return tuple(str(r[column]) for r in sorted(rows, key=lambda r: int(r[sequence])))
+        # An unquoted name is catalogued upper case: give it back as this package spells it.
+        found = (str(r[column]) for r in sorted(rows, key=lambda r: int(r[sequence])))
+        return tuple(name.lower() if name.isupper() else name for name in found)
 
     def replace_key(self, conn: Any, table: Table, columns: Sequence[Column], key: Sequence[str]) -> None:
         name = table.sql(self.quote)
