@@ -50,7 +50,9 @@ def norm(rows):
 
 def test_release_tables_are_migrated_in_place_and_keep_every_row(warehouse):
     old = create_release_tables(warehouse)
-    assert key_of(warehouse, "results") == ("batch_id", "custom_id")
+    assert key_of(warehouse, "results") == (
+        () if warehouse.name == "snowflake" else ("batch_id", "custom_id")
+    )
     loader = loader_for(warehouse)
     loader.ensure_tables()
     loader.ensure_tables()  # a second time finds nothing to do

@@ -119,9 +119,16 @@ class SnowflakeDialect(SqlDialect):
 
     def replace_key(self, conn: Any, table: Table, columns: Sequence[Column], key: Sequence[str]) -> None:
         name = table.sql(self.quote)
-        if self.primary_key(conn, table):
+        current = self.primary_key(conn, table)
+        if current == tuple(key):  # a concurrent migration got there first (each DDL commits)
+            return
+        if current:
             self.execute(conn, f"ALTER TABLE {name} DROP PRIMARY KEY")
-        self.execute(conn, f"ALTER TABLE {name} ADD PRIMARY KEY ({column_list(key, self.quote)})")
+        try:
+            self.execute(conn, f"ALTER TABLE {name} ADD PRIMARY KEY ({column_list(key, self.quote)})")
+        except Exception:
+            if self.primary_key(conn, table) != tuple(key):  # else another loader added it
+                raise
 
     # -- transactions and writes ----------------------------------------------------------------
 
