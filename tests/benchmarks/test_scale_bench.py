@@ -472,7 +472,8 @@ def _print(figures: list[dict[str, Any]]) -> None:
               + f"  {figure['driver_peak_rss_mb']:>11.0f}")  # fmt: skip
     if any(figure["floors"] for figure in figures):
         print(
-            "\nFloors (same run): download + one-pass reconcile + load; ours/floor is the results execute() wall"
+            "\nFloors (same run): download + one-pass reconcile + load; "
+            "ours/floor is the results execute() wall"
         )
     for figure in figures:
         floors = figure["floors"]

@@ -3,7 +3,7 @@
 ``python -m tests.results._kill_child '<json>'`` with ``conn_id``, ``results_table``,
 ``summary_table``, ``dialect``, ``rows``, ``chunk_size``, ``kill_after`` and ``marker``. The
 connection the loader opens counts the statements that write rows into the results table
-(``INSERT`` or ``COPY``); right after the ``kill_after``-th has returned (its rows are on the
+(``INSERT``, ``COPY`` or ``MERGE``); right after the ``kill_after``-th has returned (its rows are on the
 server, inside the open transaction) it writes the marker, with the number of rows the
 transaction itself sees, and SIGKILLs its own process, as an OOM kill or a lost node would.
 """
@@ -31,7 +31,7 @@ def rows_for(n: int) -> Any:
 
 class KillSwitch:
     def __init__(self, table_sql: str, after: int, marker: Path) -> None:
-        self.writes = re.compile(rf"\s*(INSERT\s+INTO|COPY)\s+{re.escape(table_sql)}\s", re.I)
+        self.writes = re.compile(rf"\s*(INSERT\s+INTO|COPY|MERGE\s+INTO)\s+{re.escape(table_sql)}\s", re.I)
         self.count_sql = f"SELECT COUNT(*) FROM {table_sql} WHERE batch_id = '{BATCH_ID}'"
         self.after, self.marker, self.seen = after, marker, 0
 
@@ -110,6 +110,10 @@ def main(spec: dict[str, Any]) -> None:
 
     from airflow_provider_batch.results import WarehouseLoader
 
+    if spec.get("over_http"):  # fakesnow's server (Snowflake)
+        from tests.results._warehouse import fakesnow_over_http
+
+        fakesnow_over_http()
     hook = BaseHook.get_connection(spec["conn_id"]).get_hook()
     loader = WarehouseLoader(
         hook,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -149,3 +150,65 @@ def bigquery_warehouse(monkeypatch, emulator) -> Iterator[Warehouse]:
     finally:
         admin.client.delete_dataset(dataset, delete_contents=True, not_found_ok=True)
         admin.close()
+
+
+#: The Snowflake connection of the tests: a plain ``snowflake`` connection whose extra points at
+#: fakesnow's server (``host``/``port``, as for any Snowflake host); database ``apb``.
+SNOWFLAKE_CONN_ID = "apb_wh_snowflake"
+
+
+def fakesnow_over_http() -> None:
+    """fakesnow's server speaks plain HTTP, for which the Snowflake hook has no field: add the
+    connector's ``protocol`` to the parameters the hook builds (in this process and its forks;
+    a spawned child calls it again)."""
+    from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
+
+    if getattr(SnowflakeHook._get_conn_params, "apb_http", False):
+        return
+    built = SnowflakeHook._get_conn_params
+
+    def over_http(self: Any) -> dict[str, Any]:
+        return {**built(self), "protocol": "http", "network_timeout": 30}
+
+    over_http.apb_http = True  # type: ignore[attr-defined]
+    SnowflakeHook._get_conn_params = over_http  # type: ignore[method-assign]
+
+
+@dataclass
+class SnowflakeWarehouse(Warehouse):
+    """Reads through one session of its own: a Snowflake login costs more than a query."""
+
+    session: Any = None
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        if self.session is None:
+            self.session = self.hook.get_conn()
+        with contextlib.closing(self.session.cursor()) as cur:
+            cur.execute(sql, params or None)
+            return [tuple(r) for r in cur.fetchall()]
+
+
+@contextmanager
+def snowflake_warehouse(monkeypatch, host: str, port: int) -> Iterator[Warehouse]:
+    """A fresh schema in database ``apb`` on fakesnow's server, dropped afterwards."""
+    from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
+
+    fakesnow_over_http()
+    conn = {
+        "conn_type": "snowflake", "login": "fake", "password": "snow",
+        "extra": {"account": "fakesnow", "database": "apb", "schema": "public", "host": host, "port": port},
+    }  # fmt: skip
+    monkeypatch.setenv(f"AIRFLOW_CONN_{SNOWFLAKE_CONN_ID.upper()}", json.dumps(conn))
+    hook = SnowflakeHook(snowflake_conn_id=SNOWFLAKE_CONN_ID)
+    schema = f"apb_test_{uuid.uuid4().hex[:12]}"
+    with contextlib.closing(hook.get_conn()) as admin, contextlib.closing(admin.cursor()) as cur:
+        cur.execute("CREATE DATABASE IF NOT EXISTS apb")
+        cur.execute(f"CREATE SCHEMA apb.{schema}")
+    wh = SnowflakeWarehouse("snowflake", hook, f"{schema}.")
+    try:
+        yield wh
+    finally:
+        if wh.session is not None:
+            wh.session.close()
+        with contextlib.closing(hook.get_conn()) as admin, contextlib.closing(admin.cursor()) as cur:
+            cur.execute(f"DROP SCHEMA IF EXISTS apb.{schema} CASCADE")

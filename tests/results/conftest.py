@@ -13,9 +13,13 @@ from tests.results._warehouse import (
     duckdb_warehouse,
     mysql_warehouse,
     postgres_warehouse,
+    snowflake_warehouse,
     sqlite_warehouse,
 )
-from tests.warehouses.conftest import bqemulator_server  # noqa: F401 - the emulator, once per session
+from tests.warehouses.conftest import (
+    bqemulator_server,  # noqa: F401 - the emulator, once per session
+    fakesnow_server,  # noqa: F401 (a fixture)
+)
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +55,15 @@ WAREHOUSES = [
     pytest.param("mysql", marks=pytest.mark.mysql),
     pytest.param("bigquery", marks=pytest.mark.warehouses),
     pytest.param("duckdb", marks=pytest.mark.warehouses),
+    pytest.param("snowflake", marks=pytest.mark.warehouses),
 ]
+
+
+@pytest.fixture
+def snowflake_schema(monkeypatch, fakesnow_server) -> Iterator[Warehouse]:  # noqa: F811
+    """A hook on a fresh schema of fakesnow's server (Snowflake), dropped afterwards."""
+    with snowflake_warehouse(monkeypatch, fakesnow_server.host, fakesnow_server.port) as wh:
+        yield wh
 
 
 @pytest.fixture(params=WAREHOUSES[1:3])
@@ -101,4 +113,6 @@ def warehouse(request, tmp_path, monkeypatch) -> Warehouse:
         return request.getfixturevalue("bigquery_dataset")
     if request.param == "postgres":
         return request.getfixturevalue("postgres_schema")
+    if request.param == "snowflake":
+        return request.getfixturevalue("snowflake_schema")
     return request.getfixturevalue("mysql_database")

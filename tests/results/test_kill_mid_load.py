@@ -25,10 +25,10 @@ from tests.results.test_warehouse import loader_for, small_rec
 REPO = Path(__file__).resolve().parents[2]
 N, CHUNK = 5_000, 1_000
 #: write statement after which the child dies: the 2nd of 5 chunks, PostgreSQL's single COPY, or
-#: SQLite's single merge of its staged rows
-KILL_AFTER = {"sqlite": 1, "postgres": 1, "mysql": 2, "duckdb": 1}
+#: SQLite's single merge of its staged rows, Snowflake's one MERGE
+KILL_AFTER = {"sqlite": 1, "postgres": 1, "mysql": 2, "duckdb": 1, "snowflake": 1}
 CONN_IDS = {"sqlite": "apb_wh_sqlite", "postgres": "apb_wh_postgres", "mysql": "apb_wh_mysql",
-            "duckdb": "apb_wh_duckdb"}  # fmt: skip
+            "duckdb": "apb_wh_duckdb", "snowflake": "apb_wh_snowflake"}  # fmt: skip
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -44,6 +44,7 @@ def run_killed_load(wh, dialect: str | None, marker: Path) -> dict:
         "chunk_size": CHUNK,
         "kill_after": kill_after,
         "marker": str(marker),
+        "over_http": wh.name == "snowflake",
     }
     child = subprocess.run(
         [sys.executable, "-m", "tests.results._kill_child", json.dumps(spec)],

@@ -23,6 +23,7 @@ from airflow_provider_batch.warehouse.dialects.duckdb import DuckDBDialect
 from airflow_provider_batch.warehouse.dialects.generic import GenericDialect
 from airflow_provider_batch.warehouse.dialects.mysql import MySqlDialect
 from airflow_provider_batch.warehouse.dialects.postgres import PostgresDialect
+from airflow_provider_batch.warehouse.dialects.snowflake import SnowflakeDialect
 from airflow_provider_batch.warehouse.dialects.sqlite import SqliteDialect
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "GenericDialect",
     "MySqlDialect",
     "PostgresDialect",
+    "SnowflakeDialect",
     "SqlDialect",
     "SqliteDialect",
     "dialect_for",
@@ -95,6 +97,7 @@ register_dialect(lambda hook: SqliteDialect(), names=("sqlite",))
 register_dialect(lambda hook: PostgresDialect(), names=("postgresql", "postgres"))
 register_dialect(lambda hook: MySqlDialect(), names=("mysql", "mariadb"))
 register_dialect(lambda hook: DuckDBDialect(), names=("duckdb",))
+register_dialect(lambda hook: SnowflakeDialect(), names=("snowflake",))
 register_dialect(GenericDialect.for_hook, names=("generic",))
 register_dialect(BigQueryDialect.for_hook, names=("bigquery", bigquery.BIGQUERY_CONN_TYPE),
                  hook_factory=bigquery.hook_for_connection)  # fmt: skip

@@ -1,0 +1,286 @@
+"""Snowflake write strategy: Parquet through a temporary stage, ``COPY INTO`` a staging table, one ``MERGE``.
+
+For one load (one session, through the Snowflake provider's ``SnowflakeHook``):
+
+1. before the first row, in this order: a temporary stage and a temporary staging table (DDL:
+   on Snowflake every DDL statement commits the session's open transaction, so nothing of the
+   load may precede them);
+2. the rows are written, ``chunk_size`` per row group, into one local Parquet file, which ``PUT``
+   uploads to the stage (a path of its own per write);
+3. ``COPY INTO`` the staging table (by column name; ``PURGE``, ``FORCE``: a file is loaded once
+   per write, never skipped as "loaded before");
+4. one ``MERGE`` into the table on its key; the last row of a key repeated in the stream wins
+   (``QUALIFY ROW_NUMBER()`` over the row's place in the file).
+
+Steps 3-4 and every statement of the load after them run in one transaction (autocommit off,
+:meth:`SnowflakeDialect.begin`): the loader commits or rolls back. Spend rows (a few, ``bulk=False``)
+take one ``MERGE … USING (VALUES …)`` with bound values, no DDL.
+
+Identifiers follow Snowflake's rules: names are written unquoted, so Snowflake stores them upper
+case and a user's plain ``SELECT custom_id FROM wf_results`` finds them; a name that is a reserved
+word is quoted in upper case, which names the same object as the unquoted name would. Snowflake
+does not enforce primary keys (only hybrid tables do): the key is declared, read and changed for
+the migration, and uniqueness comes from every write being a ``MERGE`` on it. ``response_json``
+is ``VARIANT``; an embedding is an ``ARRAY``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
+
+from airflow_provider_batch.warehouse.dialects._sql import Table, column_list
+from airflow_provider_batch.warehouse.dialects.base import Column, Row, SqlDialect, _cursor, chunks
+
+__all__ = ["SnowflakeDialect"]
+
+#: Snowflake's reserved words (they cannot be unquoted identifiers).
+_RESERVED_WORDS = """
+    ACCOUNT ALL ALTER AND ANY AS BETWEEN BY CASE CAST CHECK COLUMN CONNECT CONNECTION CONSTRAINT
+    CREATE CROSS CURRENT CURRENT_DATE CURRENT_TIME CURRENT_TIMESTAMP CURRENT_USER DATABASE DELETE
+    DISTINCT DROP ELSE EXISTS FALSE FOLLOWING FOR FROM FULL GRANT GROUP GSCLUSTER HAVING ILIKE IN
+    INCREMENT INNER INSERT INTERSECT INTO IS ISSUE JOIN LATERAL LEFT LIKE LOCALTIME LOCALTIMESTAMP
+    MINUS NATURAL NOT NULL OF ON OR ORDER ORGANIZATION QUALIFY REGEXP REVOKE RIGHT RLIKE ROW ROWS
+    SAMPLE SCHEMA SELECT SET SOME START TABLE TABLESAMPLE THEN TO TRIGGER TRUE TRY_CAST UNION
+    UNIQUE UPDATE USING VALUES VIEW WHEN WHENEVER WHERE WITH"""
+RESERVED = frozenset(_RESERVED_WORDS.split())
+
+
+class SnowflakeNames(str):
+    """The identifier format of :class:`SnowflakeDialect`: ``format(name)`` is the name unquoted
+    (Snowflake resolves it upper case), or ``"NAME"`` for a reserved word (the same object)."""
+
+    def format(self, *args: object, **kwargs: object) -> str:
+        (name,) = args
+        text = str(name)
+        return f'"{text.upper()}"' if text.upper() in RESERVED else text
+
+
+# Text, ISO timestamps and JSON are strings in the Parquet file and the staging table; the MERGE
+# converts them to the column's type.
+_STAGE_TYPES = {"int": "BIGINT", "float": "DOUBLE", "money": "DOUBLE", "bool": "BOOLEAN"}
+_SEQ = "apb_seq"
+
+
+class SnowflakeDialect(SqlDialect):
+    """Snowflake: a temporary stage, ``COPY INTO`` a temporary staging table, one ``MERGE`` (see
+    the module docstring)."""
+
+    name = "snowflake"
+    types: ClassVar[dict[str, str]] = {
+        "key": "VARCHAR",
+        "text": "VARCHAR",
+        "int": "BIGINT",
+        "float": "DOUBLE",
+        "money": "DOUBLE",
+        "timestamp": "TIMESTAMP_TZ",
+        "bool": "BOOLEAN",
+        "vector": "ARRAY",
+    }
+    #: Text columns that hold a JSON document: stored as ``VARIANT``.
+    json_columns: ClassVar[frozenset[str]] = frozenset({"response_json"})
+    _STAGE_TABLE = "apb_staged_rows"
+    _STAGE = "apb_load_stage"
+
+    def __init__(self) -> None:
+        super().__init__(SnowflakeNames("{}"), "%s")
+        self._staged: set[Table] = set()
+        self._in_load = False
+        self._dml = False
+
+    # -- DDL ------------------------------------------------------------------------------------
+
+    def column_type(self, name: str, kind: str, in_key: bool = False) -> str:
+        return "VARIANT" if kind == "text" and name.lower() in self.json_columns else self.types[kind]
+
+    def create_table_sql(self, table: Table, columns: Sequence[Column], key: Sequence[str]) -> str:
+        cols = [f"{self.quote.format(name)} {self.column_type(name, kind)}" for name, kind in columns]
+        cols.append(f"PRIMARY KEY ({column_list(key, self.quote)})")
+        return f"CREATE TABLE IF NOT EXISTS {table.sql(self.quote)} ({', '.join(cols)})"
+
+    def add_column(self, conn: Any, table: Table, name: str, kind: str, in_key: bool = False) -> None:
+        # IF NOT EXISTS: two loaders migrating at once both succeed (DDL is not serialised here).
+        column = f"{self.quote.format(name)} {self.column_type(name, kind, in_key)}"
+        self.execute(conn, f"ALTER TABLE {table.sql(self.quote)} ADD COLUMN IF NOT EXISTS {column}")
+
+    def primary_key(self, conn: Any, table: Table) -> tuple[str, ...] | None:
+        with _cursor(conn) as cur:
+            cur.execute(f"SHOW PRIMARY KEYS IN TABLE {table.sql(self.quote)}")
+            names = [str(d[0]).lower() for d in cur.description or ()]
+            rows = cur.fetchall()
+        column, sequence = names.index("column_name"), names.index("key_sequence")
+        # An unquoted name is catalogued upper case: give it back as this package spells it.
+        found = (str(r[column]) for r in sorted(rows, key=lambda r: int(r[sequence])))
+        return tuple(name.lower() if name.isupper() else name for name in found)
+
+    def replace_key(self, conn: Any, table: Table, columns: Sequence[Column], key: Sequence[str]) -> None:
+        name = table.sql(self.quote)
+        current = self.primary_key(conn, table)
+        if current == tuple(key):  # a concurrent migration got there first (each DDL commits)
+            return
+        if current:
+            self.execute(conn, f"ALTER TABLE {name} DROP PRIMARY KEY")
+        try:
+            self.execute(conn, f"ALTER TABLE {name} ADD PRIMARY KEY ({column_list(key, self.quote)})")
+        except Exception:
+            if self.primary_key(conn, table) != tuple(key):  # else another loader added it
+                raise
+
+    # -- transactions and writes ----------------------------------------------------------------
+
+    def begin(self, conn: Any) -> None:
+        """Autocommit off: the load's first DML statement opens its transaction, which lasts until
+        the loader commits or rolls back (the connector's ``autocommit`` is a method)."""
+        switch = getattr(conn, "autocommit", None)
+        if callable(switch):
+            switch(False)
+        else:
+            super().begin(conn)
+        self._staged, self._in_load, self._dml = set(), True, False
+
+    def write(
+        self,
+        conn: Any,
+        table: Table,
+        columns: Sequence[Column],
+        key: Sequence[str],
+        rows: Iterable[Row],
+        *,
+        chunk_size: int,
+        bulk: bool = True,
+    ) -> int:
+        names = [name for name, _ in columns]
+        positions = [names.index(k) for k in key]
+        if not bulk:
+            latest = {tuple(row[p] for p in positions): row for row in rows}
+            written = 0
+            with _cursor(conn) as cur:
+                for chunk in chunks(latest.values(), chunk_size):
+                    cur.execute(self._merge_values_sql(table, columns, key, len(chunk)),
+                                [v for row in chunk for v in row])  # fmt: skip
+                    written += len(chunk)
+            self._dml = True
+            return written
+        with tempfile.TemporaryDirectory(prefix="apb-snowflake-") as folder:
+            path = os.path.join(folder, "rows.parquet")
+            written = _write_parquet(path, columns, rows, chunk_size)
+            if not written:
+                return 0
+            with _cursor(conn) as cur:
+                staging = self._prepare_staging(cur, table, columns)
+                stage, prefix = self._stage_name(table), uuid.uuid4().hex
+                cur.execute(f"PUT 'file://{_file_url(path)}' @{stage}/{prefix} AUTO_COMPRESS = FALSE")
+                self._dml = True
+                cur.execute(self._copy_sql(staging, columns, f"@{stage}/{prefix}/"))
+                cur.execute(self._merge_stage_sql(table, staging, columns, key))
+        return written
+
+    def _stage_name(self, table: Table) -> str:
+        return Table(self._STAGE, table.schema).sql(self.quote)
+
+    def _prepare_staging(self, cur: Any, table: Table, columns: Sequence[Column]) -> Table:
+        """The temporary stage and an empty staging table for ``table`` (DDL: before any DML)."""
+        # Unqualified, in the table's schema made current: fakesnow takes no schema on a
+        # temporary table (Snowflake would), and the session is the load's own.
+        staging = Table(self._STAGE_TABLE)
+        if self._in_load and self._dml:
+            raise RuntimeError(
+                "a Snowflake load stages rows once, before its first write: more DDL would commit "
+                "the load's open transaction"
+            )
+        typed = [f"{self.quote.format(n)} {_STAGE_TYPES.get(kind, 'VARCHAR')}" for n, kind in columns]
+        typed.append(f"{self.quote.format(_SEQ)} BIGINT")
+        if table.schema:
+            cur.execute(f"USE SCHEMA {self.quote.format(table.schema)}")
+        cur.execute(f"CREATE TEMPORARY STAGE IF NOT EXISTS {self._stage_name(table)}")
+        cur.execute(f"CREATE OR REPLACE TEMPORARY TABLE {staging.sql(self.quote)} ({', '.join(typed)})")
+        self._staged.add(table)
+        return staging
+
+    def _copy_sql(self, staging: Table, columns: Sequence[Column], files: str) -> str:
+        """``COPY INTO`` the staging table from the Parquet files under ``files``: each column by
+        its (case-sensitive) Parquet field name, cast to its staging type."""
+        fields = [*((n, _STAGE_TYPES.get(kind, "VARCHAR")) for n, kind in columns), (_SEQ, "BIGINT")]
+        names = column_list([n for n, _ in fields], self.quote)
+        select = ", ".join(f"$1:{n}::{sql_type}" for n, sql_type in fields)
+        return (
+            f"COPY INTO {staging.sql(self.quote)} ({names}) FROM (SELECT {select} FROM {files})"
+            " FILE_FORMAT = (TYPE = PARQUET) PURGE = TRUE FORCE = TRUE"
+        )
+
+    def _converted(self, name: str, kind: str, source: str) -> str:
+        """The staged value of column ``name`` as the table's type."""
+        ref = f"{source}.{self.quote.format(name)}"
+        if kind == "timestamp":
+            return f"{ref}::TIMESTAMP_TZ"
+        if kind == "vector":
+            return f"PARSE_JSON({ref})::ARRAY"
+        if self.column_type(name, kind) == "VARIANT":
+            return f"PARSE_JSON({ref})"
+        return ref
+
+    def _merge_sql(self, table: Table, source: str, columns: Sequence[Column], key: Sequence[str]) -> str:
+        q = self.quote.format
+        on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in key)
+        updates = ", ".join(f"t.{q(n)} = s.{q(n)}" for n, _ in columns if n not in key)
+        names = [n for n, _ in columns]
+        values = ", ".join(f"s.{q(n)}" for n in names)
+        return (
+            f"MERGE INTO {table.sql(self.quote)} t USING ({source}) s ON {on}"
+            f" WHEN MATCHED THEN UPDATE SET {updates}"
+            f" WHEN NOT MATCHED THEN INSERT ({column_list(names, self.quote)}) VALUES ({values})"
+        )
+
+    def _merge_stage_sql(
+        self, table: Table, staging: Table, columns: Sequence[Column], key: Sequence[str]
+    ) -> str:
+        q = self.quote.format
+        select = ", ".join(f"{self._converted(n, kind, 'r')} AS {q(n)}" for n, kind in columns)
+        keys = ", ".join(f"r.{q(k)}" for k in key)
+        latest = f"ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY r.{q(_SEQ)} DESC)"
+        source = f"SELECT {select} FROM {staging.sql(self.quote)} r QUALIFY {latest} = 1"
+        return self._merge_sql(table, source, columns, key)
+
+    def _merge_values_sql(
+        self, table: Table, columns: Sequence[Column], key: Sequence[str], rows: int
+    ) -> str:
+        q = self.quote.format
+        one = "(" + ", ".join([self.placeholder] * len(columns)) + ")"
+        names = column_list([n for n, _ in columns], self.quote)
+        select = ", ".join(f"{self._converted(n, kind, 'r')} AS {q(n)}" for n, kind in columns)
+        source = f"SELECT {select} FROM (VALUES {', '.join([one] * rows)}) AS r ({names})"
+        return self._merge_sql(table, source, columns, key)
+
+
+def _file_url(path: str) -> str:
+    """A local path as PUT takes it (forward slashes; quotes cannot occur in a temporary path)."""
+    return os.path.abspath(path).replace("\\", "/")
+
+
+def _write_parquet(path: str, columns: Sequence[Column], rows: Iterable[Row], chunk_size: int) -> int:
+    """Write ``rows`` to ``path``, one row group per chunk, with their place in the stream."""
+    # pyarrow comes with the Snowflake provider (not with this package's own dependencies).
+    pa = importlib.import_module("pyarrow")
+    pq = importlib.import_module("pyarrow.parquet")
+
+    kinds = {"int": pa.int64(), "float": pa.float64(), "money": pa.float64(), "bool": pa.bool_()}
+    fields = [pa.field(name, kinds.get(kind, pa.string())) for name, kind in columns]
+    schema = pa.schema([*fields, pa.field(_SEQ, pa.int64())])
+    written = 0
+    writer: Any = None
+    try:
+        for chunk in chunks(rows, chunk_size):
+            arrays = [pa.array([row[i] for row in chunk], type=f.type) for i, f in enumerate(fields)]
+            arrays.append(pa.array(range(written, written + len(chunk)), type=pa.int64()))
+            if writer is None:
+                writer = pq.ParquetWriter(path, schema)
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            written += len(chunk)
+    finally:
+        if writer is not None:
+            writer.close()
+    return written
