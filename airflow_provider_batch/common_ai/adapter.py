@@ -347,6 +347,10 @@ class TogetherBatchAdapter(VendorBatchAdapter):
     max_payload_bytes = 100 * 1024**2
 
 
+#: Adapters declared in this module (importable by path, e.g. for an entry point), by vendor name.
+_DECLARED: dict[str, type[VendorBatchAdapter]] = {TogetherBatchAdapter.vendor_name: TogetherBatchAdapter}
+
+
 @cache
 def adapter_for(vendor_name: str) -> type[VendorBatchAdapter]:
     """The adapter class of a registered vendor (``together``, ``openai``, ``anthropic``).
@@ -359,8 +363,9 @@ def adapter_for(vendor_name: str) -> type[VendorBatchAdapter]:
     :raises UnknownVendorError: no vendor is registered under ``vendor_name``.
     """
     vendor = vendor_named(vendor_name)
-    if vendor.name == TogetherBatchAdapter.vendor_name:
-        return TogetherBatchAdapter
+    declared = _DECLARED.get(vendor.name)
+    if declared is not None:
+        return declared
     cls_name = f"{vendor.display_name.replace(' ', '')}BatchAdapter"
     fields = {**_adapter_fields(vendor), "__module__": __name__, "__qualname__": cls_name}
     fields["__doc__"] = f"{vendor.display_name} ({vendor.endpoints[0]}) for ``@task.llm_batch``."
