@@ -1,8 +1,9 @@
 """How common.ai submissions are kept in the submission ledger, and how an orphan is found again.
 
-Together batches carry no metadata, so nothing on the API side can say "this batch was created for
-that task instance". The provider's submission ledger can: every batch this adapter creates is
-recorded there *before* the upload and the create, and bound to its batch id right after.
+Together and Anthropic batches carry no metadata, so nothing on their API side can say "this batch
+was created for that task instance". The provider's submission ledger can, on every vendor: every
+batch this adapter creates is recorded there *before* the upload and the create, and bound to its
+batch id right after.
 
 Mapping of common.ai's identifiers onto a ledger row:
 

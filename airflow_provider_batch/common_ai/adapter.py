@@ -1,18 +1,24 @@
-"""``TogetherBatchAdapter``: Together's Batch API behind common.ai's ``LLMBatchOperator``.
+"""This provider's batch vendors behind common.ai's ``LLMBatchOperator``.
 
-Registered through the entry point ``together`` in the group
-``airflow.providers.common.ai.batch_adapters``, so ``model_id="together:<model>"`` selects it.
-It talks to Together through this provider's own typed client, and keeps its retry-safety record
-in this provider's submission ledger (see :mod:`airflow_provider_batch.common_ai._recovery`).
+:class:`VendorBatchAdapter` runs common.ai's batches on one registered vendor
+(:mod:`airflow_provider_batch.vendors`): its client, its default endpoint's request and answer
+shapes, its limits, its uploads and its lost-create search all come from the vendor contract.
+``TogetherBatchAdapter`` is registered through the entry point ``together`` in the group
+``airflow.providers.common.ai.batch_adapters``, so ``model_id="together:<model>"`` selects it;
+:func:`adapter_for` builds the adapter of any registered vendor (``openai``, ``anthropic``), which
+common.ai's ``register_adapter`` puts in place of its own. Every adapter keeps its retry-safety
+record in this provider's submission ledger (see :mod:`airflow_provider_batch.common_ai._recovery`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import tempfile
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -36,6 +42,7 @@ from airflow_provider_batch.idempotency import SubmitContext, submit_or_attach
 from airflow_provider_batch.inputs.limits import BatchLimits
 from airflow_provider_batch.ledger import LedgerError
 from airflow_provider_batch.vendors import vendor_named
+from airflow_provider_batch.vendors.base import BatchVendor
 
 if TYPE_CHECKING:
     from airflow.providers.common.ai.batch.base import BatchRequest
@@ -43,15 +50,13 @@ if TYPE_CHECKING:
 
     from airflow_provider_batch.ledger import SubmissionLedger
 
-__all__ = ["STATUS_MAP", "TogetherBatchAdapter"]
+__all__ = ["STATUS_MAP", "TogetherBatchAdapter", "VendorBatchAdapter", "adapter_for"]
 
 log = logging.getLogger(__name__)
 
-#: The batch vendor this adapter submits to (its client, uploads and lost-create search).
-_VENDOR = "together"
-
-#: Together's batch statuses in common.ai's vocabulary. ``CANCELING`` (one L, transient after a
-#: cancel) and any status the client does not know (``UNKNOWN``) are still running.
+#: The neutral batch statuses (each vendor's client maps its own onto them) in common.ai's words.
+#: ``CANCELING`` (one L, transient after a cancel) and any status the client does not know
+#: (``UNKNOWN``) are still running.
 STATUS_MAP: dict[BatchStatus, CommonAIStatus] = {
     BatchStatus.VALIDATING: "in_progress",
     BatchStatus.IN_PROGRESS: "in_progress",
@@ -64,41 +69,44 @@ STATUS_MAP: dict[BatchStatus, CommonAIStatus] = {
 }
 
 
-def _build_client(api_key: str | None, base_url: str | None) -> Any:
-    key = api_key or os.environ.get("TOGETHER_API_KEY")
+def _build_client(vendor: BatchVendor, api_key: str | None, base_url: str | None) -> Any:
+    env = f"{vendor.name.upper()}_API_KEY"
+    key = api_key or os.environ.get(env)
     if not key:
         raise ValueError(
-            "The Together batch adapter needs an API key: set the Password field of the connection "
-            "(llm_conn_id), or TOGETHER_API_KEY in the worker's and triggerer's environment."
+            f"The {vendor.display_name} batch adapter needs an API key: set the Password field of the "
+            f"connection (llm_conn_id), or {env} in the worker's and triggerer's environment."
         )
     mask_secret(key)
-    vendor = vendor_named(_VENDOR)
     return vendor.client(
         ClientSettings(api_key=key, base_url=api_root(base_url, None, vendor.default_base_url))
     )
 
 
-class TogetherBatchAdapter(BatchAdapter):
-    """Batch adapter for Together AI (``/v1/chat/completions``), for ``@task.llm_batch``.
+class VendorBatchAdapter(BatchAdapter):
+    """Batch adapter for one of this provider's vendors, for ``@task.llm_batch``.
 
-    Connections: ``together`` (this provider's type) or ``pydanticai``; common.ai passes the
-    ``password`` as ``api_key`` and the ``host`` as ``base_url`` (empty: Together's public API).
-    Extras of the ``together`` connection (timeouts, retries, TLS) are not passed by common.ai and
-    keep their defaults here.
+    The vendor (:attr:`vendor_name`) supplies the client, the endpoint (its first:
+    ``/v1/chat/completions`` on Together and OpenAI, ``/v1/messages`` on Anthropic), the limits,
+    the uploads and the search for a create whose answer was lost. Build one with
+    :func:`adapter_for`; :class:`TogetherBatchAdapter` is Together's.
 
-    :param api_key: Together API key; ``None`` reads ``TOGETHER_API_KEY``.
+    Connections: the vendor's own types (``together``, ``openai``, ``anthropic``) or
+    ``pydanticai``; common.ai passes the ``password`` as ``api_key`` and the ``host`` as
+    ``base_url`` (empty: the vendor's public API). Extras of the connection (timeouts, retries,
+    TLS) are not passed by common.ai and keep their defaults here.
+
+    :param api_key: the vendor's API key; ``None`` reads ``<VENDOR>_API_KEY`` (``TOGETHER_API_KEY``).
     :param base_url: API root such as ``https://api.together.ai/v1`` (a bare host gets ``/v1``).
-    :param client: a ready Together client (``BatchVendor.client``; tests); it is
+    :param client: a ready client of the vendor (``BatchVendor.client``; tests); it is
         closed by :meth:`close` like an own one.
     :param ledger: the submission ledger; ``None`` resolves the deployment's one on first use
         (:func:`airflow_provider_batch.ledger.location.get_ledger`).
     """
 
-    name = "together"
-    conn_types: ClassVar[frozenset[str]] = frozenset({"together", "pydanticai"})
-    max_requests = 50_000
-    max_payload_bytes = 100 * 1024**2
-    #: Every Together input line names its own ``body.model``.
+    #: The registered vendor (:func:`~airflow_provider_batch.vendors.vendor_named`) this adapter runs on.
+    vendor_name: ClassVar[str]
+    #: Every input line names its own model.
     allows_per_request_model = True
 
     def __init__(
@@ -109,8 +117,18 @@ class TogetherBatchAdapter(BatchAdapter):
         client: Any | None = None,
         ledger: SubmissionLedger | None = None,
     ) -> None:
-        self._client = client if client is not None else _build_client(api_key, base_url)
+        self._client = client if client is not None else _build_client(self.vendor, api_key, base_url)
         self._ledger = ledger
+
+    @property
+    def vendor(self) -> BatchVendor:
+        """The vendor this adapter submits to."""
+        return vendor_named(self.vendor_name)
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint every request goes to: the vendor's first (its chat endpoint)."""
+        return self.vendor.endpoints[0]
 
     @property
     def ledger(self) -> SubmissionLedger:
@@ -123,14 +141,17 @@ class TogetherBatchAdapter(BatchAdapter):
 
     @property
     def limits(self) -> BatchLimits:
-        """Together's per-batch limits, following this instance's ``max_requests`` / ``max_payload_bytes``."""
-        return BatchLimits(max_lines=self.max_requests, max_bytes=self.max_payload_bytes)
+        """The vendor's per-batch limits, with this instance's ``max_requests`` / ``max_payload_bytes``."""
+        return dataclasses.replace(
+            self.vendor.limits, max_lines=self.max_requests, max_bytes=self.max_payload_bytes
+        )
 
     # -- requests -------------------------------------------------------------------------------
 
     def _builder(self, model: str, output_spec: OutputSpec, **kwargs: Any) -> _requests.LineBuilder:
         return _requests.LineBuilder(
             self.resolve_request_model,
+            endpoint=self.endpoint,
             model=model,
             directive=self.build_output_directive(output_spec),
             system_prompt=kwargs.get("system_prompt") or "",
@@ -147,35 +168,40 @@ class TogetherBatchAdapter(BatchAdapter):
         idempotency_key: str,
         **kwargs: Any,
     ) -> None:
-        """Check the batch against Together's limits and the provider's line validator, offline.
+        """Check the batch against the vendor's limits and the provider's line validator, offline.
 
         The exact lines :meth:`submit` would upload are written to a temporary file and validated
         there, so the size check includes the structured-output directive of every request.
 
-        :raises LLMBatchLimitExceededError: over 50,000 requests, 100 MiB, 10 MiB per request or a
-            custom_id over 64 characters; the message names the ``.expand()`` remedy.
+        :raises LLMBatchLimitExceededError: over the vendor's requests, bytes, bytes per request or
+            ``custom_id`` length (Together: 50,000, 100 MiB, 10 MiB, 64); the message names the
+            ``.expand()`` remedy.
         :raises LLMBatchModelMismatchError: a per-request model names another provider.
-        :raises LLMBatchInputError: a request breaks a line rule (e.g. a bad ``max_tokens``).
+        :raises LLMBatchInputError: a request breaks a line rule (e.g. a bad ``max_tokens``, or a
+            ``custom_id`` outside the vendor's pattern).
         :raises LedgerUnavailableError: this deployment has no usable submission ledger (e.g. the
             embedded SQLite default under a distributed executor); raised here, before common.ai
             records its intent to submit.
         """
         _ = self.ledger
         limits = self.limits
+        vendor = self.vendor.display_name
         self.check_custom_id_length(idempotency_key, len(requests), max_length=limits.max_custom_id_len)
         if len(requests) > limits.max_lines:
             raise LLMBatchLimitExceededError(
-                f"Together's batch API accepts at most {limits.max_lines} requests per batch; got "
+                f"{vendor}'s batch API accepts at most {limits.max_lines} requests per batch; got "
                 f"{len(requests)}. Split the input across mapped task instances with .expand() so each "
-                f"submits at most {limits.max_lines}, or use TogetherBatchOperator, which splits one "
-                "input into several batches. Nothing was submitted."
+                f"submits at most {limits.max_lines}, or use BatchOperator, which splits one input into "
+                "several batches. Nothing was submitted."
             )
         builder = self._builder(model, output_spec, **kwargs)
         with tempfile.TemporaryDirectory(prefix="apb-commonai-") as tmp:
             path = Path(tmp) / "requests.jsonl"
             _requests.write_jsonl(builder.lines(requests, idempotency_key), path)
-            report = _requests.validate_lines(path, limits)
-        _requests.raise_for_report(report, limits=limits, directive_bytes=len(json.dumps(builder.directive)))
+            report = _requests.validate_lines(path, limits, self.endpoint, self.vendor.endpoints)
+        _requests.raise_for_report(
+            report, limits=limits, directive_bytes=len(json.dumps(builder.directive)), vendor=vendor
+        )
 
     def submit(
         self,
@@ -187,22 +213,24 @@ class TogetherBatchAdapter(BatchAdapter):
         output_spec: OutputSpec,
         **kwargs: Any,
     ) -> SubmitResult:
-        """Upload the requests (``purpose="batch-api"``) and create the batch, through the ledger.
+        """Upload the requests (the vendor's way) and create the batch, through the ledger.
 
         The submission is recorded in the ledger before the upload (key -> identity, fingerprint
         -> ``part_sha256``), so :meth:`find_orphaned_batch` can find the batch of a try that died
         before common.ai recorded it. If the ledger already holds a running or COMPLETED batch of
         this key and fingerprint (common.ai's own state was lost), that batch is returned instead
         of paying again; a FAILED, EXPIRED, CANCELLED or vanished one is replaced by a new
-        generation (common.ai only submits again after such an ending, or a lost state).
+        generation (common.ai only submits again after such an ending, or a lost state). A create
+        interrupted earlier is settled by the vendor's search first (bound, or refused when its
+        batch cannot be told apart), never created a second time unseen.
         """
         builder = self._builder(model, output_spec, **kwargs)
         context = SubmitContext(
             identity=_recovery.identity_for(idempotency_key),
             ledger=self.ledger,
-            endpoint=_requests.CHAT_ENDPOINT,
+            endpoint=self.endpoint,
             together_conn_id=_recovery.LEDGER_CONN_LABEL,
-            vendor=vendor_named(_VENDOR),
+            vendor=self.vendor,
         )
         with tempfile.TemporaryDirectory(prefix="apb-commonai-") as tmp:
             path = Path(tmp) / f"{idempotency_key}.jsonl"
@@ -216,7 +244,7 @@ class TogetherBatchAdapter(BatchAdapter):
     # -- status ---------------------------------------------------------------------------------
 
     def get_batch(self, batch_id: str) -> BatchState:
-        """Status in common.ai's words; Together reports no per-request counts (``counts=None``)."""
+        """Status in common.ai's words (``counts=None``: common.ai counts the results it reads)."""
         job = self._client.batches.retrieve(batch_id)
         if job.status is BatchStatus.UNKNOWN:
             log.warning("batch %s has status %r, unknown to this provider; treated as running",
@@ -227,7 +255,7 @@ class TogetherBatchAdapter(BatchAdapter):
         return BatchState(status=status, counts=None, error_message=job.error or f"batch {batch_id} FAILED")
 
     def cancel_batch(self, batch_id: str) -> None:
-        """Ask Together to cancel; the batch is ``CANCELING`` (still running) until it is ``CANCELLED``."""
+        """Ask the vendor to cancel; the batch is ``CANCELING`` (still running) until it is ``CANCELLED``."""
         self._client.batches.cancel(batch_id)
 
     # -- results --------------------------------------------------------------------------------
@@ -236,8 +264,9 @@ class TogetherBatchAdapter(BatchAdapter):
         """Every request of the batch exactly once: output lines, error lines, then the unreported.
 
         The batch is retrieved (and the ledger read) before this returns, so an unknown id raises
-        here. A request with no line in either file comes out ``expired`` / ``cancelled`` for an
-        EXPIRED / CANCELLED batch, else ``errored`` with ``type="missing_result"``.
+        here. A request with no line in either file, or named by the vendor as never run, comes out
+        ``expired`` / ``cancelled`` for an EXPIRED / CANCELLED batch, else ``errored`` with
+        ``type="missing_result"``.
         """
         job = self._client.batches.retrieve(batch_id)
         ledger: SubmissionLedger | None
@@ -247,21 +276,19 @@ class TogetherBatchAdapter(BatchAdapter):
             log.warning("batch %s: no submission ledger (%s); reading the input file instead", batch_id, exc)
             ledger = None
         expected = _results.expected_from_ledger(ledger, batch_id)
-        return _results.iter_batch_results(self._client, job, expected)
+        return _results.iter_batch_results(
+            self._client, job, expected, vendor=self.vendor, endpoint=self.endpoint
+        )
 
     def build_output_directive(self, spec: OutputSpec) -> dict[str, Any]:
-        """Together's structured output: ``response_format`` of type ``json_schema``, schema as given."""
+        """The endpoint's structured output, schema as given (chat: ``response_format`` of type
+        ``json_schema``; Messages: ``output_config.format``)."""
         if not spec.is_structured:
             return {}
-        return {
-            "response_format": {
-                "type": "json_schema",
-                "json_schema": {"name": spec.schema_name, "schema": spec.json_schema},
-            }
-        }
+        return _requests.output_directive(self.endpoint, spec.schema_name, spec.json_schema)
 
     def extract_output(self, raw: RawResultItem, spec: OutputSpec) -> ExtractedOutput:
-        """The message content: plain text, or JSON text for common.ai to validate."""
+        """The answer's text: plain text, or JSON text for common.ai to validate."""
         if raw.raw is None:
             return ExtractedOutput(kind="absent")
         return ExtractedOutput(kind="json_text" if spec.is_structured else "text", text=raw.raw)
@@ -273,25 +300,73 @@ class TogetherBatchAdapter(BatchAdapter):
     ) -> str | None:
         """The batch a crashed try created, read back from the submission ledger.
 
-        Together batches have no metadata, so the ledger is the only record. A batch is returned
-        only when its row has this ``idempotency_key`` **and** this ``input_fingerprint`` **and**
-        was written at or after ``not_before``; the newest such batch wins. A create interrupted
-        after the ledger marked it is resolved through the row's own input file. Another task
-        instance's batch is never returned: its rows carry another key.
+        The ledger is the record (Together and Anthropic batches carry no metadata). A batch is
+        returned only when its row has this ``idempotency_key`` **and** this ``input_fingerprint``
+        **and** was written at or after ``not_before``; the newest such batch wins. A create
+        interrupted after the ledger marked it is resolved the vendor's way
+        (:meth:`BatchVendor.find_lost_create`). Another task instance's batch is never returned:
+        its rows carry another key.
 
         :raises LedgerUnavailableError: the ledger cannot be read (common.ai then does not resubmit).
-        :raises LedgerConflictError: the row's file carries several unattributed batches.
+        :raises LedgerConflictError: the vendor's search finds several batches this create may
+            have made (nothing is adopted or paid again).
         """
-        ledger = self.ledger
         return _recovery.find_orphan(
             self._client,
-            ledger,
+            self.ledger,
             idempotency_key,
             input_fingerprint,
             not_before,
-            vendor=vendor_named(_VENDOR),
+            vendor=self.vendor,
         )
 
     def close(self) -> None:
         """Close the client's connection pool."""
         self._client.close()
+
+
+def _adapter_fields(vendor: BatchVendor) -> dict[str, Any]:
+    return {
+        "vendor_name": vendor.name,
+        "name": vendor.name,
+        "conn_types": frozenset({*vendor.conn_types, "pydanticai"}),
+        "max_requests": vendor.limits.max_lines,
+        "max_payload_bytes": vendor.limits.max_bytes,
+    }
+
+
+class TogetherBatchAdapter(VendorBatchAdapter):
+    """Together AI (``/v1/chat/completions``) for ``@task.llm_batch``: ``model_id="together:<model>"``
+    (entry point ``together``). Connections: ``together`` or ``pydanticai``; Together reports no
+    per-request counts (``counts=None``) and writes no line for a request that never ran."""
+
+    vendor_name: ClassVar[str] = "together"
+    name = "together"
+    conn_types: ClassVar[frozenset[str]] = frozenset({"together", "pydanticai"})
+    max_requests = 50_000
+    max_payload_bytes = 100 * 1024**2
+
+
+#: Adapters declared in this module (importable by path, e.g. for an entry point), by vendor name.
+_DECLARED: dict[str, type[VendorBatchAdapter]] = {TogetherBatchAdapter.vendor_name: TogetherBatchAdapter}
+
+
+@cache
+def adapter_for(vendor_name: str) -> type[VendorBatchAdapter]:
+    """The adapter class of a registered vendor (``together``, ``openai``, ``anthropic``).
+
+    Its :attr:`~VendorBatchAdapter.name` (the ``model_id`` prefix) is the vendor's name and its
+    connection types the vendor's own plus ``pydanticai``. common.ai ships its own ``openai`` and
+    ``anthropic`` adapters; ``register_adapter(adapter_for("anthropic"))`` puts this provider's
+    (ledger-backed) one in their place.
+
+    :raises UnknownVendorError: no vendor is registered under ``vendor_name``.
+    """
+    vendor = vendor_named(vendor_name)
+    declared = _DECLARED.get(vendor.name)
+    if declared is not None:
+        return declared
+    cls_name = f"{vendor.display_name.replace(' ', '')}BatchAdapter"
+    fields = {**_adapter_fields(vendor), "__module__": __name__, "__qualname__": cls_name}
+    fields["__doc__"] = f"{vendor.display_name} ({vendor.endpoints[0]}) for ``@task.llm_batch``."
+    return type(cls_name, (VendorBatchAdapter,), fields)

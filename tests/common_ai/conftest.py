@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("airflow.providers.common.ai.batch.base")
 
-from airflow_provider_batch.common_ai import TogetherBatchAdapter
+from airflow_provider_batch.common_ai import VendorBatchAdapter, adapter_for
 
 _REAL_SLEEP = time.sleep
 _REAL_ASLEEP = asyncio.sleep
@@ -22,10 +22,11 @@ _QUICK = 0.05
 
 
 @pytest.fixture
-def adapter(together_server: Any, together_ledger: Any) -> Iterator[TogetherBatchAdapter]:
-    """The adapter on the local server, with this test's own ledger."""
-    built = TogetherBatchAdapter(
-        api_key=together_server.api_key, base_url=together_server.base_url, ledger=together_ledger
+def adapter(vendor_server: Any, together_ledger: Any) -> Iterator[VendorBatchAdapter]:
+    """The adapter of the vendor of ``vendor_server`` (one case per registered vendor) on its local
+    server, with this test's own ledger."""
+    built = adapter_for(vendor_server.vendor)(
+        api_key=vendor_server.api_key, base_url=vendor_server.base_url, ledger=together_ledger
     )
     yield built
     built.close()
