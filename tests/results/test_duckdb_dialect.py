@@ -112,3 +112,54 @@ def test_a_load_waits_for_another_process_that_holds_the_file(
         holder.wait(30)
     assert duck.count("results") == 2
     assert refused and all("Could not set lock" in message for message in refused)
+
+
+def test_rows_are_streamed_to_the_stage_one_bounded_arrow_batch_at_a_time(
+    duck: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk is registered, appended to the stage and unregistered before the next one is
+    built; a key repeated in a later chunk keeps its last row, and a user table named like the
+    stage is not touched."""
+    pytest.importorskip("pyarrow")
+    from airflow_provider_batch.warehouse.dialects.duckdb import DuckDBDialect
+
+    monkeypatch.setattr(DuckDBDialect, "ARROW_CHUNK_ROWS", 7)
+    duck.hook.run('CREATE TABLE "_apb_stage" (x INTEGER)')
+    duck.hook.run('INSERT INTO "_apb_stage" VALUES (7)')
+    registered: list[int] = []
+    real_connect = DuckDBDialect.connect
+
+    def connect(self: DuckDBDialect, hook: Any) -> Any:
+        conn = real_connect(self, hook)
+        real_register, real_unregister = conn.raw.register, conn.raw.unregister
+
+        class Spy:  # duckdb's connection cannot take attributes: wrap it
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real_raw, name)
+
+            def register(self, name: str, batch: Any) -> Any:
+                assert not registered or registered[-1] < 0, "the previous chunk is still registered"
+                registered.append(batch.num_rows)
+                return real_register(name, batch)
+
+            def unregister(self, name: str) -> Any:
+                registered.append(-1)
+                return real_unregister(name)
+
+        real_raw, conn.raw = conn.raw, Spy()
+        return conn
+
+    monkeypatch.setattr(DuckDBDialect, "connect", connect)
+    loader = loader_for(duck, chunk_size=1_000)
+    loader.ensure_tables()
+    ids = [f"r{i}" for i in range(30)]
+    loader.load_reconciliation(small_rec("b1", ids))
+    rows = list(small_rec("b1", ids, texts=[f"again {i}" for i in range(30)]).rows())
+    last = rows[2]._replace(response_text="last of r2")
+    loader.load([*rows, last], [])  # a re-run, with r2 again in the last chunk
+    sizes = [n for n in registered if n >= 0]
+    assert sizes == [7, 7, 7, 7, 2, 7, 7, 7, 7, 3], sizes
+    assert duck.query("SELECT COUNT(*), COUNT(DISTINCT custom_id) FROM results") == [(30, 30)]
+    assert duck.query("SELECT response_text FROM results WHERE custom_id = 'r2'") == [("last of r2",)]
+    assert duck.query("SELECT response_text FROM results WHERE custom_id = 'r3'") == [("again 3",)]
+    assert duck.query('SELECT x FROM "_apb_stage"') == [(7,)]
