@@ -6,7 +6,8 @@ source tree ``TREE`` (so an older checkout can be measured beside this one), wri
 ``WarehouseLoader.load()`` with the rows streamed from the files (``Reconciliation.rows()``):
 first into empty tables, then again (a re-run: every key replaced). Prints one JSON line per load:
 seconds, the process's resident set before the load and its peak during it (Linux ``VmHWM``,
-reset before each load), in MB.
+reset before each load), in MB. ``APB_DUCKDB_BENCH_MEMORY_LIMIT`` (e.g. ``256MB``) is passed to
+DuckDB as the connection's ``memory_limit``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ def main(tree: str, rows: int, directory: Path) -> None:
     assert airflow_provider_batch.__file__.startswith(tree), airflow_provider_batch.__file__
     (directory / "batch").mkdir()
     batch = make_batch(directory / "batch", rows)
-    conn = {"conn_type": "duckdb", "host": str(directory / "wh.duckdb")}
+    conn: dict = {"conn_type": "duckdb", "host": str(directory / "wh.duckdb")}
+    if os.environ.get("APB_DUCKDB_BENCH_MEMORY_LIMIT"):  # DuckDBHook's extra: DuckDB's buffer pool
+        conn["extra"] = json.dumps({"memory_limit": os.environ["APB_DUCKDB_BENCH_MEMORY_LIMIT"]})
     os.environ["AIRFLOW_CONN_APB_BENCH_DUCKDB"] = json.dumps(conn)
     loader = WarehouseLoader(
         DuckDBHook(duckdb_conn_id="apb_bench_duckdb"), metadata_columns=("row_id", "category")

@@ -61,7 +61,6 @@ class DuckDBDialect(SqlDialect):
     #: How long :meth:`connect` waits for another process's lock on the database file.
     LOCK_TIMEOUT_S = 600.0
     _STAGE = 'temp."_apb_stage"'  # a TEMP table: in the connection's own temp catalog
-    _STAGE_VIEW = "_apb_stage_chunk"  # one chunk's Arrow batch, registered while it is appended
     #: Most rows per Arrow record batch appended to the stage (Python holds one at a time).
     ARROW_CHUNK_ROWS = 20_000
 
@@ -286,7 +285,7 @@ class DuckDBDialect(SqlDialect):
     def _stage(self, raw: Any, columns: Sequence[Column], rows: Iterable[Row], chunk_size: int) -> int:
         """Rows into the temporary stage with an ascending ``_apb_seq``, one chunk at a time;
         returns their number. With ``pyarrow`` each chunk becomes one Arrow record batch that
-        DuckDB appends to the stage (registered, inserted, unregistered), else ``executemany``:
+        DuckDB appends to the stage (``from_arrow(…).insert_into``), else ``executemany``:
         either way only one chunk is held in Python at a time, and the stage lives in DuckDB's
         buffer pool (spilled to its temporary directory beyond ``memory_limit``)."""
         stage_types = [("VARCHAR" if self._convert(n, k) else self.types[k]) for n, k in columns]
@@ -310,11 +309,9 @@ class DuckDBDialect(SqlDialect):
                 pa.array(values, type=t) for values, t in zip(zip(*chunk, strict=True), types, strict=True)
             ]
             data.append(pa.array(range(written, written + len(chunk)), type=pa.int64()))
-            raw.register(self._STAGE_VIEW, pa.RecordBatch.from_arrays(data, schema=schema))
-            try:
-                raw.execute(f"INSERT INTO {self._STAGE} SELECT * FROM {self._STAGE_VIEW}")
-            finally:
-                raw.unregister(self._STAGE_VIEW)
+            # A relation, not register(): a registered view (even unregistered) keeps its Arrow
+            # buffers alive until the transaction ends, so the whole load would stay in memory.
+            raw.from_arrow(pa.RecordBatch.from_arrays(data, schema=schema)).insert_into(self._STAGE)
             written += len(chunk)
         return written
 
