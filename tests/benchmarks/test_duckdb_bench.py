@@ -7,13 +7,23 @@ Each figure is the best of three loads into empty tables (the whole ``load()``: 
 rows, staging, the merge, ownership statements, the commit). The floor is DuckDB's own Arrow
 path: the same rows, already columns of a typed Arrow table built beforehand, inserted with one
 ``INSERT … SELECT`` into the same keyed table and committed.
+
+The second benchmark measures time and peak RSS of a streamed load (rows read from the batch's
+files as the load goes) at ``APB_DUCKDB_BENCH_ROWS`` requests (default ``50000,200000``), each in
+a fresh process (``_duckdb_load_rss.py``); with ``APB_DUCKDB_BENCH_BEFORE`` naming another source
+tree (e.g. ``git archive main | tar -x -C /tmp/before``) that tree is measured too, alternating.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from contextlib import closing
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,3 +104,36 @@ def test_fifty_thousand_rows_into_duckdb_beside_sqlite(tmp_path, monkeypatch) ->
         print(f"{name:>20}: {seconds:6.3f} s  {ROWS / seconds:>10,.0f} rows/s")
     print(f"duckdb / sqlite: {figures['duckdb'] / figures['sqlite']:.2f}x; "
           f"duckdb / its Arrow floor: {figures['duckdb'] / figures['duckdb_arrow_floor']:.2f}x")  # fmt: skip
+
+
+def _child_loads(tree: Path, rows: int, directory: Path) -> dict[str, dict[str, float]]:
+    directory.mkdir()
+    child = Path(__file__).with_name("_duckdb_load_rss.py")
+    done = subprocess.run(
+        [sys.executable, str(child), str(tree), str(rows), str(directory)],
+        capture_output=True, text=True, check=False, timeout=1800,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return {figure.pop("load"): figure for figure in found}
+
+
+def test_streamed_load_time_and_peak_rss(tmp_path) -> None:
+    pytest.importorskip("airflow.providers.duckdb")
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("peak RSS is read from Linux's /proc/self/status")
+    sizes = [int(n) for n in os.environ.get("APB_DUCKDB_BENCH_ROWS", "50000,200000").split(",")]
+    trees = {"this tree": Path(__file__).resolve().parents[2]}
+    if os.environ.get("APB_DUCKDB_BENCH_BEFORE"):
+        trees = {"before": Path(os.environ["APB_DUCKDB_BENCH_BEFORE"]).resolve(), **trees}
+    print(f"\nuptime: {os.getloadavg()}")
+    for rows in sizes:
+        for name, tree in trees.items():
+            figures = _child_loads(tree, rows, tmp_path / f"{name.replace(' ', '_')}_{rows}")
+            for load, f in figures.items():
+                print(
+                    f"{name:>10} {rows:>8,} {load:>6}: {f['seconds']:7.2f} s  "
+                    f"peak RSS {f['peak_mb']:7.1f} MB "
+                    f"(+{f['peak_mb'] - f['base_mb']:6.1f} MB over {f['base_mb']:6.1f} MB before the load)"
+                )
+    print(f"uptime: {os.getloadavg()}")

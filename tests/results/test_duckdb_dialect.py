@@ -112,3 +112,50 @@ def test_a_load_waits_for_another_process_that_holds_the_file(
         holder.wait(30)
     assert duck.count("results") == 2
     assert refused and all("Could not set lock" in message for message in refused)
+
+
+def test_rows_are_streamed_to_the_stage_one_bounded_arrow_batch_at_a_time(
+    duck: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk becomes one Arrow batch appended to the stage, and no Arrow memory outlives
+    it (a registered view would keep every batch until COMMIT); a key repeated in a later chunk
+    keeps its last row, and a user table named like the stage is not touched."""
+    pa = pytest.importorskip("pyarrow")
+    from airflow_provider_batch.warehouse.dialects.duckdb import DuckDBDialect
+
+    monkeypatch.setattr(DuckDBDialect, "ARROW_CHUNK_ROWS", 7)
+    duck.hook.run('CREATE TABLE "_apb_stage" (x INTEGER)')
+    duck.hook.run('INSERT INTO "_apb_stage" VALUES (7)')
+    sizes: list[int] = []
+    held: list[int] = []
+    real_connect = DuckDBDialect.connect
+
+    def connect(self: DuckDBDialect, hook: Any) -> Any:
+        conn = real_connect(self, hook)
+
+        class Spy:  # duckdb's connection cannot take attributes: wrap it
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real_raw, name)
+
+            def from_arrow(self, batch: Any) -> Any:
+                held.append(pa.total_allocated_bytes())
+                sizes.append(batch.num_rows)
+                return real_raw.from_arrow(batch)
+
+        real_raw, conn.raw = conn.raw, Spy()
+        return conn
+
+    monkeypatch.setattr(DuckDBDialect, "connect", connect)
+    loader = loader_for(duck, chunk_size=1_000)
+    loader.ensure_tables()
+    ids = [f"r{i}" for i in range(30)]
+    loader.load_reconciliation(small_rec("b1", ids))
+    rows = list(small_rec("b1", ids, texts=[f"again {i}" for i in range(30)]).rows())
+    last = rows[2]._replace(response_text="last of r2")
+    loader.load([*rows, last], [])  # a re-run, with r2 again in the last chunk
+    assert sizes == [7, 7, 7, 7, 2, 7, 7, 7, 7, 3], sizes
+    assert max(held[1:5]) <= held[1], held  # only the chunk being appended is held in Arrow
+    assert duck.query("SELECT COUNT(*), COUNT(DISTINCT custom_id) FROM results") == [(30, 30)]
+    assert duck.query("SELECT response_text FROM results WHERE custom_id = 'r2'") == [("last of r2",)]
+    assert duck.query("SELECT response_text FROM results WHERE custom_id = 'r3'") == [("again 3",)]
+    assert duck.query('SELECT x FROM "_apb_stage"') == [(7,)]

@@ -6,9 +6,10 @@ loader one connection whose cursors all run on it, and :meth:`DuckDBDialect.begi
 explicit ``BEGIN TRANSACTION`` there: a load is visible all at once at ``COMMIT``, and a failure
 rolls back and the real error is raised (not ``cannot rollback - no transaction is active``).
 
-Rows are bulk-loaded: each chunk becomes an Arrow record batch, and DuckDB scans the load's
-batches in place as the stage (no per-row binding; without ``pyarrow`` a temporary table filled
-with ``executemany``). Then, for new batches (no key repeated, no row of the stage's owner and
+Rows are bulk-loaded and streamed: each chunk (at most :attr:`DuckDBDialect.ARROW_CHUNK_ROWS`)
+becomes an Arrow record batch that DuckDB appends to a temporary stage table, in the load's
+transaction (no per-row binding; without ``pyarrow``, ``executemany``), so Python holds one chunk
+at a time however large the load. Then, for new batches (no key repeated, no row of the stage's owner and
 batch in the table yet), one plain ``INSERT … SELECT``; for a re-run, a ``DELETE`` of the keys it
 replaces and an ``INSERT … SELECT`` of the last row of each key (about three times faster than
 ``ON CONFLICT DO UPDATE`` or ``MERGE`` on 50,000 updated rows, measured), or ``MERGE`` where the
@@ -59,12 +60,12 @@ class DuckDBDialect(SqlDialect):
     index_if_not_exists = True
     #: How long :meth:`connect` waits for another process's lock on the database file.
     LOCK_TIMEOUT_S = 600.0
-    _STAGE = '"_apb_stage"'  # a TEMP table: in the connection's own temp catalog
-    _STAGE_VIEW = "_apb_stage_rows"  # the load's Arrow batches, registered on the connection
+    _STAGE = 'temp."_apb_stage"'  # a TEMP table: in the connection's own temp catalog
+    #: Most rows per Arrow record batch appended to the stage (Python holds one at a time).
+    ARROW_CHUNK_ROWS = 20_000
 
     def __init__(self) -> None:
         super().__init__('"{}"', "?")
-        self._staged_in_arrow = False
 
     # -- connection and transactions ------------------------------------------------------------
 
@@ -197,7 +198,7 @@ class DuckDBDialect(SqlDialect):
             return written
         written = self._stage(raw, columns, rows, chunk_size)
         try:
-            seq, keys, stage = self.quote.format("_apb_seq"), column_list(key, self.quote), self._stage_name
+            seq, keys, stage = self.quote.format("_apb_seq"), column_list(key, self.quote), self._STAGE
             exprs = [self._convert_sql(self.quote.format(n), k, self.column_type(n, k)) for n, k in columns]
             selected = ", ".join(exprs)
             insert = (
@@ -256,7 +257,7 @@ class DuckDBDialect(SqlDialect):
         column but the last: owner and batch) is in the table yet."""
         keys = column_list(key, self.quote)
         part = column_list(key[:-1] or key, self.quote)
-        stage = self._stage_name
+        stage = self._STAGE
         found = raw.execute(
             f"SELECT (SELECT count(*) FROM {stage}) = (SELECT count(*) FROM (SELECT DISTINCT {keys} "
             f"FROM {stage})) AND NOT EXISTS (SELECT 1 FROM {table.sql(self.quote)} WHERE ({part}) IN "
@@ -282,16 +283,18 @@ class DuckDBDialect(SqlDialect):
         return column
 
     def _stage(self, raw: Any, columns: Sequence[Column], rows: Iterable[Row], chunk_size: int) -> int:
-        """Rows into the stage with an ascending ``_apb_seq``; returns their number. With
-        ``pyarrow`` the stage is a view over the load's Arrow batches (scanned in place, never
-        copied), else a temporary table filled with ``executemany``."""
+        """Rows into the temporary stage with an ascending ``_apb_seq``, one chunk at a time;
+        returns their number. With ``pyarrow`` each chunk becomes one Arrow record batch that
+        DuckDB appends to the stage (``from_arrow(…).insert_into``), else ``executemany``:
+        either way only one chunk is held in Python at a time, and the stage lives in DuckDB's
+        buffer pool (spilled to its temporary directory beyond ``memory_limit``)."""
         stage_types = [("VARCHAR" if self._convert(n, k) else self.types[k]) for n, k in columns]
         self._drop_stage(raw)
+        specs = [f"{self.quote.format(n)} {t}" for (n, _), t in zip(columns, stage_types, strict=True)]
+        raw.execute(f'CREATE TEMP TABLE {self._STAGE} ({", ".join(specs)}, "_apb_seq" BIGINT)')
         arrow = _arrow_types(columns, stage_types)
         written = 0
         if arrow is None:
-            specs = [f"{self.quote.format(n)} {t}" for (n, _), t in zip(columns, stage_types, strict=True)]
-            raw.execute(f'CREATE TEMP TABLE {self._STAGE} ({", ".join(specs)}, "_apb_seq" BIGINT)')
             insert = f"INSERT INTO {self._STAGE} VALUES ({', '.join(['?'] * (len(columns) + 1))})"
             for chunk in chunks(rows, chunk_size):
                 raw.executemany(insert, [(*row, written + i) for i, row in enumerate(chunk)])
@@ -301,27 +304,19 @@ class DuckDBDialect(SqlDialect):
         schema = pa.schema(
             [*((n, t) for (n, _), t in zip(columns, types, strict=True)), ("_apb_seq", pa.int64())]
         )
-        batches = []
-        for chunk in chunks(rows, chunk_size):
+        for chunk in chunks(rows, min(chunk_size, self.ARROW_CHUNK_ROWS)):
             data = [
                 pa.array(values, type=t) for values, t in zip(zip(*chunk, strict=True), types, strict=True)
             ]
             data.append(pa.array(range(written, written + len(chunk)), type=pa.int64()))
-            batches.append(pa.RecordBatch.from_arrays(data, schema=schema))
+            # A relation, not register(): a registered view (even unregistered) keeps its Arrow
+            # buffers alive until the transaction ends, so the whole load would stay in memory.
+            raw.from_arrow(pa.RecordBatch.from_arrays(data, schema=schema)).insert_into(self._STAGE)
             written += len(chunk)
-        raw.register(self._STAGE_VIEW, pa.Table.from_batches(batches, schema=schema))
-        self._staged_in_arrow = True
         return written
 
     def _drop_stage(self, raw: Any) -> None:
-        if self._staged_in_arrow:
-            raw.unregister(self._STAGE_VIEW)
-            self._staged_in_arrow = False
         raw.execute(f"DROP TABLE IF EXISTS {self._STAGE}")
-
-    @property
-    def _stage_name(self) -> str:
-        return self._STAGE_VIEW if self._staged_in_arrow else self._STAGE
 
 
 def _arrow_types(columns: Sequence[Column], stage_types: Sequence[str]) -> tuple[Any, list[Any]] | None:
