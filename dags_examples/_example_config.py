@@ -17,6 +17,9 @@ OPENAI_CONN_ID = os.environ.get("APB_OPENAI_CONN_ID", "openai_default")
 ANTHROPIC_CONN_ID = os.environ.get("APB_ANTHROPIC_CONN_ID", "anthropic_default")
 WAREHOUSE_CONN_ID = os.environ.get("APB_WAREHOUSE_CONN_ID", "together_warehouse")
 SOURCE_CONN_ID = os.environ.get("APB_SOURCE_CONN_ID", WAREHOUSE_CONN_ID)
+# The schema (BigQuery: dataset) of the nightly examples' results tables in the warehouse; unset,
+# the tables are named unqualified (the connection's default schema). BigQuery needs one.
+WAREHOUSE_SCHEMA = os.environ.get("APB_WAREHOUSE_SCHEMA", "")
 WORK_DIR = Path(os.environ.get("APB_WORK_DIR", "/tmp/airflow-provider-batch"))
 CHAT_MODEL = os.environ.get("APB_CHAT_MODEL", "meta-llama/Llama-3.3-70B-Instruct-Turbo")
 AUDIO_MODEL = os.environ.get("APB_AUDIO_MODEL", "openai/whisper-large-v3")
@@ -34,3 +37,8 @@ END_DATE = (
     else None
 )
 MAX_COST_USD = float(os.environ.get("APB_MAX_COST_USD", "25"))
+
+
+def warehouse_table(name: str) -> str:
+    """``name`` in the results warehouse: ``schema.name`` when ``APB_WAREHOUSE_SCHEMA`` is set."""
+    return f"{WAREHOUSE_SCHEMA}.{name}" if WAREHOUSE_SCHEMA else name

@@ -12,14 +12,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG
 
 from airflow_provider_batch.operators.batch import BatchOperator
 from airflow_provider_batch.operators.build import BuildRequestsOperator
 from airflow_provider_batch.operators.results import BatchResultsOperator
 
-from _daily_stats import daily_stats_sql
+from _daily_stats import daily_stats_task
 from _example_config import (
     END_DATE,
     MAX_COST_USD,
@@ -28,6 +27,7 @@ from _example_config import (
     START_DATE,
     WAREHOUSE_CONN_ID,
     WORK_DIR,
+    warehouse_table,
 )
 
 SYSTEM_PROMPT = (
@@ -84,16 +84,16 @@ def nightly_backfill(
             submit_task_id="submit_batch",
             trigger_rule="all_done",
             warehouse_conn_id=WAREHOUSE_CONN_ID,
-            results_table=f"{vendor}_ticket_summaries",
-            summary_table=f"{vendor}_ticket_batch_spend",
+            results_table=warehouse_table(f"{vendor}_ticket_summaries"),
+            summary_table=warehouse_table(f"{vendor}_ticket_batch_spend"),
             load_mode="replace_logical_date",
             follow_up_rounds=1,
             max_failed_fraction=0.2,
         )
-        daily_stats = SQLExecuteQueryOperator(
-            task_id="daily_stats",
-            conn_id=WAREHOUSE_CONN_ID,
-            sql=daily_stats_sql(f"{vendor}_daily_ticket_stats", f"{vendor}_ticket_summaries"),
+        daily_stats = daily_stats_task(
+            WAREHOUSE_CONN_ID,
+            warehouse_table(f"{vendor}_daily_ticket_stats"),
+            warehouse_table(f"{vendor}_ticket_summaries"),
         )
         requests >> submit >> load >> daily_stats
     return dag

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG
 
 from airflow_provider_batch.operators.batch import TogetherBatchOperator
 from airflow_provider_batch.operators.build import TogetherBuildRequestsOperator
 from airflow_provider_batch.operators.results import TogetherBatchResultsOperator
 
-from _daily_stats import daily_stats_sql
+from _daily_stats import daily_stats_task
 from _example_config import (
     CHAT_MODEL,
     END_DATE,
@@ -35,13 +34,16 @@ from _example_config import (
     TOGETHER_CONN_ID,
     WAREHOUSE_CONN_ID,
     WORK_DIR,
+    warehouse_table,
 )
 
 SYSTEM_PROMPT = (
     "You are a support lead. Summarise the customer's ticket in one sentence and suggest the next step."
 )
 
-DAILY_STATS_SQL = daily_stats_sql("daily_ticket_stats", "ticket_summaries")
+RESULTS_TABLE = warehouse_table("ticket_summaries")
+SPEND_TABLE = warehouse_table("ticket_batch_spend")
+STATS_TABLE = warehouse_table("daily_ticket_stats")
 
 with DAG(
     dag_id="together_nightly_backfill",
@@ -85,8 +87,8 @@ with DAG(
         trigger_rule="all_done",
         together_conn_id=TOGETHER_CONN_ID,
         warehouse_conn_id=WAREHOUSE_CONN_ID,
-        results_table="ticket_summaries",
-        summary_table="ticket_batch_spend",
+        results_table=RESULTS_TABLE,
+        summary_table=SPEND_TABLE,
         # A backfill re-run of a day replaces that day's rows instead of adding to them.
         load_mode="replace_logical_date",
         # Requests that failed transiently (e.g. server_error) are re-sent once, as a follow-up
@@ -94,7 +96,5 @@ with DAG(
         follow_up_rounds=1,
         max_failed_fraction=0.2,
     )
-    daily_stats = SQLExecuteQueryOperator(
-        task_id="daily_stats", conn_id=WAREHOUSE_CONN_ID, sql=DAILY_STATS_SQL
-    )
+    daily_stats = daily_stats_task(WAREHOUSE_CONN_ID, STATS_TABLE, RESULTS_TABLE)
     build >> submit >> load >> daily_stats

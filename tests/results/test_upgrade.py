@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contextlib import closing
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
@@ -347,13 +348,13 @@ def test_a_release_table_with_a_view_and_a_trigger_is_migrated_around_them(wareh
         assert warehouse.query(f"SELECT custom_id FROM {audit} ORDER BY 1") == [("n-0",), ("n-1",)]
 
 
-def _nightly_daily_stats_sql(monkeypatch) -> list[str]:
-    """The ``daily_stats`` statements of the shipped ``together_nightly_backfill`` example DAG."""
+def _nightly_daily_stats(monkeypatch) -> Any:
+    """The ``daily_stats`` step of the shipped nightly backfill example DAGs (on a hook)."""
     import importlib
     from pathlib import Path
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "dags_examples"))
-    return list(importlib.import_module("together_nightly_backfill").DAILY_STATS_SQL)
+    return importlib.import_module("_daily_stats").rebuild_daily_stats_on
 
 
 def test_the_nightly_examples_daily_stats_run_on_the_warehouse_twice(warehouse, monkeypatch):
@@ -373,16 +374,9 @@ def test_the_nightly_examples_daily_stats_run_on_the_warehouse_twice(warehouse, 
     loader.load(loaded.rows(), [loaded.summary], run=run)
 
     stats = warehouse.table("daily_ticket_stats")
-    rendered = [
-        sql.replace("{{ ds }}", "2026-11-03")
-        .replace("{{ run_id }}", run.run_id)
-        .replace("daily_ticket_stats", stats)
-        .replace("ticket_summaries", results)
-        for sql in _nightly_daily_stats_sql(monkeypatch)
-    ]
+    rebuild = _nightly_daily_stats(monkeypatch)
     for _ in range(2):  # the day's run, then a re-run of it
-        for sql in rendered:
-            warehouse.hook.run(sql)
+        rebuild(warehouse.hook, stats, results, "2026-11-03", run.run_id)
     got = warehouse.query(f"SELECT day, tickets, succeeded, failed, enterprise_tickets FROM {stats}")
     assert [tuple(int(v) if i else v for i, v in enumerate(row)) for row in got] == [
         ("2026-11-03", 3, 3, 0, 3)
