@@ -15,6 +15,8 @@ The pipeline talks to every vendor through ``files`` and ``batches`` in the neut
   ``results_url`` into the shared envelope (succeeded: a 200 response; errored: the error type as
   code and its HTTP status; canceled / expired: ``batch_cancelled`` / ``batch_expired``, which
   :attr:`~AnthropicVendor.unrun_error_statuses` turns into ``cancelled`` / ``expired`` rows).
+  The results task does not write that envelope: :meth:`AnthropicVendor.results_file` keeps the
+  lines as Anthropic writes them and :func:`decode_result` reads each into a parsed line.
 
 A create whose answer was lost cannot be found by metadata or input file: :attr:`recovery` is
 ``"ledger"`` (see :mod:`airflow_provider_batch.idempotency`).
