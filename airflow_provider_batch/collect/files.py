@@ -22,6 +22,7 @@ from airflow_provider_batch.inputs.storage import fetch_to_local
 from airflow_provider_batch.manifest import SubmitManifest
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import ParsedFile, RunContext, iter_expected
+from airflow_provider_batch.results.parse import LineDecoder
 from airflow_provider_batch.results.reconcile import BatchStream
 from airflow_provider_batch.vendors.base import BatchClient, BatchVendor
 
@@ -41,12 +42,16 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class BatchFiles:
     """Local copies of one batch's input, output and error files (any may be absent: the input
-    when it was deleted from the account, e.g. by ``delete_input_files=True``)."""
+    when it was deleted from the account, e.g. by ``delete_input_files=True``). The output and
+    error files are in the shared envelope, or as the vendor wrote them when a decoder of the
+    vendor's lines is given (:meth:`~airflow_provider_batch.vendors.base.BatchVendor.results_file`)."""
 
     job: BatchJob
     input_path: Path | None
     output_path: Path | None
     error_path: Path | None
+    output_decode: LineDecoder | None = None
+    error_decode: LineDecoder | None = None
 
 
 def download_batch_files(
@@ -79,11 +84,11 @@ def download_batch_files(
             batch_ids=[job.id],
         )
     input_path = _input_file(client, job, job.input_file_id or "", dest / "input.jsonl", local_input, vendor)
-    output_path = error_path = None
+    output_path = error_path = output_decode = error_decode = None
     if job.output_file_id:
-        output_path = client.files.content(job.output_file_id, dest / "output.jsonl")
+        output_path, output_decode = vendor.results_file(client, job.output_file_id, dest / "output.jsonl")
     if job.error_file_id:
-        error_path = client.files.content(job.error_file_id, dest / "errors.jsonl")
+        error_path, error_decode = vendor.results_file(client, job.error_file_id, dest / "errors.jsonl")
     log.info(
         "Batch %s (%s): downloaded %s%s%s",
         job.id,
@@ -92,7 +97,7 @@ def download_batch_files(
         ", the output file" if output_path else ", no output file",
         " and the error file" if error_path else " and no error file",
     )
-    return BatchFiles(job=job, input_path=input_path, output_path=output_path, error_path=error_path)
+    return BatchFiles(job, input_path, output_path, error_path, output_decode, error_decode)
 
 
 def _input_file(
@@ -162,8 +167,8 @@ def open_stream(
     endpoint = job.endpoint or endpoint
     return BatchStream(
         expected,
-        ParsedFile(files.output_path, "output", endpoint),
-        ParsedFile(files.error_path, "error", endpoint),
+        ParsedFile(files.output_path, "output", endpoint, files.output_decode),
+        ParsedFile(files.error_path, "error", endpoint, files.error_decode),
         batch_id=job.id,
         batch_status=job.status.value,
         prices=prices,

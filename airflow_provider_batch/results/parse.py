@@ -26,7 +26,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -39,15 +39,18 @@ from airflow_provider_batch.results.models import ExpectedRequest, ParsedLine
 
 __all__ = [
     "JsonlLine",
+    "LineDecoder",
     "NO_ANSWER_ERROR_CODE",
     "ParsedFile",
     "UNKNOWN_ERROR_CODE",
     "USAGE_UNKNOWN_CODE",
+    "decode_answered",
     "decode_result_line",
     "iter_expected",
     "iter_jsonl",
     "parse_error_line",
     "parse_output_line",
+    "unreadable_line",
 ]
 
 #: The error code of a failed line that names none: no code, no type, no HTTP status.
@@ -159,6 +162,11 @@ _BY_SHAPE = answer_reader(None)
 _BY_MESSAGES = answer_reader(MESSAGES)
 
 
+#: A vendor's reader of one raw line of its own results file: ``(raw, line_no, endpoint)`` -> the
+#: parsed line, or ``None`` for a line that holds no record (a blank line between records).
+LineDecoder = Callable[[bytes, int, "str | None"], "ParsedLine | None"]
+
+
 @dataclass(frozen=True, slots=True)
 class JsonlLine:
     """One physical line: the decoded value, or ``error`` when it could not be decoded."""
@@ -266,12 +274,9 @@ def _decode_line(raw: bytes, line_no: int, reader: _Reader) -> ParsedLine:
         line = _decode_result(raw)
         response = line.response
         raw_body = response.body if response is not None else _NULL
-        if reader is _BY_SHAPE:  # the typed fast path reads chat answers
-            answered = _answered(line, raw_body, line_no)
-            if answered is not None:
-                return answered
-        elif reader is _BY_MESSAGES:  # and Messages answers
-            answered = _answered_messages(line, raw_body, line_no)
+        if reader is _BY_SHAPE or reader is _BY_MESSAGES:  # typed fast paths: chat, Messages
+            status = response.status_code if response is not None else None
+            answered = _fast(reader, line.custom_id, status, line.error, raw_body, line_no)
             if answered is not None:
                 return answered
         body = _decode_any(raw_body)
@@ -289,14 +294,40 @@ def _decode_line(raw: bytes, line_no: int, reader: _Reader) -> ParsedLine:
     return _parse(custom_id, status, body, body_text, line.error, line_no, reader)
 
 
-def _answered(line: _ResultLine, raw_body: msgspec.Raw, line_no: int) -> ParsedLine | None:
-    """The fast path: a usual answered line as typed Structs, or ``None`` to read it generally."""
-    status = line.response.status_code if line.response is not None else None
-    custom_id = line.custom_id
-    if type(status) is not int or not 200 <= status < 300 or line.error is not None:
+def decode_answered(
+    custom_id: str, status_code: int, raw_body: bytes | msgspec.Raw, line_no: int, endpoint: str | None
+) -> ParsedLine | None:
+    """The parsed line of an answered request whose parts a vendor's :data:`LineDecoder` found in
+    a line of its own shape (no error object), when the body is the usual answer of ``endpoint``
+    (the typed fast path); else ``None``: the line is then read as the shared envelope, by
+    :func:`decode_result_line`, which reads every shape.
+
+    :param raw_body: the response body exactly as the line holds it (valid JSON).
+    """
+    reader = answer_reader(endpoint)
+    if reader is not _BY_SHAPE and reader is not _BY_MESSAGES:
+        return None
+    body = raw_body if isinstance(raw_body, msgspec.Raw) else msgspec.Raw(raw_body)
+    try:
+        return _fast(reader, custom_id, status_code, None, body, line_no)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+
+
+def _fast(
+    reader: _Reader, custom_id: Any, status: Any, error: Any, raw_body: msgspec.Raw, line_no: int
+) -> ParsedLine | None:
+    if type(status) is not int or not 200 <= status < 300 or error is not None:
         return None
     if not isinstance(custom_id, str) or not custom_id:
         return None
+    if reader is _BY_MESSAGES:
+        return _answered_messages(custom_id, status, raw_body, line_no)
+    return _answered(custom_id, status, raw_body, line_no)
+
+
+def _answered(custom_id: str, status: int, raw_body: msgspec.Raw, line_no: int) -> ParsedLine | None:
+    """The fast path: a usual answered line as typed Structs, or ``None`` to read it generally."""
     try:
         body = _decode_answer(raw_body)
     except msgspec.ValidationError:
@@ -321,15 +352,9 @@ def _answered(line: _ResultLine, raw_body: msgspec.Raw, line_no: int) -> ParsedL
     )
 
 
-def _answered_messages(line: _ResultLine, raw_body: msgspec.Raw, line_no: int) -> ParsedLine | None:
+def _answered_messages(custom_id: str, status: int, raw_body: msgspec.Raw, line_no: int) -> ParsedLine | None:
     """The fast path of ``/v1/messages``: an answer of text blocks without prompt-cache tokens as
     typed Structs (what the general path makes of it), or ``None`` to read it generally."""
-    status = line.response.status_code if line.response is not None else None
-    custom_id = line.custom_id
-    if type(status) is not int or not 200 <= status < 300 or line.error is not None:
-        return None
-    if not isinstance(custom_id, str) or not custom_id:
-        return None
     try:
         body = _decode_messages_answer(raw_body)
     except msgspec.ValidationError:
@@ -396,6 +421,12 @@ def _raw_body(raw: bytes) -> str | None:
     return raw[start : start + len(body)].decode() if start >= 0 else None
 
 
+def unreadable_line(raw: bytes, line_no: int, problem: str) -> ParsedLine:
+    """A line that cannot be read, with ``problem`` set and the ``custom_id`` it seems to name
+    (if any) in ``reported_id``."""
+    return _unreadable(raw, line_no, problem)
+
+
 def _unreadable(raw: bytes, line_no: int, problem: str) -> ParsedLine:
     found = _CUSTOM_ID.search(raw)
     reported = found.group(1).decode("utf-8", "replace") if found else None
@@ -411,6 +442,8 @@ class ParsedFile:
     :param path: local file path; ``None`` stands for an absent file (no lines).
     :param kind: ``"output"`` or ``"error"``, named in reports (both are parsed the same way).
     :param endpoint: the batch's endpoint, whose answers the file holds (``None``: read by shape).
+    :param decode: the vendor's reader of its own line shape, for a file kept as the vendor wrote
+        it; ``None``: the file holds the shared envelope (``{custom_id, response, error}``).
     """
 
     def __init__(
@@ -418,10 +451,12 @@ class ParsedFile:
         path: str | os.PathLike[str] | None,
         kind: Literal["output", "error"],
         endpoint: str | None = None,
+        decode: LineDecoder | None = None,
     ) -> None:
         self.path = path
         self.kind = kind
         self.endpoint = endpoint
+        self.decode = decode
 
     def __repr__(self) -> str:
         return f"ParsedFile({str(self.path)!r}, kind={self.kind!r})"
@@ -435,8 +470,15 @@ class ParsedFile:
     def __iter__(self) -> Iterator[ParsedLine]:
         if self.path is None:
             return
-        reader = answer_reader(self.endpoint)
+        decode, endpoint = self.decode, self.endpoint
         with open(self.path, "rb") as fh:
+            if decode is not None:
+                for line_no, raw in enumerate(fh, 1):
+                    parsed = decode(raw, line_no, endpoint)
+                    if parsed is not None:
+                        yield parsed
+                return
+            reader = answer_reader(endpoint)
             for line_no, raw in enumerate(fh, 1):
                 yield _decode_line(raw, line_no, reader)
 

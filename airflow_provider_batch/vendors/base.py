@@ -20,7 +20,9 @@ limits                      :attr:`BatchVendor.limits` (requests, bytes, line si
                             the connection's ``limits`` extra overrides them.
 result lines                output and error lines in the shared envelope
                             ``{custom_id, response: {status_code, body}, error}``, read by
-                            :mod:`airflow_provider_batch.results.parse`; an error line's neutral
+                            :mod:`airflow_provider_batch.results.parse`, or, for the results
+                            task, the vendor's own lines read straight into parsed lines by the
+                            decoder :meth:`BatchVendor.results_file` returns; an error line's neutral
                             row status is ``failed``, or the one
                             :attr:`BatchVendor.unrun_error_statuses` names for a request that
                             never ran (``expired``, ``cancelled``).
@@ -65,7 +67,7 @@ import importlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from airflow_provider_batch.client._config import ClientSettings
 from airflow_provider_batch.client.models import (
@@ -76,6 +78,9 @@ from airflow_provider_batch.client.models import (
 )
 from airflow_provider_batch.inputs.limits import BatchLimits
 from airflow_provider_batch.pricing import PriceTable
+
+if TYPE_CHECKING:
+    from airflow_provider_batch.results.parse import LineDecoder
 
 __all__ = [
     "BatchClient",
@@ -195,6 +200,13 @@ class BatchVendor(abc.ABC):
     @abc.abstractmethod
     def async_client(self, settings: ClientSettings, *, http_client: Any = None) -> Any:
         """An asyncio client; ``http_client`` is a shared pool the caller closes."""
+
+    def results_file(self, client: Any, file_id: str, dest: Path) -> tuple[Path, LineDecoder | None]:
+        """Download an output or error file for the results task: its local path and the reader
+        of its lines (``None``: the shared envelope ``{custom_id, response, error}``, which
+        ``files.content`` writes). A vendor whose own line shape can be read straight into
+        parsed lines returns its file as written and its decoder, so no envelope is written."""
+        return client.files.content(file_id, dest), None
 
     def console_url(self, base_url: str, batch_id: str, template: str | None = None) -> str:
         """Browser URL of one batch: ``template`` (with ``{batch_id}``) wins when given."""

@@ -10,8 +10,8 @@ import pytest
 from airflow_provider_batch.endpoints import answer_reader
 from airflow_provider_batch.endpoints.messages import MESSAGES
 from airflow_provider_batch.results.parse import (
-    _answered_messages,
     _decode_result,
+    _fast,
     _unusual,
     decode_result_line,
 )
@@ -73,7 +73,9 @@ def test_fast_path_reads_as_the_general_path(name: str) -> None:
     raw, fast = CASES[name]
     reader = answer_reader(MESSAGES)
     line = _decode_result(raw)
-    taken = _answered_messages(line, line.response.body, 3)  # type: ignore[union-attr]
+    response = line.response
+    assert response is not None
+    taken = _fast(reader, line.custom_id, response.status_code, line.error, response.body, 3)
     assert (taken is not None) is fast
     general = _unusual(raw, 3, reader)
     assert decode_result_line(raw, 3, MESSAGES) == general

@@ -15,6 +15,8 @@ The pipeline talks to every vendor through ``files`` and ``batches`` in the neut
   ``results_url`` into the shared envelope (succeeded: a 200 response; errored: the error type as
   code and its HTTP status; canceled / expired: ``batch_cancelled`` / ``batch_expired``, which
   :attr:`~AnthropicVendor.unrun_error_statuses` turns into ``cancelled`` / ``expired`` rows).
+  The results task does not write that envelope: :meth:`AnthropicVendor.results_file` keeps the
+  lines as Anthropic writes them and :func:`decode_result` reads each into a parsed line.
 
 A create whose answer was lost cannot be found by metadata or input file: :attr:`recovery` is
 ``"ledger"`` (see :mod:`airflow_provider_batch.idempotency`).
@@ -41,6 +43,13 @@ from airflow_provider_batch.client.models import (
 )
 from airflow_provider_batch.inputs.limits import BatchLimits
 from airflow_provider_batch.pricing import PriceTable
+from airflow_provider_batch.results.models import ParsedLine
+from airflow_provider_batch.results.parse import (
+    LineDecoder,
+    decode_answered,
+    decode_result_line,
+    unreadable_line,
+)
 from airflow_provider_batch.vendors._neutral import AsyncNeutralClient, NeutralClient
 from airflow_provider_batch.vendors.anthropic.client import (
     AnthropicClient,
@@ -59,6 +68,7 @@ __all__ = [
     "RESULTS_PREFIX",
     "AnthropicVendor",
     "NeutralAnthropicClient",
+    "decode_result",
     "neutral_job",
     "write_envelope",
 ]
@@ -145,7 +155,10 @@ _BLOCK_LINES = 1024  # envelope lines joined per write
 
 
 def _envelope(raw: bytes) -> bytes:
-    line = _decode_result(raw)
+    return _envelope_of(_decode_result(raw))
+
+
+def _envelope_of(line: _ResultLine) -> bytes:
     result, cid = line.result, _encode(line.custom_id)
     if result.type == "succeeded":
         return b'{"custom_id":' + cid + b',"response":{"status_code":200,"body":' + result.message + b"}}"
@@ -184,6 +197,26 @@ def write_envelope(source: Path, dest: Path) -> int:
             count += len(block) - 1
     os.replace(temp, dest)
     return count
+
+
+def decode_result(raw: bytes, line_no: int, endpoint: str | None) -> ParsedLine | None:
+    """One line of a results file as Anthropic writes it, read straight into a parsed line (the
+    :data:`~airflow_provider_batch.results.parse.LineDecoder` of this vendor): a succeeded
+    request's ``message`` is read once, as the body of a 200 response; anything else (errors,
+    unrun requests, an answer off the fast path) is read as its envelope line is. A blank line
+    holds no record (``None``); a line that is not a result line comes back unreadable."""
+    if not raw.strip():
+        return None
+    try:
+        line = _decode_result(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+        return unreadable_line(raw, line_no, f"not a Message Batches result line: {exc}")
+    result = line.result
+    if result.type == "succeeded":
+        parsed = decode_answered(line.custom_id, 200, result.message, line_no, endpoint)
+        if parsed is not None:
+            return parsed
+    return decode_result_line(_envelope_of(line), line_no, endpoint)
 
 
 # -- the neutral facade --------------------------------------------------------------------------
@@ -244,15 +277,21 @@ class _Files:
 
     def content(self, file_id: str, dest: str | os.PathLike[str]) -> Path:
         """An ended batch's results (``results:<batch id>``) in the shared envelope, at ``dest``."""
-        if not file_id.startswith(RESULTS_PREFIX):
-            raise NotFoundError("GET", f"/files/{file_id}", 404, "Anthropic keeps no input files")
         target = Path(dest)
-        raw = target.with_name(target.name + ".anthropic")
+        raw = self.results(file_id, target.with_name(target.name + ".anthropic"))
         try:
-            self._c.batches.results(file_id[len(RESULTS_PREFIX) :], raw)
             write_envelope(raw, target)
         finally:
             raw.unlink(missing_ok=True)
+        return target
+
+    def results(self, file_id: str, dest: str | os.PathLike[str]) -> Path:
+        """An ended batch's results (``results:<batch id>``) as Anthropic writes them, at ``dest``
+        (read by :func:`decode_result`)."""
+        if not file_id.startswith(RESULTS_PREFIX):
+            raise NotFoundError("GET", f"/files/{file_id}", 404, "Anthropic keeps no input files")
+        target = Path(dest)
+        self._c.batches.results(file_id[len(RESULTS_PREFIX) :], target)
         return target
 
     def delete_many(self, file_ids: Iterable[str]) -> FileCleanupReport:
@@ -373,6 +412,14 @@ class AnthropicVendor(BatchVendor):
         self, settings: ClientSettings, *, http_client: Any = None
     ) -> AsyncNeutralAnthropicClient:
         return AsyncNeutralAnthropicClient(_anthropic(settings), http_client=http_client)
+
+    def results_file(self, client: Any, file_id: str, dest: Path) -> tuple[Path, LineDecoder | None]:
+        """The results as Anthropic writes them, read by :func:`decode_result` (no envelope is
+        written); a client other than this vendor's gets the envelope of ``files.content``."""
+        files = getattr(client, "files", None)
+        if not isinstance(files, _Files):
+            return super().results_file(client, file_id, dest)
+        return files.results(file_id, dest), decode_result
 
     def server_app(self, controller: Any) -> Any:
         from airflow_provider_batch.vendors.anthropic.server import build_app  # type: ignore[import-not-found,unused-ignore]

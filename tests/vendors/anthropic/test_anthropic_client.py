@@ -13,13 +13,14 @@ import pytest
 
 from airflow_provider_batch.client.models import BatchStatus
 from airflow_provider_batch.inputs.validate import validate_batch_file
-from airflow_provider_batch.results.parse import decode_result_line
+from airflow_provider_batch.results.parse import ParsedFile, decode_result_line
 from airflow_provider_batch.vendors import vendor_for, vendor_named
 from airflow_provider_batch.vendors.anthropic import custom_ids
 from airflow_provider_batch.vendors.anthropic.client import MessageBatch, UnverifiableCreateError
 from airflow_provider_batch.vendors.anthropic.vendor import (
     MESSAGES,
     NeutralAnthropicClient,
+    decode_result,
     neutral_job,
     write_envelope,
 )
@@ -183,6 +184,49 @@ def test_results_become_the_shared_envelope(tmp_path: Path) -> None:
     assert by_id["busy"].error_code == "overloaded_error"
     assert by_id["late"].error_code == "batch_expired"
     assert by_id["stop"].error_code == "batch_cancelled"
+
+
+def test_results_read_straight_as_their_envelope_reads(tmp_path: Path) -> None:
+    """The vendor's decoder reads Anthropic's lines into what their envelope lines parse to: on
+    the fast path (text blocks), off it (prompt-cache tokens, a tool block), errors and unrun."""
+    usage = {"input_tokens": 10, "output_tokens": 3}
+    cached = {**usage, "cache_creation_input_tokens": 7, "cache_read_input_tokens": 4}
+    cached["cache_creation"] = {"ephemeral_5m_input_tokens": 2, "ephemeral_1h_input_tokens": 5}
+
+    def message(content: list[dict[str, Any]], usage: dict[str, Any]) -> dict[str, Any]:
+        fields = {"id": "m", "type": "message", "model": MODEL, "stop_reason": "end_turn"}
+        return {**fields, "content": content, "usage": usage}
+
+    text = [{"type": "text", "text": "hé"}, {"type": "text", "text": " there"}]
+    tool = [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]
+    rows = [
+        {"custom_id": "ok", "result": {"type": "succeeded", "message": message(text, usage)}},
+        {"custom_id": "cached", "result": {"type": "succeeded", "message": message(text, cached)}},
+        {"custom_id": "tool", "result": {"type": "succeeded", "message": message(tool, usage)}},
+        {
+            "custom_id": "bad",
+            "result": {
+                "type": "errored",
+                "error": {"type": "error", "error": {"type": "invalid_request_error", "message": "no"}},
+            },
+        },
+        {"custom_id": "late", "result": {"type": "expired"}},
+        {"custom_id": "stop", "result": {"type": "canceled"}},
+    ]
+    raw = tmp_path / "results.jsonl"
+    raw.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_envelope(raw, tmp_path / "out.jsonl")
+    expected = list(ParsedFile(tmp_path / "out.jsonl", "output", MESSAGES))
+    assert list(ParsedFile(raw, "output", MESSAGES, decode_result)) == expected
+    by_id = {p.custom_id: p for p in expected}
+    assert by_id["ok"].response_text == "hé there" and by_id["ok"].succeeded
+    cached_line = by_id["cached"]
+    assert (cached_line.cache_written, cached_line.cache_written_1h, cached_line.cache_read) == (7, 5, 4)
+    # a blank line holds no record; a line that is not a result line is named, with its id
+    assert decode_result(b"\n", 1, MESSAGES) is None
+    odd = decode_result(b'{"custom_id": "x1", "result": 3}\n', 2, MESSAGES)
+    assert odd is not None and odd.problem is not None and odd.reported_id == "x1"
+    assert "result" in odd.problem
 
 
 def test_listing_pages_with_after_id(tmp_path: Path) -> None:
