@@ -44,14 +44,16 @@ def test_values_are_written_as_bigquery_reads_them() -> None:
         "é \u2028 ✓",
         [{"vector": [0.5, -0.25]}],
         True,
+        float("-inf"),
     )
-    names = ["a", "b", "c", "d", "e", "f", "g", "h"]
+    names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
     bigquery._ndjson(names, [row], out)
     (line,) = _lines(out.getvalue())
     assert datetime.fromisoformat(line["a"]) == row[0]
     assert datetime.fromisoformat(line["b"]) == row[1]
     assert line["c"] == "2026-12-07" and line["d"] == "1.23E-7" and Decimal(line["d"]) == row[3]
     assert line["e"] is None and line["f"] == row[5] and line["g"] == row[6] and line["h"] is True
+    assert line["i"] is None  # JSON has no NaN or infinity: NULL
     assert "é" in out.getvalue().decode()  # UTF-8, not escaped
 
 
