@@ -15,7 +15,7 @@ it into rows (held in a list: neither the build nor the reconciliation is timed)
 * ``floor``: the warehouse's own bulk load of the same rows, already in the load's own format and
   written beforehand (untimed) — DuckDB: a Parquet file, ``INSERT INTO <keyed table> SELECT … FROM
   read_parquet(…)`` in one transaction; Snowflake: the Parquet file the dialect writes, ``PUT`` to
-  a named stage + ``COPY INTO`` a plain table; BigQuery: the NDJSON the dialect builds, one load
+  a named stage + ``COPY INTO`` a plain table; BigQuery: the NDJSON file the dialect writes, one load
   job into a new table.
 
 For each phase: wall seconds, this process's CPU seconds (the emulators' own CPU is in their
@@ -201,14 +201,15 @@ def _bigquery_floor(hook: Any, loader: Any, values: list[tuple], work: Path, pha
 
     dialect = loader.dialect()
     columns = loader._result_columns
-    body, _ = bq._ndjson([n for n, _ in columns], values)
+    path = work / "floor.ndjson"
+    with path.open("wb") as out:
+        bq._ndjson([n for n, _ in columns], values, out)
     schema = [(n, dialect._STAGE_TYPES[dialect.kind(n, k)], k) for n, k in columns]
     target = Table(f"{loader.results_table.name}_bulk", loader.results_table.schema)
     conn = hook.get_conn()
     try:
-        with phase.measure():
+        with phase.measure(), path.open("rb") as body:
             stage = conn.load_stage(target, schema, body)
-        del body
         cur = conn.cursor()
         cur.execute(f"SELECT COUNT(*) FROM {stage}")
         return int(cur.fetchone()[0])

@@ -12,9 +12,10 @@ understood too) and gives the loader a small DB-API connection:
   ownership marks and its spend rows become visible all at once. DDL is not allowed inside a
   BigQuery transaction: ``CREATE``/``ALTER``/``DROP`` run outside it, and tables are created
   and migrated before a load begins (``ensure_tables``);
-* :meth:`BigQueryDialect.write` never streams: rows go as newline-delimited JSON through a load
-  job into a staging table of their own (``_apb_stage_…`` in the target's dataset, expiring after
-  a day should the process die), then one ``MERGE`` on the key (the last row of a repeated key
+* :meth:`BigQueryDialect.write` never streams: rows go as newline-delimited JSON (written a block
+  at a time to a temporary file, which the client uploads in chunks) through a load job into a
+  staging table of their own (``_apb_stage_…`` in the target's dataset, expiring after a day
+  should the process die), then one ``MERGE`` on the key (the last row of a repeated key
   wins) runs in the transaction. Staging tables are deleted once the transaction ends.
 
 Types: keys and text ``STRING``, ``response_json`` ``JSON`` (parsed with ``SAFE.PARSE_JSON``;
@@ -31,14 +32,16 @@ are created without one and the key is not introspected (see README, "BigQuery")
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
+
+import msgspec
 
 from airflow_provider_batch.warehouse.dialects._sql import Table, column_list
 from airflow_provider_batch.warehouse.dialects.base import Column, Row, SqlDialect
@@ -185,9 +188,21 @@ class BigQueryDialect(SqlDialect):
     ) -> int:
         """Load ``rows`` into a new staging table (one load job), then ``MERGE`` it on ``key``."""
         names = [name for name, _ in columns]
-        body, written = _ndjson(names, rows)
-        if not written:
-            return 0
+        # The body goes through a temporary file (gone when closed), never whole in memory.
+        with tempfile.TemporaryFile(prefix="apb_bq_load_") as body:
+            written = _ndjson(names, rows, body)
+            if not written:
+                return 0
+            body.seek(0)
+            stage, as_json = self._load(conn, table, columns, body)
+        self.execute(conn, self._merge_sql(table, stage, columns, key, as_json))
+        return written
+
+    def _load(
+        self, conn: Any, table: Table, columns: Sequence[Column], body: BinaryIO
+    ) -> tuple[str, set[str]]:
+        """Check the table's embedding columns, then load ``body`` into a staging table; returns
+        the staging table's name and the table's ``JSON`` columns."""
         found = conn.column_types(table)
         # A table of an older shape may hold the JSON column as STRING: parse only into JSON.
         as_json = {name for name, kind in found.items() if kind == "JSON"}
@@ -200,9 +215,8 @@ class BigQueryDialect(SqlDialect):
                 f"which cannot keep several vectors of a row apart; drop the column (it is added back "
                 f"as {self.types['vector']}) or load into a new table"
             )
-        stage = conn.load_stage(table, [(n, self._STAGE_TYPES[self.kind(n, k)], k) for n, k in columns], body)
-        self.execute(conn, self._merge_sql(table, stage, columns, key, as_json))
-        return written
+        schema = [(n, self._STAGE_TYPES[self.kind(n, k)], k) for n, k in columns]
+        return conn.load_stage(table, schema, body), as_json
 
     def _merge_sql(
         self, table: Table, stage: str, columns: Sequence[Column], key: Sequence[str], as_json: Iterable[str]
@@ -242,31 +256,39 @@ def _name(table: Table) -> str:
     return table.sql("`{}`")
 
 
-def _json_value(value: Any) -> Any:
+def _json_default(value: Any) -> Any:
+    """What msgspec does not encode itself: ``datetime``/``date`` subclasses (pendulum's) as ISO
+    text, a naive moment taken as UTC."""
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
         return moment.isoformat()
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, float) and value != value:  # NaN: JSON has none
-        return None
-    return value
+    raise TypeError(f"cannot write a {type(value).__name__} value into a BigQuery load job")
 
 
-def _ndjson(names: Sequence[str], rows: Iterable[Row]) -> tuple[bytes, int]:
-    """Rows as newline-delimited JSON objects with a sequence number (the last row of a key wins)."""
-    buf = io.StringIO()
+#: Rows encoded together (one ``bytes`` of a block is all the body that is in memory at a time).
+_BLOCK_ROWS = 10_000
+# Decimals as text; NaN and infinities as JSON null (JSON has none of them).
+_encode_lines = msgspec.json.Encoder(enc_hook=_json_default, decimal_format="string").encode_lines
+
+
+def _ndjson(names: Sequence[str], rows: Iterable[Row], out: BinaryIO) -> int:
+    """Write ``rows`` to ``out`` as newline-delimited JSON objects with a sequence number (the last
+    row of a key wins), a block of rows at a time; returns how many were written. ``None`` values
+    are left out (a missing field loads as NULL)."""
     written = 0
+    block: list[dict[str, Any]] = []
     for written, row in enumerate(rows, 1):
-        record = {
-            name: _json_value(value) for name, value in zip(names, row, strict=True) if value is not None
-        }
+        record = {name: value for name, value in zip(names, row, strict=True) if value is not None}
         record[_SEQ] = written
-        buf.write(json.dumps(record, ensure_ascii=False, allow_nan=False))
-        buf.write("\n")
-    return buf.getvalue().encode(), written
+        block.append(record)
+        if len(block) == _BLOCK_ROWS:
+            out.write(_encode_lines(block))
+            block.clear()
+    if block:
+        out.write(_encode_lines(block))
+    return written
 
 
 # -- the connection -------------------------------------------------------------------------------
@@ -350,9 +372,10 @@ class BigQueryConnection:
         rows = job.result()
         return job, rows
 
-    def load_stage(self, table: Table, schema: Sequence[tuple[str, str, str]], body: bytes) -> str:
-        """Load newline-delimited JSON ``body`` into a new staging table next to ``table``; returns
-        its quoted name. It is deleted when the transaction ends (and expires after a day)."""
+    def load_stage(self, table: Table, schema: Sequence[tuple[str, str, str]], body: BinaryIO) -> str:
+        """Load newline-delimited JSON from the open binary file ``body`` (read from where it stands,
+        in chunks) into a new staging table next to ``table``; returns its quoted name. It is deleted
+        when the transaction ends (and expires after a day)."""
         bq = self._bq
         dataset = table.schema
         if not dataset:
@@ -378,9 +401,7 @@ class BigQueryConnection:
             source_format=bq.SourceFormat.NEWLINE_DELIMITED_JSON,
             write_disposition="WRITE_TRUNCATE",
         )
-        job = self.client.load_table_from_file(
-            io.BytesIO(body), ref, job_config=config, location=self.location
-        )
+        job = self.client.load_table_from_file(body, ref, job_config=config, location=self.location)
         job.result()
         return Table(name, dataset).sql("`{}`")
 
