@@ -8,6 +8,7 @@ per id (a :class:`BatchJob` or the exception the retrieval raised); it answers w
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -143,7 +144,13 @@ class PollTracker:
     def _cancelled_after_deadline(self, state: BatchState) -> bool:
         deadline = self.deadlines.get(state.batch_id)
         ended = state.completed_at
-        return deadline is not None and ended is not None and epoch_seconds(ended) >= deadline
+        if deadline is None or ended is None:
+            return False
+        end = epoch_seconds(ended)
+        # An API that stamps whole seconds (OpenAI's Unix times) truncates the moment: a batch
+        # cancelled in its deadline's own second cannot be told from one cancelled after it, and a
+        # cancellation is what a timeout does there, so it counts as timed out.
+        return end >= (math.floor(deadline) if end.is_integer() else deadline)
 
     def _record_failures(self, errors: list[BaseException]) -> BatchEvent | None:
         fatal = next((e for e in errors if not is_transient(e)), None)

@@ -288,3 +288,37 @@ def test_follow_up_batches_each_get_their_own_deadline(vendor_server: Any, make_
     assert (event.status, event.timed_out) == (EventStatus.TIMEOUT, [late])
     assert batch_status(vendor_server, late) in CANCELLED
     assert batch_status(vendor_server, on_time) == "COMPLETED"
+
+
+@pytest.mark.parametrize(
+    ("ended", "timed_out"),
+    [
+        (1_000_000_000.0, True),  # whole seconds (OpenAI's Unix times): the deadline's own second
+        (999_999_999.0, False),  # the second before it
+        (1_000_000_000.6, False),  # a finer clock: just before the deadline
+        (1_000_000_000.8, True),  # a finer clock: just after it
+    ],
+)
+def test_a_cancellation_in_the_deadlines_own_second_counts_as_timed_out(
+    ended: float, timed_out: bool
+) -> None:
+    """A timeout cancels a batch at its deadline; an API that stamps whole seconds reports that
+    moment truncated, which must not turn the timeout into a user's cancellation (a triggerer
+    restarted after the cancel reads only the stamp)."""
+    import logging
+    from datetime import datetime, timezone
+
+    from airflow_provider_batch.client.models import BatchJob, BatchStatus
+    from airflow_provider_batch.triggers._polling import PollTracker
+
+    tracker = PollTracker(
+        ["b"], max_poll_failures=3, deadlines={"b": 1_000_000_000.7}, logger=logging.getLogger("t")
+    )
+    tracker.record_round(
+        [
+            BatchJob(
+                id="b", status=BatchStatus.CANCELLED, completed_at=datetime.fromtimestamp(ended, timezone.utc)
+            )
+        ]
+    )
+    assert tracker.timed_out() == (["b"] if timed_out else [])
