@@ -22,6 +22,12 @@ word is quoted in upper case, which names the same object as the unquoted name w
 does not enforce primary keys (only hybrid tables do): the key is declared, read and changed for
 the migration, and uniqueness comes from every write being a ``MERGE`` on it. ``response_json``
 is ``VARIANT``; an embedding is an ``ARRAY``.
+
+Earlier releases reached Snowflake through the generic dialect, which wrote quoted names exactly
+as given (``"wf_results"``, ``"custom_id"``): other objects to Snowflake than ``WF_RESULTS`` and
+``CUSTOM_ID``. :meth:`SnowflakeDialect.adopt_earlier_tables` renames such a table and its columns
+in place (rows, owners and spend kept) before the table is created or migrated, and refuses when
+both tables exist.
 """
 
 from __future__ import annotations
@@ -34,7 +40,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from airflow_provider_batch.warehouse.dialects._sql import Table, column_list
-from airflow_provider_batch.warehouse.dialects.base import Column, Row, SqlDialect, _cursor, chunks
+from airflow_provider_batch.warehouse.dialects.base import (
+    Column,
+    Row,
+    SqlDialect,
+    TableNameConflict,
+    _cursor,
+    chunks,
+)
 
 __all__ = ["SnowflakeDialect"]
 
@@ -129,6 +142,87 @@ class SnowflakeDialect(SqlDialect):
         except Exception:
             if self.primary_key(conn, table) != tuple(key):  # else another loader added it
                 raise
+
+    def adopt_earlier_tables(self, conn: Any, tables: Sequence[tuple[Table, Sequence[str]]]) -> list[str]:
+        """Rename each table the generic dialect created (quoted, as given: ``"wf_results"``) to
+        this dialect's name (``WF_RESULTS``), then each of its quoted columns this release writes
+        (``"custom_id"`` to ``CUSTOM_ID``); the catalogue is read with exact names.
+
+        Every conflict is found before anything is renamed. Each ``ALTER`` commits on its own: an
+        adoption cut short is finished by the next call (the columns are renamed whenever the
+        table has them under the old names).
+
+        :raises TableNameConflict: both the old and the new table exist, or a column does.
+        """
+        found = [(table, names, *self._earlier_and_current(conn, table)) for table, names in tables]
+        for table, _names, earlier, current in found:
+            if earlier and current:
+                old, new = table.sql('"{}"'), table.sql(self.quote)
+                raise TableNameConflict(
+                    f"{old} and {new}",
+                    f"both {old} (created quoted by an earlier release, through the generic "
+                    f"dialect) and {new} exist; loading would split the rows and the spend ledger "
+                    "between them",
+                    f"Keep one: copy the rows of the old table into the new one, e.g. INSERT INTO "
+                    f"{new} SELECT * FROM {old} WHERE batch_id NOT IN (SELECT batch_id FROM {new}) "
+                    f"(same columns in the same order; check the result), then DROP TABLE {old}; "
+                    f"or, if {new} is empty, DROP TABLE {new} and the next load renames {old} "
+                    "in place.",
+                )
+        changes = []
+        for table, names, earlier, current in found:
+            if earlier:
+                old, new = table.sql('"{}"'), table.sql(self.quote)
+                self.execute(conn, f"ALTER TABLE {old} RENAME TO {new}")
+                changes.append(f"renamed {old} (an earlier release's quoted name) to {new}")
+            if earlier or current:
+                changes += self._adopt_columns(conn, table, names)
+        return changes
+
+    def _catalogued(self, conn: Any, table: Table, name: str) -> list[str] | None:
+        """The columns of the table catalogued exactly as ``name`` in ``table``'s schema (either
+        case of its name; else the current schema), or ``None`` when there is no such table."""
+        if table.schema:
+            where, params = "table_schema IN (%s, %s)", [table.schema, table.schema.upper()]
+        else:
+            where, params = "table_schema = CURRENT_SCHEMA()", []
+        rows = self.query(
+            conn,
+            f"SELECT column_name FROM information_schema.columns WHERE {where} AND table_name = %s"
+            " ORDER BY ordinal_position",
+            (*params, name),
+        )
+        return [str(c) for (c,) in rows] or None
+
+    def _earlier_and_current(self, conn: Any, table: Table) -> tuple[bool, bool]:
+        """Whether the generic dialect's quoted table and this dialect's table exist."""
+        new_name = table.name.upper()
+        if table.name == new_name:  # "WF_RESULTS" is WF_RESULTS: one table
+            return False, self._catalogued(conn, table, new_name) is not None
+        earlier = self._catalogued(conn, table, table.name) is not None
+        return earlier, self._catalogued(conn, table, new_name) is not None
+
+    def _adopt_columns(self, conn: Any, table: Table, names: Sequence[str]) -> list[str]:
+        present = self._catalogued(conn, table, table.name.upper()) or []
+        wanted = {n.upper() for n in names}
+        changes = []
+        for column in present:
+            upper = column.upper()
+            if column == upper or upper not in wanted:
+                continue  # this release's name already, or not a column this release writes
+            target = table.sql(self.quote)
+            if upper in present:
+                raise TableNameConflict(
+                    target,
+                    f'both columns "{column}" (an earlier release\'s quoted name) and {upper} exist',
+                    f'Keep one: e.g. UPDATE {target} SET {upper} = "{column}" WHERE {upper} IS NULL, '
+                    f'then ALTER TABLE {target} DROP COLUMN "{column}".',
+                )
+            self.execute(
+                conn, f'ALTER TABLE {target} RENAME COLUMN "{column}" TO {self.quote.format(column)}'
+            )
+            changes.append(f'renamed column "{column}" to {upper}')
+        return changes
 
     # -- transactions and writes ----------------------------------------------------------------
 
