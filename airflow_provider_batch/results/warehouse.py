@@ -50,7 +50,7 @@ from airflow_provider_batch.results.models import (
 )
 from airflow_provider_batch.warehouse.dialects import dialect_for
 from airflow_provider_batch.warehouse.dialects._sql import Table, check_identifier, parse_table
-from airflow_provider_batch.warehouse.dialects.base import SqlDialect
+from airflow_provider_batch.warehouse.dialects.base import Column, SqlDialect
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -175,12 +175,9 @@ class WarehouseLoader:
             dialect.create_table_sql(self.summary_table, SUMMARY_COLUMNS, SUMMARY_KEY),
         ]
 
-    def named_tables(self) -> list[tuple[Table, list[str]]]:
-        """Both tables, each with the names of its columns."""
-        return [
-            (self.results_table, list(self.result_columns)),
-            (self.summary_table, list(self.summary_columns)),
-        ]
+    def named_tables(self) -> list[tuple[Table, Sequence[Column]]]:
+        """Both tables, each with its columns (name, kind)."""
+        return [(self.results_table, self._result_columns), (self.summary_table, SUMMARY_COLUMNS)]
 
     def ensure_tables(self) -> None:
         """Create both tables if they do not exist, else bring them to this release's shape.

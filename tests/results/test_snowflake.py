@@ -141,6 +141,14 @@ def test_tables_of_the_generic_path_are_renamed_in_place_and_keep_every_row(snow
     ]  # fmt: skip
     spend = wh.query("SELECT batch_id, superseded FROM wf_spend ORDER BY 1")
     assert [tuple(r) for r in spend] == [("b-1", True), ("b-1r", False), ("b-2", False)]
+    # And again: the rows the new dialect wrote into the old (text) columns are found by date too.
+    again = ti(run_id="manual__2", logical_date=D1)
+    load(new, rec("b-1s", ["b"], again), again, mode="replace_logical_date")
+    assert [tuple(r) for r in wh.query(rows)] == [
+        ("b-1s", "b", "manual__2", False),
+        ("b-2", "a", "scheduled__2", False), ("b-2", "b", "scheduled__2", False),
+        ("b-2", "c", "scheduled__2", False),
+    ]  # fmt: skip
     assert set(_catalogue(wh)) == {"WF_RESULTS", "WF_SPEND"}
 
 

@@ -22,8 +22,8 @@ class Catalogue(SnowflakeDialect):
         super().__init__()
         self.tables, self.statements = tables, []
 
-    def _catalogued(self, conn: Any, table: Table, name: str) -> list[str] | None:
-        return self.tables.get(name)
+    def _catalogued(self, conn: Any, table: Table, name: str) -> list[str]:
+        return self.tables.get(name, [])
 
     def execute(self, conn: Any, sql: str, params: Any = ()) -> int:
         self.statements.append(sql)
@@ -33,8 +33,11 @@ class Catalogue(SnowflakeDialect):
         return 0
 
 
-RESULTS = (Table("wf_results", "an"), ["batch_id", "custom_id", "order"])
-SPEND = (Table("wf_spend", "an"), ["batch_id"])
+RESULTS = (
+    Table("wf_results", "an"),
+    [("batch_id", "key"), ("custom_id", "key"), ("order", "text"), ("response_json", "text")],
+)
+SPEND = (Table("wf_spend", "an"), [("batch_id", "key"), ("submitted_at", "timestamp")])
 
 
 def test_quoted_tables_and_columns_are_renamed_to_unquoted_names() -> None:
@@ -65,14 +68,30 @@ def test_a_rename_cut_short_is_finished() -> None:
 
 
 def test_both_tables_are_refused_before_any_rename() -> None:
-    dialect = Catalogue({"wf_results": ["batch_id"], "wf_spend": ["batch_id"], "WF_SPEND": ["BATCH_ID"]})
+    dialect = Catalogue(
+        {
+            "wf_results": ["batch_id"],
+            "wf_spend": ["batch_id", "submitted_at", "theirs"],
+            "WF_SPEND": ["BATCH_ID", "SUBMITTED_AT"],
+        }
+    )
     with pytest.raises(TableNameConflict) as caught:
         dialect.adopt_earlier_tables(None, [RESULTS, SPEND])
     assert dialect.statements == []  # the results table was not renamed either
     message = str(caught.value)
-    assert '"an"."wf_spend" and an.wf_spend' in message
-    assert 'INSERT INTO an.wf_spend SELECT * FROM "an"."wf_spend"' in message
-    assert 'DROP TABLE "an"."wf_spend"' in message
+    assert message.startswith('"an"."wf_spend" and an.wf_spend: both')
+    assert (
+        'INSERT INTO an.wf_spend (batch_id, submitted_at) SELECT "batch_id", '
+        'TRY_TO_TIMESTAMP_TZ("submitted_at") FROM "an"."wf_spend" '
+        'WHERE "batch_id" NOT IN (SELECT batch_id FROM an.wf_spend); then DROP TABLE "an"."wf_spend"'
+    ) in message
+    assert "if an.wf_spend is empty, DROP TABLE an.wf_spend" in message
+
+
+def test_the_copy_parses_json_text() -> None:
+    tables = {"wf_results": ["batch_id", "response_json"], "WF_RESULTS": ["BATCH_ID", "RESPONSE_JSON"]}
+    with pytest.raises(TableNameConflict, match=r'TRY_PARSE_JSON\("response_json"\) FROM'):
+        Catalogue(tables).adopt_earlier_tables(None, [RESULTS])
 
 
 def test_both_columns_are_refused() -> None:

@@ -153,9 +153,9 @@ class SqlDialect(abc.ABC):
 
     # -- migration ------------------------------------------------------------------------------
 
-    def adopt_earlier_tables(self, conn: Any, tables: Sequence[tuple[Table, Sequence[str]]]) -> list[str]:
+    def adopt_earlier_tables(self, conn: Any, tables: Sequence[tuple[Table, Sequence[Column]]]) -> list[str]:
         """Give tables an earlier release wrote under other names (``tables``: each table and
-        the columns this release writes) the names this dialect uses, keeping their rows; run
+        the columns this release writes, name and kind) the names this dialect uses, keeping their rows; run
         before ``CREATE TABLE IF NOT EXISTS``. Returns what changed; the default has nothing to do.
 
         :raises TableNameConflict: both the earlier and the current table exist.
