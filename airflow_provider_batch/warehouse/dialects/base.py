@@ -38,6 +38,10 @@ re-keying                     :meth:`~SqlDialect.replace_key` (called only where
                               and MySQL, a rebuild on SQLite and DuckDB.
 computed migration values     :meth:`~SqlDialect.digest_sql`: SHA-256 in SQL (``None``: the
                               caller computes it row group by row group).
+earlier names                 :meth:`~SqlDialect.adopt_earlier_tables`: rename tables an
+                              earlier release wrote under other names (Snowflake: the generic
+                              path's quoted ``"wf_results"``); :class:`TableNameConflict` when
+                              both exist.
 retyping                      :meth:`~SqlDialect.migrate_columns`,
                               :meth:`~SqlDialect.text_conversion_sql` (text that compares bytes).
 ============================  ===============================================================
