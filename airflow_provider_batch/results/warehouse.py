@@ -49,8 +49,8 @@ from airflow_provider_batch.results.models import (
     RunContext,
 )
 from airflow_provider_batch.warehouse.dialects import dialect_for
-from airflow_provider_batch.warehouse.dialects._sql import check_identifier, parse_table
-from airflow_provider_batch.warehouse.dialects.base import SqlDialect
+from airflow_provider_batch.warehouse.dialects._sql import Table, check_identifier, parse_table
+from airflow_provider_batch.warehouse.dialects.base import Column, SqlDialect
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -175,13 +175,20 @@ class WarehouseLoader:
             dialect.create_table_sql(self.summary_table, SUMMARY_COLUMNS, SUMMARY_KEY),
         ]
 
+    def named_tables(self) -> list[tuple[Table, Sequence[Column]]]:
+        """Both tables, each with its columns (name, kind)."""
+        return [(self.results_table, self._result_columns), (self.summary_table, SUMMARY_COLUMNS)]
+
     def ensure_tables(self) -> None:
         """Create both tables if they do not exist, else bring them to this release's shape.
 
         An existing table keeps every row: missing columns are added (NULL in older rows: the
         columns of later releases, and metadata columns the DAG gained since), rows from before
         rows had owners get ``owner_key(dag_id, NULL, run_id, NULL)`` and ``superseded = false``,
-        and an older primary key is replaced (SQLite: the table is rebuilt); all in one
+        and an older primary key is replaced (SQLite: the table is rebuilt); on Snowflake, tables
+        an earlier release created quoted (``"wf_results"``) are first renamed in place
+        (:meth:`~airflow_provider_batch.warehouse.dialects.base.SqlDialect.adopt_earlier_tables`,
+        which refuses when both names exist); all in one
         transaction where the database has transactional DDL. See :mod:`._migrate`. Concurrent
         callers on SQLite, PostgreSQL and MySQL take turns (the dialect's lock).
         """
@@ -189,6 +196,8 @@ class WarehouseLoader:
         with closing(dialect.connect(self.hook)) as conn:
             try:
                 dialect.prepare_ddl(conn, (self.results_table, self.summary_table))
+                for change in dialect.adopt_earlier_tables(conn, self.named_tables()):
+                    log.info("%s", change)
                 for sql in self.create_table_statements():
                     dialect.execute(conn, sql)
                 self._add_missing_columns(conn, dialect)

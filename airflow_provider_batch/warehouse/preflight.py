@@ -15,7 +15,9 @@ connection and a few statements that touch no row:
 
 Where DDL commits on its own (MySQL/MariaDB, BigQuery) the empty tables stay, as the results task would have
 created them; no row is ever written. Columns an older table lacks are not probed (adding them
-needs ``ALTER``, which the results task does in place).
+needs ``ALTER``, which the results task does in place). On Snowflake, tables an earlier release
+created quoted (``"wf_results"``) are renamed in place first, rows kept, and both names existing
+is refused here, before any upload.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from airflow_provider_batch.exceptions import TogetherBatchResultsTargetError
 from airflow_provider_batch.results._sql import Table
 from airflow_provider_batch.results.warehouse import WarehouseLoader
 from airflow_provider_batch.warehouse.dialects import warehouse_hook
+from airflow_provider_batch.warehouse.dialects.base import TableNameConflict
 
 __all__ = ["ResultsTarget", "check_results_target"]
 
@@ -70,6 +73,8 @@ def check_results_target(target: ResultsTarget) -> None:
     with closing(conn):
         try:
             _probe(conn, loader)
+        except TableNameConflict as exc:
+            raise _error(target, exc.table, exc.problem, exc.remedy, None, password) from None
         except Exception as exc:
             table = getattr(exc, "_apb_table", where)
             remedy = (
@@ -124,6 +129,9 @@ def _probe(conn: Any, loader: WarehouseLoader) -> None:
     creates = loader.create_table_statements()
     if dialect.name != "sqlite":
         dialect.prepare_ddl(conn, (loader.results_table, loader.summary_table))
+        # Snowflake: an earlier release's quoted tables are renamed in place now (rows kept), so
+        # that the CREATE below, which commits there, does not make a second, empty table.
+        dialect.adopt_earlier_tables(conn, loader.named_tables())
         if not dialect.transactional_ddl:
             # BigQuery: no DDL inside a transaction; the tables are created first, as the
             # results task would create them, and only the write probes are rolled back.

@@ -15,7 +15,7 @@ import pytest
 
 from airflow_provider_batch.results import WarehouseLoader
 from airflow_provider_batch.warehouse.dialects import SnowflakeDialect, dialect_for
-from tests.results.test_ownership import load, rec, ti
+from tests.results.test_ownership import D1, D2, load, rec, ti
 
 pytestmark = [pytest.mark.warehouses, pytest.mark.timeout(240)]
 
@@ -84,3 +84,105 @@ def test_a_load_that_fails_after_its_merge_leaves_nothing(snowflake_schema: Any,
     with closing(wh.hook.get_conn()) as conn, closing(conn.cursor()) as cur:
         cur.execute(f"SELECT COUNT(*) FROM {wh.table('s')}")
         assert cur.fetchone() == (1,)
+
+
+def _catalogue(wh: Any) -> dict[str, list[str]]:
+    """Tables of the test schema -> their columns, exactly as the catalogue names them."""
+    rows = wh.query(
+        "SELECT table_name, column_name FROM apb.information_schema.columns WHERE table_schema = %s"
+        " ORDER BY table_name, ordinal_position",
+        (wh.prefix.rstrip(".").upper(),),
+    )
+    tables: dict[str, list[str]] = {}
+    for table, column in rows:
+        tables.setdefault(table, []).append(column)
+    return tables
+
+
+def test_tables_of_the_generic_path_are_renamed_in_place_and_keep_every_row(snowflake_schema: Any) -> None:
+    """The previous release's quoted lower-case tables ("wf_results") become WF_RESULTS with
+    every row once; a re-run of an old date replaces exactly that date's rows; spend kept."""
+    wh = snowflake_schema
+    tables = {"results_table": wh.table("wf_results"), "summary_table": wh.table("wf_spend")}
+    old = WarehouseLoader(wh.hook, **tables, metadata_columns=["segment"], dialect="generic")
+    old.ensure_tables()
+    first, second = ti(run_id="scheduled__1", logical_date=D1), ti(run_id="scheduled__2", logical_date=D2)
+    load(old, rec("b-1", ["a", "b"], first), first)
+    load(old, rec("b-2", ["a", "b", "c"], second), second)
+    before = _catalogue(wh)
+    assert set(before) == {"wf_results", "wf_spend"}  # quoted: catalogued lower case
+    assert "custom_id" in before["wf_results"]
+
+    new = WarehouseLoader(wh.hook, **tables, metadata_columns=["segment"])
+    assert isinstance(new.dialect(), SnowflakeDialect)
+    new.ensure_tables()
+    new.ensure_tables()  # a second time finds nothing to do
+    after = _catalogue(wh)
+    assert set(after) == {"WF_RESULTS", "WF_SPEND"}
+    assert all(c == c.upper() for cols in after.values() for c in cols), after
+    assert len(after["WF_RESULTS"]) == len(before["wf_results"])  # renamed, none added twice
+
+    rows = "SELECT batch_id, custom_id, run_id, superseded FROM wf_results ORDER BY 1, 2"
+    wh.query(f"USE SCHEMA {wh.prefix.rstrip('.')}")
+    assert [tuple(r) for r in wh.query(rows)] == [
+        ("b-1", "a", "scheduled__1", False), ("b-1", "b", "scheduled__1", False),
+        ("b-2", "a", "scheduled__2", False), ("b-2", "b", "scheduled__2", False),
+        ("b-2", "c", "scheduled__2", False),
+    ]  # fmt: skip
+    assert wh.query("SELECT batch_id FROM wf_spend ORDER BY 1") == [("b-1",), ("b-2",)]
+
+    # A re-run of the first date replaces exactly that date's old rows.
+    rerun = ti(run_id="manual__1", logical_date=D1)
+    load(new, rec("b-1r", ["a"], rerun), rerun, mode="replace_logical_date")
+    assert [tuple(r) for r in wh.query(rows)] == [
+        ("b-1r", "a", "manual__1", False),
+        ("b-2", "a", "scheduled__2", False), ("b-2", "b", "scheduled__2", False),
+        ("b-2", "c", "scheduled__2", False),
+    ]  # fmt: skip
+    spend = wh.query("SELECT batch_id, superseded FROM wf_spend ORDER BY 1")
+    assert [tuple(r) for r in spend] == [("b-1", True), ("b-1r", False), ("b-2", False)]
+    # And again: the rows the new dialect wrote into the old (text) columns are found by date too.
+    again = ti(run_id="manual__2", logical_date=D1)
+    load(new, rec("b-1s", ["b"], again), again, mode="replace_logical_date")
+    assert [tuple(r) for r in wh.query(rows)] == [
+        ("b-1s", "b", "manual__2", False),
+        ("b-2", "a", "scheduled__2", False), ("b-2", "b", "scheduled__2", False),
+        ("b-2", "c", "scheduled__2", False),
+    ]  # fmt: skip
+    assert set(_catalogue(wh)) == {"WF_RESULTS", "WF_SPEND"}
+
+
+def test_preflight_renames_the_generic_path_s_tables_and_refuses_both(
+    snowflake_schema: Any, monkeypatch
+) -> None:
+    """The submit task's check renames the old tables in place before its CREATE (which commits
+    on Snowflake and would otherwise leave a second, empty table), and reports both names existing
+    as a results-target error before any upload."""
+    from airflow_provider_batch.exceptions import TogetherBatchResultsTargetError
+    from airflow_provider_batch.warehouse.dialects.base import TableNameConflict
+    from airflow_provider_batch.warehouse.preflight import ResultsTarget, check_results_target
+    from tests.results._warehouse import SNOWFLAKE_CONN_ID
+
+    wh = snowflake_schema
+    tables = {"results_table": wh.table("wf_results"), "summary_table": wh.table("wf_spend")}
+    old = WarehouseLoader(wh.hook, **tables, dialect="generic")
+    old.ensure_tables()
+    run = ti()
+    load(old, rec("b-1", ["a", "b"], run), run)
+
+    target = ResultsTarget(SNOWFLAKE_CONN_ID, tables["results_table"], tables["summary_table"])
+    check_results_target(target)
+    assert set(_catalogue(wh)) == {"WF_RESULTS", "WF_SPEND"}
+    assert all(c == c.upper() for cols in _catalogue(wh).values() for c in cols)
+    assert wh.query(f"SELECT COUNT(*) FROM {wh.table('wf_results')}") == [(2,)]
+    assert wh.query(f"SELECT COUNT(*) FROM {wh.table('wf_spend')}") == [(1,)]
+
+    def both(self: Any, conn: Any, tables: Any) -> list[str]:
+        raise TableNameConflict('"x" and X', "both exist", "Keep one: DROP TABLE X.")
+
+    monkeypatch.setattr(SnowflakeDialect, "adopt_earlier_tables", both)
+    with pytest.raises(TogetherBatchResultsTargetError) as caught:
+        check_results_target(target)
+    message = str(caught.value)
+    assert 'table "x" and X: both exist. Keep one: DROP TABLE X.' in message
+    assert "nothing was submitted or paid for" in message

@@ -38,6 +38,10 @@ re-keying                     :meth:`~SqlDialect.replace_key` (called only where
                               and MySQL, a rebuild on SQLite and DuckDB.
 computed migration values     :meth:`~SqlDialect.digest_sql`: SHA-256 in SQL (``None``: the
                               caller computes it row group by row group).
+earlier names                 :meth:`~SqlDialect.adopt_earlier_tables`: rename tables an
+                              earlier release wrote under other names (Snowflake: the generic
+                              path's quoted ``"wf_results"``); :class:`TableNameConflict` when
+                              both exist.
 retyping                      :meth:`~SqlDialect.migrate_columns`,
                               :meth:`~SqlDialect.text_conversion_sql` (text that compares bytes).
 ============================  ===============================================================
@@ -65,7 +69,7 @@ from airflow_provider_batch.warehouse.dialects._sql import (
     query_sql,
 )
 
-__all__ = ["Column", "Row", "SqlDialect", "chunks", "digest"]
+__all__ = ["Column", "Row", "SqlDialect", "TableNameConflict", "chunks", "digest"]
 
 Row = Sequence[Any]
 Column = tuple[str, str]  # (name, kind)
@@ -84,6 +88,20 @@ def digest(length: int, *values: Any) -> str:
     """What :meth:`SqlDialect.digest_sql` computes: the first ``length`` hex characters of the
     SHA-256 of the values' text joined by U+001F (UTF-8; ``None`` and ``""`` as ``""``)."""
     return joined_digest(*values)[:length]
+
+
+class TableNameConflict(ValueError):
+    """An earlier release's table and this release's table both exist under names the database
+    tells apart: loading would split the history (and the spend ledger) across the two.
+
+    :param table: the names of both tables, as the message gives them.
+    :param problem: what was found.
+    :param remedy: what to run to resolve it.
+    """
+
+    def __init__(self, table: str, problem: str, remedy: str) -> None:
+        super().__init__(f"{table}: {problem}. {remedy}")
+        self.table, self.problem, self.remedy = table, problem, remedy
 
 
 class SqlDialect(abc.ABC):
@@ -138,6 +156,15 @@ class SqlDialect(abc.ABC):
         return None
 
     # -- migration ------------------------------------------------------------------------------
+
+    def adopt_earlier_tables(self, conn: Any, tables: Sequence[tuple[Table, Sequence[Column]]]) -> list[str]:
+        """Give tables an earlier release wrote under other names (``tables``: each table and
+        the columns this release writes, name and kind) the names this dialect uses, keeping their rows; run
+        before ``CREATE TABLE IF NOT EXISTS``. Returns what changed; the default has nothing to do.
+
+        :raises TableNameConflict: both the earlier and the current table exist.
+        """
+        return []
 
     def primary_key(self, conn: Any, table: Table) -> tuple[str, ...] | None:
         """The table's primary-key columns in key order, or ``None`` where that is not known."""

@@ -22,6 +22,12 @@ word is quoted in upper case, which names the same object as the unquoted name w
 does not enforce primary keys (only hybrid tables do): the key is declared, read and changed for
 the migration, and uniqueness comes from every write being a ``MERGE`` on it. ``response_json``
 is ``VARIANT``; an embedding is an ``ARRAY``.
+
+Earlier releases reached Snowflake through the generic dialect, which wrote quoted names exactly
+as given (``"wf_results"``, ``"custom_id"``): other objects to Snowflake than ``WF_RESULTS`` and
+``CUSTOM_ID``. :meth:`SnowflakeDialect.adopt_earlier_tables` renames such a table and its columns
+in place (rows, owners and spend kept) before the table is created or migrated, and refuses when
+both tables exist.
 """
 
 from __future__ import annotations
@@ -34,7 +40,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from airflow_provider_batch.warehouse.dialects._sql import Table, column_list
-from airflow_provider_batch.warehouse.dialects.base import Column, Row, SqlDialect, _cursor, chunks
+from airflow_provider_batch.warehouse.dialects.base import (
+    Column,
+    Row,
+    SqlDialect,
+    TableNameConflict,
+    _cursor,
+    chunks,
+)
 
 __all__ = ["SnowflakeDialect"]
 
@@ -130,6 +143,110 @@ class SnowflakeDialect(SqlDialect):
             if self.primary_key(conn, table) != tuple(key):  # else another loader added it
                 raise
 
+    def adopt_earlier_tables(self, conn: Any, tables: Sequence[tuple[Table, Sequence[Column]]]) -> list[str]:
+        """Rename each table the generic dialect created (quoted, as given: ``"wf_results"``) to
+        this dialect's name (``WF_RESULTS``), then each of its quoted columns this release writes
+        (``"custom_id"`` to ``CUSTOM_ID``); the catalogue is read with exact names.
+
+        Both tables existing is found before anything is renamed. Each ``ALTER`` commits on its
+        own: an adoption cut short is finished by the next call (the columns are renamed whenever
+        the table has them under the old names).
+
+        :raises TableNameConflict: both the old and the new table exist, or a column does.
+        """
+        found = [(table, columns, *self._earlier_and_current(conn, table)) for table, columns in tables]
+        for table, columns, earlier, current in found:
+            if earlier and current:
+                raise self._both_tables(table, columns, earlier, current)
+        changes = []
+        for table, columns, earlier, current in found:
+            if earlier:
+                old, new = table.sql('"{}"'), table.sql(self.quote)
+                self.execute(conn, f"ALTER TABLE {old} RENAME TO {new}")
+                changes.append(f"renamed {old} (an earlier release's quoted name) to {new}")
+            if earlier or current:
+                changes += self._adopt_columns(conn, table, columns)
+        return changes
+
+    def _both_tables(
+        self, table: Table, columns: Sequence[Column], earlier: list[str], current: list[str]
+    ) -> TableNameConflict:
+        """The refusal, with the SQL that copies the old table's rows over (the columns both have,
+        each converted to the new table's type; batches the new table holds are left out)."""
+        old, new = table.sql('"{}"'), table.sql(self.quote)
+        kinds = {name.upper(): (name, kind) for name, kind in columns}
+        shared = [kinds[c.upper()] + (c,) for c in earlier if c.upper() in kinds and c.upper() in current]
+        into = column_list([name for name, _, _ in shared], self.quote)
+        select = ", ".join(self._copied(kind, f'"{c}"', name) for name, kind, c in shared)
+        batch = next((c for _, _, c in shared if c.upper() == "BATCH_ID"), "batch_id")
+        copy = (
+            f"INSERT INTO {new} ({into}) SELECT {select} FROM {old} "
+            f'WHERE "{batch}" NOT IN (SELECT batch_id FROM {new})'
+        )
+        return TableNameConflict(
+            f"{old} and {new}",
+            f"both {old} (created quoted by an earlier release, through the generic dialect) and "
+            f"{new} exist; loading would split the rows and the spend ledger between them",
+            f"Keep one: copy the old rows over with {copy}; then DROP TABLE {old}. Or, if {new} "
+            f"is empty, DROP TABLE {new}: the next load renames {old} in place.",
+        )
+
+    def _copied(self, kind: str, ref: str, name: str) -> str:
+        """An old text column's value as the new table's type."""
+        if kind == "timestamp":
+            return f"TRY_TO_TIMESTAMP_TZ({ref})"
+        if kind == "vector":
+            return f"TRY_PARSE_JSON({ref})::ARRAY"
+        if self.column_type(name, kind) == "VARIANT":
+            return f"TRY_PARSE_JSON({ref})"
+        return ref
+
+    def _catalogued(self, conn: Any, table: Table, name: str) -> list[str]:
+        """The columns of the table catalogued exactly as ``name`` in ``table``'s schema (either
+        case of its name; else the current schema); none when there is no such table."""
+        if table.schema:
+            where, params = "table_schema IN (%s, %s)", [table.schema, table.schema.upper()]
+        else:
+            where, params = "table_schema = CURRENT_SCHEMA()", []
+        rows = self.query(
+            conn,
+            f"SELECT column_name FROM information_schema.columns WHERE {where} AND table_name = %s"
+            " ORDER BY ordinal_position",
+            (*params, name),
+        )
+        return [str(c) for (c,) in rows]
+
+    def _earlier_and_current(self, conn: Any, table: Table) -> tuple[list[str], list[str]]:
+        """The columns of the generic dialect's quoted table and of this dialect's table (none:
+        the table does not exist)."""
+        new_name = table.name.upper()
+        if table.name == new_name:  # "WF_RESULTS" is WF_RESULTS: one table
+            return [], self._catalogued(conn, table, new_name)
+        return self._catalogued(conn, table, table.name), self._catalogued(conn, table, new_name)
+
+    def _adopt_columns(self, conn: Any, table: Table, columns: Sequence[Column]) -> list[str]:
+        present = self._catalogued(conn, table, table.name.upper())
+        wanted = {name.upper() for name, _ in columns}
+        # Quoted names of this release's columns (not the user's own columns).
+        renames = [c for c in present if c != c.upper() and c.upper() in wanted]
+        target = table.sql(self.quote)
+        for column in renames:
+            if column.upper() in present:
+                upper = column.upper()
+                raise TableNameConflict(
+                    target,
+                    f'both columns "{column}" (an earlier release\'s quoted name) and {upper} exist',
+                    f'Keep one: e.g. UPDATE {target} SET {upper} = "{column}" WHERE {upper} IS NULL, '
+                    f'then ALTER TABLE {target} DROP COLUMN "{column}".',
+                )
+        changes = []
+        for column in renames:
+            self.execute(
+                conn, f'ALTER TABLE {target} RENAME COLUMN "{column}" TO {self.quote.format(column)}'
+            )
+            changes.append(f'renamed column "{column}" to {column.upper()}')
+        return changes
+
     # -- transactions and writes ----------------------------------------------------------------
 
     def begin(self, conn: Any) -> None:
@@ -216,7 +333,10 @@ class SnowflakeDialect(SqlDialect):
         """The staged value of column ``name`` as the table's type."""
         ref = f"{source}.{self.quote.format(name)}"
         if kind == "timestamp":
-            return f"{ref}::TIMESTAMP_TZ"
+            # ISO 8601 text, converted by the assignment: a TIMESTAMP_TZ column parses it, and
+            # the text column of a table the generic dialect created keeps it as that dialect
+            # wrote it, so a date compares equal to the rows of before and after the upgrade.
+            return ref
         if kind == "vector":
             return f"PARSE_JSON({ref})::ARRAY"
         if self.column_type(name, kind) == "VARIANT":
