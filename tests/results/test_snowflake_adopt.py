@@ -96,6 +96,6 @@ def test_the_copy_parses_json_text() -> None:
 
 def test_both_columns_are_refused() -> None:
     dialect = Catalogue({"WF_RESULTS": ["BATCH_ID", "custom_id", "CUSTOM_ID"]})
-    with pytest.raises(TableNameConflict, match='"custom_id" .* and CUSTOM_ID exist'):
+    with pytest.raises(TableNameConflict, match=r'"custom_id" .* and CUSTOM_ID exist'):
         dialect.adopt_earlier_tables(None, [RESULTS])
     assert dialect.statements == []
