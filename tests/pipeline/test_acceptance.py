@@ -1,8 +1,8 @@
-"""Acceptance: a 120,000-row SQL table becomes 3 batches, and every request lands exactly once.
+"""Acceptance: a 120,000-row SQL table becomes the vendor's batches, and every request lands exactly once.
 
 Build -> submit -> results run through the real operators with ``dag.test()`` (the trigger runs
-inline) against the local server over loopback. The input is split at the 50,000-line batch
-limit: 50,000 + 50,000 + 20,000.
+inline) against the local server over loopback. The input is split at the vendor's batch limit:
+50,000 + 50,000 + 20,000 on Together and OpenAI, 100,000 + 20,000 on Anthropic.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from apb_pipeline_helpers import rows, run_dag, seed_source, ti_states, xcom
+from airflow_provider_batch.vendors import vendor_named
+
+from apb_pipeline_helpers import rows, run_dag, seed_source, ti_states, uploads, xcom
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -20,8 +22,14 @@ ROWS = 120_000
 ALL_OK = {"build": ("success", 1), "submit": ("success", 1), "results": ("success", 1)}
 
 
-def test_120k_rows_three_batches_every_request_once(pipeline: Any) -> None:
+def _parts(total: int, per_batch: int) -> list[int]:
+    """The request counts of the batches ``total`` requests split into, smallest first."""
+    return sorted([per_batch] * (total // per_batch) + ([total % per_batch] if total % per_batch else []))
+
+
+def test_120k_rows_split_at_the_vendors_limit_every_request_once(pipeline: Any) -> None:
     server = pipeline.server
+    parts = _parts(ROWS, vendor_named(server.vendor).limits.max_lines)
     seed_source(pipeline.source, ROWS)
     started = time.perf_counter()
     dag_run = run_dag("apb_pipeline", pipeline.work_dir)
@@ -30,9 +38,9 @@ def test_120k_rows_three_batches_every_request_once(pipeline: Any) -> None:
 
     assert ti_states(dag_run) == ALL_OK
     stats = server.stats()
-    assert stats["batch_creates"] == 3 and stats["uploads"] == 3
-    assert sorted(b["request_count"] for b in xcom(dag_run, "submit")["batches"]) == [20_000, 50_000, 50_000]
-    assert sorted(_server_lines(server)) == [20_000, 50_000, 50_000]
+    assert stats["batch_creates"] == len(parts) and stats["uploads"] == uploads(server, len(parts))
+    assert sorted(b["request_count"] for b in xcom(dag_run, "submit")["batches"]) == parts
+    assert sorted(_server_lines(server)) == parts
 
     wh = pipeline.warehouse
     assert rows(wh, "SELECT COUNT(*), COUNT(DISTINCT custom_id) FROM pipeline_results") == [(ROWS, ROWS)]
@@ -51,7 +59,7 @@ def test_120k_rows_three_batches_every_request_once(pipeline: Any) -> None:
     )
     assert batch_sums[:3] == row_sums[:3] and row_sums[2] > 0
     assert batch_sums[3] == pytest.approx(row_sums[3], rel=1e-9)
-    assert batch_sums[4:] == (ROWS, ROWS, 3)
+    assert batch_sums[4:] == (ROWS, ROWS, len(parts))
 
     result = xcom(dag_run, "results")
     assert result["requests"] == result["rows_loaded"] == ROWS
