@@ -154,6 +154,7 @@ def _figures(view: BatchView, console: str | None) -> str:
         "Succeeded / failed": (
             "-" if view.succeeded is None else f"{view.succeeded:,} / {view.failed or 0:,}"
         ),
+        **_cache_figure(view.cache_creation_tokens, view.cache_read_tokens),
         "Model": escape(view.model or "-"),
         "Batch": f"<code>{escape(view.batch_id)}</code>"
         + (f" {_a(console, f'{view.vendor_name} console', top=False)}" if console else ""),
@@ -165,6 +166,17 @@ def _figures(view: BatchView, console: str | None) -> str:
         for k, v in figs.items()
     )
     return f'<div class="figs">{cells}</div>'
+
+
+def _cache_tokens(written: int | None, read: int | None) -> str:
+    return f"{written or 0:,} written / {read or 0:,} read"
+
+
+def _cache_figure(written: int | None, read: int | None) -> dict[str, str]:
+    """The "Prompt cache" detail of a card, only when the batch wrote or read cached tokens."""
+    if not (written or read):
+        return {}
+    return {"Prompt cache": f"{_cache_tokens(written, read)} tokens (priced into the cost)"}
 
 
 def _ago(when: datetime | None, now: datetime) -> str:
@@ -398,28 +410,33 @@ def _spend_row(cells: list[str], failed: int, requests: int, tag: str = "td") ->
     return f"<tr{row}>{head}<{tag}{cls}>{failed:,} ({rate:.1%})</{tag}>{tail}</tr>"
 
 
-def _spend_cells(d: DailySpend, vendors: Mapping[str, str]) -> list[str]:
-    return [
+def _spend_cells(d: DailySpend, vendors: Mapping[str, str], cached: bool) -> list[str]:
+    cells = [
         escape(d.day), escape(vendors.get(d.vendor, d.vendor)), escape(d.model), str(d.batches),
         f"{d.requests:,}", _usd(d.cost_usd_batch), _usd(d.savings_usd),
     ]  # fmt: skip
+    return cells + ([_cache_tokens(d.cache_creation_tokens, d.cache_read_tokens)] if cached else [])
 
 
 def _spend_table(days: list[DailySpend], vendors: Mapping[str, str]) -> str:
+    """Spend per day, vendor and model; a prompt-cache column when any of them wrote or read one."""
     if not days:
         return ""
-    rows = [_spend_row(_spend_cells(d, vendors), d.failed, d.requests) for d in days]
+    cached = any(d.cache_creation_tokens or d.cache_read_tokens for d in days)
+    rows = [_spend_row(_spend_cells(d, vendors, cached), d.failed, d.requests) for d in days]
     requests, failed = sum(d.requests for d in days), sum(d.failed for d in days)
-    total = _spend_row(
-        ["Total", "", "", str(sum(d.batches for d in days)), f"{requests:,}",
-         _usd(sum(d.cost_usd_batch for d in days)), _usd(sum(d.savings_usd for d in days))],
-        failed, requests, "th",
-    )  # fmt: skip
+    totals = ["Total", "", "", str(sum(d.batches for d in days)), f"{requests:,}",
+              _usd(sum(d.cost_usd_batch for d in days)), _usd(sum(d.savings_usd for d in days))]  # fmt: skip
+    if cached:
+        totals.append(
+            _cache_tokens(sum(d.cache_creation_tokens for d in days), sum(d.cache_read_tokens for d in days))
+        )
+    cache_head = "<th>Prompt-cache tokens</th>" if cached else ""
     return (
         '<table class="spend"><tr><th>Day</th><th>Vendor</th><th>Model</th><th>Batches</th>'
-        "<th>Requests</th><th>Failed (rate)</th><th>Spend</th><th>Saved vs list</th></tr>"
+        f"<th>Requests</th><th>Failed (rate)</th><th>Spend</th><th>Saved vs list</th>{cache_head}</tr>"
         + "".join(rows)
-        + total
+        + _spend_row(totals, failed, requests, "th")
         + "</table>"
     )
 
