@@ -415,7 +415,10 @@ def _spend_cells(d: DailySpend, vendors: Mapping[str, str], cached: bool) -> lis
         escape(d.day), escape(vendors.get(d.vendor, d.vendor)), escape(d.model), str(d.batches),
         f"{d.requests:,}", _usd(d.cost_usd_batch), _usd(d.savings_usd),
     ]  # fmt: skip
-    return cells + ([_cache_tokens(d.cache_creation_tokens, d.cache_read_tokens)] if cached else [])
+    if not cached:
+        return cells
+    used = d.cache_creation_tokens or d.cache_read_tokens
+    return [*cells, _cache_tokens(d.cache_creation_tokens, d.cache_read_tokens) if used else "-"]
 
 
 def _spend_table(days: list[DailySpend], vendors: Mapping[str, str]) -> str:
