@@ -203,7 +203,9 @@ class Monitoring(LedgerStore):
             "SUM(COALESCE(o.succeeded, 0)), SUM(COALESCE(o.failed, 0)), "
             "SUM(CASE WHEN o.failed > 0 AND o.succeeded = 0 THEN 1 ELSE 0 END), "
             "SUM(COALESCE(o.cost_usd_batch, 0)), "
-            "SUM(COALESCE(s.request_count, 0) * (100 - COALESCE(s.last_progress, 0)) / 100.0) "
+            "SUM(COALESCE(s.request_count, 0) * (100 - COALESCE(s.last_progress, 0)) / 100.0), "
+            + ", ".join(f"SUM(COALESCE(o.{name}, 0))" for name in CACHE_TOKEN_FIELDS)
+            + " "
             f"{joined} GROUP BY {status}"
         )
         # Few loads have answered failures: look for them first (an inner join lets the database).
@@ -222,7 +224,7 @@ class Monitoring(LedgerStore):
 _DAILY_FIGURES = ("batches", "requests", "failed", *MONEY_FIELDS, *CACHE_TOKEN_FIELDS)
 #: The columns of :meth:`Monitoring.summary_rows`, one row per status shown.
 WINDOW_SUMMARY_COLUMNS = ("status", "batches", "not_loaded", "succeeded", "failed", "none_answered",
-                   "cost_usd_batch", "waiting")  # fmt: skip
+                   "cost_usd_batch", "waiting", *CACHE_TOKEN_FIELDS)  # fmt: skip
 
 
 def _window(query: BatchQuery, params: list[Any]) -> list[str]:

@@ -173,7 +173,7 @@ def _cache_tokens(written: int | None, read: int | None) -> str:
 
 
 def _cache_figure(written: int | None, read: int | None) -> dict[str, str]:
-    """The "Prompt cache" detail of a card, only when the batch wrote or read cached tokens."""
+    """The "Prompt cache" figure of a card or the summary, only when cached tokens were written or read."""
     if not (written or read):
         return {}
     return {"Prompt cache": f"{_cache_tokens(written, read)} tokens (priced into the cost)"}
@@ -303,6 +303,7 @@ def _summary(summary: WindowSummary, filters: Mapping[str, str]) -> str:
         "Requests answered": f"{summary.requests_answered:,}",
         "Requests failed": f"{summary.requests_failed:,}",
         "Spend (loaded)": _usd(summary.cost_usd_batch),
+        **_cache_figure(summary.cache_creation_tokens, summary.cache_read_tokens),
         "Requests still waiting": f"{summary.requests_waiting:,}",
     }
     cells = "".join(f"<div><b>{escape(k)}</b>{escape(v)}</div>" for k, v in figs.items())

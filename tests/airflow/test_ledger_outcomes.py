@@ -13,11 +13,13 @@ import pytest
 
 from airflow_provider_batch.ledger import (
     BatchOutcome,
+    BatchQuery,
     FailureBucket,
     SubmissionLedger,
     TaskIdentity,
     sqlite_ledger,
 )
+from airflow_provider_batch.ui.summary import summarize
 from tests.services import require_mysql, require_postgres
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
@@ -229,6 +231,8 @@ def test_an_outcome_table_from_before_gains_the_cache_token_columns(ledger: Subm
         77_824,
     )
     assert day.cost_usd_batch == pytest.approx(2 * 0.0015)
+    glance = summarize(*upgraded.summary_rows(BatchQuery()))  # the page's summary, old row NULL
+    assert (glance.batches, glance.cache_creation_tokens, glance.cache_read_tokens) == (2, 4_096, 77_824)
     # A third process finds the columns there and changes nothing.
     again = SubmissionLedger(
         ledger._connect, dialect=ledger.sql_dialect, table=ledger.table, outcome_table=ledger.outcome_table

@@ -131,12 +131,13 @@ def test_the_summary_of_last_night_from_the_make_ui_demo_ledger(tmp_path: Path) 
     # part also wrote 4,096 cached tokens (x1.25) and read 19 x 4,096 (x0.1).
     cached_cost = 0.0076 + (4_096 * 1.25 + 77_824 * 0.1) / 2e6
     assert s.cost_usd_batch == pytest.approx(0.0094 + 0.0076 + cached_cost, abs=1e-6)  # to the micro-dollar
+    assert (s.cache_creation_tokens, s.cache_read_tokens) == (4_096, 77_824)
     (cached,) = ledger.outcomes_for([ids["cached"]])
     assert (cached.cache_creation_tokens, cached.cache_read_tokens) == (4_096, 77_824)
     assert not ledger.outcomes_for([ids["uncached"]])[0].cached
     # The filters narrow it as they narrow the rows; a DAG the reader may not see is not counted.
     nightly = summarize(*ledger.summary_rows(BatchQuery(dag_id="together_nightly_backfill")))
-    assert (nightly.batches, nightly.requests_failed) == (4, 1)
+    assert (nightly.batches, nightly.requests_failed, nightly.cache_read_tokens) == (4, 1, 0)
     assert summarize(*ledger.summary_rows(BatchQuery(dag_ids=frozenset()))).batches == 0
     running = summarize(*ledger.summary_rows(BatchQuery(status="IN_PROGRESS")))
     assert (running.batches, running.running, running.requests_waiting) == (1, 1, 14)
@@ -181,4 +182,8 @@ def test_prompt_cache_tokens_show_on_the_card_and_in_the_spend_table_only_when_u
     both = [*without, DailySpend(**day, vendor="anthropic", cache_creation_tokens=10, cache_read_tokens=90)]
     table = _spend_table(both, {})
     assert "<th>Prompt-cache tokens</th>" in table
-    assert "<td>-</td></tr>" in table and "<td>0 written" not in table and "<th>10 written / 90 read</th>" in table  # the total
+    assert (
+        "<td>-</td></tr>" in table
+        and "<td>0 written" not in table
+        and "<th>10 written / 90 read</th>" in table
+    )  # the total
