@@ -71,7 +71,7 @@ def test_records_carrying_figures_declare_them_once() -> None:
     position = summary_names.index("prompt_tokens")
     assert tuple(summary_names[position : position + 6]) == (*figures.TOKEN_FIELDS, *figures.MONEY_FIELDS)
     assert tuple(summary_names[-2:]) == figures.CACHE_TOKEN_FIELDS  # the spend table's last columns
-    assert FIGURE_FIELDS == (*figures.TOKEN_FIELDS, *figures.MONEY_FIELDS, *figures.CACHE_TOKEN_FIELDS)
+    assert (*figures.TOKEN_FIELDS, *figures.MONEY_FIELDS, *figures.CACHE_TOKEN_FIELDS) == FIGURE_FIELDS
     assert {n: k for n, k in SUMMARY_COLUMNS if n in figures.MONEY_FIELDS} == dict.fromkeys(
         figures.MONEY_FIELDS, "money"
     )
