@@ -173,7 +173,7 @@ def _cache_tokens(written: int | None, read: int | None) -> str:
 
 
 def _cache_figure(written: int | None, read: int | None) -> dict[str, str]:
-    """The "Prompt cache" figure of a card or the summary, only when cached tokens were written or read."""
+    """The "Prompt cache" figure of a card, only when the batch wrote or read cached tokens."""
     if not (written or read):
         return {}
     return {"Prompt cache": f"{_cache_tokens(written, read)} tokens (priced into the cost)"}
@@ -303,9 +303,10 @@ def _summary(summary: WindowSummary, filters: Mapping[str, str]) -> str:
         "Requests answered": f"{summary.requests_answered:,}",
         "Requests failed": f"{summary.requests_failed:,}",
         "Spend (loaded)": _usd(summary.cost_usd_batch),
-        **_cache_figure(summary.cache_creation_tokens, summary.cache_read_tokens),
         "Requests still waiting": f"{summary.requests_waiting:,}",
     }
+    if summary.cache_creation_tokens or summary.cache_read_tokens:
+        figs["Prompt-cache tokens"] = _cache_tokens(summary.cache_creation_tokens, summary.cache_read_tokens)
     cells = "".join(f"<div><b>{escape(k)}</b>{escape(v)}</div>" for k, v in figs.items())
     title = f"{summary.batches:,} batches, {window}, these filters (all pages, follow-ups included)"
     return f'<div class="summary" id="summary"><p class="muted">{escape(title)}</p>{cells}</div>'

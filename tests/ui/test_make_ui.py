@@ -123,6 +123,7 @@ def test_make_ui_with_every_fab_role_then_ctrl_c(make_ui: MakeUi) -> None:
             expect(cached).to_contain_text("4,096 written / 77,824 read tokens")
             expect(frame.locator('div.card[data-batch="msgbatch_02plain"] .fig-prompt')).to_have_count(0)
             expect(frame.locator("table.spend tr.total")).to_contain_text("4,096 written / 77,824 read")
+            expect(summary).to_contain_text("Prompt-cache tokens4,096 written / 77,824 read")
             # The follow-up right under its parent, with its model and estimate; the parent's
             # failure list says which failure it answered.
             rows = frame.locator("table.batches tr.row").evaluate_all("rs => rs.map(r => r.dataset.batch)")
