@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from apb_pipeline_helpers import rows, run_dag, seed_source, ti_states, xcom
+from apb_pipeline_helpers import asset_events, rows, run_dag, seed_source, ti_states, xcom
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -36,6 +36,8 @@ def test_cache_tokens_reconcile_across_xcom_ledger_and_spend_table(
     result = xcom(dag_run, "results")
     assert (result["cache_creation_tokens"], result["cache_read_tokens"]) == (written, read)
     assert result["cost_usd_batch"] == round(cost, 6)  # XCom money is kept to the micro-dollar
+    (event,) = asset_events(dag_run, "results")  # the results table's Asset event, for the next DAG
+    assert (event["cache_creation_tokens"], event["cache_read_tokens"]) == (written, read)
     (outcome,) = together_ledger.outcomes_for([batch_id])
     assert (outcome.cache_creation_tokens, outcome.cache_read_tokens) == (written, read)
     assert outcome.cost_usd_batch == pytest.approx(cost, abs=1e-9)
