@@ -164,8 +164,12 @@ def test_a_postgres_role_without_create_fails_before_upload(
             with pytest.raises(TogetherBatchResultsTargetError) as caught:
                 submit.execute(context())
             message = str(caught.value)
-            assert f"connection 'apb_wh_pg_ro', table {schema}.answers: cannot create or write" in message
-            assert "permission denied" in message and "Grant the connection's user CREATE" in message
+            assert f"connection 'apb_wh_pg_ro', table {schema}.answers: its user lacks privileges" in message
+            assert (
+                f"CREATE on {schema}.answers (the loader's CREATE TABLE IF NOT EXISTS; PostgreSQL grants it on the schema {schema})"
+                in message
+            )
+            assert f'GRANT CREATE ON SCHEMA "{schema}" TO "{role}"' in message
             assert _nothing_sent(vendor_server)
 
             # The same target as the superuser passes; PostgreSQL rolls the CREATE back.
@@ -210,8 +214,11 @@ def test_a_read_only_mariadb_user_fails_before_upload(
             with pytest.raises(TogetherBatchResultsTargetError) as caught:
                 submit.execute(context())
             message = str(caught.value)
-            assert f"connection 'apb_wh_mysql_ro', table {results}: cannot create or write" in message
-            assert "denied" in message and "ro-pass-1" not in message
+            assert f"connection 'apb_wh_mysql_ro', table {results}: its user lacks privileges" in message
+            assert (
+                f"GRANT CREATE, INSERT, UPDATE, DELETE ON `{database}`.`answers` TO '{user}'@'%'" in message
+            )
+            assert "ro-pass-1" not in message
             assert vendor_server.stats()["batch_creates"] == 1  # only the root user's submission
         finally:
             mysql_admin(f"DROP USER IF EXISTS '{user}'@'%'")
