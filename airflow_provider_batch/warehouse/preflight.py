@@ -204,6 +204,7 @@ _WHY = {
     "DELETE": "replace_logical_date",
     "ALTER": "migrating the existing table to this release's columns and key",
     "TEMP": "the staging table of a re-run",
+    "CREATE STAGE": "the load's temporary stage, which its Parquet file is PUT to",
 }
 
 
@@ -382,9 +383,38 @@ def _refused(conn: Any, dialect: Any, sql: str) -> bool:
     return False
 
 
+def _snowflake_privileges(conn: Any, loader: WarehouseLoader) -> list[MissingPrivilege]:
+    """The load's temporary stage, created in each table's schema as the load creates it (a
+    temporary stage ends with the session, which the check closes). Privileges on the tables
+    themselves are the zero-row probes' to find; an existing table's migration needs its
+    ownership, which is not checked here (see README, *Snowflake*)."""
+    dialect = loader.dialect()
+    sql = "SELECT CURRENT_ROLE(), CURRENT_DATABASE(), CURRENT_SCHEMA()"
+    ((role, database, current),) = dialect.query(conn, sql)
+    missing = []
+    by_schema = {table.schema: table for table in (loader.summary_table, loader.results_table)}
+    for table in by_schema.values():  # one stage per schema, as the load creates it
+        stage = Table("apb_preflight_stage", table.schema).sql(dialect.quote)
+        try:
+            dialect.execute(conn, f"CREATE TEMPORARY STAGE IF NOT EXISTS {stage}")
+        except Exception as exc:
+            if not _insufficient(exc):
+                raise
+            grant = f"GRANT CREATE STAGE ON SCHEMA {database}.{table.schema or current} TO ROLE {role}"
+            display = ".".join(filter(None, (table.schema, table.name)))
+            missing.append(MissingPrivilege(display, "CREATE STAGE", _WHY["CREATE STAGE"], grant))
+    return missing
+
+
+def _insufficient(exc: Exception) -> bool:
+    """Snowflake's "Insufficient privileges to operate on …" (error 3001)."""
+    return getattr(exc, "errno", None) == 3001 or "insufficient privileges" in str(exc).lower()
+
+
 _PRIVILEGE_CHECKS: dict[str, Callable[[Any, WarehouseLoader], list[MissingPrivilege]]] = {
     "postgresql": _postgres_privileges,
     "mysql": _mysql_privileges,
+    "snowflake": _snowflake_privileges,
 }
 
 
