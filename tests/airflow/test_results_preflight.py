@@ -170,8 +170,15 @@ def test_a_postgres_role_without_create_fails_before_upload(
             assert f'GRANT CREATE ON SCHEMA "{schema}" TO "{role}"' in message
             assert _nothing_sent(vendor_server)
 
-            # The same target as the superuser passes; PostgreSQL rolls the CREATE back.
-            ok = _pipeline(tmp_path, warehouse_conn_id="apb_wh_postgres", results_table=f"{schema}.answers")
+            # The named GRANTs (this schema's, and public's for the default spend table) are the
+            # remedy: the role's check passes; PostgreSQL rolls the CREATE back.
+            grants = message.split("Run as an administrator: ")[1].split("; or use a connection")[0]
+            expected = [f'GRANT CREATE ON SCHEMA "{name}" TO "{role}"' for name in (schema, "public")]
+            assert grants.split("; ") == expected
+            with psycopg.connect(**PG_DSN, autocommit=True) as admin:
+                for grant in expected:
+                    admin.execute(grant)
+            ok = _pipeline(tmp_path, warehouse_conn_id="apb_wh_pg_ro", results_table=f"{schema}.answers")
             ok.execute(context())
             assert vendor_server.stats()["batch_creates"] == 1
             tables = wh.query("SELECT count(*) FROM pg_tables WHERE schemaname = %s", (schema,))
