@@ -237,8 +237,7 @@ def _needs(loader: WarehouseLoader, exists: Callable[[Table], bool], conn: Any) 
         found = exists(table)
         if found and _needs_migration(conn, loader, table, [name for name, _ in columns], key):
             privileges.append("ALTER")
-        display = ".".join(filter(None, (table.schema, table.name)))
-        needs.append(_Need(table, display, found, tuple(privileges)))
+        needs.append(_Need(table, _shown(table), found, tuple(privileges)))
     return needs
 
 
@@ -282,7 +281,7 @@ def _postgres_privileges(conn: Any, loader: WarehouseLoader) -> list[MissingPriv
     # The schemas first: without USAGE no table in it can even be looked up.
     for table, _ in loader.named_tables():
         schema = table.schema or default_schema
-        display = ".".join(filter(None, (table.schema, table.name)))
+        display = _shown(table)
         lacks = [p for p in ("USAGE", "CREATE") if not ask("has_schema_privilege(%s, %s)", schema, p)]
         grant = f"GRANT {', '.join(lacks)} ON SCHEMA {q(schema)} TO {grantee}"
         reasons = {"USAGE": "reaching the table", "CREATE": _WHY["CREATE"]}
@@ -401,8 +400,7 @@ def _snowflake_privileges(conn: Any, loader: WarehouseLoader) -> list[MissingPri
             if not _insufficient(exc):
                 raise
             grant = f"GRANT CREATE STAGE ON SCHEMA {database}.{table.schema or current} TO ROLE {role}"
-            display = ".".join(filter(None, (table.schema, table.name)))
-            missing.append(MissingPrivilege(display, "CREATE STAGE", _WHY["CREATE STAGE"], grant))
+            missing.append(MissingPrivilege(_shown(table), "CREATE STAGE", _WHY["CREATE STAGE"], grant))
     return missing
 
 
@@ -422,8 +420,13 @@ def _run(conn: Any, dialect: Any, sql: str, table: Table) -> None:
     try:
         dialect.execute(conn, sql)
     except Exception as exc:
-        exc._apb_table = ".".join(filter(None, (table.schema, table.name)))  # type: ignore[attr-defined]
+        exc._apb_table = _shown(table)  # type: ignore[attr-defined]
         raise
+
+
+def _shown(table: Table) -> str:
+    """``schema.table`` (or ``table``) as the user named it, for messages."""
+    return ".".join(filter(None, (table.schema, table.name)))
 
 
 def _driver_remedy(hook: Any) -> str:
