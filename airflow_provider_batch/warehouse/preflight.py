@@ -20,7 +20,7 @@ before any upload.
 
 On PostgreSQL and MySQL/MariaDB every privilege a load needs is checked first, each table at once,
 so that one error lists them all with the ``GRANT`` that gives them (:func:`missing_privileges`):
-``CREATE`` (the loader's ``CREATE TABLE IF NOT EXISTS`` asks for it even when the table exists),
+``CREATE`` (for a table the load must create: an existing one is not created again),
 ``SELECT``, ``INSERT``, ``UPDATE`` (upserts, ownership marks), ``DELETE`` (results table:
 ``replace_logical_date``), ``ALTER`` when an existing table needs this release's migration
 (PostgreSQL: ownership of the table) and, on PostgreSQL, ``TEMP`` on the database (the staging
@@ -184,8 +184,10 @@ def _probe(conn: Any, loader: WarehouseLoader) -> None:
     for i, (table, column, deletes) in enumerate(probes):
         name = table.sql(dialect.quote)
         col = dialect.quote.format(column)
+        # As the loader: a table the dialect knows to exist is not created again.
+        exists = dialect.table_exists(conn, table) is True
         statements = [
-            *creates[i : i + 1],
+            *([] if exists else creates[i : i + 1]),
             f"INSERT INTO {name} SELECT * FROM {name} WHERE 1 = 0",
             f"UPDATE {name} SET {col} = {col} WHERE 1 = 0",
         ]
@@ -197,7 +199,7 @@ def _probe(conn: Any, loader: WarehouseLoader) -> None:
 
 #: What each privilege is needed for, as errors give it.
 _WHY = {
-    "CREATE": "the loader's CREATE TABLE IF NOT EXISTS",
+    "CREATE": "creating the table, which does not exist yet",
     "SELECT": "reading keys and spend rows",
     "INSERT": "writing rows",
     "UPDATE": "upserts and ownership marks",
@@ -231,10 +233,11 @@ def _needs(loader: WarehouseLoader, exists: Callable[[Table], bool], conn: Any) 
     keys = (RESULT_KEY, SUMMARY_KEY)
     needs = []
     for (table, columns), key in zip(loader.named_tables(), keys, strict=True):
-        privileges = ["CREATE", "SELECT", "INSERT", "UPDATE"]
+        found = exists(table)
+        # An existing table is not created again (the dialect can tell it exists): no CREATE.
+        privileges = ["SELECT", "INSERT", "UPDATE"] if found else ["CREATE", "SELECT", "INSERT", "UPDATE"]
         if table == loader.results_table:
             privileges.append("DELETE")
-        found = exists(table)
         if found and _needs_migration(conn, loader, table, [name for name, _ in columns], key):
             privileges.append("ALTER")
         needs.append(_Need(table, _shown(table), found, tuple(privileges)))
@@ -278,20 +281,24 @@ def _postgres_privileges(conn: Any, loader: WarehouseLoader) -> list[MissingPriv
     )
     grantee = q(user)
     missing: list[MissingPrivilege] = []
-    # The schemas first: without USAGE no table in it can even be looked up.
+
+    def exists(table: Table) -> bool:
+        return bool(ask("to_regclass(%s) IS NOT NULL", table.sql(dialect.quote)))
+
+    # The schemas first: without USAGE no table in it can even be looked up. CREATE on the
+    # schema only for a table the load must create (an existing one is not created again).
     for table, _ in loader.named_tables():
         schema = table.schema or default_schema
         display = _shown(table)
-        lacks = [p for p in ("USAGE", "CREATE") if not ask("has_schema_privilege(%s, %s)", schema, p)]
+        lacks = [] if ask("has_schema_privilege(%s, %s)", schema, "USAGE") else ["USAGE"]
+        if (lacks or not exists(table)) and not ask("has_schema_privilege(%s, %s)", schema, "CREATE"):
+            lacks.append("CREATE")
         grant = f"GRANT {', '.join(lacks)} ON SCHEMA {q(schema)} TO {grantee}"
         reasons = {"USAGE": "reaching the table", "CREATE": _WHY["CREATE"]}
         on = f"; PostgreSQL grants it on the schema {schema}"
         missing += [MissingPrivilege(display, p, reasons[p] + on, grant) for p in lacks]
     if any(m.privilege == "USAGE" for m in missing):
         return missing
-
-    def exists(table: Table) -> bool:
-        return bool(ask("to_regclass(%s) IS NOT NULL", table.sql(dialect.quote)))
 
     for need in _needs(loader, exists, conn):
         if not need.exists:

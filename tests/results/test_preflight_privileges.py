@@ -96,3 +96,53 @@ def test_each_missing_privilege_is_named_with_the_grant_that_gives_it(
                 assert "segment" not in [d[0].lower() for d in cur.description]
         finally:
             drop()
+
+
+@pytest.mark.parametrize(
+    "database",
+    [pytest.param("postgres", marks=pytest.mark.postgres), pytest.param("mysql", marks=pytest.mark.mysql)],
+)
+def test_tables_an_administrator_created_load_without_create(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user who may read and write the existing tables but create nothing (no CREATE on the
+    schema or the tables) passes the check and loads: the loader does not create them again."""
+    from airflow_provider_batch.results import WarehouseLoader
+    from airflow_provider_batch.warehouse.dialects import warehouse_hook
+    from airflow_provider_batch.warehouse.preflight import ResultsTarget, check_results_target
+    from tests.results.test_ownership import rec, ti
+
+    warehouse = {"postgres": postgres_warehouse, "mysql": mysql_warehouse}[database]
+    with warehouse(monkeypatch) as wh:
+        results, spend = wh.table("answers"), wh.table("spend")
+        WarehouseLoader(wh.hook, results_table=results, summary_table=spend).ensure_tables()
+        user, admin, drop = _writer_without_create(database, monkeypatch, wh)
+        try:
+            check_results_target(ResultsTarget("apb_wh_restricted", results, spend))
+            from airflow.sdk import BaseHook
+
+            hook = warehouse_hook(BaseHook.get_connection("apb_wh_restricted"))
+            loader = WarehouseLoader(hook, results_table=results, summary_table=spend)
+            run = ti()
+            loaded = rec("b1", [f"c{i}" for i in range(5)], run)
+            loader.ensure_tables()
+            loader.load(loaded.rows(), [loaded.summary], run=run)
+            assert wh.query(f"SELECT COUNT(*) FROM {results}") == [(5,)]
+        finally:
+            drop()
+
+
+def _writer_without_create(database: str, monkeypatch: pytest.MonkeyPatch, wh: Any) -> tuple[str, Any, Any]:
+    user, admin, drop = {"postgres": _restricted_postgres, "mysql": _restricted_mysql}[database](
+        monkeypatch, wh
+    )
+    schema = wh.prefix.rstrip(".")
+    if database == "postgres":
+        admin(f'REVOKE CREATE ON SCHEMA "{schema}" FROM {user}')
+        admin(f'GRANT SELECT, INSERT, UPDATE, DELETE ON "{schema}"."answers", "{schema}"."spend" TO {user}')
+        admin(f"GRANT TEMP ON DATABASE test TO {user}")
+    else:
+        for table in ("answers", "spend"):
+            admin(f"REVOKE CREATE ON `{schema}`.`{table}` FROM '{user}'@'%'")
+            admin(f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{schema}`.`{table}` TO '{user}'@'%'")
+    return user, admin, drop
