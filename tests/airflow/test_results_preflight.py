@@ -165,7 +165,8 @@ def test_a_postgres_role_without_create_fails_before_upload(
                 submit.execute(context())
             message = str(caught.value)
             assert f"connection 'apb_wh_pg_ro', table {schema}.answers: its user lacks privileges" in message
-            why = f"(creating the table, which does not exist yet; PostgreSQL grants it on the schema {schema})"
+            why = "(creating the table, which does not exist yet; "
+            why += f"PostgreSQL grants it on the schema {schema})"
             assert f"CREATE on {schema}.answers {why}" in message
             assert f'GRANT CREATE ON SCHEMA "{schema}" TO "{role}"' in message
             assert _nothing_sent(vendor_server)
@@ -220,9 +221,7 @@ def test_a_read_only_mariadb_user_fails_before_upload(
                 submit.execute(context())
             message = str(caught.value)
             assert f"connection 'apb_wh_mysql_ro', table {results}: its user lacks privileges" in message
-            assert (
-                f"GRANT INSERT, UPDATE, DELETE ON `{database}`.`answers` TO '{user}'@'%'" in message
-            )
+            assert f"GRANT INSERT, UPDATE, DELETE ON `{database}`.`answers` TO '{user}'@'%'" in message
             assert "CREATE" not in message  # the tables exist: the load does not create them
             assert "ro-pass-1" not in message
             assert vendor_server.stats()["batch_creates"] == 1  # only the root user's submission
