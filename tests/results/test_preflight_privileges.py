@@ -116,7 +116,7 @@ def test_tables_an_administrator_created_load_without_create(
     with warehouse(monkeypatch) as wh:
         results, spend = wh.table("answers"), wh.table("spend")
         WarehouseLoader(wh.hook, results_table=results, summary_table=spend).ensure_tables()
-        user, admin, drop = _writer_without_create(database, monkeypatch, wh)
+        _user, _admin, drop = _writer_without_create(database, monkeypatch, wh)
         try:
             check_results_target(ResultsTarget("apb_wh_restricted", results, spend))
             from airflow.sdk import BaseHook
