@@ -149,6 +149,7 @@ class _Check:
     dialect: SqlDialect = field(init=False)
     loads: dict[str, LoadStats] = field(default_factory=dict)
     first_read: list[tuple[Any, ...]] = field(default_factory=list)
+    _reader: Any = None
 
     def __post_init__(self) -> None:
         self.loader = WarehouseLoader(
@@ -160,12 +161,32 @@ class _Check:
     def q(self, name: str) -> str:
         return self.dialect.quote.format(name)
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with closing(self.dialect.connect(self.hook)) as conn:
-            rows = self.dialect.query(conn, sql, params)
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Any]:
+        """A connection for reads, its transaction ended after each use: one kept open for the
+        run (a Snowflake or BigQuery session costs a login), a fresh one on DuckDB (its file
+        takes one connection at a time while loads run)."""
+        if self.dialect.name == "duckdb":
+            with closing(self.dialect.connect(self.hook)) as conn:
+                yield conn
+            return
+        if self._reader is None:
+            self._reader = self.dialect.connect(self.hook)
+        try:
+            yield self._reader
+        finally:
             with contextlib.suppress(Exception):
-                conn.rollback()
-        return rows
+                self._reader.rollback()
+
+    def close_reader(self) -> None:
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                self._reader.close()
+            self._reader = None
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.reading() as conn:
+            return self.dialect.query(conn, sql, params)
 
     def counts(self, table: Table) -> dict[str, int]:
         """Rows per owner key."""
@@ -215,7 +236,7 @@ class _Check:
         ) as step:
             self.loader.ensure_tables()
             key = self._check_key(step, self.loader.results_table)
-            with closing(self.dialect.connect(self.hook)) as conn:
+            with self.reading() as conn:
                 present = present_columns(conn, self.dialect, self.loader.results_table)
             missing = sorted({c.lower() for c in self.loader.result_columns} - {c.lower() for c in present})
             if missing:
@@ -225,7 +246,7 @@ class _Check:
             step.data = {"primary_key": key, "columns": present}
 
     def _check_key(self, step: Step, table: Table) -> list[str] | None:
-        with closing(self.dialect.connect(self.hook)) as conn:
+        with self.reading() as conn:
             key = self.dialect.primary_key(conn, table)
         if key is None:
             step.info(
@@ -354,7 +375,7 @@ class _Check:
             )
             loader.ensure_tables()
             stats = self.load("metadata", loader, run, "b3", metadata={_META: "gold"})
-            with closing(self.dialect.connect(self.hook)) as conn:
+            with self.reading() as conn:
                 present = present_columns(conn, self.dialect, loader.results_table)
             if _META not in {c.lower() for c in present}:
                 step.add(Severity.FAIL, f"column {_META} was not added")
@@ -391,7 +412,7 @@ class _Check:
                 step.add(Severity.WARN, f"plain SQL fails, a user's query would need quoted names: {problem}")
             if not failed:
                 step.add(Severity.OK, "plain SELECT with unquoted table and column names works")
-            with closing(self.dialect.connect(self.hook)) as conn:
+            with self.reading() as conn:
                 stored = present_columns(conn, self.dialect, self.loader.results_table)
             case = (
                 "upper"
@@ -418,10 +439,10 @@ class _Check:
                 self.hook, results_table=self.tables.name("old_results"),
                 summary_table=self.tables.name("old_summary"),
             )  # fmt: skip
-            with closing(self.dialect.connect(self.hook)) as conn:
+            with self.reading() as conn:
                 earlier = present_columns(conn, self.dialect, old_results)
             loader.ensure_tables()
-            with closing(self.dialect.connect(self.hook)) as conn:
+            with self.reading() as conn:
                 present = present_columns(conn, self.dialect, old_results)
             added = [c for c in present if c.lower() not in {e.lower() for e in earlier}]
             step.info(f"the migration added {len(added)} column(s): {', '.join(added)}")
@@ -467,7 +488,7 @@ class _Check:
                 conn.commit()
                 dialect.begin(conn)
                 dialect.write(conn, results, EARLIER_RESULT_COLUMNS, EARLIER_RESULT_KEY,
-                              [tuple(full[n] for n in names)], chunk_size=100, bulk=False)  # fmt: skip
+                              [tuple(full[n] for n in names)], chunk_size=100)  # fmt: skip
                 dialect.write(conn, summary, EARLIER_SUMMARY_COLUMNS, ("batch_id",), spend_row,
                               chunk_size=100, bulk=False)  # fmt: skip
                 conn.commit()
@@ -478,6 +499,7 @@ class _Check:
 
     def cleanup_step(self) -> None:
         with self.runner.step("warehouse.cleanup", "Warehouse: drop the scratch tables, timings") as step:
+            self.close_reader()
             dropped, left = [], []
             for name in reversed(self.tables.all):
                 sql = f"DROP TABLE IF EXISTS {parse_table(name).sql(self.dialect.quote)}"
@@ -645,8 +667,8 @@ def _json(value: Any) -> Any:
 
 def _vector(value: Any) -> list[float] | None:
     value = _json(value)
-    if value is None:
-        return None
+    if value is None or (isinstance(value, (list, tuple)) and not value):
+        return None  # BigQuery's arrays are never NULL: an empty one is no embedding
     if isinstance(value, dict):  # DuckDB's union, BigQuery's struct
         value = next(v for v in value.values() if v is not None)
     value = list(value)
