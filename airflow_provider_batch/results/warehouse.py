@@ -441,11 +441,21 @@ def check_metadata_columns(names: Sequence[str]) -> tuple[str, ...]:
     :raises ValueError: naming the offending names.
     """
     columns = tuple(check_identifier(c, "metadata column name") for c in names)
+    for name in columns:
+        if name.lower().startswith(_RESERVED_PREFIXES):
+            raise ValueError(
+                f"metadata column name {name!r} is reserved: names starting with 'apb_' or '_apb' are "
+                "the loader's own staging columns; rename the metadata key"
+            )
     fixed = {name for name, _ in RESULT_COLUMNS}
     clashes = sorted(({c.lower() for c in columns} & fixed) | _repeated(columns))
     if clashes:
         raise ValueError(f"metadata column names clash with result columns or repeat: {clashes}")
     return columns
+
+
+#: Prefixes of the columns the dialects stage rows with (``_apb_seq``, Snowflake's ``apb_seq``).
+_RESERVED_PREFIXES = ("apb_", "_apb")
 
 
 def _repeated(names: Sequence[str]) -> set[str]:
