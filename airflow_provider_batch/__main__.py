@@ -18,7 +18,7 @@ def _positive(value: str) -> float:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The command line: ``doctor --conn-id ID [options]``."""
+    """The command line: ``doctor --conn-id ID [options]`` and/or ``--warehouse-conn-id ID``."""
     top = argparse.ArgumentParser(prog="python -m airflow_provider_batch")
     commands = top.add_subparsers(dest="command", required=True)
     doctor = commands.add_parser(
@@ -26,10 +26,24 @@ def parser() -> argparse.ArgumentParser:
         help="run a two-request batch on the real API and check what the provider relies on",
         description="Runs a two-request batch (about $0.0001) with the connection's key and prints, "
         "step by step, the upload flow, the statuses and their order, the line formats, the usage "
-        "fields and the timings. Exit 0: nothing that would break a pipeline (WARNs allowed); "
-        "1: a FAIL; 2: not run.",
+        "fields and the timings. With --warehouse-conn-id it also (or only) loads a few rows into "
+        "scratch tables of that warehouse through the results task's loader, checks what comes back, "
+        "and drops them. Exit 0: nothing that would break a pipeline (WARNs allowed); 1: a FAIL; "
+        "2: not run.",
     )
-    doctor.add_argument("--conn-id", required=True, help="the Airflow connection (e.g. together_default)")
+    doctor.add_argument(
+        "--conn-id", default=None, help="the vendor's Airflow connection (e.g. together_default)"
+    )
+    doctor.add_argument(
+        "--warehouse-conn-id",
+        default=None,
+        help="a results warehouse connection to check with scratch tables (nothing is spent)",
+    )
+    doctor.add_argument(
+        "--warehouse-schema",
+        default=None,
+        help="schema (BigQuery: dataset) for the scratch tables (default: the connection's)",
+    )
     doctor.add_argument("--model", default=None, help="model of the two requests (default: a cheap one)")
     doctor.add_argument("--max-tokens", type=int, default=8, help="max_tokens of each request (default 8)")
     doctor.add_argument("--poll-interval", type=_positive, default=5.0, help="seconds between polls (5)")
@@ -90,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "ledger":
         return _settle(args)
+    if args.conn_id is None and args.warehouse_conn_id is None:
+        parser().error("doctor: give --conn-id (a vendor), --warehouse-conn-id (a warehouse), or both")
     from airflow_provider_batch.doctor.command import DoctorArgs, main_doctor
 
     return main_doctor(
@@ -101,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout=args.timeout,
             yes=args.yes,
             json=args.json,
+            warehouse_conn_id=args.warehouse_conn_id,
+            warehouse_schema=args.warehouse_schema,
         )
     )
 

@@ -1,7 +1,7 @@
 """Nightly backfill on OpenAI: each day's support tickets -> one OpenAI batch -> warehouse tables.
 
 The same pipeline as ``together_nightly_backfill``, written with the neutral class names (in
-``_nightly``, which the Anthropic example shares). The vendor comes from the type of the
+``_nightly``, which the Together and Anthropic examples share). The vendor comes from the type of the
 connection ``conn_id`` names: an ``openai`` connection (the type of
 ``apache-airflow-providers-openai``: password = API key, host = base URL) sends the batch to
 OpenAI's Batch API, or to any server that speaks it (Azure OpenAI's v1 API, Groq, a self-hosted

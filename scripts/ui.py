@@ -12,7 +12,8 @@ What the page shows (``--data``):
   nightly backfill it ran, three logical dates, one follow-up batch;
 * ``seed``: last night, written into a fresh ledger through the ledger's own API: a three-date
   backfill with failures and a follow-up batch that answered one of them, an OpenAI batch still
-  running, a mapped task with a batch in which no request succeeded, an unpriced model;
+  running, a mapped task with a batch in which no request succeeded, an unpriced model, and two
+  Anthropic batches, one of which wrote and read the prompt cache;
 * ``auto`` (the default): ``demo`` if ``make demo`` has run, else ``seed``.
 
 ``--auth simple`` (the default) is Airflow's simple auth manager with one user, ``admin``;
@@ -92,7 +93,7 @@ def seed(ledger_path: Path, today: date | None = None) -> dict[str, str]:
             generation=0,
             request_count=requests,
             endpoint="/v1/chat/completions",
-            together_conn_id="together_default" if vendor == "together" else "openai_default",
+            together_conn_id=f"{vendor}_default",
             logical_date=datetime(logical.year, logical.month, logical.day, tzinfo=timezone.utc),
             model=model,
             estimated_cost_usd=estimate,
@@ -115,6 +116,8 @@ def seed(ledger_path: Path, today: date | None = None) -> dict[str, str]:
         status: str = "COMPLETED",
         task: str = "results",
         map_index: int = -1,
+        cache_written: int = 0,
+        cache_read: int = 0,
     ) -> None:
         failed = sum(f.count for f in failures)
         ledger.record_outcome(
@@ -140,6 +143,8 @@ def seed(ledger_path: Path, today: date | None = None) -> dict[str, str]:
                 cost_usd_batch=cost,
                 cost_usd_list=2 * cost,
                 savings_usd=cost,
+                cache_creation_tokens=cache_written,
+                cache_read_tokens=cache_read,
                 failures=failures,
                 loaded_at=datetime.now(tz=timezone.utc) - timedelta(hours=5),
             )
@@ -206,6 +211,21 @@ def seed(ledger_path: Path, today: date | None = None) -> dict[str, str]:
             batch_id, "together_ticket_classification", scheduled, answered, failures, 0.0, map_index=index
         )
     ids["all_failed"] = "cls-c3"
+    # Anthropic: two parts of a summary run. The first sends a long shared system prompt marked for
+    # the prompt cache: its first request writes the cache (1.25x the input rate), the other 19
+    # read it (0.1x); the second part's prompts are too short to cache. Claude Haiku 4.5 at $1/$5
+    # per million tokens, half price in a batch: 310 prompt + 90 completion tokens per request.
+    for index, (tail, written, read) in enumerate((("msgbatch_01cached", 4_096, 19 * 4_096),
+                                                   ("msgbatch_02plain", 0, 0))):  # fmt: skip
+        batch_id = batch(
+            "anthropic_ticket_summaries", scheduled, yesterday, tail, "COMPLETED", map_index=index,
+            requests=20, model="claude-haiku-4-5", estimate=0.0076 if not written else 0.0141,
+            vendor="anthropic",
+        )  # fmt: skip
+        cost = (20 * 310 * 1.0 + 20 * 90 * 5.0 + written * 1.25 + read * 0.1) / 1e6 / 2
+        loaded(batch_id, "anthropic_ticket_summaries", scheduled, 20, [], round(cost, 6),
+               map_index=index, cache_written=written, cache_read=read)  # fmt: skip
+        ids["cached" if written else "uncached"] = batch_id
     return ids
 
 
@@ -243,6 +263,9 @@ def environment(home: Path, port: int, auth: str, ledger: Path, password: str) -
             ),
             "AIRFLOW_CONN_OPENAI_DEFAULT": json.dumps(
                 {"conn_type": "openai", "host": "https://api.openai.com/v1"}
+            ),
+            "AIRFLOW_CONN_ANTHROPIC_DEFAULT": json.dumps(
+                {"conn_type": "anthropic", "host": "https://api.anthropic.com/v1"}
             ),
             "AIRFLOW__CORE__AUTH_MANAGER": FAB if auth == "fab" else SIMPLE,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",

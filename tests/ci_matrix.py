@@ -122,6 +122,8 @@ TEST_AREAS: dict[str, str] = {
     # The warehouse layer, results parsing and the spend ledger (no Airflow-facing code) on SQLite,
     # PostgreSQL and MariaDB through the drivers and the database providers' hooks at their floors.
     "results": "floors",
+    # ... except the privilege checks, which run the submit task's preflight (Airflow connections).
+    "results/test_preflight_privileges.py": "airflow",
     # The local emulation servers (starlette, uvicorn, pydantic) and the official SDKs against them.
     "server": "floors",
     # The Together batches page in a real Airflow and a browser: the ui leg; ...
@@ -159,6 +161,9 @@ AIRFLOW_LEG_ONLY: dict[str, str | None] = {
     "doctor/test_doctor_cli.py": DOCTOR_PER_LEG,
     "doctor/test_doctor_openai.py": None,
     "doctor/test_doctor_anthropic.py": None,
+    # The warehouse check resolves its connection as the results task does (proven on every leg
+    # by tests/pipeline); the rest is SQL on the drivers, which Airflow's version cannot change.
+    "doctor/test_doctor_warehouse.py": None,
 }
 
 

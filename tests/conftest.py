@@ -125,12 +125,25 @@ def _skip_not_applicable(item: pytest.Item, root: Path, vendor: str) -> None:
         if Path(item.path).is_relative_to(root / folder):
             item.add_marker(pytest.mark.skip(reason=reason))
             return
+    _skip_listed(item, not_applicable, vendor_named(vendor).display_name)
+
+
+def _skip_listed(item: pytest.Item, table: dict[str, str], label: str) -> None:
+    """Skip ``item`` if ``table`` lists it (by ``file::test[params]``, ``file::test`` or ``file``),
+    saying why it is not on ``label``."""
     where = Path(item.path).name
-    for name in (f"{where}::{item.name}", f"{where}::{getattr(item, 'originalname', item.name)}"):
-        if name in not_applicable:
-            label = vendor_named(vendor).display_name
-            item.add_marker(pytest.mark.skip(reason=f"not on {label}: {not_applicable[name]}"))
+    for name in (f"{where}::{item.name}", f"{where}::{getattr(item, 'originalname', item.name)}", where):
+        if name in table:
+            item.add_marker(pytest.mark.skip(reason=f"not on {label}: {table[name]}"))
             return
+
+
+def _skip_not_on_warehouse(item: pytest.Item, warehouse: str) -> None:
+    """Skip a case ``tests/warehouses/not_applicable.py`` lists for ``warehouse``, saying why."""
+    from tests.warehouses.not_applicable import DISPLAY_NAMES, NOT_APPLICABLE
+
+    if warehouse in NOT_APPLICABLE:
+        _skip_listed(item, NOT_APPLICABLE[warehouse], DISPLAY_NAMES[warehouse])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -142,6 +155,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         vendor = params.get("vendor_server", params.get("vendor"))
         if vendor in VENDORS:
             _skip_not_applicable(item, root, vendor)
+        if isinstance(params.get("warehouse"), str):
+            _skip_not_on_warehouse(item, params["warehouse"])
         if params.get("vendor_server", params.get("vendor", MATRIX_VENDOR)) != MATRIX_VENDOR:
             item.add_marker(pytest.mark.other_vendor)
     ci_matrix.apply(config, items)

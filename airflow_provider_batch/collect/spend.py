@@ -25,7 +25,6 @@ from airflow_provider_batch.core.status import ROW_STATUSES
 from airflow_provider_batch.manifest import SubmitManifest
 from airflow_provider_batch.pricing import PriceTable
 from airflow_provider_batch.results import BatchSummary, RunContext, WarehouseLoader
-from airflow_provider_batch.results.models import CACHE_TOKEN_FIELDS
 from airflow_provider_batch.vendors.base import BatchVendor
 
 __all__ = ["EarlierBatches", "earlier_batches", "submission_records"]
@@ -119,7 +118,7 @@ def _measure(
 
 def _unmeasured(batch_id: str, status: str, record: Any, run: RunContext, created: Any) -> BatchSummary:
     """A spend row whose usage is not known yet: NULL counts, tokens and costs."""
-    unknown: dict[str, Any] = dict.fromkeys((*ROW_STATUSES, *FIGURE_FIELDS, *CACHE_TOKEN_FIELDS))
+    unknown: dict[str, Any] = dict.fromkeys((*ROW_STATUSES, *FIGURE_FIELDS))
     return BatchSummary(
         batch_id=batch_id, final_status=status, endpoint=record.endpoint, model=None,
         requests=record.request_count, **unknown, submitted_at=created,

@@ -11,8 +11,9 @@ _STATUSES = ROW_STATUSES
 
 
 def report_table(result: ResultManifest) -> str:
-    """Counts by status, failures by error code with example ``custom_id``\\ s, tokens, spend,
-    the warehouse connection and both tables, as an aligned plain-text table."""
+    """Counts by status, failures by error code with example ``custom_id``\\ s, tokens (prompt-cache
+    tokens when any), spend, the warehouse connection and both tables, as an aligned plain-text
+    table."""
     rows: list[tuple[str, str]] = []
     requests = result.requests or 1
     for status in _STATUSES:
@@ -25,6 +26,11 @@ def report_table(result: ResultManifest) -> str:
         ("requests", f"{result.requests:>10,}"),
         ("tokens", f"{result.prompt_tokens:,} prompt + {result.completion_tokens:,} completion = "
                    f"{result.total_tokens:,}"),
+        *(
+            [("prompt cache", f"{result.cache_creation_tokens:,} tokens written + "
+                              f"{result.cache_read_tokens:,} read (priced into the spend)")]
+            if result.cached else []
+        ),
         ("spend", f"${result.cost_usd_batch:.6f} at batch price (${result.cost_usd_list:.6f} at list "
                   f"price, saved ${result.savings_usd:.6f})"),
         ("batches", f"{len(result.batch_ids)} + {len(result.follow_up_batch_ids)} follow-up"),

@@ -9,11 +9,13 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Iterable
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Finding", "Redactor", "Report", "Severity", "Step", "step_text"]
+__all__ = ["Finding", "Redactor", "Report", "Severity", "Step", "StepAbort", "StepRunner", "step_text"]
 
 
 class Severity(str, enum.Enum):
@@ -78,6 +80,7 @@ class Redactor:
         for secret in secrets:
             if secret and len(secret) >= 4:
                 forms.update({secret, repr(secret)[1:-1], repr(secret.encode())[2:-1], secret.strip()})
+                forms.update({urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)})
         self._forms = sorted((f for f in forms if len(f) >= 4), key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
@@ -98,14 +101,17 @@ class Redactor:
 
 @dataclass
 class Report:
-    """Everything one doctor run saw."""
+    """Everything one doctor run saw: a vendor's batch (``vendor`` … ``estimated_usd``; ``None``
+    when only a warehouse is checked), a warehouse (``warehouse``: its connection and scratch
+    tables), or both."""
 
-    vendor: str
-    conn_id: str
-    base_url: str
-    model: str
+    vendor: str | None
+    conn_id: str | None
+    base_url: str | None
+    model: str | None
     estimated_usd: float | None
     steps: list[Step] = field(default_factory=list)
+    warehouse: dict[str, Any] | None = None
 
     def findings(self, severity: Severity) -> list[Finding]:
         return [f for step in self.steps for f in step.findings if f.severity is severity]
@@ -122,6 +128,7 @@ class Report:
             "base_url": self.base_url,
             "model": self.model,
             "estimated_usd": self.estimated_usd,
+            "warehouse": self.warehouse,
             "steps": [
                 {
                     "name": s.name,
@@ -151,3 +158,35 @@ def step_text(step: Step, number: int) -> str:
     for finding in step.findings:
         lines.append(f"    {finding.severity.value:<4}  {finding.message}")
     return "\n".join(lines)
+
+
+class StepAbort(Exception):
+    """A step failed; the run stops (the FAIL is already in the report)."""
+
+
+@dataclass
+class StepRunner:
+    """Runs steps: each is timed, added to ``report`` and emitted when it ends; an exception in a
+    step becomes a FAIL naming the step, then :class:`StepAbort`."""
+
+    report: Report
+    emit: Callable[[Step], None]
+    clock: Callable[[], float]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str, title: str) -> Iterator[Step]:
+        step = Step(name, title)
+        started = self.clock()
+        try:
+            yield step
+        except StepAbort:
+            raise
+        except Exception as exc:  # reported with the step's name; secrets are redacted on output
+            step.add(Severity.FAIL, f"{name} failed: {type(exc).__name__}: {exc}")
+            raise StepAbort from exc
+        finally:
+            step.seconds = round(self.clock() - started, 3)
+            self.timings.setdefault(name, step.seconds)
+            self.report.steps.append(step)
+            self.emit(step)

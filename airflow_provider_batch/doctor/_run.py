@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from airflow_provider_batch.doctor._report import Report, Severity, Step
+from airflow_provider_batch.doctor._report import Report, Severity, Step, StepAbort, StepRunner
 from airflow_provider_batch.doctor.expectations import (
     LineCheck,
     check_echo,
@@ -37,8 +36,7 @@ class DoctorOptions:
     timeout: float = 900.0
 
 
-class _Abort(Exception):
-    """A step failed; the run stops (the FAIL is already in the report)."""
+_Abort = StepAbort
 
 
 class _Run:
@@ -59,24 +57,8 @@ class _Run:
         self.terminal = False
         self.cancel_tried = False
         self.file_ids: list[str] = []
-        self.timings: dict[str, float] = {}
-
-    @contextmanager
-    def step(self, name: str, title: str) -> Iterator[Step]:
-        step = Step(name, title)
-        started = self.clock()
-        try:
-            yield step
-        except _Abort:
-            raise
-        except Exception as exc:  # reported with the step's name; secrets are redacted on output
-            step.add(Severity.FAIL, f"{name} failed: {type(exc).__name__}: {exc}")
-            raise _Abort from exc
-        finally:
-            step.seconds = round(self.clock() - started, 3)
-            self.timings.setdefault(name, step.seconds)
-            self.report.steps.append(step)
-            self.emit(step)
+        runner = StepRunner(report, emit, clock)
+        self.step, self.timings = runner.step, runner.timings
 
     # -- steps ---------------------------------------------------------------------------------
 

@@ -7,12 +7,15 @@ so the API key never appears, not even in a log line or an error message of a li
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
 from airflow_provider_batch.doctor._report import Redactor, Report, Step, step_text
 from airflow_provider_batch.doctor._run import DoctorOptions, run_doctor
 from airflow_provider_batch.doctor.probe import Plan, VendorProbe
+from airflow_provider_batch.doctor.warehouse import ScratchTables, connection_secrets, run_warehouse_doctor
 
 __all__ = ["DoctorArgs", "RedactingStream", "doctor_command", "main_doctor"]
 
@@ -39,13 +42,17 @@ class RedactingStream:
 
 @dataclass(frozen=True)
 class DoctorArgs:
-    conn_id: str
+    """The command line's options; ``conn_id`` (a vendor), ``warehouse_conn_id`` or both."""
+
+    conn_id: str | None = None
     model: str | None = None
     max_tokens: int = 8
     poll_interval: float = 5.0
     timeout: float = 900.0
     yes: bool = False
     json: bool = False
+    warehouse_conn_id: str | None = None
+    warehouse_schema: str | None = None
 
 
 def _probe_for(conn_id: str) -> VendorProbe:
@@ -83,34 +90,81 @@ def _confirmed(args: DoctorArgs, stdin: TextIO, err: TextIO) -> bool:
 def doctor_command(args: DoctorArgs, redact: Redactor, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     """Run the doctor; returns the exit code (0 clean or WARN only, 1 on a FAIL, 2 not run).
 
-    :param redact: filled with the connection's secrets as soon as they are read.
+    :param redact: filled with the connections' secrets as soon as they are read.
     """
+    if args.conn_id is None and args.warehouse_conn_id is None:
+        raise ValueError("nothing to check: give --conn-id (a vendor), --warehouse-conn-id, or both")
+    report = Report(None, None, None, None, None)
+    numbered = iter(range(1, 100))
+    info = err if args.json else out
+
+    def emit(step: Step) -> None:
+        if not args.json:
+            out.write(step_text(step, next(numbered)) + "\n")
+            out.flush()
+
+    if args.conn_id is not None and not _vendor(args, redact, info, err, stdin, report, emit):
+        err.write("Not run.\n")
+        return 2
+    if args.warehouse_conn_id is not None:
+        _warehouse(args, redact, info, report, emit)
+    out.write((report.to_json(redact) if args.json else report.summary_text()) + "\n")
+    return report.exit_code
+
+
+def _vendor(
+    args: DoctorArgs,
+    redact: Redactor,
+    info: TextIO,
+    err: TextIO,
+    stdin: TextIO,
+    report: Report,
+    emit: Callable[[Step], None],
+) -> bool:
+    """The vendor's two-request batch into ``report``; ``False`` when the user declined."""
+    assert args.conn_id is not None
     probe = _probe_for(args.conn_id)
     redact.add(probe.secrets())
     try:
         plan = probe.plan(args.model, args.max_tokens)
         expect = probe.expectations
         header = f"doctor: {expect.vendor}, connection {args.conn_id!r}, base URL {probe.base_url}"
-        info = err if args.json else out
         info.write(f"{header}\n{_estimate_text(plan)}\n")
         info.flush()
         if not _confirmed(args, stdin, err):
-            err.write("Not run.\n")
-            return 2
-        report = Report(expect.vendor, args.conn_id, probe.base_url, plan.model, plan.estimated_usd)
-        numbered = iter(range(1, 100))
-
-        def emit(step: Step) -> None:
-            if not args.json:
-                out.write(step_text(step, next(numbered)) + "\n")
-                out.flush()
-
+            return False
+        report.vendor, report.conn_id, report.base_url = expect.vendor, args.conn_id, probe.base_url
+        report.model, report.estimated_usd = plan.model, plan.estimated_usd
         options = DoctorOptions(poll_interval=args.poll_interval, timeout=args.timeout)
         run_doctor(probe, plan, options, report, emit)
     finally:
         probe.close()
-    out.write((report.to_json(redact) if args.json else report.summary_text()) + "\n")
-    return report.exit_code
+    return True
+
+
+def _warehouse(
+    args: DoctorArgs, redact: Redactor, info: TextIO, report: Report, emit: Callable[[Step], None]
+) -> None:
+    """The warehouse check (:mod:`.warehouse`) into ``report``: nothing is spent."""
+    from airflow.sdk import BaseHook
+
+    from airflow_provider_batch.warehouse.preflight import ResultsTarget, _resolve_hook
+
+    conn_id = args.warehouse_conn_id
+    assert conn_id is not None
+    connection = BaseHook.get_connection(conn_id)
+    redact.add(connection_secrets(connection))
+    tables = ScratchTables.fresh(args.warehouse_schema)
+    hook, _ = _resolve_hook(ResultsTarget(conn_id, tables.name("results"), tables.name("summary")))
+    schema = args.warehouse_schema
+    report.warehouse = {"conn_id": conn_id, "conn_type": connection.conn_type, "schema": schema,
+                        "tables": tables.all}  # fmt: skip
+    info.write(
+        f"doctor: warehouse, connection {conn_id!r} ({connection.conn_type}): loads a few rows into "
+        f"scratch tables {tables.name('*')} and drops them; nothing is spent\n"
+    )
+    info.flush()
+    run_warehouse_doctor(hook, tables, report, emit, clock=time.monotonic)
 
 
 def main_doctor(args: DoctorArgs) -> int:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from airflow_provider_batch.core.figures import FIGURE_FIELDS
+from airflow_provider_batch.core.figures import CACHE_TOKEN_FIELDS, FIGURE_FIELDS
 from airflow_provider_batch.core.status import ROW_STATUSES
 from airflow_provider_batch.ledger.records import BatchOutcome, SubmissionRecord
 from airflow_provider_batch.warehouse.dialects import dialect_for
@@ -61,6 +61,9 @@ _ADDED_COLUMNS = {
     "model": "VARCHAR(200)", "estimated_cost_usd": "DOUBLE PRECISION", "vendor": "VARCHAR(32)",
     "last_progress": "DOUBLE PRECISION", "parent_batch_id": "VARCHAR(128)",
 }  # fmt: skip
+# Outcome columns added after the outcome table was first released (ensure() adds them): the
+# prompt-cache tokens. NULL on outcomes recorded before, which read as 0 (none recorded).
+_ADDED_OUTCOME_COLUMNS = dict.fromkeys(CACHE_TOKEN_FIELDS, "BIGINT")
 _OUTCOME_SCALARS = (
     "batch_id", "identity_key", "dag_id", "task_id", "run_id", "map_index", "results_table",
     "summary_table", "warehouse_conn_id", "final_status", "requests", *ROW_STATUSES, *FIGURE_FIELDS,
@@ -197,21 +200,23 @@ class LedgerStore:
                     ) from exc
 
     def _add_missing_columns(self) -> None:
-        """Columns added after the table's first release, added to a table created before."""
-        for name, sql_type in _ADDED_COLUMNS.items():
-            if self._exists(self.table, column=name):
-                continue
-            try:
-                with self._tx() as cur:
-                    cur.execute(f"ALTER TABLE {self.table} ADD COLUMN {name} {sql_type}")
-            except LedgerUnavailableError:
-                raise
-            except Exception as exc:  # another process added it first
-                if not self._exists(self.table, column=name):
-                    raise LedgerUnavailableError(
-                        f"column {name} could not be added to {self.table} in {self.where}: "
-                        f"{type(exc).__name__}: {exc}"
-                    ) from exc
+        """Columns added after a table's first release, added to a table created before."""
+        for table, added in ((self.table, _ADDED_COLUMNS), (self.outcome_table, _ADDED_OUTCOME_COLUMNS)):
+            for name, sql_type in added.items():
+                if self._exists(table, column=name):
+                    continue
+                try:
+                    with self._tx() as cur:
+                        cur.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+                except LedgerUnavailableError:
+                    raise
+                except Exception as exc:  # another process added it first
+                    if not self._exists(table, column=name):
+                        raise LedgerUnavailableError(
+                            f"column {name} could not be added to {table} in {self.where}: "
+                            f"{type(exc).__name__}: {exc}; run, as a user who may alter it: "
+                            f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"
+                        ) from exc
 
     def _create_outcomes(self) -> None:
         ident, text, money = "VARCHAR(250)", "VARCHAR(64)", "DOUBLE PRECISION"
@@ -221,13 +226,14 @@ class LedgerStore:
                 _OUTCOME_SCALARS.index("requests") : _OUTCOME_SCALARS.index("total_tokens") + 1
             ]
         )
+        cache = ", ".join(f"{name} {sql_type}" for name, sql_type in _ADDED_OUTCOME_COLUMNS.items())
         ddl = f"""CREATE TABLE IF NOT EXISTS {self.outcome_table} (
             batch_id VARCHAR(128) NOT NULL, identity_key CHAR(64) NOT NULL,
             dag_id {ident} NOT NULL, task_id {ident} NOT NULL, run_id {ident} NOT NULL,
             map_index INTEGER NOT NULL, results_table {ident} NOT NULL, summary_table {ident} NOT NULL,
             warehouse_conn_id {ident} NOT NULL, final_status VARCHAR(32) NOT NULL, {counts},
             cost_usd_batch {money} NOT NULL, cost_usd_list {money} NOT NULL, savings_usd {money} NOT NULL,
-            loaded_at {text} NOT NULL, failures_json TEXT NOT NULL,
+            loaded_at {text} NOT NULL, failures_json TEXT NOT NULL, {cache},
             PRIMARY KEY (batch_id, identity_key, results_table)
         )"""
         with self._tx() as cur:
@@ -300,5 +306,7 @@ class LedgerStore:
             for row in rows:
                 data = dict(zip(columns, row, strict=True))
                 data["failures"] = json.loads(data.pop("failures_json") or "[]")
+                for name in _ADDED_OUTCOME_COLUMNS:  # NULL: recorded before the column
+                    data[name] = data[name] or 0
                 found.append(BatchOutcome.model_validate(data))
         return sorted(found, key=lambda o: o.loaded_at, reverse=True)

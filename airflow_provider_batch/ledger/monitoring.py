@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from airflow_provider_batch.core.figures import MONEY_FIELDS
+from airflow_provider_batch.core.figures import CACHE_TOKEN_FIELDS, MONEY_FIELDS
 from airflow_provider_batch.ledger._store import LedgerError, LedgerStore, LedgerUnavailableError, _iso
 from airflow_provider_batch.ledger.records import (
     BatchOutcome,
@@ -117,7 +117,8 @@ class Monitoring(LedgerStore):
         query: BatchQuery | None = None,
         by: Literal["loaded", "logical"] = "loaded",
     ) -> list[DailySpend]:
-        """Spend, savings and failed requests per UTC day, vendor and model, oldest day first.
+        """Spend, savings, prompt-cache tokens and failed requests per UTC day, vendor and model,
+        oldest day first.
 
         ``by="loaded"`` counts a batch on the day its results were loaded; ``by="logical"`` on its
         DAG run's logical date (a run without one, on its load day), so a backfill of three dates
@@ -137,17 +138,15 @@ class Monitoring(LedgerStore):
         for row in newest.values():
             day = str((row["logical_date"] if by == "logical" else None) or row["loaded_at"])[:10]
             key = (day, row["vendor"] or DEFAULT_VENDOR, row["model"] or "(unknown model)")
-            figures = (1, row["requests"], row["failed"], row["cost_usd_batch"], row["cost_usd_list"],
-                       row["savings_usd"])  # fmt: skip
+            figures = (1, *(row[name] for name in _DAILY_FIGURES[1:]))
             total = sums.setdefault(key, [0.0] * len(figures))
             for i, value in enumerate(figures):
-                total[i] += float(value)
-        fields = ("batches", "requests", "failed", *MONEY_FIELDS)
+                total[i] += float(value or 0)  # cache tokens: NULL on outcomes older than the columns
         return [
             DailySpend.model_validate(
-                {"day": key[0], "vendor": key[1], "model": key[2], **dict(zip(fields, t, strict=True))}
+                {"day": day, "vendor": vendor, "model": model, **dict(zip(_DAILY_FIGURES, t, strict=True))}
             )
-            for key, t in sorted(sums.items())
+            for (day, vendor, model), t in sorted(sums.items())
         ]
 
     def _spend_rows(
@@ -159,9 +158,9 @@ class Monitoring(LedgerStore):
         by: str,
     ) -> list[dict[str, Any]]:
         self.ensure()
-        columns = ("batch_id", "loaded_at", "requests", "failed", *MONEY_FIELDS,
-                   "model", "vendor", "logical_date")  # fmt: skip
-        select = ", ".join(f"o.{c}" for c in columns[:7]) + ", s.model, s.vendor, s.logical_date"
+        loaded = ("batch_id", "loaded_at", *_DAILY_FIGURES[1:])
+        columns = (*loaded, "model", "vendor", "logical_date")
+        select = ", ".join(f"o.{c}" for c in loaded) + ", s.model, s.vendor, s.logical_date"
         day = "COALESCE(s.logical_date, o.loaded_at)" if by == "logical" else "o.loaded_at"
         params: list[Any] = [_iso(since)]
         clauses = [f"{day} >= ?"]
@@ -204,7 +203,9 @@ class Monitoring(LedgerStore):
             "SUM(COALESCE(o.succeeded, 0)), SUM(COALESCE(o.failed, 0)), "
             "SUM(CASE WHEN o.failed > 0 AND o.succeeded = 0 THEN 1 ELSE 0 END), "
             "SUM(COALESCE(o.cost_usd_batch, 0)), "
-            "SUM(COALESCE(s.request_count, 0) * (100 - COALESCE(s.last_progress, 0)) / 100.0) "
+            "SUM(COALESCE(s.request_count, 0) * (100 - COALESCE(s.last_progress, 0)) / 100.0), "
+            + ", ".join(f"SUM(COALESCE(o.{name}, 0))" for name in CACHE_TOKEN_FIELDS)
+            + " "
             f"{joined} GROUP BY {status}"
         )
         # Few loads have answered failures: look for them first (an inner join lets the database).
@@ -219,9 +220,11 @@ class Monitoring(LedgerStore):
             return rows, [str(row[0]) for row in cur.fetchall()]
 
 
+#: What :meth:`Monitoring.daily_spend` adds up per day (``batches`` counts; the rest are outcome columns).
+_DAILY_FIGURES = ("batches", "requests", "failed", *MONEY_FIELDS, *CACHE_TOKEN_FIELDS)
 #: The columns of :meth:`Monitoring.summary_rows`, one row per status shown.
 WINDOW_SUMMARY_COLUMNS = ("status", "batches", "not_loaded", "succeeded", "failed", "none_answered",
-                   "cost_usd_batch", "waiting")  # fmt: skip
+                   "cost_usd_batch", "waiting", *CACHE_TOKEN_FIELDS)  # fmt: skip
 
 
 def _window(query: BatchQuery, params: list[Any]) -> list[str]:

@@ -134,7 +134,8 @@ class BatchQuery(BaseModel):
 
 
 class DailySpend(BaseModel):
-    """What the batches of one UTC day, vendor and model cost, and how many requests failed."""
+    """What the batches of one UTC day, vendor and model cost, the prompt-cache tokens that cost
+    includes, and how many requests failed."""
 
     day: str = Field(description="YYYY-MM-DD, UTC, of the load (or of the run's logical date)")
     vendor: str = "together"
@@ -145,6 +146,9 @@ class DailySpend(BaseModel):
     cost_usd_batch: float = 0.0
     cost_usd_list: float = 0.0
     savings_usd: float = 0.0
+    #: Prompt-cache tokens written and read (priced into the spend; 0 where the vendor has none).
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
 
 
 def neutral_status(status: str) -> str:

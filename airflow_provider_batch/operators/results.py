@@ -21,6 +21,7 @@ from airflow_provider_batch.collect.load import load_batches, load_round
 from airflow_provider_batch.collect.plan import ResultsPlan, Session, check_load_mode_allowed
 from airflow_provider_batch.collect.report import log_summary, report, report_round
 from airflow_provider_batch.collect.state import FollowUpState, ResultManifest
+from airflow_provider_batch.core.figures import CACHE_TOKEN_FIELDS
 from airflow_provider_batch.events import XCOM_MANIFEST, BatchEvent
 from airflow_provider_batch.exceptions import TogetherBatchPartialFailureError
 from airflow_provider_batch.hooks.together import TogetherBatchHook
@@ -285,7 +286,8 @@ class TogetherBatchResultsOperator(BaseOperator):
 
     def _emit_asset_event(self, context: Context, result: ResultManifest) -> None:
         data = result.dump()
-        extra = {k: data[k] for k in ("requests", "counts", "total_tokens", "cost_usd_batch", "batch_ids")}
+        fields = ("requests", "counts", "total_tokens", *CACHE_TOKEN_FIELDS, "cost_usd_batch", "batch_ids")
+        extra = {k: data[k] for k in fields}
         for outlet in self.outlets or []:
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra = extra

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from airflow_provider_batch.core.figures import MONEY_FIELDS, TOKEN_FIELDS
+from airflow_provider_batch.core.figures import CACHE_TOKEN_FIELDS, MONEY_FIELDS, TOKEN_FIELDS
 from airflow_provider_batch.core.identity import OWNER_KEY_LENGTH, TaskIdentity, owner_key
 from airflow_provider_batch.core.status import ROW_STATUSES, RowStatus
 
@@ -302,8 +302,6 @@ _SAMPLES = {
 
 _SUMMARY_OWNER_KEY = [f.name for f in dataclasses.fields(BatchSummary)].index("owner_key")
 
-#: The prompt-cache token columns of both tables (added in place to older tables).
-CACHE_TOKEN_FIELDS = ("cache_creation_tokens", "cache_read_tokens")
 RESULT_KEY = ("owner_key", "batch_id", "custom_id")
 SUMMARY_KEY = ("batch_id",)
 #: Columns that say who owns a row; a later owner never overwrites them in the spend table.

@@ -198,8 +198,10 @@ class WarehouseLoader:
                 dialect.prepare_ddl(conn, (self.results_table, self.summary_table))
                 for change in dialect.adopt_earlier_tables(conn, self.named_tables()):
                     log.info("%s", change)
-                for sql in self.create_table_statements():
-                    dialect.execute(conn, sql)
+                creates = zip(self.named_tables(), self.create_table_statements(), strict=True)
+                for (table, _), sql in creates:
+                    if not dialect.table_exists(conn, table):  # None (cannot tell): create if not exists
+                        dialect.execute(conn, sql)
                 self._add_missing_columns(conn, dialect)
                 conn.commit()
             except BaseException:

@@ -154,6 +154,7 @@ def _figures(view: BatchView, console: str | None) -> str:
         "Succeeded / failed": (
             "-" if view.succeeded is None else f"{view.succeeded:,} / {view.failed or 0:,}"
         ),
+        **_cache_figure(view.cache_creation_tokens, view.cache_read_tokens),
         "Model": escape(view.model or "-"),
         "Batch": f"<code>{escape(view.batch_id)}</code>"
         + (f" {_a(console, f'{view.vendor_name} console', top=False)}" if console else ""),
@@ -165,6 +166,17 @@ def _figures(view: BatchView, console: str | None) -> str:
         for k, v in figs.items()
     )
     return f'<div class="figs">{cells}</div>'
+
+
+def _cache_tokens(written: int | None, read: int | None) -> str:
+    return f"{written or 0:,} written / {read or 0:,} read"
+
+
+def _cache_figure(written: int | None, read: int | None) -> dict[str, str]:
+    """The "Prompt cache" figure of a card, only when the batch wrote or read cached tokens."""
+    if not (written or read):
+        return {}
+    return {"Prompt cache": f"{_cache_tokens(written, read)} tokens (priced into the cost)"}
 
 
 def _ago(when: datetime | None, now: datetime) -> str:
@@ -293,6 +305,8 @@ def _summary(summary: WindowSummary, filters: Mapping[str, str]) -> str:
         "Spend (loaded)": _usd(summary.cost_usd_batch),
         "Requests still waiting": f"{summary.requests_waiting:,}",
     }
+    if summary.cache_creation_tokens or summary.cache_read_tokens:
+        figs["Prompt-cache tokens"] = _cache_tokens(summary.cache_creation_tokens, summary.cache_read_tokens)
     cells = "".join(f"<div><b>{escape(k)}</b>{escape(v)}</div>" for k, v in figs.items())
     title = f"{summary.batches:,} batches, {window}, these filters (all pages, follow-ups included)"
     return f'<div class="summary" id="summary"><p class="muted">{escape(title)}</p>{cells}</div>'
@@ -398,28 +412,36 @@ def _spend_row(cells: list[str], failed: int, requests: int, tag: str = "td") ->
     return f"<tr{row}>{head}<{tag}{cls}>{failed:,} ({rate:.1%})</{tag}>{tail}</tr>"
 
 
-def _spend_cells(d: DailySpend, vendors: Mapping[str, str]) -> list[str]:
-    return [
+def _spend_cells(d: DailySpend, vendors: Mapping[str, str], cached: bool) -> list[str]:
+    cells = [
         escape(d.day), escape(vendors.get(d.vendor, d.vendor)), escape(d.model), str(d.batches),
         f"{d.requests:,}", _usd(d.cost_usd_batch), _usd(d.savings_usd),
     ]  # fmt: skip
+    if not cached:
+        return cells
+    used = d.cache_creation_tokens or d.cache_read_tokens
+    return [*cells, _cache_tokens(d.cache_creation_tokens, d.cache_read_tokens) if used else "-"]
 
 
 def _spend_table(days: list[DailySpend], vendors: Mapping[str, str]) -> str:
+    """Spend per day, vendor and model; a prompt-cache column when any of them wrote or read one."""
     if not days:
         return ""
-    rows = [_spend_row(_spend_cells(d, vendors), d.failed, d.requests) for d in days]
+    cached = any(d.cache_creation_tokens or d.cache_read_tokens for d in days)
+    rows = [_spend_row(_spend_cells(d, vendors, cached), d.failed, d.requests) for d in days]
     requests, failed = sum(d.requests for d in days), sum(d.failed for d in days)
-    total = _spend_row(
-        ["Total", "", "", str(sum(d.batches for d in days)), f"{requests:,}",
-         _usd(sum(d.cost_usd_batch for d in days)), _usd(sum(d.savings_usd for d in days))],
-        failed, requests, "th",
-    )  # fmt: skip
+    totals = ["Total", "", "", str(sum(d.batches for d in days)), f"{requests:,}",
+              _usd(sum(d.cost_usd_batch for d in days)), _usd(sum(d.savings_usd for d in days))]  # fmt: skip
+    if cached:
+        totals.append(
+            _cache_tokens(sum(d.cache_creation_tokens for d in days), sum(d.cache_read_tokens for d in days))
+        )
+    cache_head = "<th>Prompt-cache tokens</th>" if cached else ""
     return (
         '<table class="spend"><tr><th>Day</th><th>Vendor</th><th>Model</th><th>Batches</th>'
-        "<th>Requests</th><th>Failed (rate)</th><th>Spend</th><th>Saved vs list</th></tr>"
+        f"<th>Requests</th><th>Failed (rate)</th><th>Spend</th><th>Saved vs list</th>{cache_head}</tr>"
         + "".join(rows)
-        + total
+        + _spend_row(totals, failed, requests, "th")
         + "</table>"
     )
 

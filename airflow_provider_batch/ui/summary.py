@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from airflow_provider_batch.core.figures import CACHE_TOKEN_FIELDS
 from airflow_provider_batch.ui.view import TERMINAL
 
 __all__ = ["WindowSummary", "summarize"]
@@ -32,6 +33,8 @@ class WindowSummary(BaseModel):
     requests_failed: int = Field(default=0, description="failed requests no follow-up batch answered")
     requests_waiting: int = Field(default=0, description="requests of running batches not processed yet")
     cost_usd_batch: float = Field(default=0.0, description="spend of the loaded batches")
+    cache_creation_tokens: int = Field(default=0, description="prompt-cache tokens written, in that spend")
+    cache_read_tokens: int = Field(default=0, description="prompt-cache tokens read, in that spend")
 
 
 def _answered(failures_json: str) -> int:
@@ -42,8 +45,9 @@ def summarize(by_status: Iterable[Mapping[str, Any]], answered: Iterable[str] = 
     """Add up :meth:`~airflow_provider_batch.ledger.SubmissionLedger.summary_rows`: its rows per
     status and the failure lists in which a follow-up answered something."""
     totals: dict[str, float] = dict.fromkeys(
-        ("batches", "running", "finished", "failed", "not_loaded", "succeeded", "lost", "cost", "waiting"), 0
-    )
+        ("batches", "running", "finished", "failed", "not_loaded", "succeeded", "lost", "cost", "waiting",
+         *CACHE_TOKEN_FIELDS), 0,
+    )  # fmt: skip
     for row in by_status:
         n = int(row["batches"] or 0)
         totals["batches"] += n
@@ -57,10 +61,13 @@ def summarize(by_status: Iterable[Mapping[str, Any]], answered: Iterable[str] = 
         totals["succeeded"] += int(row["succeeded"] or 0)
         totals["lost"] += int(row["failed"] or 0)
         totals["cost"] += float(row["cost_usd_batch"] or 0.0)
+        for name in CACHE_TOKEN_FIELDS:
+            totals[name] += int(row.get(name) or 0)
     return WindowSummary(
         batches=int(totals["batches"]), running=int(totals["running"]), finished=int(totals["finished"]),
         failed=int(totals["failed"]), not_loaded=int(totals["not_loaded"]),
         requests_answered=int(totals["succeeded"]),
         requests_failed=max(int(totals["lost"]) - sum(_answered(f) for f in answered), 0),
         requests_waiting=round(totals["waiting"]), cost_usd_batch=totals["cost"],
+        **{name: int(totals[name]) for name in CACHE_TOKEN_FIELDS},
     )  # fmt: skip

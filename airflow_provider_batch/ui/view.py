@@ -70,6 +70,12 @@ class BatchView(BaseModel):
     cost_usd_batch: float | None
     cost_usd_list: float | None
     savings_usd: float | None
+    cache_creation_tokens: int | None = Field(
+        default=None, description="prompt-cache tokens written, priced into the spend; None before a load"
+    )
+    cache_read_tokens: int | None = Field(
+        default=None, description="prompt-cache tokens read, priced into the spend; None before a load"
+    )
     succeeded: int | None
     failed: int | None
     missing: int | None = None
@@ -175,6 +181,8 @@ def build_view(
         cost_usd_batch=outcome.cost_usd_batch if outcome and not unpriced else None,
         cost_usd_list=outcome.cost_usd_list if outcome and not unpriced else None,
         savings_usd=outcome.savings_usd if outcome and not unpriced else None,
+        cache_creation_tokens=outcome.cache_creation_tokens if outcome else None,
+        cache_read_tokens=outcome.cache_read_tokens if outcome else None,
         succeeded=outcome.succeeded if outcome else None,
         failed=outcome.failed if outcome else None,
         missing=outcome.missing if outcome else None,

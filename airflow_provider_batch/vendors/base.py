@@ -52,7 +52,9 @@ its emulation               :meth:`BatchVendor.server_app`: the local server's a
                             :meth:`BatchVendor.server_templates`: its route and download
                             templates (``server/templates.py``), and
                             :meth:`BatchVendor.emulation_models`: the models that app answers
-                            (the test fixtures serve them beside the shared ones).
+                            (the test fixtures serve them beside the shared ones), and
+                            :meth:`BatchVendor.emulation_error_code`: the error code its answer
+                            to a ``[[fail:CODE]]`` marker carries.
 its doctor probe            :meth:`BatchVendor.doctor_probe`: ``vendors/<name>/doctor.py``, the
                             steps ``python -m airflow_provider_batch doctor`` runs on the real API.
 ==========================  =================================================================
@@ -237,6 +239,12 @@ class BatchVendor(abc.ABC):
         local server's shared ones. The test fixtures serve both, so the shared tests' models and
         the vendor's own run on it."""
         return ()
+
+    def emulation_error_code(self, code: str) -> str:
+        """The error code this vendor's emulation answers a request marked ``[[fail:CODE]]`` with
+        (what the results table's ``error_code`` then holds): ``code`` itself, unless the vendor's
+        API has codes of its own and the emulation answers with the one of the same meaning."""
+        return code
 
     @abc.abstractmethod
     def doctor_probe(self, conn_id: str) -> Any:

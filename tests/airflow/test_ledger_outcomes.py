@@ -13,11 +13,13 @@ import pytest
 
 from airflow_provider_batch.ledger import (
     BatchOutcome,
+    BatchQuery,
     FailureBucket,
     SubmissionLedger,
     TaskIdentity,
     sqlite_ledger,
 )
+from airflow_provider_batch.ui.summary import summarize
 from tests.services import require_mysql, require_postgres
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
@@ -185,3 +187,54 @@ def test_a_ledger_on_an_sqlite_connection_waits_for_another_writer(tmp_path: Pat
         other.close()
     assert time.monotonic() - started >= 5.5
     assert ledger.records_for(record.identity) == [record]
+
+
+def _raw(ledger: SubmissionLedger, sql: str) -> list[tuple[Any, ...]]:
+    with ledger._tx() as cur:
+        cur.execute(ledger._sql(sql))
+        return list(cur.fetchall()) if cur.description else []
+
+
+def test_an_outcome_table_from_before_gains_the_cache_token_columns(ledger: SubmissionLedger) -> None:
+    """An outcome table of the previous release (no prompt-cache columns) gets them in place on
+    first use: its old outcome reads 0 cached tokens (the columns are NULL for it), a new outcome
+    keeps its counts, and the page's daily spend adds both up."""
+    identity = TaskIdentity("nightly", "submit", "scheduled__2026-11-30")
+    for part, batch_id in enumerate(("batch-old", "batch-new")):
+        record = ledger.open(
+            identity, part_index=part, part_sha256=f"{part:064d}", generation=0, request_count=10,
+            endpoint="/v1/messages", together_conn_id="anthropic_default", model="claude-haiku-4-5",
+            vendor="anthropic",
+        )  # fmt: skip
+        ledger.record_batch(record, batch_id, WHEN, "COMPLETED")
+    ledger.record_outcome(_outcome("batch-old"))
+    for column in ("cache_creation_tokens", "cache_read_tokens"):
+        _raw(ledger, f"ALTER TABLE {{o}} DROP COLUMN {column}")
+    assert _raw(ledger, "SELECT COUNT(*) FROM {o}") == [(1,)]
+
+    upgraded = SubmissionLedger(
+        ledger._connect, dialect=ledger.sql_dialect, table=ledger.table, outcome_table=ledger.outcome_table
+    )
+    cached = _outcome("batch-new", cache_creation_tokens=4_096, cache_read_tokens=77_824)
+    upgraded.record_outcome(cached)
+    assert _raw(
+        upgraded, "SELECT cache_creation_tokens, cache_read_tokens FROM {o} WHERE batch_id = 'batch-old'"
+    ) == [(None, None)]
+    old, new = (upgraded.outcomes_for([b])[0] for b in ("batch-old", "batch-new"))
+    assert (old.cache_creation_tokens, old.cache_read_tokens) == (0, 0) and old == _outcome("batch-old")
+    assert new == cached and new.cached
+    (day,) = upgraded.daily_spend(since=WHEN - timedelta(days=1))
+    assert (day.vendor, day.batches, day.cache_creation_tokens, day.cache_read_tokens) == (
+        "anthropic",
+        2,
+        4_096,
+        77_824,
+    )
+    assert day.cost_usd_batch == pytest.approx(2 * 0.0015)
+    glance = summarize(*upgraded.summary_rows(BatchQuery()))  # the page's summary, old row NULL
+    assert (glance.batches, glance.cache_creation_tokens, glance.cache_read_tokens) == (2, 4_096, 77_824)
+    # A third process finds the columns there and changes nothing.
+    again = SubmissionLedger(
+        ledger._connect, dialect=ledger.sql_dialect, table=ledger.table, outcome_table=ledger.outcome_table
+    )
+    assert again.outcomes_for(["batch-new"]) == [cached]

@@ -164,12 +164,22 @@ def test_a_postgres_role_without_create_fails_before_upload(
             with pytest.raises(TogetherBatchResultsTargetError) as caught:
                 submit.execute(context())
             message = str(caught.value)
-            assert f"connection 'apb_wh_pg_ro', table {schema}.answers: cannot create or write" in message
-            assert "permission denied" in message and "Grant the connection's user CREATE" in message
+            assert f"connection 'apb_wh_pg_ro', table {schema}.answers: its user lacks privileges" in message
+            why = "(creating the table, which does not exist yet; "
+            why += f"PostgreSQL grants it on the schema {schema})"
+            assert f"CREATE on {schema}.answers {why}" in message
+            assert f'GRANT CREATE ON SCHEMA "{schema}" TO "{role}"' in message
             assert _nothing_sent(vendor_server)
 
-            # The same target as the superuser passes; PostgreSQL rolls the CREATE back.
-            ok = _pipeline(tmp_path, warehouse_conn_id="apb_wh_postgres", results_table=f"{schema}.answers")
+            # The named GRANTs (this schema's, and public's for the default spend table) are the
+            # remedy: the role's check passes; PostgreSQL rolls the CREATE back.
+            grants = message.split("Run as an administrator: ")[1].split("; or use a connection")[0]
+            expected = [f'GRANT CREATE ON SCHEMA "{name}" TO "{role}"' for name in (schema, "public")]
+            assert grants.split("; ") == expected
+            with psycopg.connect(**PG_DSN, autocommit=True) as admin:
+                for grant in expected:
+                    admin.execute(grant)
+            ok = _pipeline(tmp_path, warehouse_conn_id="apb_wh_pg_ro", results_table=f"{schema}.answers")
             ok.execute(context())
             assert vendor_server.stats()["batch_creates"] == 1
             tables = wh.query("SELECT count(*) FROM pg_tables WHERE schemaname = %s", (schema,))
@@ -210,8 +220,10 @@ def test_a_read_only_mariadb_user_fails_before_upload(
             with pytest.raises(TogetherBatchResultsTargetError) as caught:
                 submit.execute(context())
             message = str(caught.value)
-            assert f"connection 'apb_wh_mysql_ro', table {results}: cannot create or write" in message
-            assert "denied" in message and "ro-pass-1" not in message
+            assert f"connection 'apb_wh_mysql_ro', table {results}: its user lacks privileges" in message
+            assert f"GRANT INSERT, UPDATE, DELETE ON `{database}`.`answers` TO '{user}'@'%'" in message
+            assert "CREATE" not in message  # the tables exist: the load does not create them
+            assert "ro-pass-1" not in message
             assert vendor_server.stats()["batch_creates"] == 1  # only the root user's submission
         finally:
             mysql_admin(f"DROP USER IF EXISTS '{user}'@'%'")

@@ -270,3 +270,38 @@ def test_the_summary_counts_the_whole_window_not_the_page_shown(
     assert "2 batches, all dates" in html and "Batches running</b>1" in html
     # bob's batch is not his to count; a status filter narrows the summary as it does the rows.
     assert client.get("/api/batches", params={"status": "COMPLETED"}).json()["summary"]["batches"] == 1
+
+
+def test_the_prompt_cache_tokens_a_batch_was_billed_for_are_in_the_json_and_on_the_page(
+    client: TestClient, together_ledger: SubmissionLedger, auth: Any
+) -> None:
+    """An Anthropic batch that wrote and read the prompt cache: its counts, which its spend prices,
+    are on its row and in the day's spend (JSON and page); a batch without any shows none."""
+    now = datetime.now(tz=timezone.utc)
+    for part, batch_id in enumerate(("msgbatch_cached", "msgbatch_plain")):
+        record = together_ledger.open(
+            TaskIdentity("alice_nightly", "submit", "manual__1", part), part_index=0, part_sha256="c" * 64,
+            generation=0, request_count=10, endpoint="/v1/messages", together_conn_id="anthropic_default",
+            model="claude-haiku-4-5", estimated_cost_usd=0.01, vendor="anthropic",
+        )  # fmt: skip
+        together_ledger.record_batch(record, batch_id, now - timedelta(hours=1), "COMPLETED")
+        cache = {"cache_creation_tokens": 4_096, "cache_read_tokens": 36_864} if part == 0 else {}
+        together_ledger.record_outcome(
+            _outcome(batch_id, failed=0, failures=[], dag_id="alice_nightly", loaded_at=now, **cache)
+        )
+
+    client.cookies.set("_token", _token(auth, "alice"))
+    answer = client.get("/api/batches").json()
+    shown = {b["batch_id"]: (b["cache_creation_tokens"], b["cache_read_tokens"]) for b in answer["batches"]}
+    assert shown == {"msgbatch_cached": (4_096, 36_864), "msgbatch_plain": (0, 0)}
+    (day,) = answer["spend"]
+    assert (day["vendor"], day["batches"], day["cache_creation_tokens"], day["cache_read_tokens"]) == (
+        "anthropic", 2, 4_096, 36_864,
+    )  # fmt: skip
+    summary = answer["summary"]
+    assert (summary["cache_creation_tokens"], summary["cache_read_tokens"]) == (4_096, 36_864)
+    html = client.get("/page").text
+    assert html.count("<b>Prompt cache</b>") == 1
+    assert "<b>Prompt cache</b>4,096 written / 36,864 read tokens" in html  # the batch's card
+    assert "<b>Prompt-cache tokens</b>4,096 written / 36,864 read</div>" in html  # the summary
+    assert "<th>Prompt-cache tokens</th>" in html and "<th>4,096 written / 36,864 read</th>" in html

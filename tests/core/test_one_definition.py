@@ -69,7 +69,9 @@ def test_records_carrying_figures_declare_them_once() -> None:
     assert issubclass(BatchOutcome, Figures) and issubclass(ResultManifest, Figures)
     summary_names = [name for name, _ in SUMMARY_COLUMNS]
     position = summary_names.index("prompt_tokens")
-    assert tuple(summary_names[position : position + 6]) == FIGURE_FIELDS
+    assert tuple(summary_names[position : position + 6]) == (*figures.TOKEN_FIELDS, *figures.MONEY_FIELDS)
+    assert tuple(summary_names[-2:]) == figures.CACHE_TOKEN_FIELDS  # the spend table's last columns
+    assert (*figures.TOKEN_FIELDS, *figures.MONEY_FIELDS, *figures.CACHE_TOKEN_FIELDS) == FIGURE_FIELDS
     assert {n: k for n, k in SUMMARY_COLUMNS if n in figures.MONEY_FIELDS} == dict.fromkeys(
         figures.MONEY_FIELDS, "money"
     )
@@ -78,13 +80,18 @@ def test_records_carrying_figures_declare_them_once() -> None:
 
 def test_figures_sum_once_with_money_rounded_after_the_sum() -> None:
     parts = [
-        Figures(prompt_tokens=1, total_tokens=1, cost_usd_batch=0.1, cost_usd_list=0.2, savings_usd=0.1)
-    ] * 3
+        Figures(prompt_tokens=1, total_tokens=1, cost_usd_batch=0.1, cost_usd_list=0.2, savings_usd=0.1,
+                cache_creation_tokens=7, cache_read_tokens=70)
+    ] * 3  # fmt: skip
     total = Figures.total(parts)
     assert (total.prompt_tokens, total.total_tokens) == (3, 3)
     assert (total.cost_usd_batch, total.cost_usd_list, total.savings_usd) == (0.3, 0.6, 0.3)
+    assert (total.cache_creation_tokens, total.cache_read_tokens) == (21, 210) and total.cached
     assert parts[0] + parts[0] == Figures.total(parts[:2])
-    assert Figures.of(object()) == Figures()
+    assert Figures.of(object()) == Figures() and not Figures().cached
+    # A spend row not measured yet (NULL tokens) adds nothing; a read-only cache still counts.
+    unmeasured = type("Row", (), dict.fromkeys(FIGURE_FIELDS))()
+    assert Figures.total([unmeasured, Figures(cache_read_tokens=5)]) == Figures(cache_read_tokens=5)
     with pytest.raises(ValueError):
         parts[0].prompt_tokens = 2  # type: ignore[misc]
 
@@ -121,6 +128,7 @@ def test_a_follow_up_state_deferred_by_the_previous_release_resumes() -> None:
     money = {"cost_usd_batch": 0.25, "cost_usd_list": 0.5, "savings_usd": 0.25}
     result = {"batch_ids": ["b1"], "requests": 3, "counts": {"succeeded": 3}, **figures, **money}
     state = FollowUpState.model_validate({"round": 1, "result": result, "chains": []})
-    assert Figures.of(state.result) == Figures(**figures, **money)
+    assert Figures.of(state.result) == Figures(**figures, **money)  # no cache tokens then: 0
+    assert state.result.dump()["cache_creation_tokens"] == state.result.dump()["cache_read_tokens"] == 0
     assert state.result.dump() == ResultManifest.model_validate(state.result.dump()).dump()
     assert {k: state.result.dump()[k] for k in result} == result

@@ -53,7 +53,7 @@ class Example:
 
 EXAMPLES = {
     "together": Example(
-        "together_nightly_backfill", "together_default", "Together batch",
+        "together_nightly_backfill", "together_default", "Batch console",
         "ticket_summaries", "daily_ticket_stats",
     ),
     "openai": Example(

@@ -179,10 +179,8 @@ def uploads(server: Any, parts: int) -> int:
 
 
 def error_code(server: Any, code: str) -> str:
-    """The error code a ``[[fail:CODE]]`` marker gives on ``server``'s vendor: Anthropic's emulation
-    answers with the Anthropic error type of the same meaning."""
-    if server.vendor != "anthropic":
-        return code
-    from airflow_provider_batch.vendors.anthropic.server.answers import marker_error_type
+    """The error code a ``[[fail:CODE]]`` marker gives on ``server``'s vendor (its emulation's
+    :meth:`~airflow_provider_batch.vendors.base.BatchVendor.emulation_error_code`)."""
+    from airflow_provider_batch.vendors import vendor_named
 
-    return marker_error_type(code)
+    return vendor_named(server.vendor).emulation_error_code(code)

@@ -98,20 +98,6 @@ RELEASE_DDL["snowflake"] = (
     RELEASE_DDL["snowflake"][1],
 )
 
-FAKESNOW_REKEY = (
-    "fakesnow 0.12.1's server answers HTTP 500 to the re-key's ALTER TABLE ... ADD PRIMARY KEY once "
-    "earlier tests ran in its session (it passes alone): the Snowflake re-key is not tested offline"
-)
-
-
-def skip_rekey_on_fakesnow(wh: Any) -> None:
-    """Tables of an older release are re-keyed: not on fakesnow (see :data:`FAKESNOW_REKEY`)."""
-    if wh.name == "snowflake":
-        import pytest
-
-        pytest.skip(FAKESNOW_REKEY)
-
-
 OLD_DATES = {1: datetime(2025, 11, 3, tzinfo=timezone.utc), 2: datetime(2025, 11, 4, tzinfo=timezone.utc)}
 OLD_LOADED = datetime(2025, 11, 4, 1, 2, 3, tzinfo=timezone.utc)
 
@@ -122,7 +108,6 @@ def create_release_tables(
     """Create 0.1.0's tables in ``wh`` (default names: its ``results`` and ``summary``) and fill
     them as 0.1.0 did: two runs of ``nightly``, one batch each, the same custom_ids; returns what
     was written."""
-    skip_rekey_on_fakesnow(wh)
     results, summary = results or wh.table("results"), summary or wh.table("summary")
     ts = (lambda v: v) if wh.name in ("postgres", "bigquery") else (lambda v: v.isoformat())
     ph = "?" if wh.name in ("sqlite", "bigquery", "duckdb") else "%s"

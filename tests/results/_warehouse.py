@@ -193,7 +193,10 @@ def snowflake_warehouse(monkeypatch, host: str, port: int) -> Iterator[Warehouse
     """A fresh schema in database ``apb`` on fakesnow's server, dropped afterwards."""
     from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
 
+    from airflow_provider_batch.warehouse.dialects import SnowflakeDialect
+
     fakesnow_over_http()
+    monkeypatch.setattr(SnowflakeDialect, "_copy_grants", "")  # fakesnow refuses COPY GRANTS
     conn = {
         "conn_type": "snowflake", "login": "fake", "password": "snow",
         "extra": {"account": "fakesnow", "database": "apb", "schema": "public", "host": host, "port": port},

@@ -72,44 +72,17 @@ def server_warehouse(request) -> Warehouse:
     return request.getfixturevalue({"postgres": "postgres_schema", "mysql": "mysql_database"}[request.param])
 
 
-#: Suites whose BigQuery case is left out, and why.
-_NOT_ON_BIGQUERY = {
-    "test_concurrent_ddl": "60 concurrent DDL connections test PostgreSQL/MySQL locking; BigQuery "
-    "serialises DDL itself, and bqemulator runs one DuckDB connection",
-    # 0.1.0 had no BigQuery dialect; what its migration can prove on bqemulator runs (the other
-    # upgrade tests, test_existing_table_gains_the_newer_columns_and_keeps_its_rows).
-    "test_upgrade::test_release_tables_are_migrated_in_place_and_keep_every_row": "bqemulator "
-    "cannot parse or report a primary key (README, BigQuery)",
-    "test_upgrade::test_a_failed_migration_changes_nothing": "BigQuery has no transactional DDL: "
-    "each ALTER commits on its own, as on MySQL",
-    "test_upgrade::test_a_run_submitted_by_0_1_0_is_found_again_after_the_upgrade": "the submission "
-    "ledger stays on SQLite, PostgreSQL or MySQL/MariaDB",
-    "test_upgrade::test_a_release_table_with_a_view_and_a_trigger_is_migrated_around_them": "BigQuery "
-    "has no triggers, and its key is never rebuilt",
-    "test_kill_mid_load": "bqemulator does not isolate an open transaction: another connection sees "
-    "its rows (README, BigQuery)",
-    "test_dialects::test_the_ledger_and_the_loader_write_through_the_same_dialect": "the submission "
-    "ledger stays on SQLite, PostgreSQL or MySQL/MariaDB",
-}
-
-
 @pytest.fixture(params=WAREHOUSES)
 def warehouse(request, tmp_path, monkeypatch) -> Warehouse:
     """The same test on a file SQLite database, the real PostgreSQL and MariaDB, and BigQuery
-    (bqemulator; only in the warehouses leg, ``scripts/warehouse_emulators.sh test``)."""
+    (bqemulator; only in the warehouses leg, ``scripts/warehouse_emulators.sh test``). The cases
+    that do not apply to a warehouse are listed, with why, in tests/warehouses/not_applicable.py
+    (skipped at collection by the root conftest)."""
     if request.param == "sqlite":
         return sqlite_warehouse(tmp_path, monkeypatch)
     if request.param == "duckdb":
         return duckdb_warehouse(tmp_path, monkeypatch)
     if request.param == "bigquery":
-        module = request.module.__name__.rsplit(".", 1)[-1]
-        reason = _NOT_ON_BIGQUERY.get(module) or _NOT_ON_BIGQUERY.get(
-            f"{module}::{request.function.__name__}"
-        )
-        if reason is None and request.node.callspec.params.get("dialect") == "generic":
-            reason = "the generic dialect's row-by-row executemany: BigQuery has its own dialect"
-        if reason:
-            pytest.skip(reason)
         return request.getfixturevalue("bigquery_dataset")
     if request.param == "postgres":
         return request.getfixturevalue("postgres_schema")

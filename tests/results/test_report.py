@@ -68,3 +68,12 @@ def test_long_messages_are_wrapped_without_splitting_words() -> None:
     assert len(lines) > 1 and all(len(line) <= WRAP for line in lines)
     assert all(line.startswith("    ") for line in lines[1:])
     assert " ".join(line.strip() for line in lines) == " ".join(text.split())
+
+
+def test_prompt_cache_tokens_are_in_the_xcom_and_in_the_table_only_when_used() -> None:
+    assert "prompt cache" not in report_table(RESULT)
+    cached = RESULT.model_copy(update={"cache_creation_tokens": 4_096, "cache_read_tokens": 40_960})
+    assert "4,096 tokens written + 40,960 read" in report_table(cached)
+    data = cached.dump()
+    assert (data["cache_creation_tokens"], data["cache_read_tokens"]) == (4_096, 40_960)
+    assert ResultManifest.model_validate(data) == cached

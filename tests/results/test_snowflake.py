@@ -121,6 +121,10 @@ def test_tables_of_the_generic_path_are_renamed_in_place_and_keep_every_row(snow
     assert set(after) == {"WF_RESULTS", "WF_SPEND"}
     assert all(c == c.upper() for cols in after.values() for c in cols), after
     assert len(after["WF_RESULTS"]) == len(before["wf_results"])  # renamed, none added twice
+    # The generic path's text timestamps and JSON now have the types of a fresh table; the key kept.
+    assert _types(wh, "WF_RESULTS") == _types(wh, "FRESH_RESULTS", fresh=True)
+    assert _types(wh, "WF_SPEND")["SUBMITTED_AT"] == "TIMESTAMP_TZ"
+    assert new.dialect().primary_key(wh.session, new.results_table) == ("owner_key", "batch_id", "custom_id")
 
     rows = "SELECT batch_id, custom_id, run_id, superseded FROM wf_results ORDER BY 1, 2"
     wh.query(f"USE SCHEMA {wh.prefix.rstrip('.')}")
@@ -150,6 +154,39 @@ def test_tables_of_the_generic_path_are_renamed_in_place_and_keep_every_row(snow
         ("b-2", "c", "scheduled__2", False),
     ]  # fmt: skip
     assert set(_catalogue(wh)) == {"WF_RESULTS", "WF_SPEND"}
+
+
+def _types(wh: Any, table: str, fresh: bool = False) -> dict[str, str]:
+    """Column -> data type (``fresh``: of a table this release creates, made here)."""
+    if fresh:
+        loader = WarehouseLoader(wh.hook, results_table=wh.table(table), summary_table=wh.table("fresh_s"),
+                                 metadata_columns=["segment"])  # fmt: skip
+        loader.ensure_tables()
+    rows = wh.query(
+        "SELECT column_name, data_type FROM apb.information_schema.columns WHERE table_schema = %s"
+        " AND table_name = %s",
+        (wh.prefix.rstrip(".").upper(), table),
+    )
+    if fresh:
+        wh.query(f"DROP TABLE {wh.table(table)}")
+        wh.query(f"DROP TABLE {wh.table('fresh_s')}")
+    return dict(rows)
+
+
+def test_retyping_a_value_that_does_not_convert_changes_nothing(snowflake_schema: Any) -> None:
+    """All or nothing: one bad timestamp refuses the retyping, naming it, before any change."""
+    wh = snowflake_schema
+    tables = {"results_table": wh.table("wf_results"), "summary_table": wh.table("wf_spend")}
+    WarehouseLoader(wh.hook, **tables, dialect="generic").ensure_tables()
+    wh.query(f"INSERT INTO {wh.table('wf_spend')} (batch_id, submitted_at) VALUES ('b-1', 'yesterday')")
+    with pytest.raises(ValueError, match=r"holds 'yesterday', which is not an ISO 8601 timestamp"):
+        WarehouseLoader(wh.hook, **tables).ensure_tables()
+    assert _types(wh, "WF_SPEND")["SUBMITTED_AT"] == "TEXT"
+    assert wh.query(f"SELECT batch_id, submitted_at FROM {wh.table('wf_spend')}") == [("b-1", "yesterday")]
+    wh.query(f"UPDATE {wh.table('wf_spend')} SET submitted_at = NULL WHERE submitted_at = 'yesterday'")
+    WarehouseLoader(wh.hook, **tables).ensure_tables()  # the remedy the error names
+    assert _types(wh, "WF_SPEND")["SUBMITTED_AT"] == "TIMESTAMP_TZ"
+    assert wh.query(f"SELECT batch_id FROM {wh.table('wf_spend')}") == [("b-1",)]
 
 
 def test_preflight_renames_the_generic_path_s_tables_and_refuses_both(

@@ -48,11 +48,6 @@ def loader_for(wh, **kwargs) -> WarehouseLoader:
     )
 
 
-def skip_generic_on_snowflake(wh, dialect) -> None:
-    if wh.name == "snowflake" and dialect == "generic":
-        pytest.skip("the generic path on Snowflake is what the snowflake dialect replaces")
-
-
 def small_rec(batch_id: str, ids, logical_date=D1, texts=None):
     expected = [ExpectedRequest(cid, MODEL, {"row_id": cid, "category": "x"}) for cid in ids]
     outputs = []
@@ -120,9 +115,6 @@ def failing(rows, after):
 
 @pytest.mark.parametrize("dialect", [None, "generic"])
 def test_failure_mid_load_leaves_tables_as_they_were(warehouse, dialect):
-    if warehouse.name == "duckdb" and dialect == "generic":
-        pytest.skip("DuckDB's driver commits every statement: the generic path is not atomic there")
-    skip_generic_on_snowflake(warehouse, dialect)
     loader = loader_for(warehouse, dialect=dialect, chunk_size=500)
     loader.ensure_tables()
     before = small_rec("b1", [f"old-{i}" for i in range(100)])
@@ -143,7 +135,6 @@ def test_failure_mid_load_leaves_tables_as_they_were(warehouse, dialect):
 
 @pytest.mark.parametrize("dialect", [None, "generic"])
 def test_merge_is_idempotent_and_updates(warehouse, dialect):
-    skip_generic_on_snowflake(warehouse, dialect)
     loader = loader_for(warehouse, dialect=dialect)
     loader.ensure_tables()
     loader.load_reconciliation(small_rec("b1", ["a", "b"], texts=["one", "two"]))
@@ -264,7 +255,6 @@ def test_schema_is_quoted_and_ordered():
 
 @pytest.mark.parametrize("dialect", [None, "generic"])
 def test_repeated_key_within_one_load_last_row_wins(warehouse, dialect):
-    skip_generic_on_snowflake(warehouse, dialect)
     loader = loader_for(warehouse, dialect=dialect)
     loader.ensure_tables()
     first = list(small_rec("b1", ["a", "b"], texts=["first a", "first b"]).rows())
@@ -343,9 +333,8 @@ def test_postgres_staging_never_touches_a_user_table_of_the_same_name(postgres_s
 def create_first_release_table(wh, *then: str) -> None:
     """The results table as the release before 0.1.0 created it (0.1.0's without
     ``answered_by_batch_id`` and ``attempts``), then the statements ``then``."""
-    from tests.results._release_tables import RELEASE_DDL, skip_rekey_on_fakesnow
+    from tests.results._release_tables import RELEASE_DDL
 
-    skip_rekey_on_fakesnow(wh)
     create = RELEASE_DDL[wh.name][0].format(results=wh.table("results"))
     old_create = re.sub(r', ["`]?(answered_by_batch_id|attempts)["`]? \w+', "", create)
     assert "attempts" not in old_create

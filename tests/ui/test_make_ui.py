@@ -6,8 +6,9 @@ with a custom role that may read ``together_nightly_backfill`` only, on the demo
 seeds. Headless Chromium logs in as each of them and opens the page at the address the submit
 task's extra link gives (``/together-batches/page``: Viewer and User may not list plugins); as the
 admin it opens the page inside Airflow, checks the summary, the follow-up under its parent, the
-status filter and the spend switch, and takes the README's screenshot. Then SIGINT, as Ctrl-C
-would: the script must stop every Airflow process it started.
+three vendors with an Anthropic batch's prompt-cache tokens, the status filter and the spend
+switch, and takes the README's screenshot. Then SIGINT, as Ctrl-C would: the script must stop
+every Airflow process it started.
 
 Run by ``scripts/ui_test.sh`` (CI leg ``ui``), which installs FAB and Playwright.
 """
@@ -32,7 +33,8 @@ pytestmark = [pytest.mark.ui, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "demo-" + os.urandom(4).hex()
-EVERY_DAG = {"together_nightly_backfill", "openai_nightly_backfill", "together_ticket_classification"}
+EVERY_DAG = {"together_nightly_backfill", "openai_nightly_backfill", "together_ticket_classification",
+             "anthropic_ticket_summaries"}  # fmt: skip
 SEES = {"admin": EVERY_DAG, "op": EVERY_DAG, "user": EVERY_DAG, "viewer": EVERY_DAG,
         "nightly_reader": {"together_nightly_backfill"}}  # fmt: skip
 
@@ -108,11 +110,20 @@ def test_make_ui_with_every_fab_role_then_ctrl_c(make_ui: MakeUi) -> None:
             page = admin_page
             page.goto(f"{url}/plugin/together-batches")
             frame = page.frame_locator("iframe").first
-            expect(frame.locator("div.card")).to_have_count(8, timeout=60_000)
+            expect(frame.locator("div.card")).to_have_count(10, timeout=60_000)
             # Last night at a glance: every batch of the window, not only those on the page.
             summary = frame.locator("#summary")
-            for figure in ("Batches running1", "Finished7", "Failed1", "Requests failed6", "still waiting14"):
+            for figure in ("Batches running1", "Finished9", "Failed1", "Requests failed6", "still waiting14"):
                 expect(summary).to_contain_text(figure)
+            # All three vendors; the Anthropic part that used the prompt cache shows what it was
+            # billed for, the other part nothing; the spend table has the day's cache tokens.
+            vendors = frame.locator("table.batches tr.row td:nth-child(4)").all_inner_texts()
+            assert {v.splitlines()[0] for v in vendors} == {"Together AI", "OpenAI", "Anthropic"}
+            cached = frame.locator('div.card[data-batch="msgbatch_01cached"] .fig-prompt')
+            expect(cached).to_contain_text("4,096 written / 77,824 read tokens")
+            expect(frame.locator('div.card[data-batch="msgbatch_02plain"] .fig-prompt')).to_have_count(0)
+            expect(frame.locator("table.spend tr.total")).to_contain_text("4,096 written / 77,824 read")
+            expect(summary).to_contain_text("Prompt-cache tokens4,096 written / 77,824 read")
             # The follow-up right under its parent, with its model and estimate; the parent's
             # failure list says which failure it answered.
             rows = frame.locator("table.batches tr.row").evaluate_all("rs => rs.map(r => r.dataset.batch)")
@@ -139,7 +150,7 @@ def test_make_ui_with_every_fab_role_then_ctrl_c(make_ui: MakeUi) -> None:
             # The spend switch keeps the filters; by load date, then back.
             frame.locator("select[name=status]").select_option("")
             frame.locator("form.filters button[type=submit]").click()
-            expect(frame.locator("div.card")).to_have_count(8, timeout=60_000)
+            expect(frame.locator("div.card")).to_have_count(10, timeout=60_000)
             frame.locator("a", has_text="by load date").click()
             expect(frame.locator("#spend-switch b")).to_have_text("by load date", timeout=60_000)
             expect(frame.locator("table.spend tr.total")).to_contain_text("Total")

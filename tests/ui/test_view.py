@@ -122,14 +122,22 @@ def test_the_summary_of_last_night_from_the_make_ui_demo_ledger(tmp_path: Path) 
     )
     ledger.record_outcome(again)
     s = summarize(*ledger.summary_rows(BatchQuery()))
-    # 4 nightly (one a follow-up), 1 OpenAI batch at 64 % of 40 requests, 3 mapped (one all failed)
-    assert (s.batches, s.running, s.finished, s.failed, s.not_loaded) == (8, 1, 7, 1, 0)
+    # 4 nightly (one a follow-up), 1 OpenAI batch at 64 % of 40 requests, 3 mapped (one all
+    # failed), 2 Anthropic parts
+    assert (s.batches, s.running, s.finished, s.failed, s.not_loaded) == (10, 1, 9, 1, 0)
     # 2 + 5 failed requests, 1 of them answered by the follow-up; 40 * 36 % still waiting
-    assert (s.requests_answered, s.requests_failed, s.requests_waiting) == (45, 6, 14)
-    assert s.cost_usd_batch == pytest.approx(0.0094)
+    assert (s.requests_answered, s.requests_failed, s.requests_waiting) == (85, 6, 14)
+    # Anthropic's: 20 x (310 input at $1 + 90 output at $5) per million, half price, twice; one
+    # part also wrote 4,096 cached tokens (x1.25) and read 19 x 4,096 (x0.1).
+    cached_cost = 0.0076 + (4_096 * 1.25 + 77_824 * 0.1) / 2e6
+    assert s.cost_usd_batch == pytest.approx(0.0094 + 0.0076 + cached_cost, abs=1e-6)  # to the micro-dollar
+    assert (s.cache_creation_tokens, s.cache_read_tokens) == (4_096, 77_824)
+    (cached,) = ledger.outcomes_for([ids["cached"]])
+    assert (cached.cache_creation_tokens, cached.cache_read_tokens) == (4_096, 77_824)
+    assert not ledger.outcomes_for([ids["uncached"]])[0].cached
     # The filters narrow it as they narrow the rows; a DAG the reader may not see is not counted.
     nightly = summarize(*ledger.summary_rows(BatchQuery(dag_id="together_nightly_backfill")))
-    assert (nightly.batches, nightly.requests_failed) == (4, 1)
+    assert (nightly.batches, nightly.requests_failed, nightly.cache_read_tokens) == (4, 1, 0)
     assert summarize(*ledger.summary_rows(BatchQuery(dag_ids=frozenset()))).batches == 0
     running = summarize(*ledger.summary_rows(BatchQuery(status="IN_PROGRESS")))
     assert (running.batches, running.running, running.requests_waiting) == (1, 1, 14)
@@ -153,3 +161,29 @@ def test_an_unpriced_model_s_spend_is_unknown_not_zero() -> None:
     assert build_view(_record(estimated_cost_usd=None), [_loaded(0, 3)], None, NOW).cost_usd_batch == 0.0
     # Not loaded yet: no figure, shown as "-".
     assert "<b>Actual cost</b>-" in _card(build_view(_record(), [], None, NOW), links, None, NOW)
+
+
+def test_prompt_cache_tokens_show_on_the_card_and_in_the_spend_table_only_when_used() -> None:
+    from airflow_provider_batch.ledger import DailySpend
+    from airflow_provider_batch.ui.html import _card, _spend_table
+
+    links = AirflowLinks("")
+    cached = _loaded(5, 0).model_copy(update={"cache_creation_tokens": 4_096, "cache_read_tokens": 16_384})
+    view = build_view(_record(last_status="COMPLETED", vendor="anthropic"), [cached], None, NOW)
+    assert (view.cache_creation_tokens, view.cache_read_tokens) == (4_096, 16_384)
+    assert "<b>Prompt cache</b>4,096 written / 16,384 read tokens" in _card(view, links, None, NOW)
+    plain = build_view(_record(last_status="COMPLETED"), [_loaded(5, 0)], None, NOW)
+    assert "Prompt cache" not in _card(plain, links, None, NOW)
+    assert build_view(_record(), [], None, NOW).cache_read_tokens is None  # not loaded yet
+
+    day = {"day": "2026-11-30", "model": "m", "batches": 1, "requests": 5}
+    without = [DailySpend(**day, vendor="together")]
+    assert "Prompt-cache tokens" not in _spend_table(without, {})
+    both = [*without, DailySpend(**day, vendor="anthropic", cache_creation_tokens=10, cache_read_tokens=90)]
+    table = _spend_table(both, {})
+    assert "<th>Prompt-cache tokens</th>" in table
+    assert (
+        "<td>-</td></tr>" in table
+        and "<td>0 written" not in table
+        and "<th>10 written / 90 read</th>" in table
+    )  # the total

@@ -431,6 +431,13 @@ class AnthropicVendor(BatchVendor):
 
         return tuple(ANTHROPIC_MODELS)
 
+    def emulation_error_code(self, code: str) -> str:
+        """The Anthropic error type of the same meaning (``invalid_model`` ->
+        ``invalid_request_error``...): Anthropic's errored results carry an error type."""
+        from airflow_provider_batch.vendors.anthropic.server.answers import marker_error_type  # type: ignore[import-not-found,unused-ignore]
+
+        return marker_error_type(code)
+
     def doctor_probe(self, conn_id: str) -> Any:
         from airflow_provider_batch.vendors.anthropic.doctor import AnthropicProbe
 

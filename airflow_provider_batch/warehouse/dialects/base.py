@@ -32,7 +32,9 @@ transactions                  :meth:`~SqlDialect.prepare_ddl` (serialise concurr
                               :meth:`~SqlDialect.wait_for_locks`: how long a statement waits for
                               another writer (SQLite's busy timeout).
 key introspection             :meth:`~SqlDialect.primary_key` (``None``: cannot tell; then the
-                              key is never changed and a warning says what to run).
+                              key is never changed and a warning says what to run);
+                              :meth:`~SqlDialect.table_exists` (``None``: cannot tell; then
+                              ``CREATE TABLE IF NOT EXISTS`` always runs).
 re-keying                     :meth:`~SqlDialect.replace_key` (called only where
                               :meth:`~SqlDialect.primary_key` can tell): ``ALTER`` on PostgreSQL
                               and MySQL, a rebuild on SQLite and DuckDB.
@@ -165,6 +167,12 @@ class SqlDialect(abc.ABC):
         :raises TableNameConflict: both the earlier and the current table exist.
         """
         return []
+
+    def table_exists(self, conn: Any, table: Table) -> bool | None:
+        """Whether ``table`` exists, from the catalogue (``None``: this dialect cannot tell).
+        Where it can tell, the loader skips ``CREATE TABLE IF NOT EXISTS`` for an existing table,
+        so a table an administrator created needs no ``CREATE`` privilege to be loaded."""
+        return None
 
     def primary_key(self, conn: Any, table: Table) -> tuple[str, ...] | None:
         """The table's primary-key columns in key order, or ``None`` where that is not known."""

@@ -115,6 +115,13 @@ class MySqlDialect(SqlDialect):
                     raise TimeoutError(f"could not take MySQL lock {name} within {_LOCK_WAIT_SECONDS} s")
             self.key_collation = byte_collation(cur)
 
+    def table_exists(self, conn: Any, table: Table) -> bool | None:
+        sql = (
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE())"
+            " AND TABLE_NAME = %s"
+        )
+        return bool(self.query(conn, sql, (table.schema, table.name))[0][0])
+
     def primary_key(self, conn: Any, table: Table) -> tuple[str, ...] | None:
         rows = self.query(
             conn,

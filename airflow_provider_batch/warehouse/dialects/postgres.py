@@ -73,6 +73,9 @@ class PostgresDialect(SqlDialect):
     def __init__(self) -> None:
         super().__init__('"{}"', "%s")
 
+    def table_exists(self, conn: Any, table: Table) -> bool | None:
+        return bool(self.query(conn, "SELECT to_regclass(%s) IS NOT NULL", (table.sql(self.quote),))[0][0])
+
     def primary_key(self, conn: Any, table: Table) -> tuple[str, ...] | None:
         rows = self.query(
             conn,

@@ -77,6 +77,13 @@ class SnowflakeNames(str):
 # converts them to the column's type.
 _STAGE_TYPES = {"int": "BIGINT", "float": "DOUBLE", "money": "DOUBLE", "bool": "BOOLEAN"}
 _SEQ = "apb_seq"
+#: Retyping an earlier release's text column: target type -> (test that is NULL where the text
+#: does not convert, the strict conversion, what the text must be).
+_RETYPED = {
+    "TIMESTAMP_TZ": ("TRY_CAST({} AS TIMESTAMP_TZ)", "{}::TIMESTAMP_TZ", "an ISO 8601 timestamp"),
+    "VARIANT": ("TRY_PARSE_JSON({})", "PARSE_JSON({})", "a JSON document"),
+    "ARRAY": ("TRY_PARSE_JSON({})", "PARSE_JSON({})::ARRAY", "a JSON array"),
+}
 
 
 class SnowflakeDialect(SqlDialect):
@@ -204,17 +211,72 @@ class SnowflakeDialect(SqlDialect):
     def _catalogued(self, conn: Any, table: Table, name: str) -> list[str]:
         """The columns of the table catalogued exactly as ``name`` in ``table``'s schema (either
         case of its name; else the current schema); none when there is no such table."""
+        return [column for column, _ in self._catalogued_types(conn, table, name)]
+
+    def _catalogued_types(self, conn: Any, table: Table, name: str) -> list[tuple[str, str]]:
+        """(column, data type) of :meth:`_catalogued`'s table, in order."""
         if table.schema:
             where, params = "table_schema IN (%s, %s)", [table.schema, table.schema.upper()]
         else:
             where, params = "table_schema = CURRENT_SCHEMA()", []
         rows = self.query(
             conn,
-            f"SELECT column_name FROM information_schema.columns WHERE {where} AND table_name = %s"
-            " ORDER BY ordinal_position",
+            f"SELECT column_name, data_type FROM information_schema.columns WHERE {where}"
+            " AND table_name = %s ORDER BY ordinal_position",
             (*params, name),
         )
-        return [str(c) for (c,) in rows]
+        return [(str(c), str(t).upper()) for c, t in rows]
+
+    def migrate_columns(self, conn: Any, table: Table, columns: Sequence[Column]) -> list[str]:
+        """Retype the text columns of an adopted table (see :meth:`_retype_earlier_columns`)."""
+        return self._retype_earlier_columns(conn, table, columns)
+
+    def _retype_earlier_columns(self, conn: Any, table: Table, columns: Sequence[Column]) -> list[str]:
+        """Give the text columns the generic dialect wrote (ISO timestamps, JSON documents,
+        embeddings as JSON) the types this dialect's tables have: ``TIMESTAMP_TZ``, ``VARIANT``,
+        ``ARRAY``. All or nothing: each value is checked first (a value that does not convert is
+        refused, naming it, before anything changes), then one ``CREATE OR REPLACE TABLE … COPY
+        GRANTS AS SELECT`` from the table itself rewrites it with every row, every other column
+        (the user's too) in its place, and its grants; the primary key, which that statement does
+        not carry over, is declared again (should that be cut short, the next migration finds the
+        key missing and declares it)."""
+        present = self._catalogued_types(conn, table, table.name.upper())
+        wanted = {name.upper(): (name, kind) for name, kind in columns}
+        retyped: dict[str, tuple[str, str]] = {}
+        for column, data_type in present:
+            name, kind = wanted.get(column.upper(), (column, "text"))
+            target = "TIMESTAMP_TZ" if kind == "timestamp" else self.column_type(name, kind)
+            if data_type == "TEXT" and target in _RETYPED and column.upper() in wanted:
+                retyped[column] = (target, self._column_ref(column))
+        if not retyped:
+            return []
+        ref = table.sql(self.quote)
+        for target, col in retyped.values():
+            found = self.query(conn, f"SELECT {col} FROM {ref} WHERE {col} IS NOT NULL AND "
+                                     f"{_RETYPED[target][0].format(col)} IS NULL LIMIT 1")  # fmt: skip
+            if found:
+                raise ValueError(
+                    f"{ref}.{col} holds {found[0][0]!r}, which is not {_RETYPED[target][2]}, so the "
+                    f"column cannot become {target}; correct it or set it to NULL (UPDATE {ref} SET "
+                    f"{col} = NULL WHERE {col} = …) and load again"
+                )
+        key = self.primary_key(conn, table)
+        select = ", ".join(
+            f"{_RETYPED[retyped[c][0]][1].format(self._column_ref(c))} AS {self._column_ref(c)}"
+            if c in retyped else self._column_ref(c)
+            for c, _ in present
+        )  # fmt: skip
+        self.execute(conn, f"CREATE OR REPLACE TABLE {ref}{self._copy_grants} AS SELECT {select} FROM {ref}")
+        if key:
+            self.execute(conn, f"ALTER TABLE {ref} ADD PRIMARY KEY ({column_list(key, self.quote)})")
+        return [f"column {self._column_ref(c)}: TEXT -> {target}" for c, (target, _) in retyped.items()]
+
+    #: ``COPY GRANTS`` on the retyping statement (fakesnow does not take it: its tests turn it off).
+    _copy_grants = " COPY GRANTS"
+
+    def _column_ref(self, catalogued: str) -> str:
+        """A column as the catalogue names it: unquoted when upper case, else quoted exactly."""
+        return self.quote.format(catalogued) if catalogued == catalogued.upper() else f'"{catalogued}"'
 
     def _earlier_and_current(self, conn: Any, table: Table) -> tuple[list[str], list[str]]:
         """The columns of the generic dialect's quoted table and of this dialect's table (none:

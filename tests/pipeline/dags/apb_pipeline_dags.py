@@ -35,6 +35,7 @@ def _build(**kwargs: Any) -> TogetherBuildRequestsOperator:
     options: dict[str, Any] = {
         "sql": "SELECT id, question, segment FROM source_rows ORDER BY id",
         "metadata_columns": ["segment"],
+        "body": {"max_tokens": 24},
         **kwargs,
     }
     return TogetherBuildRequestsOperator(
@@ -44,7 +45,6 @@ def _build(**kwargs: Any) -> TogetherBuildRequestsOperator:
         id_prefix="row-",
         model=MODEL,
         user_template="Answer briefly: {question}",
-        body={"max_tokens": 24},
         output_path="{{ params.work_dir }}/requests.jsonl",
         **options,
     )
@@ -129,6 +129,12 @@ pipeline_mysql = _pipeline(
     warehouse_conn_id="apb_pipeline_mysql",
     results_table=MYSQL_TABLE,
     summary_table=f"{MYSQL_TABLE}_summary",
+)
+#: Every request carries the same long system prompt marked for the prompt cache (Anthropic's
+#: emulation writes it on the first request and reads it on the others).
+CACHED_SYSTEM = [{"type": "text", "text": "Rules: be brief. " * 400, "cache_control": {"type": "ephemeral"}}]
+pipeline_cached = _pipeline(
+    "apb_pipeline_cached", build_options={"body": {"max_tokens": 24, "system": CACHED_SYSTEM}}
 )
 partial_strict = _partial("apb_pipeline_partial_strict", fail_on_partial_error=True)
 partial_fraction = _partial("apb_pipeline_partial_fraction", max_failed_fraction=0.05)
