@@ -12,6 +12,10 @@ it into rows (held in a list: neither the build nor the reconciliation is timed)
 
 * ``ours``: ``WarehouseLoader.load(rows, [summary])`` into empty keyed tables, the call the
   results operator makes (adapting the rows, staging, the merge, ownership statements, commit);
+* ``floor_from_rows`` (DuckDB only, after ``floor``): the same adapted rows as Python tuples in
+  memory, columns -> one Arrow table -> one ``INSERT … SELECT`` into a third keyed table and
+  ``COMMIT`` (timed from the tuples: what the least code does with rows that arrive as Python
+  objects, as the operator's do);
 * ``floor``: the warehouse's own bulk load of the same rows, already in the load's own format and
   written beforehand (untimed) — DuckDB: a Parquet file, ``INSERT INTO <keyed table> SELECT … FROM
   read_parquet(…)`` in one transaction; Snowflake: the Parquet file the dialect writes, ``PUT`` to
@@ -25,6 +29,8 @@ process and not counted here) and the peak RSS *above the RSS before the phase* 
 Sizes: ``APB_WH_SCALE_SIZES`` (default ``100000,1000000``); the emulators take at most
 ``APB_WH_SCALE_EMULATOR_MAX`` rows (default 1,000,000; lower it when an emulator cannot take
 1M in reasonable time). ``APB_WH_SCALE_WAREHOUSES`` picks warehouses (default all three).
+``APB_WH_SCALE_DUCKDB_EXTRA`` (JSON) is the DuckDB connection's extra for every phase, e.g.
+``{"settings": {"preserve_insertion_order": false, "memory_limit": "512MB"}}``.
 Figures are printed and written to ``tests/benchmarks/results/warehouse_scale.json``.
 """
 
@@ -128,6 +134,10 @@ def _hook(warehouse: str) -> Any:
     if warehouse == "duckdb":
         from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
 
+        if os.environ.get("APB_WH_SCALE_DUCKDB_EXTRA"):  # DuckDBHook's extra, e.g. its "settings"
+            conn = json.loads(os.environ["AIRFLOW_CONN_APB_WH_DUCKDB"])
+            conn["extra"] = os.environ["APB_WH_SCALE_DUCKDB_EXTRA"]
+            os.environ["AIRFLOW_CONN_APB_WH_DUCKDB"] = json.dumps(conn)
         return DuckDBHook(duckdb_conn_id="apb_wh_duckdb")
     if warehouse == "snowflake":
         from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
@@ -147,9 +157,9 @@ def _adapted(loader: Any, rows: list) -> list[tuple]:
     return list(map(result_adapter(META, loader.dialect()), rows))
 
 
-def _duckdb_floor(hook: Any, loader: Any, values: list[tuple], work: Path, phase: _Phase) -> int:
+def _arrow_table(loader: Any, values: list[tuple]) -> Any:
+    """The adapted rows as one Arrow table of the results table's columns."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     types = {"key": pa.string(), "text": pa.string(), "int": pa.int64(), "float": pa.float64(),
              "money": pa.float64(), "bool": pa.bool_(), "timestamp": pa.timestamp("us", tz="UTC"),
@@ -157,9 +167,14 @@ def _duckdb_floor(hook: Any, loader: Any, values: list[tuple], work: Path, phase
     kinds = loader._result_columns
     columns = zip(*values, strict=True)
     arrays = [pa.array(col, type=types[kind]) for col, (_, kind) in zip(columns, kinds, strict=True)]
+    return pa.Table.from_arrays(arrays, names=[name for name, _ in kinds])
+
+
+def _duckdb_floor(hook: Any, loader: Any, values: list[tuple], work: Path, phase: _Phase) -> int:
+    import pyarrow.parquet as pq
+
     path = work / "floor.parquet"
-    pq.write_table(pa.Table.from_arrays(arrays, names=[name for name, _ in kinds]), path)
-    del arrays
+    pq.write_table(_arrow_table(loader, values), path)
     table = loader.results_table.sql('"{}"')
     with contextlib.closing(hook.get_conn()) as conn:
         with phase.measure():
@@ -167,6 +182,21 @@ def _duckdb_floor(hook: Any, loader: Any, values: list[tuple], work: Path, phase
             conn.execute(f"INSERT INTO {table} SELECT * REPLACE (NULL AS response_embedding) "
                          f"FROM read_parquet('{path}')")  # fmt: skip
             conn.execute("COMMIT")
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def _duckdb_rows_floor(hook: Any, loader: Any, values: list[tuple], phase: _Phase) -> int:
+    """The second DuckDB floor: the same adapted rows, still Python tuples in memory, by the
+    least code that gets them into the same keyed table (columns -> one Arrow table -> one
+    ``INSERT … SELECT`` -> ``COMMIT``); no staging, no ownership statements, no chunking."""
+    table = loader.results_table.sql('"{}"')
+    with contextlib.closing(hook.get_conn()) as conn:
+        with phase.measure():
+            rows = _arrow_table(loader, values)
+            conn.execute("BEGIN TRANSACTION")
+            conn.execute(f"INSERT INTO {table} SELECT * REPLACE (NULL AS response_embedding) FROM rows")
+            conn.execute("COMMIT")
+            del rows
         return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
@@ -247,7 +277,14 @@ def drive(warehouse: str, n: int, prefix: str, work: Path) -> dict[str, Any]:
     del rows
     loaded = FLOORS[warehouse](hook, floor_loader, values, work, floor)
     assert loaded == n, (loaded, n)
+    extra: dict[str, Any] = {}
+    if warehouse == "duckdb":
+        from_rows = _Phase()
+        assert _duckdb_rows_floor(hook, loader("rows_floor"), values, from_rows) == n
+        ratio = round(ours.figures["seconds"] / from_rows.figures["seconds"], 2)
+        extra = {"floor_from_rows": from_rows.figures, "ours_over_floor_from_rows": ratio}
     return {
+        **extra,
         "warehouse": warehouse,
         "rows": n,
         "prepare_seconds": round(prepared, 1),
@@ -304,7 +341,9 @@ def test_results_load_beside_bulk_floor(warehouse, request, tmp_path, monkeypatc
     if len(figures) > 1:
         small, large = figures[0], figures[-1]
         scale = large["rows"] / small["rows"]
-        for phase in ("ours", "floor"):
+        for phase in ("ours", "floor", "floor_from_rows"):
+            if phase not in large:
+                continue
             linear = large[phase]["seconds"] / small[phase]["seconds"] / scale
             print(f"[{warehouse}] {phase}: time ratio / {scale:g} = {linear:.2f}")
     existing = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.exists() else {}

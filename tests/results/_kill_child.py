@@ -104,6 +104,22 @@ class Connection:
         self._switch.wrote(self._conn, sql)  # DuckDB: the connection is its own cursor
         return result
 
+    def from_arrow(self, data: Any) -> Relation:  # DuckDB: a chunk inserted by a relation's query
+        return Relation(self._conn.from_arrow(data), self._conn, self._switch)
+
+
+class Relation:
+    def __init__(self, relation: Any, conn: Any, switch: KillSwitch) -> None:
+        self._relation, self._conn, self._switch = relation, conn, switch
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._relation, name)
+
+    def query(self, name: str, sql: str) -> Any:
+        result = self._relation.query(name, sql)
+        self._switch.wrote(self._conn, sql)
+        return result
+
 
 def main(spec: dict[str, Any]) -> None:
     from airflow.sdk import BaseHook

@@ -159,3 +159,48 @@ def test_rows_are_streamed_to_the_stage_one_bounded_arrow_batch_at_a_time(
     assert duck.query("SELECT response_text FROM results WHERE custom_id = 'r2'") == [("last of r2",)]
     assert duck.query("SELECT response_text FROM results WHERE custom_id = 'r3'") == [("again 3",)]
     assert duck.query('SELECT x FROM "_apb_stage"') == [(7,)]
+
+
+def test_new_batches_go_straight_into_the_table_and_only_what_replaces_rows_is_staged(
+    duck: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new batch is inserted chunk by chunk into the table (no stage); a chunk with rows of a
+    batch the table already has, or with a key loaded earlier in the same load (in an earlier
+    chunk or its own), starts the stage: that chunk and the rest are merged, last row wins."""
+    pytest.importorskip("pyarrow")
+    import itertools
+
+    from airflow_provider_batch.warehouse.dialects.duckdb import DuckDBDialect
+
+    monkeypatch.setattr(DuckDBDialect, "ARROW_CHUNK_ROWS", 4)
+    staged: list[int] = []
+    real_merge = DuckDBDialect._merge
+
+    def merge(self: DuckDBDialect, raw: Any, table: Any, columns: Any, key: Any, count: int) -> int:
+        staged.append(count)
+        return real_merge(self, raw, table, columns, key, count)
+
+    monkeypatch.setattr(DuckDBDialect, "_merge", merge)
+    loader = loader_for(duck)
+    loader.ensure_tables()
+    ids = [f"r{i}" for i in range(10)]
+    recs = [small_rec(f"b{i}", ids) for i in range(2)]
+    loader.load(itertools.chain.from_iterable(r.rows() for r in recs), [r.summary for r in recs])
+    assert staged == [] and duck.count("results") == 20
+
+    again = small_rec("b1", ids, texts=[f"again {i}" for i in range(10)])
+    loader.load(itertools.chain(small_rec("b2", ids).rows(), again.rows()), [again.summary])
+    # chunks of 4: b2's first 8 rows straight in; the 3rd chunk (b2 r8 r9, b1 r0 r1) on: staged
+    assert staged == [12] and duck.count("results") == 30
+
+    rows = list(small_rec("b3", ids, texts=[f"first {i}" for i in range(10)]).rows())
+    later = rows[1]._replace(response_text="last of r1")
+    within = rows[9]._replace(response_text="last of r9")
+    loader.load([*rows[:9], later, rows[9], within], [])  # r1 again in chunk 3, r9 twice in it
+    assert staged == [12, 4]  # chunks 1-2 straight in; chunk 3 (r8, r1, r9, r9) staged
+    got = dict(duck.query("SELECT custom_id, response_text FROM results WHERE batch_id = 'b3'"))
+    assert len(got) == 10 and got["r1"] == "last of r1" and got["r9"] == "last of r9"
+    assert got["r0"] == "first 0" and duck.count("results") == 40
+    assert duck.query("SELECT response_text FROM results WHERE batch_id = 'b1' AND custom_id = 'r3'") == [
+        ("again 3",)
+    ]

@@ -7,13 +7,19 @@ explicit ``BEGIN TRANSACTION`` there: a load is visible all at once at ``COMMIT`
 rolls back and the real error is raised (not ``cannot rollback - no transaction is active``).
 
 Rows are bulk-loaded and streamed: each chunk (at most :attr:`DuckDBDialect.ARROW_CHUNK_ROWS`)
-becomes an Arrow record batch that DuckDB appends to a temporary stage table, in the load's
-transaction (no per-row binding; without ``pyarrow``, ``executemany``), so Python holds one chunk
-at a time however large the load. Then, for new batches (no key repeated, no row of the stage's owner and
-batch in the table yet), one plain ``INSERT … SELECT``; for a re-run, a ``DELETE`` of the keys it
-replaces and an ``INSERT … SELECT`` of the last row of each key (about three times faster than
-``ON CONFLICT DO UPDATE`` or ``MERGE`` on 50,000 updated rows, measured), or ``MERGE`` where the
-table has columns this load does not write (another DAG's metadata), which it keeps.
+becomes one Arrow record batch (built column by column), so Python holds one chunk at a time
+however large the load. A new batch (the common case: no row of its owner and batch in the table
+before this load) goes straight into the table, chunk by chunk, with a plain ``INSERT …
+SELECT``: no stage, no second copy. The load keeps the hash of every key it inserted this way
+(an int per row, not the rows): a chunk with a key seen before in this load (or a hash
+collision) would make the insert fail and abort the transaction, so it, or the first chunk with
+rows of a batch the table already has (a re-run), and the rest are appended to a temporary stage
+table instead, merged at the end: a ``DELETE`` of the keys it replaces and
+an ``INSERT … SELECT`` of the last row of each key (about three times faster than ``ON CONFLICT
+DO UPDATE`` or ``MERGE`` on 50,000 updated rows, measured), or ``MERGE`` where the table has
+columns this load does not write (another DAG's metadata), which it keeps. The last row of a key
+wins either way: staged rows all come after the rows inserted directly. Without ``pyarrow``,
+every row goes to the stage with ``executemany``.
 
 ``response_json`` is stored as ``JSON`` (text that is not JSON is kept as a JSON string), and an
 embedding as ``UNION(vector DOUBLE[], vectors DOUBLE[][])``: one vector, or one per input of a
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import threading
 import time
+from operator import itemgetter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -50,8 +57,9 @@ _VECTOR_TYPE = "UNION(vector DOUBLE[], vectors DOUBLE[][])"
 
 
 class DuckDBDialect(SqlDialect):
-    """DuckDB: Arrow chunks into a temporary stage, merged with one upsert inside an explicit
-    transaction on one connection (see the module docstring)."""
+    """DuckDB: Arrow chunks straight into the table for new batches, else into a temporary
+    stage merged at the end, inside an explicit transaction on one connection (see the module
+    docstring)."""
 
     name = "duckdb"
     types: ClassVar[dict[str, str]] = {"key": "VARCHAR", "text": "VARCHAR", "int": "BIGINT"}
@@ -196,7 +204,90 @@ class DuckDBDialect(SqlDialect):
                 raw.executemany(sql, chunk)
                 written += len(chunk)
             return written
-        written = self._stage(raw, columns, rows, chunk_size)
+        arrow = _arrow_types(columns, self._stage_types(columns))
+        if arrow is None:
+            return self._merge(raw, table, columns, key, self._stage(raw, columns, rows, chunk_size))
+        return self._write_arrow(
+            raw, table, columns, key, rows, min(chunk_size, self.ARROW_CHUNK_ROWS), arrow
+        )
+
+    def _write_arrow(
+        self,
+        raw: Any,
+        table: Table,
+        columns: Sequence[Column],
+        key: Sequence[str],
+        rows: Iterable[Row],
+        size: int,
+        arrow: tuple[Any, list[Any]],
+    ) -> int:
+        """Each chunk as one Arrow record batch: inserted straight into ``table`` while its
+        partitions (owner and batch) had no row in the table before this load and no key of it
+        repeats an earlier one; else, from then on, appended to the stage and merged at the end."""
+        pa, types = arrow
+        names = [name for name, _ in columns]
+        getters = [itemgetter(i) for i in range(len(columns))]
+        part = [names.index(k) for k in key[:-1]]
+        schema = pa.schema([*zip(names, types, strict=True), ("_apb_seq", pa.int64())])
+        exprs = [self._convert_sql(self.quote.format(n), k, self.column_type(n, k)) for n, k in columns]
+        insert = (
+            f"INSERT INTO {table.sql(self.quote)} ({column_list(names, self.quote)}) SELECT {', '.join(exprs)} "
+            "FROM _apb_chunk"
+        )
+        new: set[tuple[Any, ...]] = set()  # partitions without rows before this load
+        seen: set[int] = set()  # hashes of the keys inserted straight into the table so far
+        positions = [names.index(k) for k in key]
+        staged = written = 0
+        for chunk in chunks(rows, size):
+            # Column by column with itemgetter: zip(*chunk) makes one tracked iterator per row.
+            values = [list(map(get, chunk)) for get in getters]
+            data = [pa.array(column, type=t) for column, t in zip(values, types, strict=True)]
+            data.append(pa.array(range(written, written + len(chunk)), type=pa.int64()))
+            # A relation, not register(): a registered view (even unregistered) keeps its Arrow
+            # buffers alive until the transaction ends, so the whole load would stay in memory.
+            batch = raw.from_arrow(pa.RecordBatch.from_arrays(data, schema=schema))
+            written += len(chunk)
+            if not staged and self._all_new(raw, table, key[:-1], set(zip(*(values[i] for i in part))), new):
+                # A plain INSERT fails (and aborts the load's transaction) on a key already in the
+                # table, which here can only be one loaded earlier in this load: a repeated key
+                # hash, or a hash collision, sends the chunk to the stage instead (ON CONFLICT DO
+                # NOTHING would tell too, but costs half as much again as the insert, measured).
+                hashes = set(map(hash, zip(*(values[i] for i in positions))))
+                if len(hashes) == len(chunk) and seen.isdisjoint(hashes):
+                    batch.query("_apb_chunk", insert).fetchall()
+                    seen |= hashes
+                    continue
+            if not staged:  # this chunk and the rest go through the stage (last row wins)
+                self._create_stage(raw, columns)
+            batch.insert_into(self._STAGE)
+            staged += len(chunk)
+        if staged:
+            self._merge(raw, table, columns, key, staged)
+        return written
+
+    def _all_new(
+        self,
+        raw: Any,
+        table: Table,
+        part: Sequence[str],
+        found: set[tuple[Any, ...]],
+        new: set[tuple[Any, ...]],
+    ) -> bool:
+        """Every partition in ``found`` had no row in ``table`` before this load (``new`` holds
+        those already checked: rows this load inserted do not count)."""
+        where = " AND ".join(f"{self.quote.format(column)} = ?" for column in part)
+        for value in found - new:
+            if raw.execute(f"SELECT 1 FROM {table.sql(self.quote)} WHERE {where} LIMIT 1", value).fetchall():
+                return False
+            new.add(value)
+        return True
+
+    def _merge(
+        self, raw: Any, table: Table, columns: Sequence[Column], key: Sequence[str], staged: int
+    ) -> int:
+        """The stage's rows into ``table``: a plain insert when nothing can conflict, else the
+        re-run path (see the module docstring); the stage is dropped either way."""
+        names = [name for name, _ in columns]
         try:
             seq, keys, stage = self.quote.format("_apb_seq"), column_list(key, self.quote), self._STAGE
             exprs = [self._convert_sql(self.quote.format(n), k, self.column_type(n, k)) for n, k in columns]
@@ -220,7 +311,7 @@ class DuckDBDialect(SqlDialect):
                 )
         finally:
             self._drop_stage(raw)
-        return written
+        return staged
 
     def _merge_sql(
         self,
@@ -282,36 +373,27 @@ class DuckDBDialect(SqlDialect):
             return f"CAST({column} AS TIMESTAMPTZ)"
         return column
 
-    def _stage(self, raw: Any, columns: Sequence[Column], rows: Iterable[Row], chunk_size: int) -> int:
-        """Rows into the temporary stage with an ascending ``_apb_seq``, one chunk at a time;
-        returns their number. With ``pyarrow`` each chunk becomes one Arrow record batch that
-        DuckDB appends to the stage (``from_arrow(…).insert_into``), else ``executemany``:
-        either way only one chunk is held in Python at a time, and the stage lives in DuckDB's
-        buffer pool (spilled to its temporary directory beyond ``memory_limit``)."""
-        stage_types = [("VARCHAR" if self._convert(n, k) else self.types[k]) for n, k in columns]
+    def _stage_types(self, columns: Sequence[Column]) -> list[str]:
+        return [("VARCHAR" if self._convert(n, k) else self.types[k]) for n, k in columns]
+
+    def _create_stage(self, raw: Any, columns: Sequence[Column]) -> None:
+        """An empty temporary stage: the columns as loaded (text where the table converts)
+        and an ascending ``_apb_seq`` (the last row of a key wins)."""
         self._drop_stage(raw)
-        specs = [f"{self.quote.format(n)} {t}" for (n, _), t in zip(columns, stage_types, strict=True)]
+        specs = [
+            f"{self.quote.format(n)} {t}"
+            for (n, _), t in zip(columns, self._stage_types(columns), strict=True)
+        ]
         raw.execute(f'CREATE TEMP TABLE {self._STAGE} ({", ".join(specs)}, "_apb_seq" BIGINT)')
-        arrow = _arrow_types(columns, stage_types)
+
+    def _stage(self, raw: Any, columns: Sequence[Column], rows: Iterable[Row], chunk_size: int) -> int:
+        """Without ``pyarrow``: every row into the stage with ``executemany``, one chunk at a
+        time (only one is held in Python); returns their number."""
+        self._create_stage(raw, columns)
+        insert = f"INSERT INTO {self._STAGE} VALUES ({', '.join(['?'] * (len(columns) + 1))})"
         written = 0
-        if arrow is None:
-            insert = f"INSERT INTO {self._STAGE} VALUES ({', '.join(['?'] * (len(columns) + 1))})"
-            for chunk in chunks(rows, chunk_size):
-                raw.executemany(insert, [(*row, written + i) for i, row in enumerate(chunk)])
-                written += len(chunk)
-            return written
-        pa, types = arrow
-        schema = pa.schema(
-            [*((n, t) for (n, _), t in zip(columns, types, strict=True)), ("_apb_seq", pa.int64())]
-        )
-        for chunk in chunks(rows, min(chunk_size, self.ARROW_CHUNK_ROWS)):
-            data = [
-                pa.array(values, type=t) for values, t in zip(zip(*chunk, strict=True), types, strict=True)
-            ]
-            data.append(pa.array(range(written, written + len(chunk)), type=pa.int64()))
-            # A relation, not register(): a registered view (even unregistered) keeps its Arrow
-            # buffers alive until the transaction ends, so the whole load would stay in memory.
-            raw.from_arrow(pa.RecordBatch.from_arrays(data, schema=schema)).insert_into(self._STAGE)
+        for chunk in chunks(rows, chunk_size):
+            raw.executemany(insert, [(*row, written + i) for i, row in enumerate(chunk)])
             written += len(chunk)
         return written
 
