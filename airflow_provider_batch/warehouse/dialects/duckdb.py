@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import threading
 import time
-from operator import itemgetter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, ClassVar
 
 from airflow_provider_batch.warehouse.dialects._sql import (
@@ -231,8 +231,8 @@ class DuckDBDialect(SqlDialect):
         schema = pa.schema([*zip(names, types, strict=True), ("_apb_seq", pa.int64())])
         exprs = [self._convert_sql(self.quote.format(n), k, self.column_type(n, k)) for n, k in columns]
         insert = (
-            f"INSERT INTO {table.sql(self.quote)} ({column_list(names, self.quote)}) SELECT {', '.join(exprs)} "
-            "FROM _apb_chunk"
+            f"INSERT INTO {table.sql(self.quote)} ({column_list(names, self.quote)}) "
+            f"SELECT {', '.join(exprs)} FROM _apb_chunk"
         )
         new: set[tuple[Any, ...]] = set()  # partitions without rows before this load
         seen: set[int] = set()  # hashes of the keys inserted straight into the table so far
@@ -247,12 +247,13 @@ class DuckDBDialect(SqlDialect):
             # buffers alive until the transaction ends, so the whole load would stay in memory.
             batch = raw.from_arrow(pa.RecordBatch.from_arrays(data, schema=schema))
             written += len(chunk)
-            if not staged and self._all_new(raw, table, key[:-1], set(zip(*(values[i] for i in part))), new):
+            partitions = set() if staged else set(zip(*(values[i] for i in part), strict=True))
+            if not staged and self._all_new(raw, table, key[:-1], partitions, new):
                 # A plain INSERT fails (and aborts the load's transaction) on a key already in the
                 # table, which here can only be one loaded earlier in this load: a repeated key
                 # hash, or a hash collision, sends the chunk to the stage instead (ON CONFLICT DO
                 # NOTHING would tell too, but costs half as much again as the insert, measured).
-                hashes = set(map(hash, zip(*(values[i] for i in positions))))
+                hashes = set(map(hash, zip(*(values[i] for i in positions), strict=True)))
                 if len(hashes) == len(chunk) and seen.isdisjoint(hashes):
                     batch.query("_apb_chunk", insert).fetchall()
                     seen |= hashes
