@@ -37,6 +37,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from airflow_provider_batch.warehouse.dialects._sql import Table, column_list
@@ -77,6 +78,9 @@ class SnowflakeNames(str):
 # converts them to the column's type.
 _STAGE_TYPES = {"int": "BIGINT", "float": "DOUBLE", "money": "DOUBLE", "bool": "BOOLEAN"}
 _SEQ = "apb_seq"
+#: A load of more distinct (owner, batch) pairs than this takes the ``MERGE`` path.
+_MAX_PREFIXES = 1_000
+_PREFIXES_PER_QUERY = 100
 
 
 class SnowflakeDialect(SqlDialect):
@@ -104,6 +108,8 @@ class SnowflakeDialect(SqlDialect):
         self._staged: set[Table] = set()
         self._in_load = False
         self._dml = False
+        #: Bulk writes that went straight into the table (``COPY INTO`` it), not through a MERGE.
+        self.direct_loads = 0
 
     # -- DDL ------------------------------------------------------------------------------------
 
@@ -284,17 +290,40 @@ class SnowflakeDialect(SqlDialect):
             return written
         with tempfile.TemporaryDirectory(prefix="apb-snowflake-") as folder:
             path = os.path.join(folder, "rows.parquet")
-            written = _write_parquet(path, columns, rows, chunk_size)
-            if not written:
+            found = _write_parquet(path, columns, rows, chunk_size, positions)
+            if not found.written:
                 return 0
             with _cursor(conn) as cur:
                 staging = self._prepare_staging(cur, table, columns)
                 stage, prefix = self._stage_name(table), uuid.uuid4().hex
                 cur.execute(f"PUT 'file://{_file_url(path)}' @{stage}/{prefix} AUTO_COMPRESS = FALSE")
                 self._dml = True
-                cur.execute(self._copy_sql(staging, columns, f"@{stage}/{prefix}/"))
-                cur.execute(self._merge_stage_sql(table, staging, columns, key))
-        return written
+                files = f"@{stage}/{prefix}/"
+                if found.prefixes is not None and self._absent(cur, table, key, found.prefixes):
+                    # New keys only, none repeated: straight into the table, in the transaction.
+                    cur.execute(self._copy_direct_sql(table, columns, files))
+                    self.direct_loads += 1
+                else:
+                    cur.execute(self._copy_sql(staging, columns, files))
+                    cur.execute(self._merge_stage_sql(table, staging, columns, key))
+        return found.written
+
+    def _absent(self, cur: Any, table: Table, key: Sequence[str], prefixes: set[tuple[Any, ...]]) -> bool:
+        """No row of ``table`` has any of ``prefixes`` (values of the key's leading columns, e.g.
+        ``(owner_key, batch_id)``): every key of the load is new to the table."""
+        lead = [self.quote.format(k) for k in key[:-1]]
+        listed = sorted(prefixes, key=repr)
+        for start in range(0, len(listed), _PREFIXES_PER_QUERY):
+            part = listed[start : start + _PREFIXES_PER_QUERY]
+            where = ""
+            if lead:
+                one = "(" + " AND ".join(f"{c} = {self.placeholder}" for c in lead) + ")"
+                where = " WHERE " + " OR ".join([one] * len(part))
+            cur.execute(f"SELECT 1 FROM {table.sql(self.quote)}{where} LIMIT 1",
+                        [v for values in part for v in values] or None)  # fmt: skip
+            if cur.fetchone() is not None:
+                return False
+        return True
 
     def _stage_name(self, table: Table) -> str:
         return Table(self._STAGE, table.schema).sql(self.quote)
@@ -329,9 +358,21 @@ class SnowflakeDialect(SqlDialect):
             " FILE_FORMAT = (TYPE = PARQUET) PURGE = TRUE FORCE = TRUE"
         )
 
-    def _converted(self, name: str, kind: str, source: str) -> str:
-        """The staged value of column ``name`` as the table's type."""
-        ref = f"{source}.{self.quote.format(name)}"
+    def _copy_direct_sql(self, table: Table, columns: Sequence[Column], files: str) -> str:
+        """``COPY INTO`` the table itself from the Parquet files under ``files``, each value
+        converted as the ``MERGE`` converts it (no ``PURGE``: the temporary stage goes with the
+        session)."""
+        names = column_list([n for n, _ in columns], self.quote)
+        select = ", ".join(
+            self._converted(n, kind, f"$1:{n}::{_STAGE_TYPES.get(kind, 'VARCHAR')}") for n, kind in columns
+        )
+        return (
+            f"COPY INTO {table.sql(self.quote)} ({names}) FROM (SELECT {select} FROM {files})"
+            " FILE_FORMAT = (TYPE = PARQUET) FORCE = TRUE"
+        )
+
+    def _converted(self, name: str, kind: str, ref: str) -> str:
+        """The staged value ``ref`` of column ``name`` as the table's type."""
         if kind == "timestamp":
             # ISO 8601 text, converted by the assignment: a TIMESTAMP_TZ column parses it, and
             # the text column of a table the generic dialect created keeps it as that dialect
@@ -359,7 +400,7 @@ class SnowflakeDialect(SqlDialect):
         self, table: Table, staging: Table, columns: Sequence[Column], key: Sequence[str]
     ) -> str:
         q = self.quote.format
-        select = ", ".join(f"{self._converted(n, kind, 'r')} AS {q(n)}" for n, kind in columns)
+        select = ", ".join(f"{self._converted(n, kind, f'r.{q(n)}')} AS {q(n)}" for n, kind in columns)
         keys = ", ".join(f"r.{q(k)}" for k in key)
         latest = f"ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY r.{q(_SEQ)} DESC)"
         source = f"SELECT {select} FROM {staging.sql(self.quote)} r QUALIFY {latest} = 1"
@@ -371,7 +412,7 @@ class SnowflakeDialect(SqlDialect):
         q = self.quote.format
         one = "(" + ", ".join([self.placeholder] * len(columns)) + ")"
         names = column_list([n for n, _ in columns], self.quote)
-        select = ", ".join(f"{self._converted(n, kind, 'r')} AS {q(n)}" for n, kind in columns)
+        select = ", ".join(f"{self._converted(n, kind, f'r.{q(n)}')} AS {q(n)}" for n, kind in columns)
         source = f"SELECT {select} FROM (VALUES {', '.join([one] * rows)}) AS r ({names})"
         return self._merge_sql(table, source, columns, key)
 
@@ -381,26 +422,56 @@ def _file_url(path: str) -> str:
     return os.path.abspath(path).replace("\\", "/")
 
 
-def _write_parquet(path: str, columns: Sequence[Column], rows: Iterable[Row], chunk_size: int) -> int:
-    """Write ``rows`` to ``path``, one row group per chunk, with their place in the stream."""
+@dataclass
+class _Written:
+    """What :func:`_write_parquet` saw: the row count, and the distinct values of the key's
+    leading columns (``None``: too many to list, or a key repeated in the stream)."""
+
+    written: int
+    prefixes: set[tuple[Any, ...]] | None
+
+
+def _write_parquet(
+    path: str, columns: Sequence[Column], rows: Iterable[Row], chunk_size: int, key_at: Sequence[int] = ()
+) -> _Written:
+    """Write ``rows`` to ``path`` as they arrive, one row group per chunk, with their place in
+    the stream; nothing of the load but one chunk is held. With ``key_at`` (the key's positions),
+    note the distinct values of the key's leading columns and whether a key repeats (a 64-bit
+    hash per row, 8 bytes a row, checked at the end; a collision only sends the load down the
+    ``MERGE`` path)."""
     # pyarrow comes with the Snowflake provider (not with this package's own dependencies).
     pa = importlib.import_module("pyarrow")
     pq = importlib.import_module("pyarrow.parquet")
+    pc = importlib.import_module("pyarrow.compute")
 
     kinds = {"int": pa.int64(), "float": pa.float64(), "money": pa.float64(), "bool": pa.bool_()}
     fields = [pa.field(name, kinds.get(kind, pa.string())) for name, kind in columns]
     schema = pa.schema([*fields, pa.field(_SEQ, pa.int64())])
+    lead = list(key_at[:-1])
+    prefixes: set[tuple[Any, ...]] = set()
+    hashes: list[Any] | None = [] if key_at else None
     written = 0
     writer: Any = None
     try:
         for chunk in chunks(rows, chunk_size):
-            arrays = [pa.array([row[i] for row in chunk], type=f.type) for i, f in enumerate(fields)]
+            values = list(zip(*chunk, strict=True))  # one tuple per column, in C
+            arrays = [pa.array(v, type=f.type) for v, f in zip(values, fields, strict=True)]
             arrays.append(pa.array(range(written, written + len(chunk)), type=pa.int64()))
+            if hashes is not None:
+                keys = zip(*(values[p] for p in key_at), strict=True)
+                hashes.append(pa.array(map(hash, keys), type=pa.int64(), size=len(chunk)))
+                prefixes.update(zip(*(values[p] for p in lead), strict=True) if lead else [()])
+                if len(prefixes) > _MAX_PREFIXES:
+                    hashes = None
             if writer is None:
                 writer = pq.ParquetWriter(path, schema)
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
             written += len(chunk)
+            del values, arrays
     finally:
         if writer is not None:
             writer.close()
-    return written
+    if hashes is None or not written:
+        return _Written(written, None)
+    distinct = pc.count_distinct(pa.chunked_array(hashes, type=pa.int64())).as_py()
+    return _Written(written, prefixes if distinct == written else None)
