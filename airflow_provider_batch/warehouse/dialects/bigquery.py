@@ -1,4 +1,4 @@
-"""BigQuery: load jobs into a staging table, then one ``MERGE`` inside a session transaction.
+"""BigQuery: load jobs into a staging table, then one ``INSERT`` or ``MERGE`` in a session transaction.
 
 Written against ``google-cloud-bigquery``'s client directly, from an Airflow connection of type
 ``google_cloud_platform``, without the Google provider (which is heavy and holds openai back).
@@ -12,11 +12,21 @@ understood too) and gives the loader a small DB-API connection:
   ownership marks and its spend rows become visible all at once. DDL is not allowed inside a
   BigQuery transaction: ``CREATE``/``ALTER``/``DROP`` run outside it, and tables are created
   and migrated before a load begins (``ensure_tables``);
-* :meth:`BigQueryDialect.write` never streams: rows go as newline-delimited JSON (written a block
-  at a time to a temporary file, which the client uploads in chunks) through a load job into a
-  staging table of their own (``_apb_stage_…`` in the target's dataset, expiring after a day
-  should the process die), then one ``MERGE`` on the key (the last row of a repeated key
-  wins) runs in the transaction. Staging tables are deleted once the transaction ends.
+* :meth:`BigQueryDialect.write` never streams: rows go as newline-delimited JSON, written a block
+  at a time to a temporary file; every 32 MiB of it (``_UPLOAD_BYTES``) is uploaded as a load job
+  of its own appending to one staging table (``_apb_stage_…`` in the target's dataset, expiring
+  after a day should the process die), and the file is emptied for the next part, so the client
+  holds one part, never the whole body (the client uploads a file of up to 100 MiB as one chunk
+  in memory). Then, in the transaction, the staged rows (the last of each key) are ``INSERT``\ ed
+  when none of the load's (owner, batch) pairs has a row in the table yet (one ``SELECT … LIMIT
+  1`` joining the staged pairs), else ``MERGE``\ d on the key. Staging tables are deleted once
+  the transaction ends.
+
+  The rows are never loaded straight into the table, even for a new batch: a load job commits on
+  its own, outside the session's transaction, so the rows would be visible before the batch's
+  spend row and its ownership marks, and would stay after a rollback. The staging table is
+  visible to no reader of the table, so the ``INSERT``/``MERGE`` at ``COMMIT`` keeps a load all
+  or nothing.
 
 Types: keys and text ``STRING``, ``response_json`` ``JSON`` (parsed with ``SAFE.PARSE_JSON``;
 text that is not JSON is kept as a JSON string), money ``NUMERIC`` (9 decimal places), embeddings
@@ -71,7 +81,8 @@ def emulator_host() -> str | None:
 
 
 class BigQueryDialect(SqlDialect):
-    """BigQuery (see the module docstring): staged load job + ``MERGE`` in a session transaction.
+    """BigQuery (see the module docstring): staged load jobs + ``INSERT`` (keys new to the table)
+    or ``MERGE`` in a session transaction.
 
     :param emulator: leave out what bqemulator cannot parse (primary-key clauses).
     """

@@ -1,20 +1,30 @@
-"""Snowflake write strategy: Parquet through a temporary stage, ``COPY INTO`` a staging table, one ``MERGE``.
+"""Snowflake write strategy: Parquet through a temporary stage, then ``COPY INTO`` the table
+itself when every key of the load is new to it, else ``COPY INTO`` a staging table and one ``MERGE``.
 
 For one load (one session, through the Snowflake provider's ``SnowflakeHook``):
 
-1. before the first row, in this order: a temporary stage and a temporary staging table (DDL:
-   on Snowflake every DDL statement commits the session's open transaction, so nothing of the
-   load may precede them);
-2. the rows are written, ``chunk_size`` per row group, into one local Parquet file, which ``PUT``
-   uploads to the stage (a path of its own per write);
-3. ``COPY INTO`` the staging table (by column name; ``PURGE``, ``FORCE``: a file is loaded once
-   per write, never skipped as "loaded before");
-4. one ``MERGE`` into the table on its key; the last row of a key repeated in the stream wins
-   (``QUALIFY ROW_NUMBER()`` over the row's place in the file).
+1. the rows are written as they arrive, ``chunk_size`` per row group, into one local Parquet file
+   (only one chunk is in memory); meanwhile the distinct values of the key's leading columns (the
+   load's (owner, batch) pairs) are noted, and a 64-bit hash of each key (8 bytes a row) tells at
+   the end whether a key repeats in the stream;
+2. before the first DML, in this order: a temporary stage and a temporary staging table (DDL: on
+   Snowflake every DDL statement commits the session's open transaction, so nothing of the load
+   may precede them); ``PUT`` uploads the file to the stage (a path of its own per write);
+3. **a load new to the table** (no row of the table has any of its (owner, batch) pairs, one
+   ``SELECT … LIMIT 1``, and no key repeats): ``COPY INTO`` the table itself, each value
+   converted as the merge would; the staging table stays empty;
+4. **otherwise** (a re-run, a repeated key, or over a thousand pairs): ``COPY INTO`` the staging
+   table (by column name; ``PURGE``, ``FORCE``) and one ``MERGE`` into the table on its key; the
+   last row of a key repeated in the stream wins (``QUALIFY ROW_NUMBER()`` over its place in the file).
 
 Steps 3-4 and every statement of the load after them run in one transaction (autocommit off,
-:meth:`SnowflakeDialect.begin`): the loader commits or rolls back. Spend rows (a few, ``bulk=False``)
-take one ``MERGE … USING (VALUES …)`` with bound values, no DDL.
+:meth:`SnowflakeDialect.begin`): the loader commits or rolls back. ``COPY INTO <table>`` is DML
+(Snowflake's DML reference lists it with the data-loading commands; only DDL commits implicitly),
+so a rolled-back load leaves none of the copied rows; fakesnow runs it as an ``INSERT … SELECT
+FROM read_parquet`` in the same DuckDB transaction. Two loads of the same new (owner, batch) at
+the same moment would both copy (Snowflake does not enforce the key): an owner is one task
+instance, of which Airflow runs one attempt at a time. Spend rows (a few, ``bulk=False``) take one
+``MERGE … USING (VALUES …)`` with bound values, no DDL.
 
 Identifiers follow Snowflake's rules: names are written unquoted, so Snowflake stores them upper
 case and a user's plain ``SELECT custom_id FROM wf_results`` finds them; a name that is a reserved
@@ -84,8 +94,8 @@ _PREFIXES_PER_QUERY = 100
 
 
 class SnowflakeDialect(SqlDialect):
-    """Snowflake: a temporary stage, ``COPY INTO`` a temporary staging table, one ``MERGE`` (see
-    the module docstring)."""
+    """Snowflake: a temporary stage; ``COPY INTO`` the table for keys new to it, else ``COPY INTO``
+    a temporary staging table and one ``MERGE`` (see the module docstring)."""
 
     name = "snowflake"
     types: ClassVar[dict[str, str]] = {
