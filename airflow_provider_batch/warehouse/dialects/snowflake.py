@@ -483,5 +483,10 @@ def _write_parquet(
             writer.close()
     if hashes is None or not written:
         return _Written(written, None)
-    distinct = pc.count_distinct(pa.chunked_array(hashes, type=pa.int64())).as_py()
-    return _Written(written, prefixes if distinct == written else None)
+    # Sorted, a repeated hash sits next to itself (a sort needs far less memory than a hash set).
+    every = pa.concat_arrays(hashes) if hashes else pa.array([], type=pa.int64())
+    del hashes
+    ordered = every.take(pc.array_sort_indices(every))
+    del every
+    repeated = written > 1 and pc.any(pc.equal(ordered.slice(1), ordered.slice(0, written - 1))).as_py()
+    return _Written(written, None if repeated else prefixes)
