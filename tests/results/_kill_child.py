@@ -3,8 +3,8 @@
 ``python -m tests.results._kill_child '<json>'`` with ``conn_id``, ``results_table``,
 ``summary_table``, ``dialect``, ``rows``, ``chunk_size``, ``kill_after`` and ``marker``. The
 connection the loader opens counts the statements that write rows into the results table
-(``INSERT``, ``COPY`` or ``MERGE``); right after the ``kill_after``-th has returned (its rows are on the
-server, inside the open transaction) it writes the marker, with the number of rows the
+(``INSERT``, ``COPY [INTO]`` or ``MERGE``); right after the ``kill_after``-th has returned (its
+rows are on the server, inside the open transaction) it writes the marker, with the number of rows the
 transaction itself sees, and SIGKILLs its own process, as an OOM kill or a lost node would.
 """
 
@@ -31,7 +31,9 @@ def rows_for(n: int) -> Any:
 
 class KillSwitch:
     def __init__(self, table_sql: str, after: int, marker: Path) -> None:
-        self.writes = re.compile(rf"\s*(INSERT\s+INTO|COPY|MERGE\s+INTO)\s+{re.escape(table_sql)}\s", re.I)
+        self.writes = re.compile(
+            rf"\s*(INSERT\s+INTO|COPY(?:\s+INTO)?|MERGE\s+INTO)\s+{re.escape(table_sql)}\s", re.I
+        )
         self.count_sql = f"SELECT COUNT(*) FROM {table_sql} WHERE batch_id = '{BATCH_ID}'"
         self.after, self.marker, self.seen = after, marker, 0
 

@@ -63,46 +63,67 @@ def test_a_value_json_cannot_hold_is_refused() -> None:
 
 
 class _Stage:
-    """A connection that keeps what the load job would upload."""
+    """A connection that keeps what each load job would upload and the statements run."""
 
     rowcount = -1
 
-    def __init__(self) -> None:
+    def __init__(self, existing: bool = False) -> None:
         self.uploaded: list[bytes] = []
-        self.merged = ""
+        self.statements: list[str] = []
+        self.existing = existing
 
     def column_types(self, table: Table) -> dict[str, str]:
         return {"custom_id": "STRING", "response_json": "JSON"}
 
-    def load_stage(self, table: Table, schema: Any, body: Any) -> str:
+    def create_stage(self, table: Table, schema: Any) -> str:
+        return "p.d.stage"
+
+    def append_stage(self, ref: str, body: Any) -> str:
+        assert ref == "p.d.stage"
         self.uploaded.append(body.read())
-        return "`d`.`stage`"
+        return "job"
+
+    def finish(self, job: Any) -> None:
+        assert job == "job"
 
     def cursor(self) -> Any:
         return self
 
     def execute(self, sql: str, params: Any = ()) -> None:
-        self.merged = sql
+        self.statements.append(sql)
+
+    def fetchall(self) -> list[tuple]:
+        return [(1,)] if self.existing else []
 
     def close(self) -> None:
         pass
 
 
-def test_write_uploads_the_file_from_its_start_and_merges_once() -> None:
-    conn = _Stage()
-    columns = [("custom_id", "key"), ("response_json", "text")]
-    rows = [("r-1", '{"a": 1}'), ("r-2", None)]
-    written = BigQueryDialect(emulator=True).write(
-        conn, Table("results", "d"), columns, ["custom_id"], rows, chunk_size=10
-    )
-    assert written == 2
-    (body,) = conn.uploaded
-    assert [line["custom_id"] for line in _lines(body)] == ["r-1", "r-2"]
-    assert conn.merged.startswith("MERGE `d`.`results` T USING")
-    assert (
-        BigQueryDialect(emulator=True).write(
-            conn, Table("results", "d"), columns, ["custom_id"], [], chunk_size=10
-        )
-        == 0
-    )
-    assert len(conn.uploaded) == 1
+COLUMNS = [("owner_key", "key"), ("custom_id", "key"), ("response_json", "text")]
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new keys", "keys present"])
+def test_write_uploads_bounded_parts_then_inserts_new_keys_or_merges(
+    monkeypatch: pytest.MonkeyPatch, existing: bool
+) -> None:
+    monkeypatch.setattr(bigquery, "_BLOCK_ROWS", 2)
+    monkeypatch.setattr(bigquery, "_UPLOAD_BYTES", 100)  # about two blocks of these rows a part
+    conn = _Stage(existing)
+    dialect = BigQueryDialect(emulator=True)
+    rows = [("o", f"r-{i}", '{"a": 1}' if i % 2 else None) for i in range(9)]
+    table, key = Table("results", "d"), ["owner_key", "custom_id"]
+    written = dialect.write(conn, table, COLUMNS, key, rows, chunk_size=10)
+    assert written == 9
+    assert len(conn.uploaded) > 2 and all(len(part) < 100 + 2 * 60 for part in conn.uploaded)
+    lines = [line for part in conn.uploaded for line in _lines(part)]
+    assert [line["custom_id"] for line in lines] == [f"r-{i}" for i in range(9)]
+    assert [line["_apb_seq"] for line in lines] == list(range(1, 10))
+    probe, statement = conn.statements
+    assert "JOIN (SELECT DISTINCT `owner_key` FROM `d`.`stage`)" in probe
+    if existing:
+        assert statement.startswith("MERGE `d`.`results` T USING") and dialect.direct_loads == 0
+    else:
+        assert statement.startswith("INSERT INTO `d`.`results`") and dialect.direct_loads == 1
+    assert "QUALIFY ROW_NUMBER()" in statement  # the last row of a repeated key, either way
+    assert dialect.write(conn, table, COLUMNS, key, [], chunk_size=10) == 0
+    assert len(conn.statements) == 2

@@ -1,4 +1,4 @@
-"""BigQuery: load jobs into a staging table, then one ``MERGE`` inside a session transaction.
+"""BigQuery: load jobs into a staging table, then one ``INSERT`` or ``MERGE`` in a session transaction.
 
 Written against ``google-cloud-bigquery``'s client directly, from an Airflow connection of type
 ``google_cloud_platform``, without the Google provider (which is heavy and holds openai back).
@@ -12,11 +12,21 @@ understood too) and gives the loader a small DB-API connection:
   ownership marks and its spend rows become visible all at once. DDL is not allowed inside a
   BigQuery transaction: ``CREATE``/``ALTER``/``DROP`` run outside it, and tables are created
   and migrated before a load begins (``ensure_tables``);
-* :meth:`BigQueryDialect.write` never streams: rows go as newline-delimited JSON (written a block
-  at a time to a temporary file, which the client uploads in chunks) through a load job into a
-  staging table of their own (``_apb_stage_…`` in the target's dataset, expiring after a day
-  should the process die), then one ``MERGE`` on the key (the last row of a repeated key
-  wins) runs in the transaction. Staging tables are deleted once the transaction ends.
+* :meth:`BigQueryDialect.write` never streams: rows go as newline-delimited JSON, written a block
+  at a time to a temporary file; every 32 MiB of it (``_UPLOAD_BYTES``) is uploaded as a load job
+  of its own appending to one staging table (``_apb_stage_…`` in the target's dataset, expiring
+  after a day should the process die), and the file is emptied for the next part, so the client
+  holds one part, never the whole body (the client uploads a file of up to 100 MiB as one chunk
+  in memory). Then, in the transaction, the staged rows (the last of each key) are inserted (``INSERT``)
+  when none of the load's (owner, batch) pairs has a row in the table yet (one ``SELECT … LIMIT
+  1`` joining the staged pairs), else merged (``MERGE``) on the key. Staging tables are deleted once
+  the transaction ends.
+
+  The rows are never loaded straight into the table, even for a new batch: a load job commits on
+  its own, outside the session's transaction, so the rows would be visible before the batch's
+  spend row and its ownership marks, and would stay after a rollback. The staging table is
+  visible to no reader of the table, so the ``INSERT``/``MERGE`` at ``COMMIT`` keeps a load all
+  or nothing.
 
 Types: keys and text ``STRING``, ``response_json`` ``JSON`` (parsed with ``SAFE.PARSE_JSON``;
 text that is not JSON is kept as a JSON string), money ``NUMERIC`` (9 decimal places), embeddings
@@ -36,7 +46,7 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, BinaryIO, ClassVar
@@ -71,7 +81,8 @@ def emulator_host() -> str | None:
 
 
 class BigQueryDialect(SqlDialect):
-    """BigQuery (see the module docstring): staged load job + ``MERGE`` in a session transaction.
+    """BigQuery (see the module docstring): staged load jobs + ``INSERT`` (keys new to the table)
+    or ``MERGE`` in a session transaction.
 
     :param emulator: leave out what bqemulator cannot parse (primary-key clauses).
     """
@@ -102,6 +113,8 @@ class BigQueryDialect(SqlDialect):
     def __init__(self, emulator: bool | None = None) -> None:
         super().__init__("`{}`", "?")
         self.emulator = emulator_host() is not None if emulator is None else emulator
+        #: Bulk writes (result rows) that were inserted, their keys new to the table, not merged.
+        self.direct_loads = 0
 
     @classmethod
     def for_hook(cls, hook: Any) -> BigQueryDialect:
@@ -186,23 +199,49 @@ class BigQueryDialect(SqlDialect):
         chunk_size: int,
         bulk: bool = True,
     ) -> int:
-        """Load ``rows`` into a new staging table (one load job), then ``MERGE`` it on ``key``."""
+        """Load ``rows`` into a new staging table (load jobs of at most :data:`_UPLOAD_BYTES`
+        each, appended), then write it into the table in the transaction: an ``INSERT`` when none
+        of the load's (owner, batch) pairs has a row in the table yet, else a ``MERGE`` on ``key``."""
         names = [name for name, _ in columns]
-        # The body goes through a temporary file (gone when closed), never whole in memory.
+        stage: str | None = None
+        as_json: set[str] = set()
+        jobs: list[Any] = []
+        written = 0
+        # The body goes through a temporary file (gone when closed), never whole in memory; each
+        # part of at most _UPLOAD_BYTES is uploaded as a load job of its own, then the file is
+        # emptied for the next part.
         with tempfile.TemporaryFile(prefix="apb_bq_load_") as body:
-            written = _ndjson(names, rows, body)
-            if not written:
-                return 0
-            body.seek(0)
-            stage, as_json = self._load(conn, table, columns, body)
-        self.execute(conn, self._merge_sql(table, stage, columns, key, as_json))
+            for part in _ndjson_parts(names, rows, body, _UPLOAD_BYTES):
+                written = part
+                body.seek(0)
+                if stage is None:
+                    stage, as_json = self._stage(conn, table, columns)
+                jobs.append(conn.append_stage(stage, body))
+                body.seek(0)
+                body.truncate()
+        if stage is None:
+            return 0
+        for job in jobs:
+            conn.finish(job)
+        staged = _quoted_stage(stage)
+        if self._absent(conn, table, staged, key):
+            self.execute(conn, self._insert_sql(table, staged, columns, key, as_json))
+            self.direct_loads += bulk
+        else:
+            self.execute(conn, self._merge_sql(table, staged, columns, key, as_json))
         return written
 
-    def _load(
-        self, conn: Any, table: Table, columns: Sequence[Column], body: BinaryIO
-    ) -> tuple[str, set[str]]:
-        """Check the table's embedding columns, then load ``body`` into a staging table; returns
-        the staging table's name and the table's ``JSON`` columns."""
+    def _absent(self, conn: Any, table: Table, stage: str, key: Sequence[str]) -> bool:
+        """No row of ``table`` shares the leading key columns (owner, batch) with a staged row."""
+        lead = column_list(key[:-1], self.quote) if len(key) > 1 else None
+        if lead is None:
+            return not self.query(conn, f"SELECT 1 FROM {_name(table)} LIMIT 1")
+        pairs = f"(SELECT DISTINCT {lead} FROM {stage})"
+        return not self.query(conn, f"SELECT 1 FROM {_name(table)} T JOIN {pairs} S USING ({lead}) LIMIT 1")
+
+    def _stage(self, conn: Any, table: Table, columns: Sequence[Column]) -> tuple[str, set[str]]:
+        """Check the table's embedding columns, then create an empty staging table; returns its
+        ``project.dataset.name`` and the table's ``JSON`` columns."""
         found = conn.column_types(table)
         # A table of an older shape may hold the JSON column as STRING: parse only into JSON.
         as_json = {name for name, kind in found.items() if kind == "JSON"}
@@ -216,7 +255,32 @@ class BigQueryDialect(SqlDialect):
                 f"as {self.types['vector']}) or load into a new table"
             )
         schema = [(n, self._STAGE_TYPES[self.kind(n, k)], k) for n, k in columns]
-        return conn.load_stage(table, schema, body), as_json
+        return conn.create_stage(table, schema), as_json
+
+    def _latest(self, stage: str, key: Sequence[str]) -> str:
+        """The staged rows, the last of each key (by its place in the stream)."""
+        q = self.quote.format
+        return (
+            f"SELECT * EXCEPT({q(_SEQ)}) FROM {stage} WHERE TRUE QUALIFY ROW_NUMBER() OVER "
+            f"(PARTITION BY {column_list(key, self.quote)} ORDER BY {q(_SEQ)} DESC) = 1"
+        )
+
+    def _value(self, name: str, as_json: set[str]) -> str:
+        """The staged column ``name`` (of ``S``) as the table's type."""
+        text = f"S.{self.quote.format(name)}"
+        return f"COALESCE(SAFE.PARSE_JSON({text}), TO_JSON({text}))" if name in as_json else text
+
+    def _insert_sql(
+        self, table: Table, stage: str, columns: Sequence[Column], key: Sequence[str], as_json: Iterable[str]
+    ) -> str:
+        """``INSERT`` the staged rows (the last of each key): for keys new to the table."""
+        as_json = set(as_json)
+        names = [name for name, _ in columns]
+        values = ", ".join(self._value(n, as_json) for n in names)
+        return (
+            f"INSERT INTO {_name(table)} ({column_list(names, self.quote)}) "
+            f"SELECT {values} FROM ({self._latest(stage, key)}) S"
+        )
 
     def _merge_sql(
         self, table: Table, stage: str, columns: Sequence[Column], key: Sequence[str], as_json: Iterable[str]
@@ -224,22 +288,11 @@ class BigQueryDialect(SqlDialect):
         as_json = set(as_json)
         q = self.quote.format
         names = [name for name, _ in columns]
-        source = (
-            f"SELECT * EXCEPT({q(_SEQ)}) FROM {stage} WHERE TRUE QUALIFY ROW_NUMBER() OVER "
-            f"(PARTITION BY {column_list(key, self.quote)} ORDER BY {q(_SEQ)} DESC) = 1"
-        )
-
-        def value(name: str, kind: str) -> str:
-            if name in as_json:
-                text = f"S.{q(name)}"
-                return f"COALESCE(SAFE.PARSE_JSON({text}), TO_JSON({text}))"
-            return f"S.{q(name)}"
-
         on = " AND ".join(f"T.{q(k)} = S.{q(k)}" for k in key)
-        updates = ", ".join(f"{q(n)} = {value(n, k)}" for n, k in columns if n not in key)
-        values = ", ".join(value(n, k) for n, k in columns)
+        updates = ", ".join(f"{q(n)} = {self._value(n, as_json)}" for n in names if n not in key)
+        values = ", ".join(self._value(n, as_json) for n in names)
         return (
-            f"MERGE {_name(table)} T USING ({source}) S ON {on} "
+            f"MERGE {_name(table)} T USING ({self._latest(stage, key)}) S ON {on} "
             f"WHEN MATCHED THEN UPDATE SET {updates} "
             f"WHEN NOT MATCHED THEN INSERT ({column_list(names, self.quote)}) VALUES ({values})"
         )
@@ -269,6 +322,9 @@ def _json_default(value: Any) -> Any:
 
 #: Rows encoded together (one ``bytes`` of a block is all the body that is in memory at a time).
 _BLOCK_ROWS = 10_000
+#: Bytes of body per load job (one block more at most): the client uploads a body of up to
+#: 100 MiB as one chunk held in memory, so parts of this size bound the upload's memory.
+_UPLOAD_BYTES = 32 * 2**20
 # Decimals as text; NaN and infinities as JSON null (JSON has none of them).
 _encode_lines = msgspec.json.Encoder(enc_hook=_json_default, decimal_format="string").encode_lines
 
@@ -277,6 +333,14 @@ def _ndjson(names: Sequence[str], rows: Iterable[Row], out: BinaryIO) -> int:
     """Write ``rows`` to ``out`` as newline-delimited JSON objects with a sequence number (the last
     row of a key wins), a block of rows at a time; returns how many were written. ``None`` values
     are left out (a missing field loads as NULL)."""
+    return max(_ndjson_parts(names, rows, out, None), default=0)
+
+
+def _ndjson_parts(
+    names: Sequence[str], rows: Iterable[Row], out: BinaryIO, limit: int | None
+) -> Iterator[int]:
+    """:func:`_ndjson`, pausing whenever ``out`` holds ``limit`` bytes or more (and at the end,
+    if it holds any): yields the rows written so far, and the caller uploads and empties ``out``."""
     written = 0
     block: list[dict[str, Any]] = []
     for written, row in enumerate(rows, 1):
@@ -286,9 +350,18 @@ def _ndjson(names: Sequence[str], rows: Iterable[Row], out: BinaryIO) -> int:
         if len(block) == _BLOCK_ROWS:
             out.write(_encode_lines(block))
             block.clear()
+            if limit is not None and out.tell() >= limit:
+                yield written
     if block:
         out.write(_encode_lines(block))
-    return written
+    if out.tell():
+        yield written
+
+
+def _quoted_stage(ref: str) -> str:
+    """A staging table's ``project.dataset.name`` as the quoted ``dataset.name`` of a statement."""
+    _, dataset, name = ref.split(".")
+    return Table(name, dataset).sql("`{}`")
 
 
 # -- the connection -------------------------------------------------------------------------------
@@ -307,6 +380,7 @@ class BigQueryConnection:
         self.session_id: str | None = None
         self.in_transaction = False
         self._stages: list[str] = []
+        self._stage_fields: dict[str, list[Any]] = {}
 
     # transactions
 
@@ -372,10 +446,10 @@ class BigQueryConnection:
         rows = job.result()
         return job, rows
 
-    def load_stage(self, table: Table, schema: Sequence[tuple[str, str, str]], body: BinaryIO) -> str:
-        """Load newline-delimited JSON from the open binary file ``body`` (read from where it stands,
-        in chunks) into a new staging table next to ``table``; returns its quoted name. It is deleted
-        when the transaction ends (and expires after a day)."""
+    def create_stage(self, table: Table, schema: Sequence[tuple[str, str, str]]) -> str:
+        """Create an empty staging table next to ``table`` for columns ``schema`` (name, load type,
+        kind); returns its ``project.dataset.name``. It is deleted when the transaction ends (and
+        expires after a day)."""
         bq = self._bq
         dataset = table.schema
         if not dataset:
@@ -396,14 +470,31 @@ class BigQueryConnection:
         staging.expires = datetime.now(timezone.utc) + _STAGE_TTL
         self.client.create_table(staging)
         self._stages.append(ref)
-        config = bq.LoadJobConfig(
-            schema=fields,
-            source_format=bq.SourceFormat.NEWLINE_DELIMITED_JSON,
-            write_disposition="WRITE_TRUNCATE",
+        self._stage_fields[ref] = fields
+        return ref
+
+    def append_stage(self, ref: str, body: BinaryIO) -> Any:
+        """Start a load job appending the newline-delimited JSON of the open binary file ``body``
+        (read from where it stands) to the staging table ``ref``; returns the job once the body is
+        uploaded (:meth:`finish` waits for it)."""
+        config = self._bq.LoadJobConfig(
+            schema=self._stage_fields[ref],
+            source_format=self._bq.SourceFormat.NEWLINE_DELIMITED_JSON,
+            write_disposition="WRITE_APPEND",
         )
-        job = self.client.load_table_from_file(body, ref, job_config=config, location=self.location)
+        return self.client.load_table_from_file(body, ref, job_config=config, location=self.location)
+
+    @staticmethod
+    def finish(job: Any) -> None:
+        """Wait for a load job; its error is raised here."""
         job.result()
-        return Table(name, dataset).sql("`{}`")
+
+    def load_stage(self, table: Table, schema: Sequence[tuple[str, str, str]], body: BinaryIO) -> str:
+        """Load newline-delimited JSON from the open binary file ``body`` (read from where it stands,
+        in chunks) into a new staging table next to ``table`` (one load job); returns its quoted name."""
+        ref = self.create_stage(table, schema)
+        self.finish(self.append_stage(ref, body))
+        return _quoted_stage(ref)
 
     def column_types(self, table: Table) -> dict[str, str]:
         """Column name -> BigQuery type of ``table`` (from the table's metadata)."""
@@ -412,6 +503,7 @@ class BigQueryConnection:
 
     def _drop_stages(self) -> None:
         stages, self._stages = self._stages, []
+        self._stage_fields.clear()
         for ref in stages:
             with contextlib.suppress(Exception):  # it expires after a day anyway
                 self.client.delete_table(ref, not_found_ok=True)

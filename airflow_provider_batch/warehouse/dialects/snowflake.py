@@ -1,20 +1,30 @@
-"""Snowflake write strategy: Parquet through a temporary stage, ``COPY INTO`` a staging table, one ``MERGE``.
+"""Snowflake write strategy: Parquet through a temporary stage, then ``COPY INTO`` the table
+itself when every key of the load is new to it, else ``COPY INTO`` a staging table and one ``MERGE``.
 
 For one load (one session, through the Snowflake provider's ``SnowflakeHook``):
 
-1. before the first row, in this order: a temporary stage and a temporary staging table (DDL:
-   on Snowflake every DDL statement commits the session's open transaction, so nothing of the
-   load may precede them);
-2. the rows are written, ``chunk_size`` per row group, into one local Parquet file, which ``PUT``
-   uploads to the stage (a path of its own per write);
-3. ``COPY INTO`` the staging table (by column name; ``PURGE``, ``FORCE``: a file is loaded once
-   per write, never skipped as "loaded before");
-4. one ``MERGE`` into the table on its key; the last row of a key repeated in the stream wins
-   (``QUALIFY ROW_NUMBER()`` over the row's place in the file).
+1. the rows are written as they arrive, ``chunk_size`` per row group, into one local Parquet file
+   (only one chunk is in memory); meanwhile the distinct values of the key's leading columns (the
+   load's (owner, batch) pairs) are noted, and a 64-bit hash of each key (8 bytes a row) tells at
+   the end whether a key repeats in the stream;
+2. before the first DML, in this order: a temporary stage and a temporary staging table (DDL: on
+   Snowflake every DDL statement commits the session's open transaction, so nothing of the load
+   may precede them); ``PUT`` uploads the file to the stage (a path of its own per write);
+3. **a load new to the table** (no row of the table has any of its (owner, batch) pairs, one
+   ``SELECT … LIMIT 1``, and no key repeats): ``COPY INTO`` the table itself, each value
+   converted as the merge would; the staging table stays empty;
+4. **otherwise** (a re-run, a repeated key, or over a thousand pairs): ``COPY INTO`` the staging
+   table (by column name; ``PURGE``, ``FORCE``) and one ``MERGE`` into the table on its key; the
+   last row of a key repeated in the stream wins (``QUALIFY ROW_NUMBER()`` over its place in the file).
 
 Steps 3-4 and every statement of the load after them run in one transaction (autocommit off,
-:meth:`SnowflakeDialect.begin`): the loader commits or rolls back. Spend rows (a few, ``bulk=False``)
-take one ``MERGE … USING (VALUES …)`` with bound values, no DDL.
+:meth:`SnowflakeDialect.begin`): the loader commits or rolls back. ``COPY INTO <table>`` is DML
+(Snowflake's DML reference lists it with the data-loading commands; only DDL commits implicitly),
+so a rolled-back load leaves none of the copied rows; fakesnow runs it as an ``INSERT … SELECT
+FROM read_parquet`` in the same DuckDB transaction. Two loads of the same new (owner, batch) at
+the same moment would both copy (Snowflake does not enforce the key): an owner is one task
+instance, of which Airflow runs one attempt at a time. Spend rows (a few, ``bulk=False``) take one
+``MERGE … USING (VALUES …)`` with bound values, no DDL.
 
 Identifiers follow Snowflake's rules: names are written unquoted, so Snowflake stores them upper
 case and a user's plain ``SELECT custom_id FROM wf_results`` finds them; a name that is a reserved
@@ -37,6 +47,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from airflow_provider_batch.warehouse.dialects._sql import Table, column_list
@@ -84,11 +95,14 @@ _RETYPED = {
     "VARIANT": ("TRY_PARSE_JSON({})", "PARSE_JSON({})", "a JSON document"),
     "ARRAY": ("TRY_PARSE_JSON({})", "PARSE_JSON({})::ARRAY", "a JSON array"),
 }
+#: A load of more distinct (owner, batch) pairs than this takes the ``MERGE`` path.
+_MAX_PREFIXES = 1_000
+_PREFIXES_PER_QUERY = 100
 
 
 class SnowflakeDialect(SqlDialect):
-    """Snowflake: a temporary stage, ``COPY INTO`` a temporary staging table, one ``MERGE`` (see
-    the module docstring)."""
+    """Snowflake: a temporary stage; ``COPY INTO`` the table for keys new to it, else ``COPY INTO``
+    a temporary staging table and one ``MERGE`` (see the module docstring)."""
 
     name = "snowflake"
     types: ClassVar[dict[str, str]] = {
@@ -111,6 +125,8 @@ class SnowflakeDialect(SqlDialect):
         self._staged: set[Table] = set()
         self._in_load = False
         self._dml = False
+        #: Bulk writes that went straight into the table (``COPY INTO`` it), not through a MERGE.
+        self.direct_loads = 0
 
     # -- DDL ------------------------------------------------------------------------------------
 
@@ -346,17 +362,40 @@ class SnowflakeDialect(SqlDialect):
             return written
         with tempfile.TemporaryDirectory(prefix="apb-snowflake-") as folder:
             path = os.path.join(folder, "rows.parquet")
-            written = _write_parquet(path, columns, rows, chunk_size)
-            if not written:
+            found = _write_parquet(path, columns, rows, chunk_size, positions)
+            if not found.written:
                 return 0
             with _cursor(conn) as cur:
                 staging = self._prepare_staging(cur, table, columns)
                 stage, prefix = self._stage_name(table), uuid.uuid4().hex
                 cur.execute(f"PUT 'file://{_file_url(path)}' @{stage}/{prefix} AUTO_COMPRESS = FALSE")
                 self._dml = True
-                cur.execute(self._copy_sql(staging, columns, f"@{stage}/{prefix}/"))
-                cur.execute(self._merge_stage_sql(table, staging, columns, key))
-        return written
+                files = f"@{stage}/{prefix}/"
+                if found.prefixes is not None and self._absent(cur, table, key, found.prefixes):
+                    # New keys only, none repeated: straight into the table, in the transaction.
+                    cur.execute(self._copy_direct_sql(table, columns, files))
+                    self.direct_loads += 1
+                else:
+                    cur.execute(self._copy_sql(staging, columns, files))
+                    cur.execute(self._merge_stage_sql(table, staging, columns, key))
+        return found.written
+
+    def _absent(self, cur: Any, table: Table, key: Sequence[str], prefixes: set[tuple[Any, ...]]) -> bool:
+        """No row of ``table`` has any of ``prefixes`` (values of the key's leading columns, e.g.
+        ``(owner_key, batch_id)``): every key of the load is new to the table."""
+        lead = [self.quote.format(k) for k in key[:-1]]
+        listed = sorted(prefixes, key=repr)
+        for start in range(0, len(listed), _PREFIXES_PER_QUERY):
+            part = listed[start : start + _PREFIXES_PER_QUERY]
+            where = ""
+            if lead:
+                one = "(" + " AND ".join(f"{c} = {self.placeholder}" for c in lead) + ")"
+                where = " WHERE " + " OR ".join([one] * len(part))
+            cur.execute(f"SELECT 1 FROM {table.sql(self.quote)}{where} LIMIT 1",
+                        [v for values in part for v in values] or None)  # fmt: skip
+            if cur.fetchone() is not None:
+                return False
+        return True
 
     def _stage_name(self, table: Table) -> str:
         return Table(self._STAGE, table.schema).sql(self.quote)
@@ -391,9 +430,21 @@ class SnowflakeDialect(SqlDialect):
             " FILE_FORMAT = (TYPE = PARQUET) PURGE = TRUE FORCE = TRUE"
         )
 
-    def _converted(self, name: str, kind: str, source: str) -> str:
-        """The staged value of column ``name`` as the table's type."""
-        ref = f"{source}.{self.quote.format(name)}"
+    def _copy_direct_sql(self, table: Table, columns: Sequence[Column], files: str) -> str:
+        """``COPY INTO`` the table itself from the Parquet files under ``files``, each value
+        converted as the ``MERGE`` converts it (no ``PURGE``: the temporary stage goes with the
+        session)."""
+        names = column_list([n for n, _ in columns], self.quote)
+        select = ", ".join(
+            self._converted(n, kind, f"$1:{n}::{_STAGE_TYPES.get(kind, 'VARCHAR')}") for n, kind in columns
+        )
+        return (
+            f"COPY INTO {table.sql(self.quote)} ({names}) FROM (SELECT {select} FROM {files})"
+            " FILE_FORMAT = (TYPE = PARQUET) FORCE = TRUE"
+        )
+
+    def _converted(self, name: str, kind: str, ref: str) -> str:
+        """The staged value ``ref`` of column ``name`` as the table's type."""
         if kind == "timestamp":
             # ISO 8601 text, converted by the assignment: a TIMESTAMP_TZ column parses it, and
             # the text column of a table the generic dialect created keeps it as that dialect
@@ -421,7 +472,7 @@ class SnowflakeDialect(SqlDialect):
         self, table: Table, staging: Table, columns: Sequence[Column], key: Sequence[str]
     ) -> str:
         q = self.quote.format
-        select = ", ".join(f"{self._converted(n, kind, 'r')} AS {q(n)}" for n, kind in columns)
+        select = ", ".join(f"{self._converted(n, kind, f'r.{q(n)}')} AS {q(n)}" for n, kind in columns)
         keys = ", ".join(f"r.{q(k)}" for k in key)
         latest = f"ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY r.{q(_SEQ)} DESC)"
         source = f"SELECT {select} FROM {staging.sql(self.quote)} r QUALIFY {latest} = 1"
@@ -433,7 +484,7 @@ class SnowflakeDialect(SqlDialect):
         q = self.quote.format
         one = "(" + ", ".join([self.placeholder] * len(columns)) + ")"
         names = column_list([n for n, _ in columns], self.quote)
-        select = ", ".join(f"{self._converted(n, kind, 'r')} AS {q(n)}" for n, kind in columns)
+        select = ", ".join(f"{self._converted(n, kind, f'r.{q(n)}')} AS {q(n)}" for n, kind in columns)
         source = f"SELECT {select} FROM (VALUES {', '.join([one] * rows)}) AS r ({names})"
         return self._merge_sql(table, source, columns, key)
 
@@ -443,26 +494,61 @@ def _file_url(path: str) -> str:
     return os.path.abspath(path).replace("\\", "/")
 
 
-def _write_parquet(path: str, columns: Sequence[Column], rows: Iterable[Row], chunk_size: int) -> int:
-    """Write ``rows`` to ``path``, one row group per chunk, with their place in the stream."""
+@dataclass
+class _Written:
+    """What :func:`_write_parquet` saw: the row count, and the distinct values of the key's
+    leading columns (``None``: too many to list, or a key repeated in the stream)."""
+
+    written: int
+    prefixes: set[tuple[Any, ...]] | None
+
+
+def _write_parquet(
+    path: str, columns: Sequence[Column], rows: Iterable[Row], chunk_size: int, key_at: Sequence[int] = ()
+) -> _Written:
+    """Write ``rows`` to ``path`` as they arrive, one row group per chunk, with their place in
+    the stream; nothing of the load but one chunk is held. With ``key_at`` (the key's positions),
+    note the distinct values of the key's leading columns and whether a key repeats (a 64-bit
+    hash per row, 8 bytes a row, checked at the end; a collision only sends the load down the
+    ``MERGE`` path)."""
     # pyarrow comes with the Snowflake provider (not with this package's own dependencies).
     pa = importlib.import_module("pyarrow")
     pq = importlib.import_module("pyarrow.parquet")
+    pc = importlib.import_module("pyarrow.compute")
 
     kinds = {"int": pa.int64(), "float": pa.float64(), "money": pa.float64(), "bool": pa.bool_()}
     fields = [pa.field(name, kinds.get(kind, pa.string())) for name, kind in columns]
     schema = pa.schema([*fields, pa.field(_SEQ, pa.int64())])
+    lead = list(key_at[:-1])
+    prefixes: set[tuple[Any, ...]] = set()
+    hashes: list[Any] | None = [] if key_at else None
     written = 0
     writer: Any = None
     try:
         for chunk in chunks(rows, chunk_size):
-            arrays = [pa.array([row[i] for row in chunk], type=f.type) for i, f in enumerate(fields)]
+            values = list(zip(*chunk, strict=True))  # one tuple per column, in C
+            arrays = [pa.array(v, type=f.type) for v, f in zip(values, fields, strict=True)]
             arrays.append(pa.array(range(written, written + len(chunk)), type=pa.int64()))
+            if hashes is not None:
+                keys = zip(*(values[p] for p in key_at), strict=True)
+                hashes.append(pa.array(map(hash, keys), type=pa.int64(), size=len(chunk)))
+                prefixes.update(zip(*(values[p] for p in lead), strict=True) if lead else [()])
+                if len(prefixes) > _MAX_PREFIXES:
+                    hashes = None
             if writer is None:
                 writer = pq.ParquetWriter(path, schema)
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
             written += len(chunk)
+            del values, arrays
     finally:
         if writer is not None:
             writer.close()
-    return written
+    if hashes is None or not written:
+        return _Written(written, None)
+    # Sorted, a repeated hash sits next to itself (a sort needs far less memory than a hash set).
+    every = pa.concat_arrays(hashes) if hashes else pa.array([], type=pa.int64())
+    del hashes
+    ordered = every.take(pc.array_sort_indices(every))
+    del every
+    repeated = written > 1 and pc.any(pc.equal(ordered.slice(1), ordered.slice(0, written - 1))).as_py()
+    return _Written(written, None if repeated else prefixes)
