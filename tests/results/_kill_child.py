@@ -106,7 +106,7 @@ class Connection:
         self._switch.wrote(self._conn, sql)  # DuckDB: the connection is its own cursor
         return result
 
-    def from_arrow(self, data: Any) -> Relation:  # DuckDB: a chunk inserted by a relation's query
+    def from_arrow(self, data: Any) -> Relation:  # DuckDB: a relation's query inserts (a stream or a chunk)
         return Relation(self._conn.from_arrow(data), self._conn, self._switch)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from airflow_provider_batch.results import WarehouseLoader
 from tests.results._warehouse import duckdb_warehouse
-from tests.results.test_warehouse import loader_for, small_rec
+from tests.results.test_warehouse import Boom, failing, loader_for, small_rec
 
 pytestmark = pytest.mark.warehouses
 
@@ -117,9 +117,10 @@ def test_a_load_waits_for_another_process_that_holds_the_file(
 def test_rows_are_streamed_to_the_stage_one_bounded_arrow_batch_at_a_time(
     duck: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each chunk becomes one Arrow batch appended to the stage, and no Arrow memory outlives
-    it (a registered view would keep every batch until COMMIT); a key repeated in a later chunk
-    keeps its last row, and a user table named like the stage is not touched."""
+    """Each chunk becomes one Arrow batch, read by the streaming insert of a new batch or
+    appended to the stage, and no Arrow memory outlives it (a registered view would keep every
+    batch until COMMIT); a key repeated in a later chunk keeps its last row, and a user table
+    named like the stage is not touched."""
     pa = pytest.importorskip("pyarrow")
     from airflow_provider_batch.warehouse.dialects.duckdb import DuckDBDialect
 
@@ -127,7 +128,8 @@ def test_rows_are_streamed_to_the_stage_one_bounded_arrow_batch_at_a_time(
     duck.hook.run('CREATE TABLE "_apb_stage" (x INTEGER)')
     duck.hook.run('INSERT INTO "_apb_stage" VALUES (7)')
     sizes: list[int] = []
-    held: list[int] = []
+    held: list[int] = []  # Arrow bytes allocated when each chunk is read
+    streams: list[int] = []  # the chunk each streaming insert started at
     real_connect = DuckDBDialect.connect
 
     def connect(self: DuckDBDialect, hook: Any) -> Any:
@@ -137,10 +139,21 @@ def test_rows_are_streamed_to_the_stage_one_bounded_arrow_batch_at_a_time(
             def __getattr__(self, name: str) -> Any:
                 return getattr(real_raw, name)
 
-            def from_arrow(self, batch: Any) -> Any:
-                held.append(pa.total_allocated_bytes())
-                sizes.append(batch.num_rows)
-                return real_raw.from_arrow(batch)
+            def from_arrow(self, data: Any) -> Any:
+                if isinstance(data, pa.RecordBatchReader):  # a new batch: one streaming insert
+                    streams.append(len(sizes))
+                    return real_raw.from_arrow(pa.RecordBatchReader.from_batches(data.schema, tap(data)))
+                tap_one(data)
+                return real_raw.from_arrow(data)
+
+        def tap(reader: Any) -> Any:
+            for batch in reader:  # as DuckDB reads them
+                tap_one(batch)
+                yield batch
+
+        def tap_one(batch: Any) -> None:
+            held.append(pa.total_allocated_bytes())
+            sizes.append(batch.num_rows)
 
         real_raw, conn.raw = conn.raw, Spy()
         return conn
@@ -148,14 +161,19 @@ def test_rows_are_streamed_to_the_stage_one_bounded_arrow_batch_at_a_time(
     monkeypatch.setattr(DuckDBDialect, "connect", connect)
     loader = loader_for(duck, chunk_size=1_000)
     loader.ensure_tables()
-    ids = [f"r{i}" for i in range(30)]
+    ids = [f"r{i}" for i in range(70)]
     loader.load_reconciliation(small_rec("b1", ids))
-    rows = list(small_rec("b1", ids, texts=[f"again {i}" for i in range(30)]).rows())
+    rows = list(small_rec("b1", ids, texts=[f"again {i}" for i in range(70)]).rows())
     last = rows[2]._replace(response_text="last of r2")
     loader.load([*rows, last], [])  # a re-run, with r2 again in the last chunk
-    assert sizes == [7, 7, 7, 7, 2, 7, 7, 7, 7, 3], sizes
-    assert max(held[1:5]) <= held[1], held  # only the chunk being appended is held in Arrow
-    assert duck.query("SELECT COUNT(*), COUNT(DISTINCT custom_id) FROM results") == [(30, 30)]
+    assert sizes == [7] * 20 + [1], sizes
+    assert streams == [0], streams  # the new batch: one INSERT read all its chunks
+    # the stream: the chunk being read and the few DuckDB's scan still holds (up to 4 seen),
+    # not all ten
+    one_chunk = held[1] - held[0]
+    assert one_chunk > 0 and max(held[:10]) - held[0] <= 5 * one_chunk, held
+    assert max(held[11:]) <= held[11], held  # staged: only the chunk being appended is held
+    assert duck.query("SELECT COUNT(*), COUNT(DISTINCT custom_id) FROM results") == [(70, 70)]
     assert duck.query("SELECT response_text FROM results WHERE custom_id = 'r2'") == [("last of r2",)]
     assert duck.query("SELECT response_text FROM results WHERE custom_id = 'r3'") == [("again 3",)]
     assert duck.query('SELECT x FROM "_apb_stage"') == [(7,)]
@@ -204,3 +222,24 @@ def test_new_batches_go_straight_into_the_table_and_only_what_replaces_rows_is_s
     assert duck.query("SELECT response_text FROM results WHERE batch_id = 'b1' AND custom_id = 'r3'") == [
         ("again 3",)
     ]
+
+
+def test_rows_that_fail_in_the_middle_of_the_streaming_insert_raise_their_own_error(
+    duck: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception inside the stream DuckDB reads would abort the transaction with DuckDB's
+    own error: the stream ends the statement instead, and the rows' error is raised after it;
+    nothing of the load stays, and the next load on the table works."""
+    pytest.importorskip("pyarrow")
+    from airflow_provider_batch.warehouse.dialects.duckdb import DuckDBDialect
+
+    monkeypatch.setattr(DuckDBDialect, "ARROW_CHUNK_ROWS", 4)
+    loader = loader_for(duck)
+    loader.ensure_tables()
+    loader.load_reconciliation(small_rec("b1", ["a"]))
+    new = small_rec("b2", [f"r{i}" for i in range(20)])
+    with pytest.raises(Boom, match="injected failure"):
+        loader.load(failing(new.rows(), after=10), [new.summary])
+    assert duck.query("SELECT batch_id, custom_id FROM results") == [("b1", "a")]
+    loader.load_reconciliation(new)
+    assert duck.count("results") == 21

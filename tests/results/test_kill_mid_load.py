@@ -25,8 +25,8 @@ from tests.results.test_warehouse import loader_for, small_rec
 REPO = Path(__file__).resolve().parents[2]
 N, CHUNK = 5_000, 1_000
 #: write statement after which the child dies: the 2nd of 5 chunks, PostgreSQL's single COPY, or
-#: SQLite's single merge of its staged rows, Snowflake's one MERGE, DuckDB's first chunk (straight
-#: into the table)
+#: SQLite's single merge of its staged rows, Snowflake's one MERGE, DuckDB's one streaming INSERT
+#: (straight into the table)
 KILL_AFTER = {"sqlite": 1, "postgres": 1, "mysql": 2, "duckdb": 1, "snowflake": 1}
 CONN_IDS = {"sqlite": "apb_wh_sqlite", "postgres": "apb_wh_postgres", "mysql": "apb_wh_mysql",
             "duckdb": "apb_wh_duckdb", "snowflake": "apb_wh_snowflake"}  # fmt: skip

@@ -9,17 +9,21 @@ rolls back and the real error is raised (not ``cannot rollback - no transaction 
 Rows are bulk-loaded and streamed: each chunk (at most :attr:`DuckDBDialect.ARROW_CHUNK_ROWS`)
 becomes one Arrow record batch (built column by column), so Python holds one chunk at a time
 however large the load. A new batch (the common case: no row of its owner and batch in the table
-before this load) goes straight into the table, chunk by chunk, with a plain ``INSERT …
-SELECT``: no stage, no second copy. The load keeps the hash of every key it inserted this way
-(an int per row, not the rows): a chunk with a key seen before in this load (or a hash
-collision) would make the insert fail and abort the transaction, so it, or the first chunk with
-rows of a batch the table already has (a re-run), and the rest are appended to a temporary stage
-table instead, merged at the end: a ``DELETE`` of the keys it replaces and
-an ``INSERT … SELECT`` of the last row of each key (about three times faster than ``ON CONFLICT
-DO UPDATE`` or ``MERGE`` on 50,000 updated rows, measured), or ``MERGE`` where the table has
-columns this load does not write (another DAG's metadata), which it keeps. The last row of a key
-wins either way: staged rows all come after the rows inserted directly. Without ``pyarrow``,
-every row goes to the stage with ``executemany``.
+before this load) goes straight into the table with ONE ``INSERT … SELECT`` that reads a
+``RecordBatchReader`` fed chunk by chunk as DuckDB asks for them: no stage, no second copy, one
+statement. A stream cannot fail without aborting the transaction (DuckDB has no savepoints), so
+it checks each chunk before feeding it and ends the statement cleanly instead: at a chunk with a
+partition (owner and batch) not yet checked, which is checked and, if new, starts the next
+statement; at a key repeated within the load (the load keeps the hash of every key it inserted:
+an int per row, not the rows; a hash collision counts as a repeat) or a partition the table had
+before this load (a re-run), from which chunk on the rows are appended to a temporary stage
+table instead, merged at the end; and at an error of the rows themselves, raised once the
+statement has returned (the load then rolls back). The merge is a ``DELETE`` of the keys it
+replaces and an ``INSERT … SELECT`` of the last row of each key (about three times faster than
+``ON CONFLICT DO UPDATE`` or ``MERGE`` on 50,000 updated rows, measured), or ``MERGE`` where the
+table has columns this load does not write (another DAG's metadata), which it keeps. The last row
+of a key wins either way: staged rows all come after the rows inserted directly. Without
+``pyarrow``, every row goes to the stage with ``executemany``.
 
 ``response_json`` is stored as ``JSON`` (text that is not JSON is kept as a JSON string), and an
 embedding as ``UNION(vector DOUBLE[], vectors DOUBLE[][])``: one vector, or one per input of a
@@ -36,10 +40,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from operator import itemgetter
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from airflow_provider_batch.warehouse.dialects._sql import (
     Table,
@@ -221,50 +225,41 @@ class DuckDBDialect(SqlDialect):
         size: int,
         arrow: tuple[Any, list[Any]],
     ) -> int:
-        """Each chunk as one Arrow record batch: inserted straight into ``table`` while its
-        partitions (owner and batch) had no row in the table before this load and no key of it
-        repeats an earlier one; else, from then on, appended to the stage and merged at the end."""
+        """Chunks of a new batch go straight into ``table`` through one streaming ``INSERT``
+        (see :class:`_Feed`); from the first chunk that has rows of a partition (owner and
+        batch) the table had before this load, or repeats a key, on, to the stage, merged at the
+        end."""
         pa, types = arrow
         names = [name for name, _ in columns]
-        getters = [itemgetter(i) for i in range(len(columns))]
-        part = [names.index(k) for k in key[:-1]]
         schema = pa.schema([*zip(names, types, strict=True), ("_apb_seq", pa.int64())])
         exprs = [self._convert_sql(self.quote.format(n), k, self.column_type(n, k)) for n, k in columns]
         insert = (
             f"INSERT INTO {table.sql(self.quote)} ({column_list(names, self.quote)}) "
             f"SELECT {', '.join(exprs)} FROM _apb_chunk"
         )
+        feed = _Feed(pa, schema, types, names, key, chunks(rows, size))
         new: set[tuple[Any, ...]] = set()  # partitions without rows before this load
-        seen: set[int] = set()  # hashes of the keys inserted straight into the table so far
-        positions = [names.index(k) for k in key]
-        staged = written = 0
-        for chunk in chunks(rows, size):
-            # Column by column with itemgetter: zip(*chunk) makes one tracked iterator per row.
-            values = [list(map(get, chunk)) for get in getters]
-            data = [pa.array(column, type=t) for column, t in zip(values, types, strict=True)]
-            data.append(pa.array(range(written, written + len(chunk)), type=pa.int64()))
-            # A relation, not register(): a registered view (even unregistered) keeps its Arrow
-            # buffers alive until the transaction ends, so the whole load would stay in memory.
-            batch = raw.from_arrow(pa.RecordBatch.from_arrays(data, schema=schema))
-            written += len(chunk)
-            partitions = set() if staged else set(zip(*(values[i] for i in part), strict=True))
-            if not staged and self._all_new(raw, table, key[:-1], partitions, new):
-                # A plain INSERT fails (and aborts the load's transaction) on a key already in the
-                # table, which here can only be one loaded earlier in this load: a repeated key
-                # hash, or a hash collision, sends the chunk to the stage instead (ON CONFLICT DO
-                # NOTHING would tell too, but costs half as much again as the insert, measured).
-                hashes = set(map(hash, zip(*(values[i] for i in positions), strict=True)))
-                if len(hashes) == len(chunk) and seen.isdisjoint(hashes):
-                    batch.query("_apb_chunk", insert).fetchall()
-                    seen |= hashes
-                    continue
-            if not staged:  # this chunk and the rest go through the stage (last row wins)
-                self._create_stage(raw, columns)
-            batch.insert_into(self._STAGE)
-            staged += len(chunk)
-        if staged:
-            self._merge(raw, table, columns, key, staged)
-        return written
+        feed.held = feed.next()
+        while (held := feed.held) is not None and not held.repeats:
+            if not self._all_new(raw, table, key[:-1], held.parts, new):
+                break
+            del held  # the stream lets go of each chunk once DuckDB has read it
+            # One statement reads every chunk it can as DuckDB asks for it: Python holds one.
+            reader = pa.RecordBatchReader.from_batches(schema, feed.stream(new))
+            raw.from_arrow(reader).query("_apb_chunk", insert).fetchall()
+            if feed.error is not None:  # the rows themselves failed: the load rolls back
+                raise feed.error
+        held = feed.held
+        if held is None:
+            return feed.written
+        self._create_stage(raw, columns)  # this chunk and the rest go through the stage
+        staged = 0
+        while held is not None:
+            raw.from_arrow(held.batch).insert_into(self._STAGE)
+            staged += held.batch.num_rows
+            held = feed.next(staged=True)
+        self._merge(raw, table, columns, key, staged)
+        return feed.written
 
     def _all_new(
         self,
@@ -410,6 +405,79 @@ def _arrow_types(columns: Sequence[Column], stage_types: Sequence[str]) -> tuple
     by_type = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}
     by_type["TIMESTAMPTZ"] = pa.timestamp("us", tz="UTC")
     return pa, [by_type[t] for t in stage_types]
+
+
+class _Chunk(NamedTuple):
+    batch: Any  # a pyarrow.RecordBatch
+    parts: set[tuple[Any, ...]]  # its partitions (owner and batch)
+    hashes: set[int]  # the hashes of its keys
+    repeats: bool  # a key of it repeats one inserted before, or one of its own (or a collision)
+
+
+class _Feed:
+    """The rows as Arrow record batches of one chunk each, and the streams that feed them to
+    DuckDB's ``INSERT`` while they can go straight into the table.
+
+    A stream must never raise: an exception inside it aborts the statement *and* the
+    transaction (DuckDB has no savepoints). So it stops, ending the statement cleanly, at the
+    first chunk with a partition not yet known to be new (:attr:`held`, checked by the caller,
+    which may start another stream with it) or a repeated key; an error of the rows themselves is
+    kept in :attr:`error` for the caller to raise once the statement has returned.
+    """
+
+    def __init__(
+        self,
+        pa: Any,
+        schema: Any,
+        types: list[Any],
+        names: list[str],
+        key: Sequence[str],
+        rows: Iterator[list[Row]],
+    ) -> None:
+        self._pa, self._schema, self._types, self._rows = pa, schema, types, rows
+        # Column by column with itemgetter: zip(*chunk) makes one tracked iterator per row.
+        self._getters = [itemgetter(i) for i in range(len(names))]
+        self._part = [names.index(k) for k in key[:-1]]
+        self._key = [names.index(k) for k in key]
+        self.seen: set[int] = set()  # hashes of the keys inserted straight into the table so far
+        self.written = 0
+        self.held: _Chunk | None = None
+        self.error: Exception | None = None
+
+    def next(self, staged: bool = False) -> _Chunk | None:
+        """The next chunk (``None`` at the end); ``staged``: only its batch is needed."""
+        chunk = next(self._rows, None)
+        if chunk is None:
+            return None
+        pa = self._pa
+        values = [list(map(get, chunk)) for get in self._getters]
+        data = [pa.array(column, type=t) for column, t in zip(values, self._types, strict=True)]
+        data.append(pa.array(range(self.written, self.written + len(chunk)), type=pa.int64()))
+        self.written += len(chunk)
+        batch = pa.RecordBatch.from_arrays(data, schema=self._schema)
+        if staged:
+            return _Chunk(batch, set(), set(), True)
+        parts = set(zip(*(values[i] for i in self._part), strict=True))
+        hashes = set(map(hash, zip(*(values[i] for i in self._key), strict=True)))
+        return _Chunk(batch, parts, hashes, len(hashes) != len(chunk) or not self.seen.isdisjoint(hashes))
+
+    def stream(self, new: set[tuple[Any, ...]]) -> Iterator[Any]:
+        """:attr:`held` (already checked), then every chunk whose partitions are in ``new`` and
+        whose keys are new; :attr:`held` becomes the chunk it stopped at (``None``: the end)."""
+        chunk, self.held = self.held, None
+        try:
+            while chunk is not None:
+                self.seen |= chunk.hashes
+                batch = chunk.batch
+                del chunk
+                yield batch
+                del batch
+                chunk = self.next()
+                if chunk is not None and (chunk.repeats or not chunk.parts <= new):
+                    self.held = chunk
+                    return
+        except Exception as exc:  # raised by the caller once the statement has returned
+            self.error = exc
 
 
 _LOCKS: dict[str, threading.Lock] = {}
