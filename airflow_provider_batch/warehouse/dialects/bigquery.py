@@ -29,10 +29,10 @@ understood too) and gives the loader a small DB-API connection:
   or nothing.
 
 Types: keys and text ``STRING``, ``response_json`` ``JSON`` (parsed with ``SAFE.PARSE_JSON``;
-text that is not JSON is kept as a JSON string), money ``NUMERIC`` (9 decimal places), embeddings
-``ARRAY<STRUCT<vector ARRAY<FLOAT64>>>`` (one element per vector: see :meth:`BigQueryDialect.vector`).
-BigQuery's primary keys are ``NOT ENFORCED``: the ``MERGE`` is what keeps one
-row per key.
+text that is not JSON is kept as a JSON string, no body stays SQL ``NULL``), money ``NUMERIC``
+(9 decimal places), embeddings ``ARRAY<STRUCT<vector ARRAY<FLOAT64>>>`` (one element per vector:
+see :meth:`BigQueryDialect.vector`). BigQuery's primary keys are ``NOT ENFORCED``: the ``MERGE``
+is what keeps one row per key.
 
 ``BIGQUERY_EMULATOR_HOST`` (``host:port``) points the client at an emulator with anonymous
 credentials. bqemulator 1.4.0 cannot parse primary-key clauses, so against an emulator tables
@@ -268,7 +268,10 @@ class BigQueryDialect(SqlDialect):
     def _value(self, name: str, as_json: set[str]) -> str:
         """The staged column ``name`` (of ``S``) as the table's type."""
         text = f"S.{self.quote.format(name)}"
-        return f"COALESCE(SAFE.PARSE_JSON({text}), TO_JSON({text}))" if name in as_json else text
+        if name not in as_json:
+            return text
+        # No body stays SQL NULL: BigQuery's TO_JSON(NULL) is JSON null, which IS NULL misses.
+        return f"IF({text} IS NULL, NULL, COALESCE(SAFE.PARSE_JSON({text}), TO_JSON({text})))"
 
     def _insert_sql(
         self, table: Table, stage: str, columns: Sequence[Column], key: Sequence[str], as_json: Iterable[str]
