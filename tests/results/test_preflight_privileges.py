@@ -16,6 +16,11 @@ from tests.results._warehouse import PG_DSN, mysql_admin, mysql_warehouse, postg
 
 pytestmark = pytest.mark.timeout(120)
 
+SERVERS = pytest.mark.parametrize(
+    "database",
+    [pytest.param("postgres", marks=pytest.mark.postgres), pytest.param("mysql", marks=pytest.mark.mysql)],
+)
+
 
 def _restricted_postgres(monkeypatch: pytest.MonkeyPatch, wh: Any) -> tuple[str, Any, Any]:
     """A login role with USAGE and CREATE on the schema, SELECT and INSERT on both tables."""
@@ -49,10 +54,7 @@ def _restricted_mysql(monkeypatch: pytest.MonkeyPatch, wh: Any) -> tuple[str, An
     return user, mysql_admin, lambda: mysql_admin(f"DROP USER IF EXISTS '{user}'@'%'")
 
 
-@pytest.mark.parametrize(
-    "database",
-    [pytest.param("postgres", marks=pytest.mark.postgres), pytest.param("mysql", marks=pytest.mark.mysql)],
-)
+@SERVERS
 def test_each_missing_privilege_is_named_with_the_grant_that_gives_it(
     database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -98,10 +100,7 @@ def test_each_missing_privilege_is_named_with_the_grant_that_gives_it(
             drop()
 
 
-@pytest.mark.parametrize(
-    "database",
-    [pytest.param("postgres", marks=pytest.mark.postgres), pytest.param("mysql", marks=pytest.mark.mysql)],
-)
+@SERVERS
 def test_tables_an_administrator_created_load_without_create(
     database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
