@@ -3,19 +3,22 @@ itself when every key of the load is new to it, else ``COPY INTO`` a staging tab
 
 For one load (one session, through the Snowflake provider's ``SnowflakeHook``):
 
-1. the rows are written as they arrive, ``chunk_size`` per row group, into one local Parquet file
-   (only one chunk is in memory); meanwhile the distinct values of the key's leading columns (the
-   load's (owner, batch) pairs) are noted, and a 64-bit hash of each key (8 bytes a row) tells at
-   the end whether a key repeats in the stream;
+1. the rows are written as they arrive, ``chunk_size`` per row group, into local Parquet files of
+   about :attr:`SnowflakeDialect.part_bytes` each (only one chunk is in memory); meanwhile the
+   distinct values of the key's leading columns (the load's (owner, batch) pairs) are noted, and
+   a 64-bit hash of each key (8 bytes a row) tells at the end whether a key repeats in the stream;
 2. before the first DML, in this order: a temporary stage and a temporary staging table (DDL: on
    Snowflake every DDL statement commits the session's open transaction, so nothing of the load
-   may precede them); ``PUT`` uploads the file to the stage (a path of its own per write);
+   may precede them), when the first part is complete; ``PUT`` uploads each part to the stage
+   (under a path of its own per write) as soon as it is complete, and it is then deleted locally,
+   so the connector's upload holds one part; one ``COPY`` at the end takes every part of the path;
 3. **a load new to the table** (no row of the table has any of its (owner, batch) pairs, one
    ``SELECT … LIMIT 1``, and no key repeats): ``COPY INTO`` the table itself, each value
    converted as the merge would; the staging table stays empty;
 4. **otherwise** (a re-run, a repeated key, or over a thousand pairs): ``COPY INTO`` the staging
    table (by column name; ``PURGE``, ``FORCE``) and one ``MERGE`` into the table on its key; the
-   last row of a key repeated in the stream wins (``QUALIFY ROW_NUMBER()`` over its place in the file).
+   last row of a key repeated in the stream wins (``QUALIFY ROW_NUMBER()`` over its place in the
+   stream, counted across the parts).
 
 Steps 3-4 and every statement of the load after them run in one transaction (autocommit off,
 :meth:`SnowflakeDialect.begin`): the loader commits or rolls back. ``COPY INTO <table>`` is DML
