@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_batch.results import WarehouseLoader
 from airflow_provider_batch.warehouse.dialects import SnowflakeDialect, dialect_for
+from tests.results._kill_child import Connection
 from tests.results.test_ownership import D1, D2, load, rec, ti
 
 pytestmark = [pytest.mark.warehouses, pytest.mark.timeout(240)]
@@ -223,3 +225,56 @@ def test_preflight_renames_the_generic_path_s_tables_and_refuses_both(
     message = str(caught.value)
     assert 'table "x" and X: both exist. Keep one: DROP TABLE X.' in message
     assert "nothing was submitted or paid for" in message
+
+
+class _Statements:
+    """Every statement the loader's connection runs (the kill test's connection wrapper calls
+    ``wrote`` after each); at each ``PUT``, the Parquet files then on local disk."""
+
+    def __init__(self) -> None:
+        self.sql: list[str] = []
+        self.local_files_at_put: list[list[str]] = []
+
+    def wrote(self, cur: Any, sql: str) -> None:
+        self.sql.append(sql)
+        if sql.startswith("PUT "):
+            path = Path(sql.split("'")[1].removeprefix("file://"))
+            self.local_files_at_put.append(sorted(p.name for p in path.parent.glob("*.parquet")))
+
+    def count(self, prefix: str) -> int:
+        return sum(s.startswith(prefix) for s in self.sql)
+
+
+def test_a_load_bigger_than_one_part_puts_several_files_and_copies_every_row_once(
+    snowflake_schema: Any, monkeypatch: Any
+) -> None:
+    """Parts of ``part_bytes`` (here every row group is one): each is PUT when complete and
+    deleted locally before the next exists; one COPY takes them all, on the direct path and on
+    the MERGE path, where a key repeated in a later part keeps its last row."""
+    wh = snowflake_schema
+    monkeypatch.setattr(SnowflakeDialect, "part_bytes", 1)
+    seen = _Statements()
+    real_get_conn = wh.hook.get_conn
+    monkeypatch.setattr(wh.hook, "get_conn", lambda: Connection(real_get_conn(), seen))
+    loader = WarehouseLoader(wh.hook, results_table=wh.table("r"), summary_table=wh.table("s"), chunk_size=2)
+    loader.ensure_tables()
+    dialect = loader.dialect()
+    texts = f"SELECT custom_id, response_text FROM {wh.table('r')} ORDER BY 1"
+    keys = ["a", "b", "c", "d", "e"]
+    run = ti()
+
+    load(loader, rec("b-1", keys, run), run)  # new to the table: COPY INTO it
+    assert dialect.direct_loads == 1
+    assert seen.local_files_at_put == [["part-00000.parquet"], ["part-00001.parquet"], ["part-00002.parquet"]]
+    assert seen.count("COPY INTO") == 1 and seen.count("MERGE INTO") == 1  # the spend's only
+    assert wh.query(texts) == [(k, f"answer {k}") for k in keys]
+
+    seen.sql.clear()
+    seen.local_files_at_put.clear()
+    batch = rec("b-1", keys, run, text="again")  # a re-run: staging table and MERGE
+    rows = list(batch.rows())
+    loader.load([*rows, rows[0]._replace(response_text="last a")], [batch.summary], run=run)
+    assert dialect.direct_loads == 1
+    assert len(seen.local_files_at_put) == 3 and seen.count("COPY INTO") == 1
+    assert seen.count("MERGE INTO") == 2  # the rows' and the spend's
+    assert wh.query(texts) == [("a", "last a"), *((k, f"again {k}") for k in keys[1:])]

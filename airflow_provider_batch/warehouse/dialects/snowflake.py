@@ -3,19 +3,22 @@ itself when every key of the load is new to it, else ``COPY INTO`` a staging tab
 
 For one load (one session, through the Snowflake provider's ``SnowflakeHook``):
 
-1. the rows are written as they arrive, ``chunk_size`` per row group, into one local Parquet file
-   (only one chunk is in memory); meanwhile the distinct values of the key's leading columns (the
-   load's (owner, batch) pairs) are noted, and a 64-bit hash of each key (8 bytes a row) tells at
-   the end whether a key repeats in the stream;
+1. the rows are written as they arrive, ``chunk_size`` per row group, into local Parquet files of
+   about :attr:`SnowflakeDialect.part_bytes` each (only one chunk is in memory); meanwhile the
+   distinct values of the key's leading columns (the load's (owner, batch) pairs) are noted, and
+   a 64-bit hash of each key (8 bytes a row) tells at the end whether a key repeats in the stream;
 2. before the first DML, in this order: a temporary stage and a temporary staging table (DDL: on
    Snowflake every DDL statement commits the session's open transaction, so nothing of the load
-   may precede them); ``PUT`` uploads the file to the stage (a path of its own per write);
+   may precede them), when the first part is complete; ``PUT`` uploads each part to the stage
+   (under a path of its own per write) as soon as it is complete, and it is then deleted locally,
+   so the connector's upload holds one part; one ``COPY`` at the end takes every part of the path;
 3. **a load new to the table** (no row of the table has any of its (owner, batch) pairs, one
    ``SELECT … LIMIT 1``, and no key repeats): ``COPY INTO`` the table itself, each value
    converted as the merge would; the staging table stays empty;
 4. **otherwise** (a re-run, a repeated key, or over a thousand pairs): ``COPY INTO`` the staging
    table (by column name; ``PURGE``, ``FORCE``) and one ``MERGE`` into the table on its key; the
-   last row of a key repeated in the stream wins (``QUALIFY ROW_NUMBER()`` over its place in the file).
+   last row of a key repeated in the stream wins (``QUALIFY ROW_NUMBER()`` over its place in the
+   stream, counted across the parts).
 
 Steps 3-4 and every statement of the load after them run in one transaction (autocommit off,
 :meth:`SnowflakeDialect.begin`): the loader commits or rolls back. ``COPY INTO <table>`` is DML
@@ -46,7 +49,7 @@ import importlib
 import os
 import tempfile
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -119,6 +122,10 @@ class SnowflakeDialect(SqlDialect):
     json_columns: ClassVar[frozenset[str]] = frozenset({"response_json"})
     _STAGE_TABLE = "apb_staged_rows"
     _STAGE = "apb_load_stage"
+    #: A bulk write's Parquet file is cut into parts of about this size (a part ends after the
+    #: row group that reaches it); each is ``PUT`` as soon as it is complete and then deleted
+    #: locally, so the connector's upload holds one part, never the whole load.
+    part_bytes: ClassVar[int] = 16 * 2**20
 
     def __init__(self) -> None:
         super().__init__(SnowflakeNames("{}"), "%s")
@@ -360,17 +367,25 @@ class SnowflakeDialect(SqlDialect):
                     written += len(chunk)
             self._dml = True
             return written
-        with tempfile.TemporaryDirectory(prefix="apb-snowflake-") as folder:
-            path = os.path.join(folder, "rows.parquet")
-            found = _write_parquet(path, columns, rows, chunk_size, positions)
-            if not found.written:
-                return 0
-            with _cursor(conn) as cur:
-                staging = self._prepare_staging(cur, table, columns)
-                stage, prefix = self._stage_name(table), uuid.uuid4().hex
+        stage, prefix = self._stage_name(table), uuid.uuid4().hex
+        with tempfile.TemporaryDirectory(prefix="apb-snowflake-") as folder, _cursor(conn) as cur:
+            staged: list[Table] = []  # the staging table, once the first part is complete
+
+            def upload(path: str) -> None:
+                # Each part as soon as it is complete, under the write's own path; then gone locally.
+                if not staged:
+                    staged.append(self._prepare_staging(cur, table, columns))
                 cur.execute(f"PUT 'file://{_file_url(path)}' @{stage}/{prefix} AUTO_COMPRESS = FALSE")
                 self._dml = True
-                files = f"@{stage}/{prefix}/"
+                os.remove(path)
+
+            found = _write_parquet_parts(
+                lambda part: os.path.join(folder, f"part-{part:05d}.parquet"),
+                columns, rows, chunk_size, positions, part_bytes=self.part_bytes, done=upload,
+            )  # fmt: skip
+            if staged:
+                # Every part at once: one COPY of the write's path, in the load's transaction.
+                staging, files = staged[0], f"@{stage}/{prefix}/"
                 if found.prefixes is not None and self._absent(cur, table, key, found.prefixes):
                     # New keys only, none repeated: straight into the table, in the transaction.
                     cur.execute(self._copy_direct_sql(table, columns, files))
@@ -506,11 +521,29 @@ class _Written:
 def _write_parquet(
     path: str, columns: Sequence[Column], rows: Iterable[Row], chunk_size: int, key_at: Sequence[int] = ()
 ) -> _Written:
-    """Write ``rows`` to ``path`` as they arrive, one row group per chunk, with their place in
-    the stream; nothing of the load but one chunk is held. With ``key_at`` (the key's positions),
-    note the distinct values of the key's leading columns and whether a key repeats (a 64-bit
-    hash per row, 8 bytes a row, checked at the end; a collision only sends the load down the
-    ``MERGE`` path)."""
+    """All of ``rows`` as one Parquet file at ``path`` (see :func:`_write_parquet_parts`)."""
+    return _write_parquet_parts(
+        lambda _: path, columns, rows, chunk_size, key_at, part_bytes=None, done=_kept
+    )
+
+
+def _write_parquet_parts(
+    path_for: Callable[[int], str],
+    columns: Sequence[Column],
+    rows: Iterable[Row],
+    chunk_size: int,
+    key_at: Sequence[int] = (),
+    *,
+    part_bytes: int | None,
+    done: Callable[[str], None],
+) -> _Written:
+    """Write ``rows`` as they arrive, one row group per chunk, with their place in the stream (a
+    count that runs on across parts), to the Parquet files ``path_for(0)``, ``path_for(1)``, …:
+    a file is closed once it holds ``part_bytes`` (``None``: one file) and handed to ``done``
+    before the next is opened. Nothing of the load but one chunk is held. With ``key_at`` (the
+    key's positions), note the distinct values of the key's leading columns and whether a key
+    repeats (a 64-bit hash per row, 8 bytes a row, checked at the end; a collision only sends
+    the load down the ``MERGE`` path)."""
     # pyarrow comes with the Snowflake provider (not with this package's own dependencies).
     pa = importlib.import_module("pyarrow")
     pq = importlib.import_module("pyarrow.parquet")
@@ -522,8 +555,18 @@ def _write_parquet(
     lead = list(key_at[:-1])
     prefixes: set[tuple[Any, ...]] = set()
     hashes: list[Any] | None = [] if key_at else None
-    written = 0
+    written = parts = 0
+    path = ""
+    sink: Any = None
     writer: Any = None
+
+    def finish() -> None:  # the part is complete: close it and hand it on
+        nonlocal writer
+        writer.close()
+        sink.close()
+        writer = None
+        done(path)
+
     try:
         for chunk in chunks(rows, chunk_size):
             values = list(zip(*chunk, strict=True))  # one tuple per column, in C
@@ -536,13 +579,20 @@ def _write_parquet(
                 if len(prefixes) > _MAX_PREFIXES:
                     hashes = None
             if writer is None:
-                writer = pq.ParquetWriter(path, schema)
+                path, parts = path_for(parts), parts + 1
+                sink = pa.OSFile(path, "wb")
+                writer = pq.ParquetWriter(sink, schema)
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
             written += len(chunk)
             del values, arrays
-    finally:
+            if part_bytes is not None and sink.tell() >= part_bytes:
+                finish()
         if writer is not None:
+            finish()
+    finally:
+        if writer is not None:  # cut short: close the open part
             writer.close()
+            sink.close()
     if hashes is None or not written:
         return _Written(written, None)
     # Sorted, a repeated hash sits next to itself (a sort needs far less memory than a hash set).
@@ -552,3 +602,7 @@ def _write_parquet(
     del every
     repeated = written > 1 and pc.any(pc.equal(ordered.slice(1), ordered.slice(0, written - 1))).as_py()
     return _Written(written, None if repeated else prefixes)
+
+
+def _kept(path: str) -> None:
+    """A finished part stays where it was written (the one file of :func:`_write_parquet`)."""
