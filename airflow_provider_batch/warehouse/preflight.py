@@ -228,12 +228,12 @@ def missing_privileges(conn: Any, loader: WarehouseLoader) -> list[MissingPrivil
     return check(conn, loader) if check is not None else []
 
 
-def _needs(loader: WarehouseLoader, exists: Callable[[Table], bool], conn: Any) -> list[_Need]:
+def _needs(loader: WarehouseLoader, conn: Any) -> list[_Need]:
     """Each table with the privileges its load needs (``ALTER`` only when it needs migrating)."""
     keys = (RESULT_KEY, SUMMARY_KEY)
     needs = []
     for (table, columns), key in zip(loader.named_tables(), keys, strict=True):
-        found = exists(table)
+        found = loader.dialect().table_exists(conn, table) is True
         # An existing table is not created again (the dialect can tell it exists): no CREATE.
         privileges = ["SELECT", "INSERT", "UPDATE"] if found else ["CREATE", "SELECT", "INSERT", "UPDATE"]
         if table == loader.results_table:
@@ -282,16 +282,14 @@ def _postgres_privileges(conn: Any, loader: WarehouseLoader) -> list[MissingPriv
     grantee = q(user)
     missing: list[MissingPrivilege] = []
 
-    def exists(table: Table) -> bool:
-        return bool(ask("to_regclass(%s) IS NOT NULL", table.sql(dialect.quote)))
-
     # The schemas first: without USAGE no table in it can even be looked up. CREATE on the
     # schema only for a table the load must create (an existing one is not created again).
     for table, _ in loader.named_tables():
         schema = table.schema or default_schema
         display = _shown(table)
         lacks = [] if ask("has_schema_privilege(%s, %s)", schema, "USAGE") else ["USAGE"]
-        if (lacks or not exists(table)) and not ask("has_schema_privilege(%s, %s)", schema, "CREATE"):
+        creates = lacks or not dialect.table_exists(conn, table)
+        if creates and not ask("has_schema_privilege(%s, %s)", schema, "CREATE"):
             lacks.append("CREATE")
         grant = f"GRANT {', '.join(lacks)} ON SCHEMA {q(schema)} TO {grantee}"
         reasons = {"USAGE": "reaching the table", "CREATE": _WHY["CREATE"]}
@@ -300,7 +298,7 @@ def _postgres_privileges(conn: Any, loader: WarehouseLoader) -> list[MissingPriv
     if any(m.privilege == "USAGE" for m in missing):
         return missing
 
-    for need in _needs(loader, exists, conn):
+    for need in _needs(loader, conn):
         if not need.exists:
             continue  # its creator owns it, with every privilege
         name = need.table.sql(dialect.quote)
@@ -340,15 +338,8 @@ def _mysql_privileges(conn: Any, loader: WarehouseLoader) -> list[MissingPrivile
         zip((loader.results_table, loader.summary_table), loader.create_table_statements(), strict=True)
     )
 
-    def exists(table: Table) -> bool:
-        sql = (
-            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE())"
-            " AND TABLE_NAME = %s"
-        )
-        return bool(dialect.query(conn, sql, (table.schema, table.name))[0][0])
-
     missing: list[MissingPrivilege] = []
-    for need in _needs(loader, exists, conn):
+    for need in _needs(loader, conn):
         ref, col = need.table.sql(dialect.quote), dialect.quote.format("batch_id")
         probes = {
             "CREATE": creates[need.table],
