@@ -22,6 +22,7 @@ from airflow_provider_batch.results import (
     reconcile,
 )
 from tests.results._data import MODEL, error_line, success_line
+from tests.results.test_ownership import load
 
 D1 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 AT = datetime(2026, 3, 3, 4, 0, tzinfo=timezone.utc)
@@ -55,11 +56,6 @@ def rec(batch_id: str, ids: list[str], run: RunContext, *, meta: dict | None = N
             line["response"]["body"]["choices"][0]["message"]["content"] = texts[i]
         outputs.append(parse_output_line(line))
     return reconcile(expected, outputs, failed, batch_id=batch_id, batch_status="COMPLETED", run=run)
-
-
-def load(loader: WarehouseLoader, r: Any, run: RunContext, mode: str = "merge") -> Any:
-    date = run.logical_date if mode == "replace_logical_date" else None
-    return loader.load(r.rows(), [r.summary], run=run, mode=mode, logical_date=date)  # type: ignore[arg-type]
 
 
 def q(loader: WarehouseLoader, name: str) -> str:
