@@ -148,14 +148,14 @@ def _warehouse(
     """The warehouse check (:mod:`.warehouse`) into ``report``: nothing is spent."""
     from airflow.sdk import BaseHook
 
-    from airflow_provider_batch.warehouse.preflight import ResultsTarget, _resolve_hook
+    from airflow_provider_batch.warehouse.preflight import ResultsTarget, resolve_hook
 
     conn_id = args.warehouse_conn_id
     assert conn_id is not None
     connection = BaseHook.get_connection(conn_id)
     redact.add(connection_secrets(connection))
     tables = ScratchTables.fresh(args.warehouse_schema)
-    hook, _ = _resolve_hook(ResultsTarget(conn_id, tables.name("results"), tables.name("summary")))
+    hook, _ = resolve_hook(ResultsTarget(conn_id, tables.name("results"), tables.name("summary")))
     schema = args.warehouse_schema
     report.warehouse = {"conn_id": conn_id, "conn_type": connection.conn_type, "schema": schema,
                         "tables": tables.all}  # fmt: skip

@@ -45,7 +45,7 @@ from airflow_provider_batch.results.warehouse import WarehouseLoader
 from airflow_provider_batch.warehouse.dialects import warehouse_hook
 from airflow_provider_batch.warehouse.dialects.base import TableNameConflict
 
-__all__ = ["MissingPrivilege", "ResultsTarget", "check_results_target", "missing_privileges"]
+__all__ = ["MissingPrivilege", "ResultsTarget", "check_results_target", "missing_privileges", "resolve_hook"]
 
 _DETAIL_CHARS = 300
 
@@ -82,7 +82,7 @@ def check_results_target(target: ResultsTarget) -> None:
 
     :raises TogetherBatchResultsTargetError: naming the connection, the table and the remedy.
     """
-    hook, password = _resolve_hook(target)
+    hook, password = resolve_hook(target)
     loader = WarehouseLoader(
         hook,
         results_table=target.results_table,
@@ -123,7 +123,9 @@ def check_results_target(target: ResultsTarget) -> None:
                 conn.rollback()
 
 
-def _resolve_hook(target: ResultsTarget) -> tuple[Any, str | None]:
+def resolve_hook(target: ResultsTarget) -> tuple[Any, str | None]:
+    """The target connection's common.sql hook (and its password, for redaction), as the results
+    task would build it; a clear error naming the remedy when it cannot be built."""
     from airflow.providers.common.sql.hooks.sql import DbApiHook
     from airflow.sdk import BaseHook
 
